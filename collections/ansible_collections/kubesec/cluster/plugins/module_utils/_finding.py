@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The normalized finding: one record shape for every source (docs/findings.schema.json).
+
+Private module_utils (leading underscore): the API may change between minor releases.
+Pure standard library so it runs on any managed node and in plain pytest.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import hashlib
+import json
+
+STATUSES = ("pass", "fail", "warn", "info", "waived")
+SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
+SOURCES = (
+    "cis-node", "cis-control-plane", "kube-bench",
+    "trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret",
+    "workload", "falco", "audit-log",
+)
+SEVERITY_ORDER = {name: rank for rank, name in enumerate(SEVERITIES)}
+RESOURCE_KEYS = ("kind", "name", "namespace", "container")
+
+
+class FindingError(ValueError):
+    """A finding could not be built from the given values (names the field)."""
+
+
+def severity_from_score(score):
+    """CVSS score -> severity: 0 unknown, 0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0-10 critical."""
+    if score is None or isinstance(score, bool):
+        return "unknown"
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        return "unknown"
+    if value != value or value <= 0:  # NaN or zero
+        return "unknown"
+    if value < 4.0:
+        return "low"
+    if value < 7.0:
+        return "medium"
+    if value < 9.0:
+        return "high"
+    return "critical"
+
+
+def normalize_severity(value, default="unknown"):
+    """Map tool spellings (CRITICAL, Warning, moderate, ...) onto our severities."""
+    if value is None:
+        return default
+    text = str(value).strip().lower()
+    aliases = {"moderate": "medium", "important": "high", "negligible": "low",
+               "warning": "medium", "notice": "low", "informational": "info",
+               "none": "info", "error": "high", "emergency": "critical", "alert": "critical"}
+    text = aliases.get(text, text)
+    return text if text in SEVERITY_ORDER else default
+
+
+def fingerprint(finding_id, cluster, node, resource):
+    """Stable hash of (id, cluster, node, resource): the key for run-to-run comparison."""
+    resource = resource or {}
+    parts = [finding_id or "", cluster or "", node or ""]
+    parts.extend(str(resource.get(key) or "") for key in RESOURCE_KEYS)
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def _text(value, field, required=False):
+    if value is None:
+        if required:
+            raise FindingError("finding field %r is required" % field)
+        return None
+    if isinstance(value, (dict, list)):
+        raise FindingError("finding field %r must be text, got %s" % (field, type(value).__name__))
+    return str(value)
+
+
+def make_finding(finding_id, source, title, status, severity="unknown", cluster=None, node=None,
+                 namespace=None, resource=None, description="", remediation="", references=None,
+                 evidence=None, score=None, extra=None):
+    """Build one normalized finding dict, validating enumerations and filling the fingerprint."""
+    finding_id = _text(finding_id, "id", required=True)
+    if source not in SOURCES:
+        raise FindingError("finding source %r is not one of %s" % (source, ", ".join(SOURCES)))
+    if status not in STATUSES:
+        raise FindingError("finding status %r is not one of %s" % (status, ", ".join(STATUSES)))
+    if severity not in SEVERITY_ORDER:
+        raise FindingError("finding severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)))
+    res = {}
+    for key in RESOURCE_KEYS:
+        res[key] = _text((resource or {}).get(key), "resource." + key)
+    if score is not None:
+        try:
+            score = float(score)
+        except (TypeError, ValueError):
+            raise FindingError("finding score %r is not a number" % (score,))
+    finding = {
+        "id": finding_id,
+        "source": source,
+        "title": _text(title, "title", required=True),
+        "description": _text(description, "description") or "",
+        "remediation": _text(remediation, "remediation") or "",
+        "references": [str(ref) for ref in (references or []) if ref],
+        "status": status,
+        "severity": severity,
+        "cluster": _text(cluster, "cluster"),
+        "node": _text(node, "node"),
+        "namespace": _text(namespace, "namespace"),
+        "resource": res,
+        "evidence": dict(evidence or {}),
+        "score": score,
+        "fingerprint": fingerprint(finding_id, cluster, node, res),
+    }
+    if extra:
+        for key, value in extra.items():
+            if key in finding:
+                raise FindingError("extra finding field %r would overwrite a core field" % key)
+            finding[key] = value
+    return finding
+
+
+def apply_waiver(finding, reason, expires=None, scope=None):
+    """Mark a finding waived, keeping what it was (the report shows both)."""
+    waived = dict(finding)
+    waived["original_status"] = finding["status"]
+    waived["status"] = "waived"
+    waived["waiver"] = {"reason": reason, "expires": expires, "scope": scope}
+    return waived
+
+
+def dumps(findings):
+    """Deterministic JSON for findings files (sorted keys, UTF-8)."""
+    return json.dumps(findings, indent=1, sort_keys=True, ensure_ascii=False)
