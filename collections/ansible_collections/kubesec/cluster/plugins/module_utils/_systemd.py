@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Effective command line of a systemd service, read from its unit files (no running system needed).
+
+This is what kube-bench gets from `ps -fC kubelet`, worked out from the files instead, so a mounted node
+tree or a stopped kubelet can be audited: unit + drop-ins in systemd's order, `ExecStart=` resets,
+`Environment=` / `EnvironmentFile=` expansion, then the flags split the way pflag reads them.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import os
+import re
+import shlex
+
+# systemd's search order for units (earlier wins for the unit file itself; drop-ins from all are merged).
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system",
+             "usr/lib/systemd/system", "lib/systemd/system")
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class UnitError(ValueError):
+    """A unit or environment file could not be read or parsed (names the file)."""
+
+
+def _join(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+def parse_unit_text(text):
+    """Parse systemd unit text into a list of (section, key, value) with continuation lines joined."""
+    entries = []
+    section = None
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip() if pending else raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        if "=" in line:
+            key, value = line.split("=", 1)
+            entries.append((section, key.strip(), value.strip()))
+    return entries
+
+
+def parse_env_file(text):
+    """KEY=VALUE lines as systemd reads EnvironmentFile= (quotes stripped, comments skipped)."""
+    env = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env
+
+
+def _parse_environment_assignments(value):
+    env = {}
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        words = value.split()
+    for word in words:
+        if "=" in word:
+            key, val = word.split("=", 1)
+            env[key] = val
+    return env
+
+
+def unit_files(root, unit):
+    """The unit file and its drop-ins, in the order systemd applies them: [(path_in_node, text)]."""
+    main = None
+    for directory in UNIT_DIRS:
+        candidate = _join(root, os.path.join(directory, unit))
+        if os.path.isfile(candidate):
+            main = ("/" + os.path.join(directory, unit), candidate)
+            break
+    dropins = {}
+    for directory in reversed(UNIT_DIRS):  # earlier dirs override a drop-in of the same name
+        ddir = _join(root, os.path.join(directory, unit + ".d"))
+        if os.path.isdir(ddir):
+            for name in os.listdir(ddir):
+                if name.endswith(".conf"):
+                    dropins[name] = ("/" + os.path.join(directory, unit + ".d", name), os.path.join(ddir, name))
+    files = [main] if main else []
+    files.extend(dropins[name] for name in sorted(dropins))
+    result = []
+    for node_path, real_path in files:
+        try:
+            with open(real_path, "r") as handle:
+                result.append((node_path, handle.read()))
+        except (IOError, OSError) as exc:
+            raise UnitError("cannot read systemd file %s: %s" % (node_path, exc))
+    return result
+
+
+def effective_command(root, unit):
+    """Return dict(argv=[...], files=[...], env_files=[...]) for a service, or argv None when not found."""
+    files = unit_files(root, unit)
+    exec_start = None
+    env = {}
+    env_files = []
+    for node_path, text in files:
+        for section, key, value in parse_unit_text(text):
+            if section != "Service":
+                continue
+            if key == "ExecStart":
+                exec_start = value or None  # an empty ExecStart= resets the list
+            elif key == "Environment":
+                env.update(_parse_environment_assignments(value))
+            elif key == "EnvironmentFile":
+                optional = value.startswith("-")
+                path = value.lstrip("-")
+                real = _join(root, path)
+                if os.path.isfile(real):
+                    try:
+                        with open(real, "r") as handle:
+                            env.update(parse_env_file(handle.read()))
+                    except (IOError, OSError) as exc:
+                        raise UnitError("cannot read EnvironmentFile %s (from %s): %s" % (path, node_path, exc))
+                    env_files.append(path)
+                elif not optional:
+                    raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
+    if exec_start is None:
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files}
+    command = exec_start.lstrip("@-:+!")
+
+    def expand(match):
+        return env.get(match.group(1) or match.group(2), "")
+
+    # $VAR splits into words, ${VAR} is one word in systemd; for flags the difference does not matter.
+    expanded = _VAR.sub(expand, command)
+    try:
+        argv = shlex.split(expanded)
+    except ValueError as exc:
+        raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc))
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files}
+
+
+def parse_flags(argv, boolean_flags=()):
+    """pflag-style --name=value / --name value / --bool into {--name: value}; the last occurrence wins."""
+    flags = {}
+    args = list(argv or [])[1:]
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if not arg.startswith("-") or arg == "--":
+            continue
+        name = "--" + arg.lstrip("-")
+        if "=" in name:
+            name, value = name.split("=", 1)
+            flags[name] = value
+        elif name in boolean_flags:
+            flags[name] = "true"
+        elif index < len(args) and not args[index].startswith("-"):
+            flags[name] = args[index]
+            index += 1
+        else:
+            flags[name] = "true"
+    return flags
