@@ -1,0 +1,59 @@
+"""Role argument specs agree with defaults; the cis_selected filter honours toggles and tags."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ansible_collections.kubesec.cluster.plugins.filter.cis import cis_selected, cis_tag
+from tests.conftest import COLLECTION
+
+ROLES = sorted(p.name for p in (COLLECTION / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_match_defaults(role):
+    """Every default is documented with the same value, and every documented default exists."""
+    base = COLLECTION / "roles" / role
+    specs = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    defaults_file = base / "defaults" / "main.yml"
+    defaults = yaml.safe_load(defaults_file.read_text()) or {} if defaults_file.is_file() else {}
+    missing = sorted(set(defaults) - set(specs))
+    assert not missing, f"{role}: defaults without argument spec: {missing}"
+    for name, spec in specs.items():
+        if "default" in spec:
+            assert name in defaults, f"{role}: {name} has a documented default but none in defaults/main.yml"
+            assert spec["default"] == defaults[name], f"{role}: {name}: spec {spec['default']!r} != {defaults[name]!r}"
+        elif not spec.get("required"):
+            assert name not in defaults or spec.get("default") is not None, f"{role}: {name} default undocumented"
+    assert (base / "meta" / "main.yml").is_file()
+
+
+def test_role_names_are_valid():
+    import re
+
+    for role in ROLES:
+        assert re.match(r"^[a-z][a-z0-9_]*$", role)
+
+
+IDS = ["4.1.1", "4.1.9", "4.2.1", "4.2.12", "4.3.1"]
+
+
+@pytest.mark.parametrize(("toggles", "run", "skip", "expected"), [
+    ({}, ["all"], [], IDS),
+    ({"4.2.12": {"enabled": False, "reason": "legacy"}}, ["all"], [], ["4.1.1", "4.1.9", "4.2.1", "4.3.1"]),
+    ({"4.2.1": {"enabled": True}}, ["all"], [], IDS),
+    ({}, ["cis_4_2_1"], [], ["4.2.1"]),
+    ({}, ["cis_4_1"], [], ["4.1.1", "4.1.9"]),
+    ({}, ["cis_4_2"], ["cis_4_2_12"], ["4.2.1"]),
+    ({}, ["all"], ["cis_4_1"], ["4.2.1", "4.2.12", "4.3.1"]),
+    ({}, ["node_hardening"], [], IDS),
+    ({}, ["something_else"], [], []),
+    ({"4.2.1": {"enabled": False}}, ["cis_4_2_1"], [], []),
+])
+def test_cis_selected(toggles, run, skip, expected):
+    assert cis_selected(IDS, toggles, run, skip) == expected
+
+
+def test_cis_tag():
+    assert cis_tag("4.2.10") == "cis_4_2_10"
