@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+module: workload_audit
+short_description: Audit Kubernetes workloads against the KS-WL data-plane rules
+version_added: 0.1.0
+description:
+  - Evaluates Kubernetes objects natively, without a cluster or an admission controller, against 21 rules
+    (C(KS-WL-001) .. C(KS-WL-021)) modelled on the Defender for Cloud data-plane recommendations, the Gatekeeper
+    library, Trivy KSV checks and the Pod Security Standards. The rule table is in C(docs/workload-rules.md).
+  - Reads manifest files or directories (multi-document YAML, C(List) kinds, rendered Helm output, JSON) and/or
+    a list of objects a playbook fetched from the API.
+  - Covers every pod controller (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,
+    ReplicationController, PodTemplate) and every container kind (containers, initContainers, ephemeralContainers).
+    Objects controlled by another controller of the input (a ReplicaSet of a Deployment, the Pods of a
+    ReplicaSet) are counted once, through their controller.
+  - Findings use the normalized finding format (C(docs/findings.schema.json)) with source C(workload). A
+    violation of a rule in mode C(audit) or C(deny) has status C(fail), in mode C(warn) status C(warn); the mode
+    is in C(evidence.mode). The evidence names the offending field path and value.
+  - "Usually run on the controller (C(delegate_to: localhost)); reading YAML needs PyYAML there."
+author:
+  - kubesec contributors (@kubesec)
+extends_documentation_fragment:
+  - kubesec.cluster.attributes.READ_ONLY
+options:
+  path:
+    description:
+      - A manifest file, or a directory searched recursively for C(*.yaml), C(*.yml) and C(*.json) files
+        (hidden directories are skipped).
+      - Malformed YAML or JSON fails the task with the file, the document number and the position.
+    type: path
+  objects:
+    description:
+      - Kubernetes objects as mappings (for example the C(resources) of M(kubernetes.core.k8s_info)), in the API's
+        camelCase JSON form. C(List) objects are expanded. May be combined with O(path).
+    type: list
+    elements: dict
+  rules:
+    description:
+      - Per-rule settings, keyed by rule id (C(KS-WL-007)) or short name (C(host_path)).
+      - Each value is a mapping with C(enabled) (bool), C(mode) (C(audit), C(warn) or C(deny)), C(params) (the
+        rule's parameters, see C(docs/workload-rules.md)), C(exclude_namespaces) (added to the global list) and
+        C(exclude_images) (image prefixes, or regular expressions starting with C(^)); C(true)/C(false) is short for
+        C(enabled).
+      - Rule C(KS-WL-002) (trusted registries) needs C(params.registries) or C(enabled=false); the module refuses
+        to run with an empty list rather than flag every image.
+      - Unknown rules, settings or parameters and wrong parameter types fail the task with a message naming the
+        rule and the parameter.
+    type: dict
+    default: {}
+  exclude_namespaces:
+    description:
+      - Namespaces excluded from every rule, in addition to C(kube-system), C(kube-public), C(kube-node-lease),
+        C(falco) and C(trivy-system). Exact names, globs (C(team-*)), or regular expressions starting with C(^).
+    type: list
+    elements: str
+    default: []
+  cluster:
+    description: Cluster name stamped on every finding.
+    type: str
+  kubernetes_version:
+    description:
+      - Version of the cluster (C(v1.30.4), C(1.31), C(v1.30.2-eks-1234)) for rule C(KS-WL-017). Without it that
+        rule is not evaluated (the returned C(rules) says so).
+    type: str
+  today:
+    description:
+      - Date (C(YYYY-MM-DD)) used to judge the support window of O(kubernetes_version); defaults to the current date.
+        Set it for reproducible reports.
+    type: str
+  include_passed:
+    description:
+      - Also return C(pass) findings, one per object and rule that was evaluated without a violation (for a rule x
+        workload matrix).
+    type: bool
+    default: false
+notes:
+  - Rule C(KS-WL-012) looks up the pod's ServiceAccount only among the input objects; C(KS-WL-018) needs Namespace
+    and NetworkPolicy objects in the input (namespaces are otherwise inferred from the workloads); C(KS-WL-021)
+    needs the (Cluster)Roles and (Cluster)RoleBindings.
+seealso:
+  - name: Pod Security Standards
+    description: The Kubernetes baseline and restricted profiles several rules correspond to.
+    link: https://kubernetes.io/docs/concepts/security/pod-security-standards/
+"""
+
+EXAMPLES = r"""
+- name: Audit the rendered manifests of a release
+  kubesec.cluster.workload_audit:
+    path: "{{ playbook_dir }}/rendered/"
+    cluster: prod-eu
+    kubernetes_version: v1.33.4
+    rules:
+      KS-WL-002:
+        params:
+          registries: [registry.example.com/, "^ghcr\\.io/example/[a-z0-9-]+(:|@)"]
+      host_path:
+        params:
+          allowed_host_paths:
+            - {path_prefix: /var/log, read_only: true}
+        exclude_images: [cr.fluentbit.io/fluent/fluent-bit]
+      KS-WL-010:
+        mode: warn
+      secrets_in_env: false
+  delegate_to: localhost
+  register: workload_audit
+
+- name: Audit objects fetched from the API, with pass findings for the report matrix
+  kubesec.cluster.workload_audit:
+    objects: "{{ deployments.resources + namespaces.resources + network_policies.resources }}"
+    exclude_namespaces: [monitoring]
+    include_passed: true
+    rules:
+      trusted_registries: {enabled: false}
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+findings:
+  description: Normalized findings (C(docs/findings.schema.json)), source C(workload), ids C(KS-WL-001)..C(KS-WL-021).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: KS-WL-015
+      source: workload
+      title: Containers are not privileged
+      status: fail
+      severity: high
+      namespace: default
+      resource: {kind: Deployment, name: node-debugger, namespace: default, container: debugger}
+      evidence:
+        mode: audit
+        field: "spec.template.spec.containers[0].securityContext.privileged"
+        value: true
+        expected: "false"
+        file: manifests/debug.yaml
+        document: 1
+workloads:
+  description: Pod controllers in the input (controlled objects counted once, through their controller).
+  returned: always
+  type: dict
+  sample: {total: 3, evaluated: 2, excluded_namespace: 1, owned_skipped: 4, by_kind: {Deployment: 2, DaemonSet: 1},
+           by_namespace: {shop: 2, kube-system: 1}, by_kind_namespace: {Deployment: {shop: 2}, DaemonSet: {kube-system: 1}}}
+rules:
+  description:
+    - Effective settings per rule id, for the report - enabled, evaluated, note, mode, params (the values in force),
+      exclude_namespaces, exclude_images, severity, scope and the KSV / Gatekeeper / Defender / PSS counterparts.
+  returned: always
+  type: dict
+summary:
+  description: Counts - total, pass, fail, warn, info, by_severity (fail and warn), by_rule, objects, files.
+  returned: always
+  type: dict
+  sample: {total: 12, pass: 0, fail: 10, warn: 1, info: 1, by_severity: {high: 4, medium: 7},
+           by_rule: {KS-WL-015: {fail: 1}}, objects: 40, files: 3}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubesec.cluster.plugins.module_utils import _workload
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path"),
+            objects=dict(type="list", elements="dict"),
+            rules=dict(type="dict", default={}),
+            exclude_namespaces=dict(type="list", elements="str", default=[]),
+            cluster=dict(type="str"),
+            kubernetes_version=dict(type="str"),
+            today=dict(type="str"),
+            include_passed=dict(type="bool", default=False),
+        ),
+        required_one_of=[("path", "objects", "kubernetes_version")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    objects, origins, warnings = [], [], []
+    try:
+        if params["path"]:
+            objects, origins, warnings = _workload.load_manifests(params["path"])
+        for index, obj in enumerate(params["objects"] or []):
+            objects.append(obj)
+            origins.append({"input": "objects[%d]" % index})
+        result = _workload.audit(
+            objects, rules=params["rules"], exclude_namespaces=params["exclude_namespaces"],
+            cluster=params["cluster"], kubernetes_version=params["kubernetes_version"],
+            include_passed=params["include_passed"], today=params["today"], origins=origins)
+    except (_workload.ManifestError, _workload.RuleConfigError) as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings + result["warnings"]:
+        module.warn(warning)
+    summary = result["summary"]
+    summary["files"] = len({origin["file"] for origin in origins if "file" in origin})
+    module.exit_json(changed=False, findings=result["findings"], workloads=result["workloads"],
+                     rules=result["rules"], summary=summary)
+
+
+if __name__ == "__main__":
+    main()

