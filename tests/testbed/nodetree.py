@@ -6,6 +6,7 @@ into the node's private mount namespace). Git keeps only 644/755 modes, so the r
 in the tree files and are applied here. Owners are applied only when running as root.
 
     python tests/testbed/nodetree.py DEST_DIR ROLE:PROFILE [--node NAME] [--force]
+    python tests/testbed/nodetree.py demo INVENTORY DEST_DIR   # one tree per host with `kubesec_demo_tree`
 """
 
 from __future__ import annotations
@@ -95,7 +96,41 @@ def materialize(dest: Path, ref: str, node: str = "node", force: bool = False) -
     return tree
 
 
+def demo_trees(inventory: Path, dest: Path) -> list[str]:
+    """Rebuild DEST/<host> for every host of a YAML inventory that names a `kubesec_demo_tree`."""
+    with Path(inventory).open() as handle:
+        data = yaml.safe_load(handle) or {}
+    built = []
+
+    def walk(group: dict) -> None:
+        for host, hostvars in ((group or {}).get("hosts") or {}).items():
+            ref = (hostvars or {}).get("kubesec_demo_tree")
+            if ref:
+                materialize(Path(dest) / host, ref, node=host, force=True)
+                built.append(host)
+        for child in ((group or {}).get("children") or {}).values():
+            walk(child)
+
+    for group in data.values():
+        walk(group)
+    if not built:
+        raise TreeError(f"no host in {inventory} names a kubesec_demo_tree")
+    return built
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "demo":
+        if len(argv) != 3:
+            print("usage: nodetree.py demo INVENTORY DEST_DIR", file=sys.stderr)
+            return 2
+        try:
+            hosts = demo_trees(Path(argv[1]), Path(argv[2]))
+        except (TreeError, OSError, yaml.YAMLError) as exc:
+            print(f"nodetree: {exc}", file=sys.stderr)
+            return 2
+        print(f"demo node trees: {', '.join(sorted(set(hosts)))} under {argv[2]}")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
     parser.add_argument("tree", help="ROLE:PROFILE, e.g. worker:kubeadm-default")

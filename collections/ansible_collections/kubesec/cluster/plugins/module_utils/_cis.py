@@ -188,7 +188,7 @@ def _owner_names(uid, gid):
 
 
 def _owner_matches(expected, uid, gid, names):
-    want_user, _, want_group = expected.partition(":")
+    want_user, want_group = expected.partition(":")[::2]
     user_ok = (want_user == names[0]) or (want_user == "root" and uid == 0) or want_user == str(uid)
     group_ok = (want_group == names[1]) or (want_group == "root" and gid == 0) or want_group == str(gid)
     return user_ok and group_ok
@@ -332,7 +332,7 @@ def run_test(root, test, paths, components):
 def target_of(catalogue, check):
     if check.get("target"):
         return check["target"]
-    return catalogue.get("target_sections", {}).get(str(check["id"]).split(".")[0], "node")
+    return catalogue.get("target_sections", {}).get(str(check["id"]).split(".", 1)[0], "node")
 
 
 def validate_catalogue(catalogue):

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import hashlib
+import math
 import json
 
 STATUSES = ("pass", "fail", "warn", "info", "waived")
@@ -36,7 +37,7 @@ def severity_from_score(score):
         value = float(score)
     except (TypeError, ValueError):
         return "unknown"
-    if value != value or value <= 0:  # NaN or zero
+    if math.isnan(value) or value <= 0:
         return "unknown"
     if value < 4.0:
         return "low"
@@ -95,7 +96,7 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
         try:
             score = float(score)
         except (TypeError, ValueError):
-            raise FindingError("finding score %r is not a number" % (score,))
+            raise FindingError("finding score %r is not a number" % (score,)) from None
     finding = {
         "id": finding_id,
         "source": source,

@@ -24,7 +24,7 @@ def loads(text, name="kube-bench output"):
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise KubeBenchError("%s is not valid JSON: %s" % (name, exc))
+        raise KubeBenchError("%s is not valid JSON: %s" % (name, exc)) from exc
 
 
 def controls_of(document, name="kube-bench output"):

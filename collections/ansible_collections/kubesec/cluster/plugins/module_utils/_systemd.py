@@ -103,7 +103,7 @@ def unit_files(root, unit):
             with open(real_path, "r") as handle:
                 result.append((node_path, handle.read()))
         except (IOError, OSError) as exc:
-            raise UnitError("cannot read systemd file %s: %s" % (node_path, exc))
+            raise UnitError("cannot read systemd file %s: %s" % (node_path, exc)) from exc
     return result
 
 
@@ -130,7 +130,7 @@ def effective_command(root, unit):
                         with open(real, "r") as handle:
                             env.update(parse_env_file(handle.read()))
                     except (IOError, OSError) as exc:
-                        raise UnitError("cannot read EnvironmentFile %s (from %s): %s" % (path, node_path, exc))
+                        raise UnitError("cannot read EnvironmentFile %s (from %s): %s" % (path, node_path, exc)) from exc
                     env_files.append(path)
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
@@ -146,7 +146,7 @@ def effective_command(root, unit):
     try:
         argv = shlex.split(expanded)
     except ValueError as exc:
-        raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc))
+        raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
     return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files}
 
 

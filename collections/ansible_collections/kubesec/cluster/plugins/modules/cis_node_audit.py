@@ -20,7 +20,7 @@ description:
     action plugin of the same name loads the catalogue on the controller and passes it to the node.
   - An unscored (Manual) check that fails is reported as C(warn), as kube-bench does.
 author:
-  - kubesec contributors
+  - kubesec contributors (@kubesec)
 extends_documentation_fragment:
   - kubesec.cluster.attributes.READ_ONLY
   - kubesec.cluster.attributes.NODE_ROOT
@@ -50,7 +50,7 @@ options:
     type: str
   controls:
     description:
-      - Per-control toggles keyed by CIS id, for example C({"4.2.12": {"enabled": false, "reason": "legacy clients"}}).
+      - 'Per-control toggles keyed by CIS id, for example C({"4.2.12": {"enabled": false, "reason": "legacy clients"}}).'
       - A control with C(enabled=false) is reported as C(waived) with its reason (and its real status kept in
         C(original_status)), never silently dropped.
     type: dict

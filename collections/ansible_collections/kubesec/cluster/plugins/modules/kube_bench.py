@@ -17,7 +17,7 @@ description:
     or mixed in one report; the source is C(kube-bench).
   - The action plugin of the same name adds severities from the collection's CIS catalogue.
 author:
-  - kubesec contributors
+  - kubesec contributors (@kubesec)
 extends_documentation_fragment:
   - kubesec.cluster.attributes.READ_ONLY
 options:

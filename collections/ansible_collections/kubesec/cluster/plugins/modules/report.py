@@ -18,7 +18,7 @@ description:
   - Everything from a cluster is treated as untrusted text; templates escape it.
   - Files are written atomically; a failed render leaves the previous files as they were.
 author:
-  - kubesec contributors
+  - kubesec contributors (@kubesec)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -51,8 +51,8 @@ options:
     default: [json, html, pdf]
   waivers:
     description:
-      - Accepted risks, each C({id, reason, expires, scope}). O(waivers[].id) may end in C(*) to match a prefix.
-      - O(waivers[].scope) may hold C(cluster), C(node), C(namespace) and C(resource) (kind/name/namespace/container).
+      - Accepted risks, each C({id, reason, expires, scope}). The C(id) may end in C(*) to match a prefix.
+      - The C(scope) may hold C(cluster), C(node), C(namespace) and C(resource) (kind/name/namespace/container).
     type: list
     elements: dict
     default: []

@@ -101,7 +101,8 @@ def apply_waivers(findings, waivers, today):
         if not isinstance(waiver, dict) or not waiver.get("id") or not waiver.get("reason"):
             raise ReportInputError("waiver #%d needs at least 'id' and 'reason' (got %r)" % (index, waiver))
         expires = _parse_date(waiver.get("expires"))
-        entry = dict(waiver, expires=expires.isoformat() if expires else None, matched=0)
+        entry = {"id": str(waiver["id"]), "reason": str(waiver["reason"]), "scope": waiver.get("scope") or {},
+                 "expires": expires.isoformat() if expires else None, "matched": 0}
         (expired if expires and expires < today else active).append(entry)
     result = []
     for finding in findings:
@@ -127,6 +128,15 @@ def previous_run(cluster_dir, run_id):
     return runs[-1] if runs else None
 
 
+def _by_severity(finding):
+    return (SEVERITY_ORDER.get(finding["severity"], 9), finding["id"])
+
+
+def _problems_first(finding):
+    rank = STATUSES.index(finding["status"]) if finding["status"] in PROBLEM_STATUSES else 9
+    return (rank, SEVERITY_ORDER.get(finding["severity"], 9), finding.get("node") or "", finding["id"])
+
+
 def compare(current, previous):
     """New / fixed / regressed problems by fingerprint (problem = fail or warn)."""
     if previous is None:
@@ -147,8 +157,8 @@ def compare(current, previous):
     for key, old in before.items():
         if problem(old) and not problem(after.get(key)):
             fixed.append(after.get(key) or dict(old, status="gone"))
-    order = lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["id"])  # noqa: E731
-    return {"new": sorted(new, key=order), "fixed": sorted(fixed, key=order), "regressed": sorted(regressed, key=order)}
+    return {"new": sorted(new, key=_by_severity), "fixed": sorted(fixed, key=_by_severity),
+            "regressed": sorted(regressed, key=_by_severity)}
 
 
 def count_by(findings, key, values):
@@ -191,9 +201,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
     """The whole report model (also what report.json holds)."""
     today = today or datetime.date.today()
     findings, waiver_info = apply_waivers(findings, waivers, today)
-    order = lambda f: (STATUSES.index(f["status"]) if f["status"] in PROBLEM_STATUSES else 9,  # noqa: E731
-                       SEVERITY_ORDER.get(f["severity"], 9), f.get("node") or "", f["id"])
-    findings = sorted(findings, key=order)
+    findings = sorted(findings, key=_problems_first)
     comparison = compare(findings, previous_findings)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
