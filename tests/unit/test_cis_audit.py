@@ -256,7 +256,7 @@ def test_catalogue_errors_name_the_check():
 
 
 def test_catalogue_loader_names_what_exists():
-    with pytest.raises(_catalogue.CatalogueNotFound, match="available: cis-1.12"):
+    with pytest.raises(_catalogue.CatalogueNotFound, match="available: cis-1.11, cis-1.12"):
         _catalogue.load("cis-9.99")
     with pytest.raises(_catalogue.CatalogueNotFound, match="not valid"):
         _catalogue.load("../etc/passwd")
@@ -305,3 +305,18 @@ def test_required_environment_file_missing_is_an_error(tmp_path):
 ])
 def test_parse_flags(argv, expected):
     assert _systemd.parse_flags(argv, ["--seccomp-default"]) == expected
+
+
+def test_a_second_benchmark_version_is_data_only(node):
+    """cis-1.11 has 26 checks (4.2.15 IPAddressDeny on the unit); same evaluator, no code per version."""
+    cat11 = _catalogue.load("cis-1.11")
+    findings, context = _cis.audit_node(str(node), cat11, node="w1")
+    assert_valid_findings(findings)
+    assert context["benchmark"] == "cis-1.11" and len(findings) == 26
+    by_id = {f["id"]: f for f in findings}
+    assert by_id["CIS-4.2.15"]["status"] == "warn" and by_id["CIS-4.2.15"]["evidence"]["actual"] == "not set"
+    dropin = node / "etc/systemd/system/kubelet.service.d/30-ipdeny.conf"
+    dropin.write_text("[Service]\nIPAddressDeny=any\nIPAddressAllow=10.0.0.0/8\n")
+    findings, _ = _cis.audit_node(str(node), cat11, node="w1")
+    assert {f["id"]: f["status"] for f in findings}["CIS-4.2.15"] == "pass"
+    assert "CIS-4.2.15" not in {f["id"] for f in _cis.audit_node(str(node), CATALOGUE, node="w1")[0]}

@@ -57,3 +57,13 @@ def test_cis_selected(toggles, run, skip, expected):
 
 def test_cis_tag():
     assert cis_tag("4.2.10") == "cis_4_2_10"
+
+
+def test_cis_coverage_page_is_up_to_date():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/gen_cis_coverage.py"), "--check"])
+    assert proc.returncode == 0, "docs/cis-coverage.md is stale: run scripts/gen_cis_coverage.py"

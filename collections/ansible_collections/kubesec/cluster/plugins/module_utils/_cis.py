@@ -77,7 +77,7 @@ class Component(object):
     """One node component (kubelet, kube-proxy): its effective flags and its config file."""
 
     def __init__(self, name, flags=None, flags_source=None, config=None, config_path=None, config_error=None,
-                 files=None, running_from=None):
+                 files=None, running_from=None, unit_settings=None):
         self.name = name
         self.flags = flags or {}
         self.flags_source = flags_source
@@ -86,6 +86,7 @@ class Component(object):
         self.config_error = config_error
         self.files = files or []
         self.running_from = running_from
+        self.unit_settings = unit_settings or {}
 
     @property
     def present(self):
@@ -118,7 +119,7 @@ def _read_config(root, path):
 
 def load_component(root, name, spec, paths):
     """Work out a component's effective flags (from its systemd unit) and config file."""
-    argv_info = {"argv": None, "files": [], "env_files": []}
+    argv_info = {"argv": None, "files": [], "env_files": [], "service": {}}
     error = None
     try:
         argv_info = _systemd.effective_command(root, spec.get("unit", name + ".service"))
@@ -146,7 +147,7 @@ def load_component(root, name, spec, paths):
         config_path = config_path if argv_info["argv"] else None
     return Component(name, flags=flags, flags_source=argv_info["files"][-1] if argv_info["argv"] else None,
                      config=config, config_path=config_path, config_error=error or config_error,
-                     files=argv_info["files"] + argv_info["env_files"])
+                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"))
 
 
 def resolve_path(root, paths, key, components):
@@ -314,8 +315,25 @@ def _test_setting(test, components):
     return Outcome(_compare(op, value, expected), _expected_text(op, expected), _as_text(value), evidence)
 
 
+def _test_unit_setting(test, components):
+    """A [Service] setting of the component's systemd unit and drop-ins (e.g. IPAddressDeny=any)."""
+    component = components.get(test["component"])
+    op = test["op"]
+    expected = test.get("value")
+    if component is None or not component.flags_source:
+        return Outcome(False, _expected_text(op, expected), "%s unit not found" % test["component"],
+                       {"component": test["component"]}, missing=True)
+    value = component.unit_settings.get(test["key"])
+    evidence = {"component": test["component"], "unit_key": test["key"], "files": component.files}
+    if value in (None, ""):
+        return Outcome(test.get("if_unset") == "pass", _expected_text(op, expected), "not set", evidence)
+    return Outcome(_compare(op, value, expected), _expected_text(op, expected), value, evidence)
+
+
 def run_test(root, test, paths, components):
     kind = test.get("type")
+    if kind == "unit_setting":
+        return _test_unit_setting(test, components)
     if kind in ("file_mode", "file_owner"):
         return _test_file(root, test, paths, components)
     if kind == "setting":

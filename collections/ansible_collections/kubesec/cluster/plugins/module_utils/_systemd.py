@@ -113,10 +113,12 @@ def effective_command(root, unit):
     exec_start = None
     env = {}
     env_files = []
+    service = {}
     for node_path, text in files:
         for section, key, value in parse_unit_text(text):
             if section != "Service":
                 continue
+            service[key] = value  # the last assignment wins (enough for the single-valued settings we read)
             if key == "ExecStart":
                 exec_start = value or None  # an empty ExecStart= resets the list
             elif key == "Environment":
@@ -135,7 +137,7 @@ def effective_command(root, unit):
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
     if exec_start is None:
-        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files}
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service}
     command = exec_start.lstrip("@-:+!")
 
     def expand(match):
@@ -147,7 +149,7 @@ def effective_command(root, unit):
         argv = shlex.split(expanded)
     except ValueError as exc:
         raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
-    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files}
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service}
 
 
 def parse_flags(argv, boolean_flags=()):
