@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+
 def cis_tag(control_id):
     """'4.2.1' -> 'cis_4_2_1' (the tag of one control)."""
     return "cis_" + str(control_id).replace(".", "_")

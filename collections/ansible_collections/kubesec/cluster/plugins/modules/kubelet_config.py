@@ -15,7 +15,7 @@ description:
     C(authentication.anonymous.enabled). Unknown keys and the order of keys are preserved; comments in the
     file are not (the file is rewritten as YAML).
   - Command-line flags win over the config file, so a kubelet flag that overrides a managed key (for example
-    C(--anonymous-auth=true) in C(/etc/default/kubelet)) is removed from wherever it is defined: an
+    C(--anonymous-auth=true) in C(/etc/default/kubelet)) is removed from wherever it is defined, an
     EnvironmentFile or a systemd drop-in. Flags can also be set or removed explicitly with O(flags).
   - Works for kube-proxy too (O(service=kube-proxy.service), O(expected_kind=KubeProxyConfiguration)).
   - Check mode reports what would change, with a diff per file; nothing is written.
