@@ -1,0 +1,1 @@
+"""Test bed: sshd nodes in network namespaces (see README.md)."""
