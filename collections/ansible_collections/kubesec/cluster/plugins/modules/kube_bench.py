@@ -71,8 +71,10 @@ benchmarks:
   returned: always
   type: list
   elements: str
-skipped:
-  description: Entries that could not be read (with where they were), never silently dropped.
+skips:
+  description:
+    - Entries that could not be read (with where they were), never silently dropped.
+    - Not called C(skipped), which Ansible would take for a skipped task.
   returned: always
   type: list
   elements: str
@@ -115,7 +117,7 @@ def main():
     except _kube_bench.KubeBenchError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, findings=findings, summary=summarize(findings), totals=info["totals"] or {},
-                     benchmarks=info["benchmarks"], skipped=info["skipped"])
+                     benchmarks=info["benchmarks"], skips=info["skipped"])
 
 
 if __name__ == "__main__":
