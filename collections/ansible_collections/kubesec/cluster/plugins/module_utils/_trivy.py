@@ -1,0 +1,1057 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Trivy Operator reports and Trivy CLI JSON -> normalized findings.
+
+Private module_utils (leading underscore): the API may change between minor releases.
+
+Inputs (see docs: /work/shared/reference/formats.md sections 2 and 3):
+
+* Trivy Operator report objects (``aquasecurity.github.io/v1alpha1``): VulnerabilityReport,
+  ClusterVulnerabilityReport, ConfigAuditReport, ClusterConfigAuditReport, ExposedSecretReport,
+  RbacAssessmentReport, ClusterRbacAssessmentReport, InfraAssessmentReport, ClusterInfraAssessmentReport;
+  read from the API (``collect_from_api``) or from exports (``collect_from_path``: ``kubectl get ... -o yaml``
+  ``List`` objects, multi-document YAML, JSON).
+* Trivy CLI ``--format json`` results (``parse_cli_result``): ``trivy image|fs|config|repo`` (``Results``) and
+  ``trivy k8s`` (``Resources`` for ``--report all``, ``Findings`` for ``--report summary``);
+  ``build_command`` / ``run_scan`` run the CLI through a caller-supplied runner (``AnsibleModule.run_command``).
+
+Rules:
+
+* Check ids are normalized: ``KSV001``, ``KSV-0001``, ``AVD-KSV-0001`` -> ``KSV-0001`` (any ``PREFIX`` + number);
+  CLI results prefer ``AVDID`` (trivy-checks v1 calls the kube-apiserver AlwaysPullImages check ``KSV0012`` while
+  its AVD id is ``AVD-KCV-0012``; reports that only carry ``KSV0012`` are mapped to ``KCV-0012`` too).
+* Severity: the reported one; when missing or ``UNKNOWN`` it is derived from the CVSS score
+  (``severity_from_score``); an unrecognized spelling becomes ``unknown`` and is counted.
+* Status: vulnerabilities and exposed secrets ``fail``; checks ``pass`` when ``success: true`` (reports only list
+  passed checks when the operator records them) else ``fail``; CLI misconfigurations ``PASS``/``FAIL``, and
+  ``EXCEPTION`` becomes ``waived``.
+* Bad input never crashes: syntax errors raise ``TrivyInputError`` naming the file and document; entries with
+  missing fields are skipped and counted (``skips`` and ``warnings``; not ``skipped``, which would make Ansible
+  report the task as skipped).
+* The matched text of exposed secrets (``match``, ``Match``, ``Code``) is never copied into findings.
+* Titles and descriptions are kept as plain text, unescaped: escaping is the report renderer's job.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import datetime
+import gc
+import json
+import math
+import os
+import re
+
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import (
+    SEVERITIES,
+    SEVERITY_ORDER,
+    apply_waiver,
+    make_finding,
+    normalize_severity,
+    severity_from_score,
+)
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+except ImportError:  # JSON still works without PyYAML
+    yaml = None
+    HAS_YAML = False
+    YAML_LOADER = None
+
+GROUP = "aquasecurity.github.io"
+VERSION = "v1alpha1"
+API_VERSION = GROUP + "/" + VERSION
+
+LABEL_KIND = "trivy-operator.resource.kind"
+LABEL_NAME = "trivy-operator.resource.name"
+LABEL_NAME_HASH = "trivy-operator.resource.name-hash"
+LABEL_NAMESPACE = "trivy-operator.resource.namespace"
+LABEL_CONTAINER = "trivy-operator.container.name"
+ANNOTATION_NAME = "trivy-operator.resource.name"
+
+
+class _Kind:
+    def __init__(self, plural, namespaced, source, items_key):
+        self.plural = plural
+        self.namespaced = namespaced
+        self.source = source
+        self.items_key = items_key
+
+
+REPORT_KINDS = {
+    "VulnerabilityReport": _Kind("vulnerabilityreports", True, "trivy-vulnerability", "vulnerabilities"),
+    "ClusterVulnerabilityReport": _Kind("clustervulnerabilityreports", False, "trivy-vulnerability",
+                                        "vulnerabilities"),
+    "ConfigAuditReport": _Kind("configauditreports", True, "trivy-config", "checks"),
+    "ClusterConfigAuditReport": _Kind("clusterconfigauditreports", False, "trivy-config", "checks"),
+    "ExposedSecretReport": _Kind("exposedsecretreports", True, "trivy-exposed-secret", "secrets"),
+    "RbacAssessmentReport": _Kind("rbacassessmentreports", True, "trivy-rbac", "checks"),
+    "ClusterRbacAssessmentReport": _Kind("clusterrbacassessmentreports", False, "trivy-rbac", "checks"),
+    "InfraAssessmentReport": _Kind("infraassessmentreports", True, "trivy-infra", "checks"),
+    "ClusterInfraAssessmentReport": _Kind("clusterinfraassessmentreports", False, "trivy-infra", "checks"),
+}
+REPORT_KIND_NAMES = tuple(REPORT_KINDS)
+SUMMARY_KEYS = ("criticalCount", "highCount", "mediumCount", "lowCount", "unknownCount")
+_SUMMARY_SEVERITY = {"criticalCount": "critical", "highCount": "high", "mediumCount": "medium",
+                     "lowCount": "low", "unknownCount": "unknown"}
+
+RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+# KSV checks written for Roles and bindings (trivy-checks checks/kubernetes, rbac); some of their messages do not
+# name the resource, so the id decides the source of trivy config results.
+RBAC_CHECK_IDS = frozenset(["KSV-%04d" % n for n in list(range(41, 57)) + list(range(111, 115))])
+MAX_REFERENCES = 10
+MAX_MESSAGES = 10
+SKIP_EXAMPLES = 3
+
+SUBCOMMANDS = ("config", "fs", "k8s", "image")
+_FORBIDDEN_ARGS = ("--format", "-f", "--output", "-o", "--report-format")
+
+_CHECK_ID = re.compile(r"^(?:AVD-)?([A-Za-z]{2,6})-?0*(\d{1,6})$")
+_ID_FIXUPS = {"KSV0012": "KCV-0012"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class TrivyInputError(ValueError):
+    """Input that cannot be read at all (syntax error, wrong shape); the message names the input."""
+
+
+class TrivyRunError(RuntimeError):
+    """The Trivy CLI failed; the message carries its exit code and stderr."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------------------
+def normalize_check_id(value):
+    """KSV001 / KSV-0001 / AVD-KSV-0001 / ksv001 -> KSV-0001; other ids (rule names) are returned stripped."""
+    if value is None:
+        return None
+    text = (_text(value) or "").strip()
+    if not text:
+        return None
+    fixed = _ID_FIXUPS.get(text.upper())
+    if fixed:
+        return fixed
+    match = _CHECK_ID.match(text)
+    if not match:
+        return text
+    return "%s-%04d" % (match.group(1).upper(), int(match.group(2)))
+
+
+def _text(value):
+    """Scalar -> str (datetime as RFC 3339), None/'' -> None; containers -> None."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None or value.utcoffset() == datetime.timedelta(0):
+            return value.replace(tzinfo=None).isoformat() + "Z"
+        return value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _mapping(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _score(value):
+    """(score or None, invalid?) - a CVSS score must be a number in 0..10."""
+    if value is None or value == "":
+        return None, False
+    if isinstance(value, bool):
+        return None, True
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, True
+    if math.isnan(number) or number < 0 or number > 10:
+        return None, True
+    return number, False
+
+
+def score_from_cvss(cvss, prefer=None):
+    """A CVSS base score from Trivy's vendor map {vendor: {V3Score, V40Score, V2Score}}.
+
+    Vendor order: ``prefer`` (the SeveritySource), then ``nvd``, then the others alphabetically; V3 scores are
+    preferred over V4.0 and V2. Zero and invalid scores are ignored.
+    """
+    if not isinstance(cvss, dict) or not cvss:
+        return None
+    vendors = []
+    for vendor in [prefer, "nvd", *sorted(str(k) for k in cvss)]:
+        if vendor and vendor in cvss and vendor not in vendors:
+            vendors.append(vendor)
+    for field in ("V3Score", "V40Score", "V2Score"):
+        for vendor in vendors:
+            score = _score(_mapping(cvss.get(vendor)).get(field))[0]
+            if score:
+                return score
+    return None
+
+
+def resolve_severity(raw, score):
+    """(severity, origin): origin is 'reported', 'score' (derived from CVSS), 'unrecognized' or 'none'."""
+    text = _text(raw)
+    if text and text.strip().upper() != "UNKNOWN":
+        severity = normalize_severity(text, default=None)
+        if severity is not None:
+            return severity, "reported"
+        return "unknown", "unrecognized"
+    derived = severity_from_score(score)
+    if derived != "unknown":
+        return derived, "score"
+    return "unknown", "none"
+
+
+def _references(*sources):
+    refs = []
+    for source in sources:
+        values = source if isinstance(source, list) else [source]
+        for value in values:
+            text = _text(value)
+            if text and text not in refs:
+                refs.append(text)
+    return refs[:MAX_REFERENCES]
+
+
+def _clean(mapping):
+    return {key: value for key, value in mapping.items() if value is not None and value != [] and value != ""}
+
+
+# Resource names from Trivy misconfiguration messages (trivy config has no structured resource field).
+_MESSAGE_PATTERNS = (
+    re.compile(r"Container '(?P<container>[^']+)' of (?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)'"),
+    re.compile(r"container \"(?P<container>[^\"]+)\" of (?P<kind>[a-z]+) \"(?P<name>[^\"]+)\""
+               r"(?: in \"(?P<namespace>[^\"]+)\" namespace)?"),
+    re.compile(r"Container of (?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)'"),
+    re.compile(r"^(?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)' (?:should|shouldn't|must)"),
+    re.compile(r"^(?P<kind>pod|deployment|daemonset|statefulset|replicaset|job|cronjob) (?P<name>\S+) in "
+               r"(?P<namespace>\S+) namespace"),
+)
+_KIND_CASE = {"pod": "Pod", "deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet",
+              "replicaset": "ReplicaSet", "job": "Job", "cronjob": "CronJob",
+              "replicationcontroller": "ReplicationController"}
+
+
+def resource_from_message(message):
+    """Best effort {kind, name, namespace, container} from a Trivy misconfiguration message, or None."""
+    text = _text(message)
+    if not text:
+        return None
+    for pattern in _MESSAGE_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            found = match.groupdict()
+            kind = found.get("kind")
+            return {"kind": _KIND_CASE.get(kind.lower(), kind) if kind and kind.islower() else kind,
+                    "name": found.get("name"), "namespace": found.get("namespace"),
+                    "container": found.get("container")}
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# collecting findings with counted skips
+# ----------------------------------------------------------------------------------------------------------
+class FindingSet:
+    """Findings plus the bookkeeping every input path shares (skips, warnings, counters)."""
+
+    def __init__(self, cluster=None):
+        self.cluster = cluster
+        self.findings = []
+        self.skips = {}
+        self.notes = {}
+        self.counters = {"unrecognized_severity": 0, "severity_from_score": 0, "invalid_score": 0}
+
+    def skip(self, reason, location, count=1):
+        entry = self.skips.setdefault(reason, {"reason": reason, "count": 0, "examples": []})
+        entry["count"] += count
+        if len(entry["examples"]) < SKIP_EXAMPLES:
+            entry["examples"].append(location)
+
+    def note(self, message, location):
+        """A warning counted per message (e.g. 'checks without success flag treated as failed')."""
+        entry = self.notes.setdefault(message, {"count": 0, "first": location})
+        entry["count"] += 1
+
+    def severity(self, raw, score, location):
+        severity, origin = resolve_severity(raw, score)
+        if origin == "unrecognized":
+            self.counters["unrecognized_severity"] += 1
+            self.note("unrecognized severity values were counted as unknown", location)
+        elif origin == "score":
+            self.counters["severity_from_score"] += 1
+        return severity, origin
+
+    def score(self, value, location):
+        score, invalid = _score(value)
+        if invalid:
+            self.counters["invalid_score"] += 1
+            self.note("scores that are not numbers between 0 and 10 were dropped", location)
+        return score
+
+    def add(self, finding):
+        self.findings.append(finding)
+
+    def warnings(self):
+        lines = []
+        for entry in self.skips.values():
+            lines.append("skipped %d: %s (first: %s)" % (entry["count"], entry["reason"], entry["examples"][0]))
+        for message, entry in self.notes.items():
+            lines.append("%d %s (first: %s)" % (entry["count"], message, entry["first"]))
+        return lines
+
+    def summary(self):
+        by_severity = dict((name, 0) for name in SEVERITIES)
+        by_status = {}
+        by_source = {}
+        for finding in self.findings:
+            by_status[finding["status"]] = by_status.get(finding["status"], 0) + 1
+            by_source[finding["source"]] = by_source.get(finding["source"], 0) + 1
+            if finding["status"] == "fail":
+                by_severity[finding["severity"]] += 1
+        summary = {
+            "findings": len(self.findings),
+            "by_severity": by_severity,
+            "by_status": by_status,
+            "by_source": by_source,
+            "skipped": sum(entry["count"] for entry in self.skips.values()),
+        }
+        summary.update(self.counters)
+        return summary
+
+    def select(self, max_findings=None):
+        """(returned findings, truncated?) - with a cap, the most severe failing findings are kept."""
+        if max_findings is None or max_findings < 0 or len(self.findings) <= max_findings:
+            return self.findings, False
+        order = sorted(range(len(self.findings)),
+                       key=lambda i: (self.findings[i]["status"] != "fail",
+                                      SEVERITY_ORDER[self.findings[i]["severity"]], i))
+        keep = sorted(order[:max_findings])
+        return [self.findings[i] for i in keep], True
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Trivy Operator reports
+# ----------------------------------------------------------------------------------------------------------
+def report_resource(metadata):
+    """The scanned object of a report, from the trivy-operator.* labels (long names: annotation)."""
+    meta = _mapping(metadata)
+    labels = _mapping(meta.get("labels"))
+    annotations = _mapping(meta.get("annotations"))
+    resource = {
+        "kind": _text(labels.get(LABEL_KIND)),
+        "name": _text(annotations.get(ANNOTATION_NAME)) or _text(labels.get(LABEL_NAME)),
+        "namespace": _text(labels.get(LABEL_NAMESPACE)),
+        "container": _text(labels.get(LABEL_CONTAINER)),
+    }
+    if not resource["kind"] or not resource["name"]:
+        refs = meta.get("ownerReferences")
+        owners = [o for o in refs if isinstance(o, dict)] if isinstance(refs, list) else []
+        owners.sort(key=lambda o: not o.get("controller"))
+        if owners:
+            resource["kind"] = resource["kind"] or _text(owners[0].get("kind"))
+            resource["name"] = resource["name"] or _text(owners[0].get("name"))
+    return resource
+
+
+def _artifact(report):
+    artifact = _mapping(report.get("artifact"))
+    repository = _text(artifact.get("repository"))
+    if not repository:
+        return None
+    server = _text(_mapping(report.get("registry")).get("server"))
+    text = "%s/%s" % (server, repository) if server else repository
+    if _text(artifact.get("tag")):
+        text += ":" + _text(artifact.get("tag"))
+    if _text(artifact.get("digest")):
+        text += "@" + _text(artifact.get("digest"))
+    return text
+
+
+def _count(value):
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+class ReportCollector(FindingSet):
+    """Trivy Operator report objects -> findings, per-report rows and totals by kind."""
+
+    def __init__(self, cluster=None, kinds=None, namespaces=None):
+        super(ReportCollector, self).__init__(cluster)
+        self.kinds = set(kinds) if kinds else set(REPORT_KIND_NAMES)
+        self.namespaces = set(namespaces) if namespaces else None
+        self.reports = []
+        self.by_kind = {}
+        self.ignored = 0
+
+    def _kind_totals(self, kind):
+        if kind not in self.by_kind:
+            totals = {"reports": 0, "findings": 0, "fail": 0, "pass": 0}
+            totals.update((name, 0) for name in SEVERITIES)
+            self.by_kind[kind] = totals
+        return self.by_kind[kind]
+
+    def add_object(self, obj, location):
+        """One report object (Lists are expanded by the callers)."""
+        if not isinstance(obj, dict):
+            self.skip("document is not a mapping", location)
+            return
+        kind = _text(obj.get("kind"))
+        if not kind:
+            self.skip("object without kind", location)
+            return
+        if kind not in REPORT_KINDS:
+            self.skip("not a Trivy Operator report kind (%s)" % kind, location)
+            return
+        if kind not in self.kinds:
+            self.ignored += 1
+            return
+        meta = _mapping(obj.get("metadata"))
+        namespace = _text(meta.get("namespace"))
+        info = REPORT_KINDS[kind]
+        if self.namespaces is not None and info.namespaced and namespace not in self.namespaces:
+            self.ignored += 1
+            return
+        name = _text(meta.get("name"))
+        where = "%s %s%s (%s)" % (kind, namespace + "/" if namespace else "", name or "?", location)
+        report = obj.get("report")
+        if not isinstance(report, dict):
+            self.skip("report object without a .report mapping", where)
+            return
+        items = report.get(info.items_key)
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            self.skip("report whose .report.%s is not a list" % info.items_key, where)
+            return
+        resource = report_resource(meta)
+        if info.namespaced and not resource["namespace"] and resource["name"]:
+            resource["namespace"] = namespace  # reports live in the namespace of the object they describe
+        context = {
+            "kind": kind, "source": info.source, "report": name, "namespace": namespace or resource["namespace"],
+            "resource": resource, "artifact": _artifact(report), "where": where,
+        }
+        start = len(self.findings)
+        parse = {"vulnerabilities": self._vulnerability, "checks": self._check, "secrets": self._secret}
+        parse_item = parse[info.items_key]
+        for index, item in enumerate(items):
+            item_where = "%s .report.%s[%d]" % (where, info.items_key, index)
+            if not isinstance(item, dict):
+                self.skip("%s entry is not a mapping" % info.items_key, item_where)
+                continue
+            parse_item(item, context, item_where)
+        new = self.findings[start:]
+        counted = dict((key, 0) for key in SUMMARY_KEYS)
+        for finding in new:
+            if finding["status"] == "fail":
+                key = "%sCount" % finding["severity"]
+                if key in counted:
+                    counted[key] += 1
+                else:
+                    counted["unknownCount"] += 1
+        reported = _mapping(report.get("summary"))
+        summary = {}
+        for key in SUMMARY_KEYS:
+            value = _count(reported.get(key))
+            summary[key] = value if value is not None else counted[key]
+        scanner = _mapping(report.get("scanner"))
+        self.reports.append(_clean({
+            "kind": kind, "name": name, "namespace": namespace, "resource": resource, "container":
+            resource.get("container"), "summary": summary, "counted": counted, "findings": len(new),
+            "artifact": context["artifact"], "scanner": " ".join(
+                t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
+            "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+            "origin": location,
+        }))
+        totals = self._kind_totals(kind)
+        totals["reports"] += 1
+        for finding in new:
+            totals["findings"] += 1
+            if finding["status"] in ("fail", "pass"):
+                totals[finding["status"]] += 1
+            if finding["status"] == "fail":
+                totals[finding["severity"]] += 1
+
+    def _emit(self, context, finding_id, title, status, severity, resource=None, **kwargs):
+        try:
+            finding = make_finding(finding_id, context["source"], title, status, severity=severity,
+                                   cluster=self.cluster, namespace=context["namespace"],
+                                   resource=resource or context["resource"], **kwargs)
+        except ValueError as exc:  # FindingError: a value of the wrong type in an otherwise usable entry
+            self.skip("entry with an invalid field (%s)" % exc, context["where"])
+            return None
+        self.add(finding)
+        return finding
+
+    def _vulnerability(self, item, context, where):
+        vuln_id = _text(item.get("vulnerabilityID"))
+        if not vuln_id:
+            self.skip("vulnerability without vulnerabilityID", where)
+            return
+        score = self.score(item.get("score"), where)
+        if score is None:
+            score = score_from_cvss(item.get("cvss"))
+        severity, origin = self.severity(item.get("severity"), score, where)
+        package = _text(item.get("resource"))
+        installed = _text(item.get("installedVersion"))
+        fixed = _text(item.get("fixedVersion"))
+        title = _text(item.get("title")) or "%s in %s" % (vuln_id, " ".join(t for t in (package, installed) if t)
+                                                          or "an unnamed package")
+        if fixed:
+            remediation = "Upgrade %s from %s to %s or later (rebuild the image)." % (
+                package or "the package", installed or "?", fixed)
+        else:
+            remediation = "No fixed version of %s is available yet; mitigate, or replace the package." % (
+                package or "the package")
+        evidence = _clean({
+            "package": package, "installed_version": installed, "fixed_version": fixed,
+            "target": _text(item.get("target")), "image": context["artifact"],
+            "published_date": _text(item.get("publishedDate")),
+            "last_modified_date": _text(item.get("lastModifiedDate")),
+            "package_type": _text(item.get("packageType")), "package_path": _text(item.get("packagePath")),
+            "class": _text(item.get("class")), "report": context["report"], "report_kind": context["kind"],
+            "severity_origin": origin,
+            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+        })
+        self._emit(context, vuln_id, title, "fail", severity, description=_text(item.get("description")) or "",
+                   remediation=remediation, references=_references(item.get("primaryLink"), item.get("links")),
+                   evidence=evidence, score=score)
+
+    def _check(self, item, context, where):
+        raw_id = _text(item.get("checkID")) or _text(item.get("id"))
+        check_id = normalize_check_id(raw_id)
+        if not check_id:
+            self.skip("check without checkID", where)
+            return
+        success = item.get("success")
+        if "success" not in item:
+            self.note("checks without a success flag were treated as failed", where)
+        status = "pass" if success is True else "fail"
+        severity, origin = self.severity(item.get("severity"), None, where)
+        resource = dict(context["resource"])
+        scope = _mapping(item.get("scope"))
+        if _text(scope.get("type")) == "Container" and _text(scope.get("value")):
+            resource["container"] = _text(scope.get("value"))
+        messages = []
+        if isinstance(item.get("messages"), list):
+            messages = [m for m in (_text(v) for v in item["messages"]) if m]
+        evidence = _clean({
+            "check_id": raw_id, "category": _text(item.get("category")), "messages": messages[:MAX_MESSAGES],
+            "scope": {"type": _text(scope.get("type")), "value": _text(scope.get("value"))} if scope else None,
+            "report": context["report"], "report_kind": context["kind"],
+            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+        })
+        self._emit(context, check_id, _text(item.get("title")) or check_id, status, severity, resource=resource,
+                   description=_text(item.get("description")) or "",
+                   remediation=_text(item.get("remediation")) or "", evidence=evidence)
+
+    def _secret(self, item, context, where):
+        rule = _text(item.get("ruleID"))
+        if not rule:
+            self.skip("secret without ruleID", where)
+            return
+        severity, origin = self.severity(item.get("severity"), None, where)
+        category = _text(item.get("category"))
+        target = _text(item.get("target"))
+        evidence = _clean({
+            "rule_id": rule, "category": category, "target": target, "image": context["artifact"],
+            "report": context["report"], "report_kind": context["kind"],
+            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+        })
+        title = _text(item.get("title")) or category or rule
+        self._emit(context, rule, title, "fail", severity,
+                   description="A %s secret was found in %s." % (category or title, target or "the image"),
+                   remediation="Remove the secret from the image, rotate it, and inject it at runtime "
+                               "(Secret, external secret store).",
+                   evidence=evidence)
+
+    def result(self, max_findings=None):
+        findings, truncated = self.select(max_findings)
+        summary = self.summary()
+        summary.update({"reports": len(self.reports), "returned": len(findings), "truncated": truncated,
+                        "by_kind": self.by_kind, "ignored_by_filter": self.ignored})
+        return {"findings": findings, "reports": self.reports, "summary": summary,
+                "skips": list(self.skips.values()), "warnings": self.warnings()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reading exports
+# ----------------------------------------------------------------------------------------------------------
+EXPORT_EXTENSIONS = (".yaml", ".yml", ".json")
+
+
+def export_files(path):
+    """The export files under path (a file, or a directory walked recursively, sorted, hidden entries skipped)."""
+    if not path:
+        raise TrivyInputError("no path given")
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise TrivyInputError("path %s does not exist" % path)
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(EXPORT_EXTENSIONS):
+                found.append(os.path.join(root, name))
+    if not found:
+        raise TrivyInputError("directory %s contains no .yaml, .yml or .json files" % path)
+    return found
+
+
+def _looks_like_json(path, text):
+    if path.lower().endswith(".json"):
+        return True
+    if path.lower().endswith((".yaml", ".yml")):
+        return False
+    return text.lstrip()[:1] in ("{", "[")
+
+
+class _GcPaused:
+    """Pause the cyclic garbage collector while building many objects (YAML loads run ~5x faster)."""
+
+    def __enter__(self):
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.was_enabled:
+            gc.enable()
+
+
+def load_documents(path):
+    """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers."""
+    with _GcPaused():
+        return list(_load_documents(path))
+
+
+def _load_documents(path):
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except (IOError, OSError) as exc:
+        raise TrivyInputError("cannot read %s: %s" % (path, exc)) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+    if _looks_like_json(path, text):
+        if not text.strip():
+            raise TrivyInputError("%s is empty" % path)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            line = getattr(exc, "lineno", None)
+            column = getattr(exc, "colno", None)
+            where = " at line %s column %s" % (line, column) if line else ""
+            message = getattr(exc, "msg", exc)
+            raise TrivyInputError("%s document 1: invalid JSON%s: %s" % (path, where, message)) from exc
+        yield 1, data
+        return
+    if not HAS_YAML:
+        raise TrivyInputError("reading YAML (%s) needs the Python library PyYAML; JSON exports work without it"
+                              % path)
+    number = 0
+    documents = yaml.load_all(text, Loader=YAML_LOADER)
+    while True:
+        try:
+            document = next(documents)
+        except StopIteration:
+            break
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = " at line %d column %d" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise TrivyInputError("%s document %d: invalid YAML%s: %s" % (path, number + 1, where, problem)) from exc
+        number += 1
+        if document is not None:
+            yield number, document
+
+
+def iter_objects(document, location):
+    """Expand List objects and JSON arrays into (location, object) pairs."""
+    if isinstance(document, list):
+        for index, item in enumerate(document):
+            yield "%s item %d" % (location, index + 1), item
+    elif isinstance(document, dict) and isinstance(document.get("items"), list) and \
+            str(document.get("kind") or "").endswith("List"):
+        for index, item in enumerate(document["items"]):
+            yield "%s item %d" % (location, index + 1), item
+    else:
+        yield location, document
+
+
+def collect_from_path(path, kinds=None, namespaces=None, cluster=None, max_findings=None):
+    """Findings from export files; see ReportCollector.result for the returned dict."""
+    collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
+    files = export_files(path)
+    for file_path in files:
+        documents = load_documents(file_path)
+        with _GcPaused():
+            for number, document in documents:
+                for location, obj in iter_objects(document, "%s document %d" % (file_path, number)):
+                    collector.add_object(obj, location)
+        del documents
+    result = collector.result(max_findings)
+    result["sources"] = files
+    return result
+
+
+def collect_from_api(api_client, list_all, kinds=None, namespaces=None, cluster=None, max_findings=None,
+                     limit=500, not_found_is_error=False, not_found_error=Exception):
+    """Findings from the API. ``list_all`` is ``_kube.list_all`` (passed in to keep this module free of it).
+
+    A kind whose CRD is not installed (``not_found_error`` raised) becomes a warning, or an error when
+    ``not_found_is_error`` (the caller asked for that kind explicitly).
+    """
+    collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
+    sources = []
+    missing = []
+    for kind in (k for k in REPORT_KIND_NAMES if k in collector.kinds):
+        info = REPORT_KINDS[kind]
+        scopes = sorted(namespaces) if (namespaces and info.namespaced) else [None]
+        for namespace in scopes:
+            try:
+                listed = list_all(api_client, API_VERSION, info.plural, namespace=namespace, limit=limit)
+            except not_found_error:
+                if not_found_is_error:
+                    raise
+                missing.append(kind)
+                break
+            where = "namespace %s" % namespace if namespace else ("all namespaces" if info.namespaced else "cluster")
+            sources.append("%s (%s, %d objects, %d pages)" % (info.plural, where, len(listed["items"]),
+                                                              listed.get("pages") or 1))
+            with _GcPaused():
+                for index, obj in enumerate(listed["items"]):
+                    collector.add_object(obj, "API %s %s item %d" % (info.plural, where, index + 1))
+    result = collector.result(max_findings)
+    if missing:
+        result["warnings"].append("not served by this cluster (Trivy Operator CRD not installed?): %s"
+                                  % ", ".join(missing))
+    if missing and len(missing) == len(collector.kinds):
+        raise TrivyInputError("none of the requested Trivy Operator report kinds is served by this cluster "
+                              "(%s): is the Trivy Operator installed?" % ", ".join(missing))
+    result["sources"] = sources
+    result["summary"]["kinds_not_served"] = missing
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Trivy CLI JSON
+# ----------------------------------------------------------------------------------------------------------
+class CliCollector(FindingSet):
+    """Trivy CLI JSON (image/fs/config/repo results and trivy k8s reports) -> findings."""
+
+    def __init__(self, cluster=None):
+        super(CliCollector, self).__init__(cluster)
+        self.misconf_summary = {"successes": 0, "failures": 0}
+        self.results = 0
+        self.ignored_licenses = 0
+        self.scan_errors = []
+        self.artifact = {}
+
+    def add_report(self, data, origin="trivy output"):
+        if not isinstance(data, dict):
+            raise TrivyInputError("%s: a Trivy JSON result is an object, got %s" % (origin, type(data).__name__))
+        if isinstance(data.get("Resources"), list) or isinstance(data.get("Findings"), list) or \
+                ("ClusterName" in data and "Results" not in data):
+            key = "Resources" if isinstance(data.get("Resources"), list) else "Findings"
+            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
+                                    "report": "all" if key == "Resources" else "summary"})
+            for index, resource in enumerate(data.get(key) or []):
+                where = "%s %s[%d]" % (origin, key, index)
+                if not isinstance(resource, dict):
+                    self.skip("k8s resource entry is not a mapping", where)
+                    continue
+                res = {"kind": _text(resource.get("Kind")), "name": _text(resource.get("Name")),
+                       "namespace": _text(resource.get("Namespace")), "container": None}
+                if _text(resource.get("Error")):
+                    self.scan_errors.append("%s %s/%s: %s" % (res["kind"], res["namespace"] or "-", res["name"],
+                                                              _text(resource.get("Error"))))
+                self._results(resource.get("Results"), res, where, k8s=True)
+            return
+        if "Results" in data or "SchemaVersion" in data or "ArtifactName" in data:
+            self.artifact = _clean({"name": _text(data.get("ArtifactName")), "type": _text(data.get("ArtifactType"))})
+            image = self.artifact.get("type") == "container_image"
+            base = {"kind": "Image", "name": self.artifact.get("name"), "namespace": None, "container": None} \
+                if image else None
+            self._results(data.get("Results"), base, origin, k8s=False)
+            return
+        raise TrivyInputError("%s is not a Trivy JSON result: expected SchemaVersion/Results (trivy image, fs, "
+                              "config) or ClusterName with Resources/Findings (trivy k8s)" % origin)
+
+    def _results(self, results, resource, where, k8s):
+        if results is None:
+            return
+        if not isinstance(results, list):
+            self.skip("Results is not a list", where)
+            return
+        for index, result in enumerate(results):
+            result_where = "%s Results[%d]" % (where, index)
+            if not isinstance(result, dict):
+                self.skip("result entry is not a mapping", result_where)
+                continue
+            self.results += 1
+            target = _text(result.get("Target"))
+            summary = _mapping(result.get("MisconfSummary"))
+            for key in ("Successes", "Failures"):
+                count = _count(summary.get(key))
+                if count:
+                    self.misconf_summary[key.lower()] += count
+            if isinstance(result.get("Licenses"), list):
+                self.ignored_licenses += len(result["Licenses"])
+            for name, handler in (("Vulnerabilities", self._vulnerability), ("Misconfigurations", self._misconfig),
+                                  ("Secrets", self._secret)):
+                entries = result.get(name)
+                if entries is None:
+                    continue
+                if not isinstance(entries, list):
+                    self.skip("%s is not a list" % name, result_where)
+                    continue
+                for item_index, item in enumerate(entries):
+                    item_where = "%s.%s[%d]" % (result_where, name, item_index)
+                    if not isinstance(item, dict):
+                        self.skip("%s entry is not a mapping" % name, item_where)
+                        continue
+                    handler(item, target, resource, item_where, k8s, result)
+
+    def _file_resource(self, target):
+        return {"kind": "File", "name": target, "namespace": None, "container": None}
+
+    def _emit(self, where, finding_id, source, title, status, severity, resource, **kwargs):
+        try:
+            finding = make_finding(finding_id, source, title, "fail" if status == "waived" else status,
+                                   severity=severity, cluster=self.cluster,
+                                   namespace=(resource or {}).get("namespace"), resource=resource, **kwargs)
+        except ValueError as exc:
+            self.skip("entry with an invalid field (%s)" % exc, where)
+            return
+        if status == "waived":
+            finding = apply_waiver(finding, "Trivy reported an EXCEPTION (policy exception or ignore file)")
+        self.add(finding)
+
+    def _vulnerability(self, item, target, resource, where, k8s, result):
+        vuln_id = _text(item.get("VulnerabilityID"))
+        if not vuln_id:
+            self.skip("vulnerability without VulnerabilityID", where)
+            return
+        score = score_from_cvss(item.get("CVSS"), prefer=_text(item.get("SeveritySource")))
+        severity, origin = self.severity(item.get("Severity"), score, where)
+        package = _text(item.get("PkgName"))
+        installed = _text(item.get("InstalledVersion"))
+        fixed = _text(item.get("FixedVersion"))
+        if resource is None:
+            resource = self._file_resource(target)
+        title = _text(item.get("Title")) or "%s in %s" % (vuln_id, " ".join(t for t in (package, installed) if t)
+                                                          or "an unnamed package")
+        if fixed:
+            remediation = "Upgrade %s from %s to %s or later." % (package or "the package", installed or "?", fixed)
+        else:
+            remediation = "No fixed version of %s is available yet (status %s)." % (
+                package or "the package", _text(item.get("Status")) or "unknown")
+        evidence = _clean({
+            "package": package, "installed_version": installed, "fixed_version": fixed,
+            "package_path": _text(item.get("PkgPath")),
+            "purl": _text(_mapping(item.get("PkgIdentifier")).get("PURL")),
+            "status": _text(item.get("Status")), "target": target, "class": _text(result.get("Class")),
+            "type": _text(result.get("Type")), "artifact": self.artifact.get("name"),
+            "severity_source": _text(item.get("SeveritySource")), "severity_origin": origin,
+            "published_date": _text(item.get("PublishedDate")),
+            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+        })
+        self._emit(where, vuln_id, "trivy-vulnerability", title, "fail", severity, resource,
+                   description=_text(item.get("Description")) or "", remediation=remediation,
+                   references=_references(item.get("PrimaryURL"), item.get("References")),
+                   evidence=evidence, score=score)
+
+    def _misconfig(self, item, target, resource, where, k8s, result):
+        raw_id = _text(item.get("ID"))
+        avd_id = _text(item.get("AVDID"))
+        namespace_id = (_text(item.get("Namespace")) or "").rsplit(".", 1)[-1]
+        check_id = normalize_check_id(avd_id) if avd_id and _CHECK_ID.match(avd_id) else None
+        if not check_id and namespace_id and _CHECK_ID.match(namespace_id):
+            check_id = normalize_check_id(namespace_id)
+        check_id = check_id or normalize_check_id(raw_id)
+        if not check_id:
+            self.skip("misconfiguration without ID", where)
+            return
+        raw_status = (_text(item.get("Status")) or "FAIL").upper()
+        status = {"PASS": "pass", "FAIL": "fail", "EXCEPTION": "waived"}.get(raw_status)
+        if status is None:
+            self.note("misconfigurations with an unrecognized Status were treated as failed", where)
+            status = "fail"
+        severity, origin = self.severity(item.get("Severity"), None, where)
+        message = _text(item.get("Message"))
+        parsed = resource_from_message(message) if status != "pass" else None
+        if k8s and resource is not None:
+            res = dict(resource)
+            if parsed and parsed.get("container") and parsed.get("name") == res.get("name"):
+                res["container"] = parsed["container"]
+        elif parsed:
+            res = parsed
+        elif resource is not None:
+            res = dict(resource)
+        else:
+            res = self._file_resource(target)
+        if check_id.startswith("KCV-") or res.get("kind") == "NodeInfo":
+            source = "trivy-infra"
+        elif res.get("kind") in RBAC_KINDS or check_id in RBAC_CHECK_IDS:
+            source = "trivy-rbac"
+        else:
+            source = "trivy-config"
+        cause = _mapping(item.get("CauseMetadata"))
+        evidence = _clean({
+            "check_id": raw_id, "avd_id": avd_id, "message": message, "file": target,
+            "artifact": self.artifact.get("name"), "type": _text(item.get("Type")),
+            "start_line": _count(cause.get("StartLine")) or None, "end_line": _count(cause.get("EndLine")) or None,
+            "cause_resource": _text(cause.get("Resource")),
+            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+        })
+        self._emit(where, check_id, source, _text(item.get("Title")) or check_id, status, severity, res,
+                   description=_text(item.get("Description")) or "",
+                   remediation=_text(item.get("Resolution")) or "",
+                   references=_references(item.get("PrimaryURL"), item.get("References")), evidence=evidence)
+
+    def _secret(self, item, target, resource, where, k8s, result):
+        rule = _text(item.get("RuleID"))
+        if not rule:
+            self.skip("secret without RuleID", where)
+            return
+        severity, origin = self.severity(item.get("Severity"), None, where)
+        category = _text(item.get("Category"))
+        res = dict(resource) if resource is not None else self._file_resource(target)
+        evidence = _clean({
+            "rule_id": rule, "category": category, "file": target, "artifact": self.artifact.get("name"),
+            "start_line": _count(item.get("StartLine")) or None, "end_line": _count(item.get("EndLine")) or None,
+            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+        })
+        title = _text(item.get("Title")) or category or rule
+        self._emit(where, rule, "trivy-exposed-secret", title, "fail", severity, res,
+                   description="A %s secret was found in %s." % (category or title, target or "the scanned target"),
+                   remediation="Remove the secret from the source or image, rotate it, and inject it at runtime.",
+                   evidence=evidence)
+
+    def result(self, max_findings=None):
+        findings, truncated = self.select(max_findings)
+        summary = self.summary()
+        summary.update({"returned": len(findings), "truncated": truncated, "results": self.results,
+                        "misconfigurations": self.misconf_summary, "ignored_licenses": self.ignored_licenses,
+                        "scan_errors": len(self.scan_errors)})
+        warnings = self.warnings() + ["trivy could not scan %s" % e for e in self.scan_errors[:20]]
+        return {"findings": findings, "summary": summary, "artifact": self.artifact,
+                "skips": list(self.skips.values()), "warnings": warnings}
+
+
+def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output"):
+    """Findings from one decoded Trivy CLI JSON document."""
+    collector = CliCollector(cluster=cluster)
+    with _GcPaused():
+        collector.add_report(data, origin)
+    return collector.result(max_findings)
+
+
+def load_cli_file(path):
+    """Decode a Trivy CLI JSON file, with errors that name it."""
+    if not os.path.isfile(path):
+        raise TrivyInputError("Trivy JSON result %s does not exist or is not a file" % path)
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8-sig")
+    except (IOError, OSError) as exc:
+        raise TrivyInputError("cannot read %s: %s" % (path, exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+    if not text.strip():
+        raise TrivyInputError("Trivy JSON result %s is empty" % path)
+    try:
+        with _GcPaused():
+            return json.loads(text)
+    except ValueError as exc:
+        raise TrivyInputError("%s: invalid JSON at line %s column %s: %s (truncated or not a Trivy --format json "
+                              "result?)" % (path, getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"),
+                                            getattr(exc, "msg", exc))) from exc
+
+
+def build_command(binary, subcommand, target=None, extra_args=None):
+    """argv for one Trivy run: ``binary subcommand --format json [extra_args] [target]``."""
+    if subcommand not in SUBCOMMANDS:
+        raise TrivyInputError("subcommand must be one of %s, got %r" % (", ".join(SUBCOMMANDS), subcommand))
+    if not binary:
+        raise TrivyInputError("no trivy binary given")
+    if subcommand != "k8s" and not target:
+        raise TrivyInputError("trivy %s needs a target (a path or image reference)" % subcommand)
+    extra = [str(arg) for arg in (extra_args or [])]
+    for arg in extra:
+        name = arg.split("=", 1)[0]
+        if name in _FORBIDDEN_ARGS:
+            raise TrivyInputError("extra_args must not set %s: trivy_scan always reads --format json from stdout"
+                                  % name)
+    argv = [binary, subcommand, "--format", "json", *extra]
+    if target:
+        argv.append(str(target))
+    return argv
+
+
+def accepted_exit_codes(extra_args):
+    """0 plus the values of --exit-code / --exit-on-eol: trivy uses them to signal findings, not failure."""
+    codes = set([0])
+    extra = [str(arg) for arg in (extra_args or [])]
+    for index, arg in enumerate(extra):
+        for flag in ("--exit-code", "--exit-on-eol"):
+            value = None
+            if arg == flag and index + 1 < len(extra):
+                value = extra[index + 1]
+            elif arg.startswith(flag + "="):
+                value = arg.split("=", 1)[1]
+            if value is not None:
+                try:
+                    codes.add(int(value))
+                except ValueError:
+                    raise TrivyInputError("%s expects an integer, got %r" % (flag, value)) from None
+    return codes
+
+
+def _tail(text, lines=25, chars=4000):
+    text = _ANSI.sub("", text or "").strip()
+    return "\n".join(text.splitlines()[-lines:])[-chars:]
+
+
+def decode_run(argv, rc, stdout, stderr, accepted=None):
+    """The decoded JSON of a finished Trivy run, or TrivyRunError with its exit code and stderr."""
+    accepted = accepted if accepted is not None else set([0])
+    command = " ".join(argv)
+    if rc not in accepted:
+        raise TrivyRunError("trivy failed (exit code %s): %s\nstderr:\n%s" % (rc, command, _tail(stderr) or "(empty)"))
+    if not (stdout or "").strip():
+        raise TrivyRunError("trivy printed no JSON (exit code %s): %s\nstderr:\n%s"
+                            % (rc, command, _tail(stderr) or "(empty)"))
+    try:
+        return json.loads(stdout)
+    except ValueError as exc:
+        raise TrivyRunError("trivy output is not JSON (%s): %s\nfirst bytes: %r\nstderr:\n%s"
+                            % (exc, command, stdout[:200], _tail(stderr) or "(empty)")) from exc
+
+
+def run_scan(runner, binary, subcommand, target=None, extra_args=None, cluster=None, max_findings=None):
+    """Run Trivy with ``runner(argv) -> (rc, stdout, stderr)`` and parse its JSON into findings."""
+    argv = build_command(binary, subcommand, target, extra_args)
+    accepted = accepted_exit_codes(extra_args)
+    rc, stdout, stderr = runner(argv)
+    data = decode_run(argv, rc, stdout, stderr, accepted)
+    result = parse_cli_result(data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0])
+    result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0,
+                   "stderr_tail": _tail(stderr, lines=10, chars=2000)})
+    return result
