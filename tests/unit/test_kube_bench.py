@@ -37,7 +37,7 @@ def test_totals_are_kept_and_match():
 
 def test_ids_and_severities_match_the_native_catalogue():
     findings, _ = _kube_bench.to_findings(load("node-cis-1.12.json"), catalogue=CATALOGUE)
-    native = {"CIS-" + str(c["id"]): c["severity"] for c in CATALOGUE["checks"]}
+    native = {"CIS-" + str(c["id"]): c["severity"] for c in CATALOGUE["checks"] if str(c["id"]).startswith("4.")}
     assert {f["id"] for f in findings} == set(native)
     for finding in findings:
         assert finding["severity"] == native[finding["id"]]
