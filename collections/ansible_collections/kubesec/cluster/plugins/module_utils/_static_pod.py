@@ -1,0 +1,562 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read and edit static pod manifests (kube-apiserver, kube-controller-manager, kube-scheduler, etcd).
+
+Reading (used by the CIS evaluator): the flags of one container, from its `command` and `args`, parsed the
+way the component's flag library reads them.
+
+Editing (used by the static_pod_manifest module): set, replace or remove flags and add or remove hostPath
+volumes with their mounts, then check the result (Kubernetes JSON schema through `kubernetes-validate`, plus
+the API server's own cross-field rules that a schema cannot express) BEFORE anything is written, because the
+kubelet restarts the pod the moment the file changes.
+
+Where files go, and why (the kubelet's file source reads EVERY regular file in the manifests directory whose
+name does not start with a dot, whatever its extension, and starts it as a pod):
+- the temporary file of the atomic write is created in the manifests directory itself (so the final rename
+  is on the same filesystem and atomic) under a dot-name, `.kubesec-tmp-XXXXXX`, which the kubelet skips;
+- backups never go into the manifests directory (a `kube-apiserver.yaml.bak` there would be a second
+  apiserver pod): they go to a separate directory, and a backup directory inside the manifests directory is
+  refused.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import copy
+import datetime
+import os
+import re
+import shutil
+import tempfile
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - exercised only on nodes without PyYAML
+    yaml = None
+    HAS_YAML = False
+
+DEFAULT_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+DEFAULT_BACKUP_DIR = "/var/lib/kubesec/manifest-backups"
+TEMP_PREFIX = ".kubesec-tmp-"
+
+# Boolean flags of the control-plane components: a bare `--profiling` means true and the next list item is
+# never taken as its value (pflag / Go flag semantics for bools).
+BOOLEAN_FLAGS = frozenset((
+    "--anonymous-auth", "--profiling", "--service-account-lookup", "--allow-privileged", "--enable-bootstrap-token-auth",
+    "--service-account-extend-token-expiration", "--audit-log-compress", "--enable-aggregator-routing",
+    "--enable-garbage-collector", "--enable-priority-and-fairness", "--contention-profiling", "--logtostderr",
+    "--use-service-account-credentials", "--leader-elect", "--allocate-node-cidrs", "--configure-cloud-routes",
+    "--enable-hostpath-provisioner", "--enable-dynamic-provisioning", "--enable-taint-manager",
+    "--client-cert-auth", "--peer-client-cert-auth", "--auto-tls", "--peer-auto-tls", "--strict-reconfig-check",
+    "--experimental-initial-corrupt-check", "--enable-v2", "--enable-pprof", "--debug",
+))
+HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
+_FLAG_NAME = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ManifestError(ValueError):
+    """A manifest cannot be read or the requested change cannot be made safely (names the file and why)."""
+
+
+def node_path(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def parse_manifest(text, path):
+    """Manifest text -> pod dict; raises ManifestError naming the file (and line) on anything but a Pod."""
+    if not HAS_YAML:
+        raise ManifestError("PyYAML is not installed on the node; cannot parse %s" % path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
+        problem = getattr(exc, "problem", None) or "parse error"
+        raise ManifestError("%s is not valid YAML%s: %s" % (path, where, problem)) from None
+    if not isinstance(data, dict):
+        raise ManifestError("%s must hold a Pod mapping, found %s" % (path, type(data).__name__))
+    if data.get("kind") != "Pod":
+        raise ManifestError("%s is not a Pod manifest (kind: %r)" % (path, data.get("kind")))
+    spec = data.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("containers"), list) or not spec["containers"]:
+        raise ManifestError("%s has no spec.containers list" % path)
+    for index, container in enumerate(spec["containers"]):
+        if not isinstance(container, dict):
+            raise ManifestError("%s: spec.containers[%d] is not a mapping" % (path, index))
+    return data
+
+
+def read_manifest(root, path):
+    """(pod, error) for a node path; error is text (never raises for a missing or bad file)."""
+    real = node_path(root, path)
+    if not os.path.isfile(real):
+        return None, "file not found: %s" % path
+    try:
+        with open(real, "r") as handle:
+            text = handle.read()
+    except (IOError, OSError) as exc:
+        return None, "cannot read %s: %s" % (path, exc.strerror or exc)
+    try:
+        return parse_manifest(text, path), None
+    except ManifestError as exc:
+        return None, str(exc)
+
+
+def find_container(pod, name=None, path="manifest"):
+    """(index, container): the named container, else the only / first one."""
+    containers = pod["spec"]["containers"]
+    if not name:
+        return 0, containers[0]
+    for index, container in enumerate(containers):
+        if container.get("name") == name:
+            return index, container
+    raise ManifestError("%s has no container named %r (containers: %s)"
+                        % (path, name, ", ".join(str(c.get("name")) for c in containers)))
+
+
+def _string_list(container, key, path):
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ManifestError("%s: container %s %s must be a list, found %s"
+                            % (path, container.get("name"), key, type(value).__name__))
+    return value
+
+
+def container_argv(container, path="manifest"):
+    """The container's command line: command + args (a placeholder argv[0] when command is empty)."""
+    command = _string_list(container, "command", path)
+    args = _string_list(container, "args", path)
+    argv = [str(item) for item in command] or ["<image entrypoint>"]
+    return argv + [str(item) for item in args]
+
+
+def parse_flags(argv, boolean_flags=BOOLEAN_FLAGS):
+    """--name=value / --name value / --bool -> {--name: value}; argv[0] is the program; the last one wins."""
+    flags = {}
+    args = list(argv or [])[1:]
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if not arg.startswith("-") or arg in ("-", "--"):
+            continue
+        name = "--" + arg.lstrip("-")
+        if "=" in name:
+            name, value = name.split("=", 1)
+            flags[name] = value
+        elif name in boolean_flags:
+            flags[name] = "true"
+        elif index < len(args) and not args[index].startswith("-"):
+            flags[name] = args[index]
+            index += 1
+        else:
+            flags[name] = "true"
+    return flags
+
+
+def as_list(value):
+    """A manifest field that should be a list, or [] when it is missing or something else."""
+    return value if isinstance(value, list) else []
+
+
+def container_env(container):
+    """Literal env values of a container (valueFrom entries are not resolvable offline and are skipped)."""
+    env = {}
+    for item in as_list(container.get("env")):
+        if isinstance(item, dict) and item.get("name") and "value" in item:
+            env[str(item["name"])] = "" if item["value"] is None else str(item["value"])
+    return env
+
+
+def manifest_flags(root, path, container=None, boolean_flags=BOOLEAN_FLAGS):
+    """Everything the CIS evaluator needs from one manifest; never raises.
+
+    Returns dict(found, flags, env, container, error): found is False when the file does not exist.
+    """
+    pod, error = read_manifest(root, path)
+    if pod is None:
+        return {"found": os.path.exists(node_path(root, path)), "flags": {}, "env": {}, "container": None,
+                "error": error}
+    try:
+        chosen = find_container(pod, container, path)[1]
+        argv = container_argv(chosen, path)
+    except ManifestError as exc:
+        return {"found": True, "flags": {}, "env": {}, "container": None, "error": str(exc)}
+    return {"found": True, "flags": parse_flags(argv, boolean_flags), "env": container_env(chosen),
+            "container": chosen.get("name"), "error": None}
+
+
+# ---------------------------------------------------------------------------------------------- editing
+
+def flag_value_text(name, value):
+    """A requested flag value -> its command-line text (lists joined with commas)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if isinstance(item, (dict, list, tuple)) or item is None:
+                raise ManifestError("flag %s: list items must be text or numbers, got %r" % (name, item))
+            items.append(flag_value_text(name, item))
+        text = ",".join(items)
+    elif isinstance(value, dict):
+        raise ManifestError("flag %s: a value must be text, a number, a boolean or a list, not a mapping" % name)
+    else:
+        text = str(value)
+    if _CONTROL.search(text):
+        raise ManifestError("flag %s: the value contains a control character (newline, tab, ...)" % name)
+    return text
+
+
+def normalize_flag_name(name):
+    text = str(name).strip()
+    if not text.startswith("-"):
+        text = "--" + text
+    if not _FLAG_NAME.match(text):
+        raise ManifestError("%r is not a valid flag name (expected --name, letters, digits, '-', '_', '.')" % (name,))
+    return text
+
+
+def _occurrences(items, name, boolean_flags, skip_first):
+    """Positions of a flag in one list: [(index, length, value)] where length is 1 or 2 (--name value)."""
+    found = []
+    index = 1 if skip_first else 0
+    while index < len(items):
+        item = items[index]
+        if not isinstance(item, str) or not item.startswith("-"):
+            index += 1
+            continue
+        key = "--" + item.lstrip("-")
+        if key.split("=", 1)[0] != name:
+            index += 1
+            continue
+        if "=" in key:
+            found.append((index, 1, key.split("=", 1)[1]))
+            index += 1
+        elif name not in boolean_flags and index + 1 < len(items) and isinstance(items[index + 1], str) \
+                and not items[index + 1].startswith("-"):
+            found.append((index, 2, items[index + 1]))
+            index += 2
+        else:
+            found.append((index, 1, "true"))
+            index += 1
+    return found
+
+
+def edit_flags(container, flags, boolean_flags=BOOLEAN_FLAGS, path="manifest"):
+    """Apply {--flag: value|None} to a container in place; returns the list of flag names that changed.
+
+    An existing flag is replaced where it stands (its first occurrence; later duplicates, which would win on
+    the command line, are removed); a new flag is appended to the list that already carries flags
+    (`command` for kubeadm, else `args`); None removes every occurrence.
+    """
+    command = container.get("command")
+    args = container.get("args")
+    for key, value in (("command", command), ("args", args)):
+        if value is not None and not isinstance(value, list):
+            raise ManifestError("%s: container %s %s must be a list" % (path, container.get("name"), key))
+    changed = []
+    for raw_name, value in flags.items():
+        name = normalize_flag_name(raw_name)
+        wanted = None if value is None else "%s=%s" % (name, flag_value_text(name, value))
+        places = []
+        for key in ("command", "args"):
+            items = container.get(key)
+            if items:
+                places.extend((key, hit) for hit in _occurrences(items, name, boolean_flags, key == "command"))
+        if wanted is None:
+            if not places:
+                continue
+        elif len(places) == 1 and places[0][1][1] == 1 and container[places[0][0]][places[0][1][0]] == wanted:
+            continue
+        # remove from the end so indices stay valid; keep the first place for an in-place replacement
+        first = places[0] if places else None
+        for key, hit in reversed(places[1:] if wanted is not None else places):
+            del container[key][hit[0]:hit[0] + hit[1]]
+        if wanted is not None:
+            if first is not None:
+                key, hit = first
+                container[key][hit[0]:hit[0] + hit[1]] = [wanted]
+            else:
+                target = _append_target(container, path)
+                container.setdefault(target, []).append(wanted)
+        changed.append(name)
+    return changed
+
+
+def _append_target(container, path):
+    command = container.get("command") or []
+    args = container.get("args") or []
+    if len(command) > 1 or (command and not args):
+        return "command"
+    if args:
+        return "args"
+    raise ManifestError("%s: container %s has neither command nor args; cannot tell where its flags go"
+                        % (path, container.get("name")))
+
+
+def _volume_spec(item):
+    return {"name": item["name"], "hostPath": {"path": item["hostPath"]}}
+
+
+def edit_volumes(pod, container, volumes, path="manifest"):
+    """Add / update / remove hostPath volumes and the container's mounts of them (by name); returns changed names."""
+    spec = pod["spec"]
+    changed = []
+    for item in volumes:
+        name = item.get("name")
+        if not name:
+            raise ManifestError("every volume needs a name")
+        state = item.get("state") or "present"
+        pod_volumes = spec.get("volumes")
+        if pod_volumes is not None and not isinstance(pod_volumes, list):
+            raise ManifestError("%s: spec.volumes must be a list" % path)
+        mounts = container.get("volumeMounts")
+        if mounts is not None and not isinstance(mounts, list):
+            raise ManifestError("%s: container %s volumeMounts must be a list" % (path, container.get("name")))
+        if state == "absent":
+            before = (len(pod_volumes or []), len(mounts or []))
+            if pod_volumes:
+                spec["volumes"] = [v for v in pod_volumes if not (isinstance(v, dict) and v.get("name") == name)]
+            if mounts:
+                container["volumeMounts"] = [m for m in mounts if not (isinstance(m, dict) and m.get("name") == name)]
+            if before != (len(spec.get("volumes") or []), len(container.get("volumeMounts") or [])):
+                changed.append(name)
+            continue
+        if not item.get("hostPath"):
+            raise ManifestError("volume %s: hostPath is required with state=present" % name)
+        volume = {"path": item["hostPath"]}
+        if item.get("type") is not None:
+            volume["type"] = item["type"]
+        did = False
+        pod_volumes = spec.setdefault("volumes", [])
+        existing = next((v for v in pod_volumes if isinstance(v, dict) and v.get("name") == name), None)
+        if existing is None:
+            pod_volumes.append({"hostPath": volume, "name": name})  # kubeadm's key order
+            did = True
+        else:
+            current = existing.get("hostPath")
+            if not isinstance(current, dict) or any(k in existing for k in _OTHER_SOURCES):
+                raise ManifestError("%s: volume %s exists and is not a hostPath volume; remove it first" % (path, name))
+            for key, value in volume.items():
+                if current.get(key) != value:
+                    current[key] = value
+                    did = True
+        mount = {"mountPath": item.get("mountPath") or item["hostPath"], "name": name}
+        read_only = item.get("readOnly")
+        read_only = True if read_only is None else bool(read_only)
+        mounts = container.setdefault("volumeMounts", [])
+        existing = next((m for m in mounts if isinstance(m, dict) and m.get("name") == name), None)
+        if existing is None:
+            if read_only:
+                mount["readOnly"] = True
+            mounts.append(mount)
+            did = True
+        else:
+            if existing.get("mountPath") != mount["mountPath"]:
+                existing["mountPath"] = mount["mountPath"]
+                did = True
+            if bool(existing.get("readOnly", False)) != read_only:
+                if read_only:
+                    existing["readOnly"] = True
+                else:
+                    existing.pop("readOnly", None)
+                did = True
+        if did:
+            changed.append(name)
+    return changed
+
+
+_OTHER_SOURCES = ("emptyDir", "secret", "configMap", "projected", "persistentVolumeClaim", "csi", "downwardAPI")
+
+
+def semantic_errors(pod):
+    """Cross-field rules the API server enforces that a JSON schema cannot express."""
+    errors = []
+    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    names = []
+    for index, volume in enumerate(as_list(spec.get("volumes"))):
+        if not isinstance(volume, dict):
+            errors.append("spec.volumes[%d] is not a mapping" % index)
+            continue
+        name = volume.get("name")
+        if not isinstance(name, str) or not _DNS_LABEL.match(name) or len(name) > 63:
+            errors.append("spec.volumes[%d].name %r is not a DNS-1123 label" % (index, name))
+        if name in names:
+            errors.append("spec.volumes[%d].name %r is a duplicate" % (index, name))
+        names.append(name)
+        host = volume.get("hostPath")
+        if isinstance(host, dict) and host.get("type") is not None and host.get("type") not in HOSTPATH_TYPES:
+            errors.append("spec.volumes[%d].hostPath.type %r is not one of %s"
+                          % (index, host.get("type"), ", ".join(t or '""' for t in HOSTPATH_TYPES)))
+        if isinstance(host, dict) and not str(host.get("path") or "").startswith("/"):
+            errors.append("spec.volumes[%d].hostPath.path %r must be an absolute path" % (index, host.get("path")))
+    container_names = []
+    for cindex, container in enumerate(as_list(spec.get("containers")) + as_list(spec.get("initContainers"))):
+        if not isinstance(container, dict):
+            continue
+        cname = container.get("name")
+        if cname in container_names:
+            errors.append("container name %r is a duplicate" % (cname,))
+        container_names.append(cname)
+        paths = []
+        for mindex, mount in enumerate(as_list(container.get("volumeMounts"))):
+            if not isinstance(mount, dict):
+                continue
+            where = "container %s volumeMounts[%d]" % (cname or cindex, mindex)
+            if mount.get("name") not in names:
+                errors.append("%s refers to volume %r, which spec.volumes does not define" % (where, mount.get("name")))
+            if mount.get("mountPath") in paths:
+                errors.append("%s mountPath %r is already used by another mount" % (where, mount.get("mountPath")))
+            paths.append(mount.get("mountPath"))
+    return errors
+
+
+def _load_validator():
+    """kubernetes-validate, imported only when a result must be validated (it is big, and optional on nodes)."""
+    try:
+        import kubernetes_validate  # pylint: disable=import-outside-toplevel
+        from kubernetes_validate import utils as kv_utils  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise ManifestError("validation needs the Python package kubernetes-validate on the node "
+                            "(pip install kubernetes-validate); install it or set validate=false") from None
+    return kubernetes_validate, kv_utils
+
+
+def schema_errors(pod, kubernetes_version):
+    """Validate against the Kubernetes JSON schema (strict: no unknown fields); [] when valid."""
+    validator, kv_utils = _load_validator()
+    try:
+        validator.validate(pod, str(kubernetes_version), strict=True)
+    except kv_utils.ValidationError as exc:
+        where = ".".join("[%d]" % p if isinstance(p, int) else str(p) for p in exc.path).replace(".[", "[")
+        return ["%s: %s" % (where or "(top level)", exc.message)]
+    except (kv_utils.VersionNotSupportedError, kv_utils.SchemaNotFoundError, kv_utils.InvalidSchemaError) as exc:
+        raise ManifestError("cannot validate against Kubernetes %s: %s (kubernetes-validate knows up to %s)"
+                            % (kubernetes_version, type(exc).__name__, validator.latest_version())) from None
+    return []
+
+
+if HAS_YAML:
+    class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+        """Double quotes where quoting is needed, as kubeadm writes YAML."""
+
+        def choose_scalar_style(self):
+            style = super(_Dumper, self).choose_scalar_style()
+            return '"' if style == "'" else style
+
+
+def dump_manifest(pod):
+    return yaml.dump(pod, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def plan(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
+         kubernetes_version="1.33", boolean_flags=BOOLEAN_FLAGS):
+    """Work out the new manifest; nothing is written. Raises ManifestError on anything unsafe.
+
+    Returns dict(real, before, after, changed, flags_before, flags_after, flags_changed, volumes_changed,
+    container).
+    """
+    real = node_path(root, path)
+    if not os.path.isfile(real):
+        raise ManifestError("manifest %s does not exist (below root %s)" % (path, root))
+    with open(real, "r") as handle:
+        before = handle.read()
+    pod = parse_manifest(before, path)
+    index, chosen = find_container(pod, container, path)
+    flags_before = parse_flags(container_argv(chosen, path), boolean_flags)
+    new_pod = copy.deepcopy(pod)
+    new_container = new_pod["spec"]["containers"][index]
+    flags_changed = edit_flags(new_container, flags or {}, boolean_flags, path)
+    volumes_changed = edit_volumes(new_pod, new_container, volumes or [], path)
+    flags_after = parse_flags(container_argv(new_container, path), boolean_flags)
+    changed = bool(flags_changed or volumes_changed) and new_pod != pod
+    after = dump_manifest(new_pod) if changed else before
+    if changed and validate:
+        problems = semantic_errors(new_pod) + schema_errors(new_pod, kubernetes_version)
+        if problems:
+            raise ManifestError("refusing to write %s: the result would not be a valid Pod for Kubernetes %s "
+                                "(the kubelet would fail to restart %s): %s"
+                                % (path, kubernetes_version, chosen.get("name"), "; ".join(problems)))
+    return {"real": real, "before": before, "after": after, "changed": changed, "flags_before": flags_before,
+            "flags_after": flags_after, "flags_changed": flags_changed if changed else [],
+            "volumes_changed": volumes_changed if changed else [], "container": chosen.get("name")}
+
+
+def _inside(child, parent):
+    child, parent = os.path.realpath(child), os.path.realpath(parent)
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def check_backup_dir(root, path, backup_dir):
+    """Refuse a backup directory inside the manifests directory (the kubelet would run the copy)."""
+    manifests = os.path.dirname(node_path(root, path))
+    real = node_path(root, backup_dir)
+    if _inside(real, manifests):
+        raise ManifestError("backup_dir %s is inside the static pod manifests directory %s: the kubelet starts "
+                            "every file there as a pod, so a backup copy would run as a second %s; choose a "
+                            "directory outside it (default %s)"
+                            % (backup_dir, os.path.dirname(path), os.path.basename(path), DEFAULT_BACKUP_DIR))
+    return real
+
+
+def backup(real, backup_real, stamp=None):
+    """Copy a manifest into the backup directory (created 0700); returns the backup's real path."""
+    if not os.path.isdir(backup_real):
+        os.makedirs(backup_real, 0o700)
+    stamp = stamp or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = os.path.join(backup_real, "%s.%s" % (os.path.basename(real), stamp))
+    shutil.copy2(real, target)
+    return target
+
+
+def write_atomic(real, text, move=None):
+    """Dot-named temp file in the manifest's own directory, then an atomic rename over the manifest.
+
+    `move(tmp, real)` defaults to os.rename; the module passes AnsibleModule.atomic_move (SELinux context).
+    The original's mode and owner are kept.
+    """
+    directory = os.path.dirname(real)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        info = os.stat(real)
+        os.chmod(tmp, info.st_mode & 0o7777)
+        try:
+            os.chown(tmp, info.st_uid, info.st_gid)
+        except OSError:
+            pass  # not root: the file stays ours, as the original was
+        (move or os.rename)(tmp, real)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def apply(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
+          kubernetes_version="1.33", backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR, check_mode=False, move=None):
+    """Plan, then (unless check_mode or nothing changes) back up and write atomically. Returns the module result."""
+    backup_real = check_backup_dir(root, path, backup_dir) if backup_enabled else None
+    result = plan(root, path, container, flags, volumes, validate, kubernetes_version)
+    out = {"changed": result["changed"], "path": path, "container": result["container"],
+           "flags_before": result["flags_before"], "flags_after": result["flags_after"],
+           "flags_changed": result["flags_changed"], "volumes_changed": result["volumes_changed"],
+           "backup_file": None}
+    if result["changed"]:
+        out["diff"] = {"before": result["before"], "after": result["after"],
+                       "before_header": path, "after_header": path}
+        if not check_mode:
+            if backup_real:
+                out["backup_file"] = backup(result["real"], backup_real)
+            write_atomic(result["real"], result["after"], move)
+    return out
