@@ -60,7 +60,7 @@ def test_overriding_flags_are_removed_from_env_files(node):
     (node / "etc/default/kubelet").write_text('KUBELET_EXTRA_ARGS="--anonymous-auth=true --v=2 --read-only-port 10255"\n')
     result = kc.plan(str(node), "kubelet.service", {"authentication.anonymous.enabled": False, "readOnlyPort": 0}, {})
     assert result["flags_removed"] == ["--anonymous-auth", "--read-only-port"]
-    env = [c for c in result["changes"] if c["path"] == "/etc/default/kubelet"][0]
+    env = next(c for c in result["changes"] if c["path"] == "/etc/default/kubelet")
     assert env["after"] == 'KUBELET_EXTRA_ARGS="--v=2"\n'
 
 
@@ -68,14 +68,14 @@ def test_flags_in_drop_ins_are_edited_in_place(node):
     dropin = node / "etc/systemd/system/kubelet.service.d/20-extra.conf"
     dropin.write_text('[Service]\nEnvironment="KUBELET_EXTRA_ARGS=--hostname-override=x --v=4"\n')
     result = kc.plan(str(node), "kubelet.service", {}, {"--hostname-override": None})
-    change = [c for c in result["changes"] if c["path"].endswith("20-extra.conf")][0]
+    change = next(c for c in result["changes"] if c["path"].endswith("20-extra.conf"))
     assert 'Environment="KUBELET_EXTRA_ARGS=--v=4"' in change["after"]
     assert result["flags_removed"] == ["--hostname-override"]
 
 
 def test_new_flag_goes_to_the_extra_args_file(node):
     result = kc.plan(str(node), "kubelet.service", {}, {"--pod-max-pids": 1024})
-    env = [c for c in result["changes"] if c["path"] == "/etc/default/kubelet"][0]
+    env = next(c for c in result["changes"] if c["path"] == "/etc/default/kubelet")
     assert env["before"] == "" and env["after"] == 'KUBELET_EXTRA_ARGS="--pod-max-pids=1024"\n'
 
 

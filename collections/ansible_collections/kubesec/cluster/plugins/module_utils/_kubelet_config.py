@@ -62,7 +62,7 @@ def _read(real):
         with open(real, "r") as handle:
             return handle.read()
     except (IOError, OSError) as exc:
-        raise KubeletConfigError("cannot read %s: %s" % (real, exc))
+        raise KubeletConfigError("cannot read %s: %s" % (real, exc)) from exc
 
 
 def set_path(data, dotted, value):
@@ -84,7 +84,7 @@ def set_path(data, dotted, value):
             del target[last]
             return True
         return False
-    if last in target and target[last] == value and type(target[last]) is type(value):  # noqa: E721 - true vs 1
+    if last in target and target[last] == value and type(target[last]) is type(value):  # true is not 1
         return False
     target[last] = value
     return True
@@ -111,7 +111,7 @@ def plan_config(text, path, settings, expected_kind):
         mark = getattr(exc, "problem_mark", None)
         where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
         raise KubeletConfigError("%s is not valid YAML%s: %s; fix it by hand or restore a backup before hardening"
-                                 % (path, where, getattr(exc, "problem", None) or exc))
+                                 % (path, where, getattr(exc, "problem", None) or exc)) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
