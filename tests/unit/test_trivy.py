@@ -960,3 +960,21 @@ def test_fixtures_are_genuine_trivy_shapes():
         text = path.read_text()
         assert "/tmp/" not in text and "/work/" not in text and "/root/" not in text, path
     assert copy.deepcopy(load_yaml_docs(OPERATOR / "vulnerabilityreports-list.yaml"))[0]["kind"] == "List"
+
+
+def test_one_cve_in_two_packages_keeps_two_fingerprints():
+    """Run-to-run comparison keys on the fingerprint: two hits must not collapse into one."""
+    from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+    from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import _discriminator
+
+    common = dict(severity="high", cluster="c", namespace="ns",
+                  resource={"kind": "Deployment", "name": "web", "namespace": "ns", "container": "app"})
+    a = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"},
+                     discriminator=_discriminator({"package": "openssl"}), **common)
+    b = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "libssl3"},
+                     discriminator=_discriminator({"package": "libssl3"}), **common)
+    c = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"},
+                     discriminator=_discriminator({"package": "openssl"}), **common)
+    assert a["fingerprint"] != b["fingerprint"]
+    assert a["fingerprint"] == c["fingerprint"]
+    assert _discriminator({}) is None

@@ -60,11 +60,16 @@ def normalize_severity(value, default="unknown"):
     return text if text in SEVERITY_ORDER else default
 
 
-def fingerprint(finding_id, cluster, node, resource):
-    """Stable hash of (id, cluster, node, resource): the key for run-to-run comparison."""
+def fingerprint(finding_id, cluster, node, resource, discriminator=None):
+    """Stable hash of (id, cluster, node, resource): the key for run-to-run comparison.
+
+    `discriminator` separates findings that share all of those, e.g. one CVE in two packages of one container.
+    """
     resource = resource or {}
     parts = [finding_id or "", cluster or "", node or ""]
     parts.extend(str(resource.get(key) or "") for key in RESOURCE_KEYS)
+    if discriminator:
+        parts.append(str(discriminator))
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
 
 
@@ -80,7 +85,7 @@ def _text(value, field, required=False):
 
 def make_finding(finding_id, source, title, status, severity="unknown", cluster=None, node=None,
                  namespace=None, resource=None, description="", remediation="", references=None,
-                 evidence=None, score=None, extra=None):
+                 evidence=None, score=None, extra=None, discriminator=None):
     """Build one normalized finding dict, validating enumerations and filling the fingerprint."""
     finding_id = _text(finding_id, "id", required=True)
     if source not in SOURCES:
@@ -112,7 +117,7 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
         "resource": res,
         "evidence": dict(evidence or {}),
         "score": score,
-        "fingerprint": fingerprint(finding_id, cluster, node, res),
+        "fingerprint": fingerprint(finding_id, cluster, node, res, discriminator),
     }
     if extra:
         for key, value in extra.items():

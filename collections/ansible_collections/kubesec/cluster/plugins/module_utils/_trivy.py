@@ -221,6 +221,14 @@ def _references(*sources):
     return refs[:MAX_REFERENCES]
 
 
+def _discriminator(evidence):
+    """What tells apart two hits of one check on one resource: the package (one CVE in two packages of an
+    image) or the place in the file (one misconfiguration at several lines)."""
+    evidence = evidence or {}
+    parts = [str(evidence[key]) for key in ("package", "package_path", "file", "start_line") if evidence.get(key)]
+    return "|".join(parts) or None
+
+
 def _clean(mapping):
     return {key: value for key, value in mapping.items() if value is not None and value != [] and value != ""}
 
@@ -488,7 +496,8 @@ class ReportCollector(FindingSet):
         try:
             finding = make_finding(finding_id, context["source"], title, status, severity=severity,
                                    cluster=self.cluster, namespace=context["namespace"],
-                                   resource=resource or context["resource"], **kwargs)
+                                   resource=resource or context["resource"],
+                                   discriminator=_discriminator(kwargs.get("evidence")), **kwargs)
         except ValueError as exc:  # FindingError: a value of the wrong type in an otherwise usable entry
             self.skip("entry with an invalid field (%s)" % exc, context["where"])
             return None
@@ -835,7 +844,8 @@ class CliCollector(FindingSet):
         try:
             finding = make_finding(finding_id, source, title, "fail" if status == "waived" else status,
                                    severity=severity, cluster=self.cluster,
-                                   namespace=(resource or {}).get("namespace"), resource=resource, **kwargs)
+                                   namespace=(resource or {}).get("namespace"), resource=resource,
+                                   discriminator=_discriminator(kwargs.get("evidence")), **kwargs)
         except ValueError as exc:
             self.skip("entry with an invalid field (%s)" % exc, where)
             return
