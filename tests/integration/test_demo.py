@@ -32,7 +32,11 @@ def test_every_run_writes_json_html_pdf(demo_runs):
         for name in ("report.json", "report.html", "report.pdf"):
             assert (run / name).stat().st_size > 1000, name
         assert sorted(p.name for p in (run / "findings").iterdir()) == [
-            "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "kube-bench-demo-worker-1.json"]
+            "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
+            "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json",
+            "workload-demo.json"]
+        assert sorted(p.name for p in (run / "meta").iterdir()) >= [
+            "falco_groups.json", "sources.json", "trivy_reports.json", "workload_rules.json"]
 
 
 def test_report_json_counts_match_the_node_trees(demo_runs):
@@ -52,6 +56,26 @@ def test_report_json_counts_match_the_node_trees(demo_runs):
     assert [w["id"] for w in report["waivers"]["expired"]] == ["CIS-4.2.14"]
     # the node-scoped waiver covers the kube-bench result of the same node too
     assert report["summary"]["by_source"]["kube-bench"] == {"pass": 19, "fail": 2, "warn": 3, "info": 0, "waived": 1}
+
+
+def test_report_json_has_every_collected_source(demo_runs):
+    run = demo_runs["runs"][0]
+    report = json.loads((run / "report.json").read_text())
+    by_source = report["summary"]["by_source"]
+    zero = {"pass": 0, "fail": 0, "warn": 0, "info": 0, "waived": 0}
+    # Falco: 30 events in the demo window, grouped into 11 findings (4 Warning and above fail, the rest is info)
+    assert by_source["falco"] == dict(zero, fail=4, info=7)
+    # Trivy Operator exports (152 findings) and the Trivy CLI result (56 misconfigurations, all trivy-config)
+    assert by_source["trivy-vulnerability"] == dict(zero, fail=51)
+    assert by_source["trivy-exposed-secret"] == dict(zero, fail=5)
+    assert by_source["trivy-rbac"] == dict(zero, fail=19)
+    assert by_source["trivy-infra"] == dict(zero, fail=19)
+    assert by_source["trivy-config"] == dict(zero, fail=58 + 56)
+    workload = json.loads((run / "findings" / "workload-demo.json").read_text())
+    assert by_source["workload"] == dict(zero, fail=len(workload)) and len(workload) > 30  # 017 depends on the date
+    sources = json.loads((run / "meta" / "sources.json").read_text())["sources"]
+    assert {name: entry["status"] for name, entry in sources.items()} == {
+        "trivy_operator": "ok", "trivy_cli": "ok", "workloads": "ok", "falco": "ok", "kube_bench": "ok"}
 
 
 def test_second_run_is_compared_with_the_first(demo_runs):
@@ -84,3 +108,4 @@ def test_html_shows_matrix_evidence_and_remediation(demo_runs):
 
 def test_demo_prints_where_the_report_is(demo_runs):
     assert "report.html" in demo_runs["first"] and "report.pdf" in demo_runs["first"]
+

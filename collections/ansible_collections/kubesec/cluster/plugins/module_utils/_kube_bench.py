@@ -1,15 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kube-bench JSON (`--json`, with or without `--nototals`) -> normalized findings.
+"""kube-bench: read its JSON (`--json`, with or without `--nototals`), run it on a node, or build its Job.
 
 Ids are the same as the native audit's (CIS-<test_number>) so a report can show both side by side.
+
+Running (``run``): ``kube-bench run --json --benchmark X [--targets Y] [--config-dir D] [extra args]`` through a
+``runner(argv) -> (rc, stdout, stderr)`` callable (the module's ``run_command``), with the benchmark taken from the
+options, from a Kubernetes version, or from ``kubelet --version`` on the node, mapped with kube-bench's own
+``version_mapping`` table (``VERSION_MAPPING``, from ``cfg/config.yaml`` of kube-bench v0.15.6).
+
+In-cluster (``build_job``): the Job of kube-bench's ``job-node.yaml`` / ``job-master.yaml`` (``hostPID``, the
+read-only hostPath mounts, control-plane affinity and tolerations), with a pinned image, writing
+``--json --outputfile`` onto an emptyDir and printing that file between two marker lines, so the result is read
+from the pod log (``extract_job_result``) without kube-bench's log lines mixed in.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import hashlib
 import json
+import re
+import shlex
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 
@@ -21,6 +34,9 @@ class KubeBenchError(ValueError):
 
 
 def loads(text, name="kube-bench output"):
+    """JSON text -> document; a pod log of the kubesec Job (marker lines) is unwrapped first."""
+    if JOB_MARKER_BEGIN in text:
+        return extract_job_result(text, name)["document"]
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -83,3 +99,314 @@ def to_findings(document, name="kube-bench output", cluster=None, node=None, cat
                     references=["https://github.com/aquasecurity/kube-bench"], evidence=evidence, extra=extra))
     totals = document.get("Totals") if isinstance(document, dict) else None
     return findings, {"benchmarks": sorted(versions), "totals": totals, "skipped": skipped}
+
+
+def apply_severities(findings, catalogue):
+    """Set severities from a CIS catalogue (the action plugin does this after a run that detected the benchmark)."""
+    severities = dict((str(c["id"]), c.get("severity", "medium")) for c in (catalogue or {}).get("checks", []))
+    for finding in findings:
+        number = finding["id"][4:] if finding["id"].startswith("CIS-") else finding["id"]
+        if number in severities:
+            finding["severity"] = severities[number]
+    return findings
+
+
+# ------------------------------------------------------------------------------------------------ running it
+# kube-bench cfg/config.yaml version_mapping (v0.15.6; shared reference formats.md 1.2): Kubernetes minor -> benchmark.
+VERSION_MAPPING = {
+    "1.15": "cis-1.5",
+    "1.16": "cis-1.6", "1.17": "cis-1.6", "1.18": "cis-1.6",
+    "1.19": "cis-1.20", "1.20": "cis-1.20", "1.21": "cis-1.20",
+    "1.22": "cis-1.23", "1.23": "cis-1.23",
+    "1.24": "cis-1.24",
+    "1.25": "cis-1.7",
+    "1.26": "cis-1.8",
+    "1.27": "cis-1.9",
+    "1.28": "cis-1.10",
+    "1.29": "cis-1.11", "1.30": "cis-1.11", "1.31": "cis-1.11",
+    "1.32": "cis-1.12", "1.33": "cis-1.12", "1.34": "cis-1.12",
+}
+TARGETS = ("master", "node", "controlplane", "etcd", "policies", "managedservices")
+CONTROL_PLANE_TARGETS = ["master", "controlplane", "etcd", "policies", "node"]
+WORKER_TARGETS = ["node"]
+# Flags the module sets itself, or that would stop it from reading the JSON on stdout.
+_RESERVED = ("--json", "--junit", "--asff", "--pgsql", "--outputfile", "--benchmark", "--version", "--targets",
+             "--config-dir", "-D", "--nototals")
+_BENCHMARK = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,62}$")
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+INSTALL_HINT = ("Install kube-bench on the node from its release packages (https://github.com/aquasecurity/kube-bench/"
+                "releases: the .deb or .rpm, or the tarball together with its cfg/ directory, then give config_dir) "
+                "and point binary at it, or run it in the cluster as a Job instead (module mode=job builds the "
+                "manifest; collect role: kube_bench.mode job).")
+
+
+def _minor(version):
+    match = _VERSION.search(str(version or ""))
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def kubelet_version(text):
+    """'Kubernetes v1.33.4' (kubelet --version) -> 'v1.33.4', or None."""
+    match = re.search(r"v?\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.+-]*)?", text or "")
+    return match.group(0) if match else None
+
+
+def benchmark_for_version(version):
+    """Kubernetes version (v1.33.4, 1.31, v1.30.2-eks-1234) -> (benchmark, note or None) with VERSION_MAPPING.
+
+    Newer than the newest mapped minor: the newest benchmark, with a note. Older than the oldest, or not a
+    version: KubeBenchError.
+    """
+    minor = _minor(version)
+    if minor is None:
+        raise KubeBenchError("cannot read a Kubernetes version from %r (expected e.g. v1.33.4)" % (version,))
+    key = "%d.%d" % minor
+    if key in VERSION_MAPPING:
+        return VERSION_MAPPING[key], None
+    known = sorted((tuple(int(part) for part in k.split(".")), v) for k, v in VERSION_MAPPING.items())
+    if minor > known[-1][0]:
+        newest = known[-1][1]
+        return newest, ("Kubernetes %s is newer than kube-bench's version mapping (up to %d.%d): using %s, the newest "
+                        "benchmark; set benchmark to choose another" % (version, known[-1][0][0], known[-1][0][1], newest))
+    raise KubeBenchError("Kubernetes %s is older than kube-bench's version mapping (from %d.%d): set benchmark"
+                         % (version, known[0][0][0], known[0][0][1]))
+
+
+def check_benchmark(benchmark):
+    if not _BENCHMARK.match(benchmark or ""):
+        raise KubeBenchError("benchmark %r is not a kube-bench benchmark name (e.g. cis-1.12, eks-1.7.0)" % (benchmark,))
+    return benchmark
+
+
+def check_targets(targets):
+    bad = [t for t in targets or [] if t not in TARGETS]
+    if bad:
+        raise KubeBenchError("unknown kube-bench target(s) %s; valid: %s" % (", ".join(map(repr, bad)), ", ".join(TARGETS)))
+    return list(targets or [])
+
+
+def check_extra_args(extra_args):
+    for arg in extra_args or []:
+        flag = str(arg).split("=", 1)[0]
+        if flag in _RESERVED:
+            raise KubeBenchError("extra_args must not contain %s: the module sets the output format, benchmark, "
+                                 "targets and config dir itself (use the options)" % flag)
+    return [str(arg) for arg in extra_args or []]
+
+
+def build_run_command(binary, benchmark, targets=None, config_dir=None, extra_args=None, output_file=None):
+    """argv of one kube-bench run (JSON on stdout, or into output_file)."""
+    argv = [binary, "run", "--json"]
+    if output_file:
+        argv += ["--outputfile", output_file]
+    if benchmark:
+        argv += ["--benchmark", check_benchmark(benchmark)]
+    targets = check_targets(targets)
+    if targets:
+        argv += ["--targets", ",".join(targets)]
+    if config_dir:
+        argv += ["--config-dir", config_dir]
+    argv += check_extra_args(extra_args)
+    return argv
+
+
+def _tail(text, lines=20, chars=3000):
+    text = (text or "").strip()
+    return "\n".join(text.splitlines()[-lines:])[-chars:]
+
+
+def parse_run_output(stdout, name="kube-bench stdout"):
+    """stdout of kube-bench --json -> document. Tolerates log lines before the JSON (some builds print them)."""
+    text = (stdout or "").strip()
+    if not text:
+        raise KubeBenchError("%s is empty" % name)
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    for index, line in enumerate(text.splitlines()):
+        if line.lstrip().startswith(("{", "[")):
+            candidate = "\n".join(text.splitlines()[index:])
+            try:
+                return json.loads(candidate)
+            except ValueError:
+                continue
+    raise KubeBenchError("%s holds no kube-bench JSON (first line: %r)" % (name, text.splitlines()[0][:200]))
+
+
+def resolve_benchmark(runner, benchmark=None, version=None, kubelet_binary="kubelet"):
+    """-> {benchmark, benchmark_from, kubernetes_version, note}. kubelet --version runs only when needed."""
+    if benchmark and version:
+        raise KubeBenchError("give benchmark or version, not both (kube-bench treats them as exclusive)")
+    if benchmark:
+        return {"benchmark": check_benchmark(benchmark), "benchmark_from": "benchmark", "kubernetes_version": None,
+                "note": None}
+    if version:
+        found, note = benchmark_for_version(version)
+        return {"benchmark": found, "benchmark_from": "version", "kubernetes_version": str(version), "note": note}
+    try:
+        rc, out, err = runner([kubelet_binary, "--version"])
+    except (OSError, IOError) as exc:
+        raise KubeBenchError("cannot run %s --version to detect the benchmark (%s): set benchmark or version"
+                             % (kubelet_binary, exc)) from exc
+    detected = kubelet_version(out) if rc == 0 else None
+    if not detected:
+        raise KubeBenchError("cannot detect the Kubernetes version: %s --version gave rc=%s %r; set benchmark or "
+                             "version" % (kubelet_binary, rc, _tail(out or err, 3, 300)))
+    found, note = benchmark_for_version(detected)
+    return {"benchmark": found, "benchmark_from": "kubelet", "kubernetes_version": detected, "note": note}
+
+
+def run(runner, binary, benchmark=None, version=None, targets=None, config_dir=None, extra_args=None,
+        kubelet_binary="kubelet", cluster=None, node=None, catalogue=None):
+    """Run kube-bench once on this host -> (findings, info). info adds cmd, exit_code, benchmark, stderr_tail."""
+    chosen = resolve_benchmark(runner, benchmark, version, kubelet_binary)
+    argv = build_run_command(binary, chosen["benchmark"], targets, config_dir, extra_args)
+    rc, out, err = runner(argv)
+    try:
+        document = parse_run_output(out)
+    except KubeBenchError as exc:
+        raise KubeBenchError("%s exited with %s and no JSON result: %s. stderr: %s"
+                             % (" ".join(shlex.quote(a) for a in argv), rc, exc, _tail(err) or "-")) from exc
+    findings, info = to_findings(document, "kube-bench output", cluster=cluster, node=node, catalogue=catalogue)
+    info.update(chosen)
+    info.update({"cmd": argv, "exit_code": rc, "stderr_tail": _tail(err)})
+    return findings, info
+
+
+# --------------------------------------------------------------------------------------------------- the Job
+JOB_IMAGE = "docker.io/aquasec/kube-bench:v0.15.6"
+JOB_MARKER_BEGIN = "===== kubesec kube-bench json begin ====="
+JOB_MARKER_END = "===== kubesec kube-bench json end ====="
+JOB_OUTPUT_DIR = "/kube-bench-out"
+# Read-only hostPath mounts of kube-bench's job-node.yaml / job-master.yaml (formats.md 1.4): (name, host, container).
+HOST_MOUNTS = (
+    ("var-lib-cni", "/var/lib/cni", "/var/lib/cni"),
+    ("var-lib-etcd", "/var/lib/etcd", "/var/lib/etcd"),
+    ("var-lib-kubelet", "/var/lib/kubelet", "/var/lib/kubelet"),
+    ("var-lib-kube-scheduler", "/var/lib/kube-scheduler", "/var/lib/kube-scheduler"),
+    ("var-lib-kube-controller-manager", "/var/lib/kube-controller-manager", "/var/lib/kube-controller-manager"),
+    ("etc-systemd", "/etc/systemd", "/etc/systemd"),
+    ("lib-systemd", "/lib/systemd", "/lib/systemd"),
+    ("srv-kubernetes", "/srv/kubernetes", "/srv/kubernetes"),
+    ("etc-kubernetes", "/etc/kubernetes", "/etc/kubernetes"),
+    ("usr-bin", "/usr/bin", "/usr/local/mount-from-host/bin"),
+    ("etc-cni-netd", "/etc/cni/net.d", "/etc/cni/net.d"),
+    ("opt-cni-bin", "/opt/cni/bin", "/opt/cni/bin"),
+)
+CONTROL_PLANE_MOUNTS = (
+    ("etc-passwd", "/etc/passwd", "/etc/passwd"),
+    ("etc-group", "/etc/group", "/etc/group"),
+)
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def job_name_for(node, prefix="kube-bench"):
+    """A valid Job name (DNS label, at most 63 characters) for a node."""
+    base = _DNS_LABEL.sub("-", ("%s-%s" % (prefix, node or "cluster")).lower()).strip("-")
+    if len(base) > 63:
+        digest = hashlib.sha256(base.encode("utf-8")).hexdigest()[:8]
+        base = base[:54].rstrip("-") + "-" + digest
+    return base
+
+
+def build_job(node=None, control_plane=False, benchmark=None, targets=None, config_dir=None, extra_args=None,
+              name=None, namespace="kube-system", image=JOB_IMAGE, service_account=None, active_deadline_seconds=600,
+              ttl_seconds_after_finished=3600, labels=None):
+    """The batch/v1 Job that runs kube-bench on one node (or, without node, on any matching node)."""
+    if not image or (":" not in image.rsplit("/", 1)[-1] and "@" not in image):
+        raise KubeBenchError("job image %r must be pinned to a tag or digest (e.g. %s)" % (image, JOB_IMAGE))
+    if image.endswith(":latest"):
+        raise KubeBenchError("job image %r: pin a version instead of latest (e.g. %s)" % (image, JOB_IMAGE))
+    if targets is None:
+        targets = CONTROL_PLANE_TARGETS if control_plane else WORKER_TARGETS
+    output_file = JOB_OUTPUT_DIR + "/result.json"
+    argv = build_run_command("kube-bench", benchmark, targets, config_dir, extra_args, output_file=output_file)
+    script = "\n".join([
+        "%s >%s/stdout.txt 2>%s/stderr.txt" % (" ".join(shlex.quote(a) for a in argv), JOB_OUTPUT_DIR, JOB_OUTPUT_DIR),
+        "rc=$?",
+        "echo '%s'" % JOB_MARKER_BEGIN,
+        "cat %s 2>/dev/null" % output_file,
+        "echo",
+        "echo \"%s rc=$rc\"" % JOB_MARKER_END,
+        "tail -n 20 %s/stderr.txt" % JOB_OUTPUT_DIR,
+        "exit 0",
+    ])
+    name = name or job_name_for(node)
+    all_labels = {"app.kubernetes.io/name": "kube-bench", "app.kubernetes.io/managed-by": "kubesec"}
+    all_labels.update(labels or {})
+    mounts = HOST_MOUNTS + (CONTROL_PLANE_MOUNTS if control_plane else ())
+    volumes = []
+    volume_mounts = []
+    for vol_name, host_path, mount_path in mounts:
+        host = {"path": host_path}
+        if host_path in ("/etc/passwd", "/etc/group"):
+            host["type"] = "File"
+        volumes.append({"name": vol_name, "hostPath": host})
+        volume_mounts.append({"name": vol_name, "mountPath": mount_path, "readOnly": True})
+    volumes.append({"name": "kube-bench-out", "emptyDir": {}})
+    volume_mounts.append({"name": "kube-bench-out", "mountPath": JOB_OUTPUT_DIR})
+    pod_spec = {
+        "hostPID": True,
+        "restartPolicy": "Never",
+        "containers": [{
+            "name": "kube-bench",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["/bin/sh", "-c", script],
+            "volumeMounts": volume_mounts,
+        }],
+        "volumes": volumes,
+    }
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    if node:
+        pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    if control_plane:
+        pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": label, "operator": "Exists"}]}
+                                  for label in CONTROL_PLANE_LABELS]}}}
+        pod_spec["tolerations"] = [{"key": label, "operator": "Exists", "effect": "NoSchedule"}
+                                   for label in CONTROL_PLANE_LABELS]
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(all_labels)},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": int(active_deadline_seconds),
+            "template": {"metadata": {"labels": dict(all_labels)}, "spec": pod_spec},
+        },
+    }
+    if ttl_seconds_after_finished is not None:
+        job["spec"]["ttlSecondsAfterFinished"] = int(ttl_seconds_after_finished)
+    return job
+
+
+def extract_job_result(log, name="pod log"):
+    """The pod log of build_job's Job -> {document, exit_code, stderr_tail}; KubeBenchError when it has none."""
+    text = log or ""
+    start = text.find(JOB_MARKER_BEGIN)
+    if start < 0:
+        raise KubeBenchError("%s holds no kube-bench result (no line %r): did the pod run the kubesec Job? First "
+                             "lines: %r" % (name, JOB_MARKER_BEGIN, _tail(text[:600], 5, 400)))
+    body_start = start + len(JOB_MARKER_BEGIN)
+    end = text.find(JOB_MARKER_END, body_start)
+    if end < 0:
+        raise KubeBenchError("%s: the kube-bench result is cut off (no end marker); the log may be truncated" % name)
+    body = text[body_start:end].strip()
+    rest = text[end + len(JOB_MARKER_END):]
+    match = re.match(r"\s*rc=(-?\d+)", rest)
+    exit_code = int(match.group(1)) if match else None
+    stderr_tail = _tail(rest[match.end():] if match else rest)
+    if not body:
+        raise KubeBenchError("%s: kube-bench wrote no JSON (exit code %s). Its stderr: %s"
+                             % (name, exit_code, stderr_tail or "-"))
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise KubeBenchError("%s: the kube-bench result between the markers is not valid JSON: %s" % (name, exc)) from exc
+    return {"document": document, "exit_code": exit_code, "stderr_tail": stderr_tail}
