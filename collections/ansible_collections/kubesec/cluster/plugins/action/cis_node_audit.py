@@ -1,14 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Load the CIS catalogue on the controller, then run the module on the node in one call."""
+"""Load the CIS catalogue on the controller, then run the module on the node in one call.
+
+With `findings_file`, the findings are also written to that path on the controller (atomically), which saves
+two tasks per host (a directory and a delegated copy) in fleet runs.
+"""
 
 from __future__ import annotations
+
+import json
+import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import write_atomic
 
 
 class ActionModule(ActionBase):
@@ -27,6 +35,14 @@ class ActionModule(ActionBase):
         args.setdefault("node_name", task_vars.get("inventory_hostname"))
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
+        findings_file = args.pop("findings_file", None)
         result.update(self._execute_module(module_name="kubesec.cluster.cis_node_audit", module_args=args,
                                            task_vars=task_vars))
+        if findings_file and not result.get("failed") and not self._task.check_mode:
+            try:
+                write_atomic(os.path.expanduser(findings_file), json.dumps(result["findings"], indent=1), mode=0o640)
+            except OSError as exc:
+                raise AnsibleActionFail("cannot write the findings of %s to %s on the controller: %s"
+                                        % (args["node_name"], findings_file, exc)) from exc
+            result["findings_file"] = findings_file
         return result

@@ -55,6 +55,11 @@ options:
         C(original_status)), never silently dropped.
     type: dict
     default: {}
+  findings_file:
+    description:
+      - Path on the controller where the action plugin also writes the findings as JSON (directories are
+        created, the write is atomic). Not written in check mode. The module on the node ignores it.
+    type: path
 requirements:
   - PyYAML on the node (python3-yaml)
 notes:
@@ -108,6 +113,10 @@ components:
   description: Where each component's settings were read from (unit files, config path, parse errors).
   returned: always
   type: dict
+findings_file:
+  description: The controller path the findings were written to.
+  returned: when O(findings_file) was given and not in check mode
+  type: str
 """
 
 import traceback
@@ -127,6 +136,7 @@ def main():
             cluster=dict(type="str"),
             node_name=dict(type="str"),
             controls=dict(type="dict", default={}),
+            findings_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
