@@ -44,6 +44,10 @@ unit: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	scripts/bench-all
 
+## ee-context: write the execution environment's build context (ansible-builder create) to build/ee-context
+ee-context: $(VENV)/.test-deps
+	scripts/ee-context
+
 testbed-up: $(VENV)/.test-deps
 	$(BIN)/python tests/testbed/testbed.py up --workers $(N) --profile $(PROFILE)
 

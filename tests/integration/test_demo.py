@@ -109,3 +109,31 @@ def test_html_shows_matrix_evidence_and_remediation(demo_runs):
 def test_demo_prints_where_the_report_is(demo_runs):
     assert "report.html" in demo_runs["first"] and "report.pdf" in demo_runs["first"]
 
+
+def test_demo_report_json_validates_against_the_report_schema(demo_runs):
+    from tests.unit.test_report_formats import assert_valid_report
+
+    for run in demo_runs["runs"]:
+        data = json.loads((run / "report.json").read_text())
+        assert_valid_report(data)
+    second = json.loads((demo_runs["runs"][1] / "report.json").read_text())
+    assert [h["run_id"] for h in second["history"]] == [run.name for run in demo_runs["runs"]]
+    assert second["delta"]["open"] == 0
+    nodes = next(a for a in second["areas"] if a["area"] == "nodes")
+    assert nodes["grade"] == "D" and nodes["score"] is not None  # open high CIS failures (4.1.9)
+
+
+def test_demo_writes_junit_sarif_and_the_index(demo_runs):
+    import xml.etree.ElementTree as ET
+
+    from tests.unit.test_report_formats import assert_valid_sarif
+
+    run = demo_runs["runs"][1]
+    report = json.loads((run / "report.json").read_text())
+    junit = ET.parse(run / "junit.xml").getroot()
+    assert int(junit.get("tests")) == report["summary"]["total"]
+    assert int(junit.get("failures")) == report["summary"]["by_status"]["fail"]
+    assert_valid_sarif(json.loads((run / "results.sarif").read_text()))
+    index = (run.parent.parent / "index.html").read_text()
+    assert f'href="demo/{run.name}/report.html"' in index
+    assert "Grades:" in demo_runs["second"] and "Gates: none configured" in demo_runs["second"]

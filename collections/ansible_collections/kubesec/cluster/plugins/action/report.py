@@ -1,29 +1,42 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller-side report step: merge findings, apply waivers, compare, write JSON / HTML / PDF."""
+"""Controller-side report step: merge findings, apply waivers, compare, score, write JSON / HTML / PDF /
+JUnit / SARIF, and evaluate the CI gates (the role fails the play on them after every file is written)."""
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubesec.cluster.plugins.plugin_utils import _render, _report
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _inputs, _render, _report, _scoring
 
+FORMATS = ["json", "html", "pdf", "junit", "sarif"]
+FILE_NAMES = {"json": "report.json", "html": "report.html", "pdf": "report.pdf", "junit": "junit.xml",
+              "sarif": "results.sarif"}
 ARGUMENT_SPEC = dict(
     cluster=dict(type="str", required=True),
     run_id=dict(type="str", required=True),
     reports_dir=dict(type="path", required=True),
-    formats=dict(type="list", elements="str", default=["json", "html", "pdf"], choices=["json", "html", "pdf"]),
+    formats=dict(type="list", elements="str", default=FORMATS, choices=FORMATS),
     waivers=dict(type="list", elements="dict", default=[]),
     today=dict(type="str"),
     pdf_rows_per_section=dict(type="int", default=_render.PDF_ROWS_PER_SECTION),
+    html_rows_per_section=dict(type="int", default=_report.DEFAULT_ROWS),
+    history_runs=dict(type="int", default=_report.HISTORY_RUNS),
+    features=dict(type="dict", default={}),
+    fail_on=dict(type="dict", default={}),
 )
+
+
+def _safe_name(value, what):
+    if not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
+        raise AnsibleActionFail("report: %s=%r must be a plain folder name" % (what, value))
+    return value
 
 
 class ActionModule(ActionBase):
@@ -36,51 +49,68 @@ class ActionModule(ActionBase):
         if validation.error_messages:
             raise AnsibleActionFail("report: " + "; ".join(validation.error_messages))
         args = validation.validated_parameters
-        cluster_dir = os.path.join(args["reports_dir"], args["cluster"])
-        run_dir = os.path.join(cluster_dir, args["run_id"])
+        cluster = _safe_name(args["cluster"], "cluster")
+        run_id = _safe_name(args["run_id"], "run_id")
+        for key in ("pdf_rows_per_section", "html_rows_per_section", "history_runs"):
+            if args[key] < 1:
+                raise AnsibleActionFail("report: %s must be at least 1, got %d" % (key, args[key]))
+        cluster_dir = os.path.join(args["reports_dir"], cluster)
+        run_dir = os.path.join(cluster_dir, run_id)
         try:
             today = datetime.date.fromisoformat(args["today"]) if args["today"] else datetime.date.today()
         except ValueError as exc:
             raise AnsibleActionFail("report: today=%r is not a date (YYYY-MM-DD)" % args["today"]) from exc
         try:
-            findings, files = _report.load_findings(os.path.join(run_dir, "findings"))
-            previous_id = _report.previous_run(cluster_dir, args["run_id"])
+            findings = _report.FindingsDir(os.path.join(run_dir, "findings"))
+            previous_id = _report.previous_run(cluster_dir, run_id)
             previous = None
             if previous_id:
-                with open(os.path.join(cluster_dir, previous_id, "report.json"), encoding="utf-8") as handle:
-                    previous = json.load(handle).get("findings", [])
-            model = _report.build(args["cluster"], args["run_id"], findings, waivers=args["waivers"],
-                                  previous_findings=previous, previous_run_id=previous_id, today=today,
-                                  meta={"files": files})
+                previous = _formats.iter_report_findings(os.path.join(cluster_dir, previous_id, "report.json"))
+            history = _report.read_history(cluster_dir, run_id, limit=max(1, args["history_runs"] - 1))
+            since = history[-1].get("generated_at") if history and history[-1].get("run_id") == previous_id else None
+            model = _report.build(
+                cluster, run_id, findings, waivers=args["waivers"], previous_findings=previous,
+                previous_run_id=previous_id, today=today, history=history, features=args["features"],
+                actions=_inputs.read_actions(cluster_dir, since=since), inputs=_inputs.read_meta(run_dir),
+                fail_on=args["fail_on"], rows=args["html_rows_per_section"],
+                rendered=_inputs.list_rendered(cluster_dir))
+            model["meta"]["files"] = findings.files()
         except (_report.ReportInputError, OSError, ValueError) as exc:
-            raise AnsibleActionFail("report for cluster %s: %s" % (args["cluster"], exc)) from exc
+            raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
         written = {}
         if self._task.check_mode:
             result.update(changed=False, msg="check mode: report not written")
         else:
-            if "json" in args["formats"]:
-                path = os.path.join(run_dir, "report.json")
-                _report.write_atomic(path, json.dumps(model, indent=1, sort_keys=True, ensure_ascii=False))
-                written["json"] = path
-            if "html" in args["formats"]:
-                path = os.path.join(run_dir, "report.html")
-                _report.write_atomic(path, _render.render_html(model))
-                written["html"] = path
-            if "pdf" in args["formats"]:
-                path = os.path.join(run_dir, "report.pdf")
-                try:
+            try:
+                streamed = dict((fmt, os.path.join(run_dir, FILE_NAMES[fmt]))
+                                for fmt in ("json", "junit", "sarif") if fmt in args["formats"])
+                if streamed:
+                    _report.write_outputs(model, streamed)
+                    written.update(streamed)
+                if "html" in args["formats"]:
+                    path = os.path.join(run_dir, FILE_NAMES["html"])
+                    _report.write_atomic(path, _render.render_html(model))
+                    written["html"] = path
+                if "pdf" in args["formats"]:
+                    path = os.path.join(run_dir, FILE_NAMES["pdf"])
                     _report.write_atomic(path, _render.render_pdf(model, max_rows=args["pdf_rows_per_section"]))
-                except RuntimeError as exc:
-                    raise AnsibleActionFail(str(exc)) from exc
-                written["pdf"] = path
+                    written["pdf"] = path
+            except RuntimeError as exc:
+                raise AnsibleActionFail(str(exc)) from exc
+            except (_report.ReportInputError, OSError, ValueError) as exc:
+                raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
             result["changed"] = bool(written)
-        comparison = model["comparison"]
+        gates = model["gates"]
         result.update(
             files=written,
             run_dir=run_dir,
             summary=model["summary"],
+            headline=model["headline"],
+            areas=[dict((k, a[k]) for k in ("area", "title", "grade", "score", "open")) for a in model["areas"]],
             previous_run_id=model["previous_run_id"],
-            changes=None if comparison is None else dict((k, len(v)) for k, v in comparison.items()),
+            changes=model["comparison_counts"],
             expired_waivers=[w["id"] for w in model["waivers"]["expired"]],
+            gates={"enabled": gates["enabled"], "failed": gates["failed"], "hits": gates["hits"],
+                   "message": _scoring.gate_summary(cluster, gates) if gates["failed"] else ""},
         )
         return result

@@ -8,22 +8,33 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
 module: report
-short_description: Render the consolidated security report of one cluster run (HTML, PDF, JSON)
+short_description: Render the consolidated security report of one cluster run (HTML, PDF, JSON, JUnit, SARIF)
 version_added: 0.1.0
 description:
   - Runs on the controller (action plugin). Merges every findings file in
     C(<reports_dir>/<cluster>/<run_id>/findings/), applies the inventory's waivers (expired ones no longer
     apply and are called out), compares with the previous run of the same cluster by fingerprint, and writes
-    C(report.json), C(report.html) (self-contained, inline CSS and SVG) and C(report.pdf) (WeasyPrint).
+    C(report.json) (schema C(docs/report.schema.json)), C(report.html) (self-contained, inline CSS, SVG and a small
+    hashed inline script), C(report.pdf) (WeasyPrint print design), C(junit.xml) and C(results.sarif) (SARIF 2.1.0).
+  - The report starts with an executive summary (totals, a grade and score per area with the method printed in
+    the report, the change since the previous run, a history chart of the kept runs), then one section per source
+    (CIS nodes, control plane, kube-bench, audit logging, workloads, configuration audit, vulnerabilities, exposed
+    secrets, RBAC, infrastructure, Falco events), the feature state, the containment actions recorded under
+    C(<reports_dir>/<cluster>/actions/), and the waivers. Sections without data say what was not collected.
+  - Also reads C(<run_dir>/meta/*.json) (workload_rules, sources, trivy_reports, falco_groups, audit_log_summary)
+    when present; absent or broken files are reported, never fatal.
+  - Large runs are streamed (one finding at a time); tables are capped per section and the cap is stated.
   - Everything from a cluster is treated as untrusted text; templates escape it.
   - Files are written atomically; a failed render leaves the previous files as they were.
+  - The CI gates of O(fail_on) are only evaluated here (RV(gates)); the report role fails the play after every
+    file, including the multi-cluster index, is written.
 author:
   - kubesec contributors (@kubesec)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: In check mode the report is computed but no file is written.
+    details: In check mode the report is computed (and the gates evaluated) but no file is written.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
@@ -47,8 +58,8 @@ options:
     description: Which files to write.
     type: list
     elements: str
-    choices: [json, html, pdf]
-    default: [json, html, pdf]
+    choices: [json, html, pdf, junit, sarif]
+    default: [json, html, pdf, junit, sarif]
   waivers:
     description:
       - Accepted risks, each C({id, reason, expires, scope}). The C(id) may end in C(*) to match a prefix.
@@ -60,9 +71,38 @@ options:
     description: Date used to decide whether a waiver has expired (YYYY-MM-DD). Defaults to today.
     type: str
   pdf_rows_per_section:
-    description: How many rows each PDF section shows before pointing to the HTML and JSON for the rest.
+    description:
+      - How many rows each PDF section shows before pointing to the HTML and JSON for the rest.
+      - WeasyPrint lays out about 80 table rows per second, so the PDF stays a designed summary.
     type: int
-    default: 150
+    default: 50
+  html_rows_per_section:
+    description: How many rows each HTML table shows; report.json always holds every finding.
+    type: int
+    default: 500
+  history_runs:
+    description: How many runs (this one included) the history chart and table show.
+    type: int
+    default: 12
+  features:
+    description:
+      - "Feature state of the cluster, shown in the report, for example
+        C({falco: {enabled: true, ui: false, channels: [telegram]}, trivy_operator: {enabled: true}, audit_logging: {enabled: true}})."
+      - Only booleans, mappings of booleans and known alert channel names are kept; any other value (a password,
+        token or URL passed by mistake) is dropped and only its key is listed.
+    type: dict
+    default: {}
+  fail_on:
+    description:
+      - "CI gates, for example C({severity: high, new_only: true, cis_fail: true})."
+      - C(severity) lowest failing severity (critical, high, medium, low, info, unknown, none); C(statuses) which
+        statuses count (default C([fail]), add C(warn)); C(new_only) only findings new or regressed since the
+        previous run; C(cis_fail) any CIS check FAIL; C(sources) limit the severity gate to these sources;
+        C(expired_waivers) any expired waiver; C(min_score) any scored area below it; C(max_open) more open
+        problems than this.
+      - Unknown keys are an error, so a typo cannot switch a gate off silently.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -75,6 +115,19 @@ EXAMPLES = r"""
       - id: CIS-4.2.12
         reason: legacy TLS clients, replacement planned
         expires: "2027-03-31"
+    features:
+      falco: {enabled: true, channels: [telegram]}
+      trivy_operator: {enabled: true}
+    fail_on:
+      severity: high
+      new_only: true
+      cis_fail: true
+  register: report
+
+- name: Fail the job on a gate, after the files are written
+  ansible.builtin.fail:
+    msg: "{{ report.gates.message }}"
+  when: report.gates.failed
 """
 
 RETURN = r"""
@@ -83,10 +136,23 @@ files:
   returned: always
   type: dict
   sample: {json: reports/prod/20261124T053200Z/report.json, html: reports/prod/20261124T053200Z/report.html}
+run_dir:
+  description: The run folder.
+  returned: always
+  type: str
 summary:
   description: Totals by status, open problems by severity, counts per source.
   returned: always
   type: dict
+headline:
+  description: The small per-run numbers stored in report.json for the history and the index.
+  returned: always
+  type: dict
+areas:
+  description: Grade and score per area (nodes, control plane, workloads, vulnerabilities, RBAC, runtime, audit log).
+  returned: always
+  type: list
+  elements: dict
 previous_run_id:
   description: The run this one was compared with, or null on the first run.
   returned: always
@@ -100,6 +166,10 @@ expired_waivers:
   returned: always
   type: list
   elements: str
+gates:
+  description: The CI gates of O(fail_on) - C(enabled), C(failed), C(hits) (gate, count, examples) and C(message).
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -111,10 +181,15 @@ def main():
             cluster=dict(type="str", required=True),
             run_id=dict(type="str", required=True),
             reports_dir=dict(type="path", required=True),
-            formats=dict(type="list", elements="str", default=["json", "html", "pdf"], choices=["json", "html", "pdf"]),
+            formats=dict(type="list", elements="str", default=["json", "html", "pdf", "junit", "sarif"],
+                         choices=["json", "html", "pdf", "junit", "sarif"]),
             waivers=dict(type="list", elements="dict", default=[]),
             today=dict(type="str"),
-            pdf_rows_per_section=dict(type="int", default=150),
+            pdf_rows_per_section=dict(type="int", default=50),
+            html_rows_per_section=dict(type="int", default=500),
+            history_runs=dict(type="int", default=12),
+            features=dict(type="dict", default={}),
+            fail_on=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )

@@ -1,44 +1,162 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Render a report model (see _report.build) to HTML and PDF.
+"""Render a report model (see _report.build) to HTML and PDF, and the multi-cluster index page.
 
 Jinja2 with autoescape always on: everything that came from a cluster is untrusted text. Charts are inline
-SVG built here from numbers only. The PDF has its own print template (cover, contents with page numbers,
-top N per section) instead of printing the screen page.
+SVG built here from numbers and escaped labels. The HTML is self-contained (inline CSS, SVG and one small inline
+script for sorting/filtering tables, allowed by its sha256 hash in the Content-Security-Policy; the page reads
+fully without it). The PDF has its own print template (cover, contents with page numbers, running headers,
+summary, top N per section, appendix) instead of printing the screen page: WeasyPrint lays out roughly 80 table
+rows per second here, so the PDF is designed to stay small whatever the size of the cluster.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
+import hashlib
 import math
 import os
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import SOURCE_TITLES, PROBLEM_STATUSES
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import (
+    DEFAULT_ROWS, PROBLEM_STATUSES, SOURCE_TITLES, is_fixable)
 
 TEMPLATE_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles", "report", "templates"))
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#f59e0b", "low": "#3b82f6",
                    "info": "#94a3b8", "unknown": "#a8a29e"}
 STATUS_COLORS = {"pass": "#16a34a", "fail": "#dc2626", "warn": "#f59e0b", "info": "#64748b", "waived": "#7c3aed"}
-PDF_ROWS_PER_SECTION = 150
+GRADE_COLORS = {"A": "#16a34a", "B": "#65a30d", "C": "#d97706", "D": "#dc2626", "F": "#7f1d1d", None: "#9ca3af"}
+STATUS_RANK = {"fail": 0, "warn": 1, "waived": 2, "info": 3, "pass": 4}
+STATUS_LETTER = {"pass": "P", "fail": "F", "warn": "W", "info": "I", "waived": "Z"}
+PDF_ROWS_PER_SECTION = 50
+MATRIX_WIDE = 8        # more nodes than this: nodes become the rows of the CIS matrix
+BAR_LIMIT = 40
+# The order of the sections after the summary and trends: (key, anchor, title, sources shown there).
+SECTIONS = (
+    ("cis_nodes", "cis", "CIS benchmark per node", ("cis-node",)),
+    ("control_plane", "control-plane", "Control plane", ("cis-control-plane",)),
+    ("kube_bench", "src-kube-bench", "kube-bench results", ("kube-bench",)),
+    ("audit", "audit", "Audit logging", ("audit-log",)),
+    ("workloads", "workloads", "Workloads", ("workload",)),
+    ("config", "src-trivy-config", "Configuration audit", ("trivy-config",)),
+    ("vulnerabilities", "vulnerabilities", "Vulnerabilities", ("trivy-vulnerability",)),
+    ("secrets", "src-trivy-exposed-secret", "Exposed secrets", ("trivy-exposed-secret",)),
+    ("rbac", "rbac", "RBAC", ("trivy-rbac",)),
+    ("infra", "infra", "Infrastructure assessment", ("trivy-infra",)),
+    ("runtime", "runtime", "Runtime events (Falco)", ("falco",)),
+    ("features", "features", "Feature state", ()),
+    ("actions", "actions", "Containment actions", ()),
+)
+SCRIPT_NAME = "report.js"
 
 
 def _environment(template_dir=TEMPLATE_DIR):
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
                       default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(SEVERITY_COLORS=SEVERITY_COLORS, STATUS_COLORS=STATUS_COLORS, SOURCE_TITLES=SOURCE_TITLES)
+    env.globals.update(SEVERITY_COLORS=SEVERITY_COLORS, STATUS_COLORS=STATUS_COLORS, SOURCE_TITLES=SOURCE_TITLES,
+                       GRADE_COLORS=GRADE_COLORS, STATUS_RANK=STATUS_RANK, SEVERITY_ORDER=SEVERITY_ORDER,
+                       STATUS_LETTER=STATUS_LETTER, is_fixable=is_fixable, evidence_html=evidence_html)
+    env.filters["clip"] = clip
+    env.filters["signed"] = signed
+    env.filters["css_string"] = css_string
     return env
 
 
+def css_string(value):
+    """Text for a CSS content string (running headers): only characters that cannot end the string or rule."""
+    return "".join(ch if ch.isalnum() or ch in " ._:-/+#@()[]," else "?" for ch in str(value))[:80]
+
+
+def clip(value, limit=300):
+    """Shorten long untrusted text for the PDF (the HTML and JSON keep all of it)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def evidence_html(finding, limit=None):
+    """The evidence cell: expected/actual, package versions, field/value, messages, event counts, waiver.
+
+    Built here with markupsafe.escape on every value (the finding is untrusted), joined with <br>.
+    """
+    limit = limit or 100000
+    e = finding.get("evidence") or {}
+    if not isinstance(e, dict):
+        e = {}
+
+    def t(value, size=None):
+        return escape(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
+
+    parts = []
+    if "expected" in e or "actual" in e:
+        parts.append(Markup("expected <code>%s</code>, actual <code>%s</code>") % (t(e.get("expected")), t(e.get("actual"))))
+    if e.get("package"):
+        text = Markup("<code>%s</code> %s") % (t(e["package"]), t(e.get("installed_version") or ""))
+        if e.get("fixed_version"):
+            text += Markup(" &rarr; <b>%s</b>") % t(e["fixed_version"])
+        else:
+            text += Markup(' <span class="muted">(no fix yet)</span>')
+        if e.get("image"):
+            text += Markup('<br><span class="muted">%s</span>') % t(e["image"])
+        parts.append(text)
+    if e.get("field"):
+        text = Markup("<code>%s</code>") % t(e["field"])
+        if "value" in e:
+            text += Markup(" = <code>%s</code>") % t(e["value"], 120)
+        parts.append(text)
+    if e.get("mode"):
+        parts.append(Markup('<span class="muted">mode %s</span>') % t(e["mode"]))
+    messages = e.get("messages")
+    if isinstance(messages, list):
+        parts.extend(t(message) for message in messages[:3])
+    if finding.get("count"):
+        text = Markup("<b>%s</b> event(s)") % t(finding["count"])
+        if finding.get("first_seen"):
+            text += Markup(", first %s") % t(finding["first_seen"])
+        if finding.get("last_seen"):
+            text += Markup(", last %s") % t(finding["last_seen"])
+        parts.append(text)
+    for key in ("source", "file", "target", "error", "note"):
+        if isinstance(e.get(key), str) and e[key]:
+            parts.append(Markup('<span class="muted">%s%s</span>') % ("file " if key == "file" else "", t(e[key])))
+    waiver = finding.get("waiver")
+    if isinstance(waiver, dict):
+        text = Markup("<b>waived:</b> %s") % t(waiver.get("reason"))
+        if waiver.get("expires"):
+            text += Markup(" (until %s)") % t(waiver["expires"])
+        parts.append(text + Markup("; was %s") % t(finding.get("original_status")))
+    return Markup("<br>").join(parts)
+
+
+def signed(value, digits=0):
+    if value is None:
+        return ""
+    if digits:
+        return ("%+." + str(digits) + "f") % value if value else "±0"
+    return "%+d" % value if value else "±0"
+
+
+def script_source(template_dir=TEMPLATE_DIR):
+    with open(os.path.join(template_dir, SCRIPT_NAME), "r", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def csp_hash(script):
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+
+
+# ------------------------------------------------------------------------------------------------ charts
 def donut_svg(counts, colors, size=150, label="open problems"):
     """A donut chart as inline SVG (numbers only, so it is safe markup)."""
     total = sum(counts.values())
     radius, stroke = 52, 22
     circumference = 2 * math.pi * radius
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 150" width="%d" height="%d" role="img" '
-             'aria-label="%d %s">' % (size, size, total, label),
+             'aria-label="%d %s">' % (size, size, total, escape(label)),
              '<circle cx="75" cy="75" r="%d" fill="none" stroke="#e5e7eb" stroke-width="%d"/>' % (radius, stroke)]
     offset = 0.0
     for name, value in counts.items():
@@ -48,27 +166,27 @@ def donut_svg(counts, colors, size=150, label="open problems"):
         parts.append('<circle cx="75" cy="75" r="%d" fill="none" stroke="%s" stroke-width="%d" '
                      'stroke-dasharray="%.2f %.2f" stroke-dashoffset="%.2f" transform="rotate(-90 75 75)">'
                      '<title>%s: %d</title></circle>'
-                     % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset, name, value))
+                     % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset,
+                        escape(name), value))
         offset += length
     parts.append('<text x="75" y="72" text-anchor="middle" font-size="26" font-weight="700" fill="#111827">%d</text>'
                  % total)
-    parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>' % label)
+    parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>'
+                 % escape(label))
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
-def bars_svg(rows, colors, width=640, bar_height=18):
+def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
     """Horizontal stacked bars: rows = [(label, {status: count})]. Labels are escaped."""
-    from markupsafe import escape
-
     label_width, gap = 170, 6
     height = max(1, len(rows)) * (bar_height + gap) + 4
     biggest = max([sum(counts.values()) for dummy, counts in rows] or [1]) or 1
     scale = (width - label_width - 40) / float(biggest)
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="results per node">' % (width, height)]
-    for index, (label, counts) in enumerate(rows):
+             'aria-label="%s">' % (width, height, escape(label))]
+    for index, (name, counts) in enumerate(rows):
         y = index * (bar_height + gap) + 2
-        text = str(label)
+        text = str(name)
         short = text if len(text) <= 26 else text[:25] + "…"
         parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s<title>%s</title></text>'
                      % (label_width - 8, y + bar_height - 5, escape(short), escape(text)))
@@ -78,7 +196,7 @@ def bars_svg(rows, colors, width=640, bar_height=18):
                 continue
             w = value * scale
             parts.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d</title></rect>'
-                         % (x, y, w, bar_height, colors.get(status, "#999"), status, value))
+                         % (x, y, w, bar_height, colors.get(status, "#999"), escape(status), value))
             x += w
         parts.append('<text x="%.1f" y="%d" font-size="11" fill="#6b7280">%d</text>'
                      % (x + 4, y + bar_height - 5, sum(counts.values())))
@@ -86,64 +204,209 @@ def bars_svg(rows, colors, width=640, bar_height=18):
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
-def view(model, max_rows=None):
-    """What the templates need, derived from the model (grouping, charts, caps)."""
-    findings = model["findings"]
-    statuses = ("pass", "fail", "warn", "info", "waived")
-    per_node = []
-    for node in model["nodes"]:
-        counts = dict((s, 0) for s in statuses)
-        for f in findings:
-            if f.get("node") == node and f["source"] in ("cis-node", "cis-control-plane"):
-                counts[f["status"]] += 1
-        per_node.append((node, counts))
-    sections = []
-    for source, title in SOURCE_TITLES.items():
-        items = [f for f in findings if f["source"] == source]
-        if not items:
-            continue
-        problems = [f for f in items if f["status"] in PROBLEM_STATUSES or f["status"] == "waived"]
-        namespaces = {}
-        for finding in problems:
-            namespaces.setdefault(finding.get("namespace") or "", []).append(finding)
-        shown = problems if max_rows is None else problems[:max_rows]
-        sections.append({"source": source, "title": title, "total": len(items), "problems": problems,
-                         "shown": shown, "hidden": len(problems) - len(shown),
-                         "counts": dict((s, sum(1 for f in items if f["status"] == s)) for s in statuses),
-                         "by_namespace": sorted(namespaces.items())})
-    from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import node_matrix
+def trend_svg(history, width=640, height=190):
+    """Open problems and open critical+high problems per run (oldest left), as two polylines."""
+    points = [(str(h.get("run_id") or "?"), int(h.get("open") or 0),
+               int((h.get("problems_by_severity") or {}).get("critical", 0))
+               + int((h.get("problems_by_severity") or {}).get("high", 0))) for h in history]
+    left, right, top, bottom = 46, 16, 14, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    biggest = max([p[1] for p in points] + [p[2] for p in points] + [1])
+    step = plot_w / float(max(1, len(points) - 1))
 
+    def xy(index, value):
+        x = left + (index * step if len(points) > 1 else plot_w / 2.0)
+        return x, top + plot_h - plot_h * value / float(biggest)
+
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
+             'aria-label="open problems over the last %d runs">' % (width, height, len(points)),
+             '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top + plot_h, width - right, top + plot_h),
+             '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top, left, top + plot_h)]
+    for fraction in (0, 0.5, 1):
+        value = biggest * fraction
+        y = top + plot_h - plot_h * fraction
+        parts.append('<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#6b7280">%d</text>'
+                     % (left - 6, y + 3, round(value)))
+        if fraction:
+            parts.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e7eb"/>' % (left, y, width - right, y))
+    for series, color, name in ((1, "#d97706", "open"), (2, "#dc2626", "critical+high")):
+        coords = [xy(i, p[series]) for i, p in enumerate(points)]
+        if len(coords) > 1:
+            parts.append('<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>'
+                         % (color, " ".join("%.1f,%.1f" % c for c in coords)))
+        for (x, y), p in zip(coords, points):
+            parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
+                         % (x, y, color, escape(p[0]), name, p[series]))
+    label_every = max(1, math.ceil(len(points) / 6.0))
+    for index, p in enumerate(points):
+        if index % label_every and index != len(points) - 1:
+            continue
+        x = xy(index, 0)[0]
+        anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 \
+            else "middle"
+        parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>'
+                     % (x, height - bottom + 16, anchor, escape(p[0][:8])))
+    parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
+                 'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5))
+    parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
+                 'fill="#374151">open critical + high</text></svg>' % (left + 200, height - 14, left + 214, height - 5))
+    return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
+
+
+def score_svg(areas, width=640, bar_height=16):
+    """One bar per scored area (0-100) with its grade."""
+    rows = [a for a in areas if a["assessed"]]
+    label_width, gap = 150, 6
+    height = max(1, len(rows)) * (bar_height + gap) + 4
+    plot = width - label_width - 90
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
+             'aria-label="score per area">' % (width, height)]
+    for index, area in enumerate(rows):
+        y = index * (bar_height + gap) + 2
+        color = GRADE_COLORS.get(area["grade"], "#9ca3af")
+        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s</text>'
+                     % (label_width - 8, y + bar_height - 4, escape(area["title"])))
+        parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
+        if area["score"] is not None:
+            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %.1f</title></rect>'
+                         % (label_width, y, plot * area["score"] / 100.0, bar_height, color, escape(area["title"]),
+                            area["score"]))
+            text = "%.0f · %s" % (area["score"], area["grade"])
+        else:
+            text = "grade %s" % area["grade"]
+        parts.append('<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
+                     % (label_width + plot + 8, y + bar_height - 4, color, escape(text)))
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
+
+
+# ------------------------------------------------------------------------------------------------ view
+def _cis_matrix_view(matrix, counts, limit):
+    nodes, rows = matrix["nodes"], matrix["rows"]
+    if not rows:
+        return None
+    if len(nodes) <= MATRIX_WIDE:
+        return {"orientation": "checks", "cols": [{"label": n, "title": n} for n in nodes], "compact": False,
+                "rows": [{"label": r["id"], "title": r["title"], "scored": r["scored"],
+                          "cells": [r["cells"].get(n) for n in nodes]} for r in rows], "hidden": 0,
+                "total": len(rows)}
+
+    def badness(node):
+        c = counts.get(node) or {}
+        return (-c.get("fail", 0), -c.get("warn", 0), node)
+
+    ordered = sorted(nodes, key=badness)
+    shown = ordered[:limit]
+    return {"orientation": "nodes", "compact": True,
+            "cols": [{"label": r["id"].replace("CIS-", ""), "title": r["id"] + " " + r["title"]} for r in rows],
+            "rows": [{"label": n, "title": n, "scored": None, "cells": [r["cells"].get(n) for r in rows]}
+                     for n in shown], "hidden": len(nodes) - len(shown), "total": len(nodes)}
+
+
+def view(model, max_rows=None, print_mode=False):
+    """What the templates need, derived from the model (ordering, charts, caps)."""
+    limit = model.get("_rows", DEFAULT_ROWS) if max_rows is None else max_rows
+    html_rows = model.get("_rows", DEFAULT_ROWS)
+    top = model.get("_top")
+    if top is None:  # a model loaded from report.json: rebuild the top rows from its findings
+        top = {}
+        for finding in model.get("findings", []):
+            if finding["status"] in PROBLEM_STATUSES or finding["status"] == "waived":
+                top.setdefault(finding["source"], []).append(finding)
+    by_source = model["summary"]["by_source"]
+    sections = model["sections"]
+
+    def rows(source, cap=None):
+        items = top.get(source, [])
+        counts = by_source.get(source) or {}
+        total = counts.get("fail", 0) + counts.get("warn", 0) + counts.get("waived", 0)
+        shown = items[:limit if cap is None else min(cap, limit)]
+        return {"items": shown, "total": total, "hidden": total - len(shown),
+                "in_html": min(total, html_rows), "count": sum(counts.values()), "counts": counts}
+
+    present = dict((key, any(by_source.get(s) for s in sources)) for key, dummy, unused, sources in SECTIONS)
+    present["audit"] = present["audit"] or bool(sections.get("audit_log")) or bool(sections.get("audit_logging_checks"))
+    present["workloads"] = present["workloads"] or bool(sections.get("workload_rules"))
+    present["features"] = bool(model.get("features"))
+    present["actions"] = bool(model["actions"].get("present"))
+    node_counts = sections.get("node_counts") or {}
+    bar_nodes = sorted(node_counts.items(), key=lambda kv: (-kv[1].get("fail", 0), -kv[1].get("warn", 0), kv[0]))
+    per_node = [(node, dict((s, counts.get(s, 0)) for s in ("pass", "fail", "warn", "info", "waived")))
+                for node, counts in bar_nodes[:BAR_LIMIT]]
+    history = model.get("history") or []
+    workloads = sections.get("workloads") or {}
+    wl_rules = workloads.get("rules") or []
+    wl_rows = (workloads.get("workloads") or [])[:limit if print_mode else html_rows]
     return {
+        "limit": limit,
+        "html_rows": html_rows,
+        "print": print_mode,
+        "sections": [{"key": k, "anchor": a, "title": t, "present": present[k]} for k, a, t, unused in SECTIONS],
+        "rows": rows,
         "severity_donut": donut_svg(model["summary"]["problems_by_severity"], SEVERITY_COLORS),
         "status_donut": donut_svg(model["summary"]["by_status"], STATUS_COLORS, label="results"),
         "node_bars": bars_svg(per_node, STATUS_COLORS) if per_node else None,
-        "matrix": node_matrix(findings),
-        "sections": sections,
-        "waived": [f for f in findings if f["status"] == "waived"],
+        "node_bars_hidden": max(0, len(bar_nodes) - BAR_LIMIT),
+        "trend": trend_svg(history) if len(history) >= 2 else None,
+        "scores": score_svg(model["areas"]),
+        "cis_matrix": _cis_matrix_view(sections["cis_nodes"], node_counts, limit),
+        "cp_matrix": _cis_matrix_view(sections["cis_control_plane"], node_counts, limit),
+        "kb_matrix": _cis_matrix_view(sections["kube_bench"], node_counts, limit),
+        "cis_open": model.get("_cis_open") or {},
+        "waived": (model.get("_waived") if "_waived" in model else
+                   [f for f in model.get("findings", []) if f["status"] == "waived"])[:limit],
+        "waived_total": model["summary"]["by_status"].get("waived", 0),
+        "wl_rules": wl_rules,
+        "wl_rows": wl_rows,
+        "wl_hidden": workloads.get("workloads_total", 0) - len(wl_rows),
+        "wl_cols": [r["id"] for r in wl_rules],
+        "severities": SEVERITIES,
     }
+
+
+def _context(model, max_rows=None, print_mode=False, template_dir=TEMPLATE_DIR):
+    script = script_source(template_dir)
+    return {"model": model, "v": view(model, max_rows, print_mode), "script": Markup(script),  # noqa: S704
+            "script_hash": csp_hash(script)}
 
 
 def render_html(model, template_dir=TEMPLATE_DIR):
     env = _environment(template_dir)
-    return env.get_template("report.html.j2").render(model=model, v=view(model))
+    return env.get_template("report.html.j2").render(**_context(model, template_dir=template_dir))
 
 
 def render_print_html(model, template_dir=TEMPLATE_DIR, max_rows=PDF_ROWS_PER_SECTION):
     env = _environment(template_dir)
-    return env.get_template("report_print.html.j2").render(model=model, v=view(model, max_rows=max_rows),
-                                                           max_rows=max_rows)
+    context = _context(model, max_rows=max_rows, print_mode=True, template_dir=template_dir)
+    return env.get_template("report_print.html.j2").render(max_rows=max_rows, **context)
 
 
-def render_pdf(model, template_dir=TEMPLATE_DIR, max_rows=PDF_ROWS_PER_SECTION):
-    """PDF bytes via WeasyPrint. No base_url and no network: everything is inline."""
+def _weasyprint_html():
     try:
         from weasyprint import HTML
     except ImportError as exc:  # pragma: no cover - depends on the controller's install
         raise RuntimeError("WeasyPrint is not installed on the controller (pip install weasyprint; it also needs "
                            "Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0): %s" % exc) from exc
+    return HTML
+
+
+def render_pdf(model, template_dir=TEMPLATE_DIR, max_rows=PDF_ROWS_PER_SECTION):
+    """PDF bytes via WeasyPrint. No base_url and no network: everything is inline."""
+    html_class = _weasyprint_html()
 
     def no_fetch(url):
         raise ValueError("the report does not load external resources (%s)" % url)
 
     html = render_print_html(model, template_dir, max_rows)
-    return HTML(string=html, url_fetcher=no_fetch).write_pdf()
+    return html_class(string=html, url_fetcher=no_fetch).write_pdf()
+
+
+def render_index(entries, reports_dir_name="reports", generated_at=None, template_dir=TEMPLATE_DIR):
+    """reports/index.html: every cluster's latest report with its headline numbers (no script)."""
+    env = _environment(template_dir)
+    generated_at = generated_at or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils._scoring import AREAS
+
+    columns = [(key, title) for key, title, dummy, unused in AREAS]
+    return env.get_template("index.html.j2").render(entries=entries, generated_at=generated_at,
+                                                    reports_dir_name=reports_dir_name, area_columns=columns)

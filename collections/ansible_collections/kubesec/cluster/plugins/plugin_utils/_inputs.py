@@ -1,0 +1,438 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything the report reads besides findings, read defensively (absent or broken -> the section says so).
+
+* ``<run_dir>/meta/*.json`` written by the collect role: workload_rules.json (effective workload rules),
+  sources.json (what was collected), trivy_reports.json (per-report summary counts), falco_groups.json,
+  audit_log_summary.json (the audit-log summary of the period). Shapes are accepted loosely (dicts keyed by
+  name or lists of rows) because they come from other tools and versions; anything unexpected is ignored.
+* ``<cluster_dir>/actions/*.json``: containment records of respond.yml (schema kubesec.action/v1).
+* ``<cluster_dir>/rendered/``: files of render_only runs (names only).
+* the ``features`` option: booleans and channel names only; anything else is dropped before it reaches a file.
+
+Everything here is untrusted text; the templates escape it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import re
+
+META_FILES = ("workload_rules", "sources", "trivy_reports", "falco_groups", "audit_log_summary")
+MAX_META_BYTES = 512 * 1024 * 1024
+TOP = 15
+MAX_ACTIONS = 200
+MAX_RENDERED = 200
+FAILED_WORDS = ("failed", "error", "skipped", "disabled", "absent", "missing", "unavailable", "unreachable", "off",
+                "rendered")
+_SECRETISH = re.compile(r"pass(word)?|token|secret|key|credential|webhook|url|dsn|auth", re.IGNORECASE)
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def read_json_file(path):
+    """{'status': ok|absent|invalid, 'error': str, 'data': obj, 'bytes': n} - never raises."""
+    if not os.path.exists(path):
+        return {"status": "absent", "data": None}
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_META_BYTES:
+            return {"status": "invalid", "error": "larger than %d MiB" % (MAX_META_BYTES >> 20), "data": None}
+        with open(path, "rb") as handle:
+            return {"status": "ok", "data": json.loads(handle.read().decode("utf-8")), "bytes": size}
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return {"status": "invalid", "error": str(exc)[:300], "data": None}
+
+
+def read_meta(run_dir):
+    """The known meta files of a run, plus the names of any other JSON file in meta/."""
+    meta_dir = os.path.join(run_dir, "meta")
+    out = {}
+    for name in META_FILES:
+        out[name] = read_json_file(os.path.join(meta_dir, name + ".json"))
+        out[name]["file"] = "meta/%s.json" % name
+    others = []
+    if os.path.isdir(meta_dir):
+        for entry in sorted(os.listdir(meta_dir)):
+            if entry.endswith(".json") and entry[:-5] not in META_FILES:
+                others.append("meta/" + entry)
+    out["_others"] = others
+    return out
+
+
+def meta_status(meta):
+    """Compact per-file status for report.json (no data)."""
+    rows = []
+    for name in META_FILES:
+        entry = meta.get(name) or {"status": "absent"}
+        row = {"file": "meta/%s.json" % name, "status": entry.get("status", "ok")}
+        if entry.get("error"):
+            row["error"] = entry["error"]
+        rows.append(row)
+    for other in meta.get("_others", []):
+        rows.append({"file": other, "status": "not read"})
+    return rows
+
+
+def _int(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _text(value, limit=300):
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# ------------------------------------------------------------------------------------------------ sources.json
+# sources.json names collectors (docs/collect.md); a collector that ran covers these finding sources.
+COLLECTOR_SOURCES = {
+    "trivy_operator": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret"),
+    "trivy_cli": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret"),
+    "workloads": ("workload",), "workload": ("workload",), "falco": ("falco",), "kube_bench": ("kube-bench",),
+    "audit_log": ("audit-log",), "cis": ("cis-node",), "cis_control_plane": ("cis-control-plane",),
+}
+
+
+def collected_sources(meta):
+    """Finding sources whose collector ran (also with zero findings), from sources.json; {} when it is absent."""
+    data = (meta.get("sources") or {}).get("data")
+    out = {}
+    for row in normalize_sources(data):
+        if row["collected"]:
+            for source in COLLECTOR_SOURCES.get(row["source"].replace("-", "_"), (row["source"],)):
+                out[source] = row
+    return out
+
+
+def normalize_sources(data):
+    items = []
+    if isinstance(data, dict):
+        inner = data.get("sources") if isinstance(data.get("sources"), (dict, list)) else data
+        if isinstance(inner, dict):
+            items = [dict(value, source=key) if isinstance(value, dict) else {"source": key, "status": value}
+                     for key, value in inner.items()]
+        else:
+            items = inner
+    elif isinstance(data, list):
+        items = data
+    rows = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        source = _text(item.get("source") or item.get("name"), 80)
+        if not source:
+            continue
+        status = item.get("status", item.get("state", item.get("collected", "ok")))
+        status_text = ("ok" if status else "off") if isinstance(status, bool) else (_text(status, 80) or "ok")
+        detail = []
+        for key in sorted(item):
+            if key in ("source", "name", "status", "state", "collected"):
+                continue
+            value = item[key]
+            if isinstance(value, (str, int, float, bool)) and not _SECRETISH.search(key):
+                detail.append("%s=%s" % (key, _text(value, 120)))
+        rows.append({"source": source, "status": status_text,
+                     "collected": not any(word in status_text.lower() for word in FAILED_WORDS),
+                     "detail": ", ".join(detail[:8])})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ trivy_reports.json
+def normalize_trivy_reports(data):
+    """Per-kind totals and the scanned images (VulnerabilityReports) from the per-report summary rows."""
+    rows = data.get("reports") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        return None
+    by_kind, images = {}, set()
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        kind = _text(row.get("kind"), 80) or "unknown"
+        summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        totals = by_kind.setdefault(kind, {"reports": 0, "critical": 0, "high": 0, "medium": 0, "low": 0,
+                                           "unknown": 0})
+        totals["reports"] += 1
+        for key, severity in (("criticalCount", "critical"), ("highCount", "high"), ("mediumCount", "medium"),
+                              ("lowCount", "low"), ("unknownCount", "unknown")):
+            totals[severity] += _int(summary.get(key)) or 0
+        if "Vulnerability" in kind:
+            image = _text(row.get("artifact"), 500)
+            resource = row.get("resource") if isinstance(row.get("resource"), dict) else {}
+            images.add(image or "%s/%s/%s/%s" % (resource.get("namespace"), resource.get("kind"),
+                                                 resource.get("name"), row.get("container")))
+    return {"by_kind": by_kind, "images": images, "reports": sum(v["reports"] for v in by_kind.values())}
+
+
+# ------------------------------------------------------------------------------------------------ workload_rules.json
+def _compact(value, limit=200):
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def normalize_workload_rules(data):
+    """{'rules': [{id, name, title, severity, enabled, mode, params: [(k, v)], exclude_namespaces, exclude_images}],
+    'exclude_namespaces': [...]} from the effective rules (dict keyed by rule id or a list)."""
+    if not isinstance(data, dict) and not isinstance(data, list):
+        return None
+    global_ns = []
+    rules = data
+    if isinstance(data, dict):
+        for key in ("exclude_namespaces", "excluded_namespaces", "global_exclude_namespaces"):
+            if isinstance(data.get(key), list):
+                global_ns = [str(v) for v in data[key]][:200]
+                break
+        if isinstance(data.get("rules"), (dict, list)):
+            rules = data["rules"]
+    items = list(rules.items()) if isinstance(rules, dict) else [(None, r) for r in rules]
+    out = []
+    for key, rule in items:
+        if not isinstance(rule, dict):
+            continue
+        rule_id = _text(rule.get("id") or key, 40)
+        if not rule_id or rule_id in ("exclude_namespaces", "excluded_namespaces"):
+            continue
+        params = rule.get("params") if isinstance(rule.get("params"), dict) else {}
+        out.append({
+            "id": rule_id, "name": _text(rule.get("name"), 80) or "", "title": _text(rule.get("title"), 200) or "",
+            "severity": _text(rule.get("severity"), 20) or "", "enabled": rule.get("enabled", True) is not False,
+            "evaluated": rule.get("evaluated", True) is not False, "note": _text(rule.get("note"), 200),
+            "mode": _text(rule.get("mode"), 20) or "audit",
+            "params": [[str(k), _compact(v)] for k, v in sorted(params.items()) if not k.startswith("_")],
+            "exclude_namespaces": [str(v) for v in (rule.get("exclude_namespaces") or [])
+                                   if isinstance(v, str) and v not in global_ns][:50],
+            "exclude_images": [str(v) for v in (rule.get("exclude_images") or []) if isinstance(v, str)][:50],
+        })
+    out.sort(key=lambda r: r["id"])
+    return {"rules": out, "exclude_namespaces": global_ns}
+
+
+# ------------------------------------------------------------------------------------------------ falco_groups.json
+def normalize_falco_groups(data):
+    groups = data.get("groups") if isinstance(data, dict) else data
+    if not isinstance(groups, list):
+        return None
+    events, count = 0, 0
+    for group in groups:
+        if isinstance(group, dict):
+            count += 1
+            events += _int(group.get("count")) or 1
+    return {"groups": count, "events": events}
+
+
+# ------------------------------------------------------------------------------------------------ audit_log_summary.json
+def _pairs(value, names):
+    """{'alice': 3} or [{'user': 'alice', 'count': 3}] -> [(key, count)] sorted by count desc."""
+    pairs = []
+    if isinstance(value, dict):
+        for key, count in value.items():
+            number = _int(count) if not isinstance(count, dict) else _int(count.get("count"))
+            if number is not None:
+                pairs.append((str(key), number))
+    elif isinstance(value, list):
+        for row in value:
+            if not isinstance(row, dict):
+                continue
+            key = next((row[n] for n in names if row.get(n) not in (None, "")), None)
+            number = _int(row.get("count"))
+            if key is not None and number is not None:
+                pairs.append((str(key), number))
+    pairs.sort(key=lambda kv: (-kv[1], kv[0]))
+    return pairs
+
+
+def _counted(value, top_names=("top_users", "top_non_system_users", "targets", "changes", "top_allowed_paths")):
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"count": int(value), "top": []}
+    if not isinstance(value, dict):
+        return None
+    out = {"count": _int(value.get("count")) or 0, "top": []}
+    for key in ("non_system", "allowed", "allowed_non_public"):
+        if _int(value.get(key)) is not None:
+            out[key] = _int(value[key])
+    for name in top_names:
+        rows = value.get(name)
+        if isinstance(rows, list) and rows:
+            for row in rows[:TOP]:
+                if isinstance(row, dict):
+                    label = " ".join(_text(row.get(k), 120) or "" for k in ("user", "verb", "subresource", "resource",
+                                                                            "namespace", "pod", "name", "path")
+                                     if row.get(k)).strip()
+                    out["top"].append([label or "?", _int(row.get("count")) or 0])
+            out["top_kind"] = name
+            break
+    return out
+
+
+def _period(data):
+    period = data.get("period") or data.get("window")
+    if isinstance(period, dict):
+        start = _text(period.get("from") or period.get("start") or period.get("since"), 60)
+        end = _text(period.get("to") or period.get("end") or period.get("until"), 60)
+        return {"from": start, "to": end, "text": "%s to %s" % (start or "?", end or "?")}
+    if period is not None:
+        return {"from": None, "to": None, "text": _text(period, 120)}
+    return None
+
+
+def normalize_audit_summary(data):
+    """The audit-log summary of the period: totals, top users/verbs/resources, notable categories.
+
+    Accepts the audit_log_query summary shape (by_user / by_verb / by_resource dicts, denied, secret_reads, exec,
+    rbac_changes, anonymous) with a ``period`` {from, to}, and a ``rows`` list of {user, verb, resource, count}
+    (aggregated here). Only the top entries are kept for the report; the file keeps every row.
+    """
+    if not isinstance(data, dict):
+        return None
+    dims = {}
+    rows = data.get("rows") if isinstance(data.get("rows"), list) else None
+    row_count = 0
+    if rows is not None:
+        users, verbs, resources, combos = {}, {}, {}, []
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            row_count += 1
+            count = row.get("count")
+            count = count if isinstance(count, int) and not isinstance(count, bool) else (_int(count) or 1)
+            user, verb, resource = row.get("user"), row.get("verb"), row.get("resource")
+            if user is not None:
+                users[user] = users.get(user, 0) + count
+            if verb is not None:
+                verbs[verb] = verbs.get(verb, 0) + count
+            if resource is not None:
+                resources[resource] = resources.get(resource, 0) + count
+            combos.append((count, user, verb, resource))
+        for dim, counts in (("user", users), ("verb", verbs), ("resource", resources)):
+            dims[dim] = sorted(((str(k), v) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+        top = heapq.nsmallest(TOP, combos, key=lambda c: (-c[0], str(c[1]), str(c[2]), str(c[3])))
+        top_rows = [[str(c[1]), str(c[2]), str(c[3]), c[0]] for c in top]
+    else:
+        top_rows = []
+    for dim, keys in (("user", ("by_user", "users")), ("verb", ("by_verb", "verbs")),
+                      ("resource", ("by_resource", "resources"))):
+        if dim in dims:
+            continue
+        value = next((data[k] for k in keys if k in data), None)
+        dims[dim] = _pairs(value, (dim, "name", "key"))
+    total = _int(data.get("total"))
+    if total is None:
+        total = sum(count for dummy, count in dims["user"]) if dims["user"] else None
+    out = {
+        "period": _period(data),
+        "counted": _text(data.get("counted"), 40) or "requests",
+        "total": total,
+        "rows": row_count,
+        "top_rows": top_rows,
+        "dimensions": dict((dim, {"top": [[k, c] for k, c in pairs[:TOP]], "distinct": len(pairs)})
+                           for dim, pairs in dims.items()),
+    }
+    for key in ("denied", "secret_reads", "exec", "rbac_changes", "anonymous"):
+        out[key] = _counted(data.get(key))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ actions/
+ACTION_KEYS = ("action", "target", "reason", "requested_by", "started", "finished", "mode", "result", "plan_id",
+               "offline", "error")
+
+
+def read_actions(cluster_dir, since=None, limit=MAX_ACTIONS):
+    """Containment records of the cluster, newest first: {'records', 'unreadable', 'total', 'since_previous'}."""
+    actions_dir = os.path.join(cluster_dir, "actions")
+    out = {"records": [], "unreadable": [], "total": 0, "since_previous": 0, "present": os.path.isdir(actions_dir)}
+    if not out["present"]:
+        return out
+    names = sorted((n for n in os.listdir(actions_dir) if n.endswith(".json") and not n.startswith(".")), reverse=True)
+    out["total"] = len(names)
+    for name in names[:limit]:
+        entry = read_json_file(os.path.join(actions_dir, name))
+        data = entry.get("data")
+        if entry["status"] != "ok" or not isinstance(data, dict):
+            out["unreadable"].append({"file": name, "error": entry.get("error") or "not an object"})
+            continue
+        record = {"file": name, "schema": _text(data.get("schema"), 40)}
+        for key in ACTION_KEYS:
+            value = data.get(key)
+            if key == "target" and isinstance(value, dict):
+                value = "/".join(str(value[k]) for k in ("kind", "namespace", "name") if value.get(k))
+            record[key] = _text(value, 500) if not isinstance(value, bool) else value
+        record["changes"] = len(data["changes"]) if isinstance(data.get("changes"), list) else None
+        record["since_previous"] = bool(since and record.get("started") and str(record["started"]) >= since)
+        out["since_previous"] += 1 if record["since_previous"] else 0
+        out["records"].append(record)
+    return out
+
+
+def list_rendered(cluster_dir, limit=MAX_RENDERED):
+    base = os.path.join(cluster_dir, "rendered")
+    found = []
+    if not os.path.isdir(base):
+        return None
+    for root, dirs, files in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(root, name), base))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ features
+KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketchat", "discord", "webhook",
+                  "pagerduty", "opsgenie", "alertmanager", "loki", "elasticsearch", "syslog", "smtp", "googlechat",
+                  "webui", "ui", "falcosidekick")
+
+
+def sanitize_features(features):
+    """Keep booleans, one level of boolean sub-flags and known alert channel names; drop everything else.
+
+    Returns (clean, dropped key paths). Only booleans and names from KNOWN_CHANNELS survive, so no string that
+    could be a password, token or webhook URL ever reaches report.json, whatever the caller passes.
+    """
+    clean, dropped = {}, []
+    if not isinstance(features, dict):
+        return clean, (["features"] if features else [])
+    for name, value in features.items():
+        name = str(name)
+        if not _IDENT.match(name):
+            dropped.append("(invalid feature name)")
+            continue
+        if isinstance(value, bool):
+            clean[name] = {"enabled": value}
+            continue
+        if not isinstance(value, dict):
+            dropped.append(name)
+            continue
+        entry = {}
+        for key, item in value.items():
+            key = str(key)
+            path = "%s.%s" % (name, key if _IDENT.match(key) else "(invalid key)")
+            if not _IDENT.match(key):
+                dropped.append(path)
+            elif isinstance(item, bool):
+                entry[key] = item
+            elif key == "channels" and isinstance(item, list):
+                known = sorted(set(str(c).lower() for c in item if isinstance(c, str) and c.lower() in KNOWN_CHANNELS))
+                entry[key] = known
+                if len(known) != len(set(item)):
+                    dropped.append(path + " (unknown channel names)")
+            elif isinstance(item, dict) and all(isinstance(v, bool) for v in item.values()) and \
+                    all(_IDENT.match(str(k)) for k in item):
+                entry[key] = dict((str(k), v) for k, v in sorted(item.items()))
+            else:
+                dropped.append(path)
+        clean[name] = entry
+    return clean, dropped
