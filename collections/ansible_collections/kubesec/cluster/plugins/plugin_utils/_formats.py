@@ -210,9 +210,8 @@ class JUnitWriter:
                                                  " (until %s)" % waiver["expires"] if waiver.get("expires") else "")
             out.append('><skipped message="%s"/></testcase>\n' % xml_attr(message))
         elif status == "warn":
-            out.append('><skipped message="%s"/></testcase>\n'
-                       % xml_attr("warn (%s severity, needs review): %s" % (finding["severity"],
-                                                                           finding.get("title") or "")))
+            reason = "warn (%s severity, needs review): %s" % (finding["severity"], finding.get("title") or "")
+            out.append('><skipped message="%s"/></testcase>\n' % xml_attr(reason))
         else:
             out.append("/>\n")
         self.handle.write("".join(out))
@@ -301,9 +300,9 @@ class SarifWriter:
             "ruleId": finding["id"],
             "ruleIndex": self._rule_index(finding),
             "level": _sarif_level(finding),
-            "message": {"text": "%s (%s, %s): %s" % (finding.get("title") or finding["id"],
-                                                       status if status != "waived" else "waived",
-                                                       finding["severity"], where(finding))},
+            "message": {"text": "%s (%s, %s): %s" % (
+                finding.get("title") or finding["id"], status if status != "waived" else "waived",
+                finding["severity"], where(finding))},
             "locations": [location],
             "partialFingerprints": {"kubesecFingerprint/v1": finding["fingerprint"]},
             "properties": {"source": finding["source"], "status": status, "severity": finding["severity"]},

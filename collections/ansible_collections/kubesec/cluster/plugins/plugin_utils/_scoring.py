@@ -119,8 +119,8 @@ def area_scores(tallies, collected_sources, images=None):
             denominator = tally.weight_pass + tally.weight_problem
             if tally.counts["pass"] and denominator:
                 score = round(100.0 * tally.weight_pass / denominator, 1)
-                basis = "weighted pass rate of %d evaluated checks" % (tally.counts["pass"] + tally.counts["fail"]
-                                                                      + tally.counts["warn"])
+                evaluated = tally.counts["pass"] + tally.counts["fail"] + tally.counts["warn"]
+                basis = "weighted pass rate of %d evaluated checks" % evaluated
             elif total:
                 basis = "no passing check recorded: no pass rate"
         elif kind == "images":
@@ -145,7 +145,7 @@ def area_scores(tallies, collected_sources, images=None):
 # ------------------------------------------------------------------------------------------------ gates
 GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources")
 CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
-EXAMPLES = 5
+MAX_EXAMPLES = 5  # not EXAMPLES: ansible-test reads a module-level EXAMPLES as YAML docs
 
 
 class GateConfigError(ValueError):
@@ -216,7 +216,7 @@ class Gates:
     def _hit(self, gate, finding):
         entry = self.hits.setdefault(gate, {"gate": gate, "count": 0, "examples": []})
         entry["count"] += 1
-        if len(entry["examples"]) < EXAMPLES:
+        if len(entry["examples"]) < MAX_EXAMPLES:
             entry["examples"].append("%s (%s) %s" % (finding["id"], finding["severity"], _where(finding)))
 
     def add(self, finding, is_new):
@@ -237,7 +237,7 @@ class Gates:
         hits = list(self.hits.values())
         if self.expired_waivers and waivers.get("expired"):
             hits.append({"gate": "expired_waivers", "count": len(waivers["expired"]),
-                         "examples": ["%s expired %s" % (w["id"], w["expires"]) for w in waivers["expired"][:EXAMPLES]]})
+                         "examples": ["%s expired %s" % (w["id"], w["expires"]) for w in waivers["expired"][:MAX_EXAMPLES]]})
         if self.min_score is not None:
             low = [a for a in areas if a["score"] is not None and a["score"] < self.min_score]
             if low:
