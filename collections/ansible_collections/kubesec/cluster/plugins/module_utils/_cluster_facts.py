@@ -27,23 +27,12 @@ import os
 import re
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube
+from ansible_collections.kubesec.cluster.plugins.module_utils._kube_bench import VERSION_MAPPING
 
 SCHEMA = "kubesec.cluster_facts/v1"
 
-# kube-bench v0.15.6 cfg/config.yaml version_mapping: Kubernetes minor -> generic CIS benchmark.
-KUBE_BENCH_VERSION_MAPPING = {
-    "1.15": "cis-1.5",
-    "1.16": "cis-1.6", "1.17": "cis-1.6", "1.18": "cis-1.6",
-    "1.19": "cis-1.20", "1.20": "cis-1.20", "1.21": "cis-1.20",
-    "1.22": "cis-1.23", "1.23": "cis-1.23",
-    "1.24": "cis-1.24",
-    "1.25": "cis-1.7",
-    "1.26": "cis-1.8",
-    "1.27": "cis-1.9",
-    "1.28": "cis-1.10",
-    "1.29": "cis-1.11", "1.30": "cis-1.11", "1.31": "cis-1.11",
-    "1.32": "cis-1.12", "1.33": "cis-1.12", "1.34": "cis-1.12",
-}
+# kube-bench's version_mapping (Kubernetes minor -> generic CIS benchmark), kept once in _kube_bench.
+KUBE_BENCH_VERSION_MAPPING = VERSION_MAPPING
 # Generic CIS benchmarks in release order (the 1.20/1.23/1.24 names came before 1.7).
 CIS_ORDER = ("cis-1.5", "cis-1.6", "cis-1.20", "cis-1.23", "cis-1.24", "cis-1.7", "cis-1.8", "cis-1.9", "cis-1.10",
              "cis-1.11", "cis-1.12")
