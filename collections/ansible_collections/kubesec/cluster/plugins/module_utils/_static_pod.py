@@ -30,6 +30,8 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _systemd
+
 try:
     import yaml
     HAS_YAML = True
@@ -140,26 +142,7 @@ def container_argv(container, path="manifest"):
 
 def parse_flags(argv, boolean_flags=BOOLEAN_FLAGS):
     """--name=value / --name value / --bool -> {--name: value}; argv[0] is the program; the last one wins."""
-    flags = {}
-    args = list(argv or [])[1:]
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        index += 1
-        if not arg.startswith("-") or arg in ("-", "--"):
-            continue
-        name = "--" + arg.lstrip("-")
-        if "=" in name:
-            name, value = name.split("=", 1)
-            flags[name] = value
-        elif name in boolean_flags:
-            flags[name] = "true"
-        elif index < len(args) and not args[index].startswith("-"):
-            flags[name] = args[index]
-            index += 1
-        else:
-            flags[name] = "true"
-    return flags
+    return _systemd.parse_flags(argv, boolean_flags)
 
 
 def as_list(value):

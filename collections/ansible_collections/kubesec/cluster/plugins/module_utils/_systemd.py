@@ -160,7 +160,7 @@ def parse_flags(argv, boolean_flags=()):
     while index < len(args):
         arg = args[index]
         index += 1
-        if not arg.startswith("-") or arg == "--":
+        if not arg.startswith("-") or arg in ("-", "--"):
             continue
         name = "--" + arg.lstrip("-")
         if "=" in name:
