@@ -179,12 +179,11 @@ files:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_values, _trivy_operator_values
+from ansible_collections.kubesec.cluster.plugins.module_utils import _file_set, _falco_values, _trivy_operator_values
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
     FeatureError, argocd_application, dump_yaml,
 )
@@ -242,41 +241,9 @@ def required_secrets(refs, sources):
     return {"secrets": doc}
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8")
-    except FileNotFoundError:
-        return None
-
-
 def sync_files(module, dest, files):
     """Bring ``dest`` to exactly ``files`` (of FILES); returns (changed, file actions, diffs)."""
-    actions, diffs, changed = [], [], False
-    for name in FILES:
-        path = os.path.join(dest, name)
-        before = _read(path)
-        after = files.get(name)
-        if before == after:
-            if after is not None:
-                actions.append({"path": path, "action": "unchanged"})
-            continue
-        changed = True
-        actions.append({"path": path, "action": "written" if after is not None else "removed"})
-        diffs.append({"before": before or "", "after": after or "", "before_header": path, "after_header": path})
-        if module.check_mode:
-            continue
-        if after is None:
-            os.remove(path)
-            continue
-        if not os.path.isdir(dest):
-            os.makedirs(dest, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % name, dir=dest)
-        module.add_cleanup_file(tmp)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(after))
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+    changed, actions, diffs = _file_set.sync_files(module, dest, FILES, files)
     if not module.check_mode and not files and os.path.isdir(dest) and not os.listdir(dest):
         os.rmdir(dest)
     return changed, actions, diffs

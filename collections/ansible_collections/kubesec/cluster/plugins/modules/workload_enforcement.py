@@ -147,49 +147,17 @@ files:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _vap
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8")
-    except FileNotFoundError:
-        return None
+from ansible_collections.kubesec.cluster.plugins.module_utils import _file_set, _vap
 
 
 def sync_files(module, dest, files):
     """Bring the owned files of ``dest`` to exactly ``files``; returns (changed, actions, diffs)."""
     existing = sorted(name for name in os.listdir(dest) if _vap.owned_file(name)) if os.path.isdir(dest) else []
-    actions, diffs, changed = [], [], False
-    for name in sorted(set(existing) | set(files)):
-        path = os.path.join(dest, name)
-        before = _read(path)
-        after = files.get(name)
-        if before == after:
-            actions.append({"path": path, "action": "unchanged"})
-            continue
-        changed = True
-        actions.append({"path": path, "action": "written" if after is not None else "removed"})
-        diffs.append({"before": before or "", "after": after or "", "before_header": path, "after_header": path})
-        if module.check_mode:
-            continue
-        if after is None:
-            os.remove(path)
-            continue
-        if not os.path.isdir(dest):
-            os.makedirs(dest, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % name, dir=dest)
-        module.add_cleanup_file(tmp)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(after))
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+    changed, actions, diffs = _file_set.sync_files(module, dest, sorted(set(existing) | set(files)), files)
     return changed, actions, diffs
 
 
