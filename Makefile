@@ -1,22 +1,28 @@
 # Thin wrappers; the logic lives in scripts/, playbooks/ and the collection.
+# Every Python install goes through the locks in requirements/ (regenerate them with `make lock`).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 N       ?= 3
 PROFILE ?= kubeadm-default
+PIP_VERSION := 26.3
+UV_VERSION  := 0.13.9
 
-.PHONY: demo test lint sanity unit bench testbed-up testbed-down clean
+.PHONY: demo test lint sanity unit bench lock tools testbed-up testbed-down ee-context clean
 
 $(BIN)/python:
+	PYTHON=$(PYTHON) scripts/system-deps venv
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
 
-$(VENV)/.demo-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+$(VENV)/.demo-deps: requirements/runtime.txt | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements/runtime.txt
+	$(BIN)/pip check
 	touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.test-deps: requirements/test.txt | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements/test.txt
+	$(BIN)/pip check
 	touch $@ $(VENV)/.demo-deps
 
 ## demo: run the whole pipeline on the built-in demo inventory and write an HTML + PDF report
@@ -30,6 +36,11 @@ demo: $(VENV)/.demo-deps
 test: $(VENV)/.test-deps
 	scripts/system-deps test
 	scripts/test-all
+
+## lock: re-resolve requirements/{test,runtime}.txt from pyproject.toml and requirements/constraints.in
+lock: | $(BIN)/python
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(BIN)/python scripts/lock.py $(BIN)/uv
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
