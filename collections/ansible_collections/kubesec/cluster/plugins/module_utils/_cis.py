@@ -1102,7 +1102,10 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
             outcome.note = "not applicable: %s" % outcome.not_applicable
         elif outcome.missing and check.get("if_missing"):
             status = check["if_missing"]["status"]
+            detail = outcome.evidence.get("note")
             outcome.note = check["if_missing"].get("note")
+            if detail and outcome.note and detail not in outcome.note:
+                outcome.note = "%s. %s" % (detail, outcome.note)  # the specific reason first
         elif outcome.passed:
             status = "pass"
         else:
