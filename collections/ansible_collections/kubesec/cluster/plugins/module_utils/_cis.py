@@ -786,8 +786,10 @@ def _test_setting(test, components):
         note = "without a config file the %s defaults to %s" % (component.name, _as_text(value))
     elif (value is MISSING or value is None or value == "") and "default" in test:
         value = test["default"]
-        evidence["source"] = "not set (flag %s%s): the %s default" % (
-            test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "", component.name)
+        unset = where + " (empty)" if where else "not set (flag %s%s)%s" % (
+            test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "",
+            " in " + (component.cluster_source or component.config_path) if component.config_layers else "")
+        evidence["source"] = "%s: the %s default" % (unset, component.name)
         note = "not set: the %s default is %s" % (component.name, _as_text(value))
     if note:
         evidence["note"] = note
