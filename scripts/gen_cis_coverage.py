@@ -29,10 +29,10 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   anonymous auth off, Webhook and port 0.
 - **`--config-dir` drop-ins** (k3s, rke2, kubeadm patches): every `*.conf` file below the directory, in the order
   the kubelet walks it (lexical, subdirectories included), each a `KubeletConfiguration` with `apiVersion` and
-  `kind`, merged over the `--config` file as a JSON merge patch (mappings merge, lists are replaced, `null`
-  removes a key). The evidence names the file that set each value (`source`) and the merge order
-  (`merged_from`). A drop-in that does not parse or lacks `kind` makes the settings checks "cannot evaluate",
-  naming the file.
+  `kind`, merged over the `--config` file as a JSON merge patch (mappings merge, lists are replaced; a `null`
+  changes nothing, since the kubelet unmarshals the result into the config it already holds). The evidence
+  names the file that set each value (`source`) and the merge order (`merged_from`). A drop-in that does not
+  parse or lacks `kind` makes the settings checks "cannot evaluate", naming the file.
 - **4.2.5**: kubeadm writes `streamingConnectionIdleTimeout: 0s` into `config.yaml`; the kubelet replaces a zero
   there with its default (4h), so this passes and the evidence says so. A zero given as the flag
   `--streaming-connection-idle-timeout=0`, or in a `--config-dir` drop-in (merged after the defaults are applied),

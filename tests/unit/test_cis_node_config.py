@@ -6,7 +6,8 @@
 - A kubelet without --config reads no config file: the config-file checks do not apply, and unset settings take
   the kubelet's legacy flag defaults (applyLegacyDefaults: anonymous auth on, AlwaysAllow, read-only port 10255).
 - --config-dir: every *.conf below the directory (filepath.WalkDir: lexical, into subdirectories), each a
-  KubeletConfiguration, merged over --config as a JSON merge patch; flags still win.
+  KubeletConfiguration, merged over --config as a JSON merge patch unmarshalled into the config already held
+  (so null changes nothing); flags still win.
 - 4.1.1 / 4.1.2: every file systemd builds kubelet.service from (the unit and each kubelet.service.d/*.conf).
 """
 
@@ -215,11 +216,13 @@ def test_dropins_merge_in_lexical_walk_order(node, catalogue):
     assert result["4.2.2"]["evidence"]["source"] == "authorization.mode in /var/lib/kubelet/config.yaml"
 
 
-def test_a_null_in_a_dropin_removes_the_setting(node, catalogue):
-    write(node, "etc/kubernetes/kubelet.conf.d/10.conf", fragment(authentication={"x509": None}))
+def test_a_null_in_a_dropin_changes_nothing(node, catalogue):
+    """The merged JSON is unmarshalled into the config the kubelet already holds: a key nulled out keeps its value."""
+    write(node, "etc/kubernetes/kubelet.conf.d/10.conf", fragment(authentication={"x509": None}, podPidsLimit=None))
     set_flags(node, "--config-dir=/etc/kubernetes/kubelet.conf.d")
-    finding = audit(node, catalogue)[0]["4.2.3"]
-    assert finding["status"] == "fail" and finding["evidence"]["actual"] == "not set"
+    result, _ = audit(node, catalogue)
+    assert result["4.2.3"]["status"] == "pass"
+    assert result["4.2.3"]["evidence"]["source"] == "authentication.x509.clientCAFile in /var/lib/kubelet/config.yaml"
 
 
 def test_flags_still_win_over_dropins(node, catalogue):
@@ -257,10 +260,10 @@ def test_a_missing_config_dir_is_named(node, catalogue):
     assert "--config-dir /etc/nowhere.d does not exist" in finding["evidence"]["error"]
 
 
-def test_merge_patch_is_rfc7386():
+def test_merge_dropin():
     target = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert _cis.merge_patch(target, {"a": {"c": [3], "e": None}, "d": None, "f": {"g": None}}) == \
-        {"a": {"b": 1, "c": [3]}, "f": {}}
+    assert _cis.merge_dropin(target, {"a": {"c": [3], "e": None}, "d": None, "f": {"g": 2}}) == \
+        {"a": {"b": 1, "c": [3]}, "d": 1, "f": {"g": 2}}
     assert target == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # not changed in place
 
 

@@ -9,15 +9,21 @@ every check into a normalized finding. Status rules follow kube-bench: a failing
 
 Catalogue vocabulary (data/cis/<version>.yml):
 - components: `{unit: kubelet.service, config_path | config_flag | config_default, boolean_flags}` for a systemd
-  service; `{manifest: <path key | path | list>, container: NAME, boolean_flags, unit?}` for a static pod (flags
-  are the container's command + args; paths named by its flags are mapped through the pod's hostPath mounts;
-  `unit` is a fallback when no manifest exists).
+  service, plus `config_only_from_flag` (no config file unless config_flag names one: the kubelet),
+  `dropin_flag` + `config_kind` (a --config-dir of drop-ins merged over the config file) and `cluster_config`
+  (a name in audit_node's cluster_configs used when the node does not run the component: the kube-proxy
+  ConfigMap); `{manifest: <path key | path | list>, container: NAME, boolean_flags, unit?}` for a static pod
+  (flags are the container's command + args; paths named by its flags are mapped through the pod's hostPath
+  mounts; `unit` is a fallback when no manifest exists).
 - paths: `{component, flag, config, default: [...]}`; a test may also name a node path directly.
-- test types: file_mode `{file | find, max}`, file_owner `{file | find, owner}` (file: one key or a list of
-  keys/paths, missing ones skipped; find: `{dir, name, type: f|d, mindepth}` or a list of them; every file is
-  judged and the offending ones are named), setting `{component, flag, env, flag_key, config, op, value,
-  if_unset}`, unit_setting, all `{tests}`, manual `{review, component?, flag?}` (always WARN),
-  audit_policy `{file, min_level, resources: [{group, resource}]}`, encryption_providers `{file, allowed}`.
+- test types: file_mode `{file | find | unit_of, max, requires_config?}`, file_owner `{file | find | unit_of,
+  owner, requires_config?}` (file: one key or a list of keys/paths, missing ones skipped; find: `{dir, name,
+  type: f|d, mindepth}` or a list of them; unit_of: every unit file and drop-in of a component's systemd unit;
+  every file is judged and the offending ones are named; requires_config: not applicable when that component
+  runs without a config file), setting `{component, flag, env, flag_key, config, op, value, if_unset,
+  zero_means_default?, default_without_config?, default?}`, unit_setting, all `{tests}`, manual `{review,
+  component?, flag?}` (always WARN), audit_policy `{file, min_level, resources: [{group, resource (or
+  resource/subresource), verbs?, min_level?, max_level?}]}`, encryption_providers `{file, allowed}`.
 - target_sections / target: kube-bench targets; target_components: a target is skipped on a node where none
   of its components exists. Checks of master, controlplane and etcd are reported as cis-control-plane.
 """
@@ -181,27 +187,24 @@ def _read_config(root, path):
 
 
 def _sets_path(data, dotted):
-    """A config layer sets a dotted key: the key itself, or a parent it replaces (null or a non-mapping)."""
-    current = data
-    for part in dotted.split("."):
-        if not isinstance(current, dict) or part not in current:
-            return False
-        current = current[part]
-        if not isinstance(current, dict):
-            return True
-    return True
+    """A config layer sets a dotted key (to something other than null, which changes nothing: merge_dropin)."""
+    value = get_path(data, dotted)
+    return value is not MISSING and value is not None
 
 
-def merge_patch(target, patch):
-    """RFC 7386 JSON merge patch, as the kubelet merges --config-dir drop-ins (null deletes, lists replace)."""
+def merge_dropin(target, patch):
+    """Merge one --config-dir drop-in over the config, with the kubelet's result.
+
+    The kubelet applies a JSON merge patch (RFC 7386: mappings merge, lists and scalars replace) and unmarshals
+    the result into the configuration it already holds, so a key the patch removes with null keeps its value:
+    null changes nothing here.
+    """
     if not isinstance(patch, dict):
         return patch
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
+        if value is not None:
+            result[key] = merge_dropin(result.get(key), value)
     return result
 
 
@@ -251,7 +254,7 @@ def _merge_dropins(root, config, layers, directory, kind):
         if kind and (data.get("kind") != kind or not data.get("apiVersion")):
             return merged, layers, ("drop-in %s must declare apiVersion and kind: %s (found kind %r); the kubelet "
                                     "refuses to start with it" % (path, kind, data.get("kind")))
-        merged = merge_patch(merged, data)
+        merged = merge_dropin(merged, data)
         layers = [*layers, (path, data)]
     return merged, layers, None
 
