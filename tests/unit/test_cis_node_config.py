@@ -316,3 +316,13 @@ def test_no_kubelet_unit_still_fails_4_1_1(tmp_path, catalogue):
     (tmp_path / "empty").mkdir()
     finding = audit(tmp_path / "empty", catalogue)[0]["4.1.1"]
     assert finding["status"] == "fail" and "no kubelet systemd unit" in finding["evidence"]["note"]
+
+
+def test_unit_files_are_judged_even_when_the_command_cannot_be_worked_out(node, catalogue):
+    path = node / DROPIN
+    path.write_text(path.read_text().replace("EnvironmentFile=-/etc/default/kubelet", "EnvironmentFile=/etc/missing"))
+    os.chmod(path, 0o644)
+    result, _ = audit(node, catalogue)
+    assert result["4.1.1"]["status"] == "fail"
+    assert result["4.1.1"]["evidence"]["offending"] == [{"file": "/" + DROPIN, "actual": "644"}]
+    assert "/etc/missing" in result["4.2.1"]["evidence"]["error"]

@@ -347,7 +347,12 @@ def _load_node_component(root, name, spec, paths):
     except _systemd.UnitError as exc:
         error = str(exc)
     flags = _systemd.parse_flags(argv_info["argv"], spec.get("boolean_flags", ())) if argv_info["argv"] else {}
-    unit_files = [f for f in argv_info["files"]]
+    unit_files = list(argv_info["files"])
+    if error and not unit_files:  # e.g. a missing EnvironmentFile: the unit's own files are still judged (4.1.1)
+        try:
+            unit_files = [path for path, _text in _systemd.unit_files(root, spec.get("unit", name + ".service"))]
+        except _systemd.UnitError:
+            unit_files = []
     config_flag = spec.get("config_flag")
     dropin_flag = spec.get("dropin_flag")
     if argv_info["argv"] and config_flag and not flags.get(config_flag) and spec.get("config_only_from_flag"):
