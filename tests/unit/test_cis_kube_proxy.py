@@ -278,3 +278,16 @@ def test_export_size_is_bounded(tmp_path, monkeypatch):
     assert os.path.getsize(path) > 100
     with pytest.raises(_cis_kube_proxy.KubeProxyInputError, match="larger than"):
         _cis_kube_proxy.from_export(path)
+
+
+def test_an_unusable_kubeconfig_only_leaves_4_3_1_undecided(node, tmp_path):
+    """kubesec_kubeconfig is shared with the collect role; a wrong one must not stop the node audit."""
+    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
+                          "-a", json.dumps({"root": str(node), "kubeconfig": str(tmp_path / "nowhere.yaml")}), "-o"],
+                         capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.split(" => ", 1)[1])
+    finding = {f["id"]: f for f in result["findings"]}["CIS-4.3.1"]
+    assert finding["status"] == "warn"
+    assert "kubeconfig %s does not exist" % (tmp_path / "nowhere.yaml") in finding["evidence"]["note"]
+    assert result["summary"]["total"] == 25

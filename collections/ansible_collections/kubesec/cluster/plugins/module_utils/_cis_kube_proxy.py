@@ -36,6 +36,7 @@ KEY = "config.conf"
 KIND = "KubeProxyConfiguration"
 MAX_EXPORT_BYTES = 32 * 1024 * 1024
 LIST_KINDS = ("List", "ConfigMapList")
+API_TIMEOUT = 15  # seconds: one GET per audited node; an unreachable API must not hold up a fleet audit
 
 
 class KubeProxyInputError(ValueError):
@@ -113,7 +114,7 @@ def from_api(client):
     """Read the ConfigMap from the API -> {source, config|error|absent|unavailable}."""
     origin = "the API (%s)" % (getattr(client, "kubesec_origin", None) or "cluster")
     try:
-        obj = _kube.get_object(client, "v1", "configmaps", NAME, namespace=NAMESPACE)
+        obj = _kube.get_object(client, "v1", "configmaps", NAME, namespace=NAMESPACE, timeout=API_TIMEOUT)
     except _kube.KubeNotFoundError:
         return {"source": _where(origin),
                 "absent": "no ConfigMap %s/%s in the cluster and no kube-proxy unit or config file on the node: "

@@ -68,7 +68,8 @@ options:
     description:
       - Kubeconfig on the controller to read the C(kube-proxy) ConfigMap from the API (one GET per node) when
         O(kube_proxy_configmap) is not given. A missing ConfigMap (404) makes 4.3.1 C(info) (no kube-proxy in
-        the cluster); an API that cannot be asked makes it C(warn) with the reason.
+        the cluster); a kubeconfig that cannot be used or an API that cannot be asked makes it C(warn) with the
+        reason (the rest of the audit is not affected).
     type: path
   context:
     description: Kubeconfig context for O(kubeconfig).
