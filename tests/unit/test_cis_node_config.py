@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import yaml
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
-from tests.conftest import assert_valid_findings
+from tests.conftest import assert_valid_findings, run_playbook
 from tests.testbed.nodetree import materialize
 
 CATALOGUES = {name: _catalogue.load(name) for name in ("cis-1.11", "cis-1.12")}
@@ -326,3 +327,35 @@ def test_unit_files_are_judged_even_when_the_command_cannot_be_worked_out(node, 
     assert result["4.1.1"]["status"] == "fail"
     assert result["4.1.1"]["evidence"]["offending"] == [{"file": "/" + DROPIN, "actual": "644"}]
     assert "/etc/missing" in result["4.2.1"]["evidence"]["error"]
+
+
+HARDEN_FILES = """- name: Node hardening of one node tree, file controls only
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    kubesec_cluster: t
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  roles:
+    - role: kubesec.cluster.node_hardening
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the role sets root ownership")
+def test_node_hardening_fixes_every_offending_unit_file(node, tmp_path):
+    """A package layout (pkgs.k8s.io): unit and drop-in both 0644 under /usr/lib. One run must fix both."""
+    write(node, "usr/lib/systemd/system/kubelet.service", PACKAGE_UNIT, 0o644)
+    package_dropin = node / "usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"
+    package_dropin.parent.mkdir(parents=True)
+    os.rename(node / DROPIN, package_dropin)
+    os.chmod(package_dropin, 0o644)
+    before = audit(node, CATALOGUES["cis-1.12"])[0]["4.1.1"]
+    assert len(before["evidence"]["offending"]) == 2
+    playbook = tmp_path / "harden.yml"
+    playbook.write_text(HARDEN_FILES)
+    run_playbook(playbook, "--tags", "cis_4_1", "-e", json.dumps({"kubesec_node_root": str(node)}))
+    after = audit(node, CATALOGUES["cis-1.12"])[0]
+    assert after["4.1.1"]["status"] == "pass", after["4.1.1"]["evidence"]
+    assert after["4.1.2"]["status"] == "pass"
+    second = run_playbook(playbook, "--tags", "cis_4_1", "-e", json.dumps({"kubesec_node_root": str(node)}))
+    assert "changed=0" in second.stdout
