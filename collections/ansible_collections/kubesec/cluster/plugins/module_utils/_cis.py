@@ -780,8 +780,9 @@ def _test_setting(test, components):
                     evidence["merged_from"] = [path for path, _data in component.config_layers]
                 if "zero_means_default" in test and _is_zero_duration(value) and component.is_main_config(source):
                     note = ("%s: %s in the config file means the kubelet default %s (the kubelet replaces a zero "
-                            "there with its default; only a zero given as the flag %s disables it)"
-                            % (test["config"], _as_text(value), test["zero_means_default"], test.get("flag")))
+                            "there with its default; a zero given as the flag %s or in a --config-dir drop-in "
+                            "disables it)" % (test["config"], _as_text(value), test["zero_means_default"],
+                                              test.get("flag")))
                     value = test["zero_means_default"]
     if where:
         evidence["source"] = where
