@@ -291,3 +291,11 @@ def test_an_unusable_kubeconfig_only_leaves_4_3_1_undecided(node, tmp_path):
     assert finding["status"] == "warn"
     assert "kubeconfig %s does not exist" % (tmp_path / "nowhere.yaml") in finding["evidence"]["note"]
     assert result["summary"]["total"] == 25
+
+
+def test_a_hand_made_kube_proxy_config_is_checked_by_key(node, tmp_path):
+    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
+                          "-a", json.dumps({"root": str(node), "kube_proxy_config": {"metricsBindAddress": "0.0.0.0"}}),
+                          "-o"], capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    assert run.returncode != 0
+    assert "kube_proxy_config must hold source and one of config, error, absent, unavailable" in run.stdout
