@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
-from tests.conftest import assert_valid_findings
+from tests.conftest import COLLECTIONS, assert_valid_findings
 from tests.testbed.nodetree import materialize
 
 CATALOGUE = _catalogue.load("cis-1.12")
@@ -43,8 +43,10 @@ KUBEADM_DEFAULT_PROBLEMS = {
     "3.1.1": "warn", "3.1.2": "warn", "3.1.3": "warn", "3.2.1": "warn", "3.2.2": "warn",
 }
 # the worker checks on the same node (the control-plane tree extends worker:kubeadm-default)
-KUBEADM_DEFAULT_NODE_PROBLEMS = {"4.1.1": "fail", "4.1.3": "info", "4.1.4": "info", "4.1.9": "fail", "4.2.5": "warn",
-                                 "4.2.9": "warn", "4.2.12": "warn", "4.2.13": "warn", "4.2.14": "warn", "4.3.1": "info"}
+# (4.2.5 passes: kubeadm's streamingConnectionIdleTimeout: 0s means the 4h default; 4.3.1 warns: the kube-proxy
+# ConfigMap was not given)
+KUBEADM_DEFAULT_NODE_PROBLEMS = {"4.1.1": "fail", "4.1.3": "info", "4.1.4": "info", "4.1.9": "fail",
+                                 "4.2.9": "warn", "4.2.12": "warn", "4.2.13": "warn", "4.2.14": "warn", "4.3.1": "warn"}
 
 STRONG = ("TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,"
           "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305")
@@ -636,3 +638,74 @@ def test_a_file_test_without_file_or_find_is_a_catalogue_error(node):
                              "test": {"type": "file_mode", "max": "600"}}], "target_sections": {"1": "master"}}
     with pytest.raises(_cis.CatalogueError, match="needs file"):
         _cis.audit_node(str(node), catalogue, targets=["master"])
+
+
+# CIS 3.2.2 lists what the policy must cover (kube-bench cfg/cis-1.12/controlplane.yaml, type manual): Secrets,
+# ConfigMaps and TokenReviews at Metadata only; modification of Pods and Deployments; pods/exec, pods/portforward,
+# pods/proxy and services/proxy. Each row was PASS before (only secrets/configmaps/tokenreviews >= Metadata counted).
+POLICY_HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
+POLICY_GAPS = [
+    ("  - level: RequestResponse\n", ["secrets at RequestResponse (above Metadata: the log would hold their contents)",
+                                     "configmaps at RequestResponse", "tokenreviews.authentication.k8s.io at RequestResponse"]),
+    ("  - level: None\n    resources: [{group: '', resources: [pods/exec]}]\n  - level: Metadata\n",
+     ["pods/exec at None"]),
+    ("  - level: None\n    resources: [{group: '', resources: ['pods/*']}]\n  - level: Metadata\n",
+     ["pods/exec at None", "pods/portforward at None", "pods/proxy at None"]),
+    ("  - level: None\n    resources: [{group: '', resources: ['*/proxy']}]\n  - level: Metadata\n",
+     ["pods/proxy at None", "services/proxy at None"]),
+    ("  - level: None\n    verbs: [update, patch]\n    resources: [{group: apps, resources: [deployments]}]\n"
+     "  - level: Metadata\n", ["update deployments.apps at None", "patch deployments.apps at None"]),
+    ("  - level: None\n    resources: [{group: '', resources: [pods]}]\n  - level: Metadata\n",
+     ["create pods at None", "deletecollection pods at None"]),
+    # logs only reads of pods: every modifying verb falls through to no rule
+    ("  - level: Metadata\n    verbs: [get, list, watch]\n  - level: Metadata\n    resources: [{group: '', resources: "
+     "[secrets, configmaps, pods/exec, pods/portforward, pods/proxy, services/proxy]}, {group: authentication.k8s.io, "
+     "resources: [tokenreviews]}]\n", ["create pods at None (no rule matches)", "delete deployments.apps at None"]),
+]
+
+
+@pytest.mark.parametrize(("rules", "problems"), POLICY_GAPS, ids=[str(i) for i in range(len(POLICY_GAPS))])
+def test_audit_policy_checks_every_area_cis_lists(node, rules, problems):
+    audit_policy(POLICY_HEAD + rules)(node)
+    finding = statuses(node)["3.2.2"]
+    assert finding["status"] == "warn", finding["evidence"]
+    for problem in problems:
+        assert problem in finding["evidence"]["actual"], (problem, finding["evidence"]["actual"])
+
+
+def test_audit_policy_covering_every_area_passes_with_evidence_per_area(node):
+    audit_policy(GOOD_POLICY)(node)
+    finding = statuses(node)["3.2.2"]
+    assert finding["status"] == "pass", finding["evidence"]
+    levels = finding["evidence"]["levels"]
+    assert set(levels) == {"secrets", "configmaps", "tokenreviews.authentication.k8s.io",
+                           "pods (create,update,patch,delete,deletecollection)",
+                           "deployments.apps (create,update,patch,delete,deletecollection)",
+                           "pods/exec", "pods/portforward", "pods/proxy", "services/proxy"}
+    assert levels["pods/exec"] == {"level": "RequestResponse", "rule": 3}
+    assert levels["services/proxy"] == {"level": "Metadata", "rule": 4}  # the catch-all
+    assert levels["pods (create,update,patch,delete,deletecollection)"]["by_verb"]["delete"] == \
+        {"level": "RequestResponse", "rule": 3}
+    assert "secrets at Metadata" in finding["evidence"]["actual"]
+
+
+@pytest.mark.parametrize("preset", ["default", "metadata"])
+def test_the_audit_logging_role_policies_cover_every_area(node, preset):
+    """kubesec's own policies (roles/audit_logging/templates/policy) must pass what we audit."""
+    text = (COLLECTIONS / "ansible_collections/kubesec/cluster/roles/audit_logging/templates/policy" / f"{preset}.yaml.j2").read_text()
+    audit_policy(text)(node)
+    finding = statuses(node)["3.2.2"]
+    assert finding["status"] == "pass", finding["evidence"]["actual"]
+
+
+@pytest.mark.parametrize(("resource", "verb", "rules", "level"), [
+    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*"]}]}], "Request"),
+    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods"]}]}], "None"),
+    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*/exec"]}]}], "Request"),
+    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods/*"]}]}], "Request"),
+    ("pods", "delete", [{"level": "None", "verbs": ["get"]}, {"level": "Metadata"}], "Metadata"),
+    ("pods", "delete", [{"level": "None", "verbs": ["delete"]}, {"level": "Metadata"}], "None"),
+    ("pods", "delete", [{"level": "Request", "verbs": ["*"]}], "Request"),
+])
+def test_audit_policy_subresources_and_verbs(resource, verb, rules, level):
+    assert _cis.audit_policy_level({"rules": rules}, "", resource, verb)[0] == level

@@ -15,6 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_kube_proxy, _kube
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import write_atomic
 
@@ -36,6 +37,9 @@ class ActionModule(ActionBase):
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
         findings_file = args.pop("findings_file", None)
+        kube_proxy = self._kube_proxy_config(args)
+        if kube_proxy is not None:
+            args["kube_proxy_config"] = kube_proxy
         result.update(self._execute_module(module_name="kubesec.cluster.cis_node_audit", module_args=args,
                                            task_vars=task_vars))
         if findings_file and not result.get("failed") and not self._task.check_mode:
@@ -46,3 +50,27 @@ class ActionModule(ActionBase):
                                         % (args["node_name"], findings_file, exc)) from exc
             result["findings_file"] = findings_file
         return result
+
+    @staticmethod
+    def _kube_proxy_config(args):
+        """The kube-proxy ConfigMap for CIS 4.3.1, from an export file or the API (read on the controller)."""
+        export = args.pop("kube_proxy_configmap", None)
+        kubeconfig = args.pop("kubeconfig", None)
+        context = args.pop("context", None)
+        if args.get("kube_proxy_config") or "node" not in (args.get("targets") or ["node"]):
+            return None
+        if export:
+            try:
+                return _cis_kube_proxy.from_export(os.path.expanduser(export))
+            except _cis_kube_proxy.KubeProxyInputError as exc:
+                raise AnsibleActionFail("kube_proxy_configmap: %s" % exc) from exc
+        if kubeconfig:
+            # The kubeconfig is shared with the collect role: when it cannot be used, only 4.3.1 is undecided
+            # (WARN with the reason), the node audit still runs.
+            try:
+                client = _kube.build_client(kubeconfig=os.path.expanduser(kubeconfig), context=context)
+            except _kube.KubeApiError as exc:
+                return {"source": "the API (kubeconfig %s)" % kubeconfig,
+                        "unavailable": "cannot read the kube-system/kube-proxy ConfigMap: %s" % exc}
+            return _cis_kube_proxy.from_api(client)
+        return None

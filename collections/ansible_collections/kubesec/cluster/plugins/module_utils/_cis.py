@@ -9,15 +9,21 @@ every check into a normalized finding. Status rules follow kube-bench: a failing
 
 Catalogue vocabulary (data/cis/<version>.yml):
 - components: `{unit: kubelet.service, config_path | config_flag | config_default, boolean_flags}` for a systemd
-  service; `{manifest: <path key | path | list>, container: NAME, boolean_flags, unit?}` for a static pod (flags
-  are the container's command + args; paths named by its flags are mapped through the pod's hostPath mounts;
-  `unit` is a fallback when no manifest exists).
+  service, plus `config_only_from_flag` (no config file unless config_flag names one: the kubelet),
+  `dropin_flag` + `config_kind` (a --config-dir of drop-ins merged over the config file) and `cluster_config`
+  (a name in audit_node's cluster_configs used when the node does not run the component: the kube-proxy
+  ConfigMap); `{manifest: <path key | path | list>, container: NAME, boolean_flags, unit?}` for a static pod
+  (flags are the container's command + args; paths named by its flags are mapped through the pod's hostPath
+  mounts; `unit` is a fallback when no manifest exists).
 - paths: `{component, flag, config, default: [...]}`; a test may also name a node path directly.
-- test types: file_mode `{file | find, max}`, file_owner `{file | find, owner}` (file: one key or a list of
-  keys/paths, missing ones skipped; find: `{dir, name, type: f|d, mindepth}` or a list of them; every file is
-  judged and the offending ones are named), setting `{component, flag, env, flag_key, config, op, value,
-  if_unset}`, unit_setting, all `{tests}`, manual `{review, component?, flag?}` (always WARN),
-  audit_policy `{file, min_level, resources: [{group, resource}]}`, encryption_providers `{file, allowed}`.
+- test types: file_mode `{file | find | unit_of, max, requires_config?}`, file_owner `{file | find | unit_of,
+  owner, requires_config?}` (file: one key or a list of keys/paths, missing ones skipped; find: `{dir, name,
+  type: f|d, mindepth}` or a list of them; unit_of: every unit file and drop-in of a component's systemd unit;
+  every file is judged and the offending ones are named; requires_config: not applicable when that component
+  runs without a config file), setting `{component, flag, env, flag_key, config, op, value, if_unset,
+  zero_means_default?, default_without_config?, default?}`, unit_setting, all `{tests}`, manual `{review,
+  component?, flag?}` (always WARN), audit_policy `{file, min_level, resources: [{group, resource (or
+  resource/subresource), verbs?, min_level?, max_level?}]}`, encryption_providers `{file, allowed}`.
 - target_sections / target: kube-bench targets; target_components: a target is skipped on a node where none
   of its components exists. Checks of master, controlplane and etcd are reported as cis-control-plane.
 """
@@ -26,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import fnmatch
+import ipaddress
 import os
 import re
 import stat
@@ -56,6 +63,7 @@ CONTROL_PLANE_TARGETS = ("master", "controlplane", "etcd")
 AUDIT_LEVELS = ("None", "Metadata", "Request", "RequestResponse")
 MAX_FIND_ENTRIES = 20000
 MAX_EVIDENCE_FILES = 200
+MAX_DROPINS = 500
 
 
 class CatalogueError(ValueError):
@@ -99,14 +107,23 @@ class Component(object):
 
     def __init__(self, name, flags=None, flags_source=None, config=None, config_path=None, config_error=None,
                  files=None, running_from=None, unit_settings=None, kind="unit", flags_error=None, env=None,
-                 mounts=None, found=None):
+                 mounts=None, found=None, unit_files=None, config_layers=None, no_config=None, cluster_source=None):
         self.name = name
+        self.unit_files = unit_files or []  # the systemd unit and its drop-ins, in the order systemd reads them
+        # [(node path, data)] of every config file the component reads: the --config file, then its
+        # --config-dir drop-ins in merge order (the merged result is `config`).
+        self.config_layers = config_layers or []
+        # Why no config file is in use (a kubelet started without --config), else None.
+        self.no_config = no_config
+        # Where a cluster-side config came from (the kube-proxy ConfigMap), else None.
+        self.cluster_source = cluster_source
         self.kind = kind
         self.flags_error = flags_error
         self.env = env or {}
         self.mounts = mounts or []  # [(mountPath, hostPath)] of a static pod container, longest first
         self._found = found
         self.missing_reason = None
+        self.cluster_absent = None  # why the cluster has no such component (e.g. no kube-proxy ConfigMap)
         self.flags = flags or {}
         self.flags_source = flags_source
         self.config = config
@@ -118,7 +135,18 @@ class Component(object):
 
     @property
     def present(self):
-        return bool(self.flags_source or self.config_path)
+        return bool(self.flags_source or self.config_path or self.cluster_source)
+
+    def config_source(self, dotted):
+        """The config file that sets a dotted key last (a --config-dir drop-in wins over --config)."""
+        for path, data in reversed(self.config_layers):
+            if _sets_path(data, dotted):
+                return path
+        return self.cluster_source or self.config_path
+
+    def is_main_config(self, path):
+        """The --config file itself (where the kubelet fills zero values with its defaults), not a drop-in."""
+        return bool(self.config_layers) and path == self.config_layers[0][0] and path == self.config_path
 
     @property
     def found(self):
@@ -156,6 +184,79 @@ def _read_config(root, path):
     if not isinstance(data, dict):
         return None, "%s must hold a mapping, found %s" % (path, type(data).__name__)
     return data, None
+
+
+def _sets_path(data, dotted):
+    """A config layer sets a dotted key (to something other than null, which changes nothing: merge_dropin)."""
+    value = get_path(data, dotted)
+    return value is not MISSING and value is not None
+
+
+def merge_dropin(target, patch):
+    """Merge one --config-dir drop-in over the config, with the kubelet's result.
+
+    The kubelet applies a JSON merge patch (RFC 7386: mappings merge, lists and scalars replace) and unmarshals
+    the result into the configuration it already holds, so a key the patch removes with null keeps its value:
+    null changes nothing here.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is not None:
+            result[key] = merge_dropin(result.get(key), value)
+    return result
+
+
+class _DropinError(ValueError):
+    """A --config-dir cannot be read completely (names the directory)."""
+
+
+def dropin_files(root, directory):
+    """Drop-in files of a --config-dir in the kubelet's order: filepath.WalkDir (lexical, into subdirectories),
+    every non-directory entry whose extension is .conf. -> (node paths, error)."""
+    found = []
+
+    def walk(node_dir):
+        real = node_path(root, node_dir)
+        try:
+            names = sorted(os.listdir(real))
+        except OSError as exc:
+            raise _DropinError("cannot list the kubelet --config-dir %s: %s" % (node_dir, exc.strerror)) from exc
+        for name in names:
+            path = node_dir.rstrip("/") + "/" + name
+            if os.path.isdir(node_path(root, path)) and not os.path.islink(node_path(root, path)):
+                walk(path)
+            elif os.path.splitext(name)[1] == ".conf" or name == ".conf":
+                found.append(path)
+                if len(found) > MAX_DROPINS:
+                    raise _DropinError("more than %d drop-in files below %s" % (MAX_DROPINS, directory))
+
+    if not os.path.isdir(node_path(root, directory)):
+        return [], "the --config-dir %s does not exist (the kubelet fails to start without it)" % directory
+    try:
+        walk(directory)
+    except _DropinError as exc:
+        return found, str(exc)
+    return found, None
+
+
+def _merge_dropins(root, config, layers, directory, kind):
+    """Merge every drop-in of `directory` over config -> (merged config, layers, error naming the file)."""
+    files, error = dropin_files(root, directory)
+    if error:
+        return config, layers, error
+    merged = config if isinstance(config, dict) else {}
+    for path in files:
+        data, error = _read_config(root, path)
+        if error:
+            return merged, layers, "--config-dir drop-in: %s" % error
+        if kind and (data.get("kind") != kind or not data.get("apiVersion")):
+            return merged, layers, ("drop-in %s must declare apiVersion and kind: %s (found kind %r); the kubelet "
+                                    "refuses to start with it" % (path, kind, data.get("kind")))
+        merged = merge_dropin(merged, data)
+        layers = [*layers, (path, data)]
+    return merged, layers, None
 
 
 def _pod_mounts(pod, container_name):
@@ -204,8 +305,34 @@ def load_manifest_component(root, name, spec, paths):
                      found=info["found"])
 
 
-def load_component(root, name, spec, paths):
+def cluster_component(name, info):
+    """A component configured from the cluster (the kube-proxy ConfigMap) rather than a node file.
+
+    info: {source, config} when read, {source, error} when it could not be parsed, {source, absent} when the
+    cluster has none, {source, unavailable} when it could not be read (see _cis_kube_proxy).
+    """
+    source = info.get("source") or "cluster"
+    if info.get("config") is not None:
+        return Component(name, config=info["config"], cluster_source=source, kind="cluster",
+                         config_layers=[(source, info["config"])])
+    if info.get("error"):
+        return Component(name, cluster_source=source, config_error=info["error"], kind="cluster")
+    component = Component(name, kind="cluster", found=False)
+    component.missing_reason = info.get("absent") or info.get("unavailable") or "no %s configuration given" % name
+    component.cluster_absent = info.get("absent")
+    return component
+
+
+def load_component(root, name, spec, paths, cluster_configs=None):
     """Work out a component's effective flags (static pod manifest, or systemd unit) and config file."""
+    component = _load_node_component(root, name, spec, paths)
+    info = (cluster_configs or {}).get(spec.get("cluster_config") or "")
+    if info and not component.present and not component.flags_error and not component.config_error:
+        return cluster_component(name, info)
+    return component
+
+
+def _load_node_component(root, name, spec, paths):
     if spec.get("manifest"):
         component = load_manifest_component(root, name, spec, paths)
         if component.found or not spec.get("unit"):
@@ -220,11 +347,21 @@ def load_component(root, name, spec, paths):
     except _systemd.UnitError as exc:
         error = str(exc)
     flags = _systemd.parse_flags(argv_info["argv"], spec.get("boolean_flags", ())) if argv_info["argv"] else {}
+    unit_files = list(argv_info["files"])
+    if error and not unit_files:  # e.g. a missing EnvironmentFile: the unit's own files are still judged (4.1.1)
+        try:
+            unit_files = [path for path, _text in _systemd.unit_files(root, spec.get("unit", name + ".service"))]
+        except _systemd.UnitError:
+            unit_files = []
+    config_flag = spec.get("config_flag")
+    dropin_flag = spec.get("dropin_flag")
+    if argv_info["argv"] and config_flag and not flags.get(config_flag) and spec.get("config_only_from_flag"):
+        # The kubelet reads a config file only when --config names one (kubeadm's config.yaml is its convention).
+        return _flags_only_component(root, name, spec, paths, flags, argv_info, error, unit_files)
     config_path = None
     if "config_path" in spec:
         config_path = resolve_path(root, paths, spec["config_path"], {name: Component(name, flags=flags)})
     else:
-        config_flag = spec.get("config_flag")
         if config_flag and flags.get(config_flag):
             config_path = flags[config_flag]
         else:
@@ -232,16 +369,40 @@ def load_component(root, name, spec, paths):
                 if os.path.isfile(node_path(root, candidate)):
                     config_path = candidate
                     break
-    config, config_error = (None, None)
+    config, config_error, layers = (None, None, [])
     if config_path and os.path.exists(node_path(root, config_path)):
         config, config_error = _read_config(root, config_path)
+        layers = [(config_path, config)] if config is not None else []
     elif config_path and argv_info["argv"]:
         config_error = "file not found: %s" % config_path
     else:
         config_path = config_path if argv_info["argv"] else None
+    if dropin_flag and flags.get(dropin_flag) and not config_error:
+        config, layers, config_error = _merge_dropins(root, config, layers, flags[dropin_flag], spec.get("config_kind"))
     return Component(name, flags=flags, flags_source=argv_info["files"][-1] if argv_info["argv"] else None,
                      config=config, config_path=config_path, config_error=error or config_error,
-                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"))
+                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"),
+                     unit_files=unit_files, config_layers=layers)
+
+
+def _flags_only_component(root, name, spec, paths, flags, argv_info, error, unit_files):
+    """A kubelet started without --config: settings come from its flags, drop-ins and its flag defaults."""
+    reason = "no config file in use: the %s runs without %s (%s), so its settings come from its flags%s and " \
+             "its documented defaults" % (name, spec["config_flag"], argv_info["files"][-1],
+                                          " and its %s drop-ins" % spec["dropin_flag"]
+                                          if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) else "")
+    unused = [p for p in spec.get("config_default") or [] if os.path.isfile(node_path(root, p))]
+    if "config_path" in spec and spec["config_path"] in paths:
+        unused += [p for p in paths[spec["config_path"]].get("default") or [] if os.path.isfile(node_path(root, p))]
+    if unused:
+        reason += "; %s exists but the %s does not read it" % (unused[0], name)
+    config, layers, config_error = None, [], None
+    if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]):
+        config, layers, config_error = _merge_dropins(root, None, [], flags[spec["dropin_flag"]], spec.get("config_kind"))
+    return Component(name, flags=flags, flags_source=argv_info["files"][-1], config=config if layers else None,
+                     config_path=None, config_error=error or config_error,
+                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"),
+                     unit_files=unit_files, config_layers=layers, no_config=reason)
 
 
 def resolve_path(root, paths, key, components):
@@ -316,7 +477,9 @@ def _owner_matches(expected, uid, gid, names):
 
 
 class Outcome(object):
-    def __init__(self, passed, expected, actual, evidence=None, missing=False, note=None, manual=False):
+    def __init__(self, passed, expected, actual, evidence=None, missing=False, note=None, manual=False,
+                 not_applicable=None):
+        self.not_applicable = not_applicable  # why the check does not apply here (reported as info)
         self.passed = passed
         self.expected = expected
         self.actual = actual
@@ -388,6 +551,13 @@ def _find_files(root, spec, paths, components):
 
 
 def _test_file(root, test, paths, components):
+    owner = components.get(test.get("requires_config") or "")
+    if owner is not None and owner.present and owner.no_config:
+        # "If the kubelet config.yaml configuration file is being used": it is not.
+        return Outcome(False, _expected_file(test), "not applicable: no config file in use", {"component": owner.name},
+                       not_applicable=owner.no_config)
+    if test.get("unit_of"):
+        return _test_unit_files(root, test, components)
     if "file" in test and not isinstance(test["file"], list):
         path = resolve_path(root, paths, test["file"], components)
         real = node_path(root, path) if path else None
@@ -400,6 +570,37 @@ def _test_file(root, test, paths, components):
     if not test.get("file") and not test.get("find"):
         raise CatalogueError("a %s test needs file (a path key, a path or a list) or find" % test["type"])
     return _test_many_files(root, test, paths, components)
+
+
+def _test_unit_files(root, test, components):
+    """file_mode / file_owner over every file a component's systemd unit is built from (unit + drop-ins)."""
+    component = components.get(test["unit_of"])
+    files = list(component.unit_files) if component is not None else []
+    expected = _expected_file(test)
+    evidence = {"unit": "%s.service" % test["unit_of"]}
+    if not files:
+        return Outcome(False, expected, "file not found", evidence, missing=True)
+    return _judge_files(root, test, files, expected, evidence)
+
+
+def _judge_files(root, test, listed, expected, evidence):
+    """Judge every file; evidence names each with its mode/owner, and the offending ones."""
+    offending, judged = [], []
+    for path in listed:
+        passed, actual, extra = _judge_file(root, test, os.stat(node_path(root, path)))
+        item = {"file": path, "actual": actual}
+        item.update(extra)
+        judged.append(item)
+        if not passed:
+            offending.append(item)
+    evidence["files"] = judged[:MAX_EVIDENCE_FILES]
+    evidence["checked"] = len(listed)
+    # `file`: the one file to fix first (the first offending one), kept for callers that handle one file.
+    evidence["file"] = (offending or judged)[0]["file"]
+    if offending:
+        evidence["offending"] = offending[:MAX_EVIDENCE_FILES]
+        return Outcome(False, expected, ", ".join("%s (%s)" % (o["file"], o["actual"]) for o in offending), evidence)
+    return Outcome(True, expected, ", ".join("%s (%s)" % (o["file"], o["actual"]) for o in judged), evidence)
 
 
 def _test_many_files(root, test, paths, components):
@@ -473,6 +674,8 @@ def _compare(op, value, expected):
         items = value if isinstance(value, list) else [item.strip() for item in text.split(",")]
         items = [str(item).strip() for item in items if str(item).strip()]
         return bool(items) and all(item in expected for item in items)
+    if op == "loopback":
+        return _is_loopback(text)
     if op == "duration_nonzero":
         try:
             return parse_duration(text) != 0
@@ -481,12 +684,29 @@ def _compare(op, value, expected):
     raise CatalogueError("unknown operator %r" % op)
 
 
+def _is_loopback(address):
+    """host:port (or a bare host) bound to loopback only: 127.0.0.0/8, ::1 or localhost."""
+    text = address.strip()
+    if text.startswith("["):
+        host = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        host = text.split(":", 1)[0]
+    else:
+        host = text
+    host = host.split("/", 1)[0] if host.endswith("/32") or host.endswith("/128") else host
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 def _expected_text(op, expected):
     return {
         "eq": "== %s", "ne": "!= %s", "nothave": "does not include %s", "has": "includes %s",
         "contains": "contains %s", "gte": ">= %s", "lte": "<= %s", "subset": "only from: %s",
-    }.get(op, "%s") % (_as_text(expected),) if op not in ("set", "notset", "duration_nonzero") else {
-        "set": "set", "notset": "not set", "duration_nonzero": "a non-zero duration"}[op]
+    }.get(op, "%s") % (_as_text(expected),) if op not in ("set", "notset", "duration_nonzero", "loopback") else {
+        "set": "set", "notset": "not set", "duration_nonzero": "a non-zero duration",
+        "loopback": "a loopback address (127.0.0.1, ::1)"}[op]
 
 
 def _flag_value(component, test):
@@ -507,10 +727,27 @@ def _missing_component(component, name, expected):
     evidence = {"component": name}
     if component is not None and component.missing_reason:
         evidence["note"] = component.missing_reason
+    if component is not None and component.cluster_absent:
+        return Outcome(False, expected, "%s not found on the node or in the cluster" % name, evidence,
+                       not_applicable=component.cluster_absent)
     return Outcome(False, expected, "%s not found on the node" % name, evidence, missing=True)
 
 
+def _is_zero_duration(value):
+    try:
+        return parse_duration(_as_text(value)) == 0
+    except ValueError:
+        return False
+
+
 def _test_setting(test, components):
+    """A flag or config key, flags first (kube-bench's precedence), then the merged config (--config + drop-ins).
+
+    Catalogue options beyond op/value: `zero_means_default` (a zero duration in the --config file is replaced by
+    this kubelet default; a zero flag or drop-in value stays zero), `default_without_config` (the value when the
+    component runs without a config file and the flag is not set: the kubelet's legacy flag defaults),
+    `default` (the component's default for an unset or empty key).
+    """
     component = components.get(test["component"])
     op = test["op"]
     expected = test.get("value")
@@ -522,7 +759,7 @@ def _test_setting(test, components):
         return Outcome(False, _expected_text(op, expected),
                        "cannot evaluate (%s unreadable)" % component.flags_source, evidence)
     value = _flag_value(component, test)
-    where = None
+    where, note = None, None
     if value is not MISSING:
         if test.get("flag") in component.flags:
             where = "flag %s (%s)" % (test["flag"], component.flags_source)
@@ -536,18 +773,43 @@ def _test_setting(test, components):
         if isinstance(component.config, dict):
             value = get_path(component.config, test["config"])
             if value is not MISSING:
-                where = "%s in %s" % (test["config"], component.config_path)
+                source = component.config_source(test["config"])
+                where = "%s in %s" % (test["config"], source)
                 evidence["config_key"] = test["config"]
+                if source != component.config_path and component.config_layers:
+                    evidence["merged_from"] = [path for path, _data in component.config_layers]
+                if "zero_means_default" in test and _is_zero_duration(value) and component.is_main_config(source):
+                    note = ("%s: %s in the config file means the kubelet default %s (the kubelet replaces a zero "
+                            "there with its default; a zero given as the flag %s or in a --config-dir drop-in "
+                            "disables it)" % (test["config"], _as_text(value), test["zero_means_default"],
+                                              test.get("flag")))
+                    value = test["zero_means_default"]
     if where:
         evidence["source"] = where
     if op == "notset":
         return Outcome(value is MISSING, "not set", "not set" if value is MISSING else _as_text(value), evidence)
+    if (value is MISSING or value is None or value == "") and component.no_config \
+            and "default_without_config" in test:
+        value = test["default_without_config"]
+        evidence["source"] = "not set (flag %s); %s" % (test.get("flag") or "-", component.no_config)
+        note = "without a config file the %s defaults to %s" % (component.name, _as_text(value))
+    elif (value is MISSING or value is None or value == "") and "default" in test:
+        value = test["default"]
+        unset = where + " (empty)" if where else "not set (flag %s%s)%s" % (
+            test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "",
+            " in " + (component.cluster_source or component.config_path) if component.config_layers else "")
+        evidence["source"] = "%s: the %s default" % (unset, component.name)
+        note = "not set: the %s default is %s" % (component.name, _as_text(value))
+    if note:
+        evidence["note"] = note
     if value is MISSING or value is None:
         unset = test.get("if_unset", "fail")
         evidence["source"] = "not set (flag %s%s)" % (
             test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "")
         if component.kind == "manifest":
             evidence["source"] += " in %s" % component.flags_source
+        if component.no_config:
+            evidence["source"] += "; " + component.no_config
         return Outcome(unset == "pass", _expected_text(op, expected), "not set", evidence)
     return Outcome(_compare(op, value, expected), _expected_text(op, expected), _as_text(value), evidence)
 
@@ -590,12 +852,18 @@ def _load_yaml_file(root, path):
 
 
 def _audit_rule_match(rule, group, resource):
-    """(matches, restricted_by_names) of one audit policy rule for requests to group/resource (checker.go)."""
+    """(matches, restricted_by_names) of one audit policy rule for requests to group/resource.
+
+    `resource` may name a subresource (pods/exec). Matching follows the API server's policy checker
+    (ruleMatchesResource): `*` matches every resource and subresource, `pods/*` matches pods and all its
+    subresources, `*/exec` the exec subresource of any resource; a rule without resources matches all.
+    """
     if rule.get("nonResourceURLs"):
         return False, False
     resources = rule.get("resources")
     if not resources:
         return True, False
+    base, _sep, sub = resource.partition("/")
     for entry in resources:
         if not isinstance(entry, dict) or (entry.get("group") or "") != group:
             continue
@@ -603,30 +871,32 @@ def _audit_rule_match(rule, group, resource):
         listed = entry.get("resources") or []
         if not listed:
             return True, False
-        for item in listed:
-            if item in (resource, "*") or (str(item).endswith("/*") and str(item)[:-2] == resource):
+        for item in (str(i) for i in listed):
+            if item in (resource, "*") or (sub and item == "*/" + sub) or (item.endswith("/*") and item[:-2] == base):
                 return True, names
     return False, False
 
 
-def audit_policy_level(policy, group, resource):
-    """(level, rule index or None, gaps): the level an arbitrary request to group/resource is logged at.
+def audit_policy_level(policy, group, resource, verb=None):
+    """(level, rule index or None, gaps): the level a request to group/resource (with `verb`, or any verb)
+    is logged at.
 
     First match wins. Rules limited to some users or groups are exemptions for those identities and are
-    passed over; a rule limited by verbs, namespaces or resource names that logs at None is a gap (part of
-    the requests to the resource go unaudited); the first unrestricted match decides.
+    passed over; a rule limited by verbs (when no verb is asked), namespaces or resource names that logs at
+    None is a gap (part of the requests to the resource go unaudited); the first unrestricted match decides.
     """
     gaps = []
     for index, rule in enumerate(policy["rules"]):
         matches, by_names = _audit_rule_match(rule, group, resource)
-        if not matches:
+        verbs = [str(v) for v in rule.get("verbs") or []]
+        if not matches or (verb and verbs and verb not in verbs and "*" not in verbs):
             continue
         identity = bool(rule.get("users") or rule.get("userGroups"))
-        partial = bool(rule.get("verbs") or rule.get("namespaces") or by_names)
+        partial = bool((verbs and not verb) or rule.get("namespaces") or by_names)
         if identity or partial:
             if partial and not identity and rule.get("level") == "None":
                 limits = ", ".join("%s=%s" % (k, ",".join(map(str, rule[k]))) for k in ("verbs", "namespaces")
-                                   if rule.get(k)) or "resourceNames"
+                                   if rule.get(k) and (k != "verbs" or not verb)) or "resourceNames"
                 gaps.append("rules[%d] (level None, %s)" % (index, limits))
             continue
         return rule.get("level"), index, gaps
@@ -649,12 +919,44 @@ def validate_audit_policy(data, path):
     return None
 
 
+def _audit_item_label(item):
+    resource = item["resource"] if not item.get("group") else "%s.%s" % (item["resource"], item["group"])
+    return item.get("label") or (resource + (" (%s)" % ",".join(item["verbs"]) if item.get("verbs") else ""))
+
+
+def _judge_audit_item(policy, item, default_min):
+    """One area of the policy check -> (evidence entry, problems). Each verb of `verbs` is judged on its own."""
+    minimum, maximum = item.get("min_level", default_min), item.get("max_level")
+    label = _audit_item_label(item)
+    entry, problems = {}, []
+    for verb in item.get("verbs") or [None]:
+        level, index, gaps = audit_policy_level(policy, item.get("group") or "", item["resource"], verb)
+        where = label if verb is None or len(item["verbs"]) == 1 else "%s %s" % (verb, label.split(" (")[0])
+        entry[verb or "*"] = {"level": level, "rule": index}
+        if AUDIT_LEVELS.index(level) < AUDIT_LEVELS.index(minimum):
+            problems.append("%s at %s%s" % (where, level, "" if index is not None else " (no rule matches)"))
+        elif maximum and AUDIT_LEVELS.index(level) > AUDIT_LEVELS.index(maximum):
+            problems.append("%s at %s (above %s: the log would hold their contents)" % (where, level, maximum))
+        if gaps:
+            entry[verb or "*"]["gaps"] = gaps
+            problems.append("%s partly unaudited by %s" % (where, "; ".join(gaps)))
+    levels = "/".join(sorted(set(v["level"] for v in entry.values())))
+    summary = entry["*"] if "*" in entry else {"level": levels, "by_verb": entry}
+    return label, summary, problems, levels
+
+
 def _test_audit_policy(root, test, paths, components):
-    """The audit policy file exists, is a valid Policy, and logs each listed resource at min_level or above."""
+    """The audit policy file exists, is a valid Policy, and logs each listed area at the level CIS asks for.
+
+    `resources`: [{group, resource, verbs?, min_level?, max_level?, label?}]: a resource may be a
+    subresource (pods/exec); with `verbs` each verb is judged (modification of pods = create, update, patch,
+    delete); `max_level` caps the level where a higher one would write contents (Secrets at Metadata only).
+    """
     minimum = test.get("min_level", "Metadata")
     wanted = test.get("resources") or []
-    expected = "a valid audit.k8s.io/v1 Policy logging %s at %s or higher" % (
-        ", ".join(r["resource"] for r in wanted), minimum)
+    expected = "a valid audit.k8s.io/v1 Policy logging: %s" % "; ".join(
+        "%s at %s" % (_audit_item_label(r), r.get("max_level") if r.get("max_level") == r.get("min_level", minimum)
+                      else "%s or higher" % r.get("min_level", minimum)) for r in wanted)
     path = resolve_path(root, paths, test["file"], components)
     evidence = {"file": path}
     if not path:
@@ -666,20 +968,16 @@ def _test_audit_policy(root, test, paths, components):
     if error:
         evidence["error"] = error
         return Outcome(False, expected, "not a valid audit policy", evidence)
-    levels, problems = {}, []
+    levels, problems, found = {}, [], []
     for item in wanted:
-        level, index, gaps = audit_policy_level(data, item.get("group") or "", item["resource"])
-        label = item["resource"] if not item.get("group") else "%s.%s" % (item["resource"], item["group"])
-        levels[label] = {"level": level, "rule": index}
-        if AUDIT_LEVELS.index(level) < AUDIT_LEVELS.index(minimum):
-            problems.append("%s at %s%s" % (label, level, "" if index is not None else " (no rule matches)"))
-        if gaps:
-            levels[label]["gaps"] = gaps
-            problems.append("%s partly unaudited by %s" % (label, "; ".join(gaps)))
+        label, summary, item_problems, level_text = _judge_audit_item(data, item, minimum)
+        levels[label] = summary
+        problems.extend(item_problems)
+        found.append("%s at %s" % (label, level_text))
     evidence["levels"] = levels
     if problems:
         return Outcome(False, expected, "; ".join(problems), evidence)
-    return Outcome(True, expected, ", ".join("%s at %s" % (k, v["level"]) for k, v in levels.items()), evidence)
+    return Outcome(True, expected, "; ".join(found), evidence)
 
 
 def _test_encryption_providers(root, test, paths, components):
@@ -786,18 +1084,20 @@ def source_for(target, default="cis-node"):
     return "cis-control-plane" if target in CONTROL_PLANE_TARGETS else default
 
 
-def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, controls=None, source="cis-node"):
+def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, controls=None, source="cis-node",
+               cluster_configs=None):
     """Evaluate every check of the chosen targets; returns (findings, context).
 
     `source` is the finding source of worker-node checks; checks of the master, controlplane and etcd
-    targets are always reported as cis-control-plane.
+    targets are always reported as cis-control-plane. `cluster_configs` maps a component's `cluster_config`
+    name (kube-proxy) to its configuration read from the cluster, used when the node does not run it.
     """
     validate_catalogue(catalogue)
     controls = controls or {}
     paths = catalogue.get("paths", {})
     components = {}
     for name, spec in (catalogue.get("components") or {}).items():
-        components[name] = load_component(root, name, spec, paths)
+        components[name] = load_component(root, name, spec, paths, cluster_configs)
     skipped = skipped_targets(catalogue, targets, components)
     findings = []
     benchmark = catalogue.get("version")
@@ -808,9 +1108,15 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
         outcome = run_test(root, check["test"], paths, components)
         if outcome.manual:
             status = "warn"
+        elif outcome.not_applicable:
+            status = "info"
+            outcome.note = "not applicable: %s" % outcome.not_applicable
         elif outcome.missing and check.get("if_missing"):
             status = check["if_missing"]["status"]
+            detail = outcome.evidence.get("note")
             outcome.note = check["if_missing"].get("note")
+            if detail and outcome.note and detail not in outcome.note:
+                outcome.note = "%s. %s" % (detail, outcome.note)  # the specific reason first
         elif outcome.passed:
             status = "pass"
         else:
@@ -843,7 +1149,8 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
         "benchmark": benchmark,
         "components": dict((name, {"kind": c.kind, "flags_source": c.flags_source, "config_path": c.config_path,
                                    "config_error": c.config_error, "flags_error": c.flags_error, "files": c.files,
-                                   "flag_count": len(c.flags)})
+                                   "flag_count": len(c.flags), "config_files": [p for p, _d in c.config_layers],
+                                   "no_config": c.no_config, "cluster_source": c.cluster_source})
                            for name, c in components.items()),
         "skipped_targets": skipped,
     }

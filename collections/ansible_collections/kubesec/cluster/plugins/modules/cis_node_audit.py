@@ -55,6 +55,32 @@ options:
         C(original_status)), never silently dropped.
     type: dict
     default: {}
+  kube_proxy_configmap:
+    description:
+      - Path on the controller to an export of the C(kube-proxy) ConfigMap (namespace C(kube-system), key
+        C(config.conf)), for example C(kubectl -n kube-system get configmap kube-proxy -o yaml). A YAML or JSON
+        file holding the ConfigMap, several documents or a C(List) of objects is accepted.
+      - Used for CIS 4.3.1 when kube-proxy does not run from a unit or config file on the node (kubeadm runs it
+        as a DaemonSet). Read by the action plugin; a file that holds no such ConfigMap fails the task by name.
+      - Without it and without O(kubeconfig), 4.3.1 is C(warn) on such nodes, saying what to provide.
+    type: path
+  kubeconfig:
+    description:
+      - Kubeconfig on the controller to read the C(kube-proxy) ConfigMap from the API (one GET per node) when
+        O(kube_proxy_configmap) is not given. A missing ConfigMap (404) makes 4.3.1 C(info) (no kube-proxy in
+        the cluster); a kubeconfig that cannot be used or an API that cannot be asked makes it C(warn) with the
+        reason (the rest of the audit is not affected).
+    type: path
+  context:
+    description: Kubeconfig context for O(kubeconfig).
+    type: str
+  kube_proxy_config:
+    description:
+      - The kube-proxy configuration read from the cluster. Filled in by the action plugin from
+        O(kube_proxy_configmap) or O(kubeconfig); set it only when calling the module without its action plugin.
+      - 'Keys: C(source) (where it came from) and one of C(config) (the KubeProxyConfiguration), C(error),
+        C(absent), C(unavailable) (why there is none).'
+    type: dict
   findings_file:
     description:
       - Path on the controller where the action plugin also writes the findings as JSON (directories are
@@ -74,6 +100,11 @@ EXAMPLES = r"""
   kubesec.cluster.cis_node_audit:
     benchmark: cis-1.12
   register: cis
+
+- name: Audit a kubeadm worker, with CIS 4.3.1 judged from the exported kube-proxy ConfigMap
+  kubesec.cluster.cis_node_audit:
+    benchmark: cis-1.12
+    kube_proxy_configmap: exports/kube-proxy-configmap.yaml
 
 - name: Audit a mounted node tree, with one control waived
   kubesec.cluster.cis_node_audit:
@@ -110,7 +141,10 @@ benchmark:
   type: str
   sample: cis-1.12
 components:
-  description: Where each component's settings were read from (unit files, config path, parse errors).
+  description:
+    - Where each component's settings were read from (unit files, config path, parse errors).
+    - C(config_files) lists the config file and its C(--config-dir) drop-ins in merge order; C(no_config) says why
+      no config file is in use (a kubelet without C(--config)); C(cluster_source) names the kube-proxy ConfigMap.
   returned: always
   type: dict
 findings_file:
@@ -125,6 +159,19 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
 
 
+def _cluster_configs(module, kube_proxy):
+    """kube_proxy_config (from the action plugin) -> cluster_configs for the evaluator, checked by key."""
+    if not kube_proxy:
+        return {}
+    known = ("config", "error", "absent", "unavailable")
+    if not any(kube_proxy.get(k) is not None for k in known) or set(kube_proxy) - {*known, "source"}:
+        module.fail_json(msg="kube_proxy_config must hold source and one of %s; got keys %s"
+                             % (", ".join(known), ", ".join(sorted(kube_proxy))))
+    if kube_proxy.get("config") is not None and not isinstance(kube_proxy["config"], dict):
+        module.fail_json(msg="kube_proxy_config.config must be a KubeProxyConfiguration mapping")
+    return {"kube-proxy": kube_proxy}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -137,6 +184,10 @@ def main():
             node_name=dict(type="str"),
             controls=dict(type="dict", default={}),
             findings_file=dict(type="path"),
+            kube_proxy_configmap=dict(type="path"),
+            kubeconfig=dict(type="path"),
+            context=dict(type="str"),
+            kube_proxy_config=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
@@ -149,7 +200,8 @@ def main():
     try:
         findings, context = _cis.audit_node(params["root"], params["catalogue"], targets=params["targets"],
                                             cluster=params["cluster"], node=params["node_name"],
-                                            controls=params["controls"])
+                                            controls=params["controls"],
+                                            cluster_configs=_cluster_configs(module, params["kube_proxy_config"]))
     except _cis.CatalogueError as exc:
         module.fail_json(msg="CIS catalogue %s is invalid: %s" % (params["benchmark"], exc))
     except (IOError, OSError) as exc:
