@@ -245,6 +245,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_WALK = 10000
 
 
+def _printable(text):
+    """Locations are built from names in the input: a lone surrogate there is shown as its escape (\\udfff)."""
+    if isinstance(text, str) and _SURROGATE.search(text):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def has_bad_text(value):
     """Whether a finding-sized value holds a lone surrogate (walks at most _MAX_WALK nodes, no recursion)."""
     stack = [value]
@@ -313,6 +320,7 @@ class FindingSet:
         self.counters = {"unrecognized_severity": 0, "severity_from_score": 0, "invalid_score": 0}
 
     def skip(self, reason, location, count=1):
+        reason, location = _printable(reason), _printable(location)
         entry = self.skips.setdefault(reason, {"reason": reason, "count": 0, "examples": []})
         entry["count"] += count
         if len(entry["examples"]) < SKIP_EXAMPLES:
@@ -320,7 +328,7 @@ class FindingSet:
 
     def note(self, message, location):
         """A warning counted per message (e.g. 'checks without success flag treated as failed')."""
-        entry = self.notes.setdefault(message, {"count": 0, "first": location})
+        entry = self.notes.setdefault(_printable(message), {"count": 0, "first": _printable(location)})
         entry["count"] += 1
 
     def severity(self, raw, score, location):
@@ -698,8 +706,8 @@ class ReportCollector(FindingSet):
         if _text(scope.get("type")) == "Container" and _text(scope.get("value")):
             resource["container"] = _text(scope.get("value"))
         messages = []
-        if isinstance(item.get("messages"), list):
-            messages = [m for m in (_text(v) for v in item["messages"]) if m]
+        if isinstance(item.get("messages"), list):  # they quote the offending values: redacted
+            messages = [redact_text(m) for m in (_text(v) for v in item["messages"]) if m]
         evidence = _clean({
             "check_id": raw_id, "category": _text(item.get("category")), "messages": messages[:MAX_MESSAGES],
             "scope": {"type": _text(scope.get("type")), "value": _text(scope.get("value"))} if scope else None,
@@ -936,7 +944,8 @@ _SCANNER_ALIASES = {"config": "misconfig", "vulnerability": "vuln", "secrets": "
 _CLASS_SCANNER = {"os-pkgs": "vuln", "lang-pkgs": "vuln", "config": "misconfig", "secret": "secret",
                   "license": "license", "license-file": "license"}
 # trivy k8s v0.29-v0.41 (--format json): one list of resources per scanner.
-_LEGACY_K8S_LISTS = (("Vulnerabilities", "vuln"), ("Misconfigurations", "misconfig"), ("Secrets", "secret"))
+# (pkg/k8s/report Report: Vulnerabilities and Misconfigurations; secrets were results of the first list)
+_LEGACY_K8S_LISTS = (("Vulnerabilities", "vuln"), ("Misconfigurations", "misconfig"))
 # ExperimentalModifiedFindings (pkg/types/finding.go): findings a VEX statement or .trivyignore took out.
 _MODIFIED_STATUS = {"not_affected": "not affected", "fixed": "fixed", "under_investigation": "under investigation",
                     "ignored": "ignored", "affected": "affected", "unknown": "status unknown"}
@@ -967,7 +976,7 @@ def scanners_of(subcommand, extra_args):
 
 
 def _lines(item):
-    cause = _mapping(item.get("CauseMetadata"))
+    cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))  # IacMetadata: before v0.30
     start = _count(cause.get("StartLine")) or None
     end = _count(cause.get("EndLine")) or start
     return start, end
@@ -1016,8 +1025,9 @@ class _FileObjects:
                 "container": container}
 
     def resolve(self, index, item):
-        """{kind, name, namespace, container} of the item at index, or None (then the file is the resource)."""
-        parsed = self.parsed[index]
+        """{kind, name, namespace, container} of the item at index (None: an item not in the list, e.g. a
+        suppressed one), or None when it cannot be placed (then the file is the resource)."""
+        parsed = self.parsed[index] if index is not None else resource_from_message(item.get("Message"))
         if parsed and parsed.get("kind") and parsed.get("name"):
             return self._resource((parsed["kind"], parsed["name"]), parsed.get("container"))
         if parsed and parsed.get("name"):
@@ -1062,7 +1072,7 @@ class CliCollector(FindingSet):
             if not legacy:
                 raise TrivyInputError(
                     "%s has ClusterName but none of Resources, Findings (trivy k8s v0.42+) or Vulnerabilities/"
-                    "Misconfigurations/Secrets (trivy k8s v0.29-v0.41) as lists; keys found: %s"
+                    "Misconfigurations (trivy k8s v0.29-v0.41) as lists; keys found: %s"
                     % (origin, ", ".join(sorted(str(k) for k in data)[:12])))
             self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
                                     "report": "legacy"})
@@ -1127,8 +1137,12 @@ class CliCollector(FindingSet):
             if isinstance(result.get("Licenses"), list):
                 self.ignored_licenses += len(result["Licenses"])
             objects = None
-            if resource is None and isinstance(result.get("Misconfigurations"), list):
-                objects = _FileObjects(result["Misconfigurations"])
+            if resource is None:
+                objects = _FileObjects((result.get("Misconfigurations") or []) + [
+                    m["Finding"] for m in (result.get("ExperimentalModifiedFindings") or [])
+                    if isinstance(m, dict) and isinstance(m.get("Finding"), dict)]) if isinstance(
+                    result.get("Misconfigurations") or [], list) and isinstance(
+                    result.get("ExperimentalModifiedFindings") or [], list) else None
             for name, handler in (("Vulnerabilities", self._vulnerability), ("Misconfigurations", self._misconfig),
                                   ("Secrets", self._secret)):
                 entries = result.get(name)
@@ -1146,7 +1160,7 @@ class CliCollector(FindingSet):
                     if objects is not None and name == "Misconfigurations":
                         res = objects.resolve(item_index, item)
                     self._guarded(handler, item, target, res, item_where, k8s, result)
-            self._modified(result, target, resource, result_where, k8s)
+            self._modified(result, target, resource, result_where, k8s, objects)
 
     def _guarded(self, handler, item, target, resource, where, k8s, result, waiver=None):
         """Run one handler; a record whose text is not valid Unicode is left out and named."""
@@ -1156,7 +1170,7 @@ class CliCollector(FindingSet):
             del self.findings[before:]
             self.skip(BAD_TEXT, where)
 
-    def _modified(self, result, target, resource, where, k8s):
+    def _modified(self, result, target, resource, where, k8s, objects=None):
         """ExperimentalModifiedFindings: shown as waived findings, with the VEX statement or ignore file as reason."""
         entries = result.get("ExperimentalModifiedFindings")
         if entries is None:
@@ -1180,13 +1194,18 @@ class CliCollector(FindingSet):
                 self.skip("modified finding of an unknown Type (%s)" % (_text(entry.get("Type")) or "none"),
                           item_where)
                 continue
+            if kind == "misconfiguration" and (_text(entry["Finding"].get("Status")) or "").upper() == "PASS":
+                continue  # a passed check that an ignore rule also matched: nothing was suppressed
             status = _text(entry.get("Status")) or "unknown"
             source = _text(entry.get("Source")) or "an unnamed source"
             statement = _text(entry.get("Statement"))
             reason = "%s according to %s%s" % (_MODIFIED_STATUS.get(status, status), source,
                                                ": " + statement if statement else " (no statement given)")
             self.modified += 1
-            self._guarded(handler, entry["Finding"], target, resource, item_where, k8s, result,
+            res = resource
+            if objects is not None and kind == "misconfiguration":
+                res = objects.resolve(None, entry["Finding"])
+            self._guarded(handler, entry["Finding"], target, res, item_where, k8s, result,
                           waiver={"reason": reason, "status": status, "source": source, "statement": statement})
 
     def _file_resource(self, target):
@@ -1279,7 +1298,7 @@ class CliCollector(FindingSet):
             source = "trivy-rbac"
         else:
             source = "trivy-config"
-        cause = _mapping(item.get("CauseMetadata"))
+        cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))
         evidence = _clean({
             "check_id": raw_id, "avd_id": avd_id, "message": message, "file": target,
             "artifact": self.artifact.get("name"), "type": _text(item.get("Type")),
