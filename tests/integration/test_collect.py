@@ -357,3 +357,6 @@ def test_trivy_cli_scan_runs_the_real_trivy_offline(tmp_path):
     entry = read_json(run / "meta" / "sources.json")["sources"]["trivy_cli"]
     assert entry["status"] == "ok" and entry["findings"] == len(findings)
     assert entry["inputs"][0].startswith(str(binary) + " config --format json")
+    # issue 15: a config-only scan says it assessed configuration, not vulnerabilities
+    assert entry["assessed"] == ["trivy-config"]
+    assert entry["per_input"][0]["assessed"] == ["trivy-config"] and entry["per_input"][0]["scanners"] == ["misconfig"]
