@@ -245,6 +245,7 @@ def main():
             # check the arguments before looking for the binary, so mistakes are reported as such
             _trivy.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
             _trivy.accepted_exit_codes(params["extra_args"])
+            _trivy.scanners_of(params["subcommand"], params["extra_args"])
             binary = params["binary"] or module.get_bin_path("trivy", required=True)
 
             def runner(argv):
