@@ -360,3 +360,20 @@ def test_empty_export_file_is_named(tmp_path):
     result = _trivy.collect_from_path(str(tmp_path))
     assert result["skips"] == [{"reason": "file without any YAML/JSON document", "count": 1,
                                 "examples": [str(tmp_path / "empty.yaml")]}]
+
+
+def test_surrogate_check_runs_when_the_file_has_an_escape(tmp_path):
+    """Strict UTF-8 lets no surrogate through, so only files with a \\ud8xx-\\udfff escape are checked per record."""
+    document = _trivy.load_cli_file(str(CLI / "config-bad-workloads.json"))
+    document["Results"][0]["Misconfigurations"][0]["Title"] = "BAD"
+    path = tmp_path / "scan.json"
+    path.write_text(json.dumps(document).replace('"BAD"', '"bad \\udc00"'))
+    flags = {}
+    data = _trivy.load_cli_file(str(path), flags)
+    assert flags == {"surrogate_escapes": True}
+    result = _trivy.parse_cli_result(data, origin=str(path), check_text=flags["surrogate_escapes"])
+    assert result["summary"]["skipped"] == 1 and result["summary"]["findings"] == 55
+    flags = {}
+    _trivy.load_cli_file(str(CLI / "config-bad-workloads.json"), flags)
+    assert flags == {"surrogate_escapes": False}
+    assert _trivy.may_hold_surrogates('"\\U0000D800"') and not _trivy.may_hold_surrogates('"\\u00e9 \\ud7ff"')

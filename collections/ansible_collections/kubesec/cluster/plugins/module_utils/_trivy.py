@@ -242,6 +242,9 @@ def _clean(mapping):
 # A lone UTF-16 surrogate ("\\ud800" in JSON) decodes to a str that cannot be written as UTF-8: the record that
 # holds one is left out and named, instead of failing the whole module when Ansible encodes its result.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Strict UTF-8 decoding lets no surrogate through: only an escape (JSON \\ud800, YAML \\ud800 or \\U0000d800) can
+# make one, so records are only checked when the text has such an escape (the check costs ~70% on 50k records).
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _MAX_WALK = 10000
 
 
@@ -447,6 +450,7 @@ class ReportCollector(FindingSet):
         self.by_kind = {}
         self.ignored = 0
         self.compliance = []
+        self.check_text = True  # look for lone surrogates in each record (see _SURROGATE_ESCAPE)
 
     def _kind_totals(self, kind):
         if kind not in self.by_kind:
@@ -478,7 +482,7 @@ class ReportCollector(FindingSet):
             return
         name = _text(meta.get("name"))
         where = "%s %s%s (%s)" % (kind, namespace + "/" if namespace else "", name or "?", location)
-        if has_bad_text(meta):
+        if self.check_text and has_bad_text(meta):
             self.skip("report object whose metadata holds text that is not valid Unicode (lone surrogate)", where)
             return
         if kind == "ClusterComplianceReport":
@@ -514,7 +518,7 @@ class ReportCollector(FindingSet):
                 continue
             before = len(self.findings)
             parse_item(item, context, item_where)
-            if len(self.findings) > before and has_bad_text(self.findings[before:]):
+            if self.check_text and len(self.findings) > before and has_bad_text(self.findings[before:]):
                 del self.findings[before:]
                 self.skip(BAD_TEXT, item_where)
         new = self.findings[start:]
@@ -797,16 +801,20 @@ class _GcPaused:
 TOO_DEEP = "nested deeper than the parser allows (about 1000 levels); no Trivy output is shaped like that"
 
 
-def load_documents(path):
-    """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers."""
+def load_documents(path, flags=None):
+    """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers.
+
+    ``flags`` (a dict), when given, gets ``surrogate_escapes``: whether the text has an escape that can decode to a
+    lone surrogate (then the records must be checked).
+    """
     with _GcPaused():
         try:
-            return list(_load_documents(path))
+            return list(_load_documents(path, flags))
         except RecursionError:
             raise TrivyInputError("%s: %s" % (path, TOO_DEEP)) from None
 
 
-def _load_documents(path):
+def _load_documents(path, flags=None):
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -816,6 +824,8 @@ def _load_documents(path):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+    if flags is not None:
+        flags["surrogate_escapes"] = bool(_SURROGATE_ESCAPE.search(text))
     if _looks_like_json(path, text):
         if not text.strip():
             raise TrivyInputError("%s is empty" % path)
@@ -867,7 +877,9 @@ def collect_from_path(path, kinds=None, namespaces=None, cluster=None, max_findi
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
     files = export_files(path)
     for file_path in files:
-        documents = load_documents(file_path)
+        flags = {}
+        documents = load_documents(file_path, flags)
+        collector.check_text = flags.get("surrogate_escapes", True)
         if not documents:
             collector.skip("file without any YAML/JSON document", file_path)
         with _GcPaused():
@@ -888,6 +900,8 @@ def collect_from_api(api_client, list_all, kinds=None, namespaces=None, cluster=
     ``not_found_is_error`` (the caller asked for that kind explicitly).
     """
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
+    # the API server encodes JSON with Go, which never writes a lone surrogate (it writes U+FFFD instead)
+    collector.check_text = False
     sources = []
     missing = []
     for kind in (k for k in REPORT_KIND_NAMES if k in collector.kinds):
@@ -1058,6 +1072,7 @@ class CliCollector(FindingSet):
         self.artifact = {}
         self.scanners_seen = []
         self.modified = 0
+        self.check_text = True  # look for lone surrogates in each record (see _SURROGATE_ESCAPE)
 
     def _saw(self, scanner):
         if scanner and scanner not in self.scanners_seen:
@@ -1166,7 +1181,7 @@ class CliCollector(FindingSet):
         """Run one handler; a record whose text is not valid Unicode is left out and named."""
         before = len(self.findings)
         handler(item, target, resource, where, k8s, result, waiver)
-        if len(self.findings) > before and has_bad_text(self.findings[before:]):
+        if self.check_text and len(self.findings) > before and has_bad_text(self.findings[before:]):
             del self.findings[before:]
             self.skip(BAD_TEXT, where)
 
@@ -1361,16 +1376,23 @@ class CliCollector(FindingSet):
                 "skips": list(self.skips.values()), "warnings": warnings}
 
 
-def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output", scanners=None):
-    """Findings from one decoded Trivy CLI JSON document (scanners: those the command ran, when known)."""
+def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output", scanners=None, check_text=True):
+    """Findings from one decoded Trivy CLI JSON document (scanners: those the command ran, when known;
+    check_text=False when its text is known to hold no surrogate escape, see may_hold_surrogates)."""
     collector = CliCollector(cluster=cluster)
+    collector.check_text = check_text
     with _GcPaused():
         collector.add_report(data, origin)
     return collector.result(max_findings, scanners=scanners)
 
 
-def load_cli_file(path):
-    """Decode a Trivy CLI JSON file, with errors that name it."""
+def may_hold_surrogates(text):
+    """Whether JSON/YAML text has an escape that can decode to a lone surrogate (see _SURROGATE_ESCAPE)."""
+    return bool(_SURROGATE_ESCAPE.search(text or ""))
+
+
+def load_cli_file(path, flags=None):
+    """Decode a Trivy CLI JSON file, with errors that name it (``flags`` as for load_documents)."""
     if not os.path.isfile(path):
         raise TrivyInputError("Trivy JSON result %s does not exist or is not a file" % path)
     try:
@@ -1382,6 +1404,8 @@ def load_cli_file(path):
         raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
     if not text.strip():
         raise TrivyInputError("Trivy JSON result %s is empty" % path)
+    if flags is not None:
+        flags["surrogate_escapes"] = may_hold_surrogates(text)
     try:
         with _GcPaused():
             return json.loads(text)
@@ -1463,7 +1487,7 @@ def run_scan(runner, binary, subcommand, target=None, extra_args=None, cluster=N
     rc, stdout, stderr = runner(argv)
     data = decode_run(argv, rc, stdout, stderr, accepted)
     result = parse_cli_result(data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0],
-                              scanners=scanners)
+                              scanners=scanners, check_text=may_hold_surrogates(stdout))
     result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0,
                    "stderr_tail": _tail(stderr, lines=10, chars=2000)})
     return result

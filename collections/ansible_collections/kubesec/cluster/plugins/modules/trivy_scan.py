@@ -238,9 +238,10 @@ def main():
         module.fail_json(msg="max_findings must not be negative")
     try:
         if params["path"]:
-            data = _trivy.load_cli_file(params["path"])
+            flags = {}
+            data = _trivy.load_cli_file(params["path"], flags)
             result = _trivy.parse_cli_result(data, cluster=params["cluster"], max_findings=params["max_findings"],
-                                             origin=params["path"])
+                                             origin=params["path"], check_text=flags["surrogate_escapes"])
         else:
             # check the arguments before looking for the binary, so mistakes are reported as such
             _trivy.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
