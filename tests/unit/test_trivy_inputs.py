@@ -377,3 +377,13 @@ def test_surrogate_check_runs_when_the_file_has_an_escape(tmp_path):
     _trivy.load_cli_file(str(CLI / "config-bad-workloads.json"), flags)
     assert flags == {"surrogate_escapes": False}
     assert _trivy.may_hold_surrogates('"\\U0000D800"') and not _trivy.may_hold_surrogates('"\\u00e9 \\ud7ff"')
+
+
+def test_lone_surrogate_in_an_annotation_that_is_not_copied_loses_nothing(tmp_path):
+    data = _vuln_report_json(["a", "b"])
+    data["items"][0]["metadata"]["annotations"] = {"note": "BADNOTE"}
+    path = tmp_path / "vulns.json"
+    path.write_text(json.dumps(data).replace('"BADNOTE"', '"x\\ud800"'))
+    result = _trivy.collect_from_path(str(path))
+    assert len(result["findings"]) == 2 and result["skips"] == []
+    json.dumps(result, ensure_ascii=False).encode("utf-8")

@@ -482,8 +482,11 @@ class ReportCollector(FindingSet):
             return
         name = _text(meta.get("name"))
         where = "%s %s%s (%s)" % (kind, namespace + "/" if namespace else "", name or "?", location)
-        if self.check_text and has_bad_text(meta):
-            self.skip("report object whose metadata holds text that is not valid Unicode (lone surrogate)", where)
+        # only what is copied counts (a surrogate in an unrelated annotation does not lose the report)
+        if self.check_text and has_bad_text([name, namespace, report_resource(meta), obj.get("spec"),
+                                             obj.get("status"), _mapping(obj.get("report")).get("artifact")]):
+            self.skip("report object whose name, labels or summary hold text that is not valid Unicode (lone "
+                      "surrogate)", where)
             return
         if kind == "ClusterComplianceReport":
             self._compliance(obj, meta, name, where, location)
