@@ -387,3 +387,14 @@ def test_lone_surrogate_in_an_annotation_that_is_not_copied_loses_nothing(tmp_pa
     result = _trivy.collect_from_path(str(path))
     assert len(result["findings"]) == 2 and result["skips"] == []
     json.dumps(result, ensure_ascii=False).encode("utf-8")
+
+
+def test_report_without_its_items_key_is_a_warning_not_a_silent_zero():
+    collector = _trivy.ReportCollector()
+    obj = _vuln_report_json(["a"])["items"][0]
+    obj["report"] = {"artifact": obj["report"]["artifact"], "findings": [{"id": "CVE-1"}]}  # not the operator's key
+    collector.add_object(obj, "vulns.json document 1 item 1")
+    result = collector.result()
+    assert result["findings"] == []
+    assert result["warnings"] == ["1 reports without .report.vulnerabilities were read as having none (first: "
+                                  "VulnerabilityReport shop/replicaset-web-1-nginx (vulns.json document 1 item 1))"]

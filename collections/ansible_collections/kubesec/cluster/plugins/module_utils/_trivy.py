@@ -500,6 +500,8 @@ class ReportCollector(FindingSet):
             return
         items = report.get(info.items_key)
         if items is None:
+            if info.items_key not in report:  # the operator always writes the key (null or a list)
+                self.note("reports without .report.%s were read as having none" % info.items_key, where)
             items = []
         if not isinstance(items, list):
             self.skip("report whose .report.%s is not a list" % info.items_key, where)
