@@ -235,7 +235,7 @@ def test_sbom_and_compliance_reports_are_named_and_summarized():
     """Before: "not a Trivy Operator report kind (SbomReport)" and the compliance summary was lost."""
     result = _trivy.collect_from_path(str(KINDS), cluster="demo",
                                       kinds=["SbomReport", "ClusterComplianceReport"])
-    assert not [s for s in result["skips"] if "not a Trivy Operator report kind" in s["reason"]]
+    assert result["skips"] == []
     assert result["findings"] == []  # neither makes findings of its own
     sbom = [r for r in result["reports"] if r["kind"] == "SbomReport"]
     assert sbom == [{
@@ -398,3 +398,13 @@ def test_report_without_its_items_key_is_a_warning_not_a_silent_zero():
     assert result["findings"] == []
     assert result["warnings"] == ["1 reports without .report.vulnerabilities were read as having none (first: "
                                   "VulnerabilityReport shop/replicaset-web-1-nginx (vulns.json document 1 item 1))"]
+
+
+def test_other_trivy_operator_kinds_are_named_as_such():
+    collector = _trivy.ReportCollector()
+    collector.add_object({"apiVersion": TRIVY_GV, "kind": "ClusterComplianceDetailReport",
+                          "metadata": {"name": "nsa-details"}}, "old.yaml document 1")
+    collector.add_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}, "old.yaml document 2")
+    reasons = [s["reason"] for s in collector.result()["skips"]]
+    assert reasons == ["Trivy Operator kind that kubesec does not read (ClusterComplianceDetailReport)",
+                       "not a Trivy Operator report kind (ConfigMap)"]

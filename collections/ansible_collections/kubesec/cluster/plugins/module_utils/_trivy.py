@@ -469,7 +469,11 @@ class ReportCollector(FindingSet):
             self.skip("object without kind", location)
             return
         if kind not in REPORT_KINDS:
-            self.skip("not a Trivy Operator report kind (%s)" % kind, location)
+            if str(obj.get("apiVersion") or "").startswith(GROUP + "/"):
+                # e.g. ClusterComplianceDetailReport of older operators, or a kind newer than this module
+                self.skip("Trivy Operator kind that kubesec does not read (%s)" % kind, location)
+            else:
+                self.skip("not a Trivy Operator report kind (%s)" % kind, location)
             return
         if kind not in self.kinds:
             self.ignored += 1
