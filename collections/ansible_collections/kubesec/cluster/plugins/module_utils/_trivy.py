@@ -36,6 +36,7 @@ Rules:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import bisect
 import datetime
 import gc
 import json
@@ -1030,9 +1031,12 @@ class _FileObjects:
                 if start:
                     entry["start"] = start if entry["start"] is None else min(entry["start"], start)
                     entry["end"] = max(entry["end"] or 0, end or start)
+        self.by_name = {}
+        for key in self.objects:
+            self.by_name.setdefault(key[1], []).append(key)
         for index, parsed in enumerate(self.parsed):  # names without a kind ("container d in ns namespace")
             if parsed and not parsed.get("kind") and parsed.get("name"):
-                same = [key for key in self.objects if key[1] == parsed["name"]]
+                same = self.by_name.get(parsed["name"], [])
                 if len(same) == 1:
                     entry = self.objects[same[0]]
                     if parsed.get("namespace") and parsed["namespace"] not in entry["namespaces"]:
@@ -1041,6 +1045,10 @@ class _FileObjects:
                     if start:
                         entry["start"] = start if entry["start"] is None else min(entry["start"], start)
                         entry["end"] = max(entry["end"] or 0, end or start)
+        # The lines of one message lie in one document, so the spans of two objects never overlap: the object of
+        # a line is the one with the latest first line at or above it (bisect; files may hold thousands).
+        self.starts = sorted((e["start"], key) for key, e in self.objects.items() if e["start"])
+        self.start_lines = [start for start, _key in self.starts]
 
     def _resource(self, key, container=None):
         entry = self.objects[key]
@@ -1054,16 +1062,14 @@ class _FileObjects:
         if parsed and parsed.get("kind") and parsed.get("name"):
             return self._resource((parsed["kind"], parsed["name"]), parsed.get("container"))
         if parsed and parsed.get("name"):
-            same = [key for key in self.objects if key[1] == parsed["name"]]
+            same = self.by_name.get(parsed["name"], [])
             if len(same) == 1:
                 return self._resource(same[0])
         start, _end = _lines(item)
         if start:
-            holding = [key for key, e in self.objects.items() if e["start"] and e["start"] <= start <= e["end"]]
-            if not holding:  # below the last named line of an object: the nearest object above it
-                holding = [key for key, e in self.objects.items() if e["start"] and e["start"] <= start]
-            if holding:
-                return self._resource(max(holding, key=lambda k: self.objects[k]["start"]))
+            position = bisect.bisect_right(self.start_lines, start)
+            if position:
+                return self._resource(self.starts[position - 1][1])
         if len(self.objects) == 1:
             return self._resource(next(iter(self.objects)))
         return None
