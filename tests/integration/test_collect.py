@@ -128,6 +128,7 @@ def test_demo_meta_files_have_the_documented_shape(demo_audit):
     assert sources["sources"]["falco"]["window"]["from"] == "2026-03-14T00:00:00.000000000Z"
     assert [n["node"] for n in sources["sources"]["kube_bench"]["nodes"]] == ["demo-cp-1", "demo-worker-1", "demo-worker-2"]
     assert sources["sources"]["kube_bench"]["nodes"][1]["summary"]["fail"] == 2
+    assert sources["sources"]["kube_bench"]["nodes"][1]["totals_mismatch"] == []  # its Totals agree
 
     trivy = read_json(meta / "trivy_reports.json")
     assert set(trivy) == {"schema", "origin", "summary", "reports"}
