@@ -128,6 +128,7 @@ def test_demo_meta_files_have_the_documented_shape(demo_audit):
     assert sources["sources"]["falco"]["window"]["from"] == "2026-03-14T00:00:00.000000000Z"
     assert [n["node"] for n in sources["sources"]["kube_bench"]["nodes"]] == ["demo-cp-1", "demo-worker-1", "demo-worker-2"]
     assert sources["sources"]["kube_bench"]["nodes"][1]["summary"]["fail"] == 2
+    assert sources["sources"]["kube_bench"]["nodes"][1]["totals_mismatch"] == []  # its Totals agree
 
     trivy = read_json(meta / "trivy_reports.json")
     assert set(trivy) == {"schema", "origin", "summary", "reports"}
@@ -357,3 +358,6 @@ def test_trivy_cli_scan_runs_the_real_trivy_offline(tmp_path):
     entry = read_json(run / "meta" / "sources.json")["sources"]["trivy_cli"]
     assert entry["status"] == "ok" and entry["findings"] == len(findings)
     assert entry["inputs"][0].startswith(str(binary) + " config --format json")
+    # issue 15: a config-only scan says it assessed configuration, not vulnerabilities
+    assert entry["assessed"] == ["trivy-config"]
+    assert entry["per_input"][0]["assessed"] == ["trivy-config"] and entry["per_input"][0]["scanners"] == ["misconfig"]

@@ -438,7 +438,8 @@ _secret = st.fixed_dictionaries({}, optional={
 @st.composite
 def _report(draw):
     kind = draw(st.sampled_from([*_trivy.REPORT_KIND_NAMES, "Pod", None]))
-    items_key = _trivy.REPORT_KINDS[kind].items_key if kind in _trivy.REPORT_KINDS else "checks"
+    # SBOM and compliance reports have no list of items: fuzz them with a checks list, which they must ignore
+    items_key = (_trivy.REPORT_KINDS[kind].items_key if kind in _trivy.REPORT_KINDS else None) or "checks"
     item = {"vulnerabilities": _vuln, "checks": _check, "secrets": _secret}[items_key]
     items = draw(st.one_of(st.lists(st.one_of(item, _value), max_size=4), _value))
     labels = draw(st.one_of(_value, st.fixed_dictionaries({}, optional={
@@ -485,6 +486,11 @@ _cli_item = st.fixed_dictionaries({}, optional={
         max_size=3)}),
 ))
 def test_fuzzed_cli_results_never_crash_and_always_validate(document):
+    if "ClusterName" in document and "Resources" not in document:
+        # a k8s report without any list of resources is not understood: an error, never an empty success
+        with pytest.raises(_trivy.TrivyInputError, match="ClusterName but none of"):
+            _trivy.parse_cli_result(document, cluster="fuzz", max_findings=5)
+        return
     result = _trivy.parse_cli_result(document, cluster="fuzz", max_findings=5)
     assert_schema_valid(result["findings"])
     json.dumps(result, allow_nan=False)
@@ -515,9 +521,15 @@ def test_cli_config_result_of_the_bad_manifest():
     assert seccomp == {"kind": "Deployment", "name": "legacy-api", "namespace": "shop", "container": "api"}
     default_ns = findings["KSV-0110"][0]["resource"]
     assert (default_ns["kind"], default_ns["name"], default_ns["namespace"]) == ("Pod", "debug-shell", "default")
-    # messages that name no resource fall back to the file
-    assert findings["KSV-0106"][0]["resource"] == {"kind": "File", "name": "bad-workloads.yaml", "namespace": None,
-                                                   "container": None}
+    # issue 14: one Kubernetes object = one resource identity. Messages that name no object (KSV-0106 "container
+    # should drop all", line 65) are placed by their lines; the namespace any message of an object names holds for
+    # all of them (legacy-api is in "shop"; debug-shell has none, Trivy calls it "default"). Before: 5 identities.
+    assert findings["KSV-0106"][0]["resource"]["name"] in ("legacy-api", "debug-shell")
+    by_line = {f["evidence"]["start_line"]: f["resource"]["name"] for f in findings["KSV-0106"]}
+    assert by_line == {27: "legacy-api", 44: "legacy-api", 65: "debug-shell"}
+    identities = {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["namespace"])
+                  for f in result["findings"]}
+    assert identities == {("Deployment", "legacy-api", "shop"), ("Pod", "debug-shell", "default")}
     assert "\x1b" not in json.dumps(result)  # no ANSI-highlighted code lines copied
 
 
@@ -533,7 +545,12 @@ def test_cli_include_non_failures_rbac_infra_and_nodeinfo():
     assert {("KSV-0041", "trivy-rbac"), ("KSV-0044", "trivy-rbac"), ("KSV-0111", "trivy-rbac")} <= failed
     assert ("KSV-0012", "trivy-config") in failed  # the real KSV012 (runs as root) stays apart
     passes = [f for f in result["findings"] if f["status"] == "pass"]
-    assert passes and all(f["resource"]["kind"] == "File" for f in passes)
+    # passed checks name no object and carry no lines: in a file of one object they belong to it, in a file of
+    # several (rbac.yaml) or of none named (node.yaml, a NodeInfo) the file is the resource
+    pass_resources = {(f["evidence"]["file"], f["resource"]["kind"], f["resource"]["name"]) for f in passes}
+    assert pass_resources == {("apiserver.yaml", "Pod", "kube-apiserver-cp-1"), ("rbac.yaml", "File", "rbac.yaml"),
+                              ("node.yaml", "File", "node.yaml")}
+    assert result["assessed"] == ["trivy-config", "trivy-infra", "trivy-rbac"] and result["scanners"] == ["misconfig"]
 
 
 def test_cli_trivy_k8s_report_all_and_summary():
@@ -617,8 +634,11 @@ def test_cli_empty_results_and_scan_errors():
     k8s = _trivy.parse_cli_result({"ClusterName": "c", "Resources": [
         {"Namespace": "shop", "Kind": "Deployment", "Name": "web", "Error": "image pull failed: unauthorized"}]})
     assert k8s["summary"]["scan_errors"] == 1
-    assert k8s["warnings"] == ["trivy could not scan Deployment shop/web: image pull failed: unauthorized"]
-    assert _trivy.parse_cli_result({"ClusterName": "c"})["artifact"]["type"] == "kubernetes"
+    assert k8s["warnings"][0] == "trivy could not scan Deployment shop/web: image pull failed: unauthorized"
+    assert k8s["assessed"] == [] and "nothing is marked as assessed" in k8s["warnings"][1]
+    # issue 14: a k8s report with no list of resources was read as zero findings, with success; now an error
+    with pytest.raises(_trivy.TrivyInputError, match="ClusterName but none of Resources, Findings"):
+        _trivy.parse_cli_result({"ClusterName": "c"})
 
 
 def test_cli_file_errors(tmp_path):

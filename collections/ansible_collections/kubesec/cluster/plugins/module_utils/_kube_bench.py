@@ -25,6 +25,9 @@ import re
 import shlex
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_text
+from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import BAD_TEXT, TOO_DEEP, has_bad_text
+from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import _printable as printable
 
 _STATUS = {"PASS": "pass", "FAIL": "fail", "WARN": "warn", "INFO": "info"}
 
@@ -39,16 +42,22 @@ def loads(text, name="kube-bench output"):
         return extract_job_result(text, name)["document"]
     try:
         return json.loads(text)
+    except RecursionError:
+        raise KubeBenchError("%s: %s" % (name, TOO_DEEP)) from None
     except ValueError as exc:
         raise KubeBenchError("%s is not valid JSON: %s" % (name, exc)) from exc
 
 
 def controls_of(document, name="kube-bench output"):
-    """Both shapes: {"Controls": [...], "Totals": {...}} and the bare array of --nototals."""
+    """Both shapes: {"Controls": [...], "Totals": {...}} and the bare array of --nototals.
+
+    Only the document's shape is checked here; a Controls entry that is not a mapping is skipped (and named) by
+    to_findings, so one bad record does not lose the others.
+    """
     if isinstance(document, dict):
         if "Controls" not in document:
             raise KubeBenchError("%s: an object without 'Controls' is not kube-bench JSON (keys: %s)"
-                                 % (name, ", ".join(sorted(document)[:8])))
+                                 % (name, ", ".join(sorted(str(k) for k in document)[:8])))
         controls = document["Controls"]
     elif isinstance(document, list):
         controls = document
@@ -56,49 +65,156 @@ def controls_of(document, name="kube-bench output"):
         raise KubeBenchError("%s: expected an object or an array, found %s" % (name, type(document).__name__))
     if not isinstance(controls, list):
         raise KubeBenchError("%s: 'Controls' must be an array" % name)
-    for index, control in enumerate(controls):
-        if not isinstance(control, dict) or not isinstance(control.get("tests", []), list):
-            raise KubeBenchError("%s: Controls[%d] is not a kube-bench Controls object" % (name, index))
     return controls
 
 
+# kube-bench's counters: Totals / each Controls entry (total_*) and each group (pass, fail, ...).
+TOTAL_KEYS = {"pass": "total_pass", "fail": "total_fail", "warn": "total_warn", "info": "total_info"}
+
+
+def benchmark_of(version):
+    """(benchmark, note) for a Controls ``version``: ``cis-1.12``, ``eks-1.7.0``... as they are; a bare ``1.15``
+    (kube-bench before v0.3 named its configs by Kubernetes version) mapped with VERSION_MAPPING."""
+    text = str(version or "").strip()
+    if not text:
+        return None, None
+    if not re.match(r"^v?\d+\.\d+(\.\d+)?$", text):
+        return text, None
+    try:
+        benchmark, note = benchmark_for_version(text)
+    except KubeBenchError:
+        return None, ("version %r in the input is a Kubernetes version older than kube-bench's version mapping; "
+                      "its benchmark is unknown" % text)
+    return benchmark, ("version %r in the input is a Kubernetes version (old kube-bench output): mapped to %s with "
+                       "kube-bench's version_mapping%s" % (text, benchmark, "; " + note if note else ""))
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_totals(stated, counted, where):
+    """Messages for every kube-bench counter that disagrees with the results listed."""
+    out = []
+    if not isinstance(stated, dict):
+        return out
+    for status, key in TOTAL_KEYS.items():
+        value = _int(stated.get(key, stated.get(status)))
+        if (key in stated or status in stated) and value != counted[status]:
+            out.append("%s: %s says %r but %d %s result(s) are listed"
+                       % (where, key if key in stated else status, stated.get(key, stated.get(status)),
+                          counted[status], status.upper()))
+    return out
+
+
+def _evidence_text(value):
+    """Evidence is text: a value of another type (a mapping from hostile input) is shown as JSON, bounded."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True)[:2000]
+    except (TypeError, ValueError, RecursionError):
+        return "<unreadable %s>" % type(value).__name__
+
+
 def to_findings(document, name="kube-bench output", cluster=None, node=None, catalogue=None):
-    """Returns (findings, info) where info has benchmark versions, totals and skipped entries."""
+    """Returns (findings, info): info has benchmarks, totals, skipped entries, totals_mismatch and warnings."""
     severities = {}
     if catalogue:
         severities = dict((str(c["id"]), c.get("severity", "medium")) for c in catalogue.get("checks", []))
     findings = []
     skipped = []
     versions = set()
-    for c_index, control in enumerate(controls_of(document, name)):
-        version = control.get("version") or ""
-        if version:
-            versions.add(version)
-        for group in control.get("tests") or []:
-            for r_index, check in enumerate((group or {}).get("results") or []):
-                where = "%s: Controls[%d] section %s result %d" % (name, c_index, group.get("section"), r_index)
-                if not isinstance(check, dict) or not check.get("test_number"):
+    warnings = []
+    mismatches = []
+    counted = dict((status, 0) for status in TOTAL_KEYS)
+    controls = controls_of(document, name)
+    for c_index, control in enumerate(controls):
+        c_where = "%s: Controls[%d]" % (name, c_index)
+        if not isinstance(control, dict):
+            skipped.append("%s is not a kube-bench Controls object" % c_where)
+            continue
+        groups = control.get("tests") or []
+        if not isinstance(groups, list):
+            skipped.append("%s: 'tests' is not an array" % c_where)
+            continue
+        benchmark, note = benchmark_of(control.get("version"))
+        if benchmark:
+            versions.add(benchmark)
+        if note and note not in warnings:
+            warnings.append(note)
+        control_counted = dict((status, 0) for status in TOTAL_KEYS)
+        for g_index, group in enumerate(groups):
+            if not isinstance(group, dict):
+                skipped.append("%s tests[%d]: not a kube-bench group (found %s)"
+                               % (c_where, g_index, type(group).__name__))
+                continue
+            section = _evidence_text(group.get("section")) or str(g_index)
+            results = group.get("results") or []
+            if not isinstance(results, list):
+                skipped.append("%s section %s: 'results' is not an array" % (c_where, section))
+                continue
+            group_counted = dict((status, 0) for status in TOTAL_KEYS)
+            for r_index, check in enumerate(results):
+                where = "%s section %s result %d" % (c_where, section, r_index)
+                if not isinstance(check, dict):
+                    skipped.append("%s: not a kube-bench result (found %s)" % (where, type(check).__name__))
+                    continue
+                if not check.get("test_number") or isinstance(check["test_number"], (dict, list)):
                     skipped.append(where + ": no test_number")
                     continue
                 status = _STATUS.get(str(check.get("status", "")).upper())
                 if status is None:
                     skipped.append("%s: unknown status %r" % (where, check.get("status")))
                     continue
-                number = str(check["test_number"])
-                evidence = {"expected": check.get("expected_result") or "", "actual": check.get("actual_value") or ""}
-                for key in ("audit", "AuditConfig", "reason", "type"):
-                    if check.get(key):
-                        evidence[key] = check[key]
-                extra = {"scored": bool(check.get("scored", False)), "section": str(group.get("section") or "")}
-                if version:
-                    extra["benchmark"] = version if version.startswith("cis-") or "-" in version else "cis-" + version
-                findings.append(make_finding(
-                    "CIS-" + number, "kube-bench", check.get("test_desc") or number, status,
-                    severity=severities.get(number, "medium"), cluster=cluster, node=node,
-                    resource={"kind": "Node", "name": node}, remediation=check.get("remediation") or "",
-                    references=["https://github.com/aquasecurity/kube-bench"], evidence=evidence, extra=extra))
+                group_counted[status] += 1
+                finding = _finding(check, status, group, benchmark, severities, cluster, node, where, skipped)
+                if finding is not None:
+                    findings.append(finding)
+            mismatches += _check_totals(group, group_counted, "%s section %s" % (c_where, section))
+            for status in TOTAL_KEYS:
+                control_counted[status] += group_counted[status]
+        mismatches += _check_totals(control, control_counted, c_where)
+        for status in TOTAL_KEYS:
+            counted[status] += control_counted[status]
     totals = document.get("Totals") if isinstance(document, dict) else None
-    return findings, {"benchmarks": sorted(versions), "totals": totals, "skipped": skipped}
+    if totals is not None:
+        mismatches += _check_totals(totals, counted, "%s: Totals" % name)
+    if not findings and skipped:
+        raise KubeBenchError("%s: no kube-bench result could be read (%d entries skipped; first: %s)"
+                             % (name, len(skipped), skipped[0]))
+    if not findings and not controls:
+        warnings.append("%s lists no controls: kube-bench ran no checks" % name)
+    skipped = [printable(line) for line in skipped]
+    return findings, {"benchmarks": sorted(versions), "totals": totals, "skipped": skipped, "counted": counted,
+                      "totals_mismatch": mismatches, "warnings": warnings}
+
+
+def _finding(check, status, group, benchmark, severities, cluster, node, where, skipped):
+    """One finding, or None (named in skipped) when its text is not valid Unicode or a field has a wrong type."""
+    number = str(check["test_number"])
+    # actual_value and reason quote the process's command line (e.g. --token=...): redacted
+    evidence = {"expected": _evidence_text(check.get("expected_result")) or "",
+                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
+    for key in ("audit", "AuditConfig", "reason", "type"):
+        if check.get(key):
+            evidence[key] = redact_text(_evidence_text(check[key]))
+    extra = {"scored": bool(check.get("scored", False)), "section": _evidence_text(group.get("section")) or ""}
+    if benchmark:
+        extra["benchmark"] = benchmark
+    try:
+        finding = make_finding(
+            "CIS-" + number, "kube-bench", _evidence_text(check.get("test_desc")) or number, status,
+            severity=severities.get(number, "medium"), cluster=cluster, node=node,
+            resource={"kind": "Node", "name": node}, remediation=_evidence_text(check.get("remediation")) or "",
+            references=["https://github.com/aquasecurity/kube-bench"], evidence=evidence, extra=extra)
+    except ValueError as exc:  # FindingError, or UnicodeEncodeError of a lone surrogate in the id
+        skipped.append("%s: %s" % (where, exc))
+        return None
+    if has_bad_text(finding):
+        skipped.append("%s: %s" % (where, BAD_TEXT))
+        return None
+    return finding
 
 
 def apply_severities(findings, catalogue):
@@ -224,13 +340,18 @@ def parse_run_output(stdout, name="kube-bench stdout"):
         raise KubeBenchError("%s is empty" % name)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise KubeBenchError("%s: %s" % (name, TOO_DEEP)) from None
     except ValueError:
         pass
-    for index, line in enumerate(text.splitlines()):
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:200]):  # log lines before the JSON: a bounded number of tries
         if line.lstrip().startswith(("{", "[")):
-            candidate = "\n".join(text.splitlines()[index:])
+            candidate = "\n".join(lines[index:])
             try:
                 return json.loads(candidate)
+            except RecursionError:
+                raise KubeBenchError("%s: %s" % (name, TOO_DEEP)) from None
             except ValueError:
                 continue
     raise KubeBenchError("%s holds no kube-bench JSON (first line: %r)" % (name, text.splitlines()[0][:200]))
@@ -407,6 +528,8 @@ def extract_job_result(log, name="pod log"):
                              % (name, exit_code, stderr_tail or "-"))
     try:
         document = json.loads(body)
+    except RecursionError:
+        raise KubeBenchError("%s: the kube-bench result is %s" % (name, TOO_DEEP)) from None
     except ValueError as exc:
         raise KubeBenchError("%s: the kube-bench result between the markers is not valid JSON: %s" % (name, exc)) from exc
     return {"document": document, "exit_code": exit_code, "stderr_tail": stderr_tail}

@@ -36,6 +36,7 @@ Rules:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import bisect
 import datetime
 import gc
 import json
@@ -43,6 +44,7 @@ import math
 import os
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import (
     SEVERITIES,
     SEVERITY_ORDER,
@@ -92,6 +94,11 @@ REPORT_KINDS = {
     "ClusterRbacAssessmentReport": _Kind("clusterrbacassessmentreports", False, "trivy-rbac", "checks"),
     "InfraAssessmentReport": _Kind("infraassessmentreports", True, "trivy-infra", "checks"),
     "ClusterInfraAssessmentReport": _Kind("clusterinfraassessmentreports", False, "trivy-infra", "checks"),
+    # Reports without findings of their own: an SBOM (a CycloneDX document and component counts) and the
+    # compliance report (control results computed from the other reports; its summary goes to ``compliance``).
+    "SbomReport": _Kind("sbomreports", True, None, None),
+    "ClusterSbomReport": _Kind("clustersbomreports", False, None, None),
+    "ClusterComplianceReport": _Kind("clustercompliancereports", False, None, None),
 }
 REPORT_KIND_NAMES = tuple(REPORT_KINDS)
 SUMMARY_KEYS = ("criticalCount", "highCount", "mediumCount", "lowCount", "unknownCount")
@@ -233,6 +240,43 @@ def _clean(mapping):
     return {key: value for key, value in mapping.items() if value is not None and value != [] and value != ""}
 
 
+# A lone UTF-16 surrogate ("\\ud800" in JSON) decodes to a str that cannot be written as UTF-8: the record that
+# holds one is left out and named, instead of failing the whole module when Ansible encodes its result.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Strict UTF-8 decoding lets no surrogate through: only an escape (JSON \\ud800, YAML \\ud800 or \\U0000d800) can
+# make one, so records are only checked when the text has such an escape (the check costs ~70% on 50k records).
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
+_MAX_WALK = 10000
+
+
+def _printable(text):
+    """Locations are built from names in the input: a lone surrogate there is shown as its escape (\\udfff)."""
+    if isinstance(text, str) and _SURROGATE.search(text):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def has_bad_text(value):
+    """Whether a finding-sized value holds a lone surrogate (walks at most _MAX_WALK nodes, no recursion)."""
+    stack = [value]
+    seen = 0
+    while stack and seen < _MAX_WALK:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
+BAD_TEXT = "record with text that is not valid Unicode (a lone UTF-16 surrogate escape such as \\ud800)"
+
+
 # Resource names from Trivy misconfiguration messages (trivy config has no structured resource field).
 _MESSAGE_PATTERNS = (
     re.compile(r"Container '(?P<container>[^']+)' of (?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)'"),
@@ -242,6 +286,8 @@ _MESSAGE_PATTERNS = (
     re.compile(r"^(?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)' (?:should|shouldn't|must)"),
     re.compile(r"^(?P<kind>pod|deployment|daemonset|statefulset|replicaset|job|cronjob) (?P<name>\S+) in "
                r"(?P<namespace>\S+) namespace"),
+    # KSV118 names the workload, not its kind: "container legacy-api in shop namespace is using the default ..."
+    re.compile(r"^container (?P<name>[^\s\"']+) in (?P<namespace>\S+) namespace"),
 )
 _KIND_CASE = {"pod": "Pod", "deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet",
               "replicaset": "ReplicaSet", "job": "Job", "cronjob": "CronJob",
@@ -278,6 +324,7 @@ class FindingSet:
         self.counters = {"unrecognized_severity": 0, "severity_from_score": 0, "invalid_score": 0}
 
     def skip(self, reason, location, count=1):
+        reason, location = _printable(reason), _printable(location)
         entry = self.skips.setdefault(reason, {"reason": reason, "count": 0, "examples": []})
         entry["count"] += count
         if len(entry["examples"]) < SKIP_EXAMPLES:
@@ -285,7 +332,7 @@ class FindingSet:
 
     def note(self, message, location):
         """A warning counted per message (e.g. 'checks without success flag treated as failed')."""
-        entry = self.notes.setdefault(message, {"count": 0, "first": location})
+        entry = self.notes.setdefault(_printable(message), {"count": 0, "first": _printable(location)})
         entry["count"] += 1
 
     def severity(self, raw, score, location):
@@ -403,6 +450,8 @@ class ReportCollector(FindingSet):
         self.reports = []
         self.by_kind = {}
         self.ignored = 0
+        self.compliance = []
+        self.check_text = True  # look for lone surrogates in each record (see _SURROGATE_ESCAPE)
 
     def _kind_totals(self, kind):
         if kind not in self.by_kind:
@@ -421,7 +470,11 @@ class ReportCollector(FindingSet):
             self.skip("object without kind", location)
             return
         if kind not in REPORT_KINDS:
-            self.skip("not a Trivy Operator report kind (%s)" % kind, location)
+            if str(obj.get("apiVersion") or "").startswith(GROUP + "/"):
+                # e.g. ClusterComplianceDetailReport of older operators, or a kind newer than this module
+                self.skip("Trivy Operator kind that kubesec does not read (%s)" % kind, location)
+            else:
+                self.skip("not a Trivy Operator report kind (%s)" % kind, location)
             return
         if kind not in self.kinds:
             self.ignored += 1
@@ -434,12 +487,26 @@ class ReportCollector(FindingSet):
             return
         name = _text(meta.get("name"))
         where = "%s %s%s (%s)" % (kind, namespace + "/" if namespace else "", name or "?", location)
+        # only what is copied counts (a surrogate in an unrelated annotation does not lose the report)
+        if self.check_text and has_bad_text([name, namespace, report_resource(meta), obj.get("spec"),
+                                             obj.get("status"), _mapping(obj.get("report")).get("artifact")]):
+            self.skip("report object whose name, labels or summary hold text that is not valid Unicode (lone "
+                      "surrogate)", where)
+            return
+        if kind == "ClusterComplianceReport":
+            self._compliance(obj, meta, name, where, location)
+            return
         report = obj.get("report")
         if not isinstance(report, dict):
             self.skip("report object without a .report mapping", where)
             return
+        if info.items_key is None:
+            self._sbom(report, meta, kind, name, namespace, where, location)
+            return
         items = report.get(info.items_key)
         if items is None:
+            if info.items_key not in report:  # the operator always writes the key (null or a list)
+                self.note("reports without .report.%s were read as having none" % info.items_key, where)
             items = []
         if not isinstance(items, list):
             self.skip("report whose .report.%s is not a list" % info.items_key, where)
@@ -459,7 +526,11 @@ class ReportCollector(FindingSet):
             if not isinstance(item, dict):
                 self.skip("%s entry is not a mapping" % info.items_key, item_where)
                 continue
+            before = len(self.findings)
             parse_item(item, context, item_where)
+            if self.check_text and len(self.findings) > before and has_bad_text(self.findings[before:]):
+                del self.findings[before:]
+                self.skip(BAD_TEXT, item_where)
         new = self.findings[start:]
         counted = dict((key, 0) for key in SUMMARY_KEYS)
         for finding in new:
@@ -491,6 +562,101 @@ class ReportCollector(FindingSet):
                 totals[finding["status"]] += 1
             if finding["status"] == "fail":
                 totals[finding["severity"]] += 1
+
+    def _sbom(self, report, meta, kind, name, namespace, where, location):
+        """An SBOM has no findings: one row with its component counts, so the report can list what was inventoried."""
+        components = report.get("components")
+        if components is not None and not isinstance(components, dict):
+            self.skip("SBOM report whose .report.components is not a CycloneDX mapping", where)
+            return
+        counts = _mapping(report.get("summary"))
+        bom = _mapping(components)
+        listed = bom.get("components")
+        resource = report_resource(meta)
+        if kind == "SbomReport" and not resource["namespace"] and resource["name"]:
+            resource["namespace"] = namespace
+        scanner = _mapping(report.get("scanner"))
+        self.reports.append(_clean({
+            "kind": kind, "name": name, "namespace": namespace, "resource": resource,
+            "container": resource.get("container"), "artifact": _artifact(report),
+            "summary": _clean({"componentsCount": _count(counts.get("componentsCount")),
+                               "dependenciesCount": _count(counts.get("dependenciesCount"))}),
+            "sbom": _clean({"format": _text(bom.get("bomFormat")), "spec_version": _text(bom.get("specVersion")),
+                            "components_listed": len(listed) if isinstance(listed, list) else None}),
+            "scanner": " ".join(t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
+            "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+            "findings": 0, "origin": location,
+        }))
+        self._kind_totals(kind)["reports"] += 1
+
+    def _compliance(self, obj, meta, name, where, location):
+        """ClusterComplianceReport: spec.compliance (the benchmark) and status (its results, computed by the
+        operator from the other reports, so no findings are made from it: they would duplicate those reports)."""
+        spec = _mapping(_mapping(obj.get("spec")).get("compliance"))
+        status = obj.get("status")
+        if status is None:
+            status = {}
+        if not isinstance(status, dict):
+            self.skip("compliance report whose .status is not a mapping", where)
+            return
+        # trivy-operator writes status.summary {failCount, passCount}; its older docs show status.totalCounts.
+        counts = _mapping(status.get("summary")) or _mapping(status.get("totalCounts"))
+        summary_report = _mapping(status.get("summaryReport"))
+        detail = _mapping(status.get("detailReport"))
+        controls = []
+        listed = summary_report.get("controlCheck")
+        if isinstance(listed, list):
+            for index, control in enumerate(listed):
+                if not isinstance(control, dict) or not _text(control.get("id")):
+                    self.skip("compliance control without an id", "%s .status.summaryReport.controlCheck[%d]"
+                              % (where, index))
+                    continue
+                total_fail = _count(control.get("totalFail"))
+                controls.append(_clean({
+                    "id": _text(control.get("id")), "name": _text(control.get("name")),
+                    "severity": normalize_severity(_text(control.get("severity"))),
+                    "total_fail": total_fail,
+                    # no totalFail: a manual control the operator cannot evaluate
+                    "status": "manual" if total_fail is None else ("fail" if total_fail else "pass"),
+                }))
+        elif isinstance(detail.get("results"), list):
+            for index, control in enumerate(detail["results"]):
+                if not isinstance(control, dict) or not _text(control.get("id")):
+                    self.skip("compliance control without an id", "%s .status.detailReport.results[%d]"
+                              % (where, index))
+                    continue
+                checks = [c for c in control.get("checks") or [] if isinstance(c, dict)]
+                failed = sum(1 for c in checks if c.get("success") is False)
+                controls.append(_clean({
+                    "id": _text(control.get("id")), "name": _text(control.get("name")),
+                    "severity": normalize_severity(_text(control.get("severity"))),
+                    "total_fail": failed, "status": "fail" if failed else ("pass" if checks else "manual"),
+                }))
+        entry = _clean({
+            "name": name, "id": _text(spec.get("id")) or _text(summary_report.get("id")),
+            "title": _text(spec.get("title")) or _text(summary_report.get("title")) or name,
+            "version": _text(spec.get("version")), "description": _text(spec.get("description")),
+            "report_type": _text(_mapping(obj.get("spec")).get("reportType")),
+            "pass_count": _count(counts.get("passCount")), "fail_count": _count(counts.get("failCount")),
+            "controls": controls,
+            "controls_failed": sum(1 for c in controls if c.get("status") == "fail"),
+            "controls_manual": sum(1 for c in controls if c.get("status") == "manual"),
+            "updated": _text(status.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+            "origin": location,
+        })
+        if not status:
+            self.note("compliance reports without a .status (not evaluated yet) were listed without results", where)
+        if has_bad_text(entry):
+            self.skip(BAD_TEXT, where)
+            return
+        self.compliance.append(entry)
+        self.reports.append(_clean({
+            "kind": "ClusterComplianceReport", "name": name, "resource": {"kind": "ClusterComplianceReport",
+                                                                          "name": name},
+            "summary": _clean({"passCount": entry.get("pass_count"), "failCount": entry.get("fail_count")}),
+            "findings": 0, "updated": entry.get("updated"), "origin": location,
+        }))
+        self._kind_totals("ClusterComplianceReport")["reports"] += 1
 
     def _emit(self, context, finding_id, title, status, severity, resource=None, **kwargs):
         try:
@@ -554,8 +720,8 @@ class ReportCollector(FindingSet):
         if _text(scope.get("type")) == "Container" and _text(scope.get("value")):
             resource["container"] = _text(scope.get("value"))
         messages = []
-        if isinstance(item.get("messages"), list):
-            messages = [m for m in (_text(v) for v in item["messages"]) if m]
+        if isinstance(item.get("messages"), list):  # they quote the offending values: redacted
+            messages = [redact_text(m) for m in (_text(v) for v in item["messages"]) if m]
         evidence = _clean({
             "check_id": raw_id, "category": _text(item.get("category")), "messages": messages[:MAX_MESSAGES],
             "scope": {"type": _text(scope.get("type")), "value": _text(scope.get("value"))} if scope else None,
@@ -590,8 +756,9 @@ class ReportCollector(FindingSet):
         findings, truncated = self.select(max_findings)
         summary = self.summary()
         summary.update({"reports": len(self.reports), "returned": len(findings), "truncated": truncated,
-                        "by_kind": self.by_kind, "ignored_by_filter": self.ignored})
-        return {"findings": findings, "reports": self.reports, "summary": summary,
+                        "by_kind": self.by_kind, "ignored_by_filter": self.ignored,
+                        "compliance": self.compliance})
+        return {"findings": findings, "reports": self.reports, "summary": summary, "compliance": self.compliance,
                 "skips": list(self.skips.values()), "warnings": self.warnings()}
 
 
@@ -641,13 +808,23 @@ class _GcPaused:
             gc.enable()
 
 
-def load_documents(path):
-    """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers."""
+TOO_DEEP = "nested deeper than the parser allows (about 1000 levels); no Trivy output is shaped like that"
+
+
+def load_documents(path, flags=None):
+    """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers.
+
+    ``flags`` (a dict), when given, gets ``surrogate_escapes``: whether the text has an escape that can decode to a
+    lone surrogate (then the records must be checked).
+    """
     with _GcPaused():
-        return list(_load_documents(path))
+        try:
+            return list(_load_documents(path, flags))
+        except RecursionError:
+            raise TrivyInputError("%s: %s" % (path, TOO_DEEP)) from None
 
 
-def _load_documents(path):
+def _load_documents(path, flags=None):
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -657,6 +834,8 @@ def _load_documents(path):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+    if flags is not None:
+        flags["surrogate_escapes"] = bool(_SURROGATE_ESCAPE.search(text))
     if _looks_like_json(path, text):
         if not text.strip():
             raise TrivyInputError("%s is empty" % path)
@@ -708,7 +887,11 @@ def collect_from_path(path, kinds=None, namespaces=None, cluster=None, max_findi
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
     files = export_files(path)
     for file_path in files:
-        documents = load_documents(file_path)
+        flags = {}
+        documents = load_documents(file_path, flags)
+        collector.check_text = flags.get("surrogate_escapes", True)
+        if not documents:
+            collector.skip("file without any YAML/JSON document", file_path)
         with _GcPaused():
             for number, document in documents:
                 for location, obj in iter_objects(document, "%s document %d" % (file_path, number)):
@@ -727,6 +910,8 @@ def collect_from_api(api_client, list_all, kinds=None, namespaces=None, cluster=
     ``not_found_is_error`` (the caller asked for that kind explicitly).
     """
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
+    # the API server encodes JSON with Go, which never writes a lone surrogate (it writes U+FFFD instead)
+    collector.check_text = False
     sources = []
     missing = []
     for kind in (k for k in REPORT_KIND_NAMES if k in collector.kinds):
@@ -761,6 +946,135 @@ def collect_from_api(api_client, list_all, kinds=None, namespaces=None, cluster=
 # ----------------------------------------------------------------------------------------------------------
 # Trivy CLI JSON
 # ----------------------------------------------------------------------------------------------------------
+# What a scan assessed: Trivy scanners -> finding sources (trivy <subcommand> --help, Trivy 0.59). ``license``
+# findings are not kept, so that scanner assesses nothing kubesec grades.
+SCANNER_SOURCES = {
+    "vuln": ("trivy-vulnerability",),
+    "misconfig": ("trivy-config",),
+    "secret": ("trivy-exposed-secret",),
+    "rbac": ("trivy-rbac",),
+    "license": (),
+}
+# --scanners defaults per subcommand; ``config`` has no --scanners (misconfiguration only).
+DEFAULT_SCANNERS = {
+    "config": ("misconfig",),
+    "fs": ("vuln", "secret"),
+    "image": ("vuln", "secret"),
+    "k8s": ("vuln", "misconfig", "secret", "rbac"),
+}
+# Older spellings: --security-checks (before v0.37) with ``config`` for misconfig.
+_SCANNER_ALIASES = {"config": "misconfig", "vulnerability": "vuln", "secrets": "secret"}
+# Result classes (pkg/types/report.go ResultClass) -> scanner that produced them.
+_CLASS_SCANNER = {"os-pkgs": "vuln", "lang-pkgs": "vuln", "config": "misconfig", "secret": "secret",
+                  "license": "license", "license-file": "license"}
+# trivy k8s v0.29-v0.41 (--format json): one list of resources per scanner.
+# (pkg/k8s/report Report: Vulnerabilities and Misconfigurations; secrets were results of the first list)
+_LEGACY_K8S_LISTS = (("Vulnerabilities", "vuln"), ("Misconfigurations", "misconfig"))
+# ExperimentalModifiedFindings (pkg/types/finding.go): findings a VEX statement or .trivyignore took out.
+_MODIFIED_STATUS = {"not_affected": "not affected", "fixed": "fixed", "under_investigation": "under investigation",
+                    "ignored": "ignored", "affected": "affected", "unknown": "status unknown"}
+
+
+def scanners_of(subcommand, extra_args):
+    """The Trivy scanners a command runs: --scanners / --security-checks from extra_args, else the defaults."""
+    if subcommand == "config":
+        return list(DEFAULT_SCANNERS["config"])
+    extra = [str(arg) for arg in (extra_args or [])]
+    chosen = None
+    for index, arg in enumerate(extra):
+        for flag in ("--scanners", "--security-checks"):
+            value = None
+            if arg == flag and index + 1 < len(extra):
+                value = extra[index + 1]
+            elif arg.startswith(flag + "="):
+                value = arg.split("=", 1)[1]
+            if value is not None:
+                chosen = [_SCANNER_ALIASES.get(v.strip(), v.strip()) for v in value.split(",") if v.strip()]
+    if chosen is None:
+        return list(DEFAULT_SCANNERS.get(subcommand, ()))
+    unknown = [name for name in chosen if name not in SCANNER_SOURCES]
+    if unknown:
+        raise TrivyInputError("unknown Trivy scanner(s) %s in extra_args; known: %s"
+                              % (", ".join(unknown), ", ".join(SCANNER_SOURCES)))
+    return sorted(set(chosen), key=chosen.index)
+
+
+def _lines(item):
+    cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))  # IacMetadata: before v0.30
+    start = _count(cause.get("StartLine")) or None
+    end = _count(cause.get("EndLine")) or start
+    return start, end
+
+
+class _FileObjects:
+    """The Kubernetes objects of one scanned file, so every misconfiguration of one object gets one identity.
+
+    ``trivy config`` gives no structured resource: the object is named in some messages only, in several forms
+    (``Container 'c' of Deployment 'd'``, ``container "c" of deployment "d" in "ns" namespace``, ``container d in
+    ns namespace``). Objects are collected from all messages of the file first; each one's namespace is the one any
+    of its messages names; a message that names no object is placed by its line range (CauseMetadata) into the
+    object whose lines hold it.
+    """
+
+    def __init__(self, items):
+        self.objects = {}
+        self.parsed = []
+        for item in items:
+            parsed = resource_from_message(item.get("Message")) if isinstance(item, dict) else None
+            self.parsed.append(parsed)
+            if parsed and parsed.get("kind") and parsed.get("name"):
+                key = (parsed["kind"], parsed["name"])
+                entry = self.objects.setdefault(key, {"namespaces": [], "start": None, "end": None})
+                if parsed.get("namespace") and parsed["namespace"] not in entry["namespaces"]:
+                    entry["namespaces"].append(parsed["namespace"])
+                start, end = _lines(item)
+                if start:
+                    entry["start"] = start if entry["start"] is None else min(entry["start"], start)
+                    entry["end"] = max(entry["end"] or 0, end or start)
+        self.by_name = {}
+        for key in self.objects:
+            self.by_name.setdefault(key[1], []).append(key)
+        for index, parsed in enumerate(self.parsed):  # names without a kind ("container d in ns namespace")
+            if parsed and not parsed.get("kind") and parsed.get("name"):
+                same = self.by_name.get(parsed["name"], [])
+                if len(same) == 1:
+                    entry = self.objects[same[0]]
+                    if parsed.get("namespace") and parsed["namespace"] not in entry["namespaces"]:
+                        entry["namespaces"].append(parsed["namespace"])
+                    start, end = _lines(items[index])
+                    if start:
+                        entry["start"] = start if entry["start"] is None else min(entry["start"], start)
+                        entry["end"] = max(entry["end"] or 0, end or start)
+        # The lines of one message lie in one document, so the spans of two objects never overlap: the object of
+        # a line is the one with the latest first line at or above it (bisect; files may hold thousands).
+        self.starts = sorted((e["start"], key) for key, e in self.objects.items() if e["start"])
+        self.start_lines = [start for start, _key in self.starts]
+
+    def _resource(self, key, container=None):
+        entry = self.objects[key]
+        return {"kind": key[0], "name": key[1], "namespace": entry["namespaces"][0] if entry["namespaces"] else None,
+                "container": container}
+
+    def resolve(self, index, item):
+        """{kind, name, namespace, container} of the item at index (None: an item not in the list, e.g. a
+        suppressed one), or None when it cannot be placed (then the file is the resource)."""
+        parsed = self.parsed[index] if index is not None else resource_from_message(item.get("Message"))
+        if parsed and parsed.get("kind") and parsed.get("name"):
+            return self._resource((parsed["kind"], parsed["name"]), parsed.get("container"))
+        if parsed and parsed.get("name"):
+            same = self.by_name.get(parsed["name"], [])
+            if len(same) == 1:
+                return self._resource(same[0])
+        start, _end = _lines(item)
+        if start:
+            position = bisect.bisect_right(self.start_lines, start)
+            if position:
+                return self._resource(self.starts[position - 1][1])
+        if len(self.objects) == 1:
+            return self._resource(next(iter(self.objects)))
+        return None
+
+
 class CliCollector(FindingSet):
     """Trivy CLI JSON (image/fs/config/repo results and trivy k8s reports) -> findings."""
 
@@ -771,26 +1085,36 @@ class CliCollector(FindingSet):
         self.ignored_licenses = 0
         self.scan_errors = []
         self.artifact = {}
+        self.scanners_seen = []
+        self.modified = 0
+        self.check_text = True  # look for lone surrogates in each record (see _SURROGATE_ESCAPE)
+
+    def _saw(self, scanner):
+        if scanner and scanner not in self.scanners_seen:
+            self.scanners_seen.append(scanner)
 
     def add_report(self, data, origin="trivy output"):
         if not isinstance(data, dict):
             raise TrivyInputError("%s: a Trivy JSON result is an object, got %s" % (origin, type(data).__name__))
-        if isinstance(data.get("Resources"), list) or isinstance(data.get("Findings"), list) or \
-                ("ClusterName" in data and "Results" not in data):
+        legacy = [(key, scanner) for key, scanner in _LEGACY_K8S_LISTS if isinstance(data.get(key), list)]
+        if "ClusterName" in data and "Results" not in data and not isinstance(data.get("Resources"), list) and \
+                not isinstance(data.get("Findings"), list):
+            if not legacy:
+                raise TrivyInputError(
+                    "%s has ClusterName but none of Resources, Findings (trivy k8s v0.42+) or Vulnerabilities/"
+                    "Misconfigurations (trivy k8s v0.29-v0.41) as lists; keys found: %s"
+                    % (origin, ", ".join(sorted(str(k) for k in data)[:12])))
+            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
+                                    "report": "legacy"})
+            for key, scanner in legacy:
+                self._saw(scanner)
+                self._k8s_resources(data[key], "%s %s" % (origin, key))
+            return
+        if isinstance(data.get("Resources"), list) or isinstance(data.get("Findings"), list):
             key = "Resources" if isinstance(data.get("Resources"), list) else "Findings"
             self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
                                     "report": "all" if key == "Resources" else "summary"})
-            for index, resource in enumerate(data.get(key) or []):
-                where = "%s %s[%d]" % (origin, key, index)
-                if not isinstance(resource, dict):
-                    self.skip("k8s resource entry is not a mapping", where)
-                    continue
-                res = {"kind": _text(resource.get("Kind")), "name": _text(resource.get("Name")),
-                       "namespace": _text(resource.get("Namespace")), "container": None}
-                if _text(resource.get("Error")):
-                    self.scan_errors.append("%s %s/%s: %s" % (res["kind"], res["namespace"] or "-", res["name"],
-                                                              _text(resource.get("Error"))))
-                self._results(resource.get("Results"), res, where, k8s=True)
+            self._k8s_resources(data[key], "%s %s" % (origin, key))
             return
         if "Results" in data or "SchemaVersion" in data or "ArtifactName" in data:
             self.artifact = _clean({"name": _text(data.get("ArtifactName")), "type": _text(data.get("ArtifactType"))})
@@ -800,7 +1124,24 @@ class CliCollector(FindingSet):
             self._results(data.get("Results"), base, origin, k8s=False)
             return
         raise TrivyInputError("%s is not a Trivy JSON result: expected SchemaVersion/Results (trivy image, fs, "
-                              "config) or ClusterName with Resources/Findings (trivy k8s)" % origin)
+                              "config), ClusterName with Resources/Findings (trivy k8s) or ClusterName with "
+                              "Vulnerabilities/Misconfigurations (trivy k8s before v0.42); keys found: %s"
+                              % (origin, ", ".join(sorted(str(k) for k in data)[:12]) or "none"))
+
+    def _k8s_resources(self, resources, origin):
+        for index, resource in enumerate(resources):
+            where = "%s[%d]" % (origin, index)
+            if not isinstance(resource, dict):
+                self.skip("k8s resource entry is not a mapping", where)
+                continue
+            res = {"kind": _text(resource.get("Kind")), "name": _text(resource.get("Name")),
+                   "namespace": _text(resource.get("Namespace")), "container": None}
+            if _text(resource.get("Error")):
+                self.scan_errors.append("%s %s/%s: %s" % (res["kind"], res["namespace"] or "-", res["name"],
+                                                          _text(resource.get("Error"))))
+            if res["kind"] in RBAC_KINDS:
+                self._saw("rbac")
+            self._results(resource.get("Results"), res, where, k8s=True)
 
     def _results(self, results, resource, where, k8s):
         if results is None:
@@ -814,14 +1155,24 @@ class CliCollector(FindingSet):
                 self.skip("result entry is not a mapping", result_where)
                 continue
             self.results += 1
+            self._saw(_CLASS_SCANNER.get(_text(result.get("Class")) or ""))
             target = _text(result.get("Target"))
             summary = _mapping(result.get("MisconfSummary"))
+            if summary:
+                self._saw("misconfig")
             for key in ("Successes", "Failures"):
                 count = _count(summary.get(key))
                 if count:
                     self.misconf_summary[key.lower()] += count
             if isinstance(result.get("Licenses"), list):
                 self.ignored_licenses += len(result["Licenses"])
+            objects = None
+            if resource is None:
+                objects = _FileObjects((result.get("Misconfigurations") or []) + [
+                    m["Finding"] for m in (result.get("ExperimentalModifiedFindings") or [])
+                    if isinstance(m, dict) and isinstance(m.get("Finding"), dict)]) if isinstance(
+                    result.get("Misconfigurations") or [], list) and isinstance(
+                    result.get("ExperimentalModifiedFindings") or [], list) else None
             for name, handler in (("Vulnerabilities", self._vulnerability), ("Misconfigurations", self._misconfig),
                                   ("Secrets", self._secret)):
                 entries = result.get(name)
@@ -835,25 +1186,81 @@ class CliCollector(FindingSet):
                     if not isinstance(item, dict):
                         self.skip("%s entry is not a mapping" % name, item_where)
                         continue
-                    handler(item, target, resource, item_where, k8s, result)
+                    res = resource
+                    if objects is not None and name == "Misconfigurations":
+                        res = objects.resolve(item_index, item)
+                    self._guarded(handler, item, target, res, item_where, k8s, result)
+            self._modified(result, target, resource, result_where, k8s, objects)
+
+    def _guarded(self, handler, item, target, resource, where, k8s, result, waiver=None):
+        """Run one handler; a record whose text is not valid Unicode is left out and named."""
+        before = len(self.findings)
+        handler(item, target, resource, where, k8s, result, waiver)
+        if self.check_text and len(self.findings) > before and has_bad_text(self.findings[before:]):
+            del self.findings[before:]
+            self.skip(BAD_TEXT, where)
+
+    def _modified(self, result, target, resource, where, k8s, objects=None):
+        """ExperimentalModifiedFindings: shown as waived findings, with the VEX statement or ignore file as reason."""
+        entries = result.get("ExperimentalModifiedFindings")
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            self.skip("ExperimentalModifiedFindings is not a list", where)
+            return
+        handlers = {"vulnerability": self._vulnerability, "misconfiguration": self._misconfig,
+                    "secret": self._secret}
+        for index, entry in enumerate(entries):
+            item_where = "%s.ExperimentalModifiedFindings[%d]" % (where, index)
+            if not isinstance(entry, dict) or not isinstance(entry.get("Finding"), dict):
+                self.skip("modified finding without a Finding mapping", item_where)
+                continue
+            kind = (_text(entry.get("Type")) or "").lower()
+            if kind == "license":
+                self.ignored_licenses += 1
+                continue
+            handler = handlers.get(kind)
+            if handler is None:
+                self.skip("modified finding of an unknown Type (%s)" % (_text(entry.get("Type")) or "none"),
+                          item_where)
+                continue
+            if kind == "misconfiguration" and (_text(entry["Finding"].get("Status")) or "").upper() == "PASS":
+                continue  # a passed check that an ignore rule also matched: nothing was suppressed
+            status = _text(entry.get("Status")) or "unknown"
+            source = _text(entry.get("Source")) or "an unnamed source"
+            statement = _text(entry.get("Statement"))
+            reason = "%s according to %s%s" % (_MODIFIED_STATUS.get(status, status), source,
+                                               ": " + statement if statement else " (no statement given)")
+            self.modified += 1
+            res = resource
+            if objects is not None and kind == "misconfiguration":
+                res = objects.resolve(None, entry["Finding"])
+            self._guarded(handler, entry["Finding"], target, res, item_where, k8s, result,
+                          waiver={"reason": reason, "status": status, "source": source, "statement": statement})
 
     def _file_resource(self, target):
         return {"kind": "File", "name": target, "namespace": None, "container": None}
 
-    def _emit(self, where, finding_id, source, title, status, severity, resource, **kwargs):
+    def _emit(self, where, finding_id, source, title, status, severity, resource, waiver=None, **kwargs):
+        evidence = kwargs.get("evidence")
+        if waiver and evidence is not None:
+            evidence.update(_clean({"vex_status": waiver["status"], "vex_source": waiver["source"],
+                                    "vex_statement": waiver["statement"]}))
         try:
             finding = make_finding(finding_id, source, title, "fail" if status == "waived" else status,
                                    severity=severity, cluster=self.cluster,
                                    namespace=(resource or {}).get("namespace"), resource=resource,
-                                   discriminator=_discriminator(kwargs.get("evidence")), **kwargs)
+                                   discriminator=_discriminator(evidence), **kwargs)
         except ValueError as exc:
             self.skip("entry with an invalid field (%s)" % exc, where)
             return
-        if status == "waived":
+        if waiver:
+            finding = apply_waiver(finding, waiver["reason"])
+        elif status == "waived":
             finding = apply_waiver(finding, "Trivy reported an EXCEPTION (policy exception or ignore file)")
         self.add(finding)
 
-    def _vulnerability(self, item, target, resource, where, k8s, result):
+    def _vulnerability(self, item, target, resource, where, k8s, result, waiver=None):
         vuln_id = _text(item.get("VulnerabilityID"))
         if not vuln_id:
             self.skip("vulnerability without VulnerabilityID", where)
@@ -882,12 +1289,12 @@ class CliCollector(FindingSet):
             "published_date": _text(item.get("PublishedDate")),
             "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
         })
-        self._emit(where, vuln_id, "trivy-vulnerability", title, "fail", severity, resource,
+        self._emit(where, vuln_id, "trivy-vulnerability", title, "fail", severity, resource, waiver=waiver,
                    description=_text(item.get("Description")) or "", remediation=remediation,
                    references=_references(item.get("PrimaryURL"), item.get("References")),
                    evidence=evidence, score=score)
 
-    def _misconfig(self, item, target, resource, where, k8s, result):
+    def _misconfig(self, item, target, resource, where, k8s, result, waiver=None):
         raw_id = _text(item.get("ID"))
         avd_id = _text(item.get("AVDID"))
         namespace_id = (_text(item.get("Namespace")) or "").rsplit(".", 1)[-1]
@@ -904,16 +1311,15 @@ class CliCollector(FindingSet):
             self.note("misconfigurations with an unrecognized Status were treated as failed", where)
             status = "fail"
         severity, origin = self.severity(item.get("Severity"), None, where)
-        message = _text(item.get("Message"))
-        parsed = resource_from_message(message) if status != "pass" else None
+        # config-audit messages quote the offending values (e.g. an env value "password=..."): redacted here
+        message = redact_text(_text(item.get("Message")))
         if k8s and resource is not None:
             res = dict(resource)
+            parsed = resource_from_message(message)
             if parsed and parsed.get("container") and parsed.get("name") == res.get("name"):
                 res["container"] = parsed["container"]
-        elif parsed:
-            res = parsed
         elif resource is not None:
-            res = dict(resource)
+            res = dict(resource)  # a trivy config result: resolved from all messages of its file by the caller
         else:
             res = self._file_resource(target)
         if check_id.startswith("KCV-") or res.get("kind") == "NodeInfo":
@@ -922,7 +1328,7 @@ class CliCollector(FindingSet):
             source = "trivy-rbac"
         else:
             source = "trivy-config"
-        cause = _mapping(item.get("CauseMetadata"))
+        cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))
         evidence = _clean({
             "check_id": raw_id, "avd_id": avd_id, "message": message, "file": target,
             "artifact": self.artifact.get("name"), "type": _text(item.get("Type")),
@@ -931,11 +1337,11 @@ class CliCollector(FindingSet):
             "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
         })
         self._emit(where, check_id, source, _text(item.get("Title")) or check_id, status, severity, res,
-                   description=_text(item.get("Description")) or "",
+                   waiver=waiver, description=_text(item.get("Description")) or "",
                    remediation=_text(item.get("Resolution")) or "",
                    references=_references(item.get("PrimaryURL"), item.get("References")), evidence=evidence)
 
-    def _secret(self, item, target, resource, where, k8s, result):
+    def _secret(self, item, target, resource, where, k8s, result, waiver=None):
         rule = _text(item.get("RuleID"))
         if not rule:
             self.skip("secret without RuleID", where)
@@ -949,32 +1355,59 @@ class CliCollector(FindingSet):
             "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
         })
         title = _text(item.get("Title")) or category or rule
-        self._emit(where, rule, "trivy-exposed-secret", title, "fail", severity, res,
+        self._emit(where, rule, "trivy-exposed-secret", title, "fail", severity, res, waiver=waiver,
                    description="A %s secret was found in %s." % (category or title, target or "the scanned target"),
                    remediation="Remove the secret from the source or image, rotate it, and inject it at runtime.",
                    evidence=evidence)
 
-    def result(self, max_findings=None):
+    def assessed(self, scanners=None):
+        """(scanners, finding sources assessed): from the command's scanners when known, else from the result
+        classes seen; a source with findings was assessed in any case (e.g. trivy-rbac from a config scan of
+        Roles, trivy-infra from KCV checks)."""
+        ran = list(scanners) if scanners is not None else list(self.scanners_seen)
+        sources = []
+        for scanner in ran:
+            for source in SCANNER_SOURCES.get(scanner, ()):
+                if source not in sources:
+                    sources.append(source)
+        for finding in self.findings:
+            if finding["source"] not in sources:
+                sources.append(finding["source"])
+        return ran, sorted(sources)
+
+    def result(self, max_findings=None, scanners=None):
         findings, truncated = self.select(max_findings)
         summary = self.summary()
+        ran, assessed = self.assessed(scanners)
         summary.update({"returned": len(findings), "truncated": truncated, "results": self.results,
                         "misconfigurations": self.misconf_summary, "ignored_licenses": self.ignored_licenses,
-                        "scan_errors": len(self.scan_errors)})
+                        "scan_errors": len(self.scan_errors), "modified": self.modified, "assessed": assessed})
         warnings = self.warnings() + ["trivy could not scan %s" % e for e in self.scan_errors[:20]]
-        return {"findings": findings, "summary": summary, "artifact": self.artifact,
+        if not assessed:
+            warnings.append("the Trivy result shows no scanner that ran (no result classes, no findings): nothing "
+                            "is marked as assessed")
+        return {"findings": findings, "summary": summary, "artifact": self.artifact, "scanners": ran,
+                "assessed": assessed, "assessed_from": "command" if scanners is not None else "results",
                 "skips": list(self.skips.values()), "warnings": warnings}
 
 
-def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output"):
-    """Findings from one decoded Trivy CLI JSON document."""
+def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output", scanners=None, check_text=True):
+    """Findings from one decoded Trivy CLI JSON document (scanners: those the command ran, when known;
+    check_text=False when its text is known to hold no surrogate escape, see may_hold_surrogates)."""
     collector = CliCollector(cluster=cluster)
+    collector.check_text = check_text
     with _GcPaused():
         collector.add_report(data, origin)
-    return collector.result(max_findings)
+    return collector.result(max_findings, scanners=scanners)
 
 
-def load_cli_file(path):
-    """Decode a Trivy CLI JSON file, with errors that name it."""
+def may_hold_surrogates(text):
+    """Whether JSON/YAML text has an escape that can decode to a lone surrogate (see _SURROGATE_ESCAPE)."""
+    return bool(_SURROGATE_ESCAPE.search(text or ""))
+
+
+def load_cli_file(path, flags=None):
+    """Decode a Trivy CLI JSON file, with errors that name it (``flags`` as for load_documents)."""
     if not os.path.isfile(path):
         raise TrivyInputError("Trivy JSON result %s does not exist or is not a file" % path)
     try:
@@ -986,9 +1419,13 @@ def load_cli_file(path):
         raise TrivyInputError("%s is not UTF-8 text (byte %d)" % (path, exc.start)) from exc
     if not text.strip():
         raise TrivyInputError("Trivy JSON result %s is empty" % path)
+    if flags is not None:
+        flags["surrogate_escapes"] = may_hold_surrogates(text)
     try:
         with _GcPaused():
             return json.loads(text)
+    except RecursionError:
+        raise TrivyInputError("%s: %s" % (path, TOO_DEEP)) from None
     except ValueError as exc:
         raise TrivyInputError("%s: invalid JSON at line %s column %s: %s (truncated or not a Trivy --format json "
                               "result?)" % (path, getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"),
@@ -1050,6 +1487,8 @@ def decode_run(argv, rc, stdout, stderr, accepted=None):
                             % (rc, command, _tail(stderr) or "(empty)"))
     try:
         return json.loads(stdout)
+    except RecursionError:
+        raise TrivyRunError("trivy output of %s is %s" % (command, TOO_DEEP)) from None
     except ValueError as exc:
         raise TrivyRunError("trivy output is not JSON (%s): %s\nfirst bytes: %r\nstderr:\n%s"
                             % (exc, command, stdout[:200], _tail(stderr) or "(empty)")) from exc
@@ -1059,9 +1498,11 @@ def run_scan(runner, binary, subcommand, target=None, extra_args=None, cluster=N
     """Run Trivy with ``runner(argv) -> (rc, stdout, stderr)`` and parse its JSON into findings."""
     argv = build_command(binary, subcommand, target, extra_args)
     accepted = accepted_exit_codes(extra_args)
+    scanners = scanners_of(subcommand, extra_args)
     rc, stdout, stderr = runner(argv)
     data = decode_run(argv, rc, stdout, stderr, accepted)
-    result = parse_cli_result(data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0])
+    result = parse_cli_result(data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0],
+                              scanners=scanners, check_text=may_hold_surrogates(stdout))
     result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0,
                    "stderr_tail": _tail(stderr, lines=10, chars=2000)})
     return result

@@ -175,17 +175,36 @@ summary:
   type: dict
   sample: {pass: 17, fail: 3, warn: 5, info: 0, waived: 0, total: 25}
 totals:
-  description: kube-bench's own C(Totals), when the input had them.
+  description: kube-bench's own C(Totals), when the input had them, as they were (see RV(totals_mismatch)).
   returned: always
   type: dict
+counted:
+  description: The results listed in the input, counted per status (C(pass), C(fail), C(warn), C(info)).
+  returned: always
+  type: dict
+  sample: {pass: 19, fail: 2, warn: 4, info: 0}
+totals_mismatch:
+  description:
+    - Every kube-bench counter (C(Totals), a control's C(total_*), a group's C(pass)/C(fail)/...) that disagrees with
+      the results the input lists, naming where; also an Ansible warning. Empty when they agree.
+    - The findings follow the listed results, never the counters.
+  returned: always
+  type: list
+  elements: str
+  sample: ["kb.json: Totals: total_fail says 0 but 2 FAIL result(s) are listed"]
 benchmarks:
-  description: Benchmark versions named in the input.
+  description:
+    - Benchmarks named in the input. An old-style C(version) that is a Kubernetes version (C(1.15), written by
+      kube-bench before v0.3) is mapped with kube-bench's C(version_mapping) (C(1.15) is C(cis-1.5)), with a warning;
+      one older than the mapping is left out with a warning (benchmark unknown), never stamped C(cis-1.15).
   returned: always
   type: list
   elements: str
 skips:
   description:
-    - Entries that could not be read (with where they were), never silently dropped.
+    - "Entries that could not be read (with where they were), never silently dropped. A record of the wrong type
+      (C(tests: [42])) or whose text is not valid Unicode (a lone surrogate escape such as C(\\ud800)) is named
+      here and the other records are kept; input where no record can be read fails with the first reason."
     - Not called C(skipped), which Ansible would take for a skipped task.
   returned: always
   type: list
@@ -362,7 +381,17 @@ def main():
             findings, info, extra = _read(module, params)
     except _kube_bench.KubeBenchError as exc:
         module.fail_json(msg=str(exc))
+    for line in info.get("warnings") or []:
+        module.warn(line)
+    mismatch = info.get("totals_mismatch") or []
+    if mismatch:
+        module.warn("kube-bench's own counts disagree with the results it lists (%d): %s%s"
+                    % (len(mismatch), "; ".join(mismatch[:5]), " ..." if len(mismatch) > 5 else ""))
+    if info["skipped"]:
+        module.warn("%d kube-bench entries could not be read (see skips); first: %s"
+                    % (len(info["skipped"]), info["skipped"][0]))
     module.exit_json(changed=False, findings=findings, summary=summarize(findings), totals=info["totals"] or {},
+                     counted=info.get("counted") or {}, totals_mismatch=mismatch,
                      benchmarks=info["benchmarks"], skips=info["skipped"], **extra)
 
 

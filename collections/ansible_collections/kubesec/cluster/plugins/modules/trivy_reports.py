@@ -20,9 +20,16 @@ description:
     C(UNKNOWN) severity is derived from the CVSS score; unrecognized severities become C(unknown) and are counted.
   - Vulnerabilities and exposed secrets are failures; checks are C(pass) when the report lists them with
     C(success=true) (only when the operator records passed checks) and C(fail) otherwise.
+  - C(SbomReport) and C(ClusterSbomReport) (a CycloneDX SBOM per image) make no findings; each is listed in
+    RV(reports) with its component counts. C(ClusterComplianceReport) (NSA, CIS, PSS compliance computed by the
+    operator from the other reports) makes no findings either, which would repeat those reports; its summary (pass
+    and fail counts, each control with its failures) is returned in RV(compliance) and in C(summary.compliance).
   - The matched text of exposed secrets is never copied into findings.
   - Entries with missing fields are skipped and counted in RV(skips) and in Ansible warnings; malformed files fail
     with the file name and document number.
+  - One bad record does not lose the others. A record whose text is not valid Unicode (a lone UTF-16 surrogate
+    escape such as C(\ud800), which JSON allows) is left out and named, with its file, document and index, in
+    RV(skips). JSON nested deeper than about 1000 levels fails with the file name.
 author:
   - kubesec contributors (@kubesec)
 extends_documentation_fragment:
@@ -71,6 +78,9 @@ options:
       - ClusterRbacAssessmentReport
       - InfraAssessmentReport
       - ClusterInfraAssessmentReport
+      - SbomReport
+      - ClusterSbomReport
+      - ClusterComplianceReport
   limit:
     description: Page size for list requests to the API (C(limit) parameter); V(0) lists without paging.
     type: int
@@ -192,6 +202,28 @@ skips:
   elements: dict
   sample:
     - {reason: vulnerability without vulnerabilityID, count: 2, examples: ["vulns.yaml document 1 item 3"]}
+compliance:
+  description:
+    - One entry per C(ClusterComplianceReport), from its C(spec.compliance) and C(status) (C(status.summary), or
+      C(status.totalCounts) in older operators; controls from C(status.summaryReport.controlCheck), else counted from
+      C(status.detailReport.results)). The same list is in C(summary.compliance).
+    - A control's C(status) is C(fail) when C(total_fail) > 0, C(pass) at 0, and C(manual) when the operator gives no
+      count (controls it cannot evaluate).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: nsa
+      id: "0001"
+      title: nsa
+      version: "1.0"
+      pass_count: 15
+      fail_count: 12
+      controls_failed: 12
+      controls_manual: 4
+      controls:
+        - {id: "1.0", name: Non-root containers, severity: medium, total_fail: 8, status: fail}
+        - {id: "3.0", name: Use CNI plugin that supports NetworkPolicy API (Manual), severity: critical, status: manual}
 sources:
   description: Files read, or the API lists made (resource, scope, object and page counts).
   returned: always

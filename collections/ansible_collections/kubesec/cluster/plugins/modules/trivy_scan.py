@@ -14,8 +14,24 @@ description:
   - Runs C(trivy config), C(trivy fs), C(trivy k8s) or C(trivy image) with C(--format json), or reads a JSON result
     that Trivy wrote before (O(path)), and returns one normalized finding per vulnerability, misconfiguration and
     secret.
-  - Understands the results of C(trivy image|fs|config|repo) (C(Results)) and both C(trivy k8s --format json)
-    shapes (C(--report all) with C(Resources), C(--report summary) with C(Findings)).
+  - Understands the results of C(trivy image|fs|config|repo) (C(Results)), both C(trivy k8s --format json)
+    shapes (C(--report all) with C(Resources), C(--report summary) with C(Findings)) and the report of
+    C(trivy k8s) v0.29 to v0.41 (C(ClusterName) with C(Vulnerabilities) and C(Misconfigurations), each a list of
+    resources with C(Results)). JSON in none of these shapes, a C(ClusterName) without any list of resources
+    included, fails with the file and the keys it has; it is never read as zero findings.
+  - One Kubernetes object is one resource. C(trivy config) names the object only in some messages and in several
+    forms; the objects of a file are collected from all its messages, the namespace any message names holds for
+    all findings of that object, and a message naming no object is placed by its lines (C(CauseMetadata)). Only a
+    finding that cannot be placed (several objects in the file, no lines) keeps the file as its resource.
+  - Findings that a VEX document or C(.trivyignore) took out (C(ExperimentalModifiedFindings)) are returned as
+    C(waived), with the status, source and statement as the waiver reason (and in C(evidence.vex_*)).
+  - "RV(assessed) says which finding sources the scan assessed, from the scanners the command ran
+    (C(--scanners), or Trivy's defaults per subcommand: C(config) misconfig only; C(fs), C(image) vuln and secret;
+    C(k8s) vuln, misconfig, secret and rbac) or, when reading a file, from the result classes in it. A
+    configuration-only scan therefore does not claim that vulnerabilities were assessed."
+  - Misconfiguration messages are redacted (C(password=X), C(--token=X) become C(password=***)).
+  - A record whose text is not valid Unicode (lone surrogate escape) is left out and named in RV(skips); JSON nested
+    deeper than about 1000 levels fails with the file name.
   - Check ids are normalized (C(KSV001), C(KSV-0001) and C(AVD-KSV-0001) all become C(KSV-0001)); misconfigurations
     of Roles and bindings get the source C(trivy-rbac), C(KCV) checks C(trivy-infra). C(EXCEPTION) results become
     C(waived) findings.
@@ -131,6 +147,12 @@ summary:
     misconfigurations:
       description: Trivy's own counts of passed and failed misconfiguration checks (C(MisconfSummary)).
       type: dict
+    modified:
+      description: Findings that VEX or an ignore file took out, returned as C(waived) (C(ExperimentalModifiedFindings)).
+      type: int
+    assessed:
+      description: The same list as RV(assessed).
+      type: list
   sample:
     findings: 56
     returned: 56
@@ -161,6 +183,27 @@ exit_code_signalled:
 stderr_tail:
   description: Last lines of Trivy's stderr (log messages).
   returned: when Trivy ran
+  type: str
+assessed:
+  description:
+    - Finding sources this scan assessed (C(trivy-vulnerability), C(trivy-config), C(trivy-rbac), C(trivy-infra),
+      C(trivy-exposed-secret)), from RV(scanners), plus any source that has findings. A report grades an area only
+      from the sources that assessed it. Also in C(summary.assessed).
+  returned: always
+  type: list
+  elements: str
+  sample: [trivy-config]
+scanners:
+  description: Trivy scanners that ran (C(vuln), C(misconfig), C(secret), C(rbac), C(license)).
+  returned: always
+  type: list
+  elements: str
+  sample: [misconfig]
+assessed_from:
+  description:
+    - C(command) when RV(scanners) come from the command that ran, C(results) when they were read from the result
+      classes of a file (a scanner that found nothing to scan leaves no result, so it may be missing there).
+  returned: always
   type: str
 skips:
   description:
@@ -195,13 +238,15 @@ def main():
         module.fail_json(msg="max_findings must not be negative")
     try:
         if params["path"]:
-            data = _trivy.load_cli_file(params["path"])
+            flags = {}
+            data = _trivy.load_cli_file(params["path"], flags)
             result = _trivy.parse_cli_result(data, cluster=params["cluster"], max_findings=params["max_findings"],
-                                             origin=params["path"])
+                                             origin=params["path"], check_text=flags["surrogate_escapes"])
         else:
             # check the arguments before looking for the binary, so mistakes are reported as such
             _trivy.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
             _trivy.accepted_exit_codes(params["extra_args"])
+            _trivy.scanners_of(params["subcommand"], params["extra_args"])
             binary = params["binary"] or module.get_bin_path("trivy", required=True)
 
             def runner(argv):
