@@ -423,7 +423,50 @@ def test_secret_values_never_reach_evidence():
     text = json.dumps(result)
     assert "hunter2-literal" not in text
     (finding,) = failing(result, "KS-WL-019")
-    assert finding["evidence"]["value"] == {"env": "TOKEN", "secret": "tok", "key": "t"}
+    # the literal PASSWORD is the worse case (issue 15): named, flagged high, its value never copied
+    assert finding["severity"] == "high"
+    assert [v["value"] for v in finding["evidence"]["violations"]] == [
+        {"env": "PASSWORD", "literal": True}, {"env": "TOKEN", "secret": "tok", "key": "t"}]
+
+
+@pytest.mark.parametrize("env, literal", [
+    ({"name": "DB_PASSWORD", "value": "changeme"}, True),        # the demo's legacy-api
+    ({"name": "db_password", "value": "changeme"}, True),
+    ({"name": "dbPassword", "value": "changeme"}, True),
+    ({"name": "API_KEY", "value": "k-123"}, True),
+    ({"name": "GITHUB_TOKEN", "value": "ghp_x"}, True),
+    ({"name": "AWS_SECRET_ACCESS_KEY", "value": "abc"}, True),
+    ({"name": "REDIS_PWD", "value": "abc"}, True),
+    ({"name": "DATABASE_URL", "value": "postgres://app:s3cret@db:5432/app"}, True),
+    ({"name": "DATABASE_URL", "value": "postgres://db:5432/app"}, False),
+    ({"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, False),
+    ({"name": "TOKEN_TTL", "value": "3600"}, False),
+    ({"name": "DB_PASSWORD", "value": ""}, False),
+    ({"name": "DB_PASSWORD", "value": "$(OTHER_VAR)"}, False),
+    ({"name": "PWD", "value": "/srv"}, False),
+    ({"name": "MODE", "value": "production"}, False),
+])
+def test_literal_secret_in_env_is_the_worse_case(env, literal):
+    """Issue 15: KS-WL-019 reports a secret written into the manifest as severity high, never copying it."""
+    result = run([workload(mutate=_set((*C, "env"), [env]))])
+    found = failing(result, "KS-WL-019")
+    if not literal:
+        assert found == []
+        return
+    (finding,) = found
+    assert finding["severity"] == "high" and finding["status"] == "fail"
+    assert finding["evidence"]["field"] == P + ".containers[0].env[0].value"
+    assert finding["evidence"]["value"] == {"env": env["name"], "literal": True}
+    assert env["value"] not in json.dumps(result)
+
+
+def test_demo_legacy_api_literal_password_is_reported():
+    objects, origins, _warnings = wl.load_manifests(str(REPO / "inventories" / "demo" / "exports" / "manifests"))
+    result = run(objects, origins=origins)
+    found = [f for f in failing(result, "KS-WL-019") if f["resource"]["name"] == "legacy-api"]
+    assert [(f["resource"]["container"], f["severity"], f["evidence"]["value"]) for f in found] == [
+        ("api", "high", {"env": "DB_PASSWORD", "literal": True})]
+    assert "changeme" not in json.dumps(result)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -533,6 +576,15 @@ def ingress(hosts, tls_hosts=None, annotations=None):
     (ingress(["x.shop.example.com"], ["*.shop.example.com"]), None, []),
     (ingress(["x.y.shop.example.com"], ["*.shop.example.com"]), None, ["spec.rules[0].host"]),
     (ingress([None], ["a.example.com"]), None, []),
+    # issue 14: a TLS entry without hosts is served with the controller's default (wildcard) certificate
+    (ingress(["a.example.com", "b.example.com"], []), None, []),
+    ({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing", "namespace": "shop"},
+      "spec": {"tls": [{"secretName": "default-cert"}],
+               "rules": [{"host": "a.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                   "service": {"name": "web", "port": {"number": 80}}}}]}}]}}, None, []),
+    ({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing", "namespace": "shop"},
+      "spec": {"tls": [{"hosts": ["a.example.com"], "secretName": "a"}, {}],
+               "rules": [{"host": "a.example.com"}, {"host": "b.example.com"}]}}, None, []),
     (ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}), None,
      ["metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect']"]),
     (ingress(["a.example.com"], ["a.example.com"], {"kubernetes.io/ingress.allow-http": "true"}), None,
@@ -638,6 +690,23 @@ def binding(name, role, subjects, kind="ClusterRoleBinding", role_kind="ClusterR
 USER = {"kind": "User", "name": "alice@example.com"}
 MASTERS = {"kind": "Group", "name": "system:masters"}
 WILD = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+# as the API server's bootstrap policy writes its roles (bootstrappolicy/testdata/cluster-roles.yaml)
+BOOTSTRAP_META = {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                  "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}
+
+
+def builtin(kind, name, rules, namespace=None, labelled=True):
+    obj = rbac(kind, name, namespace, rules=rules)
+    if labelled:
+        obj["metadata"].update(copy.deepcopy(BOOTSTRAP_META))
+    return obj
+
+
+CLUSTER_ADMIN = builtin("ClusterRole", "cluster-admin", WILD + [{"nonResourceURLs": ["*"], "verbs": ["*"]}])
+KCM = builtin("ClusterRole", "system:kube-controller-manager",
+              [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["list", "watch"]}])
+GC = builtin("ClusterRole", "system:controller:generic-garbage-collector",
+             [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["delete", "get", "list", "patch", "update", "watch"]}])
 
 
 @pytest.mark.parametrize("objects, params, expected", [
@@ -665,6 +734,28 @@ WILD = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
       binding("rb", "reader", [USER])], None, []),
     ([rbac("Role", "r", "kube-system", rules=WILD),
       binding("rb", "r", [USER], kind="RoleBinding", role_kind="Role", namespace="kube-system")], None, []),
+    # issue 14: system:* is exempt only for the built-in roles (exact bootstrap name + rbac-defaults label)
+    ([rbac("ClusterRole", "system:wild", rules=WILD), binding("b", "system:wild", [USER])], None,
+     [("ClusterRole", "system:wild")]),
+    ([KCM, binding("b", "system:kube-controller-manager", [USER])], None, []),
+    ([builtin("ClusterRole", "system:kube-controller-manager", KCM["rules"], labelled=False),
+      binding("b", "system:kube-controller-manager", [USER])], None, [("ClusterRole", "system:kube-controller-manager")]),
+    ([builtin("ClusterRole", "system:kube-controller-manager-x", KCM["rules"]),
+      binding("b", "system:kube-controller-manager-x", [USER])], None,
+     [("ClusterRole", "system:kube-controller-manager-x")]),
+    ([rbac("Role", "system:x", "shop", rules=WILD),
+      binding("rb", "system:x", [USER], kind="RoleBinding", role_kind="Role", namespace="shop")], None,
+     [("Role", "system:x")]),
+    ([builtin("Role", "system:controller:token-cleaner", WILD, namespace="shop"),
+      binding("rb", "system:controller:token-cleaner", [USER], kind="RoleBinding", role_kind="Role",
+              namespace="shop")], None, [("Role", "system:controller:token-cleaner")]),
+    ([GC, KCM], {"require_binding": False}, []),
+    ([GC, KCM], {"require_binding": False, "ignore_system_subjects": False},
+     [("ClusterRole", "system:controller:generic-garbage-collector"), ("ClusterRole", "system:kube-controller-manager")]),
+    # issue 14: with require_binding: false the admin roles themselves are wildcard roles like any other
+    ([CLUSTER_ADMIN], {"require_binding": False}, [("ClusterRole", "cluster-admin")]),
+    ([CLUSTER_ADMIN], None, []),
+    ([CLUSTER_ADMIN, binding("a", "cluster-admin", [USER])], None, [("ClusterRoleBinding", "a")]),
 ])
 def test_rbac(objects, params, expected):
     result = run(objects, rules={"rbac_admin": {"params": params or {}}})
@@ -762,11 +853,38 @@ def test_image_exclusion_prefix_and_regex():
     assert [f["resource"]["container"] for f in failing(by_prefix, "KS-WL-015")] == ["other"]
     by_regex = run([workload(pod)], rules={"KS-WL-015": {"exclude_images": [r"^(registry\.example\.com|nginx)"]}})
     assert failing(by_regex, "KS-WL-015") == []
-    # a pod-level rule is skipped only when every container is exempt
-    partial = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx"]}})
-    assert failing(partial, "KS-WL-009")
-    every = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx", "registry.example.com/"]}})
-    assert failing(every, "KS-WL-009") == []
+
+
+# Issue 14: image exemptions cover container-level fields only. Before, exempting every image of a pod switched its
+# pod-level checks off (gatekeeper-library's k8spsphostnamespace has no exemptImages at all, and its
+# k8spsphostnetworkingports / k8spsphostfilesystem apply exemptImages to containers' ports and mounts only).
+@pytest.mark.parametrize("rid, mutate, field", [
+    ("KS-WL-009", _set(("hostPID",), True), P + ".hostPID"),
+    ("KS-WL-009", _set(("hostIPC",), True), P + ".hostIPC"),
+    ("KS-WL-006", _set(("hostNetwork",), True), P + ".hostNetwork"),
+    ("KS-WL-007", _set(("volumes",), [{"name": "root", "hostPath": {"path": "/"}}]), P + ".volumes[0].hostPath.path"),
+    ("KS-WL-012", _set(("automountServiceAccountToken",), True), P + ".automountServiceAccountToken"),
+])
+def test_image_exemptions_leave_pod_level_fields_checked(rid, mutate, field):
+    every = [r"^registry\.example\.com/"]
+    result = run([workload(mutate=mutate)], rules={rid: {"exclude_images": every}})
+    (finding,) = failing(result, rid)
+    assert finding["evidence"]["field"] == field and finding["resource"]["container"] is None
+
+
+def test_image_exemption_still_covers_container_level_parts_of_pod_rules():
+    # host ports (006) and writable hostPath mounts (007) of an exempt container are its own fields
+    spec = copy.deepcopy(HARDENED_POD)
+    spec["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 80}]
+    spec["containers"][0]["volumeMounts"].append({"name": "logs", "mountPath": "/var/log"})
+    spec["volumes"].append({"name": "logs", "hostPath": {"path": "/var/log"}})
+    rules = {"KS-WL-007": {"params": {"allowed_host_paths": [{"path_prefix": "/var/log", "read_only": True}]}}}
+    assert failing(run([workload(spec)], rules=rules), "KS-WL-006")
+    assert failing(run([workload(spec)], rules=rules), "KS-WL-007")
+    exempt = {rid: dict(rules.get(rid, {}), exclude_images=["registry.example.com/app/web"])
+              for rid in ("KS-WL-006", "KS-WL-007")}
+    result = run([workload(spec)], rules=exempt)
+    assert failing(result, "KS-WL-006") == [] and failing(result, "KS-WL-007") == []
 
 
 @pytest.mark.parametrize("mode, status", [("audit", "fail"), ("warn", "warn"), ("deny", "fail")])
@@ -815,7 +933,6 @@ def test_effective_rules_are_reported():
 @pytest.mark.parametrize("rules, message", [
     ({"KS-WL-099": {}}, r"unknown rule 'KS-WL-099'"),
     ({"no_such_rule": {}}, r"unknown rule 'no_such_rule'.*KS-WL-001 \(resource_limits\)"),
-    ({"KS-WL-002": {"enabled": True, "params": {"registries": []}}}, r"KS-WL-002 \(trusted_registries\).*registries"),
     ({"KS-WL-001": {"params": {"max_cpu": "lots"}}}, r"rules.KS-WL-001 \(resource_limits\) params.max_cpu"),
     ({"KS-WL-001": {"params": {"max_memory": -5}}}, r"params.max_memory"),
     ({"KS-WL-001": {"params": {"require_cpu": "maybe"}}}, r"params.require_cpu must be a boolean"),
@@ -845,11 +962,32 @@ def test_settings_errors(rules, message):
         wl.audit([], rules=dict({"KS-WL-002": {"params": {"registries": ["r.example.com"]}}}, **rules))
 
 
-def test_trusted_registries_empty_refuses_only_while_enabled():
-    with pytest.raises(RuleConfigError, match="would flag every image"):
-        wl.audit([workload()])
-    result = wl.audit([workload()], rules={"trusted_registries": {"enabled": False}})
-    assert result["rules"]["KS-WL-002"]["enabled"] is False
+def test_defaults_run_and_an_unconfigured_rule_is_reported_not_configured():
+    """Issue 21: with the defaults KS-WL-002 has no registries; that is an info finding, not a module failure."""
+    result = wl.audit([workload(BAD_POD)], today=TODAY)
+    (info,) = [f for f in result["findings"] if f["id"] == "KS-WL-002"]
+    assert info["status"] == "info" and info["evidence"]["not_configured"] is True
+    assert "rules.KS-WL-002.params.registries" in info["description"]
+    assert "rules.KS-WL-002.enabled: false" in info["description"]
+    VALIDATOR.validate(info)
+    entry = result["rules"]["KS-WL-002"]
+    assert entry["enabled"] is True and entry["evaluated"] is False and entry["configured"] is False
+    assert entry["note"].startswith("not configured: set rules.KS-WL-002.params.registries")
+    assert failing(result, "KS-WL-015")  # the other rules ran
+    assert result["summary"]["info"] == 1
+    disabled = wl.audit([workload()], rules={"trusted_registries": {"enabled": False}}, today=TODAY)
+    assert disabled["rules"]["KS-WL-002"]["note"] == "disabled"
+    assert not [f for f in disabled["findings"] if f["id"] == "KS-WL-002"]
+    configured = run([workload()])
+    assert configured["rules"]["KS-WL-002"]["configured"] is True and configured["rules"]["KS-WL-002"]["note"] is None
+
+
+def test_every_required_parameter_is_reported_when_empty():
+    required = {(rule["id"], name) for rule in RULES for name, spec in rule["params"].items() if spec.get("required")}
+    assert required == {("KS-WL-002", "registries")}
+    for rid, name in required:
+        result = wl.audit([], rules={rid: {"params": {name: []}}}, today=TODAY)
+        assert "rules.%s.params.%s" % (rid, name) in result["rules"][rid]["note"]
 
 
 def test_rule_keys_are_case_insensitive_ids_and_names():

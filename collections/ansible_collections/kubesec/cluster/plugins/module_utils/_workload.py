@@ -36,13 +36,13 @@ import datetime
 import json
 import os
 
-from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITY_ORDER, make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
     CONTAINER_CHECKS, CONTAINER_KINDS, DEFAULT_EXCLUDED_NAMESPACES, KSV_RULE_MAP, MODES, OBJECT_CHECKS, POD_CHECKS,
     PSS, RULE_SETTING_KEYS, RULES, RULES_BY_ID, RULES_BY_NAME, RuleConfigError, as_dict, as_list, coerce_param,
-    compile_names, compile_params, compile_patterns, is_true, ksv_url, match_image, match_names, short,
-    violation,
+    compile_names, compile_params, compile_patterns, is_bootstrap_role, is_true, ksv_url, match_image, match_names,
+    short, violation,
 )
 
 YAML_IMPORT_ERROR = None
@@ -380,16 +380,14 @@ def resolve_settings(rules=None, exclude_namespaces=None):
         if rid == "KS-WL-006" and params["min_port"] > params["max_port"]:
             raise RuleConfigError("%s.params: min_port (%d) must not be greater than max_port (%d)"
                                   % (where, params["min_port"], params["max_port"]))
-        if rid == "KS-WL-002" and enabled and not params["registries"]:
-            raise RuleConfigError(
-                "%s is enabled but its parameter 'registries' is empty, which would flag every image: set "
-                "rules.%s.params.registries to your trusted registry prefixes (e.g. ['registry.example.com/']) or "
-                "disable the rule with rules.%s.enabled: false" % (where, rid, rid))
+        # a required parameter left empty: the rule cannot judge anything (KS-WL-002 would flag every image)
+        missing = [name for name, spec in rule["params"].items() if spec.get("required") and not params[name]]
         rule_ns = _str_list(cfg.get("exclude_namespaces"), where + ".exclude_namespaces")
         namespaces = list(global_ns) + [name for name in rule_ns if name not in global_ns]
         images = _str_list(cfg.get("exclude_images"), where + ".exclude_images")
         settings[rid] = {
-            "enabled": enabled, "mode": mode, "params": params,
+            "enabled": enabled, "mode": mode, "params": params, "missing": missing,
+            "active": enabled and not missing,
             "exclude_namespaces": namespaces, "exclude_images": images,
             "_compiled": compile_params(rule, params),
             "_ns": compile_names(namespaces, where + ".exclude_namespaces"),
@@ -436,6 +434,10 @@ class _Collector(object):
 
     def violation(self, rule, resource, violations, origin, container=None, extra=None, status=None):
         setting = self.settings[rule["id"]]
+        severity = rule["severity"]
+        for item in violations:  # a violation may be the rule's worse case (KS-WL-019's literal secret)
+            if SEVERITY_ORDER.get(item.get("severity"), 99) < SEVERITY_ORDER[severity]:
+                severity = item["severity"]
         first = violations[0]
         evidence = {"mode": setting["mode"], "field": first["field"], "value": first["value"],
                     "expected": first["expected"]}
@@ -459,7 +461,7 @@ class _Collector(object):
             if item["message"] not in messages:
                 messages.append(item["message"])
         self._add(rule, status or _status(setting["mode"]), resource, container,
-                  "%s: %s." % (where, "; ".join(messages)), evidence)
+                  "%s: %s." % (where, "; ".join(messages)), evidence, severity)
 
     def passed(self, rule, resource, origin, extra=None):
         if not self.include_passed:
@@ -475,11 +477,11 @@ class _Collector(object):
         evidence.setdefault("mode", self.settings[rule["id"]]["mode"])
         self._add(rule, "info", resource, None, message, evidence)
 
-    def _add(self, rule, status, resource, container, description, evidence):
+    def _add(self, rule, status, resource, container, description, evidence, severity=None):
         res = {"kind": resource.get("kind"), "name": resource.get("name"), "namespace": resource.get("namespace"),
                "container": container["name"] if container is not None else None}
         self.findings.append(make_finding(
-            rule["id"], SOURCE, rule["title"], status, severity=rule["severity"], cluster=self.cluster,
+            rule["id"], SOURCE, rule["title"], status, severity=severity or rule["severity"], cluster=self.cluster,
             namespace=resource.get("namespace"), resource=res, description=description,
             remediation=rule["remediation"], references=_references(rule), evidence=evidence,
             extra={"tags": [rule["name"]]}))
@@ -507,13 +509,13 @@ def _audit_workload(collector, settings, workload, accounts):
     for rule in RULES:
         rid = rule["id"]
         setting = settings[rid]
-        if not setting["enabled"] or (rid not in POD_CHECKS and rid not in CONTAINER_CHECKS):
+        if not setting["active"] or (rid not in POD_CHECKS and rid not in CONTAINER_CHECKS):
             continue
         if _ns_excluded(setting, workload["namespace"]):
             continue
+        # Image exemptions cover container-level fields only: pod-level fields (hostNetwork, hostPID, volumes,
+        # the namespace) belong to the pod, whichever images it runs (as in gatekeeper-library's exemptImages).
         containers = [c for c in workload["containers"] if not _image_excluded(setting, c)]
-        if workload["containers"] and not containers:
-            continue  # every container is exempt by image
         params = setting["_compiled"]
         found = False
         if rid in POD_CHECKS:
@@ -537,7 +539,7 @@ def _audit_objects(collector, settings, items):
     for rid, (kind, check) in sorted(OBJECT_CHECKS.items()):
         rule = RULES_BY_ID[rid]
         setting = settings[rid]
-        if not setting["enabled"]:
+        if not setting["active"]:
             continue
         for obj, origin in items:
             if obj.get("kind") != kind:
@@ -575,7 +577,7 @@ def _policy_types(spec):
 def _audit_network_policies(collector, settings, items, workloads):
     rule = RULES_BY_ID["KS-WL-018"]
     setting = settings[rule["id"]]
-    if not setting["enabled"]:
+    if not setting["active"]:
         return
     params = setting["_compiled"]
     namespaces, policies, origins = [], {}, {}
@@ -634,7 +636,7 @@ def _audit_network_policies(collector, settings, items, workloads):
 def _audit_rbac(collector, settings, items):
     rule = RULES_BY_ID["KS-WL-021"]
     setting = settings[rule["id"]]
-    if not setting["enabled"]:
+    if not setting["active"]:
         return
     params = setting["_compiled"]
     roles, bindings = [], []
@@ -691,9 +693,10 @@ def _audit_rbac(collector, settings, items):
             continue
         name, namespace = _meta(role)
         kind = role.get("kind")
-        if kind == "ClusterRole" and name in admin_roles:
+        if kind == "ClusterRole" and name in admin_roles and params["require_binding"]:
             continue  # judged through its bindings above
-        if params["ignore_system_subjects"] and isinstance(name, str) and name.startswith("system:"):
+        if params["ignore_system_subjects"] and is_bootstrap_role(
+                kind, name, namespace, as_dict(role.get("metadata")).get("labels")):
             continue
         resource = {"kind": kind, "name": name, "namespace": namespace}
         wild = []
@@ -728,7 +731,7 @@ def _audit_rbac(collector, settings, items):
 def _audit_version(collector, settings, kubernetes_version, today, cluster, warnings):
     rule = RULES_BY_ID["KS-WL-017"]
     setting = settings[rule["id"]]
-    if not setting["enabled"] or kubernetes_version is None:
+    if not setting["active"] or kubernetes_version is None:
         return
     params = setting["_compiled"]
     try:
@@ -776,20 +779,38 @@ def _audit_version(collector, settings, kubernetes_version, today, cluster, warn
 # ---------------------------------------------------------------------------------------------------------
 # Entry point
 
+def _not_configured(rule, setting, kubernetes_version):
+    """How to configure an enabled rule that cannot judge anything with its settings, else None."""
+    if not setting["enabled"]:
+        return None
+    if setting["missing"]:
+        hints = []
+        for name in setting["missing"]:
+            spec = rule["params"][name]
+            hint = "rules.%s.params.%s" % (rule["id"], name)
+            if spec.get("example") is not None:
+                hint += " (e.g. %s)" % json.dumps(spec["example"])
+            hints.append(hint)
+        return ("not configured: set %s, or switch the rule off with rules.%s.enabled: false"
+                % (" and ".join(hints), rule["id"]))
+    if rule["id"] == "KS-WL-017" and kubernetes_version is None:
+        return ("not configured: give the module option kubernetes_version (e.g. v1.33.4; the collect role takes it "
+                "from workloads.kubernetes_version), or switch the rule off with rules.KS-WL-017.enabled: false")
+    return None
+
+
 def _effective_rules(settings, kubernetes_version):
     out = {}
     for rule in RULES:
         setting = settings[rule["id"]]
-        note = None
-        evaluated = setting["enabled"]
-        if rule["id"] == "KS-WL-017" and kubernetes_version is None and setting["enabled"]:
-            evaluated = False
-            note = "not evaluated: the kubernetes_version option was not given"
-        elif not setting["enabled"]:
+        note = _not_configured(rule, setting, kubernetes_version)
+        evaluated = setting["enabled"] and note is None
+        if not setting["enabled"]:
             note = "disabled"
         out[rule["id"]] = {
             "id": rule["id"], "name": rule["name"], "title": rule["title"], "severity": rule["severity"],
-            "scope": rule["scope"], "enabled": setting["enabled"], "evaluated": evaluated, "note": note,
+            "scope": rule["scope"], "enabled": setting["enabled"], "evaluated": evaluated,
+            "configured": not (setting["enabled"] and not evaluated), "note": note,
             "mode": setting["mode"], "params": setting["params"],
             "exclude_namespaces": setting["exclude_namespaces"], "exclude_images": setting["exclude_images"],
             "ksv": list(rule["ksv"]), "gatekeeper": rule["gatekeeper"], "defender": rule["defender"],
@@ -846,6 +867,12 @@ def audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes
     _audit_network_policies(collector, settings, items, audited)
     _audit_rbac(collector, settings, items)
     _audit_version(collector, settings, kubernetes_version, today, cluster, warnings)
+    for rule in RULES:  # KS-WL-017 without a version is only noted in `rules` (no finding: no object to name)
+        note = _not_configured(rule, settings[rule["id"]], kubernetes_version)
+        if note and settings[rule["id"]]["missing"]:
+            collector.info(rule, {"kind": "Cluster", "name": cluster, "namespace": None},
+                           "%s (%s) is %s." % (rule["id"], rule["name"], note),
+                           {"not_configured": True, "missing": settings[rule["id"]]["missing"]})
     findings = collector.findings
     summary = {"total": len(findings), "pass": 0, "fail": 0, "warn": 0, "info": 0, "by_severity": {},
                "by_rule": {}, "objects": len(items)}
