@@ -470,6 +470,117 @@ def test_demo_legacy_api_literal_password_is_reported():
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Input that is not a valid Kubernetes object (issue 14)
+
+INVALID = REPO / "tests" / "fixtures" / "workload-input-errors"
+# document -> (kind, api_version, name, reason pattern, evaluated)
+EXPECTED_INPUT_ERRORS = {
+    2: ("CronJob", "batch/v1", "shop-backup", r"needs spec.schedule.*spec.jobTemplate is missing", False),
+    3: ("CronJob", "v1", "shop-cleanup", r"CronJob is not served in apiVersion v1 .*batch/v1", False),
+    4: ("Deployment", "v1", "shop-api", r"Deployment is not served in apiVersion v1 .*apps/v1", False),
+    5: ("Deployment", "apps/v1", "shop-worker", r"spec.template.spec is a list, not a mapping", False),
+    6: ("Deployment", "apps/v1", "shop-web", r"needs spec.selector", True),
+    7: ("Pod", "v1", "shop-debug", r"spec.containers is a mapping, not a list", True),
+    8: ("Service", "apps/v1", "shop-web", r"Service is not served in apiVersion apps/v1", False),
+}
+
+
+def test_invalid_objects_are_input_errors_with_file_document_kind_and_why():
+    objects, origins, _warnings = wl.load_manifests(str(INVALID))
+    result = run(objects, origins=origins)
+    errors = {e["document"]: e for e in result["input_errors"]}
+    assert set(errors) == set(EXPECTED_INPUT_ERRORS)
+    for document, (kind, api_version, name, reason, evaluated) in EXPECTED_INPUT_ERRORS.items():
+        error = errors[document]
+        assert error["file"].endswith("helm-template-typos.yaml")
+        assert (error["kind"], error["api_version"], error["name"], error["namespace"]) == (
+            kind, api_version, name, "shop")
+        assert re.search(reason, error["reason"]), error["reason"]
+        assert error["evaluated"] is evaluated
+        assert error["problems"] and all(p["field"] and p["reason"] for p in error["problems"])
+    assert result["summary"]["input_errors"] == 7
+    # never "0 workloads and success" for what was not understood: the unreadable ones are not evaluated,
+    # the readable ones are, and the ConfigMap and the custom resource are neither errors nor workloads
+    assert result["workloads"]["by_kind"] == {"Deployment": 1, "Pod": 1}
+    assert {f["resource"]["name"] for f in failing(result, "KS-WL-015")} == {"shop-web"}
+    assert not [f for f in result["findings"] if f["resource"]["name"] in ("shop-api", "shop-cleanup")]
+
+
+def test_every_refused_shape_is_invalid_for_the_real_api_schema_and_valid_ones_pass():
+    """The structural check agrees with the OpenAPI schemas (kubernetes-validate) on every fixture."""
+    import kubernetes_validate
+    objects, origins, _warnings = wl.load_manifests(str(INVALID))
+    errors = {e["document"] for e in run(objects, origins=origins)["input_errors"]}
+    for obj, origin in zip(objects, origins):
+        if obj.get("apiVersion", "").startswith("deploy.example.com/"):
+            continue  # a custom resource: no schema to check against
+        try:
+            kubernetes_validate.validate(obj, "1.33", strict=True)
+            valid = True
+        except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError):
+            valid = False
+        if origin["document"] == 7:
+            assert not valid
+        elif origin["document"] in errors:
+            assert not valid, origin
+        else:
+            assert valid, origin
+    # and the objects of the valid fixture tree raise no input error at all
+    objects, origins, _warnings = wl.load_manifests(str(FIXTURES))
+    assert run(objects, origins=origins)["input_errors"] == []
+
+
+@pytest.mark.parametrize("obj, pattern, evaluated", [
+    ({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}}, r"spec is missing: there is no pod", False),
+    ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": []}},
+     r"spec.template is a list, not a mapping", False),
+    ({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": {"spec": {"containers": []}}},
+     r"template.spec.containers is empty", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"image": "x:1"}, "c"]}},
+     r"containers\[0\] has no name; spec.containers\[1\] is a string, not a container", True),
+    ({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c"}]}}, r"metadata is missing", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "a"}, "spec": {"containers": [{"name": "c"}]}},
+     r"no metadata.name", True),
+    ({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}, r"no apiVersion", True),
+    ({"apiVersion": "batch/v1", "kind": "Deployment", "metadata": {"name": "d"}}, r"not served in apiVersion batch/v1",
+     False),
+    ({"apiVersion": "apps/v2", "kind": "Deployment", "metadata": {"name": "d"}}, r"not served in apiVersion apps/v2",
+     False),
+    ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": []},
+     r"metadata is a list, not a mapping", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+      "spec": {"containers": [{"name": "c"}], "initContainers": {"name": "i"}, "volumes": {"v": 1}}},
+     r"spec.initContainers is a mapping, not a list; spec.volumes is a mapping, not a list", True),
+])
+def test_input_error_shapes(obj, pattern, evaluated):
+    result = run([obj])
+    (error,) = result["input_errors"]
+    assert re.search(pattern, error["reason"]), error["reason"]
+    assert error["evaluated"] is evaluated and error["input"] == "objects[0]"
+    assert re.search(pattern, wl.input_error_text(error))
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c"}]}}}},
+    {"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}},
+    {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": {
+        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}}},
+    {"apiVersion": "argoproj.io/v1alpha1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": []},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}},
+])
+def test_valid_objects_and_other_groups_are_no_input_errors(obj):
+    assert run([obj])["input_errors"] == []
+
+
+def test_input_errors_are_bounded():
+    objects = [{"apiVersion": "v1", "kind": "Deployment", "metadata": {"name": "d%d" % i}} for i in range(250)]
+    result = run(objects)
+    assert result["summary"]["input_errors"] == 250 and len(result["input_errors"]) == wl.MAX_INPUT_ERRORS
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Every controller kind
 
 BAD_POD = {
@@ -702,7 +813,7 @@ def builtin(kind, name, rules, namespace=None, labelled=True):
     return obj
 
 
-CLUSTER_ADMIN = builtin("ClusterRole", "cluster-admin", WILD + [{"nonResourceURLs": ["*"], "verbs": ["*"]}])
+CLUSTER_ADMIN = builtin("ClusterRole", "cluster-admin", [*WILD, {"nonResourceURLs": ["*"], "verbs": ["*"]}])
 KCM = builtin("ClusterRole", "system:kube-controller-manager",
               [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["list", "watch"]}])
 GC = builtin("ClusterRole", "system:controller:generic-garbage-collector",
@@ -1144,6 +1255,12 @@ def test_non_objects_are_skipped_with_warnings(tmp_path):
     assert "document 3: no kind" in result["warnings"][2]
     assert "items[1]: not a mapping" in result["warnings"][3]
     assert result["workloads"]["by_kind"] == {"Pod": 1}
+    assert [(e["document"], e.get("item"), e["reason"]) for e in result["input_errors"]] == [
+        (1, None, "a document of list, not a Kubernetes object (a mapping)"),
+        (2, None, "a document of int, not a Kubernetes object (a mapping)"),
+        (3, None, "no kind: not a Kubernetes object"),
+        (5, "items[0]", "no apiVersion (Pod is served in v1)"),
+        (5, "items[1]", "a document of int, not a Kubernetes object (a mapping)")]
 
 
 def test_hidden_directories_and_other_extensions_are_skipped(tmp_path):
@@ -1406,9 +1523,13 @@ PLAYBOOK = """
         rules: {{KS-WL-404: {{}}}}
       register: bad
       ignore_errors: true
+    - name: The defaults and a chart with typos (issues 14, 21)
+      kubesec.cluster.workload_audit:
+        path: {invalid}
+      register: defaults
     - name: Keep the results
       ansible.builtin.copy:
-        content: "{{{{ {{'audit': audit, 'bad': bad}} | to_json }}}}"
+        content: "{{{{ {{'audit': audit, 'bad': bad, 'defaults': defaults}} | to_json }}}}"
         dest: {out}
 """
 
@@ -1416,7 +1537,7 @@ PLAYBOOK = """
 def test_module_through_ansible_playbook(tmp_path):
     out = tmp_path / "out.json"
     playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAYBOOK.format(fixtures=FIXTURES, out=out))
+    playbook.write_text(PLAYBOOK.format(fixtures=FIXTURES, invalid=INVALID, out=out))
     config = tmp_path / "ansible.cfg"
     config.write_text("[defaults]\n")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_LOCAL_TEMP=str(tmp_path),
@@ -1444,3 +1565,9 @@ def test_module_through_ansible_playbook(tmp_path):
     assert version["status"] == "fail" and version["evidence"]["end_of_life"] == "2026-06-28"
     assert data["bad"]["failed"] is True
     assert re.search(r"unknown rule 'KS-WL-404'", data["bad"]["msg"])
+    defaults = data["defaults"]
+    assert defaults.get("failed") is not True and defaults["summary"]["input_errors"] == 7
+    assert [e["document"] for e in defaults["input_errors"]] == [2, 3, 4, 5, 6, 7, 8]
+    assert any("document 4: Deployment shop-api is not a valid Kubernetes object" in w for w in defaults["warnings"])
+    assert defaults["rules"]["KS-WL-002"]["note"].startswith("not configured")
+    assert [f["status"] for f in defaults["findings"] if f["id"] == "KS-WL-002"] == ["info"]

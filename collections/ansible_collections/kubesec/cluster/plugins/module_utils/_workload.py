@@ -26,7 +26,11 @@ Public functions (plain Python, no AnsibleModule):
 ``audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes_version=None,
 include_passed=False, today=None, origins=None)``
     The whole evaluation. ``objects`` is a list of dicts from any source (files, the API through
-    ``_kube.list_all``, a playbook). Returns ``{"findings", "workloads", "rules", "summary", "warnings"}``.
+    ``_kube.list_all``, a playbook). Returns ``{"findings", "workloads", "rules", "summary", "warnings",
+    "input_errors"}``; ``input_errors`` lists the objects that are not valid Kubernetes objects of a kind the rules
+    read (``_workload_input.check_object``), with where they are and why.
+``input_error_text(record)``
+    One line for an ``input_errors`` record (file, document, kind, name, why).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,6 +42,7 @@ import os
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITY_ORDER, make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
+from ansible_collections.kubesec.cluster.plugins.module_utils._workload_input import check_object
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
     CONTAINER_CHECKS, CONTAINER_KINDS, DEFAULT_EXCLUDED_NAMESPACES, KSV_RULE_MAP, MODES, OBJECT_CHECKS, POD_CHECKS,
     PSS, RULE_SETTING_KEYS, RULES, RULES_BY_ID, RULES_BY_NAME, RuleConfigError, as_dict, as_list, coerce_param,
@@ -57,13 +62,14 @@ except ImportError as _exc:  # pragma: no cover - exercised only where PyYAML is
     _YAML_LOADER = None
     YAML_IMPORT_ERROR = str(_exc)
 
-__all__ = ("ManifestError", "RuleConfigError", "audit", "global_excluded_namespaces", "iter_containers",
-           "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of", "resolve_settings")
+__all__ = ("ManifestError", "RuleConfigError", "audit", "global_excluded_namespaces", "input_error_text",
+           "iter_containers", "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of", "resolve_settings")
 
 SOURCE = "workload"
 MANIFEST_EXTENSIONS = (".yaml", ".yml", ".json")
 MAX_VIOLATIONS_IN_EVIDENCE = 50
 MAX_LIST_DEPTH = 4
+MAX_INPUT_ERRORS = 200  # records kept in the result; summary.input_errors counts them all
 
 # kind -> (API groups it may come from, path of the pod spec, path of the pod metadata)
 _TEMPLATE = (("spec", "template", "spec"), ("spec", "template", "metadata"))
@@ -173,8 +179,29 @@ def _origin_text(origin):
     return text
 
 
+def _input_error(origin, obj, problems, evaluated):
+    """One record per object the module could not understand: where it is, what it claims to be, why."""
+    record = {}
+    _evidence_origin(record, origin)
+    obj = obj if isinstance(obj, dict) else {}
+    meta = as_dict(obj.get("metadata"))
+    for key, value in (("kind", obj.get("kind")), ("api_version", obj.get("apiVersion")),
+                       ("name", meta.get("name") or meta.get("generateName")), ("namespace", meta.get("namespace"))):
+        record[key] = short(value, 120) if isinstance(value, str) else None
+    record["problems"] = [{"field": field, "reason": short(why, 300)} for field, why in problems[:20]]
+    record["reason"] = "; ".join(item["reason"] for item in record["problems"])
+    record["evaluated"] = evaluated
+    return record
+
+
+def input_error_text(record):
+    what = " ".join(part for part in (record.get("kind"), record.get("name")) if part) or "object"
+    return "%s: %s is not a valid Kubernetes object (%s)%s" % (
+        _origin_text(record), what, record["reason"], "" if record["evaluated"] else "; not evaluated")
+
+
 def _expand(objects, origins):
-    """Flatten List kinds; skip (with a warning) what is not a Kubernetes object."""
+    """Flatten List kinds; report (input_errors, warnings) what is not a valid Kubernetes object of a read kind."""
     if objects is None:
         objects = []
     if not isinstance(objects, (list, tuple)):
@@ -182,30 +209,41 @@ def _expand(objects, origins):
                             % type(objects).__name__)
     if origins is not None and len(origins) != len(objects):
         raise ValueError("origins must be parallel to objects")
-    items, warnings = [], []
+    items, warnings, errors = [], [], []
+
+    def skip(obj, origin, why, message):
+        warnings.append(message)
+        errors.append(_input_error(origin, obj, [("", why)], False))
 
     def walk(obj, origin, depth):
         if not isinstance(obj, dict):
-            warnings.append("%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__))
+            skip(obj, origin, "a document of %s, not a Kubernetes object (a mapping)" % type(obj).__name__,
+                 "%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__))
             return
         kind = obj.get("kind")
         if not isinstance(kind, str) or not kind:
-            warnings.append("%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
+            skip(obj, origin, "no kind: not a Kubernetes object",
+                 "%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
             return
         if kind.endswith("List") and isinstance(obj.get("items"), list):
             if depth >= MAX_LIST_DEPTH:
-                warnings.append("%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH))
+                skip(obj, origin, "Lists nested deeper than %d" % MAX_LIST_DEPTH,
+                     "%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH))
                 return
             for index, item in enumerate(obj["items"]):
                 sub = dict(origin or {})
                 sub["item"] = ((sub.get("item") or "") + ".items[%d]" % index).lstrip(".")
                 walk(item, sub, depth + 1)
             return
-        items.append((obj, origin))
+        problems, readable = check_object(obj)
+        if problems:
+            errors.append(_input_error(origin, obj, problems, readable))
+        if readable:
+            items.append((obj, origin))
 
     for index, obj in enumerate(objects):
         walk(obj, origins[index] if origins is not None else {"input": "objects[%d]" % index}, 0)
-    return items, warnings
+    return items, warnings, errors
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -265,7 +303,7 @@ def iter_containers(pod_spec, spec_path="spec"):
 
 def iter_workloads(objects, origins=None):
     """One dict per pod controller: kind, name, namespace, obj, origin, pod, containers, owned_by."""
-    items, _warnings = _expand(objects, origins)
+    items, _warnings, _errors = _expand(objects, origins)
     return _workloads(items)
 
 
@@ -836,7 +874,7 @@ def audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes
             raise RuleConfigError(str(exc)) from None
     if kubernetes_version is not None and not isinstance(kubernetes_version, str):
         kubernetes_version = str(kubernetes_version)
-    items, warnings = _expand(objects, origins)
+    items, warnings, input_errors = _expand(objects, origins)
     all_workloads = _workloads(items)
     accounts = {}
     for obj, _origin in items:
@@ -875,14 +913,14 @@ def audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes
                            {"not_configured": True, "missing": settings[rule["id"]]["missing"]})
     findings = collector.findings
     summary = {"total": len(findings), "pass": 0, "fail": 0, "warn": 0, "info": 0, "by_severity": {},
-               "by_rule": {}, "objects": len(items)}
+               "by_rule": {}, "objects": len(items), "input_errors": len(input_errors)}
     for finding in findings:
         summary[finding["status"]] = summary.get(finding["status"], 0) + 1
         if finding["status"] in ("fail", "warn"):
             _count(summary["by_severity"], finding["severity"])
         _count(summary["by_rule"].setdefault(finding["id"], {}), finding["status"])
     return {"findings": findings, "workloads": counts, "rules": _effective_rules(settings, kubernetes_version),
-            "summary": summary, "warnings": warnings}
+            "summary": summary, "warnings": warnings, "input_errors": input_errors[:MAX_INPUT_ERRORS]}
 
 
 def ksv_rule(check_id):

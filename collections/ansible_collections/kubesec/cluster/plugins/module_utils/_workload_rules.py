@@ -437,12 +437,12 @@ def is_bootstrap_role(kind, name, namespace, labels):
 # KS-WL-019: an env var whose name says it holds a secret and whose value is written into the manifest. The
 # patterns are RE2-compatible: the admission policy (module_utils/_vap.py) uses them unchanged.
 # (PWD alone is the shell's working directory; DB_PWD is a password)
-SECRET_ENV_NAME = (r"(?i)(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"
+SECRET_ENV_NAME = (r"(?i)(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"  # noqa: S105 - a pattern for names, not a password
                    r"|_PWD(_|$))")
 # names that hold a reference to a secret (a file path, a Secret's name, a lifetime), not the secret
-SECRET_ENV_NAME_EXEMPT = r"(?i)_(FILE|PATH|DIR|NAME|REF|TTL|EXPIRY|TIMEOUT|LENGTH|TYPE)$"
+SECRET_ENV_NAME_EXEMPT = r"(?i)_(FILE|PATH|DIR|NAME|REF|TTL|EXPIRY|TIMEOUT|LENGTH|TYPE)$"  # noqa: S105 - a pattern for names, not a password
 # a URL with a password in its user info (scheme://user:password@host)
-SECRET_ENV_URL = r"[A-Za-z][A-Za-z0-9+.-]*://[^/@: ]*:[^/@ ]+@"
+SECRET_ENV_URL = r"[A-Za-z][A-Za-z0-9+.-]*://[^/@: ]*:[^/@ ]+@"  # noqa: S105 - a pattern for names, not a password
 # a value that is only a reference to another variable, $(VAR), holds nothing itself
 ENV_REFERENCE = r"^\$\([A-Za-z_][A-Za-z0-9_.-]*\)$"
 
