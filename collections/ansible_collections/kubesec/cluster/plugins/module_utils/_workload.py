@@ -191,6 +191,7 @@ def _input_error(origin, obj, problems, evaluated):
     record["problems"] = [{"field": field, "reason": short(why, 300)} for field, why in problems[:20]]
     record["reason"] = "; ".join(item["reason"] for item in record["problems"])
     record["evaluated"] = evaluated
+    record["message"] = input_error_text(record)
     return record
 
 

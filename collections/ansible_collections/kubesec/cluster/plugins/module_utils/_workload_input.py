@@ -28,9 +28,9 @@ _APPS_BETA = ("apps/v1beta2", "extensions/v1beta1")
 SERVED = {
     "Pod": ("v1",), "PodTemplate": ("v1",), "ReplicationController": ("v1",), "Service": ("v1",),
     "Namespace": ("v1",), "ServiceAccount": ("v1",),
-    "Deployment": ("apps/v1", "apps/v1beta1") + _APPS_BETA,
-    "ReplicaSet": ("apps/v1",) + _APPS_BETA,
-    "DaemonSet": ("apps/v1",) + _APPS_BETA,
+    "Deployment": ("apps/v1", "apps/v1beta1", *_APPS_BETA),
+    "ReplicaSet": ("apps/v1", *_APPS_BETA),
+    "DaemonSet": ("apps/v1", *_APPS_BETA),
     "StatefulSet": ("apps/v1", "apps/v1beta1", "apps/v1beta2"),
     "Job": ("batch/v1",),
     "CronJob": ("batch/v1", "batch/v1beta1", "batch/v2alpha1"),
@@ -134,7 +134,7 @@ def check_object(obj):
                          % _not_a(spec_path + ".containers", containers, "a list")))
     for list_name in _CONTAINER_LISTS:
         items = node.get(list_name)
-        if items is None or list_name == "containers" and not isinstance(items, list):
+        if items is None or (list_name == "containers" and not isinstance(items, list)):
             continue
         field = "%s.%s" % (spec_path, list_name)
         if not isinstance(items, list):

@@ -175,7 +175,8 @@ input_errors:
     - One entry per input object that is not a valid Kubernetes object of a kind the rules read (at most 200;
       RV(summary.input_errors) counts all) - where it is (C(file) and C(document) (1-based), C(item) for List
       members, or C(input)), what it claims to be (C(kind), C(api_version), C(name), C(namespace)), C(problems)
-      (C(field), C(reason)), C(reason) (all of them) and C(evaluated) (false when the rules could not read it).
+      (C(field), C(reason)), C(reason) (all of them), C(evaluated) (false when the rules could not read it) and
+      C(message) (all of it in one line, as warned).
   returned: always
   type: list
   elements: dict
@@ -189,6 +190,8 @@ input_errors:
       problems: [{field: apiVersion, reason: "CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)"}]
       reason: CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)
       evaluated: false
+      message: "charts/backup/rendered.yaml, document 2: CronJob nightly-backup is not a valid Kubernetes object
+        (CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)); not evaluated"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -228,7 +231,7 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in warnings + result["warnings"]:
         module.warn(warning)  # includes the documents that are not objects at all (also in input_errors)
-    errors = [_workload.input_error_text(record) for record in result["input_errors"] if record["kind"]]
+    errors = [record["message"] for record in result["input_errors"] if record["kind"]]
     for text in errors[:MAX_WARNED]:
         module.warn(text)
     if result["summary"]["input_errors"] > MAX_WARNED:
