@@ -53,7 +53,8 @@ options:
       - Per-rule settings, keyed by rule id (C(KS-WL-007)) or short name (C(host_path)).
       - Each value is a mapping with C(enabled) (bool), C(mode) (C(audit), C(warn) or C(deny)), C(params) (the
         rule's parameters, see C(docs/workload-rules.md)), C(exclude_namespaces) (added to the global list) and
-        C(exclude_images) (image prefixes, or regular expressions starting with C(^)); C(true)/C(false) is short for
+        C(exclude_images) (image prefixes, or regular expressions starting with C(^); they exempt the containers'
+        own fields only, never pod-level fields such as C(hostNetwork) or C(hostPID)); C(true)/C(false) is short for
         C(enabled).
       - Rule C(KS-WL-002) (trusted registries) needs C(params.registries); while the list is empty (the default)
         the rule checks nothing and is reported as not configured (one C(info) finding saying how to configure it,
@@ -112,6 +113,8 @@ EXAMPLES = r"""
         params:
           allowed_host_paths:
             - {path_prefix: /var/log, read_only: true}
+        # fluent-bit keeps its position database under /var/log: its mount may be writable (the hostPath
+        # volume itself is still checked against allowed_host_paths)
         exclude_images: [cr.fluentbit.io/fluent/fluent-bit]
       KS-WL-010:
         mode: warn
