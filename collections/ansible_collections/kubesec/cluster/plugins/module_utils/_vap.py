@@ -84,8 +84,9 @@ NOT_ENFORCEABLE = {
 }
 PARTIAL = {
     "KS-WL-021": "Enforced on (Cluster)RoleBindings that grant an admin_roles ClusterRole, and on wildcard "
-                 "(Cluster)Roles only with require_binding: false; a wildcard Role bound by a separate binding "
-                 "needs both objects and stays with the audit.",
+                 "(Cluster)Roles (admin_roles included; the API server's own roles, by exact name and the "
+                 "rbac-defaults label, exempt) only with require_binding: false; a wildcard Role bound by a "
+                 "separate binding needs both objects and stays with the audit.",
 }
 NOTES = {
     "KS-WL-007": "hostPath paths with a '..' segment are always denied: CEL cannot normalize them (the API server "
