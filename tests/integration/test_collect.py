@@ -272,6 +272,11 @@ def test_workload_input_errors_reach_sources_and_meta(tmp_path):
     assert rules["rules"]["KS-WL-002"]["note"].startswith("not configured")
     findings = read_json(run / "findings" / "workload-fake.json")
     assert [f["status"] for f in findings if f["id"] == "KS-WL-002"] == ["info"]
+    # ... and the report's inputs section shows the source as partial, with the count
+    run_playbook(ROOT / "playbooks/report.yml", "-i", fake_inventory(tmp_path / "hosts.yml"), "-e",
+                 json.dumps({"kubesec_run_id": run.name, "kubesec_reports_dir": str(reports)}), check=False)
+    html = (run / "report.html").read_text()
+    assert "<td>workloads</td><td>partial</td>" in html and "input_errors=7" in html
 
 
 @pytest.mark.parametrize(("collect", "message"), [
