@@ -574,6 +574,15 @@ def test_valid_objects_and_other_groups_are_no_input_errors(obj):
     assert run([obj])["input_errors"] == []
 
 
+def test_input_errors_escape_control_characters():
+    obj = {"apiVersion": "v1\x1b]0;pwned\x07", "kind": "Deployment", "metadata": {"name": "a\u202eb\nc"}}
+    (error,) = run([obj])["input_errors"]
+    assert error["name"] == "a\\u202eb\\u000ac"
+    texts = [v for v in error.values() if isinstance(v, str)] + [p["reason"] for p in error["problems"]]
+    assert not [t for t in texts if any(char in t for char in "\x1b\x07\u202e\n")]
+    assert "\\u001b]0;pwned\\u0007" in error["reason"]
+
+
 def test_input_errors_are_bounded():
     objects = [{"apiVersion": "v1", "kind": "Deployment", "metadata": {"name": "d%d" % i}} for i in range(250)]
     result = run(objects)

@@ -179,6 +179,12 @@ def _origin_text(origin):
     return text
 
 
+def _printable(text):
+    """Control and format characters (ESC, newlines, bidi overrides) of manifest text escaped: these strings end
+    up in warnings on a terminal and in the report."""
+    return "".join(char if char.isprintable() else "\\u%04x" % ord(char) for char in text)
+
+
 def _input_error(origin, obj, problems, evaluated):
     """One record per object the module could not understand: where it is, what it claims to be, why."""
     record = {}
@@ -187,11 +193,11 @@ def _input_error(origin, obj, problems, evaluated):
     meta = as_dict(obj.get("metadata"))
     for key, value in (("kind", obj.get("kind")), ("api_version", obj.get("apiVersion")),
                        ("name", meta.get("name") or meta.get("generateName")), ("namespace", meta.get("namespace"))):
-        record[key] = short(value, 120) if isinstance(value, str) else None
-    record["problems"] = [{"field": field, "reason": short(why, 300)} for field, why in problems[:20]]
+        record[key] = _printable(short(value, 120)) if isinstance(value, str) else None
+    record["problems"] = [{"field": field, "reason": _printable(short(why, 300))} for field, why in problems[:20]]
     record["reason"] = "; ".join(item["reason"] for item in record["problems"])
     record["evaluated"] = evaluated
-    record["message"] = input_error_text(record)
+    record["message"] = _printable(input_error_text(record))  # the file name too
     return record
 
 
