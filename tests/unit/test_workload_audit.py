@@ -876,6 +876,8 @@ GC = builtin("ClusterRole", "system:controller:generic-garbage-collector",
     ([CLUSTER_ADMIN], {"require_binding": False}, [("ClusterRole", "cluster-admin")]),
     ([CLUSTER_ADMIN], None, []),
     ([CLUSTER_ADMIN, binding("a", "cluster-admin", [USER])], None, [("ClusterRoleBinding", "a")]),
+    # a roleRef name that is not a string names no role (and does not crash the admin_roles lookup)
+    ([rbac("ClusterRole", "r", rules=WILD), binding("b", ["r"], [USER])], None, []),
 ])
 def test_rbac(objects, params, expected):
     result = run(objects, rules={"rbac_admin": {"params": params or {}}})

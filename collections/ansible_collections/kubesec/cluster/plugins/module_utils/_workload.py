@@ -719,14 +719,20 @@ def _audit_rbac(collector, settings, items):
         return obj.get("kind") in ("Role", "RoleBinding") and _ns_excluded(setting, namespace)
 
     admin_roles = set(params["admin_roles"])
+    # (roleRef kind, roleRef name) -> [(binding namespace, its non-exempt subjects)]: one pass over the bindings,
+    # so that a cluster with thousands of roles and bindings is not judged in roles x bindings steps
+    by_role = {}
     for binding, origin in bindings:
         if skipped(binding):
             continue
         name, namespace = _meta(binding)
         resource = {"kind": binding.get("kind"), "name": name, "namespace": namespace}
         ref = as_dict(binding.get("roleRef"))
+        ref_kind, ref_name = ref.get("kind"), ref.get("name")
         risky = [identity for identity, exempt in subjects_of(binding) if not exempt]
-        if ref.get("kind") == "ClusterRole" and ref.get("name") in admin_roles and risky:
+        if isinstance(ref_kind, str) and (ref_name is None or isinstance(ref_name, str)):  # else it names no role
+            by_role.setdefault((ref_kind, ref_name), []).append((namespace, risky))
+        if ref_kind == "ClusterRole" and isinstance(ref_name, str) and ref_name in admin_roles and risky:
             collector.violation(rule, resource, [violation(
                 "roleRef.name", ref.get("name"), "grants ClusterRole %s to %s" % (ref.get("name"), ", ".join(risky)),
                 "no admin role for non-system subjects")], origin, extra={"subjects": risky})
@@ -755,16 +761,10 @@ def _audit_rbac(collector, settings, items):
             collector.passed(rule, resource, origin)
             continue
         risky = []
-        for binding, _origin in bindings:
-            if skipped(binding):
+        for binding_namespace, subjects in by_role.get((kind, name), ()):
+            if kind == "Role" and binding_namespace != namespace:
                 continue
-            ref = as_dict(binding.get("roleRef"))
-            _bname, bns = _meta(binding)
-            if ref.get("kind") != kind or ref.get("name") != name:
-                continue
-            if kind == "Role" and bns != namespace:
-                continue
-            risky.extend(identity for identity, exempt in subjects_of(binding) if not exempt)
+            risky.extend(subjects)
         if risky or not params["require_binding"]:
             if risky:
                 wild[0] = dict(wild[0], message=wild[0]["message"] + ", bound to " + ", ".join(sorted(set(risky))))
