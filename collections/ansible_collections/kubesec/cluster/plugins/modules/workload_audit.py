@@ -161,7 +161,9 @@ workloads:
            by_namespace: {shop: 2, kube-system: 1}, by_kind_namespace: {Deployment: {shop: 2}, DaemonSet: {kube-system: 1}}}
 rules:
   description:
-    - Effective settings per rule id, for the report - enabled, evaluated, note, mode, params (the values in force),
+    - Effective settings per rule id, for the report - enabled, evaluated, configured (false for an enabled rule
+      that cannot judge with its settings, e.g. KS-WL-002 without registries), note (how to configure it, or
+      C(disabled)), mode, params (the values in force),
       exclude_namespaces, exclude_images, severity, scope and the KSV / Gatekeeper / Defender / PSS counterparts.
   returned: always
   type: dict
