@@ -138,7 +138,8 @@ def test_demo_meta_files_have_the_documented_shape(demo_audit):
 
     rules = read_json(meta / "workload_rules.json")
     assert {"schema", "origin", "kubernetes_version", "exclude_namespaces", "exclude_namespaces_configured", "rules",
-            "workloads", "summary", "include_passed"} == set(rules)
+            "workloads", "summary", "include_passed", "input_errors"} == set(rules)
+    assert rules["input_errors"] == [] and sources["sources"]["workloads"]["input_errors"] == 0
     assert rules["exclude_namespaces"] == ["kube-system", "kube-public", "kube-node-lease", "falco", "trivy-system"]
     assert rules["rules"]["KS-WL-002"]["params"]["registries"][0] == "registry.shop.example.com/"
     assert {"enabled", "mode", "params", "exclude_namespaces", "severity"} <= set(rules["rules"]["KS-WL-007"])
@@ -252,6 +253,31 @@ def test_a_failing_source_is_recorded_and_the_others_go_on(tmp_path):
                         json.dumps({"kubesec_collect": collect, "kubesec_reports_dir": str(reports),
                                     "kubesec_collect_fail_on_error": True}), check=False)
     assert proc.returncode != 0 and "Source falco of cluster fake failed" in proc.stdout
+
+
+def test_workload_input_errors_reach_sources_and_meta(tmp_path):
+    """Issues 14 and 21: default rules and a rendered chart with typos - the source runs, is 'partial', and names
+    every object that is not a valid Kubernetes object (what the report's inputs section reads)."""
+    reports = tmp_path / "reports"
+    collect = {"workloads": {"path": str(ROOT / "tests" / "fixtures" / "workload-input-errors")}}
+    run_playbook(ROOT / "playbooks/collect.yml", "-i", fake_inventory(tmp_path / "hosts.yml"), "-e",
+                 json.dumps({"kubesec_collect": collect, "kubesec_reports_dir": str(reports)}))
+    run = only_run(reports, "fake")
+    entry = read_json(run / "meta" / "sources.json")["sources"]["workloads"]
+    assert entry["status"] == "partial" and entry["input_errors"] == 7
+    (skip,) = entry["skips"]
+    assert skip["code"] == "input_error" and skip["count"] == 7
+    assert "document 2: CronJob shop-backup is not a valid Kubernetes object" in skip["examples"][0]
+    rules = read_json(run / "meta" / "workload_rules.json")
+    assert [e["document"] for e in rules["input_errors"]] == [2, 3, 4, 5, 6, 7, 8]
+    assert rules["rules"]["KS-WL-002"]["note"].startswith("not configured")
+    findings = read_json(run / "findings" / "workload-fake.json")
+    assert [f["status"] for f in findings if f["id"] == "KS-WL-002"] == ["info"]
+    # ... and the report's inputs section shows the source as partial, with the count
+    run_playbook(ROOT / "playbooks/report.yml", "-i", fake_inventory(tmp_path / "hosts.yml"), "-e",
+                 json.dumps({"kubesec_run_id": run.name, "kubesec_reports_dir": str(reports)}), check=False)
+    html = (run / "report.html").read_text()
+    assert "<td>workloads</td><td>partial</td>" in html and "input_errors=7" in html
 
 
 @pytest.mark.parametrize(("collect", "message"), [

@@ -190,7 +190,7 @@ def test_refusals(runner):
     assert not runner.reports.exists()
     # bad rule settings fail naming the rule and the setting
     out = runner.run(_inventory(staging_rules={"trusted_registries": {"mode": "deny"}}), expect_rc=2)
-    assert "rules.KS-WL-002 (trusted_registries) is enabled but its parameter 'registries' is empty" in out
+    assert "rules.KS-WL-002 (trusted_registries) is in mode deny but not configured" in out
     out = runner.run(_inventory(staging_rules={"trusted_registries": False,
                                                "privileged": {"mode": "deny", "exclude_images": ["^(?=x)"]}}),
                      expect_rc=2)

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _vap
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload as wl
+from ansible_collections.kubesec.cluster.plugins.module_utils import _workload_rules as wl_rules
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import RULES, RULES_BY_ID
 from tests.unit.test_workload_audit import BAD_POD, CASES, KIND_API, workload
 
@@ -481,6 +482,10 @@ QUANTITIES = st.sampled_from(["500m", "1", 2, 1.5, "0", "-1", "lots", "1e3", "1G
 PATHS = st.sampled_from(["/var/log", "/var//log/./app/", "/var/logs", "rel/path", "/", "/etc", "/var/lib/x",
                          "/var/./lib", "//var/log", None, 5])
 PORTS = st.sampled_from([0, 80, 443, 8080, 1024, None, "80", -3])
+ENV_NAMES = st.sampled_from(["DB_PASSWORD", "db_password", "dbPassword", "API_KEY", "PWD", "REDIS_PWD", "MODE",
+                             "DB_PASSWORD_FILE", "TOKEN_TTL", "DATABASE_URL", "X_SECRET_NAME", "secret\n"])
+ENV_VALUES = st.sampled_from(["changeme", "", "$(OTHER)", "$(OTHER)\n", "$(A) $(B)", "postgres://u:pw@db/x",
+                              "postgres://db/x", "https://user@h/", "x:y@z", 5, None])
 
 
 @st.composite
@@ -520,6 +525,8 @@ def containers(draw, names=("a", "b", "c")):
             container["env"] = [{"name": "S", "valueFrom": draw(st.sampled_from([
                 {"secretKeyRef": {"name": "s", "key": "k"}}, {"configMapKeyRef": {"name": "c", "key": "k"}},
                 {"secretKeyRef": {}}]))}]
+        if draw(st.booleans()):  # literal values: KS-WL-019's worse case (issue 15)
+            container.setdefault("env", []).append({"name": draw(ENV_NAMES), "value": draw(ENV_VALUES)})
         out.append(container)
     return out
 
@@ -591,6 +598,17 @@ def _ingress(hosts, tls_hosts=None, annotations=None, backend=False):
     return obj
 
 
+def _tls_entries(hosts, tls):
+    obj = _ingress(hosts)
+    obj["spec"]["tls"] = tls
+    return obj
+
+
+def _labelled(role):
+    role["metadata"]["labels"] = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    return role
+
+
 def _binding(kind, role_kind, role, subjects, namespace="shop"):
     obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": "b"},
            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
@@ -625,6 +643,10 @@ OBJECTS = [
     _ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/ssl-redirect": "False"}),
     _ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/force-ssl-redirect": " TRUE "}),
     _ingress(["a.example.com"], ["a.example.com"], {"kubernetes.io/ingress.allow-http": "true"}),
+    _ingress(["a.example.com", "b.example.com"], []), _tls_entries(["a.example.com"], [{"secretName": "default"}]),
+    _tls_entries(["a.example.com", "b.example.com"], [{"hosts": ["a.example.com"]}, {}]),
+    _tls_entries(["b.example.com"], [{"hosts": ["a.example.com"]}, "not-a-map"]),
+    _tls_entries(["b.example.com"], [{"hosts": "b.example.com"}]),
     _binding("ClusterRoleBinding", "ClusterRole", "cluster-admin", [USER]),
     _binding("ClusterRoleBinding", "ClusterRole", "cluster-admin", [MASTERS]),
     _binding("ClusterRoleBinding", "ClusterRole", "cluster-admin", [SA_SYSTEM]),
@@ -637,6 +659,13 @@ OBJECTS = [
     _role("ClusterRole", "wild", ["*"]), _role("Role", "wild", ["get"], ["*"]), _role("Role", "fine", ["get"]),
     _role("ClusterRole", "cluster-admin", ["*"]), _role("ClusterRole", "system:wild", ["*"]),
     _role("Role", "wild", ["*"], namespace="kube-system"),
+    _labelled(_role("ClusterRole", "cluster-admin", ["*"], ["*"])),
+    _labelled(_role("ClusterRole", "system:kube-controller-manager", ["list", "watch"], ["*"])),
+    _role("ClusterRole", "system:kube-controller-manager", ["list", "watch"], ["*"]),
+    _labelled(_role("ClusterRole", "system:kube-controller-manager-2", ["list", "watch"], ["*"])),
+    _labelled(_role("Role", "system:controller:token-cleaner", ["*"], namespace="kube-system")),
+    _labelled(_role("Role", "system:controller:token-cleaner", ["*"], namespace="shop")),
+    _labelled(_role("Role", "system:x", ["*"])),
 ]
 OBJECT_CONFIGS = [
     {},
@@ -813,14 +842,36 @@ def test_namespace_exclusions_exact_names_in_the_binding_globs_and_regexes_in_ma
     assert "KS-WL-021" in audit_failing(crb, rbac)
 
 
-def test_pod_rule_is_skipped_only_when_every_container_is_exempt():
+@pytest.mark.parametrize("rid", ["KS-WL-006", "KS-WL-007", "KS-WL-009", "KS-WL-013"])
+def test_image_exemptions_never_switch_pod_level_checks_off(rid):
+    """Issue 14: exempting every image of a pod used to skip hostNetwork/hostPID/hostIPC/hostPath in CEL and audit."""
     pod = copy.deepcopy(BAD_POD)
     pod["containers"].append({"name": "other", "image": "registry.example.com/x/other:1"})
-    partial = deny_all({"KS-WL-009": {"exclude_images": ["nginx"]}})
-    every = deny_all({"KS-WL-009": {"exclude_images": ["nginx", "registry.example.com/"]}})
-    assert cel_denies(policies(partial)["KS-WL-009"], workload(pod))[0]
-    assert not cel_denies(policies(every)["KS-WL-009"], workload(pod))[0]
-    assert disagreements([workload(pod)], {"KS-WL-009": {"exclude_images": ["nginx", "registry.example.com/"]}}) == []
+    pod["volumes"] = [{"name": "root", "hostPath": {"path": "/"}}]
+    pod["hostNetwork"] = True
+    every = {rid: {"exclude_images": ["nginx", "registry.example.com/"]}}
+    obj = workload(pod, namespace="default")
+    assert cel_denies(policies(deny_all(every))[rid], obj)[0]
+    assert rid in audit_failing(obj, deny_all(every))
+    assert disagreements([obj], every) == []
+    assert "allExempt" not in json.dumps(policies(deny_all(every))[rid])
+
+
+@pytest.mark.parametrize("env", [
+    {"name": "DB_PASSWORD", "value": "changeme"}, {"name": "db_password", "value": "changeme"},
+    {"name": "DATABASE_URL", "value": "postgres://app:s3cret@db/app"}, {"name": "DATABASE_URL", "value": "postgres://db"},
+    {"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, {"name": "DB_PASSWORD", "value": "$(FROM_FILE)"},
+    {"name": "DB_PASSWORD", "value": "$(FROM_FILE)\n"}, {"name": "PWD", "value": "/srv"},
+    {"name": "TOKEN\n", "value": "x"}, {"name": "X_PWD\n", "value": "x"}, {"name": "MODE", "value": "prod"},
+])
+def test_literal_secret_env_cel_equals_audit(env):
+    """Issue 15: the literal-secret case of KS-WL-019 is enforced with the audit's patterns (RE2 == Python)."""
+    obj = workload(mutate=lambda spec: spec["containers"][0].__setitem__("env", [env]))
+    pair = policies(deny_all({}))["KS-WL-019"]
+    deny = cel_denies(pair, obj)[0]
+    assert deny == ("KS-WL-019" in audit_failing(obj, deny_all({})))
+    assert deny == (wl_rules.literal_secret_env(env) is not None)
+    assert disagreements([obj], {}) == []
 
 
 def test_host_path_with_dot_dot_is_always_denied():
@@ -994,12 +1045,24 @@ def test_render_files_are_deterministic_and_load_back():
 
 
 def test_bad_settings_fail_naming_the_rule():
-    with pytest.raises(_vap.EnforcementError, match=r"rules.KS-WL-002 \(trusted_registries\).*registries"):
+    with pytest.raises(_vap.EnforcementError, match=r"rules.KS-WL-002 \(trusted_registries\) is in mode deny but "
+                                                    r"not configured: rules.KS-WL-002.params.registries is empty"):
         _vap.build(rules={"KS-WL-002": {"mode": "deny"}})
     with pytest.raises(_vap.EnforcementError, match="unknown rule 'KS-WL-404'"):
         _vap.build(rules={"KS-WL-404": {}})
     with pytest.raises(_vap.EnforcementError, match=r"KS-WL-001 \(resource_limits\) params.max_cpu"):
         _vap.build(rules=dict(TRUSTED, **{"KS-WL-001": {"params": {"max_cpu": "lots"}}}))
+
+
+def test_defaults_build_and_an_unconfigured_rule_is_not_generated():
+    """Issue 21: with the defaults (KS-WL-002 without registries) the enforcement renders instead of failing."""
+    result = _vap.build()
+    assert result["objects"] == []
+    assert {"id": "KS-WL-002", "name": "trusted_registries", "mode": "audit",
+            "reason": "not configured (params.registries is empty)"} in result["not_generated"]
+    audit_mode = _vap.build(rules={"KS-WL-015": {"mode": "deny"}}, audit_mode_policies=True)
+    assert "KS-WL-002" not in {entry["id"] for entry in audit_mode["policies"]}
+    assert {"KS-WL-015", "KS-WL-001"} <= {entry["id"] for entry in audit_mode["policies"]}
 
 
 def test_docs_table_matches_the_module():

@@ -423,7 +423,170 @@ def test_secret_values_never_reach_evidence():
     text = json.dumps(result)
     assert "hunter2-literal" not in text
     (finding,) = failing(result, "KS-WL-019")
-    assert finding["evidence"]["value"] == {"env": "TOKEN", "secret": "tok", "key": "t"}
+    # the literal PASSWORD is the worse case (issue 15): named, flagged high, its value never copied
+    assert finding["severity"] == "high"
+    assert [v["value"] for v in finding["evidence"]["violations"]] == [
+        {"env": "PASSWORD", "literal": True}, {"env": "TOKEN", "secret": "tok", "key": "t"}]
+
+
+@pytest.mark.parametrize("env, literal", [
+    ({"name": "DB_PASSWORD", "value": "changeme"}, True),        # the demo's legacy-api
+    ({"name": "db_password", "value": "changeme"}, True),
+    ({"name": "dbPassword", "value": "changeme"}, True),
+    ({"name": "API_KEY", "value": "k-123"}, True),
+    ({"name": "GITHUB_TOKEN", "value": "ghp_x"}, True),
+    ({"name": "AWS_SECRET_ACCESS_KEY", "value": "abc"}, True),
+    ({"name": "REDIS_PWD", "value": "abc"}, True),
+    ({"name": "DATABASE_URL", "value": "postgres://app:s3cret@db:5432/app"}, True),
+    ({"name": "DATABASE_URL", "value": "postgres://db:5432/app"}, False),
+    ({"name": "DB_PASSWORD_FILE", "value": "/run/secrets/db"}, False),
+    ({"name": "TOKEN_TTL", "value": "3600"}, False),
+    ({"name": "DB_PASSWORD", "value": ""}, False),
+    ({"name": "DB_PASSWORD", "value": "$(OTHER_VAR)"}, False),
+    ({"name": "PWD", "value": "/srv"}, False),
+    ({"name": "MODE", "value": "production"}, False),
+])
+def test_literal_secret_in_env_is_the_worse_case(env, literal):
+    """Issue 15: KS-WL-019 reports a secret written into the manifest as severity high, never copying it."""
+    result = run([workload(mutate=_set((*C, "env"), [env]))])
+    found = failing(result, "KS-WL-019")
+    if not literal:
+        assert found == []
+        return
+    (finding,) = found
+    assert finding["severity"] == "high" and finding["status"] == "fail"
+    assert finding["evidence"]["field"] == P + ".containers[0].env[0].value"
+    assert finding["evidence"]["value"] == {"env": env["name"], "literal": True}
+    assert env["value"] not in json.dumps(result)
+
+
+def test_demo_legacy_api_literal_password_is_reported():
+    objects, origins, _warnings = wl.load_manifests(str(REPO / "inventories" / "demo" / "exports" / "manifests"))
+    result = run(objects, origins=origins)
+    found = [f for f in failing(result, "KS-WL-019") if f["resource"]["name"] == "legacy-api"]
+    assert [(f["resource"]["container"], f["severity"], f["evidence"]["value"]) for f in found] == [
+        ("api", "high", {"env": "DB_PASSWORD", "literal": True})]
+    assert "changeme" not in json.dumps(result)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input that is not a valid Kubernetes object (issue 14)
+
+INVALID = REPO / "tests" / "fixtures" / "workload-input-errors"
+# document -> (kind, api_version, name, reason pattern, evaluated)
+EXPECTED_INPUT_ERRORS = {
+    2: ("CronJob", "batch/v1", "shop-backup", r"needs spec.schedule.*spec.jobTemplate is missing", False),
+    3: ("CronJob", "v1", "shop-cleanup", r"CronJob is not served in apiVersion v1 .*batch/v1", False),
+    4: ("Deployment", "v1", "shop-api", r"Deployment is not served in apiVersion v1 .*apps/v1", False),
+    5: ("Deployment", "apps/v1", "shop-worker", r"spec.template.spec is a list, not a mapping", False),
+    6: ("Deployment", "apps/v1", "shop-web", r"needs spec.selector", True),
+    7: ("Pod", "v1", "shop-debug", r"spec.containers is a mapping, not a list", True),
+    8: ("Service", "apps/v1", "shop-web", r"Service is not served in apiVersion apps/v1", False),
+}
+
+
+def test_invalid_objects_are_input_errors_with_file_document_kind_and_why():
+    objects, origins, _warnings = wl.load_manifests(str(INVALID))
+    result = run(objects, origins=origins)
+    errors = {e["document"]: e for e in result["input_errors"]}
+    assert set(errors) == set(EXPECTED_INPUT_ERRORS)
+    for document, (kind, api_version, name, reason, evaluated) in EXPECTED_INPUT_ERRORS.items():
+        error = errors[document]
+        assert error["file"].endswith("helm-template-typos.yaml")
+        assert (error["kind"], error["api_version"], error["name"], error["namespace"]) == (
+            kind, api_version, name, "shop")
+        assert re.search(reason, error["reason"]), error["reason"]
+        assert error["evaluated"] is evaluated
+        assert error["problems"] and all(p["field"] and p["reason"] for p in error["problems"])
+    assert result["summary"]["input_errors"] == 7
+    # never "0 workloads and success" for what was not understood: the unreadable ones are not evaluated,
+    # the readable ones are, and the ConfigMap and the custom resource are neither errors nor workloads
+    assert result["workloads"]["by_kind"] == {"Deployment": 1, "Pod": 1}
+    assert {f["resource"]["name"] for f in failing(result, "KS-WL-015")} == {"shop-web"}
+    assert not [f for f in result["findings"] if f["resource"]["name"] in ("shop-api", "shop-cleanup")]
+
+
+def test_every_refused_shape_is_invalid_for_the_real_api_schema_and_valid_ones_pass():
+    """The structural check agrees with the OpenAPI schemas (kubernetes-validate) on every fixture."""
+    import kubernetes_validate
+    objects, origins, _warnings = wl.load_manifests(str(INVALID))
+    errors = {e["document"] for e in run(objects, origins=origins)["input_errors"]}
+    for obj, origin in zip(objects, origins):
+        if obj.get("apiVersion", "").startswith("deploy.example.com/"):
+            continue  # a custom resource: no schema to check against
+        try:
+            kubernetes_validate.validate(obj, "1.33", strict=True)
+            valid = True
+        except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError):
+            valid = False
+        if origin["document"] == 7:
+            assert not valid
+        elif origin["document"] in errors:
+            assert not valid, origin
+        else:
+            assert valid, origin
+    # and the objects of the valid fixture tree raise no input error at all
+    objects, origins, _warnings = wl.load_manifests(str(FIXTURES))
+    assert run(objects, origins=origins)["input_errors"] == []
+
+
+@pytest.mark.parametrize("obj, pattern, evaluated", [
+    ({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}}, r"spec is missing: there is no pod", False),
+    ({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": []}},
+     r"spec.template is a list, not a mapping", False),
+    ({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": {"spec": {"containers": []}}},
+     r"template.spec.containers is empty", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"image": "x:1"}, "c"]}},
+     r"containers\[0\] has no name; spec.containers\[1\] is a string, not a container", True),
+    ({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c"}]}}, r"metadata is missing", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "a"}, "spec": {"containers": [{"name": "c"}]}},
+     r"no metadata.name", True),
+    ({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}, r"no apiVersion", True),
+    ({"apiVersion": "batch/v1", "kind": "Deployment", "metadata": {"name": "d"}}, r"not served in apiVersion batch/v1",
+     False),
+    ({"apiVersion": "apps/v2", "kind": "Deployment", "metadata": {"name": "d"}}, r"not served in apiVersion apps/v2",
+     False),
+    ({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": []},
+     r"metadata is a list, not a mapping", True),
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+      "spec": {"containers": [{"name": "c"}], "initContainers": {"name": "i"}, "volumes": {"v": 1}}},
+     r"spec.initContainers is a mapping, not a list; spec.volumes is a mapping, not a list", True),
+])
+def test_input_error_shapes(obj, pattern, evaluated):
+    result = run([obj])
+    (error,) = result["input_errors"]
+    assert re.search(pattern, error["reason"]), error["reason"]
+    assert error["evaluated"] is evaluated and error["input"] == "objects[0]"
+    assert re.search(pattern, wl.input_error_text(error))
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c"}]}}}},
+    {"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}},
+    {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": {
+        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}}}},
+    {"apiVersion": "argoproj.io/v1alpha1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": []},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}},
+])
+def test_valid_objects_and_other_groups_are_no_input_errors(obj):
+    assert run([obj])["input_errors"] == []
+
+
+def test_input_errors_escape_control_characters():
+    obj = {"apiVersion": "v1\x1b]0;pwned\x07", "kind": "Deployment", "metadata": {"name": "a\u202eb\nc"}}
+    (error,) = run([obj])["input_errors"]
+    assert error["name"] == "a\\u202eb\\u000ac"
+    texts = [v for v in error.values() if isinstance(v, str)] + [p["reason"] for p in error["problems"]]
+    assert not [t for t in texts if any(char in t for char in "\x1b\x07\u202e\n")]
+    assert "\\u001b]0;pwned\\u0007" in error["reason"]
+
+
+def test_input_errors_are_bounded():
+    objects = [{"apiVersion": "v1", "kind": "Deployment", "metadata": {"name": "d%d" % i}} for i in range(250)]
+    result = run(objects)
+    assert result["summary"]["input_errors"] == 250 and len(result["input_errors"]) == wl.MAX_INPUT_ERRORS
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -533,6 +696,15 @@ def ingress(hosts, tls_hosts=None, annotations=None):
     (ingress(["x.shop.example.com"], ["*.shop.example.com"]), None, []),
     (ingress(["x.y.shop.example.com"], ["*.shop.example.com"]), None, ["spec.rules[0].host"]),
     (ingress([None], ["a.example.com"]), None, []),
+    # issue 14: a TLS entry without hosts is served with the controller's default (wildcard) certificate
+    (ingress(["a.example.com", "b.example.com"], []), None, []),
+    ({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing", "namespace": "shop"},
+      "spec": {"tls": [{"secretName": "default-cert"}],
+               "rules": [{"host": "a.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                   "service": {"name": "web", "port": {"number": 80}}}}]}}]}}, None, []),
+    ({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing", "namespace": "shop"},
+      "spec": {"tls": [{"hosts": ["a.example.com"], "secretName": "a"}, {}],
+               "rules": [{"host": "a.example.com"}, {"host": "b.example.com"}]}}, None, []),
     (ingress(["a.example.com"], ["a.example.com"], {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}), None,
      ["metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect']"]),
     (ingress(["a.example.com"], ["a.example.com"], {"kubernetes.io/ingress.allow-http": "true"}), None,
@@ -638,6 +810,23 @@ def binding(name, role, subjects, kind="ClusterRoleBinding", role_kind="ClusterR
 USER = {"kind": "User", "name": "alice@example.com"}
 MASTERS = {"kind": "Group", "name": "system:masters"}
 WILD = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+# as the API server's bootstrap policy writes its roles (bootstrappolicy/testdata/cluster-roles.yaml)
+BOOTSTRAP_META = {"labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                  "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}
+
+
+def builtin(kind, name, rules, namespace=None, labelled=True):
+    obj = rbac(kind, name, namespace, rules=rules)
+    if labelled:
+        obj["metadata"].update(copy.deepcopy(BOOTSTRAP_META))
+    return obj
+
+
+CLUSTER_ADMIN = builtin("ClusterRole", "cluster-admin", [*WILD, {"nonResourceURLs": ["*"], "verbs": ["*"]}])
+KCM = builtin("ClusterRole", "system:kube-controller-manager",
+              [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["list", "watch"]}])
+GC = builtin("ClusterRole", "system:controller:generic-garbage-collector",
+             [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["delete", "get", "list", "patch", "update", "watch"]}])
 
 
 @pytest.mark.parametrize("objects, params, expected", [
@@ -665,6 +854,30 @@ WILD = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
       binding("rb", "reader", [USER])], None, []),
     ([rbac("Role", "r", "kube-system", rules=WILD),
       binding("rb", "r", [USER], kind="RoleBinding", role_kind="Role", namespace="kube-system")], None, []),
+    # issue 14: system:* is exempt only for the built-in roles (exact bootstrap name + rbac-defaults label)
+    ([rbac("ClusterRole", "system:wild", rules=WILD), binding("b", "system:wild", [USER])], None,
+     [("ClusterRole", "system:wild")]),
+    ([KCM, binding("b", "system:kube-controller-manager", [USER])], None, []),
+    ([builtin("ClusterRole", "system:kube-controller-manager", KCM["rules"], labelled=False),
+      binding("b", "system:kube-controller-manager", [USER])], None, [("ClusterRole", "system:kube-controller-manager")]),
+    ([builtin("ClusterRole", "system:kube-controller-manager-x", KCM["rules"]),
+      binding("b", "system:kube-controller-manager-x", [USER])], None,
+     [("ClusterRole", "system:kube-controller-manager-x")]),
+    ([rbac("Role", "system:x", "shop", rules=WILD),
+      binding("rb", "system:x", [USER], kind="RoleBinding", role_kind="Role", namespace="shop")], None,
+     [("Role", "system:x")]),
+    ([builtin("Role", "system:controller:token-cleaner", WILD, namespace="shop"),
+      binding("rb", "system:controller:token-cleaner", [USER], kind="RoleBinding", role_kind="Role",
+              namespace="shop")], None, [("Role", "system:controller:token-cleaner")]),
+    ([GC, KCM], {"require_binding": False}, []),
+    ([GC, KCM], {"require_binding": False, "ignore_system_subjects": False},
+     [("ClusterRole", "system:controller:generic-garbage-collector"), ("ClusterRole", "system:kube-controller-manager")]),
+    # issue 14: with require_binding: false the admin roles themselves are wildcard roles like any other
+    ([CLUSTER_ADMIN], {"require_binding": False}, [("ClusterRole", "cluster-admin")]),
+    ([CLUSTER_ADMIN], None, []),
+    ([CLUSTER_ADMIN, binding("a", "cluster-admin", [USER])], None, [("ClusterRoleBinding", "a")]),
+    # a roleRef name that is not a string names no role (and does not crash the admin_roles lookup)
+    ([rbac("ClusterRole", "r", rules=WILD), binding("b", ["r"], [USER])], None, []),
 ])
 def test_rbac(objects, params, expected):
     result = run(objects, rules={"rbac_admin": {"params": params or {}}})
@@ -762,11 +975,38 @@ def test_image_exclusion_prefix_and_regex():
     assert [f["resource"]["container"] for f in failing(by_prefix, "KS-WL-015")] == ["other"]
     by_regex = run([workload(pod)], rules={"KS-WL-015": {"exclude_images": [r"^(registry\.example\.com|nginx)"]}})
     assert failing(by_regex, "KS-WL-015") == []
-    # a pod-level rule is skipped only when every container is exempt
-    partial = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx"]}})
-    assert failing(partial, "KS-WL-009")
-    every = run([workload(pod)], rules={"KS-WL-009": {"exclude_images": ["nginx", "registry.example.com/"]}})
-    assert failing(every, "KS-WL-009") == []
+
+
+# Issue 14: image exemptions cover container-level fields only. Before, exempting every image of a pod switched its
+# pod-level checks off (gatekeeper-library's k8spsphostnamespace has no exemptImages at all, and its
+# k8spsphostnetworkingports / k8spsphostfilesystem apply exemptImages to containers' ports and mounts only).
+@pytest.mark.parametrize("rid, mutate, field", [
+    ("KS-WL-009", _set(("hostPID",), True), P + ".hostPID"),
+    ("KS-WL-009", _set(("hostIPC",), True), P + ".hostIPC"),
+    ("KS-WL-006", _set(("hostNetwork",), True), P + ".hostNetwork"),
+    ("KS-WL-007", _set(("volumes",), [{"name": "root", "hostPath": {"path": "/"}}]), P + ".volumes[0].hostPath.path"),
+    ("KS-WL-012", _set(("automountServiceAccountToken",), True), P + ".automountServiceAccountToken"),
+])
+def test_image_exemptions_leave_pod_level_fields_checked(rid, mutate, field):
+    every = [r"^registry\.example\.com/"]
+    result = run([workload(mutate=mutate)], rules={rid: {"exclude_images": every}})
+    (finding,) = failing(result, rid)
+    assert finding["evidence"]["field"] == field and finding["resource"]["container"] is None
+
+
+def test_image_exemption_still_covers_container_level_parts_of_pod_rules():
+    # host ports (006) and writable hostPath mounts (007) of an exempt container are its own fields
+    spec = copy.deepcopy(HARDENED_POD)
+    spec["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 80}]
+    spec["containers"][0]["volumeMounts"].append({"name": "logs", "mountPath": "/var/log"})
+    spec["volumes"].append({"name": "logs", "hostPath": {"path": "/var/log"}})
+    rules = {"KS-WL-007": {"params": {"allowed_host_paths": [{"path_prefix": "/var/log", "read_only": True}]}}}
+    assert failing(run([workload(spec)], rules=rules), "KS-WL-006")
+    assert failing(run([workload(spec)], rules=rules), "KS-WL-007")
+    exempt = {rid: dict(rules.get(rid, {}), exclude_images=["registry.example.com/app/web"])
+              for rid in ("KS-WL-006", "KS-WL-007")}
+    result = run([workload(spec)], rules=exempt)
+    assert failing(result, "KS-WL-006") == [] and failing(result, "KS-WL-007") == []
 
 
 @pytest.mark.parametrize("mode, status", [("audit", "fail"), ("warn", "warn"), ("deny", "fail")])
@@ -815,7 +1055,6 @@ def test_effective_rules_are_reported():
 @pytest.mark.parametrize("rules, message", [
     ({"KS-WL-099": {}}, r"unknown rule 'KS-WL-099'"),
     ({"no_such_rule": {}}, r"unknown rule 'no_such_rule'.*KS-WL-001 \(resource_limits\)"),
-    ({"KS-WL-002": {"enabled": True, "params": {"registries": []}}}, r"KS-WL-002 \(trusted_registries\).*registries"),
     ({"KS-WL-001": {"params": {"max_cpu": "lots"}}}, r"rules.KS-WL-001 \(resource_limits\) params.max_cpu"),
     ({"KS-WL-001": {"params": {"max_memory": -5}}}, r"params.max_memory"),
     ({"KS-WL-001": {"params": {"require_cpu": "maybe"}}}, r"params.require_cpu must be a boolean"),
@@ -845,11 +1084,32 @@ def test_settings_errors(rules, message):
         wl.audit([], rules=dict({"KS-WL-002": {"params": {"registries": ["r.example.com"]}}}, **rules))
 
 
-def test_trusted_registries_empty_refuses_only_while_enabled():
-    with pytest.raises(RuleConfigError, match="would flag every image"):
-        wl.audit([workload()])
-    result = wl.audit([workload()], rules={"trusted_registries": {"enabled": False}})
-    assert result["rules"]["KS-WL-002"]["enabled"] is False
+def test_defaults_run_and_an_unconfigured_rule_is_reported_not_configured():
+    """Issue 21: with the defaults KS-WL-002 has no registries; that is an info finding, not a module failure."""
+    result = wl.audit([workload(BAD_POD)], today=TODAY)
+    (info,) = [f for f in result["findings"] if f["id"] == "KS-WL-002"]
+    assert info["status"] == "info" and info["evidence"]["not_configured"] is True
+    assert "rules.KS-WL-002.params.registries" in info["description"]
+    assert "rules.KS-WL-002.enabled: false" in info["description"]
+    VALIDATOR.validate(info)
+    entry = result["rules"]["KS-WL-002"]
+    assert entry["enabled"] is True and entry["evaluated"] is False and entry["configured"] is False
+    assert entry["note"].startswith("not configured: set rules.KS-WL-002.params.registries")
+    assert failing(result, "KS-WL-015")  # the other rules ran
+    assert result["summary"]["info"] == 1
+    disabled = wl.audit([workload()], rules={"trusted_registries": {"enabled": False}}, today=TODAY)
+    assert disabled["rules"]["KS-WL-002"]["note"] == "disabled"
+    assert not [f for f in disabled["findings"] if f["id"] == "KS-WL-002"]
+    configured = run([workload()])
+    assert configured["rules"]["KS-WL-002"]["configured"] is True and configured["rules"]["KS-WL-002"]["note"] is None
+
+
+def test_every_required_parameter_is_reported_when_empty():
+    required = {(rule["id"], name) for rule in RULES for name, spec in rule["params"].items() if spec.get("required")}
+    assert required == {("KS-WL-002", "registries")}
+    for rid, name in required:
+        result = wl.audit([], rules={rid: {"params": {name: []}}}, today=TODAY)
+        assert "rules.%s.params.%s" % (rid, name) in result["rules"][rid]["note"]
 
 
 def test_rule_keys_are_case_insensitive_ids_and_names():
@@ -1006,6 +1266,12 @@ def test_non_objects_are_skipped_with_warnings(tmp_path):
     assert "document 3: no kind" in result["warnings"][2]
     assert "items[1]: not a mapping" in result["warnings"][3]
     assert result["workloads"]["by_kind"] == {"Pod": 1}
+    assert [(e["document"], e.get("item"), e["reason"]) for e in result["input_errors"]] == [
+        (1, None, "a document of list, not a Kubernetes object (a mapping)"),
+        (2, None, "a document of int, not a Kubernetes object (a mapping)"),
+        (3, None, "no kind: not a Kubernetes object"),
+        (5, "items[0]", "no apiVersion (Pod is served in v1)"),
+        (5, "items[1]", "a document of int, not a Kubernetes object (a mapping)")]
 
 
 def test_hidden_directories_and_other_extensions_are_skipped(tmp_path):
@@ -1268,9 +1534,13 @@ PLAYBOOK = """
         rules: {{KS-WL-404: {{}}}}
       register: bad
       ignore_errors: true
+    - name: The defaults and a chart with typos (issues 14, 21)
+      kubesec.cluster.workload_audit:
+        path: {invalid}
+      register: defaults
     - name: Keep the results
       ansible.builtin.copy:
-        content: "{{{{ {{'audit': audit, 'bad': bad}} | to_json }}}}"
+        content: "{{{{ {{'audit': audit, 'bad': bad, 'defaults': defaults}} | to_json }}}}"
         dest: {out}
 """
 
@@ -1278,7 +1548,7 @@ PLAYBOOK = """
 def test_module_through_ansible_playbook(tmp_path):
     out = tmp_path / "out.json"
     playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAYBOOK.format(fixtures=FIXTURES, out=out))
+    playbook.write_text(PLAYBOOK.format(fixtures=FIXTURES, invalid=INVALID, out=out))
     config = tmp_path / "ansible.cfg"
     config.write_text("[defaults]\n")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_LOCAL_TEMP=str(tmp_path),
@@ -1306,3 +1576,9 @@ def test_module_through_ansible_playbook(tmp_path):
     assert version["status"] == "fail" and version["evidence"]["end_of_life"] == "2026-06-28"
     assert data["bad"]["failed"] is True
     assert re.search(r"unknown rule 'KS-WL-404'", data["bad"]["msg"])
+    defaults = data["defaults"]
+    assert defaults.get("failed") is not True and defaults["summary"]["input_errors"] == 7
+    assert [e["document"] for e in defaults["input_errors"]] == [2, 3, 4, 5, 6, 7, 8]
+    assert any("document 4: Deployment shop-api is not a valid Kubernetes object" in w for w in defaults["warnings"])
+    assert defaults["rules"]["KS-WL-002"]["note"].startswith("not configured")
+    assert [f["status"] for f in defaults["findings"] if f["id"] == "KS-WL-002"] == ["info"]

@@ -22,7 +22,8 @@ How the settings are encoded:
   (``kubernetes.io/metadata.name NotIn``); globs (``team-*``) and ``^`` regular expressions become a
   ``matchConditions`` entry on ``request.namespace`` (a label selector cannot express them).
 - Excluded images are tested inside the CEL, with the audit's semantics (prefix at a ``/``, ``:`` or ``@``
-  boundary or ``^`` regular expression, against the image as written and its normalized form).
+  boundary or ``^`` regular expression, against the image as written and its normalized form). They exempt
+  container-level fields only; pod-level fields (hostNetwork, hostPID, hostIPC, volumes) are always checked.
 - Regular expressions are evaluated by RE2 in the API server (Go ``regexp``): patterns using constructs RE2 lacks
   (look-around, back references, possessive or atomic groups, ``\\Z``) are refused with an error naming them.
 
@@ -40,7 +41,8 @@ import re
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload import resolve_settings
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
-    CONTAINER_KINDS, RULES, RuleConfigError, compile_names, parse_port_list,
+    BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_LABEL, BOOTSTRAP_ROLES, CONTAINER_KINDS, ENV_REFERENCE, RULES, SECRET_ENV_NAME,
+    SECRET_ENV_NAME_EXEMPT, SECRET_ENV_URL, RuleConfigError, compile_names, parse_port_list,
 )
 
 try:
@@ -82,8 +84,9 @@ NOT_ENFORCEABLE = {
 }
 PARTIAL = {
     "KS-WL-021": "Enforced on (Cluster)RoleBindings that grant an admin_roles ClusterRole, and on wildcard "
-                 "(Cluster)Roles only with require_binding: false; a wildcard Role bound by a separate binding "
-                 "needs both objects and stays with the audit.",
+                 "(Cluster)Roles (admin_roles included; the API server's own roles, by exact name and the "
+                 "rbac-defaults label, exempt) only with require_binding: false; a wildcard Role bound by a "
+                 "separate binding needs both objects and stays with the audit.",
 }
 NOTES = {
     "KS-WL-007": "hostPath paths with a '..' segment are always denied: CEL cannot normalize them (the API server "
@@ -353,12 +356,8 @@ def _pod_variables(setting, where, resource_kinds=False):
         base = "(%s)\n.filter(c, type(c) == map)" % "\n + ".join(lists[:2])
     else:
         base = "variables.allContainers"
+    # image exemptions drop containers only: the pod-level checks read variables.spec, whatever the images
     out.append(("containers", base if not images else "%s\n.filter(c, !%s)" % (base, exempt)))
-    # a pod-level check is skipped when the pod has containers and every one is exempt (KS-WL-001 has none)
-    if images and not resource_kinds:
-        out.append(("allExempt", "size(variables.allContainers) > 0 && size(variables.containers) == 0"))
-    else:
-        out.append(("allExempt", "false"))
     return out
 
 
@@ -526,12 +525,18 @@ def _rule_run_as_non_root(p, where):
 
 
 def _rule_secrets_in_env(p, where):
-    bad = ("%s.exists(e, type(e) == map && %s)\n  || "
+    # _workload_rules.literal_secret_env: a non-empty literal value (not only a $(VAR) reference) under a
+    # secret-looking name, or a URL with a password; the same RE2-compatible patterns as the audit
+    literal = ("has(e.value) && type(e.value) == string && size(e.value) > 0 && !e.value.matches(%s) &&\n"
+               "    ((has(e.name) && type(e.name) == string && e.name.matches(%s) && !e.name.matches(%s))\n"
+               "     || e.value.matches(%s))" % (cel_string(ENV_REFERENCE), cel_string(SECRET_ENV_NAME),
+                                                cel_string(SECRET_ENV_NAME_EXEMPT), cel_string(SECRET_ENV_URL)))
+    bad = ("%s.exists(e, type(e) == map && (%s\n  || %s))\n  || "
            "%s.exists(s, type(s) == map && has(s.secretRef) && type(s.secretRef) == map && size(s.secretRef) > 0)"
            % (_get("c", "env", "[]", "list"), _bind("r", _path("e", ["valueFrom", "secretKeyRef"], "{}", "map"),
-                                                    "size(r) > 0"), _get("c", "envFrom", "[]", "list")))
-    return [], _per_container(bad, "a Secret is passed as environment variable (env secretKeyRef / envFrom "
-                                   "secretRef)")
+                                                    "size(r) > 0"), literal, _get("c", "envFrom", "[]", "list")))
+    return [], _per_container(bad, "a secret is passed as environment variable (written into the manifest, or "
+                                   "env secretKeyRef / envFrom secretRef)")
 
 
 def _rule_image_tag(p, where):
@@ -580,7 +585,11 @@ def _rule_ingress_https(p, where):
     uncovered = ("%s\n    .filter(r, type(r) == map && has(r.host) && type(r.host) == string && r.host != '' && "
                  "!%s)\n    .map(r, 'host ' + r.host + ' is not covered by spec.tls')"
                  % (_get("variables.spec", "rules", "[]", "list"), covered))
-    parts = ["(size(variables.tls) == 0\n  ? ['no spec.tls: the Ingress serves plain HTTP']\n  : %s)" % uncovered]
+    # a TLS entry without hosts covers every host with the controller's default certificate (Ingress API)
+    default_cert = ("variables.tls.exists(t, type(t) == map && !(has(t.hosts) && type(t.hosts) == list && "
+                    "size(t.hosts) > 0))")
+    parts = ["(size(variables.tls) == 0\n  ? ['no spec.tls: the Ingress serves plain HTTP']\n  : %s ? []\n  : %s)"
+             % (default_cert, uncovered)]
     good = []
     for key, wanted in sorted(p["ssl_redirect_annotations"].items()):
         value = "variables.annotations[%s]" % cel_string(key)
@@ -622,9 +631,21 @@ def _rule_rbac(p, where, excluded):
     if not p["require_binding"]:
         role_name = ("(has(object.metadata) && type(object.metadata) == map && has(object.metadata.name) && "
                      "type(object.metadata.name) == string ? object.metadata.name : '')")
-        skip = "(request.kind.kind == 'ClusterRole' && %s in %s)" % (role_name, cel_list(p["admin_roles"]))
+        # admin_roles are wildcard roles like any other here; only the API server's own roles are exempt, by exact
+        # name and the rbac-defaults label (_workload_rules.is_bootstrap_role)
+        skip = "false"
         if p["ignore_system_subjects"]:
-            skip = "(%s || %s.startsWith('system:'))" % (skip, role_name)
+            role_ns = ("(has(object.metadata) && type(object.metadata) == map && has(object.metadata.namespace) && "
+                       "type(object.metadata.namespace) == string ? object.metadata.namespace : '')")
+            labelled = ("(has(object.metadata) && type(object.metadata) == map && has(object.metadata.labels) && "
+                        "type(object.metadata.labels) == map && %s in object.metadata.labels && "
+                        "object.metadata.labels[%s] == %s)" % (cel_string(BOOTSTRAP_LABEL[0]),
+                                                               cel_string(BOOTSTRAP_LABEL[0]),
+                                                               cel_string(BOOTSTRAP_LABEL[1])))
+            roles = sorted("%s/%s" % (ns, name) for ns, names in BOOTSTRAP_ROLES.items() for name in names)
+            skip = ("(%s && (request.kind.kind == 'ClusterRole' ? %s in %s\n    : %s + '/' + %s in %s))"
+                    % (labelled, role_name, cel_list(sorted(BOOTSTRAP_CLUSTER_ROLES)), role_ns, role_name,
+                       cel_list(roles)))
         wild = ("%s.exists(r, type(r) == map && ((has(r.verbs) && type(r.verbs) == list && '*' in r.verbs) || "
                 "(has(r.resources) && type(r.resources) == list && '*' in r.resources)))"
                 % _get("object", "rules", "[]", "list"))
@@ -753,7 +774,6 @@ def _policy(rule, setting, cluster):
         variables = _pod_variables(setting, where, resource_kinds=(rid == "KS-WL-001"))
         extra, violations = POD_RULES[rid](params, where)
         variables.extend(extra)
-        violations = "variables.allExempt ? [] :\n%s" % violations
         resources = TARGETS["pod"]
         kind = "pod"
     elif rid in OBJECT_RULES:
@@ -818,13 +838,23 @@ def build(rules=None, exclude_namespaces=None, cluster=None, audit_mode_policies
         mode = setting["mode"]
         entry = {"id": rid, "name": rule["name"], "mode": mode}
         generate = setting["enabled"] and (mode in ("deny", "warn") or (mode == "audit" and audit_mode_policies))
+        if generate and setting["missing"] and rid not in NOT_ENFORCEABLE:
+            missing = ", ".join("rules.%s.params.%s" % (rid, name) for name in setting["missing"])
+            if mode in ("deny", "warn"):  # a policy without its parameters would refuse every object
+                raise EnforcementError("rules.%s (%s) is in mode %s but not configured: %s is empty, so the policy "
+                                       "would refuse every %s; set it or put the rule in mode audit"
+                                       % (rid, rule["name"], mode, missing,
+                                          "image" if rid == "KS-WL-002" else "object"))
+            generate = False
         if rid in NOT_ENFORCEABLE:
             if setting["enabled"] and mode in ("deny", "warn"):
                 result["not_enforceable"].append(dict(entry, reason=NOT_ENFORCEABLE[rid]))
             generate = False
         if not generate:
             reason = "disabled" if not setting["enabled"] else (
-                "not enforceable" if rid in NOT_ENFORCEABLE else "mode audit (the workload_audit module reports it)")
+                "not enforceable" if rid in NOT_ENFORCEABLE else
+                "not configured (%s is empty)" % ", ".join("params." + name for name in setting["missing"])
+                if setting["missing"] else "mode audit (the workload_audit module reports it)")
             result["not_generated"].append(dict(entry, reason=reason))
             for kind in ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"):
                 result["absent"].append({"apiVersion": API_VERSION, "kind": kind, "name": object_name(rule)})

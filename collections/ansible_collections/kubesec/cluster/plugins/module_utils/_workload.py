@@ -26,7 +26,11 @@ Public functions (plain Python, no AnsibleModule):
 ``audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes_version=None,
 include_passed=False, today=None, origins=None)``
     The whole evaluation. ``objects`` is a list of dicts from any source (files, the API through
-    ``_kube.list_all``, a playbook). Returns ``{"findings", "workloads", "rules", "summary", "warnings"}``.
+    ``_kube.list_all``, a playbook). Returns ``{"findings", "workloads", "rules", "summary", "warnings",
+    "input_errors"}``; ``input_errors`` lists the objects that are not valid Kubernetes objects of a kind the rules
+    read (``_workload_input.check_object``), with where they are and why.
+``input_error_text(record)``
+    One line for an ``input_errors`` record (file, document, kind, name, why).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,13 +40,14 @@ import datetime
 import json
 import os
 
-from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITY_ORDER, make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
+from ansible_collections.kubesec.cluster.plugins.module_utils._workload_input import check_object
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
     CONTAINER_CHECKS, CONTAINER_KINDS, DEFAULT_EXCLUDED_NAMESPACES, KSV_RULE_MAP, MODES, OBJECT_CHECKS, POD_CHECKS,
     PSS, RULE_SETTING_KEYS, RULES, RULES_BY_ID, RULES_BY_NAME, RuleConfigError, as_dict, as_list, coerce_param,
-    compile_names, compile_params, compile_patterns, is_true, ksv_url, match_image, match_names, short,
-    violation,
+    compile_names, compile_params, compile_patterns, is_bootstrap_role, is_true, ksv_url, match_image, match_names,
+    short, violation,
 )
 
 YAML_IMPORT_ERROR = None
@@ -57,13 +62,14 @@ except ImportError as _exc:  # pragma: no cover - exercised only where PyYAML is
     _YAML_LOADER = None
     YAML_IMPORT_ERROR = str(_exc)
 
-__all__ = ("ManifestError", "RuleConfigError", "audit", "global_excluded_namespaces", "iter_containers",
-           "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of", "resolve_settings")
+__all__ = ("ManifestError", "RuleConfigError", "audit", "global_excluded_namespaces", "input_error_text",
+           "iter_containers", "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of", "resolve_settings")
 
 SOURCE = "workload"
 MANIFEST_EXTENSIONS = (".yaml", ".yml", ".json")
 MAX_VIOLATIONS_IN_EVIDENCE = 50
 MAX_LIST_DEPTH = 4
+MAX_INPUT_ERRORS = 200  # records kept in the result; summary.input_errors counts them all
 
 # kind -> (API groups it may come from, path of the pod spec, path of the pod metadata)
 _TEMPLATE = (("spec", "template", "spec"), ("spec", "template", "metadata"))
@@ -173,8 +179,36 @@ def _origin_text(origin):
     return text
 
 
+def _printable(text):
+    """Control and format characters (ESC, newlines, bidi overrides) of manifest text escaped: these strings end
+    up in warnings on a terminal and in the report."""
+    return "".join(char if char.isprintable() else "\\u%04x" % ord(char) for char in text)
+
+
+def _input_error(origin, obj, problems, evaluated):
+    """One record per object the module could not understand: where it is, what it claims to be, why."""
+    record = {}
+    _evidence_origin(record, origin)
+    obj = obj if isinstance(obj, dict) else {}
+    meta = as_dict(obj.get("metadata"))
+    for key, value in (("kind", obj.get("kind")), ("api_version", obj.get("apiVersion")),
+                       ("name", meta.get("name") or meta.get("generateName")), ("namespace", meta.get("namespace"))):
+        record[key] = _printable(short(value, 120)) if isinstance(value, str) else None
+    record["problems"] = [{"field": field, "reason": _printable(short(why, 300))} for field, why in problems[:20]]
+    record["reason"] = "; ".join(item["reason"] for item in record["problems"])
+    record["evaluated"] = evaluated
+    record["message"] = _printable(input_error_text(record))  # the file name too
+    return record
+
+
+def input_error_text(record):
+    what = " ".join(part for part in (record.get("kind"), record.get("name")) if part) or "object"
+    return "%s: %s is not a valid Kubernetes object (%s)%s" % (
+        _origin_text(record), what, record["reason"], "" if record["evaluated"] else "; not evaluated")
+
+
 def _expand(objects, origins):
-    """Flatten List kinds; skip (with a warning) what is not a Kubernetes object."""
+    """Flatten List kinds; report (input_errors, warnings) what is not a valid Kubernetes object of a read kind."""
     if objects is None:
         objects = []
     if not isinstance(objects, (list, tuple)):
@@ -182,30 +216,41 @@ def _expand(objects, origins):
                             % type(objects).__name__)
     if origins is not None and len(origins) != len(objects):
         raise ValueError("origins must be parallel to objects")
-    items, warnings = [], []
+    items, warnings, errors = [], [], []
+
+    def skip(obj, origin, why, message):
+        warnings.append(message)
+        errors.append(_input_error(origin, obj, [("", why)], False))
 
     def walk(obj, origin, depth):
         if not isinstance(obj, dict):
-            warnings.append("%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__))
+            skip(obj, origin, "a document of %s, not a Kubernetes object (a mapping)" % type(obj).__name__,
+                 "%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__))
             return
         kind = obj.get("kind")
         if not isinstance(kind, str) or not kind:
-            warnings.append("%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
+            skip(obj, origin, "no kind: not a Kubernetes object",
+                 "%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
             return
         if kind.endswith("List") and isinstance(obj.get("items"), list):
             if depth >= MAX_LIST_DEPTH:
-                warnings.append("%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH))
+                skip(obj, origin, "Lists nested deeper than %d" % MAX_LIST_DEPTH,
+                     "%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH))
                 return
             for index, item in enumerate(obj["items"]):
                 sub = dict(origin or {})
                 sub["item"] = ((sub.get("item") or "") + ".items[%d]" % index).lstrip(".")
                 walk(item, sub, depth + 1)
             return
-        items.append((obj, origin))
+        problems, readable = check_object(obj)
+        if problems:
+            errors.append(_input_error(origin, obj, problems, readable))
+        if readable:
+            items.append((obj, origin))
 
     for index, obj in enumerate(objects):
         walk(obj, origins[index] if origins is not None else {"input": "objects[%d]" % index}, 0)
-    return items, warnings
+    return items, warnings, errors
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -265,7 +310,7 @@ def iter_containers(pod_spec, spec_path="spec"):
 
 def iter_workloads(objects, origins=None):
     """One dict per pod controller: kind, name, namespace, obj, origin, pod, containers, owned_by."""
-    items, _warnings = _expand(objects, origins)
+    items, _warnings, _errors = _expand(objects, origins)
     return _workloads(items)
 
 
@@ -380,16 +425,14 @@ def resolve_settings(rules=None, exclude_namespaces=None):
         if rid == "KS-WL-006" and params["min_port"] > params["max_port"]:
             raise RuleConfigError("%s.params: min_port (%d) must not be greater than max_port (%d)"
                                   % (where, params["min_port"], params["max_port"]))
-        if rid == "KS-WL-002" and enabled and not params["registries"]:
-            raise RuleConfigError(
-                "%s is enabled but its parameter 'registries' is empty, which would flag every image: set "
-                "rules.%s.params.registries to your trusted registry prefixes (e.g. ['registry.example.com/']) or "
-                "disable the rule with rules.%s.enabled: false" % (where, rid, rid))
+        # a required parameter left empty: the rule cannot judge anything (KS-WL-002 would flag every image)
+        missing = [name for name, spec in rule["params"].items() if spec.get("required") and not params[name]]
         rule_ns = _str_list(cfg.get("exclude_namespaces"), where + ".exclude_namespaces")
         namespaces = list(global_ns) + [name for name in rule_ns if name not in global_ns]
         images = _str_list(cfg.get("exclude_images"), where + ".exclude_images")
         settings[rid] = {
-            "enabled": enabled, "mode": mode, "params": params,
+            "enabled": enabled, "mode": mode, "params": params, "missing": missing,
+            "active": enabled and not missing,
             "exclude_namespaces": namespaces, "exclude_images": images,
             "_compiled": compile_params(rule, params),
             "_ns": compile_names(namespaces, where + ".exclude_namespaces"),
@@ -436,6 +479,10 @@ class _Collector(object):
 
     def violation(self, rule, resource, violations, origin, container=None, extra=None, status=None):
         setting = self.settings[rule["id"]]
+        severity = rule["severity"]
+        for item in violations:  # a violation may be the rule's worse case (KS-WL-019's literal secret)
+            if SEVERITY_ORDER.get(item.get("severity"), 99) < SEVERITY_ORDER[severity]:
+                severity = item["severity"]
         first = violations[0]
         evidence = {"mode": setting["mode"], "field": first["field"], "value": first["value"],
                     "expected": first["expected"]}
@@ -459,7 +506,7 @@ class _Collector(object):
             if item["message"] not in messages:
                 messages.append(item["message"])
         self._add(rule, status or _status(setting["mode"]), resource, container,
-                  "%s: %s." % (where, "; ".join(messages)), evidence)
+                  "%s: %s." % (where, "; ".join(messages)), evidence, severity)
 
     def passed(self, rule, resource, origin, extra=None):
         if not self.include_passed:
@@ -475,11 +522,11 @@ class _Collector(object):
         evidence.setdefault("mode", self.settings[rule["id"]]["mode"])
         self._add(rule, "info", resource, None, message, evidence)
 
-    def _add(self, rule, status, resource, container, description, evidence):
+    def _add(self, rule, status, resource, container, description, evidence, severity=None):
         res = {"kind": resource.get("kind"), "name": resource.get("name"), "namespace": resource.get("namespace"),
                "container": container["name"] if container is not None else None}
         self.findings.append(make_finding(
-            rule["id"], SOURCE, rule["title"], status, severity=rule["severity"], cluster=self.cluster,
+            rule["id"], SOURCE, rule["title"], status, severity=severity or rule["severity"], cluster=self.cluster,
             namespace=resource.get("namespace"), resource=res, description=description,
             remediation=rule["remediation"], references=_references(rule), evidence=evidence,
             extra={"tags": [rule["name"]]}))
@@ -507,13 +554,13 @@ def _audit_workload(collector, settings, workload, accounts):
     for rule in RULES:
         rid = rule["id"]
         setting = settings[rid]
-        if not setting["enabled"] or (rid not in POD_CHECKS and rid not in CONTAINER_CHECKS):
+        if not setting["active"] or (rid not in POD_CHECKS and rid not in CONTAINER_CHECKS):
             continue
         if _ns_excluded(setting, workload["namespace"]):
             continue
+        # Image exemptions cover container-level fields only: pod-level fields (hostNetwork, hostPID, volumes,
+        # the namespace) belong to the pod, whichever images it runs (as in gatekeeper-library's exemptImages).
         containers = [c for c in workload["containers"] if not _image_excluded(setting, c)]
-        if workload["containers"] and not containers:
-            continue  # every container is exempt by image
         params = setting["_compiled"]
         found = False
         if rid in POD_CHECKS:
@@ -537,7 +584,7 @@ def _audit_objects(collector, settings, items):
     for rid, (kind, check) in sorted(OBJECT_CHECKS.items()):
         rule = RULES_BY_ID[rid]
         setting = settings[rid]
-        if not setting["enabled"]:
+        if not setting["active"]:
             continue
         for obj, origin in items:
             if obj.get("kind") != kind:
@@ -575,7 +622,7 @@ def _policy_types(spec):
 def _audit_network_policies(collector, settings, items, workloads):
     rule = RULES_BY_ID["KS-WL-018"]
     setting = settings[rule["id"]]
-    if not setting["enabled"]:
+    if not setting["active"]:
         return
     params = setting["_compiled"]
     namespaces, policies, origins = [], {}, {}
@@ -634,7 +681,7 @@ def _audit_network_policies(collector, settings, items, workloads):
 def _audit_rbac(collector, settings, items):
     rule = RULES_BY_ID["KS-WL-021"]
     setting = settings[rule["id"]]
-    if not setting["enabled"]:
+    if not setting["active"]:
         return
     params = setting["_compiled"]
     roles, bindings = [], []
@@ -672,14 +719,20 @@ def _audit_rbac(collector, settings, items):
         return obj.get("kind") in ("Role", "RoleBinding") and _ns_excluded(setting, namespace)
 
     admin_roles = set(params["admin_roles"])
+    # (roleRef kind, roleRef name) -> [(binding namespace, its non-exempt subjects)]: one pass over the bindings,
+    # so that a cluster with thousands of roles and bindings is not judged in roles x bindings steps
+    by_role = {}
     for binding, origin in bindings:
         if skipped(binding):
             continue
         name, namespace = _meta(binding)
         resource = {"kind": binding.get("kind"), "name": name, "namespace": namespace}
         ref = as_dict(binding.get("roleRef"))
+        ref_kind, ref_name = ref.get("kind"), ref.get("name")
         risky = [identity for identity, exempt in subjects_of(binding) if not exempt]
-        if ref.get("kind") == "ClusterRole" and ref.get("name") in admin_roles and risky:
+        if isinstance(ref_kind, str) and (ref_name is None or isinstance(ref_name, str)):  # else it names no role
+            by_role.setdefault((ref_kind, ref_name), []).append((namespace, risky))
+        if ref_kind == "ClusterRole" and isinstance(ref_name, str) and ref_name in admin_roles and risky:
             collector.violation(rule, resource, [violation(
                 "roleRef.name", ref.get("name"), "grants ClusterRole %s to %s" % (ref.get("name"), ", ".join(risky)),
                 "no admin role for non-system subjects")], origin, extra={"subjects": risky})
@@ -691,9 +744,10 @@ def _audit_rbac(collector, settings, items):
             continue
         name, namespace = _meta(role)
         kind = role.get("kind")
-        if kind == "ClusterRole" and name in admin_roles:
+        if kind == "ClusterRole" and name in admin_roles and params["require_binding"]:
             continue  # judged through its bindings above
-        if params["ignore_system_subjects"] and isinstance(name, str) and name.startswith("system:"):
+        if params["ignore_system_subjects"] and is_bootstrap_role(
+                kind, name, namespace, as_dict(role.get("metadata")).get("labels")):
             continue
         resource = {"kind": kind, "name": name, "namespace": namespace}
         wild = []
@@ -707,16 +761,10 @@ def _audit_rbac(collector, settings, items):
             collector.passed(rule, resource, origin)
             continue
         risky = []
-        for binding, _origin in bindings:
-            if skipped(binding):
+        for binding_namespace, subjects in by_role.get((kind, name), ()):
+            if kind == "Role" and binding_namespace != namespace:
                 continue
-            ref = as_dict(binding.get("roleRef"))
-            _bname, bns = _meta(binding)
-            if ref.get("kind") != kind or ref.get("name") != name:
-                continue
-            if kind == "Role" and bns != namespace:
-                continue
-            risky.extend(identity for identity, exempt in subjects_of(binding) if not exempt)
+            risky.extend(subjects)
         if risky or not params["require_binding"]:
             if risky:
                 wild[0] = dict(wild[0], message=wild[0]["message"] + ", bound to " + ", ".join(sorted(set(risky))))
@@ -728,7 +776,7 @@ def _audit_rbac(collector, settings, items):
 def _audit_version(collector, settings, kubernetes_version, today, cluster, warnings):
     rule = RULES_BY_ID["KS-WL-017"]
     setting = settings[rule["id"]]
-    if not setting["enabled"] or kubernetes_version is None:
+    if not setting["active"] or kubernetes_version is None:
         return
     params = setting["_compiled"]
     try:
@@ -776,20 +824,38 @@ def _audit_version(collector, settings, kubernetes_version, today, cluster, warn
 # ---------------------------------------------------------------------------------------------------------
 # Entry point
 
+def _not_configured(rule, setting, kubernetes_version):
+    """How to configure an enabled rule that cannot judge anything with its settings, else None."""
+    if not setting["enabled"]:
+        return None
+    if setting["missing"]:
+        hints = []
+        for name in setting["missing"]:
+            spec = rule["params"][name]
+            hint = "rules.%s.params.%s" % (rule["id"], name)
+            if spec.get("example") is not None:
+                hint += " (e.g. %s)" % json.dumps(spec["example"])
+            hints.append(hint)
+        return ("not configured: set %s, or switch the rule off with rules.%s.enabled: false"
+                % (" and ".join(hints), rule["id"]))
+    if rule["id"] == "KS-WL-017" and kubernetes_version is None:
+        return ("not configured: give the module option kubernetes_version (e.g. v1.33.4; the collect role takes it "
+                "from workloads.kubernetes_version), or switch the rule off with rules.KS-WL-017.enabled: false")
+    return None
+
+
 def _effective_rules(settings, kubernetes_version):
     out = {}
     for rule in RULES:
         setting = settings[rule["id"]]
-        note = None
-        evaluated = setting["enabled"]
-        if rule["id"] == "KS-WL-017" and kubernetes_version is None and setting["enabled"]:
-            evaluated = False
-            note = "not evaluated: the kubernetes_version option was not given"
-        elif not setting["enabled"]:
+        note = _not_configured(rule, setting, kubernetes_version)
+        evaluated = setting["enabled"] and note is None
+        if not setting["enabled"]:
             note = "disabled"
         out[rule["id"]] = {
             "id": rule["id"], "name": rule["name"], "title": rule["title"], "severity": rule["severity"],
-            "scope": rule["scope"], "enabled": setting["enabled"], "evaluated": evaluated, "note": note,
+            "scope": rule["scope"], "enabled": setting["enabled"], "evaluated": evaluated,
+            "configured": not (setting["enabled"] and not evaluated), "note": note,
             "mode": setting["mode"], "params": setting["params"],
             "exclude_namespaces": setting["exclude_namespaces"], "exclude_images": setting["exclude_images"],
             "ksv": list(rule["ksv"]), "gatekeeper": rule["gatekeeper"], "defender": rule["defender"],
@@ -815,7 +881,7 @@ def audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes
             raise RuleConfigError(str(exc)) from None
     if kubernetes_version is not None and not isinstance(kubernetes_version, str):
         kubernetes_version = str(kubernetes_version)
-    items, warnings = _expand(objects, origins)
+    items, warnings, input_errors = _expand(objects, origins)
     all_workloads = _workloads(items)
     accounts = {}
     for obj, _origin in items:
@@ -846,16 +912,22 @@ def audit(objects, rules=None, exclude_namespaces=None, cluster=None, kubernetes
     _audit_network_policies(collector, settings, items, audited)
     _audit_rbac(collector, settings, items)
     _audit_version(collector, settings, kubernetes_version, today, cluster, warnings)
+    for rule in RULES:  # KS-WL-017 without a version is only noted in `rules` (no finding: no object to name)
+        note = _not_configured(rule, settings[rule["id"]], kubernetes_version)
+        if note and settings[rule["id"]]["missing"]:
+            collector.info(rule, {"kind": "Cluster", "name": cluster, "namespace": None},
+                           "%s (%s) is %s." % (rule["id"], rule["name"], note),
+                           {"not_configured": True, "missing": settings[rule["id"]]["missing"]})
     findings = collector.findings
     summary = {"total": len(findings), "pass": 0, "fail": 0, "warn": 0, "info": 0, "by_severity": {},
-               "by_rule": {}, "objects": len(items)}
+               "by_rule": {}, "objects": len(items), "input_errors": len(input_errors)}
     for finding in findings:
         summary[finding["status"]] = summary.get(finding["status"], 0) + 1
         if finding["status"] in ("fail", "warn"):
             _count(summary["by_severity"], finding["severity"])
         _count(summary["by_rule"].setdefault(finding["id"], {}), finding["status"])
     return {"findings": findings, "workloads": counts, "rules": _effective_rules(settings, kubernetes_version),
-            "summary": summary, "warnings": warnings}
+            "summary": summary, "warnings": warnings, "input_errors": input_errors[:MAX_INPUT_ERRORS]}
 
 
 def ksv_rule(check_id):

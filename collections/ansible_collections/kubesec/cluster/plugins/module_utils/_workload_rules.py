@@ -74,7 +74,9 @@ RULES = (
             "registries": _p("pattern_list", [],
                              "Trusted image prefixes (matched at a '/', ':' or '@' boundary, against the image as "
                              "written and its normalized form such as docker.io/library/nginx) or regular "
-                             "expressions starting with '^'. Must not be empty while the rule is enabled."),
+                             "expressions starting with '^'. Required: while it is empty the rule is reported "
+                             "as not configured (an info finding) and checks nothing.", required=True,
+                             example=["registry.example.com/"]),
         },
         "defender": "Container images should be deployed from trusted registries only",
         "azure_policy": "febd0533 K8sAzureContainerAllowedImages", "gatekeeper": "k8sallowedrepos",
@@ -305,8 +307,10 @@ RULES = (
         "id": "KS-WL-019", "name": "secrets_in_env", "severity": "medium", "scope": "container",
         "title": "Secrets are mounted as files, not passed as environment variables",
         "description": "No env[].valueFrom.secretKeyRef and no envFrom[].secretRef (environment variables leak "
-                       "into logs, crash dumps and child processes).",
-        "remediation": "Mount the Secret as a read-only volume and read the file.",
+                       "into logs, crash dumps and child processes); worse, no secret written literally into the "
+                       "manifest (an env[].value under a secret-looking name such as DB_PASSWORD, or a URL with a "
+                       "password): such findings have severity high.",
+        "remediation": "Put the value into a Secret and mount it as a read-only volume; read the file.",
         "params": {},
         "defender": None, "azure_policy": None, "gatekeeper": None, "ksv": (), "pss": None,
     },
@@ -332,12 +336,14 @@ RULES = (
             "admin_roles": _p("str_list", ["cluster-admin"], "ClusterRoles that count as admin."),
             "ignore_system_subjects": _p("bool", True,
                                          "Ignore users and groups named system:* and service accounts in excluded "
-                                         "namespaces (also ClusterRoles named system:*)."),
+                                         "namespaces (also the built-in system:* roles: exact bootstrap names "
+                                         "with the kubernetes.io/bootstrapping: rbac-defaults label)."),
             "allowed_subjects": _p("pattern_list", [],
                                    "Subjects allowed to hold admin or wildcard roles: user/group names or "
                                    "system:serviceaccount:<ns>:<name>, exact or a '^' regular expression."),
-            "require_binding": _p("bool", True, "Flag wildcard roles only when the input binds them to a "
-                                                "non-system subject."),
+            "require_binding": _p("bool", True, "Flag wildcard roles (admin_roles included) only when the input "
+                                                "binds them to a non-system subject; false flags every wildcard "
+                                                "role itself."),
         },
         "defender": None, "azure_policy": None, "gatekeeper": None,
         "ksv": ("KSV-0044", "KSV-0045", "KSV-0046", "KSV-0111", "KSV-0112"), "pss": None,
@@ -385,6 +391,85 @@ KSV_RULE_MAP = {
     "KSV-0121": {"rule": "KS-WL-007"},
     "KSV-0125": {"rule": "KS-WL-002"},
 }
+
+# The roles the API server creates itself (plugin/pkg/auth/authorizer/rbac/bootstrappolicy: cluster-roles,
+# controller-roles and namespace-roles, plus the controllers added up to 1.35). KS-WL-021 exempts a role only when
+# its name is one of these *and* it carries BOOTSTRAP_LABEL: anyone may name a role "system:x".
+BOOTSTRAP_LABEL = ("kubernetes.io/bootstrapping", "rbac-defaults")
+BOOTSTRAP_CLUSTER_ROLES = frozenset(["system:" + name for name in (
+    "aggregate-to-admin", "aggregate-to-edit", "aggregate-to-view", "auth-delegator", "basic-user",
+    "certificates.k8s.io:certificatesigningrequests:nodeclient",
+    "certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+    "certificates.k8s.io:kube-apiserver-client-approver", "certificates.k8s.io:kube-apiserver-client-kubelet-approver",
+    "certificates.k8s.io:kubelet-serving-approver", "certificates.k8s.io:legacy-unknown-approver", "discovery",
+    "heapster", "kube-aggregator", "kube-controller-manager", "kube-dns", "kube-scheduler", "kubelet-api-admin",
+    "monitoring", "node", "node-bootstrapper", "node-problem-detector", "node-proxier",
+    "persistent-volume-provisioner", "public-info-viewer", "service-account-issuer-discovery", "volume-scheduler",
+)] + ["system:controller:" + name for name in (
+    "attachdetach-controller", "certificate-controller", "clusterrole-aggregation-controller", "cronjob-controller",
+    "daemon-set-controller", "deployment-controller", "disruption-controller", "endpoint-controller",
+    "endpointslice-controller", "endpointslicemirroring-controller", "ephemeral-volume-controller",
+    "expand-controller", "generic-garbage-collector", "horizontal-pod-autoscaler", "job-controller",
+    "legacy-service-account-token-cleaner", "namespace-controller", "node-controller", "persistent-volume-binder",
+    "pod-garbage-collector", "pv-protection-controller", "pvc-protection-controller", "replicaset-controller",
+    "replication-controller", "resourcequota-controller", "root-ca-cert-publisher", "route-controller",
+    "service-account-controller", "service-controller", "statefulset-controller", "ttl-after-finished-controller",
+    "ttl-controller", "validatingadmissionpolicy-status-controller",
+)])
+BOOTSTRAP_ROLES = {  # namespace -> Role names
+    "kube-system": frozenset(["extension-apiserver-authentication-reader",
+                              "system::leader-locking-kube-controller-manager",
+                              "system::leader-locking-kube-scheduler", "system:controller:bootstrap-signer",
+                              "system:controller:cloud-provider", "system:controller:token-cleaner"]),
+    "kube-public": frozenset(["system:controller:bootstrap-signer"]),
+}
+
+
+def is_bootstrap_role(kind, name, namespace, labels):
+    """A role the API server created (exact bootstrap name and the rbac-defaults label), not one named like it."""
+    if as_dict(labels).get(BOOTSTRAP_LABEL[0]) != BOOTSTRAP_LABEL[1]:
+        return False
+    if kind == "ClusterRole":
+        return name in BOOTSTRAP_CLUSTER_ROLES
+    return kind == "Role" and name in BOOTSTRAP_ROLES.get(namespace, ())
+
+
+# KS-WL-019: an env var whose name says it holds a secret and whose value is written into the manifest. The
+# patterns are RE2-compatible: the admission policy (module_utils/_vap.py) uses them unchanged.
+# (PWD alone is the shell's working directory; DB_PWD is a password)
+SECRET_ENV_NAME = (r"(?i)(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL"  # noqa: S105 - a pattern for names, not a password
+                   r"|_PWD(_|$))")
+# names that hold a reference to a secret (a file path, a Secret's name, a lifetime), not the secret
+SECRET_ENV_NAME_EXEMPT = r"(?i)_(FILE|PATH|DIR|NAME|REF|TTL|EXPIRY|TIMEOUT|LENGTH|TYPE)$"  # noqa: S105 - a pattern for names, not a password
+# a URL with a password in its user info (scheme://user:password@host)
+SECRET_ENV_URL = r"[A-Za-z][A-Za-z0-9+.-]*://[^/@: ]*:[^/@ ]+@"  # noqa: S105 - a pattern for names, not a password
+# a value that is only a reference to another variable, $(VAR), holds nothing itself
+ENV_REFERENCE = r"^\$\([A-Za-z_][A-Za-z0-9_.-]*\)$"
+
+
+def _re2_compatible(pattern):
+    """Python's '$' also matches before a final newline, RE2's (the API server's) does not: use '\\Z' here."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+_SECRET_ENV_NAME_RE = _re2_compatible(SECRET_ENV_NAME)
+_SECRET_ENV_NAME_EXEMPT_RE = _re2_compatible(SECRET_ENV_NAME_EXEMPT)
+_SECRET_ENV_URL_RE = _re2_compatible(SECRET_ENV_URL)
+_ENV_REFERENCE_RE = _re2_compatible(ENV_REFERENCE)
+
+
+def literal_secret_env(env):
+    """Why an env entry holds a secret literally ('name' or 'url'), or None. Never returns the value."""
+    env = as_dict(env)
+    name, value = env.get("name"), env.get("value")
+    if not isinstance(value, str) or not value or _ENV_REFERENCE_RE.search(value):
+        return None
+    if isinstance(name, str) and _SECRET_ENV_NAME_RE.search(name) and not _SECRET_ENV_NAME_EXEMPT_RE.search(name):
+        return "name"
+    if _SECRET_ENV_URL_RE.search(value):
+        return "url"
+    return None
+
 
 _KSV_RE = re.compile(r"^(?:AVD-)?(KSV|KCV)-?0*(\d{1,5})$")
 
@@ -1086,6 +1171,15 @@ def check_run_as_non_root(c, pod, p):
 def check_secrets_in_env(c, pod, p):
     out = []
     for index, env in enumerate(as_list(c["spec"].get("env"))):
+        literal = literal_secret_env(env)
+        if literal:
+            name = as_dict(env).get("name")
+            found = violation("%s.env[%d].value" % (c["path"], index), {"env": name, "literal": True},
+                              "environment variable %s %s written into the manifest"
+                              % (short(name, 64), "holds a secret" if literal == "name"
+                                 else "holds a URL with a password"), "a read-only secret volume")
+            found["severity"] = "high"
+            out.append(found)
         ref = as_dict(as_dict(as_dict(env).get("valueFrom")).get("secretKeyRef"))
         if ref:
             out.append(violation("%s.env[%d].valueFrom.secretKeyRef" % (c["path"], index),
@@ -1145,6 +1239,9 @@ def check_ingress(obj, p):
     out = []
     tls = [as_dict(entry) for entry in as_list(spec.get("tls"))]
     tls_hosts = [host for entry in tls for host in as_list(entry.get("hosts")) if isinstance(host, str)]
+    # Ingress API: an entry without hosts "defaults to the wildcard host setting for the loadbalancer controller",
+    # i.e. the controller's default certificate serves every host of the Ingress.
+    default_cert = any(isinstance(entry, dict) and not as_list(entry.get("hosts")) for entry in as_list(spec.get("tls")))
     hosts = []
     for index, rule in enumerate(as_list(spec.get("rules"))):
         host = as_dict(rule).get("host")
@@ -1156,7 +1253,7 @@ def check_ingress(obj, p):
                              "spec.tls for every host"))
     else:
         for index, host in hosts:
-            if host is None:
+            if host is None or default_cert:
                 continue  # a catch-all rule is served with the TLS entries' (or the default) certificate
             if not any(host_matches_tls(host, tls_host) for tls_host in tls_hosts):
                 out.append(violation("spec.rules[%d].host" % index, host, "host %s is not covered by spec.tls"

@@ -23,6 +23,13 @@ description:
   - Findings use the normalized finding format (C(docs/findings.schema.json)) with source C(workload). A
     violation of a rule in mode C(audit) or C(deny) has status C(fail), in mode C(warn) status C(warn); the mode
     is in C(evidence.mode). The evidence names the offending field path and value.
+  - Input the module cannot read as what it claims to be is never passed over in silence. Every object of a kind
+    the rules read (pod controllers, Service, Ingress, NetworkPolicy, Namespace, ServiceAccount, RBAC) that is not
+    a valid Kubernetes object - a Deployment or CronJob in apiVersion v1, a CronJob with an empty spec, a pod spec
+    written as a list, no containers, no metadata.name, a document that is not a mapping or has no kind - is
+    returned in RV(input_errors) with its file, document, kind and the reason, and warned about. Objects whose pod
+    spec cannot be found are not evaluated; the others are evaluated as well. Objects of other API groups
+    (custom resources) and other kinds are not audited and not errors.
   - "Usually run on the controller (C(delegate_to: localhost)); reading YAML needs PyYAML there."
 author:
   - kubesec contributors (@kubesec)
@@ -46,10 +53,12 @@ options:
       - Per-rule settings, keyed by rule id (C(KS-WL-007)) or short name (C(host_path)).
       - Each value is a mapping with C(enabled) (bool), C(mode) (C(audit), C(warn) or C(deny)), C(params) (the
         rule's parameters, see C(docs/workload-rules.md)), C(exclude_namespaces) (added to the global list) and
-        C(exclude_images) (image prefixes, or regular expressions starting with C(^)); C(true)/C(false) is short for
+        C(exclude_images) (image prefixes, or regular expressions starting with C(^); they exempt the containers'
+        own fields only, never pod-level fields such as C(hostNetwork) or C(hostPID)); C(true)/C(false) is short for
         C(enabled).
-      - Rule C(KS-WL-002) (trusted registries) needs C(params.registries) or C(enabled=false); the module refuses
-        to run with an empty list rather than flag every image.
+      - Rule C(KS-WL-002) (trusted registries) needs C(params.registries); while the list is empty (the default)
+        the rule checks nothing and is reported as not configured (one C(info) finding saying how to configure it,
+        and C(evaluated=false) in RV(rules)) rather than flagging every image.
       - Unknown rules, settings or parameters and wrong parameter types fail the task with a message naming the
         rule and the parameter.
     type: dict
@@ -104,6 +113,8 @@ EXAMPLES = r"""
         params:
           allowed_host_paths:
             - {path_prefix: /var/log, read_only: true}
+        # fluent-bit keeps its position database under /var/log: its mount may be writable (the hostPath
+        # volume itself is still checked against allowed_host_paths)
         exclude_images: [cr.fluentbit.io/fluent/fluent-bit]
       KS-WL-010:
         mode: warn
@@ -150,20 +161,48 @@ workloads:
            by_namespace: {shop: 2, kube-system: 1}, by_kind_namespace: {Deployment: {shop: 2}, DaemonSet: {kube-system: 1}}}
 rules:
   description:
-    - Effective settings per rule id, for the report - enabled, evaluated, note, mode, params (the values in force),
+    - Effective settings per rule id, for the report - enabled, evaluated, configured (false for an enabled rule
+      that cannot judge with its settings, e.g. KS-WL-002 without registries), note (how to configure it, or
+      C(disabled)), mode, params (the values in force),
       exclude_namespaces, exclude_images, severity, scope and the KSV / Gatekeeper / Defender / PSS counterparts.
   returned: always
   type: dict
 summary:
-  description: Counts - total, pass, fail, warn, info, by_severity (fail and warn), by_rule, objects, files.
+  description:
+    - Counts - total, pass, fail, warn, info, by_severity (fail and warn), by_rule, objects (read), files,
+      input_errors (objects that are not valid Kubernetes objects, see RV(input_errors)).
   returned: always
   type: dict
   sample: {total: 12, pass: 0, fail: 10, warn: 1, info: 1, by_severity: {high: 4, medium: 7},
-           by_rule: {KS-WL-015: {fail: 1}}, objects: 40, files: 3}
+           by_rule: {KS-WL-015: {fail: 1}}, objects: 40, files: 3, input_errors: 1}
+input_errors:
+  description:
+    - One entry per input object that is not a valid Kubernetes object of a kind the rules read (at most 200;
+      RV(summary.input_errors) counts all) - where it is (C(file) and C(document) (1-based), C(item) for List
+      members, or C(input)), what it claims to be (C(kind), C(api_version), C(name), C(namespace)), C(problems)
+      (C(field), C(reason)), C(reason) (all of them), C(evaluated) (false when the rules could not read it) and
+      C(message) (all of it in one line, as warned).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - file: charts/backup/rendered.yaml
+      document: 2
+      kind: CronJob
+      api_version: v1
+      name: nightly-backup
+      namespace: shop
+      problems: [{field: apiVersion, reason: "CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)"}]
+      reason: CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)
+      evaluated: false
+      message: "charts/backup/rendered.yaml, document 2: CronJob nightly-backup is not a valid Kubernetes object
+        (CronJob is not served in apiVersion v1 (Kubernetes serves it in batch/v1)); not evaluated"
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload
+
+MAX_WARNED = 20  # input errors warned one by one; the rest are counted in one warning
 
 
 def main():
@@ -196,11 +235,17 @@ def main():
     except (_workload.ManifestError, _workload.RuleConfigError) as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings + result["warnings"]:
-        module.warn(warning)
+        module.warn(warning)  # includes the documents that are not objects at all (also in input_errors)
+    errors = [record["message"] for record in result["input_errors"] if record["kind"]]
+    for text in errors[:MAX_WARNED]:
+        module.warn(text)
+    if result["summary"]["input_errors"] > MAX_WARNED:
+        module.warn("%d more objects are not valid Kubernetes objects (see input_errors)"
+                    % (result["summary"]["input_errors"] - MAX_WARNED))
     summary = result["summary"]
     summary["files"] = len({origin["file"] for origin in origins if "file" in origin})
     module.exit_json(changed=False, findings=result["findings"], workloads=result["workloads"],
-                     rules=result["rules"], summary=summary)
+                     rules=result["rules"], summary=summary, input_errors=result["input_errors"])
 
 
 if __name__ == "__main__":

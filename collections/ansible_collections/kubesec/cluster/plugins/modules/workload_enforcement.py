@@ -42,7 +42,11 @@ options:
       - Per-rule settings, keyed by rule id (C(KS-WL-015)) or short name (C(privileged)), exactly as
         M(kubesec.cluster.workload_audit) takes them - C(enabled), C(mode) (C(audit), C(warn), C(deny)), C(params),
         C(exclude_namespaces), C(exclude_images); C(true)/C(false) is short for C(enabled).
-      - Rule C(KS-WL-002) needs C(params.registries) or C(enabled=false), as for the audit.
+      - Rule C(KS-WL-002) without C(params.registries) is not configured - in mode C(audit) nothing is rendered
+        for it (RV(not_generated) says why); in mode C(deny) or C(warn) the task fails, as the policy would refuse
+        every image.
+      - C(exclude_images) exempts the containers' own fields only; the pod's C(hostNetwork), C(hostPID),
+        C(hostIPC) and hostPath volumes are checked whatever images it runs.
       - Regular expressions run in the API server's RE2 engine; look-around, back references and possessive or
         atomic groups fail the task with the rule and the setting named.
     type: dict
@@ -125,7 +129,7 @@ not_enforceable:
   elements: dict
   sample: [{"id": "KS-WL-018", "name": "network_policy", "mode": "deny", "reason": "Needs the namespace's ..."}]
 not_generated:
-  description: Every rule without a policy, with the reason (disabled, mode audit, not enforceable).
+  description: Every rule without a policy, with the reason (disabled, mode audit, not enforceable, not configured).
   returned: always
   type: list
   elements: dict
