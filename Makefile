@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 N       ?= 3
 PROFILE ?= kubeadm-default
 
-.PHONY: demo test lint sanity unit bench testbed-up testbed-down clean
+.PHONY: demo tools test lint sanity unit bench testbed-up testbed-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.demo-deps
 	$(BIN)/python tests/testbed/nodetree.py demo inventories/demo/hosts.yml .demo/nodes
 	$(BIN)/ansible-playbook playbooks/site.yml
 	@echo "Report: $$(ls -td reports/demo/*/ | head -1)report.html (and report.pdf, report.json)"
+
+## tools: install the pinned helm and kubectl the tests render charts with into .tools/bin (test-time only)
+tools:
+	scripts/tools-helm
 
 ## test: the whole suite (lint, sanity, unit, integration, test hosts, molecule)
 test: $(VENV)/.test-deps
