@@ -182,7 +182,7 @@ def main():
             cluster=dict(type="str"),
             nodes=dict(type="dict", default={}),
             api=dict(type="bool", default=True),
-            kubeconfig=dict(type="path"),
+            kubeconfig=dict(type="path", no_log=True),  # content given by mistake holds a token
             context=dict(type="str"),
             timeout=dict(type="int", default=10),
             dest=dict(type="path"),

@@ -207,7 +207,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path"),
-            kubeconfig=dict(type="path"),
+            kubeconfig=dict(type="path", no_log=True),  # content given by mistake holds a token
             context=dict(type="str"),
             namespaces=dict(type="list", elements="str", default=[]),
             kinds=dict(type="list", elements="str", default=[], choices=list(_trivy.REPORT_KIND_NAMES)),
