@@ -26,6 +26,8 @@ import yaml
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import FeatureError
 
+# libyaml when present: a chart with its CRDs is megabytes of YAML.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM_TIMEOUT = 120                  # seconds for one `helm template`
 MAX_OUTPUT = 32 * 1024 * 1024       # bytes of rendered manifests accepted
 MAX_CHART_YAML = 256 * 1024         # bytes of Chart.yaml read from a local chart
@@ -91,7 +93,7 @@ def template(helm, chart, release, namespace, values, version=None, repo_url=Non
         values_file = os.path.join(workdir, "values.json")
         with open(values_file, "w", encoding="utf-8") as handle:
             json.dump(values, handle)
-        cmd += ["--namespace", namespace, "--values", values_file, "--skip-tests"]
+        cmd += ["--namespace", namespace, "--values", values_file, "--skip-tests", "--include-crds"]
         env = dict(os.environ)
         # Helm's own caches and config stay in a scratch directory: never the user's repositories or a kubeconfig.
         for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
@@ -117,7 +119,7 @@ def template(helm, chart, release, namespace, values, version=None, repo_url=Non
 def parse_manifests(text):
     """The objects of a rendered stream (empty documents dropped)."""
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
         raise HelmError("the chart rendered YAML that does not parse: %s" % exc) from None
     for index, doc in enumerate(docs):
@@ -285,6 +287,14 @@ def check_trivy_operator(objects, build):
         got = data.get(name)
         if got != want:
             problems.append("ConfigMap %s: %s=%r, expected %r" % (config["metadata"]["name"], name, got, want))
+    offline = settings["offline"]
+    if offline["enabled"]:
+        trivy_config = next((o for o in objects if o["kind"] == "ConfigMap"
+                             and "trivy.dbRepository" in (o.get("data") or {})), None)
+        want = "%s/%s" % offline["db"][:2]
+        got = (trivy_config or {}).get("data", {}).get("trivy.dbRepository")
+        if got != want:
+            problems.append("offline: the Trivy ConfigMap's trivy.dbRepository is %r, expected %r" % (got, want))
     return problems
 
 
