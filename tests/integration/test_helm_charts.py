@@ -153,7 +153,7 @@ FALCO_CASES = [
 
 @pytest.mark.parametrize(("config", "release", "expected"), [c[1:] for c in FALCO_CASES], ids=[c[0] for c in FALCO_CASES])
 def test_falco_toggles_render_as_meant(helm, config, release, expected):
-    result, files, objects = _render("falco", config, helm, release_name=release)
+    _result, files, objects = _render("falco", config, helm, release_name=release)
     assert _validate_all(objects) == set()
     falco = release if "falco" in release else release + "-falco"
     daemonset = _get(objects, "DaemonSet", falco)
@@ -329,6 +329,7 @@ def _chart_vars(helm):
             "-e", "runtime_security_helm_template=always", "-e", "workload_security_helm_template=always"]
 
 
+@pytest.mark.slow
 def test_render_only_with_helm_writes_manifests_and_no_secret(helm, tmp_path):
     reports = tmp_path / "reports"
     falco = {"enabled": True, "ui": {"enabled": True, "user": "secops", "password": UI_PASSWORD},
@@ -371,6 +372,7 @@ def test_render_only_with_helm_writes_manifests_and_no_secret(helm, tmp_path):
     assert '+              value: "shop,payments"' in out or "+              value: shop,payments" in out
 
 
+@pytest.mark.slow
 def test_example_inventory_renders_with_the_real_charts(helm, tmp_path):
     """The measurement of issue 13 (3 of 4 rendered; staging's ebpf failed), now 4 of 4."""
     reports = tmp_path / "reports"

@@ -412,7 +412,7 @@ def test_application_refuses_both_destinations():
 def test_secrets_rendered_as_real_manifests_with_placeholders():
     config = {"enabled": True, "ui": {"enabled": True, "user": "secops"},
               "alerts": {"telegram": {"enabled": True, "chat_id": "-1001234567890"}}}
-    result, files = _app("falco", config)
+    _result, files = _app("falco", config)
     docs = [d for d in yaml.safe_load_all(files["secrets.yaml"]) if d]
     assert [d["metadata"]["name"] for d in docs] == ["kubesec-falcosidekick", "kubesec-falcosidekick-ui"]
     for doc in docs:

@@ -271,7 +271,7 @@ def check_trivy_operator(objects, build):
     config = next((o for o in objects if o["kind"] == "ConfigMap"
                    and "OPERATOR_SCANNER_REPORT_TTL" in (o.get("data") or {})), None)
     if config is None:
-        return problems + ["no ConfigMap with OPERATOR_SCANNER_REPORT_TTL was rendered"]
+        return [*problems, "no ConfigMap with OPERATOR_SCANNER_REPORT_TTL was rendered"]
     data = config["data"]
     expected = {"OPERATOR_SCANNER_REPORT_TTL": settings["report_ttl"]}
     env_names = {

@@ -65,7 +65,11 @@ options:
     type: bool
     default: true
   kubeconfig:
-    description: Kubeconfig of the cluster. Without it, E(KUBECONFIG) or C(~/.kube/config), or the in-cluster service account.
+    description:
+      - Path of the kubeconfig of the cluster. Without it, E(KUBECONFIG) or C(~/.kube/config), or the in-cluster service
+        account.
+      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log): it
+        may hold a token).
     type: path
   context:
     description: Context of the kubeconfig. Defaults to the current context.

@@ -317,7 +317,7 @@ def render(params):
             "release_name": result["release_name"],
             "namespace": result["namespace"],
             "helm_template": bool(result["helm"]["rendered"]),
-            "files": sorted(list(files) + ["render.json"]),
+            "files": sorted([*files, "render.json"]),
         }, indent=2, sort_keys=True) + "\n"
     return result, files
 
