@@ -22,12 +22,16 @@ import subprocess
 import tarfile
 import tempfile
 
-import yaml
+try:
+    import yaml
+    HAS_YAML = True
+    # libyaml when present: a chart with its CRDs is megabytes of YAML.
+    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import FeatureError
 
-# libyaml when present: a chart with its CRDs is megabytes of YAML.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM_TIMEOUT = 120                  # seconds for one `helm template`
 MAX_OUTPUT = 32 * 1024 * 1024       # bytes of rendered manifests accepted
 MAX_CHART_YAML = 256 * 1024         # bytes of Chart.yaml read from a local chart
@@ -35,6 +39,11 @@ MAX_CHART_YAML = 256 * 1024         # bytes of Chart.yaml read from a local char
 
 class HelmError(FeatureError):
     """helm is missing, failed, or rendered something we cannot read; the message carries Helm's own words."""
+
+
+def _require_yaml():
+    if not HAS_YAML:
+        raise HelmError("PyYAML is needed on the controller to read what helm renders")
 
 
 def find_helm(explicit=None):
@@ -48,6 +57,7 @@ def find_helm(explicit=None):
 
 def local_chart_version(path):
     """(name, version) from the Chart.yaml of a packaged chart (.tgz) or a chart directory."""
+    _require_yaml()
     if not os.path.exists(path):
         raise HelmError("chart_path: %s does not exist" % path)
     try:
@@ -118,6 +128,7 @@ def template(helm, chart, release, namespace, values, version=None, repo_url=Non
 
 def parse_manifests(text):
     """The objects of a rendered stream (empty documents dropped)."""
+    _require_yaml()
     try:
         docs = [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc is not None]
     except yaml.YAMLError as exc:

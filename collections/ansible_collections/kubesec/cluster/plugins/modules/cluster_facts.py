@@ -68,7 +68,7 @@ options:
     description:
       - Path of the kubeconfig of the cluster. Without it, E(KUBECONFIG) or C(~/.kube/config), or the in-cluster service
         account.
-      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log): it
+      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
         may hold a token).
     type: path
   context:

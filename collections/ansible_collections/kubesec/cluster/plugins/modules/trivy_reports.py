@@ -41,7 +41,7 @@ options:
     description:
       - Path of the kubeconfig file. Without it and without O(path), C($KUBECONFIG) or C(~/.kube/config) is used,
         or the in-cluster service account when the module runs in a Pod.
-      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log): it
+      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
         may hold a token).
     type: path
   context:
