@@ -404,3 +404,20 @@ def test_tools_script_is_idempotent_and_pinned():
     proc = subprocess.run([str(ROOT / "scripts/tools-helm")], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr  # nothing to do: already pinned
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.slow
+def test_apply_mode_stops_at_helms_refusal_before_touching_the_cluster(helm, tmp_path):
+    """Not render_only: the cluster fails with Helm's own message before any Kubernetes or Helm install step runs."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "kubesec_cluster": "prod",
+                 "kubesec_kubeconfig": str(tmp_path / "no-such-kubeconfig"),
+                 "kubesec_falco": {"enabled": True},
+                 "runtime_security_extra_values": {"driver": {"kind": "ebpf"}}},
+        "children": {"control_plane": {"hosts": {"cp-1": {}}}, "workers": {"hosts": {}}}}}))
+    rc, out = _playbook(tmp_path, inventory, "--tags", "falco", *_chart_vars(helm))
+    flat = " ".join(out.split())
+    assert rc != 0
+    assert "helm template of falco 9.1.0 rejects the values" in flat and "driver.kind=ebpf" in flat
+    assert "Apply | Create the namespace" not in out and "Install or upgrade the Falco chart" not in out
