@@ -32,9 +32,14 @@ demo: $(VENV)/.demo-deps
 	$(BIN)/ansible-playbook playbooks/site.yml
 	@echo "Report: $$(ls -td reports/demo/*/ | head -1)report.html (and report.pdf, report.json)"
 
+## tools: install the pinned helm and kubectl the tests render charts with into .tools/bin (test-time only)
+tools:
+	scripts/tools-helm
+
 ## test: the whole suite (lint, sanity, unit, integration, test hosts, molecule)
 test: $(VENV)/.test-deps
 	scripts/system-deps test
+	scripts/tools-helm
 	scripts/test-all
 
 ## lock: re-resolve requirements/{test,runtime}.txt from pyproject.toml and requirements/constraints.in

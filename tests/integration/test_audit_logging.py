@@ -483,3 +483,20 @@ def test_audit_logging_rollback_on_the_testbed(testbed):
         assert testbed.apiserver_health(host) == (200, "ok")
     finally:
         testbed.reset(host)
+
+
+def test_audit_logging_in_render_only_plans_nothing_on_the_nodes(trees):
+    """kubesec_render_only never touches a node (issue 24): no read, no plan, no change, even where a node is gone."""
+    root = trees.add()
+    on = {"kubesec_audit_logging": {"enabled": True}, "kubesec_render_only": True}
+    before = snapshot(root)
+    proc = trees.role("audit_logging", "--check", "--diff", extra=on)
+    assert snapshot(root) == before and changed_count(proc.stdout) == 0
+    assert "--audit-policy-file" not in proc.stdout  # no planned diff of the API-server manifest
+    assert "nothing was read, planned or changed on cp1" in " ".join(proc.stdout.split())
+    proc = trees.role("audit_logging", extra=on)
+    assert snapshot(root) == before and changed_count(proc.stdout) == 0
+    # A node root that does not exist is not even looked at (before: "no kube-apiserver static pod manifest").
+    shutil.rmtree(root)
+    proc = trees.role("audit_logging", extra=on, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]

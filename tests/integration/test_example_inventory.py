@@ -164,17 +164,19 @@ def test_features_render_only_on_the_example_inventory(tmp_path):
     assert rc == 0, out[-5000:]
     files = sorted(str(p.relative_to(reports)) for p in reports.rglob("*") if p.is_file())
     assert files == [
-        "prod/rendered/falco/application.yaml", "prod/rendered/falco/required-secrets.yaml",
+        "prod/rendered/falco/application.yaml", "prod/rendered/falco/render.json",
+        "prod/rendered/falco/required-secrets.yaml", "prod/rendered/falco/secrets.yaml",
         "prod/rendered/falco/values.yaml", "prod/rendered/trivy-operator/application.yaml",
-        "prod/rendered/trivy-operator/values.yaml",
-        "staging/rendered/falco/application.yaml", "staging/rendered/falco/required-secrets.yaml",
+        "prod/rendered/trivy-operator/render.json", "prod/rendered/trivy-operator/values.yaml",
+        "staging/rendered/falco/application.yaml", "staging/rendered/falco/render.json",
+        "staging/rendered/falco/required-secrets.yaml", "staging/rendered/falco/secrets.yaml",
         "staging/rendered/falco/values.yaml", "staging/rendered/trivy-operator/application.yaml",
-        "staging/rendered/trivy-operator/values.yaml",
+        "staging/rendered/trivy-operator/render.json", "staging/rendered/trivy-operator/values.yaml",
     ]  # edge has both features off: nothing rendered
     prod_falco = yaml.safe_load((reports / "prod/rendered/falco/values.yaml").read_text())
     staging_falco = yaml.safe_load((reports / "staging/rendered/falco/values.yaml").read_text())
     assert prod_falco["driver"]["kind"] == "modern_ebpf" and prod_falco["falcosidekick"]["webui"]["enabled"] is True
-    assert staging_falco["driver"]["kind"] == "ebpf" and staging_falco["falcosidekick"]["webui"] == {"enabled": False}
+    assert staging_falco["driver"]["kind"] == "kmod" and staging_falco["falcosidekick"]["webui"] == {"enabled": False}
     assert staging_falco["falcosidekick"]["config"] == {"existingSecret": "kubesec-falcosidekick"}  # e-mail alerts
     required = yaml.safe_load((reports / "staging/rendered/falco/required-secrets.yaml").read_text())
     assert required["secrets"][0]["keys"]["SMTP_PASSWORD"] == {"from": "kubesec_falco.alerts.email.password"}

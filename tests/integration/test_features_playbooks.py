@@ -114,10 +114,13 @@ def test_render_only_two_clusters_idempotent_and_exact(runner):
     inventory = _inventory()
     out = runner.run("features.yml", inventory, "-e", "kubesec_render_only=true")
     assert _rendered(runner.reports) == [
-        "prod/rendered/falco/application.yaml", "prod/rendered/falco/required-secrets.yaml",
+        "prod/rendered/falco/application.yaml", "prod/rendered/falco/render.json",
+        "prod/rendered/falco/required-secrets.yaml", "prod/rendered/falco/secrets.yaml",
         "prod/rendered/falco/values.yaml",
-        "prod/rendered/trivy-operator/application.yaml", "prod/rendered/trivy-operator/values.yaml",
-        "staging/rendered/falco/application.yaml", "staging/rendered/falco/values.yaml"]
+        "prod/rendered/trivy-operator/application.yaml", "prod/rendered/trivy-operator/render.json",
+        "prod/rendered/trivy-operator/values.yaml",
+        "staging/rendered/falco/application.yaml", "staging/rendered/falco/render.json",
+        "staging/rendered/falco/values.yaml"]
     recap = runner.recap(out)
     # Cluster-level work happens once per cluster: only the first host of each cluster changed anything.
     assert recap["prod-cp-1"]["changed"] == 2 and recap["staging-cp-1"]["changed"] == 1

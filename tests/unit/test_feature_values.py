@@ -248,6 +248,7 @@ def test_namespace_validation_never_crashes(names):
 def _app(feature, config, **gitops_settings):
     params = {"feature": feature, "config": config, "cluster": "prod", "dest": None, "release_name": None,
               "namespace": None, "chart_version": None, "chart_repo_url": None, "extra_values": {},
+              "chart_path": None, "helm_template": "never", "helm_binary": None,
               "gitops": dict(gitops.DEFAULT_GITOPS, **gitops_settings)}
     result, files = feature_values.render(params)
     return result, files
@@ -284,7 +285,7 @@ def test_application_for_a_named_argo_cluster_without_autosync():
 @pytest.mark.parametrize("mutate", [
     lambda a: a.update(kind="HelmRelease"),
     lambda a: a["spec"].pop("destination"),
-    lambda a: a["spec"]["destination"].update(name="x"),
+    lambda a: a["spec"]["destination"].update(server="https://x.example:6443"),  # name (the default) and server
     lambda a: a["spec"]["source"].update(chart=""),
     lambda a: a["metadata"].update(name="Prod_Falco"),
     lambda a: a["spec"]["syncPolicy"].update(syncOptions=["CreateNamespace"]),
@@ -330,16 +331,17 @@ def _run_module(args, check_mode=False, diff=True):
 def test_module_check_mode_writes_nothing_then_writes_then_is_idempotent(tmp_path, capsys):
     dest = tmp_path / "prod" / "rendered" / "falco"
     args = {"feature": "falco", "cluster": "prod", "dest": str(dest),
-            "config": {"enabled": True, "ui": {"enabled": True, "user": "secops"}}}
+            "config": {"enabled": True, "ui": {"enabled": True, "user": "secops"}}, "helm_template": "never"}
     assert _run_module(args, check_mode=True) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is True and not dest.exists()
     assert [d["after_header"] for d in out["diff"]] == [str(dest / n) for n in
-                                                        ("values.yaml", "application.yaml", "required-secrets.yaml")]
+                                                        ("values.yaml", "application.yaml", "required-secrets.yaml",
+                                                         "secrets.yaml", "render.json")]
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is True and sorted(p.name for p in dest.iterdir()) == [
-        "application.yaml", "required-secrets.yaml", "values.yaml"]
+        "application.yaml", "render.json", "required-secrets.yaml", "secrets.yaml", "values.yaml"]
     assert oct(dest.joinpath("values.yaml").stat().st_mode & 0o777) == "0o644"
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -349,7 +351,8 @@ def test_module_check_mode_writes_nothing_then_writes_then_is_idempotent(tmp_pat
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert {f["path"].rsplit("/", 1)[1]: f["action"] for f in out["files"]} == {
-        "values.yaml": "written", "application.yaml": "written", "required-secrets.yaml": "removed"}
+        "values.yaml": "written", "application.yaml": "written", "required-secrets.yaml": "removed",
+        "secrets.yaml": "removed", "render.json": "written"}
     # Feature off: everything is removed, and the empty folder too.
     args["config"] = {"enabled": False}
     assert _run_module(args) == 0
@@ -389,3 +392,47 @@ def test_role_defaults_agree(role, var, internal):
         if not name.startswith(role + "_") or (isinstance(value, str) and "{{" in value):
             continue  # templated twins of the kubesec_* inventory settings
         assert value == option["default"], name
+
+
+# --- Argo CD defaults, placeholder Secrets, render metadata, drivers the pinned chart accepts (issues 13, 24) --------
+
+def test_application_defaults_to_the_clusters_argo_name_and_manual_sync():
+    result, _ = _app("falco", {"enabled": True})
+    app = result["gitops_manifest"]
+    jsonschema.validate(app, gitops.ARGOCD_APPLICATION_SCHEMA)
+    assert app["spec"]["destination"] == {"namespace": "falco", "name": "prod"}
+    assert "automated" not in app["spec"]["syncPolicy"]
+
+
+def test_application_refuses_both_destinations():
+    with pytest.raises(gitops.FeatureError, match="not both"):
+        _app("falco", {"enabled": True}, destination_name="a", destination_server="https://b")
+
+
+def test_secrets_rendered_as_real_manifests_with_placeholders():
+    config = {"enabled": True, "ui": {"enabled": True, "user": "secops"},
+              "alerts": {"telegram": {"enabled": True, "chat_id": "-1001234567890"}}}
+    _result, files = _app("falco", config)
+    docs = [d for d in yaml.safe_load_all(files["secrets.yaml"]) if d]
+    assert [d["metadata"]["name"] for d in docs] == ["kubesec-falcosidekick", "kubesec-falcosidekick-ui"]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+    sidekick, ui = docs
+    assert sidekick["stringData"]["TELEGRAM_TOKEN"] == "FILL-IN(kubesec_falco.alerts.telegram.token)"
+    assert sidekick["stringData"]["TELEGRAM_CHATID"] == "-1001234567890"
+    assert sidekick["metadata"]["annotations"]["kubesec.io/fill-in"] == "TELEGRAM_TOKEN"
+    assert ui["stringData"] == {"FALCOSIDEKICK_UI_USER": "FILL-IN(kubesec_falco.ui.user + ':' + kubesec_falco.ui.password)"}
+
+
+def test_render_metadata_says_not_applied():
+    _, files = _app("trivy_operator", {"enabled": True})
+    meta = json.loads(files["render.json"])
+    assert meta["applied"] is False and meta["state"] == "present" and meta["helm_template"] is False
+    assert meta["files"] == ["application.yaml", "render.json", "values.yaml"]
+    assert "secrets.yaml" not in files and "manifests.yaml" not in files
+
+
+@pytest.mark.parametrize("driver", ["ebpf", "gvisor"])
+def test_drivers_removed_from_the_pinned_chart_are_refused(driver):
+    with pytest.raises(gitops.FeatureError, match="not supported by falco chart 9.1.0.*modern_ebpf, kmod, auto"):
+        falco.build({"enabled": True, "driver": driver}, "prod")

@@ -153,7 +153,7 @@ def _node_summary(node):
 def probe_api(kubeconfig=None, context=None, timeout=10, kube=None):
     """API access of one cluster; never raises for API problems (they are data: reachable false, error)."""
     kube = kube or _kube
-    where = "kubeconfig %s" % (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    where = "kubeconfig %s" % _kube.kubeconfig_label(kubeconfig)
     if context:
         where += " context %s" % context
     result = {"checked": True, "reachable": False, "where": where, "server": None, "version": None, "error": None,

@@ -33,7 +33,12 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
 CHART = {"repo_url": "https://falcosecurity.github.io/charts", "chart": "falco", "version": "9.1.0"}
 DEFAULT_RELEASE = "falco"
 DEFAULT_NAMESPACE = "falco"
-DRIVERS = ("modern_ebpf", "ebpf", "kmod", "auto")
+# Driver kinds the pinned chart (falco 9.x) renders: its falco.engineConfiguration accepts kmod, modern_ebpf and auto
+# (aliases module, modern-bpf); falco.removedConfigGuard fails on the classic "ebpf" probe and "gvisor", dropped in 9.0.
+DRIVERS = ("modern_ebpf", "kmod", "auto")
+REMOVED_DRIVERS = {"ebpf": "the classic eBPF probe was removed in falco chart 9.0 (use modern_ebpf: CO-RE, kernel >= 5.8, "
+                              "no driver build on the node)",
+                   "gvisor": "gVisor support was removed in falco chart 9.0"}
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 PRIORITY_ALIASES = {"info": "informational", "warn": "warning", "crit": "critical", "err": "error"}
 TELEGRAM_API = "https://api.telegram.org"
@@ -155,6 +160,10 @@ def normalize(config):
                                               default=False)},
         },
     }
+    if result["driver"] in REMOVED_DRIVERS:
+        raise FeatureError("kubesec_falco.driver: %r is not supported by falco chart %s: %s; one of %s"
+                           % (result["driver"], CHART["version"], REMOVED_DRIVERS[result["driver"]],
+                              ", ".join(DRIVERS)))
     if result["driver"] not in DRIVERS:
         raise FeatureError("kubesec_falco.driver: %r is not one of %s" % (result["driver"], ", ".join(DRIVERS)))
     if result["ui"]["enabled"]:

@@ -37,12 +37,14 @@ DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MANAGED_BY = "kubesec"
 ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+# Destination: the cluster as registered in Argo CD under its kubesec name (never Argo's own cluster by accident);
+# sync is manual until a team switches it on (a render is reviewed before it prunes anything).
 DEFAULT_GITOPS = {
     "namespace": "argocd",
     "project": "default",
-    "destination_server": "https://kubernetes.default.svc",
+    "destination_server": "",
     "destination_name": "",
-    "automated": True,
+    "automated": False,
 }
 
 
@@ -123,7 +125,8 @@ def standard_labels(cluster, feature):
     }
 
 
-def normalize_gitops(gitops):
+def normalize_gitops(gitops, cluster=None):
+    """Fill in the defaults; with neither destination set, the destination is the Argo CD cluster named ``cluster``."""
     gitops = require_dict(gitops, "gitops")
     reject_unknown(gitops, DEFAULT_GITOPS, "gitops")
     result = dict(DEFAULT_GITOPS)
@@ -131,15 +134,19 @@ def normalize_gitops(gitops):
     require_label(result["namespace"], "gitops.namespace")
     require_text(result["project"], "gitops.project")
     result["automated"] = require_bool(result["automated"], "gitops.automated")
+    if result["destination_name"] and result["destination_server"]:
+        raise FeatureError("gitops: set destination_server or destination_name, not both")
     if not result["destination_name"] and not result["destination_server"]:
-        raise FeatureError("gitops: set destination_server or destination_name")
+        if not cluster:
+            raise FeatureError("gitops: set destination_server or destination_name")
+        result["destination_name"] = cluster
     return result
 
 
 def argocd_application(name, cluster, feature, repo_url, chart, version, release_name, namespace, values,
                        gitops=None):
     """The Argo CD Application that installs ``chart`` with ``values`` (dict) into ``namespace``."""
-    gitops = normalize_gitops(gitops)
+    gitops = normalize_gitops(gitops, cluster)
     if not DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
         raise FeatureError("Application name %r is not a DNS-1123 subdomain" % name)
     destination = {"namespace": namespace}
@@ -256,6 +263,30 @@ def secret_manifest(name, namespace, labels, string_data):
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "type": "Opaque",
         "data": data,
+    }
+
+
+def placeholder(source):
+    """The text standing in for a secret value in a rendered Secret manifest (see placeholder_secret)."""
+    return "FILL-IN(%s)" % source
+
+
+def placeholder_secret(ref, sources):
+    """A real Secret manifest for a secret reference with each secret key set to ``FILL-IN(<inventory variable>)``.
+
+    Non-secret keys carry their values. The annotation ``kubesec.io/fill-in`` lists the keys still to fill, so that
+    a pipeline can refuse to apply the file before every placeholder is replaced (``grep -q FILL-IN``).
+    """
+    string_data = {key: str(value) for key, value in ref["data"].items()}
+    for key, source in ref["secret_keys"].items():
+        string_data[key] = placeholder(sources[source])
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ref["name"], "namespace": ref["namespace"], "labels": dict(ref["labels"]),
+                     "annotations": {"kubesec.io/fill-in": ",".join(sorted(ref["secret_keys"]))}},
+        "type": "Opaque",
+        "stringData": string_data,
     }
 
 

@@ -122,6 +122,25 @@ def _require_library():
         raise KubeConfigError(message)
 
 
+KUBECONFIG_PATH_MAX = 4096
+
+
+def kubeconfig_is_content(kubeconfig):
+    """True when a kubeconfig option holds the file's content (YAML with tokens) instead of a path to it."""
+    text = str(kubeconfig)
+    return ("\n" in text or "\r" in text or len(text) > KUBECONFIG_PATH_MAX
+            or text.lstrip().startswith(("apiVersion:", "{", "clusters:", "kind:", "users:", "current-context:")))
+
+
+def kubeconfig_label(kubeconfig):
+    """How messages name a kubeconfig: its path, never content (content passed as a path holds credentials)."""
+    if not kubeconfig:
+        return os.environ.get("KUBECONFIG") or "~/.kube/config"
+    if kubeconfig_is_content(kubeconfig):
+        return "<kubeconfig content given instead of a path, not shown>"
+    return kubeconfig
+
+
 def build_client(kubeconfig=None, context=None, in_cluster=None, timeout=None):
     """An ApiClient for a kubeconfig (path, optional context) or the in-cluster service account.
 
@@ -137,6 +156,10 @@ def build_client(kubeconfig=None, context=None, in_cluster=None, timeout=None):
     if in_cluster and (kubeconfig or context):
         raise KubeConfigError("in_cluster cannot be combined with a kubeconfig path or context")
     if kubeconfig:
+        if kubeconfig_is_content(kubeconfig):
+            raise KubeConfigError("kubeconfig: the value is the content of a kubeconfig, not the path of one (the "
+                                  "value is not shown: it may hold a token); write it to a file readable only by you "
+                                  "and give that file's path")
         kubeconfig = os.path.expanduser(kubeconfig)
         if not os.path.isfile(kubeconfig):
             raise KubeConfigError("kubeconfig %s does not exist or is not a file" % kubeconfig)

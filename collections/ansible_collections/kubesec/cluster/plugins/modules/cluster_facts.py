@@ -65,7 +65,11 @@ options:
     type: bool
     default: true
   kubeconfig:
-    description: Kubeconfig of the cluster. Without it, E(KUBECONFIG) or C(~/.kube/config), or the in-cluster service account.
+    description:
+      - Path of the kubeconfig of the cluster. Without it, E(KUBECONFIG) or C(~/.kube/config), or the in-cluster service
+        account.
+      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
+        may hold a token).
     type: path
   context:
     description: Context of the kubeconfig. Defaults to the current context.
@@ -182,7 +186,7 @@ def main():
             cluster=dict(type="str"),
             nodes=dict(type="dict", default={}),
             api=dict(type="bool", default=True),
-            kubeconfig=dict(type="path"),
+            kubeconfig=dict(type="path", no_log=True),  # content given by mistake holds a token
             context=dict(type="str"),
             timeout=dict(type="int", default=10),
             dest=dict(type="path"),

@@ -18,8 +18,16 @@ description:
     (C(config.existingSecret), C(webui.existingSecret)); the module returns those Secrets as references
     (name, non-secret keys, and for each secret key the inventory variable it comes from).
   - Also returns a ready-to-commit Argo CD C(Application) that installs the chart with these values.
-  - With O(dest), writes C(values.yaml), C(application.yaml) and, when Secrets are needed, C(required-secrets.yaml)
-    into that directory (atomically; check mode and diff supported). When the feature is disabled the files are removed.
+  - With O(dest), writes C(values.yaml), C(application.yaml), C(render.json) (what was rendered, with
+    C(applied=false)) and, when Secrets are needed, C(required-secrets.yaml) and C(secrets.yaml) (real Secret
+    manifests with C(FILL-IN(<inventory variable>)) placeholders) into that directory; when Helm rendered the chart
+    (O(helm_template)), also C(manifests.yaml), every object of the release as one YAML stream for pipelines without
+    Helm. Writes are atomic; check mode and diff supported. When the feature is disabled the files are removed.
+  - With a C(helm) binary on the controller (O(helm_template)), renders the values with the real C(helm template) of
+    the chart (O(chart_path) or the repository) and checks the rendered objects do what the settings ask (falcosidekick
+    and the UI read our Secrets, Falco's http output points at falcosidekick, the operator's target/exclude namespaces,
+    report TTL and scanner switches). A chart that refuses the values, or renders something else, fails the module
+    with Helm's message before anything is installed.
   - The module never receives secret values; O(config) must not contain them.
 author:
   - kubesec contributors (@kubesec)
@@ -59,6 +67,22 @@ options:
   chart_repo_url:
     description: Helm repository URL for the Application (for a mirror). Defaults to the official repository.
     type: str
+  chart_path:
+    description:
+      - A local copy of the chart (packaged C(.tgz) or directory) on the controller, for air-gapped clusters. Used by
+        O(helm_template) instead of the repository; its C(Chart.yaml) must hold O(chart_version).
+    type: path
+  helm_template:
+    description:
+      - C(auto) renders with C(helm template) when a helm binary is found (O(helm_binary), else C(helm) on PATH),
+        C(always) fails when none is, C(never) skips it.
+      - Without O(chart_path) Helm fetches the chart from O(chart_repo_url).
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  helm_binary:
+    description: Path of the helm binary (Helm 3.8 or later). Empty looks for C(helm) on PATH.
+    type: path
   extra_values:
     description: Extra Helm values merged over the computed ones (for example tolerations or resources).
     type: dict
@@ -77,17 +101,21 @@ options:
         type: str
         default: default
       destination_server:
-        description: API server URL of the target cluster as registered in Argo CD.
+        description:
+          - API server URL of the target cluster as registered in Argo CD. Set this or O(gitops.destination_name),
+            not both.
         type: str
-        default: https://kubernetes.default.svc
+        default: ""
       destination_name:
-        description: Name of the target cluster in Argo CD (used instead of O(gitops.destination_server) when set).
+        description:
+          - Name of the target cluster in Argo CD. With neither destination set the Application targets the Argo CD
+            cluster named like O(cluster).
         type: str
         default: ""
       automated:
-        description: Whether Argo CD syncs (with prune and self-heal) on its own.
+        description: Whether Argo CD syncs (with prune and self-heal) on its own. Off by default.
         type: bool
-        default: true
+        default: false
 notes:
   - The Argo CD Application is a CRD object; C(kubernetes-validate) has no schema for it, the collection's tests check
     its shape with a JSON schema of their own.
@@ -170,6 +198,14 @@ workloads:
   description: Names of the falcosidekick and UI Deployments (Falco only; null when not deployed).
   returned: when O(feature=falco)
   type: dict
+helm:
+  description:
+    - Whether C(helm template) rendered the chart (C(rendered)), which binary and chart it used, and the rendered
+      object count by kind. C(rendered=false) with C(reason) when it was skipped.
+  returned: always
+  type: dict
+  sample: {"rendered": true, "binary": "/usr/local/bin/helm", "chart": "charts/falco-9.1.0.tgz",
+           "objects": {"DaemonSet": 1, "Deployment": 2}}
 files:
   description: Files under O(dest) with what happened to each (C(written), C(removed), C(unchanged)).
   returned: when O(dest) is set
@@ -178,22 +214,54 @@ files:
   sample: [{"path": "/r/prod/rendered/falco/values.yaml", "action": "written"}]
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _file_set, _falco_values, _trivy_operator_values
+from ansible_collections.kubesec.cluster.plugins.module_utils import (
+    _file_set, _falco_values, _helm_chart, _trivy_operator_values,
+)
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
-    FeatureError, argocd_application, dump_yaml,
+    FeatureError, argocd_application, dump_yaml, placeholder_secret,
 )
 
 BUILDERS = {"falco": _falco_values, "trivy_operator": _trivy_operator_values}
-FILES = ("values.yaml", "application.yaml", "required-secrets.yaml")
+FILES = ("values.yaml", "application.yaml", "required-secrets.yaml", "secrets.yaml", "manifests.yaml", "render.json")
+
+
+def helm_render(params, result):
+    """Run ``helm template`` when asked/possible and check the objects; returns (info dict, manifest text or None)."""
+    mode = params["helm_template"]
+    if result["state"] != "present":
+        return {"rendered": False, "reason": "feature disabled"}, None
+    if mode == "never":
+        return {"rendered": False, "reason": "helm_template=never"}, None
+    helm = _helm_chart.find_helm(params["helm_binary"])
+    if helm is None:
+        if mode == "always":
+            raise FeatureError("helm_template=always but no helm binary was found (set helm_binary or put helm on "
+                               "PATH)")
+        return {"rendered": False, "reason": "no helm binary on the controller"}, None
+    chart = result["chart"]
+    text = _helm_chart.template(helm, chart["chart"], result["release_name"], result["namespace"], result["values"],
+                                version=chart["version"], repo_url=chart["repo_url"], chart_path=params["chart_path"])
+    objects = _helm_chart.parse_manifests(text)
+    problems = _helm_chart.CHECKS[params["feature"]](objects, result)
+    if problems:
+        raise FeatureError("%s chart %s rendered these values, but not as kubesec means them (did the chart move a "
+                           "value key?): %s" % (chart["chart"], chart["version"], "; ".join(problems)))
+    kinds = {}
+    for obj in objects:
+        kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
+    info = {"rendered": True, "binary": helm, "chart": params["chart_path"] or "%s %s from %s" % (
+        chart["chart"], chart["version"], chart["repo_url"]), "objects": kinds}
+    return info, text
 
 
 def render(params):
-    """Pure computation: returns (result dict, {file name: text}) for the module parameters."""
+    """Pure computation (plus helm template): returns (result dict, {file name: text}) for the module parameters."""
     builder = BUILDERS[params["feature"]]
     kwargs = {"extra_values": params["extra_values"] or None}
     if params["release_name"]:
@@ -206,6 +274,7 @@ def render(params):
         chart["version"] = params["chart_version"]
     if params["chart_repo_url"]:
         chart["repo_url"] = params["chart_repo_url"]
+    result["helm"], manifests = helm_render(params, result)
     result.pop("settings", None)
     files = {}
     result["gitops_manifest"] = {}
@@ -227,6 +296,29 @@ def render(params):
                 header + "\nSecrets the release needs before it syncs. This file holds no secret value: keys marked\n"
                 "'from' name the inventory variable to take them from (create them with SOPS, Sealed Secrets,\n"
                 "External Secrets...; never commit them in clear). Keys marked 'value' are not secret.")
+            files["secrets.yaml"] = "".join(
+                dump_yaml(placeholder_secret(ref, result["secret_sources"]),
+                          header + "\nSecret %s/%s with placeholders: replace every FILL-IN(<variable>) with the value "
+                          "of that\ninventory variable, then encrypt (sops -e, kubeseal) before committing; never "
+                          "commit it filled in\nand in clear. Apply it before the release syncs."
+                          % (ref["namespace"], ref["name"]))
+                for ref in result["secret_refs"])
+        if manifests is not None:
+            files["manifests.yaml"] = ("# " + header.replace("\n", "\n# ") + "\n# Every object of the release as "
+                                       "`helm template` renders it (no Helm tests, no secret values):\n# for "
+                                       "pipelines without Helm. The Secrets in secrets.yaml must exist first.\n"
+                                       + manifests)
+        files["render.json"] = json.dumps({
+            "feature": params["feature"],
+            "cluster": params["cluster"],
+            "state": result["state"],
+            "applied": False,
+            "chart": chart,
+            "release_name": result["release_name"],
+            "namespace": result["namespace"],
+            "helm_template": bool(result["helm"]["rendered"]),
+            "files": sorted([*files, "render.json"]),
+        }, indent=2, sort_keys=True) + "\n"
     return result, files
 
 
@@ -260,13 +352,16 @@ def main():
             namespace=dict(type="str"),
             chart_version=dict(type="str"),
             chart_repo_url=dict(type="str"),
+            chart_path=dict(type="path"),
+            helm_template=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            helm_binary=dict(type="path"),
             extra_values=dict(type="dict", default={}),
             gitops=dict(type="dict", default={}, options=dict(
                 namespace=dict(type="str", default="argocd"),
                 project=dict(type="str", default="default"),
-                destination_server=dict(type="str", default="https://kubernetes.default.svc"),
+                destination_server=dict(type="str", default=""),
                 destination_name=dict(type="str", default=""),
-                automated=dict(type="bool", default=True),
+                automated=dict(type="bool", default=False),
             )),
         ),
         supports_check_mode=True,

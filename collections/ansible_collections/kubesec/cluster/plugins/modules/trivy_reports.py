@@ -48,6 +48,8 @@ options:
     description:
       - Path of the kubeconfig file. Without it and without O(path), C($KUBECONFIG) or C(~/.kube/config) is used,
         or the in-cluster service account when the module runs in a Pod.
+      - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
+        may hold a token).
     type: path
   context:
     description: Context of the kubeconfig to use. Defaults to the current context.
@@ -239,7 +241,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path"),
-            kubeconfig=dict(type="path"),
+            kubeconfig=dict(type="path", no_log=True),  # content given by mistake holds a token
             context=dict(type="str"),
             namespaces=dict(type="list", elements="str", default=[]),
             kinds=dict(type="list", elements="str", default=[], choices=list(_trivy.REPORT_KIND_NAMES)),
