@@ -763,12 +763,16 @@ def test_summary_counts_requests_once():
 
 def test_summary_secret_reads_detail():
     s = q(**FULL)["summary"]["secret_reads"]
-    # carol: list (RequestReceived + ResponseComplete = one request), dave: get 200 + get 403, one system reader,
-    # and the anonymous list that was forbidden
-    assert s["count"] == 5
-    assert s["non_system"] == 3
-    assert s["top_non_system_users"] == [{"user": "dave@example.com", "count": 2},
-                                         {"user": "carol@example.com", "count": 1}]
+    # carol: list (RequestReceived + ResponseComplete = one request), dave: get 200, one system reader.
+    # Issue 14: dave's get answered 403 and the anonymous list that was forbidden are attempts, not reads (the old
+    # assertions counted them as reads: 5 reads, 3 non-system).
+    assert s["count"] == 3
+    assert s["non_system"] == 2
+    assert s["top_non_system_users"] == [{"user": "carol@example.com", "count": 1},
+                                         {"user": "dave@example.com", "count": 1}]
+    attempts = q(**FULL)["summary"]["secret_access_denied"]
+    assert attempts["count"] == 2 and attempts["non_system"] == 1
+    assert {"user": "dave@example.com", "count": 1} in attempts["top_users"]
 
 
 def test_summary_counts_events_when_stage_filter_excludes_final_stages():
@@ -782,14 +786,16 @@ def test_summary_counts_events_when_stage_filter_excludes_final_stages():
 def test_findings_validate_and_are_honest():
     res = q(findings=True, cluster="prod", node_name="cp-1", **FULL)
     by_id = {f["id"]: f for f in res["findings"]}
-    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005"]
+    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005",
+                             "KS-AUDIT-006"]
     for finding in res["findings"]:
         jsonschema.validate(finding, SCHEMA)
         assert finding["source"] == "audit-log" and finding["status"] in ("info", "warn")
         assert finding["cluster"] == "prod" and finding["node"] == "cp-1"
     assert by_id["KS-AUDIT-001"]["status"] == "info"   # anonymous only got /healthz
     assert by_id["KS-AUDIT-002"]["status"] == "info" and by_id["KS-AUDIT-002"]["count"] == 3
-    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 3
+    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 2   # was 3: a 403 is no read
+    assert by_id["KS-AUDIT-006"]["count"] == 2 and by_id["KS-AUDIT-006"]["severity"] == "medium"
     assert by_id["KS-AUDIT-004"]["count"] == 2
     assert by_id["KS-AUDIT-005"]["status"] == "warn"
     assert by_id["KS-AUDIT-005"]["first_seen"] == "2026-03-01 11:10:00"
