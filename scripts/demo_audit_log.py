@@ -11,7 +11,8 @@ Writes <node root>/var/log/kubernetes/audit/ as kube-apiserver does with --audit
 audit.k8s.io/v1 JSON lines as Go writes them (struct field order, compact, MicroTime, <>& escaped), in
 stageTimestamp order, with the stages a typical policy keeps (RequestReceived omitted; ResponseStarted for watches
 and exec). A day of traffic: kubelets, the scheduler and controllers, service accounts of workloads, people in
-working hours and health probes. The incidents an operator should see, all in the last hour:
+working hours and health probes. The incidents an operator should see, all within the last 36 minutes (so they
+stay in the default last-hour window while the rest of the demo runs):
 
 - mallory@example.com reads secrets (get and list, allowed) in shop and payments;
 - dave@example.com lists secrets in kube-system and is denied (403);
@@ -243,7 +244,7 @@ def incidents(log, now):
            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory@example.com"}],
            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}}
     # a human reading secrets (allowed)
-    t = now - 52 * 60
+    t = now - 36 * 60
     log.request(t, "mallory@example.com", "list", "/api/v1/namespaces/shop/secrets?limit=500", ref("secrets", "shop"),
                 groups=human, ip=mallory_ip, reason=ALLOW_ADMIN)
     log.request(t + 20, "mallory@example.com", "get", "/api/v1/namespaces/shop/secrets/db-credentials",
@@ -251,25 +252,25 @@ def incidents(log, now):
     log.request(t + 45, "mallory@example.com", "get", "/api/v1/namespaces/payments/secrets/stripe-api-key",
                 ref("secrets", "payments", "stripe-api-key"), groups=human, ip=mallory_ip, reason=ALLOW_ADMIN)
     # a denied secret list
-    t = now - 46 * 60
+    t = now - 33 * 60
     for offset, verb, uri, name in ((0, "list", "/api/v1/namespaces/kube-system/secrets", None),
                                     (30, "get", "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
                                      "bootstrap-token-abcdef")):
         log.request(t + offset, "dave@example.com", verb, uri, ref("secrets", "kube-system", name), code=403,
                     groups=("oidc:developers", "system:authenticated"), ip="192.0.2.44")
     # exec sessions: one closed after six minutes, one still open
-    t = now - 40 * 60
+    t = now - 30 * 60
     log.request(t, "alice@example.com", "create", "/api/v1/namespaces/shop/pods/api-6c9f7d5b8-x2x9z/exec?command=sh"
                 "&container=api&stdin=true&stdout=true&tty=true",
                 ref("pods", "shop", "api-6c9f7d5b8-x2x9z", subresource="exec"), code=101, groups=human,
                 ip="192.0.2.20", reason=ALLOW_ADMIN, started=101, duration=6 * 60)
-    t = now - 12 * 60
+    t = now - 8 * 60
     log.request(t, "mallory@example.com", "create", "/api/v1/namespaces/payments/pods/payments-db-0/exec?"
                 "command=bash&container=postgres&stdin=true&stdout=true&tty=true",
                 ref("pods", "payments", "payments-db-0", subresource="exec"), code=101, groups=human, ip=mallory_ip,
                 reason=ALLOW_ADMIN, started=101, complete=False)
     # a new ClusterRoleBinding to cluster-admin
-    t = now - 30 * 60
+    t = now - 22 * 60
     created = dict(crb, metadata={"name": "mallory-admin", "uid": log.uid(), "resourceVersion": "918273",
                                   "creationTimestamp": micro(t)[:19] + "Z"})
     log.request(t, "mallory@example.com", "create", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
@@ -277,7 +278,7 @@ def incidents(log, now):
                 groups=human, ip=mallory_ip, reason=ALLOW_ADMIN, level="RequestResponse", request_object=crb,
                 response_object=created)
     # anonymous requests from outside
-    t = now - 25 * 60
+    t = now - 15 * 60
     for offset, uri, obj, code in ((0, "/version", None, 200), (3, "/api", None, 403),
                                    (6, "/api/v1/namespaces/kube-system/secrets", ref("secrets", "kube-system"), 403),
                                    (9, "/apis", None, 403)):
