@@ -8,7 +8,7 @@ Private module_utils (leading underscore). Standard library only (runs on manage
 Used wherever text from the cluster enters a result, a finding or a file under reports/: Falco command lines and
 output fields, audit-log request URIs and saved events, kube-bench ``actual_value``, Trivy messages.
 
-Forms replaced (docs/findings.md "Redaction" has the table; tests/unit/test_redact.py is the test table):
+Forms replaced (docs/redaction.md has the table; tests/unit/test_redact.py is the test table):
 
 - flags named like a secret: ``--password X``, ``--password=X``, ``--token=X``, ``--client-secret X``
   (not ``--token-auth-file=/path``: names ending in file/path/dir hold a path; not the values true/false);
