@@ -33,7 +33,7 @@ description:
     Texts are clipped first (4096 characters, output fields 1024), then redacted, in time linear in the clipped length.
     Output text is not escaped here; the report does that.
   - >-
-    An event whose text is not valid Unicode (valid JSON such as C("\\ud800"), a lone surrogate) is skipped, counted
+    An event whose text is not valid Unicode (valid JSON such as C("\ud800"), a lone surrogate) is skipped, counted
     as C(bad_text) and named (file and line) in a warning; the other events are kept.
 author:
   - kubesec contributors (@kubesec)
