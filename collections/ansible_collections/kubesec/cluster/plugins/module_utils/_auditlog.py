@@ -431,7 +431,10 @@ def _bounded_record(record):
     clipped, redacted = [], 0
     uri = record.get("request_uri")
     if isinstance(uri, str):
-        record["request_uri"], redacted, cut = redact_clipped(uri, MAX_TEXT)
+        if "=" in uri or "@" in uri or " " in uri:   # values live in the query (or userinfo): the rest is a path
+            record["request_uri"], redacted, cut = redact_clipped(uri, MAX_TEXT)
+        else:
+            record["request_uri"], cut = _clip(uri), len(uri) > MAX_TEXT
         if cut:
             clipped.append("request_uri")
     for key in ("audit_id", "action", "user"):
