@@ -1025,3 +1025,15 @@ def test_secret_bodies_are_withheld_from_the_saved_events(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["requestObject"] == "<redacted>" and saved["responseObject"] == "<redacted>"
     assert "LS0tLS1CRUdJTi1rZXk=" not in out.read_text() and saved["auditID"] == "s1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_number_beyond_64_bits_is_a_bad_line_not_a_crash(tmp_path, backend):
+    """Found by the garbage property: simdjson raises RuntimeError (BIGINT_ERROR) for such a line."""
+    lines = (BASIC / "audit.log").read_bytes()
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"100000000000000000000\n" + lines)
+    res = q(log, backend=backend, **FULL)
+    live_only = q(BASIC / "audit.log", backend=backend, **FULL)["files"][-1]["events"]
+    assert res["events_total"] == live_only > 0
+    assert res["stats"]["non_json_lines"] + res["stats"]["invalid_events"] == 1

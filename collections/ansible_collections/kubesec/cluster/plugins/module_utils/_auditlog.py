@@ -362,7 +362,11 @@ class _Decoder:
             return self._simdjson_fields(self.parser.parse(line), extras)
         except RuntimeError:  # a proxy outlived its document: start over with a fresh parser
             self.parser = _simdjson.Parser()
-            return self._simdjson_fields(self.parser.parse(line), extras)
+            try:
+                document = self.parser.parse(line)
+            except RuntimeError as exc:  # simdjson's own errors (BIGINT_ERROR, ...): not JSON we can read
+                raise ValueError(str(exc)) from None
+            return self._simdjson_fields(document, extras)
 
     @staticmethod
     def _simdjson_fields(d, extras):
@@ -853,7 +857,7 @@ class _Scanner:
                     parse = decoder.parser.parse
                     try:
                         d = parse(line)
-                    except ValueError:
+                    except (ValueError, RuntimeError):  # RuntimeError: BIGINT_ERROR and the like
                         counts[2 if line.strip() else 3] += 1
                         return
                 try:
