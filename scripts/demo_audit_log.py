@@ -59,7 +59,7 @@ class Log:
     """Collects events; write() sorts them by stageTimestamp and rotates once, lumberjack style."""
 
     def __init__(self, seed):
-        self.rnd = random.Random(seed)
+        self.rnd = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
         self.events = []
 
     def uid(self):

@@ -970,7 +970,7 @@ def test_gzip_bomb_without_newline_is_skipped_and_the_rest_is_read(tmp_path, mon
     expected = q(BASIC / "audit.log", **FULL)
     assert res["events_total"] == expected["events_total"] > 0
     assert res["stats"]["oversized_lines"] == 1
-    row = [f for f in res["files"] if f["name"].endswith("10-30-00.000.log.gz")][0]
+    row = next(f for f in res["files"] if f["name"].endswith("10-30-00.000.log.gz"))
     assert row["oversized_lines"] == 1
     assert any("longer than max_line_bytes" in w and "10-30-00.000.log.gz" in w for w in res["warnings"])
 

@@ -28,8 +28,9 @@ description:
   - Text from the log is bounded and cleaned before it is returned or saved. Every text value in RV(events) and
     RV(summary) is clipped to 2048 characters (the record says which fields in C(clipped)); secret values in request
     URIs (C(?token=X), C(password=X), ...) are replaced by C(<redacted>). In O(output_file) the request and response
-    bodies of events on secrets are replaced by C(<redacted>) and secret values in the other lines are redacted. Non-JSON lines and out-of-order events are counted among the lines the query decoded
-    (lines skipped by the byte pre-filter or the time seek are not decoded).
+    bodies of events on secrets are replaced by C(<redacted>) and secret values in the other lines are redacted.
+  - Non-JSON lines and out-of-order events are counted among the lines the query decoded (lines skipped by the byte
+    pre-filter or the time seek are not decoded).
   - The module only reads the log. It reports C(changed=false) even when it writes O(output_file), because writing a
     result file does not change the node's configuration.
 author:
