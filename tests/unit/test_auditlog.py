@@ -904,7 +904,7 @@ def _exec(audit_id, stage, hms_received, hms_stage, pod="api-7d9f", user="erin@e
                     agent=EXEC_AGENT)
 
 
-def test_open_exec_session_is_counted_and_flagged(tmp_path):
+def test_open_exec_session_is_counted_and_flagged(tmp_path, small_chunks):
     """kube-apiserver writes ResponseStarted (code 101) when the stream is upgraded and ResponseComplete when the
     session ends: a session with ResponseStarted and no final stage is still open when the query runs."""
     log = _write(tmp_path / "audit.log", [
@@ -916,6 +916,7 @@ def test_open_exec_session_is_counted_and_flagged(tmp_path):
     ])
     for workers in (1, 2):
         res = q(log, findings=True, workers=workers)
+        assert res["stats"]["processes"] == workers   # with two, start and end of e-done are in different halves
         ex = res["summary"]["exec"]
         assert ex["count"] == 1 and ex["open"] == 1, ex
         assert ex["open_sessions"] == [{"user": "mallory@example.com", "subresource": "exec", "namespace": "shop",
