@@ -924,6 +924,7 @@ def test_open_exec_session_is_counted_and_flagged(tmp_path, small_chunks):
         assert ex["open_as_of"] == "2026-03-01T12:00:00.000000Z"
         by_id = {f["id"]: f for f in res["findings"]}
         assert by_id["KS-AUDIT-007"]["count"] == 1 and "still open" in by_id["KS-AUDIT-007"]["title"]
+        assert by_id["KS-AUDIT-007"]["first_seen"] == by_id["KS-AUDIT-007"]["last_seen"] == "2026-03-01 11:40:00"
         assert "mallory@example.com exec into shop/db-0" in by_id["KS-AUDIT-007"]["description"]
         jsonschema.validate(by_id["KS-AUDIT-007"], SCHEMA)
     # a stage filter that hides the final stages cannot tell open from closed

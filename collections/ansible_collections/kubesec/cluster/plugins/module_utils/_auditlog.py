@@ -1702,8 +1702,9 @@ def build_findings(summary, acc, window, cluster, node):
     out = []
     evidence_base = {"window_from": window["from"], "window_to": window["to"], "counted": summary["counted"]}
 
-    def add(fid, title, status, severity, category, count, evidence, description, remediation, kind=None, tags=()):
-        first, last = _span(acc, category)
+    def add(fid, title, status, severity, category, count, evidence, description, remediation, kind=None, tags=(),
+            span=None):
+        first, last = span or _span(acc, category)
         ev = dict(evidence_base)
         ev.update(evidence)
         out.append(make_finding(fid, "audit-log", title, status, severity=severity, cluster=cluster, node=node,
@@ -1763,7 +1764,8 @@ def build_findings(summary, acc, window, cluster, node):
                 "; ".join("%s %s into %s/%s since %s" % (o["user"], o["subresource"], o["namespace"], o["pod"],
                                                         o["since"]) for o in sessions[:5])),
             "Confirm each open session is expected and who is on it; end it by deleting the pod or revoking the "
-            "user's access if it is not.", kind="Pod", tags=("exec", "open-session"))
+            "user's access if it is not.", kind="Pod", tags=("exec", "open-session"),
+            span=(min(str(o["since"]) for o in sessions), max(str(o["since"]) for o in sessions)))
     if ex["count"]:
         add("KS-AUDIT-004", "Interactive access into pods (exec, attach, port-forward)", "warn", "low", "exec",
             ex["count"], {"top_users": ex["top_users"], "targets": ex["targets"]},
