@@ -24,7 +24,7 @@ description:
   - Truncated last lines, lines that are not JSON, lines longer than O(max_line_bytes) and events out of
     C(stageTimestamp) order are counted in RV(stats) and never fail the task; the other lines and files are read.
   - Events that carry only the legacy C(timestamp) field (C(audit.k8s.io/v1alpha1), old C(v1beta1) writers) are read
-    with it as both received and stage time, counted in RV(stats.legacy_timestamp_events) and warned about.
+    with it as both received and stage time, counted in C(legacy_timestamp_events) in RV(stats) and warned about.
   - Text from the log is bounded and cleaned before it is returned or saved. Every text value in RV(events) and
     RV(summary) is clipped to 2048 characters (the record says which fields in C(clipped)); secret values in request
     URIs (C(?token=X), C(password=X), ...) are replaced by C(<redacted>). In O(output_file) the request and response
@@ -131,8 +131,8 @@ options:
   max_line_bytes:
     description:
       - A line (one event) longer than this many bytes is skipped without decoding and counted in
-        RV(stats.oversized_lines), with a warning naming the file; the scan goes on with the next line and the other
-        files. Bounds memory on hostile input (a small gzip backup that inflates to gigabytes without a newline).
+        C(oversized_lines) in RV(stats), with a warning naming the file; the scan goes on with the next line and
+        the other files. Bounds memory on hostile input (a small gzip backup that inflates to gigabytes without a newline).
       - kube-apiserver cannot write lines longer than C(--audit-log-maxsize); the default covers events at
         C(RequestResponse) level with large objects.
     type: int
