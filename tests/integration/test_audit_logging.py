@@ -440,6 +440,9 @@ def test_audit_log_playbook_writes_results_findings_and_the_cluster_summary(tree
     assert summary["denied"]["count"] == 2 * one["denied"]["count"]
     assert summary["denied"]["top_users"] == [dict(item, count=2 * item["count"]) for item in one["denied"]["top_users"]]
     assert summary["secret_reads"]["non_system"] == 2 * one["secret_reads"]["non_system"]
+    assert one["secret_access_denied"]["count"] > 0
+    assert summary["secret_access_denied"]["count"] == 2 * one["secret_access_denied"]["count"]
+    assert summary["exec"]["open"] == 2 * one["exec"]["open"]
     for name in ("cp1", "cp2", "cp3"):
         assert_valid_findings(json.loads((run / f"findings/audit-log-{name}.json").read_text()))
     assert json.loads((run / "findings/audit-log-cp2.json").read_text()) == []

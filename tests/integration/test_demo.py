@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 from pypdf import PdfReader
@@ -16,6 +17,9 @@ from tests.testbed.nodetree import demo_trees
 def demo_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     demo_trees(ROOT / "inventories/demo/hosts.yml", base / "nodes")
+    # as `make demo` does: a day of API-server audit log on the control plane, ending now
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_audit_log.py"), str(base / "nodes" / "demo-cp-1")],
+                   check=True, capture_output=True)
     reports = base / "reports"
     extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}",
                         "kubesec_reports_dir": str(reports)})
@@ -32,11 +36,23 @@ def test_every_run_writes_json_html_pdf(demo_runs):
         for name in ("report.json", "report.html", "report.pdf"):
             assert (run / name).stat().st_size > 1000, name
         assert sorted(p.name for p in (run / "findings").iterdir()) == [
-            "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
+            "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
             "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json",
             "workload-demo.json"]
         assert sorted(p.name for p in (run / "meta").iterdir()) >= [
-            "falco_groups.json", "sources.json", "trivy_reports.json", "workload_rules.json"]
+            "audit_log_summary.json", "falco_groups.json", "sources.json", "trivy_reports.json", "workload_rules.json"]
+
+
+def test_demo_report_shows_the_audit_log_incidents_of_the_last_hour(demo_runs):
+    report = json.loads((demo_runs["runs"][0] / "report.json").read_text())
+    audit = {f["id"]: f for f in report["findings"] if f["source"] == "audit-log"}
+    assert {"KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005", "KS-AUDIT-006", "KS-AUDIT-007"} <= set(audit)
+    assert "payments/payments-db-0" in audit["KS-AUDIT-007"]["description"]
+    area = next(a for a in report["areas"] if a["area"] == "audit_log")
+    assert area["assessed"] is True
+    html = (demo_runs["runs"][0] / "report.html").read_text()
+    assert "Attempted secret access (denied)" in html and "still open" in html
+    assert audit["KS-AUDIT-005"]["evidence"]["changes"][0]["name"] == "mallory-admin"
 
 
 def test_report_json_counts_match_the_node_trees(demo_runs):

@@ -763,12 +763,16 @@ def test_summary_counts_requests_once():
 
 def test_summary_secret_reads_detail():
     s = q(**FULL)["summary"]["secret_reads"]
-    # carol: list (RequestReceived + ResponseComplete = one request), dave: get 200 + get 403, one system reader,
-    # and the anonymous list that was forbidden
-    assert s["count"] == 5
-    assert s["non_system"] == 3
-    assert s["top_non_system_users"] == [{"user": "dave@example.com", "count": 2},
-                                         {"user": "carol@example.com", "count": 1}]
+    # carol: list (RequestReceived + ResponseComplete = one request), dave: get 200, one system reader.
+    # Issue 14: dave's get answered 403 and the anonymous list that was forbidden are attempts, not reads (the old
+    # assertions counted them as reads: 5 reads, 3 non-system).
+    assert s["count"] == 3
+    assert s["non_system"] == 2
+    assert s["top_non_system_users"] == [{"user": "carol@example.com", "count": 1},
+                                         {"user": "dave@example.com", "count": 1}]
+    attempts = q(**FULL)["summary"]["secret_access_denied"]
+    assert attempts["count"] == 2 and attempts["non_system"] == 1
+    assert {"user": "dave@example.com", "count": 1} in attempts["top_users"]
 
 
 def test_summary_counts_events_when_stage_filter_excludes_final_stages():
@@ -782,14 +786,16 @@ def test_summary_counts_events_when_stage_filter_excludes_final_stages():
 def test_findings_validate_and_are_honest():
     res = q(findings=True, cluster="prod", node_name="cp-1", **FULL)
     by_id = {f["id"]: f for f in res["findings"]}
-    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005"]
+    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005",
+                             "KS-AUDIT-006"]
     for finding in res["findings"]:
         jsonschema.validate(finding, SCHEMA)
         assert finding["source"] == "audit-log" and finding["status"] in ("info", "warn")
         assert finding["cluster"] == "prod" and finding["node"] == "cp-1"
     assert by_id["KS-AUDIT-001"]["status"] == "info"   # anonymous only got /healthz
     assert by_id["KS-AUDIT-002"]["status"] == "info" and by_id["KS-AUDIT-002"]["count"] == 3
-    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 3
+    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 2   # was 3: a 403 is no read
+    assert by_id["KS-AUDIT-006"]["count"] == 2 and by_id["KS-AUDIT-006"]["severity"] == "medium"
     assert by_id["KS-AUDIT-004"]["count"] == 2
     assert by_id["KS-AUDIT-005"]["status"] == "warn"
     assert by_id["KS-AUDIT-005"]["first_seen"] == "2026-03-01 11:10:00"
@@ -880,3 +886,156 @@ def test_crc_of_fixture_gz_is_stable():
     assert data[4:8] == b"\x00\x00\x00\x00"
     assert zlib.crc32(gzip.decompress(data)) == zlib.crc32(b"".join(
         MF.go_json(ev).encode() + b"\n" for ev in MF.basic_gz()))
+
+
+# --------------------------------------------------------------------------------- issue 14 / 15: audit log
+def _write(path, events):
+    path.write_bytes(b"".join(MF.go_json(ev).encode() + b"\n" for ev in events))
+    return path
+
+
+EXEC_AGENT = "kubectl/v1.31.2 (linux/amd64) kubernetes/5864a46"
+
+
+def _exec(audit_id, stage, hms_received, hms_stage, pod="api-7d9f", user="erin@example.com"):
+    return MF.event(audit_id, stage, "/api/v1/namespaces/shop/pods/%s/exec?command=sh&container=api&stdin=true"
+                    "&stdout=true&tty=true" % pod, "create", user, MF.ts(hms_received), MF.ts(hms_stage),
+                    MF.ref("pods", "shop", pod, subresource="exec"), 101 if stage != "RequestReceived" else None,
+                    agent=EXEC_AGENT)
+
+
+def test_open_exec_session_is_counted_and_flagged(tmp_path, small_chunks):
+    """kube-apiserver writes ResponseStarted (code 101) when the stream is upgraded and ResponseComplete when the
+    session ends: a session with ResponseStarted and no final stage is still open when the query runs."""
+    log = _write(tmp_path / "audit.log", [
+        _exec("e-done", "RequestReceived", "11:10:00", "11:10:00"),
+        _exec("e-done", "ResponseStarted", "11:10:00", "11:10:01"),
+        _exec("e-open", "RequestReceived", "11:40:00", "11:40:00", pod="db-0", user="mallory@example.com"),
+        _exec("e-open", "ResponseStarted", "11:40:00", "11:40:01", pod="db-0", user="mallory@example.com"),
+        _exec("e-done", "ResponseComplete", "11:10:00", "11:25:00"),
+    ])
+    for workers in (1, 2):
+        res = q(log, findings=True, workers=workers)
+        assert res["stats"]["processes"] == workers   # with two, start and end of e-done are in different halves
+        ex = res["summary"]["exec"]
+        assert ex["count"] == 1 and ex["open"] == 1, ex
+        assert ex["open_sessions"] == [{"user": "mallory@example.com", "subresource": "exec", "namespace": "shop",
+                                        "pod": "db-0", "since": "2026-03-01 11:40:00", "audit_id": "e-open"}]
+        assert ex["open_as_of"] == "2026-03-01T12:00:00.000000Z"
+        by_id = {f["id"]: f for f in res["findings"]}
+        assert by_id["KS-AUDIT-007"]["count"] == 1 and "still open" in by_id["KS-AUDIT-007"]["title"]
+        assert by_id["KS-AUDIT-007"]["first_seen"] == by_id["KS-AUDIT-007"]["last_seen"] == "2026-03-01 11:40:00"
+        assert "mallory@example.com exec into shop/db-0" in by_id["KS-AUDIT-007"]["description"]
+        jsonschema.validate(by_id["KS-AUDIT-007"], SCHEMA)
+    # a stage filter that hides the final stages cannot tell open from closed
+    assert q(log, filters={"stage": ["ResponseStarted"]})["summary"]["exec"]["open"] is None
+
+
+def test_legacy_timestamp_only_events_are_read_and_warned_about(tmp_path):
+    """audit.k8s.io/v1alpha1 (and v1beta1 writers that dropped the new fields) carry only "timestamp"."""
+    events = []
+    for index, hms in enumerate(("11:20:00", "11:30:00")):
+        ev = MF.event("old-%d" % index, "ResponseComplete", "/api/v1/namespaces/shop/secrets", "list",
+                      "olduser@example.com", MF.ts(hms), MF.ts(hms), MF.ref("secrets", "shop"), 200)
+        del ev["requestReceivedTimestamp"], ev["stageTimestamp"]
+        ev["apiVersion"] = "audit.k8s.io/v1alpha1"
+        ev["timestamp"] = "2026-03-01T%sZ" % hms
+        events.append(ev)
+    log = _write(tmp_path / "audit.log", events)
+    for backend in BACKENDS:
+        res = q(log, backend=backend)
+        assert res["events_total"] == 2, backend
+        assert res["stats"]["invalid_events"] == 0 and res["stats"]["legacy_timestamp_events"] == 2, backend
+        assert res["events"][0]["request_received_time"] == "2026-03-01 11:20:00"
+        assert any("legacy timestamp" in w for w in res["warnings"])
+        assert res["summary"]["secret_reads"]["non_system"] == 2
+    assert q(log, time_from="2026-03-01T11:25:00Z", time_to="2026-03-01T12:00:00Z")["events_total"] == 1
+
+
+def _bomb(path, size):
+    """A gzip file that inflates to `size` bytes with no newline (about 1 MB compressed per GiB)."""
+    block = b"A" * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as out:
+        for _ in range(size >> 20):
+            out.write(block)
+
+
+def test_gzip_bomb_without_newline_is_skipped_and_the_rest_is_read(tmp_path, monkeypatch):
+    """Issue 15: a small rotated backup that inflates to far more than memory, with no newline. Scaled: 64 MiB
+    inflated with max_line_bytes 1 MiB behaves like 1 GiB with the default (the bound, not the size, decides)."""
+    for name in ("audit-2026-03-01T10-00-00.000.log.gz", "audit-2026-03-01T11-00-00.000.log", "audit.log"):
+        shutil.copy(BASIC / name, tmp_path / name)
+    bomb = tmp_path / "audit-2026-03-01T10-30-00.000.log.gz"
+    _bomb(bomb, 64 << 20)
+    assert bomb.stat().st_size < 200_000
+    res = q(tmp_path / "audit.log", max_line_bytes=1 << 20, **FULL)
+    expected = q(BASIC / "audit.log", **FULL)
+    assert res["events_total"] == expected["events_total"] > 0
+    assert res["stats"]["oversized_lines"] == 1
+    row = next(f for f in res["files"] if f["name"].endswith("10-30-00.000.log.gz"))
+    assert row["oversized_lines"] == 1
+    assert any("longer than max_line_bytes" in w and "10-30-00.000.log.gz" in w for w in res["warnings"])
+
+
+def test_oversized_plain_line_is_skipped_and_counted(tmp_path, small_chunks):
+    lines = (BASIC / "audit.log").read_bytes().splitlines(True)
+    huge = b'{"kind":"Event","requestURI":"/' + b"x" * (3 << 20) + b'"}\n'
+    (tmp_path / "audit.log").write_bytes(b"".join(lines[:5]) + huge + b"".join(lines[5:]) + b"B" * (2 << 20))
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "audit.log").write_bytes(b"".join(lines))
+    res = q(tmp_path / "audit.log", max_line_bytes=1 << 20, time_from="2026-03-01T09:00:00Z")
+    ref = q(tmp_path / "ref" / "audit.log", time_from="2026-03-01T09:00:00Z")
+    assert res["events_total"] == ref["events_total"]
+    assert res["stats"]["oversized_lines"] == 2   # the huge event and the unterminated 2 MiB tail
+
+
+def test_max_line_bytes_is_validated():
+    with pytest.raises(A.AuditLogError, match="max_line_bytes"):
+        q(max_line_bytes=10)
+
+
+def test_request_uri_is_clipped_and_redacted_and_the_result_stays_small(tmp_path):
+    """Issue 15: request_uri of 100 KB each made a 10 MB result; ?token=X reached reports/."""
+    events = []
+    for index in range(100):
+        uri = "/api/v1/namespaces/shop/pods?token=s3cr3tV4lue&x=" + "y" * 100_000
+        events.append(MF.event("big-%d" % index, "ResponseComplete", uri, "list", "u%d@example.com" % index,
+                               MF.ts("11:30:00"), MF.ts("11:30:00", "000100"), MF.ref("pods", "shop"), 200))
+    log = _write(tmp_path / "audit.log", events)
+    out = tmp_path / "out.jsonl"
+    res = q(log, output_file=str(out), findings=True)
+    dumped = json.dumps(res)
+    assert len(dumped) < 400_000 and "s3cr3tV4lue" not in dumped
+    record = res["events"][0]
+    assert record["request_uri"].startswith("/api/v1/namespaces/shop/pods?token=<redacted>&x=yyy")
+    assert record["request_uri"].endswith("more characters]") and record["clipped"] == ["request_uri"]
+    assert res["stats"]["clipped_events"] == 100 and res["stats"]["max_text"] == A.MAX_TEXT
+    saved = out.read_text()
+    assert "s3cr3tV4lue" not in saved and saved.count("token=<redacted>") == 100
+    assert all(json.loads(line)["requestURI"].startswith("/api") for line in saved.splitlines())
+
+
+def test_secret_bodies_are_withheld_from_the_saved_events(tmp_path):
+    secret = {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "db", "namespace": "shop"},
+              "data": {"tls.key": "LS0tLS1CRUdJTi1rZXk="}, "type": "Opaque"}
+    log = _write(tmp_path / "audit.log", [
+        MF.event("s1", "ResponseComplete", "/api/v1/namespaces/shop/secrets", "create", "ci@example.com",
+                 MF.ts("11:30:00"), MF.ts("11:30:00", "000100"), MF.ref("secrets", "shop", "db"), 201,
+                 level="RequestResponse", request_object=secret, response_object=secret)])
+    out = tmp_path / "out.jsonl"
+    q(log, output_file=str(out))
+    saved = json.loads(out.read_text())
+    assert saved["requestObject"] == "<redacted>" and saved["responseObject"] == "<redacted>"
+    assert "LS0tLS1CRUdJTi1rZXk=" not in out.read_text() and saved["auditID"] == "s1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_number_beyond_64_bits_is_a_bad_line_not_a_crash(tmp_path, backend):
+    """Found by the garbage property: simdjson raises RuntimeError (BIGINT_ERROR) for such a line."""
+    lines = (BASIC / "audit.log").read_bytes()
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"100000000000000000000\n" + lines)
+    res = q(log, backend=backend, **FULL)
+    live_only = q(BASIC / "audit.log", backend=backend, **FULL)["files"][-1]["events"]
+    assert res["events_total"] == live_only > 0
+    assert res["stats"]["non_json_lines"] + res["stats"]["invalid_events"] == 1

@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -585,3 +586,31 @@ def test_module_reads_the_stand_in_through_ansible(tmp_path):
     assert data["summary"]["matched"] == 16     # warnings and notices, 2 pages of 10
     assert len(ui.requests) == 2
     assert_valid_findings(data["findings"])
+
+
+# ------------------------------------------------------------------------------------------- issue 15: bounds, bad text
+def test_one_lone_surrogate_record_keeps_the_good_ones_and_names_the_bad_one(tmp_path):
+    good = event()
+    bad_text = json.dumps(event(pod="evil-1", proc__cmdline="sh -c x")).replace("sh -c x", "sh \\ud800 x")
+    assert json.loads(bad_text)  # valid JSON text, not valid Unicode
+    path = tmp_path / "falco.jsonl"
+    path.write_text(lines(good) + bad_text + "\n" + lines(event(pod="api-2")))
+    result = fe.collect(paths=[str(path)], since="30d", now=NOW)
+    assert result["summary"]["matched"] == 2 and result["summary"]["skipped"] == {"bad_text": 1}
+    assert any(f"{path} line 2" in warning for warning in result["warnings"])
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # what Ansible does with the module result
+
+
+@pytest.mark.parametrize("size", [10_000, 100_000])
+def test_falco_output_redaction_is_clipped_first_and_linear(size):
+    """Before: 10 KB of '-' in an output took 30 s (100 KB did not finish in 5 min): redaction ran on the whole
+    text before clipping, with backtracking patterns."""
+    for unit in ("-", "-a", "password"):
+        one = event()
+        one["output"] = (unit * size)[:size] + " --password hunter22"
+        one["output_fields"]["proc.cmdline"] = (unit * size)[:size]
+        started = time.perf_counter()
+        result = collect_text(lines(one))
+        assert time.perf_counter() - started < 2.0, unit
+        output = result["findings"][0]["evidence"]["output"]
+        assert output.endswith("more characters]") and len(output) < fe.MAX_TEXT + 40

@@ -42,6 +42,7 @@ import traceback
 import zlib
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+from ansible_collections.kubesec.cluster.plugins.module_utils._redact import REDACTED, redact_clipped, redact_count
 
 try:
     import simdjson as _simdjson
@@ -71,6 +72,9 @@ POD_ATTACH_SUBRESOURCES = ("exec", "attach", "portforward")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 TOP = 10
+DEFAULT_MAX_LINE_BYTES = 32 << 20   # one event line longer than this is skipped and counted (stats.oversized_lines)
+MAX_TEXT = 2048               # characters of one free-text value in events, summary and findings (then clipped)
+MAX_SESSIONS = 100000         # exec/attach/portforward sessions tracked for "still open"
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 _MIN_US = calendar.timegm((1000, 1, 1, 0, 0, 0)) * 1000000
@@ -284,12 +288,21 @@ def _decode_dict(d):
         o = _EMPTY
     rs = d.get("responseStatus")
     code = rs.get("code") if isinstance(rs, dict) else None
+    received, stage_ts = d.get("requestReceivedTimestamp"), d.get("stageTimestamp")
+    if received is None and stage_ts is None:  # audit.k8s.io/v1alpha1 / v1beta1: only the deprecated timestamp
+        received = stage_ts = d.get("timestamp")
     t = (un, d.get("verb"), o.get("resource"), o.get("subresource"), o.get("apiGroup"), o.get("namespace"),
-         o.get("name"), code, d.get("stage"), d.get("requestReceivedTimestamp"), d.get("stageTimestamp"))
+         o.get("name"), code, d.get("stage"), received, stage_ts)
     for v in t:
         if type(v) not in _SCALARS:
             return tuple(_plain(v) for v in t)
     return t
+
+
+def _legacy_only(d):
+    """True when the event has only the deprecated ``timestamp`` (no requestReceivedTimestamp/stageTimestamp)."""
+    return (d.get("requestReceivedTimestamp") is None and d.get("stageTimestamp") is None
+            and d.get("timestamp") is not None)
 
 
 def _extras_dict(d):
@@ -315,6 +328,7 @@ class _Decoder:
         if backend not in ("simdjson", "orjson", "json"):
             raise AuditLogError("JSON backend %r is unknown (simdjson, orjson, json)" % backend)
         self.backend = backend
+        self.legacy = 0   # events read by their legacy timestamp field (orjson/json; simdjson counts in the scan)
         if backend == "simdjson":
             self.parser = _simdjson.Parser()
             self.decode = self._decode_simdjson
@@ -326,6 +340,8 @@ class _Decoder:
                 t = _decode_dict(d)
                 if t is None:
                     raise _NotEvent("not a JSON object")
+                if t[_F_RCV] is not None and _legacy_only(d):
+                    self.legacy += 1
                 return t, (_extras_dict(d) if extras else None)
             self.decode = decode
         else:
@@ -336,6 +352,8 @@ class _Decoder:
                 t = _decode_dict(d)
                 if t is None:
                     raise _NotEvent("not a JSON object")
+                if t[_F_RCV] is not None and _legacy_only(d):
+                    self.legacy += 1
                 return t, (_extras_dict(d) if extras else None)
             self.decode = decode
 
@@ -344,7 +362,11 @@ class _Decoder:
             return self._simdjson_fields(self.parser.parse(line), extras)
         except RuntimeError:  # a proxy outlived its document: start over with a fresh parser
             self.parser = _simdjson.Parser()
-            return self._simdjson_fields(self.parser.parse(line), extras)
+            try:
+                document = self.parser.parse(line)
+            except RuntimeError as exc:  # simdjson's own errors (BIGINT_ERROR, ...): not JSON we can read
+                raise ValueError(str(exc)) from None
+            return self._simdjson_fields(document, extras)
 
     @staticmethod
     def _simdjson_fields(d, extras):
@@ -394,7 +416,7 @@ def _sj_value(d, key):
 
 def _record_sj(d, t, o, received, stage_ts):
     """The returned record, from a simdjson document and the fields already picked (same as event_record)."""
-    return {
+    return _bounded_record({
         "request_uri": _sj_value(d, "requestURI"),
         "audit_id": _sj_value(d, "auditID"),
         "object_ref": {"api_group": t[4], "api_version": _plain(o.get("apiVersion")), "name": t[6],
@@ -404,7 +426,45 @@ def _record_sj(d, t, o, received, stage_ts):
         "request_received_time": received[:10] + " " + received[11:19],
         "log_time": stage_ts[:10] + " " + stage_ts[11:19],
         "response_code": t[7],
-    }
+    })
+
+
+def _bounded_record(record):
+    """Clip every text value of a record to MAX_TEXT characters and redact the request URI (?token=X, ...).
+    Adds ``clipped`` (the names of the clipped fields) and ``redacted`` (values replaced) when they happened."""
+    clipped, redacted = [], 0
+    uri = record.get("request_uri")
+    if isinstance(uri, str):
+        if "=" in uri or "@" in uri or " " in uri:   # values live in the query (or userinfo): the rest is a path
+            record["request_uri"], redacted, cut = redact_clipped(uri, MAX_TEXT)
+        else:
+            record["request_uri"], cut = _clip(uri), len(uri) > MAX_TEXT
+        if cut:
+            clipped.append("request_uri")
+    for key in ("audit_id", "action", "user"):
+        value = record.get(key)
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            record[key] = _clip(value)
+            clipped.append(key)
+    ref = record.get("object_ref")
+    for key, value in ref.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            ref[key] = _clip(value)
+            clipped.append("object_ref." + key)
+    if not isinstance(record.get("response_code"), (int, type(None))):
+        record["response_code"] = _clip(str(record["response_code"]))
+    if clipped:
+        record["clipped"] = clipped
+    if redacted:
+        record["redacted"] = redacted
+    return record
+
+
+def _clip(value, limit=MAX_TEXT):
+    """Text cut to `limit` characters, saying how much was cut."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "... [%d more characters]" % (len(value) - limit)
+    return value
 
 
 def _sj_subset(d, keys):
@@ -412,7 +472,8 @@ def _sj_subset(d, keys):
 
 
 _SCALAR_TYPES = frozenset(_SCALARS)
-_HOT_KEYS = ("user", "verb", "objectRef", "responseStatus", "stage", "requestReceivedTimestamp", "stageTimestamp")
+_HOT_KEYS = ("user", "verb", "objectRef", "responseStatus", "stage", "requestReceivedTimestamp", "stageTimestamp",
+             "timestamp")
 _EXTRA_KEYS = ("user", "impersonatedUser", "sourceIPs", "userAgent")
 
 
@@ -439,7 +500,11 @@ def event_record(event):
     obj = event.get("objectRef") if isinstance(event.get("objectRef"), dict) else {}
     user = event.get("user") if isinstance(event.get("user"), dict) else {}
     status = event.get("responseStatus") if isinstance(event.get("responseStatus"), dict) else {}
-    return {
+    received = event.get("requestReceivedTimestamp")
+    stage_ts = event.get("stageTimestamp")
+    if received is None and stage_ts is None:
+        received = stage_ts = event.get("timestamp")
+    return _bounded_record({
         "request_uri": _plain(event.get("requestURI")),
         "audit_id": _plain(event.get("auditID")),
         "object_ref": {"api_group": _plain(obj.get("apiGroup")), "api_version": _plain(obj.get("apiVersion")),
@@ -447,10 +512,10 @@ def event_record(event):
                        "resource": _plain(obj.get("resource"))},
         "action": _plain(event.get("verb")),
         "user": _plain(user.get("username")),
-        "request_received_time": human_time(event.get("requestReceivedTimestamp")),
-        "log_time": human_time(event.get("stageTimestamp")),
+        "request_received_time": human_time(received),
+        "log_time": human_time(stage_ts),
         "response_code": _plain(status.get("code")),
-    }
+    })
 
 
 # -------------------------------------------------------------------------------------------- filters
@@ -571,6 +636,7 @@ class _Acc:
         self.anon_allowed = collections.Counter()        # request path -> n
         self.anon_ips = collections.Counter()
         self.seen = {}                                   # category -> [first, last] received
+        self.sessions = {}                               # exec/attach/portforward auditID -> _session() list
         self.stats = collections.Counter()
         self.files = {}                                  # file index -> Counter
         self.edges = []                                  # (file index, first stage, last stage) per segment
@@ -615,6 +681,16 @@ class _Acc:
         for category, (first, last) in other["seen"].items():
             self.see(category, first)
             self.see(category, last)
+        for audit_id, theirs in other["sessions"].items():
+            mine = self.sessions.get(audit_id)
+            if mine is None:
+                if len(self.sessions) < MAX_SESSIONS:
+                    self.sessions[audit_id] = theirs
+                else:
+                    self.stats["sessions_not_tracked"] += 1
+            else:
+                mine[5] = mine[5] or theirs[5]
+                mine[6] = mine[6] or theirs[6]
         for index, counter in other["files"].items():
             self.files.setdefault(index, collections.Counter()).update(counter)
         if self.edges and other["edges"]:
@@ -629,8 +705,9 @@ class _Acc:
 class _Ctx:
     """Per-query constants shared by the scanners (inherited by the forked worker)."""
 
-    def __init__(self, query, from_us, to_us, slack_us, backend):
+    def __init__(self, query, from_us, to_us, slack_us, backend, max_line=DEFAULT_MAX_LINE_BYTES):
         self.query = query
+        self.max_line = max_line
         self.from_s = canon(from_us)
         self.to_s = canon(to_us)
         self.stage_lo_s = canon(from_us - ORDER_TOLERANCE * 1000000)
@@ -655,6 +732,40 @@ def _anonymous_details(acc, line, code, received):
         acc.see("anonymous_allowed", received)
 
 
+def _export_line(line, resource):
+    """An event line as written to output_file (saved under reports/): the request and response bodies of secrets
+    withheld, secret values in the rest (``?token=X`` in the URI, ...) redacted. Other lines unchanged."""
+    if resource == "secrets" and (b'"requestObject"' in line or b'"responseObject"' in line):
+        try:
+            event = full_decode(line)
+            for key in ("requestObject", "responseObject"):
+                if key in event:
+                    event[key] = REDACTED
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except (ValueError, TypeError, AttributeError, UnicodeEncodeError, RecursionError):
+            return b'{"kubesec":"event on a secret withheld: its body could not be re-encoded without it"}'
+    text = line.decode("utf-8", "surrogateescape")
+    redacted, count = redact_count(text)
+    return redacted.encode("utf-8", "surrogateescape") if count else line
+
+
+def _session(acc, audit_id, t, stage, received):
+    """Remember an exec/attach/portforward request by auditID: started (ResponseStarted) and/or finished."""
+    if not isinstance(audit_id, str):
+        return
+    entry = acc.sessions.get(audit_id)
+    if entry is None:
+        if len(acc.sessions) >= MAX_SESSIONS:
+            acc.stats["sessions_not_tracked"] += 1
+            return
+        # user, subresource, namespace, pod, received, started, finished
+        entry = acc.sessions[audit_id] = [t[_F_USER], t[_F_SUB], t[_F_NS], t[_F_NAME], received, False, False]
+    if stage == "ResponseStarted":
+        entry[5] = True
+    elif stage in FINAL_STAGES:
+        entry[6] = True
+
+
 def _unauthenticated(line):
     try:
         user = full_decode(line).get("user")
@@ -676,7 +787,8 @@ class _Scanner:
         self.needles = ctx.query.needles
         self.driver = None
         self.checks = ()
-        self.counts = [0, 0, 0, 0, 0, 0]  # decoded, matched, non_json, blank, invalid, out_of_order
+        # decoded, matched, non_json, blank, invalid, out_of_order, legacy_timestamp, oversized
+        self.counts = [0, 0, 0, 0, 0, 0, 0, 0]
         self.edge = [None, None]          # first and greatest stageTimestamp decoded
         self.handle = self._make_handle()
 
@@ -720,9 +832,13 @@ class _Scanner:
         decode = decoder.decode
         scalar_types = _SCALAR_TYPES
         sj_object = _SJ_OBJECT
+        max_line = ctx.max_line
 
         def handle(line):
             nonlocal parse
+            if len(line) > max_line:
+                counts[7] += 1
+                return
             for items in checks:
                 for item in items:
                     if item in line:
@@ -741,7 +857,7 @@ class _Scanner:
                     parse = decoder.parser.parse
                     try:
                         d = parse(line)
-                    except ValueError:
+                    except (ValueError, RuntimeError):  # RuntimeError: BIGINT_ERROR and the like
                         counts[2 if line.strip() else 3] += 1
                         return
                 try:
@@ -768,6 +884,8 @@ class _Scanner:
                     subset = _sj_subset(d, _HOT_KEYS)
                     t = _decode_dict(subset)
                     o = subset.get("objectRef") if isinstance(subset.get("objectRef"), dict) else _EMPTY
+                    if t[_F_RCV] is not None and _legacy_only(subset):
+                        counts[6] += 1
                 extras = _extras_dict(_sj_subset(d, _EXTRA_KEYS)) if want_extras else None
             else:
                 try:
@@ -806,7 +924,7 @@ class _Scanner:
                 else:
                     records.append(event_record(full_decode(line)))
             if out_write is not None:
-                out_write(line)
+                out_write(_export_line(line, resource))
                 out_write(b"\n")
             # one counter update per event; by_user/by_verb/... and the stage basis are derived at the end
             combos[(user, verb, resource, sub, group, code, stage)] += 1
@@ -817,9 +935,21 @@ class _Scanner:
                     if not final_only or stage == "ResponseComplete" or stage == "Panic":
                         acc.exec_targets[(user, sub, t[5], t[6])] += 1
                     see("exec", received)
+                    if stage != "RequestReceived":
+                        if simd:
+                            try:
+                                audit_id = d["auditID"]
+                            except KeyError:
+                                audit_id = None
+                        else:
+                            audit_id = full_decode(line).get("auditID")
+                        _session(acc, audit_id, t, stage, received)
             elif resource == "secrets" and not group and verb in SECRET_READ_VERBS:
-                if not isinstance(user, str) or not user.startswith("system:"):
-                    see("secret_reads", received)
+                if code == 403 or code == 401:
+                    see("secret_denied", received)
+                elif not isinstance(user, str) or not user.startswith("system:"):
+                    if not isinstance(code, int) or code < 400:
+                        see("secret_reads", received)
             if group == RBAC_GROUP and verb in RBAC_WRITE_VERBS:
                 if not final_only or stage == "ResponseComplete" or stage == "Panic":
                     acc.rbac_items[(user, verb, resource, t[5], t[6])] += 1
@@ -882,6 +1012,12 @@ class _Scanner:
             end = find(b"\n", start, hi)
             handle(buf[start:end if end >= 0 else hi])
 
+    def oversized(self):
+        """A line longer than max_line_bytes, skipped without decoding."""
+        self.counts[7] += 1
+        self.acc.stats["lines"] += 1
+        self.fstats["lines"] += 1
+
     def tail(self, data):
         """Bytes after the last newline at the end of a file: a complete event without newline, or truncated."""
         if not data.strip():
@@ -899,7 +1035,9 @@ class _Scanner:
     def finish(self):
         stats, fstats, counts = self.acc.stats, self.fstats, self.counts
         counts[1] = sum(self.acc.combos.values()) - self.acc.matched
-        for name, value in zip(("decoded", "matched", "non_json", "blank", "invalid_events", "out_of_order"), counts):
+        counts[6] += self.decoder.legacy
+        for name, value in zip(("decoded", "matched", "non_json", "blank", "invalid_events", "out_of_order",
+                                "legacy_timestamp", "oversized_lines"), counts):
             if value:
                 stats[name] += value
                 fstats[name] += value
@@ -914,10 +1052,11 @@ def _read_at(fd, offset, size):
     return os.read(fd, size)  # pragma: no cover
 
 
-def _line_at(fd, pos, limit, size, counter):
+def _line_at(fd, pos, limit, size, counter, cap=DEFAULT_MAX_LINE_BYTES):
     """(start, line) of the first line starting at or after pos and before limit, or (limit, None).
 
-    The line is read to its newline (or to `size`), even past limit.
+    The line is read to its newline (or to `size`), even past limit, but at most `cap` bytes of it (a longer line
+    comes back cut, and its stageTimestamp usually unreadable: the seek steps over it).
     """
     if pos > 0:
         piece = _read_at(fd, pos - 1, 1)
@@ -937,7 +1076,7 @@ def _line_at(fd, pos, limit, size, counter):
         return limit, None
     parts = []
     cur = pos
-    while cur < size:
+    while cur < size and cur - pos <= cap:
         data = _read_at(fd, cur, min(PROBE, size - cur))
         counter[0] += len(data)
         if not data:
@@ -961,19 +1100,28 @@ def _stage_of(line, decoder):
         end = value.find(b'"')
         if end > 0:
             return _canon_str(value[:end].decode("ascii", "replace"))
+    legacy = decoder.legacy   # a probe is not an event read: keep the legacy count of the scan
     try:
         t, _ex = decoder.decode(line)
     except ValueError:
         return None
+    finally:
+        decoder.legacy = legacy
     return _canon_str(t[_F_STS])
 
 
-def _stage_near(fd, pos, limit, size, decoder, counter, tries=16):
+def _stage_near(fd, pos, limit, size, decoder, counter, tries=16, cap=DEFAULT_MAX_LINE_BYTES):
     """First line at/after pos with a readable stageTimestamp -> (start, end, stage) or (limit, limit, None)."""
     for _dummy in range(tries):
-        start, line = _line_at(fd, pos, limit, size, counter)
+        start, line = _line_at(fd, pos, limit, size, counter, cap)
         if line is None:
             return limit, limit, None
+        if len(line) > cap:  # cut: find where the long line really ends before going on
+            end = _align(fd, start + len(line), size, counter, cap)
+            if end <= start + len(line):
+                return limit, limit, None
+            pos = end
+            continue
         stage = _stage_of(line, decoder)
         end = start + len(line) + 1
         if stage is not None:
@@ -982,7 +1130,7 @@ def _stage_near(fd, pos, limit, size, decoder, counter, tries=16):
     return limit, limit, None
 
 
-def _seek(fd, lo, hi, size, target, decoder, counter):
+def _seek(fd, lo, hi, size, target, decoder, counter, cap=DEFAULT_MAX_LINE_BYTES):
     """Narrow [lo, hi] around the first line whose stageTimestamp is >= target (the file being sorted).
 
     Returns (lo, hi): every line starting before lo is older than target, the line at hi (if any) is not.
@@ -992,7 +1140,7 @@ def _seek(fd, lo, hi, size, target, decoder, counter):
     """
     while hi - lo > SEEK_MIN:
         mid = (lo + hi) // 2
-        start, end, stage = _stage_near(fd, mid, hi, size, decoder, counter)
+        start, end, stage = _stage_near(fd, mid, hi, size, decoder, counter, cap=cap)
         if stage is None or start >= hi:
             hi = mid
             continue
@@ -1003,10 +1151,13 @@ def _seek(fd, lo, hi, size, target, decoder, counter):
     return lo, hi
 
 
-def _tail_line(fd, size, counter):
-    """(start, line) of the last complete line (one that ends in a newline) in the first `size` bytes."""
+def _tail_line(fd, size, counter, cap=DEFAULT_MAX_LINE_BYTES):
+    """(start, line) of the last complete line (one that ends in a newline) in the first `size` bytes;
+    (0, None) when there is none within the last `cap` bytes (no newline, or a line longer than cap)."""
     block = PROBE
     while True:
+        if block > 2 * cap + PROBE:
+            return 0, None
         begin = max(0, size - block)
         data = _read_at(fd, begin, size - begin)
         counter[0] += len(data)
@@ -1030,8 +1181,9 @@ def _plan_plain(entry, ctx, decoder):
     try:
         if size == 0:
             return None, None, counter[0]
-        _first_start, _first_end, first_stage = _stage_near(fd, 0, size, size, decoder, counter)
-        last_start, last_line = _tail_line(fd, size, counter)
+        cap = ctx.max_line
+        _first_start, _first_end, first_stage = _stage_near(fd, 0, size, size, decoder, counter, cap=cap)
+        last_start, last_line = _tail_line(fd, size, counter, cap)
         last_stage = _stage_of(last_line, decoder)
         if last_stage is not None and last_stage < ctx.stage_lo_s:
             # everything before the last complete line is older; the unterminated tail (if any) still counts
@@ -1043,10 +1195,10 @@ def _plan_plain(entry, ctx, decoder):
             return None, None, counter[0]
         start, end = 0, size
         if first_stage is not None and first_stage < ctx.stage_lo_s:
-            start = _seek(fd, 0, size, size, ctx.stage_lo_s, decoder, counter)[0]
+            start = _seek(fd, 0, size, size, ctx.stage_lo_s, decoder, counter, cap)[0]
         if last_stage is not None and last_stage > ctx.stage_hi_s:
-            beyond = _seek(fd, start, size, size, _next_us(ctx.stage_hi_s), decoder, counter)[1]
-            end = _align(fd, beyond, size, counter)
+            beyond = _seek(fd, start, size, size, _next_us(ctx.stage_hi_s), decoder, counter, cap)[1]
+            end = _align(fd, beyond, size, counter, cap)
         return start, end, counter[0]
     finally:
         os.close(fd)
@@ -1056,22 +1208,26 @@ def _next_us(canonical):
     return canon(parse_time_us(canonical) + 1)
 
 
-def _align(fd, pos, size, counter):
+def _align(fd, pos, size, counter, cap=DEFAULT_MAX_LINE_BYTES):
     """pos itself if it is a line start, else the start of the next line (or size)."""
-    start, _line = _line_at(fd, pos, size, size, counter)
+    start, _line = _line_at(fd, pos, size, size, counter, cap)
     return start
 
 
 def _scan_plain(path, index, start, end, size, ctx, acc):
+    """Scan [start, end) of a plain file in large reads. A line longer than ctx.max_line is skipped to its newline
+    (counted in stats.oversized_lines), so memory stays below 2 x max(CHUNK, max_line)."""
     scanner = _Scanner(ctx, acc, index)
+    max_line = ctx.max_line
     buf = bytearray(CHUNK)
     carry = 0
+    skipping = False
     pos = start
     with open(path, "rb", buffering=0) as fh:
         fh.seek(start)
         while pos < end:
             if carry == len(buf):
-                buf.extend(bytearray(len(buf)))  # one line longer than the buffer: grow
+                buf.extend(bytearray(len(buf)))  # one line longer than the buffer (and below max_line): grow
             want = min(len(buf) - carry, end - pos)
             view = memoryview(buf)
             got = fh.readinto(view[carry:carry + want])
@@ -1081,54 +1237,81 @@ def _scan_plain(path, index, start, end, size, ctx, acc):
             pos += got
             acc.stats["bytes_read"] += got
             fill = carry + got
-            last_nl = buf.rfind(b"\n", 0, fill)
+            lo = 0
+            if skipping:
+                nl = buf.find(b"\n", 0, fill)
+                if nl < 0:
+                    carry = 0
+                    continue
+                skipping = False
+                lo = nl + 1
+            last_nl = buf.rfind(b"\n", lo, fill)
             if last_nl < 0:
-                carry = fill
+                carry = fill - lo
+                if carry > max_line:
+                    scanner.oversized()
+                    skipping, carry = True, 0
+                elif lo:
+                    buf[0:carry] = buf[lo:fill]
                 continue
-            scanner.block(buf, 0, last_nl + 1)
+            scanner.block(buf, lo, last_nl + 1)
             rest = fill - last_nl - 1
             if rest:
                 buf[0:rest] = buf[last_nl + 1:fill]
             carry = rest
-    if carry:
+    if carry and not skipping:
         scanner.tail(bytes(buf[:carry]))
     scanner.finish()
 
 
 def _scan_gz(entry, index, ctx, acc):
-    """Stream-decompress a rotated .gz backup; skip decompressed blocks that lie before the window,
-    stop after the window (the file is in stageTimestamp order)."""
+    """Stream-decompress a rotated .gz backup in CHUNK pieces; skip decompressed blocks that lie before the window,
+    stop after the window (the file is in stageTimestamp order). A line longer than ctx.max_line is skipped to its
+    newline and counted, so a small file that inflates to gigabytes without a newline costs time, not memory."""
     scanner = _Scanner(ctx, acc, index)
+    max_line = ctx.max_line
     inflate = zlib.decompressobj(31)
     pending = bytearray()
-    done = False
+    done = skipping = False
     with open(entry["path"], "rb", buffering=0) as fh:
         while not done:
             raw = fh.read(1 << 20)
             if not raw:
                 break
             acc.stats["bytes_read"] += len(raw)
-            while raw:
+            while raw and not done:
                 try:
-                    pending += inflate.decompress(raw)
+                    piece = inflate.decompress(raw, CHUNK)
                 except zlib.error as exc:
                     acc.warnings.append("%s: gzip data is corrupt after %d compressed bytes (%s); the rest of this "
                                         "file was not read" % (entry["name"], fh.tell(), exc))
                     done = True
                     break
-                raw = b""
-                if inflate.eof and inflate.unused_data:  # concatenated gzip members
+                raw = inflate.unconsumed_tail
+                if inflate.eof:  # concatenated gzip members
                     raw = inflate.unused_data
-                    inflate = zlib.decompressobj(31)
-            last_nl = pending.rfind(b"\n")
-            if last_nl < 0 or done:
-                continue
-            done = _gz_block(scanner, pending, last_nl, ctx, acc)
-            del pending[:last_nl + 1]
+                    if raw:
+                        inflate = zlib.decompressobj(31)
+                if skipping:
+                    nl = piece.find(b"\n")
+                    if nl < 0:
+                        continue
+                    skipping = False
+                    piece = piece[nl + 1:]
+                pending += piece
+                last_nl = pending.rfind(b"\n")
+                if last_nl < 0:
+                    if len(pending) > max_line:
+                        scanner.oversized()
+                        skipping = True
+                        del pending[:]
+                    continue
+                done = _gz_block(scanner, pending, last_nl, ctx, acc)
+                del pending[:last_nl + 1]
     if not done:
         if not inflate.eof and (pending or acc.stats["bytes_read"]):
             acc.warnings.append("%s: gzip stream ends early (file truncated?); read what was there" % entry["name"])
-        if pending:
+        if pending and not skipping:
             scanner.tail(bytes(pending))
     scanner.finish()
 
@@ -1267,8 +1450,10 @@ def _run_parallel(units, ctx, max_events, out_dir, workers):
 
 def run_query(path=DEFAULT_PATH, root="/", since=None, time_from=None, time_to=None, now=None, filters=None,
               max_events=1000, output_file=None, write_output=True, findings=False, cluster=None, node_name=None,
-              received_slack=None, workers=None, backend=None):
+              received_slack=None, workers=None, backend=None, max_line_bytes=DEFAULT_MAX_LINE_BYTES):
     """Run one query; returns the module result body (without changed). Raises AuditLogError."""
+    if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes < 1024:
+        raise AuditLogError("max_line_bytes: expected an integer >= 1024, got %r" % (max_line_bytes,))
     started = time.perf_counter()
     if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 0:
         raise AuditLogError("max_events: expected an integer >= 0, got %r" % (max_events,))
@@ -1277,7 +1462,7 @@ def run_query(path=DEFAULT_PATH, root="/", since=None, time_from=None, time_to=N
     slack = DEFAULT_SLACK if received_slack in (None, "") else parse_duration(received_slack, "received_slack")
     slack_us = int(slack * 1000000)
     decoder = _Decoder(backend)
-    ctx = _Ctx(query, from_us, to_us, slack_us, decoder.backend)
+    ctx = _Ctx(query, from_us, to_us, slack_us, decoder.backend, max_line_bytes)
     files = find_log_files(path, root)
     if workers is None:
         workers = 2 if (os.cpu_count() or 1) >= 2 else 1
@@ -1333,9 +1518,26 @@ def run_query(path=DEFAULT_PATH, root="/", since=None, time_from=None, time_to=N
     for index, counter in acc.files.items():
         file_rows[index]["events"] = counter.get("matched", 0)
         file_rows[index]["lines"] = counter.get("lines", 0)
+        if counter.get("oversized_lines"):
+            file_rows[index]["oversized_lines"] = counter["oversized_lines"]
     records = acc.records
     stats = acc.stats
-    summary = build_summary(acc, query)
+    summary = build_summary(acc, query, min(now_us, to_us + slack_us))
+    warnings = list(acc.warnings)
+    if stats.get("legacy_timestamp", 0):
+        warnings.append("%d event(s) carry only the legacy timestamp field (audit.k8s.io/v1alpha1 or v1beta1, no "
+                        "requestReceivedTimestamp/stageTimestamp): read with it as both received and stage time"
+                        % stats["legacy_timestamp"])
+    if stats.get("oversized_lines", 0):
+        warnings.append("%d line(s) longer than max_line_bytes (%d) were skipped without reading them; the rest of "
+                        "each file was read (files: %s)" % (
+                            stats["oversized_lines"], max_line_bytes,
+                            ", ".join(file_rows[i]["name"] for i, c in sorted(acc.files.items())
+                                      if c.get("oversized_lines"))))
+    if stats.get("sessions_not_tracked", 0):
+        warnings.append("%d exec/attach/portforward request(s) beyond the first %d were not tracked for open "
+                        "sessions" % (stats["sessions_not_tracked"], MAX_SESSIONS))
+    clipped = sum(1 for record in records if "clipped" in record)
     result = {
         "events": records,
         "events_total": acc.matched,
@@ -1352,6 +1554,11 @@ def run_query(path=DEFAULT_PATH, root="/", since=None, time_from=None, time_to=N
             "non_json_lines": stats.get("non_json", 0),
             "invalid_events": stats.get("invalid_events", 0),
             "out_of_order_events": stats.get("out_of_order", 0),
+            "legacy_timestamp_events": stats.get("legacy_timestamp", 0),
+            "oversized_lines": stats.get("oversized_lines", 0),
+            "max_line_bytes": max_line_bytes,
+            "clipped_events": clipped,
+            "max_text": MAX_TEXT,
             "bytes_read": stats.get("bytes_read", 0) + probe,
             "files_read": sum(1 for row in file_rows if not row["skipped"]),
             "files_skipped": sum(1 for row in file_rows if row["skipped"]),
@@ -1361,7 +1568,7 @@ def run_query(path=DEFAULT_PATH, root="/", since=None, time_from=None, time_to=N
         },
         "output_file": output_file if output_file else None,
         "output_written": out_written,
-        "warnings": list(acc.warnings),
+        "warnings": warnings,
     }
     if findings:
         result["findings"] = build_findings(summary, acc, result["window"], cluster, node_name)
@@ -1388,22 +1595,36 @@ def _assemble(parts, output_file):
 
 
 def _top(counter, key_name, limit=TOP):
-    return [{key_name: key, "count": count} for key, count in
+    return [{key_name: _text_key(key), "count": count} for key, count in
             sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:limit]]
 
 
 def _ordered(counter):
-    return {("" if k is None else str(k)): v for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+    out = {}
+    for key, count in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        key = _clip("" if key is None else str(key))
+        out[key] = out.get(key, 0) + count
+    return out
 
 
 def _nonsystem(counter):
     return collections.Counter({u: n for u, n in counter.items() if not isinstance(u, str) or not u.startswith("system:")})
 
 
-def build_summary(acc, query):
+def _text_key(value):
+    return _clip(value) if isinstance(value, str) else value
+
+
+def _allowed(code):
+    """The response let the request through (a read returned data). A missing or odd code counts as allowed."""
+    return not isinstance(code, int) or isinstance(code, bool) or code < 400
+
+
+def build_summary(acc, query, open_as_of_us=None):
     """Summary of the counted events (requests at their final stage unless the stage filter says otherwise)."""
     by_user, by_verb, by_resource, by_stage = (collections.Counter() for dummy in range(4))
     denied_users, secret_users, exec_users, rbac_users = (collections.Counter() for dummy in range(4))
+    secret_denied_users = collections.Counter()
     total = 0
     for (user, verb, resource, sub, group, code, stage), n in acc.combos.items():
         by_stage[stage] += n
@@ -1417,13 +1638,25 @@ def build_summary(acc, query):
         if code in (401, 403):
             denied_users[user] += n
         if resource == "secrets" and sub is None and not group and verb in SECRET_READ_VERBS:
-            secret_users[user] += n
+            if code in (401, 403):
+                secret_denied_users[user] += n     # an attempt, not a read: nothing was returned
+            elif _allowed(code):
+                secret_users[user] += n
         if resource == "pods" and sub in POD_ATTACH_SUBRESOURCES and not group:
             exec_users[user] += n
         if group == RBAC_GROUP and verb in RBAC_WRITE_VERBS:
             rbac_users[user] += n
     secret_nonsystem = _nonsystem(secret_users)
+    secret_denied_nonsystem = _nonsystem(secret_denied_users)
     rbac_nonsystem = _nonsystem(rbac_users)
+    # open sessions: ResponseStarted seen, no final stage (only decidable when both stages can match the query)
+    stages = query.values.get("stage")
+    open_known = stages is None or ("ResponseStarted" in stages and bool(stages & set(FINAL_STAGES)))
+    open_sessions = sorted(
+        ({"user": _text_key(e[0]), "subresource": e[1], "namespace": _text_key(e[2]), "pod": _text_key(e[3]),
+          "since": human_time(e[4]), "audit_id": _text_key(audit_id)}
+         for audit_id, e in acc.sessions.items() if e[5] and not e[6]),
+        key=lambda item: (str(item["since"]), str(item["audit_id"])))
     targets = collections.Counter()
     for (_user, sub, namespace, pod), n in acc.exec_targets.items():
         targets[(sub, namespace, pod)] += n
@@ -1438,13 +1671,19 @@ def build_summary(acc, query):
         "secret_reads": {"count": sum(secret_users.values()), "non_system": sum(secret_nonsystem.values()),
                          "top_users": _top(secret_users, "user"),
                          "top_non_system_users": _top(secret_nonsystem, "user")},
+        "secret_access_denied": {"count": sum(secret_denied_users.values()),
+                                 "non_system": sum(secret_denied_nonsystem.values()),
+                                 "top_users": _top(secret_denied_users, "user")},
         "exec": {"count": sum(exec_users.values()), "top_users": _top(exec_users, "user"),
-                 "targets": [{"subresource": k[0], "namespace": k[1], "pod": k[2], "count": n} for k, n in
-                             sorted(targets.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]]},
+                 "targets": [{"subresource": k[0], "namespace": _text_key(k[1]), "pod": _text_key(k[2]), "count": n}
+                             for k, n in sorted(targets.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]],
+                 "open": len(open_sessions) if open_known else None,
+                 "open_as_of": canon(open_as_of_us) if open_as_of_us is not None and open_known else None,
+                 "open_sessions": open_sessions[:TOP * 5]},
         "rbac_changes": {"count": sum(rbac_users.values()), "non_system": sum(rbac_nonsystem.values()),
                          "top_users": _top(rbac_users, "user"),
-                         "changes": [{"user": k[0], "verb": k[1], "resource": k[2], "namespace": k[3], "name": k[4],
-                                      "count": n} for k, n in
+                         "changes": [{"user": _text_key(k[0]), "verb": _text_key(k[1]), "resource": _text_key(k[2]),
+                                      "namespace": _text_key(k[3]), "name": _text_key(k[4]), "count": n} for k, n in
                                      sorted(acc.rbac_items.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP * 2]]},
         "anonymous": {"count": acc.anon, "allowed": sum(acc.anon_allowed.values()),
                       "allowed_non_public": sum(n for uri, n in acc.anon_allowed.items() if uri not in PUBLIC_PATHS),
@@ -1463,8 +1702,9 @@ def build_findings(summary, acc, window, cluster, node):
     out = []
     evidence_base = {"window_from": window["from"], "window_to": window["to"], "counted": summary["counted"]}
 
-    def add(fid, title, status, severity, category, count, evidence, description, remediation, kind=None, tags=()):
-        first, last = _span(acc, category)
+    def add(fid, title, status, severity, category, count, evidence, description, remediation, kind=None, tags=(),
+            span=None):
+        first, last = span or _span(acc, category)
         ev = dict(evidence_base)
         ev.update(evidence)
         out.append(make_finding(fid, "audit-log", title, status, severity=severity, cluster=cluster, node=node,
@@ -1497,11 +1737,35 @@ def build_findings(summary, acc, window, cluster, node):
         users = secrets["top_non_system_users"]
         add("KS-AUDIT-003", "Secrets read by non-system users", "warn", "low", "secret_reads", secrets["non_system"],
             {"top_users": users},
-            "%d get/list/watch request(s) on secrets by users whose name does not start with system: "
-            "(service accounts and nodes are excluded)." % secrets["non_system"],
+            "%d get/list/watch request(s) on secrets that the API server answered (not 401/403) by users whose "
+            "name does not start with system: (service accounts and nodes are excluded). Denied attempts are "
+            "counted apart (KS-AUDIT-006)." % secrets["non_system"],
             "Check that these users need secret access; prefer narrowly scoped Roles with resourceNames.",
             kind="Secret", tags=("secrets",))
+    attempts = summary["secret_access_denied"]
+    if attempts["count"]:
+        risky = attempts["non_system"]
+        add("KS-AUDIT-006", "Attempted secret access (get/list/watch on secrets denied)", "warn", "medium" if risky
+            else "low", "secret_denied", attempts["count"],
+            {"non_system": risky, "top_users": attempts["top_users"]},
+            "%d get/list/watch request(s) on secrets were answered 401 or 403, %d of them by users whose name does "
+            "not start with system:. Nothing was returned, but someone tried: a stolen or over-curious credential "
+            "probing for secrets looks like this." % (attempts["count"], risky),
+            "Find out who holds these credentials and why they asked for secrets; rotate a credential that should "
+            "not be asking.", kind="Secret", tags=("secrets", "denied"))
     ex = summary["exec"]
+    if ex["open"]:
+        sessions = ex["open_sessions"]
+        add("KS-AUDIT-007", "Interactive session into a pod still open (exec, attach, port-forward)", "warn",
+            "medium", "exec", ex["open"], {"open_as_of": ex["open_as_of"], "sessions": sessions},
+            "%d exec/attach/portforward session(s) started (stage ResponseStarted) and had not ended (no "
+            "ResponseComplete) as of %s: %s." % (
+                ex["open"], ex["open_as_of"],
+                "; ".join("%s %s into %s/%s since %s" % (o["user"], o["subresource"], o["namespace"], o["pod"],
+                                                        o["since"]) for o in sessions[:5])),
+            "Confirm each open session is expected and who is on it; end it by deleting the pod or revoking the "
+            "user's access if it is not.", kind="Pod", tags=("exec", "open-session"),
+            span=(min(str(o["since"]) for o in sessions), max(str(o["since"]) for o in sessions)))
     if ex["count"]:
         add("KS-AUDIT-004", "Interactive access into pods (exec, attach, port-forward)", "warn", "low", "exec",
             ex["count"], {"top_users": ex["top_users"], "targets": ex["targets"]},

@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_clipped, redact_count
 
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 PRIORITY_RANK = dict((name, rank) for rank, name in enumerate(PRIORITIES))  # lower is more severe
@@ -53,7 +54,6 @@ MAX_TEXT = 4096          # characters of one evidence string
 MAX_FIELDS = 60          # output fields kept in the evidence of a group
 MAX_TAGS = 30
 EXAMPLES_PER_REASON = 3
-REDACTED = "<redacted>"
 INTERNAL_RULE_PREFIX = "Falco internal:"
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".out", ".gz")
@@ -69,9 +69,10 @@ REASONS = {
     "below_priority": "event below the minimum priority",
     "internal": "Falco internal event (metrics snapshot, drops)",
     "unreadable": "input that could not be read",
+    "bad_text": "event with text that is not valid Unicode (a lone surrogate escape such as \\ud800)",
 }
 # Counted and reported as warnings (the others are expected in normal inputs).
-WARN_REASONS = ("malformed", "truncated", "not_event", "bad_time", "bad_priority", "unreadable")
+WARN_REASONS = ("malformed", "truncated", "not_event", "bad_time", "bad_priority", "unreadable", "bad_text")
 
 
 class FalcoInputError(ValueError):
@@ -219,41 +220,16 @@ def resolve_window(since=None, start=None, end=None, now=None):
 
 
 # ------------------------------------------------------------------------------------------------------ redaction
+# One helper for every source (plugins/module_utils/_redact.py); output fields named like a secret are dropped whole.
 _SENSITIVE_WORDS = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|secret[-_]?key|"
                     r"private[-_]?key|client[-_]?secret|auth[-_]?token|credentials?|session[-_]?id|cookie)")
-_REDACTIONS = (
-    # --token X, --password=X, -p=X style flags (value up to the next blank, or a quoted value)
-    re.compile(r"(?i)(--?[a-z0-9_.-]*" + _SENSITIVE_WORDS + r"[a-z0-9_.-]*(?:=|\s+))(\"[^\"]*\"|'[^']*'|[^\s\"']+)"),
-    # password=X, DB_PASSWORD: X, "token":"X" (key=value, key: value and JSON-ish pairs)
-    re.compile(r"(?i)(\b[a-z0-9_.-]*" + _SENSITIVE_WORDS + r"[a-z0-9_.-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)"),
-    # Authorization: Bearer X / Basic X, and a bare "Bearer X"
-    re.compile(r"(?i)(\b(?:bearer|basic)\s+)([a-z0-9._~+/=-]{8,})"),
-    # credentials in URLs: scheme://user:secret@host
-    re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(?=@)"),
-)
-_TOKEN_SHAPES = (
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),        # JWT (service account tokens)
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),                                       # AWS access key ids
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),                                       # GitHub tokens
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),                                    # Slack tokens
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
-)
 # Output fields dropped whole: environment variables and anything named like a secret.
 _SECRET_FIELD = re.compile(r"(?i)(^|[._])(a?env|environ)(\[|$|[._])|" + _SENSITIVE_WORDS)
 
 
 def redact(text):
-    """(text with secret values replaced by <redacted>, number of replacements)."""
-    if not isinstance(text, str) or not text:
-        return text, 0
-    count = 0
-    for pattern in _REDACTIONS:
-        text, replaced = pattern.subn(lambda m: m.group(1) + REDACTED, text)
-        count += replaced
-    for pattern in _TOKEN_SHAPES:
-        text, replaced = pattern.subn(REDACTED, text)
-        count += replaced
-    return text, count
+    """(text with secret values replaced by <redacted>, number of replacements): _redact.redact_count."""
+    return redact_count(text)
 
 
 def _clip(text, limit=MAX_TEXT):
@@ -272,8 +248,8 @@ def safe_text(value, limit=MAX_TEXT):
         except (TypeError, ValueError, RecursionError):
             value = "<%s that cannot be shown>" % type(value).__name__
     value = value.replace("\x00", "\\0")
-    text, count = redact(value)
-    return _clip(text, limit), count
+    text, count, _clipped = redact_clipped(value, limit)   # clip first: redaction time stays linear in `limit`
+    return text, count
 
 
 def clean_fields(fields):
@@ -462,6 +438,9 @@ class EventCollector(object):
                 or "priority" not in event:
             self.skip("not_event", where)
             return False
+        if not _valid_unicode(event):
+            self.skip("bad_text", where)   # one bad record: the others are kept, this one is named
+            return False
         self.events += 1
         rule = _clip(event["rule"].strip(), 512)
         if rule.startswith(INTERNAL_RULE_PREFIX) and not self.include_internal:
@@ -630,6 +609,17 @@ class EventCollector(object):
                   "to": format_time(self.end_ns) if self.end_ns is not None else None}
         return {"findings": findings, "groups": groups, "summary": summary, "skips": skips, "window": window,
                 "sources": list(self.inputs), "warnings": warnings}
+
+
+def _valid_unicode(event):
+    """False when any text in the event holds a lone surrogate (valid JSON, "\\ud800", but not Unicode)."""
+    try:
+        json.dumps(event, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (TypeError, ValueError, RecursionError):
+        return True   # other oddities are clipped and shown as text later
+    return True
 
 
 def _loads(text):

@@ -21,9 +21,16 @@ description:
     (watches, exec sessions) received inside the window are still found.
   - Lines are pre-filtered on literal bytes before JSON decoding and large scans run in two processes. Uses
     C(simdjson) (pysimdjson) or C(orjson) when importable on the node, otherwise the standard library.
-  - Truncated last lines, lines that are not JSON and events out of C(stageTimestamp) order are counted in RV(stats)
-    and never fail the task. Non-JSON lines and out-of-order events are counted among the lines the query decoded
-    (lines skipped by the byte pre-filter or the time seek are not decoded).
+  - Truncated last lines, lines that are not JSON, lines longer than O(max_line_bytes) and events out of
+    C(stageTimestamp) order are counted in RV(stats) and never fail the task; the other lines and files are read.
+  - Events that carry only the legacy C(timestamp) field (C(audit.k8s.io/v1alpha1), old C(v1beta1) writers) are read
+    with it as both received and stage time, counted in C(legacy_timestamp_events) in RV(stats) and warned about.
+  - Text from the log is bounded and cleaned before it is returned or saved. Every text value in RV(events) and
+    RV(summary) is clipped to 2048 characters (the record says which fields in C(clipped)); secret values in request
+    URIs (C(?token=X), C(password=X), ...) are replaced by C(<redacted>). In O(output_file) the request and response
+    bodies of events on secrets are replaced by C(<redacted>) and secret values in the other lines are redacted.
+  - Non-JSON lines and out-of-order events are counted among the lines the query decoded (lines skipped by the byte
+    pre-filter or the time seek are not decoded).
   - The module only reads the log. It reports C(changed=false) even when it writes O(output_file), because writing a
     result file does not change the node's configuration.
 author:
@@ -121,6 +128,15 @@ options:
     type: list
     elements: str
     choices: [RequestReceived, ResponseStarted, ResponseComplete, Panic]
+  max_line_bytes:
+    description:
+      - A line (one event) longer than this many bytes is skipped without decoding and counted in
+        C(oversized_lines) in RV(stats), with a warning naming the file; the scan goes on with the next line and
+        the other files. Bounds memory on hostile input (a small gzip backup that inflates to gigabytes without a newline).
+      - kube-apiserver cannot write lines longer than C(--audit-log-maxsize); the default covers events at
+        C(RequestResponse) level with large objects.
+    type: int
+    default: 33554432
   max_events:
     description:
       - Return at most this many matching events in RV(events) (oldest first). RV(events_total) still counts all.
@@ -212,6 +228,13 @@ events:
     response_code:
       description: C(responseStatus.code) (null before the response, for example at stage RequestReceived).
       type: int
+    clipped:
+      description: Names of the fields cut to 2048 characters (only present when one was).
+      type: list
+      elements: str
+    redacted:
+      description: Number of secret values replaced by C(<redacted>) in C(request_uri) (only present when any).
+      type: int
   sample:
     - request_uri: /api/v1/namespaces/payments/secrets/db-password
       audit_id: 7e08201a-68ae-48ee-9985-9694ea257b93
@@ -257,10 +280,22 @@ summary:
       description: Requests answered 401 or 403, C(count) and C(top_users).
       type: dict
     secret_reads:
-      description: get/list/watch on secrets, C(count), C(non_system) and top users.
+      description:
+        - get/list/watch on secrets that the API server answered (not 401/403), C(count), C(non_system) and top
+          users. A denied request returned nothing and is not a read.
+      type: dict
+    secret_access_denied:
+      description: get/list/watch on secrets answered 401 or 403 (attempts), C(count), C(non_system), C(top_users).
       type: dict
     exec:
-      description: pods/exec, pods/attach and pods/portforward requests, C(count), C(top_users), C(targets).
+      description:
+        - pods/exec, pods/attach and pods/portforward requests, C(count) (finished requests), C(top_users),
+          C(targets).
+        - C(open) is the number of sessions with a C(ResponseStarted) stage and no final stage in the scanned range
+          (the window plus O(received_slack)), C(open_as_of) the time up to which that is known, and
+          C(open_sessions) lists them (user, subresource, namespace, pod, since, audit_id). C(open) is null when a
+          O(stage) filter hides C(ResponseStarted) or the final stages. Needs an audit policy that keeps the
+          C(ResponseStarted) stage for pods/exec (kube-apiserver writes it, code 101, when the stream starts).
       type: dict
     rbac_changes:
       description: create/update/patch/delete/deletecollection on rbac.authorization.k8s.io resources.
@@ -292,6 +327,9 @@ files:
     lines:
       description: Lines scanned in this file.
       type: int
+    oversized_lines:
+      description: Lines longer than O(max_line_bytes) skipped in this file (only present when any).
+      type: int
 window:
   description: The window used (C(from), C(to), C(now) as UTC MicroTime strings, C(received_slack_seconds)).
   returned: always
@@ -299,7 +337,9 @@ window:
 stats:
   description:
     - C(lines) (lines read), C(lines_decoded), C(matched), C(truncated_last_lines), C(non_json_lines),
-      C(invalid_events) (JSON but not an audit event), C(out_of_order_events), C(bytes_read) (from disk,
+      C(invalid_events) (JSON but not an audit event), C(out_of_order_events), C(legacy_timestamp_events),
+      C(oversized_lines) (skipped, longer than C(max_line_bytes)), C(clipped_events) (events with a clipped field),
+      C(max_text) (the clip length), C(bytes_read) (from disk,
       compressed bytes for gzip backups, seek probes included), C(files_read), C(files_skipped), C(seconds),
       C(json_backend) (simdjson, orjson or json), C(processes) (1 or 2).
     - C(non_json_lines), C(invalid_events) and C(out_of_order_events) count among the decoded lines only.
@@ -317,7 +357,8 @@ findings:
   description:
     - Normalized findings (see C(docs/findings.schema.json)), source C(audit-log), status C(info) or C(warn), for
       anonymous requests (KS-AUDIT-001), denied requests (KS-AUDIT-002), secret reads by non-system users
-      (KS-AUDIT-003), exec/attach/port-forward into pods (KS-AUDIT-004) and RBAC changes (KS-AUDIT-005).
+      (KS-AUDIT-003), exec/attach/port-forward into pods (KS-AUDIT-004), RBAC changes (KS-AUDIT-005), attempted
+      secret access denied with 401/403 (KS-AUDIT-006) and interactive sessions still open (KS-AUDIT-007).
       Only items that occurred in the window are reported.
   returned: when O(findings=true)
   type: list
@@ -327,6 +368,7 @@ findings:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog import (
+    DEFAULT_MAX_LINE_BYTES,
     DEFAULT_PATH,
     FILTER_KEYS,
     STAGES,
@@ -357,6 +399,7 @@ def main():
             user_agent=list_str,
             stage=dict(type="list", elements="str", choices=list(STAGES)),
             max_events=dict(type="int", default=1000),
+            max_line_bytes=dict(type="int", default=DEFAULT_MAX_LINE_BYTES),
             output_file=dict(type="path"),
             findings=dict(type="bool", default=False),
             cluster=dict(type="str"),
@@ -373,7 +416,8 @@ def main():
             time_to=params["to"], now=params["now"], filters={key: params[key] for key in FILTER_KEYS},
             max_events=params["max_events"], output_file=params["output_file"],
             write_output=not module.check_mode, findings=params["findings"], cluster=params["cluster"],
-            node_name=params["node_name"], received_slack=params["received_slack"])
+            node_name=params["node_name"], received_slack=params["received_slack"],
+            max_line_bytes=params["max_line_bytes"])
     except AuditLogError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

@@ -24,10 +24,17 @@ description:
   - "Findings have the source C(falco) and the id C(falco:<rule>). Severity follows the priority: Emergency, Alert
     and Critical are C(critical), Error C(high), Warning C(medium), Notice C(low), Informational and Debug C(info).
     Warning and above have the status C(fail), the rest C(info)."
-  - The evidence holds the output line and the output fields of the latest event of the group. Fields named like
-    secrets (C(proc.env), anything with token, password, secret, key, credential, cookie) are withheld, and values
-    after C(--token), C(--password), C(password=), C(Bearer) and the like, JWTs, cloud access key ids and private
-    keys in command lines and outputs are replaced by C(<redacted>). Output text is not escaped here; the report does that.
+  - >-
+    The evidence holds the output line and the output fields of the latest event of the group. Fields named like
+    secrets (C(proc.env), anything with token, password, secret, key, credential, cookie) are withheld, and secret
+    values in command lines and outputs are replaced by C(<redacted>) with the collection's one redaction helper
+    (C(mysql -pX), C(curl -u user:X), C(sshpass -p X), C(--password X), C(--token=X), C(password=X), C(?token=X),
+    C(Authorization: Bearer X), C(https://user:X@host), JWTs, cloud access key ids, private keys; docs/redaction.md).
+    Texts are clipped first (4096 characters, output fields 1024), then redacted, in time linear in the clipped length.
+    Output text is not escaped here; the report does that.
+  - >-
+    An event whose text is not valid Unicode (valid JSON such as C("\ud800"), a lone surrogate) is skipped, counted
+    as C(bad_text) and named (file and line) in a warning; the other events are kept.
 author:
   - kubesec contributors (@kubesec)
 extends_documentation_fragment:
@@ -174,7 +181,8 @@ summary:
   description:
     - Counts. C(events) were parsed as events, C(matched) passed the window and priority filters; C(skipped) counts
       per reason (C(non_json), C(malformed), C(truncated), C(not_event), C(bad_time), C(bad_priority),
-      C(out_of_window), C(below_priority), C(internal), C(unreadable)); C(redactions) is the number of values replaced.
+      C(out_of_window), C(below_priority), C(internal), C(unreadable), C(bad_text)); C(redactions) is the number of
+      values replaced.
   returned: always
   type: dict
   sample: {lines: 70, events: 34, matched: 30, groups: 11, findings: 11, by_priority: {Warning: 7, Notice: 19},

@@ -258,7 +258,7 @@ def _counted(value, top_names=("top_users", "top_non_system_users", "targets", "
     if not isinstance(value, dict):
         return None
     out = {"count": _int(value.get("count")) or 0, "top": []}
-    for key in ("non_system", "allowed", "allowed_non_public"):
+    for key in ("non_system", "allowed", "allowed_non_public", "open"):
         if _int(value.get(key)) is not None:
             out[key] = _int(value[key])
     for name in top_names:
@@ -338,7 +338,7 @@ def normalize_audit_summary(data):
         "dimensions": dict((dim, {"top": [[k, c] for k, c in pairs[:TOP]], "distinct": len(pairs)})
                            for dim, pairs in dims.items()),
     }
-    for key in ("denied", "secret_reads", "exec", "rbac_changes", "anonymous"):
+    for key in ("denied", "secret_reads", "secret_access_denied", "exec", "rbac_changes", "anonymous"):
         out[key] = _counted(data.get(key))
     return out
 
