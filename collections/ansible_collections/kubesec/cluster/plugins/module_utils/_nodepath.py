@@ -51,13 +51,13 @@ def resolve(root, path):
                                     % (text, root, " (through the symlink %s)" % via if via else ""))
             done.pop()
             continue
-        candidate = os.path.join(base, *(done + [part]))
+        candidate = os.path.join(base, *done, part)
         if os.path.islink(candidate):
             links += 1
             if links > MAX_LINKS:
                 raise NodePathError("node path %s: more than %d symlinks (a loop?)" % (text, MAX_LINKS))
             target = os.readlink(candidate)
-            via = "/%s -> %s" % ("/".join(done + [part]), target)
+            via = "/%s -> %s" % ("/".join([*done, part]), target)
             if target.startswith("/"):
                 done = []
             pending = _parts(target) + pending
