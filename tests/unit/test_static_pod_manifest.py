@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod as sp
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._pod_schema import schema_errors
 from tests.conftest import VENV_BIN, ansible_env
 from tests.testbed.nodetree import materialize
 
@@ -31,7 +33,8 @@ def node(tmp_path):
 
 
 def apply(node, **kwargs):
-    return sp.apply(str(node), **kwargs)
+    """The whole change as the action plugin makes it (node-side read and write called directly)."""
+    return sp.apply(str(node), schema_check=schema_errors, **kwargs)
 
 
 def pod(node, rel=APISERVER):
@@ -47,7 +50,8 @@ def tree_state(root):
 
 
 def manifests_listing(node):
-    return sorted(os.listdir(node / MANIFESTS_DIR))
+    """Files in the manifests directory, but the write lock (a dot file the kubelet skips, kept on purpose)."""
+    return sorted(n for n in os.listdir(node / MANIFESTS_DIR) if not (n.startswith(".kubesec-") and n.endswith(".lock")))
 
 
 # ------------------------------------------------------------------------------------------- flags
@@ -317,8 +321,10 @@ def test_backup_dir_inside_the_manifests_directory_is_refused(node, backup_dir):
     assert tree_state(node) == before
 
 
-def test_backup_dir_symlinked_into_the_manifests_directory_is_refused(node):
-    os.symlink(node / MANIFESTS_DIR, node / "var/backups-link")
+@pytest.mark.parametrize("target", ["/" + MANIFESTS_DIR, "../" + MANIFESTS_DIR])
+def test_backup_dir_symlinked_into_the_manifests_directory_is_refused(node, target):
+    """An absolute link is the node's path (followed from the root), as the node itself would follow it."""
+    os.symlink(target, node / "var/backups-link")
     with pytest.raises(sp.ManifestError, match="inside the static pod manifests directory"):
         apply(node, flags={"--profiling": False}, backup_dir="/var/backups-link")
 
@@ -328,14 +334,16 @@ def test_no_backup_when_disabled(node):
     assert result["changed"] is True and result["backup_file"] is None and not (node / BACKUPS).exists()
 
 
-def test_temp_file_is_a_dot_file_in_the_manifests_directory(node):
-    seen = []
+def test_temp_file_is_a_dot_file_in_the_manifests_directory(node, monkeypatch):
+    seen, rename = [], os.rename
 
     def move(tmp, real):
         seen.append((tmp, real, sorted(os.listdir(os.path.dirname(real)))))
-        os.rename(tmp, real)
+        rename(tmp, real)
 
-    apply(node, flags={"--profiling": False}, move=move)
+    monkeypatch.setattr(os, "rename", move)
+    apply(node, flags={"--profiling": False})
+    monkeypatch.undo()
     tmp, real, listing = seen[0]
     assert os.path.dirname(tmp) == os.path.dirname(real) == str(node / MANIFESTS_DIR)
     assert os.path.basename(tmp).startswith(".kubesec-tmp-")  # the kubelet skips dot-files
@@ -346,13 +354,15 @@ def test_temp_file_is_a_dot_file_in_the_manifests_directory(node):
                                        "kube-scheduler.yaml"]
 
 
-def test_a_failed_move_leaves_no_temp_file(node):
+def test_a_failed_move_leaves_no_temp_file(node, monkeypatch):
     def move(tmp, real):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     before = (node / APISERVER).read_bytes()
-    with pytest.raises(OSError, match="disk full"):
-        apply(node, flags={"--profiling": False}, move=move)
+    monkeypatch.setattr(os, "rename", move)
+    with pytest.raises(sp.ManifestError, match="cannot replace /etc/kubernetes/manifests/kube-apiserver.yaml: No space"):
+        apply(node, flags={"--profiling": False})
+    monkeypatch.undo()
     assert (node / APISERVER).read_bytes() == before
     assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
                                        "kube-scheduler.yaml"]
