@@ -19,8 +19,11 @@ import os
 MAX_LINKS = 40  # as Linux (ELOOP)
 
 
-class NodePathError(ValueError):
-    """A node path cannot be resolved inside the node root (names the path and why)."""
+class NodePathError(OSError):
+    """A node path cannot be resolved inside the node root (names the path and why).
+
+    An OSError, so code that already reports unreadable node files reports this one the same way.
+    """
 
 
 def _parts(path):

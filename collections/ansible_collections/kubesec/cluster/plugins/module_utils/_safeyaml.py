@@ -7,8 +7,9 @@ yaml.safe_load shares an aliased node instead of copying it, so loading a "billi
 everything after it (comparing, dumping, JSON-encoding the module result) walks the expanded tree: a 1.5 KB
 file cost 6-9 s, 290 MB and a 40 MB module result. Here the document is composed first and the size of its
 expanded tree counted (linear in the file, each shared node counted once per use) before anything is built;
-a document that expands beyond MAX_NODES nodes, aliases itself, nests deeper than the parser can follow or is
-larger than MAX_BYTES is refused with an error naming the file. Real kubelet configs and static pod manifests
+a document that expands beyond MAX_NODES nodes, aliases itself, nests deeper than MAX_DEPTH (checked on the
+parser's events first, so composing never recurses deeply) or is larger than MAX_BYTES is refused with an error
+naming the file. Real kubelet configs and static pod manifests
 have a few hundred nodes and no aliases.
 """
 
@@ -24,6 +25,7 @@ except ImportError:  # pragma: no cover - nodes without PyYAML get a clear error
 
 MAX_BYTES = 4 * 1024 * 1024   # a kubeadm kube-apiserver.yaml is ~4 KB, a KubeletConfiguration ~1-2 KB
 MAX_NODES = 100000            # expanded nodes (scalars, sequences, mappings), aliases counted as what they copy
+MAX_DEPTH = 64                # nested collections; a kubeadm manifest has 7
 
 
 class SafeYAMLError(ValueError):
@@ -39,10 +41,12 @@ def _expanded_size(node, source, limit):
     """Number of nodes the document has once every alias is copied; raises past `limit` or on a cycle."""
     sizes = {}
     active = set()
+    aliased = []
 
     def walk(item):
         key = id(item)
         if key in sizes:
+            aliased.append(key)  # a node met again is an alias use
             return sizes[key]
         if key in active:
             raise SafeYAMLError(source, "an alias refers to the node that contains it (recursive alias); refused")
@@ -56,14 +60,30 @@ def _expanded_size(node, source, limit):
         active.discard(key)
         sizes[key] = total
         if total > limit:
-            raise SafeYAMLError(source, "the document expands to more than %d nodes through its aliases (an alias "
-                                        "bomb?); refused" % limit)
+            if aliased:
+                raise SafeYAMLError(source, "the document expands to more than %d nodes through its aliases (an "
+                                            "alias bomb?); refused" % limit)
+            raise SafeYAMLError(source, "the document has more than %d nodes; refused" % limit)
         return total
 
     return walk(node)
 
 
-def load(text, source, max_nodes=MAX_NODES, max_bytes=MAX_BYTES):
+def _check_depth(text, source, max_depth):
+    """Walk the parser's events (no recursion) and refuse nesting deeper than max_depth before composing."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > max_depth:
+                mark = event.start_mark
+                raise SafeYAMLError(source, "collections nested more than %d deep; refused" % max_depth,
+                                    mark.line + 1, mark.column + 1)
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+
+
+def load(text, source, max_nodes=MAX_NODES, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH):
     """Parse one YAML document like yaml.safe_load, within the bounds; raises SafeYAMLError naming `source`."""
     if not HAS_YAML:
         raise SafeYAMLError(source, "PyYAML is not installed on the node (python3-yaml)")
@@ -71,6 +91,7 @@ def load(text, source, max_nodes=MAX_NODES, max_bytes=MAX_BYTES):
         raise SafeYAMLError(source, "the file is %d bytes, more than the %d this reads; refused" % (len(text), max_bytes))
     loader = yaml.SafeLoader(text)
     try:
+        _check_depth(text, source, max_depth)
         node = loader.get_single_node()
         if node is None:
             return None
