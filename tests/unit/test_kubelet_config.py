@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -183,7 +184,7 @@ def test_two_runs_at_once_never_lose_a_change(node):
         assert all(r["changed"] for r in results)
         data = config(node)
         assert (data["podPidsLimit"], data["eventRecordQPS"]) == (1000 + round_, 10 + round_), f"round {round_}"
-    assert not [p for p in (node / "var/lib/kubelet").iterdir() if p.name.startswith(".kubesec-tmp-")]
+    assert not [p for p in (node / "var/lib/kubelet").iterdir() if p.name.startswith(".kubesec-")]  # no temp, no lock
 
 
 def test_a_held_lock_fails_clearly_and_changes_nothing(node):
@@ -191,7 +192,7 @@ def test_a_held_lock_fails_clearly_and_changes_nothing(node):
     with nw.lock(str(node / CONFIG)):
         result = module_result(module_process(node, {"settings": {"podPidsLimit": 7}, "lock_timeout": 1}))
     assert result["failed"] and "another run is changing /var/lib/kubelet/config.yaml" in result["msg"]
-    assert {k: v for k, v in tree_state(node).items() if ".lock" not in k} == before
+    assert tree_state(node) == before
 
 
 def test_disk_full_removes_the_temp_file_and_names_the_file(node):
@@ -205,7 +206,7 @@ def test_disk_full_removes_the_temp_file_and_names_the_file(node):
     result = module_result(module_process(node, {"settings": {"podPidsLimit": 4096}}, preexec_fn=small_files))
     assert result["failed"] and result["msg"].startswith("cannot write /var/lib/kubelet/config.yaml: ")
     assert "EFBIG" in result["msg"] and "Traceback" not in json.dumps(result)
-    assert {k: v for k, v in tree_state(node).items() if ".lock" not in k} == before
+    assert tree_state(node) == before
 
 
 def _changes(node):
@@ -302,3 +303,22 @@ def test_a_relative_symlink_leaving_the_root_is_refused(node):
     with pytest.raises(kc.KubeletConfigError, match=r"leaves the node root .* \(through the symlink "
                                                     r"/var/lib/kubelet/config.yaml -> ../../../../outside.yaml\)"):
         kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
+
+
+def test_the_lock_waits_for_its_holder_and_leaves_no_file(node, tmp_path):
+    """The lock file is removed on release; a waiter that locked the removed file takes the new one."""
+    target = str(node / CONFIG)
+    order = []
+
+    def second():
+        with nw.lock(target, timeout=10):
+            order.append("second")
+
+    with nw.lock(target):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.3)
+        order.append("first")
+    waiter.join(10)
+    assert order == ["first", "second"]
+    assert not os.path.exists(nw.lock_path(target))

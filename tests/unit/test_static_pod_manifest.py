@@ -53,8 +53,7 @@ def tree_state(root):
 
 
 def manifests_listing(node):
-    """Files in the manifests directory, but the write lock (a dot file the kubelet skips, kept on purpose)."""
-    return sorted(n for n in os.listdir(node / MANIFESTS_DIR) if not (n.startswith(".kubesec-") and n.endswith(".lock")))
+    return sorted(os.listdir(node / MANIFESTS_DIR))
 
 
 # ------------------------------------------------------------------------------------------- flags
@@ -524,7 +523,7 @@ def test_disk_full_removes_the_temp_file_and_names_the_manifest(node):
     assert proc.returncode != 0
     assert ("ManifestError: cannot write /etc/kubernetes/manifests/kube-apiserver.yaml: the file would be too large "
             "(EFBIG)") in proc.stderr
-    assert {k: v for k, v in tree_state(node).items() if not k.endswith(".lock")} == before
+    assert tree_state(node) == before
     assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
                                        "kube-scheduler.yaml"]
 

@@ -67,30 +67,50 @@ def lock_path(real):
     return os.path.join(directory, ".kubesec-%s.lock" % base)
 
 
+def _same_file(fd, path):
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def lock(real, timeout=30.0, name=None):
-    """Hold an exclusive flock on lock_path(real) for the block; waits up to `timeout` seconds, then fails."""
+    """Hold an exclusive flock on lock_path(real) for the block; waits up to `timeout` seconds, then fails.
+
+    The lock file is removed when the block ends, so nothing is left beside the files (a static pod manifests
+    directory stays as kubeadm made it). That is safe because a run that got the flock checks that the path
+    still names the file it locked; if the holder removed it meanwhile, it opens the new one and waits again.
+    """
     path = lock_path(real)
     name = name or real
+    deadline = time.monotonic() + max(0.0, float(timeout))
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except (IOError, OSError) as exc:
+            raise NodeFileError("cannot create the lock file %s for %s: %s" % (path, name, exc.strerror or exc)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise NodeFileError("cannot lock %s: %s" % (path, exc.strerror or exc)) from None
+            if time.monotonic() >= deadline:
+                raise NodeFileError("another run is changing %s: its lock %s is still held after %g s; nothing "
+                                    "was changed, run again when it has finished" % (name, path, timeout)) from None
+            time.sleep(0.05)
+            continue
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the holder removed it as we got it: take the new one
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    except (IOError, OSError) as exc:
-        raise NodeFileError("cannot create the lock file %s for %s: %s" % (path, name, exc.strerror or exc)) from None
-    try:
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except (IOError, OSError) as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise NodeFileError("cannot lock %s: %s" % (path, exc.strerror or exc)) from None
-                if time.monotonic() >= deadline:
-                    raise NodeFileError("another run is changing %s: its lock %s is still held after %g s; nothing "
-                                        "was changed, run again when it has finished" % (name, path, timeout)) from None
-                time.sleep(0.05)
         yield path
     finally:
+        try:
+            os.unlink(path)  # still holding the flock: nobody can have locked this file meanwhile
+        except OSError:
+            pass
         os.close(fd)  # closing releases the flock
 
 
