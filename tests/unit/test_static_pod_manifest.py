@@ -558,3 +558,35 @@ def test_module_escapes_control_characters_from_the_manifest(node):
     result = run_module(node, {"flags": {"--profiling": False}})
     assert result.get("failed") is True and "\x1b" not in result["msg"] and "\x07" not in result["msg"]
     assert "\\x1b[2J\\x1b]0;pwned\\x07" in result["msg"]
+
+
+def test_node_write_step_refuses_a_stale_checksum(node):
+    """The node half alone: step=write with the checksum of an older text writes nothing and says why."""
+    read = sp.read_for_change(str(node), "/" + APISERVER)
+    (node / APISERVER).write_text(read["text"] + "# edited by hand\n")
+    args = {"root": str(node), "step": "write", "content": "kind: Pod\n", "expected_sha256": read["sha256"],
+            "backup": False}
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.static_pod_manifest"],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    result = json.loads(proc.stdout)
+    assert result["failed"] and result["changed_meanwhile"] is True and "nothing was written" in result["msg"]
+    assert (node / APISERVER).read_text().endswith("# edited by hand\n")
+
+
+@pytest.mark.slow
+def test_two_ansible_runs_at_once_both_land(node):
+    """Through the action plugin: read, plan on the controller, guarded write, re-plan on a checksum miss."""
+    def start(flag, value):
+        cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.static_pod_manifest",
+               "-a", json.dumps({"root": str(node), "flags": {flag: value}, "backup": False})]
+        env = {**ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    for round_ in range(3):
+        procs = [start("--audit-log-maxage", round_), start("--audit-log-maxbackup", round_)]
+        results = [json.loads(p.communicate(timeout=300)[0])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+                   for p in procs]
+        assert all(r["changed"] and not r.get("failed") for r in results), results
+        flags = sp.parse_flags(command(node))
+        assert (flags["--audit-log-maxage"], flags["--audit-log-maxbackup"]) == (str(round_), str(round_))
