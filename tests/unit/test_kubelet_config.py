@@ -322,3 +322,19 @@ def test_the_lock_waits_for_its_holder_and_leaves_no_file(node, tmp_path):
     waiter.join(10)
     assert order == ["first", "second"]
     assert not os.path.exists(nw.lock_path(target))
+
+
+def test_a_backup_that_cannot_be_written_changes_nothing(node, monkeypatch):
+    changes = _changes(node)
+    before = tree_state(node)
+
+    def copy2(src, dst):
+        with open(dst, "w") as handle:
+            handle.write("half")
+        raise OSError(errno.ENOSPC, "No space left on device", dst)
+
+    monkeypatch.setattr(nw.shutil, "copy2", copy2)
+    with pytest.raises(nw.NodeFileError, match="cannot back up .*No space left on device; nothing was changed"):
+        nw.write_set(changes, backup=nw.backup_name)
+    monkeypatch.undo()
+    assert tree_state(node) == before  # no temp, keep or half-written backup file left

@@ -224,7 +224,11 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
                     directory = os.path.dirname(target)
                     if not os.path.isdir(directory):
                         os.makedirs(directory, 0o700)
-                    shutil.copy2(real, target)
+                    try:
+                        shutil.copy2(real, target)
+                    except BaseException:
+                        _discard(target)  # no half-written backup left behind (disk full)
+                        raise
                     backups[real] = target
             keeps[real] = _keep_original(real)
     except (IOError, OSError) as exc:
