@@ -459,8 +459,6 @@ def test_audit_logging_rollback_on_the_testbed(testbed):
     original = (tree / APISERVER).read_bytes()
     settings = {
         **FAST, "kubesec_state_dir": "/etc/kubernetes/kubesec-state",
-        # the node's /usr/bin/python3 lacks kubernetes-validate; the node shares this machine's files
-        "ansible_python_interpreter": sys.executable,
         "kubesec_audit_logging": {"enabled": True, "policy": [{"level": "Verbose"}]},
     }
     try:

@@ -41,8 +41,9 @@ from pathlib import Path
 import yaml
 
 try:  # imported as tests.testbed.testbed
-    from . import nodetree
+    from . import node_python, nodetree
 except ImportError:  # run as a script
+    import node_python
     import nodetree
 
 HERE = Path(__file__).resolve().parent
@@ -376,6 +377,8 @@ class TestBed:
         self.known_hosts = self.dir / "ssh" / "known_hosts"
         self.restart_command = self.dir / "bin" / "kubelet-restart"
         self.cp_dir = self.dir / "cp"
+        # the nodes' Python: standard library + PyYAML only, as on a stock node (tests/testbed/node_python.py)
+        self.node_python = self.dir / "node-python" / "bin" / "python3"
         self.tools: dict[str, str] = {}
 
     # -------------------------------------------------------------- state
@@ -537,6 +540,7 @@ class TestBed:
         if not self.restart_command.exists():
             self.restart_command.write_text(KUBELET_RESTART_SCRIPT)
             self.restart_command.chmod(0o755)
+        node_python.build(self.node_python.parent.parent)
 
     def _create_node(self, node: Node):
         if node.dir.exists():
@@ -897,7 +901,7 @@ class TestBed:
             f"collections_path = {COLLECTIONS}",
             f"roles_path = {COLLECTIONS / 'ansible_collections/kubesec/cluster/roles'}",
             "host_key_checking = True",
-            "interpreter_python = /usr/bin/python3",
+            f"interpreter_python = {self.node_python}",
             "forks = 50",
             "retry_files_enabled = False",
             "nocows = True",
@@ -916,7 +920,7 @@ class TestBed:
             "ansible_ssh_private_key_file": str(self.client_key),
             "ansible_ssh_common_args": " ".join(_quote_ssh_arg(a) for a in self.ssh_args(node)),
             "ansible_ssh_pipelining": True,
-            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_python_interpreter": str(self.node_python),
             "kubesec_node_root": "/",
             "kubesec_node_role": node.role,
             "kubesec_testbed_node_dir": str(node.tree),

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import resource
+import signal
 import subprocess
+import sys
+import threading
+import time
 
 import pytest
 import yaml
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kubelet_config as kc
-from tests.conftest import VENV_BIN, ansible_env
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodewrite as nw
+from tests.conftest import COLLECTIONS, VENV_BIN, ansible_env
 from tests.testbed.nodetree import materialize
 
 CONFIG = "var/lib/kubelet/config.yaml"
@@ -144,3 +151,190 @@ def test_module_check_mode_then_apply_then_idempotent(node):
     again = run_module(node, args)
     assert again["changed"] is False
     assert run_module(node, args, "--check")["changed"] is False
+
+
+# ------------------------------------------------------------------ issue 15: never a broken or half-changed node
+
+MODULE = "ansible_collections.kubesec.cluster.plugins.modules.kubelet_config"
+
+
+def module_process(node, args, preexec_fn=None):
+    """The module as a bare process (no ansible wrapper), so several can run at once; returns Popen."""
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+    proc = subprocess.Popen([sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=preexec_fn)
+    proc.stdin.write(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, root=str(node))}))
+    proc.stdin.close()
+    return proc
+
+
+def module_result(proc):
+    out = proc.stdout.read()
+    proc.wait(timeout=120)
+    return json.loads(out)
+
+
+def test_two_runs_at_once_never_lose_a_change(node):
+    """Before the lock, 9 of 10 rounds lost one of the two settings while both runs said changed."""
+    for round_ in range(10):
+        first = module_process(node, {"settings": {"podPidsLimit": 1000 + round_}})
+        second = module_process(node, {"settings": {"eventRecordQPS": 10 + round_}})
+        results = [module_result(first), module_result(second)]
+        assert all(not r.get("failed") for r in results), results
+        assert all(r["changed"] for r in results)
+        data = config(node)
+        assert (data["podPidsLimit"], data["eventRecordQPS"]) == (1000 + round_, 10 + round_), f"round {round_}"
+    assert not [p for p in (node / "var/lib/kubelet").iterdir() if p.name.startswith(".kubesec-")]  # no temp, no lock
+
+
+def test_a_held_lock_fails_clearly_and_changes_nothing(node):
+    before = tree_state(node)
+    with nw.lock(str(node / CONFIG)):
+        result = module_result(module_process(node, {"settings": {"podPidsLimit": 7}, "lock_timeout": 1}))
+    assert result["failed"] and "another run is changing /var/lib/kubelet/config.yaml" in result["msg"]
+    assert tree_state(node) == before
+
+
+def test_disk_full_removes_the_temp_file_and_names_the_file(node):
+    """RLIMIT_FSIZE below the new config's size: the temp write fails with EFBIG (before: traceback, temp left)."""
+    before = tree_state(node)
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    result = module_result(module_process(node, {"settings": {"podPidsLimit": 4096}}, preexec_fn=small_files))
+    assert result["failed"] and result["msg"].startswith("cannot write /var/lib/kubelet/config.yaml: ")
+    assert "EFBIG" in result["msg"] and "Traceback" not in json.dumps(result)
+    assert tree_state(node) == before
+
+
+def _changes(node):
+    (node / "etc/default/kubelet").write_text('KUBELET_EXTRA_ARGS="--anonymous-auth=true"\n')
+    plan = kc.plan(str(node), "kubelet.service", {"authentication.anonymous.enabled": False, "podPidsLimit": 7}, {})
+    assert [c["path"] for c in plan["changes"]] == ["/var/lib/kubelet/config.yaml", "/etc/default/kubelet"]
+    return plan["changes"]
+
+
+def test_a_failed_second_rename_puts_the_first_file_back(node, monkeypatch):
+    changes = _changes(node)
+    before = tree_state(node)
+    real_rename, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(nw.WriteSetError) as caught:
+        nw.write_set(changes, backup=nw.backup_name)
+    monkeypatch.undo()
+    assert "cannot replace /etc/default/kubelet: Input/output error" in str(caught.value)
+    assert "/var/lib/kubelet/config.yaml put back as before, nothing is changed" in str(caught.value)
+    assert caught.value.restored == ["/var/lib/kubelet/config.yaml"] and caught.value.written == []
+    assert sorted(caught.value.backups) == sorted(c["real"] for c in changes)  # returned for the role's restore
+    after = {k: v for k, v in tree_state(node).items() if not k.endswith("~")}
+    assert after == before  # every byte and mode as before, no temp or keep file left
+
+
+def test_a_failed_put_back_is_reported_with_the_backups(node, monkeypatch):
+    changes = _changes(node)
+    real_rename, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) >= 2:
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(nw.WriteSetError) as caught:
+        nw.write_set(changes, backup=nw.backup_name)
+    monkeypatch.undo()
+    assert caught.value.written == ["/var/lib/kubelet/config.yaml"]
+    assert "could NOT be put back: restore from the backups" in str(caught.value)
+    assert str(node / CONFIG) in caught.value.backups
+
+
+def test_an_empty_config_is_refused(node):
+    (node / CONFIG).write_text("")
+    with pytest.raises(kc.KubeletConfigError, match="config.yaml is empty"):
+        kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
+
+
+def test_an_alias_bomb_is_refused_fast(node):
+    lines = ["kind: KubeletConfiguration", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += ["a%d: &a%d [%s]" % (i, i, ", ".join(["*a%d" % (i - 1)] * 10)) for i in range(1, 9)]
+    (node / CONFIG).write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    with pytest.raises(kc.KubeletConfigError, match="alias bomb"):
+        kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
+    assert time.monotonic() - started < 2
+
+
+def test_control_characters_from_the_node_are_escaped_in_messages(node):
+    (node / CONFIG).write_text('kind: "\\e[2J\\e]0;pwned\\a"\n')
+    result = module_result(module_process(node, {"settings": {"readOnlyPort": 0}}))
+    assert result["failed"] and "\x1b" not in result["msg"] and "\x07" not in result["msg"]
+    assert "\\x1b[2J\\x1b]0;pwned\\x07" in result["msg"]
+
+
+def test_an_absolute_symlink_is_followed_inside_the_root(node, tmp_path):
+    """<root>/var/lib/kubelet -> /var/lib/kubelet-real must mean <root>/var/lib/kubelet-real, never the host's."""
+    outside = tmp_path / "outside"
+    (outside / "var/lib").mkdir(parents=True)
+    os.rename(node / "var/lib/kubelet", node / "var/lib/kubelet-real")
+    os.symlink("/var/lib/kubelet-real", node / "var/lib/kubelet")
+    plan = kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
+    assert plan["changes"][0]["real"] == str(node / "var/lib/kubelet-real/config.yaml")
+
+
+@pytest.mark.parametrize("config_path", ["/../x.yaml", "/var/lib/../../../etc/x.yaml"])
+def test_a_config_path_leaving_the_root_is_refused(node, config_path):
+    with pytest.raises(kc.KubeletConfigError, match="leaves the node root"):
+        kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {}, config_path=config_path)
+
+
+def test_a_relative_symlink_leaving_the_root_is_refused(node):
+    os.unlink(node / CONFIG)
+    os.symlink("../../../../outside.yaml", node / CONFIG)
+    with pytest.raises(kc.KubeletConfigError, match=r"leaves the node root .* \(through the symlink "
+                                                    r"/var/lib/kubelet/config.yaml -> ../../../../outside.yaml\)"):
+        kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
+
+
+def test_the_lock_waits_for_its_holder_and_leaves_no_file(node, tmp_path):
+    """The lock file is removed on release; a waiter that locked the removed file takes the new one."""
+    target = str(node / CONFIG)
+    order = []
+
+    def second():
+        with nw.lock(target, timeout=10):
+            order.append("second")
+
+    with nw.lock(target):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.3)
+        order.append("first")
+    waiter.join(10)
+    assert order == ["first", "second"]
+    assert not os.path.exists(nw.lock_path(target))
+
+
+def test_a_backup_that_cannot_be_written_changes_nothing(node, monkeypatch):
+    changes = _changes(node)
+    before = tree_state(node)
+
+    def copy2(src, dst):
+        with open(dst, "w") as handle:
+            handle.write("half")
+        raise OSError(errno.ENOSPC, "No space left on device", dst)
+
+    monkeypatch.setattr(nw.shutil, "copy2", copy2)
+    with pytest.raises(nw.NodeFileError, match="cannot back up .*No space left on device; nothing was changed"):
+        nw.write_set(changes, backup=nw.backup_name)
+    monkeypatch.undo()
+    assert tree_state(node) == before  # no temp, keep or half-written backup file left

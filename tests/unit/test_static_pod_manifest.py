@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod as sp
-from tests.conftest import VENV_BIN, ansible_env
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._pod_schema import schema_errors
+from tests.conftest import COLLECTIONS, VENV_BIN, ansible_env
 from tests.testbed.nodetree import materialize
 
 APISERVER = "etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -31,7 +36,8 @@ def node(tmp_path):
 
 
 def apply(node, **kwargs):
-    return sp.apply(str(node), **kwargs)
+    """The whole change as the action plugin makes it (node-side read and write called directly)."""
+    return sp.apply(str(node), schema_check=schema_errors, **kwargs)
 
 
 def pod(node, rel=APISERVER):
@@ -317,8 +323,10 @@ def test_backup_dir_inside_the_manifests_directory_is_refused(node, backup_dir):
     assert tree_state(node) == before
 
 
-def test_backup_dir_symlinked_into_the_manifests_directory_is_refused(node):
-    os.symlink(node / MANIFESTS_DIR, node / "var/backups-link")
+@pytest.mark.parametrize("target", ["/" + MANIFESTS_DIR, "../" + MANIFESTS_DIR])
+def test_backup_dir_symlinked_into_the_manifests_directory_is_refused(node, target):
+    """An absolute link is the node's path (followed from the root), as the node itself would follow it."""
+    os.symlink(target, node / "var/backups-link")
     with pytest.raises(sp.ManifestError, match="inside the static pod manifests directory"):
         apply(node, flags={"--profiling": False}, backup_dir="/var/backups-link")
 
@@ -328,14 +336,16 @@ def test_no_backup_when_disabled(node):
     assert result["changed"] is True and result["backup_file"] is None and not (node / BACKUPS).exists()
 
 
-def test_temp_file_is_a_dot_file_in_the_manifests_directory(node):
-    seen = []
+def test_temp_file_is_a_dot_file_in_the_manifests_directory(node, monkeypatch):
+    seen, rename = [], os.rename
 
     def move(tmp, real):
         seen.append((tmp, real, sorted(os.listdir(os.path.dirname(real)))))
-        os.rename(tmp, real)
+        rename(tmp, real)
 
-    apply(node, flags={"--profiling": False}, move=move)
+    monkeypatch.setattr(os, "rename", move)
+    apply(node, flags={"--profiling": False})
+    monkeypatch.undo()
     tmp, real, listing = seen[0]
     assert os.path.dirname(tmp) == os.path.dirname(real) == str(node / MANIFESTS_DIR)
     assert os.path.basename(tmp).startswith(".kubesec-tmp-")  # the kubelet skips dot-files
@@ -346,13 +356,15 @@ def test_temp_file_is_a_dot_file_in_the_manifests_directory(node):
                                        "kube-scheduler.yaml"]
 
 
-def test_a_failed_move_leaves_no_temp_file(node):
+def test_a_failed_move_leaves_no_temp_file(node, monkeypatch):
     def move(tmp, real):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     before = (node / APISERVER).read_bytes()
-    with pytest.raises(OSError, match="disk full"):
-        apply(node, flags={"--profiling": False}, move=move)
+    monkeypatch.setattr(os, "rename", move)
+    with pytest.raises(sp.ManifestError, match="cannot replace /etc/kubernetes/manifests/kube-apiserver.yaml: No space"):
+        apply(node, flags={"--profiling": False})
+    monkeypatch.undo()
     assert (node / APISERVER).read_bytes() == before
     assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
                                        "kube-scheduler.yaml"]
@@ -439,3 +451,142 @@ def test_module_refuses_an_unsafe_backup_dir_and_an_invalid_result(node):
     invalid = run_module(node, {"volumes": [{"name": "k8s-certs", "state": "absent"}]})
     assert invalid.get("failed") is True and "refusing to write" in invalid["msg"]
     assert tree_state(node) == state and state != before
+
+
+# ------------------------------------------------------------------ issue 15: never a broken or half-changed node
+
+CONCURRENT_RUN = r"""
+import json, sys
+from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod as sp
+root, flag, value = sys.argv[1:4]
+print(json.dumps(sp.apply(root, flags={flag: value}, validate=False, backup_enabled=False)))
+"""
+
+
+def test_two_runs_at_once_never_lose_a_change(node):
+    """Before the checksum guard and the lock, 6 of 6 rounds lost one flag while both runs said changed."""
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+    for round_ in range(10):
+        procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_RUN, str(node), flag, str(round_)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for flag in ("--audit-log-maxage", "--audit-log-maxbackup")]
+        results = [proc.communicate(timeout=120) for proc in procs]
+        assert all(proc.returncode == 0 for proc in procs), [err for _out, err in results]
+        assert all(json.loads(out)["changed"] for out, _err in results)
+        flags = sp.parse_flags(command(node))
+        assert (flags["--audit-log-maxage"], flags["--audit-log-maxbackup"]) == (str(round_), str(round_)), round_
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
+                                       "kube-scheduler.yaml"]
+
+
+def test_a_change_made_after_the_read_is_never_overwritten(node):
+    read = sp.read_for_change(str(node), "/" + APISERVER)
+    planned = sp.plan_text(read["text"], "/" + APISERVER, flags={"--profiling": False}, validate=False)
+    by_hand = read["text"].replace("- kube-apiserver\n", "- kube-apiserver\n    - --v=4\n", 1)
+    (node / APISERVER).write_text(by_hand)
+    with pytest.raises(sp.ChangedMeanwhile, match="kube-apiserver.yaml changed after it was read.*nothing was written"):
+        sp.write_checked(str(node), "/" + APISERVER, planned["after"], read["sha256"], backup_enabled=False)
+    assert (node / APISERVER).read_text() == by_hand
+
+
+def test_a_change_made_meanwhile_is_planned_again_and_kept(node):
+    """change() re-reads after a checksum miss: the other writer's flag and ours both end up in the file."""
+    reads = []
+
+    def read():
+        current = sp.read_for_change(str(node), "/" + APISERVER)
+        if not reads:  # someone else writes right after our first read
+            sp.apply(str(node), flags={"--v": 4}, validate=False, backup_enabled=False)
+        reads.append(current)
+        return current
+
+    def write(content, digest):
+        return sp.write_checked(str(node), "/" + APISERVER, content, digest, backup_enabled=False)
+
+    result = sp.change(read, write, "/" + APISERVER, flags={"--profiling": False}, validate=False)
+    assert result["changed"] and len(reads) == 2
+    flags = sp.parse_flags(command(node))
+    assert flags["--v"] == "4" and flags["--profiling"] == "false"
+
+
+def test_disk_full_removes_the_temp_file_and_names_the_manifest(node):
+    script = CONCURRENT_RUN
+    before = tree_state(node)
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    proc = subprocess.run([sys.executable, "-c", script, str(node), "--profiling", "false"], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), preexec_fn=small_files,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert ("ManifestError: cannot write /etc/kubernetes/manifests/kube-apiserver.yaml: the file would be too large "
+            "(EFBIG)") in proc.stderr
+    assert tree_state(node) == before
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
+                                       "kube-scheduler.yaml"]
+
+
+def test_an_absolute_symlink_in_the_node_tree_is_followed_inside_the_root(node):
+    os.rename(node / MANIFESTS_DIR, node / "srv-manifests")
+    os.symlink("/srv-manifests", node / MANIFESTS_DIR)  # absolute: the node's /srv-manifests, not the host's
+    result = apply(node, flags={"--profiling": False}, backup_enabled=False)
+    assert result["changed"] and "--profiling=false" in (node / "srv-manifests/kube-apiserver.yaml").read_text()
+
+
+@pytest.mark.parametrize("path", ["/../kube-apiserver.yaml", "/etc/kubernetes/../../../x.yaml"])
+def test_a_manifest_path_leaving_the_root_is_refused(node, path):
+    with pytest.raises(sp.ManifestError, match="leaves the node root"):
+        apply(node, path=path, flags={"--profiling": False})
+
+
+def test_an_alias_bomb_manifest_is_refused_fast(node):
+    lines = ["apiVersion: v1", "kind: Pod", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += ["a%d: &a%d [%s]" % (i, i, ", ".join(["*a%d" % (i - 1)] * 10)) for i in range(1, 9)]
+    (node / APISERVER).write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    with pytest.raises(sp.ManifestError, match="alias bomb"):
+        apply(node, flags={"--profiling": False})
+    assert time.monotonic() - started < 2
+    assert sp.manifest_flags(str(node), "/" + APISERVER)["error"].endswith("(an alias bomb?); refused")
+
+
+@pytest.mark.slow
+def test_module_escapes_control_characters_from_the_manifest(node):
+    (node / APISERVER).write_text('apiVersion: v1\nkind: "\\e[2J\\e]0;pwned\\a"\n')
+    result = run_module(node, {"flags": {"--profiling": False}})
+    assert result.get("failed") is True and "\x1b" not in result["msg"] and "\x07" not in result["msg"]
+    assert "\\x1b[2J\\x1b]0;pwned\\x07" in result["msg"]
+
+
+def test_node_write_step_refuses_a_stale_checksum(node):
+    """The node half alone: step=write with the checksum of an older text writes nothing and says why."""
+    read = sp.read_for_change(str(node), "/" + APISERVER)
+    (node / APISERVER).write_text(read["text"] + "# edited by hand\n")
+    args = {"root": str(node), "step": "write", "content": "kind: Pod\n", "expected_sha256": read["sha256"],
+            "backup": False}
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.static_pod_manifest"],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    result = json.loads(proc.stdout)
+    assert result["failed"] and result["changed_meanwhile"] is True and "nothing was written" in result["msg"]
+    assert (node / APISERVER).read_text().endswith("# edited by hand\n")
+
+
+@pytest.mark.slow
+def test_two_ansible_runs_at_once_both_land(node):
+    """Through the action plugin: read, plan on the controller, guarded write, re-plan on a checksum miss."""
+    def start(flag, value):
+        cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.static_pod_manifest",
+               "-a", json.dumps({"root": str(node), "flags": {flag: value}, "backup": False})]
+        env = {**ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    for round_ in range(3):
+        procs = [start("--audit-log-maxage", round_), start("--audit-log-maxbackup", round_)]
+        results = [json.loads(p.communicate(timeout=300)[0])["plays"][0]["tasks"][0]["hosts"]["localhost"]
+                   for p in procs]
+        assert all(r["changed"] and not r.get("failed") for r in results), results
+        flags = sp.parse_flags(command(node))
+        assert (flags["--audit-log-maxage"], flags["--audit-log-maxbackup"]) == (str(round_), str(round_))

@@ -38,7 +38,7 @@ import re
 import stat
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
-from ansible_collections.kubesec.cluster.plugins.module_utils import _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
 try:
@@ -71,7 +71,8 @@ class CatalogueError(ValueError):
 
 
 def node_path(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    """Real path of a node path, resolved inside the root (symlinks re-rooted); NodePathError if it leaves it."""
+    return _nodepath.resolve(root, "/" + str(path).lstrip("/"))
 
 
 def parse_duration(value):
@@ -171,14 +172,11 @@ def _read_config(root, path):
         return None, "PyYAML is not installed on the node; cannot parse %s" % path
     try:
         with open(real, "r") as handle:
-            data = yaml.safe_load(handle)
+            data = _safeyaml.load(handle.read(_safeyaml.MAX_BYTES + 1), path)
     except (IOError, OSError) as exc:
         return None, "cannot read %s: %s" % (path, exc)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        return None, "%s is not valid YAML%s: %s" % (path, where, problem)
+    except _safeyaml.SafeYAMLError as exc:
+        return None, str(exc)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -15,14 +15,8 @@ import os
 import re
 import shlex
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _systemd
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover
-    yaml = None
-    HAS_YAML = False
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _safeyaml, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
 # Config key -> flag that overrides it (kubelet and kube-proxy flags the CIS checks look at, plus common ones).
 FLAG_FOR_KEY = {
@@ -54,15 +48,18 @@ class KubeletConfigError(ValueError):
 
 
 def node_path(root, path):
-    return os.path.join(root, path.lstrip("/"))
-
-
-def _read(real):
+    """Real path of a node path, resolved inside the root; a path that leaves it is refused."""
     try:
-        with open(real, "r") as handle:
-            return handle.read()
-    except (IOError, OSError) as exc:
-        raise KubeletConfigError("cannot read %s: %s" % (real, exc)) from exc
+        return _nodepath.resolve(root, path)
+    except _nodepath.NodePathError as exc:
+        raise KubeletConfigError(str(exc)) from None
+
+
+def _read(real, name=None):
+    try:
+        return _nodewrite.read_text(real, name)
+    except _nodewrite.NodeFileError as exc:
+        raise KubeletConfigError(str(exc)) from None
 
 
 def set_path(data, dotted, value):
@@ -106,18 +103,18 @@ def dump_yaml(data):
 def plan_config(text, path, settings, expected_kind):
     """New text of the config file, and the list of keys that change."""
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = " at line %d, column %d" % (mark.line + 1, mark.column + 1) if mark else ""
+        data = _safeyaml.load(text, path)
+    except _safeyaml.SafeYAMLError as exc:
+        where = " at line %d, column %d" % (exc.line, exc.column) if exc.line else ""
         raise KubeletConfigError("%s is not valid YAML%s: %s; fix it by hand or restore a backup before hardening"
-                                 % (path, where, getattr(exc, "problem", None) or exc)) from exc
-    if data is None:
-        data = {}
+                                 % (path, where, exc.problem)) from None
+    if data is None:  # empty, or only comments: hardening it would write a file with no apiVersion / kind
+        raise KubeletConfigError("%s is empty (no YAML document); it is not a %s: fix it by hand or restore a "
+                                 "backup before hardening" % (path, expected_kind or "config file"))
     if not isinstance(data, dict):
         raise KubeletConfigError("%s must hold a mapping, found %s" % (path, type(data).__name__))
     if expected_kind and data.get("kind", expected_kind) != expected_kind:
-        raise KubeletConfigError("%s is a %s, expected kind %s" % (path, data.get("kind"), expected_kind))
+        raise KubeletConfigError("%s is a %r, expected kind %s" % (path, data.get("kind"), expected_kind))
     changed = [key for key in sorted(settings) if set_path(data, key, settings[key])]
     return (dump_yaml(data) if changed else text), changed
 
@@ -214,6 +211,17 @@ def _edit_unit_text(text, remove, set_values):
     return "".join(lines), removed, rewritten
 
 
+def config_file(root, service, config_path=None, boolean_flags=()):
+    """(node path, real path) of the component's config file: config_path, else the service's --config flag."""
+    if not config_path:
+        command = _systemd.effective_command(root, service)
+        flags = _systemd.parse_flags(command["argv"], boolean_flags) if command["argv"] else {}
+        config_path = flags.get("--config")
+    if not config_path:
+        raise KubeletConfigError("no config file: %s has no --config flag and config_path is not set" % service)
+    return config_path, node_path(root, config_path)
+
+
 def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", config_path=None,
          extra_args_file="/etc/default/kubelet", extra_args_var="KUBELET_EXTRA_ARGS", boolean_flags=()):
     """All file changes for one component: [{path, real, before, after}] plus what changed and why."""
@@ -229,7 +237,7 @@ def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", c
     if not os.path.isfile(real):
         raise KubeletConfigError("config file %s does not exist on the node" % config_path)
     changes = []
-    before = _read(real)
+    before = _read(real, config_path)
     after, keys = plan_config(before, config_path, settings, expected_kind)
     if after != before:
         changes.append({"path": config_path, "real": real, "before": before, "after": after})
@@ -248,7 +256,7 @@ def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", c
         sources += [(path, _edit_env_text) for path in command["env_files"]]
         for path, editor in sources:
             real_path = node_path(root, path)
-            text = _read(real_path)
+            text = _read(real_path, path)
             new_text, gone, redone = editor(text, remove, set_values)
             if new_text != text:
                 changes.append({"path": path, "real": real_path, "before": text, "after": new_text})
@@ -257,7 +265,7 @@ def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", c
         missing = [name for name, value in set_values.items()
                    if name not in rewritten and current_flags.get(name) != value]
         if missing:
-            if not any(extra_args_file in _read(node_path(root, path)) for path in command["files"]):
+            if not any(extra_args_file in _read(node_path(root, path), path) for path in command["files"]):
                 raise KubeletConfigError("cannot add %s: %s does not read %s (set extra_args_file to the env file it "
                                          "reads)" % (", ".join(missing), service, extra_args_file))
             changes.extend(_append_extra_args(root, extra_args_file, extra_args_var, missing, set_values, changes))
@@ -282,7 +290,7 @@ def _append_extra_args(root, path, var, names, set_values, pending):
             before = change["before"]
             break
     else:
-        before = _read(real) if os.path.isfile(real) else ""
+        before = _read(real, path) if os.path.isfile(real) else ""
         text = before
     addition = ["%s=%s" % (name, set_values[name]) for name in names]
     lines = text.splitlines(True)

@@ -6,10 +6,13 @@
 Reading (used by the CIS evaluator): the flags of one container, from its `command` and `args`, parsed the
 way the component's flag library reads them.
 
-Editing (used by the static_pod_manifest module): set, replace or remove flags and add or remove hostPath
-volumes with their mounts, then check the result (Kubernetes JSON schema through `kubernetes-validate`, plus
-the API server's own cross-field rules that a schema cannot express) BEFORE anything is written, because the
-kubelet restarts the pod the moment the file changes.
+Editing (the static_pod_manifest action plugin, on the controller): set, replace or remove flags and add or
+remove hostPath volumes with their mounts, then check the result (the API server's own cross-field rules that a
+schema cannot express, here, and the Kubernetes JSON schema through the `schema_check` the controller passes in:
+plugin_utils/_pod_schema.py, kubernetes-validate) BEFORE anything is written, because the kubelet restarts the
+pod the moment the file changes. The node only reads (read_for_change) and writes what the controller planned
+(write_checked), under a lock and only if the file still has the checksum it had when it was read; change()
+re-reads and re-plans when it changed meanwhile, so two runs at once both land.
 
 Where files go, and why (the kubelet's file source reads EVERY regular file in the manifests directory whose
 name does not start with a dot, whatever its extension, and starts it as a pod):
@@ -25,23 +28,16 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import copy
 import datetime
+import hashlib
 import os
 import re
-import shutil
-import tempfile
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _systemd
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - exercised only on nodes without PyYAML
-    yaml = None
-    HAS_YAML = False
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _safeyaml, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
 DEFAULT_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 DEFAULT_BACKUP_DIR = "/var/lib/kubesec/manifest-backups"
-TEMP_PREFIX = ".kubesec-tmp-"
+TEMP_PREFIX = _nodewrite.TEMP_PREFIX  # dot-named: the kubelet ignores it
 
 # Boolean flags of the control-plane components: a bare `--profiling` means true and the next list item is
 # never taken as its value (pflag / Go flag semantics for bools).
@@ -64,8 +60,16 @@ class ManifestError(ValueError):
     """A manifest cannot be read or the requested change cannot be made safely (names the file and why)."""
 
 
+class ChangedMeanwhile(ManifestError):
+    """The manifest changed between the read and the write; nothing was written."""
+
+
 def node_path(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    """Real path of a node path, resolved inside the root; a path that leaves it is refused."""
+    try:
+        return _nodepath.resolve(root, path)
+    except _nodepath.NodePathError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -75,12 +79,9 @@ def parse_manifest(text, path):
     if not HAS_YAML:
         raise ManifestError("PyYAML is not installed on the node; cannot parse %s" % path)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
-        raise ManifestError("%s is not valid YAML%s: %s" % (path, where, problem)) from None
+        data = _safeyaml.load(text, path)
+    except _safeyaml.SafeYAMLError as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(data, dict):
         raise ManifestError("%s must hold a Pod mapping, found %s" % (path, type(data).__name__))
     if data.get("kind") != "Pod":
@@ -96,14 +97,16 @@ def parse_manifest(text, path):
 
 def read_manifest(root, path):
     """(pod, error) for a node path; error is text (never raises for a missing or bad file)."""
-    real = node_path(root, path)
+    try:
+        real = node_path(root, path)
+    except ManifestError as exc:
+        return None, str(exc)
     if not os.path.isfile(real):
         return None, "file not found: %s" % path
     try:
-        with open(real, "r") as handle:
-            text = handle.read()
-    except (IOError, OSError) as exc:
-        return None, "cannot read %s: %s" % (path, exc.strerror or exc)
+        text = _nodewrite.read_text(real, path)
+    except _nodewrite.NodeFileError as exc:
+        return None, str(exc)
     try:
         return parse_manifest(text, path), None
     except ManifestError as exc:
@@ -166,8 +169,11 @@ def manifest_flags(root, path, container=None, boolean_flags=BOOLEAN_FLAGS):
     """
     pod, error = read_manifest(root, path)
     if pod is None:
-        return {"found": os.path.exists(node_path(root, path)), "flags": {}, "env": {}, "container": None,
-                "error": error}
+        try:
+            found = os.path.exists(node_path(root, path))
+        except ManifestError:
+            found = False
+        return {"found": found, "flags": {}, "env": {}, "container": None, "error": error}
     try:
         chosen = find_container(pod, container, path)[1]
         argv = container_argv(chosen, path)
@@ -403,31 +409,6 @@ def semantic_errors(pod):
     return errors
 
 
-def _load_validator():
-    """kubernetes-validate, imported only when a result must be validated (it is big, and optional on nodes)."""
-    try:
-        import kubernetes_validate  # pylint: disable=import-outside-toplevel
-        from kubernetes_validate import utils as kv_utils  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        raise ManifestError("validation needs the Python package kubernetes-validate on the node "
-                            "(pip install kubernetes-validate); install it or set validate=false") from None
-    return kubernetes_validate, kv_utils
-
-
-def schema_errors(pod, kubernetes_version):
-    """Validate against the Kubernetes JSON schema (strict: no unknown fields); [] when valid."""
-    validator, kv_utils = _load_validator()
-    try:
-        validator.validate(pod, str(kubernetes_version), strict=True)
-    except kv_utils.ValidationError as exc:
-        where = ".".join("[%d]" % p if isinstance(p, int) else str(p) for p in exc.path).replace(".[", "[")
-        return ["%s: %s" % (where or "(top level)", exc.message)]
-    except (kv_utils.VersionNotSupportedError, kv_utils.SchemaNotFoundError, kv_utils.InvalidSchemaError) as exc:
-        raise ManifestError("cannot validate against Kubernetes %s: %s (kubernetes-validate knows up to %s)"
-                            % (kubernetes_version, type(exc).__name__, validator.latest_version())) from None
-    return []
-
-
 if HAS_YAML:
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """Double quotes where quoting is needed, as kubeadm writes YAML."""
@@ -441,18 +422,15 @@ def dump_manifest(pod):
     return yaml.dump(pod, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def plan(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
-         kubernetes_version="1.33", boolean_flags=BOOLEAN_FLAGS):
-    """Work out the new manifest; nothing is written. Raises ManifestError on anything unsafe.
+def plan_text(before, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
+              kubernetes_version="1.33", schema_check=None, boolean_flags=BOOLEAN_FLAGS):
+    """Work out the new manifest from its text; nothing is read or written. Raises ManifestError on anything unsafe.
 
-    Returns dict(real, before, after, changed, flags_before, flags_after, flags_changed, volumes_changed,
-    container).
+    schema_check(pod, kubernetes_version) -> [problem, ...] is the Kubernetes schema check; it runs on the
+    controller (plugin_utils/_pod_schema.py), so validate=True without it is an error, never a silent skip.
+    Returns dict(before, after, changed, flags_before, flags_after, flags_changed, volumes_changed, container,
+    validation_seconds).
     """
-    real = node_path(root, path)
-    if not os.path.isfile(real):
-        raise ManifestError("manifest %s does not exist (below root %s)" % (path, root))
-    with open(real, "r") as handle:
-        before = handle.read()
     pod = parse_manifest(before, path)
     index, chosen = find_container(pod, container, path)
     flags_before = parse_flags(container_argv(chosen, path), boolean_flags)
@@ -463,19 +441,25 @@ def plan(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, 
     flags_after = parse_flags(container_argv(new_container, path), boolean_flags)
     changed = bool(flags_changed or volumes_changed) and new_pod != pod
     after = dump_manifest(new_pod) if changed else before
+    seconds = 0.0
     if changed and validate:
-        problems = semantic_errors(new_pod) + schema_errors(new_pod, kubernetes_version)
+        if schema_check is None:
+            raise ManifestError("validate=true needs the controller's schema check (run the module through its "
+                                "action plugin, kubesec.cluster.static_pod_manifest)")
+        started = datetime.datetime.now()
+        problems = semantic_errors(new_pod) + schema_check(new_pod, kubernetes_version)
+        seconds = (datetime.datetime.now() - started).total_seconds()
         if problems:
             raise ManifestError("refusing to write %s: the result would not be a valid Pod for Kubernetes %s "
                                 "(the kubelet would fail to restart %s): %s"
                                 % (path, kubernetes_version, chosen.get("name"), "; ".join(problems)))
-    return {"real": real, "before": before, "after": after, "changed": changed, "flags_before": flags_before,
+    return {"before": before, "after": after, "changed": changed, "flags_before": flags_before,
             "flags_after": flags_after, "flags_changed": flags_changed if changed else [],
-            "volumes_changed": volumes_changed if changed else [], "container": chosen.get("name")}
+            "volumes_changed": volumes_changed if changed else [], "container": chosen.get("name"),
+            "validation_seconds": round(seconds, 4)}
 
 
 def _inside(child, parent):
-    child, parent = os.path.realpath(child), os.path.realpath(parent)
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
@@ -491,55 +475,88 @@ def check_backup_dir(root, path, backup_dir):
     return real
 
 
-def backup(real, backup_real, stamp=None):
-    """Copy a manifest into the backup directory (created 0700); returns the backup's real path."""
-    if not os.path.isdir(backup_real):
-        os.makedirs(backup_real, 0o700)
-    stamp = stamp or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    target = os.path.join(backup_real, "%s.%s" % (os.path.basename(real), stamp))
-    shutil.copy2(real, target)
-    return target
+def sha256(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_atomic(real, text, move=None):
-    """Dot-named temp file in the manifest's own directory, then an atomic rename over the manifest.
-
-    `move(tmp, real)` defaults to os.rename; the module passes AnsibleModule.atomic_move (SELinux context).
-    The original's mode and owner are kept.
-    """
-    directory = os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+def read_for_change(root, path=DEFAULT_MANIFEST, backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR):
+    """Node side, step 1: the manifest's text and checksum (and the backup directory checked). Reads only."""
+    if backup_enabled:
+        check_backup_dir(root, path, backup_dir)
+    real = node_path(root, path)
+    if not os.path.isfile(real):
+        raise ManifestError("manifest %s does not exist (below root %s)" % (path, root))
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        info = os.stat(real)
-        os.chmod(tmp, info.st_mode & 0o7777)
+        text = _nodewrite.read_text(real, path)
+    except _nodewrite.NodeFileError as exc:
+        raise ManifestError(str(exc)) from None
+    return {"text": text, "sha256": sha256(text)}
+
+
+def backup_path(backup_real, stamp=None):
+    """backup(real) for write_set: <backup_dir>/<manifest name>.<UTC time>."""
+    stamp = stamp or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return lambda real: os.path.join(backup_real, "%s.%s" % (os.path.basename(real), stamp))
+
+
+def write_checked(root, path, content, expected_sha256, backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR,
+                  lock_timeout=60, prepare=None):
+    """Node side, step 2: under the manifest's lock, write `content` only if the file still has expected_sha256.
+
+    Raises ChangedMeanwhile (nothing written) when it does not. Returns {"backup_file": path or None}.
+    """
+    backup_real = check_backup_dir(root, path, backup_dir) if backup_enabled else None
+    real = node_path(root, path)
+    try:
+        with _nodewrite.lock(real, timeout=lock_timeout, name=path):
+            current = read_for_change(root, path, False)
+            if current["sha256"] != expected_sha256:
+                raise ChangedMeanwhile("%s changed after it was read (sha256 %s, read as %s); nothing was written"
+                                       % (path, current["sha256"][:12], expected_sha256[:12]))
+            backups = _nodewrite.write_set([{"path": path, "real": real, "after": content}],
+                                           backup=backup_path(backup_real) if backup_real else None, prepare=prepare)
+    except _nodewrite.WriteSetError as exc:
+        raise ManifestError(str(exc)) from None
+    except _nodewrite.NodeFileError as exc:
+        raise ManifestError(str(exc)) from None
+    return {"backup_file": backups.get(real)}
+
+
+def change(read, write, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
+           kubernetes_version="1.33", check_mode=False, schema_check=None, attempts=3):
+    """Read, plan, write guarded by the checksum of what was read; re-read and re-plan when it changed meanwhile.
+
+    read() -> {"text", "sha256"}; write(content, sha256) -> {"backup_file"} or raises ChangedMeanwhile.
+    Returns the module result.
+    """
+    for _attempt in range(attempts):
+        current = read()
+        result = plan_text(current["text"], path, container, flags, volumes, validate, kubernetes_version,
+                           schema_check)
+        out = {"changed": result["changed"], "path": path, "container": result["container"],
+               "flags_before": result["flags_before"], "flags_after": result["flags_after"],
+               "flags_changed": result["flags_changed"], "volumes_changed": result["volumes_changed"],
+               "backup_file": None, "validation_seconds": result["validation_seconds"]}
+        if not result["changed"]:
+            return out
+        out["diff"] = {"before": result["before"], "after": result["after"], "before_header": path,
+                       "after_header": path}
+        if check_mode:
+            return out
         try:
-            os.chown(tmp, info.st_uid, info.st_gid)
-        except OSError:
-            pass  # not root: the file stays ours, as the original was
-        (move or os.rename)(tmp, real)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            out["backup_file"] = write(result["after"], current["sha256"])["backup_file"]
+        except ChangedMeanwhile:
+            continue
+        return out
+    raise ManifestError("%s kept changing while it was being planned (%d tries); nothing was written by this run"
+                        % (path, attempts))
 
 
 def apply(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
-          kubernetes_version="1.33", backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR, check_mode=False, move=None):
-    """Plan, then (unless check_mode or nothing changes) back up and write atomically. Returns the module result."""
-    backup_real = check_backup_dir(root, path, backup_dir) if backup_enabled else None
-    result = plan(root, path, container, flags, volumes, validate, kubernetes_version)
-    out = {"changed": result["changed"], "path": path, "container": result["container"],
-           "flags_before": result["flags_before"], "flags_after": result["flags_after"],
-           "flags_changed": result["flags_changed"], "volumes_changed": result["volumes_changed"],
-           "backup_file": None}
-    if result["changed"]:
-        out["diff"] = {"before": result["before"], "after": result["after"],
-                       "before_header": path, "after_header": path}
-        if not check_mode:
-            if backup_real:
-                out["backup_file"] = backup(result["real"], backup_real)
-            write_atomic(result["real"], result["after"], move)
-    return out
+          kubernetes_version="1.33", backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR, check_mode=False,
+          schema_check=None, lock_timeout=60):
+    """The whole change on a local node tree (tests, tools): change() with the node-side steps called directly."""
+    return change(lambda: read_for_change(root, path, backup_enabled, backup_dir),
+                  lambda content, digest: write_checked(root, path, content, digest, backup_enabled, backup_dir,
+                                                        lock_timeout),
+                  path, container, flags, volumes, validate, kubernetes_version, check_mode, schema_check)

@@ -15,6 +15,8 @@ import os
 import re
 import shlex
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath
+
 # systemd's search order for units (earlier wins for the unit file itself; drop-ins from all are merged).
 UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system",
              "usr/lib/systemd/system", "lib/systemd/system")
@@ -27,7 +29,11 @@ class UnitError(ValueError):
 
 
 def _join(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    """Real path of a node path, resolved inside the root (symlinks re-rooted, `..` contained)."""
+    try:
+        return _nodepath.resolve(root, "/" + path.lstrip("/"))
+    except _nodepath.NodePathError as exc:
+        raise UnitError(str(exc)) from None
 
 
 def parse_unit_text(text):

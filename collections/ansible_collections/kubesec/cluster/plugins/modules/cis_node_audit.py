@@ -157,6 +157,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
 
 
 def _cluster_configs(module, kube_proxy):
@@ -205,7 +206,7 @@ def main():
     except _cis.CatalogueError as exc:
         module.fail_json(msg="CIS catalogue %s is invalid: %s" % (params["benchmark"], exc))
     except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot read node files below %s: %s" % (params["root"], exc),
+        module.fail_json(msg=printable("cannot read node files below %s: %s" % (params["root"], exc)),
                          exception=traceback.format_exc())
     module.exit_json(changed=False, findings=findings, summary=_cis.summarize(findings),
                      benchmark=context["benchmark"], components=context["components"])

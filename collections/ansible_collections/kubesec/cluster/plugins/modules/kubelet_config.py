@@ -19,8 +19,16 @@ description:
     EnvironmentFile or a systemd drop-in. Flags can also be set or removed explicitly with O(flags).
   - Works for kube-proxy too (O(service=kube-proxy.service), O(expected_kind=KubeProxyConfiguration)).
   - Check mode reports what would change, with a diff per file; nothing is written.
-  - Every changed file is written atomically (temp file in the same directory, then rename) and can be backed up
-    first; the paths of the backups are returned so a failed restart can be rolled back.
+  - All the files of one change are changed together or not at all. Every new content is first written to a
+    temp file beside its target; only when all are written are they renamed over the targets, and a failure
+    between renames puts the renamed ones back. Every changed file can be backed up first; the paths of the
+    backups are returned (also when the module fails) so a failed restart can be rolled back.
+  - Two runs at once on one node take turns (a lock beside the config file); each reads the files under the
+    lock, so no change is lost.
+  - Every node path (the config file, unit files, environment files, and the paths named in them) is resolved
+    inside O(root); absolute symlinks are followed from O(root), and a path that would leave it is refused.
+  - Files it reads are bounded (4 MiB, YAML aliases expanding past 100000 nodes refused); an empty config file
+    is refused like malformed YAML. Messages quote node data with control characters escaped.
   - The module does not restart the kubelet; the M(kubesec.cluster.node_hardening) role's handler does, checks
     health and rolls back on failure.
 author:
@@ -64,6 +72,12 @@ options:
     description: Keep a timestamped copy of every file before changing it (next to it, ending in C(~)).
     type: bool
     default: true
+  lock_timeout:
+    description:
+      - Seconds to wait for another run changing the same component on this node (a lock file
+        C(.kubesec-<config file name>.lock) beside the config file); then the module fails and changes nothing.
+    type: int
+    default: 60
 requirements:
   - PyYAML on the node (python3-yaml)
 seealso:
@@ -121,30 +135,51 @@ files_changed:
   returned: always
   type: list
   elements: str
+files_restored:
+  description: On a failed write, the files that had been replaced and were put back as they were.
+  returned: failure while writing
+  type: list
+  elements: str
 backup_files:
   description: Map of changed file (real path) to its backup copy, for rollback.
-  returned: changed and O(backup=true)
+  returned: changed and O(backup=true); also on a failed write
   type: dict
   sample: {/var/lib/kubelet/config.yaml: /var/lib/kubelet/config.yaml.12345.2026-11-24@06:00:00~}
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubesec.cluster.plugins.module_utils import _kubelet_config, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils import _kubelet_config, _nodewrite, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
 
 
-def write_file(module, real, content):
-    """Temp file beside the target, then atomic_move (keeps the target's mode and owner)."""
-    directory = os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(prefix=".kubesec-", dir=directory)
-    module.add_cleanup_file(tmp)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    if not os.path.exists(real):
-        os.chmod(tmp, 0o600)
-    module.atomic_move(tmp, real)
+def fail(module, msg, **kwargs):
+    """fail_json with node data in the message escaped (a file can hold terminal control sequences)."""
+    module.fail_json(msg=printable(msg), **kwargs)
+
+
+def selinux_prepare(module):
+    """Give each temp file the SELinux context of the file it replaces (what atomic_move does), if SELinux is on."""
+    if not module.selinux_enabled():
+        return None
+
+    def prepare(tmp, real):
+        if module.selinux_context(real) and not module.set_context_if_different(tmp, module.selinux_context(real),
+                                                                                 False):
+            raise OSError("cannot set the SELinux context of %s" % tmp)
+    return prepare
+
+
+def plan_and_write(module, p, result_box):
+    """Plan under the lock (re-reading every file) and write the whole set; fills result_box."""
+    config_path, config_real = _kubelet_config.config_file(p["root"], p["service"], p["config_path"])
+    with _nodewrite.lock(config_real, timeout=p["lock_timeout"], name=config_path):
+        result = _kubelet_config.plan(p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"],
+                                      config_path, p["extra_args_file"], p["extra_args_var"])
+        result_box.update(result)
+        if result["changes"]:
+            backup = _nodewrite.backup_name if p["backup"] else None
+            result_box["backup_files"] = _nodewrite.write_set(result["changes"], backup=backup,
+                                                              prepare=selinux_prepare(module))
 
 
 def main():
@@ -159,6 +194,7 @@ def main():
             extra_args_file=dict(type="path", default="/etc/default/kubelet"),
             extra_args_var=dict(type="str", default="KUBELET_EXTRA_ARGS"),
             backup=dict(type="bool", default=True),
+            lock_timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -167,12 +203,19 @@ def main():
     p = module.params
     for name in p["flags"]:
         if not name.startswith("--"):
-            module.fail_json(msg="flag names must start with --, got %r" % name)
+            fail(module, "flag names must start with --, got %r" % name)
+    result = {}
     try:
-        result = _kubelet_config.plan(p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"],
-                                      p["config_path"], p["extra_args_file"], p["extra_args_var"])
-    except (_kubelet_config.KubeletConfigError, _systemd.UnitError) as exc:
-        module.fail_json(msg=str(exc))
+        if module.check_mode:  # reads only: no lock file, nothing written
+            result.update(_kubelet_config.plan(p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"],
+                                               p["config_path"], p["extra_args_file"], p["extra_args_var"]))
+        else:
+            plan_and_write(module, p, result)
+    except _nodewrite.WriteSetError as exc:
+        fail(module, str(exc), changed=bool(exc.written), files_changed=exc.written, files_restored=exc.restored,
+             backup_files=exc.backups)
+    except (_kubelet_config.KubeletConfigError, _systemd.UnitError, _nodewrite.NodeFileError) as exc:
+        fail(module, str(exc))
     changes = result.pop("changes")
     result.pop("flags_before")
     result["files_changed"] = [change["path"] for change in changes]
@@ -180,14 +223,8 @@ def main():
     if module._diff and changes:
         result["diff"] = [dict(before=c["before"], after=c["after"], before_header=c["path"], after_header=c["path"])
                           for c in changes]
-    if changes and not module.check_mode:
-        backups = {}
-        for change in changes:
-            if p["backup"] and os.path.exists(change["real"]):
-                backups[change["real"]] = module.backup_local(change["real"])
-            write_file(module, change["real"], change["after"])
-        if p["backup"]:
-            result["backup_files"] = backups
+    if not p["backup"] or not changes or module.check_mode:
+        result.pop("backup_files", None)
     module.exit_json(**result)
 
 

@@ -18,12 +18,20 @@ description:
     stands (later duplicates, which would win on the command line, are dropped); a new flag is appended; the
     order of all other flags and every other key of the manifest (including kubeadm's
     C(creationTimestamp) and C(status)) is kept. Setting the same flags again changes nothing.
-  - The kubelet restarts the pod as soon as the file changes, so the result is checked first against the
-    Kubernetes schema (with the C(kubernetes-validate) package) and against the API server's cross-field
-    rules (every mount names a defined volume, unique names and mount paths, valid hostPath types); an
-    invalid result is refused and the file is left untouched.
-  - The file is written atomically; the temporary file lives in the manifests directory under a name
-    starting with a dot (C(.kubesec-tmp-*)), which the kubelet ignores, so the rename stays on one filesystem.
+  - Runs in two halves. The node only reads the manifest and later writes what was planned; the planning and
+    the checks run on the controller (the module's action plugin), so the node needs nothing but Python and
+    PyYAML. The write happens only if the manifest still has the checksum it had when it was read; if it
+    changed meanwhile (another run, an operator), it is read and planned again (up to 3 times), so nothing is
+    overwritten blindly and two runs at once both land.
+  - The kubelet restarts the pod as soon as the file changes, so the result is checked first, on the
+    controller, against the Kubernetes schema (with the C(kubernetes-validate) package of the controller's
+    Python) and against the API server's cross-field rules (every mount names a defined volume, unique names
+    and mount paths, valid hostPath types); an invalid result is refused and the file is left untouched.
+  - The file is written atomically under a lock (C(.kubesec-<manifest>.lock) in the manifests directory); the
+    temporary file lives in the manifests directory under a name starting with a dot (C(.kubesec-tmp-*)),
+    which the kubelet ignores, so the rename stays on one filesystem. A failed write (disk full) removes it.
+  - Node paths are resolved inside O(root) (absolute symlinks followed from O(root)); a path that would leave
+    it is refused. The manifest read is bounded (4 MiB; YAML aliases expanding past 100000 nodes refused).
   - Backups go to O(backup_dir), never next to the manifest. The kubelet starts every file in the manifests
     directory whose name does not start with a dot, whatever its extension, so a copy there would run as a
     second pod; a O(backup_dir) inside the manifests directory is refused.
@@ -93,16 +101,32 @@ options:
   validate:
     description:
       - Validate the result (Kubernetes JSON schema, strict, plus cross-field rules) before writing.
-      - Needs the C(kubernetes-validate) Python package on the node.
+      - Runs on the controller; needs the C(kubernetes-validate) Python package there (not on the node).
     type: bool
     default: true
   kubernetes_version:
     description: Kubernetes version whose schema the result is validated against.
     type: str
     default: '1.33'
+  lock_timeout:
+    description: Seconds to wait for another run writing the same manifest; then the module fails, writing nothing.
+    type: int
+    default: 60
+  step:
+    description:
+      - Internal, set by the action plugin; do not set it. V(read) returns the manifest's text and checksum,
+        V(write) writes O(content) if the manifest still has O(expected_sha256).
+    type: str
+    choices: [read, write]
+  content:
+    description: Internal (O(step=write)), the new manifest text planned on the controller.
+    type: str
+  expected_sha256:
+    description: Internal (O(step=write)), the checksum of the manifest as it was read.
+    type: str
 requirements:
-  - PyYAML on the node (python3-yaml)
-  - kubernetes-validate on the node when O(validate=true)
+  - PyYAML on the node (python3-yaml); nothing else on the node
+  - kubernetes-validate on the controller when O(validate=true)
 notes:
   - Comments in the manifest are not kept (the file is rewritten as YAML, as kubeadm writes it).
 seealso:
@@ -197,12 +221,15 @@ diff:
   description: The manifest before and after, as YAML.
   returned: changed
   type: dict
+validation_seconds:
+  description: Controller time spent checking the result (schema and cross-field rules); 0 when nothing changed.
+  returned: always
+  type: float
 """
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
 
 VOLUME_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -213,38 +240,59 @@ VOLUME_OPTIONS = dict(
     readOnly=dict(type="bool", default=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
+ARGUMENT_SPEC = dict(
+    root=dict(type="path", default="/"),
+    path=dict(type="path", default=_static_pod.DEFAULT_MANIFEST),
+    container=dict(type="str"),
+    flags=dict(type="dict", default={}),
+    volumes=dict(type="list", elements="dict", default=[], options=VOLUME_OPTIONS),
+    backup=dict(type="bool", default=True),
+    backup_dir=dict(type="path", default=_static_pod.DEFAULT_BACKUP_DIR),
+    validate=dict(type="bool", default=True),
+    kubernetes_version=dict(type="str", default="1.33"),
+    lock_timeout=dict(type="int", default=60),
+    step=dict(type="str", choices=["read", "write"]),
+    content=dict(type="str"),
+    expected_sha256=dict(type="str"),
+)
+
+
+def selinux_prepare(module):
+    """Give the temp file the SELinux context of the manifest it replaces (what atomic_move does), if SELinux is on."""
+    if not module.selinux_enabled():
+        return None
+
+    def prepare(tmp, real):
+        context = module.selinux_context(real)
+        if context and not module.set_context_if_different(tmp, context, False):
+            raise OSError("cannot set the SELinux context of %s" % tmp)
+    return prepare
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            path=dict(type="path", default=_static_pod.DEFAULT_MANIFEST),
-            container=dict(type="str"),
-            flags=dict(type="dict", default={}),
-            volumes=dict(type="list", elements="dict", default=[], options=VOLUME_OPTIONS),
-            backup=dict(type="bool", default=True),
-            backup_dir=dict(type="path", default=_static_pod.DEFAULT_BACKUP_DIR),
-            validate=dict(type="bool", default=True),
-            kubernetes_version=dict(type="str", default="1.33"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           required_if=[("step", "write", ("content", "expected_sha256"))])
     if not _static_pod.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     p = module.params
+    if p["step"] is None:
+        module.fail_json(msg="static_pod_manifest runs through its action plugin (kubesec.cluster.static_pod_manifest)"
+                             ", which plans on the controller; it was called without it")
     try:
-        result = _static_pod.apply(
-            p["root"], p["path"], container=p["container"], flags=p["flags"], volumes=p["volumes"],
-            validate=p["validate"], kubernetes_version=p["kubernetes_version"], backup_enabled=p["backup"],
-            backup_dir=p["backup_dir"], check_mode=module.check_mode,
-            move=module.atomic_move)
+        if p["step"] == "read":
+            read = _static_pod.read_for_change(p["root"], p["path"], p["backup"], p["backup_dir"])
+            # the parameters as the argument spec normalized them, for the controller's planning
+            params = dict((k, p[k]) for k in ("path", "container", "flags", "volumes", "validate", "kubernetes_version"))
+            module.exit_json(changed=False, text=read["text"], sha256=read["sha256"], params=params)
+        if module.check_mode:
+            module.fail_json(msg="static_pod_manifest: step=write in check mode")
+        written = _static_pod.write_checked(p["root"], p["path"], p["content"], p["expected_sha256"], p["backup"],
+                                            p["backup_dir"], p["lock_timeout"], selinux_prepare(module))
+    except _static_pod.ChangedMeanwhile as exc:
+        module.fail_json(msg=printable(str(exc)), changed_meanwhile=True)
     except _static_pod.ManifestError as exc:
-        module.fail_json(msg=str(exc))
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot update %s below %s: %s" % (p["path"], p["root"], exc),
-                         exception=traceback.format_exc())
-    module.exit_json(**result)
+        module.fail_json(msg=printable(str(exc)))
+    module.exit_json(changed=True, backup_file=written["backup_file"])
 
 
 if __name__ == "__main__":

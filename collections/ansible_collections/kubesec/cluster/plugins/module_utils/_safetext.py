@@ -1,0 +1,29 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubesec contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Make text from a node or a cluster safe to print on a terminal.
+
+A file on a node can hold `kind: "\\e[2J\\e]0;pwned\\a"`; quoted raw in an error message it clears the operator's
+screen and sets the terminal title. Every message built from node or cluster data goes through printable():
+control characters (C0, DEL, C1) and the bidi overrides that can visually reorder a name are shown escaped,
+as Python writes them (`\\x1b`, `\\u202e`); all other text, including non-ASCII letters, is kept.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import re
+
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match):
+    code = ord(match.group(0))
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
+
+
+def printable(text, keep_newlines=False):
+    """`text` with control and bidi-override characters escaped; newlines too unless keep_newlines."""
+    text = text if isinstance(text, str) else str(text)
+    text = _UNSAFE.sub(_escape, text)
+    return text if keep_newlines else text.replace("\n", "\\n")
