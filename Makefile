@@ -30,7 +30,7 @@ demo: $(VENV)/.demo-deps
 	scripts/system-deps demo
 	$(BIN)/python tests/testbed/nodetree.py demo inventories/demo/hosts.yml .demo/nodes
 	$(BIN)/python scripts/demo_audit_log.py .demo/nodes/demo-cp-1
-	$(BIN)/ansible-playbook playbooks/site.yml
+	$(BIN)/ansible-playbook playbooks/features.yml playbooks/site.yml
 	@echo "Report: $$(ls -td reports/demo/*/ | head -1)report.html (and report.pdf, report.json)"
 
 ## tools: install the pinned helm and kubectl the tests render charts with into .tools/bin (test-time only)
