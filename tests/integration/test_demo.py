@@ -23,11 +23,38 @@ def demo_runs(tmp_path_factory):
     reports = base / "reports"
     extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}",
                         "kubesec_reports_dir": str(reports)})
-    first = run_playbook(ROOT / "playbooks/site.yml", "-e", extra)
+    # as `make demo` does: the feature toggles (render-only on the demo) first, then harden, audit, report
+    first = run_playbook(ROOT / "playbooks/features.yml", ROOT / "playbooks/site.yml", "-e", extra)
     # A second run a second later: same cluster, so it is compared with the first.
     second = run_playbook(ROOT / "playbooks/site.yml", "-e", extra, "-e", "kubesec_run_id=29991231T235959Z")
-    runs = sorted(p for p in (reports / "demo").iterdir() if p.is_dir())
-    return {"runs": runs, "first": first.stdout, "second": second.stdout}
+    runs = sorted(p for p in (reports / "demo").iterdir() if (p / "report.json").exists())
+    return {"runs": runs, "first": first.stdout, "second": second.stdout, "reports": reports}
+
+
+DEMO_SECRETS = ("Demo-UI-pass-7f3c9a", "7000000001:AAdemoTOKENnotREALxx9Q")  # inventories/demo/group_vars/demo/vault.yml
+
+
+def test_features_are_rendered_not_applied_and_shown_in_the_report(demo_runs):
+    rendered = demo_runs["reports"] / "demo" / "rendered"
+    for feature in ("falco", "trivy-operator"):
+        meta = json.loads((rendered / feature / "render.json").read_text())
+        assert meta["applied"] is False, meta
+        assert (rendered / feature / "values.yaml").is_file() and (rendered / feature / "application.yaml").is_file()
+    assert "FILL-IN(" in (rendered / "falco" / "secrets.yaml").read_text()
+    features = json.loads((demo_runs["runs"][0] / "report.json").read_text())["features"]
+    assert features["falco"]["enabled"] and features["falco"]["ui"] and features["falco"]["channels"] == ["telegram"]
+    assert features["trivy_operator"]["enabled"] and features["audit_logging"]["enabled"]
+    assert "Files written per cluster" in demo_runs["first"]
+
+
+def test_no_demo_secret_in_any_file_or_output(demo_runs):
+    import base64
+
+    texts = [demo_runs["first"], demo_runs["second"]]
+    texts += [p.read_text(errors="replace") for p in demo_runs["reports"].rglob("*") if p.is_file() and p.suffix != ".pdf"]
+    for secret in DEMO_SECRETS:
+        for form in (secret, base64.b64encode(secret.encode()).decode()):
+            assert not any(form in text for text in texts), form
 
 
 def test_every_run_writes_json_html_pdf(demo_runs):

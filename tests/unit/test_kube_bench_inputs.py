@@ -152,8 +152,8 @@ def test_secrets_in_actual_value_are_redacted(actual, secret):
     result["reason"] = "found " + actual
     findings, _info = _kube_bench.to_findings(doc, "kb.json")
     text = json.dumps(findings)
-    assert secret not in text and "***" in findings[10]["evidence"]["actual"]
-    assert "--v=2" in text or "--secure-port=6443" in text or "***" in text
+    assert secret not in text and "<redacted>" in findings[10]["evidence"]["actual"]
+    assert "--v=2" in text or "--secure-port=6443" in text or "<redacted>" in text
 
 
 # ------------------------------------------------------------------------------------------------ the module

@@ -218,7 +218,7 @@ def test_secrets_in_misconfiguration_messages_are_redacted(message, secret):
     document["Results"][0]["Misconfigurations"][0]["Message"] = message
     result = _trivy.parse_cli_result(document)
     assert secret not in json.dumps(result)
-    assert "***" in result["findings"][0]["evidence"]["message"]
+    assert "<redacted>" in result["findings"][0]["evidence"]["message"]
     operator = _trivy.ReportCollector()
     operator.add_object({"apiVersion": TRIVY_GV, "kind": "ConfigAuditReport", "metadata": {
         "name": "deployment-api", "namespace": "shop", "labels": {_trivy.LABEL_KIND: "Deployment",
