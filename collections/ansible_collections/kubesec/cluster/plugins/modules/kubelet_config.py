@@ -61,9 +61,16 @@ options:
     type: str
     default: KUBELET_EXTRA_ARGS
   backup:
-    description: Keep a timestamped copy of every file before changing it (next to it, ending in C(~)).
+    description: Keep a timestamped copy of every file before changing it (in O(backup_dir)).
     type: bool
     default: true
+  backup_dir:
+    description:
+      - Node directory (below O(root), created 0700) for the backups, named after the file's node path and the time
+        (C(var_lib_kubelet_config.yaml.20261206T031500.123456Z)). Keep it outside C(/var/lib/kubelet) and the unit's
+        drop-in directories, which the kubelet and systemd read.
+      - Unset, a backup lands next to its file, ending in C(~) (Ansible's C(backup_local)).
+    type: path
 requirements:
   - PyYAML on the node (python3-yaml)
 seealso:
@@ -125,10 +132,12 @@ backup_files:
   description: Map of changed file (real path) to its backup copy, for rollback.
   returned: changed and O(backup=true)
   type: dict
-  sample: {/var/lib/kubelet/config.yaml: /var/lib/kubelet/config.yaml.12345.2026-11-24@06:00:00~}
+  sample: {/var/lib/kubelet/config.yaml: /var/lib/kubesec/kubelet-backups/var_lib_kubelet_config.yaml.20261124T060000.000000Z}
 """
 
+import datetime
 import os
+import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -147,6 +156,17 @@ def write_file(module, real, content):
     module.atomic_move(tmp, real)
 
 
+def backup_to_dir(root, backup_dir, node_file, real):
+    """Copy a file into the backup directory (created 0700, below root); returns the copy's real path."""
+    directory = _kubelet_config.node_path(root, backup_dir)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = os.path.join(directory, "%s.%s" % (node_file.strip("/").replace("/", "_"), stamp))
+    shutil.copy2(real, target)
+    return target
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -159,6 +179,7 @@ def main():
             extra_args_file=dict(type="path", default="/etc/default/kubelet"),
             extra_args_var=dict(type="str", default="KUBELET_EXTRA_ARGS"),
             backup=dict(type="bool", default=True),
+            backup_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -184,7 +205,10 @@ def main():
         backups = {}
         for change in changes:
             if p["backup"] and os.path.exists(change["real"]):
-                backups[change["real"]] = module.backup_local(change["real"])
+                if p["backup_dir"]:
+                    backups[change["real"]] = backup_to_dir(p["root"], p["backup_dir"], change["path"], change["real"])
+                else:
+                    backups[change["real"]] = module.backup_local(change["real"])
             write_file(module, change["real"], change["after"])
         if p["backup"]:
             result["backup_files"] = backups
