@@ -404,6 +404,7 @@ def test_audit_logging_rolls_back_a_policy_update_the_api_server_refuses(trees):
     assert "switching API-server audit logging on failed: kube-apiserver did not become healthy" in out
     assert "rules[0].level: Unsupported value: 'Verbose'" in out
     assert "restored the previous policy file; the API server is healthy again" in out
+    assert "The health endpoint is set by kubesec_apiserver_health_url, the wait by kubesec_control_plane_health_settle" in out
     assert (root / APISERVER).read_bytes() == manifest
     assert (root / "etc/kubernetes/audit/policy.yaml").read_bytes() == policy
     assert sorted(p.name for p in (root / "etc/kubernetes/audit").iterdir()) == ["policy.yaml"]
