@@ -18,8 +18,8 @@ from tests.conftest import ROOT, run_playbook
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "s3cret-Upload-pw"  # noqa: S105  (test credential, must never appear in the output)
-TOKEN = "tok-ABCDEF-0123456789"  # noqa: S105
+PASSWORD = "s3cret-Upload-pw"  # test credential: must never appear in the output
+TOKEN = "tok-ABCDEF-0123456789"
 
 
 class ArtifactServer:
