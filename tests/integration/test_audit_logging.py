@@ -404,6 +404,7 @@ def test_audit_logging_rolls_back_a_policy_update_the_api_server_refuses(trees):
     assert "switching API-server audit logging on failed: kube-apiserver did not become healthy" in out
     assert "rules[0].level: Unsupported value: 'Verbose'" in out
     assert "restored the previous policy file; the API server is healthy again" in out
+    assert "The health endpoint is set by kubesec_apiserver_health_url, the wait by kubesec_control_plane_health_settle" in out
     assert (root / APISERVER).read_bytes() == manifest
     assert (root / "etc/kubernetes/audit/policy.yaml").read_bytes() == policy
     assert sorted(p.name for p in (root / "etc/kubernetes/audit").iterdir()) == ["policy.yaml"]
@@ -501,3 +502,39 @@ def test_audit_logging_in_render_only_plans_nothing_on_the_nodes(trees):
     shutil.rmtree(root)
     proc = trees.role("audit_logging", extra=on, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+# ------------------------------------------------------------------ audit_log.yml: what it prints, where it writes (issue 24)
+
+
+def test_audit_log_playbook_prints_the_result_and_each_query_gets_its_own_folder(trees, tmp_path):
+    root = trees.add("cp1")
+    shutil.copytree(AUDIT_LOGS, root / "var/log/kubernetes/audit", dirs_exist_ok=True)
+    reports = tmp_path / "reports"
+    window = ["-e", "from=2026-03-01T00:00:00Z", "-e", "to=2026-03-02T00:00:00Z", "-e", f"kubesec_reports_dir={reports}"]
+    first = trees.playbook(ROOT / "playbooks/audit_log.yml", *window, "-e", "kubesec_audit_log_now=2026-03-02T00:00:00.000000Z")
+    second = trees.playbook(ROOT / "playbooks/audit_log.yml", *window, "-e", "user=alice*",
+                            "-e", "kubesec_audit_log_now=2026-03-02T00:00:05.000000Z")
+    # one folder per query, none of them a run of the report (no report.json, not under a run id)
+    assert sorted(p.name for p in (reports / "lab").iterdir()) == ["audit-log-queries"]
+    folders = sorted(p.name for p in (reports / "lab/audit-log-queries").iterdir())
+    assert folders == ["20260302T000000Z", "20260302T000005Z"]
+    summary = json.loads((reports / "lab/audit-log-queries/20260302T000000Z/meta/audit_log_summary.json").read_text())
+    node = json.loads((reports / "lab/audit-log-queries/20260302T000000Z/audit-log/cp1.json").read_text())
+    assert summary["run_id"] is None and summary["total"] > 0
+
+    out = first.stdout
+    assert f"Cluster lab: {summary['total']} matching {summary['counted']} from 2026-03-01T00:00:00.000000Z" in out
+    top_user, top_count = next(iter(summary["by_user"].items()))
+    assert f"By user: {top_user} {top_count}" in out
+    top_verb, verb_count = next(iter(summary["by_verb"].items()))
+    assert f"By verb: {top_verb} {verb_count}" in out
+    first_event = node["events"][0]
+    assert f"First 10 of {summary['total']} events" in out
+    assert f"{first_event['request_received_time']} {first_event['user']} {first_event['action']}" in out
+    assert f"Files: {reports}/lab/audit-log-queries/20260302T000000Z/meta/audit_log_summary.json" in out
+
+    # the user pattern: only alice's requests, printed as such
+    alice = json.loads((reports / "lab/audit-log-queries/20260302T000005Z/meta/audit_log_summary.json").read_text())
+    assert alice["total"] > 0 and set(alice["by_user"]) == {"alice@example.com"}
+    assert "filters user=alice*" in second.stdout

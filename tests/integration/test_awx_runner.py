@@ -270,3 +270,22 @@ def test_awx_workflow_nodes_and_schedule():
     rule = rrule.rrulestr("RRULE:" + start.group(3), dtstart=__import__("datetime").datetime.strptime(start.group(2), "%Y%m%dT%H%M%S"))
     first = list(rule[:2])
     assert (first[1] - first[0]).days == 1 and first[0].hour == 2 and first[0].minute == 30
+
+
+def test_awx_publish_definitions_match_the_role_and_the_awx_modules():
+    """Issue 24: kubesec publish (report_upload), its credential type and the success notification with the link."""
+    pytest.importorskip("ansible_collections.awx.awx")
+    ctype = _validate("credential_type", _load("credential-type-artifact-server.yml"))
+    notification = _validate("notification_template", _load("notification-template-published.yml"))
+    publish = {t["name"]: t for t in _load("job-templates.yml")}["kubesec publish"]
+    assert publish["playbook"] == "playbooks/publish.yml"
+    assert publish["notification_templates_success"] == [notification["name"]]
+    assert "Artifact server (kubesec)" in [c["credential_type"] for c in _load("credentials.yml")
+                                          if c["name"] in publish["credentials"]]
+    # the credential injects exactly the inventory-wide variables the role reads
+    defaults = yaml.safe_load((ROOT / "collections/ansible_collections/kubesec/cluster/roles/report_upload"
+                               / "defaults/main.yml").read_text())
+    for variable in ctype["injectors"]["extra_vars"]:
+        assert any(f"{{{{ {variable} |" in str(value) for value in defaults.values()), variable
+    assert {f["id"] for f in ctype["inputs"]["fields"] if f.get("secret")} == {"password", "token"}
+    assert "/index.html" in notification["messages"]["success"]["body"]

@@ -62,6 +62,7 @@ MAX_WORKERS = 50
 MAX_CONTROL_PLANES = 9
 KUBELET_HEALTH_URL = "http://127.0.0.1:10248/healthz"
 APISERVER_HEALTH_URL = "http://127.0.0.1:6443/livez"
+STATE_DIR = "/etc/kubernetes/kubesec-state"  # kubesec_state_dir: inside the node's private /etc/kubernetes mount
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 RESERVED_GROUPS = {"all", "ungrouped", "workers", "control_plane"}
@@ -925,11 +926,25 @@ class TestBed:
             "kubesec_node_role": node.role,
             "kubesec_testbed_node_dir": str(node.tree),
             "kubesec_testbed_netns": node.netns,
+            # What the node's stand-ins serve, in the inventory-wide variables the roles read (tests/testbed/README.md):
+            # the restart command and /healthz of the kubelet double, which answers at once after a restart.
             "kubesec_kubelet_restart_command": str(self.restart_command),
             "kubesec_kubelet_health_url": KUBELET_HEALTH_URL,
+            "kubesec_kubelet_health_retries": 5,
+            "kubesec_kubelet_health_delay": 1,
+            # Backups and records on the node go into its own bind-mounted tree, not onto the machine's /var/lib.
+            "kubesec_state_dir": STATE_DIR,
         }
         if node.role == "control-plane":
-            hostvars["kubesec_apiserver_health_url"] = APISERVER_HEALTH_URL
+            # The kube-apiserver double re-reads its manifest on every request (no settle time); there is no
+            # controller-manager or scheduler endpoint, so their changes are judged by the API server alone.
+            hostvars.update({
+                "kubesec_apiserver_health_url": APISERVER_HEALTH_URL,
+                "kubesec_control_plane_component_health_urls": {},
+                "kubesec_control_plane_health_settle": 0,
+                "kubesec_control_plane_health_retries": 5,
+                "kubesec_control_plane_health_delay": 1,
+            })
         return hostvars
 
 

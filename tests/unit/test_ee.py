@@ -237,3 +237,13 @@ def test_script_refuses_to_remove_a_directory_that_is_not_a_context(tmp_path):
 def test_makefile_target_calls_the_script():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^ee-context: .*\n\tscripts/ee-context\n", makefile, re.M)
+
+
+def test_definition_comment_names_the_context_the_script_writes():
+    """Issue 24: the header of execution-environment.yml told people to build from context/, which nothing writes."""
+    script = (ROOT / "scripts/ee-context").read_text()
+    default_dir = re.search(r'out=\$\{1:-\$top/([^}]+)\}', script).group(1)
+    header = "".join(line for line in (ROOT / "execution-environment.yml").read_text().splitlines(True)
+                     if line.startswith("#"))
+    assert f"podman build -f {default_dir}/Containerfile" in header and header.rstrip().count(f" {default_dir}") >= 2
+    assert not re.search(r"(?<![\w/-])context/", header), header

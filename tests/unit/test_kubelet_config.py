@@ -338,3 +338,20 @@ def test_a_backup_that_cannot_be_written_changes_nothing(node, monkeypatch):
         nw.write_set(changes, backup=nw.backup_name)
     monkeypatch.undo()
     assert tree_state(node) == before  # no temp, keep or half-written backup file left
+
+
+def test_module_backups_go_to_backup_dir_not_beside_the_file(node):
+    """Issue 24: rollback backups must not pile up inside /var/lib/kubelet (where the kubelet keeps its state)."""
+    (node / "etc/default/kubelet").write_text('KUBELET_EXTRA_ARGS="--anonymous-auth=true"\n')
+    before = tree_state(node)
+    real = run_module(node, {"settings": {"authentication.anonymous.enabled": False, "podPidsLimit": 4096},
+                             "backup_dir": "/var/lib/kubesec/kubelet-backups"})
+    assert real["changed"] is True
+    backup_dir = node / "var/lib/kubesec/kubelet-backups"
+    assert oct(backup_dir.stat().st_mode)[-3:] == "700"
+    assert sorted(os.path.dirname(b) for b in real["backup_files"].values()) == [str(backup_dir)] * 2
+    names = sorted(os.path.basename(b) for b in real["backup_files"].values())
+    assert names[0].startswith("etc_default_kubelet.") and names[1].startswith("var_lib_kubelet_config.yaml.")
+    for original, backup in real["backup_files"].items():
+        assert open(backup).read() == before[os.path.relpath(original, node)][0].decode()
+    assert not [p.name for p in (node / "var/lib/kubelet").iterdir() if p.name.endswith("~")]

@@ -30,6 +30,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import calendar
 import collections
 import datetime
+import fnmatch
 import gc
 import json
 import math
@@ -530,6 +531,9 @@ def _as_list(value, key):
     return list(value)
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
 class Query:
     """Normalized filters: exact predicates plus literal byte needles for the pre-filter."""
 
@@ -562,6 +566,14 @@ class Query:
                 if key == "user_agent" and any(item == "" for item in items):
                     raise AuditLogError("user_agent: empty substring would match everything")
             self.values[key] = frozenset(items) if key != "user_agent" else tuple(items)
+        # user: an item with *, ? or [ is a shell-style pattern (fnmatch, case-sensitive): alice* matches
+        # alice@example.com; every other item is an exact user name.
+        self.user_globs = ()
+        if "user" in self.values:
+            globs = tuple(sorted(u for u in self.values["user"] if _GLOB_CHARS.intersection(u)))
+            if globs:
+                self.user_globs = tuple((g, re.compile(fnmatch.translate(g))) for g in globs)
+                self.values["user"] = frozenset(u for u in self.values["user"] if u not in globs)
         self.needles = self._needles()
         self.extras = any(k in self.values for k in ("group", "source_ip", "user_agent", "user"))
         self.final_only = "stage" not in self.values or bool(self.values["stage"] & set(FINAL_STAGES))
@@ -584,6 +596,13 @@ class Query:
                     needles = None  # could be written escaped: no safe literal, no pre-filter from this key
                     break
                 needles.append(text.encode("ascii") if key == "user_agent" else b'"' + text.encode("ascii") + b'"')
+            if key == "user" and needles is not None:
+                for glob, _regex in self.user_globs:
+                    prefix = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+                    if prefix == "" or not _NEEDLE_SAFE.match(prefix) or _NEEDLE_UNSAFE_CHARS.intersection(prefix):
+                        needles = None  # a pattern without a safe literal start: no pre-filter from this key
+                        break
+                    needles.append(b'"' + prefix.encode("ascii"))
             if needles:
                 out[key] = needles
         return out
@@ -608,7 +627,9 @@ class Query:
         if extras is None:
             return True
         groups, ips, agent, imp = extras
-        if "user" in v and t[_F_USER] not in v["user"] and imp not in v["user"]:
+        if "user" in v and t[_F_USER] not in v["user"] and imp not in v["user"] and not (
+                self.user_globs and any(isinstance(name, str) and regex.match(name)
+                                        for _glob, regex in self.user_globs for name in (t[_F_USER], imp))):
             return False
         if "group" in v and not v["group"].intersection(g for g in groups if isinstance(g, str)):
             return False

@@ -1082,6 +1082,26 @@ def source_for(target, default="cis-node"):
     return "cis-control-plane" if target in CONTROL_PLANE_TARGETS else default
 
 
+def kubesec_remediations(catalogue, node=None):
+    """{cis id: the playbook run that fixes it on this node} for the checks kubesec's roles remediate.
+
+    From the catalogue's `kubesec_remediation` (command with {tag} and {node}, controls per role, notes per id).
+    """
+    spec = catalogue.get("kubesec_remediation") or {}
+    if not spec:
+        return {}
+    if not isinstance(spec.get("command"), str) or not isinstance(spec.get("controls"), dict):
+        raise CatalogueError("kubesec_remediation needs a 'command' string and a 'controls' mapping of role: [ids]")
+    notes = spec.get("notes") or {}
+    out = {}
+    for ids in spec["controls"].values():
+        for cis_id in ids or []:
+            cis_id = str(cis_id)
+            text = spec["command"].format(tag="cis_" + cis_id.replace(".", "_"), node=node or "<node>")
+            out[cis_id] = "%s (%s)" % (text, notes[cis_id]) if cis_id in notes else text
+    return out
+
+
 def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, controls=None, source="cis-node",
                cluster_configs=None):
     """Evaluate every check of the chosen targets; returns (findings, context).
@@ -1099,6 +1119,7 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
     skipped = skipped_targets(catalogue, targets, components)
     findings = []
     benchmark = catalogue.get("version")
+    kubesec_way = kubesec_remediations(catalogue, node)
     for check in catalogue["checks"]:
         target = target_of(catalogue, check)
         if target not in targets or target in skipped:
@@ -1136,8 +1157,9 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
             description=check.get("description", ""), remediation=check["remediation"],
             references=check.get("references") or ["https://www.cisecurity.org/benchmark/kubernetes"],
             evidence=evidence,
-            extra={"scored": bool(check["scored"]), "benchmark": benchmark, "section": cis_id.rsplit(".", 1)[0],
-                   "level": int(check.get("level", 1))})
+            extra=dict({"scored": bool(check["scored"]), "benchmark": benchmark, "section": cis_id.rsplit(".", 1)[0],
+                        "level": int(check.get("level", 1))},
+                       **({"remediation_kubesec": kubesec_way[cis_id]} if cis_id in kubesec_way else {})))
         toggle = controls.get(cis_id)
         if isinstance(toggle, dict) and toggle.get("enabled") is False:
             finding = apply_waiver(finding, toggle.get("reason") or "control disabled in the inventory (no reason given)",

@@ -73,7 +73,11 @@ options:
     default: 1h
   user:
     description:
-      - Match events whose C(user.username) or C(impersonatedUser.username) is one of these.
+      - Match events whose C(user.username) or C(impersonatedUser.username) is one of these. A plain name is an
+        exact match (V(alice) does not match C(alice@example.com)).
+      - A name with C(*), C(?) or C([) is a shell-style pattern (case-sensitive, whole name) - V(alice*) or
+        V(alice@*) for every name starting with C(alice), V(system:serviceaccount:ci:*) for a namespace's service
+        accounts.
     type: list
     elements: str
   group:

@@ -69,7 +69,7 @@ options:
     type: str
     default: KUBELET_EXTRA_ARGS
   backup:
-    description: Keep a timestamped copy of every file before changing it (next to it, ending in C(~)).
+    description: Keep a timestamped copy of every file before changing it (in O(backup_dir)).
     type: bool
     default: true
   lock_timeout:
@@ -78,6 +78,13 @@ options:
         C(.kubesec-<config file name>.lock) beside the config file); then the module fails and changes nothing.
     type: int
     default: 60
+  backup_dir:
+    description:
+      - Node directory (below O(root), created 0700) for the backups, named after the file's node path and the time
+        (C(var_lib_kubelet_config.yaml.20261206T031500.123456Z)). Keep it outside C(/var/lib/kubelet) and the unit's
+        drop-in directories, which the kubelet and systemd read.
+      - Unset, a backup lands next to its file, ending in C(~) (Ansible's C(backup_local)).
+    type: path
 requirements:
   - PyYAML on the node (python3-yaml)
 seealso:
@@ -144,8 +151,11 @@ backup_files:
   description: Map of changed file (real path) to its backup copy, for rollback.
   returned: changed and O(backup=true); also on a failed write
   type: dict
-  sample: {/var/lib/kubelet/config.yaml: /var/lib/kubelet/config.yaml.12345.2026-11-24@06:00:00~}
+  sample: {/var/lib/kubelet/config.yaml: /var/lib/kubesec/kubelet-backups/var_lib_kubelet_config.yaml.20261124T060000.000000Z}
 """
+
+import datetime
+import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kubelet_config, _nodewrite, _systemd
@@ -177,9 +187,24 @@ def plan_and_write(module, p, result_box):
                                       config_path, p["extra_args_file"], p["extra_args_var"])
         result_box.update(result)
         if result["changes"]:
-            backup = _nodewrite.backup_name if p["backup"] else None
-            result_box["backup_files"] = _nodewrite.write_set(result["changes"], backup=backup,
+            result_box["backup_files"] = _nodewrite.write_set(result["changes"], backup=backup_namer(p, result["changes"]),
                                                               prepare=selinux_prepare(module))
+
+
+def backup_namer(p, changes):
+    """Where write_set copies each file before changing it: beside it (Ansible's backup_local name) or, with
+    backup_dir, into that node directory (created 0700 by write_set) named after the file's node path and the time."""
+    if not p["backup"]:
+        return None
+    if not p["backup_dir"]:
+        return _nodewrite.backup_name
+    directory = _kubelet_config.node_path(p["root"], p["backup_dir"])
+    node_file = {change["real"]: change["path"] for change in changes}
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+    def name(real):
+        return os.path.join(directory, "%s.%s" % (node_file.get(real, real).strip("/").replace("/", "_"), stamp))
+    return name
 
 
 def main():
@@ -195,6 +220,7 @@ def main():
             extra_args_var=dict(type="str", default="KUBELET_EXTRA_ARGS"),
             backup=dict(type="bool", default=True),
             lock_timeout=dict(type="int", default=60),
+            backup_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
