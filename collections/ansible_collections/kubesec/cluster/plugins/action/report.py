@@ -106,11 +106,14 @@ class ActionModule(ActionBase):
             run_dir=run_dir,
             summary=model["summary"],
             headline=model["headline"],
-            areas=[dict((k, a[k]) for k in ("area", "title", "grade", "score", "open")) for a in model["areas"]],
+            areas=[dict((k, a[k]) for k in ("area", "title", "assessed", "grade", "score", "open", "not_assessed"))
+                   for a in model["areas"]],
+            console=_report.console_summary(model, written),
             previous_run_id=model["previous_run_id"],
             changes=model["comparison_counts"],
             expired_waivers=[w["id"] for w in model["waivers"]["expired"]],
             gates={"enabled": gates["enabled"], "failed": gates["failed"], "hits": gates["hits"],
+                   "note": gates.get("note", ""), "line": _scoring.gate_line(gates),
                    "message": _scoring.gate_summary(cluster, gates) if gates["failed"] else ""},
         )
         return result

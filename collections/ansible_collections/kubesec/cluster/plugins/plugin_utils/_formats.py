@@ -38,6 +38,20 @@ SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/s
 TOOL_URI = "https://github.com/kubesec/kubesec.cluster"
 # XML 1.0 forbids most control characters even when escaped; cluster text can contain them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters that act on a terminal or reorder text instead of showing: C0 controls but tab/newline, DEL, C1
+# controls, and the bidi embedding/override/isolate marks that can make a name read as another (U+202A-U+202E,
+# U+2066-U+2069; U+200E/U+200F/U+061C marks too). Shown as escapes (\x1b, \u202e) in the HTML, PDF and console.
+_INVISIBLE = dict((code, "\\x%02x" % code) for code in (*range(0x00, 0x20), 0x7f) if code not in (0x09, 0x0a))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in range(0x80, 0xa0))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in
+                  (*range(0x202a, 0x202f), *range(0x2066, 0x206a), 0x200e, 0x200f, 0x061c))
+
+
+def safe_text(value):
+    """Text with control and bidi-override characters shown as escapes (linear, one str.translate)."""
+    return str(value).translate(_INVISIBLE)
+
+
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "info": "0.0", "unknown": "0.0"}
 
 

@@ -22,6 +22,8 @@ import os
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._formats import safe_text
+
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import (
     DEFAULT_ROWS, PROBLEM_STATUSES, SOURCE_TITLES, is_fixable)
@@ -55,9 +57,22 @@ SECTIONS = (
 SCRIPT_NAME = "report.js"
 
 
+def _esc(value):
+    """Escaped for HTML, with control and bidi-override characters shown as escapes (\\x1b, \\u202e)."""
+    return escape(safe_text(value))
+
+
+def _finalize(value):
+    """Every {{ value }} of the templates: plain strings get control and bidi characters made visible."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return safe_text(value)
+    return value
+
+
 def _environment(template_dir=TEMPLATE_DIR):
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
-                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      finalize=_finalize)
     env.globals.update(SEVERITY_COLORS=SEVERITY_COLORS, STATUS_COLORS=STATUS_COLORS, SOURCE_TITLES=SOURCE_TITLES,
                        GRADE_COLORS=GRADE_COLORS, STATUS_RANK=STATUS_RANK, SEVERITY_ORDER=SEVERITY_ORDER,
                        STATUS_LETTER=STATUS_LETTER, is_fixable=is_fixable, evidence_html=evidence_html)
@@ -89,7 +104,7 @@ def evidence_html(finding, limit=None):
         e = {}
 
     def t(value, size=None):
-        return escape(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
+        return _esc(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
 
     parts = []
     if "expected" in e or "actual" in e:
@@ -156,7 +171,7 @@ def donut_svg(counts, colors, size=150, label="open problems"):
     radius, stroke = 52, 22
     circumference = 2 * math.pi * radius
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 150" width="%d" height="%d" role="img" '
-             'aria-label="%d %s">' % (size, size, total, escape(label)),
+             'aria-label="%d %s">' % (size, size, total, _esc(label)),
              '<circle cx="75" cy="75" r="%d" fill="none" stroke="#e5e7eb" stroke-width="%d"/>' % (radius, stroke)]
     offset = 0.0
     for name, value in counts.items():
@@ -167,12 +182,12 @@ def donut_svg(counts, colors, size=150, label="open problems"):
                      'stroke-dasharray="%.2f %.2f" stroke-dashoffset="%.2f" transform="rotate(-90 75 75)">'
                      '<title>%s: %d</title></circle>'
                      % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset,
-                        escape(name), value))
+                        _esc(name), value))
         offset += length
     parts.append('<text x="75" y="72" text-anchor="middle" font-size="26" font-weight="700" fill="#111827">%d</text>'
                  % total)
     parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>'
-                 % escape(label))
+                 % _esc(label))
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
@@ -183,20 +198,20 @@ def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
     biggest = max([sum(counts.values()) for dummy, counts in rows] or [1]) or 1
     scale = (width - label_width - 40) / float(biggest)
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="%s">' % (width, height, escape(label))]
+             'aria-label="%s">' % (width, height, _esc(label))]
     for index, (name, counts) in enumerate(rows):
         y = index * (bar_height + gap) + 2
         text = str(name)
         short = text if len(text) <= 26 else text[:25] + "…"
         parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s<title>%s</title></text>'
-                     % (label_width - 8, y + bar_height - 5, escape(short), escape(text)))
+                     % (label_width - 8, y + bar_height - 5, _esc(short), _esc(text)))
         x = float(label_width)
         for status, value in counts.items():
             if not value:
                 continue
             w = value * scale
             parts.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d</title></rect>'
-                         % (x, y, w, bar_height, colors.get(status, "#999"), escape(status), value))
+                         % (x, y, w, bar_height, colors.get(status, "#999"), _esc(status), value))
             x += w
         parts.append('<text x="%.1f" y="%d" font-size="11" fill="#6b7280">%d</text>'
                      % (x + 4, y + bar_height - 5, sum(counts.values())))
@@ -236,7 +251,7 @@ def trend_svg(history, width=640, height=190):
                          % (color, " ".join("%.1f,%.1f" % c for c in coords)))
         for (x, y), p in zip(coords, points):
             parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
-                         % (x, y, color, escape(p[0]), name, p[series]))
+                         % (x, y, color, _esc(p[0]), name, p[series]))
     label_every = max(1, math.ceil(len(points) / 6.0))
     for index, p in enumerate(points):
         if index % label_every and index != len(points) - 1:
@@ -245,7 +260,7 @@ def trend_svg(history, width=640, height=190):
         anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 \
             else "middle"
         parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>'
-                     % (x, height - bottom + 16, anchor, escape(p[0][:8])))
+                     % (x, height - bottom + 16, anchor, _esc(p[0][:8])))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
                  'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
@@ -265,17 +280,17 @@ def score_svg(areas, width=640, bar_height=16):
         y = index * (bar_height + gap) + 2
         color = GRADE_COLORS.get(area["grade"], "#9ca3af")
         parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s</text>'
-                     % (label_width - 8, y + bar_height - 4, escape(area["title"])))
+                     % (label_width - 8, y + bar_height - 4, _esc(area["title"])))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
         if area["score"] is not None:
             parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %.1f</title></rect>'
-                         % (label_width, y, plot * area["score"] / 100.0, bar_height, color, escape(area["title"]),
+                         % (label_width, y, plot * area["score"] / 100.0, bar_height, color, _esc(area["title"]),
                             area["score"]))
             text = "%.0f · %s" % (area["score"], area["grade"])
         else:
             text = "grade %s" % area["grade"]
         parts.append('<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
-                     % (label_width + plot + 8, y + bar_height - 4, color, escape(text)))
+                     % (label_width + plot + 8, y + bar_height - 4, color, _esc(text)))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 

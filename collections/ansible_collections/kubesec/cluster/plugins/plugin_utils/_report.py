@@ -819,8 +819,8 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
     image_info = {"scanned": len(images_known),
                   "with_critical_high": sum(1 for e in acc.vuln_images.values() if e["critical_high"]),
                   "complete": bool(trivy and trivy["images"])}
-    collected = _inputs.collected_sources(inputs)
-    areas = _scoring.area_scores(acc.areas, collected, image_info)
+    collectors = _inputs.collector_states(inputs)
+    areas = _scoring.area_scores(acc.areas, collectors, image_info, acc.by_source)
     waiver_info = waiver_set.info()
     gate_result = gates.result(summary, areas, waiver_info)
     # change since the previous run, from its headline
@@ -877,6 +877,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             "audit_logging_checks": [_compact(f) for f in acc.cp_audit[:50]],
             "falco": {"events": acc.events["falco"], "groups_file": falco_groups},
             "sources": _inputs.normalize_sources((inputs.get("sources") or {}).get("data")),
+            "collectors": [dict((k, c[k]) for k in ("collector", "state", "why", "areas")) for c in collectors],
         },
         "meta": dict(meta or {}, inputs=_inputs.meta_status(inputs) if inputs else []),
         # private: for the renderers and writers only, never written
@@ -891,6 +892,53 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         model["_source"] = findings
         model["_waivers"] = Waivers(waivers, today)
     return model
+
+
+AUDIT_INCIDENTS = (("secret_reads", "secret read(s)"), ("denied", "denied"), ("exec", "exec/attach"),
+                   ("rbac_changes", "RBAC change(s)"), ("anonymous", "anonymous"))
+
+
+def console_summary(model, files=None):
+    """The five lines the report play ends with (like kube-bench's and Trivy's summaries): grade per area, open
+    criticals/highs, audit-log incidents of the queried period, gate result and changes, where the report is."""
+    grades = []
+    for area in model["areas"]:
+        short = area["title"].replace(" (CIS)", "").replace(" (Falco)", "")
+        if area["assessed"]:
+            grades.append("%s %s" % (short, area["grade"]))
+        else:
+            grades.append("%s not assessed (%s)" % (short, _clip_line(area.get("not_assessed") or "?", 60)))
+    severity = model["summary"]["problems_by_severity"]
+    waived = model["summary"]["by_status"].get("waived", 0)
+    audit = model["sections"].get("audit_log")
+    audit_area = next((a for a in model["areas"] if a["area"] == "audit_log"), {})
+    if audit:
+        period = (audit.get("period") or {}).get("text") or "the queried period"
+        counts = ["%d %s" % ((audit.get(key) or {}).get("count", 0), label) for key, label in AUDIT_INCIDENTS]
+        audit_line = "Audit log (%s): %s" % (period, ", ".join(counts))
+        if not audit_area.get("assessed"):
+            audit_line += " - incomplete: " + _clip_line(audit_area.get("not_assessed") or "", 80)
+    else:
+        audit_line = "Audit log: not assessed (%s)" % _clip_line(audit_area.get("not_assessed") or "no summary", 80)
+    counts = model.get("comparison_counts")
+    changes = ("since %s: %d new, %d fixed, %d regressed, %d waived" % (
+        model["previous_run_id"], counts["new"], counts["fixed"], counts["regressed"], counts.get("waived", 0))
+        if counts else "first run")
+    files = files or {}
+    where = files.get("html") or files.get("json") or "(not written: check mode)"
+    return [_formats.safe_text(line) for line in (
+        "Grades: " + ", ".join(grades),
+        "Open: %d critical, %d high, %d medium, %d low (FAIL+WARN; %d waived)" % (
+            severity.get("critical", 0), severity.get("high", 0), severity.get("medium", 0), severity.get("low", 0),
+            waived),
+        audit_line,
+        "Gates: %s; %s" % (_scoring.gate_line(model["gates"]), changes),
+        "Report: %s%s" % (where, " (and report.pdf)" if files.get("pdf") else ""))]
+
+
+def _clip_line(text, limit):
+    text = _formats.safe_text(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _delta(summary, areas, previous):
