@@ -101,6 +101,8 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
             result["changed"] = bool(written)
         gates = model["gates"]
+        if model.get("warnings"):
+            result["warnings"] = ["report for cluster %s: %s" % (cluster, w) for w in model["warnings"]]
         result.update(
             files=written,
             run_dir=run_dir,

@@ -130,14 +130,26 @@ def iter_report_findings(path):
                 streamed = True
                 break
         if streamed:
-            for line in handle:
+            closed = False
+            for number, line in enumerate(handle, 2):
                 text = line.rstrip().rstrip(",")
-                if not text or text in ("]}", "]"):
+                if not text:
                     continue
-                yield loads(text)
+                if text in ("]}", "]"):
+                    closed = True
+                    continue
+                try:
+                    yield loads(text)
+                except ValueError as exc:
+                    raise ValueError("%s: finding line %d is not JSON (%s)" % (path, number, exc)) from None
+            if not closed:  # cut at a line boundary: every line parsed, the closing "]}" is missing
+                raise ValueError("%s ends before its closing ']}': the file is truncated" % path)
             return
     with open(path, "r", encoding="utf-8") as handle:
-        data = json.load(handle)
+        try:
+            data = json.load(handle)
+        except ValueError as exc:
+            raise ValueError("%s is not readable JSON (%s)" % (path, exc)) from None
     findings = data.get("findings") if isinstance(data, dict) else None
     yield from (f for f in (findings or []) if isinstance(f, dict))
 

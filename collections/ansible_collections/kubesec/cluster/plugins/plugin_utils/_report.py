@@ -244,16 +244,70 @@ def load_findings(findings_dir):
 
 
 # ------------------------------------------------------------------------------------------------ waivers
-def _parse_date(value):
+WAIVER_KEYS = ("id", "reason", "expires", "scope", "allow_wildcard")
+SCOPE_KEYS = ("cluster", "node", "namespace", "resource")
+RESOURCE_KEYS = ("kind", "name", "namespace", "container")
+MATCHED_IDS = 20  # finding ids listed per waiver in the report (the count is exact)
+
+
+def _parse_date(value, where="waiver"):
+    """A real calendar date, YYYY-MM-DD exactly (YAML may already have made it a date); None when empty."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value
     text = str(value)
     try:
-        return datetime.date.fromisoformat(text[:10])
+        if len(text) != 10:
+            raise ValueError("not 10 characters")
+        return datetime.date.fromisoformat(text)
     except ValueError as exc:
-        raise ReportInputError("waiver expiry %r is not a date (YYYY-MM-DD)" % (value,)) from exc
+        raise ReportInputError("%s: expires %r is not a real date (YYYY-MM-DD)" % (where, value)) from exc
+
+
+def _waiver_errors(index, waiver):
+    """Every problem of one waiver, each naming it: a typo must never widen a waiver (``nodes:`` for ``node:``
+    would waive the finding on every node)."""
+    if not isinstance(waiver, dict):
+        return ["waiver #%d must be a mapping with id and reason, got %s" % (index, type(waiver).__name__)]
+    name = "waiver #%d (id %s)" % (index, _formats.safe_text(waiver.get("id", "?"))[:80])
+    errors = []
+    unknown = sorted(str(k) for k in waiver if k not in WAIVER_KEYS)
+    if unknown:
+        errors.append("%s: unknown key(s) %s; known: %s" % (name, ", ".join(unknown), ", ".join(WAIVER_KEYS)))
+    for key in ("id", "reason"):
+        if not isinstance(waiver.get(key), str) or not waiver[key].strip():
+            errors.append("%s: needs a non-empty text '%s'" % (name, key))
+    allow = waiver.get("allow_wildcard", False)
+    if not isinstance(allow, bool):
+        errors.append("%s: allow_wildcard must be true or false, got %r" % (name, allow))
+    if isinstance(waiver.get("id"), str) and waiver["id"].strip() in ("*", "CIS-*") and allow is not True:
+        errors.append("%s: a bare wildcard id waives every finding; set allow_wildcard: true if that is meant"
+                      % name)
+    scope = waiver.get("scope")
+    if scope is not None and not isinstance(scope, dict):
+        errors.append("%s: scope must be a mapping of %s" % (name, "/".join(SCOPE_KEYS)))
+    elif scope:
+        bad = sorted(str(k) for k in scope if k not in SCOPE_KEYS)
+        if bad:
+            errors.append("%s: unknown scope key(s) %s; known: %s" % (name, ", ".join(bad), ", ".join(SCOPE_KEYS)))
+        for key in ("cluster", "node", "namespace"):
+            if key in scope and not isinstance(scope[key], str):
+                errors.append("%s: scope.%s must be a text, got %r" % (name, key, scope[key]))
+        resource = scope.get("resource")
+        if resource is not None:
+            if not isinstance(resource, dict):
+                errors.append("%s: scope.resource must be a mapping of %s" % (name, "/".join(RESOURCE_KEYS)))
+            else:
+                bad = sorted(str(k) for k in resource if k not in RESOURCE_KEYS)
+                if bad:
+                    errors.append("%s: unknown scope.resource key(s) %s; known: %s"
+                                  % (name, ", ".join(bad), ", ".join(RESOURCE_KEYS)))
+    try:
+        _parse_date(waiver.get("expires"), name)
+    except ReportInputError as exc:
+        errors.append(str(exc))
+    return errors
 
 
 def _waiver_matches(waiver, finding):
@@ -273,21 +327,36 @@ def _waiver_matches(waiver, finding):
 
 
 class Waivers:
-    """The inventory's waivers: active ones waive matching FAIL/WARN findings, expired ones are only counted."""
+    """The inventory's waivers, validated strictly (every error names the waiver by index and id): active ones
+    waive matching FAIL/WARN findings, expired ones are only counted. Each records what it matched."""
 
     def __init__(self, waivers, today):
         self.active, self.expired = [], []
-        for index, waiver in enumerate(waivers or []):
-            if not isinstance(waiver, dict) or not waiver.get("id") or not waiver.get("reason"):
-                raise ReportInputError("waiver #%d needs at least 'id' and 'reason' (got %r)" % (index, waiver))
-            scope = waiver.get("scope") or {}
-            if not isinstance(scope, dict):
-                raise ReportInputError("waiver #%d (%s): scope must be a mapping of cluster/node/namespace/resource"
-                                       % (index, waiver["id"]))
+        if waivers is None:
+            waivers = []
+        if not isinstance(waivers, list):
+            raise ReportInputError("waivers must be a list of {id, reason, expires, scope}, got %s"
+                                   % type(waivers).__name__)
+        errors = []
+        for index, waiver in enumerate(waivers):
+            errors.extend(_waiver_errors(index, waiver))
+        if errors:
+            raise ReportInputError("invalid waiver(s) in kubesec_waivers: " + "; ".join(errors))
+        for index, waiver in enumerate(waivers):
             expires = _parse_date(waiver.get("expires"))
-            entry = {"id": str(waiver["id"]), "reason": str(waiver["reason"]), "scope": scope,
-                     "expires": expires.isoformat() if expires else None, "matched": 0}
+            entry = {"index": index, "id": waiver["id"].strip(), "reason": waiver["reason"], "scope":
+                     waiver.get("scope") or {}, "expires": expires.isoformat() if expires else None, "matched": 0,
+                     "matched_ids": []}
+            if waiver.get("allow_wildcard"):
+                entry["allow_wildcard"] = True
             (self.expired if expires and expires < today else self.active).append(entry)
+
+    @staticmethod
+    def _count(waiver, finding):
+        waiver["matched"] += 1
+        ids = waiver["matched_ids"]
+        if len(ids) < MATCHED_IDS and finding["id"] not in ids:
+            ids.append(finding["id"])
 
     def apply(self, finding, count=True):
         if finding["status"] not in PROBLEM_STATUSES or not (self.active or self.expired):
@@ -295,15 +364,17 @@ class Waivers:
         for waiver in self.active:
             if _waiver_matches(waiver, finding):
                 if count:
-                    waiver["matched"] += 1
+                    self._count(waiver, finding)
                 return apply_waiver(finding, waiver["reason"], waiver["expires"], waiver.get("scope"))
         if count:
             for waiver in self.expired:
                 if _waiver_matches(waiver, finding):
-                    waiver["matched"] += 1
+                    self._count(waiver, finding)
         return finding
 
     def info(self):
+        for waiver in self.active + self.expired:
+            waiver["matched_ids"].sort()
         return {"active": self.active, "expired": self.expired}
 
 
@@ -423,10 +494,15 @@ def compare(current, previous):
             new.append(finding)
         elif problem(finding) and old is not None and old["status"] == "pass":
             regressed.append(finding)
+    waived = []
     for key, old in before.items():
-        if problem(old) and not problem(after.get(key)):
-            fixed.append(after.get(key) or dict(old, status="gone"))
+        now = after.get(key)
+        if problem(old) and now is not None and now["status"] == "waived":
+            waived.append(now)
+        elif problem(old) and not problem(now):
+            fixed.append(now or dict(old, status="gone"))
     return {"new": sorted(new, key=_by_severity), "fixed": sorted(fixed, key=_by_severity),
+            "waived": sorted(waived, key=_by_severity),
             "regressed": sorted(regressed, key=_by_severity)}
 
 
@@ -785,7 +861,16 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         gates = _scoring.Gates(fail_on)
     except _scoring.GateConfigError as exc:
         raise ReportInputError(str(exc)) from exc
-    previous = PreviousRun(previous_findings) if previous_findings is not None else None
+    warnings = []
+    previous = None
+    if previous_findings is not None:
+        try:
+            previous = PreviousRun(previous_findings)
+        except (OSError, ValueError, RecursionError) as exc:
+            # a cut or broken previous report must not block every later report of the cluster
+            warnings.append("previous report of run %s is unreadable, so this run is compared with nothing: %s"
+                            % (previous_run_id, _formats.safe_text(exc)[:300]))
+            previous_run_id = None
     acc = _Pass(rows, previous, gates)
     materialized = [] if isinstance(findings, list) else None
     with gc_paused():
@@ -800,16 +885,21 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
     # comparison
     comparison, comparison_counts, fingerprints = None, None, None
     if previous is not None:
-        fixed_keys = [key for key in previous.problems if acc.current.get(key) not in PROBLEM_STATUSES]
+        # a problem that is waived now was accepted, not fixed: it is listed apart
+        fixed_keys = [key for key in previous.problems
+                      if acc.current.get(key) not in PROBLEM_STATUSES and acc.current.get(key) != "waived"]
+        waived_keys = [key for key in previous.problems if acc.current.get(key) == "waived"]
         fixed_fps = [previous.problems[key][2] for key in fixed_keys]
-        fixed = TopN(COMPARISON_DETAILS)
-        for key in fixed_keys:
-            entry = previous.details(key)
-            entry["status"] = acc.current.get(key, "gone")
-            fixed.add(_by_severity(entry), entry)
+        fixed, waived_now = TopN(COMPARISON_DETAILS), TopN(COMPARISON_DETAILS)
+        for keys, top in ((fixed_keys, fixed), (waived_keys, waived_now)):
+            for key in keys:
+                entry = previous.details(key)
+                entry["status"] = acc.current.get(key, "gone")
+                top.add(_by_severity(entry), entry)
         comparison = {"new": [_compact(f) for f in acc.new.result()], "fixed": fixed.result(),
-                      "regressed": [_compact(f) for f in acc.regressed.result()]}
-        comparison_counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps)}
+                      "regressed": [_compact(f) for f in acc.regressed.result()], "waived": waived_now.result()}
+        comparison_counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps),
+                             "waived": len(waived_keys)}
         fingerprints = {"new": acc.new_fps, "fixed": fixed_fps, "regressed": acc.regressed_fps}
     # areas and scores
     trivy = _inputs.normalize_trivy_reports((inputs.get("trivy_reports") or {}).get("data"))
@@ -845,6 +935,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         "run_id": run_id,
         "generated_at": generated_at,
         "previous_run_id": previous_run_id,
+        "warnings": warnings,
         "summary": summary,
         "areas": areas,
         "scoring": {"weights": _scoring.WEIGHTS,
