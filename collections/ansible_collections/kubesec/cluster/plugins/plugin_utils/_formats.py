@@ -197,16 +197,17 @@ class JUnitWriter:
     """junit.xml: one <testcase> per finding (check/finding id + resource).
 
     FAIL -> <failure>; WAIVED -> <skipped> with the waiver reason; WARN (manual review / audit mode) -> <skipped>
-    with the reason; PASS and INFO -> a passing case. Totals come from the model's summary, computed before
-    the findings are streamed, so the root attributes can be written first.
+    with the reason; PASS and INFO -> a passing case. Totals come from the model's per-source counts, computed
+    before the findings are streamed, so the root attributes can be written first: one case per finding of each
+    source (kube-bench and the native audit are separate cases even for the same check and node).
     """
 
     def __init__(self, handle, model):
         self.handle = handle
-        counts = model["summary"]["by_status"]
-        total = model["summary"]["total"]
-        failures = counts.get("fail", 0)
-        skipped = counts.get("waived", 0) + counts.get("warn", 0)
+        per_source = model["summary"]["by_source"].values()
+        total = sum(sum(counts.values()) for counts in per_source)
+        failures = sum(counts.get("fail", 0) for counts in per_source)
+        skipped = sum(counts.get("waived", 0) + counts.get("warn", 0) for counts in per_source)
         name = "kubesec.%s" % model["cluster"]
         handle.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         handle.write('<testsuites name="kubesec" tests="%d" failures="%d" errors="0" skipped="%d" time="0">\n'

@@ -138,6 +138,11 @@ def evidence_html(finding, limit=None):
     for key in ("source", "file", "target", "error", "note"):
         if isinstance(e.get(key), str) and e[key]:
             parts.append(Markup('<span class="muted">%s%s</span>') % ("file " if key == "file" else "", t(e[key])))
+    for other in finding.get("also_reported") or ():
+        text = Markup("also reported by <b>%s</b>: %s") % (t(other.get("source")), t(str(other.get("status")).upper()))
+        if other.get("actual") not in (None, ""):
+            text += Markup(", actual <code>%s</code>") % t(other["actual"], 200)
+        parts.append(text)
     waiver = finding.get("waiver")
     if isinstance(waiver, dict):
         text = Markup("<b>waived:</b> %s") % t(waiver.get("reason"))

@@ -631,18 +631,88 @@ class _Pass:
         self.wl_rules = {}       # rule -> {title, severity, counts, modes}
         self.events = {"falco": 0, "audit-log": 0}
         self.cp_audit = []       # control-plane checks about audit logging
+        self.cis_held = {}       # (check id without "CIS-", node) -> [(finding, is_new)] until finish()
+        self.cis_duplicates = 0  # results of a check on a node that another CIS source also reported
+        self.node_severity = {}  # node -> {fail: {severity: n}, warn: {...}, roles}
 
     def add(self, f):
-        intern = sys.intern
-        status, severity, source = f["status"], f["severity"], f["source"]
-        self.total += 1
-        self.by_status[status] += 1
+        """One finding as read. What each source reported is kept per source (the source's section, matrix and
+        the comparison); the counted results (totals, grades, gates, per-node counts) take one result per check and
+        node: CIS results with a node are held until ``finish`` merges kube-bench's and the native audit's."""
+        status, source = f["status"], f["source"]
         counts = self.by_source.get(source)
         if counts is None:
             counts = self.by_source[source] = dict((s, 0) for s in STATUSES)
         counts[status] += 1
-        problem = status in PROBLEM_STATUSES
-        if problem:
+        is_new = self._compare(f, status in PROBLEM_STATUSES)
+        if status in PROBLEM_STATUSES or status == "waived":
+            top = self.top.get(source)
+            if top is None:
+                top = self.top[source] = TopN(self.rows)
+            top.add(SECTION_KEYS.get(source, _problem_key)(f), f)
+        if source in CIS_SOURCES:
+            self._cis_matrix(f)
+            if f.get("node"):
+                key = (f["id"].replace("CIS-", ""), f["node"])
+                held = self.cis_held.get(key)
+                if held is None:
+                    self.cis_held[key] = [(f, is_new)]
+                else:
+                    held.append((f, is_new))
+            else:
+                self._count(f, is_new)
+                self._cis_counted(f)
+            return
+        self._count(f, is_new)
+        if source == "trivy-vulnerability":
+            self._vuln(f, status, f["severity"], f.get("namespace"))
+        elif source == "workload":
+            self._workload(f, status, f["severity"])
+        elif source in ("falco", "audit-log"):
+            self.events[source] += int(f.get("count") or 1) if isinstance(f.get("count"), int) else 1
+
+    def finish(self):
+        """Count the held CIS results: one per check and node. When kube-bench and the native audit both report a
+        check on a node, the worse status counts (the native audit first on a tie) and the other source's result is
+        shown beside it (``also_reported``)."""
+        for group in self.cis_held.values():
+            group.sort(key=lambda entry: (STATUS_RANK.get(entry[0]["status"], 9), entry[0]["source"] == "kube-bench"))
+            finding, is_new = group[0]
+            if len(group) > 1:
+                self.cis_duplicates += len(group) - 1
+                finding = dict(finding, also_reported=[_also(other) for other, dummy in group[1:]])
+                is_new = any(new for dummy, new in group)
+            self._count(finding, is_new)
+            self._cis_counted(finding)
+        self.cis_held = {}
+
+    def _compare(self, f, problem):
+        """Comparison by source + fingerprint (duplicates of a key count once, with their worst status)."""
+        if self.previous is None:
+            return True
+        status = f["status"]
+        key = comparison_key(f)
+        old_here = self.current.get(key)
+        self.current[key] = sys.intern(status) if old_here is None else _worse(status, old_here)
+        old = self.previous.status.get(key)
+        is_new = problem and (old is None or old == "pass")
+        if is_new and key not in self.changed:
+            self.changed.add(key)
+            if old is None:
+                self.new_fps.append(f["fingerprint"])
+                self.new.add(_by_severity(f), f)
+            else:
+                self.regressed_fps.append(f["fingerprint"])
+                self.regressed.add(_by_severity(f), f)
+        return is_new
+
+    def _count(self, f, is_new):
+        """The counted result: totals, severities, the area tally, the gates, nodes and namespaces, waived rows."""
+        intern = sys.intern
+        status, severity = f["status"], f["severity"]
+        self.total += 1
+        self.by_status[status] += 1
+        if status in PROBLEM_STATUSES:
             self.problems_by_severity[severity] += 1
         node, namespace = f.get("node"), f.get("namespace")
         if node:
@@ -654,57 +724,41 @@ class _Pass:
         if tally is None:
             tally = self.areas[area] = _scoring.AreaTally()
         tally.add(status, severity)
-        # comparison (by source + fingerprint; duplicates of a key count once, with their worst status)
-        is_new = True
-        if self.previous is not None:
-            key = comparison_key(f)
-            old_here = self.current.get(key)
-            self.current[key] = intern(status) if old_here is None else _worse(status, old_here)
-            old = self.previous.status.get(key)
-            is_new = problem and (old is None or old == "pass")
-            if is_new and key not in self.changed:
-                self.changed.add(key)
-                if old is None:
-                    self.new_fps.append(f["fingerprint"])
-                    self.new.add(_by_severity(f), f)
-                else:
-                    self.regressed_fps.append(f["fingerprint"])
-                    self.regressed.add(_by_severity(f), f)
         self.gates.add(f, is_new)
-        if problem or status == "waived":
-            top = self.top.get(source)
-            if top is None:
-                top = self.top[source] = TopN(self.rows)
-            top.add(SECTION_KEYS.get(source, _problem_key)(f), f)
-            if status == "waived":
-                self.waived.add(_problem_key(f), f)
-        if source in CIS_SOURCES:
-            self._cis(f, node, status, problem)
-        elif source == "trivy-vulnerability":
-            self._vuln(f, status, severity, namespace)
-        elif source == "workload":
-            self._workload(f, status, severity)
-        elif source in ("falco", "audit-log"):
-            self.events[source] += int(f.get("count") or 1) if isinstance(f.get("count"), int) else 1
+        if status == "waived":
+            self.waived.add(_problem_key(f), f)
 
-    def _cis(self, f, node, status, problem):
-        source = f["source"]
-        checks = self.cis.setdefault(source, {})
+    def _cis_matrix(self, f):
+        checks = self.cis.setdefault(f["source"], {})
         row = checks.get(f["id"])
         if row is None:
             row = checks[f["id"]] = {"id": f["id"], "title": f.get("title") or "", "scored": f.get("scored"),
                                      "cells": {}}
+        node = f.get("node")
         if node:
             old = row["cells"].get(node)
-            row["cells"][node] = status if old is None else _worse(status, old)
+            row["cells"][node] = f["status"] if old is None else _worse(f["status"], old)
+
+    def _cis_counted(self, f):
+        node, status = f.get("node"), f["status"]
+        if node:
             counts = self.node_counts.get(node)
             if counts is None:
                 counts = self.node_counts[node] = dict((s, 0) for s in STATUSES)
             counts[status] += 1
-            if (problem or status == "waived") and self.cis_open_count < MAX_CIS_OPEN:
+            sev = self.node_severity.get(node)
+            if sev is None:
+                sev = self.node_severity[node] = {"fail": dict((s, 0) for s in SEVERITIES),
+                                                  "warn": dict((s, 0) for s in SEVERITIES), "roles": set()}
+            if status in PROBLEM_STATUSES:
+                sev[status][f["severity"]] += 1
+            if f["source"] == "cis-control-plane" or (f["source"] == "kube-bench" and
+                                                      _scoring.area_of(f) == "control_plane"):
+                sev["roles"].add("control-plane")
+            if (status in PROBLEM_STATUSES or status == "waived") and self.cis_open_count < MAX_CIS_OPEN:
                 self.cis_open.setdefault(node, []).append(f)
                 self.cis_open_count += 1
-        if source != "cis-node" and "audit" in (f.get("title") or "").lower():
+        if f["source"] != "cis-node" and "audit" in (f.get("title") or "").lower():
             self.cp_audit.append(f)
 
     def _vuln(self, f, status, severity, namespace):
@@ -775,6 +829,26 @@ class _Pass:
         mode = (f.get("evidence") or {}).get("mode")
         if isinstance(mode, str) and len(info["modes"]) < 4:
             info["modes"].add(mode)
+
+
+def _also(finding):
+    """What another CIS source said about the same check on the same node (shown as evidence)."""
+    evidence = finding.get("evidence") if isinstance(finding.get("evidence"), dict) else {}
+    return {"source": finding["source"], "status": finding["status"], "severity": finding["severity"],
+            "actual": evidence.get("actual"), "expected": evidence.get("expected")}
+
+
+def _per_node(acc, node_roles=None):
+    """One row per node: role and open FAIL/WARN by severity (CIS sources, one result per check and node)."""
+    rows = []
+    for node, counts in acc.node_counts.items():
+        sev = acc.node_severity.get(node) or {"fail": {}, "warn": {}, "roles": set()}
+        role = (node_roles or {}).get(node) or ("control-plane" if "control-plane" in sev["roles"] else "worker")
+        rows.append({"node": node, "role": role, "fail": dict(sev["fail"]), "warn": dict(sev["warn"]),
+                     "pass": counts.get("pass", 0), "waived": counts.get("waived", 0),
+                     "open": counts.get("fail", 0) + counts.get("warn", 0)})
+    rows.sort(key=lambda r: (*(-r["fail"].get(s, 0) for s in SEVERITIES), -r["open"], r["node"]))
+    return rows
 
 
 def _matrix(checks, nodes_limit=None):
@@ -879,6 +953,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             acc.add(finding)
             if materialized is not None:
                 materialized.append(finding)
+        acc.finish()
     inputs = inputs or {}
     summary = {"total": acc.total, "by_status": acc.by_status, "problems_by_severity": acc.problems_by_severity,
                "by_source": dict(sorted(acc.by_source.items()))}
@@ -960,6 +1035,8 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             "cis_control_plane": _matrix(acc.cis.get("cis-control-plane", {})),
             "kube_bench": _matrix(acc.cis.get("kube-bench", {})),
             "node_counts": dict(sorted(acc.node_counts.items())),
+            "per_node": _per_node(acc),
+            "cis_duplicates": acc.cis_duplicates,
             "vulnerabilities": _vulnerability_view(acc, trivy["images"] if trivy else None, rows),
             "trivy_reports": {"by_kind": trivy["by_kind"], "reports": trivy["reports"]} if trivy else None,
             "workloads": _workload_view(acc, workload_rules, rows),
