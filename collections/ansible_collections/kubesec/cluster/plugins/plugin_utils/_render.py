@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import math
 import os
+import re
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -224,6 +225,29 @@ def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
+_RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+
+
+def run_labels(run_ids):
+    """Axis labels for run ids (YYYYMMDDTHHMMSSZ): the date, with the time when another run is on the same day
+    (several runs a day all read "20261206" before); ids of another form are shown shortened."""
+    days = {}
+    for run_id in run_ids:
+        match = _RUN_ID.match(run_id)
+        if match:
+            days[match.group(1, 2, 3)] = days.get(match.group(1, 2, 3), 0) + 1
+    labels = []
+    for run_id in run_ids:
+        match = _RUN_ID.match(run_id)
+        if not match:
+            labels.append(run_id[:12])
+        elif days[match.group(1, 2, 3)] > 1:
+            labels.append("%s-%s %s:%s" % match.group(2, 3, 4, 5))
+        else:
+            labels.append("%s-%s-%s" % match.group(1, 2, 3))
+    return labels
+
+
 def trend_svg(history, width=640, height=190):
     """Open problems and open critical+high problems per run (oldest left), as two polylines."""
     points = [(str(h.get("run_id") or "?"), int(h.get("open") or 0),
@@ -257,15 +281,16 @@ def trend_svg(history, width=640, height=190):
         for (x, y), p in zip(coords, points):
             parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
                          % (x, y, color, _esc(p[0]), name, p[series]))
+    labels = run_labels([p[0] for p in points])
     label_every = max(1, math.ceil(len(points) / 6.0))
-    for index, p in enumerate(points):
+    for index in range(len(points)):
         if index % label_every and index != len(points) - 1:
             continue
         x = xy(index, 0)[0]
         anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 \
             else "middle"
         parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>'
-                     % (x, height - bottom + 16, anchor, _esc(p[0][:8])))
+                     % (x, height - bottom + 16, anchor, _esc(labels[index])))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
                  'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
@@ -274,28 +299,53 @@ def trend_svg(history, width=640, height=190):
 
 
 def score_svg(areas, width=640, bar_height=16):
-    """One bar per scored area (0-100) with its grade."""
-    rows = [a for a in areas if a["assessed"]]
-    label_width, gap = 150, 6
-    height = max(1, len(rows)) * (bar_height + gap) + 4
-    plot = width - label_width - 90
+    """Score per area: bar length = score 0-100 (axis drawn), colour and badge = grade. A D or F row is tinted red
+    and its badge is filled, so a long bar with a bad grade (most checks pass, one critical is open) reads as bad.
+    Areas without a score say why in the bar's place (grade only, not assessed)."""
+    label_width, gap, badge = 150, 6, 26
+    plot = width - label_width - badge - 70
+    row_h = bar_height + gap
+    height = max(1, len(areas)) * row_h + 22
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="score per area">' % (width, height)]
-    for index, area in enumerate(rows):
-        y = index * (bar_height + gap) + 2
-        color = GRADE_COLORS.get(area["grade"], "#9ca3af")
-        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s</text>'
-                     % (label_width - 8, y + bar_height - 4, _esc(area["title"])))
+             'aria-label="score per area: bar length is the score from 0 to 100, colour and badge the grade">'
+             % (width, height)]
+    for tick in (0, 25, 50, 75, 100):
+        x = label_width + plot * tick / 100.0
+        parts.append('<line x1="%.1f" y1="0" x2="%.1f" y2="%d" stroke="#e5e7eb"/>' % (x, x, len(areas) * row_h))
+        parts.append('<text x="%.1f" y="%d" text-anchor="middle" font-size="9" fill="#6b7280">%d</text>'
+                     % (x, len(areas) * row_h + 11, tick))
+    parts.append('<text x="%d" y="%d" text-anchor="end" font-size="9" fill="#6b7280">score (0-100)</text>'
+                 % (label_width - 8, len(areas) * row_h + 11))
+    for index, area in enumerate(areas):
+        y = index * row_h + 2
+        grade_letter = area.get("grade")
+        color = GRADE_COLORS.get(grade_letter, "#9ca3af")
+        bad = grade_letter in ("D", "F")
+        if bad:
+            parts.append('<rect x="0" y="%d" width="%d" height="%d" fill="#fef2f2"/>' % (y - 2, width, row_h))
+        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151"%s>%s</text>'
+                     % (label_width - 8, y + bar_height - 4, ' font-weight="700"' if bad else "", _esc(area["title"])))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
-        if area["score"] is not None:
-            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %.1f</title></rect>'
-                         % (label_width, y, plot * area["score"] / 100.0, bar_height, color, _esc(area["title"]),
-                            area["score"]))
-            text = "%.0f · %s" % (area["score"], area["grade"])
+        if not area["assessed"]:
+            text, note = "not assessed", "not assessed"
+        elif area["score"] is not None:
+            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: score %.1f of 100, '
+                         'grade %s</title></rect>' % (label_width, y, plot * area["score"] / 100.0, bar_height, color,
+                                                      _esc(area["title"]), area["score"], _esc(grade_letter)))
+            text, note = "%.0f" % area["score"], None
         else:
-            text = "grade %s" % area["grade"]
+            text, note = "", "no score (grade only)"
+        if note:
+            parts.append('<text x="%d" y="%d" font-size="10" font-style="italic" fill="#6b7280">%s</text>'
+                         % (label_width + 6, y + bar_height - 4, _esc(note)))
+        bx = label_width + plot + 8
+        if grade_letter:
+            parts.append('<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s"/>'
+                         '<text x="%d" y="%d" text-anchor="middle" font-size="11" font-weight="700" fill="#fff">%s'
+                         '</text>' % (bx, y, badge - 4, bar_height, color, bx + (badge - 4) / 2, y + bar_height - 4,
+                                      _esc(grade_letter)))
         parts.append('<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
-                     % (label_width + plot + 8, y + bar_height - 4, color, _esc(text)))
+                     % (bx + badge, y + bar_height - 4, "#b91c1c" if bad else "#374151", _esc(text)))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
