@@ -96,13 +96,14 @@ def test_the_role_alone_fails_on_its_gates(two_clusters):
 def test_feature_state_comes_from_the_inventory_without_secrets(two_clusters):
     reports, proc = two_clusters["reports"], two_clusters["proc"]
     alpha = json.loads((reports / "alpha" / RUN / "report.json").read_text())
+    # applied: false only with kubesec_render_only (issue 24: "rendered, not applied")
     assert alpha["features"] == {
-        "falco": {"enabled": True, "ui": True, "channels": ["telegram"]},
-        "trivy_operator": {"enabled": True, "scanners": {"exposed_secrets": False}},
-        "audit_logging": {"enabled": True},
+        "falco": {"enabled": True, "applied": True, "ui": True, "channels": ["telegram"]},
+        "trivy_operator": {"enabled": True, "applied": True, "scanners": {"exposed_secrets": False}},
+        "audit_logging": {"enabled": True, "applied": True},
     }
     beta = json.loads((reports / "beta" / RUN / "report.json").read_text())
-    assert beta["features"]["falco"] == {"enabled": False, "ui": False, "channels": []}
+    assert beta["features"]["falco"] == {"enabled": False, "applied": True, "ui": False, "channels": []}
     outputs = [p for p in reports.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".xml", ".sarif")]
     for secret in (*SECRETS, "-100123"):
         assert secret not in proc.stdout

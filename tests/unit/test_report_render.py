@@ -46,3 +46,25 @@ def test_gate_line_in_the_page_says_what_was_not_counted():
     html = _render.render_html(_report.build("c", "r1", findings, today=TODAY, fail_on={"severity": "critical"}))
     assert "Gates passed" in html
     assert "1 critical WARN not counted by severity&gt;=critical; add statuses: [fail, warn] to count them" in html
+
+
+def test_feature_only_rendered_says_rendered_not_applied(tmp_path):
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils import _inputs
+
+    cluster_dir = tmp_path / "c"
+    (cluster_dir / "rendered" / "falco").mkdir(parents=True)
+    (cluster_dir / "rendered" / "falco" / "values.yaml").write_text("# Helm values\nfalco:\n  applied: true\n")
+    (cluster_dir / "rendered" / "trivy-operator").mkdir()
+    (cluster_dir / "rendered" / "trivy-operator" / "kubesec-render.json").write_text('{"applied": false}')
+    assert _inputs.rendered_applied(str(cluster_dir)) == {"trivy_operator": False}   # nested keys do not count
+    (cluster_dir / "rendered" / "falco" / "metadata.yaml").write_text("feature: falco\napplied: false\n")
+    applied = _inputs.rendered_applied(str(cluster_dir))
+    assert applied == {"falco": False, "trivy_operator": False}
+    features = {"falco": {"enabled": True, "applied": True, "ui": True}, "trivy_operator": {"enabled": True},
+                "audit_logging": {"enabled": True, "applied": False}}
+    model = _report.build("c", "r1", [], today=TODAY, features=features, rendered_applied=applied)
+    assert model["features"]["falco"]["applied"] is False
+    html = _render.render_html(model)
+    assert html.count("rendered, not applied</b>") == 3
+    model = _report.build("c", "r1", [], today=TODAY, features={"falco": {"enabled": True, "applied": True}})
+    assert "rendered, not applied</b>" not in _render.render_html(model)

@@ -100,7 +100,7 @@ class ActionModule(ActionBase):
                 previous_run_id=previous_id, today=today, history=history, features=args["features"],
                 actions=_inputs.read_actions(cluster_dir, since=since), inputs=_inputs.read_meta(run_dir),
                 fail_on=args["fail_on"], rows=args["html_rows_per_section"],
-                rendered=_inputs.list_rendered(cluster_dir))
+                rendered=_inputs.list_rendered(cluster_dir), rendered_applied=_inputs.rendered_applied(cluster_dir))
             model["meta"]["files"] = findings.files()
         except (_report.ReportInputError, OSError, ValueError) as exc:
             raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc

@@ -514,6 +514,53 @@ def list_rendered(cluster_dir, limit=MAX_RENDERED):
     return found
 
 
+# Sub-folders of reports/<cluster>/rendered/ and the feature they hold.
+RENDERED_FEATURES = {"falco": "falco", "runtime_security": "falco", "trivy-operator": "trivy_operator",
+                     "trivy_operator": "trivy_operator", "audit-logging": "audit_logging",
+                     "audit_logging": "audit_logging", "enforcement": "workload_enforcement"}
+MAX_RENDERED_META = 1 << 20
+
+
+def rendered_applied(cluster_dir):
+    """{feature: applied} from the metadata the feature roles write beside their rendered files: a top-level
+    ``applied`` boolean in any JSON or YAML file (<= 1 MiB) of reports/<cluster>/rendered/<feature>/."""
+    base = os.path.join(cluster_dir, "rendered")
+    out = {}
+    if not os.path.isdir(base):
+        return out
+    for sub in sorted(os.listdir(base)):
+        feature = RENDERED_FEATURES.get(sub)
+        folder = os.path.join(base, sub)
+        if not feature or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not name.endswith((".json", ".yaml", ".yml")) or not os.path.isfile(path) or \
+                    os.path.getsize(path) > MAX_RENDERED_META:
+                continue
+            value = _top_level_applied(path)
+            if isinstance(value, bool):
+                out[feature] = out.get(feature, True) and value
+    return out
+
+
+def _top_level_applied(path):
+    """The top-level ``applied`` of one file, read without building anything else of a YAML document."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data.get("applied") if isinstance(data, dict) else None
+    match = re.search(r"^applied:\s*(true|false|yes|no)\s*(#.*)?$", text, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).lower() in ("true", "yes") if match else None
+
+
 # ------------------------------------------------------------------------------------------------ features
 KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketchat", "discord", "webhook",
                   "pagerduty", "opsgenie", "alertmanager", "loki", "elasticsearch", "syslog", "smtp", "googlechat",

@@ -919,7 +919,7 @@ def _workload_view(acc, rules_meta, rows):
 
 def build(cluster, run_id, findings, waivers=None, previous_findings=None, previous_run_id=None, today=None,
           generated_at=None, meta=None, history=None, features=None, actions=None, inputs=None, fail_on=None,
-          rows=DEFAULT_ROWS, rendered=None):
+          rows=DEFAULT_ROWS, rendered=None, rendered_applied=None):
     """The whole report model (report.json without its findings, plus private '_' keys for the renderers).
 
     ``findings``: a list (then ``model['findings']`` holds it, waivers applied) or any re-iterable such as
@@ -1000,6 +1000,9 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         "changes": comparison_counts, "gates_failed": gate_result["failed"] if gates.enabled else None,
     }
     features_clean, features_dropped = _inputs.sanitize_features(features)
+    for name, applied in (rendered_applied or {}).items():
+        if name in features_clean and applied is False:
+            features_clean[name]["applied"] = False
     workload_rules = _inputs.normalize_workload_rules((inputs.get("workload_rules") or {}).get("data"))
     audit_summary = _inputs.normalize_audit_summary((inputs.get("audit_log_summary") or {}).get("data"))
     falco_groups = _inputs.normalize_falco_groups((inputs.get("falco_groups") or {}).get("data"))
