@@ -327,7 +327,7 @@ def score_svg(areas, width=640, bar_height=16):
                      % (label_width - 8, y + bar_height - 4, ' font-weight="700"' if bad else "", _esc(area["title"])))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
         if not area["assessed"]:
-            text, note = "not assessed", "not assessed"
+            text, note = "", "not assessed"
         elif area["score"] is not None:
             parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: score %.1f of 100, '
                          'grade %s</title></rect>' % (label_width, y, plot * area["score"] / 100.0, bar_height, color,
