@@ -411,6 +411,7 @@ def view(model, max_rows=None, print_mode=False):
         "limit": limit,
         "html_rows": html_rows,
         "print": print_mode,
+        "has_changes": model.get("comparison") is not None or len(history) > 1,
         "sections": [{"key": k, "anchor": a, "title": t, "present": present[k]} for k, a, t, unused in SECTIONS],
         "rows": rows,
         "severity_donut": donut_svg(model["summary"]["problems_by_severity"], SEVERITY_COLORS),
