@@ -68,3 +68,11 @@ def test_feature_only_rendered_says_rendered_not_applied(tmp_path):
     assert html.count("rendered, not applied</b>") == 3
     model = _report.build("c", "r1", [], today=TODAY, features={"falco": {"enabled": True, "applied": True}})
     assert "rendered, not applied</b>" not in _render.render_html(model)
+
+
+def test_the_kubesec_remediation_is_shown_beside_the_shell_command():
+    finding = f("CIS-4.1.9")
+    finding["remediation"] = "chmod 600 /var/lib/kubelet/config.yaml"
+    finding["remediation_kubesec"] = "ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l n1"
+    html = _render.render_html(_report.build("c", "r1", [finding], today=TODAY))
+    assert "<b>kubesec:</b> <code>ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l n1</code>" in html

@@ -8,8 +8,9 @@ opaque number (peer tools are criticised for arbitrary scores):
 
 * Every finding belongs to one area (``area_of``).
 * Grade (every area): the worst severity among the area's open problems (FAIL or WARN; waived findings are not
-  open): none or info -> A, low or unknown -> B, medium -> C, high -> D, critical -> F. An area without any
-  result and whose sources were not collected is "not assessed".
+  open): none or info -> A, low or unknown -> B, medium -> C, high -> D, critical -> F. An area is graded only
+  from sources that ran and succeeded for it: "not assessed" (with why) when a source that may grade it failed,
+  or when none ran for it.
 * Score 0-100:
   - check areas (nodes, control plane, workloads, RBAC): severity-weighted pass rate
     100 x sum(w, PASS) / sum(w, PASS + FAIL + WARN); w = 9 critical, 7 high, 4 medium, 1 low/info/unknown
@@ -54,8 +55,9 @@ METHOD = [
     "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
     "findings.",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
-    "none/info A, low/unknown B, medium C, high D, critical F. 'not assessed' = no result and the source was not "
-    "collected.",
+    "none/info A, low/unknown B, medium C, high D, critical F. An area is graded only from sources that ran and "
+    "succeeded for it: 'not assessed (why)' when a source that may grade it failed or partly failed, or when none "
+    "ran for it (a Trivy CLI scan grades only what its 'assessed' list names).",
     "Score for check areas = severity-weighted pass rate: 100 x sum(weight of PASS) / sum(weight of PASS, FAIL, "
     "WARN), weight 9 critical, 7 high, 4 medium, 1 low/info/unknown (the lower bound of each CVSS band). WAIVED and "
     "INFO results are left out. No score when no passing check was recorded (a list of failures has no pass rate).",
@@ -111,6 +113,15 @@ def grade(worst):
 EVIDENCE_SOURCES = {"vulnerabilities": ("trivy-vulnerability",)}
 
 
+# What to say when nothing could have graded an area in this run.
+NOT_COLLECTED = {
+    "audit_log": "no audit-log query in this run (the audit_logging role or playbooks/audit_log.yml writes "
+                 "meta/audit_log_summary.json)",
+    "runtime": "no Falco events collected (kubesec_collect.falco)",
+    "vulnerabilities": "no vulnerability scan collected (Trivy Operator or a Trivy CLI image scan)",
+}
+
+
 def _assessment(key, tally, collectors, by_source):
     """(assessed, why not, collectors that graded it) for one area.
 
@@ -141,7 +152,7 @@ def _assessment(key, tally, collectors, by_source):
                 else "it does not say which scanners ran"))
     if not collectors:
         reasons.append("no result, and meta/sources.json does not say a source ran")
-    return False, "; ".join(reasons) or "no source collected for it", ran
+    return False, "; ".join(reasons) or NOT_COLLECTED.get(key, "no source collected for it"), ran
 
 
 def area_scores(tallies, collectors, images=None, by_source=None):
