@@ -1092,9 +1092,9 @@ def console_summary(model, files=None):
     else:
         audit_line = "Audit log: not assessed (%s)" % _clip_line(audit_area.get("not_assessed") or "no summary", 80)
     counts = model.get("comparison_counts")
-    changes = ("since %s: %d new, %d fixed, %d regressed, %d waived" % (
+    changes = ("Since run %s: %d new, %d fixed, %d regressed, %d waived (not fixed)" % (
         model["previous_run_id"], counts["new"], counts["fixed"], counts["regressed"], counts.get("waived", 0))
-        if counts else "first run")
+        if counts else "First run: nothing to compare with yet")
     files = files or {}
     where = files.get("html") or files.get("json") or "(not written: check mode)"
     return [_formats.safe_text(line) for line in (
@@ -1103,7 +1103,7 @@ def console_summary(model, files=None):
             severity.get("critical", 0), severity.get("high", 0), severity.get("medium", 0), severity.get("low", 0),
             waived),
         audit_line,
-        "Gates: %s; %s" % (_scoring.gate_line(model["gates"]), changes),
+        "Gates: %s. %s" % (_scoring.gate_line(model["gates"]), changes),
         "Report: %s%s" % (where, " (and report.pdf)" if files.get("pdf") else ""))]
 
 
