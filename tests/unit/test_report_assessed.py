@@ -143,3 +143,13 @@ def test_audit_log_summary_with_a_failed_node_is_not_a_grade():
     model = _report.build("c", "r", [], today=TODAY, inputs={"sources": {"data": SOURCES_OK},
                                                           "audit_log_summary": {"data": summary, "status": "ok"}})
     assert next(a for a in model["areas"] if a["area"] == "audit_log")["grade"] == "A"
+
+
+def test_console_summary_says_not_assessed_never_none():
+    sources = with_source("trivy_operator", enabled=True, status="failed", error="boom")
+    _areas, model = areas_of(sources, [RBAC])
+    lines = _report.console_summary(model, {"html": "/r/report.html"})
+    assert len(lines) == 5 and "None" not in " ".join(lines)
+    assert "Vulnerabilities not assessed (a source failed)" in lines[0]
+    assert lines[2].startswith("Audit log: not assessed - no audit-log query in this run")
+    assert lines[3] == "Gates: none configured. First run: nothing to compare with yet"

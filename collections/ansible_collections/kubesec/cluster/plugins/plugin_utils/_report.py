@@ -1078,7 +1078,7 @@ def console_summary(model, files=None):
         if area["assessed"]:
             grades.append("%s %s" % (short, area["grade"]))
         else:
-            grades.append("%s not assessed (%s)" % (short, _clip_line(area.get("not_assessed") or "?", 60)))
+            grades.append("%s not assessed%s" % (short, " (a source failed)" if area.get("source_failed") else ""))
     severity = model["summary"]["problems_by_severity"]
     waived = model["summary"]["by_status"].get("waived", 0)
     audit = model["sections"].get("audit_log")
@@ -1088,9 +1088,9 @@ def console_summary(model, files=None):
         counts = ["%d %s" % ((audit.get(key) or {}).get("count", 0), label) for key, label in AUDIT_INCIDENTS]
         audit_line = "Audit log (%s): %s" % (period, ", ".join(counts))
         if not audit_area.get("assessed"):
-            audit_line += " - incomplete: " + _clip_line(audit_area.get("not_assessed") or "", 80)
+            audit_line += " - incomplete: " + _clip_line(audit_area.get("not_assessed") or "", 160)
     else:
-        audit_line = "Audit log: not assessed (%s)" % _clip_line(audit_area.get("not_assessed") or "no summary", 80)
+        audit_line = "Audit log: not assessed - %s" % _clip_line(audit_area.get("not_assessed") or "no summary", 160)
     counts = model.get("comparison_counts")
     changes = ("Since run %s: %d new, %d fixed, %d regressed, %d waived (not fixed)" % (
         model["previous_run_id"], counts["new"], counts["fixed"], counts["regressed"], counts.get("waived", 0))
