@@ -82,11 +82,18 @@ def test_trivy_cli_config_only_scan_does_not_grade_vulnerabilities():
     assert "trivy_cli ran without assessing it" in areas["vulnerabilities"]["not_assessed"]
     assert "trivy_operator disabled" in areas["vulnerabilities"]["not_assessed"]
     # the trivy helper's field: which scanners / areas actually ran
-    for said in (["workloads"], ["misconfig"], "misconfig,secret"):
+    # trivy_scan's `assessed` (finding sources) as collect copies it into sources.json, also per input with scanners
+    sources["sources"]["trivy_cli"]["per_input"][0].update(assessed=["trivy-config"], scanners=["misconfig"])
+    sources["sources"]["trivy_cli"]["assessed"] = ["trivy-config"]
+    areas, _model = areas_of(sources, [config])
+    assert areas["vulnerabilities"]["assessed"] is False and "trivy_cli" in areas["workloads"]["graded_by"]
+    del sources["sources"]["trivy_cli"]["per_input"][0]["assessed"]
+    del sources["sources"]["trivy_cli"]["per_input"][0]["scanners"]
+    for said in (["workloads"], ["misconfig"], "misconfig,secret", ["trivy-config", "trivy-exposed-secret"]):
         sources["sources"]["trivy_cli"]["assessed"] = said
         areas, _model = areas_of(sources, [config])
         assert areas["vulnerabilities"]["assessed"] is False, said
-    sources["sources"]["trivy_cli"]["assessed"] = ["vuln", "misconfig"]
+    sources["sources"]["trivy_cli"]["assessed"] = ["trivy-vulnerability", "trivy-config"]
     areas, _model = areas_of(sources, [config])
     assert areas["vulnerabilities"]["grade"] == "A" and areas["vulnerabilities"]["graded_by"] == ["trivy_cli"]
     del sources["sources"]["trivy_cli"]["assessed"]

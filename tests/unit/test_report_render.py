@@ -55,7 +55,9 @@ def test_feature_only_rendered_says_rendered_not_applied(tmp_path):
     (cluster_dir / "rendered" / "falco").mkdir(parents=True)
     (cluster_dir / "rendered" / "falco" / "values.yaml").write_text("# Helm values\nfalco:\n  applied: true\n")
     (cluster_dir / "rendered" / "trivy-operator").mkdir()
-    (cluster_dir / "rendered" / "trivy-operator" / "kubesec-render.json").write_text('{"applied": false}')
+    # render.json as feature_values writes it beside the rendered files (render_only)
+    (cluster_dir / "rendered" / "trivy-operator" / "render.json").write_text(
+        '{"feature": "trivy_operator", "cluster": "c", "state": "enabled", "applied": false, "files": ["values.yaml"]}')
     assert _inputs.rendered_applied(str(cluster_dir)) == {"trivy_operator": False}   # nested keys do not count
     (cluster_dir / "rendered" / "falco" / "metadata.yaml").write_text("feature: falco\napplied: false\n")
     applied = _inputs.rendered_applied(str(cluster_dir))

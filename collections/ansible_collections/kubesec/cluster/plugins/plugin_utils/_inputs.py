@@ -121,6 +121,10 @@ ASSESSED_ALIASES = {
     "config": "workloads", "configuration": "workloads", "workload": "workloads",
     "infra": "control_plane", "control-plane": "control_plane", "node": "nodes", "audit-log": "audit_log",
     "secret": None, "secrets": None, "exposed-secret": None, "license": None, "sbom": None,
+    # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
+    "trivy-vulnerability": "vulnerabilities", "trivy-config": "workloads", "trivy-rbac": "rbac",
+    "trivy-infra": "control_plane", "trivy-exposed-secret": None, "falco": "runtime",
+    "cis-node": "nodes", "cis-control-plane": "control_plane",
 }
 FAILED_STATES = ("failed", "error", "partial", "unreachable")
 
