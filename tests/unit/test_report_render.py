@@ -62,12 +62,16 @@ def test_feature_only_rendered_says_rendered_not_applied(tmp_path):
     (cluster_dir / "rendered" / "falco" / "metadata.yaml").write_text("feature: falco\napplied: false\n")
     applied = _inputs.rendered_applied(str(cluster_dir))
     assert applied == {"falco": False, "trivy_operator": False}
-    features = {"falco": {"enabled": True, "applied": True, "ui": True}, "trivy_operator": {"enabled": True},
+    features = {"falco": {"enabled": True, "ui": True}, "trivy_operator": {"enabled": True},
                 "audit_logging": {"enabled": True, "applied": False}}
     model = _report.build("c", "r1", [], today=TODAY, features=features, rendered_applied=applied)
     assert model["features"]["falco"]["applied"] is False
     html = _render.render_html(model)
     assert html.count("rendered, not applied</b>") == 3
+    # this run applied falco (kubesec_render_only off): a render.json left from an earlier run does not override it
+    features["falco"]["applied"] = True
+    model = _report.build("c", "r1", [], today=TODAY, features=features, rendered_applied=applied)
+    assert model["features"]["falco"]["applied"] is True
     model = _report.build("c", "r1", [], today=TODAY, features={"falco": {"enabled": True, "applied": True}})
     assert "rendered, not applied</b>" not in _render.render_html(model)
 

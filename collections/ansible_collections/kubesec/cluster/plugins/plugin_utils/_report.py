@@ -1000,8 +1000,10 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         "changes": comparison_counts, "gates_failed": gate_result["failed"] if gates.enabled else None,
     }
     features_clean, features_dropped = _inputs.sanitize_features(features)
+    # the rendered metadata (render.json, applied: false) tells only when the run's settings did not: a render.json
+    # left from an earlier render_only run must not hide that this run applied the feature
     for name, applied in (rendered_applied or {}).items():
-        if name in features_clean and applied is False:
+        if name in features_clean and "applied" not in features_clean[name] and applied is False:
             features_clean[name]["applied"] = False
     workload_rules = _inputs.normalize_workload_rules((inputs.get("workload_rules") or {}).get("data"))
     audit_summary = _inputs.normalize_audit_summary((inputs.get("audit_log_summary") or {}).get("data"))
