@@ -60,3 +60,10 @@ def test_both_sources_are_shown_as_evidence_and_the_tooltip_matches(tmp_path):
     fails = model["sections"]["node_counts"]["demo-worker-1"]["fail"]
     assert re.search(r"<title>fail: %d</title>" % fails, html)          # node bar tooltip
     assert "counted once" in html and "Open CIS problems per node" in html
+
+
+def test_waiver_counts_a_check_reported_by_both_sources_once():
+    native, bench = load("cis-demo-worker-1.json"), load("kube-bench-demo-worker-1.json")
+    waivers = [{"id": "CIS-4.1.9", "reason": "accepted", "scope": {"node": "demo-worker-1"}}]
+    model = _report.build("demo", "r1", native + bench, today=TODAY, waivers=waivers)
+    assert model["waivers"]["active"][0]["matched"] == 1 == model["summary"]["by_status"]["waived"]

@@ -90,6 +90,8 @@ options:
         C({falco: {enabled: true, ui: false, channels: [telegram]}, trivy_operator: {enabled: true}, audit_logging: {enabled: true}})."
       - Only booleans, mappings of booleans and known alert channel names are kept; any other value (a password,
         token or URL passed by mistake) is dropped and only its key is listed.
+      - C(applied) false (render_only) shows the feature as "rendered, not applied"; without it, a top-level
+        C(applied) false in the rendered metadata (C(reports/<cluster>/rendered/<feature>/render.json)) does.
     type: dict
     default: {}
   fail_on:

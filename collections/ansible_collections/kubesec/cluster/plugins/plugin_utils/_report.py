@@ -332,6 +332,7 @@ class Waivers:
 
     def __init__(self, waivers, today):
         self.active, self.expired = [], []
+        self._cis_seen = {}
         if waivers is None:
             waivers = []
         if not isinstance(waivers, list):
@@ -351,8 +352,14 @@ class Waivers:
                 entry["allow_wildcard"] = True
             (self.expired if expires and expires < today else self.active).append(entry)
 
-    @staticmethod
-    def _count(waiver, finding):
+    def _count(self, waiver, finding):
+        if finding["source"] in CIS_SOURCES and finding.get("node"):
+            # kube-bench and the native audit report the same check on the same node: one result, counted once
+            seen = self._cis_seen.setdefault(waiver["index"], set())
+            key = (finding["id"].replace("CIS-", ""), finding["node"])
+            if key in seen:
+                return
+            seen.add(key)
         waiver["matched"] += 1
         ids = waiver["matched_ids"]
         if len(ids) < MATCHED_IDS and finding["id"] not in ids:
