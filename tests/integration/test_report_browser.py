@@ -143,3 +143,23 @@ def test_page_reads_the_same_without_script(browser, report_html):
     assert "Score per area" in text and "Top CVEs" in text and "Rule \u00d7 workload matrix" in text
     assert page.locator(".filter").count() == 0  # the filter boxes are added by the script only
     context.close()
+
+
+def test_no_horizontal_overflow_at_1400_px(browser, tmp_path):
+    """Issue 21: the page must not scroll sideways at 1400 px. The demo's kube-bench remediation for CIS-4.2.12
+    (a cipher list with no space) made the findings table 2,289 px wide before td got overflow-wrap: anywhere."""
+    import json
+
+    fixtures = ROOT / "tests" / "fixtures" / "report" / "dedupe"
+    findings = [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json")
+                for f in json.loads((fixtures / name).read_text())]
+    assert any("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS" in (f.get("remediation") or "") for f in findings)
+    page_file = tmp_path / "report.html"
+    page_file.write_text(_render.render_html(_report.build("demo", "r1", findings, today=TODAY)), encoding="utf-8")
+    for width in (1400, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(page_file.as_uri(), wait_until="load")
+        sizes = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        context.close()
+        assert sizes[0] <= sizes[1], (width, sizes)

@@ -138,3 +138,68 @@ def test_pdf_pages_rasterise_to_real_pictures(synth_pdf, tmp_path):
         dark = sum(image.histogram()[:200])
         assert dark > 0.003 * width * height, picture.name  # text and charts, not a blank page
         assert dark < 0.6 * width * height, picture.name   # and not a black one
+
+
+def _demo_findings():
+    import json
+
+    fixtures = ROOT / "tests" / "fixtures" / "report" / "dedupe"
+    return [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json")
+            for f in json.loads((fixtures / name).read_text())]
+
+
+def _synth_findings(tmp_path):
+    run = tmp_path / "synth" / "r1"
+    synth.write_run(str(run), workloads=12, vulns=120, seed=5)
+    return list(_report.FindingsDir(str(run / "findings"))), _inputs.read_meta(str(run))
+
+
+def test_first_run_folds_the_changes_page_into_the_summary(tmp_path):
+    """Issue 21: a first run printed a near-empty "Changes since the last run" page; the summary says "first run"."""
+    findings, inputs = _synth_findings(tmp_path)
+    path = tmp_path / "first.pdf"
+    path.write_bytes(_render.render_pdf(_report.build("c", "r1", findings, today=TODAY, inputs=inputs)))
+    pages = pages_text(path)
+    assert not any(page.strip().startswith("Changes since the last run") or
+                   "\nChanges since the last run\n" in page.split("Contents")[-1] for page in pages[1:])
+    summary = next(page for page in pages if "Executive Summary" in page and "Contents" not in page)
+    assert "First run for this cluster" in summary
+    assert "(first run: see the summary)" in pages[0]
+
+
+# Results per source and status of the `make demo` run whose PDF printed 7 rows of this table on page 3.
+DEMO_BY_SOURCE = {"cis-control-plane": {"pass": 46, "fail": 10, "warn": 16}, "cis-node": {"pass": 52, "fail": 4, "warn": 9,
+                  "info": 9, "waived": 1}, "falco": {"fail": 4, "info": 7}, "kube-bench": {"pass": 19, "fail": 2, "warn": 3,
+                  "waived": 1}, "trivy-config": {"fail": 114}, "trivy-exposed-secret": {"fail": 5}, "trivy-infra": {"fail": 19},
+                  "trivy-rbac": {"fail": 19}, "trivy-vulnerability": {"fail": 51}, "workload": {"fail": 33}}
+
+
+def test_results_per_source_table_is_never_split(tmp_path):
+    """Issue 24: page 3 of the demo PDF held the last 7 rows of the summary's results-per-source table; the table
+    is kept whole (with its heading) on one page."""
+    severities = ["critical", "high", "medium", "low"]
+    findings = []
+    for source, counts in DEMO_BY_SOURCE.items():
+        for status, count in counts.items():
+            for i in range(count):
+                node = "demo-worker-%d" % (i % 2) if source in ("cis-node", "kube-bench") else "demo-cp-1"
+                findings.append(make_finding(
+                    "%s-%s-%d" % (source, status, i), source, "t", status, severity=severities[i % 4], cluster="demo",
+                    node=node if source.startswith(("cis", "kube")) else None,
+                    namespace=None if source.startswith(("cis", "kube")) else "shop",
+                    resource={"kind": "Node", "name": node} if source.startswith(("cis", "kube"))
+                    else {"kind": "Deployment", "name": "app%d" % i, "namespace": "shop"}))
+    model = _report.build("demo", "20261206T031325Z", findings, today=TODAY)
+    path = tmp_path / "r.pdf"
+    path.write_bytes(_render.render_pdf(model))
+    pages = pages_text(path)
+    titles = [_report.SOURCE_TITLES[s] for s in DEMO_BY_SOURCE]
+    where = [n for n, page in enumerate(pages) if "Results per source\n" in page]
+    assert len(where) == 1
+    assert all(title in pages[where[0]] for title in titles), [t for t in titles if t not in pages[where[0]]]
+    # the summary is one page: the next page starts the next section (a first run: CIS), never a spill
+    def lines(page):
+        return [line for line in page.split("\n") if line.strip()]
+
+    summary = next(n for n, page in enumerate(pages) if lines(page)[1:2] == ["Executive Summary"])  # running header
+    assert lines(pages[summary + 1])[1:3] == ["CIS benchmark per node"] * 2, pages[summary + 1][:300]

@@ -96,13 +96,14 @@ def test_the_role_alone_fails_on_its_gates(two_clusters):
 def test_feature_state_comes_from_the_inventory_without_secrets(two_clusters):
     reports, proc = two_clusters["reports"], two_clusters["proc"]
     alpha = json.loads((reports / "alpha" / RUN / "report.json").read_text())
+    # applied: false only with kubesec_render_only (issue 24: "rendered, not applied")
     assert alpha["features"] == {
-        "falco": {"enabled": True, "ui": True, "channels": ["telegram"]},
-        "trivy_operator": {"enabled": True, "scanners": {"exposed_secrets": False}},
-        "audit_logging": {"enabled": True},
+        "falco": {"enabled": True, "applied": True, "ui": True, "channels": ["telegram"]},
+        "trivy_operator": {"enabled": True, "applied": True, "scanners": {"exposed_secrets": False}},
+        "audit_logging": {"enabled": True, "applied": True},
     }
     beta = json.loads((reports / "beta" / RUN / "report.json").read_text())
-    assert beta["features"]["falco"] == {"enabled": False, "ui": False, "channels": []}
+    assert beta["features"]["falco"] == {"enabled": False, "applied": True, "ui": False, "channels": []}
     outputs = [p for p in reports.rglob("*") if p.is_file() and p.suffix in (".json", ".html", ".xml", ".sarif")]
     for secret in (*SECRETS, "-100123"):
         assert secret not in proc.stdout
@@ -122,3 +123,30 @@ def test_a_typo_in_the_gates_stops_the_run(two_clusters):
     assert proc.returncode != 0
     assert "fail_on has unknown key(s) severty" in proc.stdout
     assert (reports / "beta" / RUN / "report.json").is_file()  # the other cluster is reported all the same
+
+
+def test_report_yml_alone_re_renders_the_latest_run_and_says_so(two_clusters):
+    """Issue 24: `playbooks/report.yml` alone (a new run id, no folder) re-renders the latest run of each cluster
+    (after a waiver change, say), warns which, and prints the five-line summary; a run folder without findings is an
+    error that names -e kubesec_run_id."""
+    base = two_clusters["base"]
+    reports = base / "rerender-reports"
+    for cluster in ("alpha", "beta"):
+        shutil.copytree(two_clusters["reports"] / cluster / RUN / "findings", reports / cluster / RUN / "findings")
+    inv = inventory(base / "rerender", {})
+    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_reports_dir=" + str(reports),
+                        "-e", '{"kubesec_report_formats": ["json"]}', check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "re-rendered the latest run %s" % RUN in proc.stdout and "-e kubesec_run_id=<id>" in proc.stdout
+    assert (reports / "alpha" / RUN / "report.json").is_file()
+    summary = proc.stdout[proc.stdout.index("TASK [kubesec.cluster.report : Report | Summary"):]
+    for start in ("Grades: ", "Open: ", "Audit log", "Gates: ", "Report: "):
+        assert start in summary, start
+    assert "Audit log None" not in proc.stdout and "Audit log not assessed" in summary.replace(":", "")
+    (reports / "beta" / "20990101T000000Z").mkdir()
+    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_reports_dir=" + str(reports),
+                        "-e", "kubesec_run_id=20990101T000000Z", "-e", '{"kubesec_report_formats": ["json"]}',
+                        check=False)
+    assert proc.returncode != 0
+    assert "run 20990101T000000Z has no findings directory" in proc.stdout
+    assert "re-render an earlier run with -e kubesec_run_id=<id> (runs with findings: %s)" % RUN in proc.stdout

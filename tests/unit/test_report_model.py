@@ -142,10 +142,10 @@ def test_comparison_keeps_sources_apart_when_fingerprints_collide():
     before = [f("CIS-4.2.5", status="warn"), f("CIS-4.2.5", status="pass", source="kube-bench")]
     assert before[0]["fingerprint"] == before[1]["fingerprint"]
     model = build(list(before), previous_findings=before, previous_run_id="r0")
-    assert model["comparison_counts"] == {"new": 0, "fixed": 0, "regressed": 0}
+    assert model["comparison_counts"] == {"new": 0, "fixed": 0, "regressed": 0, "waived": 0}
     after = [f("CIS-4.2.5", status="pass"), f("CIS-4.2.5", status="warn", source="kube-bench")]
     model = build(after, previous_findings=before, previous_run_id="r0")
-    assert model["comparison_counts"] == {"new": 0, "fixed": 1, "regressed": 1}
+    assert model["comparison_counts"] == {"new": 0, "fixed": 1, "regressed": 1, "waived": 0}
     assert model["comparison"]["fixed"][0]["source"] == "cis-node"
     assert model["comparison"]["regressed"][0]["source"] == "kube-bench"
 
@@ -155,8 +155,8 @@ def test_comparison_counts_and_fingerprints_are_complete_beyond_the_detail_cap(m
     before = [f("A-%d" % i) for i in range(20)] + [f("P-%d" % i, status="pass") for i in range(10)]
     after = [f("B-%d" % i) for i in range(30)] + [f("P-%d" % i) for i in range(10)]
     model = build(after, previous_findings=before, previous_run_id="r0")
-    assert model["comparison_counts"] == {"new": 30, "fixed": 20, "regressed": 10}
-    assert {k: len(v) for k, v in model["comparison"].items()} == {"new": 5, "fixed": 5, "regressed": 5}
+    assert model["comparison_counts"] == {"new": 30, "fixed": 20, "regressed": 10, "waived": 0}
+    assert {k: len(v) for k, v in model["comparison"].items()} == {"new": 5, "fixed": 5, "regressed": 5, "waived": 0}
     assert len(model["comparison_fingerprints"]["new"]) == 30
     assert {x["status"] for x in model["comparison"]["fixed"]} == {"gone"}
     # the list-based compare() agrees

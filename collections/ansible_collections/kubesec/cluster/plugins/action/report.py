@@ -30,6 +30,7 @@ ARGUMENT_SPEC = dict(
     history_runs=dict(type="int", default=_report.HISTORY_RUNS),
     features=dict(type="dict", default={}),
     fail_on=dict(type="dict", default={}),
+    use_latest_run=dict(type="bool", default=True),
 )
 
 
@@ -37,6 +38,31 @@ def _safe_name(value, what):
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
         raise AnsibleActionFail("report: %s=%r must be a plain folder name" % (what, value))
     return value
+
+
+def _runs_with_findings(cluster_dir):
+    if not os.path.isdir(cluster_dir):
+        return []
+    return sorted(name for name in os.listdir(cluster_dir)
+                  if not name.startswith(".") and os.path.isdir(os.path.join(cluster_dir, name, "findings")))
+
+
+def _pick_run(cluster_dir, run_id, use_latest):
+    """(run id to render, note). A run id with no folder at all (playbooks/report.yml alone makes a new id) means
+    "re-render the latest run" when use_latest is on; a run folder without findings is an error naming the runs
+    that can be rendered and how (-e kubesec_run_id=<id>)."""
+    run_dir = os.path.join(cluster_dir, run_id)
+    runs = _runs_with_findings(cluster_dir)
+    if os.path.isdir(os.path.join(run_dir, "findings")):
+        return run_id, None
+    if not os.path.exists(run_dir) and use_latest and runs:
+        return runs[-1], ("no run %s for cluster %s: re-rendered the latest run %s (another one: "
+                          "-e kubesec_run_id=<id>; runs with findings: %s)"
+                          % (run_id, os.path.basename(cluster_dir), runs[-1], ", ".join(runs[-5:])))
+    hint = ("re-render an earlier run with -e kubesec_run_id=<id> (runs with findings: %s)" % ", ".join(runs[-5:])
+            if runs else "run playbooks/audit.yml (and collect) for this cluster first")
+    raise AnsibleActionFail("report for cluster %s: run %s has no findings directory (%s): %s"
+                            % (os.path.basename(cluster_dir), run_id, os.path.join(run_dir, "findings"), hint))
 
 
 class ActionModule(ActionBase):
@@ -55,6 +81,7 @@ class ActionModule(ActionBase):
             if args[key] < 1:
                 raise AnsibleActionFail("report: %s must be at least 1, got %d" % (key, args[key]))
         cluster_dir = os.path.join(args["reports_dir"], cluster)
+        run_id, note = _pick_run(cluster_dir, run_id, args["use_latest_run"])
         run_dir = os.path.join(cluster_dir, run_id)
         try:
             today = datetime.date.fromisoformat(args["today"]) if args["today"] else datetime.date.today()
@@ -73,7 +100,7 @@ class ActionModule(ActionBase):
                 previous_run_id=previous_id, today=today, history=history, features=args["features"],
                 actions=_inputs.read_actions(cluster_dir, since=since), inputs=_inputs.read_meta(run_dir),
                 fail_on=args["fail_on"], rows=args["html_rows_per_section"],
-                rendered=_inputs.list_rendered(cluster_dir))
+                rendered=_inputs.list_rendered(cluster_dir), rendered_applied=_inputs.rendered_applied(cluster_dir))
             model["meta"]["files"] = findings.files()
         except (_report.ReportInputError, OSError, ValueError) as exc:
             raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
@@ -101,16 +128,23 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
             result["changed"] = bool(written)
         gates = model["gates"]
+        warnings = ([note] if note else []) + ["report for cluster %s: %s" % (cluster, w) for w in model["warnings"]]
+        if warnings:
+            result["warnings"] = warnings
         result.update(
             files=written,
+            run_id=run_id,
             run_dir=run_dir,
             summary=model["summary"],
             headline=model["headline"],
-            areas=[dict((k, a[k]) for k in ("area", "title", "grade", "score", "open")) for a in model["areas"]],
+            areas=[dict((k, a[k]) for k in ("area", "title", "assessed", "grade", "score", "open", "not_assessed"))
+                   for a in model["areas"]],
+            console=_report.console_summary(model, written),
             previous_run_id=model["previous_run_id"],
             changes=model["comparison_counts"],
             expired_waivers=[w["id"] for w in model["waivers"]["expired"]],
             gates={"enabled": gates["enabled"], "failed": gates["failed"], "hits": gates["hits"],
+                   "note": gates.get("note", ""), "line": _scoring.gate_line(gates),
                    "message": _scoring.gate_summary(cluster, gates) if gates["failed"] else ""},
         )
         return result

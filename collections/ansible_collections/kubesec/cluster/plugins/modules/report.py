@@ -90,6 +90,8 @@ options:
         C({falco: {enabled: true, ui: false, channels: [telegram]}, trivy_operator: {enabled: true}, audit_logging: {enabled: true}})."
       - Only booleans, mappings of booleans and known alert channel names are kept; any other value (a password,
         token or URL passed by mistake) is dropped and only its key is listed.
+      - C(applied) false (render_only) shows the feature as "rendered, not applied"; without it, a top-level
+        C(applied) false in the rendered metadata (C(reports/<cluster>/rendered/<feature>/render.json)) does.
     type: dict
     default: {}
   fail_on:
@@ -100,9 +102,18 @@ options:
         previous run; C(cis_fail) any CIS check FAIL; C(sources) limit the severity gate to these sources;
         C(expired_waivers) any expired waiver; C(min_score) any scored area below it; C(max_open) more open
         problems than this.
+      - C(incomplete) true fails when an area is not assessed because a source failed; a list of areas (nodes,
+        control_plane, workloads, vulnerabilities, rbac, runtime, audit_log) fails when any of them is not assessed.
       - Unknown keys are an error, so a typo cannot switch a gate off silently.
     type: dict
     default: {}
+  use_latest_run:
+    description:
+      - When no folder exists for O(run_id) (C(playbooks/report.yml) run alone makes a new id), re-render the latest
+        run of the cluster that has findings, with a warning naming it. A run folder without findings is always an
+        error that names the runs that can be rendered (C(-e kubesec_run_id=<id>)).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -136,6 +147,10 @@ files:
   returned: always
   type: dict
   sample: {json: reports/prod/20261124T053200Z/report.json, html: reports/prod/20261124T053200Z/report.html}
+run_id:
+  description: The run rendered (the latest run with findings when O(run_id) had no folder and O(use_latest_run)).
+  returned: always
+  type: str
 run_dir:
   description: The run folder.
   returned: always
@@ -149,7 +164,9 @@ headline:
   returned: always
   type: dict
 areas:
-  description: Grade and score per area (nodes, control plane, workloads, vulnerabilities, RBAC, runtime, audit log).
+  description:
+    - Grade and score per area (nodes, control plane, workloads, vulnerabilities, RBAC, runtime, audit log).
+    - C(assessed) false with C(grade) null and C(not_assessed) saying why (a source failed, none ran).
   returned: always
   type: list
   elements: dict
@@ -167,9 +184,17 @@ expired_waivers:
   type: list
   elements: str
 gates:
-  description: The CI gates of O(fail_on) - C(enabled), C(failed), C(hits) (gate, count, examples) and C(message).
+  description:
+    - The CI gates of O(fail_on) - C(enabled), C(failed), C(hits) (gate, count, examples), C(message), C(line) (one
+      line for the console) and C(note) (what the severity gate did not count, e.g. critical WARN results).
   returned: always
   type: dict
+console:
+  description: The five summary lines the report role prints (grades, open problems, audit-log incidents, gates and
+    changes, where the report is); control characters from cluster data shown escaped.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -189,6 +214,7 @@ def main():
             html_rows_per_section=dict(type="int", default=500),
             history_runs=dict(type="int", default=12),
             features=dict(type="dict", default={}),
+            use_latest_run=dict(type="bool", default=True),
             fail_on=dict(type="dict", default={}),
         ),
         supports_check_mode=True,

@@ -38,6 +38,20 @@ SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/s
 TOOL_URI = "https://github.com/kubesec/kubesec.cluster"
 # XML 1.0 forbids most control characters even when escaped; cluster text can contain them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters that act on a terminal or reorder text instead of showing: C0 controls but tab/newline, DEL, C1
+# controls, and the bidi embedding/override/isolate marks that can make a name read as another (U+202A-U+202E,
+# U+2066-U+2069; U+200E/U+200F/U+061C marks too). Shown as escapes (\x1b, \u202e) in the HTML, PDF and console.
+_INVISIBLE = dict((code, "\\x%02x" % code) for code in (*range(0x00, 0x20), 0x7f) if code not in (0x09, 0x0a))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in range(0x80, 0xa0))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in
+                  (*range(0x202a, 0x202f), *range(0x2066, 0x206a), 0x200e, 0x200f, 0x061c))
+
+
+def safe_text(value):
+    """Text with control and bidi-override characters shown as escapes (linear, one str.translate)."""
+    return str(value).translate(_INVISIBLE)
+
+
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "info": "0.0", "unknown": "0.0"}
 
 
@@ -116,14 +130,26 @@ def iter_report_findings(path):
                 streamed = True
                 break
         if streamed:
-            for line in handle:
+            closed = False
+            for number, line in enumerate(handle, 2):
                 text = line.rstrip().rstrip(",")
-                if not text or text in ("]}", "]"):
+                if not text:
                     continue
-                yield loads(text)
+                if text in ("]}", "]"):
+                    closed = True
+                    continue
+                try:
+                    yield loads(text)
+                except ValueError as exc:
+                    raise ValueError("%s: finding line %d is not JSON (%s)" % (path, number, exc)) from None
+            if not closed:  # cut at a line boundary: every line parsed, the closing "]}" is missing
+                raise ValueError("%s ends before its closing ']}': the file is truncated" % path)
             return
     with open(path, "r", encoding="utf-8") as handle:
-        data = json.load(handle)
+        try:
+            data = json.load(handle)
+        except ValueError as exc:
+            raise ValueError("%s is not readable JSON (%s)" % (path, exc)) from None
     findings = data.get("findings") if isinstance(data, dict) else None
     yield from (f for f in (findings or []) if isinstance(f, dict))
 
@@ -171,16 +197,17 @@ class JUnitWriter:
     """junit.xml: one <testcase> per finding (check/finding id + resource).
 
     FAIL -> <failure>; WAIVED -> <skipped> with the waiver reason; WARN (manual review / audit mode) -> <skipped>
-    with the reason; PASS and INFO -> a passing case. Totals come from the model's summary, computed before
-    the findings are streamed, so the root attributes can be written first.
+    with the reason; PASS and INFO -> a passing case. Totals come from the model's per-source counts, computed
+    before the findings are streamed, so the root attributes can be written first: one case per finding of each
+    source (kube-bench and the native audit are separate cases even for the same check and node).
     """
 
     def __init__(self, handle, model):
         self.handle = handle
-        counts = model["summary"]["by_status"]
-        total = model["summary"]["total"]
-        failures = counts.get("fail", 0)
-        skipped = counts.get("waived", 0) + counts.get("warn", 0)
+        per_source = model["summary"]["by_source"].values()
+        total = sum(sum(counts.values()) for counts in per_source)
+        failures = sum(counts.get("fail", 0) for counts in per_source)
+        skipped = sum(counts.get("waived", 0) + counts.get("warn", 0) for counts in per_source)
         name = "kubesec.%s" % model["cluster"]
         handle.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         handle.write('<testsuites name="kubesec" tests="%d" failures="%d" errors="0" skipped="%d" time="0">\n'

@@ -27,7 +27,7 @@ TOP = 15
 MAX_ACTIONS = 200
 MAX_RENDERED = 200
 FAILED_WORDS = ("failed", "error", "skipped", "disabled", "absent", "missing", "unavailable", "unreachable", "off",
-                "rendered")
+                "rendered", "partial")
 _SECRETISH = re.compile(r"pass(word)?|token|secret|key|credential|webhook|url|dsn|auth", re.IGNORECASE)
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -101,6 +101,134 @@ COLLECTOR_SOURCES = {
     "workloads": ("workload",), "workload": ("workload",), "falco": ("falco",), "kube_bench": ("kube-bench",),
     "audit_log": ("audit-log",), "cis": ("cis-node",), "cis_control_plane": ("cis-control-plane",),
 }
+# The areas a collector grades when it ran and succeeded without saying which it assessed. trivy_cli claims none:
+# its scans are configured per input (a config-only scan must not grade vulnerabilities), so without an
+# ``assessed`` list only its findings speak for it. A failed collector makes every area it may grade not assessed.
+COLLECTOR_AREAS = {
+    "trivy_operator": ("control_plane", "workloads", "vulnerabilities", "rbac"),
+    "trivy_cli": (),
+    "workloads": ("workloads",), "workload": ("workloads",), "falco": ("runtime",),
+    "kube_bench": ("nodes", "control_plane", "workloads", "rbac"), "audit_log": ("audit_log",),
+    "cis": ("nodes",), "cis_control_plane": ("control_plane",),
+}
+COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
+AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")
+# Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
+# "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
+ASSESSED_ALIASES = {
+    "vuln": "vulnerabilities", "vulns": "vulnerabilities", "vulnerability": "vulnerabilities",
+    "misconfig": "workloads", "misconfiguration": "workloads", "misconfigurations": "workloads",
+    "config": "workloads", "configuration": "workloads", "workload": "workloads",
+    "infra": "control_plane", "control-plane": "control_plane", "node": "nodes", "audit-log": "audit_log",
+    "secret": None, "secrets": None, "exposed-secret": None, "license": None, "sbom": None,
+    # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
+    "trivy-vulnerability": "vulnerabilities", "trivy-config": "workloads", "trivy-rbac": "rbac",
+    "trivy-infra": "control_plane", "trivy-exposed-secret": None, "falco": "runtime",
+    "cis-node": "nodes", "cis-control-plane": "control_plane",
+}
+FAILED_STATES = ("failed", "error", "partial", "unreachable")
+
+
+def _assessed_areas(value, where):
+    """An ``assessed``/``scanners`` list -> (set of area keys, unknown words); None when absent."""
+    if value is None:
+        return None, []
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list):
+        return set(), ["%s: not a list" % where]
+    areas, unknown = set(), []
+    for word in value:
+        key = str(word).strip().lower()
+        if key in AREA_KEYS:
+            areas.add(key)
+        elif key in ASSESSED_ALIASES:
+            if ASSESSED_ALIASES[key]:
+                areas.add(ASSESSED_ALIASES[key])
+        else:
+            unknown.append("%s: %s" % (where, _text(word, 40)))
+    return areas, unknown
+
+
+def collector_states(meta):
+    """What each collector of meta/sources.json did for the grades: [{collector, state, why, areas, may_grade}].
+
+    state: ok (ran and succeeded; ``areas`` it graded), failed (``why``; it makes ``may_grade`` not assessed) or off
+    (disabled, skipped, rendered: graded nothing). ``areas`` comes from the entry's ``assessed`` list (area keys or
+    Trivy scanner names, also per input in ``per_input``) when present, else from COLLECTOR_AREAS.
+    """
+    data = (meta.get("sources") or {}).get("data")
+    if isinstance(data, dict):
+        entries = data["sources"] if isinstance(data.get("sources"), dict) else ({} if "schema" in data else data)
+    else:
+        entries = dict((row["source"], {"status": row["status"]}) for row in normalize_sources(data))
+    out = []
+    for name, entry in sorted(entries.items()):
+        entry = entry if isinstance(entry, dict) else {"status": entry}
+        key = str(name).replace("-", "_")
+        row = normalize_sources([dict(entry, source=name)])
+        status = row[0]["status"] if row else "ok"
+        lowered = status.lower()
+        default = COLLECTOR_AREAS.get(key)
+        if default is None:  # a finding source named directly ({source: status})
+            from ansible_collections.kubesec.cluster.plugins.plugin_utils._scoring import SOURCE_AREA
+            default = (SOURCE_AREA[str(name)],) if str(name) in SOURCE_AREA else ()
+        may_grade = COLLECTOR_MAY_GRADE.get(key, default)
+        state = {"collector": str(name), "state": "ok", "why": None, "areas": [], "may_grade": list(may_grade),
+                 "unknown_assessed": []}
+        if any(word in lowered for word in FAILED_STATES):
+            state["state"] = "failed"
+            detail = _text(entry.get("error"), 200) or _node_errors(entry) or status.partition(":")[2].strip()
+            state["why"] = "%s %s%s" % (name, lowered.partition(":")[0].strip(), (": " + detail) if detail else "")
+        elif not row or not row[0]["collected"]:
+            state["state"] = "off"
+            state["why"] = "%s %s" % (name, lowered)
+        else:
+            areas, unknown = _assessed_areas(entry.get("assessed", entry.get("scanners")), "%s.assessed" % name)
+            for index, item in enumerate(entry.get("per_input") or []):
+                if isinstance(item, dict) and (item.get("assessed") is not None or item.get("scanners") is not None):
+                    more, bad = _assessed_areas(item.get("assessed", item.get("scanners")),
+                                                "%s.per_input[%d].assessed" % (name, index))
+                    areas = (areas or set()) | more
+                    unknown += bad
+            state["areas"] = sorted(areas) if areas is not None else list(default)
+            state["said"] = areas is not None
+            state["unknown_assessed"] = unknown
+        out.append(state)
+    if not any(c["collector"].replace("-", "_") == "audit_log" for c in out):
+        audit = _audit_log_state(meta.get("audit_log_summary") or {})
+        if audit:
+            out.append(audit)
+    return out
+
+
+def _audit_log_state(entry):
+    """The audit_logging role's meta/audit_log_summary.json (not in sources.json): nodes_ok of nodes_total."""
+    state = {"collector": "audit_log", "state": "ok", "why": None, "areas": ["audit_log"], "may_grade": ["audit_log"],
+             "unknown_assessed": [], "said": True}
+    if entry.get("status") == "invalid":
+        return dict(state, state="failed", areas=[],
+                    why="audit_log failed: meta/audit_log_summary.json is unreadable (%s)" % entry.get("error"))
+    data = entry.get("data")
+    if not isinstance(data, dict):
+        return None
+    total, good = _int(data.get("nodes_total")), _int(data.get("nodes_ok"))
+    if total is not None and good is not None and good < total:
+        nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+        bad = ["%s: %s" % (_text(name, 60), _text(n.get("error"), 100)) for name, n in sorted(nodes.items())
+               if isinstance(n, dict) and n.get("status") != "ok"]
+        return dict(state, state="failed", areas=[], why="audit_log partial: %d of %d control-plane nodes read%s" % (
+            good, total, (" (" + "; ".join(bad[:3]) + ")") if bad else ""))
+    return state
+
+
+def _node_errors(entry):
+    nodes = entry.get("nodes")
+    if not isinstance(nodes, list):
+        return None
+    bad = ["%s: %s" % (_text(n.get("node"), 60), _text(n.get("error"), 80)) for n in nodes
+           if isinstance(n, dict) and n.get("error")]
+    return "; ".join(bad[:3]) or None
 
 
 def collected_sources(meta):
@@ -388,6 +516,53 @@ def list_rendered(cluster_dir, limit=MAX_RENDERED):
                 if len(found) >= limit:
                     return found
     return found
+
+
+# Sub-folders of reports/<cluster>/rendered/ and the feature they hold.
+RENDERED_FEATURES = {"falco": "falco", "runtime_security": "falco", "trivy-operator": "trivy_operator",
+                     "trivy_operator": "trivy_operator", "audit-logging": "audit_logging",
+                     "audit_logging": "audit_logging", "enforcement": "workload_enforcement"}
+MAX_RENDERED_META = 1 << 20
+
+
+def rendered_applied(cluster_dir):
+    """{feature: applied} from the metadata the feature roles write beside their rendered files: a top-level
+    ``applied`` boolean in any JSON or YAML file (<= 1 MiB) of reports/<cluster>/rendered/<feature>/."""
+    base = os.path.join(cluster_dir, "rendered")
+    out = {}
+    if not os.path.isdir(base):
+        return out
+    for sub in sorted(os.listdir(base)):
+        feature = RENDERED_FEATURES.get(sub)
+        folder = os.path.join(base, sub)
+        if not feature or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not name.endswith((".json", ".yaml", ".yml")) or not os.path.isfile(path) or \
+                    os.path.getsize(path) > MAX_RENDERED_META:
+                continue
+            value = _top_level_applied(path)
+            if isinstance(value, bool):
+                out[feature] = out.get(feature, True) and value
+    return out
+
+
+def _top_level_applied(path):
+    """The top-level ``applied`` of one file, read without building anything else of a YAML document."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        return data.get("applied") if isinstance(data, dict) else None
+    match = re.search(r"^applied:\s*(true|false|yes|no)\s*(#.*)?$", text, re.MULTILINE | re.IGNORECASE)
+    return match.group(1).lower() in ("true", "yes") if match else None
 
 
 # ------------------------------------------------------------------------------------------------ features

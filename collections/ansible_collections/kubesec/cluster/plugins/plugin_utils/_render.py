@@ -18,9 +18,12 @@ import datetime
 import hashlib
 import math
 import os
+import re
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
+
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._formats import safe_text
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import (
@@ -55,9 +58,22 @@ SECTIONS = (
 SCRIPT_NAME = "report.js"
 
 
+def _esc(value):
+    """Escaped for HTML, with control and bidi-override characters shown as escapes (\\x1b, \\u202e)."""
+    return escape(safe_text(value))
+
+
+def _finalize(value):
+    """Every {{ value }} of the templates: plain strings get control and bidi characters made visible."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return safe_text(value)
+    return value
+
+
 def _environment(template_dir=TEMPLATE_DIR):
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
-                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      finalize=_finalize)
     env.globals.update(SEVERITY_COLORS=SEVERITY_COLORS, STATUS_COLORS=STATUS_COLORS, SOURCE_TITLES=SOURCE_TITLES,
                        GRADE_COLORS=GRADE_COLORS, STATUS_RANK=STATUS_RANK, SEVERITY_ORDER=SEVERITY_ORDER,
                        STATUS_LETTER=STATUS_LETTER, is_fixable=is_fixable, evidence_html=evidence_html)
@@ -89,7 +105,7 @@ def evidence_html(finding, limit=None):
         e = {}
 
     def t(value, size=None):
-        return escape(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
+        return _esc(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
 
     parts = []
     if "expected" in e or "actual" in e:
@@ -123,6 +139,11 @@ def evidence_html(finding, limit=None):
     for key in ("source", "file", "target", "error", "note"):
         if isinstance(e.get(key), str) and e[key]:
             parts.append(Markup('<span class="muted">%s%s</span>') % ("file " if key == "file" else "", t(e[key])))
+    for other in finding.get("also_reported") or ():
+        text = Markup("also reported by <b>%s</b>: %s") % (t(other.get("source")), t(str(other.get("status")).upper()))
+        if other.get("actual") not in (None, ""):
+            text += Markup(", actual <code>%s</code>") % t(other["actual"], 200)
+        parts.append(text)
     waiver = finding.get("waiver")
     if isinstance(waiver, dict):
         text = Markup("<b>waived:</b> %s") % t(waiver.get("reason"))
@@ -156,7 +177,7 @@ def donut_svg(counts, colors, size=150, label="open problems"):
     radius, stroke = 52, 22
     circumference = 2 * math.pi * radius
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 150" width="%d" height="%d" role="img" '
-             'aria-label="%d %s">' % (size, size, total, escape(label)),
+             'aria-label="%d %s">' % (size, size, total, _esc(label)),
              '<circle cx="75" cy="75" r="%d" fill="none" stroke="#e5e7eb" stroke-width="%d"/>' % (radius, stroke)]
     offset = 0.0
     for name, value in counts.items():
@@ -167,12 +188,12 @@ def donut_svg(counts, colors, size=150, label="open problems"):
                      'stroke-dasharray="%.2f %.2f" stroke-dashoffset="%.2f" transform="rotate(-90 75 75)">'
                      '<title>%s: %d</title></circle>'
                      % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset,
-                        escape(name), value))
+                        _esc(name), value))
         offset += length
     parts.append('<text x="75" y="72" text-anchor="middle" font-size="26" font-weight="700" fill="#111827">%d</text>'
                  % total)
     parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>'
-                 % escape(label))
+                 % _esc(label))
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
@@ -183,25 +204,48 @@ def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
     biggest = max([sum(counts.values()) for dummy, counts in rows] or [1]) or 1
     scale = (width - label_width - 40) / float(biggest)
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="%s">' % (width, height, escape(label))]
+             'aria-label="%s">' % (width, height, _esc(label))]
     for index, (name, counts) in enumerate(rows):
         y = index * (bar_height + gap) + 2
         text = str(name)
         short = text if len(text) <= 26 else text[:25] + "…"
         parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s<title>%s</title></text>'
-                     % (label_width - 8, y + bar_height - 5, escape(short), escape(text)))
+                     % (label_width - 8, y + bar_height - 5, _esc(short), _esc(text)))
         x = float(label_width)
         for status, value in counts.items():
             if not value:
                 continue
             w = value * scale
             parts.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d</title></rect>'
-                         % (x, y, w, bar_height, colors.get(status, "#999"), escape(status), value))
+                         % (x, y, w, bar_height, colors.get(status, "#999"), _esc(status), value))
             x += w
         parts.append('<text x="%.1f" y="%d" font-size="11" fill="#6b7280">%d</text>'
                      % (x + 4, y + bar_height - 5, sum(counts.values())))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
+
+
+_RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+
+
+def run_labels(run_ids):
+    """Axis labels for run ids (YYYYMMDDTHHMMSSZ): the date, with the time when another run is on the same day
+    (several runs a day all read "20261206" before); ids of another form are shown shortened."""
+    days = {}
+    for run_id in run_ids:
+        match = _RUN_ID.match(run_id)
+        if match:
+            days[match.group(1, 2, 3)] = days.get(match.group(1, 2, 3), 0) + 1
+    labels = []
+    for run_id in run_ids:
+        match = _RUN_ID.match(run_id)
+        if not match:
+            labels.append(run_id[:12])
+        elif days[match.group(1, 2, 3)] > 1:
+            labels.append("%s-%s %s:%s" % match.group(2, 3, 4, 5))
+        else:
+            labels.append("%s-%s-%s" % match.group(1, 2, 3))
+    return labels
 
 
 def trend_svg(history, width=640, height=190):
@@ -236,16 +280,17 @@ def trend_svg(history, width=640, height=190):
                          % (color, " ".join("%.1f,%.1f" % c for c in coords)))
         for (x, y), p in zip(coords, points):
             parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
-                         % (x, y, color, escape(p[0]), name, p[series]))
+                         % (x, y, color, _esc(p[0]), name, p[series]))
+    labels = run_labels([p[0] for p in points])
     label_every = max(1, math.ceil(len(points) / 6.0))
-    for index, p in enumerate(points):
+    for index in range(len(points)):
         if index % label_every and index != len(points) - 1:
             continue
         x = xy(index, 0)[0]
         anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 \
             else "middle"
         parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>'
-                     % (x, height - bottom + 16, anchor, escape(p[0][:8])))
+                     % (x, height - bottom + 16, anchor, _esc(labels[index])))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
                  'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5))
     parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
@@ -254,28 +299,53 @@ def trend_svg(history, width=640, height=190):
 
 
 def score_svg(areas, width=640, bar_height=16):
-    """One bar per scored area (0-100) with its grade."""
-    rows = [a for a in areas if a["assessed"]]
-    label_width, gap = 150, 6
-    height = max(1, len(rows)) * (bar_height + gap) + 4
-    plot = width - label_width - 90
+    """Score per area: bar length = score 0-100 (axis drawn), colour and badge = grade. A D or F row is tinted red
+    and its badge is filled, so a long bar with a bad grade (most checks pass, one critical is open) reads as bad.
+    Areas without a score say why in the bar's place (grade only, not assessed)."""
+    label_width, gap, badge = 150, 6, 26
+    plot = width - label_width - badge - 70
+    row_h = bar_height + gap
+    height = max(1, len(areas)) * row_h + 22
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="score per area">' % (width, height)]
-    for index, area in enumerate(rows):
-        y = index * (bar_height + gap) + 2
-        color = GRADE_COLORS.get(area["grade"], "#9ca3af")
-        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s</text>'
-                     % (label_width - 8, y + bar_height - 4, escape(area["title"])))
+             'aria-label="score per area: bar length is the score from 0 to 100, colour and badge the grade">'
+             % (width, height)]
+    for tick in (0, 25, 50, 75, 100):
+        x = label_width + plot * tick / 100.0
+        parts.append('<line x1="%.1f" y1="0" x2="%.1f" y2="%d" stroke="#e5e7eb"/>' % (x, x, len(areas) * row_h))
+        parts.append('<text x="%.1f" y="%d" text-anchor="middle" font-size="9" fill="#6b7280">%d</text>'
+                     % (x, len(areas) * row_h + 11, tick))
+    parts.append('<text x="%d" y="%d" text-anchor="end" font-size="9" fill="#6b7280">score (0-100)</text>'
+                 % (label_width - 8, len(areas) * row_h + 11))
+    for index, area in enumerate(areas):
+        y = index * row_h + 2
+        grade_letter = area.get("grade")
+        color = GRADE_COLORS.get(grade_letter, "#9ca3af")
+        bad = grade_letter in ("D", "F")
+        if bad:
+            parts.append('<rect x="0" y="%d" width="%d" height="%d" fill="#fef2f2"/>' % (y - 2, width, row_h))
+        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151"%s>%s</text>'
+                     % (label_width - 8, y + bar_height - 4, ' font-weight="700"' if bad else "", _esc(area["title"])))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
-        if area["score"] is not None:
-            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %.1f</title></rect>'
-                         % (label_width, y, plot * area["score"] / 100.0, bar_height, color, escape(area["title"]),
-                            area["score"]))
-            text = "%.0f · %s" % (area["score"], area["grade"])
+        if not area["assessed"]:
+            text, note = "", "not assessed"
+        elif area["score"] is not None:
+            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: score %.1f of 100, '
+                         'grade %s</title></rect>' % (label_width, y, plot * area["score"] / 100.0, bar_height, color,
+                                                      _esc(area["title"]), area["score"], _esc(grade_letter)))
+            text, note = "%.0f" % area["score"], None
         else:
-            text = "grade %s" % area["grade"]
+            text, note = "", "no score (grade only)"
+        if note:
+            parts.append('<text x="%d" y="%d" font-size="10" font-style="italic" fill="#6b7280">%s</text>'
+                         % (label_width + 6, y + bar_height - 4, _esc(note)))
+        bx = label_width + plot + 8
+        if grade_letter:
+            parts.append('<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s"/>'
+                         '<text x="%d" y="%d" text-anchor="middle" font-size="11" font-weight="700" fill="#fff">%s'
+                         '</text>' % (bx, y, badge - 4, bar_height, color, bx + (badge - 4) / 2, y + bar_height - 4,
+                                      _esc(grade_letter)))
         parts.append('<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
-                     % (label_width + plot + 8, y + bar_height - 4, color, escape(text)))
+                     % (bx + badge, y + bar_height - 4, "#b91c1c" if bad else "#374151", _esc(text)))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
@@ -341,6 +411,7 @@ def view(model, max_rows=None, print_mode=False):
         "limit": limit,
         "html_rows": html_rows,
         "print": print_mode,
+        "has_changes": model.get("comparison") is not None or len(history) > 1,
         "sections": [{"key": k, "anchor": a, "title": t, "present": present[k]} for k, a, t, unused in SECTIONS],
         "rows": rows,
         "severity_donut": donut_svg(model["summary"]["problems_by_severity"], SEVERITY_COLORS),

@@ -244,16 +244,70 @@ def load_findings(findings_dir):
 
 
 # ------------------------------------------------------------------------------------------------ waivers
-def _parse_date(value):
+WAIVER_KEYS = ("id", "reason", "expires", "scope", "allow_wildcard")
+SCOPE_KEYS = ("cluster", "node", "namespace", "resource")
+RESOURCE_KEYS = ("kind", "name", "namespace", "container")
+MATCHED_IDS = 20  # finding ids listed per waiver in the report (the count is exact)
+
+
+def _parse_date(value, where="waiver"):
+    """A real calendar date, YYYY-MM-DD exactly (YAML may already have made it a date); None when empty."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value
     text = str(value)
     try:
-        return datetime.date.fromisoformat(text[:10])
+        if len(text) != 10:
+            raise ValueError("not 10 characters")
+        return datetime.date.fromisoformat(text)
     except ValueError as exc:
-        raise ReportInputError("waiver expiry %r is not a date (YYYY-MM-DD)" % (value,)) from exc
+        raise ReportInputError("%s: expires %r is not a real date (YYYY-MM-DD)" % (where, value)) from exc
+
+
+def _waiver_errors(index, waiver):
+    """Every problem of one waiver, each naming it: a typo must never widen a waiver (``nodes:`` for ``node:``
+    would waive the finding on every node)."""
+    if not isinstance(waiver, dict):
+        return ["waiver #%d must be a mapping with id and reason, got %s" % (index, type(waiver).__name__)]
+    name = "waiver #%d (id %s)" % (index, _formats.safe_text(waiver.get("id", "?"))[:80])
+    errors = []
+    unknown = sorted(str(k) for k in waiver if k not in WAIVER_KEYS)
+    if unknown:
+        errors.append("%s: unknown key(s) %s; known: %s" % (name, ", ".join(unknown), ", ".join(WAIVER_KEYS)))
+    for key in ("id", "reason"):
+        if not isinstance(waiver.get(key), str) or not waiver[key].strip():
+            errors.append("%s: needs a non-empty text '%s'" % (name, key))
+    allow = waiver.get("allow_wildcard", False)
+    if not isinstance(allow, bool):
+        errors.append("%s: allow_wildcard must be true or false, got %r" % (name, allow))
+    if isinstance(waiver.get("id"), str) and waiver["id"].strip() in ("*", "CIS-*") and allow is not True:
+        errors.append("%s: a bare wildcard id waives every finding; set allow_wildcard: true if that is meant"
+                      % name)
+    scope = waiver.get("scope")
+    if scope is not None and not isinstance(scope, dict):
+        errors.append("%s: scope must be a mapping of %s" % (name, "/".join(SCOPE_KEYS)))
+    elif scope:
+        bad = sorted(str(k) for k in scope if k not in SCOPE_KEYS)
+        if bad:
+            errors.append("%s: unknown scope key(s) %s; known: %s" % (name, ", ".join(bad), ", ".join(SCOPE_KEYS)))
+        for key in ("cluster", "node", "namespace"):
+            if key in scope and not isinstance(scope[key], str):
+                errors.append("%s: scope.%s must be a text, got %r" % (name, key, scope[key]))
+        resource = scope.get("resource")
+        if resource is not None:
+            if not isinstance(resource, dict):
+                errors.append("%s: scope.resource must be a mapping of %s" % (name, "/".join(RESOURCE_KEYS)))
+            else:
+                bad = sorted(str(k) for k in resource if k not in RESOURCE_KEYS)
+                if bad:
+                    errors.append("%s: unknown scope.resource key(s) %s; known: %s"
+                                  % (name, ", ".join(bad), ", ".join(RESOURCE_KEYS)))
+    try:
+        _parse_date(waiver.get("expires"), name)
+    except ReportInputError as exc:
+        errors.append(str(exc))
+    return errors
 
 
 def _waiver_matches(waiver, finding):
@@ -273,21 +327,43 @@ def _waiver_matches(waiver, finding):
 
 
 class Waivers:
-    """The inventory's waivers: active ones waive matching FAIL/WARN findings, expired ones are only counted."""
+    """The inventory's waivers, validated strictly (every error names the waiver by index and id): active ones
+    waive matching FAIL/WARN findings, expired ones are only counted. Each records what it matched."""
 
     def __init__(self, waivers, today):
         self.active, self.expired = [], []
-        for index, waiver in enumerate(waivers or []):
-            if not isinstance(waiver, dict) or not waiver.get("id") or not waiver.get("reason"):
-                raise ReportInputError("waiver #%d needs at least 'id' and 'reason' (got %r)" % (index, waiver))
-            scope = waiver.get("scope") or {}
-            if not isinstance(scope, dict):
-                raise ReportInputError("waiver #%d (%s): scope must be a mapping of cluster/node/namespace/resource"
-                                       % (index, waiver["id"]))
+        self._cis_seen = {}
+        if waivers is None:
+            waivers = []
+        if not isinstance(waivers, list):
+            raise ReportInputError("waivers must be a list of {id, reason, expires, scope}, got %s"
+                                   % type(waivers).__name__)
+        errors = []
+        for index, waiver in enumerate(waivers):
+            errors.extend(_waiver_errors(index, waiver))
+        if errors:
+            raise ReportInputError("invalid waiver(s) in kubesec_waivers: " + "; ".join(errors))
+        for index, waiver in enumerate(waivers):
             expires = _parse_date(waiver.get("expires"))
-            entry = {"id": str(waiver["id"]), "reason": str(waiver["reason"]), "scope": scope,
-                     "expires": expires.isoformat() if expires else None, "matched": 0}
+            entry = {"index": index, "id": waiver["id"].strip(), "reason": waiver["reason"], "scope":
+                     waiver.get("scope") or {}, "expires": expires.isoformat() if expires else None, "matched": 0,
+                     "matched_ids": []}
+            if waiver.get("allow_wildcard"):
+                entry["allow_wildcard"] = True
             (self.expired if expires and expires < today else self.active).append(entry)
+
+    def _count(self, waiver, finding):
+        if finding["source"] in CIS_SOURCES and finding.get("node"):
+            # kube-bench and the native audit report the same check on the same node: one result, counted once
+            seen = self._cis_seen.setdefault(waiver["index"], set())
+            key = (finding["id"].replace("CIS-", ""), finding["node"])
+            if key in seen:
+                return
+            seen.add(key)
+        waiver["matched"] += 1
+        ids = waiver["matched_ids"]
+        if len(ids) < MATCHED_IDS and finding["id"] not in ids:
+            ids.append(finding["id"])
 
     def apply(self, finding, count=True):
         if finding["status"] not in PROBLEM_STATUSES or not (self.active or self.expired):
@@ -295,15 +371,17 @@ class Waivers:
         for waiver in self.active:
             if _waiver_matches(waiver, finding):
                 if count:
-                    waiver["matched"] += 1
+                    self._count(waiver, finding)
                 return apply_waiver(finding, waiver["reason"], waiver["expires"], waiver.get("scope"))
         if count:
             for waiver in self.expired:
                 if _waiver_matches(waiver, finding):
-                    waiver["matched"] += 1
+                    self._count(waiver, finding)
         return finding
 
     def info(self):
+        for waiver in self.active + self.expired:
+            waiver["matched_ids"].sort()
         return {"active": self.active, "expired": self.expired}
 
 
@@ -423,10 +501,15 @@ def compare(current, previous):
             new.append(finding)
         elif problem(finding) and old is not None and old["status"] == "pass":
             regressed.append(finding)
+    waived = []
     for key, old in before.items():
-        if problem(old) and not problem(after.get(key)):
-            fixed.append(after.get(key) or dict(old, status="gone"))
+        now = after.get(key)
+        if problem(old) and now is not None and now["status"] == "waived":
+            waived.append(now)
+        elif problem(old) and not problem(now):
+            fixed.append(now or dict(old, status="gone"))
     return {"new": sorted(new, key=_by_severity), "fixed": sorted(fixed, key=_by_severity),
+            "waived": sorted(waived, key=_by_severity),
             "regressed": sorted(regressed, key=_by_severity)}
 
 
@@ -555,18 +638,88 @@ class _Pass:
         self.wl_rules = {}       # rule -> {title, severity, counts, modes}
         self.events = {"falco": 0, "audit-log": 0}
         self.cp_audit = []       # control-plane checks about audit logging
+        self.cis_held = {}       # (check id without "CIS-", node) -> [(finding, is_new)] until finish()
+        self.cis_duplicates = 0  # results of a check on a node that another CIS source also reported
+        self.node_severity = {}  # node -> {fail: {severity: n}, warn: {...}, roles}
 
     def add(self, f):
-        intern = sys.intern
-        status, severity, source = f["status"], f["severity"], f["source"]
-        self.total += 1
-        self.by_status[status] += 1
+        """One finding as read. What each source reported is kept per source (the source's section, matrix and
+        the comparison); the counted results (totals, grades, gates, per-node counts) take one result per check and
+        node: CIS results with a node are held until ``finish`` merges kube-bench's and the native audit's."""
+        status, source = f["status"], f["source"]
         counts = self.by_source.get(source)
         if counts is None:
             counts = self.by_source[source] = dict((s, 0) for s in STATUSES)
         counts[status] += 1
-        problem = status in PROBLEM_STATUSES
-        if problem:
+        is_new = self._compare(f, status in PROBLEM_STATUSES)
+        if status in PROBLEM_STATUSES or status == "waived":
+            top = self.top.get(source)
+            if top is None:
+                top = self.top[source] = TopN(self.rows)
+            top.add(SECTION_KEYS.get(source, _problem_key)(f), f)
+        if source in CIS_SOURCES:
+            self._cis_matrix(f)
+            if f.get("node"):
+                key = (f["id"].replace("CIS-", ""), f["node"])
+                held = self.cis_held.get(key)
+                if held is None:
+                    self.cis_held[key] = [(f, is_new)]
+                else:
+                    held.append((f, is_new))
+            else:
+                self._count(f, is_new)
+                self._cis_counted(f)
+            return
+        self._count(f, is_new)
+        if source == "trivy-vulnerability":
+            self._vuln(f, status, f["severity"], f.get("namespace"))
+        elif source == "workload":
+            self._workload(f, status, f["severity"])
+        elif source in ("falco", "audit-log"):
+            self.events[source] += int(f.get("count") or 1) if isinstance(f.get("count"), int) else 1
+
+    def finish(self):
+        """Count the held CIS results: one per check and node. When kube-bench and the native audit both report a
+        check on a node, the worse status counts (the native audit first on a tie) and the other source's result is
+        shown beside it (``also_reported``)."""
+        for group in self.cis_held.values():
+            group.sort(key=lambda entry: (STATUS_RANK.get(entry[0]["status"], 9), entry[0]["source"] == "kube-bench"))
+            finding, is_new = group[0]
+            if len(group) > 1:
+                self.cis_duplicates += len(group) - 1
+                finding = dict(finding, also_reported=[_also(other) for other, dummy in group[1:]])
+                is_new = any(new for dummy, new in group)
+            self._count(finding, is_new)
+            self._cis_counted(finding)
+        self.cis_held = {}
+
+    def _compare(self, f, problem):
+        """Comparison by source + fingerprint (duplicates of a key count once, with their worst status)."""
+        if self.previous is None:
+            return True
+        status = f["status"]
+        key = comparison_key(f)
+        old_here = self.current.get(key)
+        self.current[key] = sys.intern(status) if old_here is None else _worse(status, old_here)
+        old = self.previous.status.get(key)
+        is_new = problem and (old is None or old == "pass")
+        if is_new and key not in self.changed:
+            self.changed.add(key)
+            if old is None:
+                self.new_fps.append(f["fingerprint"])
+                self.new.add(_by_severity(f), f)
+            else:
+                self.regressed_fps.append(f["fingerprint"])
+                self.regressed.add(_by_severity(f), f)
+        return is_new
+
+    def _count(self, f, is_new):
+        """The counted result: totals, severities, the area tally, the gates, nodes and namespaces, waived rows."""
+        intern = sys.intern
+        status, severity = f["status"], f["severity"]
+        self.total += 1
+        self.by_status[status] += 1
+        if status in PROBLEM_STATUSES:
             self.problems_by_severity[severity] += 1
         node, namespace = f.get("node"), f.get("namespace")
         if node:
@@ -578,57 +731,41 @@ class _Pass:
         if tally is None:
             tally = self.areas[area] = _scoring.AreaTally()
         tally.add(status, severity)
-        # comparison (by source + fingerprint; duplicates of a key count once, with their worst status)
-        is_new = True
-        if self.previous is not None:
-            key = comparison_key(f)
-            old_here = self.current.get(key)
-            self.current[key] = intern(status) if old_here is None else _worse(status, old_here)
-            old = self.previous.status.get(key)
-            is_new = problem and (old is None or old == "pass")
-            if is_new and key not in self.changed:
-                self.changed.add(key)
-                if old is None:
-                    self.new_fps.append(f["fingerprint"])
-                    self.new.add(_by_severity(f), f)
-                else:
-                    self.regressed_fps.append(f["fingerprint"])
-                    self.regressed.add(_by_severity(f), f)
         self.gates.add(f, is_new)
-        if problem or status == "waived":
-            top = self.top.get(source)
-            if top is None:
-                top = self.top[source] = TopN(self.rows)
-            top.add(SECTION_KEYS.get(source, _problem_key)(f), f)
-            if status == "waived":
-                self.waived.add(_problem_key(f), f)
-        if source in CIS_SOURCES:
-            self._cis(f, node, status, problem)
-        elif source == "trivy-vulnerability":
-            self._vuln(f, status, severity, namespace)
-        elif source == "workload":
-            self._workload(f, status, severity)
-        elif source in ("falco", "audit-log"):
-            self.events[source] += int(f.get("count") or 1) if isinstance(f.get("count"), int) else 1
+        if status == "waived":
+            self.waived.add(_problem_key(f), f)
 
-    def _cis(self, f, node, status, problem):
-        source = f["source"]
-        checks = self.cis.setdefault(source, {})
+    def _cis_matrix(self, f):
+        checks = self.cis.setdefault(f["source"], {})
         row = checks.get(f["id"])
         if row is None:
             row = checks[f["id"]] = {"id": f["id"], "title": f.get("title") or "", "scored": f.get("scored"),
                                      "cells": {}}
+        node = f.get("node")
         if node:
             old = row["cells"].get(node)
-            row["cells"][node] = status if old is None else _worse(status, old)
+            row["cells"][node] = f["status"] if old is None else _worse(f["status"], old)
+
+    def _cis_counted(self, f):
+        node, status = f.get("node"), f["status"]
+        if node:
             counts = self.node_counts.get(node)
             if counts is None:
                 counts = self.node_counts[node] = dict((s, 0) for s in STATUSES)
             counts[status] += 1
-            if (problem or status == "waived") and self.cis_open_count < MAX_CIS_OPEN:
+            sev = self.node_severity.get(node)
+            if sev is None:
+                sev = self.node_severity[node] = {"fail": dict((s, 0) for s in SEVERITIES),
+                                                  "warn": dict((s, 0) for s in SEVERITIES), "roles": set()}
+            if status in PROBLEM_STATUSES:
+                sev[status][f["severity"]] += 1
+            if f["source"] == "cis-control-plane" or (f["source"] == "kube-bench" and
+                                                      _scoring.area_of(f) == "control_plane"):
+                sev["roles"].add("control-plane")
+            if (status in PROBLEM_STATUSES or status == "waived") and self.cis_open_count < MAX_CIS_OPEN:
                 self.cis_open.setdefault(node, []).append(f)
                 self.cis_open_count += 1
-        if source != "cis-node" and "audit" in (f.get("title") or "").lower():
+        if f["source"] != "cis-node" and "audit" in (f.get("title") or "").lower():
             self.cp_audit.append(f)
 
     def _vuln(self, f, status, severity, namespace):
@@ -701,6 +838,26 @@ class _Pass:
             info["modes"].add(mode)
 
 
+def _also(finding):
+    """What another CIS source said about the same check on the same node (shown as evidence)."""
+    evidence = finding.get("evidence") if isinstance(finding.get("evidence"), dict) else {}
+    return {"source": finding["source"], "status": finding["status"], "severity": finding["severity"],
+            "actual": evidence.get("actual"), "expected": evidence.get("expected")}
+
+
+def _per_node(acc, node_roles=None):
+    """One row per node: role and open FAIL/WARN by severity (CIS sources, one result per check and node)."""
+    rows = []
+    for node, counts in acc.node_counts.items():
+        sev = acc.node_severity.get(node) or {"fail": {}, "warn": {}, "roles": set()}
+        role = (node_roles or {}).get(node) or ("control-plane" if "control-plane" in sev["roles"] else "worker")
+        rows.append({"node": node, "role": role, "fail": dict(sev["fail"]), "warn": dict(sev["warn"]),
+                     "pass": counts.get("pass", 0), "waived": counts.get("waived", 0),
+                     "open": counts.get("fail", 0) + counts.get("warn", 0)})
+    rows.sort(key=lambda r: (*(-r["fail"].get(s, 0) for s in SEVERITIES), -r["open"], r["node"]))
+    return rows
+
+
 def _matrix(checks, nodes_limit=None):
     rows = sorted(checks.values(), key=lambda row: _cis_sort_key(row["id"]))
     nodes = sorted(set(node for row in rows for node in row["cells"]))
@@ -769,7 +926,7 @@ def _workload_view(acc, rules_meta, rows):
 
 def build(cluster, run_id, findings, waivers=None, previous_findings=None, previous_run_id=None, today=None,
           generated_at=None, meta=None, history=None, features=None, actions=None, inputs=None, fail_on=None,
-          rows=DEFAULT_ROWS, rendered=None):
+          rows=DEFAULT_ROWS, rendered=None, rendered_applied=None):
     """The whole report model (report.json without its findings, plus private '_' keys for the renderers).
 
     ``findings``: a list (then ``model['findings']`` holds it, waivers applied) or any re-iterable such as
@@ -785,7 +942,16 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         gates = _scoring.Gates(fail_on)
     except _scoring.GateConfigError as exc:
         raise ReportInputError(str(exc)) from exc
-    previous = PreviousRun(previous_findings) if previous_findings is not None else None
+    warnings = []
+    previous = None
+    if previous_findings is not None:
+        try:
+            previous = PreviousRun(previous_findings)
+        except (OSError, ValueError, RecursionError) as exc:
+            # a cut or broken previous report must not block every later report of the cluster
+            warnings.append("previous report of run %s is unreadable, so this run is compared with nothing: %s"
+                            % (previous_run_id, _formats.safe_text(exc)[:300]))
+            previous_run_id = None
     acc = _Pass(rows, previous, gates)
     materialized = [] if isinstance(findings, list) else None
     with gc_paused():
@@ -794,22 +960,28 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             acc.add(finding)
             if materialized is not None:
                 materialized.append(finding)
+        acc.finish()
     inputs = inputs or {}
     summary = {"total": acc.total, "by_status": acc.by_status, "problems_by_severity": acc.problems_by_severity,
                "by_source": dict(sorted(acc.by_source.items()))}
     # comparison
     comparison, comparison_counts, fingerprints = None, None, None
     if previous is not None:
-        fixed_keys = [key for key in previous.problems if acc.current.get(key) not in PROBLEM_STATUSES]
+        # a problem that is waived now was accepted, not fixed: it is listed apart
+        fixed_keys = [key for key in previous.problems
+                      if acc.current.get(key) not in PROBLEM_STATUSES and acc.current.get(key) != "waived"]
+        waived_keys = [key for key in previous.problems if acc.current.get(key) == "waived"]
         fixed_fps = [previous.problems[key][2] for key in fixed_keys]
-        fixed = TopN(COMPARISON_DETAILS)
-        for key in fixed_keys:
-            entry = previous.details(key)
-            entry["status"] = acc.current.get(key, "gone")
-            fixed.add(_by_severity(entry), entry)
+        fixed, waived_now = TopN(COMPARISON_DETAILS), TopN(COMPARISON_DETAILS)
+        for keys, top in ((fixed_keys, fixed), (waived_keys, waived_now)):
+            for key in keys:
+                entry = previous.details(key)
+                entry["status"] = acc.current.get(key, "gone")
+                top.add(_by_severity(entry), entry)
         comparison = {"new": [_compact(f) for f in acc.new.result()], "fixed": fixed.result(),
-                      "regressed": [_compact(f) for f in acc.regressed.result()]}
-        comparison_counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps)}
+                      "regressed": [_compact(f) for f in acc.regressed.result()], "waived": waived_now.result()}
+        comparison_counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps),
+                             "waived": len(waived_keys)}
         fingerprints = {"new": acc.new_fps, "fixed": fixed_fps, "regressed": acc.regressed_fps}
     # areas and scores
     trivy = _inputs.normalize_trivy_reports((inputs.get("trivy_reports") or {}).get("data"))
@@ -819,8 +991,8 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
     image_info = {"scanned": len(images_known),
                   "with_critical_high": sum(1 for e in acc.vuln_images.values() if e["critical_high"]),
                   "complete": bool(trivy and trivy["images"])}
-    collected = _inputs.collected_sources(inputs)
-    areas = _scoring.area_scores(acc.areas, collected, image_info)
+    collectors = _inputs.collector_states(inputs)
+    areas = _scoring.area_scores(acc.areas, collectors, image_info, acc.by_source)
     waiver_info = waiver_set.info()
     gate_result = gates.result(summary, areas, waiver_info)
     # change since the previous run, from its headline
@@ -835,6 +1007,11 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         "changes": comparison_counts, "gates_failed": gate_result["failed"] if gates.enabled else None,
     }
     features_clean, features_dropped = _inputs.sanitize_features(features)
+    # the rendered metadata (render.json, applied: false) tells only when the run's settings did not: a render.json
+    # left from an earlier render_only run must not hide that this run applied the feature
+    for name, applied in (rendered_applied or {}).items():
+        if name in features_clean and "applied" not in features_clean[name] and applied is False:
+            features_clean[name]["applied"] = False
     workload_rules = _inputs.normalize_workload_rules((inputs.get("workload_rules") or {}).get("data"))
     audit_summary = _inputs.normalize_audit_summary((inputs.get("audit_log_summary") or {}).get("data"))
     falco_groups = _inputs.normalize_falco_groups((inputs.get("falco_groups") or {}).get("data"))
@@ -845,6 +1022,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         "run_id": run_id,
         "generated_at": generated_at,
         "previous_run_id": previous_run_id,
+        "warnings": warnings,
         "summary": summary,
         "areas": areas,
         "scoring": {"weights": _scoring.WEIGHTS,
@@ -869,6 +1047,8 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             "cis_control_plane": _matrix(acc.cis.get("cis-control-plane", {})),
             "kube_bench": _matrix(acc.cis.get("kube-bench", {})),
             "node_counts": dict(sorted(acc.node_counts.items())),
+            "per_node": _per_node(acc),
+            "cis_duplicates": acc.cis_duplicates,
             "vulnerabilities": _vulnerability_view(acc, trivy["images"] if trivy else None, rows),
             "trivy_reports": {"by_kind": trivy["by_kind"], "reports": trivy["reports"]} if trivy else None,
             "workloads": _workload_view(acc, workload_rules, rows),
@@ -877,6 +1057,7 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
             "audit_logging_checks": [_compact(f) for f in acc.cp_audit[:50]],
             "falco": {"events": acc.events["falco"], "groups_file": falco_groups},
             "sources": _inputs.normalize_sources((inputs.get("sources") or {}).get("data")),
+            "collectors": [dict((k, c[k]) for k in ("collector", "state", "why", "areas")) for c in collectors],
         },
         "meta": dict(meta or {}, inputs=_inputs.meta_status(inputs) if inputs else []),
         # private: for the renderers and writers only, never written
@@ -891,6 +1072,53 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
         model["_source"] = findings
         model["_waivers"] = Waivers(waivers, today)
     return model
+
+
+AUDIT_INCIDENTS = (("secret_reads", "secret read(s)"), ("denied", "denied"), ("exec", "exec/attach"),
+                   ("rbac_changes", "RBAC change(s)"), ("anonymous", "anonymous"))
+
+
+def console_summary(model, files=None):
+    """The five lines the report play ends with (like kube-bench's and Trivy's summaries): grade per area, open
+    criticals/highs, audit-log incidents of the queried period, gate result and changes, where the report is."""
+    grades = []
+    for area in model["areas"]:
+        short = area["title"].replace(" (CIS)", "").replace(" (Falco)", "")
+        if area["assessed"]:
+            grades.append("%s %s" % (short, area["grade"]))
+        else:
+            grades.append("%s not assessed%s" % (short, " (a source failed)" if area.get("source_failed") else ""))
+    severity = model["summary"]["problems_by_severity"]
+    waived = model["summary"]["by_status"].get("waived", 0)
+    audit = model["sections"].get("audit_log")
+    audit_area = next((a for a in model["areas"] if a["area"] == "audit_log"), {})
+    if audit:
+        period = (audit.get("period") or {}).get("text") or "the queried period"
+        counts = ["%d %s" % ((audit.get(key) or {}).get("count", 0), label) for key, label in AUDIT_INCIDENTS]
+        audit_line = "Audit log (%s): %s" % (period, ", ".join(counts))
+        if not audit_area.get("assessed"):
+            audit_line += " - incomplete: " + _clip_line(audit_area.get("not_assessed") or "", 160)
+    else:
+        audit_line = "Audit log: not assessed - %s" % _clip_line(audit_area.get("not_assessed") or "no summary", 160)
+    counts = model.get("comparison_counts")
+    changes = ("Since run %s: %d new, %d fixed, %d regressed, %d waived (not fixed)" % (
+        model["previous_run_id"], counts["new"], counts["fixed"], counts["regressed"], counts.get("waived", 0))
+        if counts else "First run: nothing to compare with yet")
+    files = files or {}
+    where = files.get("html") or files.get("json") or "(not written: check mode)"
+    return [_formats.safe_text(line) for line in (
+        "Grades: " + ", ".join(grades),
+        "Open: %d critical, %d high, %d medium, %d low (FAIL+WARN; %d waived)" % (
+            severity.get("critical", 0), severity.get("high", 0), severity.get("medium", 0), severity.get("low", 0),
+            waived),
+        audit_line,
+        "Gates: %s. %s" % (_scoring.gate_line(model["gates"]), changes),
+        "Report: %s%s" % (where, " (and report.pdf)" if files.get("pdf") else ""))]
+
+
+def _clip_line(text, limit):
+    text = _formats.safe_text(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _delta(summary, areas, previous):

@@ -8,8 +8,9 @@ opaque number (peer tools are criticised for arbitrary scores):
 
 * Every finding belongs to one area (``area_of``).
 * Grade (every area): the worst severity among the area's open problems (FAIL or WARN; waived findings are not
-  open): none or info -> A, low or unknown -> B, medium -> C, high -> D, critical -> F. An area without any
-  result and whose sources were not collected is "not assessed".
+  open): none or info -> A, low or unknown -> B, medium -> C, high -> D, critical -> F. An area is graded only
+  from sources that ran and succeeded for it: "not assessed" (with why) when a source that may grade it failed,
+  or when none ran for it.
 * Score 0-100:
   - check areas (nodes, control plane, workloads, RBAC): severity-weighted pass rate
     100 x sum(w, PASS) / sum(w, PASS + FAIL + WARN); w = 9 critical, 7 high, 4 medium, 1 low/info/unknown
@@ -54,8 +55,9 @@ METHOD = [
     "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
     "findings.",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
-    "none/info A, low/unknown B, medium C, high D, critical F. 'not assessed' = no result and the source was not "
-    "collected.",
+    "none/info A, low/unknown B, medium C, high D, critical F. An area is graded only from sources that ran and "
+    "succeeded for it: 'not assessed (why)' when a source that may grade it failed or partly failed, or when none "
+    "ran for it (a Trivy CLI scan grades only what its 'assessed' list names).",
     "Score for check areas = severity-weighted pass rate: 100 x sum(weight of PASS) / sum(weight of PASS, FAIL, "
     "WARN), weight 9 critical, 7 high, 4 medium, 1 low/info/unknown (the lower bound of each CVSS band). WAIVED and "
     "INFO results are left out. No score when no passing check was recorded (a list of failures has no pass rate).",
@@ -106,16 +108,70 @@ def grade(worst):
     return GRADE_BY_WORST.get(worst, "B")
 
 
-def area_scores(tallies, collected_sources, images=None):
-    """One row per area: grade, score (or None), counts and how the score was computed."""
+# Findings that show an area was really examined. Exposed-secret findings alone do not show that images were
+# scanned for vulnerabilities; every other area: any of its findings.
+EVIDENCE_SOURCES = {"vulnerabilities": ("trivy-vulnerability",)}
+
+
+# What to say when nothing could have graded an area in this run.
+NOT_COLLECTED = {
+    "audit_log": "no audit-log query in this run (the audit_logging role or playbooks/audit_log.yml writes "
+                 "meta/audit_log_summary.json)",
+    "runtime": "no Falco events collected (kubesec_collect.falco)",
+    "vulnerabilities": "no vulnerability scan collected (Trivy Operator or a Trivy CLI image scan)",
+}
+
+
+def _assessment(key, tally, collectors, by_source):
+    """(assessed, why not, collectors that graded it) for one area.
+
+    Graded only from sources that ran and succeeded for it: a collector that failed (or partly failed) and may
+    grade the area makes it "not assessed" whatever the other sources say, so a grade is never built on half the
+    data; otherwise a collector that ran and assessed it, or findings of the area, make it assessed.
+    """
+    failed = [c["why"] for c in collectors if c["state"] == "failed" and key in c["may_grade"]]
+    ran = [c["collector"] for c in collectors if c["state"] == "ok" and key in c["areas"]]
+    evidence = EVIDENCE_SOURCES.get(key)
+    if evidence:
+        has_findings = any(sum((by_source.get(source) or {}).values()) for source in evidence)
+    else:
+        has_findings = sum(tally.counts.values()) > 0
+    if failed:
+        return False, "source failed: " + "; ".join(failed), ran
+    if ran or has_findings:
+        return True, None, ran
+    reasons = []
+    for c in collectors:
+        if key not in c["may_grade"]:
+            continue
+        if c["state"] == "off":
+            reasons.append(c["why"])
+        elif c["state"] == "ok":
+            reasons.append("%s ran without assessing it (%s)" % (
+                c["collector"], "assessed: " + (", ".join(c["areas"]) or "nothing") if c.get("said")
+                else "it does not say which scanners ran"))
+    if not collectors:
+        reasons.append("no result, and meta/sources.json does not say a source ran")
+    return False, "; ".join(reasons) or NOT_COLLECTED.get(key, "no source collected for it"), ran
+
+
+def area_scores(tallies, collectors, images=None, by_source=None):
+    """One row per area: grade, score (or None), counts and how the score was computed.
+
+    ``collectors``: ``_inputs.collector_states`` (what ran, failed, or was off); ``by_source``: status counts per
+    finding source.
+    """
     rows = []
     images = images or {}
-    for key, title, sources, kind in AREAS:
+    by_source = by_source or {}
+    for key, title, _sources, kind in AREAS:
         tally = tallies.get(key) or AreaTally()
         total = sum(tally.counts.values())
-        assessed = total > 0 or any(source in collected_sources for source in sources if source != "kube-bench")
+        assessed, why_not, graded_by = _assessment(key, tally, collectors or [], by_source)
         score, basis = None, None
-        if kind == "checks":
+        if not assessed:
+            basis = "not assessed: " + why_not
+        elif kind == "checks":
             denominator = tally.weight_pass + tally.weight_problem
             if tally.counts["pass"] and denominator:
                 score = round(100.0 * tally.weight_pass / denominator, 1)
@@ -130,12 +186,14 @@ def area_scores(tallies, collected_sources, images=None):
                 basis = "%d of %d images without an open critical/high vulnerability%s" % (
                     scanned - images.get("with_critical_high", 0), scanned,
                     "" if images.get("complete") else " (only images with findings are known: lower bound)")
-        elif assessed:
+        else:
             basis = "events: grade only"
         rows.append({
             "area": key, "title": title, "assessed": assessed,
             "grade": grade(tally.worst) if assessed else None,
-            "score": score, "basis": basis or ("not assessed" if not assessed else None),
+            "not_assessed": why_not, "graded_by": graded_by,
+            "source_failed": bool(why_not and why_not.startswith("source failed")),
+            "score": score, "basis": basis,
             "worst": tally.worst, "counts": dict(tally.counts), "open_by_severity": dict(tally.open_by_severity),
             "open": tally.counts["fail"] + tally.counts["warn"],
         })
@@ -143,7 +201,9 @@ def area_scores(tallies, collected_sources, images=None):
 
 
 # ------------------------------------------------------------------------------------------------ gates
-GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources")
+GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources",
+             "incomplete")
+AREA_KEYS = tuple(key for key, dummy, unused, kind in AREAS)
 CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
 MAX_EXAMPLES = 5  # not EXAMPLES: ansible-test reads a module-level EXAMPLES as YAML docs
 
@@ -167,7 +227,8 @@ class Gates:
     statuses: which statuses count (default [fail]); new_only: only findings new or regressed since the previous
     run (on a first run every finding is new); cis_fail: any CIS check FAIL (cis-node, cis-control-plane,
     kube-bench); sources: limit the severity gate to these sources; expired_waivers: any expired waiver;
-    min_score: any scored area below this score; max_open: more open problems (FAIL+WARN) than this.
+    min_score: any scored area below this score; max_open: more open problems (FAIL+WARN) than this;
+    incomplete: true = any area not assessed because a source failed, or a list of areas that must be assessed.
     """
 
     def __init__(self, config):
@@ -197,9 +258,19 @@ class Gates:
             raise GateConfigError("fail_on.sources must be a list of finding sources, got %r" % (self.sources,))
         self.min_score = self._number("min_score", 0, 100)
         self.max_open = self._number("max_open", 0, None)
+        incomplete = config.get("incomplete", False)
+        if isinstance(incomplete, list):
+            unknown_areas = [a for a in incomplete if a not in AREA_KEYS]
+            if unknown_areas or not incomplete:
+                raise GateConfigError("fail_on.incomplete must be true/false or a list of areas (%s), got %r"
+                                      % (", ".join(AREA_KEYS), incomplete))
+            self.incomplete = tuple(incomplete)
+        else:
+            self.incomplete = _bool(incomplete, "incomplete")
         self.enabled = bool(self.severity or self.cis_fail or self.expired_waivers or self.min_score is not None
-                            or self.max_open is not None)
+                            or self.max_open is not None or self.incomplete)
         self.hits = {}
+        self.not_counted = {}   # (status, severity) -> count: problems the severity gate left out by ``statuses``
 
     def _number(self, key, low, high):
         value = self.config.get(key)
@@ -226,10 +297,14 @@ class Gates:
         if self.new_only and not is_new:
             return
         status = finding["status"]
-        if self.severity and status in self.statuses and (self.sources is None or finding["source"] in self.sources):
+        if self.severity and (self.sources is None or finding["source"] in self.sources):
             rank = SEVERITY_ORDER[finding["severity"]]
             if self.severity == "unknown" or (finding["severity"] != "unknown" and rank <= SEVERITY_ORDER[self.severity]):
-                self._hit("severity>=%s%s" % (self.severity, " (new only)" if self.new_only else ""), finding)
+                if status in self.statuses:
+                    self._hit("severity>=%s%s" % (self.severity, " (new only)" if self.new_only else ""), finding)
+                else:
+                    key = (status, finding["severity"])
+                    self.not_counted[key] = self.not_counted.get(key, 0) + 1
         if self.cis_fail and status == "fail" and finding["source"] in CIS_SOURCES:
             self._hit("cis_fail%s" % (" (new only)" if self.new_only else ""), finding)
 
@@ -248,7 +323,27 @@ class Gates:
             if open_count > self.max_open:
                 hits.append({"gate": "max_open %d" % self.max_open, "count": open_count,
                              "examples": ["%d open problems" % open_count]})
-        return {"config": self.config, "enabled": self.enabled, "failed": bool(hits), "hits": hits}
+        if self.incomplete:
+            missing = [a for a in areas if not a["assessed"] and (
+                a["area"] in self.incomplete if isinstance(self.incomplete, tuple) else a.get("source_failed"))]
+            if missing:
+                hits.append({"gate": "incomplete", "count": len(missing),
+                             "examples": ["%s not assessed (%s)" % (a["title"], a.get("not_assessed") or "?")
+                                          for a in missing[:MAX_EXAMPLES]]})
+        not_counted = [{"status": status, "severity": severity, "count": count}
+                       for (status, severity), count in sorted(self.not_counted.items(),
+                                                               key=lambda kv: (SEVERITY_ORDER[kv[0][1]], kv[0][0]))]
+        return {"config": self.config, "enabled": self.enabled, "failed": bool(hits), "hits": hits,
+                "not_counted": not_counted, "note": self.note(not_counted)}
+
+    def note(self, not_counted):
+        """What the severity gate did not count, and how to count it ("1 critical WARN not counted; ...")."""
+        if not not_counted:
+            return ""
+        parts = ["%d %s %s" % (e["count"], e["severity"], e["status"].upper()) for e in not_counted]
+        wanted = sorted(set(self.statuses) | set(e["status"] for e in not_counted), key=PROBLEM.index)
+        return "%s not counted by severity>=%s; add statuses: [%s] to count them" % (
+            ", ".join(parts), self.severity, ", ".join(wanted))
 
 
 def _where(finding):
@@ -264,4 +359,15 @@ def gate_summary(cluster, gates):
     lines = ["Report gate(s) hit for cluster %s:" % cluster]
     for hit in gates.get("hits", []):
         lines.append("  %s: %d - %s" % (hit["gate"], hit["count"], "; ".join(hit["examples"])))
+    if gates.get("note"):
+        lines.append("  (%s)" % gates["note"])
     return "\n".join(lines)
+
+
+def gate_line(gates):
+    """The one-line gate state for the console and the summary ("passed (1 critical WARN not counted; ...)")."""
+    if not gates.get("enabled"):
+        return "none configured"
+    text = ("FAILED - " + ", ".join("%s (%d)" % (h["gate"], h["count"]) for h in gates["hits"])) if gates["failed"] \
+        else "passed"
+    return text + ("; " + gates["note"] if gates.get("note") else "")
