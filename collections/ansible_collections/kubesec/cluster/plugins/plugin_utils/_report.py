@@ -1074,8 +1074,9 @@ def build(cluster, run_id, findings, waivers=None, previous_findings=None, previ
     return model
 
 
-AUDIT_INCIDENTS = (("secret_reads", "secret read(s)"), ("denied", "denied"), ("exec", "exec/attach"),
-                   ("rbac_changes", "RBAC change(s)"), ("anonymous", "anonymous"))
+AUDIT_INCIDENTS = (("secret_reads", "secret read(s)"), ("secret_access_denied", "denied secret access"),
+                   ("denied", "denied"), ("exec", "exec/attach"), ("rbac_changes", "RBAC change(s)"),
+                   ("anonymous", "anonymous"))
 
 
 def console_summary(model, files=None):
@@ -1095,6 +1096,9 @@ def console_summary(model, files=None):
     if audit:
         period = (audit.get("period") or {}).get("text") or "the queried period"
         counts = ["%d %s" % ((audit.get(key) or {}).get("count", 0), label) for key, label in AUDIT_INCIDENTS]
+        still_open = (audit.get("exec") or {}).get("open")
+        if still_open:  # an exec/attach/port-forward session without its final stage: the operator should look now
+            counts.append("%d session(s) still open" % still_open)
         audit_line = "Audit log (%s): %s" % (period, ", ".join(counts))
         if not audit_area.get("assessed"):
             audit_line += " - incomplete: " + _clip_line(audit_area.get("not_assessed") or "", 160)
