@@ -408,6 +408,17 @@ FEATURE_CASES = [
      ["(invalid feature name)", "falco"]),
     ({"falco": {"alerts": {"telegram": {"token": "123:ABC"}}}}, {"falco": {}}, ["falco.alerts"]),
     ("not a dict", {}, ["features"]),
+    # where and how: only names, durations and keywords; anything else is dropped by path
+    ({"trivy_operator": {"enabled": True, "namespaces": ["shop", "payments"], "exclude_namespaces": ["kube-*"],
+                         "report_ttl": "30m"},
+      "falco": {"driver": "modern_ebpf", "minimum_priority": "warning"}, "audit_logging": {"policy": "default"}},
+     {"trivy_operator": {"enabled": True, "namespaces": ["shop", "payments"], "exclude_namespaces": ["kube-*"],
+                         "report_ttl": "30m"},
+      "falco": {"driver": "modern_ebpf", "minimum_priority": "warning"}, "audit_logging": {"policy": "default"}}, []),
+    ({"trivy_operator": {"namespaces": "all", "report_ttl": None}}, {"trivy_operator": {"namespaces": "all"}}, []),
+    ({"trivy_operator": {"namespaces": ["hunter2 x"], "report_ttl": "hunter2"}, "falco": {"driver": "Abc:123"}},
+     {"trivy_operator": {}, "falco": {}},
+     ["trivy_operator.namespaces", "trivy_operator.report_ttl", "falco.driver"]),
 ]
 
 

@@ -571,11 +571,37 @@ KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketch
                   "webui", "ui", "falcosidekick")
 
 
-def sanitize_features(features):
-    """Keep booleans, one level of boolean sub-flags and known alert channel names; drop everything else.
+# Settings that say where and how a feature runs, each kept only in a shape that cannot carry a secret: Kubernetes
+# names (or globs of them), a Go duration, a lower-case keyword.
+_NAME_OR_GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$")
+_KEYWORD = re.compile(r"^[a-z][a-z_]{0,31}$")
+SAFE_SETTINGS = {
+    "namespaces": "names", "exclude_namespaces": "names",
+    "report_ttl": _DURATION,
+    "driver": _KEYWORD, "minimum_priority": _KEYWORD, "policy": _KEYWORD,
+}
 
-    Returns (clean, dropped key paths). Only booleans and names from KNOWN_CHANNELS survive, so no string that
-    could be a password, token or webhook URL ever reaches report.json, whatever the caller passes.
+
+def _safe_setting(key, item):
+    """The value of a SAFE_SETTINGS key if it has the allowed shape, else None."""
+    rule = SAFE_SETTINGS[key]
+    if rule == "names":
+        if item == "all":
+            return "all"
+        if isinstance(item, list) and item and all(isinstance(n, str) and _NAME_OR_GLOB.match(n) for n in item):
+            return [str(n) for n in item[:50]]
+        return None
+    return item if isinstance(item, str) and rule.match(item) else None
+
+
+def sanitize_features(features):
+    """Keep booleans, one level of boolean sub-flags, known alert channel names and the few SAFE_SETTINGS that say
+    where and how a feature runs (namespaces, report TTL, driver, ...), each only in a shape that cannot hold a
+    secret; drop everything else.
+
+    Returns (clean, dropped key paths). No string that could be a password, token or webhook URL ever reaches
+    report.json, whatever the caller passes.
     """
     clean, dropped = {}, []
     if not isinstance(features, dict):
@@ -599,6 +625,14 @@ def sanitize_features(features):
                 dropped.append(path)
             elif isinstance(item, bool):
                 entry[key] = item
+            elif key in SAFE_SETTINGS and item in (None, [], ""):
+                continue  # not set: the role's default
+            elif key in SAFE_SETTINGS:
+                value = _safe_setting(key, item)
+                if value is None:
+                    dropped.append(path)
+                else:
+                    entry[key] = value
             elif key == "channels" and isinstance(item, list):
                 known = sorted(set(str(c).lower() for c in item if isinstance(c, str) and c.lower() in KNOWN_CHANNELS))
                 entry[key] = known
