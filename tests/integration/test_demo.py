@@ -142,6 +142,11 @@ def test_pdf_is_a_designed_document(demo_runs):
         assert expected in text, expected
     assert f"Page 1 of {len(reader.pages)}" not in text  # the cover has no page footer
     assert f"Page 2 of {len(reader.pages)}" in text
+    # issue 21: the whole story on paper too: every area graded, the audit-log incidents, the features switched on
+    assert "not assessed" not in text.split("Contents", 1)[0]
+    for expected in ("Attempted secret access", "still open", "mallory@example.com", "Feature state",
+                     "rendered, not applied", "shop, payments", "report ttl: 30m", "channels: telegram"):
+        assert expected in text, expected
 
 
 def test_html_shows_matrix_evidence_and_remediation(demo_runs):

@@ -98,8 +98,8 @@ def test_feature_state_comes_from_the_inventory_without_secrets(two_clusters):
     alpha = json.loads((reports / "alpha" / RUN / "report.json").read_text())
     # applied: false only with kubesec_render_only (issue 24: "rendered, not applied")
     assert alpha["features"] == {
-        "falco": {"enabled": True, "applied": True, "ui": True, "channels": ["telegram"]},
-        "trivy_operator": {"enabled": True, "applied": True, "scanners": {"exposed_secrets": False}},
+        "falco": {"enabled": True, "applied": True, "ui": True, "channels": ["telegram"], "minimum_priority": "warning"},
+        "trivy_operator": {"enabled": True, "applied": True, "namespaces": ["shop"], "scanners": {"exposed_secrets": False}},
         "audit_logging": {"enabled": True, "applied": True},
     }
     beta = json.loads((reports / "beta" / RUN / "report.json").read_text())
