@@ -83,6 +83,45 @@ def _text(value, field, required=False):
     return str(value)
 
 
+# Bounds on free text from tools and clusters (docs/findings.md "Bounded text"): a longer value is cut, ends in
+# CLIP_MARK with the number of characters left out, and the finding lists the field in `clipped`.
+TEXT_LIMITS = {"title": 512, "description": 8192, "remediation": 8192, "resource": 512, "evidence": 4096}
+CLIP_MARK = "... [%d more characters]"
+EVIDENCE_DEPTH = 8  # evidence nested deeper than this is cut too (named in `clipped`)
+
+
+def clip(value, limit):
+    """(text, clipped?) with at most `limit` characters kept."""
+    if len(value) <= limit:
+        return value, False
+    return value[:limit] + CLIP_MARK % (len(value) - limit), True
+
+
+def _clip_evidence(value, path, clipped, depth=0):
+    if isinstance(value, str):
+        text, cut = clip(value, TEXT_LIMITS["evidence"])
+        if cut:
+            clipped.append(path)
+        return text
+    if isinstance(value, (dict, list)) and depth >= EVIDENCE_DEPTH:
+        clipped.append(path)
+        return "[nested deeper than %d levels]" % EVIDENCE_DEPTH
+    if isinstance(value, dict):
+        return dict((key, _clip_evidence(item, "%s.%s" % (path, key), clipped, depth + 1)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_clip_evidence(item, "%s[%d]" % (path, index), clipped, depth + 1) for index, item in enumerate(value)]
+    return value
+
+
+def _bounded(value, field, limit, clipped):
+    if value is None:
+        return None
+    text, cut = clip(value, limit)
+    if cut:
+        clipped.append(field)
+    return text
+
+
 def make_finding(finding_id, source, title, status, severity="unknown", cluster=None, node=None,
                  namespace=None, resource=None, description="", remediation="", references=None,
                  evidence=None, score=None, extra=None, discriminator=None):
@@ -94,9 +133,11 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
         raise FindingError("finding status %r is not one of %s" % (status, ", ".join(STATUSES)))
     if severity not in SEVERITY_ORDER:
         raise FindingError("finding severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)))
+    clipped = []
     res = {}
     for key in RESOURCE_KEYS:
-        res[key] = _text((resource or {}).get(key), "resource." + key)
+        res[key] = _bounded(_text((resource or {}).get(key), "resource." + key), "resource." + key,
+                            TEXT_LIMITS["resource"], clipped)
     if score is not None:
         try:
             score = float(score)
@@ -105,9 +146,11 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
     finding = {
         "id": finding_id,
         "source": source,
-        "title": _text(title, "title", required=True),
-        "description": _text(description, "description") or "",
-        "remediation": _text(remediation, "remediation") or "",
+        "title": _bounded(_text(title, "title", required=True), "title", TEXT_LIMITS["title"], clipped),
+        "description": _bounded(_text(description, "description") or "", "description", TEXT_LIMITS["description"],
+                                clipped),
+        "remediation": _bounded(_text(remediation, "remediation") or "", "remediation", TEXT_LIMITS["remediation"],
+                                clipped),
         "references": [str(ref) for ref in (references or []) if ref],
         "status": status,
         "severity": severity,
@@ -115,7 +158,7 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
         "node": _text(node, "node"),
         "namespace": _text(namespace, "namespace"),
         "resource": res,
-        "evidence": dict(evidence or {}),
+        "evidence": _clip_evidence(dict(evidence or {}), "evidence", clipped),
         "score": score,
         "fingerprint": fingerprint(finding_id, cluster, node, res, discriminator),
     }
@@ -124,6 +167,8 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
             if key in finding:
                 raise FindingError("extra finding field %r would overwrite a core field" % key)
             finding[key] = value
+    if clipped:
+        finding["clipped"] = clipped
     return finding
 
 

@@ -27,3 +27,22 @@ def printable(text, keep_newlines=False):
     text = text if isinstance(text, str) else str(text)
     text = _UNSAFE.sub(_escape, text)
     return text if keep_newlines else text.replace("\n", "\\n")
+
+
+def guard_messages(module):
+    """Route every failure message and warning of an AnsibleModule through printable().
+
+    Called right after the module is built, so no message a module builds from node or cluster data (file contents,
+    object names, tool output) can drive the operator's terminal, whichever code path raised it.
+    """
+    fail_json, warn = module.fail_json, module.warn
+
+    def safe_fail_json(msg=None, **kwargs):
+        return fail_json(msg=printable(msg, keep_newlines=True) if msg is not None else msg, **kwargs)
+
+    def safe_warn(warning):
+        return warn(printable(warning, keep_newlines=True))
+
+    module.fail_json = safe_fail_json
+    module.warn = safe_warn
+    return module

@@ -371,6 +371,7 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog import (
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_PATH,
@@ -413,6 +414,7 @@ def main():
         mutually_exclusive=[("since", "from"), ("since", "to")],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     try:
         result = run_query(

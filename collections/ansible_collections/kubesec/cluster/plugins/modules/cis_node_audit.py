@@ -157,7 +157,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
-from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 
 def _cluster_configs(module, kube_proxy):
@@ -192,6 +192,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     if not _cis.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     params = module.params

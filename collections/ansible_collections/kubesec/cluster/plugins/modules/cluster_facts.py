@@ -141,6 +141,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cluster_facts, _kube
 
 
@@ -195,6 +196,7 @@ def main():
         required_if=[("gather", "cluster", ("cluster",))],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     if params["gather"] == "node":
         def runner(argv):

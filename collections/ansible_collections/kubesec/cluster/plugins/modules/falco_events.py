@@ -213,6 +213,7 @@ from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events
 
 
@@ -241,6 +242,7 @@ def main():
         mutually_exclusive=[("since", "from")],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     if params["user"] and ":" in params["user"]:
         module.no_log_values.add(params["user"].split(":", 1)[1])

@@ -220,6 +220,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import (
     _file_set, _falco_values, _helm_chart, _trivy_operator_values,
 )
@@ -366,6 +367,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     try:
         result, files = render(module.params)
     except FeatureError as exc:

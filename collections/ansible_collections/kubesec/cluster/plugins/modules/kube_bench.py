@@ -246,6 +246,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube_bench
 from ansible_collections.kubesec.cluster.plugins.module_utils._cis import summarize
 
@@ -371,6 +372,7 @@ def main():
         required_if=[("mode", "read", ("path", "content"), True)],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     try:
         if params["mode"] == "run":

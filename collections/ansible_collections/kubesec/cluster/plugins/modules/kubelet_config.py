@@ -159,7 +159,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kubelet_config, _nodewrite, _systemd
-from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 
 def fail(module, msg, **kwargs):
@@ -224,6 +224,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     if not _kubelet_config.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     p = module.params

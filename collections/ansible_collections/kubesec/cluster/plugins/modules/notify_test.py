@@ -141,6 +141,7 @@ channels:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils._notify import NotifyError, smtp, telegram
 
 
@@ -207,6 +208,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     results, errors = run(module.params, module.check_mode)
     if errors:
         module.fail_json(msg="alert channel test failed: " + "; ".join(errors), channels=results)

@@ -198,6 +198,7 @@ console:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 
 
 def main():
@@ -219,6 +220,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     module.fail_json(msg="kubesec.cluster.report runs on the controller through its action plugin")
 
 

@@ -229,7 +229,7 @@ validation_seconds:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
-from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import printable
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 VOLUME_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -272,6 +272,7 @@ def selinux_prepare(module):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("step", "write", ("content", "expected_sha256"))])
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     if not _static_pod.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     p = module.params

@@ -234,6 +234,7 @@ sources:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _trivy
 
 
@@ -252,6 +253,7 @@ def main():
         mutually_exclusive=[("path", "kubeconfig"), ("path", "context")],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     if params["limit"] < 0:
         module.fail_json(msg="limit must be 0 (no paging) or a positive page size, got %d" % params["limit"])

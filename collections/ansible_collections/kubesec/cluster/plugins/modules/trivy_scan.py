@@ -215,6 +215,7 @@ skips:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy
 
 
@@ -233,6 +234,7 @@ def main():
         required_one_of=[("path", "subcommand")],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     if params["max_findings"] is not None and params["max_findings"] < 0:
         module.fail_json(msg="max_findings must not be negative")

@@ -200,6 +200,7 @@ input_errors:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload
 
 MAX_WARNED = 20  # input errors warned one by one; the rest are counted in one warning
@@ -220,6 +221,7 @@ def main():
         required_one_of=[("path", "objects", "kubernetes_version")],
         supports_check_mode=True,
     )
+    guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     objects, origins, warnings = [], [], []
     try:
