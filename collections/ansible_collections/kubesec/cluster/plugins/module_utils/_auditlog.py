@@ -1782,8 +1782,8 @@ def build_findings(summary, acc, window, cluster, node):
             "%d exec/attach/portforward session(s) started (stage ResponseStarted) and had not ended (no "
             "ResponseComplete) as of %s: %s." % (
                 ex["open"], ex["open_as_of"],
-                "; ".join("%s %s into %s/%s since %s" % (o["user"], o["subresource"], o["namespace"], o["pod"],
-                                                        o["since"]) for o in sessions[:5])),
+                "; ".join("%s %s into %s/%s since %s" % (o["user"], o["subresource"], o["namespace"], o["pod"], o["since"])
+                          for o in sessions[:5])),
             "Confirm each open session is expected and who is on it; end it by deleting the pod or revoking the "
             "user's access if it is not.", kind="Pod", tags=("exec", "open-session"),
             span=(min(str(o["since"]) for o in sessions), max(str(o["since"]) for o in sessions)))

@@ -36,9 +36,11 @@ DEFAULT_NAMESPACE = "falco"
 # Driver kinds the pinned chart (falco 9.x) renders: its falco.engineConfiguration accepts kmod, modern_ebpf and auto
 # (aliases module, modern-bpf); falco.removedConfigGuard fails on the classic "ebpf" probe and "gvisor", dropped in 9.0.
 DRIVERS = ("modern_ebpf", "kmod", "auto")
-REMOVED_DRIVERS = {"ebpf": "the classic eBPF probe was removed in falco chart 9.0 (use modern_ebpf: CO-RE, kernel >= 5.8, "
-                              "no driver build on the node)",
-                   "gvisor": "gVisor support was removed in falco chart 9.0"}
+REMOVED_DRIVERS = {
+    "ebpf": "the classic eBPF probe was removed in falco chart 9.0 (use modern_ebpf: CO-RE, kernel >= 5.8, "
+            "no driver build on the node)",
+    "gvisor": "gVisor support was removed in falco chart 9.0",
+}
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 PRIORITY_ALIASES = {"info": "informational", "warn": "warning", "crit": "critical", "err": "error"}
 TELEGRAM_API = "https://api.telegram.org"

@@ -527,10 +527,11 @@ def _rule_run_as_non_root(p, where):
 def _rule_secrets_in_env(p, where):
     # _workload_rules.literal_secret_env: a non-empty literal value (not only a $(VAR) reference) under a
     # secret-looking name, or a URL with a password; the same RE2-compatible patterns as the audit
+    patterns = (cel_string(ENV_REFERENCE), cel_string(SECRET_ENV_NAME), cel_string(SECRET_ENV_NAME_EXEMPT),
+                cel_string(SECRET_ENV_URL))
     literal = ("has(e.value) && type(e.value) == string && size(e.value) > 0 && !e.value.matches(%s) &&\n"
                "    ((has(e.name) && type(e.name) == string && e.name.matches(%s) && !e.name.matches(%s))\n"
-               "     || e.value.matches(%s))" % (cel_string(ENV_REFERENCE), cel_string(SECRET_ENV_NAME),
-                                                cel_string(SECRET_ENV_NAME_EXEMPT), cel_string(SECRET_ENV_URL)))
+               "     || e.value.matches(%s))" % patterns)
     bad = ("%s.exists(e, type(e) == map && (%s\n  || %s))\n  || "
            "%s.exists(s, type(s) == map && has(s.secretRef) && type(s.secretRef) == map && size(s.secretRef) > 0)"
            % (_get("c", "env", "[]", "list"), _bind("r", _path("e", ["valueFrom", "secretKeyRef"], "{}", "map"),

@@ -173,8 +173,8 @@ def selinux_prepare(module):
         return None
 
     def prepare(tmp, real):
-        if module.selinux_context(real) and not module.set_context_if_different(tmp, module.selinux_context(real),
-                                                                                 False):
+        context = module.selinux_context(real)
+        if context and not module.set_context_if_different(tmp, context, False):
             raise OSError("cannot set the SELinux context of %s" % tmp)
     return prepare
 
