@@ -41,12 +41,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._finding import ma
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - exercised only on nodes without PyYAML
-    yaml = None
-    HAS_YAML = False
+HAS_YAML = _safeyaml.HAS_YAML
 
 try:
     import pwd

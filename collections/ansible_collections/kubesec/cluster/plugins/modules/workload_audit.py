@@ -178,7 +178,7 @@ summary:
 input_errors:
   description:
     - One entry per input object that is not a valid Kubernetes object of a kind the rules read (at most 200;
-      RV(summary.input_errors) counts all) - where it is (C(file) and C(document) (1-based), C(item) for List
+      C(summary.input_errors) counts all) - where it is (C(file) and C(document) (1-based), C(item) for List
       members, or C(input)), what it claims to be (C(kind), C(api_version), C(name), C(namespace)), C(problems)
       (C(field), C(reason)), C(reason) (all of them), C(evaluated) (false when the rules could not read it) and
       C(message) (all of it in one line, as warned).
