@@ -3,7 +3,7 @@
 
 For every job AWX lays out a private data dir and calls ``ansible-runner run <dir> -p <playbook>``:
 
-    project/            the project checkout (here: ansible.cfg, playbooks/, collections/ without tests)
+    project/            the project checkout (here: ansible.cfg, playbooks/, inventories/, collections/ without tests)
     inventory/hosts     an executable inventory script printing the inventory JSON (AWX writes one like it)
     env/extravars       extra vars of the job (survey answers, workflow artifacts of the previous node)
     env/envvars         environment AWX sets (job id, collections path from the project, control path dir)
@@ -68,6 +68,8 @@ def _private_data_dir(tmp_path, testbed, reports):
     shutil.copytree(ROOT / "playbooks", project / "playbooks")
     shutil.copytree(ROOT / "collections", project / "collections",
                     ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc"))
+    # the checkout AWX syncs has the demo inventory too, whose vault password file ansible.cfg names
+    shutil.copytree(ROOT / "inventories", project / "inventories")
     (pdd / "inventory").mkdir()
     script = pdd / "inventory" / "hosts"
     script.write_text("#!%s\n# Inventory script as AWX writes one for a job.\nimport json, sys\nDATA = json.loads(%r)\n"
