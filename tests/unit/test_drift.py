@@ -257,7 +257,7 @@ def _env(tmp_path):
     return env
 
 
-def run_role(tmp_path, reports, run_id, channels_, cert, check=False, **settings):
+def run_role(tmp_path, reports, run_id, channels_, cert, check=False, falco=None, **settings):
     """The drift_alerts role as playbooks/report.yml runs it, after a report written for ``run_id``."""
     smtp, bot, hook = channels_
     alerts = {"enabled": True, "min_severity": "high", "report_url_prefix": "", "fail_on_delivery_error": False,
@@ -270,7 +270,8 @@ def run_role(tmp_path, reports, run_id, channels_, cert, check=False, **settings
     inventory = {"all": {"children": {"control_plane": {"hosts": {"demo-cp-1": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}},
         "vars": {"kubesec_cluster": "demo", "kubesec_reports_dir": str(reports), "kubesec_drift_alerts": alerts,
-                 "drift_alerts_ca_path": cert[0], "drift_alerts_use_proxy": False}}}
+                 "drift_alerts_ca_path": cert[0], "drift_alerts_use_proxy": False,
+                 "kubesec_falco": falco or {}}}}
     (tmp_path / "inv.yml").write_text(json.dumps(inventory))
     play = [{"hosts": "control_plane", "gather_facts": False, "vars": {
         "kubesec_run_id": run_id,
@@ -368,7 +369,7 @@ def test_role_end_to_end_one_message_per_channel_quiet_when_unchanged(tmp_path, 
 
 
 def test_role_delivery_failure_warns_without_failing_unless_asked(tmp_path, channels, cert):
-    smtp, bot, hook = channels
+    _smtp, bot, _hook = channels
     reports = tmp_path / "reports"
     write_run(reports / "demo", "20261205T020000Z", demo_findings())
     write_run(reports / "demo", "20261206T020000Z", demo_findings(worse=True))
@@ -377,9 +378,28 @@ def test_role_delivery_failure_warns_without_failing_unless_asked(tmp_path, chan
                          email={"enabled": False}, webhook={"enabled": False})
     assert proc.returncode == 0, out[-3000:]
     assert "drift alert delivery failed: telegram:" in out and "401" in out
+    assert "ignored=1" in out  # the play recap counts it
     proc, out2 = run_role(tmp_path, reports, "20261206T020000Z", channels, cert, telegram=wrong,
                           email={"enabled": False}, webhook={"enabled": False}, fail_on_delivery_error=True)
     assert proc.returncode != 0 and "401" in out2
     assert bot.messages == []
     for text in (out, out2):
         assert "wrong-token-value" not in text
+
+
+def test_role_channels_from_falco(tmp_path, channels, cert):
+    """One inventory block serves Falco and drift alerts: Telegram and e-mail come from kubesec_falco.alerts."""
+    smtp, bot, hook = channels
+    falco = {"enabled": True, "alerts": {
+        "telegram": {"enabled": True, "token": TOKEN, "chat_id": CHAT, "api_url": bot.url},
+        "email": {"enabled": True, "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "starttls": True,
+                  "user": SMTP_USER, "password": SMTP_PASSWORD, "to": ["oncall@example.org"]}}}
+    reports = tmp_path / "reports"
+    write_run(reports / "demo", "20261205T020000Z", demo_findings())
+    write_run(reports / "demo", "20261206T020000Z", demo_findings(worse=True))
+    proc, out = run_role(tmp_path, reports, "20261206T020000Z", channels, cert, falco=falco, channels_from_falco=True,
+                         telegram={}, email={}, webhook={"enabled": False})
+    assert proc.returncode == 0, out[-3000:]
+    assert _counts(smtp, bot, hook) == (1, 1, 0)
+    assert "Regressed: 1 (1 critical)" in bot.messages[0]["text"]
+    _assert_no_secret([out, (tmp_path / "ansible.log").read_text()])
