@@ -61,7 +61,9 @@ options:
     type: int
     default: 10
   report_url_prefix:
-    description: URL (or path) the reports folder is served under; the message links C(<prefix>/<cluster>/<run_id>/report.html). Empty - the local report.html path.
+    description:
+      - URL (or path) the reports folder is served under; the message links C(<prefix>/<cluster>/<run_id>/report.html).
+      - Empty - the local report.html path on the controller.
     type: str
     default: ""
   telegram:
