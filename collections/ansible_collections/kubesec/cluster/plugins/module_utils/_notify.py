@@ -192,9 +192,9 @@ def webhook(url, payload, secret=None, headers=None, timeout=10, check_only=Fals
     except http.client.HTTPException as exc:
         raise NotifyError("webhook", scrub("%s did not answer HTTP (%s)" % (shown, type(exc).__name__),
                                            secrets)) from None
+    signed = ", signed" if secret else ""
     return {"channel": "webhook", "sent": True, "endpoint": shown, "bytes": len(body),
-            "detail": "payload of %d bytes accepted by %s (HTTP %d)%s" % (len(body), shown, status,
-                                                                         ", signed" if secret else "")}
+            "detail": "payload of %d bytes accepted by %s (HTTP %d)%s" % (len(body), shown, status, signed)}
 
 
 def smtp(host, port, security, user, password, sender, recipients, subject, text, timeout=10, check_only=False,

@@ -19,7 +19,7 @@ description:
     webhook (payload schema C(kubesec.drift/v1), optional C(X-Kubesec-Signature) C(sha256=<hex>) HMAC-SHA256 header
     of the body). When it did not, sends nothing.
   - A channel enabled for the first time (or whose non-secret settings changed, see O(state_file)) gets a short
-    "drift alerts are on" message, or the drift message with that line on top: never two messages in one run.
+    "drift alerts are on" message, or the drift message with that line on top (never two messages in one run).
   - Messages hold cluster, run ids, counts, finding ids, titles, severities and resources, gate names, waiver ids
     and dates, source names. Never evidence, never a secret. Tokens, passwords, the webhook URL (beyond scheme, host
     and port), the webhook secret and header values never appear in the result.
@@ -187,8 +187,48 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(report=dict(type="path", required=True)), supports_check_mode=True,
-                           bypass_checks=True)
+    # The same argument spec as the action plugin (plugins/action/drift_notify.py), for the docs checks.
+    module = AnsibleModule(
+        argument_spec=dict(
+            report=dict(type="path", required=True),
+            min_severity=dict(type="str", default="high", choices=["critical", "high", "medium", "low", "info", "unknown"]),
+            new_only=dict(type="bool", default=True),
+            repeat=dict(type="bool", default=False),
+            top=dict(type="int", default=10),
+            report_url_prefix=dict(type="str", default=""),
+            telegram=dict(type="dict", default={}, options=dict(
+                enabled=dict(type="bool", default=False),
+                token=dict(type="str", no_log=True),
+                chat_id=dict(type="str"),
+                api_url=dict(type="str", default="https://api.telegram.org"),
+            )),
+            email=dict(type="dict", default={}, options=dict(
+                enabled=dict(type="bool", default=False),
+                smtp_host=dict(type="str"),
+                smtp_port=dict(type="int", default=587),
+                security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
+                user=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                to=dict(type="list", elements="str", default=[]),
+                **{"from": dict(type="str")}
+            )),
+            webhook=dict(type="dict", default={}, options=dict(
+                enabled=dict(type="bool", default=False),
+                url=dict(type="str", no_log=True),
+                secret=dict(type="str", no_log=True),
+                headers=dict(type="dict", default={}, no_log=True),
+            )),
+            state_file=dict(type="path"),
+            test_on_enable=dict(type="bool", default=True),
+            output=dict(type="path"),
+            fail_on_delivery_error=dict(type="bool", default=False),
+            timeout=dict(type="int", default=10),
+            validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
+            use_proxy=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
     module.fail_json(msg="kubesec.cluster.drift_notify runs on the controller through its action plugin")
 
 

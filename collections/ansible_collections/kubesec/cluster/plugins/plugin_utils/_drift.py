@@ -264,9 +264,9 @@ def text_lines(drift: Drift, settings: Settings, header: str = "") -> tuple[list
     if drift.top_new:
         items.append("Top new/regressed at or above %s:" % settings.min_severity)
         for i in drift.top_new:
-            items.append("- [%s] %s %s%s%s" % (i["severity"], i["id"], i["title"],
-                                                " - " + i["resource"] if i["resource"] else "",
-                                                " (regressed)" if i["change"] == "regressed" else ""))
+            where = " - " + i["resource"] if i["resource"] else ""
+            regressed = " (regressed)" if i["change"] == "regressed" else ""
+            items.append("- [%s] %s %s%s%s" % (i["severity"], i["id"], i["title"], where, regressed))
     tail = []
     if drift.gates_failed:
         tail.append("Gates failed: " + ", ".join("%s (%d)" % (g["gate"], g["count"]) for g in drift.gates_failed))
