@@ -209,6 +209,19 @@ def test_limits_telegram_email_webhook(tmp_path):
     assert payload["schema"] == "kubesec.drift/v1"
 
 
+def test_telegram_limit_counts_utf16_units_and_cuts_a_long_head():
+    drift = _drift.Drift(cluster="c", run_id="r2", previous_run_id="r1", reasons=["x"],
+                         counts={"new": {}, "regressed": {}, "fixed": {}}, totals={"new": 0, "regressed": 0, "fixed": 0},
+                         top_new=[{"id": "ID%d" % i, "title": "\U0001F525" * 100, "severity": "high", "resource": "",
+                                   "change": "new"} for i in range(30)],
+                         not_assessed=[{"source": "s%d" % i, "status": "failed"} for i in range(20)])
+    text = _drift.telegram_text(drift, _drift.Settings())
+    assert len(text) <= 4096 and _drift.utf16_units(text) <= 4096 < len(text.encode("utf-16-le"))
+    drift.not_assessed = [{"source": "source-%04d" % i, "status": "failed: timed out"} for i in range(400)]
+    text = _drift.telegram_text(drift, _drift.Settings())
+    assert _drift.utf16_units(text) <= 4096 and text.endswith("…")
+
+
 # ------------------------------------------------------------------------------------------------ webhook
 def test_webhook_signature_verifies_and_wrong_secret_is_refused():
     with receiver_mod.Receiver(secret=WEBHOOK_SECRET) as rx:

@@ -281,23 +281,28 @@ def text_lines(drift: Drift, settings: Settings, header: str = "") -> tuple[list
     return head, items, tail
 
 
-def fit(head: list[str], items: list[str], tail: list[str], limit: int) -> str:
-    """Join the lines, dropping item lines from the end (with a note) until the text fits ``limit``."""
+def utf16_units(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units: a character outside the BMP, e.g. an emoji, counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit(head: list[str], items: list[str], tail: list[str], limit: int, measure=len) -> str:
+    """Join the lines, dropping item lines from the end (with a note) until ``measure(text) <= limit``."""
     kept = list(items)
     while True:
         dropped = len(items) - len(kept)
         note = ["... %d more item(s) in the full report" % dropped] if dropped else []
         text = "\n".join(head + kept + note + tail)
-        if len(text) <= limit or not kept:
+        if measure(text) <= limit or not kept:
             break
         kept.pop()
-    if len(text) > limit:
-        text = text[:limit - 1] + "…"
+    while measure(text) > limit:  # head and tail alone too long (very many gates or sources): cut the end
+        text = text[:max(0, len(text) - max(1, measure(text) - limit) - 1)] + "…"
     return text
 
 
 def telegram_text(drift: Drift, settings: Settings, header: str = "") -> str:
-    return fit(*text_lines(drift, settings, header), TELEGRAM_LIMIT)
+    return fit(*text_lines(drift, settings, header), TELEGRAM_LIMIT, measure=utf16_units)
 
 
 def email_parts(drift: Drift, settings: Settings, header: str = "") -> dict[str, str]:
