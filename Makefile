@@ -26,11 +26,13 @@ $(VENV)/.test-deps: requirements/test.txt | $(BIN)/python
 	touch $@ $(VENV)/.demo-deps
 
 ## demo: run the whole pipeline on the built-in demo inventory and write an HTML + PDF report
+##       DRIFT=webhook: drift alerts to a local webhook receiver; WORSE=<node>: make that demo node worse first
 demo: $(VENV)/.demo-deps
 	scripts/system-deps demo
 	$(BIN)/python tests/testbed/nodetree.py demo inventories/demo/hosts.yml .demo/nodes
 	$(BIN)/python scripts/demo_audit_log.py .demo/nodes/demo-cp-1
-	$(BIN)/ansible-playbook playbooks/features.yml playbooks/site.yml
+	$(if $(WORSE),$(BIN)/python scripts/demo_worsen_node.py .demo/nodes/$(WORSE))
+	$(if $(filter webhook,$(DRIFT)),PYTHON=$(BIN)/python scripts/with-drift-receiver) $(BIN)/ansible-playbook playbooks/features.yml playbooks/site.yml $(if $(filter webhook,$(DRIFT)),-e kubesec_drift_alerts_demo=true)
 	@echo "Report: $$(ls -td reports/demo/*/ | head -1)report.html (and report.pdf, report.json)"
 
 ## tools: install the pinned helm and kubectl the tests render charts with into .tools/bin (test-time only)

@@ -11,7 +11,7 @@ from tests.conftest import COLLECTION
 ROLES = sorted(p.name for p in (COLLECTION / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
 # A default templated from a variable that can hold secrets is set in defaults/main.yml only, never in the spec:
 # argument validation prints the filled-in spec when it fails (issue 15).
-SECRET_HOLDING = ("kubesec_falco", "kubesec_collect", "kubesec_kubeconfig")
+SECRET_HOLDING = ("kubesec_falco", "kubesec_collect", "kubesec_kubeconfig", "kubesec_drift_alerts")
 
 
 @pytest.mark.parametrize("role", ROLES)

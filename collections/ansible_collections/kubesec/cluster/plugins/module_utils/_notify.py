@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import email.utils
+import hashlib
+import hmac
 import http.client
 import json
 import smtplib
@@ -21,6 +23,9 @@ import ssl
 from email.message import EmailMessage
 from urllib import error as urlerror
 from urllib import request as urlrequest
+from urllib.parse import urlsplit
+
+from ansible.module_utils.urls import open_url
 
 TELEGRAM_API = "https://api.telegram.org"
 
@@ -123,7 +128,8 @@ def telegram(api_url, token, chat_id, text, timeout=10, check_only=False, use_pr
             "detail": "message %s delivered to chat %s" % (result.get("message_id"), chat_id)}
 
 
-def build_email(sender, recipients, subject, text):
+def build_email(sender, recipients, subject, text, html_body=None):
+    """A text message, or multipart/alternative with an HTML part when ``html_body`` is given."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
@@ -131,11 +137,68 @@ def build_email(sender, recipients, subject, text):
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid(domain="kubesec.invalid")
     msg.set_content(text)
+    if html_body:
+        msg.add_alternative(html_body, subtype="html")
     return msg
 
 
+SIGNATURE_HEADER = "X-Kubesec-Signature"
+
+
+def signature(secret, body):
+    """``sha256=<hex HMAC-SHA256 of the exact request body>`` (the receiver recomputes it with the shared secret)."""
+    return "sha256=" + hmac.new(str(secret).encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def webhook_endpoint(url):
+    """What may be shown of a webhook URL: scheme, host and port (Slack-style URLs carry a token in the path)."""
+    parts = urlsplit(url or "")
+    return "%s://%s/..." % (parts.scheme, parts.hostname or "?") if parts.port is None else \
+        "%s://%s:%d/..." % (parts.scheme, parts.hostname or "?", parts.port)
+
+
+def webhook(url, payload, secret=None, headers=None, timeout=10, check_only=False, use_proxy=True,
+            validate_certs=True, ca_path=None):
+    """POST ``payload`` as JSON; with ``secret`` an HMAC-SHA256 signature header. ``check_only``: build, no request.
+
+    The URL (its path and query may hold a token), the secret and the header values are never shown.
+    """
+    url = str(url or "")
+    if not url.startswith(("https://", "http://")):
+        raise NotifyError("webhook", "url must start with https:// or http://")
+    headers = dict(headers or {})
+    # header values (Authorization, API keys) are secrets; very short ones (e.g. "1") would mangle every message
+    secrets = [url, secret] + [str(v) for v in headers.values() if len(str(v)) >= 6]
+    shown = webhook_endpoint(url)
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    send_headers = {"Content-Type": "application/json", "User-Agent": "kubesec-drift-alerts"}
+    send_headers.update((str(k), str(v)) for k, v in headers.items())
+    if secret:
+        send_headers[SIGNATURE_HEADER] = signature(secret, body)
+    if check_only:
+        return {"channel": "webhook", "sent": False, "endpoint": shown, "bytes": len(body),
+                "detail": "payload of %d bytes built%s; not sent in check mode"
+                          % (len(body), " and signed" if secret else "")}
+    try:
+        resp = open_url(url, data=body, headers=send_headers, method="POST", timeout=timeout, use_proxy=use_proxy,
+                        validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none", use_netrc=False)
+        status = resp.status
+        resp.read(65536)
+    except urlerror.HTTPError as exc:
+        raise NotifyError("webhook", scrub("%s refused the payload: HTTP %d %s" % (shown, exc.code, exc.reason),
+                                           secrets)) from None
+    except (urlerror.URLError, OSError) as exc:
+        raise NotifyError("webhook", scrub("cannot reach %s: %s" % (shown, _reason(exc)), secrets)) from None
+    except http.client.HTTPException as exc:
+        raise NotifyError("webhook", scrub("%s did not answer HTTP (%s)" % (shown, type(exc).__name__),
+                                           secrets)) from None
+    signed = ", signed" if secret else ""
+    return {"channel": "webhook", "sent": True, "endpoint": shown, "bytes": len(body),
+            "detail": "payload of %d bytes accepted by %s (HTTP %d)%s" % (len(body), shown, status, signed)}
+
+
 def smtp(host, port, security, user, password, sender, recipients, subject, text, timeout=10, check_only=False,
-         validate_certs=True, ca_path=None):
+         validate_certs=True, ca_path=None, html_body=None):
     """Log in and send one message (``check_only``: log in and quit). ``security``: starttls | ssl | none."""
     secrets = [password]
     where = "%s:%s" % (host, port)
@@ -171,7 +234,7 @@ def smtp(host, port, security, user, password, sender, recipients, subject, text
             sent = False
         else:
             stage = "send"
-            refused = server.send_message(build_email(sender, recipients, subject, text), from_addr=sender,
+            refused = server.send_message(build_email(sender, recipients, subject, text, html_body), from_addr=sender,
                                           to_addrs=recipients)
             if refused:
                 raise NotifyError("email", "%s refused recipient(s): %s" % (where, ", ".join(sorted(refused))))
