@@ -52,6 +52,9 @@ options:
       - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
         may hold a token).
     type: path
+  context:
+    description: Context of the kubeconfig to use. Defaults to the current context.
+    type: str
   namespaces:
     description:
       - Only read namespaced reports from these namespaces. Cluster-scoped kinds are not affected; leave them out
@@ -85,6 +88,9 @@ options:
     description: Page size for list requests to the API (C(limit) parameter); V(0) lists without paging.
     type: int
     default: 500
+  cluster:
+    description: Cluster name stamped on every finding.
+    type: str
   max_findings:
     description:
       - Return at most this many findings; the most severe failures are kept. RV(summary.findings) still gives the
