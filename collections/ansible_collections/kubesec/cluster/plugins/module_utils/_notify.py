@@ -22,10 +22,12 @@ from email.message import EmailMessage
 from urllib import error as urlerror
 from urllib import request as urlrequest
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 TELEGRAM_API = "https://api.telegram.org"
 
 
-class NotifyError(Exception):
+class NotifyError(KubesecError):
     """A channel failed; ``str()`` is safe to show (no secrets)."""
 
     def __init__(self, channel, message):
