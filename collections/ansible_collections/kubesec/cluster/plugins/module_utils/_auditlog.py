@@ -1779,7 +1779,7 @@ def build_findings(summary, acc, window, cluster, node):
             "ResponseComplete) as of %s: %s." % (
                 ex["open"], ex["open_as_of"],
                 "; ".join("%s %s into %s/%s since %s" % (o["user"], o["subresource"], o["namespace"], o["pod"],
-                                                        o["since"]) for o in sessions[:5])),
+                                                         o["since"]) for o in sessions[:5])),
             "Confirm each open session is expected and who is on it; end it by deleting the pod or revoking the "
             "user's access if it is not.", kind="Pod", tags=("exec", "open-session"),
             span=(min(str(o["since"]) for o in sessions), max(str(o["since"]) for o in sessions)))

@@ -55,8 +55,8 @@ def from_configmap(obj, origin):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = " (line %d)" % (mark.line + 1) if mark else ""
-        return {"source": source, "error": "%s is not valid YAML%s: %s" % (source, line,
-                                                                          getattr(exc, "problem", None) or exc)}
+        return {"source": source, "error": "%s is not valid YAML%s: %s" % (
+            source, line, getattr(exc, "problem", None) or exc)}
     if not isinstance(config, dict) or config.get("kind") != KIND:
         found = config.get("kind") if isinstance(config, dict) else type(config).__name__
         return {"source": source, "error": "%s is not a %s (found %r)" % (source, KIND, found)}

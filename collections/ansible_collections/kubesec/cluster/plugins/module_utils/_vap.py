@@ -526,7 +526,7 @@ def _rule_secrets_in_env(p, where):
     literal = ("has(e.value) && type(e.value) == string && size(e.value) > 0 && !e.value.matches(%s) &&\n"
                "    ((has(e.name) && type(e.name) == string && e.name.matches(%s) && !e.name.matches(%s))\n"
                "     || e.value.matches(%s))" % (cel_string(ENV_REFERENCE), cel_string(SECRET_ENV_NAME),
-                                                cel_string(SECRET_ENV_NAME_EXEMPT), cel_string(SECRET_ENV_URL)))
+                                                 cel_string(SECRET_ENV_NAME_EXEMPT), cel_string(SECRET_ENV_URL)))
     bad = ("%s.exists(e, type(e) == map && (%s\n  || %s))\n  || "
            "%s.exists(s, type(s) == map && has(s.secretRef) && type(s.secretRef) == map && size(s.secretRef) > 0)"
            % (_get("c", "env", "[]", "list"), _bind("r", _path("e", ["valueFrom", "secretKeyRef"], "{}", "map"),
