@@ -42,6 +42,8 @@ import time
 import traceback
 import zlib
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import REDACTED, redact_clipped, redact_count
 
@@ -82,15 +84,13 @@ _MIN_US = calendar.timegm((1000, 1, 1, 0, 0, 0)) * 1000000
 _MAX_US = calendar.timegm((9999, 12, 31, 23, 59, 59)) * 1000000
 _TS_RE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
                     r"\s*([Zz]|[+-]\d{2}:?\d{2})?\s*$")
-_DUR_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.I)
-_DUR_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _BACKUP_TS = r"(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3})"
 _STAGE_KEY = b'"stageTimestamp":"'
 _NEEDLE_SAFE = re.compile(r"^[\x20-\x7e]+$")
 _NEEDLE_UNSAFE_CHARS = set('"\\<>&')  # Go escapes <, >, & (HTML-safe); nobody escapes '/' in audit logs
 
 
-class AuditLogError(Exception):
+class AuditLogError(KubesecError):
     """The query cannot run (bad option value, missing log); the message names the input."""
 
 
@@ -111,14 +111,10 @@ def parse_duration(text, field="since"):
         if re.match(r"^\d+(?:\.\d+)?$", raw):
             seconds = float(raw)
         else:
-            pos, seconds = 0, 0.0
-            for match in _DUR_RE.finditer(raw):
-                if raw[pos:match.start()].strip():
-                    break
-                seconds += float(match.group(1)) * _DUR_UNITS[match.group(2).lower()]
-                pos = match.end()
-            if pos == 0 or raw[pos:].strip():
-                raise AuditLogError("%s: expected a duration like 30m, 2h, 1d or 1h30m, got %r" % (field, text))
+            try:
+                seconds = _parsing.duration_seconds(raw, _parsing.DAYS)
+            except ValueError:
+                raise AuditLogError("%s: expected a duration like 30m, 2h, 1d or 1h30m, got %r" % (field, text)) from None
     if math.isnan(seconds) or seconds < 0 or seconds > 1e11:
         raise AuditLogError("%s: duration %r is out of range" % (field, text))
     return seconds

@@ -37,11 +37,12 @@ import os
 import re
 import stat
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
-from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _parsing, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
-HAS_YAML = _safeyaml.HAS_YAML
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML
 
 try:
     import pwd
@@ -50,9 +51,6 @@ except ImportError:  # pragma: no cover - not on POSIX
     pwd = grp = None
 
 MISSING = object()
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
-_DURATION_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # kube-bench targets evaluated on control-plane nodes: their findings carry the cis-control-plane source.
 CONTROL_PLANE_TARGETS = ("master", "controlplane", "etcd")
 AUDIT_LEVELS = ("None", "Metadata", "Request", "RequestResponse")
@@ -61,7 +59,7 @@ MAX_EVIDENCE_FILES = 200
 MAX_DROPINS = 500
 
 
-class CatalogueError(ValueError):
+class CatalogueError(KubesecError, ValueError):
     """The catalogue itself is wrong (names the check and field)."""
 
 
@@ -75,9 +73,7 @@ def parse_duration(value):
     text = str(value).strip()
     if re.match(r"^-?\d+(\.\d+)?$", text):
         return float(text)
-    if not _DURATION_FULL.match(text):
-        raise ValueError("not a duration: %r" % (value,))
-    return sum(float(num) * _DURATION_SECONDS[unit] for num, unit in _DURATION.findall(text))
+    return _parsing.duration_seconds(text, _parsing.GO)
 
 
 def get_path(data, dotted):
@@ -201,7 +197,7 @@ def merge_dropin(target, patch):
     return result
 
 
-class _DropinError(ValueError):
+class _DropinError(KubesecError, ValueError):
     """A --config-dir cannot be read completely (names the directory)."""
 
 

@@ -21,14 +21,10 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML comes with ansible-core on the controller
-    yaml = None
-    HAS_YAML = False
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import yaml
 
 NAMESPACE = "kube-system"
 NAME = "kube-proxy"
@@ -39,7 +35,7 @@ LIST_KINDS = ("List", "ConfigMapList")
 API_TIMEOUT = 15  # seconds: one GET per audited node; an unreachable API must not hold up a fleet audit
 
 
-class KubeProxyInputError(ValueError):
+class KubeProxyInputError(KubesecError, ValueError):
     """An export file cannot be read or holds no usable kube-proxy ConfigMap (names the file)."""
 
 

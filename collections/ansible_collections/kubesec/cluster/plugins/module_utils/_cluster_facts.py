@@ -24,9 +24,9 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import datetime
 import os
-import re
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _kube
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._kube_bench import VERSION_MAPPING
 
 SCHEMA = "kubesec.cluster_facts/v1"
@@ -69,20 +69,14 @@ DEFAULT_KUBELET_COMMANDS = ("kubelet", "/usr/bin/kubelet", "/usr/local/bin/kubel
                             "k3s")
 
 API_KEYS = ("checked", "reachable", "where", "server", "version", "error", "nodes_error", "kubeadm_config")
-_VERSION = re.compile(r"v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]*)?")
 
 
-class ClusterFactsError(ValueError):
+class ClusterFactsError(KubesecError, ValueError):
     """Bad input to the decision (names the field)."""
 
 
-def parse_version(text):
-    """First 'vX.Y.Z[+suffix]' in text (kubelet --version, k3s --version, gitVersion) -> dict or None."""
-    match = _VERSION.search(text or "")
-    if not match:
-        return None
-    return {"version": match.group(0), "minor": "%s.%s" % (match.group(1), match.group(2)),
-            "major_minor": (int(match.group(1)), int(match.group(2))), "suffix": match.group(4) or ""}
+# First 'vX.Y.Z[+suffix]' in text (kubelet --version, k3s --version, gitVersion) -> dict or None.
+parse_version = _parsing.find_version
 
 
 def _exists(root, path):

@@ -36,6 +36,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_clipped, redact_count
 
@@ -75,22 +77,17 @@ REASONS = {
 WARN_REASONS = ("malformed", "truncated", "not_event", "bad_time", "bad_priority", "unreadable", "bad_text")
 
 
-class FalcoInputError(ValueError):
+class FalcoInputError(KubesecError, ValueError):
     """Bad options or an input that cannot be read at all (names the option or the input)."""
 
 
-class FalcoApiError(RuntimeError):
+class FalcoApiError(KubesecError, RuntimeError):
     """falcosidekick-ui could not be queried (names the URL and what to check)."""
 
 
 # ----------------------------------------------------------------------------------------------- time and priority
 _ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,12}))?)?)?\s*"
                   r"(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$")
-_DURATION_PART = re.compile(r"(\d+)\s*(nanoseconds?|ns|microseconds?|us|milliseconds?|ms|seconds?|secs?|s|minutes?|"
-                            r"mins?|m|hours?|hrs?|h|days?|d|weeks?|w)", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SUBSECOND = {"ns": NS_PER_S, "nanosecond": NS_PER_S, "nanoseconds": NS_PER_S, "us": 1000000, "microsecond": 1000000,
-              "microseconds": 1000000, "ms": 1000, "millisecond": 1000, "milliseconds": 1000}
 
 
 def parse_time(value, assume_utc=True):
@@ -150,21 +147,12 @@ def parse_duration(value):
     text = str(value).strip()
     if text.isdigit():
         return int(text)
-    pos, total = 0, 0
-    compact = text.replace(" ", "")
-    while pos < len(compact):
-        match = _DURATION_PART.match(compact, pos)
-        if not match:
-            raise ValueError("not a duration (examples: 24h, 30m, 7d, 1h30m): %r" % text)
-        number, unit = int(match.group(1)), match.group(2).lower()
-        if unit in _SUBSECOND:
-            total += number // _SUBSECOND[unit]
-        else:
-            total += number * _UNIT_SECONDS[unit[0]]
-        pos = match.end()
-    if not compact:
+    if not text:
         raise ValueError("empty duration")
-    return total
+    try:
+        return _parsing.duration_ns(text, _parsing.WORDS) // NS_PER_S
+    except ValueError:
+        raise ValueError("not a duration (examples: 24h, 30m, 7d, 1h30m): %r" % text) from None
 
 
 def parse_priority(value):

@@ -14,6 +14,8 @@ import hashlib
 import math
 import json
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 STATUSES = ("pass", "fail", "warn", "info", "waived")
 SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 SOURCES = (
@@ -25,7 +27,7 @@ SEVERITY_ORDER = {name: rank for rank, name in enumerate(SEVERITIES)}
 RESOURCE_KEYS = ("kind", "name", "namespace", "container")
 
 
-class FindingError(ValueError):
+class FindingError(KubesecError, ValueError):
     """A finding could not be built from the given values (names the field)."""
 
 

@@ -18,23 +18,21 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import base64
 import copy
 import json
-import re
 
-try:
-    import yaml
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
+if HAS_YAML:
     class _NoAliasDumper(yaml.SafeDumper):
         """Never write anchors/aliases: rendered files are read by people and by GitOps tools."""
 
         def ignore_aliases(self, data):
             return True
 
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    HAS_YAML = False
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = _parsing.DNS1123_LABEL
+DNS1123_SUBDOMAIN = _parsing.DNS1123_SUBDOMAIN
+is_dns1123_label = _parsing.is_dns1123_label
 MANAGED_BY = "kubesec"
 ARGOCD_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 # Destination: the cluster as registered in Argo CD under its kubesec name (never Argo's own cluster by accident);
@@ -48,12 +46,8 @@ DEFAULT_GITOPS = {
 }
 
 
-class FeatureError(ValueError):
+class FeatureError(KubesecError, ValueError):
     """A feature setting is invalid; the message names the field and what was expected."""
-
-
-def is_dns1123_label(value):
-    return isinstance(value, str) and len(value) <= 63 and bool(DNS1123_LABEL.match(value))
 
 
 def require_label(value, field):
@@ -147,7 +141,7 @@ def argocd_application(name, cluster, feature, repo_url, chart, version, release
                        gitops=None):
     """The Argo CD Application that installs ``chart`` with ``values`` (dict) into ``namespace``."""
     gitops = normalize_gitops(gitops, cluster)
-    if not DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
+    if not _parsing.is_dns1123_subdomain(name):
         raise FeatureError("Application name %r is not a DNS-1123 subdomain" % name)
     destination = {"namespace": namespace}
     if gitops["destination_name"]:

@@ -22,13 +22,8 @@ import subprocess
 import tarfile
 import tempfile
 
-try:
-    import yaml
-    HAS_YAML = True
-    # libyaml when present: a chart with its CRDs is megabytes of YAML.
-    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
-    HAS_YAML = False
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import (
+    HAS_YAML, YAML_LOADER as _LOADER, yaml)
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import FeatureError
 

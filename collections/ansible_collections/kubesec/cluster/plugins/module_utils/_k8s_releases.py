@@ -18,7 +18,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import datetime
-import re
+
+from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 
 # Date stamp: the day this table was last checked against the sources named above.
 # (Checked 2026-11-24 against kubernetes.io release pages as published up to 2026-08: 1.36.4 of 2026-08-11
@@ -47,18 +48,8 @@ RELEASES = {
     "1.36": ("2026-04-22", "2027-06-28", "scheduled"),
 }
 
-_VERSION_RE = re.compile(r"^\s*[vV]?(\d{1,3})\.(\d{1,4})(?:\.(\d{1,6}))?(?:[-+.][0-9A-Za-z.+_-]*)?\s*$")
-
-
-def parse_version(text):
-    """'v1.29.3', '1.30', 'v1.30.2-eks-1234', 'v1.29.3+k3s1' -> (1, 29, 3 or None); ValueError otherwise."""
-    if not isinstance(text, str):
-        raise ValueError("expected a Kubernetes version string like v1.30.2, got %s" % type(text).__name__)
-    match = _VERSION_RE.match(text[:200])
-    if not match:
-        raise ValueError("expected a Kubernetes version like v1.30.2 or 1.30, got %r" % (text[:200],))
-    patch = int(match.group(3)) if match.group(3) is not None else None
-    return int(match.group(1)), int(match.group(2)), patch
+# 'v1.29.3', '1.30', 'v1.30.2-eks-1234', 'v1.29.3+k3s1' -> (1, 29, 3 or None); ValueError otherwise.
+parse_version = _parsing.parse_version
 
 
 def _key(minor):

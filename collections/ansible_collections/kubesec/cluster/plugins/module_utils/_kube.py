@@ -49,6 +49,8 @@ import json
 import os
 import traceback
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 try:
     from urllib.parse import quote
 except ImportError:  # pragma: no cover - Python 2 is not supported, kept for sanity tests
@@ -76,7 +78,7 @@ DEFAULT_TIMEOUT = 60
 SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 
 
-class KubeApiError(Exception):
+class KubeApiError(KubesecError):
     """A Kubernetes API request failed (message says what, where and what to check)."""
 
     def __init__(self, message, status=None, reason=None, path=None, body=None):

@@ -24,6 +24,7 @@ import json
 import re
 import shlex
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import BAD_TEXT, TOO_DEEP, has_bad_text
@@ -32,7 +33,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import _pri
 _STATUS = {"PASS": "pass", "FAIL": "fail", "WARN": "warn", "INFO": "info"}
 
 
-class KubeBenchError(ValueError):
+class KubeBenchError(KubesecError, ValueError):
     """The input is not kube-bench JSON (names the input and where)."""
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
@@ -43,7 +44,7 @@ FLAG_FOR_KEY = {
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:/=@+\-]*$")
 
 
-class KubeletConfigError(ValueError):
+class KubeletConfigError(KubesecError, ValueError):
     """The node's files cannot be changed safely (names the file and why)."""
 
 

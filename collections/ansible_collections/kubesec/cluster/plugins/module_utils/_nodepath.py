@@ -16,10 +16,12 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 MAX_LINKS = 40  # as Linux (ELOOP)
 
 
-class NodePathError(OSError):
+class NodePathError(KubesecError, OSError):
     """A node path cannot be resolved inside the node root (names the path and why).
 
     An OSError, so code that already reports unreadable node files reports this one the same way.

@@ -26,12 +26,14 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 TEMP_PREFIX = ".kubesec-tmp-"
 KEEP_PREFIX = ".kubesec-orig-"
 MAX_READ_BYTES = 4 * 1024 * 1024  # config files, unit files and manifests are a few KB
 
 
-class NodeFileError(Exception):
+class NodeFileError(KubesecError):
     """A node file cannot be read, locked or written (the message names the file)."""
 
 

@@ -27,10 +27,12 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 TELEGRAM_API = "https://api.telegram.org"
 
 
-class NotifyError(Exception):
+class NotifyError(KubesecError):
     """A channel failed; ``str()`` is safe to show (no secrets)."""
 
     def __init__(self, channel, message):

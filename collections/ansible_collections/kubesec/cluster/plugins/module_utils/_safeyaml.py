@@ -16,19 +16,27 @@ have a few hundred nodes and no aliases.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
+# The one PyYAML import guard of the collection: every module_util takes yaml, HAS_YAML, YAML_LOADER (libyaml's
+# CSafeLoader when present, a chart with its CRDs is megabytes of YAML) and YAML_IMPORT_ERROR from here.
 try:
     import yaml
     HAS_YAML = True
-except ImportError:  # pragma: no cover - nodes without PyYAML get a clear error from the caller
+    YAML_IMPORT_ERROR = None
+    YAML_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+except ImportError as _exc:  # pragma: no cover - nodes without PyYAML get a clear error from the caller
     yaml = None
     HAS_YAML = False
+    YAML_IMPORT_ERROR = str(_exc)
+    YAML_LOADER = None
 
 MAX_BYTES = 4 * 1024 * 1024   # a kubeadm kube-apiserver.yaml is ~4 KB, a KubeletConfiguration ~1-2 KB
 MAX_NODES = 100000            # expanded nodes (scalars, sequences, mappings), aliases counted as what they copy
 MAX_DEPTH = 64                # nested collections; a kubeadm manifest has 7
 
 
-class SafeYAMLError(ValueError):
+class SafeYAMLError(KubesecError, ValueError):
     """The text is not YAML, or is YAML beyond the bounds. str() names the source; line/column/problem for callers."""
 
     def __init__(self, source, problem, line=None, column=None):

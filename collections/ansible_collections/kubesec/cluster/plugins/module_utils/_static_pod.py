@@ -32,7 +32,8 @@ import hashlib
 import os
 import re
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _safeyaml, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _parsing, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
 DEFAULT_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -52,11 +53,10 @@ BOOLEAN_FLAGS = frozenset((
 ))
 HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
 _FLAG_NAME = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ManifestError(ValueError):
+class ManifestError(KubesecError, ValueError):
     """A manifest cannot be read or the requested change cannot be made safely (names the file and why)."""
 
 
@@ -377,7 +377,7 @@ def semantic_errors(pod):
             errors.append("spec.volumes[%d] is not a mapping" % index)
             continue
         name = volume.get("name")
-        if not isinstance(name, str) or not _DNS_LABEL.match(name) or len(name) > 63:
+        if not _parsing.is_dns1123_label(name):
             errors.append("spec.volumes[%d].name %r is not a DNS-1123 label" % (index, name))
         if name in names:
             errors.append("spec.volumes[%d].name %r is a duplicate" % (index, name))

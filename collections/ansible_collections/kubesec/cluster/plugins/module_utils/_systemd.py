@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath
 
 # systemd's search order for units (earlier wins for the unit file itself; drop-ins from all are merged).
@@ -24,7 +25,7 @@ UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-class UnitError(ValueError):
+class UnitError(KubesecError, ValueError):
     """A unit or environment file could not be read or parsed (names the file)."""
 
 

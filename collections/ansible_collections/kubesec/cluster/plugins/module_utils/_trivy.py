@@ -44,6 +44,7 @@ import math
 import os
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import (
     SEVERITIES,
@@ -54,14 +55,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._finding import (
     severity_from_score,
 )
 
-try:
-    import yaml
-    HAS_YAML = True
-    YAML_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-except ImportError:  # JSON still works without PyYAML
-    yaml = None
-    HAS_YAML = False
-    YAML_LOADER = None
+# JSON still works without PyYAML
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, YAML_LOADER, yaml
 
 GROUP = "aquasecurity.github.io"
 VERSION = "v1alpha1"
@@ -121,11 +116,11 @@ _ID_FIXUPS = {"KSV0012": "KCV-0012"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class TrivyInputError(ValueError):
+class TrivyInputError(KubesecError, ValueError):
     """Input that cannot be read at all (syntax error, wrong shape); the message names the input."""
 
 
-class TrivyRunError(RuntimeError):
+class TrivyRunError(KubesecError, RuntimeError):
     """The Trivy CLI failed; the message carries its exit code and stderr."""
 
 

@@ -13,6 +13,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
     FeatureError, deep_merge, reject_unknown, require_bool, require_dict, require_label, require_text,
 )
@@ -34,10 +35,6 @@ TRIVY_KEYS = ("enabled", "namespaces", "exclude_namespaces", "report_ttl", "scan
 OFFLINE_KEYS = ("enabled", "db_repository", "java_db_repository", "checks_bundle_repository", "image_registry",
                 "insecure", "offline_scan", "skip_java_db_update")
 
-# Go time.ParseDuration units (the operator parses scannerReportTTL with it).
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|\u00b5s|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$")
 _REGISTRY = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)(:\d+)?$")
 _REPO_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -50,10 +47,13 @@ def parse_ttl(value, field="kubesec_trivy_operator.report_ttl"):
         raise FeatureError("%s: is empty; give a duration such as 30m (an empty TTL would keep reports forever)"
                            % field)
     text = require_text(value, field, default=DEFAULT_TTL)
-    if not _DURATION.match(text):
+    try:  # the operator parses scannerReportTTL with Go's time.ParseDuration
+        seconds = _parsing.duration_seconds(text, _parsing.GO)
+    except ValueError:
+        seconds = None
+    if seconds is None or text.startswith(("+", "-")):
         raise FeatureError("%s: %r is not a duration such as 30m, 1h30m or 24h (units ns, us, ms, s, m, h; "
-                           "no spaces, no days)" % (field, text))
-    seconds = sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _DURATION_PART.findall(text))
+                           "no spaces, no days, no sign)" % (field, text))
     if seconds < MIN_TTL_SECONDS:
         raise FeatureError("%s: %r is shorter than 1m; reports would expire before scans finish" % (field, text))
     return text, seconds

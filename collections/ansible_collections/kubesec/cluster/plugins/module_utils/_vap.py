@@ -39,18 +39,14 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import json
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload import resolve_settings
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
     BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_LABEL, BOOTSTRAP_ROLES, CONTAINER_KINDS, ENV_REFERENCE, RULES, SECRET_ENV_NAME,
     SECRET_ENV_NAME_EXEMPT, SECRET_ENV_URL, RuleConfigError, compile_names, parse_port_list,
 )
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover - exercised only where PyYAML is missing
-    yaml = None
-    HAS_YAML = False
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 MIN_KUBERNETES = "1.30"
@@ -108,7 +104,7 @@ _RE2_UNSUPPORTED = (
 )
 
 
-class EnforcementError(ValueError):
+class EnforcementError(KubesecError, ValueError):
     """A setting cannot be turned into a policy (the message names the rule and the setting)."""
 
 

@@ -40,6 +40,7 @@ import datetime
 import json
 import os
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITY_ORDER, make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_input import check_object
@@ -50,17 +51,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules im
     short, violation,
 )
 
-YAML_IMPORT_ERROR = None
-try:
-    import yaml
-    try:
-        _YAML_LOADER = yaml.CSafeLoader
-    except AttributeError:  # pragma: no cover - PyYAML without libyaml
-        _YAML_LOADER = yaml.SafeLoader
-except ImportError as _exc:  # pragma: no cover - exercised only where PyYAML is missing
-    yaml = None
-    _YAML_LOADER = None
-    YAML_IMPORT_ERROR = str(_exc)
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import (
+    YAML_IMPORT_ERROR, YAML_LOADER as _YAML_LOADER, yaml)
 
 __all__ = ("ManifestError", "RuleConfigError", "audit", "global_excluded_namespaces", "input_error_text",
            "iter_containers", "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of", "resolve_settings")
@@ -88,7 +80,7 @@ POD_CONTROLLERS = {
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
-class ManifestError(ValueError):
+class ManifestError(KubesecError, ValueError):
     """A manifest could not be read (the message names the file, the document and the position)."""
 
 

@@ -22,6 +22,8 @@ Standard library only (runs on Python 3.9+).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+
 import fnmatch
 import math
 import posixpath
@@ -35,7 +37,7 @@ RULE_SETTING_KEYS = ("enabled", "mode", "params", "exclude_namespaces", "exclude
 PSS = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
 
 
-class RuleConfigError(ValueError):
+class RuleConfigError(KubesecError, ValueError):
     """A rule setting or parameter given by the user is wrong (the message names rule and parameter)."""
 
 

@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - kubesec.cluster.attributes.READ_ONLY
   - kubesec.cluster.attributes.NODE_ROOT
+  - kubesec.cluster.cluster
 options:
   benchmark:
     description:

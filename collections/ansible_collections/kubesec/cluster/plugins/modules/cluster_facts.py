@@ -25,6 +25,8 @@ author:
   - kubesec contributors (@kubesec)
 requirements:
   - kubernetes (Python library) on the controller for O(gather=cluster) with O(api=true)
+extends_documentation_fragment:
+  - kubesec.cluster.cluster
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -71,9 +73,6 @@ options:
       - The content of a kubeconfig given here by mistake is refused without repeating it (the option is C(no_log) because it
         may hold a token).
     type: path
-  context:
-    description: Context of the kubeconfig. Defaults to the current context.
-    type: str
   timeout:
     description: Seconds to wait for each API request.
     type: int

@@ -34,6 +34,7 @@ author:
   - kubesec contributors (@kubesec)
 extends_documentation_fragment:
   - kubesec.cluster.attributes.READ_ONLY
+  - kubesec.cluster.cluster
 requirements:
   - kubernetes (Python library) when reading from the API
   - PyYAML when reading YAML exports
