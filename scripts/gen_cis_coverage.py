@@ -17,6 +17,7 @@ COLLECTION = ROOT / "collections/ansible_collections/kubesec/cluster"
 PAGE = ROOT / "docs/cis-coverage.md"
 sys.path.insert(0, str(ROOT / "collections"))
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions  # noqa: E402
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue  # noqa: E402
 
 
@@ -83,6 +84,17 @@ def render():
         base = _catalogue.extends(name)
         lines.append(f"| {name} | {', '.join(cat['kubernetes'])} | {cat.get('source', '')} | "
                      f"{('extends ' + base) if base else 'full file'} | {len(cat['checks'])} |")
+    lines += ["", "### Which catalogue a cluster gets",
+              "",
+              f"From the Kubernetes minor, with kube-bench's own `version_mapping` ({_cis_versions.KUBE_BENCH_SOURCE};",
+              "data in `plugins/module_utils/_cis_versions.py`, which `cluster_facts` and the `kube_bench` module share).",
+              "A minor newer than the table gets the newest catalogue; an older one the oldest, with a note.", "",
+              "| Kubernetes | kube-bench benchmark | kubesec catalogue |", "|---|---|---|"]
+    shipped = {minor: name for name, minors in _cis_versions.CATALOGUES.items() for minor in minors}
+    oldest = next(iter(_cis_versions.CATALOGUES))
+    for minor, benchmark in sorted(_cis_versions.VERSION_MAPPING.items(),
+                                   key=lambda item: tuple(int(p) for p in item[0].split("."))):
+        lines.append(f"| {minor} | {benchmark} | {shipped.get(minor, oldest + ' (not shipped: ' + benchmark + ')')} |")
     lines.append("")
     for cat in catalogues.values():
         lines += [f"## {cat['version']} (Kubernetes {', '.join(cat.get('kubernetes', []))})", "",

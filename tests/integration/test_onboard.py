@@ -63,9 +63,11 @@ KUBEADM = ("kubeadm_manifests", "kubeadm_dropin", "kubeadm_kubelet_conf")
     ({"w1": _probe(KUBEADM, "v1.29.9")}, _api("v1.30.4", kubeadm_config=True),
      {"kubernetes_version": "v1.30.4", "version_source": "api", "distribution": "kubeadm",
       "profile": "cis-1.11", "catalogue": "cis-1.11"}),
-    # 1.28: kube-bench uses cis-1.10, which we do not ship: our oldest catalogue, with a note
-    ({"w1": _probe(KUBEADM, "v1.28.2")}, None,
-     {"profile": "cis-1.10", "catalogue": "cis-1.11", "note": "no cis-1.10 catalogue"}),
+    # 1.28: kube-bench and we use cis-1.10 (issue 18: it used to fall back to cis-1.11 with a note)
+    ({"w1": _probe(KUBEADM, "v1.28.2")}, None, {"profile": "cis-1.10", "catalogue": "cis-1.10"}),
+    # 1.27: kube-bench's cis-1.9, which we do not ship: our oldest catalogue, with a note
+    ({"w1": _probe(KUBEADM, "v1.27.16")}, None,
+     {"profile": "cis-1.9", "catalogue": "cis-1.10", "note": "no cis-1.9 catalogue"}),
     # newer than the mapping: kube-bench's newest mapping, our newest catalogue
     ({"w1": _probe(KUBEADM, "v1.36.0")}, None, {"profile": "cis-1.12", "catalogue": "cis-1.12"}),
     # k3s from node files and the +k3s build: the closest k3s variant kube-bench ships, generic catalogue for us

@@ -16,8 +16,10 @@ description:
     evaluates every check of the chosen CIS benchmark targets.
   - Returns one normalized finding per check (status C(pass), C(fail), C(warn), C(info) or C(waived)), with
     the CIS id, title, scored/manual, expected and actual evidence and the remediation.
-  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder); the
-    action plugin of the same name loads the catalogue on the controller and passes it to the node.
+  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder: C(cis-1.10),
+    C(cis-1.11), C(cis-1.12); an older version is written as C(extends) of a newer one plus the checks it adds,
+    changes or removes, and every file is validated with C(data/schema/cis-catalogue.json)); the action plugin
+    of the same name resolves and validates the catalogue on the controller and passes it to the node.
   - An unscored (Manual) check that fails is reported as C(warn), as kube-bench does.
 author:
   - kubesec contributors (@kubesec)
@@ -28,6 +30,8 @@ options:
   benchmark:
     description:
       - CIS benchmark version; a file C(data/cis/<benchmark>.yml) must exist in the collection.
+      - C(cluster_facts) returns the one that fits the cluster's Kubernetes minor as C(cis_catalogue)
+        (docs/cis-coverage.md lists the mapping).
     type: str
     default: cis-1.12
   catalogue:
