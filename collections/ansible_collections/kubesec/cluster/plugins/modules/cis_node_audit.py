@@ -16,8 +16,8 @@ description:
     evaluates every check of the chosen CIS benchmark targets.
   - Returns one normalized finding per check (status C(pass), C(fail), C(warn), C(info) or C(waived)), with
     the CIS id, title, scored/manual, expected and actual evidence and the remediation.
-  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder: C(cis-1.10),
-    C(cis-1.11), C(cis-1.12); an older version is written as C(extends) of a newer one plus the checks it adds,
+  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder, C(cis-1.10),
+    C(cis-1.11) and C(cis-1.12); an older version is written as C(extends) of a newer one plus the checks it adds,
     changes or removes, and every file is validated with C(data/schema/cis-catalogue.json)); the action plugin
     of the same name resolves and validates the catalogue on the controller and passes it to the node.
   - An unscored (Manual) check that fails is reported as C(warn), as kube-bench does.
