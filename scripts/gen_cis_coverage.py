@@ -95,6 +95,10 @@ def render():
     for minor, benchmark in sorted(_cis_versions.VERSION_MAPPING.items(),
                                    key=lambda item: tuple(int(p) for p in item[0].split("."))):
         lines.append(f"| {minor} | {benchmark} | {shipped.get(minor, oldest + ' (not shipped: ' + benchmark + ')')} |")
+    lines += ["", "Distribution layouts (chosen by `cis_node_audit` from the node's files, or `distribution` in the inventory):",
+              "", "| Distribution | Catalogue |", "|---|---|"]
+    for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items():
+        lines.append(f"| {dist} | {name} |")
     lines.append("")
     for cat in catalogues.values():
         lines += [f"## {cat['version']} (Kubernetes {', '.join(cat.get('kubernetes', []))})", "",

@@ -52,3 +52,9 @@ CATALOGUES = {
     "cis-1.12": ("1.32", "1.33", "1.34"),
 }
 DEFAULT_CATALOGUE = "cis-1.12"  # kubesec_cis_benchmark's default
+
+# Catalogues for a distribution's own layout (its file locations and the single process that carries the kubelet's
+# flags), keyed by distribution; the checks are those of the generic catalogue they extend.
+DISTRIBUTION_CATALOGUES = {
+    "k3s": "k3s-cis-1.12",
+}
