@@ -69,3 +69,30 @@ def test_k3s_bad_config_file_is_named(tmp_path):
 @pytest.mark.parametrize("cid", ["1.2.1", "2.1", "3.2.1"])
 def test_k3s_catalogue_leaves_control_plane_sections_out(cid):
     assert cid not in {str(c["id"]) for c in K3S["checks"]}
+
+
+def module_params(root, **extra):
+    params = {"root": str(root), "benchmark": "cis-1.12", "catalogue": _catalogue.load("cis-1.12"),
+              "distribution": "auto", "distribution_catalogues": {"k3s": K3S}}
+    params.update(extra)
+    return params
+
+
+def test_cis_node_audit_picks_the_k3s_catalogue_by_itself(tmp_path):
+    from ansible_collections.kubesec.cluster.plugins.modules import cis_node_audit
+
+    k3s = tmp_path / "k3s"
+    materialize(k3s, "rancher:k3s-default", node="k1")
+    kubeadm = tmp_path / "kubeadm"
+    materialize(kubeadm, "worker:kubeadm-default", node="w1")
+    catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(k3s))
+    assert (catalogue["version"], distribution, note) == ("k3s-cis-1.12", "k3s", None)
+    catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(kubeadm))
+    assert (catalogue["version"], distribution, note) == ("cis-1.12", "kubeadm", None)
+    # the inventory overrides detection
+    catalogue, distribution, _ = cis_node_audit.choose_catalogue(module_params(k3s, distribution="kubeadm"))
+    assert (catalogue["version"], distribution) == ("cis-1.12", "kubeadm")
+    # RKE2 has no catalogue yet: the generic one, and the result says so
+    (tmp_path / "rke2/var/lib/rancher/rke2").mkdir(parents=True)
+    catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(tmp_path / "rke2"))
+    assert (catalogue["version"], distribution) == ("cis-1.12", "rke2") and "no rke2 catalogue" in note
