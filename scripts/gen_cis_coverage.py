@@ -50,6 +50,13 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   `kubesec_kube_context`). An empty `metricsBindAddress` is kube-proxy's default `127.0.0.1:10249` (PASS); any
   non-loopback address FAILs. With neither source it is WARN, saying what to provide; no ConfigMap in the cluster
   (API 404) is `info` (no kube-proxy).
+- **k3s** (`k3s-cis-1.12`, chosen by itself on a node with `/var/lib/rancher/k3s` or `/etc/rancher/k3s`): the
+  kubelet and kube-proxy run inside the k3s process (`k3s.service` / `k3s-agent.service`). Their flags are the
+  ones k3s passes itself (catalogue data: `--config-dir=/var/lib/rancher/k3s/agent/etc/kubelet.conf.d`, the agent
+  kubeconfigs), then the `kubelet-arg` / `kube-proxy-arg` items of `/etc/rancher/k3s/config.yaml` (or `--config`),
+  its `config.yaml.d/*.yaml` drop-ins in name order (`key+:` appends) and the unit's command line, later items
+  winning. 4.1.1/4.1.2 judge `k3s.service` (kube-bench reports them Not Applicable); 4.1.9/4.1.10 are `info`
+  (k3s uses `--config-dir`, no `--config` file; kube-bench checks `kubelet.kubeconfig` there instead).
 - **3.2.2** checks every area CIS lists for the audit policy, by the API server's first-match rule: secrets,
   configmaps and tokenreviews at exactly Metadata (a higher level writes their contents to the log), every
   modifying verb on pods and deployments, and pods/exec, pods/portforward, pods/proxy and services/proxy at
