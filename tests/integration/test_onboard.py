@@ -70,10 +70,11 @@ KUBEADM = ("kubeadm_manifests", "kubeadm_dropin", "kubeadm_kubelet_conf")
      {"profile": "cis-1.9", "catalogue": "cis-1.10", "note": "no cis-1.9 catalogue"}),
     # newer than the mapping: kube-bench's newest mapping, our newest catalogue
     ({"w1": _probe(KUBEADM, "v1.36.0")}, None, {"profile": "cis-1.12", "catalogue": "cis-1.12"}),
-    # k3s from node files and the +k3s build: the closest k3s variant kube-bench ships, generic catalogue for us
+    # k3s from node files and the +k3s build: the closest k3s variant kube-bench ships; for us the k3s catalogue
+    # (issue 18: it used to be the generic cis-1.12 with a note that the files would be reported missing)
     ({"s1": _probe(("k3s_config", "k3s_data", "k3s_server"), "v1.33.1+k3s1")}, None,
-     {"distribution": "k3s", "profile": "k3s-cis-1.9", "generic": "cis-1.12", "catalogue": "cis-1.12",
-      "note": "/etc/rancher"}),
+     {"distribution": "k3s", "profile": "k3s-cis-1.9", "generic": "cis-1.12", "catalogue": "k3s-cis-1.12",
+      "note": "k3s layout: the node audit uses k3s-cis-1.12"}),
     ({"s1": _probe(("k3s_config",), "v1.25.9+k3s1")}, None, {"distribution": "k3s", "profile": "k3s-cis-1.7"}),
     # rke2 from the API build string, even without node files
     ({"s1": _probe((), None)}, _api("v1.31.2+rke2r1"),

@@ -263,7 +263,13 @@ def choose_profiles(minor, distribution):
     if minor and generic != catalogue:
         catalogue_note = ("no %s catalogue is shipped (only %s): the node audit uses %s" % (
             generic or "matching", ", ".join(CATALOGUES), catalogue))
-    if distribution in ("k3s", "rke2"):
+    own = _cis_versions.DISTRIBUTION_CATALOGUES.get(distribution)
+    if own:
+        # cis_node_audit picks the distribution's own catalogue on such a node (distribution: auto)
+        catalogue = own
+        catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
+                          "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
+    elif distribution in ("k3s", "rke2"):
         extra = ("%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
                  "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue))
         catalogue_note = extra if not catalogue_note else catalogue_note + "; " + extra
