@@ -57,6 +57,9 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   its `config.yaml.d/*.yaml` drop-ins in name order (`key+:` appends) and the unit's command line, later items
   winning. 4.1.1/4.1.2 judge `k3s.service` (kube-bench reports them Not Applicable); 4.1.9/4.1.10 are `info`
   (k3s uses `--config-dir`, no `--config` file; kube-bench checks `kubelet.kubeconfig` there instead).
+  **RKE2** (`rke2-cis-1.12`) is read the same way at `/var/lib/rancher/rke2`, `/etc/rancher/rke2/config.yaml` and the
+  `rke2-server` / `rke2-agent` units. For both, 4.2.4 is WARN on a default node: the defaults drop-in omits
+  `readOnlyPort: 0` and without a `--config` file the kubelet's legacy default (10255) applies.
 - **3.2.2** checks every area CIS lists for the audit policy, by the API server's first-match rule: secrets,
   configmaps and tokenreviews at exactly Metadata (a higher level writes their contents to the log), every
   modifying verb on pods and deployments, and pods/exec, pods/portforward, pods/proxy and services/proxy at

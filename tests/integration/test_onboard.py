@@ -76,9 +76,10 @@ KUBEADM = ("kubeadm_manifests", "kubeadm_dropin", "kubeadm_kubelet_conf")
      {"distribution": "k3s", "profile": "k3s-cis-1.9", "generic": "cis-1.12", "catalogue": "k3s-cis-1.12",
       "note": "k3s layout: the node audit uses k3s-cis-1.12"}),
     ({"s1": _probe(("k3s_config",), "v1.25.9+k3s1")}, None, {"distribution": "k3s", "profile": "k3s-cis-1.7"}),
-    # rke2 from the API build string, even without node files
+    # rke2 from the API build string, even without node files; the RKE2 catalogue for us (issue 18: was cis-1.11)
     ({"s1": _probe((), None)}, _api("v1.31.2+rke2r1"),
-     {"distribution": "rke2", "profile": "rke2-cis-1.8", "generic": "cis-1.11", "catalogue": "cis-1.11"}),
+     {"distribution": "rke2", "profile": "rke2-cis-1.8", "generic": "cis-1.11", "catalogue": "rke2-cis-1.12",
+      "note": "rke2 layout: the node audit uses rke2-cis-1.12"}),
     # managed services from node labels / build strings
     ({}, _api("v1.32.3-eks-4096722", labels={"eks.amazonaws.com/nodegroup": "ng-1"}, provider_id="aws:///eu-west-1a/i-1"),
      {"distribution": "eks", "managed": True, "profile": "eks-1.8.0", "catalogue": "cis-1.12"}),

@@ -92,7 +92,27 @@ def test_cis_node_audit_picks_the_k3s_catalogue_by_itself(tmp_path):
     # the inventory overrides detection
     catalogue, distribution, _ = cis_node_audit.choose_catalogue(module_params(k3s, distribution="kubeadm"))
     assert (catalogue["version"], distribution) == ("cis-1.12", "kubeadm")
-    # RKE2 has no catalogue yet: the generic one, and the result says so
+    # RKE2 detected, but the action plugin passed no catalogue for it: the generic one, and the result says so
     (tmp_path / "rke2/var/lib/rancher/rke2").mkdir(parents=True)
     catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(tmp_path / "rke2"))
     assert (catalogue["version"], distribution) == ("cis-1.12", "rke2") and "no rke2 catalogue" in note
+    rke2 = _catalogue.load("rke2-cis-1.12")
+    catalogue, distribution, note = cis_node_audit.choose_catalogue(
+        module_params(tmp_path / "rke2", distribution_catalogues={"k3s": K3S, "rke2": rke2}))
+    assert (catalogue["version"], distribution, note) == ("rke2-cis-1.12", "rke2", None)
+
+
+def test_rke2_default_counts(tmp_path):
+    root = tmp_path / "r1"
+    materialize(root, "rancher:rke2-default", node="r1")
+    findings, context = _cis.audit_node(str(root), _catalogue.load("rke2-cis-1.12"), node="r1")
+    assert_valid_findings(findings)
+    statuses = {f["id"].replace("CIS-", ""): f for f in findings}
+    assert context["benchmark"] == "rke2-cis-1.12"
+    assert Counter(f["status"] for f in findings) == {"pass": 18, "warn": 4, "info": 2, "fail": 1}
+    assert statuses["4.1.1"]["status"] == "fail"  # rke2-server.service ships 0644 (kube-bench: Not Applicable)
+    defaults = "/var/lib/rancher/rke2/agent/etc/kubelet.conf.d/00-rke2-defaults.conf"
+    assert statuses["4.2.1"]["status"] == "pass" and defaults in statuses["4.2.1"]["evidence"]["source"]
+    # the same tree against the kubeadm layout: the nonsense issue 18 describes
+    generic, _ = _cis.audit_node(str(root), _catalogue.load("cis-1.12"), node="r1")
+    assert Counter(f["status"] for f in generic)["pass"] == 0

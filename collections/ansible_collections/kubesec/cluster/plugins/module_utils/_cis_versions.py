@@ -57,4 +57,5 @@ DEFAULT_CATALOGUE = "cis-1.12"  # kubesec_cis_benchmark's default
 # flags), keyed by distribution; the checks are those of the generic catalogue they extend.
 DISTRIBUTION_CATALOGUES = {
     "k3s": "k3s-cis-1.12",
+    "rke2": "rke2-cis-1.12",
 }

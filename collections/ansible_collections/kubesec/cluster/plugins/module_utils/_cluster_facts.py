@@ -269,7 +269,7 @@ def choose_profiles(minor, distribution):
         catalogue = own
         catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
                           "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
-    elif distribution in ("k3s", "rke2"):
+    elif distribution in ("k3s", "rke2"):  # a distribution without a catalogue of its own
         extra = ("%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
                  "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue))
         catalogue_note = extra if not catalogue_note else catalogue_note + "; " + extra

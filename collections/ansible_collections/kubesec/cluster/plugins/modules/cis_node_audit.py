@@ -44,9 +44,9 @@ options:
       - The node's layout. V(auto) detects it from the node's files (C(/var/lib/rancher/k3s) or
         C(/etc/rancher/k3s) means k3s; C(/var/lib/rancher/rke2) or C(/etc/rancher/rke2) means RKE2; when both are present,
         the one with a C(config.yaml)); anything else is V(kubeadm).
-      - On a distribution with its own catalogue (k3s, C(k3s-cis-1.12)) that catalogue is used instead of
-        O(benchmark), with its file locations and the k3s process that carries the kubelet's flags. RKE2 has none
-        yet, so an RKE2 node is audited with O(benchmark) and the result says so in C(distribution_note).
+      - On a distribution with its own catalogue (k3s C(k3s-cis-1.12), RKE2 C(rke2-cis-1.12)) that catalogue is
+        used instead of O(benchmark), with its file locations and the k3s / rke2 process that carries the kubelet's
+        flags. Without one the node is audited with O(benchmark) and C(distribution_note) says so.
       - The benchmark role sets it from the C(kubesec_distribution) inventory variable (default V(auto)).
     type: str
     choices: [auto, kubeadm, k3s, rke2]
