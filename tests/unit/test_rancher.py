@@ -109,3 +109,12 @@ def test_detect_from_installer_files(tmp_path):
     assert _rancher.detect(str(tmp_path)) is None  # both and no config file: undecided
     write(tmp_path, "/etc/rancher/k3s/config.yaml", "{}\n")
     assert _rancher.detect(str(tmp_path)) == "k3s"
+
+
+def test_alias_bomb_is_refused_by_name(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        "%s: &%s [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n" % ((chr(98 + i), chr(98 + i)) + (chr(97 + i),) * 10)
+        for i in range(8))
+    write(tmp_path, "/etc/rancher/k3s/config.yaml", bomb)
+    with pytest.raises(_rancher.RancherConfigError, match="/etc/rancher/k3s/config.yaml is not valid YAML"):
+        _rancher.effective_args(str(tmp_path), "k3s", ["k3s", "server"])

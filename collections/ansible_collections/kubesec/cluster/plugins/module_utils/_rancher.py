@@ -22,7 +22,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 
-import yaml
+from ansible_collections.kubesec.cluster.plugins.module_utils import _safeyaml
 
 DISTRIBUTIONS = ("k3s", "rke2")
 CONFIG_ENV = {"k3s": "K3S_CONFIG_FILE", "rke2": "RKE2_CONFIG_FILE"}
@@ -93,9 +93,11 @@ def _read(root, path):
     if len(data) > MAX_CONFIG_BYTES:
         raise RancherConfigError("%s is larger than %d bytes" % (path, MAX_CONFIG_BYTES))
     try:
-        parsed = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RancherConfigError("%s is not valid YAML: %s" % (path, exc)) from exc
+        parsed = _safeyaml.load(data.decode("utf-8"), path)  # bounded: no alias bombs, no deep nesting
+    except UnicodeDecodeError as exc:
+        raise RancherConfigError("%s is not UTF-8 text: %s" % (path, exc)) from exc
+    except _safeyaml.SafeYAMLError as exc:
+        raise RancherConfigError(str(exc)) from exc
     if parsed is None:
         return {}
     if not isinstance(parsed, dict):
