@@ -19,6 +19,7 @@ def test_build_install_and_use(tmp_path):
                     str(install_path)], capture_output=True, text=True, check=True, env=clean, cwd=tmp_path)
     installed = install_path / "ansible_collections" / "kubesec" / "cluster"
     for rel in ("plugins/modules/cis_node_audit.py", "plugins/action/report.py", "data/cis/cis-1.12.yml",
+                "data/cis/cis-1.11.yml", "data/schema/cis-catalogue.json",
                 "roles/report/templates/report.html.j2", "meta/runtime.yml"):
         assert (installed / rel).is_file(), rel
     assert not (installed / "tests" / "output").exists()
