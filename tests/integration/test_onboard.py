@@ -63,19 +63,23 @@ KUBEADM = ("kubeadm_manifests", "kubeadm_dropin", "kubeadm_kubelet_conf")
     ({"w1": _probe(KUBEADM, "v1.29.9")}, _api("v1.30.4", kubeadm_config=True),
      {"kubernetes_version": "v1.30.4", "version_source": "api", "distribution": "kubeadm",
       "profile": "cis-1.11", "catalogue": "cis-1.11"}),
-    # 1.28: kube-bench uses cis-1.10, which we do not ship: our oldest catalogue, with a note
-    ({"w1": _probe(KUBEADM, "v1.28.2")}, None,
-     {"profile": "cis-1.10", "catalogue": "cis-1.11", "note": "no cis-1.10 catalogue"}),
+    # 1.28: kube-bench and we use cis-1.10 (issue 18: it used to fall back to cis-1.11 with a note)
+    ({"w1": _probe(KUBEADM, "v1.28.2")}, None, {"profile": "cis-1.10", "catalogue": "cis-1.10"}),
+    # 1.27: kube-bench's cis-1.9, which we do not ship: our oldest catalogue, with a note
+    ({"w1": _probe(KUBEADM, "v1.27.16")}, None,
+     {"profile": "cis-1.9", "catalogue": "cis-1.10", "note": "no cis-1.9 catalogue"}),
     # newer than the mapping: kube-bench's newest mapping, our newest catalogue
     ({"w1": _probe(KUBEADM, "v1.36.0")}, None, {"profile": "cis-1.12", "catalogue": "cis-1.12"}),
-    # k3s from node files and the +k3s build: the closest k3s variant kube-bench ships, generic catalogue for us
+    # k3s from node files and the +k3s build: the closest k3s variant kube-bench ships; for us the k3s catalogue
+    # (issue 18: it used to be the generic cis-1.12 with a note that the files would be reported missing)
     ({"s1": _probe(("k3s_config", "k3s_data", "k3s_server"), "v1.33.1+k3s1")}, None,
-     {"distribution": "k3s", "profile": "k3s-cis-1.9", "generic": "cis-1.12", "catalogue": "cis-1.12",
-      "note": "/etc/rancher"}),
+     {"distribution": "k3s", "profile": "k3s-cis-1.9", "generic": "cis-1.12", "catalogue": "k3s-cis-1.12",
+      "note": "k3s layout: the node audit uses k3s-cis-1.12"}),
     ({"s1": _probe(("k3s_config",), "v1.25.9+k3s1")}, None, {"distribution": "k3s", "profile": "k3s-cis-1.7"}),
-    # rke2 from the API build string, even without node files
+    # rke2 from the API build string, even without node files; the RKE2 catalogue for us (issue 18: was cis-1.11)
     ({"s1": _probe((), None)}, _api("v1.31.2+rke2r1"),
-     {"distribution": "rke2", "profile": "rke2-cis-1.8", "generic": "cis-1.11", "catalogue": "cis-1.11"}),
+     {"distribution": "rke2", "profile": "rke2-cis-1.8", "generic": "cis-1.11", "catalogue": "rke2-cis-1.12",
+      "note": "rke2 layout: the node audit uses rke2-cis-1.12"}),
     # managed services from node labels / build strings
     ({}, _api("v1.32.3-eks-4096722", labels={"eks.amazonaws.com/nodegroup": "ng-1"}, provider_id="aws:///eu-west-1a/i-1"),
      {"distribution": "eks", "managed": True, "profile": "eks-1.8.0", "catalogue": "cis-1.12"}),

@@ -15,7 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_kube_proxy, _kube
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_kube_proxy, _cis_versions, _kube
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import write_atomic
 
@@ -33,6 +33,10 @@ class ActionModule(ActionBase):
                 args["catalogue"] = _catalogue.load(args.get("benchmark") or "cis-1.12")
             except _catalogue.CatalogueNotFound as exc:
                 raise AnsibleActionFail(str(exc)) from exc
+        try:
+            args["distribution_catalogues"] = self._distribution_catalogues(args)
+        except _catalogue.CatalogueNotFound as exc:
+            raise AnsibleActionFail(str(exc)) from exc
         args.setdefault("node_name", task_vars.get("inventory_hostname"))
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
@@ -50,6 +54,15 @@ class ActionModule(ActionBase):
                                         % (args["node_name"], findings_file, exc)) from exc
             result["findings_file"] = findings_file
         return result
+
+    @staticmethod
+    def _distribution_catalogues(args):
+        """The catalogues for distribution layouts the module may pick (only the one asked for, none for kubeadm)."""
+        if args.get("distribution_catalogues") is not None:
+            return args["distribution_catalogues"]
+        wanted = args.get("distribution") or "auto"
+        return {dist: _catalogue.load(name) for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items()
+                if wanted in ("auto", dist)}
 
     @staticmethod
     def _kube_proxy_config(args):

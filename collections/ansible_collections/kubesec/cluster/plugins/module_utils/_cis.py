@@ -39,7 +39,7 @@ import stat
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
-from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _parsing, _safeyaml, _systemd
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _parsing, _rancher, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML
@@ -321,7 +321,60 @@ def load_component(root, name, spec, paths, cluster_configs=None):
     return component
 
 
+def load_process_component(root, name, spec):
+    """A component embedded in the k3s / rke2 process: its flags are the process's built-in ones (catalogue
+    data, from the distribution's source) overlaid by the `<component>-arg` items of its config file, the
+    config file's .d drop-ins and its command line (_rancher); --config / --config-dir as for a kubelet unit."""
+    process = spec["process"]
+    argv_info, error, unit = None, None, None
+    for candidate in process["units"]:
+        try:
+            info = _systemd.effective_command(root, candidate)
+        except _systemd.UnitError as exc:
+            error = str(exc)
+            continue
+        if info["argv"]:
+            argv_info, unit = info, candidate
+            break
+    if argv_info is None:
+        component = Component(name, kind="process", found=False, config_error=error)
+        component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"],
+                                                                         ", ".join(process["units"]))
+        return component
+    try:
+        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"])
+        flags = dict(spec.get("builtin_flags") or {})
+        flags.update(_rancher.component_flags(effective["args"], name))
+    except _rancher.RancherConfigError as exc:
+        return Component(name, kind="process", flags_source=argv_info["files"][-1], flags_error=str(exc),
+                         config_error=str(exc), unit_files=argv_info["files"])
+    for flag in spec.get("boolean_flags", ()):
+        if flags.get(flag) == "":
+            flags[flag] = "true"
+    source = "%s (%s%s)" % (unit, "built-in flags, " if spec.get("builtin_flags") else "",
+                            ", ".join(effective["files"] + [argv_info["files"][-1]]))
+    config, config_path, layers, config_error = None, None, [], None
+    if spec.get("config_flag") and flags.get(spec["config_flag"]):
+        config_path = flags[spec["config_flag"]]
+        if os.path.exists(node_path(root, config_path)):
+            config, config_error = _read_config(root, config_path)
+            layers = [(config_path, config)] if config is not None else []
+        else:
+            config_error = "file not found: %s" % config_path
+    if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) and not config_error:
+        config, layers, config_error = _merge_dropins(root, config, layers, flags[spec["dropin_flag"]],
+                                                      spec.get("config_kind"))
+    return Component(name, flags=flags, flags_source=source, config=config if (layers or config_path) else None,
+                     config_path=config_path, config_error=config_error, kind="process",
+                     files=argv_info["files"] + argv_info["env_files"] + effective["files"],
+                     unit_settings=argv_info.get("service"), unit_files=argv_info["files"], config_layers=layers,
+                     no_config=None if config_path else "no --config file: the %s's settings come from its flags "
+                     "and its --config-dir drop-ins" % name)
+
+
 def _load_node_component(root, name, spec, paths):
+    if spec.get("process"):
+        return load_process_component(root, name, spec)
     if spec.get("manifest"):
         component = load_manifest_component(root, name, spec, paths)
         if component.found or not spec.get("unit"):

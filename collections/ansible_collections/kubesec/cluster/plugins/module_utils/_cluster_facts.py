@@ -15,8 +15,8 @@ Private module_utils (leading underscore). Plain Python, no Ansible imports, tes
     The decision: Kubernetes version, distribution, the profile kube-bench would use, the CIS catalogue this
     collection uses, and every problem (unreachable node, API not reachable, version skew) with the host named.
 
-The kube-bench data below is kube-bench v0.15.6 ``cfg/config.yaml`` ``version_mapping`` and its ``cfg/`` directory
-(shared reference formats.md section 1.2).
+The kube-bench data (kube-bench v0.15.6 ``cfg/config.yaml`` ``version_mapping`` and its ``cfg/`` directory, shared
+reference formats.md section 1.2) and the catalogues shipped here are data in ``_cis_versions``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,28 +26,19 @@ import datetime
 import os
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
-from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _parsing
-from ansible_collections.kubesec.cluster.plugins.module_utils._kube_bench import VERSION_MAPPING
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions, _kube, _parsing
 
 SCHEMA = "kubesec.cluster_facts/v1"
 
-# kube-bench's version_mapping (Kubernetes minor -> generic CIS benchmark), kept once in _kube_bench.
-KUBE_BENCH_VERSION_MAPPING = VERSION_MAPPING
-# Generic CIS benchmarks in release order (the 1.20/1.23/1.24 names came before 1.7).
-CIS_ORDER = ("cis-1.5", "cis-1.6", "cis-1.20", "cis-1.23", "cis-1.24", "cis-1.7", "cis-1.8", "cis-1.9", "cis-1.10",
-             "cis-1.11", "cis-1.12")
-# Distribution variants kube-bench v0.15.6 ships in cfg/ (chosen with --benchmark; oldest to newest CIS base).
-KUBE_BENCH_VARIANTS = {
-    "k3s": ("k3s-cis-1.23", "k3s-cis-1.24", "k3s-cis-1.7", "k3s-cis-1.8", "k3s-cis-1.9"),
-    "rke2": ("rke2-cis-1.23", "rke2-cis-1.24", "rke2-cis-1.7", "rke2-cis-1.8"),
-    "eks": ("eks-1.0.1", "eks-1.1.0", "eks-1.2.0", "eks-1.5.0", "eks-1.7.0", "eks-1.8.0"),
-    "gke": ("gke-1.0", "gke-1.2.0", "gke-1.6.0", "gke-1.8.0", "gke-1.9.0"),
-    "aks": ("aks-1.0", "aks-1.7", "aks-1.8"),
-}
+# kube-bench's version_mapping, its CIS release order and distribution variants, and the catalogues shipped here:
+# data in _cis_versions, shared with _kube_bench.
+KUBE_BENCH_VERSION_MAPPING = _cis_versions.VERSION_MAPPING
+CIS_ORDER = _cis_versions.CIS_ORDER
+KUBE_BENCH_VARIANTS = _cis_versions.KUBE_BENCH_VARIANTS
 MANAGED = ("eks", "gke", "aks")
 # CIS catalogues this collection ships (data/cis/<name>.yml): the node audit and hardening use one of these.
-CATALOGUES = ("cis-1.11", "cis-1.12")
-DEFAULT_CATALOGUE = "cis-1.12"  # kubesec_cis_benchmark's default
+CATALOGUES = tuple(_cis_versions.CATALOGUES)
+DEFAULT_CATALOGUE = _cis_versions.DEFAULT_CATALOGUE
 
 # Files on a node that say which distribution installed it (checked below the node root).
 MARKERS = {
@@ -265,13 +256,19 @@ def choose_profiles(minor, distribution):
     if minor and generic != catalogue:
         catalogue_note = ("no %s catalogue is shipped (only %s): the node audit uses %s" % (
             generic or "matching", ", ".join(CATALOGUES), catalogue))
-    if distribution in ("k3s", "rke2"):
+    own = _cis_versions.DISTRIBUTION_CATALOGUES.get(distribution)
+    if own:
+        # cis_node_audit picks the distribution's own catalogue on such a node (distribution: auto)
+        catalogue = own
+        catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
+                          "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
+    elif distribution in ("k3s", "rke2"):  # a distribution without a catalogue of its own
         extra = ("%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
                  "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue))
         catalogue_note = extra if not catalogue_note else catalogue_note + "; " + extra
     command = "kube-bench run --benchmark %s" % profile if profile else None
     return {"kube_bench": {"profile": profile, "generic": generic, "variant": variant, "command": command,
-                           "source": "kube-bench v0.15.6 cfg/config.yaml version_mapping and cfg/ (formats.md 1.2)"},
+                           "source": _cis_versions.KUBE_BENCH_SOURCE},
             "catalogue": catalogue, "catalogue_note": catalogue_note, "notes": notes}
 
 

@@ -8,7 +8,7 @@ Ids are the same as the native audit's (CIS-<test_number>) so a report can show 
 Running (``run``): ``kube-bench run --json --benchmark X [--targets Y] [--config-dir D] [extra args]`` through a
 ``runner(argv) -> (rc, stdout, stderr)`` callable (the module's ``run_command``), with the benchmark taken from the
 options, from a Kubernetes version, or from ``kubelet --version`` on the node, mapped with kube-bench's own
-``version_mapping`` table (``VERSION_MAPPING``, from ``cfg/config.yaml`` of kube-bench v0.15.6).
+``version_mapping`` table (``VERSION_MAPPING``, kept as data in ``_cis_versions``).
 
 In-cluster (``build_job``): the Job of kube-bench's ``job-node.yaml`` / ``job-master.yaml`` (``hostPID``, the
 read-only hostPath mounts, control-plane affinity and tolerations), with a pinned image, writing
@@ -25,6 +25,7 @@ import re
 import shlex
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import BAD_TEXT, TOO_DEEP, has_bad_text
@@ -229,20 +230,8 @@ def apply_severities(findings, catalogue):
 
 
 # ------------------------------------------------------------------------------------------------ running it
-# kube-bench cfg/config.yaml version_mapping (v0.15.6; shared reference formats.md 1.2): Kubernetes minor -> benchmark.
-VERSION_MAPPING = {
-    "1.15": "cis-1.5",
-    "1.16": "cis-1.6", "1.17": "cis-1.6", "1.18": "cis-1.6",
-    "1.19": "cis-1.20", "1.20": "cis-1.20", "1.21": "cis-1.20",
-    "1.22": "cis-1.23", "1.23": "cis-1.23",
-    "1.24": "cis-1.24",
-    "1.25": "cis-1.7",
-    "1.26": "cis-1.8",
-    "1.27": "cis-1.9",
-    "1.28": "cis-1.10",
-    "1.29": "cis-1.11", "1.30": "cis-1.11", "1.31": "cis-1.11",
-    "1.32": "cis-1.12", "1.33": "cis-1.12", "1.34": "cis-1.12",
-}
+# kube-bench's version_mapping (Kubernetes minor -> benchmark), kept as data in _cis_versions.
+VERSION_MAPPING = _cis_versions.VERSION_MAPPING
 TARGETS = ("master", "node", "controlplane", "etcd", "policies", "managedservices")
 CONTROL_PLANE_TARGETS = ["master", "controlplane", "etcd", "policies", "node"]
 WORKER_TARGETS = ["node"]

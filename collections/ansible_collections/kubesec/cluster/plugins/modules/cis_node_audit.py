@@ -16,8 +16,10 @@ description:
     evaluates every check of the chosen CIS benchmark targets.
   - Returns one normalized finding per check (status C(pass), C(fail), C(warn), C(info) or C(waived)), with
     the CIS id, title, scored/manual, expected and actual evidence and the remediation.
-  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder); the
-    action plugin of the same name loads the catalogue on the controller and passes it to the node.
+  - Checks are data (a catalogue per benchmark version in the collection's C(data/cis/) folder, C(cis-1.10),
+    C(cis-1.11) and C(cis-1.12); an older version is written as C(extends) of a newer one plus the checks it adds,
+    changes or removes, and every file is validated with C(data/schemas/cis-catalogue.json)); the action plugin
+    of the same name resolves and validates the catalogue on the controller and passes it to the node.
   - An unscored (Manual) check that fails is reported as C(warn), as kube-bench does.
 author:
   - kubesec contributors (@kubesec)
@@ -29,12 +31,31 @@ options:
   benchmark:
     description:
       - CIS benchmark version; a file C(data/cis/<benchmark>.yml) must exist in the collection.
+      - C(cluster_facts) returns the one that fits the cluster's Kubernetes minor as C(cis_catalogue)
+        (docs/cis-coverage.md lists the mapping).
     type: str
     default: cis-1.12
   catalogue:
     description:
       - The parsed catalogue. Filled in by the action plugin from O(benchmark); set it only to audit
         against a catalogue of your own.
+    type: dict
+  distribution:
+    description:
+      - The node's layout. V(auto) detects it from the node's files (C(/var/lib/rancher/k3s) or
+        C(/etc/rancher/k3s) means k3s; C(/var/lib/rancher/rke2) or C(/etc/rancher/rke2) means RKE2; when both are present,
+        the one with a C(config.yaml)); anything else is V(kubeadm).
+      - On a distribution with its own catalogue (k3s C(k3s-cis-1.12), RKE2 C(rke2-cis-1.12)) that catalogue is
+        used instead of O(benchmark), with its file locations and the k3s / rke2 process that carries the kubelet's
+        flags. Without one the node is audited with O(benchmark) and C(distribution_note) says so.
+      - The benchmark role sets it from the C(kubesec_distribution) inventory variable (default V(auto)).
+    type: str
+    choices: [auto, kubeadm, k3s, rke2]
+    default: auto
+  distribution_catalogues:
+    description:
+      - The distribution catalogues, by distribution. Filled in by the action plugin; set it only when calling
+        the module without its action plugin.
     type: dict
   targets:
     description:
@@ -137,10 +158,19 @@ summary:
   type: dict
   sample: {pass: 15, fail: 2, warn: 5, info: 3, waived: 0, total: 25}
 benchmark:
-  description: The benchmark version evaluated.
+  description: The benchmark version evaluated (a distribution catalogue's name on k3s).
   returned: always
   type: str
   sample: cis-1.12
+distribution:
+  description: The layout audited (detected when O(distribution=auto)).
+  returned: always
+  type: str
+  sample: k3s
+distribution_note:
+  description: Why the audit did not use a catalogue for the node's own layout, or null.
+  returned: always
+  type: str
 components:
   description:
     - Where each component's settings were read from (unit files, config path, parse errors).
@@ -157,7 +187,7 @@ findings_file:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubesec.cluster.plugins.module_utils import _cis
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis, _rancher
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 
@@ -179,6 +209,8 @@ def main():
         argument_spec=dict(
             benchmark=dict(type="str", default="cis-1.12"),
             catalogue=dict(type="dict"),
+            distribution=dict(type="str", default="auto", choices=["auto", "kubeadm", "k3s", "rke2"]),
+            distribution_catalogues=dict(type="dict"),
             root=dict(type="path", default="/"),
             targets=dict(type="list", elements="str", default=["node"],
                          choices=["master", "node", "controlplane", "etcd", "policies"]),
@@ -200,8 +232,9 @@ def main():
     if not params["catalogue"]:
         module.fail_json(msg="no catalogue: run this module through its action plugin (kubesec.cluster.cis_node_audit)"
                              " or pass catalogue")
+    catalogue, distribution, note = choose_catalogue(params)
     try:
-        findings, context = _cis.audit_node(params["root"], params["catalogue"], targets=params["targets"],
+        findings, context = _cis.audit_node(params["root"], catalogue, targets=params["targets"],
                                             cluster=params["cluster"], node=params["node_name"],
                                             controls=params["controls"],
                                             cluster_configs=_cluster_configs(module, params["kube_proxy_config"]))
@@ -211,7 +244,23 @@ def main():
         module.fail_json(msg=printable("cannot read node files below %s: %s" % (params["root"], exc)),
                          exception=traceback.format_exc())
     module.exit_json(changed=False, findings=findings, summary=_cis.summarize(findings),
-                     benchmark=context["benchmark"], components=context["components"])
+                     benchmark=context["benchmark"], components=context["components"],
+                     distribution=distribution, distribution_note=note)
+
+
+def choose_catalogue(params):
+    """(catalogue, distribution, note): the distribution's own catalogue when it has one, else the one given."""
+    distribution = params["distribution"]
+    if distribution == "auto":
+        distribution = _rancher.detect(params["root"]) or "kubeadm"
+    own = (params["distribution_catalogues"] or {}).get(distribution)
+    if own:
+        return own, distribution, None
+    note = None
+    if distribution != "kubeadm":
+        note = ("no %s catalogue is shipped: audited with %s, whose kubeadm file locations a %s node does not use"
+                % (distribution, params["catalogue"].get("version") or params["benchmark"], distribution))
+    return params["catalogue"], distribution, note
 
 
 if __name__ == "__main__":
