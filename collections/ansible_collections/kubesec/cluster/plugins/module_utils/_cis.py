@@ -338,8 +338,8 @@ def load_process_component(root, name, spec):
             break
     if argv_info is None:
         component = Component(name, kind="process", found=False, config_error=error)
-        component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"],
-                                                                         ", ".join(process["units"]))
+        units = ", ".join(process["units"])
+        component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"], units)
         return component
     try:
         effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"])

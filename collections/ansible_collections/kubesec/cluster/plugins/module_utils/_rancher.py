@@ -22,7 +22,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _safeyaml
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 DISTRIBUTIONS = ("k3s", "rke2")
 CONFIG_ENV = {"k3s": "K3S_CONFIG_FILE", "rke2": "RKE2_CONFIG_FILE"}
@@ -40,12 +41,16 @@ MAX_DROPINS = 256
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-class RancherConfigError(ValueError):
+class RancherConfigError(KubesecError, ValueError):
     """A k3s / RKE2 config file that cannot be read or understood (names the file)."""
 
 
 def _node_path(root, path):
-    return os.path.join(root, path.lstrip("/")) if root not in ("", "/") else path
+    """Real path of a node path, resolved inside the root (symlinks re-rooted; a path that leaves it is refused)."""
+    try:
+        return _nodepath.resolve(root or "/", path)
+    except _nodepath.NodePathError as exc:
+        raise RancherConfigError(str(exc)) from None
 
 
 def default_config(distribution):
