@@ -19,47 +19,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _notify
-from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES
+from ansible_collections.kubesec.cluster.plugins.module_utils._drift_args import ARGUMENT_SPEC
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _drift, _report
 
-ARGUMENT_SPEC = dict(
-    report=dict(type="path", required=True),
-    min_severity=dict(type="str", default="high", choices=list(SEVERITIES)),
-    new_only=dict(type="bool", default=True),
-    repeat=dict(type="bool", default=False),
-    top=dict(type="int", default=10),
-    report_url_prefix=dict(type="str", default=""),
-    telegram=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        token=dict(type="str", no_log=True),
-        chat_id=dict(type="str"),
-        api_url=dict(type="str", default="https://api.telegram.org"),
-    )),
-    email=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        smtp_host=dict(type="str"),
-        smtp_port=dict(type="int", default=587),
-        security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
-        user=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        to=dict(type="list", elements="str", default=[]),
-        **{"from": dict(type="str")}
-    )),
-    webhook=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        url=dict(type="str", no_log=True),
-        secret=dict(type="str", no_log=True),
-        headers=dict(type="dict", default={}, no_log=True),
-    )),
-    state_file=dict(type="path"),
-    test_on_enable=dict(type="bool", default=True),
-    output=dict(type="path"),
-    fail_on_delivery_error=dict(type="bool", default=False),
-    timeout=dict(type="int", default=10),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    use_proxy=dict(type="bool", default=True),
-)
 
 ENABLED_HEADER = "Drift alerts are now on for cluster %s on this channel."
 

@@ -277,3 +277,16 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
     for keep in keeps.values():
         _discard(keep)
     return backups
+
+
+def selinux_prepare(module):
+    """prepare() for write_set that gives each temp file the SELinux context of the file it replaces (what
+    AnsibleModule.atomic_move does), or None when SELinux is off."""
+    if not module.selinux_enabled():
+        return None
+
+    def prepare(tmp, real):
+        context = module.selinux_context(real)
+        if context and not module.set_context_if_different(tmp, context, False):
+            raise OSError("cannot set the SELinux context of %s" % tmp)
+    return prepare

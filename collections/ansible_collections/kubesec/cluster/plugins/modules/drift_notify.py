@@ -184,49 +184,13 @@ files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kubesec.cluster.plugins.module_utils._drift_args import ARGUMENT_SPEC
 
 
 def main():
-    # The same argument spec as the action plugin (plugins/action/drift_notify.py), for the docs checks.
+    # The action plugin (plugins/action/drift_notify.py) does the work; the spec is shared for the docs checks.
     module = AnsibleModule(
-        argument_spec=dict(
-            report=dict(type="path", required=True),
-            min_severity=dict(type="str", default="high", choices=["critical", "high", "medium", "low", "info", "unknown"]),
-            new_only=dict(type="bool", default=True),
-            repeat=dict(type="bool", default=False),
-            top=dict(type="int", default=10),
-            report_url_prefix=dict(type="str", default=""),
-            telegram=dict(type="dict", default={}, options=dict(
-                enabled=dict(type="bool", default=False),
-                token=dict(type="str", no_log=True),
-                chat_id=dict(type="str"),
-                api_url=dict(type="str", default="https://api.telegram.org"),
-            )),
-            email=dict(type="dict", default={}, options=dict(
-                enabled=dict(type="bool", default=False),
-                smtp_host=dict(type="str"),
-                smtp_port=dict(type="int", default=587),
-                security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
-                user=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                to=dict(type="list", elements="str", default=[]),
-                **{"from": dict(type="str")}
-            )),
-            webhook=dict(type="dict", default={}, options=dict(
-                enabled=dict(type="bool", default=False),
-                url=dict(type="str", no_log=True),
-                secret=dict(type="str", no_log=True),
-                headers=dict(type="dict", default={}, no_log=True),
-            )),
-            state_file=dict(type="path"),
-            test_on_enable=dict(type="bool", default=True),
-            output=dict(type="path"),
-            fail_on_delivery_error=dict(type="bool", default=False),
-            timeout=dict(type="int", default=10),
-            validate_certs=dict(type="bool", default=True),
-            ca_path=dict(type="path"),
-            use_proxy=dict(type="bool", default=True),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     module.fail_json(msg="kubesec.cluster.drift_notify runs on the controller through its action plugin")

@@ -167,18 +167,6 @@ def fail(module, msg, **kwargs):
     module.fail_json(msg=printable(msg), **kwargs)
 
 
-def selinux_prepare(module):
-    """Give each temp file the SELinux context of the file it replaces (what atomic_move does), if SELinux is on."""
-    if not module.selinux_enabled():
-        return None
-
-    def prepare(tmp, real):
-        context = module.selinux_context(real)
-        if context and not module.set_context_if_different(tmp, context, False):
-            raise OSError("cannot set the SELinux context of %s" % tmp)
-    return prepare
-
-
 def plan_and_write(module, p, result_box):
     """Plan under the lock (re-reading every file) and write the whole set; fills result_box."""
     config_path, config_real = _kubelet_config.config_file(p["root"], p["service"], p["config_path"])
@@ -188,7 +176,7 @@ def plan_and_write(module, p, result_box):
         result_box.update(result)
         if result["changes"]:
             result_box["backup_files"] = _nodewrite.write_set(result["changes"], backup=backup_namer(p, result["changes"]),
-                                                              prepare=selinux_prepare(module))
+                                                              prepare=_nodewrite.selinux_prepare(module))
 
 
 def backup_namer(p, changes):

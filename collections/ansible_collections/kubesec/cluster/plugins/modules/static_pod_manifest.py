@@ -228,7 +228,7 @@ validation_seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodewrite, _static_pod
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 VOLUME_OPTIONS = dict(
@@ -257,18 +257,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def selinux_prepare(module):
-    """Give the temp file the SELinux context of the manifest it replaces (what atomic_move does), if SELinux is on."""
-    if not module.selinux_enabled():
-        return None
-
-    def prepare(tmp, real):
-        context = module.selinux_context(real)
-        if context and not module.set_context_if_different(tmp, context, False):
-            raise OSError("cannot set the SELinux context of %s" % tmp)
-    return prepare
-
-
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("step", "write", ("content", "expected_sha256"))])
@@ -288,7 +276,7 @@ def main():
         if module.check_mode:
             module.fail_json(msg="static_pod_manifest: step=write in check mode")
         written = _static_pod.write_checked(p["root"], p["path"], p["content"], p["expected_sha256"], p["backup"],
-                                            p["backup_dir"], p["lock_timeout"], selinux_prepare(module))
+                                            p["backup_dir"], p["lock_timeout"], _nodewrite.selinux_prepare(module))
     except _static_pod.ChangedMeanwhile as exc:
         module.fail_json(msg=printable(str(exc)), changed_meanwhile=True)
     except _static_pod.ManifestError as exc:
