@@ -16,8 +16,12 @@ import json
 import os
 import re
 
-import jsonschema
 import yaml
+
+try:  # controller dependency (pyproject / execution environment); guarded so the plugins still import without it
+    import jsonschema
+except ImportError:  # pragma: no cover - only where jsonschema is missing
+    jsonschema = None
 
 DATA_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data"))
 CATALOGUE_DIR = os.path.join(DATA_DIR, "cis")
@@ -51,6 +55,9 @@ def schema():
 
 
 def _validator(subschema):
+    if jsonschema is None:
+        raise CatalogueNotFound("validating the CIS catalogues needs the Python package jsonschema on the "
+                                "controller (it is in kubesec's requirements/runtime.txt)")
     if subschema not in _VALIDATORS:
         document = schema()
         if subschema:
@@ -166,7 +173,7 @@ def load(benchmark, directory=CATALOGUE_DIR, path=None):
     else:
         directory = os.path.dirname(os.path.abspath(path))
     cached = _CACHE.get(path)
-    if cached and cached[0] and cached[0] == _stamp(f for f, _, _ in cached[0]):
+    if cached and cached[0] and cached[0] == _stamp(entry[0] for entry in cached[0]):
         return copy.deepcopy(cached[1])
     name = benchmark or os.path.basename(path).rsplit(".", 1)[0]
     files = []
