@@ -35,6 +35,17 @@ def test_pages_are_counted_like_pypdf(tmp_path):
     assert "report.pdf (%d pages)" % expected in proc.stdout
 
 
+def test_streams_without_an_eol_before_endstream_are_read(tmp_path):
+    """PDF allows the EOL before `endstream` to be left out, and WeasyPrint's object streams (which hold the page
+    objects) sometimes end that way: the demo's 42-page report was counted as having no pages."""
+    run = _run_dir(tmp_path, 5)
+    expected = len(PdfReader(str(run / "report.pdf")).pages)
+    data = (run / "report.pdf").read_bytes()
+    (run / "report.pdf").write_bytes(data.replace(b"\nendstream", b"endstream").replace(b"\rendstream", b"endstream"))
+    proc = _run(tmp_path / "demo")
+    assert proc.returncode == 0 and "report.pdf (%d pages)" % expected in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_missing_or_broken_files_fail_by_name(tmp_path):
     run = _run_dir(tmp_path, 1)
     (run / "report.pdf").write_bytes(b"%PDF-1.7\n%%EOF\n")
