@@ -32,7 +32,7 @@ demo: $(VENV)/.demo-deps
 	$(BIN)/python tests/testbed/nodetree.py demo inventories/demo/hosts.yml .demo/nodes
 	$(BIN)/python scripts/demo_audit_log.py .demo/nodes/demo-cp-1
 	$(if $(WORSE),$(BIN)/python scripts/demo_worsen_node.py .demo/nodes/$(WORSE))
-	$(if $(filter webhook,$(DRIFT)),PYTHON=$(BIN)/python scripts/with-drift-receiver) $(BIN)/ansible-playbook playbooks/features.yml playbooks/site.yml $(if $(filter webhook,$(DRIFT)),-e kubesec_drift_alerts_demo=true)
+	$(if $(filter webhook,$(DRIFT)),PYTHON=$(BIN)/python scripts/with-drift-receiver) $(BIN)/ansible-playbook --vault-id demo@inventories/demo/vault-password.txt playbooks/features.yml playbooks/site.yml $(if $(filter webhook,$(DRIFT)),-e kubesec_drift_alerts_demo=true)
 	@echo "Report: $$(ls -td reports/demo/2*/ | head -1)report.html (and report.pdf, report.json)"
 
 ## tools: install the pinned helm and kubectl the tests render charts with into .tools/bin (test-time only)

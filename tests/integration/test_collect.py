@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -26,7 +28,7 @@ SOURCE_ENTRY_KEYS = {"enabled", "status", "findings", "files", "inputs", "skips"
 
 def demo_collect_config():
     """kubesec_collect of the demo group_vars, with {{ inventory_dir }} filled in as Ansible does."""
-    text = (DEMO / "group_vars" / "demo.yml").read_text().replace("{{ inventory_dir }}", str(DEMO))
+    text = (DEMO / "group_vars" / "demo" / "main.yml").read_text().replace("{{ inventory_dir }}", str(DEMO))
     return yaml.safe_load(text)["kubesec_collect"]
 
 
@@ -50,6 +52,9 @@ def only_run(reports, cluster):
 def demo_audit(tmp_path_factory):
     base = tmp_path_factory.mktemp("collect-demo")
     demo_trees(DEMO / "hosts.yml", base / "nodes")
+    # as `make demo` does: the control plane's audit log, which audit.yml queries for the demo (last hour)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_audit_log.py"), str(base / "nodes" / "demo-cp-1")],
+                   check=True, capture_output=True)
     reports = base / "reports"
     extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}",
                         "kubesec_reports_dir": str(reports)})
@@ -60,7 +65,7 @@ def demo_audit(tmp_path_factory):
 def test_demo_writes_one_findings_file_per_source_and_all_validate(demo_audit):
     findings_dir = demo_audit["run"] / "findings"
     assert sorted(p.name for p in findings_dir.iterdir()) == [
-        "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
+        "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
         "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
     for path in findings_dir.iterdir():
         findings = read_json(path)
@@ -110,7 +115,8 @@ def test_demo_counts_per_source_match_the_inputs(demo_audit):
 
 def test_demo_meta_files_have_the_documented_shape(demo_audit):
     meta = demo_audit["run"] / "meta"
-    assert sorted(p.name for p in meta.iterdir()) == ["falco_groups.json", "sources.json", "trivy_reports.json",
+    assert sorted(p.name for p in meta.iterdir()) == ["audit_log_summary.json", "falco_groups.json", "sources.json",
+                                                      "trivy_reports.json",
                                                       "workload_rules.json"]
     sources = read_json(meta / "sources.json")
     assert set(sources) == {"schema", "cluster", "run_id", "generated_at", "sources"}

@@ -24,14 +24,15 @@ def demo_runs(tmp_path_factory):
     extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}",
                         "kubesec_reports_dir": str(reports)})
     # as `make demo` does: the feature toggles (render-only on the demo) first, then harden, audit, report
-    first = run_playbook(ROOT / "playbooks/features.yml", ROOT / "playbooks/site.yml", "-e", extra)
+    first = run_playbook("--vault-id", "demo@%s" % (ROOT / "inventories/demo/vault-password.txt"),
+                         ROOT / "playbooks/features.yml", ROOT / "playbooks/site.yml", "-e", extra)
     # A second run a second later: same cluster, so it is compared with the first.
     second = run_playbook(ROOT / "playbooks/site.yml", "-e", extra, "-e", "kubesec_run_id=29991231T235959Z")
     runs = sorted(p for p in (reports / "demo").iterdir() if (p / "report.json").exists())
     return {"runs": runs, "first": first.stdout, "second": second.stdout, "reports": reports}
 
 
-DEMO_SECRETS = ("Demo-UI-pass-7f3c9a", "7000000001:AAdemoTOKENnotREALxx9Q")  # inventories/demo/group_vars/demo/vault.yml
+DEMO_SECRETS = ("Demo-UI-pass-7f3c9a", "7000000001:AAdemoTOKENnotREALxx9Q")  # vaulted in inventories/demo/group_vars/demo/main.yml
 
 
 def test_features_are_rendered_not_applied_and_shown_in_the_report(demo_runs):
