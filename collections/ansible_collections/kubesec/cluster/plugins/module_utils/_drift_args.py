@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES
+from ansible_collections.kubesec.cluster.plugins.module_utils._notify import channel_argument_spec
 
 ARGUMENT_SPEC = dict(
     report=dict(type="path", required=True),
@@ -16,22 +17,7 @@ ARGUMENT_SPEC = dict(
     repeat=dict(type="bool", default=False),
     top=dict(type="int", default=10),
     report_url_prefix=dict(type="str", default=""),
-    telegram=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        token=dict(type="str", no_log=True),
-        chat_id=dict(type="str"),
-        api_url=dict(type="str", default="https://api.telegram.org"),
-    )),
-    email=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        smtp_host=dict(type="str"),
-        smtp_port=dict(type="int", default=587),
-        security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
-        user=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        to=dict(type="list", elements="str", default=[]),
-        **{"from": dict(type="str")}
-    )),
+    **channel_argument_spec(),
     webhook=dict(type="dict", default={}, options=dict(
         enabled=dict(type="bool", default=False),
         url=dict(type="str", no_log=True),

@@ -275,3 +275,25 @@ def _text(value):
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def channel_argument_spec():
+    """The telegram and email options of every module that delivers messages (notify_test, drift_notify)."""
+    return dict(
+        telegram=dict(type="dict", default={}, options=dict(
+            enabled=dict(type="bool", default=False),
+            token=dict(type="str", no_log=True),
+            chat_id=dict(type="str"),
+            api_url=dict(type="str", default="https://api.telegram.org"),
+        )),
+        email=dict(type="dict", default={}, options=dict(
+            enabled=dict(type="bool", default=False),
+            smtp_host=dict(type="str"),
+            smtp_port=dict(type="int", default=587),
+            security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
+            user=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            to=dict(type="list", elements="str", default=[]),
+            **{"from": dict(type="str")}
+        )),
+    )

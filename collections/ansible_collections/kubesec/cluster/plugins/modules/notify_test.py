@@ -142,7 +142,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
-from ansible_collections.kubesec.cluster.plugins.module_utils._notify import NotifyError, smtp, telegram
+from ansible_collections.kubesec.cluster.plugins.module_utils._notify import NotifyError, channel_argument_spec, smtp, telegram
 
 
 def run(params, check_mode):
@@ -183,22 +183,7 @@ def run(params, check_mode):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            telegram=dict(type="dict", default={}, options=dict(
-                enabled=dict(type="bool", default=False),
-                token=dict(type="str", no_log=True),
-                chat_id=dict(type="str"),
-                api_url=dict(type="str", default="https://api.telegram.org"),
-            )),
-            email=dict(type="dict", default={}, options=dict(
-                enabled=dict(type="bool", default=False),
-                smtp_host=dict(type="str"),
-                smtp_port=dict(type="int", default=587),
-                security=dict(type="str", default="starttls", choices=["starttls", "ssl", "none"]),
-                user=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                to=dict(type="list", elements="str", default=[]),
-                **{"from": dict(type="str")}
-            )),
+            **channel_argument_spec(),
             cluster=dict(type="str", default=""),
             text=dict(type="str", default=""),
             timeout=dict(type="int", default=10),
