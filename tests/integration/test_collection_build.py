@@ -78,3 +78,18 @@ def test_build_install_and_use(tmp_path):
     doc = subprocess.run([str(VENV_BIN / "ansible-doc"), "kubesec.cluster.report"], capture_output=True, text=True,
                          env=env, cwd=tmp_path)
     assert "Merges every findings file" in " ".join(doc.stdout.split())
+    # The playbooks ship in the collection: `ansible-playbook kubesec.cluster.report` from the installed tree renders
+    # the same run again, and with no kubesec_reports_dir the reports go to ./reports of the working directory
+    # (tmp_path/reports), never into the installed collection.
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[workers]\nbuilt-node ansible_connection=local kubesec_cluster=built "
+                         "ansible_python_interpreter=" + str(VENV_BIN / "python") + "\n")
+    (reports / "built/run1/report.json").unlink()
+    for name in ("site", "harden", "audit", "collect", "report", "features", "enforce", "onboard", "respond",
+                 "audit_log", "publish"):
+        assert (installed / "playbooks" / (name + ".yml")).is_file(), name
+    played = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "kubesec.cluster.report",
+                             "-e", "kubesec_run_id=run1"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert json.loads((reports / "built/run1/report.json").read_text())["run_id"] == "run1"
+    assert not list(installed.glob("reports")) and not list((installed / "playbooks").glob("reports"))
