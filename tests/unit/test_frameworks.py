@@ -148,3 +148,27 @@ def test_malformed_data_names_file_and_place(tmp_path, text, place):
 def test_generator_output_parses_as_the_files_in_the_collection():
     for path in pathlib.Path(_frameworks.DATA_DIR).glob("*.yml"):
         assert isinstance(yaml.safe_load(path.read_text()), dict)
+
+
+def test_rule_checks_place_each_rule_under_the_controls_it_names():
+    frameworks = [_frameworks.cis_framework(_catalogue.load("cis-1.12")), *_frameworks.load()]
+    mapped = {
+        "KS-WL-015": {"pss": [{"level": "baseline", "control": "privileged-containers"}], "cis": [{"id": "5.2.2"}],
+                      "mitre": [{"id": "T1611"}]},
+        "KS-WL-030": {"pss": [{"level": "restricted", "control": "seccomp"}], "cis": [], "mitre": []},
+        "KS-WL-031": {"pss": [{"level": "baseline", "control": "seccomp"}]},
+    }
+    out = _frameworks.rule_checks(mapped, frameworks)
+    baseline = {c["name"]: c["id"] for c in next(f for f in frameworks if f["id"] == "pss-baseline")["controls"]}
+    restricted = [c for c in next(f for f in frameworks if f["id"] == "pss-restricted")["controls"]]
+    seccomp_ids = [c["id"] for c in restricted if c["name"] == "Seccomp"]
+    assert out["pss-baseline"][baseline["Privileged Containers"]] == ["KS-WL-015"]
+    assert out["pss-restricted"][seccomp_ids[0]] == ["KS-WL-031"]  # the baseline part of restricted
+    assert out["pss-restricted"][seccomp_ids[1]] == ["KS-WL-030"]  # the restricted-only part
+    assert "KS-WL-030" not in str(out["pss-baseline"])
+    assert out["cis-1.12"]["5.2.2"] == ["KS-WL-015"] and out["mitre-attack-containers"]["T1611"] == ["KS-WL-015"]
+    # evaluate: the rule's failure fails the control even where Trivy's spec names another check
+    fw = next(f for f in frameworks if f["id"] == "pss-baseline")
+    view = _frameworks.evaluate([finding("KS-WL-015", "workload", "fail")], [fw], assessed_sources={"workload"},
+                                extra_checks=out)[0]
+    assert {c["name"]: c["status"] for c in view["controls"]}["Privileged Containers"] == "fail"

@@ -158,8 +158,10 @@ def _technique_findings(index: _Index, technique: str) -> list[Mapping[str, Any]
     return out
 
 
-def _control(control: Mapping[str, Any], index: _Index, assessed_sources: set[str]) -> dict[str, Any]:
+def _control(control: Mapping[str, Any], index: _Index, assessed_sources: set[str],
+             extra: Iterable[str] = ()) -> dict[str, Any]:
     checks = list(control.get("checks", [])) + ["CIS-" + c for c in control.get("cis", [])]
+    checks += [c for c in extra if c not in checks]
     decided: list[tuple[str, str]] = []
     examples: list[Mapping[str, Any]] = []
     for check in checks:
@@ -195,17 +197,22 @@ def _control(control: Mapping[str, Any], index: _Index, assessed_sources: set[st
 
 
 def evaluate(findings: Iterable[Mapping[str, Any]], frameworks: Iterable[Mapping[str, Any]], *,
-             assessed_sources: Iterable[str], rule_ksv: Mapping[str, Iterable[str]] | None = None) -> list[dict[str, Any]]:
+             assessed_sources: Iterable[str], rule_ksv: Mapping[str, Iterable[str]] | None = None,
+             extra_checks: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> list[dict[str, Any]]:
     """One view per framework: each control's status, counts per status and the score (None if nothing assessed).
 
     ``assessed_sources``: the findings sources that ran and succeeded this run (failed or absent sources leave
     their checks not assessed rather than passed). ``rule_ksv``: workload rule id -> the Trivy KSV ids it covers.
+    ``extra_checks``: framework id -> control id -> more check ids (the workload rules' own mappings,
+    ``rule_checks``).
     """
     index = _Index(findings, rule_ksv or {})
     assessed = set(assessed_sources)
+    extra_checks = extra_checks or {}
     views = []
     for framework in frameworks:
-        controls = [_control(c, index, assessed) for c in framework["controls"]]
+        extra = extra_checks.get(framework["id"], {})
+        controls = [_control(c, index, assessed, extra.get(c["id"], ())) for c in framework["controls"]]
         counts = {s: 0 for s in STATUSES}
         for control in controls:
             counts[control["status"]] += 1
@@ -225,4 +232,49 @@ def rule_ksv_map(ksv_rule_map: Mapping[str, Mapping[str, Any]]) -> dict[str, lis
     out: dict[str, list[str]] = {}
     for ksv, entry in sorted(ksv_rule_map.items()):
         out.setdefault(str(entry["rule"]), []).append(ksv)
+    return out
+
+
+def _slug(name: str) -> str:
+    """'/proc Mount Type' -> 'proc-mount-type' (how the workload rules name a Pod Security Standard control)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def rule_checks(rule_frameworks: Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]],
+                frameworks: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Framework id -> control id -> the workload rules that state they answer it (their ``frameworks`` metadata).
+
+    PSS: a rule's ``baseline/<control>`` answers that control in pss-baseline and in the baseline part of
+    pss-restricted (whose first controls are the baseline's, in the same order); ``restricted/<control>`` answers
+    the restricted part. CIS: a section-5 id answers that control of the run's CIS framework (ids ``cis-*``).
+    ATT&CK: a technique id answers that technique.
+    """
+    frameworks = list(frameworks)
+    by_id = {f["id"]: f for f in frameworks}
+    baseline_size = len(by_id["pss-baseline"]["controls"]) if "pss-baseline" in by_id else 0
+    out: dict[str, dict[str, list[str]]] = {}
+
+    def add(fid: str, cid: str, rid: str) -> None:
+        out.setdefault(fid, {}).setdefault(cid, [])
+        if rid not in out[fid][cid]:
+            out[fid][cid].append(rid)
+
+    for rid, mapped in sorted(rule_frameworks.items()):
+        for pss in mapped.get("pss", ()):
+            level, control = str(pss.get("level")), str(pss.get("control"))
+            for fid in ("pss-baseline", "pss-restricted"):
+                if fid not in by_id or (fid == "pss-baseline" and level != "baseline"):
+                    continue
+                for position, item in enumerate(by_id[fid]["controls"]):
+                    part = "baseline" if fid == "pss-baseline" or position < baseline_size else "restricted"
+                    if part == level and _slug(item["name"]) == control:
+                        add(fid, item["id"], rid)
+        for cis in mapped.get("cis", ()):
+            for fid in by_id:
+                if fid.startswith("cis-"):
+                    add(fid, str(cis.get("id")), rid)
+        for technique in mapped.get("mitre", ()):
+            for item in by_id.get("mitre-attack-containers", {}).get("controls", ()):
+                if item["id"] == technique.get("id"):
+                    add("mitre-attack-containers", item["id"], rid)
     return out
