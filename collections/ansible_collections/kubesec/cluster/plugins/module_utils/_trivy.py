@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import (
@@ -65,7 +65,7 @@ class TrivyRunError(KubesecError, RuntimeError):
 # ----------------------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------------------
-def normalize_check_id(value):
+def normalize_check_id(value: Any) -> Optional[str]:
     """KSV001 / KSV-0001 / AVD-KSV-0001 / ksv001 -> KSV-0001; other ids (rule names) are returned stripped."""
     if value is None:
         return None
@@ -81,7 +81,7 @@ def normalize_check_id(value):
     return "%s-%04d" % (match.group(1).upper(), int(match.group(2)))
 
 
-def _text(value):
+def _text(value: Any) -> Optional[str]:
     """Scalar -> str (datetime as RFC 3339), None/'' -> None; containers -> None."""
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -97,11 +97,11 @@ def _text(value):
     return text if text.strip() else None
 
 
-def _mapping(value):
+def _mapping(value: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _score(value):
+def _score(value: Any) -> Tuple[Optional[float], bool]:
     """(score or None, invalid?) - a CVSS score must be a number in 0..10."""
     if value is None or value == "":
         return None, False
@@ -116,7 +116,7 @@ def _score(value):
     return number, False
 
 
-def score_from_cvss(cvss, prefer=None):
+def score_from_cvss(cvss: Any, prefer: Optional[str] = None) -> Optional[float]:
     """A CVSS base score from Trivy's vendor map {vendor: {V3Score, V40Score, V2Score}}.
 
     Vendor order: ``prefer`` (the SeveritySource), then ``nvd``, then the others alphabetically; V3 scores are
@@ -136,7 +136,7 @@ def score_from_cvss(cvss, prefer=None):
     return None
 
 
-def resolve_severity(raw, score):
+def resolve_severity(raw: Any, score: Optional[float]) -> Tuple[str, str]:
     """(severity, origin): origin is 'reported', 'score' (derived from CVSS), 'unrecognized' or 'none'."""
     text = _text(raw)
     if text and text.strip().upper() != "UNKNOWN":
@@ -150,7 +150,7 @@ def resolve_severity(raw, score):
     return "unknown", "none"
 
 
-def _references(*sources):
+def _references(*sources: Any) -> List[str]:
     refs = []
     for source in sources:
         values = source if isinstance(source, list) else [source]
@@ -161,7 +161,7 @@ def _references(*sources):
     return refs[:MAX_REFERENCES]
 
 
-def _discriminator(evidence):
+def _discriminator(evidence: Optional[Dict[str, Any]]) -> Optional[str]:
     """What tells apart two hits of one check on one resource: the package (one CVE in two packages of an
     image) or the place in the file (one misconfiguration at several lines)."""
     evidence = evidence or {}
@@ -169,7 +169,7 @@ def _discriminator(evidence):
     return "|".join(parts) or None
 
 
-def _clean(mapping):
+def _clean(mapping: Dict[str, Any]) -> Dict[str, Any]:
     return {key: value for key, value in mapping.items() if value is not None and value != [] and value != ""}
 
 
@@ -182,14 +182,14 @@ _SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _MAX_WALK = 10000
 
 
-def _printable(text):
+def _printable(text: Any) -> Any:
     """Locations are built from names in the input: a lone surrogate there is shown as its escape (\\udfff)."""
     if isinstance(text, str) and _SURROGATE.search(text):
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 
-def has_bad_text(value):
+def has_bad_text(value: Any) -> bool:
     """Whether a finding-sized value holds a lone surrogate (walks at most _MAX_WALK nodes, no recursion)."""
     stack = [value]
     seen = 0
@@ -214,7 +214,7 @@ BAD_TEXT = "record with text that is not valid Unicode (a lone UTF-16 surrogate 
 TOO_DEEP = "nested deeper than the parser allows (about 1000 levels); no Trivy output is shaped like that"
 
 
-def _count(value):
+def _count(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return None
     try:
@@ -225,7 +225,7 @@ def _count(value):
 
 
 
-def may_hold_surrogates(text):
+def may_hold_surrogates(text: Optional[str]) -> bool:
     """Whether JSON/YAML text has an escape that can decode to a lone surrogate (see _SURROGATE_ESCAPE)."""
     return bool(_SURROGATE_ESCAPE.search(text or ""))
 
@@ -252,19 +252,19 @@ class FindingSet:
         self.counters = {"unrecognized_severity": 0, "severity_from_score": 0, "invalid_score": 0}
         self.check_text = True  # look for lone surrogates in each record (see _SURROGATE_ESCAPE)
 
-    def skip(self, reason, location, count=1):
+    def skip(self, reason: str, location: str, count: int = 1) -> None:
         reason, location = _printable(reason), _printable(location)
         entry = self.skips.setdefault(reason, {"reason": reason, "count": 0, "examples": []})
         entry["count"] += count
         if len(entry["examples"]) < SKIP_EXAMPLES:
             entry["examples"].append(location)
 
-    def note(self, message, location):
+    def note(self, message: str, location: str) -> None:
         """A warning counted per message (e.g. 'checks without success flag treated as failed')."""
         entry = self.notes.setdefault(_printable(message), {"count": 0, "first": _printable(location)})
         entry["count"] += 1
 
-    def severity(self, raw, score, location):
+    def severity(self, raw: Any, score: Optional[float], location: str) -> Tuple[str, str]:
         severity, origin = resolve_severity(raw, score)
         if origin == "unrecognized":
             self.counters["unrecognized_severity"] += 1
@@ -273,7 +273,7 @@ class FindingSet:
             self.counters["severity_from_score"] += 1
         return severity, origin
 
-    def score(self, value, location):
+    def score(self, value: Any, location: str) -> Optional[float]:
         score, invalid = _score(value)
         if invalid:
             self.counters["invalid_score"] += 1
@@ -303,7 +303,7 @@ class FindingSet:
             del self.findings[before:]
             self.skip(BAD_TEXT, where)
 
-    def warnings(self):
+    def warnings(self) -> List[str]:
         lines = []
         for entry in self.skips.values():
             lines.append("skipped %d: %s (first: %s)" % (entry["count"], entry["reason"], entry["examples"][0]))
@@ -311,10 +311,10 @@ class FindingSet:
             lines.append("%d %s (first: %s)" % (entry["count"], message, entry["first"]))
         return lines
 
-    def summary(self):
+    def summary(self) -> Dict[str, Any]:
         by_severity = dict((name, 0) for name in SEVERITIES)
-        by_status = {}
-        by_source = {}
+        by_status: Dict[str, int] = {}
+        by_source: Dict[str, int] = {}
         for finding in self.findings:
             by_status[finding["status"]] = by_status.get(finding["status"], 0) + 1
             by_source[finding["source"]] = by_source.get(finding["source"], 0) + 1
@@ -330,7 +330,7 @@ class FindingSet:
         summary.update(self.counters)
         return summary
 
-    def select(self, max_findings=None):
+    def select(self, max_findings: Optional[int] = None) -> Tuple[List[Finding], bool]:
         """(returned findings, truncated?) - with a cap, the most severe failing findings are kept."""
         if max_findings is None or max_findings < 0 or len(self.findings) <= max_findings:
             return self.findings, False

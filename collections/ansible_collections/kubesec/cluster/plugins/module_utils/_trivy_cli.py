@@ -16,6 +16,7 @@ import bisect
 import json
 import os
 import re
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import apply_waiver
 from ansible_collections.kubesec.cluster.plugins.module_utils._parsing import gc_paused
@@ -36,6 +37,10 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import (
     score_from_cvss,
     vulnerability_title,
 )
+
+Resource = Dict[str, Optional[str]]  # {kind, name, namespace, container}
+Waiver = Dict[str, Any]  # {reason, status, source, statement} of an ExperimentalModifiedFindings entry
+Runner = Callable[[List[str]], Tuple[int, str, str]]  # AnsibleModule.run_command-like
 
 RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 # KSV checks written for Roles and bindings (trivy-checks checks/kubernetes, rbac); some of their messages do not
@@ -64,7 +69,7 @@ _KIND_CASE = {"pod": "Pod", "deployment": "Deployment", "daemonset": "DaemonSet"
               "replicationcontroller": "ReplicationController"}
 
 
-def resource_from_message(message):
+def resource_from_message(message: Any) -> Optional[Dict[str, Any]]:
     """Best effort {kind, name, namespace, container} from a Trivy misconfiguration message, or None."""
     text = _text(message)
     if not text:
@@ -113,7 +118,7 @@ _MODIFIED_STATUS = {"not_affected": "not affected", "fixed": "fixed", "under_inv
                     "ignored": "ignored", "affected": "affected", "unknown": "status unknown"}
 
 
-def scanners_of(subcommand, extra_args):
+def scanners_of(subcommand: str, extra_args: Optional[Sequence[Any]]) -> List[str]:
     """The Trivy scanners a command runs: --scanners / --security-checks from extra_args, else the defaults."""
     if subcommand == "config":
         return list(DEFAULT_SCANNERS["config"])
@@ -137,7 +142,7 @@ def scanners_of(subcommand, extra_args):
     return sorted(set(chosen), key=chosen.index)
 
 
-def _lines(item):
+def _lines(item: Dict[str, Any]) -> Tuple[Optional[int], Optional[int]]:
     cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))  # IacMetadata: before v0.30
     start = _count(cause.get("StartLine")) or None
     end = _count(cause.get("EndLine")) or start
@@ -154,9 +159,9 @@ class _FileObjects:
     object whose lines hold it.
     """
 
-    def __init__(self, items):
-        self.objects = {}
-        self.parsed = []
+    def __init__(self, items: List[Any]) -> None:
+        self.objects: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self.parsed: List[Optional[Dict[str, Any]]] = []
         for item in items:
             parsed = resource_from_message(item.get("Message")) if isinstance(item, dict) else None
             self.parsed.append(parsed)
@@ -169,7 +174,7 @@ class _FileObjects:
                 if start:
                     entry["start"] = start if entry["start"] is None else min(entry["start"], start)
                     entry["end"] = max(entry["end"] or 0, end or start)
-        self.by_name = {}
+        self.by_name: Dict[str, List[Tuple[str, str]]] = {}
         for key in self.objects:
             self.by_name.setdefault(key[1], []).append(key)
         for index, parsed in enumerate(self.parsed):  # names without a kind ("container d in ns namespace")
@@ -188,12 +193,12 @@ class _FileObjects:
         self.starts = sorted((e["start"], key) for key, e in self.objects.items() if e["start"])
         self.start_lines = [start for start, _key in self.starts]
 
-    def _resource(self, key, container=None):
+    def _resource(self, key: Tuple[str, str], container: Optional[str] = None) -> Resource:
         entry = self.objects[key]
         return {"kind": key[0], "name": key[1], "namespace": entry["namespaces"][0] if entry["namespaces"] else None,
                 "container": container}
 
-    def resolve(self, index, item):
+    def resolve(self, index: Optional[int], item: Dict[str, Any]) -> Optional[Resource]:
         """{kind, name, namespace, container} of the item at index (None: an item not in the list, e.g. a
         suppressed one), or None when it cannot be placed (then the file is the resource)."""
         parsed = self.parsed[index] if index is not None else resource_from_message(item.get("Message"))
@@ -216,21 +221,21 @@ class _FileObjects:
 class CliCollector(FindingSet):
     """Trivy CLI JSON (image/fs/config/repo results and trivy k8s reports) -> findings."""
 
-    def __init__(self, cluster=None):
+    def __init__(self, cluster: Optional[str] = None) -> None:
         super(CliCollector, self).__init__(cluster)
         self.misconf_summary = {"successes": 0, "failures": 0}
         self.results = 0
         self.ignored_licenses = 0
-        self.scan_errors = []
-        self.artifact = {}
-        self.scanners_seen = []
+        self.scan_errors: List[str] = []
+        self.artifact: Dict[str, Any] = {}
+        self.scanners_seen: List[str] = []
         self.modified = 0
 
-    def _saw(self, scanner):
+    def _saw(self, scanner: Optional[str]) -> None:
         if scanner and scanner not in self.scanners_seen:
             self.scanners_seen.append(scanner)
 
-    def add_report(self, data, origin="trivy output"):
+    def add_report(self, data: Any, origin: str = "trivy output") -> None:
         if not isinstance(data, dict):
             raise TrivyInputError("%s: a Trivy JSON result is an object, got %s" % (origin, type(data).__name__))
         legacy = [(key, scanner) for key, scanner in _LEGACY_K8S_LISTS if isinstance(data.get(key), list)]
@@ -265,7 +270,7 @@ class CliCollector(FindingSet):
                               "Vulnerabilities/Misconfigurations (trivy k8s before v0.42); keys found: %s"
                               % (origin, ", ".join(sorted(str(k) for k in data)[:12]) or "none"))
 
-    def _k8s_resources(self, resources, origin):
+    def _k8s_resources(self, resources: List[Any], origin: str) -> None:
         for index, resource in enumerate(resources):
             where = "%s[%d]" % (origin, index)
             if not isinstance(resource, dict):
@@ -280,7 +285,7 @@ class CliCollector(FindingSet):
                 self._saw("rbac")
             self._results(resource.get("Results"), res, where, k8s=True)
 
-    def _results(self, results, resource, where, k8s):
+    def _results(self, results: Any, resource: Optional[Resource], where: str, k8s: bool) -> None:
         if results is None:
             return
         if not isinstance(results, list):
@@ -329,7 +334,8 @@ class CliCollector(FindingSet):
                     self.guarded(item_where, handler, item, target, res, item_where, k8s, result, None)
             self._modified(result, target, resource, result_where, k8s, objects)
 
-    def _modified(self, result, target, resource, where, k8s, objects=None):
+    def _modified(self, result: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
+                  k8s: bool, objects: Optional[_FileObjects] = None) -> None:
         """ExperimentalModifiedFindings: shown as waived findings, with the VEX statement or ignore file as reason."""
         entries = result.get("ExperimentalModifiedFindings")
         if entries is None:
@@ -367,10 +373,11 @@ class CliCollector(FindingSet):
             self.guarded(item_where, handler, entry["Finding"], target, res, item_where, k8s, result,
                          {"reason": reason, "status": status, "source": source, "statement": statement})
 
-    def _file_resource(self, target):
+    def _file_resource(self, target: Optional[str]) -> Resource:
         return {"kind": "File", "name": target, "namespace": None, "container": None}
 
-    def _emit(self, where, finding_id, source, title, status, severity, resource, waiver=None, **kwargs):
+    def _emit(self, where: str, finding_id: str, source: str, title: str, status: str, severity: str,
+              resource: Optional[Resource], waiver: Optional[Waiver] = None, **kwargs: Any) -> None:
         evidence = kwargs.get("evidence")
         if waiver and evidence is not None:
             evidence.update(_clean({"vex_status": waiver["status"], "vex_source": waiver["source"],
@@ -385,7 +392,8 @@ class CliCollector(FindingSet):
             finding = apply_waiver(finding, "Trivy reported an EXCEPTION (policy exception or ignore file)")
         self.add(finding)
 
-    def _vulnerability(self, item, target, resource, where, k8s, result, waiver=None):
+    def _vulnerability(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
+                       k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
         vuln_id = _text(item.get("VulnerabilityID"))
         if not vuln_id:
             self.skip("vulnerability without VulnerabilityID", where)
@@ -418,7 +426,8 @@ class CliCollector(FindingSet):
                    references=_references(item.get("PrimaryURL"), item.get("References")),
                    evidence=evidence, score=score)
 
-    def _misconfig(self, item, target, resource, where, k8s, result, waiver=None):
+    def _misconfig(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
+                   k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
         raw_id = _text(item.get("ID"))
         avd_id = _text(item.get("AVDID"))
         namespace_id = (_text(item.get("Namespace")) or "").rsplit(".", 1)[-1]
@@ -465,7 +474,8 @@ class CliCollector(FindingSet):
                    remediation=_text(item.get("Resolution")) or "",
                    references=_references(item.get("PrimaryURL"), item.get("References")), evidence=evidence)
 
-    def _secret(self, item, target, resource, where, k8s, result, waiver=None):
+    def _secret(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
+                k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
         rule = _text(item.get("RuleID"))
         if not rule:
             self.skip("secret without RuleID", where)
@@ -484,7 +494,7 @@ class CliCollector(FindingSet):
                    remediation="Remove the secret from the source or image, rotate it, and inject it at runtime.",
                    evidence=evidence)
 
-    def assessed(self, scanners=None):
+    def assessed(self, scanners: Optional[Iterable[str]] = None) -> Tuple[List[str], List[str]]:
         """(scanners, finding sources assessed): from the command's scanners when known, else from the result
         classes seen; a source with findings was assessed in any case (e.g. trivy-rbac from a config scan of
         Roles, trivy-infra from KCV checks)."""
@@ -499,7 +509,7 @@ class CliCollector(FindingSet):
                 sources.append(finding["source"])
         return ran, sorted(sources)
 
-    def result(self, max_findings=None, scanners=None):
+    def result(self, max_findings: Optional[int] = None, scanners: Optional[Iterable[str]] = None) -> Dict[str, Any]:
         findings, truncated = self.select(max_findings)
         summary = self.summary()
         ran, assessed = self.assessed(scanners)
@@ -516,7 +526,9 @@ class CliCollector(FindingSet):
 
 
 
-def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output", scanners=None, check_text=True):
+def parse_cli_result(data: Any, cluster: Optional[str] = None, max_findings: Optional[int] = None,
+                     origin: str = "trivy output", scanners: Optional[Iterable[str]] = None,
+                     check_text: bool = True) -> Dict[str, Any]:
     """Findings from one decoded Trivy CLI JSON document (scanners: those the command ran, when known;
     check_text=False when its text is known to hold no surrogate escape, see may_hold_surrogates)."""
     collector = CliCollector(cluster=cluster)
@@ -526,7 +538,7 @@ def parse_cli_result(data, cluster=None, max_findings=None, origin="trivy output
     return collector.result(max_findings, scanners=scanners)
 
 
-def load_cli_file(path, flags=None):
+def load_cli_file(path: str, flags: Optional[Dict[str, bool]] = None) -> Any:
     """Decode a Trivy CLI JSON file, with errors that name it (``flags`` as for load_documents)."""
     if not os.path.isfile(path):
         raise TrivyInputError("Trivy JSON result %s does not exist or is not a file" % path)
@@ -552,7 +564,8 @@ def load_cli_file(path, flags=None):
                                             getattr(exc, "msg", exc))) from exc
 
 
-def build_command(binary, subcommand, target=None, extra_args=None):
+def build_command(binary: str, subcommand: str, target: Optional[str] = None,
+                  extra_args: Optional[Sequence[Any]] = None) -> List[str]:
     """argv for one Trivy run: ``binary subcommand --format json [extra_args] [target]``."""
     if subcommand not in SUBCOMMANDS:
         raise TrivyInputError("subcommand must be one of %s, got %r" % (", ".join(SUBCOMMANDS), subcommand))
@@ -572,7 +585,7 @@ def build_command(binary, subcommand, target=None, extra_args=None):
     return argv
 
 
-def accepted_exit_codes(extra_args):
+def accepted_exit_codes(extra_args: Optional[Sequence[Any]]) -> Set[int]:
     """0 plus the values of --exit-code / --exit-on-eol: trivy uses them to signal findings, not failure."""
     codes = set([0])
     extra = [str(arg) for arg in (extra_args or [])]
@@ -591,12 +604,12 @@ def accepted_exit_codes(extra_args):
     return codes
 
 
-def _tail(text, lines=25, chars=4000):
+def _tail(text: Optional[str], lines: int = 25, chars: int = 4000) -> str:
     text = _ANSI.sub("", text or "").strip()
     return "\n".join(text.splitlines()[-lines:])[-chars:]
 
 
-def decode_run(argv, rc, stdout, stderr, accepted=None):
+def decode_run(argv: List[str], rc: int, stdout: str, stderr: str, accepted: Optional[Set[int]] = None) -> Any:
     """The decoded JSON of a finished Trivy run, or TrivyRunError with its exit code and stderr."""
     accepted = accepted if accepted is not None else set([0])
     command = " ".join(argv)
@@ -614,7 +627,9 @@ def decode_run(argv, rc, stdout, stderr, accepted=None):
                             % (exc, command, stdout[:200], _tail(stderr) or "(empty)")) from exc
 
 
-def run_scan(runner, binary, subcommand, target=None, extra_args=None, cluster=None, max_findings=None):
+def run_scan(runner: Runner, binary: str, subcommand: str, target: Optional[str] = None,
+             extra_args: Optional[Sequence[Any]] = None, cluster: Optional[str] = None,
+             max_findings: Optional[int] = None) -> Dict[str, Any]:
     """Run Trivy with ``runner(argv) -> (rc, stdout, stderr)`` and parse its JSON into findings."""
     argv = build_command(binary, subcommand, target, extra_args)
     accepted = accepted_exit_codes(extra_args)

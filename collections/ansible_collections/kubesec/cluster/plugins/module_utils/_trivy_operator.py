@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Type
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, normalize_severity
 from ansible_collections.kubesec.cluster.plugins.module_utils._parsing import gc_paused
@@ -21,6 +22,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._redact import red
 from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import (
     BAD_TEXT,
     TOO_DEEP,
+    Finding,
     FindingSet,
     TrivyInputError,
     _SURROGATE_ESCAPE,
@@ -51,7 +53,7 @@ ANNOTATION_NAME = "trivy-operator.resource.name"
 
 
 class _Kind:
-    def __init__(self, plural, namespaced, source, items_key):
+    def __init__(self, plural: str, namespaced: bool, source: Optional[str], items_key: Optional[str]) -> None:
         self.plural = plural
         self.namespaced = namespaced
         self.source = source
@@ -85,7 +87,7 @@ MAX_MESSAGES = 10
 # ----------------------------------------------------------------------------------------------------------
 # Trivy Operator reports
 # ----------------------------------------------------------------------------------------------------------
-def report_resource(metadata):
+def report_resource(metadata: Any) -> Dict[str, Optional[str]]:
     """The scanned object of a report, from the trivy-operator.* labels (long names: annotation)."""
     meta = _mapping(metadata)
     labels = _mapping(meta.get("labels"))
@@ -106,17 +108,18 @@ def report_resource(metadata):
     return resource
 
 
-def _artifact(report):
+def _artifact(report: Dict[str, Any]) -> Optional[str]:
     artifact = _mapping(report.get("artifact"))
     repository = _text(artifact.get("repository"))
     if not repository:
         return None
     server = _text(_mapping(report.get("registry")).get("server"))
     text = "%s/%s" % (server, repository) if server else repository
-    if _text(artifact.get("tag")):
-        text += ":" + _text(artifact.get("tag"))
-    if _text(artifact.get("digest")):
-        text += "@" + _text(artifact.get("digest"))
+    tag, digest = _text(artifact.get("tag")), _text(artifact.get("digest"))
+    if tag:
+        text += ":" + tag
+    if digest:
+        text += "@" + digest
     return text
 
 
@@ -124,23 +127,24 @@ def _artifact(report):
 class ReportCollector(FindingSet):
     """Trivy Operator report objects -> findings, per-report rows and totals by kind."""
 
-    def __init__(self, cluster=None, kinds=None, namespaces=None):
+    def __init__(self, cluster: Optional[str] = None, kinds: Optional[Iterable[str]] = None,
+                 namespaces: Optional[Iterable[str]] = None) -> None:
         super(ReportCollector, self).__init__(cluster)
         self.kinds = set(kinds) if kinds else set(REPORT_KIND_NAMES)
         self.namespaces = set(namespaces) if namespaces else None
-        self.reports = []
-        self.by_kind = {}
+        self.reports: List[Dict[str, Any]] = []
+        self.by_kind: Dict[str, Dict[str, int]] = {}
         self.ignored = 0
-        self.compliance = []
+        self.compliance: List[Dict[str, Any]] = []
 
-    def _kind_totals(self, kind):
+    def _kind_totals(self, kind: str) -> Dict[str, int]:
         if kind not in self.by_kind:
             totals = {"reports": 0, "findings": 0, "fail": 0, "pass": 0}
             totals.update((name, 0) for name in SEVERITIES)
             self.by_kind[kind] = totals
         return self.by_kind[kind]
 
-    def add_object(self, obj, location):
+    def add_object(self, obj: Any, location: str) -> None:
         """One report object (Lists are expanded by the callers)."""
         if not isinstance(obj, dict):
             self.skip("document is not a mapping", location)
@@ -239,7 +243,8 @@ class ReportCollector(FindingSet):
             if finding["status"] == "fail":
                 totals[finding["severity"]] += 1
 
-    def _sbom(self, report, meta, kind, name, namespace, where, location):
+    def _sbom(self, report: Dict[str, Any], meta: Dict[str, Any], kind: str, name: Optional[str],
+              namespace: Optional[str], where: str, location: str) -> None:
         """An SBOM has no findings: one row with its component counts, so the report can list what was inventoried."""
         components = report.get("components")
         if components is not None and not isinstance(components, dict):
@@ -265,7 +270,8 @@ class ReportCollector(FindingSet):
         }))
         self._kind_totals(kind)["reports"] += 1
 
-    def _compliance(self, obj, meta, name, where, location):
+    def _compliance(self, obj: Dict[str, Any], meta: Dict[str, Any], name: Optional[str], where: str,
+                    location: str) -> None:
         """ClusterComplianceReport: spec.compliance (the benchmark) and status (its results, computed by the
         operator from the other reports, so no findings are made from it: they would duplicate those reports)."""
         spec = _mapping(_mapping(obj.get("spec")).get("compliance"))
@@ -334,14 +340,15 @@ class ReportCollector(FindingSet):
         }))
         self._kind_totals("ClusterComplianceReport")["reports"] += 1
 
-    def _emit(self, context, finding_id, title, status, severity, resource=None, **kwargs):
+    def _emit(self, context: Dict[str, Any], finding_id: str, title: str, status: str, severity: str,
+              resource: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Optional[Finding]:
         finding = self.make(context["where"], finding_id, context["source"], title, status, severity,
                             context["namespace"], resource or context["resource"], **kwargs)
         if finding is not None:
             self.add(finding)
         return finding
 
-    def _vulnerability(self, item, context, where):
+    def _vulnerability(self, item: Dict[str, Any], context: Dict[str, Any], where: str) -> None:
         vuln_id = _text(item.get("vulnerabilityID"))
         if not vuln_id:
             self.skip("vulnerability without vulnerabilityID", where)
@@ -374,7 +381,7 @@ class ReportCollector(FindingSet):
                    remediation=remediation, references=_references(item.get("primaryLink"), item.get("links")),
                    evidence=evidence, score=score)
 
-    def _check(self, item, context, where):
+    def _check(self, item: Dict[str, Any], context: Dict[str, Any], where: str) -> None:
         raw_id = _text(item.get("checkID")) or _text(item.get("id"))
         check_id = normalize_check_id(raw_id)
         if not check_id:
@@ -402,7 +409,7 @@ class ReportCollector(FindingSet):
                    description=_text(item.get("description")) or "",
                    remediation=_text(item.get("remediation")) or "", evidence=evidence)
 
-    def _secret(self, item, context, where):
+    def _secret(self, item: Dict[str, Any], context: Dict[str, Any], where: str) -> None:
         rule = _text(item.get("ruleID"))
         if not rule:
             self.skip("secret without ruleID", where)
@@ -422,7 +429,7 @@ class ReportCollector(FindingSet):
                                "(Secret, external secret store).",
                    evidence=evidence)
 
-    def result(self, max_findings=None):
+    def result(self, max_findings: Optional[int] = None) -> Dict[str, Any]:
         findings, truncated = self.select(max_findings)
         summary = self.summary()
         summary.update({"reports": len(self.reports), "returned": len(findings), "truncated": truncated,
@@ -439,7 +446,7 @@ class ReportCollector(FindingSet):
 EXPORT_EXTENSIONS = (".yaml", ".yml", ".json")
 
 
-def export_files(path):
+def export_files(path: str) -> List[str]:
     """The export files under path (a file, or a directory walked recursively, sorted, hidden entries skipped)."""
     if not path:
         raise TrivyInputError("no path given")
@@ -458,7 +465,7 @@ def export_files(path):
     return found
 
 
-def _looks_like_json(path, text):
+def _looks_like_json(path: str, text: str) -> bool:
     if path.lower().endswith(".json"):
         return True
     if path.lower().endswith((".yaml", ".yml")):
@@ -467,7 +474,7 @@ def _looks_like_json(path, text):
 
 
 
-def load_documents(path, flags=None):
+def load_documents(path: str, flags: Optional[Dict[str, bool]] = None) -> List[Tuple[int, Any]]:
     """(document_number, object) pairs from one JSON or (multi-document) YAML file; 1-based numbers.
 
     ``flags`` (a dict), when given, gets ``surrogate_escapes``: whether the text has an escape that can decode to a
@@ -480,7 +487,7 @@ def load_documents(path, flags=None):
             raise TrivyInputError("%s: %s" % (path, TOO_DEEP)) from None
 
 
-def _load_documents(path, flags=None):
+def _load_documents(path: str, flags: Optional[Dict[str, bool]] = None) -> Iterator[Tuple[int, Any]]:
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -525,7 +532,7 @@ def _load_documents(path, flags=None):
             yield number, document
 
 
-def iter_objects(document, location):
+def iter_objects(document: Any, location: str) -> Iterator[Tuple[str, Any]]:
     """Expand List objects and JSON arrays into (location, object) pairs."""
     if isinstance(document, list):
         for index, item in enumerate(document):
@@ -538,12 +545,13 @@ def iter_objects(document, location):
         yield location, document
 
 
-def collect_from_path(path, kinds=None, namespaces=None, cluster=None, max_findings=None):
+def collect_from_path(path: str, kinds: Optional[Iterable[str]] = None, namespaces: Optional[Iterable[str]] = None,
+                      cluster: Optional[str] = None, max_findings: Optional[int] = None) -> Dict[str, Any]:
     """Findings from export files; see ReportCollector.result for the returned dict."""
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
     files = export_files(path)
     for file_path in files:
-        flags = {}
+        flags: Dict[str, bool] = {}
         documents = load_documents(file_path, flags)
         collector.check_text = flags.get("surrogate_escapes", True)
         if not documents:
@@ -558,8 +566,10 @@ def collect_from_path(path, kinds=None, namespaces=None, cluster=None, max_findi
     return result
 
 
-def collect_from_api(api_client, list_all, kinds=None, namespaces=None, cluster=None, max_findings=None,
-                     limit=500, not_found_is_error=False, not_found_error=Exception):
+def collect_from_api(api_client: Any, list_all: Callable[..., Dict[str, Any]], kinds: Optional[Iterable[str]] = None,
+                     namespaces: Optional[Iterable[str]] = None, cluster: Optional[str] = None,
+                     max_findings: Optional[int] = None, limit: int = 500, not_found_is_error: bool = False,
+                     not_found_error: Type[BaseException] = Exception) -> Dict[str, Any]:
     """Findings from the API. ``list_all`` is ``_kube.list_all`` (passed in to keep this module free of it).
 
     A kind whose CRD is not installed (``not_found_error`` raised) becomes a warning, or an error when
