@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
-from typing import Dict, Iterator, Optional, Pattern, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Pattern, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
@@ -104,7 +104,7 @@ _VERSION_IN_TEXT = re.compile(r"v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]*)?")
 _VERSION_WRITTEN = re.compile(r"^\s*[vV]?(\d{1,3})\.(\d{1,4})(?:\.(\d{1,6}))?(?:[-+.][0-9A-Za-z.+_-]*)?\s*$")
 
 
-def find_version(text: Optional[str]) -> Optional[Dict[str, Union[str, Tuple[int, int]]]]:
+def find_version(text: Optional[str]) -> Optional[Dict[str, Any]]:
     """First 'vX.Y.Z[+suffix]' in free text (kubelet --version, k3s --version, gitVersion) -> dict or None.
 
     Keys: version (as written), minor ('1.30'), major_minor ((1, 30)), suffix ('+k3s1' or '').
