@@ -84,10 +84,9 @@ def _check_depth(text: str, source: str, max_depth: int) -> None:
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > max_depth:
-                mark = event.start_mark
-                assert mark is not None  # the parser marks every event
+                mark = event.start_mark  # the parser marks every event
                 raise SafeYAMLError(source, "collections nested more than %d deep; refused" % max_depth,
-                                    mark.line + 1, mark.column + 1)
+                                    mark.line + 1 if mark else None, mark.column + 1 if mark else None)
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 
