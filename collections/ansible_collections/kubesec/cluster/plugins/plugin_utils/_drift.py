@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
 
@@ -37,7 +38,7 @@ FAILED_SOURCE = re.compile(r"fail|error|unreachable|unavailable|timed? ?out|miss
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-class DriftInputError(ValueError):
+class DriftInputError(KubesecError, ValueError):
     """report.json (or a setting) cannot be understood; the message names the file or setting."""
 
 
