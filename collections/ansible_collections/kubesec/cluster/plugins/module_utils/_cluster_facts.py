@@ -145,8 +145,8 @@ def probe_api(kubeconfig: Optional[str] = None, context: Optional[str] = None, t
     where = "kubeconfig %s" % _kube.kubeconfig_label(kubeconfig)
     if context:
         where += " context %s" % context
-    result: Dict[str, Any] = {"checked": True, "reachable": False, "where": where, "server": None, "version": None, "error": None,
-              "nodes": None, "nodes_error": None, "kubeadm_config": None}
+    result: Dict[str, Any] = {"checked": True, "reachable": False, "where": where, "server": None, "version": None,
+                              "error": None, "nodes": None, "nodes_error": None, "kubeadm_config": None}
     try:
         client = kube.build_client(kubeconfig=kubeconfig or None, context=context or None, timeout=timeout)
         result["server"] = getattr(getattr(client, "configuration", None), "host", None)

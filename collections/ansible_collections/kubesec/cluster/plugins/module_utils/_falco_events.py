@@ -170,7 +170,7 @@ def priorities_at_or_above(minimum: Any) -> List[str]:
 
 
 def resolve_window(since: Any = None, start: Any = None, end: Any = None,
-                  now: Any = None) -> Tuple[Optional[int], Optional[int], int]:
+                   now: Any = None) -> Tuple[Optional[int], Optional[int], int]:
     """(start_ns, end_ns, now_ns) from the options; None means open. Default: the last 24 hours.
 
     ``since`` (a duration) and ``start`` (``from``) are exclusive. ``now`` overrides the clock (tests,

@@ -202,7 +202,7 @@ def _finding(check: Dict[str, Any], status: str, group: Dict[str, Any], benchmar
     number = str(check["test_number"])
     # actual_value and reason quote the process's command line (e.g. --token=...): redacted
     evidence: Dict[str, Any] = {"expected": _evidence_text(check.get("expected_result")) or "",
-                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
+                                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
     for key in ("audit", "AuditConfig", "reason", "type"):
         if check.get(key):
             evidence[key] = redact_text(_evidence_text(check[key]))

@@ -241,8 +241,8 @@ def smtp(host: str, port: int, security: str, user: Optional[str], password: Opt
             sent = False
         else:
             stage = "send"
-            refused = session.send_message(build_email(sender, recipients, subject, text, html_body), from_addr=sender,
-                                          to_addrs=recipients)
+            refused = session.send_message(build_email(sender, recipients, subject, text, html_body),
+                                           from_addr=sender, to_addrs=recipients)
             if refused:
                 raise NotifyError("email", "%s refused recipient(s): %s" % (where, ", ".join(sorted(refused))))
             detail = "message accepted by %s for %s" % (where, ", ".join(recipients))

@@ -210,7 +210,6 @@ def has_bad_text(value: Any) -> bool:
 BAD_TEXT = "record with text that is not valid Unicode (a lone UTF-16 surrogate escape such as \\ud800)"
 
 
-
 TOO_DEEP = "nested deeper than the parser allows (about 1000 levels); no Trivy output is shaped like that"
 
 
@@ -222,7 +221,6 @@ def _count(value: Any) -> Optional[int]:
     except (TypeError, ValueError):
         return None
     return number if number >= 0 else None
-
 
 
 def may_hold_surrogates(text: Optional[str]) -> bool:
@@ -339,4 +337,3 @@ class FindingSet:
                                       SEVERITY_ORDER[self.findings[i]["severity"]], i))
         keep = sorted(order[:max_findings])
         return [self.findings[i] for i in keep], True
-

@@ -85,7 +85,6 @@ def resource_from_message(message: Any) -> Optional[Dict[str, Any]]:
     return None
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # Trivy CLI JSON
 # ----------------------------------------------------------------------------------------------------------
@@ -525,7 +524,6 @@ class CliCollector(FindingSet):
                 "skips": list(self.skips.values()), "warnings": warnings}
 
 
-
 def parse_cli_result(data: Any, cluster: Optional[str] = None, max_findings: Optional[int] = None,
                      origin: str = "trivy output", scanners: Optional[Iterable[str]] = None,
                      check_text: bool = True) -> Dict[str, Any]:
@@ -641,4 +639,3 @@ def run_scan(runner: Runner, binary: str, subcommand: str, target: Optional[str]
     result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0,
                    "stderr_tail": _tail(stderr, lines=10, chars=2000)})
     return result
-

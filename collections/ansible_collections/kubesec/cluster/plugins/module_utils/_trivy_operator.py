@@ -123,7 +123,6 @@ def _artifact(report: Dict[str, Any]) -> Optional[str]:
     return text
 
 
-
 class ReportCollector(FindingSet):
     """Trivy Operator report objects -> findings, per-report rows and totals by kind."""
 
@@ -439,7 +438,6 @@ class ReportCollector(FindingSet):
                 "skips": list(self.skips.values()), "warnings": self.warnings()}
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # reading exports
 # ----------------------------------------------------------------------------------------------------------
@@ -471,7 +469,6 @@ def _looks_like_json(path: str, text: str) -> bool:
     if path.lower().endswith((".yaml", ".yml")):
         return False
     return text.lstrip()[:1] in ("{", "[")
-
 
 
 def load_documents(path: str, flags: Optional[Dict[str, bool]] = None) -> List[Tuple[int, Any]]:
@@ -607,4 +604,3 @@ def collect_from_api(api_client: Any, list_all: Callable[..., Dict[str, Any]], k
     result["sources"] = sources
     result["summary"]["kinds_not_served"] = missing
     return result
-

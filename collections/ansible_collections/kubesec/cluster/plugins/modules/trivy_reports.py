@@ -265,15 +265,15 @@ def main():
     try:
         if params["path"]:
             result = _trivy_operator.collect_from_path(params["path"], kinds=kinds, namespaces=namespaces,
-                                              cluster=params["cluster"], max_findings=params["max_findings"])
+                                                       cluster=params["cluster"], max_findings=params["max_findings"])
         else:
             if not _kube.HAS_KUBERNETES:
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
             client = _kube.build_client(kubeconfig=params["kubeconfig"], context=params["context"])
             result = _trivy_operator.collect_from_api(client, _kube.list_all, kinds=kinds, namespaces=namespaces,
-                                             cluster=params["cluster"], max_findings=params["max_findings"],
-                                             limit=params["limit"], not_found_is_error=bool(kinds),
-                                             not_found_error=_kube.KubeNotFoundError)
+                                                      cluster=params["cluster"], max_findings=params["max_findings"],
+                                                      limit=params["limit"], not_found_is_error=bool(kinds),
+                                                      not_found_error=_kube.KubeNotFoundError)
     except (_trivy_operator.TrivyInputError, _kube.KubeApiError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):
