@@ -52,6 +52,7 @@ lock: | $(BIN)/python
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/ansible-lint
 
 sanity: $(VENV)/.test-deps

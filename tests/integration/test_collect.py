@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events, _kube_bench, _trivy, _workload
+from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events, _kube_bench, _trivy_cli, _trivy_operator, _workload
 from tests.conftest import ROOT, VENV_BIN, assert_valid_findings, run_playbook
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.testbed.fixtures import testbed_fixture  # noqa: F401  (pytest fixture `testbed`)
@@ -84,14 +84,14 @@ def test_demo_counts_per_source_match_the_inputs(demo_audit):
     run = demo_audit["run"]
     sources = read_json(run / "meta" / "sources.json")["sources"]
 
-    operator = _trivy.collect_from_path(config["trivy_operator"]["path"], cluster="demo")
+    operator = _trivy_operator.collect_from_path(config["trivy_operator"]["path"], cluster="demo")
     written = read_json(run / "findings" / "trivy-operator-demo.json")
     assert len(written) == operator["summary"]["findings"] == sources["trivy_operator"]["findings"] > 100
     assert sorted(f["fingerprint"] for f in written) == sorted(f["fingerprint"] for f in operator["findings"])
     assert sources["trivy_operator"]["reports"] == operator["summary"]["reports"]
 
     cli_file = EXPORTS / "trivy-cli" / "bad-workloads.json"
-    cli = _trivy.parse_cli_result(_trivy.load_cli_file(str(cli_file)), cluster="demo", origin=str(cli_file))
+    cli = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(cli_file)), cluster="demo", origin=str(cli_file))
     assert len(read_json(run / "findings" / "trivy-cli-bad-workloads.json")) == cli["summary"]["findings"] == 56
     assert sources["trivy_cli"]["findings"] == 56 and sources["trivy_cli"]["inputs"] == [str(cli_file)]
 
@@ -209,7 +209,7 @@ def test_collect_against_the_fake_api_server(tmp_path):
 
     # Trivy Operator reports through the API, paged (limit 7) - the same findings as from the export files
     from_api = read_json(run / "findings" / "trivy-operator-fake.json")
-    from_files = _trivy.collect_from_path(str(EXPORTS / "trivy-operator"), cluster="fake")
+    from_files = _trivy_operator.collect_from_path(str(EXPORTS / "trivy-operator"), cluster="fake")
     assert_valid_findings(from_api)
     assert sorted(f["fingerprint"] for f in from_api) == sorted(f["fingerprint"] for f in from_files["findings"])
     assert sources["trivy_operator"]["origin"] == "api" and sources["trivy_operator"]["findings"] == len(from_api)

@@ -5,12 +5,14 @@ SMTP: aiosmtpd with AUTH (STARTTLS required before AUTH, or implicit TLS), self-
 ``cryptography``. Telegram: a local HTTP server speaking the Bot API format. No traffic leaves 127.0.0.1.
 """
 
+import http.server
 import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -220,3 +222,58 @@ def test_module_through_ansible_never_shows_secrets(tmp_path, bot, smtp_starttls
         assert len(bot.messages) == 1 and len(smtp_starttls.messages) == 1
     for secret in (token, password):
         assert secret not in output
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with `answer` (status, headers, body) and records the path."""
+
+    answer = (200, {}, b"{}")
+    seen = None
+
+    def _reply(self):
+        type(self).seen.append((self.command, self.path))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # unread input would reset the connection
+        status, headers, body = self.answer
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _reply
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(answer):
+    handler = type("Handler", (_Recorder,), {"answer": answer, "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, handler.seen
+
+
+def test_telegram_does_not_follow_redirects():
+    """The Bot API never redirects: following one would post the message (and the token's path) elsewhere."""
+    elsewhere, elsewhere_seen = _serve((200, {}, b'{"ok": true, "result": {"message_id": 1}}'))
+    redirect = (302, {"Location": "http://127.0.0.1:%d/bot%s/sendMessage" % (elsewhere.server_port, TOKEN)}, b"")
+    api, api_seen = _serve(redirect)
+    try:
+        with pytest.raises(_notify.NotifyError) as err:
+            _notify.telegram("http://127.0.0.1:%d" % api.server_port, TOKEN, CHAT, "x", use_proxy=False, timeout=5)
+    finally:
+        api.shutdown()
+        elsewhere.shutdown()
+    assert api_seen == [("POST", "/bot%s/sendMessage" % TOKEN)] and elsewhere_seen == []
+    assert "HTTP 302" in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_telegram_reads_a_bounded_answer():
+    """A wrong endpoint may answer with anything: at most MAX_ANSWER_BYTES are read, and the error says why."""
+    api, _seen = _serve((200, {}, b"{" + b" " * (_notify.MAX_ANSWER_BYTES + 10) + b"}"))
+    try:
+        with pytest.raises(_notify.NotifyError, match="answered HTTP 200 with a body that is not Bot API JSON"):
+            _notify.telegram("http://127.0.0.1:%d" % api.server_port, TOKEN, CHAT, "x", use_proxy=False, timeout=5)
+    finally:
+        api.shutdown()

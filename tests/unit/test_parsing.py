@@ -190,3 +190,33 @@ def test_existing_errors_keep_names_and_bases():
     roots = [(f, n, b) for f, n, b in names if b in ("Exception", "ValueError", "OSError", "RuntimeError")
              and n not in ("_NotEvent", "KubesecError")]
     assert not roots, "error classes not derived from KubesecError: %s" % roots
+
+
+# ------------------------------------------------------------------------------------------------ GC pause
+def test_gc_paused_restores_the_collector_as_it_was():
+    import gc
+
+    from ansible_collections.kubesec.cluster.plugins.module_utils._parsing import gc_paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():  # nested: the inner pause must not turn it back on
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # off before: stays off
+        gc.enable()
+        try:
+            with gc_paused():
+                raise KeyError("boom")
+        except KeyError:
+            pass
+        assert gc.isenabled()  # an exception inside still restores it
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _trivy  # noqa: E402
+from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _trivy, _trivy_cli, _trivy_operator  # noqa: E402
 from tests.fakes import fixtures as fake_fixtures  # noqa: E402
 from tests.fakes.kube_api import FakeKubeAPI  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_score_from_cvss(cvss, prefer, expected):
     ("container should drop all", None), ("Role permits wildcard verb on wildcard resource", None), ("", None),
 ])
 def test_resource_from_message(message, expected):
-    found = _trivy.resource_from_message(message)
+    found = _trivy_cli.resource_from_message(message)
     if expected is None:
         assert found is None
     else:
@@ -130,7 +130,7 @@ def test_resource_from_message(message, expected):
 # Trivy Operator reports from files
 # ---------------------------------------------------------------------------------------------------------
 def test_vulnerability_reports_list_yaml():
-    result = _trivy.collect_from_path(str(OPERATOR / "vulnerabilityreports-list.yaml"), cluster="lab")
+    result = _trivy_operator.collect_from_path(str(OPERATOR / "vulnerabilityreports-list.yaml"), cluster="lab")
     assert_schema_valid(result["findings"])
     findings = by_id(result["findings"])
     assert len(result["findings"]) == 8 and result["summary"]["reports"] == 2
@@ -168,7 +168,7 @@ def test_vulnerability_reports_list_yaml():
 
 
 def test_config_audit_multidoc_with_passed_checks():
-    result = _trivy.collect_from_path(str(OPERATOR / "configauditreports-multidoc.yaml"))
+    result = _trivy_operator.collect_from_path(str(OPERATOR / "configauditreports-multidoc.yaml"))
     assert_schema_valid(result["findings"])
     checks = {(f["id"], f["status"]) for f in result["findings"]}
     assert checks == {("KSV-0001", "fail"), ("KSV-0014", "fail"), ("KSV-0017", "pass"), ("KSV-0009", "pass"),
@@ -191,7 +191,7 @@ def test_config_audit_multidoc_with_passed_checks():
 
 
 def test_json_list_labels_hash_secrets_and_cluster_kinds():
-    result = _trivy.collect_from_path(str(OPERATOR / "reports-list.json"))
+    result = _trivy_operator.collect_from_path(str(OPERATOR / "reports-list.json"))
     assert_schema_valid(result["findings"])
     findings = by_id(result["findings"])
     token_cleaner = findings["KSV-0041"][0]
@@ -224,7 +224,7 @@ def test_single_object_json_and_json_array(tmp_path):
     (tmp_path / "array.json").write_text(json.dumps(docs[1:3]))
     (tmp_path / "notes.txt").write_text("ignored: not an export extension")
     (tmp_path / ".hidden.yaml").write_text("{broken")
-    result = _trivy.collect_from_path(str(tmp_path))
+    result = _trivy_operator.collect_from_path(str(tmp_path))
     assert result["summary"]["reports"] == 3 and len(result["sources"]) == 2
     assert result["sources"][0].endswith("array.json")
 
@@ -235,7 +235,7 @@ DEMO_KINDS = {"VulnerabilityReport", "ConfigAuditReport", "ExposedSecretReport",
 
 
 def test_demo_exports_cover_every_kind_and_validate():
-    result = _trivy.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
+    result = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
     assert_schema_valid(result["findings"])
     summary = result["summary"]
     assert set(summary["by_kind"]) == DEMO_KINDS
@@ -266,7 +266,7 @@ def test_demo_exports_are_what_kubectl_writes():
             labels = item["metadata"]["labels"]
             assert labels["trivy-operator.resource.kind"] and (
                 "trivy-operator.resource.name" in labels or "trivy-operator.resource.name-hash" in labels)
-            assert ("namespace" in item["metadata"]) == _trivy.REPORT_KINDS[item["kind"]].namespaced
+            assert ("namespace" in item["metadata"]) == _trivy_operator.REPORT_KINDS[item["kind"]].namespaced
         assert "&id" not in path.read_text()  # kubectl never writes YAML anchors
 
 
@@ -277,29 +277,29 @@ def test_demo_exports_are_what_kubectl_writes():
      {"ClusterRbacAssessmentReport", "ExposedSecretReport"}, {"shop", None}),
 ])
 def test_kind_and_namespace_filters(kinds, namespaces, expect_kinds, expect_namespaces):
-    result = _trivy.collect_from_path(str(DEMO_OPERATOR), kinds=kinds, namespaces=namespaces)
+    result = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), kinds=kinds, namespaces=namespaces)
     assert {r["kind"] for r in result["reports"]} <= expect_kinds
     assert {f["namespace"] for f in result["findings"]} == expect_namespaces
     assert result["summary"]["ignored_by_filter"] > 0
 
 
 def test_max_findings_keeps_the_most_severe_and_reports_the_true_count():
-    full = _trivy.collect_from_path(str(DEMO_OPERATOR))
-    capped = _trivy.collect_from_path(str(DEMO_OPERATOR), max_findings=10)
+    full = _trivy_operator.collect_from_path(str(DEMO_OPERATOR))
+    capped = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=10)
     assert capped["summary"]["findings"] == full["summary"]["findings"] > 10
     assert capped["summary"]["returned"] == 10 and capped["summary"]["truncated"] is True
     assert all(f["severity"] == "critical" and f["status"] == "fail" for f in capped["findings"])
     positions = [full["findings"].index(f) for f in capped["findings"]]
     assert positions == sorted(positions)  # input order is kept among the kept ones
-    assert _trivy.collect_from_path(str(DEMO_OPERATOR), max_findings=0)["findings"] == []
-    assert _trivy.collect_from_path(str(DEMO_OPERATOR), max_findings=10 ** 6)["summary"]["truncated"] is False
+    assert _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=0)["findings"] == []
+    assert _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=10 ** 6)["summary"]["truncated"] is False
 
 
 # ---------------------------------------------------------------------------------------------------------
 # hostile and broken input
 # ---------------------------------------------------------------------------------------------------------
 def test_hostile_reports_are_counted_never_crash():
-    result = _trivy.collect_from_path(str(OPERATOR / "hostile.yaml"))
+    result = _trivy_operator.collect_from_path(str(OPERATOR / "hostile.yaml"))
     assert_schema_valid(result["findings"])
     json.dumps(result)  # everything is JSON-serializable (YAML timestamps were turned into text)
     reasons = {s["reason"]: s["count"] for s in result["skips"]}
@@ -346,15 +346,15 @@ def test_malformed_files_fail_with_file_and_document(tmp_path, name, content, me
     if content is not None:
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(_trivy.TrivyInputError) as caught:
-        _trivy.collect_from_path(str(path))
+        _trivy_operator.collect_from_path(str(path))
     assert message in str(caught.value)
 
 
 def test_missing_paths(tmp_path):
     with pytest.raises(_trivy.TrivyInputError, match="does not exist"):
-        _trivy.collect_from_path(str(tmp_path / "nope"))
+        _trivy_operator.collect_from_path(str(tmp_path / "nope"))
     with pytest.raises(_trivy.TrivyInputError, match="contains no .yaml, .yml or .json files"):
-        _trivy.collect_from_path(str(tmp_path))
+        _trivy_operator.collect_from_path(str(tmp_path))
 
 
 _SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
@@ -405,7 +405,7 @@ def test_big_yaml_text_is_the_same_data():
 @pytest.mark.slow
 def test_50k_vulnerabilities_yaml_and_json(tmp_path):
     (tmp_path / "big.yaml").write_text(_big_yaml(50, 1000))
-    from_yaml = _trivy.collect_from_path(str(tmp_path / "big.yaml"), max_findings=2000)
+    from_yaml = _trivy_operator.collect_from_path(str(tmp_path / "big.yaml"), max_findings=2000)
     assert from_yaml["summary"]["findings"] == 50000 and from_yaml["summary"]["reports"] == 50
     assert len(from_yaml["findings"]) == 2000 and from_yaml["summary"]["truncated"]
     assert {f["severity"] for f in from_yaml["findings"]} == {"critical"}
@@ -413,7 +413,7 @@ def test_50k_vulnerabilities_yaml_and_json(tmp_path):
     assert from_yaml["summary"]["severity_from_score"] == 10000 and from_yaml["summary"]["by_severity"]["unknown"] == 0
     (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
                                                    "items": _big_reports(50, 1000)}))
-    from_json = _trivy.collect_from_path(str(tmp_path / "big.json"))
+    from_json = _trivy_operator.collect_from_path(str(tmp_path / "big.json"))
     assert len(from_json["findings"]) == 50000 and from_json["summary"]["truncated"] is False
     assert from_json["summary"]["by_severity"] == from_yaml["summary"]["by_severity"]
     assert len({f["fingerprint"] for f in from_json["findings"]}) == 50000
@@ -437,14 +437,14 @@ _secret = st.fixed_dictionaries({}, optional={
 
 @st.composite
 def _report(draw):
-    kind = draw(st.sampled_from([*_trivy.REPORT_KIND_NAMES, "Pod", None]))
+    kind = draw(st.sampled_from([*_trivy_operator.REPORT_KIND_NAMES, "Pod", None]))
     # SBOM and compliance reports have no list of items: fuzz them with a checks list, which they must ignore
-    items_key = (_trivy.REPORT_KINDS[kind].items_key if kind in _trivy.REPORT_KINDS else None) or "checks"
+    items_key = (_trivy_operator.REPORT_KINDS[kind].items_key if kind in _trivy_operator.REPORT_KINDS else None) or "checks"
     item = {"vulnerabilities": _vuln, "checks": _check, "secrets": _secret}[items_key]
     items = draw(st.one_of(st.lists(st.one_of(item, _value), max_size=4), _value))
     labels = draw(st.one_of(_value, st.fixed_dictionaries({}, optional={
-        _trivy.LABEL_KIND: _value, _trivy.LABEL_NAME: _value, _trivy.LABEL_CONTAINER: _value,
-        _trivy.LABEL_NAMESPACE: _value})))
+        _trivy_operator.LABEL_KIND: _value, _trivy_operator.LABEL_NAME: _value, _trivy_operator.LABEL_CONTAINER: _value,
+        _trivy_operator.LABEL_NAMESPACE: _value})))
     return {"apiVersion": TRIVY_GV, "kind": kind,
             "metadata": draw(st.one_of(_value, st.fixed_dictionaries(
                 {"name": _value, "namespace": _value, "labels": st.just(labels)},
@@ -457,7 +457,7 @@ def _report(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_report(), max_size=4))
 def test_fuzzed_reports_never_crash_and_always_validate(objects):
-    collector = _trivy.ReportCollector(cluster="fuzz")
+    collector = _trivy_operator.ReportCollector(cluster="fuzz")
     for index, obj in enumerate(objects):
         collector.add_object(obj, "fuzz item %d" % index)
     result = collector.result(max_findings=3)
@@ -489,9 +489,9 @@ def test_fuzzed_cli_results_never_crash_and_always_validate(document):
     if "ClusterName" in document and "Resources" not in document:
         # a k8s report without any list of resources is not understood: an error, never an empty success
         with pytest.raises(_trivy.TrivyInputError, match="ClusterName but none of"):
-            _trivy.parse_cli_result(document, cluster="fuzz", max_findings=5)
+            _trivy_cli.parse_cli_result(document, cluster="fuzz", max_findings=5)
         return
-    result = _trivy.parse_cli_result(document, cluster="fuzz", max_findings=5)
+    result = _trivy_cli.parse_cli_result(document, cluster="fuzz", max_findings=5)
     assert_schema_valid(result["findings"])
     json.dumps(result, allow_nan=False)
 
@@ -500,7 +500,7 @@ def test_fuzzed_cli_results_never_crash_and_always_validate(document):
 # Trivy CLI JSON (genuine results of the real binary, see tests/fixtures/trivy/README.md)
 # ---------------------------------------------------------------------------------------------------------
 def test_cli_config_result_of_the_bad_manifest():
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "config-bad-workloads.json")), cluster="demo")
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json")), cluster="demo")
     assert_schema_valid(result["findings"])
     summary = result["summary"]
     assert summary["findings"] == summary["misconfigurations"]["failures"] == 56
@@ -534,7 +534,7 @@ def test_cli_config_result_of_the_bad_manifest():
 
 
 def test_cli_include_non_failures_rbac_infra_and_nodeinfo():
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "config-include-non-failures.json")))
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "config-include-non-failures.json")))
     assert_schema_valid(result["findings"])
     statuses = result["summary"]["by_status"]
     assert statuses["pass"] == result["summary"]["misconfigurations"]["successes"] > 100
@@ -555,8 +555,8 @@ def test_cli_include_non_failures_rbac_infra_and_nodeinfo():
 
 def test_cli_trivy_k8s_report_all_and_summary():
     """Genuine `trivy k8s --format json` (--report all and --report summary) of the FAKE API server."""
-    all_result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "k8s-report-all.json")), cluster="demo")
-    summary_result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "k8s-report-summary.json")))
+    all_result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "k8s-report-all.json")), cluster="demo")
+    summary_result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "k8s-report-summary.json")))
     assert_schema_valid(all_result["findings"])
     assert all_result["artifact"] == {"name": "demo", "type": "kubernetes", "report": "all"}
     assert summary_result["artifact"]["report"] == "summary"
@@ -580,7 +580,7 @@ def test_cli_trivy_k8s_report_all_and_summary():
 
 
 def test_cli_image_result_vulnerabilities_secrets_licenses():
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "image-vulns.json")), cluster="demo")
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "image-vulns.json")), cluster="demo")
     assert_schema_valid(result["findings"])
     findings = by_id(result["findings"])
     image = {"kind": "Image", "name": "registry.example.com/shop/frontend:1.8.0", "namespace": None, "container": None}
@@ -608,7 +608,7 @@ def test_cli_exception_status_becomes_waived_and_unknown_status_fails():
              "Message": "Container 'a' of Deployment 'web' should set 'securityContext.privileged' to false"},
             {"ID": "KSV-0014", "Severity": "HIGH", "Status": "WEIRD"},
             {"AVDID": "AVD-KSV-0001", "Severity": "MEDIUM"}]}]}
-    result = _trivy.parse_cli_result(document)
+    result = _trivy_cli.parse_cli_result(document)
     assert_schema_valid(result["findings"])
     waived, weird, avd_only = result["findings"]
     assert waived["status"] == "waived" and waived["original_status"] == "fail" and waived["waiver"]["reason"]
@@ -625,32 +625,32 @@ def test_cli_exception_status_becomes_waived_and_unknown_status_fails():
 ])
 def test_cli_not_a_trivy_result(document, message):
     with pytest.raises(_trivy.TrivyInputError, match=message):
-        _trivy.parse_cli_result(document)
+        _trivy_cli.parse_cli_result(document)
 
 
 def test_cli_empty_results_and_scan_errors():
-    assert _trivy.parse_cli_result({"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem"})[
+    assert _trivy_cli.parse_cli_result({"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem"})[
         "findings"] == []
-    k8s = _trivy.parse_cli_result({"ClusterName": "c", "Resources": [
+    k8s = _trivy_cli.parse_cli_result({"ClusterName": "c", "Resources": [
         {"Namespace": "shop", "Kind": "Deployment", "Name": "web", "Error": "image pull failed: unauthorized"}]})
     assert k8s["summary"]["scan_errors"] == 1
     assert k8s["warnings"][0] == "trivy could not scan Deployment shop/web: image pull failed: unauthorized"
     assert k8s["assessed"] == [] and "nothing is marked as assessed" in k8s["warnings"][1]
     # issue 14: a k8s report with no list of resources was read as zero findings, with success; now an error
     with pytest.raises(_trivy.TrivyInputError, match="ClusterName but none of Resources, Findings"):
-        _trivy.parse_cli_result({"ClusterName": "c"})
+        _trivy_cli.parse_cli_result({"ClusterName": "c"})
 
 
 def test_cli_file_errors(tmp_path):
     broken = tmp_path / "cut.json"
     broken.write_text((CLI / "fs-secrets.json").read_text()[:700])
     with pytest.raises(_trivy.TrivyInputError, match=r"cut.json: invalid JSON at line \d+ column \d+"):
-        _trivy.load_cli_file(str(broken))
+        _trivy_cli.load_cli_file(str(broken))
     (tmp_path / "empty.json").write_text("  \n")
     with pytest.raises(_trivy.TrivyInputError, match="is empty"):
-        _trivy.load_cli_file(str(tmp_path / "empty.json"))
+        _trivy_cli.load_cli_file(str(tmp_path / "empty.json"))
     with pytest.raises(_trivy.TrivyInputError, match="does not exist"):
-        _trivy.load_cli_file(str(tmp_path / "missing.json"))
+        _trivy_cli.load_cli_file(str(tmp_path / "missing.json"))
 
 
 @pytest.mark.parametrize("subcommand, target, extra, expected", [
@@ -660,7 +660,7 @@ def test_cli_file_errors(tmp_path):
     ("image", "nginx:1.27", [], ["trivy", "image", "--format", "json", "nginx:1.27"]),
 ])
 def test_build_command(subcommand, target, extra, expected):
-    assert _trivy.build_command("trivy", subcommand, target, extra) == expected
+    assert _trivy_cli.build_command("trivy", subcommand, target, extra) == expected
 
 
 @pytest.mark.parametrize("subcommand, target, extra, message", [
@@ -672,27 +672,27 @@ def test_build_command(subcommand, target, extra, expected):
 ])
 def test_build_command_errors(subcommand, target, extra, message):
     with pytest.raises(_trivy.TrivyInputError, match=message):
-        _trivy.build_command("trivy", subcommand, target, extra)
+        _trivy_cli.build_command("trivy", subcommand, target, extra)
 
 
 @pytest.mark.parametrize("extra, expected", [
     ([], {0}), (["--exit-code", "3"], {0, 3}), (["--exit-code=4", "--exit-on-eol", "5"], {0, 4, 5}),
 ])
 def test_accepted_exit_codes(extra, expected):
-    assert _trivy.accepted_exit_codes(extra) == expected
+    assert _trivy_cli.accepted_exit_codes(extra) == expected
 
 
 def test_decode_run_errors():
     with pytest.raises(_trivy.TrivyInputError, match="expects an integer"):
-        _trivy.accepted_exit_codes(["--exit-code", "many"])
+        _trivy_cli.accepted_exit_codes(["--exit-code", "many"])
     with pytest.raises(_trivy.TrivyRunError) as caught:
-        _trivy.decode_run(["trivy", "fs", "."], 1, "", "\x1b[31mFATAL\x1b[0m\tFatal error\tinit error: DB error")
+        _trivy_cli.decode_run(["trivy", "fs", "."], 1, "", "\x1b[31mFATAL\x1b[0m\tFatal error\tinit error: DB error")
     assert "exit code 1" in str(caught.value) and "FATAL\tFatal error\tinit error: DB error" in str(caught.value)
     with pytest.raises(_trivy.TrivyRunError, match="printed no JSON"):
-        _trivy.decode_run(["trivy"], 0, "   ", "")
+        _trivy_cli.decode_run(["trivy"], 0, "   ", "")
     with pytest.raises(_trivy.TrivyRunError, match="not JSON"):
-        _trivy.decode_run(["trivy"], 0, "Usage: trivy [command]", "")
-    assert _trivy.decode_run(["trivy"], 3, "{}", "", {0, 3}) == {}
+        _trivy_cli.decode_run(["trivy"], 0, "Usage: trivy [command]", "")
+    assert _trivy_cli.decode_run(["trivy"], 3, "{}", "", {0, 3}) == {}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -735,11 +735,11 @@ def subprocess_runner(argv):
 
 def test_real_trivy_config_good_and_bad_manifests(trivy_bin, trivy_cache):
     offline = ["--skip-check-update", "--quiet", "--cache-dir", trivy_cache]
-    good = _trivy.run_scan(subprocess_runner, trivy_bin, "config", str(GOOD_MANIFESTS), offline, cluster="demo")
+    good = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(GOOD_MANIFESTS), offline, cluster="demo")
     assert good["exit_code"] == 0 and good["findings"] == []
     assert good["summary"]["misconfigurations"]["successes"] > 50
     assert good["summary"]["misconfigurations"]["failures"] == 0
-    bad = _trivy.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS), offline, cluster="demo")
+    bad = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS), offline, cluster="demo")
     assert_schema_valid(bad["findings"])
     assert bad["cmd"][:4] == [trivy_bin, "config", "--format", "json"] and bad["exit_code_signalled"] is False
     assert bad["summary"]["findings"] >= 20 and bad["summary"]["by_status"] == {"fail": bad["summary"]["findings"]}
@@ -749,21 +749,21 @@ def test_real_trivy_config_good_and_bad_manifests(trivy_bin, trivy_cache):
     assert ("Deployment", "legacy-api", "api") in {
         (f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"]) for f in ids["KSV-0017"]}
     # the genuine demo export is what this binary produces for the demo manifest (same findings, same keys)
-    stored = _trivy.parse_cli_result(_trivy.load_cli_file(str(DEMO_CLI)), cluster="demo")
+    stored = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(DEMO_CLI)), cluster="demo")
     assert sorted(f["fingerprint"] for f in stored["findings"]) == sorted(f["fingerprint"] for f in bad["findings"])
     assert [f["id"] for f in stored["findings"]] == [f["id"] for f in bad["findings"]]
 
 
 def test_real_trivy_exit_code_is_not_an_error_but_a_crash_is(trivy_bin, trivy_cache, tmp_path):
     offline = ["--skip-check-update", "--quiet", "--cache-dir", trivy_cache]
-    signalled = _trivy.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS),
+    signalled = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS),
                                 [*offline, "--exit-code", "3"])
     assert signalled["exit_code"] == 3 and signalled["exit_code_signalled"] is True and signalled["findings"]
     with pytest.raises(_trivy.TrivyRunError) as caught:
-        _trivy.run_scan(subprocess_runner, trivy_bin, "config", str(tmp_path / "does-not-exist"), offline)
+        _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(tmp_path / "does-not-exist"), offline)
     assert "exit code 1" in str(caught.value) and "no such file or directory" in str(caught.value)
     with pytest.raises(_trivy.TrivyRunError) as caught:  # vulnerability DB cannot be downloaded here
-        _trivy.run_scan(subprocess_runner, trivy_bin, "fs", str(GOOD_MANIFESTS),
+        _trivy_cli.run_scan(subprocess_runner, trivy_bin, "fs", str(GOOD_MANIFESTS),
                         ["--scanners", "vuln", "--skip-db-update", "--cache-dir", str(tmp_path / "empty-cache")])
     assert "skip" in str(caught.value).lower() and "DB" in str(caught.value)
 
@@ -777,7 +777,7 @@ def test_real_trivy_secret_scan_never_leaks_the_secret(trivy_bin, trivy_cache, t
     key_id = "AKIA" + "".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "settings.env").write_text("GITHUB_TOKEN=%s\nAWS_ACCESS_KEY_ID=%s\n" % (token, key_id))
-    result = _trivy.run_scan(subprocess_runner, trivy_bin, "fs", str(tmp_path / "src"),
+    result = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "fs", str(tmp_path / "src"),
                              ["--scanners", "secret", "--skip-db-update", "--quiet", "--cache-dir", trivy_cache])
     assert_schema_valid(result["findings"])
     assert {(f["id"], f["severity"]) for f in result["findings"]} == {("github-pat", "critical"),
@@ -799,9 +799,9 @@ def _load_demo(api):
 def test_reports_from_the_api_match_the_files(fake_kube_api, fake_kubeconfig):
     _load_demo(fake_kube_api)
     client = _kube.build_client(kubeconfig=fake_kubeconfig)
-    from_api = _trivy.collect_from_api(client, _kube.list_all, cluster="demo", limit=3,
+    from_api = _trivy_operator.collect_from_api(client, _kube.list_all, cluster="demo", limit=3,
                                        not_found_error=_kube.KubeNotFoundError)
-    from_files = _trivy.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
+    from_files = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
     assert_schema_valid(from_api["findings"])
     assert sorted(f["fingerprint"] for f in from_api["findings"]) == sorted(
         f["fingerprint"] for f in from_files["findings"])
@@ -818,7 +818,7 @@ def test_reports_from_the_api_match_the_files(fake_kube_api, fake_kubeconfig):
 def test_api_namespace_filter_lists_per_namespace(fake_kube_api, fake_kubeconfig):
     _load_demo(fake_kube_api)
     client = _kube.build_client(kubeconfig=fake_kubeconfig)
-    result = _trivy.collect_from_api(client, _kube.list_all, namespaces=["shop", "payments"],
+    result = _trivy_operator.collect_from_api(client, _kube.list_all, namespaces=["shop", "payments"],
                                      kinds=["VulnerabilityReport", "ClusterInfraAssessmentReport"])
     paths = {r["path"] for r in fake_kube_api.list_requests()}
     assert paths == {"/apis/%s/namespaces/payments/vulnerabilityreports" % TRIVY_GV,
@@ -833,23 +833,23 @@ def test_api_missing_crds(tmp_path):
         api.unregister(TRIVY_GV, "clustervulnerabilityreports")
         api.unregister(TRIVY_GV, "infraassessmentreports")
         client = _kube.build_client(kubeconfig=api.write_kubeconfig(tmp_path / "kc"))
-        result = _trivy.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
+        result = _trivy_operator.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
         assert result["summary"]["kinds_not_served"] == ["ClusterVulnerabilityReport", "InfraAssessmentReport"]
         assert any("CRD not installed" in w for w in result["warnings"])
         with pytest.raises(_kube.KubeNotFoundError):
-            _trivy.collect_from_api(client, _kube.list_all, kinds=["InfraAssessmentReport"],
+            _trivy_operator.collect_from_api(client, _kube.list_all, kinds=["InfraAssessmentReport"],
                                     not_found_is_error=True, not_found_error=_kube.KubeNotFoundError)
     with FakeKubeAPI(trivy_crds=False) as bare:
         client = _kube.build_client(kubeconfig=bare.write_kubeconfig(tmp_path / "kc2"))
         with pytest.raises(_trivy.TrivyInputError, match="is the Trivy Operator installed"):
-            _trivy.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
+            _trivy_operator.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
 
 
 def test_api_forbidden_propagates(fake_kube_api, fake_kubeconfig):
     fake_kube_api.forbid("exposedsecretreports")
     client = _kube.build_client(kubeconfig=fake_kubeconfig)
     with pytest.raises(_kube.KubeForbiddenError, match="exposedsecretreports"):
-        _trivy.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
+        _trivy_operator.collect_from_api(client, _kube.list_all, not_found_error=_kube.KubeNotFoundError)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -928,7 +928,7 @@ def test_modules_through_ansible_playbook(tmp_path, fake_kube_api, fake_kubeconf
     assert files["changed"] is False and files["summary"]["reports"] == 35
     assert set(files["summary"]["by_kind"]) == DEMO_KINDS
     assert_schema_valid(files["findings"])
-    assert files["findings"] == _trivy.collect_from_path(str(DEMO_OPERATOR), cluster="demo")["findings"]
+    assert files["findings"] == _trivy_operator.collect_from_path(str(DEMO_OPERATOR), cluster="demo")["findings"]
     api = out["api"]
     assert api["changed"] is False and api["summary"]["truncated"] is True and len(api["findings"]) == 20
     assert {r["kind"] for r in api["reports"]} == {"VulnerabilityReport", "ClusterRbacAssessmentReport"}
@@ -967,9 +967,9 @@ def test_module_documentation_matches_argument_spec():
             assert doc["type"] in spec_source.split(option + "=dict(")[1].split(")")[0], (name, option)
         kinds = options.get("kinds")
         if kinds:
-            assert kinds["choices"] == list(_trivy.REPORT_KIND_NAMES)
+            assert kinds["choices"] == list(_trivy_operator.REPORT_KIND_NAMES)
         if "subcommand" in options:
-            assert options["subcommand"]["choices"] == list(_trivy.SUBCOMMANDS)
+            assert options["subcommand"]["choices"] == list(_trivy_cli.SUBCOMMANDS)
 
 
 def test_fixtures_are_genuine_trivy_shapes():

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy  # noqa: E402
+from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy, _trivy_cli, _trivy_operator  # noqa: E402
 from tests.unit.test_trivy import (  # noqa: E402
     CLI, DEMO_OPERATOR, OPERATOR, TRIVY_GV, assert_schema_valid, by_id, subprocess_runner, trivy_bin, trivy_cache)
 
@@ -34,7 +34,7 @@ SBOM = KINDS / "sbomreport.yaml"
 # ---------------------------------------------------------------------------------------------------------
 def test_legacy_trivy_k8s_report_is_parsed():
     """Before: {"ClusterName", "Vulnerabilities", "Misconfigurations"} went down the k8s branch and gave 0 findings."""
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "k8s-legacy-v0.41.json")), cluster="mk")
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "k8s-legacy-v0.41.json")), cluster="mk")
     assert_schema_valid(result["findings"])
     assert result["artifact"] == {"name": "minikube", "type": "kubernetes", "report": "legacy"}
     found = {(f["id"], f["source"], f["resource"]["kind"], f["resource"]["name"], f["resource"]["namespace"],
@@ -58,9 +58,9 @@ def test_legacy_trivy_k8s_report_is_parsed():
 ])
 def test_input_not_understood_is_an_error_naming_the_input(document, message):
     with pytest.raises(_trivy.TrivyInputError, match=message):
-        _trivy.parse_cli_result(document, origin="scan.json")
+        _trivy_cli.parse_cli_result(document, origin="scan.json")
     with pytest.raises(_trivy.TrivyInputError, match="scan.json"):
-        _trivy.parse_cli_result(document, origin="scan.json")
+        _trivy_cli.parse_cli_result(document, origin="scan.json")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_input_not_understood_is_an_error_naming_the_input(document, message):
 # ---------------------------------------------------------------------------------------------------------
 def test_one_object_one_identity_in_a_config_scan():
     """Genuine trivy config result: the Deployment was spread over (ns None), (ns shop) and the file before."""
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "config-bad-workloads.json")))
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json")))
     identities = {}
     for finding in result["findings"]:
         resource = finding["resource"]
@@ -92,7 +92,7 @@ def test_one_object_one_identity_in_a_config_scan():
      {"kind": None, "name": "web", "namespace": "shop", "container": None}),
 ])
 def test_message_forms(message, expected):
-    assert _trivy.resource_from_message(message) == expected
+    assert _trivy_cli.resource_from_message(message) == expected
 
 
 def test_messages_of_two_objects_in_one_chart_file_are_placed_by_lines():
@@ -111,7 +111,7 @@ def test_messages_of_two_objects_in_one_chart_file_are_placed_by_lines():
             misconf("KSV105", "securityContext.runAsUser should be set to a value greater than 0", 75, 75),
             misconf("KSV003", "Container 'b' of Deployment 'two' should add 'ALL' to "
                               "'securityContext.capabilities.drop'", 60, 70)]}]}
-    result = _trivy.parse_cli_result(document)
+    result = _trivy_cli.parse_cli_result(document)
     placed = [(f["id"], f["resource"]["name"], f["resource"]["namespace"]) for f in result["findings"]]
     assert placed == [("KSV-0001", "one", None), ("KSV-0106", "one", None), ("KSV-0104", "two", "apps"),
                       ("KSV-0106", "two", "apps"), ("KSV-0105", "two", "apps"), ("KSV-0003", "two", "apps")]
@@ -122,7 +122,7 @@ def test_messages_of_two_objects_in_one_chart_file_are_placed_by_lines():
 # ---------------------------------------------------------------------------------------------------------
 def test_suppressed_findings_of_the_real_binary_are_waived():
     """Genuine `trivy fs --scanners misconfig,secret --show-suppressed --ignorefile` output (Trivy 0.59.1)."""
-    result = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "fs-show-suppressed.json")))
+    result = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "fs-show-suppressed.json")))
     assert_schema_valid(result["findings"])
     waived = [f for f in result["findings"] if f["status"] == "waived"]
     assert [(f["id"], f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"]) for f in waived] == [
@@ -143,7 +143,7 @@ def test_vex_not_affected_vulnerability_is_waived_with_the_statement():
         "Type": "vulnerability", "Status": "not_affected", "Statement": "vulnerable_code_not_in_execute_path",
         "Source": "openvex.json (OpenVEX)", "Finding": vuln}]
     result_entry["Vulnerabilities"] = result_entry["Vulnerabilities"][1:]
-    result = _trivy.parse_cli_result(document)
+    result = _trivy_cli.parse_cli_result(document)
     assert_schema_valid(result["findings"])
     waived = [f for f in result["findings"] if f["status"] == "waived"]
     assert [f["id"] for f in waived] == [vuln["VulnerabilityID"]]
@@ -151,7 +151,7 @@ def test_vex_not_affected_vulnerability_is_waived_with_the_statement():
                                              "vulnerable_code_not_in_execute_path")
     assert waived[0]["evidence"]["vex_status"] == "not_affected"
     assert waived[0]["resource"]["kind"] == "Image"
-    before = _trivy.parse_cli_result(json.loads((CLI / "image-vulns.json").read_text()))
+    before = _trivy_cli.parse_cli_result(json.loads((CLI / "image-vulns.json").read_text()))
     assert result["summary"]["findings"] == before["summary"]["findings"]  # nothing lost
 
 
@@ -159,7 +159,7 @@ def test_modified_findings_that_cannot_be_read_are_named():
     document = {"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem", "Results": [{
         "Target": "a.yaml", "Class": "config", "ExperimentalModifiedFindings": [
             {"Type": "wasm", "Status": "ignored", "Finding": {"ID": "X1"}}, {"Type": "vulnerability"}]}]}
-    result = _trivy.parse_cli_result(document, origin="scan.json")
+    result = _trivy_cli.parse_cli_result(document, origin="scan.json")
     reasons = {s["reason"]: s["examples"][0] for s in result["skips"]}
     assert reasons == {
         "modified finding of an unknown Type (wasm)": "scan.json Results[0].ExperimentalModifiedFindings[0]",
@@ -179,26 +179,26 @@ def test_modified_findings_that_cannot_be_read_are_named():
     ("k8s", ["--scanners", "misconfig,rbac"], ["misconfig", "rbac"]),
 ])
 def test_scanners_of_a_command(subcommand, extra, scanners):
-    assert _trivy.scanners_of(subcommand, extra) == scanners
+    assert _trivy_cli.scanners_of(subcommand, extra) == scanners
 
 
 def test_unknown_scanner_is_an_error():
     with pytest.raises(_trivy.TrivyInputError, match="unknown Trivy scanner.*vulns"):
-        _trivy.scanners_of("fs", ["--scanners", "vulns"])
+        _trivy_cli.scanners_of("fs", ["--scanners", "vulns"])
 
 
 def test_config_only_results_do_not_claim_vulnerabilities():
-    config = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "config-bad-workloads.json")))
+    config = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json")))
     assert config["assessed"] == ["trivy-config"] and config["summary"]["assessed"] == ["trivy-config"]
-    image = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "image-vulns.json")))
+    image = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "image-vulns.json")))
     assert image["assessed"] == ["trivy-exposed-secret", "trivy-vulnerability"]
-    k8s = _trivy.parse_cli_result(_trivy.load_cli_file(str(CLI / "k8s-report-all.json")))
+    k8s = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(CLI / "k8s-report-all.json")))
     assert k8s["assessed"] == ["trivy-config", "trivy-rbac"]  # it ran with --scanners misconfig,rbac
 
 
 def test_real_trivy_config_scan_assesses_configuration_only(trivy_bin, trivy_cache):
     offline = ["--skip-check-update", "--quiet", "--cache-dir", trivy_cache]
-    result = _trivy.run_scan(subprocess_runner, trivy_bin, "config", str(CLI.parent / "manifests" / "good"),
+    result = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(CLI.parent / "manifests" / "good"),
                              offline)
     assert result["findings"] == [] and result["scanners"] == ["misconfig"]
     assert result["assessed"] == ["trivy-config"] and result["assessed_from"] == "command"
@@ -216,13 +216,13 @@ def test_real_trivy_config_scan_assesses_configuration_only(trivy_bin, trivy_cac
 def test_secrets_in_misconfiguration_messages_are_redacted(message, secret):
     document = json.loads((CLI / "fs-show-suppressed.json").read_text())
     document["Results"][0]["Misconfigurations"][0]["Message"] = message
-    result = _trivy.parse_cli_result(document)
+    result = _trivy_cli.parse_cli_result(document)
     assert secret not in json.dumps(result)
     assert "<redacted>" in result["findings"][0]["evidence"]["message"]
-    operator = _trivy.ReportCollector()
+    operator = _trivy_operator.ReportCollector()
     operator.add_object({"apiVersion": TRIVY_GV, "kind": "ConfigAuditReport", "metadata": {
-        "name": "deployment-api", "namespace": "shop", "labels": {_trivy.LABEL_KIND: "Deployment",
-                                                                  _trivy.LABEL_NAME: "api"}},
+        "name": "deployment-api", "namespace": "shop", "labels": {_trivy_operator.LABEL_KIND: "Deployment",
+                                                                  _trivy_operator.LABEL_NAME: "api"}},
         "report": {"checks": [{"checkID": "KSV109", "severity": "HIGH", "success": False, "messages": [message]}]}},
         "export.yaml document 1")
     assert secret not in json.dumps(operator.result())
@@ -233,7 +233,7 @@ def test_secrets_in_misconfiguration_messages_are_redacted(message, secret):
 # ---------------------------------------------------------------------------------------------------------
 def test_sbom_and_compliance_reports_are_named_and_summarized():
     """Before: "not a Trivy Operator report kind (SbomReport)" and the compliance summary was lost."""
-    result = _trivy.collect_from_path(str(KINDS), cluster="demo",
+    result = _trivy_operator.collect_from_path(str(KINDS), cluster="demo",
                                       kinds=["SbomReport", "ClusterComplianceReport"])
     assert result["skips"] == []
     assert result["findings"] == []  # neither makes findings of its own
@@ -271,7 +271,7 @@ def test_compliance_report_with_only_a_detail_report_counts_its_failed_checks():
                            {"checkID": "AVD-KSV-0017", "success": False, "target": "shop/deployment-web"}]},
                {"id": "5.2.3", "name": "Minimize the admission of containers sharing the host PID", "severity":
                 "HIGH", "checks": [{"checkID": "", "severity": "", "success": True}]}]}}}
-    collector = _trivy.ReportCollector()
+    collector = _trivy_operator.ReportCollector()
     collector.add_object(obj, "cis.yaml document 1")
     entry = collector.result()["compliance"][0]
     assert [(c["id"], c["total_fail"], c["status"]) for c in entry["controls"]] == [("5.2.2", 2, "fail"),
@@ -280,7 +280,7 @@ def test_compliance_report_with_only_a_detail_report_counts_its_failed_checks():
 
 
 def test_demo_exports_still_read_with_the_new_kinds():
-    result = _trivy.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
+    result = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
     assert result["findings"] and not result["skips"]
 
 
@@ -293,8 +293,8 @@ def _vuln_report_json(titles):
     return {"apiVersion": "v1", "kind": "List", "items": [{
         "apiVersion": TRIVY_GV, "kind": "VulnerabilityReport",
         "metadata": {"name": "replicaset-web-1-nginx", "namespace": "shop",
-                     "labels": {_trivy.LABEL_KIND: "ReplicaSet", _trivy.LABEL_NAME: "web-1",
-                                _trivy.LABEL_CONTAINER: "nginx"}},
+                     "labels": {_trivy_operator.LABEL_KIND: "ReplicaSet", _trivy_operator.LABEL_NAME: "web-1",
+                                _trivy_operator.LABEL_CONTAINER: "nginx"}},
         "report": {"artifact": {"repository": "library/nginx", "tag": "1.25"}, "vulnerabilities": vulns}}]}
 
 
@@ -302,7 +302,7 @@ def test_lone_surrogate_loses_one_record_not_the_source(tmp_path):
     path = tmp_path / "vulns.json"
     text = json.dumps(_vuln_report_json(["good one", "BAD", "good two"])).replace('"BAD"', '"bad \\ud800 title"')
     path.write_text(text)
-    result = _trivy.collect_from_path(str(path), cluster="demo")
+    result = _trivy_operator.collect_from_path(str(path), cluster="demo")
     assert [f["id"] for f in result["findings"]] == ["CVE-2024-0001", "CVE-2024-0003"]
     json.dumps(result, ensure_ascii=False).encode("utf-8")  # what Ansible does with the result: no crash
     skip = result["skips"][0]
@@ -312,7 +312,7 @@ def test_lone_surrogate_loses_one_record_not_the_source(tmp_path):
     assert any("lone UTF-16 surrogate" in w and str(path) in w for w in result["warnings"])
     # a valid surrogate pair (an emoji written as \ud83d\ude00) is fine
     path.write_text(json.dumps(_vuln_report_json(["ok"])).replace('"ok"', '"ok \\ud83d\\ude00"'))
-    assert _trivy.collect_from_path(str(path))["skips"] == []
+    assert _trivy_operator.collect_from_path(str(path))["skips"] == []
 
 
 def test_lone_surrogate_in_report_metadata_skips_that_report(tmp_path):
@@ -321,16 +321,16 @@ def test_lone_surrogate_in_report_metadata_skips_that_report(tmp_path):
     data["items"][1]["metadata"]["name"] = "BADNAME"
     path = tmp_path / "vulns.json"
     path.write_text(json.dumps(data).replace('"BADNAME"', '"x\\udfff"'))
-    result = _trivy.collect_from_path(str(path))
+    result = _trivy_operator.collect_from_path(str(path))
     assert len(result["reports"]) == 1 and len(result["findings"]) == 1
     assert "item 2" in result["skips"][0]["examples"][0]
     json.dumps(result, ensure_ascii=False).encode("utf-8")
 
 
 def test_lone_surrogate_in_a_cli_result_loses_one_record():
-    document = json.loads(json.dumps(_trivy.load_cli_file(str(CLI / "config-bad-workloads.json"))))
+    document = json.loads(json.dumps(_trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json"))))
     document["Results"][0]["Misconfigurations"][3]["Title"] = "bad \ud800"
-    result = _trivy.parse_cli_result(document, origin="scan.json")
+    result = _trivy_cli.parse_cli_result(document, origin="scan.json")
     assert result["summary"]["findings"] == 55 and result["summary"]["skipped"] == 1
     assert result["skips"][0]["examples"] == ["scan.json Results[0].Misconfigurations[3]"]
     json.dumps(result, ensure_ascii=False).encode("utf-8")
@@ -341,7 +341,7 @@ def test_deeply_nested_export_is_a_clear_error(tmp_path, name):
     path = tmp_path / name
     path.write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(_trivy.TrivyInputError) as info:
-        _trivy.collect_from_path(str(path))
+        _trivy_operator.collect_from_path(str(path))
     assert str(path) in str(info.value) and "nested" in str(info.value)
 
 
@@ -349,32 +349,32 @@ def test_deeply_nested_cli_result_is_a_clear_error(tmp_path):
     path = tmp_path / "trivy.json"
     path.write_text('{"SchemaVersion": 2, "Results": ' + "[" * 100000 + "]" * 100000 + "}")
     with pytest.raises(_trivy.TrivyInputError, match="%s: nested deeper" % path):
-        _trivy.load_cli_file(str(path))
+        _trivy_cli.load_cli_file(str(path))
     with pytest.raises(_trivy.TrivyRunError, match="nested deeper"):
-        _trivy.decode_run(["trivy", "config"], 0, "[" * 100000 + "]" * 100000, "")
+        _trivy_cli.decode_run(["trivy", "config"], 0, "[" * 100000 + "]" * 100000, "")
 
 
 def test_empty_export_file_is_named(tmp_path):
     (tmp_path / "empty.yaml").write_text("# nothing exported\n")
     (tmp_path / "reports.json").write_text(json.dumps(_vuln_report_json(["a"])))
-    result = _trivy.collect_from_path(str(tmp_path))
+    result = _trivy_operator.collect_from_path(str(tmp_path))
     assert result["skips"] == [{"reason": "file without any YAML/JSON document", "count": 1,
                                 "examples": [str(tmp_path / "empty.yaml")]}]
 
 
 def test_surrogate_check_runs_when_the_file_has_an_escape(tmp_path):
     """Strict UTF-8 lets no surrogate through, so only files with a \\ud8xx-\\udfff escape are checked per record."""
-    document = _trivy.load_cli_file(str(CLI / "config-bad-workloads.json"))
+    document = _trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json"))
     document["Results"][0]["Misconfigurations"][0]["Title"] = "BAD"
     path = tmp_path / "scan.json"
     path.write_text(json.dumps(document).replace('"BAD"', '"bad \\udc00"'))
     flags = {}
-    data = _trivy.load_cli_file(str(path), flags)
+    data = _trivy_cli.load_cli_file(str(path), flags)
     assert flags == {"surrogate_escapes": True}
-    result = _trivy.parse_cli_result(data, origin=str(path), check_text=flags["surrogate_escapes"])
+    result = _trivy_cli.parse_cli_result(data, origin=str(path), check_text=flags["surrogate_escapes"])
     assert result["summary"]["skipped"] == 1 and result["summary"]["findings"] == 55
     flags = {}
-    _trivy.load_cli_file(str(CLI / "config-bad-workloads.json"), flags)
+    _trivy_cli.load_cli_file(str(CLI / "config-bad-workloads.json"), flags)
     assert flags == {"surrogate_escapes": False}
     assert _trivy.may_hold_surrogates('"\\U0000D800"') and not _trivy.may_hold_surrogates('"\\u00e9 \\ud7ff"')
 
@@ -384,13 +384,13 @@ def test_lone_surrogate_in_an_annotation_that_is_not_copied_loses_nothing(tmp_pa
     data["items"][0]["metadata"]["annotations"] = {"note": "BADNOTE"}
     path = tmp_path / "vulns.json"
     path.write_text(json.dumps(data).replace('"BADNOTE"', '"x\\ud800"'))
-    result = _trivy.collect_from_path(str(path))
+    result = _trivy_operator.collect_from_path(str(path))
     assert len(result["findings"]) == 2 and result["skips"] == []
     json.dumps(result, ensure_ascii=False).encode("utf-8")
 
 
 def test_report_without_its_items_key_is_a_warning_not_a_silent_zero():
-    collector = _trivy.ReportCollector()
+    collector = _trivy_operator.ReportCollector()
     obj = _vuln_report_json(["a"])["items"][0]
     obj["report"] = {"artifact": obj["report"]["artifact"], "findings": [{"id": "CVE-1"}]}  # not the operator's key
     collector.add_object(obj, "vulns.json document 1 item 1")
@@ -401,7 +401,7 @@ def test_report_without_its_items_key_is_a_warning_not_a_silent_zero():
 
 
 def test_other_trivy_operator_kinds_are_named_as_such():
-    collector = _trivy.ReportCollector()
+    collector = _trivy_operator.ReportCollector()
     collector.add_object({"apiVersion": TRIVY_GV, "kind": "ClusterComplianceDetailReport",
                           "metadata": {"name": "nsa-details"}}, "old.yaml document 1")
     collector.add_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}, "old.yaml document 2")

@@ -16,10 +16,10 @@ or any YAML/JSON file or List holding it) or from the API, and returns what `_ci
 Runs on the controller (action plugin); stdlib + PyYAML, the API through _kube.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
+from typing import Any, Dict, Iterable, List
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube
@@ -39,11 +39,11 @@ class KubeProxyInputError(KubesecError, ValueError):
     """An export file cannot be read or holds no usable kube-proxy ConfigMap (names the file)."""
 
 
-def _where(origin):
+def _where(origin: str) -> str:
     return "ConfigMap %s/%s (key %s) from %s" % (NAMESPACE, NAME, KEY, origin)
 
 
-def from_configmap(obj, origin):
+def from_configmap(obj: Any, origin: str) -> Dict[str, Any]:
     """A ConfigMap object -> {source, config} or {source, error}."""
     source = _where(origin)
     data = obj.get("data") if isinstance(obj, dict) else None
@@ -63,30 +63,30 @@ def from_configmap(obj, origin):
     return {"source": source, "config": config}
 
 
-def _is_kube_proxy_configmap(obj):
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+def _is_kube_proxy_configmap(obj: Dict[str, Any]) -> bool:
+    meta: Dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     return obj.get("kind") == "ConfigMap" and meta.get("name") == NAME and meta.get("namespace", NAMESPACE) == NAMESPACE
 
 
-def find_configmap(documents, origin):
+def find_configmap(documents: Iterable[Any], origin: str) -> Dict[str, Any]:
     """The kube-proxy ConfigMap among parsed documents (objects or Lists) -> {source, config|error}."""
-    seen = []
+    seen: List[str] = []
     for doc in documents:
         if not isinstance(doc, dict):
             continue
-        items = doc.get("items") if doc.get("kind") in LIST_KINDS and isinstance(doc.get("items"), list) else [doc]
+        items: List[Any] = doc["items"] if doc.get("kind") in LIST_KINDS and isinstance(doc.get("items"), list) else [doc]
         for item in items:
             if not isinstance(item, dict):
                 continue
             if _is_kube_proxy_configmap(item):
                 return from_configmap(item, origin)
-            meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+            meta: Dict[str, Any] = item["metadata"] if isinstance(item.get("metadata"), dict) else {}
             seen.append("%s %s/%s" % (item.get("kind"), meta.get("namespace", "-"), meta.get("name")))
     shown = ", ".join(seen[:10]) + (" and %d more" % (len(seen) - 10) if len(seen) > 10 else "")
     raise KubeProxyInputError("%s holds no ConfigMap %s/%s (found: %s)" % (origin, NAMESPACE, NAME, shown or "nothing"))
 
 
-def from_export(path):
+def from_export(path: str) -> Dict[str, Any]:
     """An export file on the controller -> {source, config|error}; KubeProxyInputError when not usable."""
     if not os.path.isfile(path):
         raise KubeProxyInputError("kube-proxy ConfigMap export %s does not exist" % path)
@@ -106,7 +106,7 @@ def from_export(path):
     return find_configmap(documents, path)
 
 
-def from_api(client):
+def from_api(client: Any) -> Dict[str, Any]:
     """Read the ConfigMap from the API -> {source, config|error|absent|unavailable}."""
     origin = "the API (%s)" % (getattr(client, "kubesec_origin", None) or "cluster")
     try:

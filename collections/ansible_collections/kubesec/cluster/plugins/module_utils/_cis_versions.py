@@ -9,8 +9,7 @@ beside it would not arrive); it holds literals only. tests/unit/test_cis_version
 the `kubernetes:` lists of data/cis/*.yml.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 KUBE_BENCH_RELEASE = "v0.15.6"
 KUBE_BENCH_SOURCE = "kube-bench %s cfg/config.yaml version_mapping and cfg/ (formats.md 1.2)" % KUBE_BENCH_RELEASE

@@ -19,11 +19,11 @@ The kube-bench data (kube-bench v0.15.6 ``cfg/config.yaml`` ``version_mapping`` 
 reference formats.md section 1.2) and the catalogues shipped here are data in ``_cis_versions``.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import datetime
 import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions, _kube, _parsing
@@ -69,12 +69,14 @@ class ClusterFactsError(KubesecError, ValueError):
 # First 'vX.Y.Z[+suffix]' in text (kubelet --version, k3s --version, gitVersion) -> dict or None.
 parse_version = _parsing.find_version
 
+Runner = Callable[[List[str]], Tuple[int, str, str]]  # AnsibleModule.run_command-like
 
-def _exists(root, path):
+
+def _exists(root: str, path: str) -> bool:
     return os.path.lexists(os.path.join(root, path.lstrip("/")))
 
 
-def distribution_from_markers(markers):
+def distribution_from_markers(markers: Dict[str, bool]) -> Tuple[str, str, List[str]]:
     """(distribution, role, evidence) from the marker dict of one node."""
     evidence = ["%s exists" % MARKERS[key] for key in sorted(markers) if markers.get(key)]
     if markers.get("rke2_config") or markers.get("rke2_data"):
@@ -90,14 +92,15 @@ def distribution_from_markers(markers):
     return "unknown", "unknown", evidence
 
 
-def probe_node(root, kubelet_commands, runner, which=None):
+def probe_node(root: Optional[str], kubelet_commands: Optional[Sequence[Any]], runner: Runner,
+               which: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, Any]:
     """What one node runs. ``which(name)`` resolves a command name to a path (None when not found)."""
     root = root or "/"
     if not os.path.isdir(root):
         raise ClusterFactsError("root %s is not a directory on this node" % root)
     markers = dict((key, _exists(root, path)) for key, path in MARKERS.items())
     distribution, role, evidence = distribution_from_markers(markers)
-    tried = []
+    tried: List[str] = []
     kubelet = None
     for command in list(kubelet_commands or DEFAULT_KUBELET_COMMANDS):
         command = str(command)
@@ -127,7 +130,7 @@ def probe_node(root, kubelet_commands, runner, which=None):
     }
 
 
-def _node_summary(node):
+def _node_summary(node: Dict[str, Any]) -> Dict[str, Any]:
     info = (node.get("status") or {}).get("nodeInfo") or {}
     meta = node.get("metadata") or {}
     return {"name": meta.get("name"), "labels": meta.get("labels") or {}, "provider_id": (node.get("spec") or {})
@@ -135,14 +138,15 @@ def _node_summary(node):
             "container_runtime": info.get("containerRuntimeVersion")}
 
 
-def probe_api(kubeconfig=None, context=None, timeout=10, kube=None):
+def probe_api(kubeconfig: Optional[str] = None, context: Optional[str] = None, timeout: float = 10,
+              kube: Any = None) -> Dict[str, Any]:
     """API access of one cluster; never raises for API problems (they are data: reachable false, error)."""
     kube = kube or _kube
     where = "kubeconfig %s" % _kube.kubeconfig_label(kubeconfig)
     if context:
         where += " context %s" % context
-    result = {"checked": True, "reachable": False, "where": where, "server": None, "version": None, "error": None,
-              "nodes": None, "nodes_error": None, "kubeadm_config": None}
+    result: Dict[str, Any] = {"checked": True, "reachable": False, "where": where, "server": None, "version": None,
+                              "error": None, "nodes": None, "nodes_error": None, "kubeadm_config": None}
     try:
         client = kube.build_client(kubeconfig=kubeconfig or None, context=context or None, timeout=timeout)
         result["server"] = getattr(getattr(client, "configuration", None), "host", None)
@@ -172,14 +176,14 @@ def probe_api(kubeconfig=None, context=None, timeout=10, kube=None):
     return result
 
 
-def distribution_from_api(api):
+def distribution_from_api(api: Optional[Dict[str, Any]]) -> Tuple[Optional[str], List[str]]:
     """(distribution or None, evidence) from what the API showed."""
     if not api or not api.get("reachable"):
         return None, []
-    evidence = []
+    evidence: List[str] = []
     git = (api.get("version") or {}).get("git_version") or ""
     nodes = api.get("nodes") or []
-    labels = {}
+    labels: Dict[str, str] = {}
     for node in nodes:
         labels.update(node.get("labels") or {})
     provider_ids = [n.get("provider_id") or "" for n in nodes]
@@ -207,13 +211,13 @@ def distribution_from_api(api):
     return None, evidence
 
 
-def _cis_index(name):
+def _cis_index(name: Optional[str]) -> int:
     return CIS_ORDER.index(name) if name in CIS_ORDER else -1
 
 
-def choose_profiles(minor, distribution):
+def choose_profiles(minor: Optional[str], distribution: Optional[str]) -> Dict[str, Any]:
     """{kube_bench: {...}, catalogue, catalogue_note} for a Kubernetes minor ('1.33') and a distribution."""
-    notes = []
+    notes: List[str] = []
     generic = KUBE_BENCH_VERSION_MAPPING.get(minor) if minor else None
     if minor and not generic:
         known = sorted(KUBE_BENCH_VERSION_MAPPING, key=lambda k: tuple(int(p) for p in k.split(".")))
@@ -223,7 +227,7 @@ def choose_profiles(minor, distribution):
             minor, "newer than" if newer else "older than", known[0], known[-1],
             ": kube-bench uses its newest mapping, %s" % generic if newer else ": kube-bench needs --benchmark"))
     variant = None
-    variants = KUBE_BENCH_VARIANTS.get(distribution) or ()
+    variants = KUBE_BENCH_VARIANTS.get(distribution or "") or ()
     if variants and distribution in ("k3s", "rke2") and not generic:
         notes.append("kube-bench's %s profiles (%s) need the Kubernetes version to choose one"
                      % (distribution, ", ".join(variants)))
@@ -244,7 +248,7 @@ def choose_profiles(minor, distribution):
     profile = variant or generic
     if not minor:
         catalogue = DEFAULT_CATALOGUE
-        catalogue_note = "no Kubernetes version found: the node audit keeps the default catalogue %s" % catalogue
+        catalogue_note: Optional[str] = "no Kubernetes version found: the node audit keeps the default catalogue %s" % catalogue
     elif generic in CATALOGUES:
         catalogue = generic
     elif generic and _cis_index(generic) > _cis_index(CATALOGUES[-1]):
@@ -256,7 +260,7 @@ def choose_profiles(minor, distribution):
     if minor and generic != catalogue:
         catalogue_note = ("no %s catalogue is shipped (only %s): the node audit uses %s" % (
             generic or "matching", ", ".join(CATALOGUES), catalogue))
-    own = _cis_versions.DISTRIBUTION_CATALOGUES.get(distribution)
+    own = _cis_versions.DISTRIBUTION_CATALOGUES.get(distribution or "")
     if own:
         # cis_node_audit picks the distribution's own catalogue on such a node (distribution: auto)
         catalogue = own
@@ -272,7 +276,7 @@ def choose_profiles(minor, distribution):
             "catalogue": catalogue, "catalogue_note": catalogue_note, "notes": notes}
 
 
-def _normalize_node(host, result):
+def _normalize_node(host: str, result: Any) -> Dict[str, Any]:
     """One registered result of the node probe (or of an unreachable host) -> compact per-host record."""
     if not isinstance(result, dict):
         return {"host": host, "reachable": False, "ok": False, "error": "not probed (no result for this host)"}
@@ -290,7 +294,8 @@ def _normalize_node(host, result):
             "kubelet_tried": node.get("kubelet_tried") or []}
 
 
-def cluster_facts(cluster, nodes, api=None, now=None):
+def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, Any]] = None,
+                  now: Optional[str] = None) -> Dict[str, Any]:
     """The decision for one cluster. ``nodes``: {host: registered probe result}; ``api``: probe_api() or None."""
     if not cluster or not isinstance(cluster, str):
         raise ClusterFactsError("cluster must be the cluster name (kubesec_cluster), got %r" % (cluster,))
@@ -322,7 +327,7 @@ def cluster_facts(cluster, nodes, api=None, now=None):
     else:
         warnings.append("cluster %s: no Kubernetes version found (no kubelet answered on any node%s)" % (
             cluster, ", API not checked" if not api.get("checked") else ", API not reachable"))
-    missing = {}
+    missing: Dict[str, List[str]] = {}
     for record in records.values():
         if record["ok"] and not record.get("kubelet"):
             missing.setdefault("; ".join(record["kubelet_tried"]), []).append(record["host"])
@@ -390,7 +395,7 @@ def cluster_facts(cluster, nodes, api=None, now=None):
     }
 
 
-def headline(facts):
+def headline(facts: Dict[str, Any]) -> Dict[str, Any]:
     """The few values an AWX workflow branches on (set_stats)."""
     return {
         "kubernetes_version": facts.get("kubernetes_version"),

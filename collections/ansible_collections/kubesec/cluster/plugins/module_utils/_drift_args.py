@@ -4,8 +4,7 @@
 """The options of kubesec.cluster.drift_notify, in one place for its action plugin (which validates them) and its
 module file (which the documentation checks read)."""
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES
 from ansible_collections.kubesec.cluster.plugins.module_utils._notify import channel_argument_spec

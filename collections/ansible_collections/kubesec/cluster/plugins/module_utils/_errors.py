@@ -8,33 +8,34 @@ and their second base (ValueError, OSError, ...) so callers that catch those sti
 lets a caller catch any kubesec error at once and read `path` / `place` without parsing the message.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
+
+from typing import Any, Optional
 
 
 class KubesecError(Exception):
     """KubesecError(message, path=..., place=...): str() is 'path: place: message' (each part only when given)."""
 
-    path = None
-    place = None
+    path: Optional[str] = None
+    place: object = None  # a field, a line, a document number
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         path = kwargs.pop("path", None)
         place = kwargs.pop("place", None)
         if kwargs:
             raise TypeError("unexpected keyword arguments: %s" % ", ".join(sorted(kwargs)))
-        super(KubesecError, self).__init__(*args)
+        super().__init__(*args)
         self.path = path
         self.place = place
         # Fixed here: a subclass may later use `path` for something else (KubeApiError: the API path).
         self._where = ": ".join(str(part) for part in (path, place) if part not in (None, ""))
 
-    def where(self):
+    def where(self) -> str:
         """'path: place' as given to the constructor (the parts that are set), or ''."""
         return getattr(self, "_where", "")
 
-    def __str__(self):
-        text = super(KubesecError, self).__str__()
+    def __str__(self) -> str:
+        text = super().__str__()
         where = self.where()
         if where and not text.startswith(where):
             return "%s: %s" % (where, text) if text else where

@@ -20,8 +20,7 @@ pod and container - or the container id outside Kubernetes, or the host) with ``
 are replaced by ``<redacted>`` (see ``redact``).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import base64
 import calendar
@@ -34,7 +33,8 @@ import ssl
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
-from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
+from urllib.request import BaseHandler, HTTPSHandler, ProxyHandler, Request, build_opener
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
@@ -90,7 +90,7 @@ _ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})
                   r"(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$")
 
 
-def parse_time(value, assume_utc=True):
+def parse_time(value: Any, assume_utc: bool = True) -> int:
     """ISO 8601 text (nine fraction digits allowed) or epoch nanoseconds -> integer epoch nanoseconds.
 
     Raises ValueError for anything else (the caller counts it). A timestamp without a zone is taken as UTC,
@@ -130,13 +130,13 @@ def parse_time(value, assume_utc=True):
     return (seconds - offset) * NS_PER_S + nanos
 
 
-def format_time(nanos):
+def format_time(nanos: int) -> str:
     """Epoch nanoseconds -> 2024-01-01T12:00:00.123456789Z (Falco's own format)."""
     seconds, rest = divmod(int(nanos), NS_PER_S)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%09dZ" % rest
 
 
-def parse_duration(value):
+def parse_duration(value: Any) -> int:
     """24h, 30m, 7d, 1h30m, 90s, 2w or a plain number of seconds -> seconds (int). ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError("a duration must be text like 24h or a number of seconds")
@@ -155,7 +155,7 @@ def parse_duration(value):
         raise ValueError("not a duration (examples: 24h, 30m, 7d, 1h30m): %r" % text) from None
 
 
-def parse_priority(value):
+def parse_priority(value: Any) -> Optional[str]:
     """Falco priority name (any case, Info/Warn aliases) -> canonical lower-case name, or None."""
     if not isinstance(value, str):
         return None
@@ -164,12 +164,13 @@ def parse_priority(value):
     return text if text in PRIORITY_RANK else None
 
 
-def priorities_at_or_above(minimum):
+def priorities_at_or_above(minimum: Any) -> List[str]:
     minimum = parse_priority(minimum) or "debug"
     return [name for name in PRIORITIES if PRIORITY_RANK[name] <= PRIORITY_RANK[minimum]]
 
 
-def resolve_window(since=None, start=None, end=None, now=None):
+def resolve_window(since: Any = None, start: Any = None, end: Any = None,
+                   now: Any = None) -> Tuple[Optional[int], Optional[int], int]:
     """(start_ns, end_ns, now_ns) from the options; None means open. Default: the last 24 hours.
 
     ``since`` (a duration) and ``start`` (``from``) are exclusive. ``now`` overrides the clock (tests,
@@ -181,7 +182,8 @@ def resolve_window(since=None, start=None, end=None, now=None):
         now_ns = parse_time(now) if now not in (None, "") else int(time.time() * NS_PER_S)
     except ValueError as exc:
         raise FalcoInputError("now: %s" % exc) from exc
-    start_ns = end_ns = None
+    start_ns: Optional[int] = None
+    end_ns: Optional[int] = None
     if start not in (None, ""):
         try:
             start_ns = parse_time(start)
@@ -215,18 +217,18 @@ _SENSITIVE_WORDS = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|ap
 _SECRET_FIELD = re.compile(r"(?i)(^|[._])(a?env|environ)(\[|$|[._])|" + _SENSITIVE_WORDS)
 
 
-def redact(text):
+def redact(text: Any) -> Tuple[Any, int]:
     """(text with secret values replaced by <redacted>, number of replacements): _redact.redact_count."""
     return redact_count(text)
 
 
-def _clip(text, limit=MAX_TEXT):
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
     if len(text) > limit:
         return text[:limit] + "... [%d more characters]" % (len(text) - limit)
     return text
 
 
-def safe_text(value, limit=MAX_TEXT):
+def safe_text(value: Any, limit: int = MAX_TEXT) -> Tuple[Optional[str], int]:
     """Any value -> redacted, length-limited text (None stays None). Returns (text, redactions)."""
     if value is None:
         return None, 0
@@ -240,9 +242,11 @@ def safe_text(value, limit=MAX_TEXT):
     return text, count
 
 
-def clean_fields(fields):
+def clean_fields(fields: Any) -> Tuple[Dict[str, Any], int, List[str]]:
     """output_fields -> (kept fields with redacted values, redactions, names of dropped fields)."""
-    kept, dropped, count = {}, [], 0
+    kept: Dict[str, Any] = {}
+    dropped: List[str] = []
+    count = 0
     if not isinstance(fields, dict):
         return kept, count, dropped
     for key in sorted(fields, key=str):
@@ -269,7 +273,7 @@ def clean_fields(fields):
 _LINE_PREFIX = re.compile(r"^(?:\[[^\]\n]{0,512}\]\s+)?(?:\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:?\d{2})\s+)?")
 
 
-def _field(fields, *names):
+def _field(fields: Dict[str, Any], *names: str) -> Optional[str]:
     for name in names:
         value = fields.get(name)
         if value not in (None, "", "<NA>", "N/A"):
@@ -280,7 +284,8 @@ def _field(fields, *names):
 class EventCollector(object):
     """Filters, groups and counts events; ``result()`` gives findings, groups, summary and skips."""
 
-    def __init__(self, cluster=None, min_priority="debug", start_ns=None, end_ns=None, include_internal=False):
+    def __init__(self, cluster: Optional[str] = None, min_priority: Any = "debug", start_ns: Optional[int] = None,
+                 end_ns: Optional[int] = None, include_internal: bool = False) -> None:
         minimum = parse_priority(min_priority)
         if minimum is None:
             raise FalcoInputError("min_priority %r is not a Falco priority (%s)" % (min_priority, ", ".join(PRIORITIES)))
@@ -289,27 +294,27 @@ class EventCollector(object):
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.include_internal = include_internal
-        self.groups = {}
+        self.groups: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
         self.counts = dict((reason, 0) for reason in REASONS)
-        self.examples = {}
+        self.examples: Dict[str, List[str]] = {}
         self.lines = 0
         self.events = 0          # events parsed (before filters)
         self.matched = 0         # events in the window and at or above the minimum priority
-        self.by_priority = {}
+        self.by_priority: Dict[str, int] = {}
         self.redactions = 0
-        self.dropped_fields = set()
-        self.inputs = []
-        self.warnings = []
+        self.dropped_fields: Set[str] = set()
+        self.inputs: List[str] = []
+        self.warnings: List[str] = []
 
     # -- counting -------------------------------------------------------------------------------------------
-    def skip(self, reason, where):
+    def skip(self, reason: str, where: object) -> None:
         self.counts[reason] += 1
         examples = self.examples.setdefault(reason, [])
         if len(examples) < EXAMPLES_PER_REASON:
             examples.append(_clip(str(where), 300))
 
     # -- input ----------------------------------------------------------------------------------------------
-    def add_text(self, text, name="content"):
+    def add_text(self, text: str, name: str = "content") -> None:
         """JSON lines (or a JSON array / saved UI answer) given as text."""
         stripped = text.lstrip()
         if stripped.startswith("[") or (stripped.startswith("{") and _whole_document(stripped)):
@@ -319,7 +324,7 @@ class EventCollector(object):
                 return
         self.add_lines(text.splitlines(True), name)
 
-    def add_document(self, document, name):
+    def add_document(self, document: Any, name: str) -> None:
         if isinstance(document, dict) and "results" in document:
             document = document["results"]
         if isinstance(document, dict):   # falcosidekick-ui's swagger shape: {"<n>": event, ...}
@@ -331,7 +336,7 @@ class EventCollector(object):
         for index, item in enumerate(items):
             self.add_event(item, "%s item %d" % (name, index))
 
-    def add_lines(self, lines, name):
+    def add_lines(self, lines: Iterable[str], name: str) -> None:
         """Iterable of lines; a last line that does not parse is counted as truncated (a file being written)."""
         previous = None
         number = 0
@@ -343,7 +348,7 @@ class EventCollector(object):
         if previous is not None:
             self._line(previous, name, number, last=True)
 
-    def _line(self, line, name, number, last):
+    def _line(self, line: str, name: str, number: int, last: bool) -> None:
         self.lines += 1
         text = line.strip()
         if not text:
@@ -368,9 +373,9 @@ class EventCollector(object):
             return
         self.add_event(event, where)
 
-    def add_file(self, path):
+    def add_file(self, path: str) -> None:
         """One file (gzip when it ends in .gz); a file that cannot be opened fails with its name."""
-        opener = gzip.open if path.endswith(".gz") else open
+        opener: Callable[..., Any] = gzip.open if path.endswith(".gz") else open
         first = b""
         try:
             with opener(path, "rb") as handle:
@@ -401,7 +406,7 @@ class EventCollector(object):
         except (EOFError, OSError, IOError) as exc:   # a gzip file cut off: what was read counts
             self.skip("truncated", "%s: %s" % (path, exc))
 
-    def add_path(self, path):
+    def add_path(self, path: str) -> None:
         """A file, or a directory searched recursively (hidden entries skipped) for event files."""
         if os.path.isdir(path):
             found = []
@@ -421,8 +426,8 @@ class EventCollector(object):
             raise FalcoInputError("Falco events path %s does not exist" % path)
 
     # -- one event ------------------------------------------------------------------------------------------
-    def add_event(self, event, where):
-        if not isinstance(event, dict) or not isinstance(event.get("rule"), str) or not event.get("rule").strip() \
+    def add_event(self, event: Any, where: str) -> bool:
+        if not isinstance(event, dict) or not isinstance(event.get("rule"), str) or not event["rule"].strip() \
                 or "priority" not in event:
             self.skip("not_event", where)
             return False
@@ -438,7 +443,7 @@ class EventCollector(object):
         if priority is None:
             self.skip("bad_priority", "%s: %r" % (where, _clip(str(event.get("priority")), 40)))
             return False
-        fields = event.get("output_fields") if isinstance(event.get("output_fields"), dict) else {}
+        fields: Dict[str, Any] = event["output_fields"] if isinstance(event.get("output_fields"), dict) else {}
         when = event.get("time")
         if when in (None, ""):
             when = fields.get("evt.time")
@@ -461,6 +466,7 @@ class EventCollector(object):
         pod = _field(fields, "k8s.pod.name")
         container_id = _field(fields, "container.id")
         container_name = _field(fields, "container.name")
+        key: Tuple[Any, ...]
         if pod:
             key = (rule, hostname, "pod", namespace, pod, container_name)
         elif container_id and container_id != "host":
@@ -494,7 +500,7 @@ class EventCollector(object):
         return True
 
     # -- output ---------------------------------------------------------------------------------------------
-    def _finding(self, group):
+    def _finding(self, group: Dict[str, Any]) -> Dict[str, Any]:
         latest = group["latest"]
         output, count_output = safe_text(latest["output"] if isinstance(latest["output"], str) else None)
         fields, count_fields, dropped = clean_fields(latest["fields"])
@@ -521,7 +527,7 @@ class EventCollector(object):
             where = "the host"
         first, last = format_time(group["first_ns"]), format_time(group["last_ns"])
         times = "once at %s" % first if group["count"] == 1 else "%d times between %s and %s" % (group["count"], first, last)
-        evidence = {
+        evidence: Dict[str, Any] = {
             "priority": PRIORITY_LABEL[priority],
             "output": output or "",
             "hostname": group["hostname"],
@@ -536,7 +542,8 @@ class EventCollector(object):
             self.redactions += replaced
         if dropped:
             evidence["fields_withheld"] = sorted(dropped)[:MAX_FIELDS]
-        title, replaced = safe_text(rule, 512)
+        shown, replaced = safe_text(rule, 512)
+        title = shown if shown is not None else ""  # rule is text, so safe_text returns text
         self.redactions += replaced
         description = ("Falco rule %r (priority %s) matched %s on %s of node %s."
                        % (title, PRIORITY_LABEL[priority], times, where, group["hostname"] or "?"))
@@ -550,7 +557,7 @@ class EventCollector(object):
             evidence=evidence,
             extra={"count": group["count"], "first_seen": first, "last_seen": last, "tags": sorted(group["tags"])})
 
-    def result(self):
+    def result(self) -> Dict[str, Any]:
         ordered = sorted(self.groups.values(),
                          key=lambda g: (PRIORITY_RANK[g["priority"]], -g["count"], g["rule"], g["hostname"] or "",
                                         g["namespace"] or "", g["pod"] or "", g["container_id"] or ""))
@@ -564,10 +571,10 @@ class EventCollector(object):
                 "count": group["count"], "first_seen": finding["first_seen"], "last_seen": finding["last_seen"],
                 "fingerprint": finding["fingerprint"],
             })
-        by_rule = {}
+        by_rule: Dict[str, int] = {}
         for group in groups:
             by_rule[group["rule"]] = by_rule.get(group["rule"], 0) + group["count"]
-        by_severity = {}
+        by_severity: Dict[str, int] = {}
         for finding in findings:
             by_severity[finding["severity"]] = by_severity.get(finding["severity"], 0) + 1
         skips = [{"reason": REASONS[reason], "code": reason, "count": count, "examples": self.examples.get(reason, [])}
@@ -599,7 +606,7 @@ class EventCollector(object):
                 "sources": list(self.inputs), "warnings": warnings}
 
 
-def _valid_unicode(event):
+def _valid_unicode(event: Any) -> bool:
     """False when any text in the event holds a lone surrogate (valid JSON, "\\ud800", but not Unicode)."""
     try:
         json.dumps(event, ensure_ascii=False, default=str).encode("utf-8")
@@ -610,7 +617,7 @@ def _valid_unicode(event):
     return True
 
 
-def _loads(text):
+def _loads(text: Union[str, bytes]) -> Any:
     """json.loads that returns None for anything unreadable (also absurdly deep nesting)."""
     try:
         return json.loads(text)
@@ -618,7 +625,7 @@ def _loads(text):
         return None
 
 
-def _whole_document(text):
+def _whole_document(text: str) -> bool:
     """A text starting with '{' is one document (not JSON lines) when its first line does not parse alone."""
     first = text.split("\n", 1)[0].strip()
     if first == text.strip():
@@ -626,7 +633,7 @@ def _whole_document(text):
     return _loads(first) is None
 
 
-def _numeric_key(key):
+def _numeric_key(key: Any) -> Tuple[int, int, str]:
     try:
         return (0, int(key), "")
     except (TypeError, ValueError):
@@ -635,15 +642,18 @@ def _numeric_key(key):
 
 # ---------------------------------------------------------------------------------------------- falcosidekick-ui
 SEARCH_PATH = "/api/v1/events/search"
+# fetch(url, headers) -> (HTTP status, body): _default_fetch, or the module's own (open_url, tests' fakes)
+Fetch = Callable[[str, Dict[str, str]], Tuple[int, Any]]
 
 
-def _default_fetch(url, headers, timeout=30, validate_certs=True, ca_path=None, use_proxy=True):
+def _default_fetch(url: str, headers: Dict[str, str], timeout: float = 30, validate_certs: bool = True,
+                   ca_path: Optional[str] = None, use_proxy: bool = True) -> Tuple[int, bytes]:
     """GET with the standard library; returns (status, body bytes). Used by tests and plain Python callers."""
     context = ssl.create_default_context(cafile=ca_path)
     if not validate_certs:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    handlers = [HTTPSHandler(context=context)]
+    handlers: List[BaseHandler] = [HTTPSHandler(context=context)]
     if not use_proxy:
         handlers.append(ProxyHandler({}))
     opener = build_opener(*handlers)
@@ -656,7 +666,8 @@ def _default_fetch(url, headers, timeout=30, validate_certs=True, ca_path=None, 
         raise FalcoApiError("cannot reach falcosidekick-ui at %s: %s" % (url.split("?", 1)[0], getattr(exc, "reason", exc))) from exc
 
 
-def search_url(base_url, since_seconds=None, priorities=None, page=1, limit=500):
+def search_url(base_url: str, since_seconds: Optional[int] = None, priorities: Optional[List[str]] = None,
+               page: int = 1, limit: int = 500) -> str:
     """URL of one page of /api/v1/events/search (query parameters as falcosidekick-ui reads them)."""
     base = base_url.rstrip("/")
     if base.endswith("/api/v1"):
@@ -669,14 +680,15 @@ def search_url(base_url, since_seconds=None, priorities=None, page=1, limit=500)
     return base + SEARCH_PATH + "?" + urlencode(query)
 
 
-def basic_auth_header(user):
+def basic_auth_header(user: str) -> str:
     """falcosidekick-ui credentials are one 'login:password' string (webui.user / FALCOSIDEKICK_UI_USER)."""
     if ":" not in user:
         raise FalcoInputError("user must be 'login:password' (falcosidekick webui.user), without the password shown here")
     return "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
 
 
-def collect_from_ui(collector, base_url, user=None, fetch=None, now_ns=None, page_size=500, max_pages=100):
+def collect_from_ui(collector: EventCollector, base_url: str, user: Optional[str] = None, fetch: Optional[Fetch] = None,
+                    now_ns: Optional[int] = None, page_size: int = 500, max_pages: int = 100) -> Dict[str, Any]:
     """Page through falcosidekick-ui's search API into the collector. Returns what was requested (no secrets)."""
     if not re.match(r"^https?://[^/\s]+", base_url or ""):
         raise FalcoInputError("url must be the http(s) address of falcosidekick-ui (e.g. http://127.0.0.1:2802), got %r"
@@ -726,7 +738,7 @@ def collect_from_ui(collector, base_url, user=None, fetch=None, now_ns=None, pag
             results = [results[key] for key in sorted(results, key=_numeric_key)]
         if not isinstance(results, list):
             raise FalcoApiError("falcosidekick-ui at %s: results is %s, expected a list" % (shown, type(results).__name__))
-        statistics = document.get("statistics") if isinstance(document.get("statistics"), dict) else {}
+        statistics: Dict[str, Any] = document["statistics"] if isinstance(document.get("statistics"), dict) else {}
         if isinstance(statistics.get("all"), int):
             total = statistics["all"]
         for index, event in enumerate(results):
@@ -744,8 +756,10 @@ def collect_from_ui(collector, base_url, user=None, fetch=None, now_ns=None, pag
     return {"pages": pages, "events": read, "server_total": total}
 
 
-def collect(paths=None, content=None, url=None, user=None, cluster=None, min_priority="debug", since=None,
-            start=None, end=None, now=None, fetch=None, page_size=500, max_pages=100, include_internal=False):
+def collect(paths: Optional[Iterable[str]] = None, content: Optional[str] = None, url: Optional[str] = None,
+            user: Optional[str] = None, cluster: Optional[str] = None, min_priority: Any = "debug", since: Any = None,
+            start: Any = None, end: Any = None, now: Any = None, fetch: Optional[Fetch] = None, page_size: int = 500,
+            max_pages: int = 100, include_internal: bool = False) -> Dict[str, Any]:
     """Everything in one call (what the module does). Raises FalcoInputError / FalcoApiError."""
     start_ns, end_ns, now_ns = resolve_window(since, start, end, now)
     collector = EventCollector(cluster=cluster, min_priority=min_priority, start_ns=start_ns, end_ns=end_ns,

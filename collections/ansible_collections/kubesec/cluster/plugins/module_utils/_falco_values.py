@@ -18,12 +18,12 @@ references": the Secret names, the non-secret keys with their values, and for ea
 the source the value comes from (``ui_user``, ``telegram_token``, ``email_password``).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import hashlib
 import json
 import re
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
     FeatureError, deep_merge, reject_unknown, require_bool, require_dict, require_label, require_text,
@@ -70,7 +70,7 @@ TELEGRAM_KEYS = ("enabled", "token", "chat_id", "api_url")
 EMAIL_KEYS = ("enabled", "smtp_host", "smtp_port", "starttls", "user", "password", "from", "to")
 
 
-def _get(mapping, *path):
+def _get(mapping: Any, *path: str) -> Any:
     for part in path:
         if not isinstance(mapping, dict):
             return None
@@ -78,7 +78,7 @@ def _get(mapping, *path):
     return mapping
 
 
-def check_no_secrets(config):
+def check_no_secrets(config: Dict[str, Any]) -> None:
     """Refuse secret values: this builder (and the module around it) must never see them."""
     for path in SECRET_FIELDS:
         value = _get(config, *path)
@@ -88,7 +88,7 @@ def check_no_secrets(config):
                                "Kubernetes Secret only" % ".".join(path))
 
 
-def normalize_priority(value, field):
+def normalize_priority(value: Any, field: str) -> str:
     text = require_text(value, field, default="warning").lower()
     text = PRIORITY_ALIASES.get(text, text)
     if text not in PRIORITIES:
@@ -96,14 +96,14 @@ def normalize_priority(value, field):
     return text
 
 
-def _host(value, field):
+def _host(value: Any, field: str) -> str:
     text = require_text(value, field)
     if not (_HOST.match(text) or _IPV4.match(text)):
         raise FeatureError("%s: %r is not a host name or IPv4 address" % (field, value))
     return text
 
 
-def _port(value, field, default):
+def _port(value: Any, field: str, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool):
@@ -117,7 +117,7 @@ def _port(value, field, default):
     return port
 
 
-def _addresses(value, field):
+def _addresses(value: Any, field: str) -> List[str]:
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
     elif isinstance(value, list):
@@ -135,7 +135,7 @@ def _addresses(value, field):
     return items
 
 
-def normalize(config):
+def normalize(config: Any) -> Dict[str, Any]:
     """Validate ``kubesec_falco`` (without secret values) and fill in the defaults."""
     config = require_dict(config, "kubesec_falco")
     reject_unknown(config, FALCO_KEYS, "kubesec_falco")
@@ -149,7 +149,7 @@ def normalize(config):
     email = require_dict(alerts.get("email"), "kubesec_falco.alerts.email")
     reject_unknown(email, EMAIL_KEYS, "kubesec_falco.alerts.email")
 
-    result = {
+    result: Dict[str, Any] = {
         "enabled": require_bool(config.get("enabled"), "kubesec_falco.enabled", default=False),
         "driver": require_text(config.get("driver"), "kubesec_falco.driver", default="modern_ebpf"),
         "ui": {"enabled": require_bool(ui.get("enabled"), "kubesec_falco.ui.enabled", default=False)},
@@ -207,26 +207,27 @@ def normalize(config):
     return result
 
 
-def falco_fullname(release):
+def falco_fullname(release: str) -> str:
     """The falco chart's ``falco.fullname`` helper (no overrides)."""
     name = release if "falco" in release else "%s-falco" % release
     return name[:63].rstrip("-")
 
 
-def sidekick_fullname(release):
+def sidekick_fullname(release: str) -> str:
     """Pinned with ``falcosidekick.fullnameOverride``: the falco chart points Falco's http_output at
     ``http://<falco fullname>-falcosidekick:2801`` (``falcosidekick.url`` helper), which the subchart's own
     naming only matches when the release name is exactly ``falco``."""
     return ("%s-falcosidekick" % falco_fullname(release))[:63].rstrip("-")
 
 
-def _checksum(refs):
+def _checksum(refs: List[Dict[str, Any]]) -> str:
     """Hash of the non-secret Secret content and key names: pods roll when a channel is switched or changed."""
     public = [{"name": r["name"], "data": r["data"], "secret_keys": sorted(r["secret_keys"])} for r in refs]
     return hashlib.sha256(json.dumps(public, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-def secret_refs(settings, cluster, release=DEFAULT_RELEASE, namespace=DEFAULT_NAMESPACE):
+def secret_refs(settings: Dict[str, Any], cluster: str, release: str = DEFAULT_RELEASE,
+                namespace: str = DEFAULT_NAMESPACE) -> List[Dict[str, Any]]:
     """The Secrets the release expects: names, non-secret data, and which source fills each secret key."""
     if not settings["enabled"]:
         return []
@@ -235,7 +236,8 @@ def secret_refs(settings, cluster, release=DEFAULT_RELEASE, namespace=DEFAULT_NA
         return []
     labels = standard_labels(cluster, "falco")
     priority = settings["alerts"]["minimum_priority"]
-    data, keys = {}, {}
+    data: Dict[str, str] = {}
+    keys: Dict[str, str] = {}
     if ui["enabled"]:
         data["WEBUI_URL"] = "http://%s-ui:%d" % (sidekick_fullname(release), UI_PORT)
     if tg["enabled"]:
@@ -264,14 +266,15 @@ def secret_refs(settings, cluster, release=DEFAULT_RELEASE, namespace=DEFAULT_NA
     return refs
 
 
-def build_values(settings, refs, release=DEFAULT_RELEASE, extra_values=None):
+def build_values(settings: Dict[str, Any], refs: List[Dict[str, Any]], release: str = DEFAULT_RELEASE,
+                 extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Helm values for the falco chart (no secret values anywhere)."""
     if not settings["enabled"]:
         return {}
-    values = {"driver": {"enabled": True, "kind": settings["driver"]}}
+    values: Dict[str, Any] = {"driver": {"enabled": True, "kind": settings["driver"]}}
     if refs:
         checksum = _checksum(refs)
-        sidekick = {
+        sidekick: Dict[str, Any] = {
             "enabled": True,
             "fullnameOverride": sidekick_fullname(release),
             "config": {"existingSecret": SIDEKICK_SECRET},
@@ -294,7 +297,8 @@ def build_values(settings, refs, release=DEFAULT_RELEASE, extra_values=None):
     return values
 
 
-def build(config, cluster, release=DEFAULT_RELEASE, namespace=DEFAULT_NAMESPACE, extra_values=None):
+def build(config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
+          extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Everything the role and the renderer need, from ``kubesec_falco`` without secrets."""
     require_label(cluster, "cluster (kubesec_cluster_name)")
     require_label(release, "release_name")

@@ -4,19 +4,19 @@
 """Keep a set of rendered files in one directory in step with what a module computed.
 
 Shared by the modules that render files (feature_values, workload_enforcement): per file written / removed /
-unchanged, a diff per change, check mode honoured, writes through a temp file in the directory and atomic_move.
+unchanged, a diff per change, check mode honoured, each file replaced at once (_io.atomic_write).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
-import tempfile
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.kubesec.cluster.plugins.module_utils import _io
+from ansible_collections.kubesec.cluster.plugins.module_utils._nodewrite import selinux_prepare
 
 
-def read_text(path):
+def read_text(path: str) -> Optional[str]:
     """The file's text, or None when it does not exist."""
     try:
         with open(path, "rb") as handle:
@@ -25,9 +25,13 @@ def read_text(path):
         return None
 
 
-def sync_files(module, dest, names, files):
+def sync_files(module: Any, dest: str, names: Sequence[str],
+               files: Mapping[str, str]) -> Tuple[bool, List[Dict[str, str]], List[Dict[str, str]]]:
     """For each name: write files[name], or remove the file when files has no entry. Returns (changed, actions, diffs)."""
-    actions, diffs, changed = [], [], False
+    actions: List[Dict[str, str]] = []
+    diffs: List[Dict[str, str]] = []
+    changed = False
+    prepare = None if module.check_mode else selinux_prepare(module)
     for name in names:
         path = os.path.join(dest, name)
         before = read_text(path)
@@ -46,10 +50,5 @@ def sync_files(module, dest, names, files):
             continue
         if not os.path.isdir(dest):
             os.makedirs(dest, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % name, dir=dest)
-        module.add_cleanup_file(tmp)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(after))
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+        _io.atomic_write(path, after, new_mode=0o644, prepare=prepare)
     return changed, actions, diffs

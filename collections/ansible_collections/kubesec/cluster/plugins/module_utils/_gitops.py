@@ -12,12 +12,12 @@ self-contained object (chart repository, chart, version, release name, values in
 would also need a ``HelmRepository`` object beside it.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import base64
 import copy
 import json
+from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
@@ -27,7 +27,7 @@ if HAS_YAML:
     class _NoAliasDumper(yaml.SafeDumper):
         """Never write anchors/aliases: rendered files are read by people and by GitOps tools."""
 
-        def ignore_aliases(self, data):
+        def ignore_aliases(self, data: Any) -> bool:
             return True
 
 DNS1123_LABEL = _parsing.DNS1123_LABEL
@@ -50,7 +50,7 @@ class FeatureError(KubesecError, ValueError):
     """A feature setting is invalid; the message names the field and what was expected."""
 
 
-def require_label(value, field):
+def require_label(value: Any, field: str) -> str:
     if not is_dns1123_label(value):
         raise FeatureError("%s: %r is not a valid Kubernetes name (DNS-1123 label: lower-case letters, digits "
                            "and '-', starting and ending with a letter or digit, at most 63 characters)"
@@ -58,7 +58,7 @@ def require_label(value, field):
     return value
 
 
-def require_bool(value, field, default=None):
+def require_bool(value: Any, field: str, default: Optional[bool] = None) -> bool:
     if value is None:
         if default is None:
             raise FeatureError("%s: a boolean (true/false) is required" % field)
@@ -68,7 +68,7 @@ def require_bool(value, field, default=None):
     raise FeatureError("%s: expected a boolean (true/false), got %r" % (field, value))
 
 
-def require_text(value, field, default=None, allow_empty=False):
+def require_text(value: Any, field: str, default: Optional[str] = None, allow_empty: bool = False) -> str:
     if isinstance(value, str) and not value.strip() and default is not None:
         value = None  # an empty setting means "use the default"
     if value is None:
@@ -85,7 +85,7 @@ def require_text(value, field, default=None, allow_empty=False):
     return text
 
 
-def require_dict(value, field):
+def require_dict(value: Any, field: str) -> Dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -93,14 +93,14 @@ def require_dict(value, field):
     return value
 
 
-def reject_unknown(mapping, allowed, field):
+def reject_unknown(mapping: Iterable[str], allowed: Iterable[str], field: str) -> None:
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
         raise FeatureError("%s: unknown key(s) %s (allowed: %s)"
                            % (field, ", ".join(repr(k) for k in unknown), ", ".join(sorted(allowed))))
 
 
-def deep_merge(base, override):
+def deep_merge(base: Dict[str, Any], override: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Return a new dict: ``override`` merged into ``base`` recursively (override wins, lists replaced)."""
     result = copy.deepcopy(base)
     for key, value in (override or {}).items():
@@ -111,7 +111,7 @@ def deep_merge(base, override):
     return result
 
 
-def standard_labels(cluster, feature):
+def standard_labels(cluster: str, feature: str) -> Dict[str, str]:
     return {
         "app.kubernetes.io/managed-by": MANAGED_BY,
         "kubesec.io/cluster": cluster,
@@ -119,7 +119,7 @@ def standard_labels(cluster, feature):
     }
 
 
-def normalize_gitops(gitops, cluster=None):
+def normalize_gitops(gitops: Any, cluster: Optional[str] = None) -> Dict[str, Any]:
     """Fill in the defaults; with neither destination set, the destination is the Argo CD cluster named ``cluster``."""
     gitops = require_dict(gitops, "gitops")
     reject_unknown(gitops, DEFAULT_GITOPS, "gitops")
@@ -137,8 +137,9 @@ def normalize_gitops(gitops, cluster=None):
     return result
 
 
-def argocd_application(name, cluster, feature, repo_url, chart, version, release_name, namespace, values,
-                       gitops=None):
+def argocd_application(name: str, cluster: str, feature: str, repo_url: str, chart: str, version: str,
+                       release_name: str, namespace: str, values: Dict[str, Any],
+                       gitops: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The Argo CD Application that installs ``chart`` with ``values`` (dict) into ``namespace``."""
     gitops = normalize_gitops(gitops, cluster)
     if not _parsing.is_dns1123_subdomain(name):
@@ -148,7 +149,7 @@ def argocd_application(name, cluster, feature, repo_url, chart, version, release
         destination["name"] = gitops["destination_name"]
     else:
         destination["server"] = gitops["destination_server"]
-    sync_policy = {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}
+    sync_policy: Dict[str, Any] = {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}
     if gitops["automated"]:
         sync_policy["automated"] = {"prune": True, "selfHeal": True}
     return {
@@ -246,7 +247,7 @@ ARGOCD_APPLICATION_SCHEMA = {
 }
 
 
-def secret_manifest(name, namespace, labels, string_data):
+def secret_manifest(name: str, namespace: str, labels: Dict[str, str], string_data: Dict[str, Any]) -> Dict[str, Any]:
     """A Kubernetes Secret (``data`` base64, so that re-applying it is idempotent)."""
     data = {}
     for key in sorted(string_data):
@@ -260,12 +261,12 @@ def secret_manifest(name, namespace, labels, string_data):
     }
 
 
-def placeholder(source):
+def placeholder(source: str) -> str:
     """The text standing in for a secret value in a rendered Secret manifest (see placeholder_secret)."""
     return "FILL-IN(%s)" % source
 
 
-def placeholder_secret(ref, sources):
+def placeholder_secret(ref: Dict[str, Any], sources: Dict[str, str]) -> Dict[str, Any]:
     """A real Secret manifest for a secret reference with each secret key set to ``FILL-IN(<inventory variable>)``.
 
     Non-secret keys carry their values. The annotation ``kubesec.io/fill-in`` lists the keys still to fill, so that
@@ -284,7 +285,7 @@ def placeholder_secret(ref, sources):
     }
 
 
-def fill_secret(ref, secret_values):
+def fill_secret(ref: Dict[str, Any], secret_values: Dict[str, Any]) -> Dict[str, Any]:
     """Build the full Secret manifest from a secret reference (as returned by the builders) and the values.
 
     ``secret_values`` maps a source name (``ui_user``, ``telegram_token``, ``email_password``) to its value.
@@ -299,7 +300,7 @@ def fill_secret(ref, secret_values):
     return secret_manifest(ref["name"], ref["namespace"], ref["labels"], string_data)
 
 
-def dump_yaml(data, header=None):
+def dump_yaml(data: Any, header: Optional[str] = None) -> str:
     """Deterministic YAML text (sorted keys) with an optional comment header."""
     if HAS_YAML:
         body = yaml.dump(data, Dumper=_NoAliasDumper, default_flow_style=False, sort_keys=True, allow_unicode=True,

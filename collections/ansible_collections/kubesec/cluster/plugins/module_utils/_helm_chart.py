@@ -12,8 +12,7 @@ after our play said all was fine. So the values are rendered with the chart and 
 checked against the settings the user asked for (never against our own values: a moved key must show).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import json
 import os
@@ -21,6 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import (
     HAS_YAML, YAML_LOADER as _LOADER, yaml)
@@ -36,12 +36,12 @@ class HelmError(FeatureError):
     """helm is missing, failed, or rendered something we cannot read; the message carries Helm's own words."""
 
 
-def _require_yaml():
+def _require_yaml() -> None:
     if not HAS_YAML:
         raise HelmError("PyYAML is needed on the controller to read what helm renders")
 
 
-def find_helm(explicit=None):
+def find_helm(explicit: Optional[str] = None) -> Optional[str]:
     """Path of the helm binary: ``explicit`` when given (must exist), else the first ``helm`` on PATH, else None."""
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
@@ -50,7 +50,7 @@ def find_helm(explicit=None):
     return shutil.which("helm")
 
 
-def local_chart_version(path):
+def local_chart_version(path: str) -> Tuple[str, str]:
     """(name, version) from the Chart.yaml of a packaged chart (.tgz) or a chart directory."""
     _require_yaml()
     if not os.path.exists(path):
@@ -65,7 +65,10 @@ def local_chart_version(path):
                                if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
                 if member is None:
                     raise HelmError("chart_path: %s holds no <chart>/Chart.yaml; is it a packaged Helm chart?" % path)
-                text = archive.extractfile(member).read(MAX_CHART_YAML)
+                extracted = archive.extractfile(member)
+                if extracted is None:  # a regular file always has data; kept for the type checker
+                    raise HelmError("chart_path: cannot read %s in %s" % (member.name, path))
+                text = extracted.read(MAX_CHART_YAML)
         meta = yaml.safe_load(text)
     except (OSError, tarfile.TarError, yaml.YAMLError) as exc:
         raise HelmError("chart_path: cannot read the chart at %s: %s" % (path, exc)) from None
@@ -74,8 +77,8 @@ def local_chart_version(path):
     return str(meta["name"]), str(meta["version"])
 
 
-def template(helm, chart, release, namespace, values, version=None, repo_url=None, chart_path=None,
-             timeout=HELM_TIMEOUT):
+def template(helm: str, chart: str, release: str, namespace: str, values: Dict[str, Any], version: Optional[str] = None,
+             repo_url: Optional[str] = None, chart_path: Optional[str] = None, timeout: int = HELM_TIMEOUT) -> str:
     """Run ``helm template`` and return the rendered manifest stream (text). Helm test hooks are skipped.
 
     The chart comes from ``chart_path`` (a local .tgz or directory, for air-gapped controllers) when given,
@@ -90,7 +93,7 @@ def template(helm, chart, release, namespace, values, version=None, repo_url=Non
                             "version or change the version" % (chart_path, name, found, version))
         cmd = [helm, "template", release, chart_path]
     else:
-        cmd = [helm, "template", release, chart, "--repo", repo_url]
+        cmd = [helm, "template", release, chart, "--repo", str(repo_url)]
         if version:
             cmd += ["--version", version]
     workdir = tempfile.mkdtemp(prefix="kubesec-helm-")
@@ -121,7 +124,7 @@ def template(helm, chart, release, namespace, values, version=None, repo_url=Non
     return proc.stdout.decode("utf-8", "replace")
 
 
-def parse_manifests(text):
+def parse_manifests(text: str) -> List[Dict[str, Any]]:
     """The objects of a rendered stream (empty documents dropped)."""
     _require_yaml()
     try:
@@ -134,39 +137,39 @@ def parse_manifests(text):
     return docs
 
 
-def find(objects, kind, name):
+def find(objects: List[Dict[str, Any]], kind: str, name: str) -> Optional[Dict[str, Any]]:
     return next((o for o in objects if o["kind"] == kind and o.get("metadata", {}).get("name") == name), None)
 
 
-def _containers(obj):
+def _containers(obj: Dict[str, Any]) -> List[Dict[str, Any]]:
     spec = obj.get("spec", {}).get("template", {}).get("spec", {})
     return spec.get("containers") or []
 
 
-def _env_from_last(container):
+def _env_from_last(container: Dict[str, Any]) -> Optional[str]:
     """Name of the last Secret in envFrom: Kubernetes lets the last source win when sources share a key."""
     refs = [item["secretRef"].get("name") for item in container.get("envFrom") or [] if "secretRef" in item]
     return refs[-1] if refs else None
 
 
-def _env_names(container):
+def _env_names(container: Dict[str, Any]) -> Set[Optional[str]]:
     return {item.get("name") for item in container.get("env") or []}
 
 
-def _falco_config(objects, fullname):
+def _falco_config(objects: List[Dict[str, Any]], fullname: str) -> Optional[Dict[str, Any]]:
     config_map = find(objects, "ConfigMap", fullname)
     if config_map is None or "falco.yaml" not in config_map.get("data", {}):
         return None
     return yaml.safe_load(config_map["data"]["falco.yaml"]) or {}
 
 
-def check_falco(objects, build):
+def check_falco(objects: List[Dict[str, Any]], build: Dict[str, Any]) -> List[str]:
     """Problems (list of text) between the rendered falco chart and ``build`` (``_falco_values.build`` result)."""
     from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_values as fv
 
     settings, refs = build["settings"], build["secret_refs"]
     release = build["release_name"]
-    problems = []
+    problems: List[str] = []
     if not settings["enabled"]:
         return problems
     falco = fv.falco_fullname(release)
@@ -245,17 +248,17 @@ def check_falco(objects, build):
     return problems
 
 
-def _trivy_operator_env(objects, release):
+def _trivy_operator_env(objects: List[Dict[str, Any]], release: str) -> Optional[Dict[str, Any]]:
     deployment = find(objects, "Deployment", release)
     if deployment is None:
         return None
-    env = {}
+    env: Dict[str, Any] = {}
     for item in _containers(deployment)[0].get("env") or []:
         env[item.get("name")] = item.get("value")
     return env
 
 
-def check_trivy_operator(objects, build):
+def check_trivy_operator(objects: List[Dict[str, Any]], build: Dict[str, Any]) -> List[str]:
     """Problems between the rendered trivy-operator chart and ``build`` (``_trivy_operator_values.build``)."""
     from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy_operator_values as tv
 
@@ -265,7 +268,7 @@ def check_trivy_operator(objects, build):
     env = _trivy_operator_env(objects, release)
     if env is None:
         return ["no operator Deployment %s was rendered" % release]
-    problems = []
+    problems: List[str] = []
     targets = "" if settings["namespaces"] == "all" else ",".join(settings["namespaces"])
     expected_env = {"OPERATOR_TARGET_NAMESPACES": targets,
                     "OPERATOR_EXCLUDE_NAMESPACES": ",".join(settings["exclude_namespaces"])}
@@ -304,4 +307,5 @@ def check_trivy_operator(objects, build):
     return problems
 
 
-CHECKS = {"falco": check_falco, "trivy_operator": check_trivy_operator}
+CHECKS: Dict[str, Callable[[List[Dict[str, Any]], Dict[str, Any]], List[str]]] = {
+    "falco": check_falco, "trivy_operator": check_trivy_operator}

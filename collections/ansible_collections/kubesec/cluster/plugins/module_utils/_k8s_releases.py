@@ -14,10 +14,10 @@ Upstream supports the three most recent minors; each gets about 14 months of pat
 two-month upgrade window). Vendor distributions (EKS, AKS, GKE, OpenShift, RKE2) have their own calendars.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import datetime
+from typing import Any, Dict, List, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 
@@ -52,12 +52,12 @@ RELEASES = {
 parse_version = _parsing.parse_version
 
 
-def _key(minor):
+def _key(minor: str) -> Tuple[int, int]:
     major, _dummy, rest = minor.partition(".")
     return int(major), int(rest)
 
 
-def parse_date(text, what="date"):
+def parse_date(text: object, what: str = "date") -> datetime.date:
     """'YYYY-MM-DD' (or a date / datetime) -> datetime.date; ValueError naming `what` otherwise."""
     if isinstance(text, datetime.datetime):
         return text.date()
@@ -69,15 +69,15 @@ def parse_date(text, what="date"):
         raise ValueError("%s must be a date as YYYY-MM-DD, got %r" % (what, text)) from None
 
 
-def newest_minor():
+def newest_minor() -> str:
     return max(RELEASES, key=_key)
 
 
-def oldest_minor():
+def oldest_minor() -> str:
     return min(RELEASES, key=_key)
 
 
-def support_status(version, today, warn_days=60):
+def support_status(version: str, today: datetime.date, warn_days: int = 60) -> Dict[str, Any]:
     """Where `version` stands on `today` (datetime.date).
 
     Returns a dict: minor, release_date, end_of_life, eol_kind, days_left, state, where state is one of
@@ -86,8 +86,9 @@ def support_status(version, today, warn_days=60):
     """
     major, minor, _patch = parse_version(version)
     key = "%d.%d" % (major, minor)
-    result = {"minor": key, "release_date": None, "end_of_life": None, "eol_kind": None, "days_left": None,
-              "state": None, "table_date": TABLE_DATE, "newest_known": newest_minor()}
+    result: Dict[str, Any] = {"minor": key, "release_date": None, "end_of_life": None, "eol_kind": None,
+                              "days_left": None, "state": None, "table_date": TABLE_DATE,
+                              "newest_known": newest_minor()}
     row = RELEASES.get(key)
     if row is None:
         if (major, minor) > _key(newest_minor()):
@@ -109,9 +110,9 @@ def support_status(version, today, warn_days=60):
     return result
 
 
-def supported_minors(today):
+def supported_minors(today: datetime.date) -> List[str]:
     """Minors inside their support window on `today`, oldest first."""
-    out = []
+    out: List[str] = []
     for key in sorted(RELEASES, key=_key):
         released, eol, _kind = RELEASES[key]
         if parse_date(released) <= today <= parse_date(eol):

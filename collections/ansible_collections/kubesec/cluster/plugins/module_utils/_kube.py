@@ -42,12 +42,12 @@ return and much faster for large lists. Works with both the older (``call_api(pa
 newer (``param_serialize`` + ``call_api``) generated clients.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import json
 import os
 import traceback
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
@@ -81,8 +81,9 @@ SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 class KubeApiError(KubesecError):
     """A Kubernetes API request failed (message says what, where and what to check)."""
 
-    def __init__(self, message, status=None, reason=None, path=None, body=None):
-        super(KubeApiError, self).__init__(message)
+    def __init__(self, message: str, status: Optional[int] = None, reason: Optional[str] = None,
+                 path: Optional[str] = None, body: Any = None) -> None:
+        super().__init__(message)
         self.status = status
         self.reason = reason
         self.path = path
@@ -109,7 +110,7 @@ class KubeExpiredError(KubeApiError):
     """410: a continue token expired twice while listing."""
 
 
-def missing_library():
+def missing_library() -> Optional[str]:
     """None when the kubernetes client imports, else a message saying how to install it."""
     if HAS_KUBERNETES:
         return None
@@ -118,7 +119,7 @@ def missing_library():
             "(pip install kubernetes): %s" % last[0])
 
 
-def _require_library():
+def _require_library() -> None:
     message = missing_library()
     if message:
         raise KubeConfigError(message)
@@ -127,14 +128,14 @@ def _require_library():
 KUBECONFIG_PATH_MAX = 4096
 
 
-def kubeconfig_is_content(kubeconfig):
+def kubeconfig_is_content(kubeconfig: object) -> bool:
     """True when a kubeconfig option holds the file's content (YAML with tokens) instead of a path to it."""
     text = str(kubeconfig)
     return ("\n" in text or "\r" in text or len(text) > KUBECONFIG_PATH_MAX
             or text.lstrip().startswith(("apiVersion:", "{", "clusters:", "kind:", "users:", "current-context:")))
 
 
-def kubeconfig_label(kubeconfig):
+def kubeconfig_label(kubeconfig: Optional[str]) -> str:
     """How messages name a kubeconfig: its path, never content (content passed as a path holds credentials)."""
     if not kubeconfig:
         return os.environ.get("KUBECONFIG") or "~/.kube/config"
@@ -143,7 +144,8 @@ def kubeconfig_label(kubeconfig):
     return kubeconfig
 
 
-def build_client(kubeconfig=None, context=None, in_cluster=None, timeout=None):
+def build_client(kubeconfig: Optional[str] = None, context: Optional[str] = None, in_cluster: Optional[bool] = None,
+                 timeout: Optional[float] = None) -> Any:
     """An ApiClient for a kubeconfig (path, optional context) or the in-cluster service account.
 
     ``in_cluster=None`` means: use the in-cluster service account when no kubeconfig is given and
@@ -169,7 +171,7 @@ def build_client(kubeconfig=None, context=None, in_cluster=None, timeout=None):
         if in_cluster:
             configuration = k8s_client.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
-            api_client = k8s_client.ApiClient(configuration=configuration)
+            api_client: Any = k8s_client.ApiClient(configuration=configuration)
             where = "in-cluster service account"
         else:
             # $KUBECONFIG is read now, not when the library was imported (it may hold several paths)
@@ -189,7 +191,7 @@ def build_client(kubeconfig=None, context=None, in_cluster=None, timeout=None):
     return api_client
 
 
-def resource_path(api_version, plural, namespace=None, name=None):
+def resource_path(api_version: str, plural: str, namespace: Optional[str] = None, name: Optional[str] = None) -> str:
     """URL path of a collection or object: /api/v1/pods, /apis/G/V/namespaces/NS/PLURAL/NAME."""
     if not api_version or not isinstance(api_version, str) or api_version.count("/") > 1:
         raise ValueError("api_version must look like 'v1' or 'group/version', got %r" % (api_version,))
@@ -205,12 +207,12 @@ def resource_path(api_version, plural, namespace=None, name=None):
     return "/".join(parts)
 
 
-def _server(api_client):
+def _server(api_client: Any) -> str:
     configuration = getattr(api_client, "configuration", None)
     return getattr(configuration, "host", None) or "?"
 
 
-def _status_message(body):
+def _status_message(body: Any) -> Tuple[str, Optional[str]]:
     """(message, reason) from a Status object body; plain text bodies are returned as they are."""
     if body is None:
         return "", None
@@ -225,7 +227,8 @@ def _status_message(body):
     return body.strip()[:500], None
 
 
-def _raise_for_status(api_client, method, path, status, reason, body):
+def _raise_for_status(api_client: Any, method: str, path: str, status: int, reason: Optional[str],
+                      body: Any) -> NoReturn:
     message, status_reason = _status_message(body)
     origin = getattr(api_client, "kubesec_origin", None)
     where = "Kubernetes API %s (%s)" % (_server(api_client), origin) if origin else \
@@ -255,7 +258,8 @@ def _raise_for_status(api_client, method, path, status, reason, body):
     raise KubeApiError("%s%s" % (head, detail), status, status_reason or reason, path, body)
 
 
-def _request(api_client, path, query=None, timeout=None):
+def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] = None,
+             timeout: Optional[float] = None) -> Any:
     """GET path with query pairs through the client's transport; returns the decoded JSON body."""
     timeout = timeout or getattr(api_client, "kubesec_timeout", None) or DEFAULT_TIMEOUT
     query = [(key, value) for key, value in (query or []) if value is not None]
@@ -280,8 +284,9 @@ def _request(api_client, path, query=None, timeout=None):
     except KubeApiError:
         raise
     except Exception as exc:  # ApiException, urllib3 errors, OSError
-        if ApiException is not None and isinstance(exc, ApiException) and getattr(exc, "status", 0):
-            _raise_for_status(api_client, "GET", path, exc.status, exc.reason, exc.body)
+        status = getattr(exc, "status", None) if ApiException is not None and isinstance(exc, ApiException) else None
+        if status:
+            _raise_for_status(api_client, "GET", path, status, getattr(exc, "reason", None), getattr(exc, "body", None))
         if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
             raise KubeApiError("cannot reach the Kubernetes API at %s (GET %s): %s"
                                % (_server(api_client), path, exc), None, None, path) from exc
@@ -295,7 +300,7 @@ def _request(api_client, path, query=None, timeout=None):
                            % (_server(api_client), path, exc), 200, None, path, data) from exc
 
 
-def _fill_type(items, api_version, list_kind):
+def _fill_type(items: List[Any], api_version: Optional[str], list_kind: Optional[str]) -> List[Any]:
     kind = list_kind[:-4] if list_kind and list_kind.endswith("List") else None
     for item in items:
         if isinstance(item, dict):
@@ -306,15 +311,16 @@ def _fill_type(items, api_version, list_kind):
     return items
 
 
-def list_all(api_client, api_version, plural, namespace=None, limit=DEFAULT_LIMIT, label_selector=None,
-             field_selector=None, timeout=None):
+def list_all(api_client: Any, api_version: str, plural: str, namespace: Optional[str] = None,
+             limit: Optional[int] = DEFAULT_LIMIT, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
     """All objects of one resource, following continue tokens; see the module docstring."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise ValueError("limit must be a non-negative integer (0 = no paging), got %r" % (limit,))
     path = resource_path(api_version, plural, namespace=namespace)
     restarts = 0
     while True:
-        items = []
+        items: List[Any] = []
         pages = 0
         token = None
         try:
@@ -346,14 +352,15 @@ def list_all(api_client, api_version, plural, namespace=None, limit=DEFAULT_LIMI
             restarts += 1
 
 
-def get_object(api_client, api_version, plural, name, namespace=None, timeout=None):
+def get_object(api_client: Any, api_version: str, plural: str, name: str, namespace: Optional[str] = None,
+               timeout: Optional[float] = None) -> Any:
     """One object as a dict (KubeNotFoundError when it does not exist)."""
     if not name:
         raise ValueError("get_object needs a name")
     return _request(api_client, resource_path(api_version, plural, namespace=namespace, name=name), None, timeout)
 
 
-def api_resources(api_client, api_version, timeout=None):
+def api_resources(api_client: Any, api_version: str, timeout: Optional[float] = None) -> List[Any]:
     """Discovery: the resources served for one group version (list of APIResource dicts)."""
     base = "/api/" + api_version if "/" not in api_version else "/apis/" + api_version
     document = _request(api_client, base, None, timeout)

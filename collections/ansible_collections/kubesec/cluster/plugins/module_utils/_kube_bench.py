@@ -16,13 +16,13 @@ read-only hostPath mounts, control-plane affinity and tolerations), with a pinne
 from the pod log (``extract_job_result``) without kube-bench's log lines mixed in.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import hashlib
 import json
 import re
 import shlex
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions
@@ -31,6 +31,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._redact import red
 from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import BAD_TEXT, TOO_DEEP, has_bad_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import _printable as printable
 
+Runner = Callable[[List[str]], Tuple[int, str, str]]  # AnsibleModule.run_command-like
+
 _STATUS = {"PASS": "pass", "FAIL": "fail", "WARN": "warn", "INFO": "info"}
 
 
@@ -38,7 +40,7 @@ class KubeBenchError(KubesecError, ValueError):
     """The input is not kube-bench JSON (names the input and where)."""
 
 
-def loads(text, name="kube-bench output"):
+def loads(text: str, name: str = "kube-bench output") -> Any:
     """JSON text -> document; a pod log of the kubesec Job (marker lines) is unwrapped first."""
     if JOB_MARKER_BEGIN in text:
         return extract_job_result(text, name)["document"]
@@ -50,7 +52,7 @@ def loads(text, name="kube-bench output"):
         raise KubeBenchError("%s is not valid JSON: %s" % (name, exc)) from exc
 
 
-def controls_of(document, name="kube-bench output"):
+def controls_of(document: Any, name: str = "kube-bench output") -> List[Any]:
     """Both shapes: {"Controls": [...], "Totals": {...}} and the bare array of --nototals.
 
     Only the document's shape is checked here; a Controls entry that is not a mapping is skipped (and named) by
@@ -74,7 +76,7 @@ def controls_of(document, name="kube-bench output"):
 TOTAL_KEYS = {"pass": "total_pass", "fail": "total_fail", "warn": "total_warn", "info": "total_info"}
 
 
-def benchmark_of(version):
+def benchmark_of(version: Any) -> Tuple[Optional[str], Optional[str]]:
     """(benchmark, note) for a Controls ``version``: ``cis-1.12``, ``eks-1.7.0``... as they are; a bare ``1.15``
     (kube-bench before v0.3 named its configs by Kubernetes version) mapped with VERSION_MAPPING."""
     text = str(version or "").strip()
@@ -91,13 +93,13 @@ def benchmark_of(version):
                        "kube-bench's version_mapping%s" % (text, benchmark, "; " + note if note else ""))
 
 
-def _int(value):
+def _int(value: Any) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _check_totals(stated, counted, where):
+def _check_totals(stated: Any, counted: Dict[str, int], where: str) -> List[str]:
     """Messages for every kube-bench counter that disagrees with the results listed."""
-    out = []
+    out: List[str] = []
     if not isinstance(stated, dict):
         return out
     for status, key in TOTAL_KEYS.items():
@@ -109,7 +111,7 @@ def _check_totals(stated, counted, where):
     return out
 
 
-def _evidence_text(value):
+def _evidence_text(value: Any) -> Optional[str]:
     """Evidence is text: a value of another type (a mapping from hostile input) is shown as JSON, bounded."""
     if value is None or isinstance(value, str):
         return value
@@ -119,15 +121,16 @@ def _evidence_text(value):
         return "<unreadable %s>" % type(value).__name__
 
 
-def to_findings(document, name="kube-bench output", cluster=None, node=None, catalogue=None):
+def to_findings(document: Any, name: str = "kube-bench output", cluster: Optional[str] = None, node: Optional[str] = None,
+                catalogue: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Returns (findings, info): info has benchmarks, totals, skipped entries, totals_mismatch and warnings."""
-    severities = {}
+    severities: Dict[str, str] = {}
     if catalogue:
         severities = dict((str(c["id"]), c.get("severity", "medium")) for c in catalogue.get("checks", []))
-    findings = []
-    skipped = []
-    versions = set()
-    warnings = []
+    findings: List[Dict[str, Any]] = []
+    skipped: List[str] = []
+    versions: Set[str] = set()
+    warnings: List[str] = []
     mismatches = []
     counted = dict((status, 0) for status in TOTAL_KEYS)
     controls = controls_of(document, name)
@@ -192,16 +195,18 @@ def to_findings(document, name="kube-bench output", cluster=None, node=None, cat
                       "totals_mismatch": mismatches, "warnings": warnings}
 
 
-def _finding(check, status, group, benchmark, severities, cluster, node, where, skipped):
+def _finding(check: Dict[str, Any], status: str, group: Dict[str, Any], benchmark: Optional[str],
+             severities: Dict[str, str], cluster: Optional[str], node: Optional[str], where: str,
+             skipped: List[str]) -> Optional[Dict[str, Any]]:
     """One finding, or None (named in skipped) when its text is not valid Unicode or a field has a wrong type."""
     number = str(check["test_number"])
     # actual_value and reason quote the process's command line (e.g. --token=...): redacted
-    evidence = {"expected": _evidence_text(check.get("expected_result")) or "",
-                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
+    evidence: Dict[str, Any] = {"expected": _evidence_text(check.get("expected_result")) or "",
+                                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
     for key in ("audit", "AuditConfig", "reason", "type"):
         if check.get(key):
             evidence[key] = redact_text(_evidence_text(check[key]))
-    extra = {"scored": bool(check.get("scored", False)), "section": _evidence_text(group.get("section")) or ""}
+    extra: Dict[str, Any] = {"scored": bool(check.get("scored", False)), "section": _evidence_text(group.get("section")) or ""}
     if benchmark:
         extra["benchmark"] = benchmark
     try:
@@ -219,7 +224,7 @@ def _finding(check, status, group, benchmark, severities, cluster, node, where, 
     return finding
 
 
-def apply_severities(findings, catalogue):
+def apply_severities(findings: List[Dict[str, Any]], catalogue: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Set severities from a CIS catalogue (the action plugin does this after a run that detected the benchmark)."""
     severities = dict((str(c["id"]), c.get("severity", "medium")) for c in (catalogue or {}).get("checks", []))
     for finding in findings:
@@ -246,20 +251,20 @@ INSTALL_HINT = ("Install kube-bench on the node from its release packages (https
                 "manifest; collect role: kube_bench.mode job).")
 
 
-def _minor(version):
+def _minor(version: Any) -> Optional[Tuple[int, int]]:
     match = _VERSION.search(str(version or ""))
     if not match:
         return None
     return int(match.group(1)), int(match.group(2))
 
 
-def kubelet_version(text):
+def kubelet_version(text: Optional[str]) -> Optional[str]:
     """'Kubernetes v1.33.4' (kubelet --version) -> 'v1.33.4', or None."""
     match = re.search(r"v?\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.+-]*)?", text or "")
     return match.group(0) if match else None
 
 
-def benchmark_for_version(version):
+def benchmark_for_version(version: Any) -> Tuple[str, Optional[str]]:
     """Kubernetes version (v1.33.4, 1.31, v1.30.2-eks-1234) -> (benchmark, note or None) with VERSION_MAPPING.
 
     Newer than the newest mapped minor: the newest benchmark, with a note. Older than the oldest, or not a
@@ -280,20 +285,20 @@ def benchmark_for_version(version):
                          % (version, known[0][0][0], known[0][0][1]))
 
 
-def check_benchmark(benchmark):
-    if not _BENCHMARK.match(benchmark or ""):
+def check_benchmark(benchmark: Optional[str]) -> str:
+    if benchmark is None or not _BENCHMARK.match(benchmark):
         raise KubeBenchError("benchmark %r is not a kube-bench benchmark name (e.g. cis-1.12, eks-1.7.0)" % (benchmark,))
     return benchmark
 
 
-def check_targets(targets):
+def check_targets(targets: Optional[Sequence[str]]) -> List[str]:
     bad = [t for t in targets or [] if t not in TARGETS]
     if bad:
         raise KubeBenchError("unknown kube-bench target(s) %s; valid: %s" % (", ".join(map(repr, bad)), ", ".join(TARGETS)))
     return list(targets or [])
 
 
-def check_extra_args(extra_args):
+def check_extra_args(extra_args: Optional[Sequence[Any]]) -> List[str]:
     for arg in extra_args or []:
         flag = str(arg).split("=", 1)[0]
         if flag in _RESERVED:
@@ -302,7 +307,9 @@ def check_extra_args(extra_args):
     return [str(arg) for arg in extra_args or []]
 
 
-def build_run_command(binary, benchmark, targets=None, config_dir=None, extra_args=None, output_file=None):
+def build_run_command(binary: str, benchmark: Optional[str], targets: Optional[Sequence[str]] = None,
+                      config_dir: Optional[str] = None, extra_args: Optional[Sequence[Any]] = None,
+                      output_file: Optional[str] = None) -> List[str]:
     """argv of one kube-bench run (JSON on stdout, or into output_file)."""
     argv = [binary, "run", "--json"]
     if output_file:
@@ -318,12 +325,12 @@ def build_run_command(binary, benchmark, targets=None, config_dir=None, extra_ar
     return argv
 
 
-def _tail(text, lines=20, chars=3000):
+def _tail(text: Optional[str], lines: int = 20, chars: int = 3000) -> str:
     text = (text or "").strip()
     return "\n".join(text.splitlines()[-lines:])[-chars:]
 
 
-def parse_run_output(stdout, name="kube-bench stdout"):
+def parse_run_output(stdout: Optional[str], name: str = "kube-bench stdout") -> Any:
     """stdout of kube-bench --json -> document. Tolerates log lines before the JSON (some builds print them)."""
     text = (stdout or "").strip()
     if not text:
@@ -347,7 +354,8 @@ def parse_run_output(stdout, name="kube-bench stdout"):
     raise KubeBenchError("%s holds no kube-bench JSON (first line: %r)" % (name, text.splitlines()[0][:200]))
 
 
-def resolve_benchmark(runner, benchmark=None, version=None, kubelet_binary="kubelet"):
+def resolve_benchmark(runner: Runner, benchmark: Optional[str] = None, version: Optional[str] = None,
+                      kubelet_binary: str = "kubelet") -> Dict[str, Any]:
     """-> {benchmark, benchmark_from, kubernetes_version, note}. kubelet --version runs only when needed."""
     if benchmark and version:
         raise KubeBenchError("give benchmark or version, not both (kube-bench treats them as exclusive)")
@@ -370,8 +378,11 @@ def resolve_benchmark(runner, benchmark=None, version=None, kubelet_binary="kube
     return {"benchmark": found, "benchmark_from": "kubelet", "kubernetes_version": detected, "note": note}
 
 
-def run(runner, binary, benchmark=None, version=None, targets=None, config_dir=None, extra_args=None,
-        kubelet_binary="kubelet", cluster=None, node=None, catalogue=None):
+def run(runner: Runner, binary: str, benchmark: Optional[str] = None, version: Optional[str] = None,
+        targets: Optional[Sequence[str]] = None, config_dir: Optional[str] = None,
+        extra_args: Optional[Sequence[Any]] = None, kubelet_binary: str = "kubelet", cluster: Optional[str] = None,
+        node: Optional[str] = None,
+        catalogue: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Run kube-bench once on this host -> (findings, info). info adds cmd, exit_code, benchmark, stderr_tail."""
     chosen = resolve_benchmark(runner, benchmark, version, kubelet_binary)
     argv = build_run_command(binary, chosen["benchmark"], targets, config_dir, extra_args)
@@ -415,7 +426,7 @@ CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kube
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
-def job_name_for(node, prefix="kube-bench"):
+def job_name_for(node: Optional[str], prefix: str = "kube-bench") -> str:
     """A valid Job name (DNS label, at most 63 characters) for a node."""
     base = _DNS_LABEL.sub("-", ("%s-%s" % (prefix, node or "cluster")).lower()).strip("-")
     if len(base) > 63:
@@ -424,9 +435,12 @@ def job_name_for(node, prefix="kube-bench"):
     return base
 
 
-def build_job(node=None, control_plane=False, benchmark=None, targets=None, config_dir=None, extra_args=None,
-              name=None, namespace="kube-system", image=JOB_IMAGE, service_account=None, active_deadline_seconds=600,
-              ttl_seconds_after_finished=3600, labels=None):
+def build_job(node: Optional[str] = None, control_plane: bool = False, benchmark: Optional[str] = None,
+              targets: Optional[Sequence[str]] = None, config_dir: Optional[str] = None,
+              extra_args: Optional[Sequence[Any]] = None, name: Optional[str] = None, namespace: str = "kube-system",
+              image: str = JOB_IMAGE, service_account: Optional[str] = None, active_deadline_seconds: int = 600,
+              ttl_seconds_after_finished: Optional[int] = 3600,
+              labels: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """The batch/v1 Job that runs kube-bench on one node (or, without node, on any matching node)."""
     if not image or (":" not in image.rsplit("/", 1)[-1] and "@" not in image):
         raise KubeBenchError("job image %r must be pinned to a tag or digest (e.g. %s)" % (image, JOB_IMAGE))
@@ -450,17 +464,17 @@ def build_job(node=None, control_plane=False, benchmark=None, targets=None, conf
     all_labels = {"app.kubernetes.io/name": "kube-bench", "app.kubernetes.io/managed-by": "kubesec"}
     all_labels.update(labels or {})
     mounts = HOST_MOUNTS + (CONTROL_PLANE_MOUNTS if control_plane else ())
-    volumes = []
-    volume_mounts = []
+    volumes: List[Dict[str, Any]] = []
+    volume_mounts: List[Dict[str, Any]] = []
     for vol_name, host_path, mount_path in mounts:
-        host = {"path": host_path}
+        host: Dict[str, str] = {"path": host_path}
         if host_path in ("/etc/passwd", "/etc/group"):
             host["type"] = "File"
         volumes.append({"name": vol_name, "hostPath": host})
         volume_mounts.append({"name": vol_name, "mountPath": mount_path, "readOnly": True})
     volumes.append({"name": "kube-bench-out", "emptyDir": {}})
     volume_mounts.append({"name": "kube-bench-out", "mountPath": JOB_OUTPUT_DIR})
-    pod_spec = {
+    pod_spec: Dict[str, Any] = {
         "hostPID": True,
         "restartPolicy": "Never",
         "containers": [{
@@ -482,7 +496,7 @@ def build_job(node=None, control_plane=False, benchmark=None, targets=None, conf
                                   for label in CONTROL_PLANE_LABELS]}}}
         pod_spec["tolerations"] = [{"key": label, "operator": "Exists", "effect": "NoSchedule"}
                                    for label in CONTROL_PLANE_LABELS]
-    job = {
+    job: Dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(all_labels)},
@@ -497,7 +511,7 @@ def build_job(node=None, control_plane=False, benchmark=None, targets=None, conf
     return job
 
 
-def extract_job_result(log, name="pod log"):
+def extract_job_result(log: Optional[str], name: str = "pod log") -> Dict[str, Any]:
     """The pod log of build_job's Job -> {document, exit_code, stderr_tail}; KubeBenchError when it has none."""
     text = log or ""
     start = text.find(JOB_MARKER_BEGIN)

@@ -11,10 +11,10 @@ start again at the root, relative ones at the link's directory, and a `..` that 
 refused with an error naming the path (and the link that led there).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
+from typing import List, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
@@ -28,11 +28,11 @@ class NodePathError(KubesecError, OSError):
     """
 
 
-def _parts(path):
+def _parts(path: str) -> List[str]:
     return [part for part in path.split("/") if part and part != "."]
 
 
-def resolve(root, path):
+def resolve(root: Optional[str], path: object) -> str:
     """Real path of the node path `path` below `root`, with every symlink resolved inside `root`.
 
     Components that do not exist are kept as they are (a file about to be created resolves too). Raises
@@ -44,7 +44,7 @@ def resolve(root, path):
     if "\x00" in text:
         raise NodePathError("%r contains a NUL byte" % (text,))
     base = os.path.realpath(root or "/")
-    done = []  # components below the root, each an existing directory or a not-yet-existing name
+    done: List[str] = []  # components below the root, each an existing directory or a not-yet-existing name
     pending = _parts(text)
     links = 0
     via = None  # the last symlink followed, for the message
@@ -71,7 +71,7 @@ def resolve(root, path):
     return os.path.join(base, *done) if done else base
 
 
-def node_path_of(root, real):
+def node_path_of(root: Optional[str], real: str) -> str:
     """The node path of a real path below the root (for messages); the real path when it is not below it."""
     base = os.path.realpath(root or "/")
     if base == "/":

@@ -14,23 +14,27 @@ Used by kubelet_config (config file + unit drop-ins + env files) and static_pod_
   back and where the backups are, so the caller's rollback can still run when putting back failed too.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import fcntl
 import os
 import shutil
 import tempfile
 import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _io
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 TEMP_PREFIX = ".kubesec-tmp-"
 KEEP_PREFIX = ".kubesec-orig-"
 MAX_READ_BYTES = 4 * 1024 * 1024  # config files, unit files and manifests are a few KB
+
+# one change of write_set: {"real": file on disk, "path": node path for messages (optional), "after": new text}
+Change = Dict[str, Any]
+Prepare = _io.Prepare
 
 
 class NodeFileError(KubesecError):
@@ -40,14 +44,15 @@ class NodeFileError(KubesecError):
 class WriteSetError(NodeFileError):
     """A write of a file set failed; `written` files are changed on the node, `restored` were put back."""
 
-    def __init__(self, message, written=(), restored=(), backups=None):
-        super(WriteSetError, self).__init__(message)
+    def __init__(self, message: str, written: Sequence[Any] = (), restored: Sequence[str] = (),
+                 backups: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(message)
         self.written = list(written)
         self.restored = list(restored)
         self.backups = dict(backups or {})
 
 
-def read_text(real, name=None, max_bytes=MAX_READ_BYTES):
+def read_text(real: str, name: Optional[str] = None, max_bytes: int = MAX_READ_BYTES) -> str:
     """A node file's text (UTF-8), refusing files larger than max_bytes; `name` is the node path for messages."""
     name = name or real
     try:
@@ -63,13 +68,13 @@ def read_text(real, name=None, max_bytes=MAX_READ_BYTES):
         raise NodeFileError("%s is not UTF-8 text (byte %d)" % (name, exc.start)) from None
 
 
-def lock_path(real):
+def lock_path(real: str) -> str:
     """The lock file beside a node file: a dot file, which the kubelet's static pod source ignores."""
     directory, base = os.path.split(real)
     return os.path.join(directory, ".kubesec-%s.lock" % base)
 
 
-def _same_file(fd, path):
+def _same_file(fd: int, path: str) -> bool:
     try:
         return os.path.samestat(os.fstat(fd), os.stat(path))
     except OSError:
@@ -77,7 +82,7 @@ def _same_file(fd, path):
 
 
 @contextlib.contextmanager
-def lock(real, timeout=30.0, name=None):
+def lock(real: str, timeout: float = 30.0, name: Optional[str] = None) -> Iterator[str]:
     """Hold an exclusive flock on lock_path(real) for the block; waits up to `timeout` seconds, then fails.
 
     The lock file is removed when the block ends, so nothing is left beside the files (a static pod manifests
@@ -116,69 +121,26 @@ def lock(real, timeout=30.0, name=None):
         os.close(fd)  # closing releases the flock
 
 
-def backup_name(real, stamp=None):
+def backup_name(real: str, stamp: Optional[str] = None) -> str:
     """Backup beside the file, as AnsibleModule.backup_local names it: <file>.<pid>.<time>~."""
-    stamp = stamp or datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")
-    return "%s.%s.%s~" % (real, os.getpid(), stamp)
+    return _io.backup_name(real, stamp)
 
 
-def _discard(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+_discard = _io.discard
+_sync_dir = _io.sync_dir
 
 
-def _sync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _stage(change, new_mode, prepare):
-    """Write change['after'] to a temp file beside the target; returns its path. Cleans up on any failure."""
+def _stage(change: Change, new_mode: int, prepare: Optional[Prepare]) -> str:
+    """Write change['after'] to a temp file beside the target (_io.write_temp); returns its path."""
     real, name = change["real"], change.get("path") or change["real"]
-    directory = os.path.dirname(real)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
-    except (IOError, OSError) as exc:
-        raise NodeFileError("cannot write %s: cannot create a temp file in %s: %s"
-                            % (name, os.path.dirname(name), exc.strerror or exc)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(change["after"].encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.exists(real):
-            info = os.stat(real)
-            os.chmod(tmp, info.st_mode & 0o7777)
-            try:
-                os.chown(tmp, info.st_uid, info.st_gid)
-            except OSError:
-                pass  # not root: the file stays ours, as the original was
-        else:
-            os.chmod(tmp, new_mode)
-        if prepare is not None:
-            prepare(tmp, real)
-    except (IOError, OSError) as exc:
-        _discard(tmp)
-        reason = {errno.ENOSPC: "the file system is full", errno.EFBIG: "the file would be too large (EFBIG)",
-                  errno.EDQUOT: "the disk quota is exceeded"}.get(exc.errno, exc.strerror or str(exc))
-        raise NodeFileError("cannot write %s: %s" % (name, reason)) from None
-    except BaseException:
-        _discard(tmp)
-        raise
-    return tmp
+        return _io.write_temp(real, change["after"], new_mode=new_mode, prefix=TEMP_PREFIX, name=name,
+                              prepare=prepare)
+    except _io.WriteError as exc:
+        raise NodeFileError(str(exc)) from None
 
 
-def _keep_original(real):
+def _keep_original(real: str) -> str:
     """A hard link to the original beside it (no space needed), or a copy where links are not supported."""
     directory = os.path.dirname(real)
     for _attempt in range(100):
@@ -200,13 +162,14 @@ def _keep_original(real):
     raise OSError(errno.EEXIST, "no free name for a copy of the original", real)
 
 
-def write_set(changes, backup=None, new_mode=0o600, prepare=None):
+def write_set(changes: Sequence[Change], backup: Optional[Callable[[str], Optional[str]]] = None, new_mode: int = 0o600,
+              prepare: Optional[Prepare] = None) -> Dict[str, str]:
     """Write [{path, real, after}] all or nothing. Returns {real: backup real path} (empty without `backup`).
 
     backup(real) -> path of the backup copy to make before the change (None: no backup). prepare(tmp, real) may
     adjust a temp file (SELinux context) before the renames; it must raise OSError/NodeFileError on failure.
     """
-    staged = []
+    staged: List[Tuple[Change, str]] = []
     try:
         for change in changes:
             staged.append((change, _stage(change, new_mode, prepare)))
@@ -214,7 +177,8 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
         for _change, tmp in staged:
             _discard(tmp)
         raise
-    backups, keeps = {}, {}
+    backups: Dict[str, str] = {}
+    keeps: Dict[str, str] = {}
     try:
         for change, _tmp in staged:
             real = change["real"]
@@ -242,7 +206,7 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
             _discard(copy)
         raise NodeFileError("cannot back up %s before changing it: %s; nothing was changed"
                             % (exc.filename or "a file", exc.strerror or exc)) from None
-    written = []
+    written: List[Change] = []
     try:
         for change, tmp in staged:
             os.rename(tmp, change["real"])
@@ -252,7 +216,8 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
         failed = staged[len(written)][0]
         for _change, tmp in staged[len(written):]:
             _discard(tmp)
-        restored, lost = [], []
+        restored: List[str] = []
+        lost: List[str] = []
         for change in reversed(written):
             real = change["real"]
             try:
@@ -279,13 +244,13 @@ def write_set(changes, backup=None, new_mode=0o600, prepare=None):
     return backups
 
 
-def selinux_prepare(module):
+def selinux_prepare(module: Any) -> Optional[Prepare]:
     """prepare() for write_set that gives each temp file the SELinux context of the file it replaces (what
     AnsibleModule.atomic_move does), or None when SELinux is off."""
     if not module.selinux_enabled():
         return None
 
-    def prepare(tmp, real):
+    def prepare(tmp: str, real: str) -> None:
         context = module.selinux_context(real)
         if context and not module.set_context_if_different(tmp, context, False):
             raise OSError("cannot set the SELinux context of %s" % tmp)

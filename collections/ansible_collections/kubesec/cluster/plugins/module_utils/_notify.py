@@ -4,13 +4,13 @@
 """Send (or, in check mode, only authenticate) a test message through the alert channels.
 
 Private module_utils (leading underscore): the API may change between minor releases.
-Standard library only: urllib for the Telegram Bot API, smtplib for SMTP (STARTTLS, implicit TLS, plain).
+HTTP (Telegram Bot API, webhooks) through ansible.module_utils.urls.open_url (proxies, certificate checks, CA
+path), smtplib for SMTP (STARTTLS, implicit TLS, plain).
 Error messages name the channel, the endpoint and what went wrong; they never contain the token or the
 password (every message passes through ``scrub`` with the secrets of the call).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import email.utils
 import hashlib
@@ -21,8 +21,8 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 from urllib import error as urlerror
-from urllib import request as urlrequest
 from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
@@ -30,17 +30,18 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 TELEGRAM_API = "https://api.telegram.org"
+MAX_ANSWER_BYTES = 1024 * 1024  # a Bot API answer is a few hundred bytes; a wrong endpoint may send anything
 
 
 class NotifyError(KubesecError):
     """A channel failed; ``str()`` is safe to show (no secrets)."""
 
-    def __init__(self, channel, message):
+    def __init__(self, channel: str, message: str) -> None:
         super().__init__("%s: %s" % (channel, message))
         self.channel = channel
 
 
-def scrub(text, secrets):
+def scrub(text: object, secrets: Sequence[Any]) -> str:
     text = str(text)
     for secret in secrets:
         if secret:
@@ -48,7 +49,7 @@ def scrub(text, secrets):
     return text
 
 
-def _tls_context(validate_certs, ca_path):
+def _tls_context(validate_certs: bool, ca_path: Optional[str]) -> ssl.SSLContext:
     if not validate_certs:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -59,7 +60,7 @@ def _tls_context(validate_certs, ca_path):
     return context
 
 
-def _reason(exc):
+def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
@@ -72,8 +73,9 @@ def _reason(exc):
     return str(reason)
 
 
-def telegram(api_url, token, chat_id, text, timeout=10, check_only=False, use_proxy=True, validate_certs=True,
-             ca_path=None):
+def telegram(api_url: Optional[str], token: str, chat_id: Any, text: str, timeout: float = 10,
+             check_only: bool = False, use_proxy: bool = True, validate_certs: bool = True,
+             ca_path: Optional[str] = None) -> Dict[str, Any]:
     """Bot API ``sendMessage`` (or ``getMe`` when ``check_only``). Returns a dict describing the delivery."""
     api_url = (api_url or TELEGRAM_API).rstrip("/")
     if not api_url.startswith(("https://", "http://")):
@@ -86,21 +88,20 @@ def telegram(api_url, token, chat_id, text, timeout=10, check_only=False, use_pr
     method = "getMe" if check_only else "sendMessage"
     shown = "%s/bot<token>/%s" % (api_url, method)
     url = "%s/bot%s/%s" % (api_url, token, method)
-    if check_only:
-        req = urlrequest.Request(url, method="GET")  # noqa: S310 - api_url is checked to be http(s)
-    else:
-        body = json.dumps({"chat_id": str(chat_id).strip(), "text": text, "disable_web_page_preview": True})
-        req = urlrequest.Request(url, data=body.encode("utf-8"), method="POST",  # noqa: S310 - http(s) only
-                                 headers={"Content-Type": "application/json"})
-    handlers = [urlrequest.HTTPSHandler(context=_tls_context(validate_certs, ca_path))]
-    if not use_proxy:
-        handlers.append(urlrequest.ProxyHandler({}))
-    opener = urlrequest.build_opener(*handlers)
+    body = None
+    if not check_only:
+        body = json.dumps({"chat_id": str(chat_id).strip(), "text": text,
+                           "disable_web_page_preview": True}).encode("utf-8")
     try:
-        with opener.open(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urlerror.HTTPError as exc:
-        status, raw = exc.code, exc.read()
+        # open_url: proxies from the environment unless use_proxy is off, certificate checks, no redirects (the
+        # Bot API never redirects; following one would send the message, and the token's path, elsewhere)
+        resp = open_url(url, data=body, method="POST" if body is not None else "GET", timeout=timeout,
+                        headers={"Content-Type": "application/json"} if body is not None else None,
+                        use_proxy=use_proxy, validate_certs=validate_certs, ca_path=ca_path,
+                        follow_redirects="none", use_netrc=False)
+        status, raw = resp.status, resp.read(MAX_ANSWER_BYTES)
+    except urlerror.HTTPError as exc:  # 4xx/5xx: the Bot API explains them in its JSON body
+        status, raw = exc.code, exc.read(MAX_ANSWER_BYTES) if exc.fp is not None else b""
     except (urlerror.URLError, OSError) as exc:
         raise NotifyError("telegram", scrub("cannot reach %s: %s" % (shown, _reason(exc)), secrets)) from None
     except http.client.HTTPException as exc:
@@ -122,7 +123,7 @@ def telegram(api_url, token, chat_id, text, timeout=10, check_only=False, use_pr
         raise NotifyError("telegram", scrub("%s refused the request: HTTP %d, error_code %s: %s%s"
                                             % (shown, status, code, description or "no description", hint),
                                             secrets))
-    result = payload.get("result") if isinstance(payload.get("result"), dict) else {}
+    result: Dict[str, Any] = payload["result"] if isinstance(payload.get("result"), dict) else {}
     if check_only:
         return {"channel": "telegram", "sent": False, "endpoint": shown,
                 "detail": "token accepted (bot @%s); no message sent in check mode" % result.get("username", "?")}
@@ -130,7 +131,8 @@ def telegram(api_url, token, chat_id, text, timeout=10, check_only=False, use_pr
             "detail": "message %s delivered to chat %s" % (result.get("message_id"), chat_id)}
 
 
-def build_email(sender, recipients, subject, text, html_body=None):
+def build_email(sender: str, recipients: Sequence[str], subject: str, text: str,
+                html_body: Optional[str] = None) -> EmailMessage:
     """A text message, or multipart/alternative with an HTML part when ``html_body`` is given."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -147,20 +149,21 @@ def build_email(sender, recipients, subject, text, html_body=None):
 SIGNATURE_HEADER = "X-Kubesec-Signature"
 
 
-def signature(secret, body):
+def signature(secret: Any, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of the exact request body>`` (the receiver recomputes it with the shared secret)."""
     return "sha256=" + hmac.new(str(secret).encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def webhook_endpoint(url):
+def webhook_endpoint(url: Optional[str]) -> str:
     """What may be shown of a webhook URL: scheme, host and port (Slack-style URLs carry a token in the path)."""
     parts = urlsplit(url or "")
     return "%s://%s/..." % (parts.scheme, parts.hostname or "?") if parts.port is None else \
         "%s://%s:%d/..." % (parts.scheme, parts.hostname or "?", parts.port)
 
 
-def webhook(url, payload, secret=None, headers=None, timeout=10, check_only=False, use_proxy=True,
-            validate_certs=True, ca_path=None):
+def webhook(url: Any, payload: Any, secret: Optional[str] = None, headers: Optional[Mapping[str, Any]] = None,
+            timeout: float = 10, check_only: bool = False, use_proxy: bool = True, validate_certs: bool = True,
+            ca_path: Optional[str] = None) -> Dict[str, Any]:
     """POST ``payload`` as JSON; with ``secret`` an HMAC-SHA256 signature header. ``check_only``: build, no request.
 
     The URL (its path and query may hold a token), the secret and the header values are never shown.
@@ -199,8 +202,9 @@ def webhook(url, payload, secret=None, headers=None, timeout=10, check_only=Fals
             "detail": "payload of %d bytes accepted by %s (HTTP %d)%s" % (len(body), shown, status, signed)}
 
 
-def smtp(host, port, security, user, password, sender, recipients, subject, text, timeout=10, check_only=False,
-         validate_certs=True, ca_path=None, html_body=None):
+def smtp(host: str, port: int, security: str, user: Optional[str], password: Optional[str], sender: str,
+         recipients: List[str], subject: str, text: str, timeout: float = 10, check_only: bool = False,
+         validate_certs: bool = True, ca_path: Optional[str] = None, html_body: Optional[str] = None) -> Dict[str, Any]:
     """Log in and send one message (``check_only``: log in and quit). ``security``: starttls | ssl | none."""
     secrets = [password]
     where = "%s:%s" % (host, port)
@@ -213,31 +217,32 @@ def smtp(host, port, security, user, password, sender, recipients, subject, text
     if not recipients:
         raise NotifyError("email", "no recipient (to) given")
     context = _tls_context(validate_certs, ca_path)
-    server = None
+    server: Optional[smtplib.SMTP] = None
     stage = "connect"
     try:
         if security == "ssl":
             server = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:
             server = smtplib.SMTP(host, port, timeout=timeout)
+        session = server
         stage = "EHLO"
-        server.ehlo()
+        session.ehlo()
         if security == "starttls":
-            if not server.has_extn("starttls"):
+            if not session.has_extn("starttls"):
                 raise NotifyError("email", "%s does not offer STARTTLS; refusing to log in without TLS" % where)
             stage = "STARTTLS"
-            server.starttls(context=context)
-            server.ehlo()
+            session.starttls(context=context)
+            session.ehlo()
         if user:
             stage = "login"
-            server.login(user, password)
+            session.login(user, password or "")  # a user without a password was refused above
         if check_only:
             detail = "logged in to %s as %s; no message sent in check mode" % (where, user or "(no auth)")
             sent = False
         else:
             stage = "send"
-            refused = server.send_message(build_email(sender, recipients, subject, text, html_body), from_addr=sender,
-                                          to_addrs=recipients)
+            refused = session.send_message(build_email(sender, recipients, subject, text, html_body),
+                                           from_addr=sender, to_addrs=recipients)
             if refused:
                 raise NotifyError("email", "%s refused recipient(s): %s" % (where, ", ".join(sorted(refused))))
             detail = "message accepted by %s for %s" % (where, ", ".join(recipients))
@@ -271,13 +276,13 @@ def smtp(host, port, security, user, password, sender, recipients, subject, text
     return {"channel": "email", "sent": sent, "endpoint": where, "detail": detail}
 
 
-def _text(value):
+def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
 
 
-def channel_argument_spec():
+def channel_argument_spec() -> Dict[str, Any]:
     """The telegram and email options of every module that delivers messages (notify_test, drift_notify)."""
     return dict(
         telegram=dict(type="dict", default={}, options=dict(

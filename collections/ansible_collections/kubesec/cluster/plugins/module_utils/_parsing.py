@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small parsers every area needs, written once: Go durations, Kubernetes versions, DNS-1123 names.
+"""Small parsers every area needs, written once: Go durations, Kubernetes versions, DNS-1123 names, a GC pause.
 
 Node side: standard library only (the YAML import guard is _safeyaml). Each caller keeps its own error class and
 wording by catching ParseError (a ValueError) and re-raising with its field name.
@@ -15,10 +15,12 @@ Durations come in three dialects, chosen by the caller with `units`:
 All return integer nanoseconds (Go truncates the fraction below 1 ns; so does this).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
+import contextlib
+import gc
 import re
+from typing import Any, Dict, Iterator, Optional, Pattern, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
@@ -37,7 +39,7 @@ _UNITS[WORDS] = dict(_UNITS[DAYS], nanosecond="ns", nanoseconds="ns", microsecon
                      mins="m", minute="m", minutes="m", hr="h", hrs="h", hour="h", hours="h", day="d", days="d",
                      week="w", weeks="w")
 _NUMBER = r"(\d+\.?\d*|\.\d+)"  # Go: digits with an optional fraction, or a fraction alone; not "."
-_PART = {}
+_PART: Dict[str, Pattern[str]] = {}
 for _dialect, _table in _UNITS.items():
     _alternatives = "|".join(re.escape(unit) for unit in sorted(_table, key=len, reverse=True))
     if _dialect == GO:
@@ -52,7 +54,7 @@ class ParseError(KubesecError, ValueError):
     """Text that is not what the parser reads (the caller adds its field name)."""
 
 
-def duration_ns(text, units=GO):
+def duration_ns(text: object, units: str = GO) -> int:
     """Duration text in the dialect `units` (GO, DAYS, WORDS) -> integer nanoseconds; ParseError otherwise."""
     if units not in _PART:
         raise ValueError("units must be one of %s" % ", ".join(sorted(_PART)))
@@ -89,7 +91,7 @@ def duration_ns(text, units=GO):
     return sign * total
 
 
-def duration_seconds(text, units=GO):
+def duration_seconds(text: object, units: str = GO) -> float:
     """duration_ns as float seconds."""
     return duration_ns(text, units) / 1e9
 
@@ -102,7 +104,7 @@ _VERSION_IN_TEXT = re.compile(r"v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]*)?")
 _VERSION_WRITTEN = re.compile(r"^\s*[vV]?(\d{1,3})\.(\d{1,4})(?:\.(\d{1,6}))?(?:[-+.][0-9A-Za-z.+_-]*)?\s*$")
 
 
-def find_version(text):
+def find_version(text: Optional[str]) -> Optional[Dict[str, Any]]:
     """First 'vX.Y.Z[+suffix]' in free text (kubelet --version, k3s --version, gitVersion) -> dict or None.
 
     Keys: version (as written), minor ('1.30'), major_minor ((1, 30)), suffix ('+k3s1' or '').
@@ -114,7 +116,7 @@ def find_version(text):
             "major_minor": (int(match.group(1)), int(match.group(2))), "suffix": match.group(4) or ""}
 
 
-def parse_version(text):
+def parse_version(text: object) -> Tuple[int, int, Optional[int]]:
     """A whole version string ('v1.29.3', '1.30', 'v1.30.2-eks-1234') -> (major, minor, patch or None); ParseError."""
     if not isinstance(text, str):
         raise ParseError("expected a Kubernetes version string like v1.30.2, got %s" % type(text).__name__)
@@ -135,11 +137,30 @@ DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 
 
-def is_dns1123_label(value):
+def is_dns1123_label(value: object) -> bool:
     """fullmatch: "$" alone would let a trailing newline through."""
     return isinstance(value, str) and len(value) <= DNS1123_LABEL_MAX and bool(DNS1123_LABEL.fullmatch(value))
 
 
-def is_dns1123_subdomain(value):
+def is_dns1123_subdomain(value: object) -> bool:
     return (isinstance(value, str) and len(value) <= DNS1123_SUBDOMAIN_MAX
             and bool(DNS1123_SUBDOMAIN.fullmatch(value)))
+
+
+# ------------------------------------------------------------------------------------------------ GC pause
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a parser builds many small objects, then restore it as it was.
+
+    Decoding large batches runs ~1.7x slower with the collector on (notes/toolchain.md; YAML loads up to ~5x):
+    it keeps walking the young objects although parsed documents hold no reference cycles. Nests safely: only
+    the outermost pause turns it back on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

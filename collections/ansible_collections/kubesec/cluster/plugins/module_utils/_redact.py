@@ -26,10 +26,10 @@ part cannot start with, so the time is linear in the length of the text (1 MB of
 second; see the test). Clip first (``clip_text``), then redact: ``redact_clipped`` does both in that order.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import re
+from typing import Any, Match, Optional, Pattern, Tuple, overload
 
 REDACTED = "<redacted>"
 
@@ -81,7 +81,7 @@ _PEM_END = "PRIVATE KEY-----"
 _WORD = re.compile(r"\S+")
 
 
-def _keep_or_redact(name, value):
+def _keep_or_redact(name: str, value: str) -> Optional[str]:
     """The replacement for one value, or None to keep it (a path flag, a boolean, already redacted)."""
     if _PATH_NAME.search(name.rstrip("\"' \t")):
         return None
@@ -94,28 +94,29 @@ def _keep_or_redact(name, value):
 
 
 class _Counter:
-    def __init__(self):
+    def __init__(self) -> None:
         self.n = 0
 
 
-def _sub_named(pattern, text, counter, name_group=1):
-    def repl(match):
-        replacement = _keep_or_redact(match.group(name_group), match.group(match.lastindex))
+def _sub_named(pattern: Pattern[str], text: str, counter: _Counter, name_group: int = 1) -> str:
+    def repl(match: Match[str]) -> str:
+        last = match.lastindex or 0  # the value is the last group that matched
+        replacement = _keep_or_redact(match.group(name_group), match.group(last))
         if replacement is None:
             return match.group(0)
         counter.n += 1
-        return match.group(0)[:match.start(match.lastindex) - match.start(0)] + replacement
+        return match.group(0)[:match.start(last) - match.start(0)] + replacement
     return pattern.sub(repl, text)
 
 
-def _sub_value(pattern, text, counter):
-    def repl(match):
+def _sub_value(pattern: Pattern[str], text: str, counter: _Counter) -> str:
+    def repl(match: Match[str]) -> str:
         counter.n += 1
         return match.group(1) + REDACTED
     return pattern.sub(repl, text)
 
 
-def _programs(text, counter):
+def _programs(text: str, counter: _Counter) -> str:
     """mysql -pX, sshpass -p X, curl -u user:X: walk the words once, remember the program of this command."""
     spans = []
     program = None
@@ -184,7 +185,7 @@ def _programs(text, counter):
     return "".join(out)
 
 
-def _pem_blocks(text, counter):
+def _pem_blocks(text: str, counter: _Counter) -> str:
     """PEM private key blocks (to their END line, or to the end of the text when it was cut)."""
     out, pos = [], 0
     while True:
@@ -205,7 +206,7 @@ def _pem_blocks(text, counter):
     return "".join(out)
 
 
-def redact_count(s):
+def redact_count(s: Any) -> Tuple[Any, int]:
     """(s with every secret value replaced by <redacted>, number of values replaced). Non-text is returned as is."""
     if not isinstance(s, str) or not s:
         return s, 0
@@ -231,19 +232,27 @@ def redact_count(s):
     return text, counter.n
 
 
-def redact_text(s: str) -> str:
+@overload
+def redact_text(s: str) -> str: ...
+
+
+@overload
+def redact_text(s: None) -> None: ...
+
+
+def redact_text(s: Optional[str]) -> Optional[str]:
     """s with every secret value in the forms listed in the module docstring replaced by <redacted>."""
     return redact_count(s)[0]
 
 
-def clip_text(s, limit):
+def clip_text(s: Any, limit: int) -> Tuple[Any, bool]:
     """(s cut to `limit` characters with '... [N more characters]' appended, whether it was cut)."""
     if not isinstance(s, str) or len(s) <= limit:
         return s, False
     return s[:limit] + "... [%d more characters]" % (len(s) - limit), True
 
 
-def redact_clipped(s, limit):
+def redact_clipped(s: Any, limit: int) -> Tuple[Any, int, bool]:
     """Clip first, then redact (linear, and the marker is never taken for a value): (text, redactions, clipped)."""
     if not isinstance(s, str):
         return s, 0, False

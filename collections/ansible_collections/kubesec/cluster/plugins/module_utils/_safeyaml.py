@@ -13,8 +13,8 @@ naming the file. Real kubelet configs and static pod manifests
 have a few hundred nodes and no aliases.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
+from typing import Any, Dict, List, Optional, Set
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
@@ -26,7 +26,7 @@ try:
     YAML_IMPORT_ERROR = None
     YAML_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 except ImportError as _exc:  # pragma: no cover - nodes without PyYAML get a clear error from the caller
-    yaml = None
+    yaml = None  # type: ignore[assignment]
     HAS_YAML = False
     YAML_IMPORT_ERROR = str(_exc)
     YAML_LOADER = None
@@ -39,19 +39,19 @@ MAX_DEPTH = 64                # nested collections; a kubeadm manifest has 7
 class SafeYAMLError(KubesecError, ValueError):
     """The text is not YAML, or is YAML beyond the bounds. str() names the source; line/column/problem for callers."""
 
-    def __init__(self, source, problem, line=None, column=None):
+    def __init__(self, source: str, problem: str, line: Optional[int] = None, column: Optional[int] = None) -> None:
         self.source, self.problem, self.line, self.column = source, problem, line, column
-        where = " (line %d, column %d)" % (line, column) if line else ""
-        super(SafeYAMLError, self).__init__("%s is not valid YAML%s: %s" % (source, where, problem))
+        where = " (line %d, column %d)" % (line, column or 0) if line else ""
+        super().__init__("%s is not valid YAML%s: %s" % (source, where, problem))
 
 
-def _expanded_size(node, source, limit):
+def _expanded_size(node: Any, source: str, limit: int) -> int:
     """Number of nodes the document has once every alias is copied; raises past `limit` or on a cycle."""
-    sizes = {}
-    active = set()
-    aliased = []
+    sizes: Dict[int, int] = {}
+    active: Set[int] = set()
+    aliased: List[int] = []
 
-    def walk(item):
+    def walk(item: Any) -> int:
         key = id(item)
         if key in sizes:
             aliased.append(key)  # a node met again is an alias use
@@ -77,21 +77,22 @@ def _expanded_size(node, source, limit):
     return walk(node)
 
 
-def _check_depth(text, source, max_depth):
+def _check_depth(text: str, source: str, max_depth: int) -> None:
     """Walk the parser's events (no recursion) and refuse nesting deeper than max_depth before composing."""
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > max_depth:
-                mark = event.start_mark
+                mark = event.start_mark  # the parser marks every event
                 raise SafeYAMLError(source, "collections nested more than %d deep; refused" % max_depth,
-                                    mark.line + 1, mark.column + 1)
+                                    mark.line + 1 if mark else None, mark.column + 1 if mark else None)
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 
 
-def load(text, source, max_nodes=MAX_NODES, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH):
+def load(text: str, source: str, max_nodes: int = MAX_NODES, max_bytes: int = MAX_BYTES,
+         max_depth: int = MAX_DEPTH) -> Any:
     """Parse one YAML document like yaml.safe_load, within the bounds; raises SafeYAMLError naming `source`."""
     if not HAS_YAML:
         raise SafeYAMLError(source, "PyYAML is not installed on the node (python3-yaml)")

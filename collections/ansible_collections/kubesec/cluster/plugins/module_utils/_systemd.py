@@ -8,12 +8,12 @@ tree or a stopped kubelet can be audited: unit + drop-ins in systemd's order, `E
 `Environment=` / `EnvironmentFile=` expansion, then the flags split the way pflag reads them.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
 import re
 import shlex
+from typing import Any, Container, Dict, List, Match, Optional, Sequence, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath
@@ -29,7 +29,7 @@ class UnitError(KubesecError, ValueError):
     """A unit or environment file could not be read or parsed (names the file)."""
 
 
-def _join(root, path):
+def _join(root: Optional[str], path: str) -> str:
     """Real path of a node path, resolved inside the root (symlinks re-rooted, `..` contained)."""
     try:
         return _nodepath.resolve(root, "/" + path.lstrip("/"))
@@ -37,9 +37,9 @@ def _join(root, path):
         raise UnitError(str(exc)) from None
 
 
-def parse_unit_text(text):
+def parse_unit_text(text: str) -> List[Tuple[Optional[str], str, str]]:
     """Parse systemd unit text into a list of (section, key, value) with continuation lines joined."""
-    entries = []
+    entries: List[Tuple[Optional[str], str, str]] = []
     section = None
     pending = ""
     for raw in text.splitlines():
@@ -59,9 +59,9 @@ def parse_unit_text(text):
     return entries
 
 
-def parse_env_file(text):
+def parse_env_file(text: str) -> Dict[str, str]:
     """KEY=VALUE lines as systemd reads EnvironmentFile= (quotes stripped, comments skipped)."""
-    env = {}
+    env: Dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line[0] in "#;" or "=" not in line:
@@ -74,8 +74,8 @@ def parse_env_file(text):
     return env
 
 
-def _parse_environment_assignments(value):
-    env = {}
+def _parse_environment_assignments(value: str) -> Dict[str, str]:
+    env: Dict[str, str] = {}
     try:
         words = shlex.split(value)
     except ValueError:
@@ -87,7 +87,7 @@ def _parse_environment_assignments(value):
     return env
 
 
-def unit_files(root, unit):
+def unit_files(root: Optional[str], unit: str) -> List[Tuple[str, str]]:
     """The unit file and its drop-ins, in the order systemd applies them: [(path_in_node, text)]."""
     main = None
     for directory in UNIT_DIRS:
@@ -95,7 +95,7 @@ def unit_files(root, unit):
         if os.path.isfile(candidate):
             main = ("/" + os.path.join(directory, unit), candidate)
             break
-    dropins = {}
+    dropins: Dict[str, Tuple[str, str]] = {}
     for directory in reversed(UNIT_DIRS):  # earlier dirs override a drop-in of the same name
         ddir = _join(root, os.path.join(directory, unit + ".d"))
         if os.path.isdir(ddir):
@@ -104,7 +104,7 @@ def unit_files(root, unit):
                     dropins[name] = ("/" + os.path.join(directory, unit + ".d", name), os.path.join(ddir, name))
     files = [main] if main else []
     files.extend(dropins[name] for name in sorted(dropins))
-    result = []
+    result: List[Tuple[str, str]] = []
     for node_path, real_path in files:
         try:
             with open(real_path, "r") as handle:
@@ -114,13 +114,13 @@ def unit_files(root, unit):
     return result
 
 
-def effective_command(root, unit):
+def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
     """Return dict(argv=[...], files=[...], env_files=[...]) for a service, or argv None when not found."""
     files = unit_files(root, unit)
     exec_start = None
-    env = {}
-    env_files = []
-    service = {}
+    env: Dict[str, str] = {}
+    env_files: List[str] = []
+    service: Dict[str, str] = {}
     for node_path, text in files:
         for section, key, value in parse_unit_text(text):
             if section != "Service":
@@ -147,7 +147,7 @@ def effective_command(root, unit):
         return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service}
     command = exec_start.lstrip("@-:+!")
 
-    def expand(match):
+    def expand(match: Match[str]) -> str:
         return env.get(match.group(1) or match.group(2), "")
 
     # $VAR splits into words, ${VAR} is one word in systemd; for flags the difference does not matter.
@@ -159,9 +159,9 @@ def effective_command(root, unit):
     return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service}
 
 
-def parse_flags(argv, boolean_flags=()):
+def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Container[str] = ()) -> Dict[str, str]:
     """pflag-style --name=value / --name value / --bool into {--name: value}; the last occurrence wins."""
-    flags = {}
+    flags: Dict[str, str] = {}
     args = list(argv or [])[1:]
     index = 0
     while index < len(args):

@@ -8,10 +8,10 @@ Standard library only. Chart keys: deploy/helm/values.yaml (targetNamespaces, ex
 operator.scannerReportTTL, operator.*ScannerEnabled, trivy.db*, policiesBundle.*, global.image.registry).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import re
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
@@ -41,16 +41,17 @@ _REPO_PATH = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def parse_ttl(value, field="kubesec_trivy_operator.report_ttl"):
+def parse_ttl(value: Any, field: str = "kubesec_trivy_operator.report_ttl") -> Tuple[str, float]:
     """Validate a Go duration ('30m', '1h30m', '24h') and return (text, seconds)."""
     if isinstance(value, str) and not value.strip():
         raise FeatureError("%s: is empty; give a duration such as 30m (an empty TTL would keep reports forever)"
                            % field)
     text = require_text(value, field, default=DEFAULT_TTL)
+    seconds: Optional[float] = None
     try:  # the operator parses scannerReportTTL with Go's time.ParseDuration
         seconds = _parsing.duration_seconds(text, _parsing.GO)
     except ValueError:
-        seconds = None
+        pass
     if seconds is None or text.startswith(("+", "-")):
         raise FeatureError("%s: %r is not a duration such as 30m, 1h30m or 24h (units ns, us, ms, s, m, h; "
                            "no spaces, no days, no sign)" % (field, text))
@@ -59,7 +60,7 @@ def parse_ttl(value, field="kubesec_trivy_operator.report_ttl"):
     return text, seconds
 
 
-def _namespace_list(value, field, allow_glob=False):
+def _namespace_list(value: Any, field: str, allow_glob: bool = False) -> List[str]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -82,7 +83,7 @@ def _namespace_list(value, field, allow_glob=False):
     return result
 
 
-def split_reference(value, field, allow_tag=False):
+def split_reference(value: Any, field: str, allow_tag: bool = False) -> Tuple[str, str, Optional[str]]:
     """'registry.local:5000/aquasec/trivy-db[:tag]' -> (registry, repository, tag)."""
     text = require_text(value, field)
     if "@" in text or "://" in text:
@@ -104,7 +105,7 @@ def split_reference(value, field, allow_tag=False):
     return registry, rest, tag
 
 
-def normalize(config):
+def normalize(config: Any) -> Tuple[Dict[str, Any], List[str]]:
     """Validate ``kubesec_trivy_operator`` and fill in the defaults. Returns (settings, warnings)."""
     config = require_dict(config, "kubesec_trivy_operator")
     reject_unknown(config, TRIVY_KEYS, "kubesec_trivy_operator")
@@ -128,7 +129,7 @@ def normalize(config):
                         "'all' (the chart uses excludeNamespaces only without targetNamespaces)")
         exclude = []
     ttl, _ttl_seconds = parse_ttl(config.get("report_ttl"))
-    settings = {
+    settings: Dict[str, Any] = {
         "enabled": require_bool(config.get("enabled"), "kubesec_trivy_operator.enabled", default=False),
         "namespaces": namespaces,
         "exclude_namespaces": exclude,
@@ -162,7 +163,7 @@ def normalize(config):
     return settings, warnings
 
 
-def build_values(settings, extra_values=None):
+def build_values(settings: Dict[str, Any], extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     if not settings["enabled"]:
         return {}
     scanners = settings["scanners"]
@@ -205,7 +206,8 @@ def build_values(settings, extra_values=None):
     return values
 
 
-def build(config, cluster, release=DEFAULT_RELEASE, namespace=DEFAULT_NAMESPACE, extra_values=None):
+def build(config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
+          extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     require_label(cluster, "cluster (kubesec_cluster_name)")
     require_label(release, "release_name")
     require_label(namespace, "namespace")

@@ -136,12 +136,11 @@ path:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
-from ansible_collections.kubesec.cluster.plugins.module_utils import _cluster_facts, _kube
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cluster_facts, _io, _kube
+from ansible_collections.kubesec.cluster.plugins.module_utils._nodewrite import selinux_prepare
 
 
 def _comparable(text):
@@ -168,12 +167,8 @@ def _write(module, dest, facts):
     directory = os.path.dirname(dest) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o750)
-    fd, tmp = tempfile.mkstemp(prefix=".cluster_facts.", dir=directory)
-    module.add_cleanup_file(tmp)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(to_bytes(text))
-    os.chmod(tmp, 0o640)
-    module.atomic_move(tmp, dest)
+    # a new file is 0640 (cluster details); an existing one keeps its mode, owner and SELinux context
+    _io.atomic_write(dest, text, new_mode=0o640, prepare=selinux_prepare(module))
     return True
 
 
@@ -225,6 +220,8 @@ def main():
     if params["dest"]:
         try:
             result["changed"] = _write(module, params["dest"], facts)
+        except _io.WriteError as exc:  # names the file and the reason (disk full, ...)
+            module.fail_json(msg=str(exc), **result)
         except (IOError, OSError) as exc:
             module.fail_json(msg="cannot write %s: %s" % (params["dest"], exc), **result)
         result["path"] = params["dest"]

@@ -236,7 +236,7 @@ sources:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
-from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _trivy
+from ansible_collections.kubesec.cluster.plugins.module_utils import _kube, _trivy_operator
 
 
 def main():
@@ -246,7 +246,7 @@ def main():
             kubeconfig=dict(type="path", no_log=True),  # content given by mistake holds a token
             context=dict(type="str"),
             namespaces=dict(type="list", elements="str", default=[]),
-            kinds=dict(type="list", elements="str", default=[], choices=list(_trivy.REPORT_KIND_NAMES)),
+            kinds=dict(type="list", elements="str", default=[], choices=list(_trivy_operator.REPORT_KIND_NAMES)),
             limit=dict(type="int", default=500),
             cluster=dict(type="str"),
             max_findings=dict(type="int"),
@@ -264,17 +264,17 @@ def main():
     namespaces = params["namespaces"] or None
     try:
         if params["path"]:
-            result = _trivy.collect_from_path(params["path"], kinds=kinds, namespaces=namespaces,
-                                              cluster=params["cluster"], max_findings=params["max_findings"])
+            result = _trivy_operator.collect_from_path(params["path"], kinds=kinds, namespaces=namespaces,
+                                                       cluster=params["cluster"], max_findings=params["max_findings"])
         else:
             if not _kube.HAS_KUBERNETES:
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
             client = _kube.build_client(kubeconfig=params["kubeconfig"], context=params["context"])
-            result = _trivy.collect_from_api(client, _kube.list_all, kinds=kinds, namespaces=namespaces,
-                                             cluster=params["cluster"], max_findings=params["max_findings"],
-                                             limit=params["limit"], not_found_is_error=bool(kinds),
-                                             not_found_error=_kube.KubeNotFoundError)
-    except (_trivy.TrivyInputError, _kube.KubeApiError) as exc:
+            result = _trivy_operator.collect_from_api(client, _kube.list_all, kinds=kinds, namespaces=namespaces,
+                                                      cluster=params["cluster"], max_findings=params["max_findings"],
+                                                      limit=params["limit"], not_found_is_error=bool(kinds),
+                                                      not_found_error=_kube.KubeNotFoundError)
+    except (_trivy_operator.TrivyInputError, _kube.KubeApiError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):
         module.warn(line)

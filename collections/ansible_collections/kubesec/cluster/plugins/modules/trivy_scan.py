@@ -216,13 +216,13 @@ skips:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
-from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy
+from ansible_collections.kubesec.cluster.plugins.module_utils import _trivy_cli
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            subcommand=dict(type="str", choices=list(_trivy.SUBCOMMANDS)),
+            subcommand=dict(type="str", choices=list(_trivy_cli.SUBCOMMANDS)),
             target=dict(type="str"),
             binary=dict(type="path"),
             extra_args=dict(type="list", elements="str", default=[]),
@@ -241,23 +241,23 @@ def main():
     try:
         if params["path"]:
             flags = {}
-            data = _trivy.load_cli_file(params["path"], flags)
-            result = _trivy.parse_cli_result(data, cluster=params["cluster"], max_findings=params["max_findings"],
-                                             origin=params["path"], check_text=flags["surrogate_escapes"])
+            data = _trivy_cli.load_cli_file(params["path"], flags)
+            result = _trivy_cli.parse_cli_result(data, cluster=params["cluster"], max_findings=params["max_findings"],
+                                                 origin=params["path"], check_text=flags["surrogate_escapes"])
         else:
             # check the arguments before looking for the binary, so mistakes are reported as such
-            _trivy.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
-            _trivy.accepted_exit_codes(params["extra_args"])
-            _trivy.scanners_of(params["subcommand"], params["extra_args"])
+            _trivy_cli.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
+            _trivy_cli.accepted_exit_codes(params["extra_args"])
+            _trivy_cli.scanners_of(params["subcommand"], params["extra_args"])
             binary = params["binary"] or module.get_bin_path("trivy", required=True)
 
             def runner(argv):
                 return module.run_command(argv, environ_update={"TRIVY_NO_PROGRESS": "true"})
 
-            result = _trivy.run_scan(runner, binary, params["subcommand"], target=params["target"],
-                                     extra_args=params["extra_args"], cluster=params["cluster"],
-                                     max_findings=params["max_findings"])
-    except (_trivy.TrivyInputError, _trivy.TrivyRunError) as exc:
+            result = _trivy_cli.run_scan(runner, binary, params["subcommand"], target=params["target"],
+                                         extra_args=params["extra_args"], cluster=params["cluster"],
+                                         max_findings=params["max_findings"])
+    except (_trivy_cli.TrivyInputError, _trivy_cli.TrivyRunError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):
         module.warn(line)

@@ -15,8 +15,11 @@ import copy
 import json
 import os
 import re
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import yaml
+
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 try:  # controller dependency (pyproject / execution environment); guarded so the plugins still import without it
     import jsonschema
@@ -31,22 +34,24 @@ MAX_DEPTH = 8  # a chain of extends longer than this is a mistake (or a loop)
 _DERIVED_KEYS = ("extends", "add", "change", "remove")
 # libyaml's safe loader parses a full catalogue in ~8 ms instead of ~70 ms (the action plugin loads per host)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# (path, mtime_ns, size) of every file of a catalogue chain: a cached catalogue is reused while they are unchanged
+Stamp = Tuple[Tuple[str, int, int], ...]
 
 
-class CatalogueNotFound(ValueError):
-    pass
+class CatalogueNotFound(KubesecError, ValueError):
+    """A CIS catalogue is missing, unreadable or invalid (the message names the file and the place)."""
 
 
-def available(directory=CATALOGUE_DIR):
+def available(directory: str = CATALOGUE_DIR) -> List[str]:
     return sorted(name[:-4] for name in os.listdir(directory) if name.endswith(".yml"))
 
 
-_SCHEMA = None
-_VALIDATORS = {}
-_CACHE = {}  # path -> ((mtime_ns, size) of every file in the chain, resolved catalogue)
+_SCHEMA: Optional[Dict[str, Any]] = None
+_VALIDATORS: Dict[Optional[str], Any] = {}
+_CACHE: Dict[str, Tuple[Optional[Stamp], Dict[str, Any]]] = {}  # path -> ((mtime_ns, size) of every file in the chain, resolved catalogue)
 
 
-def schema():
+def schema() -> Dict[str, Any]:
     global _SCHEMA  # pylint: disable=global-statement
     if _SCHEMA is None:
         with open(SCHEMA_PATH, "r", encoding="utf-8") as handle:
@@ -54,7 +59,7 @@ def schema():
     return _SCHEMA
 
 
-def _validator(subschema):
+def _validator(subschema: Optional[str]) -> Any:
     if jsonschema is None:
         raise CatalogueNotFound("validating the CIS catalogues needs the Python package jsonschema on the "
                                 "controller (it is in kubesec's requirements/runtime.txt)")
@@ -68,7 +73,7 @@ def _validator(subschema):
     return _VALIDATORS[subschema]
 
 
-def _validate(data, path, subschema=None):
+def _validate(data: Any, path: str, subschema: Optional[str] = None) -> None:
     validator = _validator(subschema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -78,7 +83,7 @@ def _validate(data, path, subschema=None):
                                 % (path, where, best.message))
 
 
-def _read(path):
+def _read(path: str) -> Dict[str, Any]:
     try:
         with open(path, "r", encoding="utf-8") as handle:
             data = yaml.load(handle, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
@@ -91,11 +96,11 @@ def _read(path):
     return data
 
 
-def _id_key(check_id):
+def _id_key(check_id: Any) -> Tuple[int, ...]:
     return tuple(int(part) for part in str(check_id).split("."))
 
 
-def _derive(base, data, path):
+def _derive(base: Dict[str, Any], data: Dict[str, Any], path: str) -> Dict[str, Any]:
     """The base catalogue with data's sections, additions, changes and removals applied."""
     result = copy.deepcopy(base)
     for key, value in data.items():
@@ -131,7 +136,7 @@ def _derive(base, data, path):
     return result
 
 
-def _stamp(paths):
+def _stamp(paths: Iterable[str]) -> Optional[Stamp]:
     stamps = []
     for path in paths:
         try:
@@ -142,7 +147,7 @@ def _stamp(paths):
     return tuple(stamps)
 
 
-def _resolve(benchmark, directory, path, chain, files):
+def _resolve(benchmark: str, directory: str, path: str, chain: List[str], files: List[str]) -> Dict[str, Any]:
     files.append(path)
     if len(chain) > MAX_DEPTH:
         raise CatalogueNotFound("CIS catalogue chain too long (more than %d): %s" % (MAX_DEPTH, " -> ".join(chain)))
@@ -159,12 +164,12 @@ def _resolve(benchmark, directory, path, chain, files):
     return _derive(_resolve(base_name, directory, base_path, [*chain, base_name], files), data, path)
 
 
-def load(benchmark, directory=CATALOGUE_DIR, path=None):
+def load(benchmark: Optional[str], directory: str = CATALOGUE_DIR, path: Optional[str] = None) -> Dict[str, Any]:
     """The resolved, validated catalogue for a benchmark name (cis-1.12) or an explicit file path.
 
     An explicit file that extends a base finds the base beside it."""
     if path is None:
-        if not _NAME.match(benchmark or ""):
+        if benchmark is None or not _NAME.match(benchmark):
             raise CatalogueNotFound("benchmark name %r is not valid (e.g. cis-1.12)" % (benchmark,))
         path = os.path.join(directory, benchmark + ".yml")
         if not os.path.isfile(path):
@@ -176,7 +181,7 @@ def load(benchmark, directory=CATALOGUE_DIR, path=None):
     if cached and cached[0] and cached[0] == _stamp(entry[0] for entry in cached[0]):
         return copy.deepcopy(cached[1])
     name = benchmark or os.path.basename(path).rsplit(".", 1)[0]
-    files = []
+    files: List[str] = []
     catalogue = _resolve(name, directory, path, [name], files)
     if files[1:]:  # a full file was validated as one when read; a derived one is validated once resolved
         _validate(catalogue, path + " (resolved)", "full")
@@ -184,6 +189,6 @@ def load(benchmark, directory=CATALOGUE_DIR, path=None):
     return copy.deepcopy(catalogue)
 
 
-def extends(benchmark, directory=CATALOGUE_DIR):
+def extends(benchmark: str, directory: str = CATALOGUE_DIR) -> Optional[str]:
     """The base a catalogue file names (None for a full one), for documentation."""
     return _read(os.path.join(directory, benchmark + ".yml")).get("extends")

@@ -19,8 +19,9 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
 
@@ -37,7 +38,7 @@ FAILED_SOURCE = re.compile(r"fail|error|unreachable|unavailable|timed? ?out|miss
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-class DriftInputError(ValueError):
+class DriftInputError(KubesecError, ValueError):
     """report.json (or a setting) cannot be understood; the message names the file or setting."""
 
 
@@ -156,7 +157,7 @@ def _waiver_key(w: dict[str, Any]) -> str:
 
 
 def _item(finding: dict[str, Any], change: str) -> dict[str, Any]:
-    resource = finding.get("resource") if isinstance(finding.get("resource"), dict) else {}
+    resource: dict[str, Any] = finding["resource"] if isinstance(finding.get("resource"), dict) else {}
     where = "/".join(clean(b) for b in (resource.get("namespace") or finding.get("namespace"), resource.get("kind"),
                                         resource.get("name")) if b)
     if resource.get("container"):
@@ -171,7 +172,7 @@ def _item(finding: dict[str, Any], change: str) -> dict[str, Any]:
 def _count(items: list[dict[str, Any]]) -> dict[str, int]:
     counts = {s: 0 for s in SEVERITIES}
     for f in items:
-        sev = f.get("severity") if f.get("severity") in counts else "unknown"
+        sev = f["severity"] if f.get("severity") in counts else "unknown"
         counts[sev] += 1
     return {s: n for s, n in counts.items() if n}
 
@@ -286,7 +287,7 @@ def utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def fit(head: list[str], items: list[str], tail: list[str], limit: int, measure=len) -> str:
+def fit(head: list[str], items: list[str], tail: list[str], limit: int, measure: Callable[[str], int] = len) -> str:
     """Join the lines, dropping item lines from the end (with a note) until ``measure(text) <= limit``."""
     kept = list(items)
     while True:

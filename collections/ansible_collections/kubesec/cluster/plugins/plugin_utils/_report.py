@@ -77,7 +77,13 @@ def _check_finding(item, path, index):
 
 
 def _iter_array_stream(path, handle):
-    """Yield the elements of a top-level JSON array without loading the whole file."""
+    """Yield the elements of a top-level JSON array without loading the whole file.
+
+    Kept instead of a library (issue 16), measured 2026-12-06 on the report_scale findings (the 3 files over 4 MB,
+    133.5 MB, 148,995 findings; CPU time, median of 5, Python 3.11, load ~6 on 2 cores): _iter_indent_one (orjson)
+    0.48 s, this reader 0.76 s, ijson 3.6.0 with its C backend (yajl2_c, ``items(f, "item", use_float=True)``)
+    0.98 s. ijson is slower than both, so it would add a dependency for nothing.
+    """
     decoder = json.JSONDecoder()
     buf = handle.read(_CHUNK)
     pos = len(buf) - len(buf.lstrip())
