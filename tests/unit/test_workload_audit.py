@@ -51,6 +51,8 @@ HARDENED_POD = {
     "containers": [{
         "name": "app", "image": "registry.example.com/app/web:2.3.4",
         "ports": [{"containerPort": 8443}],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8443}},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8443}},
         "env": [{"name": "MODE", "value": "production"}],
         "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
