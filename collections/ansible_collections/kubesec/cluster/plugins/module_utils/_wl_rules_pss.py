@@ -330,6 +330,7 @@ RULES = (
         "Remove windowsOptions.hostProcess: true; run node agents outside the workload namespaces.",
         pod_check=check_host_process_pod, container_check=check_host_process, cel=cel_host_process,
         cel_target="pod",
+        ksv=("KSV-0103",),
         frameworks={"pss": ("baseline/hostprocess",), "cis": ("5.2.10",),
                     "nsa": ("Kubernetes Pod security: Pod security enforcement",), "mitre": ("T1611",)},
     ),

@@ -58,6 +58,13 @@ options:
     type: list
     elements: str
     default: []
+  include_system_namespaces:
+    description:
+      - Do not exclude the system namespaces (C(kube-system), C(kube-public), C(kube-node-lease), C(falco),
+        C(trivy-system)) from the policies' bindings. Their add-ons usually need what the rules forbid; use it in
+        mode C(warn) first.
+    type: bool
+    default: false
   audit_mode_policies:
     description:
       - Also render rules in mode C(audit), with validationActions C(Audit) only (violations are recorded in the API
@@ -172,6 +179,7 @@ def main():
             cluster=dict(type="str", required=True),
             rules=dict(type="dict", default={}),
             exclude_namespaces=dict(type="list", elements="str", default=[]),
+            include_system_namespaces=dict(type="bool", default=False),
             audit_mode_policies=dict(type="bool", default=False),
             dest=dict(type="path"),
         ),
@@ -181,7 +189,8 @@ def main():
     params = module.params
     try:
         result = _vap.build(rules=params["rules"], exclude_namespaces=params["exclude_namespaces"],
-                            cluster=params["cluster"], audit_mode_policies=params["audit_mode_policies"])
+                            cluster=params["cluster"], audit_mode_policies=params["audit_mode_policies"],
+                            include_system_namespaces=params["include_system_namespaces"])
     except _vap.EnforcementError as exc:
         module.fail_json(msg=to_native(exc))
     files = _vap.render_files(result, params["cluster"])
