@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kubesec.cluster.workload_audit: rules KS-WL-001..021, loading, exclusions, modes, Trivy truth test, playbook."""
+"""kubesec.cluster.workload_audit: rules KS-WL-001..030, loading, exclusions, modes, Trivy truth test, playbook."""
 
 import copy
 import datetime

@@ -42,6 +42,7 @@ import json
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import yaml  # noqa: F401 - as before the split
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import (
     CONTAINER_KINDS, RuleConfigError, api_group, as_dict, as_list, compile_names, is_true, match_image, match_names,
     meta_of, ns_excluded,
