@@ -145,8 +145,8 @@ def check_seccomp(c: View, pod: View, p: Params) -> list[Violation]:
     elif p["require_profile"]:
         pod_profile = _seccomp_profile(pod["spec"].get("securityContext"))
         if pod_profile is None or not _seccomp_type_ok(pod_profile, allowed):
-            out.append(violation(field, None, "no seccomp profile: neither the container nor the pod sets one",
-                                 "one of: %s" % ", ".join(allowed)))
+            out.append(violation(field, None, "no seccomp profile: the container sets none and the pod no allowed "
+                                 "one", "one of: %s" % ", ".join(allowed)))
     name = c["spec"].get("name")
     if isinstance(name, str):
         key = SECCOMP_CONTAINER_ANNOTATION + name
