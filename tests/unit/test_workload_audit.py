@@ -1727,7 +1727,7 @@ def test_module_through_ansible_playbook(tmp_path):
     assert inline[0]["status"] == "fail" and inline[0]["evidence"]["input"] == "objects[0]"
     assert audit["summary"]["files"] == 12  # pss-controls.yaml added with issue 17
     assert audit["rules"]["KS-WL-010"]["mode"] == "warn"
-    assert audit["workloads"]["by_kind"]["Pod"] == 2
+    assert audit["workloads"]["by_kind"]["Pod"] == 3  # + windows-agent of pss-controls.yaml (issue 17)
     (version,) = [f for f in audit["findings"] if f["id"] == "KS-WL-017"]
     assert version["status"] == "fail" and version["evidence"]["end_of_life"] == "2026-06-28"
     assert data["bad"]["failed"] is True
