@@ -37,7 +37,9 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _vap
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload as wl
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload_rules as wl_rules
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import RULES, RULES_BY_ID
-from tests.unit.test_workload_audit import BAD_POD, CASES, KIND_API, workload
+from tests.unit.test_workload_audit import (
+    BAD_POD, C, CASES, KIND_API, KIND_DEPENDENT_CASES, SECCOMP_ANNOTATION_CASES, _delete, workload,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workloads"
@@ -779,7 +781,8 @@ def test_modes_map_to_validation_actions(mode, actions):
                 "reason": "mode audit (the workload_audit module reports it)"} in result["not_generated"]
         with_audit = _vap.build(rules=rules, cluster="prod", audit_mode_policies=True)
         assert [b["spec"]["validationActions"] for b in with_audit["objects"]
-                if b["kind"] == "ValidatingAdmissionPolicyBinding"] == [["Audit"]] * 18
+                if b["kind"] == "ValidatingAdmissionPolicyBinding"] == [["Audit"]] * len(_vap.ENFORCEABLE)
+        assert len(_vap.ENFORCEABLE) == 27  # 30 rules; 012, 017, 018 are not enforceable (issue 17 added 022-030)
         return
     (binding,) = bindings
     assert binding["spec"]["validationActions"] == actions
@@ -1075,3 +1078,53 @@ def test_docs_table_matches_the_module():
     expected = {row["id"]: (row["name"], {True: "yes", "partial": "partial", False: "no"}[row["enforceable"]])
                 for row in _vap.enforceability()}
     assert rows == expected
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 17: the PSS and hygiene rules beyond the shared table
+
+@pytest.mark.parametrize("case", KIND_DEPENDENT_CASES, ids=[case[0] for case in KIND_DEPENDENT_CASES])
+def test_cel_agrees_with_audit_on_kind_dependent_cases(case):
+    objects = [workload(kind=kind, mutate=case[3], name="c-" + kind.lower()) for kind in sorted(KIND_API)]
+    assert disagreements(objects, _case_rules(case)) == []
+    pair = policies(deny_all(_case_rules(case)))[case[1]]
+    assert cel_denies(pair, workload(kind=case[2], mutate=case[3]))[0] == (case[5] is not None)
+
+
+def test_cel_skips_probes_of_pods_a_job_controls_like_the_audit():
+    pod = workload(kind="Pod", mutate=_delete((*C, "livenessProbe")))
+    owned = copy.deepcopy(pod)
+    owned["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": "n", "uid": "1",
+                                             "controller": True}]
+    assert disagreements([pod, owned], {}) == []
+    pair = policies(deny_all({}))["KS-WL-029"]
+    assert [cel_denies(pair, obj)[0] for obj in (pod, owned)] == [True, False]
+
+
+@pytest.mark.parametrize("annotations, field", SECCOMP_ANNOTATION_CASES)
+def test_seccomp_annotations_cel_equals_audit(annotations, field):
+    objects = [workload(kind=kind, annotations=annotations, name="s-" + kind.lower()) for kind in sorted(KIND_API)]
+    assert disagreements(objects, {}) == []
+    pair = policies(deny_all({}))["KS-WL-024"]
+    assert {cel_denies(pair, obj)[0] for obj in objects} == {field is not None}
+
+
+def test_pss_fixture_is_denied_by_every_new_pss_rule():
+    objects = [obj for obj in FIXTURE_OBJECTS if obj["metadata"].get("namespace") == "tuning"]
+    assert len(objects) == 2
+    pairs = policies(deny_all({}))
+    denied = {rid for rid in ("KS-WL-022", "KS-WL-023", "KS-WL-024", "KS-WL-025", "KS-WL-026", "KS-WL-027",
+                              "KS-WL-028") if any(cel_denies(pairs[rid], obj)[0] for obj in objects)}
+    assert denied == {"KS-WL-022", "KS-WL-023", "KS-WL-024", "KS-WL-025", "KS-WL-026", "KS-WL-027", "KS-WL-028"}
+
+
+def test_system_namespaces_can_be_enforced_too():
+    rules = deny_all({})
+    _policy, binding = policies(rules)["KS-WL-015"]
+    assert "kube-system" in binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"]
+    result = _vap.build(rules=rules, cluster="test", include_system_namespaces=True)
+    bindings = [obj for obj in result["objects"] if obj["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert bindings and all("matchResources" not in binding["spec"] for binding in bindings)
+    agent = workload(BAD_POD, namespace="kube-system")
+    policy = [obj for obj in result["objects"] if obj["metadata"]["name"] == "kubesec-ks-wl-015-privileged"]
+    assert EVALUATOR.admit(policy[0], policy[1], agent)["allowed"] is False

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kubesec.cluster.workload_audit: rules KS-WL-001..021, loading, exclusions, modes, Trivy truth test, playbook."""
+"""kubesec.cluster.workload_audit: rules KS-WL-001..030, loading, exclusions, modes, Trivy truth test, playbook."""
 
 import copy
 import datetime
@@ -51,6 +51,8 @@ HARDENED_POD = {
     "containers": [{
         "name": "app", "image": "registry.example.com/app/web:2.3.4",
         "ports": [{"containerPort": 8443}],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8443}},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8443}},
         "env": [{"name": "MODE", "value": "production"}],
         "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -357,10 +359,159 @@ CASES = [
      _set((*C, "image"), "registry.example.com/app/web:latest@sha256:" + "a" * 64), None, None, None),
     ("tag-require-digest", "KS-WL-020", "Deployment", None, {"params": {"require_digest": True}},
      P + ".initContainers[0].image", "init"),
+    # ---- Pod Security Standard controls (issue 17): allowed and forbidden values from the standard's text
+    # KS-WL-022 capabilities (baseline): add only AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD,
+    # NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT
+    ("pss-caps-baseline-allowed", "KS-WL-022", "Deployment",
+     _set((*SC, "capabilities", "add"), ["NET_BIND_SERVICE", "CHOWN", "SYS_CHROOT", "cap_kill"]), None, None, None),
+    ("pss-caps-baseline-net-admin", "KS-WL-022", "Deployment", _set((*SC, "capabilities", "add"), ["CHOWN",
+                                                                                                   "NET_ADMIN"]),
+     None, P + ".containers[0].securityContext.capabilities.add[1]", "app"),
+    ("pss-caps-baseline-net-raw-init", "KS-WL-022", "Deployment",
+     _set((*INIT, "securityContext", "capabilities", "add"), ["NET_RAW"]), None,
+     P + ".initContainers[0].securityContext.capabilities.add[0]", "init"),
+    ("pss-caps-baseline-all-ephemeral", "KS-WL-022", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"capabilities": {"add": ["ALL"]}}}]), None,
+     "spec.ephemeralContainers[0].securityContext.capabilities.add[0]", "dbg"),
+    # KS-WL-023 HostProcess: windowsOptions.hostProcess undefined/nil or false
+    ("pss-hostprocess-false", "KS-WL-023", "Deployment",
+     _chain(_set((*PSC, "windowsOptions"), {"hostProcess": False}), _set((*SC, "windowsOptions"),
+                                                                         {"hostProcess": False})), None, None, None),
+    ("pss-hostprocess-pod", "KS-WL-023", "Deployment", _set((*PSC, "windowsOptions"), {"hostProcess": True}), None,
+     P + ".securityContext.windowsOptions.hostProcess", None),
+    ("pss-hostprocess-container", "KS-WL-023", "Deployment", _set((*SC, "windowsOptions"), {"hostProcess": True}),
+     None, P + ".containers[0].securityContext.windowsOptions.hostProcess", "app"),
+    ("pss-hostprocess-init", "KS-WL-023", "Deployment",
+     _set((*INIT, "securityContext", "windowsOptions"), {"hostProcess": True}), None,
+     P + ".initContainers[0].securityContext.windowsOptions.hostProcess", "init"),
+    ("pss-hostprocess-ephemeral", "KS-WL-023", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"windowsOptions": {"hostProcess": True}}}]), None,
+     "spec.ephemeralContainers[0].securityContext.windowsOptions.hostProcess", "dbg"),
+    # KS-WL-024 seccomp: RuntimeDefault or Localhost; Unconfined forbidden; restricted: must be set
+    ("pss-seccomp-pod-runtime-default", "KS-WL-024", "Deployment", None, None, None, None),
+    ("pss-seccomp-pod-localhost", "KS-WL-024", "Deployment",
+     _set((*PSC, "seccompProfile"), {"type": "Localhost", "localhostProfile": "profiles/app.json"}), None, None,
+     None),
+    ("pss-seccomp-pod-unconfined", "KS-WL-024", "Deployment", _set((*PSC, "seccompProfile"), {"type": "Unconfined"}),
+     None, P + ".securityContext.seccompProfile.type", None),
+    ("pss-seccomp-unset-everywhere", "KS-WL-024", "Deployment", _delete((*PSC, "seccompProfile")), None,
+     P + ".containers[0].securityContext.seccompProfile.type", "app"),
+    ("pss-seccomp-every-container-sets-it", "KS-WL-024", "Deployment",
+     _chain(_delete((*PSC, "seccompProfile")), _set((*SC, "seccompProfile"), {"type": "RuntimeDefault"}),
+            _set((*INIT, "securityContext", "seccompProfile"), {"type": "RuntimeDefault"})), None, None, None),
+    ("pss-seccomp-init-unset-without-pod", "KS-WL-024", "Deployment",
+     _chain(_delete((*PSC, "seccompProfile")), _set((*SC, "seccompProfile"), {"type": "RuntimeDefault"})), None,
+     P + ".initContainers[0].securityContext.seccompProfile.type", "init"),
+    ("pss-seccomp-container-unconfined-over-pod", "KS-WL-024", "Deployment",
+     _set((*SC, "seccompProfile"), {"type": "Unconfined"}), None,
+     P + ".containers[0].securityContext.seccompProfile.type", "app"),
+    ("pss-seccomp-ephemeral-unconfined", "KS-WL-024", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"seccompProfile": {"type": "Unconfined"}}}]), None,
+     "spec.ephemeralContainers[0].securityContext.seccompProfile.type", "dbg"),
+    ("pss-seccomp-baseline-unset-ok", "KS-WL-024", "Deployment", _delete((*PSC, "seccompProfile")),
+     {"params": {"require_profile": False}}, None, None),
+    ("pss-seccomp-baseline-unconfined", "KS-WL-024", "Deployment",
+     _set((*INIT, "securityContext", "seccompProfile"), {"type": "Unconfined"}), {"params": {"require_profile": False}},
+     P + ".initContainers[0].securityContext.seccompProfile.type", "init"),
+    # KS-WL-025 SELinux: type undefined/"" or container_t, container_init_t, container_kvm_t, container_engine_t;
+    # user and role undefined/""
+    ("pss-selinux-allowed", "KS-WL-025", "Deployment",
+     _chain(_set((*PSC, "seLinuxOptions"), {"type": "container_t", "level": "s0:c123,c456"}),
+            _set((*SC, "seLinuxOptions"), {"type": "container_kvm_t", "user": "", "role": ""}),
+            _set((*INIT, "securityContext", "seLinuxOptions"), {"type": "container_engine_t"})), None, None, None),
+    ("pss-selinux-pod-spc-t", "KS-WL-025", "Deployment", _set((*PSC, "seLinuxOptions"), {"type": "spc_t"}), None,
+     P + ".securityContext.seLinuxOptions.type", None),
+    ("pss-selinux-container-user", "KS-WL-025", "Deployment", _set((*SC, "seLinuxOptions"), {"user": "system_u"}),
+     None, P + ".containers[0].securityContext.seLinuxOptions.user", "app"),
+    ("pss-selinux-init-role", "KS-WL-025", "Deployment",
+     _set((*INIT, "securityContext", "seLinuxOptions"), {"role": "system_r"}), None,
+     P + ".initContainers[0].securityContext.seLinuxOptions.role", "init"),
+    ("pss-selinux-ephemeral-type", "KS-WL-025", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"seLinuxOptions": {"type": "unconfined_t"}}}]), None,
+     "spec.ephemeralContainers[0].securityContext.seLinuxOptions.type", "dbg"),
+    # KS-WL-026 /proc mount type: undefined/nil or Default
+    ("pss-procmount-default", "KS-WL-026", "Deployment", _set((*SC, "procMount"), "Default"), None, None, None),
+    ("pss-procmount-unmasked", "KS-WL-026", "Deployment", _set((*SC, "procMount"), "Unmasked"), None,
+     P + ".containers[0].securityContext.procMount", "app"),
+    ("pss-procmount-unmasked-init", "KS-WL-026", "Deployment", _set((*INIT, "securityContext", "procMount"),
+                                                                     "Unmasked"), None,
+     P + ".initContainers[0].securityContext.procMount", "init"),
+    ("pss-procmount-unmasked-ephemeral", "KS-WL-026", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1",
+                                       "securityContext": {"procMount": "Unmasked"}}]), None,
+     "spec.ephemeralContainers[0].securityContext.procMount", "dbg"),
+    # KS-WL-027 sysctls: only the safe set
+    ("pss-sysctls-safe", "KS-WL-027", "Deployment",
+     _set((*PSC, "sysctls"), [{"name": "kernel.shm_rmid_forced", "value": "1"},
+                              {"name": "net.ipv4.ip_local_port_range", "value": "1024 65535"},
+                              {"name": "net.ipv4.tcp_keepalive_time", "value": "600"}]), None, None, None),
+    ("pss-sysctls-unsafe", "KS-WL-027", "Deployment",
+     _set((*PSC, "sysctls"), [{"name": "net.ipv4.tcp_syncookies", "value": "1"},
+                              {"name": "kernel.msgmax", "value": "65536"}]), None,
+     P + ".securityContext.sysctls[1].name", None),
+    ("pss-sysctls-somaxconn", "KS-WL-027", "Deployment",
+     _set((*PSC, "sysctls"), [{"name": "net.core.somaxconn", "value": "1024"}]), None,
+     P + ".securityContext.sysctls[0].name", None),
+    # KS-WL-028 volume types (restricted): configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim,
+    # projected, secret
+    ("pss-volumes-allowed", "KS-WL-028", "Deployment",
+     _set(("volumes",), [{"name": "tmp", "emptyDir": {}}, {"name": "cm", "configMap": {"name": "c"}},
+                         {"name": "s", "secret": {"secretName": "s"}}, {"name": "p", "projected": {"sources": []}},
+                         {"name": "d", "downwardAPI": {"items": []}},
+                         {"name": "v", "persistentVolumeClaim": {"claimName": "data"}},
+                         {"name": "e", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+                         {"name": "c", "csi": {"driver": "secrets-store.csi.k8s.io"}}]), None, None, None),
+    ("pss-volumes-host-path", "KS-WL-028", "Deployment",
+     _set(("volumes",), [{"name": "tmp", "emptyDir": {}}, {"name": "h", "hostPath": {"path": "/var/log"}}]),
+     {"KS-WL-007": {"params": {"allowed_host_paths": [{"path_prefix": "/var/log"}]}}}, P + ".volumes[1]", None),
+    ("pss-volumes-nfs", "KS-WL-028", "Deployment",
+     _set(("volumes",), [{"name": "n", "nfs": {"server": "nfs.example.com", "path": "/export"}}]), None,
+     P + ".volumes[0]", None),
+    ("pss-volumes-git-repo", "KS-WL-028", "Deployment",
+     _set(("volumes",), [{"name": "g", "gitRepo": {"repository": "https://example.com/r.git"}}]), None,
+     P + ".volumes[0]", None),
+    # ---- hygiene (issue 17): severity low, on by default
+    # KS-WL-029 probes
+    ("probes-ok", "KS-WL-029", "Deployment", None, None, None, None),
+    ("probes-no-readiness-not-required", "KS-WL-029", "Deployment", _delete((*C, "readinessProbe")),
+     {"params": {"require_readiness": False}}, None, None),
+    # KS-WL-030 requests (a limit alone counts: Kubernetes copies it into the request)
+    ("requests-from-limits", "KS-WL-030", "Deployment", None, None, None, None),
+    ("requests-without-limits", "KS-WL-030", "Deployment",
+     _set((*C, "resources"), {"requests": {"cpu": "100m", "memory": "64Mi"}}), None, None, None),
+    ("requests-none", "KS-WL-030", "Deployment", _delete((*C, "resources")), None,
+     P + ".containers[0].resources.requests.cpu", "app"),
+    ("requests-init-no-memory", "KS-WL-030", "Deployment",
+     _set((*INIT, "resources"), {"requests": {"cpu": "10m"}}), None,
+     P + ".initContainers[0].resources.requests.memory", "init"),
+    ("requests-memory-not-required", "KS-WL-030", "Deployment",
+     _set((*C, "resources"), {"requests": {"cpu": "100m"}}), {"params": {"require_memory": False}}, None, None),
+    ("requests-ephemeral-exempt", "KS-WL-030", "Pod",
+     _set(("ephemeralContainers",), [{"name": "dbg", "image": "registry.example.com/t/dbg:1"}]), None, None, None),
+]
+
+# Cases whose verdict depends on the controller kind (KS-WL-029 skips Jobs and CronJobs): the audit table runs
+# them in the given kind; test_vap compares CEL and audit on them in every kind.
+KIND_DEPENDENT_CASES = [
+    ("probes-no-liveness", "KS-WL-029", "Deployment", _delete((*C, "livenessProbe")), None,
+     P + ".containers[0].livenessProbe", "app"),
+    ("probes-none-statefulset", "KS-WL-029", "StatefulSet", _chain(_delete((*C, "livenessProbe")),
+                                                                   _delete((*C, "readinessProbe"))), None,
+     P + ".containers[0].readinessProbe", "app"),
+    ("probes-none-pod", "KS-WL-029", "Pod", _delete((*C, "readinessProbe")), None,
+     "spec.containers[0].readinessProbe", "app"),
+    ("probes-job-skipped", "KS-WL-029", "Job", _delete((*C, "livenessProbe")), None, None, None),
+    ("probes-cronjob-skipped", "KS-WL-029", "CronJob", _delete((*C, "readinessProbe")), None, None, None),
+    ("probes-skip-kinds-empty", "KS-WL-029", "Job", _delete((*C, "livenessProbe")),
+     {"params": {"skip_kinds": []}}, "spec.template.spec.containers[0].livenessProbe", "app"),
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize("case", CASES + KIND_DEPENDENT_CASES, ids=[case[0] for case in CASES + KIND_DEPENDENT_CASES])
 def test_rule_table(case):
     _name, rule_id, kind, mutate, override, field, container = case
     rules = {}
@@ -386,7 +537,7 @@ def test_rule_table(case):
 
 
 def test_every_rule_with_workload_checks_is_in_the_table():
-    covered = {case[1] for case in CASES if case[5] is not None}
+    covered = {case[1] for case in CASES + KIND_DEPENDENT_CASES if case[5] is not None}
     workload_rules = set(rules_mod.CONTAINER_CHECKS) | set(rules_mod.POD_CHECKS)
     assert workload_rules - {"KS-WL-013"} <= covered
 
@@ -1500,6 +1651,8 @@ def test_truth_against_real_trivy(tmp_path, capsys):
     # The fixtures exercise a broad set of checks; a parse regression would shrink this set.
     assert {"KSV-0001", "KSV-0005", "KSV-0008", "KSV-0009", "KSV-0010", "KSV-0013", "KSV-0017", "KSV-0023",
             "KSV-0024", "KSV-0105", "KSV-0110", "KSV-0111", "KSV-0044"} <= mapped
+    # the Pod Security Standard rules of issue 17, on tests/fixtures/workloads/pss-controls.yaml
+    assert {"KSV-0025", "KSV-0026", "KSV-0027", "KSV-0028", "KSV-0030", "KSV-0103"} <= mapped
     hardened = "hardened-deployment.yaml"
     assert [f for f in failures if f["file"] == hardened and f["id"] in KSV_RULE_MAP] == []
     for findings in (ours_truth, ours_default):
@@ -1572,9 +1725,9 @@ def test_module_through_ansible_playbook(tmp_path):
     assert {f["cluster"] for f in audit["findings"]} == {"test-cluster"}
     inline = [f for f in audit["findings"] if f["resource"]["name"] == "inline" and f["id"] == "KS-WL-013"]
     assert inline[0]["status"] == "fail" and inline[0]["evidence"]["input"] == "objects[0]"
-    assert audit["summary"]["files"] == 11
+    assert audit["summary"]["files"] == 12  # pss-controls.yaml added with issue 17
     assert audit["rules"]["KS-WL-010"]["mode"] == "warn"
-    assert audit["workloads"]["by_kind"]["Pod"] == 2
+    assert audit["workloads"]["by_kind"]["Pod"] == 3  # + windows-agent of pss-controls.yaml (issue 17)
     (version,) = [f for f in audit["findings"] if f["id"] == "KS-WL-017"]
     assert version["status"] == "fail" and version["evidence"]["end_of_life"] == "2026-06-28"
     assert data["bad"]["failed"] is True
@@ -1585,3 +1738,120 @@ def test_module_through_ansible_playbook(tmp_path):
     assert any("document 4: Deployment shop-api is not a valid Kubernetes object" in w for w in defaults["warnings"])
     assert defaults["rules"]["KS-WL-002"]["note"].startswith("not configured")
     assert [f["status"] for f in defaults["findings"] if f["id"] == "KS-WL-002"] == ["info"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 17: the rest of the Pod Security Standard, system namespaces, frameworks; issue 16: one object per rule
+
+# Seccomp annotations of clusters before 1.19 (the standard's "metadata.annotations['seccomp.security.alpha...']"):
+# (annotations, field of the failure or None)
+SECCOMP_ANNOTATION_CASES = [
+    ({"seccomp.security.alpha.kubernetes.io/pod": "runtime/default"}, None),
+    ({"seccomp.security.alpha.kubernetes.io/pod": "docker/default"}, None),
+    ({"seccomp.security.alpha.kubernetes.io/pod": "localhost/profiles/app.json"}, None),
+    ({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"},
+     "spec.template.metadata.annotations['seccomp.security.alpha.kubernetes.io/pod']"),
+    ({"container.seccomp.security.alpha.kubernetes.io/app": "unconfined"},
+     "spec.template.metadata.annotations['container.seccomp.security.alpha.kubernetes.io/app']"),
+    ({"container.seccomp.security.alpha.kubernetes.io/init": "runtime/default"}, None),
+    ({"container.seccomp.security.alpha.kubernetes.io/other": "unconfined"}, None),  # no such container
+]
+
+
+@pytest.mark.parametrize("annotations, field", SECCOMP_ANNOTATION_CASES)
+def test_seccomp_annotations(annotations, field):
+    found = failing(run([workload(annotations=annotations)]), "KS-WL-024")
+    fields = [f["evidence"]["field"] for f in found]
+    assert fields == ([field] if field else [])
+
+
+def test_probes_skip_pods_controlled_by_a_job():
+    pod = workload(kind="Pod", mutate=_delete((*C, "livenessProbe")))
+    assert failing(run([pod]), "KS-WL-029")
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": "nightly",
+                                          "uid": "1", "controller": True}]
+    assert failing(run([pod]), "KS-WL-029") == []
+    pod["metadata"]["ownerReferences"][0]["controller"] = False  # an owner, not the controller
+    assert failing(run([pod]), "KS-WL-029")
+
+
+def test_system_namespaces_are_excluded_by_default_and_can_be_audited():
+    objects = [workload(BAD_POD, namespace=namespace, name="agent") for namespace in ("kube-system", "falco")]
+    assert failing(run(objects), "KS-WL-015") == []
+    result = run(objects, include_system_namespaces=True)
+    assert {f["namespace"] for f in failing(result, "KS-WL-015")} == {"kube-system", "falco"}
+    assert result["rules"]["KS-WL-015"]["exclude_namespaces"] == []
+    assert result["workloads"]["excluded_namespace"] == 0
+    # other exclusions still apply
+    result = run(objects, include_system_namespaces=True, exclude_namespaces=["falco"])
+    assert {f["namespace"] for f in failing(result, "KS-WL-015")} == {"kube-system"}
+    assert wl.global_excluded_namespaces(["x"], include_system_namespaces=True) == ["x"]
+    with pytest.raises(RuleConfigError, match="include_system_namespaces must be a boolean"):
+        wl.resolve_settings({}, None, "yes")
+
+
+def test_every_pss_control_of_both_levels_is_decided_by_a_rule():
+    from ansible_collections.kubesec.cluster.plugins.module_utils import _wl_rule
+    wanted = {"%s/%s" % (level, slug) for slug, (_name, levels) in _wl_rule.PSS_CONTROLS.items() for level in levels}
+    mapped = {entry["id"] for frameworks in wl.rule_frameworks().values() for entry in frameworks["pss"]}
+    assert mapped == wanted
+    assert len(wanted) == 17  # baseline 11, restricted 6 (the standard's tables)
+
+
+def test_rule_frameworks_are_data_with_sources():
+    frameworks = rules_mod.rule_frameworks()
+    assert set(frameworks) == {rule["id"] for rule in RULES}
+    assert frameworks["KS-WL-015"]["pss"] == [{"id": "baseline/privileged-containers", "level": "baseline",
+                                               "control": "privileged-containers", "name": "Privileged Containers",
+                                               "url": rules_mod.PSS}]
+    assert [entry["id"] for entry in frameworks["KS-WL-015"]["cis"]] == ["5.2.2"]
+    assert frameworks["KS-WL-015"]["mitre"][0] == {"id": "T1611", "name": "Escape to Host",
+                                                   "url": "https://attack.mitre.org/techniques/T1611/"}
+    assert frameworks["KS-WL-012"]["mitre"][1]["url"] == "https://attack.mitre.org/techniques/T1552/007/"
+    cis = {entry["id"] for mapped in frameworks.values() for entry in mapped["cis"]}
+    assert {"5.2.2", "5.2.3", "5.2.4", "5.2.5", "5.2.6", "5.2.7", "5.2.8", "5.2.9", "5.2.10", "5.2.11",
+            "5.2.12"} <= cis  # every pod-level check of CIS 1.12 section 5.2 but 5.2.1 (a cluster property)
+    for mapped in frameworks.values():
+        for entries in mapped.values():
+            assert all(entry["url"].startswith("https://") and entry["name"] for entry in entries)
+    result = run([])
+    assert result["rules"]["KS-WL-024"]["frameworks"] == {
+        "pss": ["baseline/seccomp", "restricted/seccomp"], "cis": ["5.6.2"],
+        "nsa": ["Kubernetes Pod security: Hardening container environments"], "mitre": ["T1611"]}
+
+
+def test_evaluate_rules_gives_the_findings_of_the_given_rules_only():
+    objects = [workload(BAD_POD, name="bad"), workload(name="good")]
+    findings = wl.evaluate_rules(["KS-WL-015", "KS-WL-009"], objects, rules=TRUSTED, today=TODAY)
+    assert {(f["id"], f["resource"]["name"], f["status"]) for f in findings} == {
+        ("KS-WL-015", "bad", "fail"), ("KS-WL-015", "good", "pass"),
+        ("KS-WL-009", "bad", "fail"), ("KS-WL-009", "good", "pass")}
+    assert wl.evaluate_rules(["KS-WL-015"], objects, rules={"KS-WL-015": False}) == []
+    with pytest.raises(RuleConfigError, match="unknown rule id.*KS-WL-999"):
+        wl.evaluate_rules(["KS-WL-999"], objects)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"severity": "urgent"}, "severity 'urgent'"),
+    ({"container_check": None}, "no check"),
+    ({"cel": None}, "needs cel and a cel_target"),
+    ({"enforcement": "none"}, "enforcement none needs an enforcement_note"),
+    ({"frameworks": {"pss": ("baseline/seccomp-profile",)}}, "pss 'baseline/seccomp-profile' is not in"),
+    ({"frameworks": {"cis": ("5.9.9",)}}, "cis '5.9.9'"),
+    ({"ksv_params": {"KSV-0001": {}}}, "ksv_params names KSV-0001"),
+])
+def test_a_wrong_rule_definition_fails_at_import(kwargs, message):
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
+    args = dict(container_check=lambda c, pod, p: [], cel=lambda p, where, setting: ([], "[]"), cel_target="pod")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=re.escape("rule KS-WL-099 (x): ") + ".*" + message):
+        rule("KS-WL-099", "x", args.pop("severity", "low"), "container", "t", "d", "r", **args)
+
+
+def test_docs_generated_blocks_equal_the_registry():
+    proc = subprocess.run([sys.executable, str(REPO / "scripts/gen_workload_rules_doc.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = (REPO / "docs" / "workload-rules.md").read_text()
+    rows = [line.split(" | ")[0][2:] for line in doc.splitlines() if re.match(r"^\| KS-WL-\d{3} \| `", line)]
+    assert rows == [rule["id"] for rule in RULES]  # the rule table lists the registry, in order, once

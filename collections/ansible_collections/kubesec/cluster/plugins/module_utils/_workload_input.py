@@ -19,8 +19,9 @@ not a full schema validation. The unit tests check every shape refused here agai
     evaluated as well as reported, so one missing selector does not hide its findings.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
+
+from typing import Any, Optional
 
 # kind -> the apiVersions that serve it. The removed betas are kept: their objects read the same, and a cluster
 # that old still serves them; anything else in a Kubernetes API group is not that kind.
@@ -62,24 +63,24 @@ _SELECTOR_REQUIRED = ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet")
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
-def _not_a(field, value, wanted):
+def _not_a(field: str, value: Any, wanted: str) -> str:
     if value is None:
         return "%s is missing" % field
     return "%s is %s, not %s" % (field, _type_name(value), wanted)
 
 
-def _type_name(value):
+def _type_name(value: Any) -> str:
     if value is None:
         return "missing"
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _group(api_version):
+def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
 
-def _pod_spec_path(kind):
+def _pod_spec_path(kind: Any) -> Optional[tuple[str, ...]]:
     if kind in _POD_SPEC:
         return _POD_SPEC[kind]
     if kind in _TEMPLATE_KINDS:
@@ -87,7 +88,7 @@ def _pod_spec_path(kind):
     return None
 
 
-def check_object(obj):
+def check_object(obj: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
     """([(field, why)], readable) for one input object; see the module docstring."""
     kind = obj.get("kind")
     if kind not in SERVED:
@@ -109,7 +110,8 @@ def check_object(obj):
     path = _pod_spec_path(kind)
     if path is None:
         return problems, True
-    node, walked = obj, []
+    node: Any = obj
+    walked: list[str] = []
     for key in path:
         walked.append(key)
         node = node.get(key)

@@ -11,9 +11,11 @@ module: workload_audit
 short_description: Audit Kubernetes workloads against the KS-WL data-plane rules
 version_added: 0.1.0
 description:
-  - Evaluates Kubernetes objects natively, without a cluster or an admission controller, against 21 rules
-    (C(KS-WL-001) .. C(KS-WL-021)) modelled on the Defender for Cloud data-plane recommendations, the Gatekeeper
-    library, Trivy KSV checks and the Pod Security Standards. The rule table is in C(docs/workload-rules.md).
+  - Evaluates Kubernetes objects natively, without a cluster or an admission controller, against 30 rules
+    (C(KS-WL-001) .. C(KS-WL-030)) modelled on the Defender for Cloud data-plane recommendations, the Gatekeeper
+    library, Trivy KSV checks and every control of the Pod Security Standards (baseline and restricted), plus two
+    hygiene rules (probes, resource requests; severity low). The rule table, the PSS control map and the
+    framework mappings (CIS, NSA/CISA, MITRE ATT&CK) are in C(docs/workload-rules.md).
   - Reads manifest files or directories (multi-document YAML, C(List) kinds, rendered Helm output, JSON) and/or
     a list of objects a playbook fetched from the API.
   - Covers every pod controller (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,
@@ -70,6 +72,13 @@ options:
     type: list
     elements: str
     default: []
+  include_system_namespaces:
+    description:
+      - Also audit the system namespaces C(kube-system), C(kube-public), C(kube-node-lease), C(falco) and
+        C(trivy-system), excluded by default (add-ons and node agents there usually need privileges; auditing them
+        shows which).
+    type: bool
+    default: false
   cluster:
     description: Cluster name stamped on every finding.
     type: str
@@ -134,7 +143,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: Normalized findings (C(docs/findings.schema.json)), source C(workload), ids C(KS-WL-001)..C(KS-WL-021).
+  description: Normalized findings (C(docs/findings.schema.json)), source C(workload), ids C(KS-WL-001)..C(KS-WL-030).
   returned: always
   type: list
   elements: dict
@@ -164,7 +173,8 @@ rules:
     - Effective settings per rule id, for the report - enabled, evaluated, configured (false for an enabled rule
       that cannot judge with its settings, e.g. KS-WL-002 without registries), note (how to configure it, or
       C(disabled)), mode, params (the values in force),
-      exclude_namespaces, exclude_images, severity, scope and the KSV / Gatekeeper / Defender / PSS counterparts.
+      exclude_namespaces, exclude_images, severity, scope, the KSV / Gatekeeper / Defender / PSS counterparts and
+      frameworks (the mapped PSS, CIS, NSA/CISA and MITRE ATT&CK ids).
   returned: always
   type: dict
 summary:
@@ -213,6 +223,7 @@ def main():
             objects=dict(type="list", elements="dict"),
             rules=dict(type="dict", default={}),
             exclude_namespaces=dict(type="list", elements="str", default=[]),
+            include_system_namespaces=dict(type="bool", default=False),
             cluster=dict(type="str"),
             kubernetes_version=dict(type="str"),
             today=dict(type="str"),
@@ -233,7 +244,8 @@ def main():
         result = _workload.audit(
             objects, rules=params["rules"], exclude_namespaces=params["exclude_namespaces"],
             cluster=params["cluster"], kubernetes_version=params["kubernetes_version"],
-            include_passed=params["include_passed"], today=params["today"], origins=origins)
+            include_passed=params["include_passed"], today=params["today"], origins=origins,
+            include_system_namespaces=params["include_system_namespaces"])
     except (_workload.ManifestError, _workload.RuleConfigError) as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings + result["warnings"]:

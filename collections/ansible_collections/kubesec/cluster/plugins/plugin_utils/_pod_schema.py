@@ -9,6 +9,8 @@ schema_check; the node never imports kubernetes-validate.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible_collections.kubesec.cluster.plugins.module_utils._static_pod import ManifestError
 
 
@@ -16,10 +18,10 @@ class SchemaUnavailable(ManifestError):
     """kubernetes-validate is missing on the controller or does not know the Kubernetes version."""
 
 
-def _load_validator():
+def _load_validator() -> tuple[Any, Any]:
     """kubernetes-validate, imported only when a result must be validated (it is big)."""
     try:
-        import kubernetes_validate  # pylint: disable=import-outside-toplevel
+        import kubernetes_validate  # type: ignore[import-untyped]  # pylint: disable=import-outside-toplevel
         from kubernetes_validate import utils as kv_utils  # pylint: disable=import-outside-toplevel
     except ImportError:
         raise SchemaUnavailable("validation needs the Python package kubernetes-validate on the controller "
@@ -28,7 +30,7 @@ def _load_validator():
     return kubernetes_validate, kv_utils
 
 
-def schema_errors(pod, kubernetes_version):
+def schema_errors(pod: dict[str, Any], kubernetes_version: Any) -> list[str]:
     """Validate against the Kubernetes JSON schema (strict: no unknown fields); [] when valid."""
     validator, kv_utils = _load_validator()
     try:
