@@ -342,7 +342,8 @@ def load_process_component(root, name, spec):
         component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"], units)
         return component
     try:
-        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"])
+        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"],
+                                            argv_info.get("environment"))
         flags = dict(spec.get("builtin_flags") or {})
         flags.update(_rancher.component_flags(effective["args"], name))
     except _rancher.RancherConfigError as exc:

@@ -115,7 +115,8 @@ def unit_files(root, unit):
 
 
 def effective_command(root, unit):
-    """Return dict(argv=[...], files=[...], env_files=[...]) for a service, or argv None when not found."""
+    """Return dict(argv=[...], files=[...], env_files=[...], service={...}, environment={...}) for a service, or
+    argv None when not found (environment: what Environment= / EnvironmentFile= give the process)."""
     files = unit_files(root, unit)
     exec_start = None
     env = {}
@@ -144,7 +145,8 @@ def effective_command(root, unit):
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
     if exec_start is None:
-        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service}
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service,
+                "environment": env}
     command = exec_start.lstrip("@-:+!")
 
     def expand(match):
@@ -156,7 +158,8 @@ def effective_command(root, unit):
         argv = shlex.split(expanded)
     except ValueError as exc:
         raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
-    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service}
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service,
+            "environment": env}
 
 
 def parse_flags(argv, boolean_flags=()):
