@@ -42,7 +42,7 @@ def statuses(root: Path, catalogue: str = "k3s-cis-1.12") -> dict[str, str]:
 def test_default_k3s_node_gets_a_new_dropin_the_audit_then_passes(tmp_path):
     root = tree(tmp_path, "k3s-default")
     before = statuses(root)
-    assert {before[c] for c in ("4.2.4", "4.2.12", "4.2.13", "4.2.14")} == {"warn"}
+    assert {before[c] for c in ("4.2.12", "4.2.13", "4.2.14")} == {"warn"}
     plan = _rancher.plan_dropin(str(root), "k3s", K3S_ARGV, HARDEN)
     assert plan["dropin"] == DROPIN and plan["created"] and plan["config_file"] == "/etc/rancher/k3s/config.yaml"
     assert len(plan["changes"]) == 1 and plan["changes"][0]["before"] == ""

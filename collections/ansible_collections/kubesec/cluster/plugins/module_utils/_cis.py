@@ -22,7 +22,8 @@ Catalogue vocabulary (data/cis/<version>.yml):
   every file is judged and the offending ones are named; requires_config: not applicable when that component
   runs without a config file), setting `{component, flag, env, flag_key, config, op, value, if_unset,
   zero_means_default?, default_without_config?, default?}`, unit_setting, all `{tests}`, manual `{review,
-  component?, flag?}` (always WARN), audit_policy `{file, min_level, resources: [{group, resource (or
+  component?, flag?}` (always WARN), not_applicable `{reason}` (kube-bench `type: skip`: INFO with the reason),
+  audit_policy `{file, min_level, resources: [{group, resource (or
   resource/subresource), verbs?, min_level?, max_level?}]}`, encryption_providers `{file, allowed}`.
 - target_sections / target: kube-bench targets; target_components: a target is skipped on a node where none
   of its components exists. Checks of master, controlplane and etcd are reported as cis-control-plane.
@@ -1068,6 +1069,8 @@ def run_test(root, test, paths, components):
         return _test_setting(test, components)
     if kind == "manual":
         return _test_manual(test, components)
+    if kind == "not_applicable":  # kube-bench `type: skip`: the distribution does this by design (INFO)
+        return Outcome(True, "not applicable", "not applicable", {}, not_applicable=test["reason"])
     if kind == "audit_policy":
         return _test_audit_policy(root, test, paths, components)
     if kind == "encryption_providers":
