@@ -17,6 +17,9 @@ for the configuration problems hardening roles can cause:
   (Environment= / EnvironmentFile= / ExecStart=), falling back to /var/lib/kubelet/config.yaml.
   A real kubelet with a bad configuration exits and the port refuses connections; the double answers
   500 with the reason instead, so a failing test says why.
+  On a k3s / RKE2 node (its k3s / rke2 unit installed) the kubelet runs inside that process: the double checks
+  the process's kubelet --config-dir drop-ins and every kubelet-arg the process would pass (config.yaml, its
+  config.yaml.d drop-ins, the unit's --kubelet-arg) against the kubelet's flags (``check_rancher_kubelet``).
 * kube-apiserver double (control-plane nodes only), ``GET http://127.0.0.1:6443/livez`` (also
   ``/readyz`` and ``/healthz``), PLAIN HTTP (the real one is HTTPS): ``200 ok`` while
   /etc/kubernetes/manifests/kube-apiserver.yaml parses, is a v1 Pod with a kube-apiserver container
