@@ -29,14 +29,14 @@ Catalogue vocabulary (data/cis/<version>.yml):
   of its components exists. Checks of master, controlplane and etcd are reported as cis-control-plane.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import fnmatch
 import ipaddress
 import os
 import re
 import stat
+from typing import Any, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
@@ -45,6 +45,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML
 
+pwd: Any
+grp: Any
 try:
     import pwd
     import grp
@@ -285,7 +287,7 @@ def load_manifest_component(root, name, spec, paths):
     boolean = set(_static_pod.BOOLEAN_FLAGS) | set(spec.get("boolean_flags") or ())
     info = _static_pod.manifest_flags(root, path, spec.get("container"), boolean) if path else \
         {"found": False, "flags": {}, "env": {}, "container": None, "error": "no manifest path"}
-    mounts = []
+    mounts: list[tuple[str, str]] = []
     if info["found"] and not info["error"]:
         pod = _static_pod.read_manifest(root, path)[0]
         mounts = _pod_mounts(pod, info["container"]) if pod else []
@@ -384,7 +386,7 @@ def _load_node_component(root, name, spec, paths):
                 component.missing_reason = "no static pod manifest at %s" % " or ".join(
                     _candidates(root, paths, spec["manifest"], {}) or ["(no path)"])
             return component
-    argv_info = {"argv": None, "files": [], "env_files": [], "service": {}}
+    argv_info: dict[str, Any] = {"argv": None, "files": [], "env_files": [], "service": {}}
     error = None
     try:
         argv_info = _systemd.effective_command(root, spec.get("unit", name + ".service"))
@@ -480,7 +482,7 @@ def _read_id_names(root, name):
     real = node_path(root, "/etc/" + name)
     if not os.path.isfile(real):
         return None
-    names = {}
+    names: dict[int, str] = {}
     try:
         with open(real, "r") as handle:
             for line in handle:
@@ -667,7 +669,7 @@ def _test_many_files(root, test, paths, components):
         searched.append(text)
         skipped.extend(links)
     expected = _expected_file(test)
-    evidence = {"searched": "; ".join(searched)}
+    evidence: dict[str, Any] = {"searched": "; ".join(searched)}
     if skipped:
         evidence["skipped_symlinks"] = skipped
     if not listed:

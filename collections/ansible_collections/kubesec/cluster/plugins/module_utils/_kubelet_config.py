@@ -8,8 +8,7 @@ writing (backup, atomic move). Command-line flags win over the config file, so a
 else than a setting we manage is removed from wherever it is defined (env file or drop-in).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
 import re

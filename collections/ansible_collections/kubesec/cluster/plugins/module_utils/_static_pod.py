@@ -23,8 +23,7 @@ name does not start with a dot, whatever its extension, and starts it as a pod):
   refused.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import copy
 import datetime
@@ -256,7 +255,7 @@ def edit_flags(container, flags, boolean_flags=BOOLEAN_FLAGS, path="manifest"):
     for raw_name, value in flags.items():
         name = normalize_flag_name(raw_name)
         wanted = None if value is None else "%s=%s" % (name, flag_value_text(name, value))
-        places = []
+        places: list[tuple[str, tuple[int, int]]] = []
         for key in ("command", "args"):
             items = container.get(key)
             if items:
