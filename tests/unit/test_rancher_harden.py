@@ -152,3 +152,50 @@ def test_rke2_default_node(tmp_path):
     write(plan)
     after = statuses(root, "rke2-cis-1.12")
     assert {after[c] for c in ("4.2.4", "4.2.12", "4.2.13", "4.2.14")} == {"pass"}
+
+
+# ------------------------------------------------------------------ the module, as a process (check mode, backup)
+
+MODULE = "ansible_collections.kubesec.cluster.plugins.modules.rancher_config"
+COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
+
+
+def run(root: Path, args: dict, check: bool = False) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    payload = dict(args, root=str(root), _ansible_check_mode=check, _ansible_diff=True)
+    out = subprocess.run([sys.executable, "-m", MODULE], input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), timeout=120)
+    return json.loads(out.stdout)
+
+
+def files(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mode) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_module_check_mode_create_backup_and_refusal(tmp_path):
+    root = tree(tmp_path, "k3s-default")
+    args = {"distribution": "k3s", "args": HARDEN, "backup_dir": "/var/lib/kubesec/kubelet-backups"}
+    before = files(root)
+    check = run(root, args, check=True)
+    assert check["changed"] and check["files_created"] == [DROPIN] and check["service"] == "k3s.service"
+    assert files(root) == before and not (root / "etc/rancher/k3s/config.yaml.d").exists()  # not one byte
+    assert "kubelet-arg+:" in check["diff"][0]["after"]
+    first = run(root, args)
+    assert first["changed"] and first["files_created"] == [DROPIN] and "backup_files" not in first
+    # a second change backs up the drop-in outside config.yaml.d (k3s would read a copy left there)
+    second = run(root, dict(args, args={"kubelet": {"--pod-max-pids": 2048}}))
+    assert second["files_created"] == [] and second["args_set"] == ["kubelet --pod-max-pids=2048"]
+    (backup,) = second["backup_files"].values()
+    assert "/var/lib/kubesec/kubelet-backups/etc_rancher_k3s_config.yaml.d_90-kubesec.yaml." in backup
+    assert "pod-max-pids=4096" in Path(backup).read_text()
+    assert [p.name for p in (root / "etc/rancher/k3s/config.yaml.d").iterdir()] == ["90-kubesec.yaml"]  # no lock left
+    # a later drop-in that replaces the list: refused by name, nothing written
+    later = root / "etc/rancher/k3s/config.yaml.d/99-site.yaml"
+    later.write_text("kubelet-arg:\n  - pod-max-pids=100\n")
+    now = files(root)
+    refused = run(root, dict(args, args={"kubelet": {"--pod-max-pids": 4096}}))
+    assert refused["failed"] and "99-site.yaml" in refused["msg"] and files(root) == now

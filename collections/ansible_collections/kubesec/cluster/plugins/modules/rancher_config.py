@@ -9,7 +9,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 DOCUMENTATION = r"""
 module: rancher_config
 short_description: Set the flags k3s or RKE2 gives its kubelet, API server and other components, in a drop-in of kubesec's own
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - On k3s and RKE2 one process (C(k3s.service), C(k3s-agent.service), C(rke2-server.service), C(rke2-agent.service))
     starts the kubelet, kube-proxy and, on servers, the control plane; their flags are the C(kubelet-arg),
@@ -140,6 +140,11 @@ backup_files:
   description: Map of changed file (real path) to its backup copy, for rollback.
   returned: changed, O(backup=true) and the drop-in existed; also on a failed write
   type: dict
+files_restored:
+  description: On a failed write, the files that had been replaced and were put back as they were.
+  returned: failure while writing
+  type: list
+  elements: str
 """
 
 import datetime
