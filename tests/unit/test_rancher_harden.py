@@ -106,7 +106,7 @@ def test_a_later_dropin_that_replaces_the_list_is_named_and_nothing_is_planned(t
 
 def test_the_command_line_wins_and_is_named(tmp_path):
     root = tree(tmp_path, "k3s-default")
-    argv = K3S_ARGV + ["--kubelet-arg=read-only-port=10255"]
+    argv = [*K3S_ARGV, "--kubelet-arg=read-only-port=10255"]
     with pytest.raises(_rancher.RancherConfigError, match="k3s command line"):
         _rancher.plan_dropin(str(root), "k3s", argv, HARDEN)
 
