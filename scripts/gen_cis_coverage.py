@@ -18,7 +18,12 @@ PAGE = ROOT / "docs/cis-coverage.md"
 sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions  # noqa: E402
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis  # noqa: E402
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue  # noqa: E402
+
+# Distribution test-host trees (tests/testbed/trees/rancher.yml) judged by their catalogue for the counts table.
+PROFILE_TREES = {"k3s-default": "k3s-cis-1.12", "k3s-hardened": "k3s-cis-1.12",
+                 "rke2-default": "rke2-cis-1.12", "rke2-hardened": "rke2-cis-1.12"}
 
 
 # How cis_node_audit works out what the kubelet and kube-proxy really run with (the verdicts depend on it).
@@ -52,14 +57,32 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   (API 404) is `info` (no kube-proxy).
 - **k3s** (`k3s-cis-1.12`, chosen by itself on a node with `/var/lib/rancher/k3s` or `/etc/rancher/k3s`): the
   kubelet and kube-proxy run inside the k3s process (`k3s.service` / `k3s-agent.service`). Their flags are the
-  ones k3s passes itself (catalogue data: `--config-dir=/var/lib/rancher/k3s/agent/etc/kubelet.conf.d`, the agent
-  kubeconfigs), then the `kubelet-arg` / `kube-proxy-arg` items of `/etc/rancher/k3s/config.yaml` (or `--config`),
-  its `config.yaml.d/*.yaml` drop-ins in name order (`key+:` appends) and the unit's command line, later items
-  winning. 4.1.1/4.1.2 judge `k3s.service` (kube-bench reports them Not Applicable); 4.1.9/4.1.10 are `info`
-  (k3s uses `--config-dir`, no `--config` file; kube-bench checks `kubelet.kubeconfig` there instead).
-  **RKE2** (`rke2-cis-1.12`) is read the same way at `/var/lib/rancher/rke2`, `/etc/rancher/rke2/config.yaml` and the
-  `rke2-server` / `rke2-agent` units. For both, 4.2.4 is WARN on a default node: the defaults drop-in omits
-  `readOnlyPort: 0` and without a `--config` file the kubelet's legacy default (10255) applies.
+  ones k3s passes itself (catalogue data from k3s `pkg/daemons/agent`: `--config-dir=/var/lib/rancher/k3s/agent/
+  etc/kubelet.conf.d`, the agent kubeconfigs, `--read-only-port=0`), then the `kubelet-arg` / `kube-proxy-arg` items
+  of `/etc/rancher/k3s/config.yaml` (or `--config`, or `K3S_CONFIG_FILE` from the unit's environment), its
+  `config.yaml.d/*.yaml` drop-ins in name order (`key+:` appends) and the unit's command line, later items winning.
+  **RKE2** (`rke2-cis-1.12`) is read the same way at `/var/lib/rancher/rke2`, `/etc/rancher/rke2/config.yaml` and
+  the `rke2-server` / `rke2-agent` units. Where the verdicts differ from kube-bench's k3s-cis / rke2-cis profiles on
+  the same node, and why:
+  - 4.1.1 / 4.1.2 judge the unit that starts the kubelet (`k3s.service`, `rke2-server.service`: 0644 as installed,
+    FAIL); kube-bench reports them Not Applicable (no `kubelet.service`).
+  - 4.1.9 / 4.1.10 are `info` (the kubelet gets `--config-dir`, no `--config` file); kube-bench checks
+    `kubelet.kubeconfig` under these ids instead (PASS at 0600).
+  - 4.2.4 passes from the flag k3s / rke2 pass themselves: `KubeletConfiguration` omits a zero `readOnlyPort`, so
+    since v1.32.4 both put `--read-only-port=0` on the kubelet's command line (k3s-io/k3s#12164, rancher/rke2#8094);
+    v1.32.0-v1.32.3 served the read-only port 10255. (An earlier kubesec reported WARN here; kube-bench passes it
+    from the `Running kubelet` log line.)
+  - 4.2.7 (`--hostname-override`) is `info`, not applicable: k3s / rke2 set it to the node name themselves
+    (kube-bench: `type: skip`).
+  - 4.2.12 - 4.2.14 (cipher suites, pod PID limit, seccomp default) WARN on a default node as in kube-bench's
+    cis-1.12 numbering; kube-bench's older k3s profiles (k3s-cis-1.24 and before) have no 4.2.13 / 4.2.14.
+- **Hardening k3s / RKE2** (`node_hardening`): the same controls, written as `kubelet-arg+` / `kube-proxy-arg+`
+  items into a drop-in of kubesec's own, `/etc/rancher/<dist>/config.yaml.d/90-kubesec.yaml`; the operator's
+  `config.yaml` is never rewritten. The file is planned as k3s reads it: when a later drop-in replaces a list (a
+  key without `+`) or the unit's command line sets the flag, the run stops and names that place. The unit that
+  runs the process is restarted; a kubelet that does not come back gets the previous drop-in back (or loses the
+  one this run created). `control_plane_hardening` changes nothing on a k3s / RKE2 server (no control-plane
+  checks in these catalogues yet).
 - **3.2.2** checks every area CIS lists for the audit policy, by the API server's first-match rule: secrets,
   configmaps and tokenreviews at exactly Metadata (a higher level writes their contents to the log), every
   modifying verb on pods and deployments, and pods/exec, pods/portforward, pods/proxy and services/proxy at
@@ -77,6 +100,24 @@ def remediated_by_role():
                 for control_id in controls:
                     found[str(control_id)] = vars_file.parent.parent.name
     return found
+
+
+def profile_rows() -> list[str]:
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from tests.testbed.nodetree import materialize
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for profile, name in PROFILE_TREES.items():
+            root = Path(tmp) / profile
+            materialize(root, "rancher:" + profile, node="node")
+            findings, _ = _cis.audit_node(str(root), _catalogue.load(name), node="node")
+            counts = {status: sum(1 for f in findings if f["status"] == status) for status in ("pass", "fail", "warn", "info")}
+            others = ", ".join(f"{f['id'][4:]} {f['status'].upper()}" for f in findings if f["status"] != "pass")
+            rows.append(f"| {profile} | {name} | {counts['pass']} | {counts['fail']} | {counts['warn']} | {counts['info']} | {others} |")
+    return rows
 
 
 def render():
@@ -109,6 +150,12 @@ def render():
               "", "| Distribution | Catalogue |", "|---|---|"]
     for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items():
         lines.append(f"| {dist} | {name} |")
+    lines += ["", "### Distribution test hosts: what the installers write, judged by the catalogue", "",
+              "The trees of `tests/testbed/trees/rancher.yml` (installer + first start; `-hardened`: plus what the",
+              "distribution's CIS hardening guide has the operator write), audited as they are (before kubesec hardens",
+              "them; after `node_hardening` every check passes except the `info` ones: molecule scenarios `k3s`, `rke2`).",
+              "", "| Test host profile | Catalogue | PASS | FAIL | WARN | INFO | Not passing |", "|---|---|---|---|---|---|---|"]
+    lines += profile_rows()
     lines.append("")
     for cat in catalogues.values():
         lines += [f"## {cat['version']} (Kubernetes {', '.join(cat.get('kubernetes', []))})", "",
@@ -117,6 +164,9 @@ def render():
             cid = str(check["id"])
             target = cat.get("target_sections", {}).get(cid.split(".", 1)[0], "node")
             role = roles.get(cid)
+            if cat["version"] in _cis_versions.DISTRIBUTION_CATALOGUES.values():  # its own list (4.2.7: not applicable)
+                listed = (cat.get("kubesec_remediation") or {}).get("controls") or {}
+                role = next((r for r, ids in listed.items() if cid in ids), None)
             lines.append(f"| {cid} | {check['title']} | {'yes' if check['scored'] else 'manual'} | {check.get('severity', '')}"
                          f" | cis_node_audit ({target}) | {('`' + role + '`') if role else 'audit only'} |")
         lines.append("")

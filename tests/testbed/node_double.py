@@ -17,6 +17,9 @@ for the configuration problems hardening roles can cause:
   (Environment= / EnvironmentFile= / ExecStart=), falling back to /var/lib/kubelet/config.yaml.
   A real kubelet with a bad configuration exits and the port refuses connections; the double answers
   500 with the reason instead, so a failing test says why.
+  On a k3s / RKE2 node (its k3s / rke2 unit installed) the kubelet runs inside that process: the double checks
+  the process's kubelet --config-dir drop-ins and every kubelet-arg the process would pass (config.yaml, its
+  config.yaml.d drop-ins, the unit's --kubelet-arg) against the kubelet's flags (``check_rancher_kubelet``).
 * kube-apiserver double (control-plane nodes only), ``GET http://127.0.0.1:6443/livez`` (also
   ``/readyz`` and ``/healthz``), PLAIN HTTP (the real one is HTTPS): ``200 ok`` while
   /etc/kubernetes/manifests/kube-apiserver.yaml parses, is a v1 Pod with a kube-apiserver container
@@ -357,6 +360,150 @@ def kubelet_config_path(root: str = "/") -> tuple[str, list[str]]:
     return config or DEFAULT_KUBELET_CONFIG, problems
 
 
+# ---------------------------------------------------------------- k3s / RKE2: the kubelet inside the process
+
+# What the k3s / rke2 installers and first start write (tests/testbed/trees/rancher.yml): the unit, where it lives,
+# the config file, and the kubelet --config-dir the process writes its own defaults to.
+RANCHER = {
+    "k3s": {"units": ("k3s.service", "k3s-agent.service"), "config": "/etc/rancher/k3s/config.yaml",
+            "config_dir": "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d"},
+    "rke2": {"units": ("rke2-server.service", "rke2-agent.service"), "config": "/etc/rancher/rke2/config.yaml",
+             "config_dir": "/var/lib/rancher/rke2/agent/etc/kubelet.conf.d"},
+}
+UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+# kubelet flags (v1.33 `kubelet --help`) the test beds use, by value kind; any other flag makes the kubelet exit
+# with "unknown flag", as the real one does.
+KUBELET_FLAG_KINDS = {
+    "anonymous-auth": "bool", "authentication-token-webhook": "bool", "make-iptables-util-chains": "bool",
+    "rotate-certificates": "bool", "rotate-server-certificates": "bool", "seccomp-default": "bool",
+    "protect-kernel-defaults": "bool", "fail-swap-on": "bool",
+    "authorization-mode": ("AlwaysAllow", "Webhook"), "tls-min-version": tuple(sorted(TLS_VERSIONS)),
+    "client-ca-file": "file", "tls-cert-file": "file", "tls-private-key-file": "file",
+    "read-only-port": "port", "pod-max-pids": "int", "event-qps": "int", "max-pods": "int",
+    "streaming-connection-idle-timeout": "duration", "tls-cipher-suites": "ciphers", "feature-gates": "gates",
+    "hostname-override": "str", "node-labels": "str", "eviction-hard": "str", "kube-reserved": "str",
+    "system-reserved": "str", "kubeconfig": "file", "config-dir": "str", "config": "file",
+}
+_PFLAG_BOOL_VALUES = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+
+
+def rancher_distribution(root: str = "/") -> str | None:
+    """'k3s' / 'rke2' when the node runs one (its unit is installed), else None."""
+    for name, spec in RANCHER.items():
+        if any(os.path.isfile(_under(root, f"{d}/{u}")) for d in UNIT_DIRS for u in spec["units"]):
+            return name
+    return None
+
+
+def _rancher_argv(root: str, spec: dict) -> tuple[list[str], str | None]:
+    for directory in UNIT_DIRS:
+        for unit in spec["units"]:
+            path = _under(root, f"{directory}/{unit}")
+            if not os.path.isfile(path):
+                continue
+            with open(path, encoding="utf-8") as handle:
+                for line in _systemd_lines(handle.read()):
+                    key, _, value = line.partition("=")
+                    if key.strip() == "ExecStart" and value.strip():
+                        return shlex.split(value.strip().lstrip("@-:+!")), None
+            return [], f"{unit}: no ExecStart"
+    return [], "no unit"
+
+
+def rancher_kubelet_args(root: str, distribution: str) -> tuple[list[str], list[str]]:
+    """(kubelet-arg items in the order k3s passes them, problems that stop the process), as k3s reads its config:
+    config.yaml, then config.yaml.d/*.yaml|*.yml by name; `key+` appends; the command line's --kubelet-arg last."""
+    spec = RANCHER[distribution]
+    argv, problem = _rancher_argv(root, spec)
+    if problem:
+        return [], [f"{distribution}: {problem}"]
+    config = spec["config"]
+    for index, word in enumerate(argv):
+        if word in ("--config", "-c") and index + 1 < len(argv):
+            config = argv[index + 1]
+        elif word.startswith(("--config=", "-c=")):
+            config = word.split("=", 1)[1]
+    files = [config] if os.path.isfile(_under(root, config)) else []
+    dropins = _under(root, config + ".d")
+    if os.path.isdir(dropins):
+        files += [f"{config}.d/{n}" for n in sorted(os.listdir(dropins))
+                  if n.lower().endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(dropins, n))]
+    items: list[str] = []
+    for path in files:
+        try:
+            data = _load_yaml(path, root)
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            return [], [f"{distribution}: failed to read config file {path}: {' '.join(str(exc).split())}"]
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            return [], [f"{distribution}: config file {path} is not a mapping"]
+        for key, value in data.items():
+            if str(key).rstrip("+") != "kubelet-arg":
+                continue
+            values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            items = items + values if str(key).endswith("+") else values
+    for index, word in enumerate(argv):
+        if word.startswith("--kubelet-arg="):
+            items.append(word.split("=", 1)[1])
+        elif word == "--kubelet-arg" and index + 1 < len(argv):
+            items.append(argv[index + 1])
+    return items, []
+
+
+def check_kubelet_flag(name: str, value: str, root: str = "/") -> str | None:
+    """Why the kubelet (v1.33) refuses --name=value, or None."""
+    kind = KUBELET_FLAG_KINDS.get(name)
+    bad = f'invalid argument "{value}" for "--{name}" flag'
+    if kind is None:
+        return f"unknown flag: --{name}"
+    if isinstance(kind, tuple):
+        return None if value in kind else f"{bad}: must be one of {', '.join(kind)}"
+    if kind == "bool":
+        return None if value in _PFLAG_BOOL_VALUES else f'{bad}: strconv.ParseBool: parsing "{value}": invalid syntax'
+    if kind in ("int", "port"):
+        if not re.fullmatch(r"-?\d+", value):
+            return f'{bad}: strconv.ParseInt: parsing "{value}": invalid syntax'
+        if kind == "port" and not 0 <= int(value) <= 65535:
+            return f"invalid configuration: {name} {value} must be between 0 and 65535, inclusive"
+        return None
+    if kind == "duration":
+        return None if is_go_duration(value) else f'{bad}: time: invalid duration "{value}"'
+    if kind == "ciphers":
+        unknown = [s for s in value.split(",") if s and s not in ACCEPTED_CIPHER_NAMES]
+        return f"{bad}: Cipher suite {unknown[0]} not supported or doesn't exist" if unknown else None
+    if kind == "gates":
+        for part in value.split(","):
+            gate, eq, setting = part.partition("=")
+            if not gate or not eq or setting not in _PFLAG_BOOL_VALUES:
+                return f"{bad}: missing bool value for {gate or part}"
+        return None
+    if kind == "file" and not os.path.isfile(_under(root, value)):
+        return f"--{name}: open {value}: no such file or directory"
+    return None
+
+
+def check_rancher_kubelet(root: str = "/") -> tuple[str, list[str]]:
+    """(what was read, problems) for the kubelet a k3s / rke2 node would start: its --config-dir drop-ins parse as
+    KubeletConfiguration (as check_kubelet_config) and every kubelet-arg is a flag the kubelet accepts."""
+    distribution = rancher_distribution(root)
+    spec = RANCHER[distribution]
+    problems: list[str] = []
+    config_dir = _under(root, spec["config_dir"])
+    if os.path.isdir(config_dir):
+        for name in sorted(os.listdir(config_dir)):
+            if name.endswith(".conf"):
+                problems += check_kubelet_config(f"{spec['config_dir']}/{name}", root)
+    items, stop = rancher_kubelet_args(root, distribution)
+    problems += stop
+    for item in items:
+        name, eq, value = item.lstrip("-").partition("=")
+        problem = check_kubelet_flag(name, value if eq else "true", root)
+        if problem:
+            problems.append(problem)
+    return f"{distribution}: {spec['config']} (+ .d) and {spec['config_dir']}", problems
+
+
 # ---------------------------------------------------------------- kube-apiserver manifest
 
 _AUDIT_INT = {"--audit-log-maxage", "--audit-log-maxbackup", "--audit-log-maxsize"}
@@ -566,8 +713,11 @@ class KubeletDouble:
         self.problems: list[str] = []
 
     def restart(self) -> dict:
-        config_path, problems = kubelet_config_path()
-        problems = problems + check_kubelet_config(config_path)
+        if rancher_distribution():  # k3s / rke2: the kubelet runs inside the process, from its config and flags
+            config_path, problems = check_rancher_kubelet()
+        else:
+            config_path, problems = kubelet_config_path()
+            problems = problems + check_kubelet_config(config_path)
         with self.lock:
             self.generation += 1
             self.started_at = time.time()

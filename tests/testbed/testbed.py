@@ -63,6 +63,7 @@ MAX_CONTROL_PLANES = 9
 KUBELET_HEALTH_URL = "http://127.0.0.1:10248/healthz"
 APISERVER_HEALTH_URL = "http://127.0.0.1:6443/livez"
 STATE_DIR = "/etc/kubernetes/kubesec-state"  # kubesec_state_dir: inside the node's private /etc/kubernetes mount
+RANCHER_STATE_DIR = "/var/lib/rancher/kubesec-state"  # the same on k3s / RKE2 trees (no /etc/kubernetes mount)
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLUSTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 RESERVED_GROUPS = {"all", "ungrouped", "workers", "control_plane"}
@@ -933,7 +934,7 @@ class TestBed:
             "kubesec_kubelet_health_retries": 5,
             "kubesec_kubelet_health_delay": 1,
             # Backups and records on the node go into its own bind-mounted tree, not onto the machine's /var/lib.
-            "kubesec_state_dir": STATE_DIR,
+            "kubesec_state_dir": STATE_DIR if "/etc/kubernetes" in node.mounts else RANCHER_STATE_DIR,
         }
         if node.role == "control-plane":
             # The kube-apiserver double re-reads its manifest on every request (no settle time); there is no

@@ -22,20 +22,21 @@ Catalogue vocabulary (data/cis/<version>.yml):
   every file is judged and the offending ones are named; requires_config: not applicable when that component
   runs without a config file), setting `{component, flag, env, flag_key, config, op, value, if_unset,
   zero_means_default?, default_without_config?, default?}`, unit_setting, all `{tests}`, manual `{review,
-  component?, flag?}` (always WARN), audit_policy `{file, min_level, resources: [{group, resource (or
+  component?, flag?}` (always WARN), not_applicable `{reason}` (kube-bench `type: skip`: INFO with the reason),
+  audit_policy `{file, min_level, resources: [{group, resource (or
   resource/subresource), verbs?, min_level?, max_level?}]}`, encryption_providers `{file, allowed}`.
 - target_sections / target: kube-bench targets; target_components: a target is skipped on a node where none
   of its components exists. Checks of master, controlplane and etcd are reported as cis-control-plane.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import fnmatch
 import ipaddress
 import os
 import re
 import stat
+from typing import Any, Iterable, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
@@ -44,6 +45,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML
 
+pwd: Any
+grp: Any
 try:
     import pwd
     import grp
@@ -63,12 +66,12 @@ class CatalogueError(KubesecError, ValueError):
     """The catalogue itself is wrong (names the check and field)."""
 
 
-def node_path(root, path):
+def node_path(root: str, path: str) -> str:
     """Real path of a node path, resolved inside the root (symlinks re-rooted); NodePathError if it leaves it."""
     return _nodepath.resolve(root, "/" + str(path).lstrip("/"))
 
 
-def parse_duration(value):
+def parse_duration(value: Any) -> float:
     """Go duration (5m, 4h0m0s, 0s, 300ms) or a bare number of seconds -> seconds (float)."""
     text = str(value).strip()
     if re.match(r"^-?\d+(\.\d+)?$", text):
@@ -76,7 +79,7 @@ def parse_duration(value):
     return _parsing.duration_seconds(text, _parsing.GO)
 
 
-def get_path(data, dotted):
+def get_path(data: Any, dotted: str) -> Any:
     """Value at a dotted path (authentication.anonymous.enabled) or MISSING."""
     current = data
     for part in dotted.split("."):
@@ -86,7 +89,7 @@ def get_path(data, dotted):
     return current
 
 
-def _as_text(value):
+def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -97,9 +100,14 @@ def _as_text(value):
 class Component(object):
     """One node component (kubelet, kube-proxy): its effective flags and its config file."""
 
-    def __init__(self, name, flags=None, flags_source=None, config=None, config_path=None, config_error=None,
-                 files=None, running_from=None, unit_settings=None, kind="unit", flags_error=None, env=None,
-                 mounts=None, found=None, unit_files=None, config_layers=None, no_config=None, cluster_source=None):
+    def __init__(self, name: str, flags: Optional[dict[str, str]] = None, flags_source: Optional[str] = None,
+                 config: Optional[dict[str, Any]] = None, config_path: Optional[str] = None,
+                 config_error: Optional[str] = None, files: Optional[list[str]] = None, running_from: Any = None,
+                 unit_settings: Optional[dict[str, str]] = None, kind: str = "unit", flags_error: Optional[str] = None,
+                 env: Optional[dict[str, str]] = None, mounts: Optional[list[tuple[str, str]]] = None,
+                 found: Optional[bool] = None, unit_files: Optional[list[str]] = None,
+                 config_layers: Optional[list[tuple[str, Any]]] = None, no_config: Optional[str] = None,
+                 cluster_source: Optional[str] = None) -> None:
         self.name = name
         self.unit_files = unit_files or []  # the systemd unit and its drop-ins, in the order systemd reads them
         # [(node path, data)] of every config file the component reads: the --config file, then its
@@ -114,8 +122,8 @@ class Component(object):
         self.env = env or {}
         self.mounts = mounts or []  # [(mountPath, hostPath)] of a static pod container, longest first
         self._found = found
-        self.missing_reason = None
-        self.cluster_absent = None  # why the cluster has no such component (e.g. no kube-proxy ConfigMap)
+        self.missing_reason: Optional[str] = None
+        self.cluster_absent: Optional[str] = None  # why the cluster has no such component (e.g. no kube-proxy ConfigMap)
         self.flags = flags or {}
         self.flags_source = flags_source
         self.config = config
@@ -126,26 +134,26 @@ class Component(object):
         self.unit_settings = unit_settings or {}
 
     @property
-    def present(self):
+    def present(self) -> bool:
         return bool(self.flags_source or self.config_path or self.cluster_source)
 
-    def config_source(self, dotted):
+    def config_source(self, dotted: str) -> Optional[str]:
         """The config file that sets a dotted key last (a --config-dir drop-in wins over --config)."""
         for path, data in reversed(self.config_layers):
             if _sets_path(data, dotted):
                 return path
         return self.cluster_source or self.config_path
 
-    def is_main_config(self, path):
+    def is_main_config(self, path: Optional[str]) -> bool:
         """The --config file itself (where the kubelet fills zero values with its defaults), not a drop-in."""
         return bool(self.config_layers) and path == self.config_layers[0][0] and path == self.config_path
 
     @property
-    def found(self):
+    def found(self) -> bool:
         """The component's defining file exists on the node (even if it does not parse)."""
         return self.present if self._found is None else self._found
 
-    def host_path(self, path):
+    def host_path(self, path: str) -> str:
         """A path as the container sees it -> the node path (through the pod's hostPath mounts)."""
         for mount_path, host in self.mounts:
             base = mount_path.rstrip("/")
@@ -154,7 +162,7 @@ class Component(object):
         return path
 
 
-def _read_config(root, path):
+def _read_config(root: str, path: str) -> tuple[Any, Optional[str]]:
     """Parse a YAML/JSON component config file -> (data, error)."""
     real = node_path(root, path)
     if not os.path.isfile(real):
@@ -175,13 +183,13 @@ def _read_config(root, path):
     return data, None
 
 
-def _sets_path(data, dotted):
+def _sets_path(data: Any, dotted: str) -> bool:
     """A config layer sets a dotted key (to something other than null, which changes nothing: merge_dropin)."""
     value = get_path(data, dotted)
     return value is not MISSING and value is not None
 
 
-def merge_dropin(target, patch):
+def merge_dropin(target: Any, patch: Any) -> Any:
     """Merge one --config-dir drop-in over the config, with the kubelet's result.
 
     The kubelet applies a JSON merge patch (RFC 7386: mappings merge, lists and scalars replace) and unmarshals
@@ -201,12 +209,12 @@ class _DropinError(KubesecError, ValueError):
     """A --config-dir cannot be read completely (names the directory)."""
 
 
-def dropin_files(root, directory):
+def dropin_files(root: str, directory: str) -> tuple[list[str], Optional[str]]:
     """Drop-in files of a --config-dir in the kubelet's order: filepath.WalkDir (lexical, into subdirectories),
     every non-directory entry whose extension is .conf. -> (node paths, error)."""
     found = []
 
-    def walk(node_dir):
+    def walk(node_dir: str) -> None:
         real = node_path(root, node_dir)
         try:
             names = sorted(os.listdir(real))
@@ -230,7 +238,8 @@ def dropin_files(root, directory):
     return found, None
 
 
-def _merge_dropins(root, config, layers, directory, kind):
+def _merge_dropins(root: str, config: Optional[dict[str, Any]], layers: list[tuple[str, Any]], directory: str,
+                   kind: Optional[str]) -> tuple[Any, list[tuple[str, Any]], Optional[str]]:
     """Merge every drop-in of `directory` over config -> (merged config, layers, error naming the file)."""
     files, error = dropin_files(root, directory)
     if error:
@@ -248,9 +257,9 @@ def _merge_dropins(root, config, layers, directory, kind):
     return merged, layers, None
 
 
-def _pod_mounts(pod, container_name):
+def _pod_mounts(pod: dict[str, Any], container_name: Optional[str]) -> list[tuple[str, str]]:
     """[(mountPath, hostPath path)] of one container's hostPath mounts, longest mount path first."""
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    spec: dict[str, Any] = pod["spec"] if isinstance(pod.get("spec"), dict) else {}
     volumes = {}
     for volume in _static_pod.as_list(spec.get("volumes")):
         if isinstance(volume, dict) and isinstance(volume.get("hostPath"), dict) and volume["hostPath"].get("path"):
@@ -265,7 +274,7 @@ def _pod_mounts(pod, container_name):
     return sorted(mounts, key=lambda item: len(item[0]), reverse=True)
 
 
-def _candidates(root, paths, value, components):
+def _candidates(root: str, paths: dict[str, Any], value: Any, components: dict[str, Component]) -> list[str]:
     """A path key, a node path or a list of either -> node paths, first existing first."""
     values = value if isinstance(value, list) else [value]
     found = []
@@ -277,24 +286,24 @@ def _candidates(root, paths, value, components):
     return existing + [p for p in found if p not in existing]
 
 
-def load_manifest_component(root, name, spec, paths):
+def load_manifest_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
     """A control-plane component run as a static pod: flags from its container's command + args."""
     candidates = _candidates(root, paths, spec["manifest"], {})
     path = candidates[0] if candidates else None
     boolean = set(_static_pod.BOOLEAN_FLAGS) | set(spec.get("boolean_flags") or ())
     info = _static_pod.manifest_flags(root, path, spec.get("container"), boolean) if path else \
         {"found": False, "flags": {}, "env": {}, "container": None, "error": "no manifest path"}
-    mounts = []
-    if info["found"] and not info["error"]:
+    mounts: list[tuple[str, str]] = []
+    if path and info["found"] and not info["error"]:
         pod = _static_pod.read_manifest(root, path)[0]
         mounts = _pod_mounts(pod, info["container"]) if pod else []
     return Component(name, flags=info["flags"], flags_source=path if info["found"] else None,
-                     config_error=None, files=[path] if info["found"] else [], kind="manifest",
+                     config_error=None, files=[path] if path and info["found"] else [], kind="manifest",
                      flags_error=info["error"] if info["found"] else None, env=info["env"], mounts=mounts,
                      found=info["found"])
 
 
-def cluster_component(name, info):
+def cluster_component(name: str, info: dict[str, Any]) -> Component:
     """A component configured from the cluster (the kube-proxy ConfigMap) rather than a node file.
 
     info: {source, config} when read, {source, error} when it could not be parsed, {source, absent} when the
@@ -312,7 +321,8 @@ def cluster_component(name, info):
     return component
 
 
-def load_component(root, name, spec, paths, cluster_configs=None):
+def load_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any],
+                   cluster_configs: Optional[dict[str, Any]] = None) -> Component:
     """Work out a component's effective flags (static pod manifest, or systemd unit) and config file."""
     component = _load_node_component(root, name, spec, paths)
     info = (cluster_configs or {}).get(spec.get("cluster_config") or "")
@@ -321,7 +331,7 @@ def load_component(root, name, spec, paths, cluster_configs=None):
     return component
 
 
-def load_process_component(root, name, spec):
+def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Component:
     """A component embedded in the k3s / rke2 process: its flags are the process's built-in ones (catalogue
     data, from the distribution's source) overlaid by the `<component>-arg` items of its config file, the
     config file's .d drop-ins and its command line (_rancher); --config / --config-dir as for a kubelet unit."""
@@ -342,7 +352,8 @@ def load_process_component(root, name, spec):
         component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"], units)
         return component
     try:
-        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"])
+        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"],
+                                            argv_info.get("environment"))
         flags = dict(spec.get("builtin_flags") or {})
         flags.update(_rancher.component_flags(effective["args"], name))
     except _rancher.RancherConfigError as exc:
@@ -372,7 +383,7 @@ def load_process_component(root, name, spec):
                      "and its --config-dir drop-ins" % name)
 
 
-def _load_node_component(root, name, spec, paths):
+def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
     if spec.get("process"):
         return load_process_component(root, name, spec)
     if spec.get("manifest"):
@@ -382,7 +393,7 @@ def _load_node_component(root, name, spec, paths):
                 component.missing_reason = "no static pod manifest at %s" % " or ".join(
                     _candidates(root, paths, spec["manifest"], {}) or ["(no path)"])
             return component
-    argv_info = {"argv": None, "files": [], "env_files": [], "service": {}}
+    argv_info: dict[str, Any] = {"argv": None, "files": [], "env_files": [], "service": {}}
     error = None
     try:
         argv_info = _systemd.effective_command(root, spec.get("unit", name + ".service"))
@@ -427,7 +438,8 @@ def _load_node_component(root, name, spec, paths):
                      unit_files=unit_files, config_layers=layers)
 
 
-def _flags_only_component(root, name, spec, paths, flags, argv_info, error, unit_files):
+def _flags_only_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any], flags: dict[str, str],
+                          argv_info: dict[str, Any], error: Optional[str], unit_files: list[str]) -> Component:
     """A kubelet started without --config: settings come from its flags, drop-ins and its flag defaults."""
     reason = "no config file in use: the %s runs without %s (%s), so its settings come from its flags%s and " \
              "its documented defaults" % (name, spec["config_flag"], argv_info["files"][-1],
@@ -438,7 +450,9 @@ def _flags_only_component(root, name, spec, paths, flags, argv_info, error, unit
         unused += [p for p in paths[spec["config_path"]].get("default") or [] if os.path.isfile(node_path(root, p))]
     if unused:
         reason += "; %s exists but the %s does not read it" % (unused[0], name)
-    config, layers, config_error = None, [], None
+    config: Any = None
+    layers: list[tuple[str, Any]] = []
+    config_error: Optional[str] = None
     if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]):
         config, layers, config_error = _merge_dropins(root, None, [], flags[spec["dropin_flag"]], spec.get("config_kind"))
     return Component(name, flags=flags, flags_source=argv_info["files"][-1], config=config if layers else None,
@@ -447,7 +461,7 @@ def _flags_only_component(root, name, spec, paths, flags, argv_info, error, unit
                      unit_files=unit_files, config_layers=layers, no_config=reason)
 
 
-def resolve_path(root, paths, key, components):
+def resolve_path(root: str, paths: dict[str, Any], key: Any, components: dict[str, Component]) -> Optional[str]:
     """A catalogue path key -> the node path it names (flag, then config key, then first existing default)."""
     if key not in paths:
         if key.startswith("/"):
@@ -471,14 +485,14 @@ def resolve_path(root, paths, key, components):
     return defaults[0] if defaults else None
 
 
-def _read_id_names(root, name):
+def _read_id_names(root: str, name: str) -> Optional[dict[int, str]]:
     """{id: name} from the node's own /etc/passwd or /etc/group (below root), or None when absent."""
     if os.path.normpath(root) == "/":
         return None
     real = node_path(root, "/etc/" + name)
     if not os.path.isfile(real):
         return None
-    names = {}
+    names: dict[int, str] = {}
     try:
         with open(real, "r") as handle:
             for line in handle:
@@ -490,7 +504,7 @@ def _read_id_names(root, name):
     return names
 
 
-def _owner_names(uid, gid, root="/"):
+def _owner_names(uid: int, gid: int, root: str = "/") -> tuple[str, str]:
     """User and group names of ids: the node's own passwd/group files under root first, then this system's."""
     user, group = str(uid), str(gid)
     users, groups = _read_id_names(root, "passwd"), _read_id_names(root, "group")
@@ -511,7 +525,7 @@ def _owner_names(uid, gid, root="/"):
     return user, group
 
 
-def _owner_matches(expected, uid, gid, names):
+def _owner_matches(expected: str, uid: int, gid: int, names: tuple[str, str]) -> bool:
     want_user, want_group = expected.partition(":")[::2]
     user_ok = (want_user == names[0]) or (want_user == "root" and uid == 0) or want_user == str(uid)
     group_ok = (want_group == names[1]) or (want_group == "root" and gid == 0) or want_group == str(gid)
@@ -519,8 +533,9 @@ def _owner_matches(expected, uid, gid, names):
 
 
 class Outcome(object):
-    def __init__(self, passed, expected, actual, evidence=None, missing=False, note=None, manual=False,
-                 not_applicable=None):
+    def __init__(self, passed: bool, expected: Any, actual: Any, evidence: Optional[dict[str, Any]] = None,
+                 missing: bool = False, note: Optional[str] = None, manual: bool = False,
+                 not_applicable: Optional[str] = None) -> None:
         self.not_applicable = not_applicable  # why the check does not apply here (reported as info)
         self.passed = passed
         self.expected = expected
@@ -531,11 +546,11 @@ class Outcome(object):
         self.manual = manual
 
 
-def _mode_text(mode):
+def _mode_text(mode: int) -> str:
     return oct(mode)[2:].zfill(3)
 
 
-def _judge_file(root, test, info):
+def _judge_file(root: str, test: dict[str, Any], info: os.stat_result) -> tuple[bool, str, dict[str, Any]]:
     """(passed, actual text, extra evidence) of one file for file_mode / file_owner."""
     if test["type"] == "file_mode":
         mode = stat.S_IMODE(info.st_mode)
@@ -546,13 +561,14 @@ def _judge_file(root, test, info):
             {"uid": info.st_uid, "gid": info.st_gid})
 
 
-def _expected_file(test):
+def _expected_file(test: dict[str, Any]) -> str:
     if test["type"] == "file_mode":
         return "%s or more restrictive" % _mode_text(int(str(test["max"]), 8))
     return test["owner"]
 
 
-def _find_files(root, spec, paths, components):
+def _find_files(root: str, spec: dict[str, Any], paths: dict[str, Any], components: dict[str, Component],
+                ) -> tuple[list[str], str, list[str]]:
     """`find DIR [-mindepth N] [-type f|d] [-name PATTERN]` below root -> (node paths, description, skipped)."""
     directories = _candidates(root, paths, spec["dir"], components) if spec.get("dir") else []
     pattern = spec.get("name")
@@ -592,7 +608,7 @@ def _find_files(root, spec, paths, components):
     return found, text, skipped
 
 
-def _test_file(root, test, paths, components):
+def _test_file(root: str, test: dict[str, Any], paths: dict[str, Any], components: dict[str, Component]) -> Outcome:
     owner = components.get(test.get("requires_config") or "")
     if owner is not None and owner.present and owner.no_config:
         # "If the kubelet config.yaml configuration file is being used": it is not.
@@ -606,7 +622,7 @@ def _test_file(root, test, paths, components):
         if not real or not os.path.exists(real):
             return Outcome(False, None, "file not found", {"file": path}, missing=True)
         passed, actual, extra = _judge_file(root, test, os.stat(real))
-        evidence = {"file": path}
+        evidence: dict[str, Any] = {"file": path}
         evidence.update(extra)
         return Outcome(passed, _expected_file(test), actual, evidence)
     if not test.get("file") and not test.get("find"):
@@ -614,18 +630,19 @@ def _test_file(root, test, paths, components):
     return _test_many_files(root, test, paths, components)
 
 
-def _test_unit_files(root, test, components):
+def _test_unit_files(root: str, test: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """file_mode / file_owner over every file a component's systemd unit is built from (unit + drop-ins)."""
     component = components.get(test["unit_of"])
     files = list(component.unit_files) if component is not None else []
     expected = _expected_file(test)
-    evidence = {"unit": "%s.service" % test["unit_of"]}
+    evidence: dict[str, Any] = {"unit": "%s.service" % test["unit_of"]}
     if not files:
         return Outcome(False, expected, "file not found", evidence, missing=True)
     return _judge_files(root, test, files, expected, evidence)
 
 
-def _judge_files(root, test, listed, expected, evidence):
+def _judge_files(root: str, test: dict[str, Any], listed: list[str], expected: str,
+                 evidence: dict[str, Any]) -> Outcome:
     """Judge every file; evidence names each with its mode/owner, and the offending ones."""
     offending, judged = [], []
     for path in listed:
@@ -645,7 +662,8 @@ def _judge_files(root, test, listed, expected, evidence):
     return Outcome(True, expected, ", ".join("%s (%s)" % (o["file"], o["actual"]) for o in judged), evidence)
 
 
-def _test_many_files(root, test, paths, components):
+def _test_many_files(root: str, test: dict[str, Any], paths: dict[str, Any],
+                     components: dict[str, Component]) -> Outcome:
     """file_mode / file_owner over several files: `file: [keys]` (missing ones skipped) and/or `find:`.
 
     Every file is judged; the check fails naming each offending file with its actual mode or owner.
@@ -665,7 +683,7 @@ def _test_many_files(root, test, paths, components):
         searched.append(text)
         skipped.extend(links)
     expected = _expected_file(test)
-    evidence = {"searched": "; ".join(searched)}
+    evidence: dict[str, Any] = {"searched": "; ".join(searched)}
     if skipped:
         evidence["skipped_symlinks"] = skipped
     if not listed:
@@ -687,7 +705,7 @@ def _test_many_files(root, test, paths, components):
     return Outcome(True, expected, "all %d files" % len(listed), evidence)
 
 
-def _compare(op, value, expected):
+def _compare(op: str, value: Any, expected: Any) -> bool:
     """Apply a catalogue operator to one effective value (text from a flag or a typed config value)."""
     text = _as_text(value)
     if op == "eq":
@@ -726,7 +744,7 @@ def _compare(op, value, expected):
     raise CatalogueError("unknown operator %r" % op)
 
 
-def _is_loopback(address):
+def _is_loopback(address: str) -> bool:
     """host:port (or a bare host) bound to loopback only: 127.0.0.0/8, ::1 or localhost."""
     text = address.strip()
     if text.startswith("["):
@@ -742,7 +760,7 @@ def _is_loopback(address):
         return host.lower() == "localhost"
 
 
-def _expected_text(op, expected):
+def _expected_text(op: str, expected: Any) -> str:
     return {
         "eq": "== %s", "ne": "!= %s", "nothave": "does not include %s", "has": "includes %s",
         "contains": "contains %s", "gte": ">= %s", "lte": "<= %s", "subset": "only from: %s",
@@ -751,7 +769,7 @@ def _expected_text(op, expected):
         "loopback": "a loopback address (127.0.0.1, ::1)"}[op]
 
 
-def _flag_value(component, test):
+def _flag_value(component: Component, test: dict[str, Any]) -> Any:
     flag = test.get("flag")
     if not flag or flag not in component.flags:
         if test.get("env") and test["env"] in component.env:  # etcd reads ETCD_* variables too
@@ -765,8 +783,8 @@ def _flag_value(component, test):
     return value
 
 
-def _missing_component(component, name, expected):
-    evidence = {"component": name}
+def _missing_component(component: Optional[Component], name: str, expected: Any) -> Outcome:
+    evidence: dict[str, Any] = {"component": name}
     if component is not None and component.missing_reason:
         evidence["note"] = component.missing_reason
     if component is not None and component.cluster_absent:
@@ -775,14 +793,14 @@ def _missing_component(component, name, expected):
     return Outcome(False, expected, "%s not found on the node" % name, evidence, missing=True)
 
 
-def _is_zero_duration(value):
+def _is_zero_duration(value: Any) -> bool:
     try:
         return parse_duration(_as_text(value)) == 0
     except ValueError:
         return False
 
 
-def _test_setting(test, components):
+def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """A flag or config key, flags first (kube-bench's precedence), then the merged config (--config + drop-ins).
 
     Catalogue options beyond op/value: `zero_means_default` (a zero duration in the --config file is replaced by
@@ -793,7 +811,7 @@ def _test_setting(test, components):
     component = components.get(test["component"])
     op = test["op"]
     expected = test.get("value")
-    evidence = {"component": test["component"]}
+    evidence: dict[str, Any] = {"component": test["component"]}
     if component is None or not component.present:
         return _missing_component(component, test["component"], _expected_text(op, expected))
     if component.flags_error:
@@ -839,7 +857,7 @@ def _test_setting(test, components):
         value = test["default"]
         unset = where + " (empty)" if where else "not set (flag %s%s)%s" % (
             test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "",
-            " in " + (component.cluster_source or component.config_path) if component.config_layers else "")
+            " in " + str(component.cluster_source or component.config_path) if component.config_layers else "")
         evidence["source"] = "%s: the %s default" % (unset, component.name)
         note = "not set: the %s default is %s" % (component.name, _as_text(value))
     if note:
@@ -856,7 +874,7 @@ def _test_setting(test, components):
     return Outcome(_compare(op, value, expected), _expected_text(op, expected), _as_text(value), evidence)
 
 
-def _test_unit_setting(test, components):
+def _test_unit_setting(test: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """A [Service] setting of the component's systemd unit and drop-ins (e.g. IPAddressDeny=any)."""
     component = components.get(test["component"])
     op = test["op"]
@@ -865,18 +883,18 @@ def _test_unit_setting(test, components):
         return Outcome(False, _expected_text(op, expected), "%s unit not found" % test["component"],
                        {"component": test["component"]}, missing=True)
     value = component.unit_settings.get(test["key"])
-    evidence = {"component": test["component"], "unit_key": test["key"], "files": component.files}
+    evidence: dict[str, Any] = {"component": test["component"], "unit_key": test["key"], "files": component.files}
     if value in (None, ""):
         return Outcome(test.get("if_unset") == "pass", _expected_text(op, expected), "not set", evidence)
     return Outcome(_compare(op, value, expected), _expected_text(op, expected), value, evidence)
 
 
-def _test_manual(test, components):
+def _test_manual(test: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """kube-bench `type: manual`: nothing to judge automatically; always WARN, with what to review.
 
     With `component` and `flag` the current value is shown as evidence for the reviewer.
     """
-    evidence = {"review": test.get("review", "review this control by hand")}
+    evidence: dict[str, Any] = {"review": test.get("review", "review this control by hand")}
     component = components.get(test.get("component") or "")
     if component is not None and test.get("flag"):
         if component.flags_error:
@@ -888,12 +906,12 @@ def _test_manual(test, components):
     return Outcome(False, "manual review", "not evaluated automatically", evidence, manual=True)
 
 
-def _load_yaml_file(root, path):
+def _load_yaml_file(root: str, path: str) -> tuple[Any, Optional[str]]:
     """(data, error) of a YAML file on the node, error naming the file (and line)."""
     return _read_config(root, path)
 
 
-def _audit_rule_match(rule, group, resource):
+def _audit_rule_match(rule: dict[str, Any], group: str, resource: str) -> tuple[bool, Any]:
     """(matches, restricted_by_names) of one audit policy rule for requests to group/resource.
 
     `resource` may name a subresource (pods/exec). Matching follows the API server's policy checker
@@ -919,7 +937,8 @@ def _audit_rule_match(rule, group, resource):
     return False, False
 
 
-def audit_policy_level(policy, group, resource, verb=None):
+def audit_policy_level(policy: dict[str, Any], group: str, resource: str, verb: Optional[str] = None,
+                       ) -> tuple[Any, Optional[int], list[Any]]:
     """(level, rule index or None, gaps): the level a request to group/resource (with `verb`, or any verb)
     is logged at.
 
@@ -945,7 +964,7 @@ def audit_policy_level(policy, group, resource, verb=None):
     return "None", None, gaps
 
 
-def validate_audit_policy(data, path):
+def validate_audit_policy(data: Any, path: str) -> Optional[str]:
     """Error text when data is not a usable audit.k8s.io/v1 Policy, else None."""
     if data.get("apiVersion") != "audit.k8s.io/v1" or data.get("kind") != "Policy":
         return "%s is not an audit.k8s.io/v1 Policy (apiVersion %r, kind %r)" % (path, data.get("apiVersion"),
@@ -961,12 +980,13 @@ def validate_audit_policy(data, path):
     return None
 
 
-def _audit_item_label(item):
+def _audit_item_label(item: dict[str, Any]) -> str:
     resource = item["resource"] if not item.get("group") else "%s.%s" % (item["resource"], item["group"])
     return item.get("label") or (resource + (" (%s)" % ",".join(item["verbs"]) if item.get("verbs") else ""))
 
 
-def _judge_audit_item(policy, item, default_min):
+def _judge_audit_item(policy: dict[str, Any], item: dict[str, Any], default_min: str,
+                      ) -> tuple[str, Any, list[str], str]:
     """One area of the policy check -> (evidence entry, problems). Each verb of `verbs` is judged on its own."""
     minimum, maximum = item.get("min_level", default_min), item.get("max_level")
     label = _audit_item_label(item)
@@ -987,7 +1007,8 @@ def _judge_audit_item(policy, item, default_min):
     return label, summary, problems, levels
 
 
-def _test_audit_policy(root, test, paths, components):
+def _test_audit_policy(root: str, test: dict[str, Any], paths: dict[str, Any],
+                       components: dict[str, Component]) -> Outcome:
     """The audit policy file exists, is a valid Policy, and logs each listed area at the level CIS asks for.
 
     `resources`: [{group, resource, verbs?, min_level?, max_level?, label?}]: a resource may be a
@@ -1000,7 +1021,7 @@ def _test_audit_policy(root, test, paths, components):
         "%s at %s" % (_audit_item_label(r), r.get("max_level") if r.get("max_level") == r.get("min_level", minimum)
                       else "%s or higher" % r.get("min_level", minimum)) for r in wanted)
     path = resolve_path(root, paths, test["file"], components)
-    evidence = {"file": path}
+    evidence: dict[str, Any] = {"file": path}
     if not path:
         return Outcome(False, expected, "no audit policy file configured", evidence, missing=True)
     if not os.path.isfile(node_path(root, path)):
@@ -1022,12 +1043,13 @@ def _test_audit_policy(root, test, paths, components):
     return Outcome(True, expected, "; ".join(found), evidence)
 
 
-def _test_encryption_providers(root, test, paths, components):
+def _test_encryption_providers(root: str, test: dict[str, Any], paths: dict[str, Any],
+                               components: dict[str, Component]) -> Outcome:
     """The EncryptionConfiguration encrypts with an allowed provider first (the one used for writes)."""
     allowed = list(test.get("allowed") or [])
     expected = "first provider one of: %s" % ", ".join(allowed)
     path = resolve_path(root, paths, test["file"], components)
-    evidence = {"file": path}
+    evidence: dict[str, Any] = {"file": path}
     if not path:
         return Outcome(False, expected, "no encryption provider config configured", evidence, missing=True)
     if not os.path.isfile(node_path(root, path)):
@@ -1057,7 +1079,7 @@ def _test_encryption_providers(root, test, paths, components):
     return Outcome(True, expected, ", ".join("%s -> %s" % item for item in firsts.items()), evidence)
 
 
-def run_test(root, test, paths, components):
+def run_test(root: str, test: dict[str, Any], paths: dict[str, Any], components: dict[str, Component]) -> Outcome:
     kind = test.get("type")
     if kind == "unit_setting":
         return _test_unit_setting(test, components)
@@ -1067,6 +1089,8 @@ def run_test(root, test, paths, components):
         return _test_setting(test, components)
     if kind == "manual":
         return _test_manual(test, components)
+    if kind == "not_applicable":  # kube-bench `type: skip`: the distribution does this by design (INFO)
+        return Outcome(True, "not applicable", "not applicable", {}, not_applicable=test["reason"])
     if kind == "audit_policy":
         return _test_audit_policy(root, test, paths, components)
     if kind == "encryption_providers":
@@ -1080,13 +1104,13 @@ def run_test(root, test, paths, components):
     raise CatalogueError("unknown test type %r" % kind)
 
 
-def target_of(catalogue, check):
+def target_of(catalogue: dict[str, Any], check: dict[str, Any]) -> str:
     if check.get("target"):
         return check["target"]
     return catalogue.get("target_sections", {}).get(str(check["id"]).split(".", 1)[0], "node")
 
 
-def validate_catalogue(catalogue):
+def validate_catalogue(catalogue: Any) -> None:
     """Fail early and by name on a malformed catalogue, before reading any node file."""
     if not isinstance(catalogue, dict) or not isinstance(catalogue.get("checks"), list):
         raise CatalogueError("catalogue must be a mapping with a 'checks' list")
@@ -1103,7 +1127,8 @@ def validate_catalogue(catalogue):
         seen.add(check["id"])
 
 
-def skipped_targets(catalogue, targets, components):
+def skipped_targets(catalogue: dict[str, Any], targets: Iterable[str], components: dict[str, Component],
+                    ) -> dict[str, str]:
     """Targets whose components are all absent from the node (kube-bench skips a target it cannot detect).
 
     `target_components: {master: [kube-apiserver, ...]}` in the catalogue names them; a target is evaluated as
@@ -1121,12 +1146,12 @@ def skipped_targets(catalogue, targets, components):
     return skipped
 
 
-def source_for(target, default="cis-node"):
+def source_for(target: str, default: str = "cis-node") -> str:
     """The finding source of a check: control-plane targets are cis-control-plane, the rest the default."""
     return "cis-control-plane" if target in CONTROL_PLANE_TARGETS else default
 
 
-def kubesec_remediations(catalogue, node=None):
+def kubesec_remediations(catalogue: dict[str, Any], node: Optional[str] = None) -> dict[str, Any]:
     """{cis id: the playbook run that fixes it on this node} for the checks kubesec's roles remediate.
 
     From the catalogue's `kubesec_remediation` (command with {tag} and {node}, controls per role, notes per id).
@@ -1146,8 +1171,9 @@ def kubesec_remediations(catalogue, node=None):
     return out
 
 
-def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, controls=None, source="cis-node",
-               cluster_configs=None):
+def audit_node(root: str, catalogue: dict[str, Any], targets: Iterable[str] = ("node",), cluster: Optional[str] = None,
+               node: Optional[str] = None, controls: Optional[dict[str, Any]] = None, source: str = "cis-node",
+               cluster_configs: Optional[dict[str, Any]] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Evaluate every check of the chosen targets; returns (findings, context).
 
     `source` is the finding source of worker-node checks; checks of the master, controlplane and etcd
@@ -1221,7 +1247,7 @@ def audit_node(root, catalogue, targets=("node",), cluster=None, node=None, cont
     return findings, context
 
 
-def summarize(findings):
+def summarize(findings: list[dict[str, Any]]) -> dict[str, int]:
     counts = dict((status, 0) for status in ("pass", "fail", "warn", "info", "waived"))
     for finding in findings:
         counts[finding["status"]] += 1

@@ -8,12 +8,12 @@ writing (backup, atomic move). Command-line flags win over the config file, so a
 else than a setting we manage is removed from wherever it is defined (env file or drop-in).
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
 import re
 import shlex
+from typing import Any, Iterable, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _safeyaml, _systemd
@@ -48,7 +48,7 @@ class KubeletConfigError(KubesecError, ValueError):
     """The node's files cannot be changed safely (names the file and why)."""
 
 
-def node_path(root, path):
+def node_path(root: str, path: str) -> str:
     """Real path of a node path, resolved inside the root; a path that leaves it is refused."""
     try:
         return _nodepath.resolve(root, path)
@@ -56,14 +56,14 @@ def node_path(root, path):
         raise KubeletConfigError(str(exc)) from None
 
 
-def _read(real, name=None):
+def _read(real: str, name: Optional[str] = None) -> str:
     try:
         return _nodewrite.read_text(real, name)
     except _nodewrite.NodeFileError as exc:
         raise KubeletConfigError(str(exc)) from None
 
 
-def set_path(data, dotted, value):
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> bool:
     """Set (or with value None remove) a dotted key; returns True when something changed."""
     parts = dotted.split(".")
     target = data
@@ -92,16 +92,17 @@ if HAS_YAML:
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """Quote with double quotes where quoting is needed, as kubeadm and kubectl write YAML."""
 
-        def choose_scalar_style(self):
+        def choose_scalar_style(self) -> Any:
             style = super(_Dumper, self).choose_scalar_style()
             return '"' if style == "'" else style
 
 
-def dump_yaml(data):
+def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def plan_config(text, path, settings, expected_kind):
+def plan_config(text: str, path: str, settings: dict[str, Any], expected_kind: Optional[str],
+                ) -> tuple[str, list[str]]:
     """New text of the config file, and the list of keys that change."""
     try:
         data = _safeyaml.load(text, path)
@@ -120,7 +121,7 @@ def plan_config(text, path, settings, expected_kind):
     return (dump_yaml(data) if changed else text), changed
 
 
-def _flag_value_text(value):
+def _flag_value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
@@ -128,7 +129,8 @@ def _flag_value_text(value):
     return str(value)
 
 
-def _edit_tokens(words, remove, set_values):
+def _edit_tokens(words: list[str], remove: set[str], set_values: dict[str, str],
+                 ) -> tuple[list[str], list[str], list[str]]:
     """Drop flags in `remove`, rewrite flags in `set_values`; returns (new words, removed, rewritten)."""
     out, removed, rewritten = [], [], []
     index = 0
@@ -157,14 +159,14 @@ def _edit_tokens(words, remove, set_values):
     return out, removed, rewritten
 
 
-def _quote_words(words):
+def _quote_words(words: list[str]) -> str:
     for word in words:
         if not _SAFE_VALUE.match(word):
             raise KubeletConfigError("refusing to write flag value %r: only plain characters are allowed" % word)
     return " ".join(words)
 
 
-def _edit_env_text(text, remove, set_values):
+def _edit_env_text(text: str, remove: set[str], set_values: dict[str, str]) -> tuple[str, list[str], list[str]]:
     """Edit flags inside KEY="--a --b" lines of an EnvironmentFile."""
     lines, removed, rewritten = [], [], []
     for line in text.splitlines(True):
@@ -184,7 +186,7 @@ def _edit_env_text(text, remove, set_values):
     return "".join(lines), removed, rewritten
 
 
-def _edit_unit_text(text, remove, set_values):
+def _edit_unit_text(text: str, remove: set[str], set_values: dict[str, str]) -> tuple[str, list[str], list[str]]:
     """Edit flags on ExecStart= and inside Environment= assignments of a unit or drop-in."""
     lines, removed, rewritten = [], [], []
     for line in text.splitlines(True):
@@ -212,7 +214,8 @@ def _edit_unit_text(text, remove, set_values):
     return "".join(lines), removed, rewritten
 
 
-def config_file(root, service, config_path=None, boolean_flags=()):
+def config_file(root: str, service: str, config_path: Optional[str] = None,
+                boolean_flags: Iterable[str] = ()) -> tuple[str, str]:
     """(node path, real path) of the component's config file: config_path, else the service's --config flag."""
     if not config_path:
         command = _systemd.effective_command(root, service)
@@ -223,8 +226,10 @@ def config_file(root, service, config_path=None, boolean_flags=()):
     return config_path, node_path(root, config_path)
 
 
-def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", config_path=None,
-         extra_args_file="/etc/default/kubelet", extra_args_var="KUBELET_EXTRA_ARGS", boolean_flags=()):
+def plan(root: str, service: str, settings: dict[str, Any], flags: dict[str, Any],
+         expected_kind: Optional[str] = "KubeletConfiguration", config_path: Optional[str] = None,
+         extra_args_file: str = "/etc/default/kubelet", extra_args_var: str = "KUBELET_EXTRA_ARGS",
+         boolean_flags: Iterable[str] = ()) -> dict[str, Any]:
     """All file changes for one component: [{path, real, before, after}] plus what changed and why."""
     if not HAS_YAML:
         raise KubeletConfigError("PyYAML is not installed on the node")
@@ -281,7 +286,8 @@ def plan(root, service, settings, flags, expected_kind="KubeletConfiguration", c
     }
 
 
-def _append_extra_args(root, path, var, names, set_values, pending):
+def _append_extra_args(root: str, path: str, var: str, names: list[str], set_values: dict[str, str],
+                       pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add new flags to KUBELET_EXTRA_ARGS in the extra-args env file (created when missing)."""
     real = node_path(root, path)
     for change in pending:  # the file may already be planned for an edit: build on that

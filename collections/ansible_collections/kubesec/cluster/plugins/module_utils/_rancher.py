@@ -17,10 +17,10 @@ Node side: stdlib + PyYAML only. Semantics follow k3s pkg/configfilearg (shared 
   later items winning.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import os
+from typing import Any, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
@@ -45,7 +45,7 @@ class RancherConfigError(KubesecError, ValueError):
     """A k3s / RKE2 config file that cannot be read or understood (names the file)."""
 
 
-def _node_path(root, path):
+def _node_path(root: str, path: str) -> str:
     """Real path of a node path, resolved inside the root (symlinks re-rooted; a path that leaves it is refused)."""
     try:
         return _nodepath.resolve(root or "/", path)
@@ -53,13 +53,14 @@ def _node_path(root, path):
         raise RancherConfigError(str(exc)) from None
 
 
-def default_config(distribution):
+def default_config(distribution: str) -> str:
     if distribution not in DISTRIBUTIONS:
         raise RancherConfigError("unknown distribution %r (expected one of %s)" % (distribution, ", ".join(DISTRIBUTIONS)))
     return "/etc/rancher/%s/config.yaml" % distribution
 
 
-def config_path(distribution, argv=None, env=None):
+def config_path(distribution: str, argv: Optional[list[str]] = None,
+                env: Optional[dict[str, str]] = None) -> Optional[str]:
     """The config file the process reads: the command line's --config/-c, else the environment, else the default."""
     argv = list(argv or [])
     for index, arg in enumerate(argv):
@@ -72,7 +73,7 @@ def config_path(distribution, argv=None, env=None):
     return value or default_config(distribution)
 
 
-def config_files(root, path):
+def config_files(root: str, path: str) -> list[str]:
     """[node path] the process reads, in order: the config file when it exists, then its .d drop-ins."""
     files = [path] if os.path.isfile(_node_path(root, path)) else []
     directory = path + ".d"
@@ -89,7 +90,7 @@ def config_files(root, path):
     return files + dropins
 
 
-def _read(root, path):
+def _read(root: str, path: str) -> dict[str, Any]:
     try:
         with open(_node_path(root, path), "rb") as handle:
             data = handle.read(MAX_CONFIG_BYTES + 1)
@@ -110,24 +111,29 @@ def _read(root, path):
     return parsed
 
 
-def _text(value):
+def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
 
 
-def _as_list(value):
+def _as_list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return list(value)
     text = _text(value).strip()
     return [text] if text else []
 
 
-def merge_config(root, files):
-    """(values, sources): the merged options ({key: value}, in first-seen order) and the file that set each last."""
-    values, sources = {}, {}
+def merge_config(root: str, files: list[str], overrides: Optional[dict[str, dict[str, Any]]] = None,
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, sources): the merged options ({key: value}, in first-seen order) and the file that set each last.
+
+    overrides: {node path: parsed content} read instead of the file (a planned drop-in, before it is written)."""
+    values: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
     for path in files:
-        for key, value in _read(root, path).items():
+        content = overrides[path] if overrides and path in overrides else _read(root, path)
+        for key, value in content.items():
             key = _text(key)
             append = key.endswith("+")
             key = key[:-1] if append else key
@@ -140,7 +146,7 @@ def merge_config(root, files):
     return values, sources
 
 
-def config_args(values):
+def config_args(values: dict[str, Any]) -> list[str]:
     """The merged options as the `--key=value` arguments k3s puts before the command line's own."""
     args = []
     for key, value in values.items():
@@ -150,20 +156,26 @@ def config_args(values):
     return args
 
 
-def effective_args(root, distribution, argv, env=None):
+def effective_args(root: str, distribution: str, argv: Optional[list[str]], env: Optional[dict[str, str]] = None,
+                   overrides: Optional[dict[str, dict[str, Any]]] = None) -> dict[str, Any]:
     """{args, config_file, files, sources}: the arguments the process acts on, config file first.
 
-    argv is the process command line as systemd starts it (`/usr/local/bin/k3s server --flag ...`)."""
+    argv is the process command line as systemd starts it (`/usr/local/bin/k3s server --flag ...`);
+    overrides ({node path: parsed content}) stand in for files (a drop-in not written yet is added in order)."""
     argv = list(argv or [])
     path = config_path(distribution, argv, env)
     files = config_files(root, path) if path else []
-    values, sources = merge_config(root, files)
+    for extra in sorted(overrides or {}):
+        if path and extra not in files and extra.startswith(path + ".d/"):
+            dropins = [name for name in files if name != path] + [extra]
+            files = ([path] if path in files else []) + sorted(dropins, key=lambda name: name.rsplit("/", 1)[1])
+    values, sources = merge_config(root, files, overrides)
     split = next((i + 1 for i, arg in enumerate(argv) if arg in SUBCOMMANDS), len(argv))
     return {"args": argv[:split] + config_args(values) + argv[split:], "config_file": path, "files": files,
             "sources": sources, "subcommand": argv[split - 1] if split and argv[split - 1] in SUBCOMMANDS else None}
 
 
-def _values_of(args, name):
+def _values_of(args: list[str], name: str) -> list[str]:
     """Every value of a repeatable `--name value` / `--name=value` argument, in order."""
     out = []
     index = 0
@@ -178,11 +190,11 @@ def _values_of(args, name):
     return out
 
 
-def component_flags(args, component):
+def component_flags(args: list[str], component: str) -> dict[str, str]:
     """{--flag: value} the process gives an embedded component (later items win), from its `<component>-arg`s."""
     if component not in COMPONENT_ARGS:
         raise RancherConfigError("no %s argument list for component %r" % ("/".join(DISTRIBUTIONS), component))
-    flags = {}
+    flags: dict[str, str] = {}
     for item in _values_of(args, COMPONENT_ARGS[component]):
         name, sep, value = item.lstrip("-").partition("=")
         if not name:
@@ -191,7 +203,7 @@ def component_flags(args, component):
     return flags
 
 
-def detect(root):
+def detect(root: str) -> Optional[str]:
     """'k3s' or 'rke2' from the files the installers write below root, else None (both: the config file decides)."""
     found = [dist for dist in DISTRIBUTIONS
              if os.path.isdir(_node_path(root, "/var/lib/rancher/%s" % dist))
@@ -200,3 +212,174 @@ def detect(root):
         return found[0]
     with_config = [dist for dist in found if os.path.isfile(_node_path(root, default_config(dist)))]
     return with_config[0] if len(with_config) == 1 else None
+
+
+# --- Hardening: kubesec's own drop-in -------------------------------------------------------------------------
+# kubesec writes its settings to one file of its own, <config file>.d/<name> (default 90-kubesec.yaml), never to
+# the operator's config.yaml: that file is often templated by other automation and holds comments a YAML rewrite
+# would lose. Every key of the drop-in is `<component>-arg+:`, so its items are appended to what config.yaml and
+# earlier drop-ins set (those stay as they are) and, coming later, win. Rollback is restoring (or removing) one file.
+DROPIN_NAME = "90-kubesec.yaml"
+DROPIN_HEADER = ("# Written by kubesec (kubesec.cluster.node_hardening / control_plane_hardening): CIS settings for the\n"
+                 "# %s process, appended (key+) to the *-arg lists of %s. Change them through kubesec's\n"
+                 "# inventory (kubesec_cis_controls), not here: kubesec rewrites this file.\n")
+
+
+def _flag_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(item) for item in value)
+    return _text(value)
+
+
+def _map_flag(text: str) -> dict[str, str]:
+    """`A=true,B=false` (a map-valued flag such as --feature-gates) as {A: 'true', B: 'false'}."""
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        name, _sep, value = part.strip().partition("=")
+        if name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _dropin_items(path: str, data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{component: {flag name: value}} of an existing kubesec drop-in; anything else in it is refused."""
+    by_arg = dict((arg, component) for component, arg in COMPONENT_ARGS.items())
+    items: dict[str, dict[str, str]] = {}
+    for key, value in data.items():
+        arg = _text(key)[:-1] if _text(key).endswith("+") else None
+        if arg not in by_arg or not isinstance(value, list):
+            raise RancherConfigError("%s holds %r, which kubesec does not write (only <component>-arg+: lists); move "
+                                     "your own settings to config.yaml or another drop-in" % (path, _text(key)))
+        flags = items.setdefault(by_arg[arg], {})
+        for item in value:
+            name, sep, flag_value = _text(item).lstrip("-").partition("=")
+            if not name or not sep:
+                raise RancherConfigError("%s: %s item %r is not name=value" % (path, key, item))
+            flags[name] = flag_value
+    return items
+
+
+def dump_dropin(distribution: str, config_file: str, items: dict[str, dict[str, str]]) -> str:
+    """The drop-in's text: a header, then `<component>-arg+:` lists in COMPONENT_ARGS order, flags sorted."""
+    lines = [DROPIN_HEADER % (distribution, config_file)]
+    for component, arg in COMPONENT_ARGS.items():
+        flags = items.get(component) or {}
+        if not flags:
+            continue
+        lines.append("%s+:\n" % arg)
+        for name in sorted(flags):
+            lines.append("  - %s\n" % _quote_item("%s=%s" % (name, flags[name])))
+    return "".join(lines)
+
+
+def _quote_item(item: str) -> str:
+    """A list item as a YAML double-quoted scalar (values hold ':' and ',' ), control characters refused."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in item):
+        raise RancherConfigError("refusing to write %r: control characters in a flag value" % item)
+    return '"%s"' % item.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _overridden_by(argv: list[str], effective: dict[str, Any], component: str, flag: str) -> str:
+    """Where a later setting of a component flag comes from: the unit's command line, or a later config file."""
+    arg = COMPONENT_ARGS[component]
+    split = next((i + 1 for i, word in enumerate(argv) if word in SUBCOMMANDS), len(argv))
+    if any(value.lstrip("-").partition("=")[0] == flag.lstrip("-") for value in _values_of(argv[split:], arg)):
+        return "the %s command line (--%s), which wins over every config file" % (argv[0] if argv else "process", arg)
+    source = effective["sources"].get(arg)
+    last = source[-1] if isinstance(source, list) else source
+    return "%s, which sets %s: without '+' after kubesec's drop-in and replaces its items" % (last, arg)
+
+
+def plan_dropin(root: str, distribution: str, argv: list[str], wanted: dict[str, dict[str, Any]],
+                env: Optional[dict[str, str]] = None, name: str = DROPIN_NAME) -> dict[str, Any]:
+    """Plan kubesec's drop-in so that each component flag in `wanted` takes effect.
+
+    wanted: {component: {--flag: value}}; a value of None removes the flag from kubesec's drop-in (and fails if
+    another file still sets it), a dict merges into a map-valued flag (--feature-gates) as the process has it now.
+    Returns {changes: [{path, real, before, after}], dropin, config_file, created, args_set, args_removed,
+    overridden: [user items kubesec's now win over]}. Nothing is written."""
+    path = config_path(distribution, argv, env)
+    if not path:
+        raise RancherConfigError("the %s command line has --config without a file name" % distribution)
+    if "/" in name or not name.lower().endswith((".yaml", ".yml")) or name.startswith("."):
+        raise RancherConfigError("drop-in name %r must be a plain *.yaml file name (k3s reads only those)" % name)
+    dropin = path + ".d/" + name
+    real = _node_path(root, dropin)
+    exists = os.path.isfile(real)
+    before_text = ""
+    current: dict[str, dict[str, str]] = {}
+    if exists:
+        before_text = _read_text(root, dropin)
+        current = _dropin_items(dropin, _read(root, dropin))
+    now = effective_args(root, distribution, argv, env)
+    items = dict((component, dict(flags)) for component, flags in current.items())
+    args_set, args_removed = [], []
+    for component, flags in wanted.items():
+        if component not in COMPONENT_ARGS:
+            raise RancherConfigError("no %s argument list for component %r" % (distribution, component))
+        live = component_flags(now["args"], component)
+        mine = items.setdefault(component, {})
+        for flag, value in flags.items():
+            if not flag.startswith("--") or len(flag) < 3 or "=" in flag:
+                raise RancherConfigError("flag names must look like --name, got %r" % flag)
+            bare = flag[2:]
+            if value is None:
+                if mine.pop(bare, None) is not None:
+                    args_removed.append("%s %s" % (component, flag))
+                continue
+            if isinstance(value, dict):
+                merged = _map_flag(live.get(flag, ""))
+                merged.update(dict((key, _flag_text(item)) for key, item in value.items()))
+                text = ",".join("%s=%s" % pair for pair in merged.items())
+            else:
+                text = _flag_text(value)
+            if mine.get(bare) != text:
+                args_set.append("%s %s=%s" % (component, flag, text))
+            mine[bare] = text
+    items = dict((component, flags) for component, flags in items.items() if flags)
+    after_text = dump_dropin(distribution, path, items)
+    after_data = _dropin_data(items)
+    planned = effective_args(root, distribution, argv, env, overrides={dropin: after_data})
+    overridden = []
+    for component, flags in wanted.items():
+        result = component_flags(planned["args"], component)
+        before = component_flags(now["args"], component)
+        for flag, value in flags.items():
+            if value is None:
+                if flag in result:
+                    raise RancherConfigError("cannot remove %s from the %s: %s still sets it (%s=%s)" % (
+                        flag, component, _overridden_by(argv, planned, component, flag), flag, result[flag]))
+                continue
+            want = items[component][flag[2:]]
+            if result.get(flag) != want:
+                raise RancherConfigError("cannot set %s %s=%s: %s; nothing was changed" % (
+                    component, flag, want, _overridden_by(argv, planned, component, flag)))
+            if flag in before and before[flag] != want and current.get(component, {}).get(flag[2:]) is None:
+                overridden.append("%s %s=%s" % (component, flag, before[flag]))
+    changes = []
+    if after_text != before_text:
+        changes.append({"path": dropin, "real": real, "before": before_text, "after": after_text})
+    return {"changes": changes, "dropin": dropin, "config_file": path, "created": bool(changes) and not exists,
+            "args_set": sorted(args_set), "args_removed": sorted(args_removed), "overridden": sorted(overridden)}
+
+
+def _dropin_data(items: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """What k3s parses from dump_dropin's text (the same data, without reading YAML back)."""
+    return dict(("%s+" % COMPONENT_ARGS[component], ["%s=%s" % (name, flags[name]) for name in sorted(flags)])
+                for component, flags in items.items() if flags)
+
+
+def _read_text(root: str, path: str) -> str:
+    try:
+        with open(_node_path(root, path), "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise RancherConfigError("cannot read %s: %s" % (path, exc)) from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise RancherConfigError("%s is larger than %d bytes" % (path, MAX_CONFIG_BYTES))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RancherConfigError("%s is not UTF-8 text: %s" % (path, exc)) from exc

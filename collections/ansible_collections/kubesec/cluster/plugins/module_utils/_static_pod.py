@@ -23,14 +23,14 @@ name does not start with a dot, whatever its extension, and starts it as a pod):
   refused.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type  # pylint: disable=invalid-name
+from __future__ import annotations
 
 import copy
 import datetime
 import hashlib
 import os
 import re
+from typing import Any, Callable, Iterable, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _nodewrite, _parsing, _safeyaml, _systemd
@@ -64,7 +64,7 @@ class ChangedMeanwhile(ManifestError):
     """The manifest changed between the read and the write; nothing was written."""
 
 
-def node_path(root, path):
+def node_path(root: str, path: str) -> str:
     """Real path of a node path, resolved inside the root; a path that leaves it is refused."""
     try:
         return _nodepath.resolve(root, path)
@@ -74,7 +74,7 @@ def node_path(root, path):
 
 # ---------------------------------------------------------------------------------------------- reading
 
-def parse_manifest(text, path):
+def parse_manifest(text: str, path: str) -> dict[str, Any]:
     """Manifest text -> pod dict; raises ManifestError naming the file (and line) on anything but a Pod."""
     if not HAS_YAML:
         raise ManifestError("PyYAML is not installed on the node; cannot parse %s" % path)
@@ -95,7 +95,7 @@ def parse_manifest(text, path):
     return data
 
 
-def read_manifest(root, path):
+def read_manifest(root: str, path: str) -> tuple[Optional[dict[str, Any]], Optional[str]]:
     """(pod, error) for a node path; error is text (never raises for a missing or bad file)."""
     try:
         real = node_path(root, path)
@@ -113,7 +113,8 @@ def read_manifest(root, path):
         return None, str(exc)
 
 
-def find_container(pod, name=None, path="manifest"):
+def find_container(pod: dict[str, Any], name: Optional[str] = None, path: str = "manifest",
+                   ) -> tuple[int, dict[str, Any]]:
     """(index, container): the named container, else the only / first one."""
     containers = pod["spec"]["containers"]
     if not name:
@@ -125,7 +126,7 @@ def find_container(pod, name=None, path="manifest"):
                         % (path, name, ", ".join(str(c.get("name")) for c in containers)))
 
 
-def _string_list(container, key, path):
+def _string_list(container: dict[str, Any], key: str, path: str) -> list[Any]:
     value = container.get(key)
     if value is None:
         return []
@@ -135,7 +136,7 @@ def _string_list(container, key, path):
     return value
 
 
-def container_argv(container, path="manifest"):
+def container_argv(container: dict[str, Any], path: str = "manifest") -> list[str]:
     """The container's command line: command + args (a placeholder argv[0] when command is empty)."""
     command = _string_list(container, "command", path)
     args = _string_list(container, "args", path)
@@ -143,17 +144,17 @@ def container_argv(container, path="manifest"):
     return argv + [str(item) for item in args]
 
 
-def parse_flags(argv, boolean_flags=BOOLEAN_FLAGS):
+def parse_flags(argv: list[str], boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, str]:
     """--name=value / --name value / --bool -> {--name: value}; argv[0] is the program; the last one wins."""
     return _systemd.parse_flags(argv, boolean_flags)
 
 
-def as_list(value):
+def as_list(value: Any) -> list[Any]:
     """A manifest field that should be a list, or [] when it is missing or something else."""
     return value if isinstance(value, list) else []
 
 
-def container_env(container):
+def container_env(container: dict[str, Any]) -> dict[str, str]:
     """Literal env values of a container (valueFrom entries are not resolvable offline and are skipped)."""
     env = {}
     for item in as_list(container.get("env")):
@@ -162,7 +163,8 @@ def container_env(container):
     return env
 
 
-def manifest_flags(root, path, container=None, boolean_flags=BOOLEAN_FLAGS):
+def manifest_flags(root: str, path: str, container: Optional[str] = None,
+                   boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, Any]:
     """Everything the CIS evaluator needs from one manifest; never raises.
 
     Returns dict(found, flags, env, container, error): found is False when the file does not exist.
@@ -185,7 +187,7 @@ def manifest_flags(root, path, container=None, boolean_flags=BOOLEAN_FLAGS):
 
 # ---------------------------------------------------------------------------------------------- editing
 
-def flag_value_text(name, value):
+def flag_value_text(name: str, value: Any) -> str:
     """A requested flag value -> its command-line text (lists joined with commas)."""
     if isinstance(value, bool):
         text = "true" if value else "false"
@@ -205,7 +207,7 @@ def flag_value_text(name, value):
     return text
 
 
-def normalize_flag_name(name):
+def normalize_flag_name(name: Any) -> str:
     text = str(name).strip()
     if not text.startswith("-"):
         text = "--" + text
@@ -214,9 +216,10 @@ def normalize_flag_name(name):
     return text
 
 
-def _occurrences(items, name, boolean_flags, skip_first):
+def _occurrences(items: list[Any], name: str, boolean_flags: Iterable[str], skip_first: bool,
+                 ) -> list[tuple[int, int, Optional[str]]]:
     """Positions of a flag in one list: [(index, length, value)] where length is 1 or 2 (--name value)."""
-    found = []
+    found: list[tuple[int, int, Optional[str]]] = []
     index = 1 if skip_first else 0
     while index < len(items):
         item = items[index]
@@ -240,7 +243,8 @@ def _occurrences(items, name, boolean_flags, skip_first):
     return found
 
 
-def edit_flags(container, flags, boolean_flags=BOOLEAN_FLAGS, path="manifest"):
+def edit_flags(container: dict[str, Any], flags: dict[str, Any], boolean_flags: Iterable[str] = BOOLEAN_FLAGS,
+               path: str = "manifest") -> list[str]:
     """Apply {--flag: value|None} to a container in place; returns the list of flag names that changed.
 
     An existing flag is replaced where it stands (its first occurrence; later duplicates, which would win on
@@ -256,7 +260,7 @@ def edit_flags(container, flags, boolean_flags=BOOLEAN_FLAGS, path="manifest"):
     for raw_name, value in flags.items():
         name = normalize_flag_name(raw_name)
         wanted = None if value is None else "%s=%s" % (name, flag_value_text(name, value))
-        places = []
+        places: list[tuple[str, tuple[int, int, Optional[str]]]] = []
         for key in ("command", "args"):
             items = container.get(key)
             if items:
@@ -281,7 +285,7 @@ def edit_flags(container, flags, boolean_flags=BOOLEAN_FLAGS, path="manifest"):
     return changed
 
 
-def _append_target(container, path):
+def _append_target(container: dict[str, Any], path: str) -> str:
     command = container.get("command") or []
     args = container.get("args") or []
     if len(command) > 1 or (command and not args):
@@ -292,11 +296,12 @@ def _append_target(container, path):
                         % (path, container.get("name")))
 
 
-def _volume_spec(item):
+def _volume_spec(item: dict[str, Any]) -> dict[str, Any]:
     return {"name": item["name"], "hostPath": {"path": item["hostPath"]}}
 
 
-def edit_volumes(pod, container, volumes, path="manifest"):
+def edit_volumes(pod: dict[str, Any], container: dict[str, Any], volumes: list[dict[str, Any]],
+                 path: str = "manifest") -> list[str]:
     """Add / update / remove hostPath volumes and the container's mounts of them (by name); returns changed names."""
     spec = pod["spec"]
     changed = []
@@ -367,10 +372,10 @@ def edit_volumes(pod, container, volumes, path="manifest"):
 _OTHER_SOURCES = ("emptyDir", "secret", "configMap", "projected", "persistentVolumeClaim", "csi", "downwardAPI")
 
 
-def semantic_errors(pod):
+def semantic_errors(pod: dict[str, Any]) -> list[str]:
     """Cross-field rules the API server enforces that a JSON schema cannot express."""
     errors = []
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    spec: dict[str, Any] = pod["spec"] if isinstance(pod.get("spec"), dict) else {}
     names = []
     for index, volume in enumerate(as_list(spec.get("volumes"))):
         if not isinstance(volume, dict):
@@ -413,17 +418,20 @@ if HAS_YAML:
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """Double quotes where quoting is needed, as kubeadm writes YAML."""
 
-        def choose_scalar_style(self):
+        def choose_scalar_style(self) -> Any:
             style = super(_Dumper, self).choose_scalar_style()
             return '"' if style == "'" else style
 
 
-def dump_manifest(pod):
+def dump_manifest(pod: dict[str, Any]) -> str:
     return yaml.dump(pod, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def plan_text(before, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
-              kubernetes_version="1.33", schema_check=None, boolean_flags=BOOLEAN_FLAGS):
+def plan_text(before: str, path: str = DEFAULT_MANIFEST, container: Optional[str] = None,
+              flags: Optional[dict[str, Any]] = None, volumes: Optional[list[dict[str, Any]]] = None,
+              validate: bool = True, kubernetes_version: str = "1.33",
+              schema_check: Optional[Callable[..., Any]] = None,
+              boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, Any]:
     """Work out the new manifest from its text; nothing is read or written. Raises ManifestError on anything unsafe.
 
     schema_check(pod, kubernetes_version) -> [problem, ...] is the Kubernetes schema check; it runs on the
@@ -459,11 +467,11 @@ def plan_text(before, path=DEFAULT_MANIFEST, container=None, flags=None, volumes
             "validation_seconds": round(seconds, 4)}
 
 
-def _inside(child, parent):
+def _inside(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
-def check_backup_dir(root, path, backup_dir):
+def check_backup_dir(root: str, path: str, backup_dir: str) -> str:
     """Refuse a backup directory inside the manifests directory (the kubelet would run the copy)."""
     manifests = os.path.dirname(node_path(root, path))
     real = node_path(root, backup_dir)
@@ -475,11 +483,12 @@ def check_backup_dir(root, path, backup_dir):
     return real
 
 
-def sha256(text):
+def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_for_change(root, path=DEFAULT_MANIFEST, backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR):
+def read_for_change(root: str, path: str = DEFAULT_MANIFEST, backup_enabled: bool = True,
+                    backup_dir: str = DEFAULT_BACKUP_DIR) -> dict[str, Any]:
     """Node side, step 1: the manifest's text and checksum (and the backup directory checked). Reads only."""
     if backup_enabled:
         check_backup_dir(root, path, backup_dir)
@@ -493,14 +502,15 @@ def read_for_change(root, path=DEFAULT_MANIFEST, backup_enabled=True, backup_dir
     return {"text": text, "sha256": sha256(text)}
 
 
-def backup_path(backup_real, stamp=None):
+def backup_path(backup_real: str, stamp: Optional[str] = None) -> Callable[[str], str]:
     """backup(real) for write_set: <backup_dir>/<manifest name>.<UTC time>."""
     stamp = stamp or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     return lambda real: os.path.join(backup_real, "%s.%s" % (os.path.basename(real), stamp))
 
 
-def write_checked(root, path, content, expected_sha256, backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR,
-                  lock_timeout=60, prepare=None):
+def write_checked(root: str, path: str, content: str, expected_sha256: str, backup_enabled: bool = True,
+                  backup_dir: str = DEFAULT_BACKUP_DIR, lock_timeout: float = 60,
+                  prepare: Optional[Callable[[str, str], Any]] = None) -> dict[str, Any]:
     """Node side, step 2: under the manifest's lock, write `content` only if the file still has expected_sha256.
 
     Raises ChangedMeanwhile (nothing written) when it does not. Returns {"backup_file": path or None}.
@@ -522,8 +532,11 @@ def write_checked(root, path, content, expected_sha256, backup_enabled=True, bac
     return {"backup_file": backups.get(real)}
 
 
-def change(read, write, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
-           kubernetes_version="1.33", check_mode=False, schema_check=None, attempts=3):
+def change(read: Callable[[], dict[str, Any]], write: Callable[[str, str], dict[str, Any]],
+           path: str = DEFAULT_MANIFEST, container: Optional[str] = None, flags: Optional[dict[str, Any]] = None,
+           volumes: Optional[list[dict[str, Any]]] = None, validate: bool = True, kubernetes_version: str = "1.33",
+           check_mode: bool = False, schema_check: Optional[Callable[..., Any]] = None,
+           attempts: int = 3) -> dict[str, Any]:
     """Read, plan, write guarded by the checksum of what was read; re-read and re-plan when it changed meanwhile.
 
     read() -> {"text", "sha256"}; write(content, sha256) -> {"backup_file"} or raises ChangedMeanwhile.
@@ -552,9 +565,11 @@ def change(read, write, path=DEFAULT_MANIFEST, container=None, flags=None, volum
                         % (path, attempts))
 
 
-def apply(root, path=DEFAULT_MANIFEST, container=None, flags=None, volumes=None, validate=True,
-          kubernetes_version="1.33", backup_enabled=True, backup_dir=DEFAULT_BACKUP_DIR, check_mode=False,
-          schema_check=None, lock_timeout=60):
+def apply(root: str, path: str = DEFAULT_MANIFEST, container: Optional[str] = None,
+          flags: Optional[dict[str, Any]] = None, volumes: Optional[list[dict[str, Any]]] = None,
+          validate: bool = True, kubernetes_version: str = "1.33", backup_enabled: bool = True,
+          backup_dir: str = DEFAULT_BACKUP_DIR, check_mode: bool = False,
+          schema_check: Optional[Callable[..., Any]] = None, lock_timeout: float = 60) -> dict[str, Any]:
     """The whole change on a local node tree (tests, tools): change() with the node-side steps called directly."""
     return change(lambda: read_for_change(root, path, backup_enabled, backup_dir),
                   lambda content, digest: write_checked(root, path, content, digest, backup_enabled, backup_dir,

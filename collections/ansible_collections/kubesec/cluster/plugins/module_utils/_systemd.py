@@ -115,7 +115,8 @@ def unit_files(root: Optional[str], unit: str) -> List[Tuple[str, str]]:
 
 
 def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
-    """Return dict(argv=[...], files=[...], env_files=[...]) for a service, or argv None when not found."""
+    """Return dict(argv=[...], files=[...], env_files=[...], service={...}, environment={...}) for a service, or
+    argv None when not found (environment: what Environment= / EnvironmentFile= give the process)."""
     files = unit_files(root, unit)
     exec_start = None
     env: Dict[str, str] = {}
@@ -144,7 +145,8 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
     if exec_start is None:
-        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service}
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service,
+                "environment": env}
     command = exec_start.lstrip("@-:+!")
 
     def expand(match: Match[str]) -> str:
@@ -156,7 +158,8 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
         argv = shlex.split(expanded)
     except ValueError as exc:
         raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
-    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service}
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service,
+            "environment": env}
 
 
 def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Container[str] = ()) -> Dict[str, str]:
