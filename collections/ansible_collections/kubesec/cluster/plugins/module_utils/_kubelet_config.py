@@ -107,7 +107,7 @@ def plan_config(text: str, path: str, settings: dict[str, Any], expected_kind: O
     try:
         data = _safeyaml.load(text, path)
     except _safeyaml.SafeYAMLError as exc:
-        where = " at line %d, column %d" % (exc.line, exc.column) if exc.line else ""
+        where = " at line %d, column %d" % (exc.line, exc.column or 0) if exc.line else ""
         raise KubeletConfigError("%s is not valid YAML%s: %s; fix it by hand or restore a backup before hardening"
                                  % (path, where, exc.problem)) from None
     if data is None:  # empty, or only comments: hardening it would write a file with no apiVersion / kind

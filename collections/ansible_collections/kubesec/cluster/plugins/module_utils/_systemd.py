@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import Any, Container, Dict, List, Match, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Match, Optional, Sequence, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath
@@ -162,8 +162,9 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
             "environment": env}
 
 
-def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Container[str] = ()) -> Dict[str, str]:
+def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Iterable[str] = ()) -> Dict[str, str]:
     """pflag-style --name=value / --name value / --bool into {--name: value}; the last occurrence wins."""
+    boolean_flags = frozenset(boolean_flags)
     flags: Dict[str, str] = {}
     args = list(argv or [])[1:]
     index = 0
