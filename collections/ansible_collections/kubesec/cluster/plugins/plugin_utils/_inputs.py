@@ -21,6 +21,8 @@ import json
 import os
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._sources import SOURCE_TABLE, SOURCES_BY_NAME, collector_sources
+
 META_FILES = ("workload_rules", "sources", "trivy_reports", "falco_groups", "audit_log_summary")
 MAX_META_BYTES = 512 * 1024 * 1024
 TOP = 15
@@ -95,12 +97,7 @@ def _text(value, limit=300):
 
 # ------------------------------------------------------------------------------------------------ sources.json
 # sources.json names collectors (docs/collect.md); a collector that ran covers these finding sources.
-COLLECTOR_SOURCES = {
-    "trivy_operator": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret"),
-    "trivy_cli": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret"),
-    "workloads": ("workload",), "workload": ("workload",), "falco": ("falco",), "kube_bench": ("kube-bench",),
-    "audit_log": ("audit-log",), "cis": ("cis-node",), "cis_control_plane": ("cis-control-plane",),
-}
+COLLECTOR_SOURCES = collector_sources()  # declared per source in _sources.SOURCE_TABLE
 # The areas a collector grades when it ran and succeeded without saying which it assessed. trivy_cli claims none:
 # its scans are configured per input (a config-only scan must not grade vulnerabilities), so without an
 # ``assessed`` list only its findings speak for it. A failed collector makes every area it may grade not assessed.
@@ -122,9 +119,7 @@ ASSESSED_ALIASES = {
     "infra": "control_plane", "control-plane": "control_plane", "node": "nodes", "audit-log": "audit_log",
     "secret": None, "secrets": None, "exposed-secret": None, "license": None, "sbom": None,
     # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
-    "trivy-vulnerability": "vulnerabilities", "trivy-config": "workloads", "trivy-rbac": "rbac",
-    "trivy-infra": "control_plane", "trivy-exposed-secret": None, "falco": "runtime",
-    "cis-node": "nodes", "cis-control-plane": "control_plane",
+    **dict((source.name, source.area if source.grades_area else None) for source in SOURCE_TABLE if source.area),
 }
 FAILED_STATES = ("failed", "error", "partial", "unreachable")
 
@@ -171,8 +166,8 @@ def collector_states(meta):
         lowered = status.lower()
         default = COLLECTOR_AREAS.get(key)
         if default is None:  # a finding source named directly ({source: status})
-            from ansible_collections.kubesec.cluster.plugins.plugin_utils._scoring import SOURCE_AREA
-            default = (SOURCE_AREA[str(name)],) if str(name) in SOURCE_AREA else ()
+            source = SOURCES_BY_NAME.get(str(name))
+            default = (source.area,) if source and source.area else ()
         may_grade = COLLECTOR_MAY_GRADE.get(key, default)
         state = {"collector": str(name), "state": "ok", "why": None, "areas": [], "may_grade": list(may_grade),
                  "unknown_assessed": []}
