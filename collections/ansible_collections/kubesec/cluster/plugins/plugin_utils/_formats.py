@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.parse import quote
 
+from types import ModuleType
+
+orjson: ModuleType | None
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a controller dependency, json is the fallback
@@ -315,7 +319,7 @@ class SarifWriter:
                       resource.get("kind"), resource.get("name"), resource.get("container")):
             if value and value not in parts[1:]:
                 parts.append(str(value))
-        location = {"logicalLocations": [{
+        location: dict[str, Any] = {"logicalLocations": [{
             "name": str(resource.get("name") or finding.get("node") or self.model["cluster"]),
             "fullyQualifiedName": "/".join(parts),
             "kind": "resource" if resource.get("name") or resource.get("kind") else "module"}]}

@@ -20,6 +20,7 @@ import heapq
 import json
 import os
 import re
+from typing import Any
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._sources import SOURCE_TABLE, SOURCES_BY_NAME, collector_sources
 
@@ -112,7 +113,7 @@ COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloa
 AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")
 # Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
 # "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
-ASSESSED_ALIASES = {
+ASSESSED_ALIASES: dict[str, str | None] = {
     "vuln": "vulnerabilities", "vulns": "vulnerabilities", "vulnerability": "vulnerabilities",
     "misconfig": "workloads", "misconfiguration": "workloads", "misconfigurations": "workloads",
     "config": "workloads", "configuration": "workloads", "workload": "workloads",
@@ -132,14 +133,16 @@ def _assessed_areas(value, where):
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list):
         return set(), ["%s: not a list" % where]
-    areas, unknown = set(), []
+    areas: set[str] = set()
+    unknown: list[str] = []
     for word in value:
         key = str(word).strip().lower()
         if key in AREA_KEYS:
             areas.add(key)
         elif key in ASSESSED_ALIASES:
-            if ASSESSED_ALIASES[key]:
-                areas.add(ASSESSED_ALIASES[key])
+            alias = ASSESSED_ALIASES[key]
+            if alias:
+                areas.add(alias)
         else:
             unknown.append("%s: %s" % (where, _text(word, 40)))
     return areas, unknown
@@ -169,8 +172,8 @@ def collector_states(meta):
             source = SOURCES_BY_NAME.get(str(name))
             default = (source.area,) if source and source.area else ()
         may_grade = COLLECTOR_MAY_GRADE.get(key, default)
-        state = {"collector": str(name), "state": "ok", "why": None, "areas": [], "may_grade": list(may_grade),
-                 "unknown_assessed": []}
+        state: dict[str, Any] = {"collector": str(name), "state": "ok", "why": None, "areas": [],
+                                 "may_grade": list(may_grade), "unknown_assessed": []}
         if any(word in lowered for word in FAILED_STATES):
             state["state"] = "failed"
             detail = _text(entry.get("error"), 200) or _node_errors(entry) or status.partition(":")[2].strip()
@@ -209,7 +212,7 @@ def _audit_log_state(entry):
         return None
     total, good = _int(data.get("nodes_total")), _int(data.get("nodes_ok"))
     if total is not None and good is not None and good < total:
-        nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+        nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
         bad = ["%s: %s" % (_text(name, 60), _text(n.get("error"), 100)) for name, n in sorted(nodes.items())
                if isinstance(n, dict) and n.get("status") != "ok"]
         return dict(state, state="failed", areas=[], why="audit_log partial: %d of %d control-plane nodes read%s" % (
@@ -238,7 +241,7 @@ def collected_sources(meta):
 
 
 def normalize_sources(data):
-    items = []
+    items: Any = []
     if isinstance(data, dict):
         inner = data.get("sources") if isinstance(data.get("sources"), (dict, list)) else data
         if isinstance(inner, dict):
@@ -276,12 +279,13 @@ def normalize_trivy_reports(data):
     rows = data.get("reports") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         return None
-    by_kind, images = {}, set()
+    by_kind: dict[str, dict[str, int]] = {}
+    images: set[str] = set()
     for row in rows:
         if not isinstance(row, dict):
             continue
         kind = _text(row.get("kind"), 80) or "unknown"
-        summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        summary: dict[str, Any] = row["summary"] if isinstance(row.get("summary"), dict) else {}
         totals = by_kind.setdefault(kind, {"reports": 0, "critical": 0, "high": 0, "medium": 0, "low": 0,
                                            "unknown": 0})
         totals["reports"] += 1
@@ -290,7 +294,7 @@ def normalize_trivy_reports(data):
             totals[severity] += _int(summary.get(key)) or 0
         if "Vulnerability" in kind:
             image = _text(row.get("artifact"), 500)
-            resource = row.get("resource") if isinstance(row.get("resource"), dict) else {}
+            resource: dict[str, Any] = row["resource"] if isinstance(row.get("resource"), dict) else {}
             images.add(image or "%s/%s/%s/%s" % (resource.get("namespace"), resource.get("kind"),
                                                  resource.get("name"), row.get("container")))
     return {"by_kind": by_kind, "images": images, "reports": sum(v["reports"] for v in by_kind.values())}
@@ -316,7 +320,7 @@ def normalize_workload_rules(data):
                 break
         if isinstance(data.get("rules"), (dict, list)):
             rules = data["rules"]
-    items = list(rules.items()) if isinstance(rules, dict) else [(None, r) for r in rules]
+    items: list[tuple[Any, Any]] = list(rules.items()) if isinstance(rules, dict) else [(None, r) for r in rules]
     out = []
     for key, rule in items:
         if not isinstance(rule, dict):
@@ -324,7 +328,7 @@ def normalize_workload_rules(data):
         rule_id = _text(rule.get("id") or key, 40)
         if not rule_id or rule_id in ("exclude_namespaces", "excluded_namespaces"):
             continue
-        params = rule.get("params") if isinstance(rule.get("params"), dict) else {}
+        params: dict[str, Any] = rule["params"] if isinstance(rule.get("params"), dict) else {}
         out.append({
             "id": rule_id, "name": _text(rule.get("name"), 80) or "", "title": _text(rule.get("title"), 200) or "",
             "severity": _text(rule.get("severity"), 20) or "", "enabled": rule.get("enabled", True) is not False,
@@ -380,7 +384,7 @@ def _counted(value, top_names=("top_users", "top_non_system_users", "targets", "
         return {"count": int(value), "top": []}
     if not isinstance(value, dict):
         return None
-    out = {"count": _int(value.get("count")) or 0, "top": []}
+    out: dict[str, Any] = {"count": _int(value.get("count")) or 0, "top": []}
     for key in ("non_system", "allowed", "allowed_non_public", "open"):
         if _int(value.get(key)) is not None:
             out[key] = _int(value[key])
@@ -422,7 +426,10 @@ def normalize_audit_summary(data):
     rows = data.get("rows") if isinstance(data.get("rows"), list) else None
     row_count = 0
     if rows is not None:
-        users, verbs, resources, combos = {}, {}, {}, []
+        users: dict[str, int] = {}
+        verbs: dict[str, int] = {}
+        resources: dict[str, int] = {}
+        combos: list[Any] = []
         for row in rows:
             if not isinstance(row, dict):
                 continue
@@ -474,7 +481,8 @@ ACTION_KEYS = ("action", "target", "reason", "requested_by", "started", "finishe
 def read_actions(cluster_dir, since=None, limit=MAX_ACTIONS):
     """Containment records of the cluster, newest first: {'records', 'unreadable', 'total', 'since_previous'}."""
     actions_dir = os.path.join(cluster_dir, "actions")
-    out = {"records": [], "unreadable": [], "total": 0, "since_previous": 0, "present": os.path.isdir(actions_dir)}
+    out: dict[str, Any] = {"records": [], "unreadable": [], "total": 0, "since_previous": 0,
+                           "present": os.path.isdir(actions_dir)}
     if not out["present"]:
         return out
     names = sorted((n for n in os.listdir(actions_dir) if n.endswith(".json") and not n.startswith(".")), reverse=True)
@@ -524,7 +532,7 @@ def rendered_applied(cluster_dir):
     """{feature: applied} from the metadata the feature roles write beside their rendered files: a top-level
     ``applied`` boolean in any JSON or YAML file (<= 1 MiB) of reports/<cluster>/rendered/<feature>/."""
     base = os.path.join(cluster_dir, "rendered")
-    out = {}
+    out: dict[str, bool] = {}
     if not os.path.isdir(base):
         return out
     for sub in sorted(os.listdir(base)):
@@ -571,7 +579,7 @@ KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketch
 _NAME_OR_GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$")
 _KEYWORD = re.compile(r"^[a-z][a-z_]{0,31}$")
-SAFE_SETTINGS = {
+SAFE_SETTINGS: dict[str, Any] = {
     "namespaces": "names", "exclude_namespaces": "names",
     "report_ttl": _DURATION,
     "driver": _KEYWORD, "minimum_priority": _KEYWORD, "policy": _KEYWORD,
@@ -598,7 +606,8 @@ def sanitize_features(features):
     Returns (clean, dropped key paths). No string that could be a password, token or webhook URL ever reaches
     report.json, whatever the caller passes.
     """
-    clean, dropped = {}, []
+    clean: dict[str, dict[str, Any]] = {}
+    dropped: list[str] = []
     if not isinstance(features, dict):
         return clean, (["features"] if features else [])
     for name, value in features.items():
@@ -612,7 +621,7 @@ def sanitize_features(features):
         if not isinstance(value, dict):
             dropped.append(name)
             continue
-        entry = {}
+        entry: dict[str, Any] = {}
         for key, item in value.items():
             key = str(key)
             path = "%s.%s" % (name, key if _IDENT.match(key) else "(invalid key)")

@@ -217,7 +217,7 @@ _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 def run_labels(run_ids):
     """Axis labels for run ids (YYYYMMDDTHHMMSSZ): the date, with the time when another run is on the same day
     (several runs a day all read "20261206" before); ids of another form are shown shortened."""
-    days = {}
+    days: dict[tuple[str, ...], int] = {}
     for run_id in run_ids:
         match = _RUN_ID.match(run_id)
         if match:
@@ -266,7 +266,7 @@ def trend_svg(history, width=640, height=190):
                          % (color, " ".join("%.1f,%.1f" % c for c in coords)))
         for (x, y), p in zip(coords, points):
             parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
-                         % (x, y, color, _esc(p[0]), name, p[series]))
+                         % (x, y, color, _esc(p[0]), name, int(p[series])))
     labels = run_labels([p[0] for p in points])
     label_every = max(1, math.ceil(len(points) / 6.0))
     for index in range(len(points)):

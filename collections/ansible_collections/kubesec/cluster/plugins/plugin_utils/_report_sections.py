@@ -153,7 +153,9 @@ class SectionState:
 
 def _also(finding: Finding) -> dict[str, Any]:
     """What another CIS source said about the same check on the same node (shown as evidence)."""
-    evidence = finding.get("evidence") if isinstance(finding.get("evidence"), dict) else {}
+    evidence = finding.get("evidence")
+    if not isinstance(evidence, dict):
+        evidence = {}
     return {"source": finding["source"], "status": finding["status"], "severity": finding["severity"],
             "actual": evidence.get("actual"), "expected": evidence.get("expected")}
 
@@ -245,7 +247,7 @@ class CisState(SectionState):
 
     def per_node(self, node_roles: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """One row per node: role and open FAIL/WARN by severity (CIS sources, one result per check and node)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for node, counts in self.node_counts.items():
             sev = self.node_severity.get(node) or {"fail": {}, "warn": {}, "roles": set()}
             role = (node_roles or {}).get(node) or ("control-plane" if "control-plane" in sev["roles"] else "worker")
@@ -407,7 +409,7 @@ class WorkloadState(SectionState):
     def view(self, context: dict[str, Any]) -> dict[str, Any]:
         rows, rules_meta = context["rows"], context.get("workload_rules")
         rule_ids = sorted(set(self.rules) | set(r["id"] for r in (rules_meta or {}).get("rules", [])))
-        workloads = []
+        workloads: list[dict[str, Any]] = []
         for (kind, namespace, name), cells in self.cells.items():
             fails = sum(1 for s in cells.values() if s in PROBLEM_STATUSES)
             workloads.append({"kind": kind, "namespace": namespace, "name": name, "cells": cells, "open": fails})
