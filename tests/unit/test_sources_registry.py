@@ -4,6 +4,8 @@ with it: the findings schema, make_finding, the report's sections and templates,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -68,3 +70,29 @@ def test_templates_come_from_the_collection_data_and_sections_are_includes():
     assert "elif key ==" not in sections_template
     for page in ("report.html.j2", "report_print.html.j2"):
         assert "{% include s.template +%}" in (COLLECTION / "data" / "report_templates" / page).read_text()
+
+
+def test_sync_schemas_writes_a_new_source_into_the_schema_enum(tmp_path):
+    # A new source is declared in _sources.py only: scripts/sync-schemas writes it into both schema copies.
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "sync-schemas").write_text((ROOT / "scripts" / "sync-schemas").read_text())
+    collection = tmp_path / "collections/ansible_collections/kubesec/cluster"
+    (collection / "plugins" / "module_utils").mkdir(parents=True)
+    (collection / "data" / "schemas").mkdir(parents=True)
+    (tmp_path / "docs").mkdir()
+    registry = (COLLECTION / "plugins" / "module_utils" / "_sources.py").read_text()
+    anchor = '    Source("audit-log", "API audit log", "audit_log", "audit", ("audit_log",), order="event"),\n'
+    assert anchor in registry
+    registry = registry.replace(anchor, anchor + '    Source("net-exposure", "Network exposure", "workloads", "config", ("net",)),\n')
+    (collection / "plugins" / "module_utils" / "_sources.py").write_text(registry)
+    for name in ("findings.schema.json", "report.schema.json"):
+        (collection / "data" / "schemas" / name).write_text((COLLECTION / "data" / "schemas" / name).read_text())
+        (tmp_path / "docs" / name).write_text((COLLECTION / "data" / "schemas" / name).read_text())
+    script = str(tmp_path / "scripts" / "sync-schemas")
+    stale = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
+    assert stale.returncode == 1 and "findings.schema.json" in stale.stderr
+    subprocess.run([sys.executable, script], check=True)
+    for path in (collection / "data" / "schemas" / "findings.schema.json", tmp_path / "docs" / "findings.schema.json"):
+        enum = json.loads(path.read_text())["properties"]["source"]["enum"]
+        assert enum == [*_sources.SOURCE_NAMES, "net-exposure"]
+    assert subprocess.run([sys.executable, script, "--check"], capture_output=True).returncode == 0
