@@ -50,8 +50,11 @@ def worse(a: str, b: str) -> str:
     return a if STATUS_RANK.get(a, 9) <= STATUS_RANK.get(b, 9) else b
 
 
+REQUIRED_KEYS = frozenset(("id", "source", "status", "severity", "fingerprint"))
+
+
 def _check_finding(item: Any, path: str, index: int) -> None:
-    if not isinstance(item, dict) or not {"id", "source", "status", "severity", "fingerprint"} <= set(item):
+    if not isinstance(item, dict) or not REQUIRED_KEYS <= item.keys():  # keys view: no set built per finding
         raise ReportInputError("findings file %s: entry %d is not a normalized finding" % (path, index))
     if item["status"] not in STATUSES or item["severity"] not in SEVERITY_ORDER:
         raise ReportInputError("findings file %s: entry %d has status %r / severity %r"
