@@ -43,10 +43,13 @@ PREVIOUS, CURRENT = "20261123T020000Z", "20261124T020000Z"
 SCALES = {
     "default": {"nodes": 200, "cp_nodes": 3, "workloads": 3000, "vulns": 100000, "audit_rows": 50000,
                 "falco_groups": 400, "config_reports": 3000},
+    "smoke": {"nodes": 5, "cp_nodes": 1, "workloads": 50, "vulns": 2000, "audit_rows": 500, "falco_groups": 20,
+              "config_reports": 50},  # to try the script itself in seconds
     "million": {"nodes": 1000, "cp_nodes": 3, "workloads": 10000, "vulns": 600000, "audit_rows": 50000,
                 "falco_groups": 2000, "config_reports": 55000},
 }
-BUDGETS = {"default": {"json+html": 10, "pdf": 30, "index": 5}, "million": {"json+html": 20, "pdf": 40, "index": 5}}
+BUDGETS = {"default": {"json+html": 10, "pdf": 30, "index": 5}, "smoke": {"json+html": 10, "pdf": 30, "index": 5},
+           "million": {"json+html": 20, "pdf": 40, "index": 5}}
 INDEX_CLUSTERS = 100
 SIZE = SCALES["default"]
 
@@ -117,6 +120,21 @@ def index_run(workdir):
     return time.perf_counter() - started
 
 
+def reference_run(workdir):
+    """The reference measured beside each repetition (own child process, so its memory is not the report's): parse
+    every findings file of the run whole with orjson, the fastest JSON parser here - what only reading the input
+    costs. The report's json+html time is given as a ratio to it."""
+    import orjson
+
+    findings_dir = os.path.join(workdir, CLUSTER, CURRENT, "findings")
+    started, cpu, count = time.perf_counter(), time.process_time(), 0
+    for name in sorted(os.listdir(findings_dir)):
+        with open(os.path.join(findings_dir, name), "rb") as handle:
+            count += len(orjson.loads(handle.read()))
+    print(json.dumps({"reference": time.perf_counter() - started, "reference_cpu": time.process_time() - cpu,
+                      "findings": count}))
+
+
 def one_run(workdir, outdir, profile=None):
     """The report action's work, phase by phase (runs in a child process)."""
     from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _inputs, _render, _report
@@ -182,6 +200,7 @@ def main():
     parser.add_argument("--regen", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     global SIZE
     SIZE = SCALES[args.scale]
@@ -193,17 +212,23 @@ def main():
     if args.generate:
         generate(args.workdir)
         return
+    if args.reference:
+        reference_run(args.workdir)
+        return
     if args.regen or not os.path.isfile(os.path.join(args.workdir, CLUSTER, PREVIOUS, "report.json")):
         # in a child process, so this process stays small while it starts the measured children
         subprocess.run([*child, "--generate"], check=True)
     rows = []
     for index in range(args.repeat):
         load = os.getloadavg()[0]
+        ref = subprocess.run([*child, "--reference"], capture_output=True, text=True, check=True)
+        reference = json.loads(ref.stdout.strip().splitlines()[-1])
         outdir = os.path.join(args.workdir, "out-%d" % index)
         profile = ["--profile", args.profile] if args.profile and index == 0 else []
         proc = subprocess.run([*child, "--child", outdir, *profile], capture_output=True, text=True, check=True)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["load"] = load
+        result.update(reference)
         rows.append(result)
         t, c = result["times"], result["cpu"]
         print("run %d  load %.2f  wall: build %.2f  json %.2f  html %.2f  => json+html %.2f | junit+sarif %.2f | "
@@ -213,6 +238,10 @@ def main():
                  t["report.pdf"], t["all"], c["json+html"], c["report.pdf"], c["all"], result["rss_peak_mib"],
                  result["rss_json_html_mib"], INDEX_CLUSTERS,
                  "%.2f s" % t["index"] if t.get("index") is not None else "-"), flush=True)
+        print("       reference (orjson.loads of every findings file): %.2f s wall, %.2f s cpu => json+html = %.1fx "
+              "the reference (wall), %.1fx (cpu)"
+              % (result["reference"], result["reference_cpu"], t["json+html"] / result["reference"],
+                 c["json+html"] / result["reference_cpu"]), flush=True)
     first = rows[0]
     print("findings in the run: %d; since the previous run: %s" % (first["findings"], first["changes"]))
     print("output sizes (MB): %s" % first["sizes_mb"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -59,3 +60,25 @@ def test_report_write_atomic_keeps_the_report_mode(tmp_path):
     os.chmod(target, 0o600)
     _report.write_atomic(str(target), "new")
     assert target.read_text() == "new" and mode_of(target) == 0o644
+
+
+def test_index_and_history_read_only_the_headline_lines(tmp_path):
+    # A later line that does not parse is never read: the index and the history stop after the keys they need
+    # (at a million findings, comparison_fingerprints alone is tens of MB per run).
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
+
+    run = tmp_path / "c1" / "20261124T020000Z"
+    run.mkdir(parents=True)
+    headline = {"run_id": "20261124T020000Z", "open": 3}
+    lines = ['{"schema_version": 2', '"headline": %s' % json.dumps(headline), '"cluster": "c1"',
+             '"run_id": "20261124T020000Z"', '"generated_at": "2026-11-24T02:00:00Z"', '"summary": {"total": 3}',
+             '"areas": [{"area": "nodes"}]', '"comparison_fingerprints": {not json', '"findings": [']
+    (run / "report.json").write_text(",\n".join(lines[:-1]) + ",\n" + lines[-1] + "\n]}\n")
+    entries = _report.index_entries(str(tmp_path))
+    assert [(e["cluster"], e["headline"], e["areas"]) for e in entries] == [("c1", headline, [{"area": "nodes"}])]
+    assert _report.read_history(str(tmp_path / "c1"), "20261125T020000Z") == [headline]
+    # a file cut before its findings line is still refused, naming nothing half-read as a headline
+    (run / "report.json").write_text(",\n".join(lines[:2]) + ",\n")
+    with pytest.raises(ValueError):
+        _formats.read_report_keys(str(run / "report.json"), ("headline", "areas"))
+    assert "error" in _report.index_entries(str(tmp_path))[0]

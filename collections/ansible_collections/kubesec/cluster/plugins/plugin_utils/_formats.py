@@ -125,6 +125,35 @@ def read_report_head(path):
     return data
 
 
+def read_report_keys(path, keys):
+    """Only the named top-level keys of a report.json (those it has). In the streamed layout every key is one line
+    (compact JSON holds no raw newline), so reading stops once they are all found and the others are not parsed:
+    the index and the history need a run's headline, not its comparison or sections (tens of MB at a million
+    findings). Any other layout: the whole head, filtered."""
+    wanted = set(keys)
+    found: dict[str, Any] = {}
+    with open(path, "r", encoding="utf-8") as handle:
+        first = handle.readline()
+        if first.startswith('{"') and first.rstrip().endswith(","):
+            line = first[1:]
+            while line:  # a cut file (no findings line) goes to read_report_head, which says so
+                if line.rstrip("\n") == FINDINGS_LINE:
+                    return found
+                if not line.startswith('"'):
+                    break
+                key = line[1:line.find('"', 1)]
+                if key in wanted:
+                    try:
+                        found[key] = loads(line.rstrip().rstrip(",")[len(key) + 4:])  # after '"key": '
+                    except ValueError:
+                        break
+                    if len(found) == len(wanted):
+                        return found
+                line = handle.readline()
+    head = read_report_head(path)
+    return dict((key, head[key]) for key in keys if key in head)
+
+
 def iter_report_findings(path):
     """The findings of a report.json, one at a time for the streamed layout (full parse otherwise)."""
     with open(path, "r", encoding="utf-8") as handle:

@@ -20,6 +20,7 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings i
     PROBLEM_STATUSES, Finding, gc_paused, worse)
 
 HISTORY_RUNS = 12
+HEADLINE_KEYS = ("headline", "summary", "run_id", "generated_at")  # what headline_of reads of an earlier run
 COMPARISON_DETAILS = 1000   # new/fixed/regressed entries with details in report.json (fingerprints: all)
 
 
@@ -57,7 +58,7 @@ def read_history(cluster_dir: str, run_id: str, limit: int = HISTORY_RUNS) -> li
     history = []
     for name in [n for n in run_dirs(cluster_dir) if n < run_id][-limit:]:
         try:
-            head = _formats.read_report_head(os.path.join(cluster_dir, name, "report.json"))
+            head = _formats.read_report_keys(os.path.join(cluster_dir, name, "report.json"), HEADLINE_KEYS)
         except (OSError, ValueError):
             continue
         headline = dict(headline_of(head))

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side: the multi-cluster index (reports/index.html): the latest report of every cluster.
 
-Only the head of each report.json is read (``_formats.read_report_head``), never its findings.
+Only the first lines of each report.json are read (``_formats.read_report_keys``: headline, areas), never its
+comparison, sections or findings, so an index over 100 clusters of a million findings each stays fast.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import headline_of, run_dirs
 
+HEAD_KEYS = ("cluster", "headline", "areas", "summary", "run_id", "generated_at")  # all the index shows
 REPORT_FILES = ("report.html", "report.pdf", "report.json", "junit.xml", "results.sarif")
 
 
@@ -32,7 +34,7 @@ def index_entries(reports_dir: str, current: str | None = None) -> list[dict[str
         latest = runs[-1]
         run_dir = os.path.join(cluster_dir, latest)
         try:
-            head = _formats.read_report_head(os.path.join(run_dir, "report.json"))
+            head = _formats.read_report_keys(os.path.join(run_dir, "report.json"), HEAD_KEYS)
         except (OSError, ValueError) as exc:
             entries.append({"cluster": cluster, "run_id": latest, "error": str(exc)[:200], "runs": len(runs)})
             continue
