@@ -80,22 +80,26 @@ class PreviousRun:
     def __init__(self, findings: Iterable[Any]) -> None:
         self.status: dict[str, str] = {}
         self.problems: dict[str, tuple] = {}
-        intern = sys.intern
+        shared: dict[str, str] = {}  # one copy of each repeated text (ids, titles, names), freed with this object
+
+        def one(value: Any) -> Any:
+            return shared.setdefault(value, value) if isinstance(value, str) else value
+
         with gc_paused():
             for finding in findings:
                 if not isinstance(finding, dict) or "fingerprint" not in finding:
                     continue
                 key = comparison_key(finding)
-                status = intern(str(finding.get("status")))
+                status = sys.intern(str(finding.get("status")))
                 old = self.status.get(key)
                 self.status[key] = status if old is None else worse(status, old)
                 if status in PROBLEM_STATUSES and key not in self.problems:
                     r = finding.get("resource") or {}
-                    self.problems[key] = tuple(
-                        intern(v) if isinstance(v, str) else v for v in (
-                            finding["id"], finding.get("source"), finding["fingerprint"], finding.get("title"),
-                            finding.get("severity"), status, finding.get("node"), finding.get("namespace"),
-                            r.get("kind"), r.get("name"), r.get("namespace"), r.get("container")))
+                    # the fingerprint is unique: kept as it is (sharing it would only cost a dict entry)
+                    self.problems[key] = (
+                        one(finding["id"]), one(finding.get("source")), finding["fingerprint"], one(finding.get("title")),
+                        one(finding.get("severity")), status, one(finding.get("node")), one(finding.get("namespace")),
+                        one(r.get("kind")), one(r.get("name")), one(r.get("namespace")), one(r.get("container")))
 
     def details(self, key: str) -> dict[str, Any]:
         t = self.problems[key]
