@@ -24,7 +24,8 @@ def test_build_install_and_use(tmp_path):
     installed = install_path / "ansible_collections" / "kubesec" / "cluster"
     for rel in ("plugins/modules/cis_node_audit.py", "plugins/action/report.py", "data/cis/cis-1.12.yml",
                 "data/cis/cis-1.11.yml", "data/schemas/cis-catalogue.json",
-                "roles/report/templates/report.html.j2", "meta/runtime.yml", "meta/execution-environment.yml",
+                "data/report_templates/report.html.j2", "data/report_templates/sections/cis_nodes.html.j2",
+                "meta/runtime.yml", "meta/execution-environment.yml",
                 "meta/ee-requirements.txt", "meta/ee-bindep.txt", "LICENSE", "data/schemas/findings.schema.json",
                 "data/schemas/report.schema.json"):
         assert (installed / rel).is_file(), rel

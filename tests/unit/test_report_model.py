@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
-from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _inputs, _render, _report, _scoring
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import (
+    _formats, _inputs, _render, _report, _report_findings, _report_model, _scoring)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "report"))
 import synth
@@ -45,8 +46,8 @@ def test_streamed_findings_file_equals_plain_json(tmp_path, monkeypatch, indent)
                 for i in range(60)]
     path = tmp_path / "a.json"
     path.write_text(json.dumps(findings, indent=indent))
-    monkeypatch.setattr(_report, "_STREAM_THRESHOLD", 0)  # force the streaming parser
-    monkeypatch.setattr(_report, "_CHUNK", 37)            # and tiny reads, so items straddle chunk borders
+    monkeypatch.setattr(_report_findings, "_STREAM_THRESHOLD", 0)  # force the streaming parser
+    monkeypatch.setattr(_report_findings, "_CHUNK", 37)            # and tiny reads, so items straddle chunk borders
     assert list(_report.iter_findings_file(str(path))) == findings
 
 
@@ -64,8 +65,8 @@ def test_fast_path_and_fallbacks_give_the_same_findings(tmp_path, monkeypatch, l
     elif layout == "mixed":  # indent=1 for a while, then something else: the generic parser finishes the file
         text = json.dumps(findings[:10], indent=1)[:-2] + ", " + json.dumps(findings[10:])[1:]
     (tmp_path / "a.json").write_text(text)
-    monkeypatch.setattr(_report, "_STREAM_THRESHOLD", 0)
-    monkeypatch.setattr(_report, "_CHUNK", 50)
+    monkeypatch.setattr(_report_findings, "_STREAM_THRESHOLD", 0)
+    monkeypatch.setattr(_report_findings, "_CHUNK", 50)
     assert list(_report.iter_findings_file(str(tmp_path / "a.json"))) == findings
 
 
@@ -75,8 +76,8 @@ def test_streaming_parser_handles_any_text(tmp_path_factory, monkeypatch, titles
     findings = [f("X-%d" % i, title=t) for i, t in enumerate(titles)]
     path = tmp_path_factory.mktemp("s") / "x.json"
     path.write_text(json.dumps(findings, indent=1, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setattr(_report, "_STREAM_THRESHOLD", 0)
-    monkeypatch.setattr(_report, "_CHUNK", chunk)
+    monkeypatch.setattr(_report_findings, "_STREAM_THRESHOLD", 0)
+    monkeypatch.setattr(_report_findings, "_CHUNK", chunk)
     assert list(_report.iter_findings_file(str(path))) == findings
 
 
@@ -88,7 +89,7 @@ def test_streaming_parser_handles_any_text(tmp_path_factory, monkeypatch, titles
 ])
 def test_streaming_errors_name_the_file(tmp_path, monkeypatch, text, message):
     (tmp_path / "bad.json").write_text(text)
-    monkeypatch.setattr(_report, "_STREAM_THRESHOLD", 0)
+    monkeypatch.setattr(_report_findings, "_STREAM_THRESHOLD", 0)
     with pytest.raises(_report.ReportInputError, match="bad.json.*" + message):
         list(_report.FindingsDir(str(tmp_path)))
 
@@ -97,7 +98,7 @@ def test_streaming_build_equals_list_build(tmp_path, monkeypatch):
     run = tmp_path / "c" / "20261124T000000Z"
     synth.write_run(str(run), workloads=12, vulns=120)
     findings, _files = _report.load_findings(str(run / "findings"))
-    monkeypatch.setattr(_report, "_STREAM_THRESHOLD", 0)
+    monkeypatch.setattr(_report_findings, "_STREAM_THRESHOLD", 0)
     streamed = build(_report.FindingsDir(str(run / "findings")), generated_at="2026-11-24T00:00:00Z")
     listed = build(findings, generated_at="2026-11-24T00:00:00Z")
     for key in ("summary", "areas", "sections", "headline", "gates"):
@@ -151,7 +152,7 @@ def test_comparison_keeps_sources_apart_when_fingerprints_collide():
 
 
 def test_comparison_counts_and_fingerprints_are_complete_beyond_the_detail_cap(monkeypatch):
-    monkeypatch.setattr(_report, "COMPARISON_DETAILS", 5)
+    monkeypatch.setattr(_report_model, "COMPARISON_DETAILS", 5)
     before = [f("A-%d" % i) for i in range(20)] + [f("P-%d" % i, status="pass") for i in range(10)]
     after = [f("B-%d" % i) for i in range(30)] + [f("P-%d" % i) for i in range(10)]
     model = build(after, previous_findings=before, previous_run_id="r0")
@@ -330,7 +331,7 @@ def test_failed_write_leaves_previous_files(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     model = build([f("A")])
-    monkeypatch.setattr(_report.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
         _report.write_outputs(model, {"json": str(path), "junit": str(tmp_path / "junit.xml")})
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_kube_proxy, _cis_versions, _kube
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import write_atomic
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import atomic_write
 
 
 class ActionModule(ActionBase):
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
                                            task_vars=task_vars))
         if findings_file and not result.get("failed") and not self._task.check_mode:
             try:
-                write_atomic(os.path.expanduser(findings_file), json.dumps(result["findings"], indent=1), mode=0o640)
+                atomic_write(os.path.expanduser(findings_file), json.dumps(result["findings"], indent=1), mode=0o640)
             except OSError as exc:
                 raise AnsibleActionFail("cannot write the findings of %s to %s on the controller: %s"
                                         % (args["node_name"], findings_file, exc)) from exc

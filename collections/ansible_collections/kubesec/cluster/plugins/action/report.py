@@ -13,6 +13,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import atomic_write
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _inputs, _render, _report, _scoring
 
 FORMATS = ["json", "html", "pdf", "junit", "sarif"]
@@ -116,11 +117,11 @@ class ActionModule(ActionBase):
                     written.update(streamed)
                 if "html" in args["formats"]:
                     path = os.path.join(run_dir, FILE_NAMES["html"])
-                    _report.write_atomic(path, _render.render_html(model))
+                    atomic_write(path, _render.render_html(model), mode=0o644)
                     written["html"] = path
                 if "pdf" in args["formats"]:
                     path = os.path.join(run_dir, FILE_NAMES["pdf"])
-                    _report.write_atomic(path, _render.render_pdf(model, max_rows=args["pdf_rows_per_section"]))
+                    atomic_write(path, _render.render_pdf(model, max_rows=args["pdf_rows_per_section"]), mode=0o644)
                     written["pdf"] = path
             except RuntimeError as exc:
                 raise AnsibleActionFail(str(exc)) from exc

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import atomic_write
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _render, _report
 
 ARGUMENT_SPEC = dict(
@@ -51,8 +52,8 @@ class ActionModule(ActionBase):
                  "report": "%s/%s/report.html" % (e.get("dir", e["cluster"]), e["run_id"]),
                  "headline": e.get("headline"), "error": e.get("error")} for e in entries]}
             try:
-                _report.write_atomic(html_path, html)
-                _report.write_atomic(json_path, json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False))
+                atomic_write(html_path, html, mode=0o644)
+                atomic_write(json_path, json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False), mode=0o644)
             except OSError as exc:
                 raise AnsibleActionFail("report_index: cannot write %s: %s" % (reports_dir, exc)) from exc
             written = {"html": html_path, "json": json_path}

@@ -39,7 +39,7 @@ import stat
 from typing import Any, Iterable, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
-from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver, count_statuses
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _parsing, _rancher, _safeyaml, _systemd
 from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
 
@@ -1247,9 +1247,4 @@ def audit_node(root: str, catalogue: dict[str, Any], targets: Iterable[str] = ("
     return findings, context
 
 
-def summarize(findings: list[dict[str, Any]]) -> dict[str, int]:
-    counts = dict((status, 0) for status in ("pass", "fail", "warn", "info", "waived"))
-    for finding in findings:
-        counts[finding["status"]] += 1
-    counts["total"] = len(findings)
-    return counts
+summarize = count_statuses  # the modules' summary; kept here for callers of _cis.summarize

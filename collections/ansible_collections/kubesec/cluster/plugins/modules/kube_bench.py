@@ -248,7 +248,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import _kube_bench
-from ansible_collections.kubesec.cluster.plugins.module_utils._cis import summarize
+from ansible_collections.kubesec.cluster.plugins.module_utils._finding import count_statuses
 
 
 def _read(module, params):
@@ -392,7 +392,7 @@ def main():
     if info["skipped"]:
         module.warn("%d kube-bench entries could not be read (see skips); first: %s"
                     % (len(info["skipped"]), info["skipped"][0]))
-    module.exit_json(changed=False, findings=findings, summary=summarize(findings), totals=info["totals"] or {},
+    module.exit_json(changed=False, findings=findings, summary=count_statuses(findings), totals=info["totals"] or {},
                      counted=info.get("counted") or {}, totals_mismatch=mismatch,
                      benchmarks=info["benchmarks"], skips=info["skipped"], **extra)
 

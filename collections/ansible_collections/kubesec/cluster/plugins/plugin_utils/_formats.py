@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.parse import quote
 
+from types import ModuleType
+
+orjson: ModuleType | None
 try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a controller dependency, json is the fallback
@@ -119,6 +123,35 @@ def read_report_head(path):
         raise ValueError("%s is not a report (top level is not an object)" % path)
     data.pop("findings", None)
     return data
+
+
+def read_report_keys(path, keys):
+    """Only the named top-level keys of a report.json (those it has). In the streamed layout every key is one line
+    (compact JSON holds no raw newline), so reading stops once they are all found and the others are not parsed:
+    the index and the history need a run's headline, not its comparison or sections (tens of MB at a million
+    findings). Any other layout: the whole head, filtered."""
+    wanted = set(keys)
+    found: dict[str, Any] = {}
+    with open(path, "r", encoding="utf-8") as handle:
+        first = handle.readline()
+        if first.startswith('{"') and first.rstrip().endswith(","):
+            line = first[1:]
+            while line:  # a cut file (no findings line) goes to read_report_head, which says so
+                if line.rstrip("\n") == FINDINGS_LINE:
+                    return found
+                if not line.startswith('"'):
+                    break
+                key = line[1:line.find('"', 1)]
+                if key in wanted:
+                    try:
+                        found[key] = loads(line.rstrip().rstrip(",")[len(key) + 4:])  # after '"key": '
+                    except ValueError:
+                        break
+                    if len(found) == len(wanted):
+                        return found
+                line = handle.readline()
+    head = read_report_head(path)
+    return dict((key, head[key]) for key in keys if key in head)
 
 
 def iter_report_findings(path):
@@ -315,7 +348,7 @@ class SarifWriter:
                       resource.get("kind"), resource.get("name"), resource.get("container")):
             if value and value not in parts[1:]:
                 parts.append(str(value))
-        location = {"logicalLocations": [{
+        location: dict[str, Any] = {"logicalLocations": [{
             "name": str(resource.get("name") or finding.get("node") or self.model["cluster"]),
             "fullyQualifiedName": "/".join(parts),
             "kind": "resource" if resource.get("name") or resource.get("kind") else "module"}]}

@@ -20,6 +20,9 @@ import heapq
 import json
 import os
 import re
+from typing import Any
+
+from ansible_collections.kubesec.cluster.plugins.module_utils._sources import SOURCE_TABLE, SOURCES_BY_NAME, collector_sources
 
 META_FILES = ("workload_rules", "sources", "trivy_reports", "falco_groups", "audit_log_summary")
 MAX_META_BYTES = 512 * 1024 * 1024
@@ -95,12 +98,7 @@ def _text(value, limit=300):
 
 # ------------------------------------------------------------------------------------------------ sources.json
 # sources.json names collectors (docs/collect.md); a collector that ran covers these finding sources.
-COLLECTOR_SOURCES = {
-    "trivy_operator": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret"),
-    "trivy_cli": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret"),
-    "workloads": ("workload",), "workload": ("workload",), "falco": ("falco",), "kube_bench": ("kube-bench",),
-    "audit_log": ("audit-log",), "cis": ("cis-node",), "cis_control_plane": ("cis-control-plane",),
-}
+COLLECTOR_SOURCES = collector_sources()  # declared per source in _sources.SOURCE_TABLE
 # The areas a collector grades when it ran and succeeded without saying which it assessed. trivy_cli claims none:
 # its scans are configured per input (a config-only scan must not grade vulnerabilities), so without an
 # ``assessed`` list only its findings speak for it. A failed collector makes every area it may grade not assessed.
@@ -115,16 +113,14 @@ COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloa
 AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")
 # Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
 # "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
-ASSESSED_ALIASES = {
+ASSESSED_ALIASES: dict[str, str | None] = {
     "vuln": "vulnerabilities", "vulns": "vulnerabilities", "vulnerability": "vulnerabilities",
     "misconfig": "workloads", "misconfiguration": "workloads", "misconfigurations": "workloads",
     "config": "workloads", "configuration": "workloads", "workload": "workloads",
     "infra": "control_plane", "control-plane": "control_plane", "node": "nodes", "audit-log": "audit_log",
     "secret": None, "secrets": None, "exposed-secret": None, "license": None, "sbom": None,
     # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
-    "trivy-vulnerability": "vulnerabilities", "trivy-config": "workloads", "trivy-rbac": "rbac",
-    "trivy-infra": "control_plane", "trivy-exposed-secret": None, "falco": "runtime",
-    "cis-node": "nodes", "cis-control-plane": "control_plane",
+    **dict((source.name, source.area if source.grades_area else None) for source in SOURCE_TABLE if source.area),
 }
 FAILED_STATES = ("failed", "error", "partial", "unreachable")
 
@@ -137,14 +133,16 @@ def _assessed_areas(value, where):
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list):
         return set(), ["%s: not a list" % where]
-    areas, unknown = set(), []
+    areas: set[str] = set()
+    unknown: list[str] = []
     for word in value:
         key = str(word).strip().lower()
         if key in AREA_KEYS:
             areas.add(key)
         elif key in ASSESSED_ALIASES:
-            if ASSESSED_ALIASES[key]:
-                areas.add(ASSESSED_ALIASES[key])
+            alias = ASSESSED_ALIASES[key]
+            if alias:
+                areas.add(alias)
         else:
             unknown.append("%s: %s" % (where, _text(word, 40)))
     return areas, unknown
@@ -171,11 +169,11 @@ def collector_states(meta):
         lowered = status.lower()
         default = COLLECTOR_AREAS.get(key)
         if default is None:  # a finding source named directly ({source: status})
-            from ansible_collections.kubesec.cluster.plugins.plugin_utils._scoring import SOURCE_AREA
-            default = (SOURCE_AREA[str(name)],) if str(name) in SOURCE_AREA else ()
+            source = SOURCES_BY_NAME.get(str(name))
+            default = (source.area,) if source and source.area else ()
         may_grade = COLLECTOR_MAY_GRADE.get(key, default)
-        state = {"collector": str(name), "state": "ok", "why": None, "areas": [], "may_grade": list(may_grade),
-                 "unknown_assessed": []}
+        state: dict[str, Any] = {"collector": str(name), "state": "ok", "why": None, "areas": [],
+                                 "may_grade": list(may_grade), "unknown_assessed": []}
         if any(word in lowered for word in FAILED_STATES):
             state["state"] = "failed"
             detail = _text(entry.get("error"), 200) or _node_errors(entry) or status.partition(":")[2].strip()
@@ -214,7 +212,7 @@ def _audit_log_state(entry):
         return None
     total, good = _int(data.get("nodes_total")), _int(data.get("nodes_ok"))
     if total is not None and good is not None and good < total:
-        nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+        nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
         bad = ["%s: %s" % (_text(name, 60), _text(n.get("error"), 100)) for name, n in sorted(nodes.items())
                if isinstance(n, dict) and n.get("status") != "ok"]
         return dict(state, state="failed", areas=[], why="audit_log partial: %d of %d control-plane nodes read%s" % (
@@ -243,7 +241,7 @@ def collected_sources(meta):
 
 
 def normalize_sources(data):
-    items = []
+    items: Any = []
     if isinstance(data, dict):
         inner = data.get("sources") if isinstance(data.get("sources"), (dict, list)) else data
         if isinstance(inner, dict):
@@ -281,12 +279,13 @@ def normalize_trivy_reports(data):
     rows = data.get("reports") if isinstance(data, dict) else data
     if not isinstance(rows, list):
         return None
-    by_kind, images = {}, set()
+    by_kind: dict[str, dict[str, int]] = {}
+    images: set[str] = set()
     for row in rows:
         if not isinstance(row, dict):
             continue
         kind = _text(row.get("kind"), 80) or "unknown"
-        summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        summary: dict[str, Any] = row["summary"] if isinstance(row.get("summary"), dict) else {}
         totals = by_kind.setdefault(kind, {"reports": 0, "critical": 0, "high": 0, "medium": 0, "low": 0,
                                            "unknown": 0})
         totals["reports"] += 1
@@ -295,7 +294,7 @@ def normalize_trivy_reports(data):
             totals[severity] += _int(summary.get(key)) or 0
         if "Vulnerability" in kind:
             image = _text(row.get("artifact"), 500)
-            resource = row.get("resource") if isinstance(row.get("resource"), dict) else {}
+            resource: dict[str, Any] = row["resource"] if isinstance(row.get("resource"), dict) else {}
             images.add(image or "%s/%s/%s/%s" % (resource.get("namespace"), resource.get("kind"),
                                                  resource.get("name"), row.get("container")))
     return {"by_kind": by_kind, "images": images, "reports": sum(v["reports"] for v in by_kind.values())}
@@ -321,7 +320,7 @@ def normalize_workload_rules(data):
                 break
         if isinstance(data.get("rules"), (dict, list)):
             rules = data["rules"]
-    items = list(rules.items()) if isinstance(rules, dict) else [(None, r) for r in rules]
+    items: list[tuple[Any, Any]] = list(rules.items()) if isinstance(rules, dict) else [(None, r) for r in rules]
     out = []
     for key, rule in items:
         if not isinstance(rule, dict):
@@ -329,7 +328,7 @@ def normalize_workload_rules(data):
         rule_id = _text(rule.get("id") or key, 40)
         if not rule_id or rule_id in ("exclude_namespaces", "excluded_namespaces"):
             continue
-        params = rule.get("params") if isinstance(rule.get("params"), dict) else {}
+        params: dict[str, Any] = rule["params"] if isinstance(rule.get("params"), dict) else {}
         out.append({
             "id": rule_id, "name": _text(rule.get("name"), 80) or "", "title": _text(rule.get("title"), 200) or "",
             "severity": _text(rule.get("severity"), 20) or "", "enabled": rule.get("enabled", True) is not False,
@@ -385,7 +384,7 @@ def _counted(value, top_names=("top_users", "top_non_system_users", "targets", "
         return {"count": int(value), "top": []}
     if not isinstance(value, dict):
         return None
-    out = {"count": _int(value.get("count")) or 0, "top": []}
+    out: dict[str, Any] = {"count": _int(value.get("count")) or 0, "top": []}
     for key in ("non_system", "allowed", "allowed_non_public", "open"):
         if _int(value.get(key)) is not None:
             out[key] = _int(value[key])
@@ -427,7 +426,10 @@ def normalize_audit_summary(data):
     rows = data.get("rows") if isinstance(data.get("rows"), list) else None
     row_count = 0
     if rows is not None:
-        users, verbs, resources, combos = {}, {}, {}, []
+        users: dict[str, int] = {}
+        verbs: dict[str, int] = {}
+        resources: dict[str, int] = {}
+        combos: list[Any] = []
         for row in rows:
             if not isinstance(row, dict):
                 continue
@@ -479,7 +481,8 @@ ACTION_KEYS = ("action", "target", "reason", "requested_by", "started", "finishe
 def read_actions(cluster_dir, since=None, limit=MAX_ACTIONS):
     """Containment records of the cluster, newest first: {'records', 'unreadable', 'total', 'since_previous'}."""
     actions_dir = os.path.join(cluster_dir, "actions")
-    out = {"records": [], "unreadable": [], "total": 0, "since_previous": 0, "present": os.path.isdir(actions_dir)}
+    out: dict[str, Any] = {"records": [], "unreadable": [], "total": 0, "since_previous": 0,
+                           "present": os.path.isdir(actions_dir)}
     if not out["present"]:
         return out
     names = sorted((n for n in os.listdir(actions_dir) if n.endswith(".json") and not n.startswith(".")), reverse=True)
@@ -529,7 +532,7 @@ def rendered_applied(cluster_dir):
     """{feature: applied} from the metadata the feature roles write beside their rendered files: a top-level
     ``applied`` boolean in any JSON or YAML file (<= 1 MiB) of reports/<cluster>/rendered/<feature>/."""
     base = os.path.join(cluster_dir, "rendered")
-    out = {}
+    out: dict[str, bool] = {}
     if not os.path.isdir(base):
         return out
     for sub in sorted(os.listdir(base)):
@@ -576,7 +579,7 @@ KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketch
 _NAME_OR_GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$")
 _KEYWORD = re.compile(r"^[a-z][a-z_]{0,31}$")
-SAFE_SETTINGS = {
+SAFE_SETTINGS: dict[str, Any] = {
     "namespaces": "names", "exclude_namespaces": "names",
     "report_ttl": _DURATION,
     "driver": _KEYWORD, "minimum_priority": _KEYWORD, "policy": _KEYWORD,
@@ -603,7 +606,8 @@ def sanitize_features(features):
     Returns (clean, dropped key paths). No string that could be a password, token or webhook URL ever reaches
     report.json, whatever the caller passes.
     """
-    clean, dropped = {}, []
+    clean: dict[str, dict[str, Any]] = {}
+    dropped: list[str] = []
     if not isinstance(features, dict):
         return clean, (["features"] if features else [])
     for name, value in features.items():
@@ -617,7 +621,7 @@ def sanitize_features(features):
         if not isinstance(value, dict):
             dropped.append(name)
             continue
-        entry = {}
+        entry: dict[str, Any] = {}
         for key, item in value.items():
             key = str(key)
             path = "%s.%s" % (name, key if _IDENT.match(key) else "(invalid key)")

@@ -26,10 +26,12 @@ from markupsafe import Markup, escape
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._formats import safe_text
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report import (
-    DEFAULT_ROWS, PROBLEM_STATUSES, SOURCE_TITLES, is_fixable)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import (
+    DEFAULT_ROWS, SECTIONS, SOURCE_TITLES, is_fixable)
 
-TEMPLATE_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles", "report", "templates"))
+# The collection's own data (installed with it), not a role's folder: any caller of the report action renders the same.
+TEMPLATE_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data", "report_templates"))
 SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#f59e0b", "low": "#3b82f6",
                    "info": "#94a3b8", "unknown": "#a8a29e"}
 STATUS_COLORS = {"pass": "#16a34a", "fail": "#dc2626", "warn": "#f59e0b", "info": "#64748b", "waived": "#7c3aed"}
@@ -39,22 +41,6 @@ STATUS_LETTER = {"pass": "P", "fail": "F", "warn": "W", "info": "I", "waived": "
 PDF_ROWS_PER_SECTION = 50
 MATRIX_WIDE = 8        # more nodes than this: nodes become the rows of the CIS matrix
 BAR_LIMIT = 40
-# The order of the sections after the summary and trends: (key, anchor, title, sources shown there).
-SECTIONS = (
-    ("cis_nodes", "cis", "CIS benchmark per node", ("cis-node",)),
-    ("control_plane", "control-plane", "Control plane", ("cis-control-plane",)),
-    ("kube_bench", "src-kube-bench", "kube-bench results", ("kube-bench",)),
-    ("audit", "audit", "Audit logging", ("audit-log",)),
-    ("workloads", "workloads", "Workloads", ("workload",)),
-    ("config", "src-trivy-config", "Configuration audit", ("trivy-config",)),
-    ("vulnerabilities", "vulnerabilities", "Vulnerabilities", ("trivy-vulnerability",)),
-    ("secrets", "src-trivy-exposed-secret", "Exposed secrets", ("trivy-exposed-secret",)),
-    ("rbac", "rbac", "RBAC", ("trivy-rbac",)),
-    ("infra", "infra", "Infrastructure assessment", ("trivy-infra",)),
-    ("runtime", "runtime", "Runtime events (Falco)", ("falco",)),
-    ("features", "features", "Feature state", ()),
-    ("actions", "actions", "Containment actions", ()),
-)
 SCRIPT_NAME = "report.js"
 
 
@@ -231,7 +217,7 @@ _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 def run_labels(run_ids):
     """Axis labels for run ids (YYYYMMDDTHHMMSSZ): the date, with the time when another run is on the same day
     (several runs a day all read "20261206" before); ids of another form are shown shortened."""
-    days = {}
+    days: dict[tuple[str, ...], int] = {}
     for run_id in run_ids:
         match = _RUN_ID.match(run_id)
         if match:
@@ -280,7 +266,7 @@ def trend_svg(history, width=640, height=190):
                          % (color, " ".join("%.1f,%.1f" % c for c in coords)))
         for (x, y), p in zip(coords, points):
             parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
-                         % (x, y, color, _esc(p[0]), name, p[series]))
+                         % (x, y, color, _esc(p[0]), name, int(p[series])))
     labels = run_labels([p[0] for p in points])
     label_every = max(1, math.ceil(len(points) / 6.0))
     for index in range(len(points)):
@@ -373,6 +359,14 @@ def _cis_matrix_view(matrix, counts, limit):
                      for n in shown], "hidden": len(nodes) - len(shown), "total": len(nodes)}
 
 
+def _model_value(model, path):
+    """model["a"]["b"] for the path "a.b" (None when a part is missing)."""
+    value = model
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def view(model, max_rows=None, print_mode=False):
     """What the templates need, derived from the model (ordering, charts, caps)."""
     limit = model.get("_rows", DEFAULT_ROWS) if max_rows is None else max_rows
@@ -394,11 +388,8 @@ def view(model, max_rows=None, print_mode=False):
         return {"items": shown, "total": total, "hidden": total - len(shown),
                 "in_html": min(total, html_rows), "count": sum(counts.values()), "counts": counts}
 
-    present = dict((key, any(by_source.get(s) for s in sources)) for key, dummy, unused, sources in SECTIONS)
-    present["audit"] = present["audit"] or bool(sections.get("audit_log")) or bool(sections.get("audit_logging_checks"))
-    present["workloads"] = present["workloads"] or bool(sections.get("workload_rules"))
-    present["features"] = bool(model.get("features"))
-    present["actions"] = bool(model["actions"].get("present"))
+    present = dict((section.key, any(by_source.get(source) for source in section.sources)
+                    or any(_model_value(model, path) for path in section.present_when)) for section in SECTIONS)
     node_counts = sections.get("node_counts") or {}
     bar_nodes = sorted(node_counts.items(), key=lambda kv: (-kv[1].get("fail", 0), -kv[1].get("warn", 0), kv[0]))
     per_node = [(node, dict((s, counts.get(s, 0)) for s in ("pass", "fail", "warn", "info", "waived")))
@@ -412,7 +403,9 @@ def view(model, max_rows=None, print_mode=False):
         "html_rows": html_rows,
         "print": print_mode,
         "has_changes": model.get("comparison") is not None or len(history) > 1,
-        "sections": [{"key": k, "anchor": a, "title": t, "present": present[k]} for k, a, t, unused in SECTIONS],
+        "sections": [{"key": section.key, "anchor": section.anchor, "title": section.title,
+                      "present": present[section.key], "template": "sections/" + section.template,
+                      "source": (section.sources or (None,))[0], "absent": section.absent} for section in SECTIONS],
         "rows": rows,
         "severity_donut": donut_svg(model["summary"]["problems_by_severity"], SEVERITY_COLORS),
         "status_donut": donut_svg(model["summary"]["by_status"], STATUS_COLORS, label="results"),

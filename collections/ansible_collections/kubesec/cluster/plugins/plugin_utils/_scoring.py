@@ -26,27 +26,34 @@ opaque number (peer tools are criticised for arbitrary scores):
 from __future__ import annotations
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
+from ansible_collections.kubesec.cluster.plugins.module_utils._sources import CIS_SOURCES, SOURCE_TABLE, SOURCES_BY_NAME
 
 WEIGHTS = {"critical": 9, "high": 7, "medium": 4, "low": 1, "info": 1, "unknown": 1}
 GRADE_BY_WORST = {None: "A", "info": "A", "unknown": "B", "low": "B", "medium": "C", "high": "D", "critical": "F"}
 PROBLEM = ("fail", "warn")
 
-AREAS = (
-    # key, title, sources (for the text and for "collected"), kind
-    ("nodes", "Nodes (CIS)", ("cis-node", "kube-bench"), "checks"),
-    ("control_plane", "Control plane", ("cis-control-plane", "kube-bench", "trivy-infra"), "checks"),
-    ("workloads", "Workloads", ("workload", "trivy-config"), "checks"),
-    ("vulnerabilities", "Vulnerabilities", ("trivy-vulnerability", "trivy-exposed-secret"), "images"),
-    ("rbac", "RBAC", ("trivy-rbac", "kube-bench"), "checks"),
-    ("runtime", "Runtime (Falco)", ("falco",), "events"),
-    ("audit_log", "Audit log", ("audit-log",), "events"),
+# The scoring areas: key, title, kind. Which sources feed an area is declared per source (_sources.SOURCE_TABLE).
+AREA_TABLE = (
+    ("nodes", "Nodes (CIS)", "checks"),
+    ("control_plane", "Control plane", "checks"),
+    ("workloads", "Workloads", "checks"),
+    ("vulnerabilities", "Vulnerabilities", "images"),
+    ("rbac", "RBAC", "checks"),
+    ("runtime", "Runtime (Falco)", "events"),
+    ("audit_log", "Audit log", "events"),
 )
+# kube-bench's area is decided per finding by its CIS section (area_of): it feeds these areas
+KUBE_BENCH_AREAS = ("nodes", "control_plane", "workloads", "rbac")
+SOURCE_AREA = dict((source.name, source.area) for source in SOURCE_TABLE if source.area)
+
+
+def _area_sources(key: str) -> tuple[str, ...]:
+    return tuple(source.name for source in SOURCE_TABLE
+                 if source.area == key or (source.name == "kube-bench" and key in KUBE_BENCH_AREAS))
+
+
+AREAS = tuple((key, title, _area_sources(key), kind) for key, title, kind in AREA_TABLE)
 AREA_TITLES = dict((key, title) for key, title, dummy, unused in AREAS)
-SOURCE_AREA = {
-    "cis-node": "nodes", "cis-control-plane": "control_plane", "trivy-infra": "control_plane",
-    "workload": "workloads", "trivy-config": "workloads", "trivy-vulnerability": "vulnerabilities",
-    "trivy-exposed-secret": "vulnerabilities", "trivy-rbac": "rbac", "falco": "runtime", "audit-log": "audit_log",
-}
 
 METHOD = [
     "Each finding belongs to one area: Nodes (CIS) = cis-node and kube-bench section 4; Control plane = "
@@ -110,7 +117,9 @@ def grade(worst):
 
 # Findings that show an area was really examined. Exposed-secret findings alone do not show that images were
 # scanned for vulnerabilities; every other area: any of its findings.
-EVIDENCE_SOURCES = {"vulnerabilities": ("trivy-vulnerability",)}
+EVIDENCE_SOURCES = dict(
+    (key, tuple(name for name in sources if SOURCES_BY_NAME[name].grades_area))
+    for key, dummy, sources, unused in AREAS if not all(SOURCES_BY_NAME[name].grades_area for name in sources))
 
 
 # What to say when nothing could have graded an area in this run.
@@ -204,7 +213,6 @@ def area_scores(tallies, collectors, images=None, by_source=None):
 GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources",
              "incomplete")
 AREA_KEYS = tuple(key for key, dummy, unused, kind in AREAS)
-CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
 MAX_EXAMPLES = 5  # not EXAMPLES: ansible-test reads a module-level EXAMPLES as YAML docs
 
 
