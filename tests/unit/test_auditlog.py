@@ -22,6 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog as A
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_files as AF
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_parallel as AP
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_scan as AS
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures" / "auditlog"
@@ -135,10 +138,10 @@ def pairs_from_output(path):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Tiny buffers and thresholds so small fixtures cross chunk borders, grow the buffer, seek and fork."""
-    monkeypatch.setattr(A, "CHUNK", 4096)
-    monkeypatch.setattr(A, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(A, "SEEK_MIN", 0)
-    monkeypatch.setattr(A, "PROBE", 512)
+    monkeypatch.setattr(AS, "CHUNK", 4096)
+    monkeypatch.setattr(AP, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(AF, "SEEK_MIN", 0)
+    monkeypatch.setattr(AF, "PROBE", 512)
 
 
 def copy_basic(tmp_path):
@@ -515,8 +518,8 @@ def synth_log(path, hours=24, per_hour=400, end="2026-03-01T12:00:00Z", seed=7, 
 @pytest.mark.parametrize("filters", [{}, {"verb": ["delete", "watch"]}, {"user": ["bob@example.com"], "stage":
                                                                          ["ResponseComplete"]}])
 def test_seek_in_a_day_of_log_matches_reference(tmp_path, monkeypatch, kw, filters):
-    monkeypatch.setattr(A, "SEEK_MIN", 4096)
-    monkeypatch.setattr(A, "PARALLEL_MIN", 1 << 20)
+    monkeypatch.setattr(AF, "SEEK_MIN", 4096)
+    monkeypatch.setattr(AP, "PARALLEL_MIN", 1 << 20)
     log = tmp_path / "audit.log"
     synth_log(log)
     res = q(log, filters=filters, max_events=100000, **kw)
@@ -615,7 +618,7 @@ def test_hostile_strings_filter_exactly(filters, expected, small_chunks):
 
 
 def test_huge_line_longer_than_the_buffer(monkeypatch):
-    monkeypatch.setattr(A, "CHUNK", 1024)
+    monkeypatch.setattr(AS, "CHUNK", 1024)
     res = q(HOSTILE / "audit.log", filters={"name": ["big"]})
     assert res["events_total"] == 1
     assert res["events"][0]["request_uri"] == "/api/v1/namespaces/data/configmaps/big"
@@ -663,8 +666,8 @@ def test_random_garbage_never_crashes(tmp_path_factory, data):
        slack=st.sampled_from(["1h", "2h"]))
 def test_random_windows_match_reference(tmp_path_factory, monkeypatch, durations, start, length, slack):
     """Random request durations (received every 2 min, written at received + duration, in stage order)."""
-    monkeypatch.setattr(A, "SEEK_MIN", 0)
-    monkeypatch.setattr(A, "PROBE", 256)
+    monkeypatch.setattr(AF, "SEEK_MIN", 0)
+    monkeypatch.setattr(AF, "PROBE", 256)
     base = A.parse_time_us("2026-03-01T10:00:00Z")
     events = []
     for i, dur in enumerate(durations):
