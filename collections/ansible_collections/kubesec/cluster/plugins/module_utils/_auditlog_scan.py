@@ -48,13 +48,14 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_decode i
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_files import _stage_of
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_filter import _Ctx
+from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_search import Finder, block_needles, count_lines
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_time import _canon_str
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import REDACTED, redact_count
 
 if TYPE_CHECKING:
     from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_decode import Fields
 
-CHUNK = 8 << 20               # read size
+CHUNK = 1 << 20               # read size: a block stays in the CPU cache across the few searches over it
 
 
 class _Acc:
@@ -206,31 +207,22 @@ class _Scanner:
         self.fstats = acc.files.setdefault(file_index, collections.Counter())
         self.decoder = _Decoder(ctx.backend)
         self.needles = ctx.query.needles
-        self.driver: list[bytes] | None = None
-        self.checks: tuple[list[bytes], ...] = ()
+        self.driver_key: str | None = None
+        self.checks: list[list[bytes]] = []     # the other filters' needles for the current block (see block)
         # decoded, matched, non_json, blank, invalid, out_of_order, legacy_timestamp, oversized
         self.counts = [0, 0, 0, 0, 0, 0, 0, 0]
         self.edge: list[str | None] = [None, None]   # first and greatest stageTimestamp decoded
         self.handle = self._make_handle()
 
     def choose_driver(self, sample: bytes | bytearray) -> None:
-        """Drive the scan by the filter whose needles are rarest in the first block (one C pass each).
-
-        Keyed needles come in a compact ("code":403) and a spaced ("code": 403) form; when the first block
-        has no '": ' at all the file is compact JSON as kube-apiserver writes it, and the spaced forms
-        (one more pass over the data each) are dropped for this file.
-        """
-        if b'": ' not in sample:
-            self.needles = {key: [item for item in items if b'": ' not in item] or items
-                            for key, items in self.needles.items()}
+        """Drive the scan by the filter whose needles are rarest in the first block (one C pass each); the
+        other filters' needles are checked on each candidate line (see block)."""
         best, best_n = "", -1
         for key, items in self.needles.items():
             n = sum(sample.count(item) for item in items)
             if best_n < 0 or n < best_n:
                 best, best_n = key, n
-        self.driver = self.needles[best]
-        self.checks = tuple(items for key, items in self.needles.items() if key != best)
-        self.handle = self._make_handle()
+        self.driver_key = best
 
     def _make_handle(self) -> Callable[[bytes | bytearray], None]:
         ctx, acc, counts, edge = self.ctx, self.acc, self.counts, self.edge
@@ -388,54 +380,77 @@ class _Scanner:
         return handle
 
     def block(self, buf: bytearray, lo: int, hi: int) -> None:
-        """Process buf[lo:hi], which holds whole lines (hi is just past a newline)."""
-        if self.driver is None and self.needles:
+        """Process buf[lo:hi], which holds whole lines (hi is just past a newline).
+
+        With filters: the candidate lines are those holding a needle of the driving filter (found with memmem),
+        each checked for the other filters' needles, then decoded and matched exactly; the lines are counted
+        apart (memchr). Without: every line is decoded, counted on the way.
+        """
+        if self.driver_key is None and self.needles:
             self.choose_driver(buf[lo:min(hi, lo + (4 << 20))])
-        nl = buf.count(b"\n", lo, hi)
-        self.acc.stats["lines"] += nl
-        self.fstats["lines"] += nl
+        handle = self.handle
+        finder = Finder(buf)
+        try:
+            needles = block_needles(self.needles, finder.find, lo, hi) if self.needles else {}
+            key = self.driver_key if self.driver_key in needles else next(iter(needles), None)
+            self.checks[:] = [items for name, items in needles.items() if name != key]
+            if key is None:
+                finder.close()
+                self._every_line(buf, lo, hi)
+                return
+            driver = needles[key]
+            nl = count_lines(buf, lo, hi)
+            self.acc.stats["lines"] += nl
+            self.fstats["lines"] += nl
+            find, search, rfind = buf.find, finder.find, buf.rfind
+            if len(driver) == 1:
+                needle = driver[0]
+                pos = search(needle, lo, hi)
+                while pos >= 0:
+                    start = rfind(b"\n", lo, pos) + 1
+                    if start == 0:
+                        start = lo
+                    end = find(b"\n", pos, hi)
+                    if end < 0:
+                        end = hi
+                    handle(buf[start:end])
+                    pos = search(needle, end + 1, hi) if end + 1 < hi else -1
+                return
+            starts = set()
+            for needle in driver:
+                pos = search(needle, lo, hi)
+                while pos >= 0:
+                    start = rfind(b"\n", lo, pos) + 1
+                    if start == 0:
+                        start = lo
+                    starts.add(start)
+                    end = find(b"\n", pos, hi)
+                    if end < 0:
+                        break
+                    pos = search(needle, end + 1, hi) if end + 1 < hi else -1
+            for start in sorted(starts):
+                end = find(b"\n", start, hi)
+                handle(buf[start:end if end >= 0 else hi])
+        finally:
+            finder.close()
+
+    def _every_line(self, buf: bytearray, lo: int, hi: int) -> None:
+        """Decode every line of buf[lo:hi], counting the lines on the way (no separate counting pass)."""
         handle = self.handle
         find = buf.find
-        if self.driver is None:
-            start = lo
-            while start < hi:
-                end = find(b"\n", start, hi)
-                if end < 0:
-                    end = hi
-                if end > start:
-                    handle(buf[start:end])
-                start = end + 1
-            return
-        rfind = buf.rfind
-        driver = self.driver
-        if len(driver) == 1:
-            needle = driver[0]
-            pos = find(needle, lo, hi)
-            while pos >= 0:
-                start = rfind(b"\n", lo, pos) + 1
-                if start == 0:
-                    start = lo
-                end = find(b"\n", pos, hi)
-                if end < 0:
-                    end = hi
-                handle(buf[start:end])
-                pos = find(needle, end + 1, hi) if end + 1 < hi else -1
-            return
-        starts = set()
-        for needle in driver:
-            pos = find(needle, lo, hi)
-            while pos >= 0:
-                start = rfind(b"\n", lo, pos) + 1
-                if start == 0:
-                    start = lo
-                starts.add(start)
-                end = find(b"\n", pos, hi)
-                if end < 0:
-                    break
-                pos = find(needle, end + 1, hi) if end + 1 < hi else -1
-        for start in sorted(starts):
+        nl = 0
+        start = lo
+        while start < hi:
             end = find(b"\n", start, hi)
-            handle(buf[start:end if end >= 0 else hi])
+            if end < 0:
+                handle(buf[start:hi])
+                break
+            nl += 1
+            if end > start:
+                handle(buf[start:end])
+            start = end + 1
+        self.acc.stats["lines"] += nl
+        self.fstats["lines"] += nl
 
     def oversized(self) -> None:
         """A line longer than max_line_bytes, skipped without decoding."""
@@ -455,6 +470,14 @@ class _Scanner:
             self.acc.stats["truncated_last_line"] += 1
             self.fstats["truncated_last_line"] += 1
             return
+        if self.needles:  # this line was in no block: its own needles (escapes, whitespace) decide the checks
+            line = bytearray(data)
+            finder = Finder(line)
+            try:
+                needles = block_needles(self.needles, finder.find, 0, len(line))
+            finally:
+                finder.close()
+            self.checks[:] = list(needles.values())
         self.handle(data)
 
     def finish(self) -> None:
