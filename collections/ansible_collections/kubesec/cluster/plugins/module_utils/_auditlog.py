@@ -11,6 +11,7 @@ pysimdjson (``simdjson``) or ``orjson`` when they are importable. The parts, one
 - ``_auditlog_files``: the live log and its lumberjack backups, the byte range of a plain file (binary search);
 - ``_auditlog_decode``: JSON line -> hot fields, the returned record;
 - ``_auditlog_filter``: exact predicates and the byte needles of the pre-filter;
+- ``_auditlog_search``: memmem search, line count, the needles that are safe for one block;
 - ``_auditlog_scan``: the hot loop (reads, pre-filter, decode, match, accumulate), plain and gzip;
 - ``_auditlog_parallel``: two processes over halves of the work, merged in order;
 - ``_auditlog_summary``: summary and findings.
@@ -26,7 +27,7 @@ How a query runs (``run_query``):
    line boundaries; whole files outside the window are skipped from their first/last lines (plain) or
    their rotation-time file names (gzip).
 3. Scan: large binary reads into a reused buffer; when a filter gives literal bytes (e.g. ``"delete"``),
-   candidate lines are found with a substring search and only those are JSON-decoded. Large scans are split
+   candidate lines are found with libc memmem and only those are JSON-decoded. Large scans are split
    in two byte ranges and run in two processes (fork). The GC is paused during the scan.
 4. Result: the first ``max_events`` matches as small records, the total count, a summary (each request
    counted once, at its final stage), per-file and overall statistics, optional normalized findings.
