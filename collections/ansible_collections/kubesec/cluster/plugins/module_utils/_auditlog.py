@@ -182,8 +182,8 @@ def run_query(path: str = DEFAULT_PATH, root: str = "/", since: Any = None, time
         warnings.append("%d exec/attach/portforward request(s) beyond the first %d were not tracked for open "
                         "sessions" % (stats["sessions_not_tracked"], MAX_SESSIONS))
     clipped = sum(1 for record in records if "clipped" in record)
-    window: dict[str, Any] = {"from": canon(from_us), "to": canon(to_us), "received_slack_seconds": slack,
-                               "now": canon(now_us)}
+    window: dict[str, Any] = {
+        "from": canon(from_us), "to": canon(to_us), "received_slack_seconds": slack, "now": canon(now_us)}
     result: dict[str, Any] = {
         "events": records,
         "events_total": acc.matched,

@@ -27,7 +27,6 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_time imp
 from ansible_collections.kubesec.cluster.plugins.module_utils._redact import redact_clipped
 
 
-
 def _optional(name: str) -> Any:
     """An optional accelerator (the module, or None when this node's Python does not have it)."""
     try:

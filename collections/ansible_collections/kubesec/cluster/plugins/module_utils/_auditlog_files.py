@@ -101,7 +101,6 @@ def _display(path: str, name: str) -> str:
     return os.path.join(os.path.dirname(os.path.normpath(path)), name)
 
 
-
 def _read_at(fd: int, offset: int, size: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, size, offset)

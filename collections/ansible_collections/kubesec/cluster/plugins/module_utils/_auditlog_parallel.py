@@ -145,7 +145,6 @@ def _run_parallel(units: list[Unit], ctx: _Ctx, max_events: int, out_dir: str | 
     return acc, [p for p in out_paths if p], 2
 
 
-
 def _assemble(parts: list[str], output_file: str) -> None:
     """Concatenate the part files in order into output_file atomically (rename over it)."""
     first = parts[0]

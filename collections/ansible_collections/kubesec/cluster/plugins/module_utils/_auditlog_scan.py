@@ -138,7 +138,6 @@ class _Acc:
         self.warnings.extend(other["warnings"])
 
 
-
 def _anonymous_details(acc: _Acc, line: bytes | bytearray, code: Any, received: str) -> None:
     """The rare anonymous request: decode fully for its source IPs and path."""
     try:
@@ -491,7 +490,6 @@ class _Scanner:
                 fstats[name] += value
         self.acc.matched += counts[1]
         self.acc.edges.append((self.fi, self.edge[0], self.edge[1]))
-
 
 
 def _scan_plain(path: str, index: int, start: int, end: int, size: int, ctx: _Ctx, acc: _Acc) -> None:
