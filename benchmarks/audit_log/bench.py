@@ -2,16 +2,19 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Benchmark kubesec.cluster.audit_log_query against cat, grep, jq and a json.loads loop.
+"""Benchmark kubesec.cluster.audit_log_query against cat, grep, ripgrep, jq and a json.loads loop.
 
     .venv/bin/python benchmarks/audit_log/bench.py              # generates /tmp/kubesec-bench-audit (~1 GiB) once
     .venv/bin/python benchmarks/audit_log/bench.py --runs 5 --markdown /tmp/table.md
+    .venv/bin/python benchmarks/audit_log/bench.py --quick --runs 9   # the issue-19 targets only, with their ratios
 
 Everything reads the same 1 GiB / 24 h log from the page cache (one warm-up read first). Methods run
 round-robin (round 1: every method once, round 2: ...), so load from other work on a shared machine hits
 them alike. Reported: median wall seconds, median CPU seconds (user+sys of this process and its children,
 so two worker processes add up), and the highest 1-minute load average seen while the method ran.
-jq runs on a slice of the log and is extrapolated. Not a test: nothing here asserts a time.
+jq runs on a slice of the log and is extrapolated. `rg -c` (Debian/Ubuntu package `ripgrep`; `make test` installs
+it) is the reference for what a literal scan costs. The ratios at the end (ours / grep -c, ours / rg -c) compare
+medians of the same run. Not a test: nothing here asserts a time.
 """
 
 import argparse
@@ -114,7 +117,11 @@ def main():
     ap.add_argument("--skip-rotated", action="store_true")
     ap.add_argument("--skip-ansible", action="store_true")
     ap.add_argument("--markdown", help="also write the table here")
+    ap.add_argument("--quick", action="store_true",
+                    help="only cat, grep, rg and the two targeted queries (full day verb=delete, last hour)")
     args = ap.parse_args()
+    if args.quick:
+        args.skip_rotated = args.skip_ansible = True
 
     log = os.path.join(args.dir, "single", "audit.log")
     if not os.path.exists(log):
@@ -143,16 +150,24 @@ def main():
         Method("grep -c '\"verb\":\"delete\"' | cat", lambda: sh("grep -c '\"verb\":\"delete\"' %s | cat" % log),
                args.runs),
     ]
+    if subprocess.run("command -v rg", shell=True, capture_output=True).returncode == 0:
+        methods.append(Method("rg -c '\"verb\":\"delete\"' | cat",
+                              lambda: sh("rg -c '\"verb\":\"delete\"' %s | cat" % log), args.runs))
+    else:
+        print("rg not installed (apt-get install -y ripgrep): skipped")
     part = os.path.join(args.dir, "slice.log")
     part_size = slice_file(log, part, gen_auditlog.parse_size(args.jq_slice))
-    if subprocess.run("command -v jq", shell=True, capture_output=True).returncode == 0:
+    if args.quick:
+        pass
+    elif subprocess.run("command -v jq", shell=True, capture_output=True).returncode == 0:
         methods.append(Method("jq -c 'select(.verb==\"delete\")' (%.0f MB slice, x%.1f)" % (
             part_size / 1e6, size / float(part_size)),
             lambda: sh("jq -c 'select(.verb==\"delete\")' %s | wc -l" % part), args.slow_runs,
             scale=size / float(part_size), note="extrapolated from the slice"))
     else:
         print("jq not installed (apt-get install -y jq): skipped")
-    methods.append(Method("Python json.loads loop, verb == delete", lambda: json_loop(log), args.slow_runs))
+    if not args.quick:
+        methods.append(Method("Python json.loads loop, verb == delete", lambda: json_loop(log), args.slow_runs))
     cases = [
         ("full range, verb=delete", dict(FULL, filters={"verb": ["delete"]}), args.runs),
         ("full range, user=alice@example.com", dict(FULL, filters={"user": ["alice@example.com"]}), args.runs),
@@ -168,6 +183,8 @@ def main():
         ("1 h window at midnight (reads 2 h: received_slack)", {"time_from": "2026-02-28T23:00:00Z",
                                                                "time_to": "2026-03-01T00:00:00Z"}, args.runs),
     ]
+    if args.quick:
+        cases = [case for case in cases if case[0] in ("full range, verb=delete", "last hour (the default), no filter")]
     for name, kw, runs in cases:
         methods.append(Method("audit_log_query " + name, lambda kw=kw: query(**kw), runs, whole="full range" in name))
     if not args.skip_rotated:
@@ -209,6 +226,14 @@ def main():
         lines.append("| %s | %.3f | %s | %.3f | %.3f-%.3f | %.2f | %s |" % (
             m.name.replace("|", "\\|"), wall, "%.0f" % (mb / wall) if m.whole else "-", cpu, min(m.wall),
             max(m.wall), max(m.loads), note))
+    median = {m.name: statistics.median(m.wall) for m in methods}
+    grep = next((v for k, v in median.items() if k.startswith("grep -c")), None)
+    rg = next((v for k, v in median.items() if k.startswith("rg -c")), None)
+    for name in ("audit_log_query full range, verb=delete", "audit_log_query last hour (the default), no filter"):
+        if name in median and grep:
+            lines.append("")
+            lines.append("%s: %.2f x grep -c%s" % (name, median[name] / grep,
+                                                  ", %.2f x rg -c" % (median[name] / rg) if rg else ""))
     table = "\n".join(lines)
     print()
     print("measured %s UTC on: %s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),

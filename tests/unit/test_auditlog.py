@@ -22,6 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog as A
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_files as AF
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_parallel as AP
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_scan as AS
+from ansible_collections.kubesec.cluster.plugins.module_utils import _auditlog_search as ASR
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = REPO / "tests" / "fixtures" / "auditlog"
@@ -135,10 +139,10 @@ def pairs_from_output(path):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Tiny buffers and thresholds so small fixtures cross chunk borders, grow the buffer, seek and fork."""
-    monkeypatch.setattr(A, "CHUNK", 4096)
-    monkeypatch.setattr(A, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(A, "SEEK_MIN", 0)
-    monkeypatch.setattr(A, "PROBE", 512)
+    monkeypatch.setattr(AS, "CHUNK", 4096)
+    monkeypatch.setattr(AP, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(AF, "SEEK_MIN", 0)
+    monkeypatch.setattr(AF, "PROBE", 512)
 
 
 def copy_basic(tmp_path):
@@ -417,12 +421,15 @@ def test_prefilter_needles():
     (b'{"responseStatus":{"metadata":{},"code":403}}\n', [b'"code":40']),
     (b'{"responseStatus": {"metadata": {}, "code": 403}}\n', [b'"code":40', b'"code": 40']),
 ])
-def test_spaced_needles_only_for_spaced_files(sample, driver):
+def test_spaced_needles_only_for_spaced_blocks(sample, driver):
+    """Decided per block now (was: per file, from its first block, which missed spaced lines further down)."""
     query = A.Query({"response_code": [403]})
-    ctx = A._Ctx(query, 0, 1, 0, "json")
-    scanner = A._Scanner(ctx, A._Acc(10), 0)
-    scanner.choose_driver(sample)
-    assert scanner.driver == driver
+    buf = bytearray(sample)
+    finder = ASR.Finder(buf)
+    try:
+        assert ASR.block_needles(query.needles, finder.find, 0, len(buf))["response_code"] == driver
+    finally:
+        finder.close()
 
 
 def test_escaped_and_spaced_json_still_match(tmp_path):
@@ -515,8 +522,8 @@ def synth_log(path, hours=24, per_hour=400, end="2026-03-01T12:00:00Z", seed=7, 
 @pytest.mark.parametrize("filters", [{}, {"verb": ["delete", "watch"]}, {"user": ["bob@example.com"], "stage":
                                                                          ["ResponseComplete"]}])
 def test_seek_in_a_day_of_log_matches_reference(tmp_path, monkeypatch, kw, filters):
-    monkeypatch.setattr(A, "SEEK_MIN", 4096)
-    monkeypatch.setattr(A, "PARALLEL_MIN", 1 << 20)
+    monkeypatch.setattr(AF, "SEEK_MIN", 4096)
+    monkeypatch.setattr(AP, "PARALLEL_MIN", 1 << 20)
     log = tmp_path / "audit.log"
     synth_log(log)
     res = q(log, filters=filters, max_events=100000, **kw)
@@ -615,7 +622,7 @@ def test_hostile_strings_filter_exactly(filters, expected, small_chunks):
 
 
 def test_huge_line_longer_than_the_buffer(monkeypatch):
-    monkeypatch.setattr(A, "CHUNK", 1024)
+    monkeypatch.setattr(AS, "CHUNK", 1024)
     res = q(HOSTILE / "audit.log", filters={"name": ["big"]})
     assert res["events_total"] == 1
     assert res["events"][0]["request_uri"] == "/api/v1/namespaces/data/configmaps/big"
@@ -663,8 +670,8 @@ def test_random_garbage_never_crashes(tmp_path_factory, data):
        slack=st.sampled_from(["1h", "2h"]))
 def test_random_windows_match_reference(tmp_path_factory, monkeypatch, durations, start, length, slack):
     """Random request durations (received every 2 min, written at received + duration, in stage order)."""
-    monkeypatch.setattr(A, "SEEK_MIN", 0)
-    monkeypatch.setattr(A, "PROBE", 256)
+    monkeypatch.setattr(AF, "SEEK_MIN", 0)
+    monkeypatch.setattr(AF, "PROBE", 256)
     base = A.parse_time_us("2026-03-01T10:00:00Z")
     events = []
     for i, dur in enumerate(durations):
@@ -1083,3 +1090,110 @@ def test_user_pattern_matches_like_fnmatch(patterns):
 def test_plain_user_is_still_exact():
     assert q(filters={"user": ["alice"]}, **FULL)["events_total"] == 0
     assert q(filters={"user": ["alice*"]}, **FULL)["events_total"] > 0
+
+
+# ------------------------------------------------------------------- pre-filter: JSON spellings, fast vs plain
+
+def _escaped_str(text):
+    """A JSON string with every ASCII letter and digit written as \\u00XX (valid JSON no real writer produces)."""
+    return '"' + "".join("\\u%04x" % ord(ch) if ch.isascii() and ch.isalnum() else json.dumps(ch)[1:-1]
+                         for ch in text) + '"'
+
+
+def _escaped_json(value, comma=",", colon=":"):
+    if isinstance(value, dict):
+        return "{" + comma.join(_escaped_str(k) + colon + _escaped_json(v, comma, colon) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + comma.join(_escaped_json(v, comma, colon) for v in value) + "]"
+    if isinstance(value, str):
+        return _escaped_str(value)
+    return json.dumps(value)
+
+
+SPELLINGS = {  # one audit Event written by different JSON writers (all valid JSON, same decoded event)
+    "go": MF.go_json,
+    "python-default": json.dumps,                                              # ", " and ": "
+    "ascii-escaped": lambda ev: json.dumps(ev, ensure_ascii=True, separators=(",", ":")),
+    "letters-escaped": _escaped_json,                                          # "\u0076\u0065\u0072\u0062":...
+    "slash-escaped": lambda ev: MF.go_json(ev).replace("/", "\\/"),
+    "space-before-colon": lambda ev: json.dumps(ev, separators=(" , ", " : ")),
+    "two-spaces-after-colon": lambda ev: json.dumps(ev, separators=(",", ":  ")),
+    "tabs": lambda ev: json.dumps(ev, separators=(",\t", ":\t")),
+}
+PREFILTER_QUERIES = [
+    {"verb": ["delete"]}, {"verb": ["get"]}, {"response_code": [403]}, {"response_code": [101, 500]},
+    {"resource": ["secrets"], "verb": ["get", "list"]}, {"user_agent": ["kubectl/v1.31"]}, {"namespace": ["payments"]},
+    {"user": ["alice@example.com"]}, {"user": ["dave@example.com"], "response_code": [403]}, {"subresource": ["exec"], "stage": ["ResponseStarted"]},
+    {"name": ["web-0"]}, {"group": ["system:authenticated"]},
+]
+
+
+def _spelled_log(path):
+    """The basic fixture's live log in kube-apiserver's spelling (more than one 4 KiB block), then every event again
+    in each other spelling: a file whose first blocks are compact Go JSON and whose later blocks are not."""
+    events = [json.loads(line) for line in (BASIC / "audit.log").read_bytes().splitlines() if line.strip()]
+    events.append(MF.event("d0000001-0000-4000-8000-000000000001", "ResponseComplete", "/api/v1/namespaces/x/pods/p",
+                           "delete", "carol <ops> & co", MF.ts("11:59:00"), MF.ts("11:59:00", "000100"),
+                           MF.ref("pods", "x", "p"), 403))
+    lines = [MF.go_json(ev) for ev in events]
+    for name, spell in SPELLINGS.items():
+        if name != "go":
+            lines += [spell(ev) for ev in events]
+    for line in lines:
+        assert json.loads(line) in events  # every spelling decodes to the same event
+    path.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("filters", PREFILTER_QUERIES, ids=lambda f: ",".join(f))
+def test_prefilter_keeps_every_match_in_any_json_spelling(tmp_path, small_chunks, filters):
+    """The byte pre-filter only skips lines that cannot match: compare with json.loads of every line."""
+    log = _spelled_log(tmp_path / "audit.log")
+    window = {"time_from": "2026-03-01T00:00:00Z", "time_to": NOW}
+    expected = reference(log, window["time_from"], window["time_to"], filters)
+    assert expected, "the query must match something for the comparison to mean anything"
+    res = q(log, filters=filters, **window)
+    assert [e["audit_id"] for e in res["events"]] == [audit_id for audit_id, _stage in expected]
+    assert res["events_total"] == len(expected)
+
+
+def _comparable(result):
+    """The result without timing and the counts documented as "among the decoded lines only"."""
+    out = json.loads(json.dumps(result))
+    for key in ("seconds", "bytes_read", "processes", "lines_decoded", "non_json_lines", "invalid_events",
+                "out_of_order_events", "legacy_timestamp_events"):
+        out["stats"].pop(key)
+    out["warnings"] = [w for w in out["warnings"] if "legacy timestamp" not in w]
+    return out
+
+
+@pytest.mark.parametrize("log", [BASIC / "audit.log", HOSTILE / "audit.log", "spelled"])
+def test_fast_path_equals_plain_path(tmp_path, monkeypatch, log):
+    """Differential: with the pre-filter (memmem, or bytearray.find without it) == decoding every line."""
+    if log == "spelled":
+        log = _spelled_log(tmp_path / "audit.log")
+    windows = [{"time_from": "2026-03-01T00:00:00Z", "time_to": NOW}, {}, {"since": "20m"}]
+    runs = [(filters, window) for filters in [*PREFILTER_QUERIES, {}] for window in windows]
+    fast = [_comparable(q(log, filters=f, findings=True, **w)) for f, w in runs]
+    monkeypatch.setattr(ASR, "_MEMMEM", None)
+    assert [_comparable(q(log, filters=f, findings=True, **w)) for f, w in runs] == fast
+    monkeypatch.setattr(A.Query, "_needles", lambda self: {})
+    plain = [_comparable(q(log, filters=f, findings=True, **w)) for f, w in runs]
+    assert plain == fast
+    assert sum(r["events_total"] for r in plain) > 0
+
+
+def test_memmem_finds_what_bytearray_find_finds():
+    if ASR._MEMMEM is None:
+        pytest.skip("no memmem in this C library")
+    data = bytearray(b'{"verb":"delete"}\n' * 3 + b"x" * 100 + b'"delete"')
+    finder = ASR.Finder(data)
+    try:
+        for needle in (b'"delete"', b"\n", b"x", b"missing", b'"', b"delete"):
+            for start in (0, 1, 17, 18, 50, len(data) - 8, len(data) - 1, len(data)):
+                for end in (len(data), len(data) - 1, 40, start, start + 3):
+                    assert finder.find(needle, start, end) == data.find(needle, start, end), (needle, start, end)
+    finally:
+        finder.close()
+    data.extend(b"more")  # closed: the buffer can change size again
+    assert ASR.count_lines(data, 0, len(data)) == data.count(b"\n") == 3
