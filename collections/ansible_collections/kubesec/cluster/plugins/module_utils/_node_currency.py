@@ -30,7 +30,7 @@ import struct
 import subprocess
 import time
 import xml.etree.ElementTree as ElementTree
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, cast
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _pkgversion
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
@@ -112,11 +112,11 @@ def _run(argv: list[str], timeout: float = TOOL_TIMEOUT) -> str | None:
 def _open_maybe_compressed(path: str, live: bool) -> IO[bytes]:
     """A binary stream of a plain, .gz, .xz or .bz2 file; .lz4 / .zst through apt-helper on a live node."""
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast("IO[bytes]", gzip.open(path, "rb"))
     if path.endswith(".xz"):
-        return lzma.open(path, "rb")
+        return cast("IO[bytes]", lzma.open(path, "rb"))
     if path.endswith(".bz2"):
-        return bz2.open(path, "rb")
+        return cast("IO[bytes]", bz2.open(path, "rb"))
     if path.endswith((".lz4", ".zst")):
         if not live:
             raise CurrencyError("%s compression cannot be read offline (no decoder in the Python standard library);"
@@ -267,10 +267,10 @@ def security_lists(root: str) -> list[dict[str, Any]]:
 def pending_debian(root: str, installed: dict[str, list[dict[str, str]]], clock: _Clock,
                    live: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """(pending updates, lists read, problems): an installed package whose security suite has a newer version."""
-    lists = security_lists(root)
+    read: list[dict[str, Any]] = []
     best: dict[tuple[str, str], dict[str, str]] = {}
     problems = []
-    for entry in lists:
+    for entry in security_lists(root):
         try:
             stream = _open_maybe_compressed(entry["path"], live)
             with stream:
@@ -285,6 +285,7 @@ def pending_debian(root: str, installed: dict[str, list[dict[str, str]]], clock:
                         old = best.get(key)
                         if old is None or _pkgversion.debian_compare(rec["version"], old["version"]) > 0:
                             best[key] = {"version": rec["version"], "suite": entry["suite"]}
+            read.append(entry)
         except (OSError, EOFError, lzma.LZMAError, CurrencyError, _pkgversion.VersionError) as exc:
             problems.append("%s: %s" % (entry["node_path"], exc))
     pending = []
@@ -301,7 +302,7 @@ def pending_debian(root: str, installed: dict[str, list[dict[str, str]]], clock:
                 pending.append({"package": name, "arch": arch, "installed_version": inst["version"],
                                 "fixed_version": cand["version"], "suite": cand["suite"], "severity": None,
                                 "advisory": None})
-    return pending, lists, problems
+    return pending, read, problems
 
 
 # ------------------------------------------------------------------------------------------------ rpm
@@ -383,20 +384,36 @@ def read_updateinfo(path: str, node: str, clock: _Clock) -> list[dict[str, Any]]
     if path.endswith(".zst"):
         raise CurrencyError("zstd-compressed updateinfo cannot be read with the Python standard library", path=node)
     advisories = []
+    parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(events=("end",))
+    tail, total = b"", 0
     with _open_maybe_compressed(path, live=False) as stream:
         try:
-            for _event, elem in ElementTree.iterparse(stream, events=("end",)):
-                if elem.tag != "update":
-                    continue
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_FILE_BYTES:
+                    raise CurrencyError("larger than %d MB; stopped" % (MAX_FILE_BYTES >> 20), path=node)
+                # updateinfo has no DTD: refusing one rules out entity expansion attacks (billion laughs)
+                if b"<!DOCTYPE" in tail + chunk or b"<!ENTITY" in tail + chunk:
+                    raise CurrencyError("a DOCTYPE or ENTITY declaration; updateinfo has none, refused", path=node)
+                tail = chunk[-16:]
+                parser.feed(chunk)
                 clock.check(node)
-                if elem.get("type") == "security":
-                    pkgs = [{"name": p.get("name", ""), "epoch": p.get("epoch") or "0", "version": p.get("version", ""),
-                             "release": p.get("release", ""), "arch": p.get("arch", "")}
-                            for p in elem.iter("package")]
-                    advisories.append({"id": (elem.findtext("id") or "").strip(),
-                                       "severity": (elem.findtext("severity") or "").strip(),
-                                       "title": (elem.findtext("title") or "").strip(), "packages": pkgs})
-                elem.clear()
+                for event in parser.read_events():
+                    elem = cast(ElementTree.Element, event[1])
+                    if elem.tag != "update":
+                        continue
+                    if elem.get("type") == "security":
+                        pkgs = [{"name": p.get("name", ""), "epoch": p.get("epoch") or "0",
+                                 "version": p.get("version", ""), "release": p.get("release", ""),
+                                 "arch": p.get("arch", "")} for p in elem.iter("package")]
+                        advisories.append({"id": (elem.findtext("id") or "").strip(),
+                                           "severity": (elem.findtext("severity") or "").strip(),
+                                           "title": (elem.findtext("title") or "").strip(), "packages": pkgs})
+                    elem.clear()
+            parser.close()
         except ElementTree.ParseError as exc:
             raise CurrencyError("not updateinfo XML: %s" % exc, path=node) from exc
     return advisories
@@ -408,7 +425,9 @@ def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
     by_name: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for pkg in installed:
         by_name.setdefault((pkg["name"], pkg.get("arch") or ""), []).append(pkg)
-    problems, lists, found = [], [], {}
+    problems: list[str] = []
+    lists: list[dict[str, Any]] = []
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     base = os.path.realpath(root or "/")
     for real in updateinfo_files(root):
         node = "/" + os.path.relpath(real, base)
@@ -421,7 +440,9 @@ def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
                       "mtime": os.path.getmtime(real), "advisories": len(advisories)})
         for adv in advisories:
             for pkg in adv["packages"]:
-                for inst in by_name.get((pkg["name"], pkg["arch"]), []):
+                instances = by_name.get((pkg["name"], pkg["arch"]), [])
+                # install-only packages (kernels) keep several versions: the newest installed one counts, as in dnf
+                for inst in sorted(instances, key=_RpmInstKey, reverse=True)[:1]:
                     fixed = (pkg["epoch"], pkg["version"], pkg["release"])
                     have = (inst["epoch"], inst["version"], inst["release"])
                     if _pkgversion.rpm_evr_compare(have, fixed) >= 0:
@@ -437,6 +458,14 @@ def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
                                       "_rank": rank, "_fixed": fixed}
     pending = [dict((k, v) for k, v in item.items() if not k.startswith("_")) for _, item in sorted(found.items())]
     return pending, lists, problems
+
+
+class _RpmInstKey:
+    def __init__(self, pkg: dict[str, Any]) -> None:
+        self.evr = (pkg["epoch"], pkg["version"], pkg["release"])
+
+    def __lt__(self, other: _RpmInstKey) -> bool:
+        return _pkgversion.rpm_evr_compare(self.evr, other.evr) < 0
 
 
 def _rpm_rank(severity: str) -> int:
@@ -553,22 +582,22 @@ def parse_apt_conf(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     stack: list[str] = []
     pending: list[str] = []
-    for token in _APT_TOKEN.findall("\n".join(lines)):
-        if token == "{":
+    for word in _APT_TOKEN.findall("\n".join(lines)):
+        if word == "{":
             if pending:
                 stack.append(pending[0])
             pending = []
-        elif token == "}":
+        elif word == "}":
             if stack:
                 stack.pop()
             pending = []
-        elif token == ";":
+        elif word == ";":
             if len(pending) >= 2:
                 key = "::".join([*stack, pending[0]])
                 out[key.lower()] = pending[1].strip('"')
             pending = []
         else:
-            pending.append(token)
+            pending.append(word)
     return out
 
 
@@ -591,9 +620,10 @@ def auto_updates(root: str, family: str | None, installed: Any) -> dict[str, Any
                 "evidence": "APT::Periodic::Unattended-Upgrade = %s; unattended-upgrades %s; read %s"
                             % (value, "installed" if has_pkg else "not installed", ", ".join(read) or "no apt config")}
     if family == "rhel":
-        wants = "/etc/systemd/system/timers.target.wants/"
-        install_timer = os.path.exists(node_path(root, wants + "dnf-automatic-install.timer"))
-        plain_timer = os.path.exists(node_path(root, wants + "dnf-automatic.timer"))
+        # an enabled timer is a symlink in timers.target.wants (its target may live outside a node tree)
+        wants = node_path(root, "/etc/systemd/system/timers.target.wants")
+        install_timer = os.path.lexists(os.path.join(wants, "dnf-automatic-install.timer"))
+        plain_timer = os.path.lexists(os.path.join(wants, "dnf-automatic.timer"))
         text = _read_text(root, "/etc/dnf/automatic.conf") or ""
         apply_updates, upgrade_type, section = "no", "default", ""
         for line in text.splitlines():
@@ -799,6 +829,7 @@ def findings(state: dict[str, Any], cluster: str | None, node: str | None,
             {"actual": state.get("os") or "no /etc/os-release", "expected": "Debian/Ubuntu or RHEL family",
              "note": "supported families: debian (dpkg + apt lists), rhel (rpm + dnf/yum updateinfo)"})
     elif state["packages_from"] is None or (not state["lists"] and state["problems"]):
+        # nothing could be read: never a pass
         add("KS-NODE-007", "Pending security updates could not be read", "warn", "medium",
             {"actual": "; ".join(state["problems"])[:2000] or "no package data",
              "expected": "a readable package database and security update lists"},
@@ -824,7 +855,7 @@ def findings(state: dict[str, Any], cluster: str | None, node: str | None,
                 remediation=("apt-get install --only-upgrade %s" if family == "debian" else "dnf upgrade --advisory %s")
                 % (item["package"] if family == "debian" else item.get("advisory") or item["package"]),
                 resource={"kind": "Package", "name": item["package"]}, discriminator=item["arch"])
-        if not state["pending"]:
+        if not state["pending"] and not state["problems"]:
             add("KS-NODE-001", "No pending security updates", "pass", "high",
                 {"actual": "0 pending", "expected": "0 pending",
                  "file": ", ".join(lst["file"] for lst in state["lists"])[:1000]})
