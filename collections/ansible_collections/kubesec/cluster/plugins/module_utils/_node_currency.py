@@ -402,7 +402,7 @@ def read_updateinfo(path: str, node: str, clock: _Clock) -> list[dict[str, Any]]
                 parser.feed(chunk)
                 clock.check(node)
                 for event in parser.read_events():
-                    elem = cast(ElementTree.Element, event[1])
+                    elem = cast(ElementTree.Element, cast(Any, event)[1])
                     if elem.tag != "update":
                         continue
                     if elem.get("type") == "security":

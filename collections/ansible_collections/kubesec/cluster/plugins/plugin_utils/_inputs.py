@@ -112,7 +112,7 @@ COLLECTOR_AREAS = {
     "cis": ("nodes",), "cis_control_plane": ("control_plane",),
 }
 COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
-AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")
+AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log", "node_currency")
 # Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
 # "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
 ASSESSED_ALIASES = {
@@ -124,7 +124,7 @@ ASSESSED_ALIASES = {
     # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
     "trivy-vulnerability": "vulnerabilities", "trivy-config": "workloads", "trivy-rbac": "rbac",
     "trivy-infra": "control_plane", "trivy-exposed-secret": None, "falco": "runtime",
-    "cis-node": "nodes", "cis-control-plane": "control_plane",
+    "cis-node": "nodes", "cis-control-plane": "control_plane", "node-currency": "node_currency",
 }
 FAILED_STATES = ("failed", "error", "partial", "unreachable")
 

@@ -42,6 +42,7 @@ BAR_LIMIT = 40
 # The order of the sections after the summary and trends: (key, anchor, title, sources shown there).
 SECTIONS = (
     ("cis_nodes", "cis", "CIS benchmark per node", ("cis-node",)),
+    ("node_currency", "node-currency", "Node currency", ("node-currency",)),
     ("control_plane", "control-plane", "Control plane", ("cis-control-plane",)),
     ("kube_bench", "src-kube-bench", "kube-bench results", ("kube-bench",)),
     ("audit", "audit", "Audit logging", ("audit-log",)),

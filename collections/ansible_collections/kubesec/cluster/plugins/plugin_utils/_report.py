@@ -39,6 +39,7 @@ SOURCE_TITLES = {
     "workload": "Workload hardening",
     "falco": "Runtime events (Falco)",
     "audit-log": "API audit log",
+    "node-currency": "Node currency",
 }
 PROBLEM_STATUSES = ("fail", "warn")
 CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
@@ -641,6 +642,7 @@ class _Pass:
         self.cis_held = {}       # (check id without "CIS-", node) -> [(finding, is_new)] until finish()
         self.cis_duplicates = 0  # results of a check on a node that another CIS source also reported
         self.node_severity = {}  # node -> {fail: {severity: n}, warn: {...}, roles}
+        self.currency = {}       # node -> the currency column (node-currency findings)
 
     def add(self, f):
         """One finding as read. What each source reported is kept per source (the source's section, matrix and
@@ -677,6 +679,8 @@ class _Pass:
             self._workload(f, status, f["severity"])
         elif source in ("falco", "audit-log"):
             self.events[source] += int(f.get("count") or 1) if isinstance(f.get("count"), int) else 1
+        elif source == "node-currency" and f.get("node"):
+            _currency_add(self.currency, f)
 
     def finish(self):
         """Count the held CIS results: one per check and node. When kube-bench and the native audit both report a
@@ -838,6 +842,44 @@ class _Pass:
             info["modes"].add(mode)
 
 
+# Node currency (docs/node-currency.md): what each open KS-NODE finding says in the node's currency column.
+CURRENCY_WORDS = {"KS-NODE-002": "reboot", "KS-NODE-003": "no auto updates", "KS-NODE-004": "kubelet skew",
+                  "KS-NODE-005": "old runc", "KS-NODE-006": "old containerd", "KS-NODE-007": "not assessed",
+                  "KS-NODE-008": "stale lists"}
+
+
+def _currency_add(tally, f):
+    entry = tally.get(f["node"])
+    if entry is None:
+        entry = tally[f["node"]] = {"updates": dict((s, 0) for s in SEVERITIES), "issues": [], "open": 0}
+    status = f["status"]
+    if f["id"] == "KS-NODE-007" and status == "info" and "not assessed" not in entry["issues"]:
+        entry["issues"].append("not assessed")  # an unsupported distribution is not "current"
+    if status not in PROBLEM_STATUSES:
+        return
+    entry["open"] += 1
+    if f["id"] == "KS-NODE-001":
+        entry["updates"][f["severity"]] += 1
+    else:
+        word = CURRENCY_WORDS.get(f["id"], f["id"])
+        if word not in entry["issues"]:
+            entry["issues"].append(word)
+
+
+def currency_column(entry):
+    """'current' or '12 security updates (3 high), reboot, old runc' for one node; None without currency results."""
+    if entry is None:
+        return None
+    updates = sum(entry["updates"].values())
+    parts = []
+    if updates:
+        worst = [("%d %s" % (n, s)) for s, n in entry["updates"].items() if n and s in ("critical", "high")]
+        parts.append("%d security update%s%s" % (updates, "" if updates == 1 else "s",
+                                                 " (%s)" % ", ".join(worst) if worst else ""))
+    parts.extend(entry["issues"])
+    return ", ".join(parts) if parts else "current"
+
+
 def _also(finding):
     """What another CIS source said about the same check on the same node (shown as evidence)."""
     evidence = finding.get("evidence") if isinstance(finding.get("evidence"), dict) else {}
@@ -853,7 +895,8 @@ def _per_node(acc, node_roles=None):
         role = (node_roles or {}).get(node) or ("control-plane" if "control-plane" in sev["roles"] else "worker")
         rows.append({"node": node, "role": role, "fail": dict(sev["fail"]), "warn": dict(sev["warn"]),
                      "pass": counts.get("pass", 0), "waived": counts.get("waived", 0),
-                     "open": counts.get("fail", 0) + counts.get("warn", 0)})
+                     "open": counts.get("fail", 0) + counts.get("warn", 0),
+                     "currency": currency_column(acc.currency.get(node))})
     rows.sort(key=lambda r: (*(-r["fail"].get(s, 0) for s in SEVERITIES), -r["open"], r["node"]))
     return rows
 

@@ -40,12 +40,14 @@ AREAS = (
     ("rbac", "RBAC", ("trivy-rbac", "kube-bench"), "checks"),
     ("runtime", "Runtime (Falco)", ("falco",), "events"),
     ("audit_log", "Audit log", ("audit-log",), "events"),
+    ("node_currency", "Node currency", ("node-currency",), "checks"),
 )
 AREA_TITLES = dict((key, title) for key, title, dummy, unused in AREAS)
 SOURCE_AREA = {
     "cis-node": "nodes", "cis-control-plane": "control_plane", "trivy-infra": "control_plane",
     "workload": "workloads", "trivy-config": "workloads", "trivy-vulnerability": "vulnerabilities",
     "trivy-exposed-secret": "vulnerabilities", "trivy-rbac": "rbac", "falco": "runtime", "audit-log": "audit_log",
+    "node-currency": "node_currency",
 }
 
 METHOD = [
@@ -53,7 +55,8 @@ METHOD = [
     "cis-control-plane, kube-bench sections 1-3 and Trivy infra assessment; Workloads = workload rules, Trivy "
     "config audit and kube-bench section 5 (except 5.1); Vulnerabilities = Trivy vulnerabilities and exposed "
     "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
-    "findings.",
+    "findings; Node currency = pending security updates, reboots, kubelet skew and runtime versions of the nodes "
+    "(KS-NODE-*).",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
     "none/info A, low/unknown B, medium C, high D, critical F. An area is graded only from sources that ran and "
     "succeeded for it: 'not assessed (why)' when a source that may grade it failed or partly failed, or when none "
@@ -119,6 +122,7 @@ NOT_COLLECTED = {
                  "meta/audit_log_summary.json)",
     "runtime": "no Falco events collected (kubesec_collect.falco)",
     "vulnerabilities": "no vulnerability scan collected (Trivy Operator or a Trivy CLI image scan)",
+    "node_currency": "no node-currency results (the benchmark role's currency check, kubesec_node_currency)",
 }
 
 
