@@ -69,3 +69,17 @@ def test_outdated_and_current_nodes_over_ssh_in_one_call_per_node(tmp_path):
 
         control_plane = json.loads((reports / "nodeo/run1/findings/node-currency-nodeo-cp-1.json").read_text())
         assert _by_id(control_plane)["KS-NODE-004"][0]["status"] == "fail"  # same outdated kubelet package
+
+        # node_updates: off by default (nothing runs on any node); on, in check mode, on the current node: nothing
+        # pending, no reboot, nothing changed
+        playbook = [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / "playbooks/node_updates.yml")]
+        log.write_text("")
+        off = subprocess.run([*playbook, "--check"], env=env, capture_output=True, text=True, timeout=600)
+        assert off.returncode == 0, off.stdout[-3000:]
+        assert "Read the pending security updates" not in off.stdout and not log.read_text()
+        on = subprocess.run([*playbook, "--check", "-l", "nodec-worker-1", "-e", "kubesec_node_updates=true",
+                             "-e", "kubesec_node_updates_reboot=true"], env=env, capture_output=True, text=True,
+                            timeout=600)
+        assert on.returncode == 0, on.stdout[-3000:]
+        assert "nodec-worker-1: 0 pending security update(s) would be applied (none); reboot not needed" in on.stdout
+        assert "changed=0" in on.stdout
