@@ -110,7 +110,7 @@ options:
     type: path
   currency:
     description:
-      - Also assess whether the node is current, in the same call (no extra SSH round trip): pending security
+      - Also assess whether the node is current, in the same call (no extra SSH round trip) - pending security
         updates (Debian/Ubuntu from dpkg status and the apt lists of the security suites; RHEL family from the rpm
         database and dnf/yum's cached updateinfo, with the advisories' severities), a pending reboot, automatic
         security updates, kubelet / containerd / CRI-O / runc versions, the kubelet's skew against kube-apiserver and
