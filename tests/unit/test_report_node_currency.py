@@ -55,7 +55,7 @@ def test_currency_column_area_and_section(outdated):
 
 
 def test_waived_update_leaves_the_column_and_the_area_grade(outdated):
-    waivers = [{"id": "KS-NODE-005", "reason": "Debian backported the fix (DSA-5615-1)", "scope": {"node": "w1"}},
+    waivers = [{"id": "KS-NODE-005", "reason": "the distribution backported the fix (its advisory)", "scope": {"node": "w1"}},
                {"id": "KS-NODE-001", "reason": "accepted until the maintenance window", "expires": "2027-01-31"},
                {"id": "KS-NODE-002", "reason": "reboot in the window"},
                {"id": "KS-NODE-003", "reason": "updates are applied by the node_updates role"}]
