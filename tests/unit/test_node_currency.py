@@ -324,3 +324,14 @@ def test_updateinfo_with_entities_is_refused(rhel):
     (cache / "0123abcd-updateinfo.xml.gz").write_bytes(gzip.compress(bomb.encode()))
     findings, _ = nc.assess(str(rhel), DATA, node="r1", now=NOW)
     assert "DOCTYPE or ENTITY declaration" in by_id(findings)["KS-NODE-007"][0]["evidence"]["actual"]
+
+
+def test_lists_linked_out_of_the_tree_are_not_read(debian, tmp_path):
+    outside = tmp_path / "host-lists"
+    outside.mkdir()
+    name = "evil.example_debian-security_dists_bookworm-security_main_binary-amd64_Packages"
+    (outside / name).write_text("Package: bash\nVersion: 99.0-1\nArchitecture: amd64\n")
+    (debian / "var/lib/apt/lists" / name).symlink_to(outside / name)
+    _, state = nc.assess(str(debian), DATA, node="w1", now=NOW)
+    assert "bash" not in {p["package"] for p in state["pending"]}
+    assert all("evil" not in lst["file"] for lst in state["lists"])

@@ -84,8 +84,12 @@ def node_path(root: str, path: str) -> str:
 
 
 def _glob(root: str, pattern: str) -> list[str]:
+    """Files matching a node pattern, only those that really are below the root (a symlink in a node tree that
+    points at the controller's or host's files is left out)."""
     base = os.path.realpath(root or "/")
-    return sorted(glob.glob(os.path.join(base, pattern.lstrip("/"))))
+    inside = base.rstrip("/") + "/"
+    return sorted(path for path in glob.glob(os.path.join(base, pattern.lstrip("/")))
+                  if os.path.realpath(path).startswith(inside))
 
 
 def _read_text(root: str, path: str, limit: int = 1024 * 1024) -> str | None:
