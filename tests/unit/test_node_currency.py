@@ -335,3 +335,14 @@ def test_lists_linked_out_of_the_tree_are_not_read(debian, tmp_path):
     _, state = nc.assess(str(debian), DATA, node="w1", now=NOW)
     assert "bash" not in {p["package"] for p in state["pending"]}
     assert all("evil" not in lst["file"] for lst in state["lists"])
+
+
+def test_apt_conf_order_and_ignored_parts(debian):
+    conf = debian / "etc/apt/apt.conf.d"
+    (conf / "99local-off").unlink()
+    (conf / "50off.dpkg-old").write_text('APT::Periodic::Unattended-Upgrade "0";\n')  # apt ignores it
+    (debian / "etc/apt/apt.conf").write_text('APT::Periodic::Unattended-Upgrade "0";\n')  # read last: wins
+    state = nc.auto_updates(str(debian), "debian", {"unattended-upgrades": [{}]})
+    assert state["configured"] is False and "/etc/apt/apt.conf.d/50off.dpkg-old" not in state["evidence"]
+    (debian / "etc/apt/apt.conf").unlink()
+    assert nc.auto_updates(str(debian), "debian", {"unattended-upgrades": [{}]})["configured"] is True

@@ -571,6 +571,8 @@ def reboot_state(root: str, family: str | None, installed: Any, uptime: float | 
 
 
 # ------------------------------------------------------------------------------------------------ auto updates
+_APT_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+_APT_IGNORED = re.compile(r"(~|\.disabled|\.bak|\.dpkg-[a-z]+|\.ucf-[a-z]+|\.save|\.orig|\.distUpgrade)$")
 _APT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{};]|[^\s{};"]+')
 
 
@@ -609,8 +611,10 @@ def auto_updates(root: str, family: str | None, installed: Any) -> dict[str, Any
     """{configured, how, evidence}: unattended-upgrades (apt) or dnf-automatic applying updates on a timer."""
     if family == "debian":
         conf: dict[str, str] = {}
-        files = ["/etc/apt/apt.conf"] + ["/etc/apt/apt.conf.d/" + os.path.basename(p)
-                                         for p in _glob(root, "/etc/apt/apt.conf.d/*")]
+        # as apt reads them: the parts directory in name order (skipping what apt skips), then apt.conf
+        parts = [os.path.basename(p) for p in _glob(root, "/etc/apt/apt.conf.d/*")]
+        files = ["/etc/apt/apt.conf.d/" + name for name in parts if _APT_PART.match(name)
+                 and not _APT_IGNORED.search(name)] + ["/etc/apt/apt.conf"]
         read = []
         for path in files:
             text = _read_text(root, path)
