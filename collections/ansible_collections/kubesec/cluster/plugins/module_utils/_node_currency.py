@@ -47,7 +47,7 @@ NEED_REBOOT_RPMS = ("kernel", "kernel-core", "kernel-rt", "kernel-rt-core", "gli
                     "openssl-libs")
 RPM_SEVERITIES = ("Critical", "Important", "Moderate", "Low")
 COMPONENT_PACKAGES = {
-    "kubelet": ("kubelet", "kubernetes-node", "kubernetes1.33-kubelet"),
+    "kubelet": ("kubelet", "kubernetes-node"),  # pkgs.k8s.io; Fedora's kubernetes-node
     "containerd": ("containerd", "containerd.io"),
     "cri-o": ("cri-o",),
     "runc": ("runc",),
