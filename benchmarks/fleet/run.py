@@ -12,6 +12,10 @@ ansible_ssh_executable that logs each call before exec'ing ssh. The load average
 (the machine has 2 cores and is shared).
 
     sudo .venv/bin/python benchmarks/fleet/run.py [--clusters 5] [--nodes 10] [--repeat 3] [--strategies linear free]
+        [--variant currency-off='{"kubesec_node_currency": false}' --variant currency-on='{}']
+
+--variant NAME=EXTRA_VARS (repeatable) runs every strategy once per variant, interleaved, with those extra vars
+(JSON); the tables then have one row per strategy and variant.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def mixed_playbook(directory: Path) -> Path:
 
 
 def run_once(bed: TestBed, strategy: str, wrapper: Path, log: Path, reports: Path, run_id: str,
-             profile: bool = False) -> dict:
+             profile: bool = False, extra_vars: str | None = None) -> dict:
     log.write_text("")
     timings = reports.parent / "timings.json"
     env = dict(os.environ)
@@ -83,7 +87,8 @@ def run_once(bed: TestBed, strategy: str, wrapper: Path, log: Path, reports: Pat
         playbooks = [mixed_playbook(reports.parent), PLAYBOOKS[1]]
         env["ANSIBLE_STRATEGY"] = "linear"
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), *map(str, playbooks),
-           "-e", f"kubesec_reports_dir={reports}", "-e", f"kubesec_run_id={run_id}"]
+           "-e", f"kubesec_reports_dir={reports}", "-e", f"kubesec_run_id={run_id}",
+           *(["-e", extra_vars] if extra_vars else [])]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -116,12 +121,24 @@ def main() -> int:
                         choices=["linear", "free", "mixed"],
                         help="linear; free for every play; mixed = free for the audit (benchmark) play only")
     parser.add_argument("--profile", action="store_true", help="also print the slowest tasks (profile_tasks)")
+    parser.add_argument("--cluster-prefix", default=f"fl{os.getpid() % 100000}",
+                        help="test bed cluster names: <prefix>c1, <prefix>c2, ...")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=EXTRA_VARS",
+                        help="run every strategy once per variant with these extra vars (JSON), interleaved")
     args = parser.parse_args()
+    variants = {}
+    for item in args.variant:
+        name, sep, extra = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--variant {item!r}: use NAME=EXTRA_VARS (JSON)")
+        json.loads(extra or "{}")  # fail early on bad JSON
+        variants[name] = extra or None
+    variants = variants or {"": None}
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
     load_before = os.getloadavg()
-    results: dict[str, list[dict]] = {s: [] for s in args.strategies}
+    results: dict[str, list[dict]] = {(f"{s} {v}".strip()): [] for s in args.strategies for v in variants}
     with tempfile.TemporaryDirectory(prefix="kubesec-fleet-") as tmp:
         tmp = Path(tmp)
         log = tmp / "ssh.log"
@@ -130,15 +147,18 @@ def main() -> int:
         started = time.perf_counter()
         try:
             for index in range(args.clusters):
-                bed.up(cluster=f"fl{os.getpid() % 100000}c{index + 1}", workers=args.nodes - 1, control_planes=1,
+                bed.up(cluster=f"{args.cluster_prefix}c{index + 1}", workers=args.nodes - 1, control_planes=1,
                        profile="kubeadm-default", log=None)
             up_seconds = time.perf_counter() - started
             for repeat in range(args.repeat):
                 for strategy in args.strategies:
-                    run = run_once(bed, strategy, wrapper, log, tmp / "reports", f"bench{repeat}{strategy}",
-                                   profile=args.profile)
-                    results[strategy].append(run)
-                    print(f"  {strategy} run {repeat + 1}: {run['wall']:.1f} s, {run['ssh']} ssh calls", flush=True)
+                    for variant, extra in variants.items():
+                        key = f"{strategy} {variant}".strip()
+                        run = run_once(bed, strategy, wrapper, log, tmp / "reports",
+                                       f"bench{repeat}{strategy}{variant}".replace(" ", ""),
+                                       profile=args.profile, extra_vars=extra)
+                        results[key].append(run)
+                        print(f"  {key} run {repeat + 1}: {run['wall']:.1f} s, {run['ssh']} ssh calls", flush=True)
         finally:
             bed.down(log=None)
     load_after = os.getloadavg()

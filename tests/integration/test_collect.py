@@ -71,7 +71,9 @@ def test_demo_writes_one_findings_file_per_source_and_all_validate(demo_audit):
     findings_dir = demo_audit["run"] / "findings"
     assert sorted(p.name for p in findings_dir.iterdir()) == [
         "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
-        "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
+        "kube-bench-demo-worker-1.json",
+        "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
+        "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
     for path in findings_dir.iterdir():
         findings = read_json(path)
         assert findings, path.name

@@ -65,7 +65,9 @@ def test_every_run_writes_json_html_pdf(demo_runs):
             assert (run / name).stat().st_size > 1000, name
         assert sorted(p.name for p in (run / "findings").iterdir()) == [
             "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
-            "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json",
+            "kube-bench-demo-worker-1.json",
+        "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
+        "trivy-cli-bad-workloads.json", "trivy-operator-demo.json",
             "workload-demo.json"]
         assert sorted(p.name for p in (run / "meta").iterdir()) >= [
             "audit_log_summary.json", "falco_groups.json", "sources.json", "trivy_reports.json", "workload_rules.json"]
@@ -102,6 +104,19 @@ def test_report_json_counts_match_the_node_trees(demo_runs):
     assert [w["id"] for w in report["waivers"]["expired"]] == ["CIS-4.2.14"]
     # the node-scoped waiver covers the kube-bench result of the same node too
     assert report["summary"]["by_source"]["kube-bench"] == {"pass": 19, "fail": 2, "warn": 3, "info": 0, "waived": 1}
+
+
+def test_demo_shows_a_node_needing_a_reboot_and_a_current_one(demo_runs):
+    """Node currency (issue 23), read in the same cis_node_audit call as the CIS checks."""
+    report = json.loads((demo_runs["runs"][0] / "report.json").read_text())
+    column = {row["node"]: row["currency"] for row in report["sections"]["per_node"]}
+    assert column["demo-worker-1"] == "5 security updates, reboot, no auto updates, kubelet skew, old runc"
+    assert column["demo-worker-2"] == "current"
+    assert column["demo-cp-1"] == "not assessed"  # the control-plane tree carries no package data
+    area = next(a for a in report["areas"] if a["area"] == "node_currency")
+    assert area["assessed"] and area["grade"] == "D"
+    html = (demo_runs["runs"][0] / "report.html").read_text()
+    assert "Node needs a reboot to run its updated packages" in html
 
 
 def test_report_json_has_every_collected_source(demo_runs):

@@ -16,7 +16,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_kube_proxy, _cis_versions, _kube
-from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue, _currency_data
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import atomic_write
 
 
@@ -41,19 +41,48 @@ class ActionModule(ActionBase):
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
         findings_file = args.pop("findings_file", None)
+        currency_file = args.pop("currency_file", None)
+        self._currency_args(args)
         kube_proxy = self._kube_proxy_config(args)
         if kube_proxy is not None:
             args["kube_proxy_config"] = kube_proxy
         result.update(self._execute_module(module_name="kubesec.cluster.cis_node_audit", module_args=args,
                                            task_vars=task_vars))
-        if findings_file and not result.get("failed") and not self._task.check_mode:
+        if result.get("failed") or self._task.check_mode:
+            return result
+        currency = result.get("currency_findings")
+        written = []
+        if findings_file:
+            # without a currency_file the currency findings go with the CIS ones (the report reads both)
+            extra = currency if currency and not currency_file else []
+            written.append((findings_file, [*result["findings"], *extra]))
+            result["findings_file"] = findings_file
+        if currency_file and currency is not None:
+            written.append((currency_file, currency))
+            result["currency_file"] = currency_file
+        for path, items in written:
             try:
-                atomic_write(os.path.expanduser(findings_file), json.dumps(result["findings"], indent=1), mode=0o640)
+                atomic_write(os.path.expanduser(path), json.dumps(items, indent=1), mode=0o640)
             except OSError as exc:
                 raise AnsibleActionFail("cannot write the findings of %s to %s on the controller: %s"
-                                        % (args["node_name"], findings_file, exc)) from exc
-            result["findings_file"] = findings_file
+                                        % (args["node_name"], path, exc)) from exc
         return result
+
+    @staticmethod
+    def _currency_args(args):
+        """currency: the dated CVE table and the control-plane version, read here (the node has neither)."""
+        cluster_facts = args.pop("cluster_facts", None)
+        if not args.get("currency"):
+            return
+        try:
+            if args.get("currency_data") is None:
+                args["currency_data"] = _currency_data.load()
+            if not args.get("control_plane_version") and cluster_facts:
+                version = _currency_data.control_plane_version(os.path.expanduser(cluster_facts))
+                if version:
+                    args["control_plane_version"] = version
+        except _currency_data.CurrencyDataError as exc:
+            raise AnsibleActionFail("currency: %s" % exc) from exc
 
     @staticmethod
     def _distribution_catalogues(args):

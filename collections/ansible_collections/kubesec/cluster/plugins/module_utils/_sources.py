@@ -46,6 +46,8 @@ SOURCE_TABLE = (
     Source("workload", "Workload hardening", "workloads", "workloads", ("workloads", "workload")),
     Source("falco", "Runtime events (Falco)", "runtime", "runtime", ("falco",), order="event"),
     Source("audit-log", "API audit log", "audit_log", "audit", ("audit_log",), order="event"),
+    # written by the node audit (cis_node_audit currency: true) beside the CIS results; graded from its findings
+    Source("node-currency", "Node currency", "node_currency", "node_currency", ()),
 )
 SOURCES_BY_NAME = {source.name: source for source in SOURCE_TABLE}
 SOURCE_NAMES = tuple(source.name for source in SOURCE_TABLE)

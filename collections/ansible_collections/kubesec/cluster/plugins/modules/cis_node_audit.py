@@ -108,6 +108,39 @@ options:
       - Path on the controller where the action plugin also writes the findings as JSON (directories are
         created, the write is atomic). Not written in check mode. The module on the node ignores it.
     type: path
+  currency:
+    description:
+      - Also assess whether the node is current, in the same call (no extra SSH round trip) - pending security
+        updates (Debian/Ubuntu from dpkg status and the apt lists of the security suites; RHEL family from the rpm
+        database and dnf/yum's cached updateinfo, with the advisories' severities), a pending reboot, automatic
+        security updates, kubelet / containerd / CRI-O / runc versions, the kubelet's skew against kube-apiserver and
+        runc / containerd releases older than the fixes of known container-escape CVEs.
+      - Read-only and offline; findings C(KS-NODE-001) to C(KS-NODE-008) of source C(node-currency)
+        (docs/node-currency.md). Nothing is read from the network.
+    type: bool
+    default: false
+  currency_data:
+    description:
+      - The dated CVE table and settings of the currency checks. Filled in by the action plugin from the
+        collection's C(data/node-currency/container-escape-cves.yml); set it only when calling the module without
+        its action plugin.
+    type: dict
+  control_plane_version:
+    description:
+      - The kube-apiserver version the kubelet's skew is judged against (C(v1.33.1)). When not given, the action
+        plugin reads C(kubernetes_version) of O(cluster_facts) when that file exists, and a control-plane node
+        uses its own kube-apiserver manifest's image tag. Without any, the skew check is C(info).
+    type: str
+  cluster_facts:
+    description:
+      - Path on the controller of the cluster facts written by C(playbooks/onboard.yml)
+        (C(reports/<cluster>/cluster_facts.json)); a missing file is ignored.
+    type: path
+  currency_file:
+    description:
+      - Path on the controller where the action plugin writes the currency findings (source C(node-currency)) as
+        JSON, apart from the CIS findings. Without it they are added to O(findings_file).
+    type: path
 requirements:
   - PyYAML on the node (python3-yaml)
 notes:
@@ -127,6 +160,12 @@ EXAMPLES = r"""
   kubesec.cluster.cis_node_audit:
     benchmark: cis-1.12
     kube_proxy_configmap: exports/kube-proxy-configmap.yaml
+
+- name: Audit a worker and say whether it is current (security updates, reboot, kubelet skew) in the same call
+  kubesec.cluster.cis_node_audit:
+    benchmark: cis-1.12
+    currency: true
+    control_plane_version: v1.33.1
 
 - name: Audit a mounted node tree, with one control waived
   kubesec.cluster.cis_node_audit:
@@ -178,6 +217,20 @@ components:
       no config file is in use (a kubelet without C(--config)); C(cluster_source) names the kube-proxy ConfigMap.
   returned: always
   type: dict
+currency:
+  description:
+    - What the currency checks read (O(currency=true)); C(summary) is the node's currency line in the report.
+    - C(pending) lists each package with its installed and fixed version (and advisory and severity on RHEL).
+  returned: when O(currency=true)
+  type: dict
+  sample:
+    family: debian
+    summary: {pending_security: 2, reboot_required: true, kubelet: "1.33.1", runc: "1.1.5", skew: ok}
+currency_findings:
+  description: The currency findings (source C(node-currency)), also in O(currency_file) when given.
+  returned: when O(currency=true)
+  type: list
+  elements: dict
 findings_file:
   description: The controller path the findings were written to.
   returned: when O(findings_file) was given and not in check mode
@@ -187,7 +240,7 @@ findings_file:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubesec.cluster.plugins.module_utils import _cis, _rancher
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis, _node_currency, _rancher
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 
@@ -222,6 +275,11 @@ def main():
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
             kube_proxy_config=dict(type="dict"),
+            currency=dict(type="bool", default=False),
+            currency_data=dict(type="dict"),
+            control_plane_version=dict(type="str"),
+            cluster_facts=dict(type="path"),
+            currency_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -243,9 +301,26 @@ def main():
     except (IOError, OSError) as exc:
         module.fail_json(msg=printable("cannot read node files below %s: %s" % (params["root"], exc)),
                          exception=traceback.format_exc())
+    extra = {}
+    if params["currency"]:
+        extra = currency(module, params)
     module.exit_json(changed=False, findings=findings, summary=_cis.summarize(findings),
                      benchmark=context["benchmark"], components=context["components"],
-                     distribution=distribution, distribution_note=note)
+                     distribution=distribution, distribution_note=note, **extra)
+
+
+def currency(module, params):
+    """The node-currency findings and what they were read from (same call, read-only)."""
+    if params["currency_data"] is None:
+        module.fail_json(msg="currency: true needs currency_data: run this module through its action plugin"
+                             " (kubesec.cluster.cis_node_audit) or pass currency_data")
+    try:
+        found, state = _node_currency.assess(params["root"], params["currency_data"], cluster=params["cluster"],
+                                             node=params["node_name"],
+                                             control_plane_version=params["control_plane_version"])
+    except (IOError, OSError, _node_currency.CurrencyError) as exc:
+        module.fail_json(msg=printable("currency: cannot read node files below %s: %s" % (params["root"], exc)))
+    return {"currency": state, "currency_findings": found}
 
 
 def choose_catalogue(params):

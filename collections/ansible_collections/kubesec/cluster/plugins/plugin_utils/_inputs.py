@@ -110,7 +110,7 @@ COLLECTOR_AREAS = {
     "cis": ("nodes",), "cis_control_plane": ("control_plane",),
 }
 COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
-AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")
+AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log", "node_currency")
 # Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
 # "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
 ASSESSED_ALIASES: dict[str, str | None] = {

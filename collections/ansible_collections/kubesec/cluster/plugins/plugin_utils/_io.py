@@ -4,32 +4,22 @@
 """Controller side: atomic file writes (a temp file in the target directory, then rename), for every report file.
 
 A reader (a browser, the index, the next run's comparison) never sees half a file, and an interrupted run leaves
-the previous file in place. The model is community.crypto's ``write_file``. ``atomic_write`` has the signature of
-module_utils/_io.atomic_write (being written in parallel for the node side); ``open_atomic`` is the streaming form
-the report writers need (report.json of a million findings is not held in memory).
+the previous file in place. The model is community.crypto's ``write_file``. ``atomic_write`` is
+module_utils/_io.atomic_write with the report's defaults; ``open_atomic`` is the streaming form the report writers
+need (report.json of a million findings is not held in memory).
 """
 
 from __future__ import annotations
 
-import datetime
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
+from ansible_collections.kubesec.cluster.plugins.module_utils import _io as _node_io
+
 DEFAULT_MODE = 0o644
-
-
-def _backup(path: str) -> str | None:
-    """Copy an existing ``path`` to ``path.<UTC time>~`` (mode and times kept); None when there is nothing to keep."""
-    if not os.path.isfile(path):
-        return None
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    backup = "%s.%s~" % (path, stamp)
-    shutil.copy2(path, backup)
-    return backup
 
 
 def _final_mode(path: str, mode: int | None) -> int:
@@ -68,13 +58,12 @@ def open_atomic(path: str, *, mode: int | None = None, text: bool = True) -> Ite
 
 
 def atomic_write(path: str, data: bytes | str, *, mode: int | None = None, backup: bool = False) -> str | None:
-    """Write ``data`` (text is encoded UTF-8) to ``path`` atomically; returns the backup's path or None.
+    """Write ``data`` (text is encoded UTF-8) to ``path`` atomically, creating its folder; returns the backup's path.
 
-    ``mode``: the file's permission bits (None: keep an existing file's, else 0644). ``backup``: keep the file
-    being replaced as ``path.<UTC time>~`` first.
+    The one atomic write of the collection (module_utils/_io.atomic_write: fsync, rename, directory sync, backup,
+    no temp file left on any error) with the report's defaults: missing folders are created and a new file gets
+    0644. ``mode``: the file's permission bits (None: keep an existing file's). Errors are ``_io.WriteError``
+    (an OSError) naming the file.
     """
-    backup_path = _backup(path) if backup else None
-    payload = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
-    with open_atomic(path, mode=mode, text=False) as handle:
-        handle.write(payload)
-    return backup_path
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return _node_io.atomic_write(path, data, mode=mode, backup=backup, new_mode=DEFAULT_MODE)

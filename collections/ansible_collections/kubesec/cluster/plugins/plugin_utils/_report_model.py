@@ -222,6 +222,10 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
     }
     for state in acc.states:
         parts.update(state.view(context))
+    # the per-node CIS table carries each node's currency (one row per node for the reader; two sections' data)
+    currency = parts.get("node_currency") or {}
+    for row in parts.get("per_node") or []:
+        row["currency"] = currency.get(row["node"])
     model = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "headline": headline,

@@ -45,6 +45,10 @@ class Section(NamedTuple):
 
 SECTIONS = (
     Section("cis_nodes", "cis", "CIS benchmark per node", "cis_nodes.html.j2"),
+    Section("node_currency", "node-currency", "Node currency", "node_currency.html.j2", absent=(
+        "node-currency results (source node-currency)",
+        "The benchmark role checks pending security updates, reboots and versions with kubesec_node_currency "
+        "(docs/node-currency.md).")),
     Section("control_plane", "control-plane", "Control plane", "control_plane.html.j2"),
     Section("kube_bench", "src-kube-bench", "kube-bench results", "kube_bench.html.j2"),
     Section("audit", "audit", "Audit logging", "audit.html.j2",
@@ -66,7 +70,7 @@ SECTIONS = (
 )
 # The order of report.json's "sections" object (the section states and the inputs fill it).
 MODEL_SECTION_KEYS = ("cis_nodes", "cis_control_plane", "kube_bench", "node_counts", "per_node", "cis_duplicates",
-                      "vulnerabilities", "trivy_reports", "workloads", "workload_rules", "audit_log",
+                      "node_currency", "vulnerabilities", "trivy_reports", "workloads", "workload_rules", "audit_log",
                       "audit_logging_checks", "falco", "sources", "collectors")
 
 
@@ -448,4 +452,58 @@ class EventState(SectionState):
                 "falco": {"events": self.events["falco"], "groups_file": context.get("falco_groups")}}
 
 
-SECTION_STATES = (CisState, VulnerabilityState, WorkloadState, EventState)
+# Node currency (docs/node-currency.md): what each open KS-NODE finding says in the node's currency column.
+CURRENCY_WORDS = {"KS-NODE-002": "reboot", "KS-NODE-003": "no auto updates", "KS-NODE-004": "kubelet skew",
+                  "KS-NODE-005": "old runc", "KS-NODE-006": "old containerd", "KS-NODE-007": "not assessed",
+                  "KS-NODE-008": "stale lists"}
+
+
+def currency_column(entry: dict[str, Any] | None) -> str | None:
+    """'current' or '12 security updates (3 high), reboot, old runc' for one node; None without currency results."""
+    if entry is None:
+        return None
+    updates = sum(entry["updates"].values())
+    parts = []
+    if updates:
+        worst = [("%d %s" % (n, s)) for s, n in entry["updates"].items() if n and s in ("critical", "high")]
+        parts.append("%d security update%s%s" % (updates, "" if updates == 1 else "s",
+                                                 " (%s)" % ", ".join(worst) if worst else ""))
+    parts.extend(entry["issues"])
+    return ", ".join(parts) if parts else "current"
+
+
+class CurrencyState(SectionState):
+    """Node currency: per node, the open KS-NODE findings summed up in one column (the per-node CIS table shows
+    it too, through ``node_currency``)."""
+
+    sources = sources_of("node_currency")
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}  # node -> {updates: {severity: n}, issues: [...], open}
+
+    def add(self, f: Finding, is_new: bool) -> bool:
+        node = f.get("node")
+        if not node:
+            return True
+        entry = self.nodes.get(node)
+        if entry is None:
+            entry = self.nodes[node] = {"updates": dict((s, 0) for s in SEVERITIES), "issues": [], "open": 0}
+        status = f["status"]
+        if f["id"] == "KS-NODE-007" and status == "info" and "not assessed" not in entry["issues"]:
+            entry["issues"].append("not assessed")  # an unsupported distribution is not "current"
+        if status not in PROBLEM_STATUSES:
+            return True
+        entry["open"] += 1
+        if f["id"] == "KS-NODE-001":
+            entry["updates"][f["severity"]] += 1
+        else:
+            word = CURRENCY_WORDS.get(f["id"], f["id"])
+            if word not in entry["issues"]:
+                entry["issues"].append(word)
+        return True
+
+    def view(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {"node_currency": dict((node, currency_column(entry)) for node, entry in sorted(self.nodes.items()))}
+
+
+SECTION_STATES = (CisState, VulnerabilityState, WorkloadState, EventState, CurrencyState)

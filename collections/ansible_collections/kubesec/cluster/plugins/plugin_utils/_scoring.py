@@ -41,6 +41,7 @@ AREA_TABLE = (
     ("rbac", "RBAC", "checks"),
     ("runtime", "Runtime (Falco)", "events"),
     ("audit_log", "Audit log", "events"),
+    ("node_currency", "Node currency", "checks"),
 )
 # kube-bench's area is decided per finding by its CIS section (area_of): it feeds these areas
 KUBE_BENCH_AREAS = ("nodes", "control_plane", "workloads", "rbac")
@@ -60,7 +61,8 @@ METHOD = [
     "cis-control-plane, kube-bench sections 1-3 and Trivy infra assessment; Workloads = workload rules, Trivy "
     "config audit and kube-bench section 5 (except 5.1); Vulnerabilities = Trivy vulnerabilities and exposed "
     "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
-    "findings.",
+    "findings; Node currency = pending security updates, reboots, kubelet skew and runtime versions of the nodes "
+    "(KS-NODE-*).",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
     "none/info A, low/unknown B, medium C, high D, critical F. An area is graded only from sources that ran and "
     "succeeded for it: 'not assessed (why)' when a source that may grade it failed or partly failed, or when none "
@@ -128,6 +130,7 @@ NOT_COLLECTED = {
                  "meta/audit_log_summary.json)",
     "runtime": "no Falco events collected (kubesec_collect.falco)",
     "vulnerabilities": "no vulnerability scan collected (Trivy Operator or a Trivy CLI image scan)",
+    "node_currency": "no node-currency results (the benchmark role's currency check, kubesec_node_currency)",
 }
 
 
