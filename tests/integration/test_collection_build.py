@@ -86,7 +86,7 @@ def test_build_install_and_use(tmp_path):
     inventory.write_text("[workers]\nbuilt-node ansible_connection=local kubesec_cluster=built "
                          "ansible_python_interpreter=" + str(VENV_BIN / "python") + "\n")
     (reports / "built/run1/report.json").unlink()
-    for name in ("site", "harden", "audit", "collect", "report", "features", "enforce", "onboard", "respond",
+    for name in ("site", "harden", "audit", "collect", "report", "features", "enforce", "onboard", "respond", "node_updates",
                  "audit_log", "publish"):
         assert (installed / "playbooks" / (name + ".yml")).is_file(), name
     played = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "kubesec.cluster.report",

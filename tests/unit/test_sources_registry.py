@@ -81,9 +81,9 @@ def test_sync_schemas_writes_a_new_source_into_the_schema_enum(tmp_path):
     (collection / "data" / "schemas").mkdir(parents=True)
     (tmp_path / "docs").mkdir()
     registry = (COLLECTION / "plugins" / "module_utils" / "_sources.py").read_text()
-    anchor = '    Source("audit-log", "API audit log", "audit_log", "audit", ("audit_log",), order="event"),\n'
+    anchor = "\n)\nSOURCES_BY_NAME"  # the end of SOURCE_TABLE: the new source comes last
     assert anchor in registry
-    registry = registry.replace(anchor, anchor + '    Source("net-exposure", "Network exposure", "workloads", "config", ("net",)),\n')
+    registry = registry.replace(anchor, '\n    Source("net-exposure", "Network exposure", "workloads", "config", ("net",)),' + anchor)
     (collection / "plugins" / "module_utils" / "_sources.py").write_text(registry)
     for name in ("findings.schema.json", "report.schema.json"):
         (collection / "data" / "schemas" / name).write_text((COLLECTION / "data" / "schemas" / name).read_text())
