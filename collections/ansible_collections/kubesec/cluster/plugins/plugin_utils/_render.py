@@ -19,6 +19,7 @@ import hashlib
 import math
 import os
 import re
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -44,19 +45,19 @@ BAR_LIMIT = 40
 SCRIPT_NAME = "report.js"
 
 
-def _esc(value):
+def _esc(value: Any) -> Markup:
     """Escaped for HTML, with control and bidi-override characters shown as escapes (\\x1b, \\u202e)."""
     return escape(safe_text(value))
 
 
-def _finalize(value):
+def _finalize(value: Any) -> Any:
     """Every {{ value }} of the templates: plain strings get control and bidi characters made visible."""
     if isinstance(value, str) and not isinstance(value, Markup):
         return safe_text(value)
     return value
 
 
-def _environment(template_dir=TEMPLATE_DIR):
+def _environment(template_dir: str = TEMPLATE_DIR) -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
                       default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       finalize=_finalize)
@@ -69,18 +70,18 @@ def _environment(template_dir=TEMPLATE_DIR):
     return env
 
 
-def css_string(value):
+def css_string(value: Any) -> str:
     """Text for a CSS content string (running headers): only characters that cannot end the string or rule."""
     return "".join(ch if ch.isalnum() or ch in " ._:-/+#@()[]," else "?" for ch in str(value))[:80]
 
 
-def clip(value, limit=300):
+def clip(value: Any, limit: int = 300) -> str:
     """Shorten long untrusted text for the PDF (the HTML and JSON keep all of it)."""
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[:limit].rstrip() + " …"
 
 
-def evidence_html(finding, limit=None):
+def evidence_html(finding: dict[str, Any], limit: int | None = None) -> Markup:
     """The evidence cell: expected/actual, package versions, field/value, messages, event counts, waiver.
 
     Built here with markupsafe.escape on every value (the finding is untrusted), joined with <br>.
@@ -90,7 +91,7 @@ def evidence_html(finding, limit=None):
     if not isinstance(e, dict):
         e = {}
 
-    def t(value, size=None):
+    def t(value: Any, size: int | None = None) -> Markup:
         return _esc(clip(value if isinstance(value, str) else ("" if value is None else str(value)), size or limit))
 
     parts = []
@@ -139,7 +140,7 @@ def evidence_html(finding, limit=None):
     return Markup("<br>").join(parts)
 
 
-def signed(value, digits=0):
+def signed(value: float | None, digits: int = 0) -> str:
     if value is None:
         return ""
     if digits:
@@ -147,17 +148,17 @@ def signed(value, digits=0):
     return "%+d" % value if value else "±0"
 
 
-def script_source(template_dir=TEMPLATE_DIR):
+def script_source(template_dir: str = TEMPLATE_DIR) -> str:
     with open(os.path.join(template_dir, SCRIPT_NAME), "r", encoding="utf-8") as handle:
         return handle.read().strip()
 
 
-def csp_hash(script):
+def csp_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
 
 
 # ------------------------------------------------------------------------------------------------ charts
-def donut_svg(counts, colors, size=150, label="open problems"):
+def donut_svg(counts: dict[str, int], colors: dict[str, str], size: int = 150, label: str = "open problems") -> Markup:
     """A donut chart as inline SVG (numbers only, so it is safe markup)."""
     total = sum(counts.values())
     radius, stroke = 52, 22
@@ -183,7 +184,8 @@ def donut_svg(counts, colors, size=150, label="open problems"):
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
-def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
+def bars_svg(rows: list[tuple[str, dict[str, int]]], colors: dict[str, str], width: int = 640, bar_height: int = 18,
+             label: str = "results per node") -> Markup:
     """Horizontal stacked bars: rows = [(label, {status: count})]. Labels are escaped."""
     label_width, gap = 170, 6
     height = max(1, len(rows)) * (bar_height + gap) + 4
@@ -214,7 +216,7 @@ def bars_svg(rows, colors, width=640, bar_height=18, label="results per node"):
 _RUN_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 
 
-def run_labels(run_ids):
+def run_labels(run_ids: list[str]) -> list[str]:
     """Axis labels for run ids (YYYYMMDDTHHMMSSZ): the date, with the time when another run is on the same day
     (several runs a day all read "20261206" before); ids of another form are shown shortened."""
     days: dict[tuple[str, ...], int] = {}
@@ -234,9 +236,9 @@ def run_labels(run_ids):
     return labels
 
 
-def trend_svg(history, width=640, height=190):
+def trend_svg(history: list[dict[str, Any]], width: int = 640, height: int = 190) -> Markup:
     """Open problems and open critical+high problems per run (oldest left), as two polylines."""
-    points = [(str(h.get("run_id") or "?"), int(h.get("open") or 0),
+    points: list[tuple[Any, ...]] = [(str(h.get("run_id") or "?"), int(h.get("open") or 0),
                int((h.get("problems_by_severity") or {}).get("critical", 0))
                + int((h.get("problems_by_severity") or {}).get("high", 0))) for h in history]
     left, right, top, bottom = 46, 16, 14, 40
@@ -244,7 +246,7 @@ def trend_svg(history, width=640, height=190):
     biggest = max([p[1] for p in points] + [p[2] for p in points] + [1])
     step = plot_w / float(max(1, len(points) - 1))
 
-    def xy(index, value):
+    def xy(index: int, value: float) -> tuple[float, float]:
         x = left + (index * step if len(points) > 1 else plot_w / 2.0)
         return x, top + plot_h - plot_h * value / float(biggest)
 
@@ -284,7 +286,7 @@ def trend_svg(history, width=640, height=190):
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
-def score_svg(areas, width=640, bar_height=16):
+def score_svg(areas: list[dict[str, Any]], width: int = 640, bar_height: int = 16) -> Markup:
     """Score per area: bar length = score 0-100 (axis drawn), colour and badge = grade. A D or F row is tinted red
     and its badge is filled, so a long bar with a bad grade (most checks pass, one critical is open) reads as bad.
     Areas without a score say why in the bar's place (grade only, not assessed)."""
@@ -337,7 +339,7 @@ def score_svg(areas, width=640, bar_height=16):
 
 
 # ------------------------------------------------------------------------------------------------ view
-def _cis_matrix_view(matrix, counts, limit):
+def _cis_matrix_view(matrix: dict[str, Any], counts: dict[str, dict[str, int]], limit: int) -> dict[str, Any] | None:
     nodes, rows = matrix["nodes"], matrix["rows"]
     if not rows:
         return None
@@ -347,7 +349,7 @@ def _cis_matrix_view(matrix, counts, limit):
                           "cells": [r["cells"].get(n) for n in nodes]} for r in rows], "hidden": 0,
                 "total": len(rows)}
 
-    def badness(node):
+    def badness(node: str) -> tuple[int, int, str]:
         c = counts.get(node) or {}
         return (-c.get("fail", 0), -c.get("warn", 0), node)
 
@@ -359,15 +361,15 @@ def _cis_matrix_view(matrix, counts, limit):
                      for n in shown], "hidden": len(nodes) - len(shown), "total": len(nodes)}
 
 
-def _model_value(model, path):
+def _model_value(model: dict[str, Any], path: str) -> Any:
     """model["a"]["b"] for the path "a.b" (None when a part is missing)."""
-    value = model
+    value: Any = model
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
-def view(model, max_rows=None, print_mode=False):
+def view(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = False) -> dict[str, Any]:
     """What the templates need, derived from the model (ordering, charts, caps)."""
     limit = model.get("_rows", DEFAULT_ROWS) if max_rows is None else max_rows
     html_rows = model.get("_rows", DEFAULT_ROWS)
@@ -380,7 +382,7 @@ def view(model, max_rows=None, print_mode=False):
     by_source = model["summary"]["by_source"]
     sections = model["sections"]
 
-    def rows(source, cap=None):
+    def rows(source: str, cap: int | None = None) -> dict[str, Any]:
         items = top.get(source, [])
         counts = by_source.get(source) or {}
         total = counts.get("fail", 0) + counts.get("warn", 0) + counts.get("waived", 0)
@@ -417,7 +419,7 @@ def view(model, max_rows=None, print_mode=False):
         "cp_matrix": _cis_matrix_view(sections["cis_control_plane"], node_counts, limit),
         "kb_matrix": _cis_matrix_view(sections["kube_bench"], node_counts, limit),
         "cis_open": model.get("_cis_open") or {},
-        "waived": (model.get("_waived") if "_waived" in model else
+        "waived": (model["_waived"] if "_waived" in model else
                    [f for f in model.get("findings", []) if f["status"] == "waived"])[:limit],
         "waived_total": model["summary"]["by_status"].get("waived", 0),
         "wl_rules": wl_rules,
@@ -428,24 +430,25 @@ def view(model, max_rows=None, print_mode=False):
     }
 
 
-def _context(model, max_rows=None, print_mode=False, template_dir=TEMPLATE_DIR):
+def _context(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = False,
+             template_dir: str = TEMPLATE_DIR) -> dict[str, Any]:
     script = script_source(template_dir)
     return {"model": model, "v": view(model, max_rows, print_mode), "script": Markup(script),  # noqa: S704
             "script_hash": csp_hash(script)}
 
 
-def render_html(model, template_dir=TEMPLATE_DIR):
+def render_html(model: dict[str, Any], template_dir: str = TEMPLATE_DIR) -> str:
     env = _environment(template_dir)
     return env.get_template("report.html.j2").render(**_context(model, template_dir=template_dir))
 
 
-def render_print_html(model, template_dir=TEMPLATE_DIR, max_rows=PDF_ROWS_PER_SECTION):
+def render_print_html(model: dict[str, Any], template_dir: str = TEMPLATE_DIR, max_rows: int = PDF_ROWS_PER_SECTION) -> str:
     env = _environment(template_dir)
     context = _context(model, max_rows=max_rows, print_mode=True, template_dir=template_dir)
     return env.get_template("report_print.html.j2").render(max_rows=max_rows, **context)
 
 
-def _weasyprint_html():
+def _weasyprint_html() -> Any:
     try:
         from weasyprint import HTML
     except ImportError as exc:  # pragma: no cover - depends on the controller's install
@@ -454,18 +457,19 @@ def _weasyprint_html():
     return HTML
 
 
-def render_pdf(model, template_dir=TEMPLATE_DIR, max_rows=PDF_ROWS_PER_SECTION):
+def render_pdf(model: dict[str, Any], template_dir: str = TEMPLATE_DIR, max_rows: int = PDF_ROWS_PER_SECTION) -> bytes:
     """PDF bytes via WeasyPrint. No base_url and no network: everything is inline."""
     html_class = _weasyprint_html()
 
-    def no_fetch(url):
+    def no_fetch(url: str) -> dict[str, Any]:
         raise ValueError("the report does not load external resources (%s)" % url)
 
     html = render_print_html(model, template_dir, max_rows)
     return html_class(string=html, url_fetcher=no_fetch).write_pdf()
 
 
-def render_index(entries, reports_dir_name="reports", generated_at=None, template_dir=TEMPLATE_DIR):
+def render_index(entries: list[dict[str, Any]], reports_dir_name: str = "reports", generated_at: str | None = None,
+                 template_dir: str = TEMPLATE_DIR) -> str:
     """reports/index.html: every cluster's latest report with its headline numbers (no script)."""
     env = _environment(template_dir)
     generated_at = generated_at or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
