@@ -21,7 +21,7 @@ SEVERITIES = ("critical", "high", "medium", "low", "info", "unknown")
 SOURCES = (
     "cis-node", "cis-control-plane", "kube-bench",
     "trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret",
-    "workload", "falco", "audit-log",
+    "workload", "falco", "audit-log", "cis-policies", "cluster-policy",
 )
 SEVERITY_ORDER = {name: rank for rank, name in enumerate(SEVERITIES)}
 RESOURCE_KEYS = ("kind", "name", "namespace", "container")

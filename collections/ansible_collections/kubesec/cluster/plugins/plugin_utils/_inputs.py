@@ -100,6 +100,7 @@ COLLECTOR_SOURCES = {
     "trivy_cli": ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret"),
     "workloads": ("workload",), "workload": ("workload",), "falco": ("falco",), "kube_bench": ("kube-bench",),
     "audit_log": ("audit-log",), "cis": ("cis-node",), "cis_control_plane": ("cis-control-plane",),
+    "policies": ("cis-policies", "cluster-policy"),
 }
 # The areas a collector grades when it ran and succeeded without saying which it assessed. trivy_cli claims none:
 # its scans are configured per input (a config-only scan must not grade vulnerabilities), so without an
@@ -109,7 +110,7 @@ COLLECTOR_AREAS = {
     "trivy_cli": (),
     "workloads": ("workloads",), "workload": ("workloads",), "falco": ("runtime",),
     "kube_bench": ("nodes", "control_plane", "workloads", "rbac"), "audit_log": ("audit_log",),
-    "cis": ("nodes",), "cis_control_plane": ("control_plane",),
+    "cis": ("nodes",), "cis_control_plane": ("control_plane",), "policies": ("workloads", "rbac"),
 }
 COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
 AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log")

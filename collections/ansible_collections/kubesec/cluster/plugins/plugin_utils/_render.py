@@ -49,6 +49,8 @@ SECTIONS = (
     ("config", "src-trivy-config", "Configuration audit", ("trivy-config",)),
     ("vulnerabilities", "vulnerabilities", "Vulnerabilities", ("trivy-vulnerability",)),
     ("secrets", "src-trivy-exposed-secret", "Exposed secrets", ("trivy-exposed-secret",)),
+    ("cis_policies", "cis-policies", "CIS section 5 (policies)", ("cis-policies",)),
+    ("cluster_policy", "cluster-policy", "Cluster policy rules (RBAC abuse, exposure)", ("cluster-policy",)),
     ("rbac", "rbac", "RBAC", ("trivy-rbac",)),
     ("infra", "infra", "Infrastructure assessment", ("trivy-infra",)),
     ("runtime", "runtime", "Runtime events (Falco)", ("falco",)),

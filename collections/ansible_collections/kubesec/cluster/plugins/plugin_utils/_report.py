@@ -39,6 +39,8 @@ SOURCE_TITLES = {
     "workload": "Workload hardening",
     "falco": "Runtime events (Falco)",
     "audit-log": "API audit log",
+    "cis-policies": "CIS section 5 (policies)",
+    "cluster-policy": "Cluster policy rules",
 }
 PROBLEM_STATUSES = ("fail", "warn")
 CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")

@@ -35,9 +35,9 @@ AREAS = (
     # key, title, sources (for the text and for "collected"), kind
     ("nodes", "Nodes (CIS)", ("cis-node", "kube-bench"), "checks"),
     ("control_plane", "Control plane", ("cis-control-plane", "kube-bench", "trivy-infra"), "checks"),
-    ("workloads", "Workloads", ("workload", "trivy-config"), "checks"),
+    ("workloads", "Workloads", ("workload", "trivy-config", "cis-policies", "cluster-policy"), "checks"),
     ("vulnerabilities", "Vulnerabilities", ("trivy-vulnerability", "trivy-exposed-secret"), "images"),
-    ("rbac", "RBAC", ("trivy-rbac", "kube-bench"), "checks"),
+    ("rbac", "RBAC", ("trivy-rbac", "kube-bench", "cis-policies", "cluster-policy"), "checks"),
     ("runtime", "Runtime (Falco)", ("falco",), "events"),
     ("audit_log", "Audit log", ("audit-log",), "events"),
 )
@@ -51,8 +51,9 @@ SOURCE_AREA = {
 METHOD = [
     "Each finding belongs to one area: Nodes (CIS) = cis-node and kube-bench section 4; Control plane = "
     "cis-control-plane, kube-bench sections 1-3 and Trivy infra assessment; Workloads = workload rules, Trivy "
-    "config audit and kube-bench section 5 (except 5.1); Vulnerabilities = Trivy vulnerabilities and exposed "
-    "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
+    "config audit, kube-bench and native CIS section 5 (except 5.1), cluster policy rules KS-NET/KS-CM; "
+    "Vulnerabilities = Trivy vulnerabilities and exposed secrets; RBAC = Trivy RBAC assessment, kube-bench and "
+    "native CIS 5.1, cluster policy rules KS-RB; Runtime = Falco events; Audit log = audit-log "
     "findings.",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
     "none/info A, low/unknown B, medium C, high D, critical F. An area is graded only from sources that ran and "
@@ -70,7 +71,9 @@ METHOD = [
 
 def area_of(finding):
     source = finding["source"]
-    if source == "kube-bench":
+    if source == "cluster-policy":  # KS-RB-* are RBAC, KS-NET-* / KS-CM-* workloads
+        return "rbac" if str(finding["id"]).startswith("KS-RB-") else "workloads"
+    if source in ("kube-bench", "cis-policies"):
         section = str(finding.get("section") or finding["id"].replace("CIS-", ""))
         if section.startswith("4"):
             return "nodes"
@@ -204,7 +207,7 @@ def area_scores(tallies, collectors, images=None, by_source=None):
 GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources",
              "incomplete")
 AREA_KEYS = tuple(key for key, dummy, unused, kind in AREAS)
-CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
+CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench", "cis-policies")
 MAX_EXAMPLES = 5  # not EXAMPLES: ansible-test reads a module-level EXAMPLES as YAML docs
 
 
@@ -226,7 +229,7 @@ class Gates:
     severity: lowest severity that fails (critical|high|medium|low|info|unknown; unknown only fails at 'unknown');
     statuses: which statuses count (default [fail]); new_only: only findings new or regressed since the previous
     run (on a first run every finding is new); cis_fail: any CIS check FAIL (cis-node, cis-control-plane,
-    kube-bench); sources: limit the severity gate to these sources; expired_waivers: any expired waiver;
+    kube-bench, cis-policies); sources: limit the severity gate to these sources; expired_waivers: any expired waiver;
     min_score: any scored area below this score; max_open: more open problems (FAIL+WARN) than this;
     incomplete: true = any area not assessed because a source failed, or a list of areas that must be assessed.
     """
