@@ -125,7 +125,12 @@ def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
             ", container %s" % res["container"] if res.get("container") else "")
         if fields:
             evidence = finding["evidence"]
-            violations = evidence.get("violations") or [{"field": evidence.get("field"), "message": None}]
+            violations = evidence.get("violations")
+            if not violations:  # a single violation: its message is the finding's description
+                if any(p.search(str(evidence.get("field") or "")) for p in fields):
+                    offending.append(finding["description"].rstrip("."))
+                    statuses.add(finding["status"])
+                continue
             hits = [v for v in violations if any(p.search(str(v.get("field") or "")) for p in fields)]
             if not hits:
                 continue
@@ -695,18 +700,23 @@ API_RESOURCES: Tuple[Tuple[str, str, str], ...] = (
 )
 
 
-def read_api(client: Any, list_all: Callable[..., Dict[str, Any]], skip_errors: Tuple[type[BaseException], ...],
+def read_api(client: Any, list_all: Callable[..., Dict[str, Any]], forbidden: Tuple[type[BaseException], ...],
+             not_served: Tuple[type[BaseException], ...],
              limit: int = 500) -> Tuple[List[Dict[str, Any]], Dict[str, str], List[str]]:
-    """(objects, unreadable {kind: reason}, inputs) from the API. `list_all` is ``_kube.list_all``; a list that
-    fails with one of `skip_errors` (403 Forbidden, 404 not served) makes its kind unreadable, not empty."""
+    """(objects, unreadable {kind: reason}, inputs) from the API. `list_all` is ``_kube.list_all``. A list that
+    fails with `forbidden` (403) makes its kind unreadable (checks reading it are not decided); one the server does
+    not serve (404: e.g. ValidatingAdmissionPolicyBinding before Kubernetes 1.30) has no objects, which is an answer."""
     objects: List[Dict[str, Any]] = []
     unreadable: Dict[str, str] = {}
     inputs: List[str] = []
     for api_version, plural, kind in API_RESOURCES:
         try:
             listed = list_all(client, api_version, plural, limit=limit)
-        except skip_errors as exc:
+        except forbidden as exc:
             unreadable[kind] = short(str(exc), 300)
+            continue
+        except not_served:
+            inputs.append("%s: not served by this API server (none)" % kind)
             continue
         objects.extend(listed["items"])
         inputs.append("%s: %d objects (API, %d pages)" % (kind, len(listed["items"]), listed.get("pages", 1)))

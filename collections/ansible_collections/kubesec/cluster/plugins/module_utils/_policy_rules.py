@@ -43,6 +43,11 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 BROAD_GROUPS = ("system:authenticated", "system:unauthenticated", "system:serviceaccounts")
 ANONYMOUS = ("system:anonymous", "system:unauthenticated")
 SETTING_KEYS = ("enabled", "params", "exclude_namespaces")
+# Cluster-scoped resources (and impersonation of users/groups): a RoleBinding cannot grant them, whatever its role says.
+CLUSTER_SCOPED = frozenset(["nodes", "nodes/proxy", "persistentvolumes", "certificatesigningrequests",
+                            "certificatesigningrequests/approval", "mutatingwebhookconfigurations",
+                            "validatingwebhookconfigurations", "namespaces", "users", "groups", "uids",
+                            "userextras/*"])
 MAX_LISTED = 50  # objects named in one piece of evidence; the total is given beside
 CVE = "https://www.cve.org/CVERecord?id="
 RBAC_GOOD_PRACTICES = "https://kubernetes.io/docs/concepts/security/rbac-good-practices/"
@@ -333,8 +338,9 @@ def _resource_matches(granted: str, wanted: str) -> bool:
     return False
 
 
-def rule_grants(rule: Dict[str, Any], wanted: Dict[str, List[str]]) -> List[str]:
-    """'verb resource' pairs of `wanted` that one PolicyRule grants (resourceNames narrows it: not counted)."""
+def rule_grants(rule: Dict[str, Any], wanted: Dict[str, List[str]], namespaced: bool = False) -> List[str]:
+    """'verb resource' pairs of `wanted` that one PolicyRule grants (resourceNames narrows it: not counted);
+    `namespaced`: granted through a RoleBinding, which cannot reach cluster-scoped resources."""
     if as_list(rule.get("resourceNames")):
         return []
     groups = [str(item) for item in as_list(rule.get("apiGroups"))]
@@ -344,6 +350,8 @@ def rule_grants(rule: Dict[str, Any], wanted: Dict[str, List[str]]) -> List[str]
     resources = [str(item) for item in as_list(rule.get("resources"))]
     out = []
     for resource in wanted["resources"]:
+        if namespaced and resource in CLUSTER_SCOPED:
+            continue
         if not any(_resource_matches(granted, resource) for granted in resources):
             continue
         for verb in wanted["verbs"]:
@@ -407,7 +415,7 @@ class RbacIndex:
             granted = []
             for index, rule in enumerate(as_list(role.get("rules"))):
                 for want in wanted:
-                    for pair in rule_grants(as_dict(rule), want):
+                    for pair in rule_grants(as_dict(rule), want, binding.get("kind") == "RoleBinding"):
                         text = "%s (rules[%d])" % (pair, index)
                         if text not in granted:
                             granted.append(text)

@@ -205,7 +205,7 @@ def main():
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
             client = _kube.build_client(kubeconfig=params["kubeconfig"], context=params["context"])
             objects, unreadable, inputs = _cis_policies.read_api(
-                client, _kube.list_all, (_kube.KubeForbiddenError, _kube.KubeNotFoundError), limit=params["limit"])
+                client, _kube.list_all, (_kube.KubeForbiddenError,), (_kube.KubeNotFoundError,), limit=params["limit"])
             origins = None
         result = _cis_policies.audit(
             objects, params["catalogue"], rules=params["rules"], workload_rules=params["workload_rules"],
