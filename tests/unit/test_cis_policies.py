@@ -481,3 +481,32 @@ def test_cluster_policy_audit_module_reads_exports():
     failed = run_module("cluster_policy_audit", {"path": [str(DEMO / "cluster")], "catalogue": CIS_112,
                                                  "rules": {"KS-RB-004": {"params": {"nope": 1}}}})
     assert failed["failed"] and "KS-RB-004" in failed["msg"] and "nope" in failed["msg"]
+
+
+def test_cluster_policy_audit_reads_the_fake_api_paged_like_the_exports(tmp_path):
+    from tests.fakes.kube_api import FakeKubeAPI
+    objects, origins = demo_objects()
+    from_exports = audit(objects, CIS_112, origins=origins)
+    with FakeKubeAPI() as api:
+        api.add_objects(objects)
+        kubeconfig = str(api.write_kubeconfig(tmp_path / "kubeconfig"))
+        result = run_module("cluster_policy_audit", {"kubeconfig": kubeconfig, "limit": 2, "catalogue": CIS_112,
+                                                     "cluster": "t"})
+        assert not result.get("failed"), result
+        listed = [r for r in api.requests if r["path"] == "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"]
+        assert len(listed) > 1 and listed[1]["query"].get("continue")          # paged with limit/continue
+        assert not [r for r in api.requests if "secrets" in r["path"]]        # Secrets are never listed
+        assert {f["id"]: f["status"] for f in result["findings"]} == {f["id"]: f["status"] for f in from_exports["findings"]}
+        assert sorted(f["fingerprint"] for f in result["policy_findings"]) == \
+            sorted(f["fingerprint"] for f in from_exports["policy_findings"])
+        assert "ValidatingAdmissionPolicyBinding: not served by this API server (none)" in result["inputs"]
+        api.forbid("clusterrolebindings", verb="list")
+        blocked = run_module("cluster_policy_audit", {"kubeconfig": kubeconfig, "catalogue": CIS_112, "cluster": "t"})
+        assert "ClusterRoleBinding" in blocked["unreadable"] and "forbidden" in blocked["unreadable"]["ClusterRoleBinding"]
+        statuses = {f["id"]: f for f in blocked["findings"]}
+        assert statuses["CIS-5.1.12"]["status"] == "warn"  # its offending binding is a ClusterRoleBinding: not readable
+        assert "could not read ClusterRoleBinding" in statuses["CIS-5.1.12"]["description"]
+        passed = run_module("cluster_policy_audit", {"kubeconfig": kubeconfig, "catalogue": CIS_112, "cluster": "t",
+                                                     "include_passed": True})
+        (undecided,) = [f for f in passed["policy_findings"] if f["id"] == "KS-RB-006"]
+        assert undecided["status"] == "warn" and "ClusterRoleBinding" in undecided["description"]

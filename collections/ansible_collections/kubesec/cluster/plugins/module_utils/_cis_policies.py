@@ -595,8 +595,15 @@ def _controls(controls: Any) -> Dict[str, Dict[str, Any]]:
     return {str(key): as_dict(value) for key, value in controls.items()}
 
 
+# What each cluster policy rule reads (by the rule's kind), for rules whose lists failed.
+RULE_READS: Dict[str, Tuple[str, ...]] = {"rbac": RBAC_KINDS, "anonymous": RBAC_KINDS, "workload": WORKLOAD_KINDS,
+                                          "Service": ("Service",), "Ingress": ("Ingress",),
+                                          "ConfigMap": ("ConfigMap",)}
+
+
 def _policy_findings(results: Dict[str, List[Dict[str, Any]]], settings: Dict[str, Dict[str, Any]],
-                     cluster: Optional[str], include_passed: bool) -> List[Dict[str, Any]]:
+                     cluster: Optional[str], include_passed: bool,
+                     unreadable: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
     out = []
     for rule in pr.RULES:
         if rule["id"] not in results:
@@ -609,7 +616,15 @@ def _policy_findings(results: Dict[str, List[Dict[str, Any]]], settings: Dict[st
                 rule["id"], RULE_SOURCE, rule["title"], result["status"], severity=rule["severity"], cluster=cluster,
                 namespace=res.get("namespace"), resource=res, description=result["message"] + ".",
                 remediation=rule["remediation"], references=rule["references"], evidence=evidence))
-        if include_passed and not results[rule["id"]]:
+        failed = ["%s: %s" % (kind, (unreadable or {})[kind]) for kind in RULE_READS.get(rule["kind"], ())
+                  if kind in (unreadable or {})]
+        if include_passed and not results[rule["id"]] and failed:
+            out.append(make_finding(
+                rule["id"], RULE_SOURCE, rule["title"], "warn", severity=rule["severity"], cluster=cluster,
+                resource={"kind": "Cluster", "name": cluster}, remediation=rule["remediation"],
+                description="Not decided: could not read %s." % "; ".join(failed), references=rule["references"],
+                evidence={"not_evaluated": failed}))
+        elif include_passed and not results[rule["id"]]:
             out.append(make_finding(
                 rule["id"], RULE_SOURCE, rule["title"], "pass", severity=rule["severity"], cluster=cluster,
                 resource={"kind": "Cluster", "name": cluster}, description="No offending object.",
@@ -665,7 +680,7 @@ def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any
         findings.append(finding)
         checks.append({"id": cid, "status": finding["status"], "decided": check.get("decided"),
                        "test": test.get("type"), "rule": test.get("rule")})
-    policy_findings = _policy_findings(results, settings, cluster, include_passed)
+    policy_findings = _policy_findings(results, settings, cluster, include_passed, unreadable)
     summary: Dict[str, Any] = {"checks": len(findings), "objects": len(items), "by_status": {},
                                "rules": {rid: len(found) for rid, found in results.items()},
                                "policy_findings": len(policy_findings),
