@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events, _kube_bench, _trivy, _workload
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _policies_catalogue
 from tests.conftest import ROOT, VENV_BIN, assert_valid_findings, run_playbook
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.testbed.fixtures import testbed_fixture  # noqa: F401  (pytest fixture `testbed`)
@@ -22,7 +23,7 @@ from tests.testbed.nodetree import demo_trees
 
 DEMO = ROOT / "inventories" / "demo"
 EXPORTS = DEMO / "exports"
-SOURCES = ("trivy_operator", "trivy_cli", "workloads", "falco", "kube_bench")
+SOURCES = ("trivy_operator", "trivy_cli", "workloads", "falco", "kube_bench", "policies")
 SOURCE_ENTRY_KEYS = {"enabled", "status", "findings", "files", "inputs", "skips", "warnings"}
 
 
@@ -70,7 +71,8 @@ def demo_audit(tmp_path_factory):
 def test_demo_writes_one_findings_file_per_source_and_all_validate(demo_audit):
     findings_dir = demo_audit["run"] / "findings"
     assert sorted(p.name for p in findings_dir.iterdir()) == [
-        "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
+        "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json",
+        "cis-policies-demo.json", "falco-demo.json",
         "kube-bench-demo-worker-1.json", "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
     for path in findings_dir.iterdir():
         findings = read_json(path)
@@ -117,10 +119,19 @@ def test_demo_counts_per_source_match_the_inputs(demo_audit):
     assert len(read_json(run / "findings" / "kube-bench-demo-worker-1.json")) == len(kube_bench) == 25
     assert sources["kube_bench"]["findings"] == 25
 
+    # CIS section 5 (one finding per check) and the cluster policy rules, from the cluster exports + manifests
+    written = read_json(run / "findings" / "cis-policies-demo.json")
+    section5 = [f for f in written if f["source"] == "cis-policies"]
+    assert sorted(f["id"] for f in section5) == sorted("CIS-" + c["id"] for c in _policies_catalogue.load("cis-1.12")["checks"])
+    assert {f["id"] for f in written if f["source"] == "cluster-policy"} >= {"KS-RB-004", "KS-NET-001", "KS-CM-001"}
+    assert sources["policies"]["findings"] == len(written) and sources["policies"]["origin"] == "exports"
+    meta = read_json(run / "meta" / "cis_policies.json")
+    assert meta["summary"]["automated"] == 29 and meta["summary"]["review"] == 5 and meta["unreadable"] == {}
+
 
 def test_demo_meta_files_have_the_documented_shape(demo_audit):
     meta = demo_audit["run"] / "meta"
-    assert sorted(p.name for p in meta.iterdir()) == ["audit_log_summary.json", "falco_groups.json", "sources.json",
+    assert sorted(p.name for p in meta.iterdir()) == ["audit_log_summary.json", "cis_policies.json", "falco_groups.json", "sources.json",
                                                       "trivy_reports.json",
                                                       "workload_rules.json"]
     sources = read_json(meta / "sources.json")
