@@ -75,7 +75,7 @@ options:
     type: list
     elements: str
   controls:
-    description: Per-check toggles keyed by CIS id, C({"5.4.2": {"enabled": false, "reason": "..."}}) - reported as waived.
+    description: 'Per-check toggles keyed by CIS id, C({"5.4.2": {"enabled": false, "reason": "..."}}) - reported as waived.'
     type: dict
     default: {}
   include_passed:

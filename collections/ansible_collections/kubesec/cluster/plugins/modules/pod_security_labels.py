@@ -14,8 +14,8 @@ description:
   - Sets the labels of the built-in PodSecurity admission controller on the namespaces given -
     C(pod-security.kubernetes.io/enforce|warn|audit) with the level (privileged, baseline, restricted) and the
     matching C(-version) label (C(latest) or C(v1.<minor>)) - or removes them (O(state=absent)).
-  - kubesec owns every C(pod-security.kubernetes.io/) label of the namespaces listed: with O(state=present) the modes
-    given are set and the others removed; other labels are never touched. Namespaces not listed are not touched.
+  - kubesec owns every C(pod-security.kubernetes.io/) label of the namespaces listed. With O(state=present) the
+    modes given are set and the others removed; other labels are never touched. Namespaces not listed are not touched.
   - Changes the cluster with one JSON merge patch per namespace that differs; check mode patches nothing and diff
     mode shows each namespace's labels before and after.
   - With O(dest) nothing in the cluster is read or changed (render-only) - it writes C(kubectl-label.sh) (the exact
@@ -28,8 +28,8 @@ extends_documentation_fragment:
 options:
   namespaces:
     description:
-      - Per namespace, the level of each mode to set - C({shop: {enforce: baseline, warn: restricted, audit:
-        restricted}, payments: {enforce: restricted, version: v1.33}}). C(version) overrides O(version).
+      - "Per namespace, the level of each mode to set - C({shop: {enforce: baseline, warn: restricted, audit:
+        restricted}, payments: {enforce: restricted, version: v1.33}}). C(version) overrides O(version)."
     type: dict
     required: true
   version:
