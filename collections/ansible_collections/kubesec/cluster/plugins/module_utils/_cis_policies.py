@@ -62,7 +62,7 @@ class Context:
                           if not w["owned_by"] and not pr.excluded(exclude, w["namespace"])]
 
     def of_kind(self, kind: str, groups: Tuple[str, ...] = ("",)) -> List[Dict[str, Any]]:
-        return [obj for obj in self.objects if obj.get("kind") == kind and _group(obj.get("apiVersion")) in (None,) + groups]
+        return [obj for obj in self.objects if obj.get("kind") == kind and _group(obj.get("apiVersion")) in (None, *groups)]
 
     def excluded(self, namespace: Optional[str]) -> bool:
         return pr.excluded(self.exclude, namespace)
@@ -382,7 +382,7 @@ def _cni(ctx: Context, test: Dict[str, Any]) -> Verdict:
             name, namespace = _meta(obj)
             found = _workload.pod_spec_of(obj)
             images = [str(c["spec"].get("image") or "") for c in _workload.iter_containers(found[0], found[1])] if found else []
-            for text in [name] + images:
+            for text in [name, *images]:
                 seen.setdefault(text.lower(), _label(kind, namespace, name))
     supporting = sorted({"%s (%s)" % (where, word) for text, where in seen.items()
                          for word in test.get("supporting") or () if word in text})
@@ -499,8 +499,8 @@ NEEDS: Dict[str, Tuple[Tuple[str, ...], ...]] = {
     "seccomp": (WORKLOAD_KINDS,), "security_context": (WORKLOAD_KINDS,), "namespace_boundaries": (WORKLOAD_KINDS,),
     "rbac_grant": (RBAC_KINDS,), "cluster_admin_bindings": (RBAC_KINDS,), "wildcard_roles": (RBAC_KINDS,),
     "system_masters": (RBAC_KINDS,), "default_service_accounts": (RBAC_KINDS,),
-    "namespace_network_policies": (("Namespace",) + WORKLOAD_KINDS,), "cni": (("DaemonSet", "Pod"),),
-    "default_namespace": (WORKLOAD_KINDS + ("Service",),), "policy_control": (), "external_secrets": (),
+    "namespace_network_policies": (("Namespace", *WORKLOAD_KINDS),), "cni": (("DaemonSet", "Pod"),),
+    "default_namespace": ((*WORKLOAD_KINDS, "Service"),), "policy_control": (), "external_secrets": (),
     "image_provenance": (),
 }
 # Kinds a test also reads whose absence is an answer (no NetworkPolicy), but whose unreadable list is not.

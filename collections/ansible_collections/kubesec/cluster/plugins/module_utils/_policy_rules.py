@@ -428,8 +428,8 @@ class RbacIndex:
                         "role": {"kind": role_kind, "name": role_name},
                         "scope": namespace if binding.get("kind") == "RoleBinding" else "cluster",
                         "subjects": ["%s %s" % (s["kind"], s["identity"]) for s in holders],
-                        "broad": any(s["kind"] == "Group" and s["name"] in BROAD_GROUPS or
-                                     s["kind"] == "User" and s["name"] == "system:anonymous" for s in holders),
+                        "broad": any((s["kind"] == "Group" and s["name"] in BROAD_GROUPS) or
+                                     (s["kind"] == "User" and s["name"] == "system:anonymous") for s in holders),
                         "granted": granted[:MAX_LISTED]})
         return out
 
@@ -509,7 +509,7 @@ def default_service_account_users(objects: List[Dict[str, Any]], setting: Dict[s
 
 def _of_kind(objects: List[Dict[str, Any]], kind: str, groups: Tuple[str, ...]) -> Iterable[Dict[str, Any]]:
     for obj in objects:
-        if isinstance(obj, dict) and obj.get("kind") == kind and _group(obj.get("apiVersion")) in (None,) + groups:
+        if isinstance(obj, dict) and obj.get("kind") == kind and _group(obj.get("apiVersion")) in (None, *groups):
             yield obj
 
 

@@ -29,7 +29,7 @@ MODES = ("enforce", "warn", "audit")
 LEVELS = ("privileged", "baseline", "restricted")
 _VERSION = re.compile(r"^(latest|v1\.[0-9]{1,2})$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-NAMESPACE_KEYS = MODES + ("version",)
+NAMESPACE_KEYS = (*MODES, "version")
 
 
 class PsaConfigError(KubesecError, ValueError):
