@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events, _kube_bench, _trivy, _workload
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_policies, _falco_events, _kube_bench, _trivy, _workload
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _policies_catalogue
 from tests.conftest import ROOT, VENV_BIN, assert_valid_findings, run_playbook
 from tests.fakes.kube_api import FakeKubeAPI
@@ -256,6 +256,37 @@ def test_collect_against_the_fake_api_server(tmp_path):
     # render_only: nothing was created or read in the Jobs' namespace (every request was a read elsewhere)
     assert all(r["method"] == "GET" and "/namespaces/kube-bench" not in r["path"] for r in requests)
     assert sources["falco"]["status"] == "disabled" and sources["trivy_cli"]["status"] == "disabled"
+
+
+def test_policies_source_against_the_fake_api_server(tmp_path):
+    """CIS section 5 and the cluster policy rules through the API (paged, limit 3): the same as from the exports."""
+    with FakeKubeAPI() as api:
+        for folder in ("cluster", "manifests"):
+            for export in sorted((EXPORTS / folder).glob("*.yaml")):
+                api.add_objects(d for d in yaml.safe_load_all(export.read_text()) if d)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        reports = tmp_path / "reports"
+        run_playbook(ROOT / "playbooks/collect.yml", "-i", fake_inventory(tmp_path / "hosts.yml"), "-e",
+                     json.dumps({"kubesec_collect": {"policies": {"limit": 3}}, "kubesec_reports_dir": str(reports),
+                                 "kubesec_kubeconfig": kubeconfig, "kubesec_kube_context": "fake"}))
+        requests = list(api.requests)
+    run = only_run(reports, "fake")
+    sources = read_json(run / "meta" / "sources.json")["sources"]
+    from_api = read_json(run / "findings" / "cis-policies-fake.json")
+    assert_valid_findings(from_api)
+    objects, origins = [], []
+    for folder in ("cluster", "manifests"):
+        found, where, _ = _workload.load_manifests(str(EXPORTS / folder))
+        objects, origins = objects + found, origins + where
+    expected = _cis_policies.audit(objects, _policies_catalogue.load("cis-1.12"), cluster="fake", origins=origins)
+    assert sorted((f["id"], f["status"]) for f in from_api if f["source"] == "cis-policies") == \
+        sorted((f["id"], f["status"]) for f in expected["findings"])
+    assert sorted(f["fingerprint"] for f in from_api if f["source"] == "cluster-policy") == \
+        sorted(f["fingerprint"] for f in expected["policy_findings"])
+    assert sources["policies"]["origin"] == "api" and sources["policies"]["status"] == "ok"
+    crb = [r for r in requests if r["path"] == "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"]
+    assert any(r["query"].get("limit") == "3" and r["query"].get("continue") for r in crb)
+    assert not any("secrets" in r["path"] for r in requests) and all(r["method"] == "GET" for r in requests)
 
 
 # --------------------------------------------------------------------------------------------------- failures
