@@ -390,7 +390,7 @@ def patch_object(api_client, api_version, plural, name, patch, namespace=None, d
     except KubeApiError:
         raise
     except Exception as exc:  # ApiException, urllib3 errors, OSError
-        if ApiException is not None and isinstance(exc, ApiException) and getattr(exc, "status", 0):
+        if ApiException is not None and isinstance(exc, ApiException) and exc.status:
             _raise_for_status(api_client, "PATCH", path, exc.status, exc.reason, exc.body)
         if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
             raise KubeApiError("cannot reach the Kubernetes API at %s (PATCH %s): %s"
