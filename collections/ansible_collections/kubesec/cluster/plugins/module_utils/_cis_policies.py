@@ -113,12 +113,10 @@ def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
         return "warn", "Not decided: workload rule %s is %s (kubesec_workload_rules)." % (rule_id, why), \
             {"decided_by": rule_id, "not_evaluated": why}
     fields = [re.compile(text) for text in test.get("fields") or ()]
-    offending, statuses, checked = [], set(), 0
+    offending, statuses = [], set()
+    checked = ctx.workload["workloads"]["evaluated"]
     for finding in ctx.workload["findings"]:
-        if finding["id"] != rule_id:
-            continue
-        checked += 1
-        if finding["status"] not in ("fail", "warn"):
+        if finding["id"] != rule_id or finding["status"] not in ("fail", "warn"):
             continue
         res = finding["resource"]
         where = _label(res["kind"], res["namespace"], res["name"]) + (
@@ -139,7 +137,7 @@ def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
             offending.append(finding["description"].rstrip("."))
         statuses.add(finding["status"])
     status = "fail" if "fail" in statuses else "warn"
-    return _verdict(offending, "No offending workload (%d evaluated by %s)." % (checked, rule_id),
+    return _verdict(offending, "No offending workload (%d workloads evaluated by %s)." % (checked, rule_id),
                     "%%d offending (%s)" % rule_id, {"decided_by": rule_id, "evaluated": checked}, status)
 
 
@@ -649,8 +647,8 @@ def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any
     index = pr.RbacIndex(items)
     results = pr.evaluate(items, settings, index)
     extra_ns = [name for name in (exclude_namespaces or []) if name not in _workload.global_excluded_namespaces()]
-    workload = _workload.audit(items, rules=workload_rules, exclude_namespaces=extra_ns, cluster=cluster,
-                               include_passed=True)
+    # pass findings are not needed: the CIS checks count the workloads evaluated (workloads.evaluated)
+    workload = _workload.audit(items, rules=workload_rules, exclude_namespaces=extra_ns, cluster=cluster)
     exclude = pr.base_setting(exclude_namespaces)
     ctx = Context(items, settings, workload, results, index, exclude)
     findings, checks = [], []
