@@ -353,6 +353,10 @@ def test_an_unreadable_list_turns_a_pass_into_not_decided():
                           "metadata": {"name": "gatekeeper-validating-webhook-configuration"},
                           "webhooks": [{"name": "validation.gatekeeper.sh"}]}], "pass"),
     ([namespace("kube-system")], "pass"),
+    ([namespace("shop", {"pod-security.kubernetes.io/enforce": "baseline"}), namespace("empty"),
+      deployment(pod={"serviceAccountName": "web"})], "pass"),       # only namespaces with user workloads count
+    ([namespace("shop"), namespace("empty", {"pod-security.kubernetes.io/enforce": "baseline"}),
+      deployment(pod={"serviceAccountName": "web"})], "fail"),
 ])
 def test_policy_control_5_2_1(objects, status):
     assert by_id(audit(objects))["CIS-5.2.1"]["status"] == status

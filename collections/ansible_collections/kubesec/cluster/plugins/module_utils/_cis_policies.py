@@ -282,7 +282,11 @@ def _policy_control(ctx: Context, test: Dict[str, Any]) -> Verdict:
         return "warn", "Not decided: no Namespace objects (for Pod Security Admission labels) and no policy engine " \
                        "webhook or ValidatingAdmissionPolicyBinding in the input.", {"mechanisms": []}
     labelled, items = [], []
+    # CIS: every namespace which contains user workloads (all namespaces when the input has no workloads)
+    with_workloads = {w["namespace"] for w in ctx.workloads if w["namespace"]}
     for name in _namespaces(ctx):
+        if with_workloads and name not in with_workloads:
+            continue
         level = namespaces.get(name, {}).get(PSA_LABEL)
         if level in ("baseline", "restricted"):
             labelled.append("%s=%s" % (name, level))
