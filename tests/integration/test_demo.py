@@ -134,6 +134,7 @@ def test_report_shows_cis_section_5_and_the_cluster_policy_rules(demo_runs):
     html = (run / "report.html").read_text()
     assert 'id="cis-policies"' in html and "CIS section 5 (policies)" in html and "CIS-5.1.1" in html
     assert 'id="cluster-policy"' in html and "KS-NET-001" in html
+    assert "ClusterRoleBinding ci-admin -&gt; User ci-bot" in html   # the evidence cell names the objects
     report = json.loads((run / "report.json").read_text())
     areas = {area["area"]: area for area in report["areas"]}
     rbac = [f for f in report["findings"] if f["source"] in ("cis-policies", "cluster-policy")

@@ -85,7 +85,9 @@ def _label(kind: Any, namespace: Optional[str], name: Any) -> str:
 
 
 def _listed(items: List[str]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"offending": items[:MAX_OFFENDING]}
+    # messages: the first lines the report's evidence cell shows; offending: the objects, bounded
+    shown = items[:3] if len(items) <= 3 else items[:2] + ["... and %d more (evidence.offending)" % (len(items) - 2)]
+    out: Dict[str, Any] = {"offending": items[:MAX_OFFENDING], "messages": shown}
     if len(items) > MAX_OFFENDING:
         out["offending_total"] = len(items)
     return out
@@ -614,6 +616,7 @@ def _policy_findings(results: Dict[str, List[Dict[str, Any]]], settings: Dict[st
             res = result["resource"]
             evidence = dict(result["evidence"])
             evidence["exclude_namespaces"] = settings[rule["id"]]["exclude_namespaces"]
+            evidence.setdefault("messages", [result["message"]])
             out.append(make_finding(
                 rule["id"], RULE_SOURCE, rule["title"], result["status"], severity=rule["severity"], cluster=cluster,
                 namespace=res.get("namespace"), resource=res, description=result["message"] + ".",
