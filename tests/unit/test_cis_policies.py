@@ -22,6 +22,7 @@ from tests.conftest import ROOT, assert_valid_findings
 DEMO = ROOT / "inventories" / "demo" / "exports"
 CIS_112 = catalogues.load("cis-1.12")
 CIS_111 = catalogues.load("cis-1.11")
+CIS_110 = catalogues.load("cis-1.10")
 RBAC = "rbac.authorization.k8s.io/v1"
 # kube-bench cfg/cis-1.12/policies.yaml: the ids, and the 11 checks with an audit command (the rest type: manual).
 KUBE_BENCH_112 = (["5.1.%d" % n for n in range(1, 14)] + ["5.2.%d" % n for n in range(1, 13)]
@@ -128,8 +129,14 @@ def test_cis_111_adds_5_2_13_and_shifts_the_capability_checks():
     assert checks["5.2.11"]["test"]["type"] == "host_process"
 
 
+def test_cis_110_numbers_the_general_policies_5_7():
+    ids = [check["id"] for check in CIS_110["checks"]]
+    assert len(ids) == 35 and ids[-4:] == ["5.7.1", "5.7.2", "5.7.3", "5.7.4"] and "5.6.1" not in ids
+    assert {c["id"]: c["test"] for c in CIS_110["checks"]}["5.7.2"]["type"] == "seccomp"
+
+
 def test_every_test_type_and_rule_named_by_the_catalogues_exists():
-    for catalogue in (CIS_112, CIS_111):
+    for catalogue in (CIS_112, CIS_111, CIS_110):
         for check in catalogue["checks"]:
             assert check["test"]["type"] in cp.TESTS, check["id"]
             rule_id = check["test"].get("rule")
@@ -435,7 +442,7 @@ def test_bad_input_is_named():
 
 def test_demo_evaluates_every_section_5_id():
     objects, origins = demo_objects()
-    for catalogue in (CIS_112, CIS_111):
+    for catalogue in (CIS_112, CIS_111, CIS_110):
         result = audit(objects, catalogue, origins=origins)
         found = by_id(result)
         assert sorted(found, key=lambda i: [int(p) for p in i[4:].split(".")]) == ["CIS-" + c["id"] for c in catalogue["checks"]]
