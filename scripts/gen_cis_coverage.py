@@ -30,7 +30,8 @@ SECTION5_HOW = {
     "wildcard_roles": "Roles/ClusterRoles with '*' in verbs, resources or apiGroups (built-in ones exempt)",
     "default_service_accounts": "default ServiceAccounts without automountServiceAccountToken: false, bound, or used ({rule})",
     "system_masters": "bindings naming system:masters; certificate membership needs a person (WARN)",
-    "policy_control": "PSA enforce label baseline/restricted on every namespace with user workloads, or a policy engine webhook / ValidatingAdmissionPolicyBinding",
+    "policy_control": ("PSA enforce label baseline/restricted on every namespace with user workloads, or a policy "
+                       "engine webhook / ValidatingAdmissionPolicyBinding"),
     "capability": "containers that add {capability} or do not drop it (or ALL)",
     "host_process": "securityContext.windowsOptions.hostProcess on pods and containers",
     "seccomp": "effective seccomp profile per container ({allowed}; legacy annotations read)",

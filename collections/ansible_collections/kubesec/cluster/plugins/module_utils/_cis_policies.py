@@ -86,7 +86,7 @@ def _label(kind: Any, namespace: Optional[str], name: Any) -> str:
 
 def _listed(items: List[str]) -> Dict[str, Any]:
     # messages: the first lines the report's evidence cell shows; offending: the objects, bounded
-    shown = items[:3] if len(items) <= 3 else items[:2] + ["... and %d more (evidence.offending)" % (len(items) - 2)]
+    shown = items[:3] if len(items) <= 3 else [*items[:2], "... and %d more (evidence.offending)" % (len(items) - 2)]
     out: Dict[str, Any] = {"offending": items[:MAX_OFFENDING], "messages": shown}
     if len(items) > MAX_OFFENDING:
         out["offending_total"] = len(items)
