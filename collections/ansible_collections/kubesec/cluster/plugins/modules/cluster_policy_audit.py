@@ -9,7 +9,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 DOCUMENTATION = r"""
 module: cluster_policy_audit
 short_description: CIS section 5 (policies), RBAC abuse and network exposure, from cluster objects
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Evaluates every check of CIS Kubernetes Benchmark section 5 (cis-1.12 5.1.1-5.6.4, cis-1.11 also 5.2.13,
     cis-1.10 with 5.7.x for 5.6.x) from the cluster's objects - RBAC, ServiceAccounts, pod controllers, Namespaces and their Pod Security Admission

@@ -9,7 +9,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 DOCUMENTATION = r"""
 module: pod_security_labels
 short_description: Set or remove Pod Security Admission labels per namespace
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Sets the labels of the built-in PodSecurity admission controller on the namespaces given -
     C(pod-security.kubernetes.io/enforce|warn|audit) with the level (privileged, baseline, restricted) and the
