@@ -521,3 +521,14 @@ def test_cluster_policy_audit_reads_the_fake_api_paged_like_the_exports(tmp_path
                                                      "include_passed": True})
         (undecided,) = [f for f in passed["policy_findings"] if f["id"] == "KS-RB-006"]
         assert undecided["status"] == "warn" and "ClusterRoleBinding" in undecided["description"]
+
+
+def test_docs_list_every_rule_with_its_name_severity_and_parameters():
+    text = (ROOT / "docs" / "cluster-policies.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| KS-")}
+    assert sorted(rows) == sorted(pr.RULES_BY_ID)
+    for rule in pr.RULES:
+        cells = [cell.strip() for cell in rows[rule["id"]].split("|")]
+        assert cells[2] == "`%s`" % rule["name"] and cells[3] == rule["severity"] and cells[4] == rule["title"]
+        for name in rule["params"]:
+            assert "`%s`" % name in cells[5], (rule["id"], name)
