@@ -20,6 +20,74 @@ sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis_versions  # noqa: E402
 from ansible_collections.kubesec.cluster.plugins.module_utils import _cis  # noqa: E402
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue  # noqa: E402
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _policies_catalogue  # noqa: E402
+
+# How each section-5 test type decides (data/cis_policies/*.yml names the type; module_utils/_cis_policies.py).
+SECTION5_HOW = {
+    "workload_rule": "the workload rule {rule} (one evaluation, two ids){fields}",
+    "policy_rule": "the cluster policy rule {rule} (one evaluation, two ids)",
+    "rbac_grant": "RBAC bindings granting {grants}: broad groups FAIL, other holders listed (WARN)",
+    "cluster_admin_bindings": "bindings to cluster-admin other than {allowed}",
+    "wildcard_roles": "Roles/ClusterRoles with '*' in verbs, resources or apiGroups (built-in ones exempt)",
+    "default_service_accounts": "default ServiceAccounts without automountServiceAccountToken: false, bound, or used ({rule})",
+    "system_masters": "bindings naming system:masters; certificate membership needs a person (WARN)",
+    "policy_control": ("PSA enforce label baseline/restricted on every namespace with user workloads, or a policy "
+                       "engine webhook / ValidatingAdmissionPolicyBinding"),
+    "capability": "containers that add {capability} or do not drop it (or ALL)",
+    "host_process": "securityContext.windowsOptions.hostProcess on pods and containers",
+    "seccomp": "effective seccomp profile per container ({allowed}; legacy annotations read)",
+    "security_context": "pod controllers with no securityContext on the pod or any container",
+    "cni": "CNI DaemonSets/Pods: a NetworkPolicy-enforcing one PASS, only non-enforcing FAIL, unknown WARN",
+    "namespace_network_policies": "namespaces without any NetworkPolicy",
+    "external_secrets": "External Secrets / Secrets Store CSI / Vault agent / Sealed Secrets objects (none: WARN)",
+    "image_provenance": "kube-apiserver --enable-admission-plugins has ImagePolicyWebhook, or an image-verifying webhook",
+    "namespace_boundaries": "user workloads all in default FAIL",
+    "default_namespace": "workloads in default ({rule}) and Services other than {services}",
+}
+
+
+def _section5_how(test):
+    grants = "; ".join("%s %s" % ("/".join(g["verbs"]), "/".join(g["resources"])) for g in test.get("grants") or [])
+    return SECTION5_HOW[test["type"]].format(
+        rule=test.get("rule", ""), fields=" ({})".format(", ".join(test["fields"])) if test.get("fields") else "",
+        grants=grants, capability=test.get("capability", ""),
+        allowed=", ".join(test.get("allowed") or test.get("allowed_bindings") or []),
+        services=", ".join(test.get("allowed_services") or []))
+
+
+def section5(catalogues):
+    """The section-5 part of the page: how it is evaluated, the totals per benchmark, one table each."""
+    policies = {name: _policies_catalogue.load(name) for name in _policies_catalogue.available()}
+    lines = ["## Section 5 (policies): decided from cluster objects", "",
+             "Section 5 is not read from node files: `kubesec.cluster.cluster_policy_audit` (the collect role's `policies`",
+             "source, `kubesec_collect.policies`) reads the cluster's objects - exports (`kubectl get ... -A -o yaml`) or",
+             "the API, paged - and writes one finding per check (source `cis-policies`, id `CIS-5.x.y`, the offending",
+             "objects in `evidence.offending`). `cis_node_audit` with `targets: [policies]` evaluates nothing and says so.",
+             "A check whose objects are missing from the input, or whose API list was forbidden, is WARN (\"Not decided\"),",
+             "never PASS. **objects**: PASS/FAIL from the objects; **review**: the objects are listed and a person decides",
+             "(WARN while anything is found). Data: `data/cis_policies/` (validated by `data/schemas/cis-policies.json`).",
+             "Where kubesec differs from kube-bench's audit: 5.2.6 counts an unset allowPrivilegeEscalation as allowed (it",
+             "defaults to true; kube-bench passes it), and workload-rule checks leave out the system namespaces as the rule",
+             "does (kube-bench lists every pod). The cluster policy rules behind 5.1.x are in docs/cluster-policies.md.",
+             "", "| Benchmark | Ids (sections 1-4 + 5) | Section 5 | decided from objects | review | kube-bench manual |",
+             "|---|---|---|---|---|---|"]
+    for name, cat in policies.items():
+        checks = cat["checks"]
+        nodes = len(catalogues[name]["checks"]) if name in catalogues else 0
+        lines.append("| %s | %d/%d (%d + %d) | %d | %d | %d | %d of %d |" % (
+            name, nodes + len(checks), nodes + len(checks), nodes, len(checks), len(checks),
+            sum(1 for c in checks if c["decided"] == "objects"), sum(1 for c in checks if c["decided"] == "review"),
+            sum(1 for c in checks if c["kube_bench"] == "manual"), len(checks)))
+    lines.append("")
+    for name, cat in policies.items():
+        lines += ["### %s section 5 (%s)" % (name, cat["source"]), "",
+                  "| Id | Title | kube-bench | Decided | Severity | How |", "|---|---|---|---|---|---|"]
+        for check in cat["checks"]:
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (check["id"], check["title"], check["kube_bench"],
+                                                            check["decided"], check["severity"],
+                                                            _section5_how(check["test"]).replace("|", "\\|")))
+        lines.append("")
+    return lines
 
 # Distribution test-host trees (tests/testbed/trees/rancher.yml) judged by their catalogue for the counts table.
 PROFILE_TREES = {"k3s-default": "k3s-cis-1.12", "k3s-hardened": "k3s-cis-1.12",
@@ -170,6 +238,7 @@ def render():
             lines.append(f"| {cid} | {check['title']} | {'yes' if check['scored'] else 'manual'} | {check.get('severity', '')}"
                          f" | cis_node_audit ({target}) | {('`' + role + '`') if role else 'audit only'} |")
         lines.append("")
+    lines += section5(catalogues)
     return "\n".join(lines)
 
 

@@ -21,7 +21,12 @@ and for ``kubesec.cluster``'s ``_kube.list_all``:
   400 for a malformed continue token and 410 ``Expired`` for a continue token older than the last compaction;
 * list items of built-in kinds carry no ``apiVersion``/``kind`` (custom resources do), as on a real server.
 
-What it does not do: writes through HTTP, watches, MVCC snapshots (a continued list reads the current objects
+Writes: ``PATCH`` of one object with a JSON merge patch (``application/merge-patch+json``, RFC 7386; a
+``strategic-merge-patch+json`` body is applied the same way, which is right for maps such as labels), with
+``dryRun=All`` answered without storing; the patched object gets a new ``resourceVersion``. 415 for other patch
+types.
+
+What it does not do: other writes through HTTP (create, update, delete), watches, MVCC snapshots (a continued list reads the current objects
 from the token's start key on), protobuf, TLS, client certificates, aggregated discovery.
 
 Go clients (kubectl, client-go, ``trivy k8s``) never send credentials over plain HTTP: serve them with
@@ -336,6 +341,12 @@ class FakeKubeAPI:
             self._store[(resource.api_version, resource.plural)][(meta.get("namespace", ""), meta["name"])] = stored
         return stored
 
+    def stored(self, api_version, plural, name, namespace=None):
+        """A copy of one stored object, or None."""
+        with self._lock:
+            obj = self._store[(api_version, plural)].get((namespace or "", name))
+            return copy.deepcopy(obj)
+
     def add_objects(self, objects):
         """Store many objects; ``kind: List`` documents are expanded, ``None`` documents skipped."""
         count = 0
@@ -465,12 +476,14 @@ class FakeKubeAPI:
                 return True
         return False
 
-    def handle(self, method, raw_path, headers):
+    def handle(self, method, raw_path, headers, body=b""):
         """(status code, body) for one request; records it in ``self.requests`` (with its status)."""
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
         query = {key: values[-1] for key, values in parse_qs(split.query, keep_blank_values=True).items()}
-        request = {"method": method, "path": path, "query": query, "route": None, "status": None}
+        request = {"method": method, "path": path, "query": query, "route": None, "status": None,
+                   "body": body.decode("utf-8", "replace") if body else None,
+                   "content_type": headers.get("Content-Type")}
         with self._lock:
             self.requests.append(request)
         for hook in list(self._hooks):
@@ -495,8 +508,10 @@ class FakeKubeAPI:
                                         details={})
                 return self._forbidden_status(resource, "get" if route["type"] == "get" else "list",
                                               route["namespace"], route["name"], user)
+        if method == "PATCH":
+            return self._patch(path, query, request)
         if method != "GET":
-            return self._status(405, "MethodNotAllowed", "the fake API server only serves GET")
+            return self._status(405, "MethodNotAllowed", "the fake API server only serves GET and PATCH")
         discovery = self._discovery(path)
         if discovery is not None:
             return discovery
@@ -524,6 +539,38 @@ class FakeKubeAPI:
         if name:
             details["name"] = name
         return self._status(403, "Forbidden", message, details=details)
+
+    def _patch(self, path, query, request):
+        route = self._route(path)
+        request["route"] = route
+        if route is None or route["type"] != "get":
+            return self._status(405, "MethodNotAllowed", "PATCH needs one object's path")
+        resource = self.resources.get((route["api_version"], route["plural"]))
+        if resource is None:
+            return self._not_found_resource()
+        if self._forbidden_for(resource, "patch", route["namespace"]):
+            return self._forbidden_status(resource, "patch", route["namespace"], route["name"], self.user)
+        ctype = (request.get("content_type") or "").split(";")[0].strip()
+        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            return self._status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                                "accepted media types include: application/merge-patch+json, "
+                                "application/strategic-merge-patch+json (fake)")
+        try:
+            patch = json.loads(request.get("body") or "null")
+        except ValueError as exc:
+            return self._status(400, "BadRequest", "error decoding patch: %s" % exc)
+        with self._lock:
+            store = self._store[(resource.api_version, resource.plural)]
+            key = (route["namespace"] or "", route["name"])
+            current = store.get(key)
+            if current is None:
+                return self._get(resource, route["namespace"], route["name"])
+            merged = _merge_patch(copy.deepcopy(current), patch)
+            if query.get("dryRun") != "All":
+                self._rv += 1
+                merged.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
+                store[key] = merged
+            return 200, copy.deepcopy(merged)
 
     def _get(self, resource, namespace, name):
         with self._lock:
@@ -589,23 +636,36 @@ class FakeKubeAPI:
                      "items": items}
 
 
+def _merge_patch(target, patch):
+    """RFC 7386 JSON merge patch: mappings merge, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = _merge_patch(target.get(key), value)
+    return target
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver"
     api = None  # set per server by FakeKubeAPI.start()
 
     def _respond(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        sent = self.rfile.read(length) if length else b""
         try:
-            code, body = self.api.handle(self.command, self.path, self.headers)
+            code, body = self.api.handle(self.command, self.path, self.headers, sent)
         except Exception as exc:  # a bug in the fake: answer 500 instead of hanging the client
             code, body = self.api._status(500, "InternalError", "fake API server error: %r" % (exc,))
         if isinstance(body, str):
             payload, ctype = body.encode("utf-8"), "text/plain; charset=utf-8"
         else:
             payload, ctype = json.dumps(body).encode("utf-8"), "application/json"
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))

@@ -14,7 +14,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _falco_events, _kube_bench, _trivy_cli, _trivy_operator, _workload
+from ansible_collections.kubesec.cluster.plugins.module_utils import (
+    _cis_policies, _falco_events, _kube_bench, _trivy_cli, _trivy_operator, _workload)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _policies_catalogue
 from tests.conftest import ROOT, VENV_BIN, assert_valid_findings, run_playbook
 from tests.fakes.kube_api import FakeKubeAPI
 from tests.testbed.fixtures import testbed_fixture  # noqa: F401  (pytest fixture `testbed`)
@@ -22,7 +24,7 @@ from tests.testbed.nodetree import demo_trees
 
 DEMO = ROOT / "inventories" / "demo"
 EXPORTS = DEMO / "exports"
-SOURCES = ("trivy_operator", "trivy_cli", "workloads", "falco", "kube_bench")
+SOURCES = ("trivy_operator", "trivy_cli", "workloads", "falco", "kube_bench", "policies")
 SOURCE_ENTRY_KEYS = {"enabled", "status", "findings", "files", "inputs", "skips", "warnings"}
 
 
@@ -70,8 +72,8 @@ def demo_audit(tmp_path_factory):
 def test_demo_writes_one_findings_file_per_source_and_all_validate(demo_audit):
     findings_dir = demo_audit["run"] / "findings"
     assert sorted(p.name for p in findings_dir.iterdir()) == [
-        "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
-        "kube-bench-demo-worker-1.json",
+        "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json",
+        "cis-policies-demo.json", "falco-demo.json", "kube-bench-demo-worker-1.json",
         "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
         "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
     for path in findings_dir.iterdir():
@@ -119,10 +121,19 @@ def test_demo_counts_per_source_match_the_inputs(demo_audit):
     assert len(read_json(run / "findings" / "kube-bench-demo-worker-1.json")) == len(kube_bench) == 25
     assert sources["kube_bench"]["findings"] == 25
 
+    # CIS section 5 (one finding per check) and the cluster policy rules, from the cluster exports + manifests
+    written = read_json(run / "findings" / "cis-policies-demo.json")
+    section5 = [f for f in written if f["source"] == "cis-policies"]
+    assert sorted(f["id"] for f in section5) == sorted("CIS-" + c["id"] for c in _policies_catalogue.load("cis-1.12")["checks"])
+    assert {f["id"] for f in written if f["source"] == "cluster-policy"} >= {"KS-RB-004", "KS-NET-001", "KS-CM-001"}
+    assert sources["policies"]["findings"] == len(written) and sources["policies"]["origin"] == "exports"
+    meta = read_json(run / "meta" / "cis_policies.json")
+    assert meta["summary"]["automated"] == 29 and meta["summary"]["review"] == 5 and meta["unreadable"] == {}
+
 
 def test_demo_meta_files_have_the_documented_shape(demo_audit):
     meta = demo_audit["run"] / "meta"
-    assert sorted(p.name for p in meta.iterdir()) == ["audit_log_summary.json", "falco_groups.json", "sources.json",
+    assert sorted(p.name for p in meta.iterdir()) == ["audit_log_summary.json", "cis_policies.json", "falco_groups.json", "sources.json",
                                                       "trivy_reports.json",
                                                       "workload_rules.json"]
     sources = read_json(meta / "sources.json")
@@ -247,6 +258,37 @@ def test_collect_against_the_fake_api_server(tmp_path):
     # render_only: nothing was created or read in the Jobs' namespace (every request was a read elsewhere)
     assert all(r["method"] == "GET" and "/namespaces/kube-bench" not in r["path"] for r in requests)
     assert sources["falco"]["status"] == "disabled" and sources["trivy_cli"]["status"] == "disabled"
+
+
+def test_policies_source_against_the_fake_api_server(tmp_path):
+    """CIS section 5 and the cluster policy rules through the API (paged, limit 3): the same as from the exports."""
+    with FakeKubeAPI() as api:
+        for folder in ("cluster", "manifests"):
+            for export in sorted((EXPORTS / folder).glob("*.yaml")):
+                api.add_objects(d for d in yaml.safe_load_all(export.read_text()) if d)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        reports = tmp_path / "reports"
+        run_playbook(ROOT / "playbooks/collect.yml", "-i", fake_inventory(tmp_path / "hosts.yml"), "-e",
+                     json.dumps({"kubesec_collect": {"policies": {"limit": 3}}, "kubesec_reports_dir": str(reports),
+                                 "kubesec_kubeconfig": kubeconfig, "kubesec_kube_context": "fake"}))
+        requests = list(api.requests)
+    run = only_run(reports, "fake")
+    sources = read_json(run / "meta" / "sources.json")["sources"]
+    from_api = read_json(run / "findings" / "cis-policies-fake.json")
+    assert_valid_findings(from_api)
+    objects, origins = [], []
+    for folder in ("cluster", "manifests"):
+        found, where, _ = _workload.load_manifests(str(EXPORTS / folder))
+        objects, origins = objects + found, origins + where
+    expected = _cis_policies.audit(objects, _policies_catalogue.load("cis-1.12"), cluster="fake", origins=origins)
+    assert sorted((f["id"], f["status"]) for f in from_api if f["source"] == "cis-policies") == \
+        sorted((f["id"], f["status"]) for f in expected["findings"])
+    assert sorted(f["fingerprint"] for f in from_api if f["source"] == "cluster-policy") == \
+        sorted(f["fingerprint"] for f in expected["policy_findings"])
+    assert sources["policies"]["origin"] == "api" and sources["policies"]["status"] == "ok"
+    crb = [r for r in requests if r["path"] == "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"]
+    assert any(r["query"].get("limit") == "3" and r["query"].get("continue") for r in crb)
+    assert not any("secrets" in r["path"] for r in requests) and all(r["method"] == "GET" for r in requests)
 
 
 # --------------------------------------------------------------------------------------------------- failures

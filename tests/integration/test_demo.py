@@ -64,13 +64,13 @@ def test_every_run_writes_json_html_pdf(demo_runs):
         for name in ("report.json", "report.html", "report.pdf"):
             assert (run / name).stat().st_size > 1000, name
         assert sorted(p.name for p in (run / "findings").iterdir()) == [
-            "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json", "falco-demo.json",
-            "kube-bench-demo-worker-1.json",
-        "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
-        "trivy-cli-bad-workloads.json", "trivy-operator-demo.json",
-            "workload-demo.json"]
+            "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json",
+            "cis-policies-demo.json", "falco-demo.json", "kube-bench-demo-worker-1.json",
+            "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
+            "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
         assert sorted(p.name for p in (run / "meta").iterdir()) >= [
-            "audit_log_summary.json", "falco_groups.json", "sources.json", "trivy_reports.json", "workload_rules.json"]
+            "audit_log_summary.json", "cis_policies.json", "falco_groups.json", "sources.json", "trivy_reports.json",
+            "workload_rules.json"]
 
 
 def test_demo_report_shows_the_audit_log_incidents_of_the_last_hour(demo_runs):
@@ -136,7 +136,25 @@ def test_report_json_has_every_collected_source(demo_runs):
     assert by_source["workload"] == dict(zero, fail=len(workload)) and len(workload) > 30  # 017 depends on the date
     sources = json.loads((run / "meta" / "sources.json").read_text())["sources"]
     assert {name: entry["status"] for name, entry in sources.items()} == {
-        "trivy_operator": "ok", "trivy_cli": "ok", "workloads": "ok", "falco": "ok", "kube_bench": "ok"}
+        "trivy_operator": "ok", "trivy_cli": "ok", "workloads": "ok", "falco": "ok", "kube_bench": "ok",
+        "policies": "ok"}
+    # CIS section 5 of the demo cluster: every cis-1.12 id, 5 of them for a person to decide (warn)
+    assert by_source["cis-policies"] == dict(zero, **{"pass": 4, "fail": 25, "warn": 5})
+    assert by_source["cluster-policy"]["fail"] == 18
+
+
+def test_report_shows_cis_section_5_and_the_cluster_policy_rules(demo_runs):
+    run = demo_runs["runs"][0]
+    html = (run / "report.html").read_text()
+    assert 'id="cis-policies"' in html and "CIS section 5 (policies)" in html and "CIS-5.1.1" in html
+    assert 'id="cluster-policy"' in html and "KS-NET-001" in html
+    assert "ClusterRoleBinding ci-admin -&gt; User ci-bot" in html   # the evidence cell names the objects
+    report = json.loads((run / "report.json").read_text())
+    areas = {area["area"]: area for area in report["areas"]}
+    rbac = [f for f in report["findings"] if f["source"] in ("cis-policies", "cluster-policy")
+            and (f["id"].startswith("CIS-5.1.") or f["id"].startswith("KS-RB-"))]
+    assert rbac and areas["rbac"]["counts"]["fail"] >= sum(1 for f in rbac if f["status"] == "fail")
+    assert "demo-not-a-real-password" not in html
 
 
 def test_second_run_is_compared_with_the_first(demo_runs):

@@ -26,7 +26,7 @@ PREFIX = "ansible_collections.kubesec.cluster.plugins.module_utils"
 # Modules the roles run on the nodes themselves (not delegated to the controller).
 NODE_MODULES = ("audit_log_query", "cis_node_audit", "kubelet_config", "static_pod_manifest")
 # Modules that talk to the Kubernetes API through _kube (the kubernetes client); they run on the controller.
-API_MODULES = ("cluster_facts", "trivy_reports")
+API_MODULES = ("cluster_facts", "cluster_policy_audit", "pod_security_labels", "trivy_reports")
 # Optional accelerators a node module may use when present, each with its stdlib fallback run below.
 OPTIONAL = {"orjson": "json", "simdjson": "json"}
 ALLOWED = set(sys.stdlib_module_names) | {"__future__", "yaml", "ansible", "ansible_collections"}

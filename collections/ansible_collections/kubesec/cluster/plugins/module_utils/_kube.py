@@ -19,6 +19,9 @@ timeout=60)``
     one raises ``KubeExpiredError``.
 ``get_object(client, api_version, plural, name, namespace=None, timeout=60)``
     One object (dict).
+``patch_object(client, api_version, plural, name, patch, namespace=None, dry_run=False, timeout=60)``
+    A JSON merge patch (RFC 7386: a ``None`` value removes the key) of one object; returns the object as the server
+    has it afterwards (with ``dry_run``, as it would be: ``dryRun=All``, nothing stored).
 ``api_resources(client, api_version)``
     The discovery document (``APIResourceList.resources``) of one group version, e.g. to check that a CRD is
     installed before listing it.
@@ -365,3 +368,45 @@ def api_resources(api_client: Any, api_version: str, timeout: Optional[float] = 
     base = "/api/" + api_version if "/" not in api_version else "/apis/" + api_version
     document = _request(api_client, base, None, timeout)
     return list(document.get("resources") or []) if isinstance(document, dict) else []
+
+
+def patch_object(api_client, api_version, plural, name, patch, namespace=None, dry_run=False, timeout=None):
+    """JSON merge patch of one object (see the module docstring); KubeApiError subclasses on failure."""
+    if not name or not isinstance(patch, dict):
+        raise ValueError("patch_object needs a name and a patch mapping")
+    path = resource_path(api_version, plural, namespace=namespace, name=name)
+    timeout = timeout or getattr(api_client, "kubesec_timeout", None) or DEFAULT_TIMEOUT
+    query = [("dryRun", "All")] if dry_run else []
+    headers = {"Accept": "application/json", "Content-Type": "application/merge-patch+json"}
+    try:
+        if hasattr(api_client, "param_serialize"):
+            # the client's REST layer JSON-encodes the (serialized) body itself, by the json Content-Type
+            method, url, header_params, body, post_params = api_client.param_serialize(
+                "PATCH", path, query_params=query, header_params=headers, body=patch, auth_settings=["BearerToken"])
+            response = api_client.call_api(method, url, header_params=header_params, body=body,
+                                           post_params=post_params, _request_timeout=timeout)
+            data = response.read() if hasattr(response, "read") else response.data
+            if not 200 <= response.status <= 299:
+                _raise_for_status(api_client, "PATCH", path, response.status, response.reason, data)
+        else:
+            response = api_client.call_api(
+                path, "PATCH", path_params={}, query_params=query, header_params=headers, body=patch,
+                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                _request_timeout=timeout)
+            data = response.data
+    except KubeApiError:
+        raise
+    except Exception as exc:  # ApiException, urllib3 errors, OSError
+        if ApiException is not None and isinstance(exc, ApiException) and exc.status:
+            _raise_for_status(api_client, "PATCH", path, exc.status, exc.reason, exc.body)
+        if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
+            raise KubeApiError("cannot reach the Kubernetes API at %s (PATCH %s): %s"
+                               % (_server(api_client), path, exc), None, None, path) from exc
+        raise
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KubeApiError("Kubernetes API %s: PATCH %s returned a body that is not JSON: %s"
+                           % (_server(api_client), path, exc), 200, None, path, data) from exc

@@ -1,100 +1,134 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) kubesec contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pod Security Admission labels per namespace, from the inventory (the built-in admission controller).
+"""Pod Security Admission labels per namespace, from the inventory: validate, plan, render.
 
 Private module_utils (leading underscore): the API may change between minor releases.
 
-``namespace_patches(config)`` validates ``kubesec_pod_security_labels`` and returns one Namespace merge patch per
-listed namespace, setting ``pod-security.kubernetes.io/<mode>`` and ``<mode>-version`` for the modes given
-(enforce, warn, audit) and removing (``null``) the ones not given; ``state: absent`` removes all six labels, so
-switching the feature off is a patch too. Errors name the namespace and the key. Standard library only.
+The built-in PodSecurity admission controller reads the labels
+``pod-security.kubernetes.io/<mode>: <level>`` and ``pod-security.kubernetes.io/<mode>-version: <version>`` of each
+namespace (modes enforce, warn, audit; levels privileged, baseline, restricted; version ``latest`` or ``v1.<minor>``;
+https://kubernetes.io/docs/concepts/security/pod-security-admission/). kubesec owns every
+``pod-security.kubernetes.io/`` label of the namespaces the inventory lists: on, it sets the ones given and removes
+the others; off, it removes them all. Other labels are never touched.
 
-Config::
-
-    {"state": "present", "defaults": {"enforce": "baseline", "warn": "restricted", "audit": "restricted",
-     "version": "latest"}, "namespaces": {"shop": {}, "payments": {"enforce": "restricted"},
-     "legacy": {"state": "absent"}}}
+Public: ``desired(namespaces, version)``, ``plan(current, wanted, state)``, ``render(changes, wanted, state)``.
+Standard library only.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
-LEVELS = ("privileged", "baseline", "restricted")
+PREFIX = "pod-security.kubernetes.io/"
 MODES = ("enforce", "warn", "audit")
-STATES = ("present", "absent")
-LABEL_PREFIX = "pod-security.kubernetes.io/"
-KEYS = ("state", "version", *MODES)
-_VERSION_RE = re.compile(r"^(latest|v1\.(0|[1-9][0-9]?))$")
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LEVELS = ("privileged", "baseline", "restricted")
+_VERSION = re.compile(r"^(latest|v1\.[0-9]{1,2})$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE_KEYS = (*MODES, "version")
 
 
-class PodSecurityLabelError(KubesecError, ValueError):
-    """The pod security label settings are wrong (the message names the namespace and the key)."""
+class PsaConfigError(KubesecError, ValueError):
+    """The inventory's Pod Security settings are wrong (the message names the namespace and the key)."""
 
 
-def label_keys() -> list[str]:
-    """The six labels Pod Security Admission reads."""
-    return [LABEL_PREFIX + mode + suffix for mode in MODES for suffix in ("", "-version")]
+def _version(value: Any, where: str) -> str:
+    text = str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+    if not _VERSION.match(text):
+        raise PsaConfigError("%s must be 'latest' or a Kubernetes minor such as v1.33, got %r" % (where, value))
+    return text
 
 
-def _settings(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PodSecurityLabelError("%s must be a mapping with keys %s, got %s"
-                                    % (where, ", ".join(KEYS), type(value).__name__))
-    unknown = sorted(str(key) for key in value if key not in KEYS)
-    if unknown:
-        raise PodSecurityLabelError("%s: unknown key(s) %s; expected %s" % (where, ", ".join(unknown), ", ".join(KEYS)))
-    for mode in MODES:
-        if value.get(mode) is not None and value[mode] not in LEVELS:
-            raise PodSecurityLabelError("%s.%s must be one of %s, got %r" % (where, mode, ", ".join(LEVELS),
-                                                                           value[mode]))
-    version = value.get("version")
-    if version is not None and not (isinstance(version, str) and _VERSION_RE.match(version)):
-        raise PodSecurityLabelError("%s.version must be latest or a Kubernetes minor such as v1.33, got %r"
-                                    % (where, version))
-    if value.get("state") is not None and value["state"] not in STATES:
-        raise PodSecurityLabelError("%s.state must be present or absent, got %r" % (where, value["state"]))
-    return dict(value)
-
-
-def namespace_labels(config: Any) -> dict[str, dict[str, Optional[str]]]:
-    """Namespace -> the six Pod Security Admission labels (a value, or None to remove it)."""
-    if config is None or config == {}:
-        return {}
-    if not isinstance(config, dict) or set(config) - {"state", "defaults", "namespaces"}:
-        raise PodSecurityLabelError("pod_security_labels must be a mapping with keys state, defaults, namespaces, "
-                                    "got %r" % (sorted(config) if isinstance(config, dict) else type(config).__name__))
-    top = _settings({"state": config.get("state")}, "pod_security_labels")
-    defaults = _settings(config.get("defaults"), "pod_security_labels.defaults")
-    namespaces = config.get("namespaces") or {}
+def desired(namespaces: Any, version: Any = "latest") -> Dict[str, Dict[str, str]]:
+    """{namespace: {label: value}} for the inventory's ``namespaces`` ({name: {enforce, warn, audit, version}})."""
     if not isinstance(namespaces, dict):
-        raise PodSecurityLabelError("pod_security_labels.namespaces must be a mapping of namespace names to "
-                                    "settings, got %s" % type(namespaces).__name__)
-    out: dict[str, dict[str, Optional[str]]] = {}
-    for name in sorted(namespaces, key=str):
-        where = "pod_security_labels.namespaces.%s" % name
-        if not isinstance(name, str) or not _NAMESPACE_RE.match(name):
-            raise PodSecurityLabelError("%s: %r is not a namespace name (DNS-1123 label)" % (where, name))
-        merged = dict(defaults)
-        merged.update({key: value for key, value in _settings(namespaces[name], where).items() if value is not None})
-        state = merged.get("state") or top.get("state") or "present"
-        labels: dict[str, Optional[str]] = {}
+        raise PsaConfigError("namespaces must be a mapping {namespace: {enforce: baseline, warn: restricted, ...}}, "
+                             "got %s" % type(namespaces).__name__)
+    default_version = _version(version, "version")
+    out: Dict[str, Dict[str, str]] = {}
+    for name, levels in sorted(namespaces.items(), key=lambda item: str(item[0])):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PsaConfigError("namespaces: %r is not a namespace name (DNS-1123 label)" % (name,))
+        where = "namespaces.%s" % name
+        if not isinstance(levels, dict) or not levels:
+            raise PsaConfigError("%s must be a mapping with at least one of %s, got %r"
+                                 % (where, ", ".join(MODES), levels))
+        unknown = sorted(str(key) for key in levels if key not in NAMESPACE_KEYS)
+        if unknown:
+            raise PsaConfigError("%s: unknown key(s) %s; expected %s" % (where, ", ".join(unknown),
+                                                                        ", ".join(NAMESPACE_KEYS)))
+        ns_version = _version(levels.get("version", default_version), where + ".version")
+        labels: Dict[str, str] = {}
         for mode in MODES:
-            level = merged.get(mode) if state == "present" else None
-            labels[LABEL_PREFIX + mode] = level
-            labels[LABEL_PREFIX + mode + "-version"] = (merged.get("version") or "latest") if level else None
+            if mode not in levels:
+                continue
+            level = levels[mode]
+            if level not in LEVELS:
+                raise PsaConfigError("%s.%s must be one of %s, got %r" % (where, mode, ", ".join(LEVELS), level))
+            labels[PREFIX + mode] = level
+            labels[PREFIX + mode + "-version"] = ns_version
+        if not labels:
+            raise PsaConfigError("%s sets only a version: give enforce, warn or audit" % where)
         out[name] = labels
     return out
 
 
-def namespace_patches(config: Any) -> list[dict[str, Any]]:
-    """One Namespace merge patch per listed namespace (kubernetes.core.k8s state: patched)."""
-    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-            for name, labels in namespace_labels(config).items()]
+def _psa_labels(labels: Any) -> Dict[str, str]:
+    return {str(k): str(v) for k, v in (labels or {}).items() if str(k).startswith(PREFIX)} \
+        if isinstance(labels, dict) else {}
+
+
+def plan(current: Dict[str, Optional[Dict[str, Any]]], wanted: Dict[str, Dict[str, str]],
+         state: str) -> List[Dict[str, Any]]:
+    """Changes per namespace: {namespace, before, after (the pod-security labels), patch (JSON merge patch)}.
+    `current` maps each listed namespace to its labels as the cluster has them (None: the namespace is missing)."""
+    if state not in ("present", "absent"):
+        raise PsaConfigError("state must be present or absent, got %r" % (state,))
+    missing = sorted(name for name in wanted if current.get(name) is None and name in current)
+    if missing and state == "present":
+        raise PsaConfigError("namespace(s) %s listed in the Pod Security settings do not exist in the cluster"
+                             % ", ".join(missing))
+    changes = []
+    for name in sorted(wanted):
+        if current.get(name) is None:
+            continue
+        before = _psa_labels(current[name])
+        after = dict(wanted[name]) if state == "present" else {}
+        if before == after:
+            continue
+        patch: Dict[str, Optional[str]] = {key: None for key in before if key not in after}
+        patch.update({key: value for key, value in after.items() if before.get(key) != value})
+        changes.append({"namespace": name, "before": before, "after": after,
+                        "patch": {"metadata": {"labels": patch}}})
+    return changes
+
+
+def _quote(text: str) -> str:
+    return "'%s'" % text.replace("'", "'\\''")
+
+
+def render(wanted: Dict[str, Dict[str, str]], state: str) -> Dict[str, str]:
+    """Files for render-only mode: {file name: content}. ``namespace-labels.yaml`` (present: Namespace objects with
+    their labels, for kubectl apply or Argo CD) and ``kubectl-label.sh`` (the exact label commands, on or off)."""
+    commands = ["#!/bin/sh", "# Pod Security Admission labels, written by kubesec (pod_security_admission role).",
+                "# state: %s. Run with the cluster's kubeconfig; --overwrite replaces a level set by hand." % state,
+                "set -eu"]
+    docs = []
+    for name in sorted(wanted):
+        if state == "present":
+            pairs = " ".join(_quote("%s=%s" % item) for item in sorted(wanted[name].items()))
+            commands.append("kubectl label --overwrite namespace %s %s" % (name, pairs))
+            docs.append(json.dumps({"apiVersion": "v1", "kind": "Namespace",
+                                    "metadata": {"name": name, "labels": wanted[name]}}, indent=2, sort_keys=True))
+        else:
+            keys = " ".join("%s%s-" % (PREFIX, suffix) for mode in MODES for suffix in (mode, mode + "-version"))
+            commands.append("kubectl label namespace %s %s" % (name, keys))
+    files = {"kubectl-label.sh": "\n".join(commands) + "\n"}
+    if state == "present":
+        # JSON documents are YAML too; one per namespace, separated as kubectl expects.
+        files["namespace-labels.yaml"] = "".join("---\n%s\n" % doc for doc in docs)
+    return files

@@ -28,13 +28,16 @@ class Source(NamedTuple):
     cis: bool = False  # a CIS result: node x check matrix, one counted result per check and node across CIS sources
     order: str = "problem"  # how its open rows are ranked: problem, vulnerability (fixable first) or event (count)
     grades_area: bool = True  # False: its findings alone do not show that its area was examined
+    benchmark: bool = False  # its findings are CIS benchmark results (CIS-x.y.z): the cis_fail gate, the CIS view
+    areas: tuple = ()  # area None: the areas its findings may belong to (decided per finding, _scoring.area_of)
 
 
 SOURCE_TABLE = (
-    Source("cis-node", "CIS node checks", "nodes", "cis_nodes", ("cis",), cis=True),
+    Source("cis-node", "CIS node checks", "nodes", "cis_nodes", ("cis",), cis=True, benchmark=True),
     Source("cis-control-plane", "CIS control plane", "control_plane", "control_plane", ("cis_control_plane",),
-           cis=True),
-    Source("kube-bench", "kube-bench results", None, "kube_bench", ("kube_bench",), cis=True),
+           cis=True, benchmark=True),
+    Source("kube-bench", "kube-bench results", None, "kube_bench", ("kube_bench",), cis=True, benchmark=True,
+           areas=("nodes", "control_plane", "workloads", "rbac")),
     Source("trivy-vulnerability", "Vulnerabilities", "vulnerabilities", "vulnerabilities",
            ("trivy_operator", "trivy_cli"), order="vulnerability"),
     Source("trivy-config", "Configuration audit", "workloads", "config", ("trivy_operator", "trivy_cli")),
@@ -48,10 +51,16 @@ SOURCE_TABLE = (
     Source("audit-log", "API audit log", "audit_log", "audit", ("audit_log",), order="event"),
     # written by the node audit (cis_node_audit currency: true) beside the CIS results; graded from its findings
     Source("node-currency", "Node currency", "node_currency", "node_currency", ()),
+    # CIS section 5 from the cluster's objects (cluster_policy_audit): 5.1 is RBAC, the rest workloads
+    Source("cis-policies", "CIS section 5 (policies)", None, "cis_policies", ("policies",), benchmark=True,
+           areas=("workloads", "rbac")),
+    # KS-RB-* (RBAC abuse) are RBAC, KS-NET-* / KS-CM-* (exposure, literal secrets) workloads
+    Source("cluster-policy", "Cluster policy rules", None, "cluster_policy", ("policies",), areas=("workloads", "rbac")),
 )
 SOURCES_BY_NAME = {source.name: source for source in SOURCE_TABLE}
 SOURCE_NAMES = tuple(source.name for source in SOURCE_TABLE)
 CIS_SOURCES = tuple(source.name for source in SOURCE_TABLE if source.cis)
+BENCHMARK_SOURCES = tuple(source.name for source in SOURCE_TABLE if source.benchmark)
 
 
 def collector_sources() -> dict[str, tuple[str, ...]]:

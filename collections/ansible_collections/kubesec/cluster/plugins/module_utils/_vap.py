@@ -56,8 +56,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import H
 API_VERSION = "admissionregistration.k8s.io/v1"
 MIN_KUBERNETES = "1.30"
 NAME_PREFIX = "kubesec"
-FILE_RE = re.compile(r"^(ks-wl-\d{3}-[a-z0-9-]+|pod-security-labels)\.yaml$")
-PSA_FILE = "pod-security-labels.yaml"  # the Namespace label patches (module_utils/_psa.py), same directory
+FILE_RE = re.compile(r"^ks-wl-\d{3}-[a-z0-9-]+\.yaml$")
 MANAGED_LABELS = {"app.kubernetes.io/managed-by": "kubesec", "app.kubernetes.io/part-of": "kubesec"}
 VALIDATION_ACTIONS = {"deny": ["Deny", "Audit"], "warn": ["Warn", "Audit"], "audit": ["Audit"]}
 OPERATIONS = ["CREATE", "UPDATE"]

@@ -60,6 +60,9 @@ options:
   targets:
     description:
       - Which parts of the benchmark to evaluate (kube-bench target names).
+      - C(policies) (CIS section 5) is decided from cluster objects, not node files - by
+        M(kubesec.cluster.cluster_policy_audit), the collect role's C(policies) source. Asking for it here
+        evaluates nothing for it, warns where it is evaluated, and returns the same in RV(policies_note).
     type: list
     elements: str
     choices: [master, node, controlplane, etcd, policies]
@@ -179,6 +182,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+policies_note:
+  description: Where CIS section 5 is evaluated, when O(targets) asks for C(policies) (the same text is warned).
+  returned: when targets contains policies
+  type: str
 findings:
   description: One normalized finding per check (see docs/findings.schema.json).
   returned: always
@@ -304,6 +311,9 @@ def main():
     extra = {}
     if params["currency"]:
         extra = currency(module, params)
+    if "policies" in params["targets"]:
+        extra["policies_note"] = POLICIES_NOTE
+        module.warn(POLICIES_NOTE)
     module.exit_json(changed=False, findings=findings, summary=_cis.summarize(findings),
                      benchmark=context["benchmark"], components=context["components"],
                      distribution=distribution, distribution_note=note, **extra)
@@ -321,6 +331,11 @@ def currency(module, params):
     except (IOError, OSError, _node_currency.CurrencyError) as exc:
         module.fail_json(msg=printable("currency: cannot read node files below %s: %s" % (params["root"], exc)))
     return {"currency": state, "currency_findings": found}
+
+
+POLICIES_NOTE = ("CIS section 5 (target policies) is decided from cluster objects, not node files: run "
+                 "kubesec.cluster.cluster_policy_audit, or the collect role with kubesec_collect.policies "
+                 "(docs/cis-coverage.md); cis_node_audit evaluates nothing for it")
 
 
 def choose_catalogue(params):

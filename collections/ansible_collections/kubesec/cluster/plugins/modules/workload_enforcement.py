@@ -65,19 +65,6 @@ options:
         mode C(warn) first.
     type: bool
     default: false
-  pod_security_labels:
-    description:
-      - Pod Security Admission labels per namespace (the built-in admission controller, no extra component), as
-        C({state, defaults, namespaces}). C(defaults) and each C(namespaces.<name>) take C(enforce), C(warn),
-        C(audit) (C(privileged), C(baseline), C(restricted)), C(version) (C(latest) or C(v1.NN); default
-        C(latest)) and C(state) (C(present), or C(absent) to remove the six C(pod-security.kubernetes.io/*)
-        labels). A mode not given is removed from the namespace. Top-level C(state=absent) removes the labels of
-        every listed namespace (switching the feature off).
-      - Returned as Namespace merge patches in RV(namespace_labels) and written to C(pod-security-labels.yaml)
-        under O(dest); the role applies them with M(kubernetes.core.k8s) C(state=patched) (check mode and diff
-        supported there).
-    type: dict
-    default: {}
   audit_mode_policies:
     description:
       - Also render rules in mode C(audit), with validationActions C(Audit) only (violations are recorded in the API
@@ -162,15 +149,6 @@ absent:
   elements: dict
   sample: [{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
             "name": "kubesec-ks-wl-001-resource-limits"}]
-namespace_labels:
-  description: One Namespace merge patch per namespace of O(pod_security_labels) (a label set to null is removed).
-  returned: always
-  type: list
-  elements: dict
-  sample: [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {
-            "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest",
-            "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": "latest",
-            "pod-security.kubernetes.io/audit": null, "pod-security.kubernetes.io/audit-version": null}}}]
 files:
   description: Files under O(dest) with what happened to each (C(written), C(removed), C(unchanged)).
   returned: when O(dest) is set
@@ -185,7 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
-from ansible_collections.kubesec.cluster.plugins.module_utils import _file_set, _psa, _vap
+from ansible_collections.kubesec.cluster.plugins.module_utils import _file_set, _vap
 
 
 def sync_files(module, dest, files):
@@ -202,7 +180,6 @@ def main():
             rules=dict(type="dict", default={}),
             exclude_namespaces=dict(type="list", elements="str", default=[]),
             include_system_namespaces=dict(type="bool", default=False),
-            pod_security_labels=dict(type="dict", default={}),
             audit_mode_policies=dict(type="bool", default=False),
             dest=dict(type="path"),
         ),
@@ -216,19 +193,10 @@ def main():
                             include_system_namespaces=params["include_system_namespaces"])
     except _vap.EnforcementError as exc:
         module.fail_json(msg=to_native(exc))
-    try:
-        patches = _psa.namespace_patches(params["pod_security_labels"])
-    except _psa.PodSecurityLabelError as exc:
-        module.fail_json(msg=to_native(exc))
     files = _vap.render_files(result, params["cluster"])
-    if patches:
-        files[_vap.PSA_FILE] = _vap.dump_documents(
-            patches, "Rendered by kubesec.cluster.workload_enforcement for cluster %s: Pod Security Admission labels.\n"
-            "Namespace merge patches (a null label is removed). Do not edit: change pod_security_labels in the "
-            "inventory." % params["cluster"])
     out = {"changed": False, "objects": result["objects"], "policies": result["policies"],
            "not_enforceable": result["not_enforceable"], "not_generated": result["not_generated"],
-           "absent": result["absent"], "namespace_labels": patches}
+           "absent": result["absent"]}
     for item in result["not_enforceable"]:
         module.warn("%s (%s) is in mode %s but cannot be enforced at admission: %s"
                     % (item["id"], item["name"], item["mode"], item["reason"]))

@@ -107,7 +107,7 @@ COLLECTOR_AREAS = {
     "trivy_cli": (),
     "workloads": ("workloads",), "workload": ("workloads",), "falco": ("runtime",),
     "kube_bench": ("nodes", "control_plane", "workloads", "rbac"), "audit_log": ("audit_log",),
-    "cis": ("nodes",), "cis_control_plane": ("control_plane",),
+    "cis": ("nodes",), "cis_control_plane": ("control_plane",), "policies": ("workloads", "rbac"),
 }
 COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
 AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log", "node_currency")

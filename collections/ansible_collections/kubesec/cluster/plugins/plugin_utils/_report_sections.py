@@ -60,6 +60,12 @@ SECTIONS = (
     Section("vulnerabilities", "vulnerabilities", "Vulnerabilities", "vulnerabilities.html.j2"),
     Section("secrets", "src-trivy-exposed-secret", "Exposed secrets", "simple.html.j2", absent=(
         "exposed-secret results (source trivy-exposed-secret)", "Needs the Trivy Operator exposed_secrets scanner.")),
+    Section("cis_policies", "cis-policies", "CIS section 5 (policies)", "simple.html.j2", absent=(
+        "CIS section 5 results (source cis-policies)",
+        "The collect role evaluates section 5 when kubesec_collect.policies is on (docs/cis-coverage.md).")),
+    Section("cluster_policy", "cluster-policy", "Cluster policy rules (RBAC abuse, exposure)", "simple.html.j2", absent=(
+        "cluster policy rule results (source cluster-policy)",
+        "The collect role evaluates them with kubesec_collect.policies (docs/cluster-policies.md).")),
     Section("rbac", "rbac", "RBAC", "simple.html.j2", absent=(
         "RBAC assessment results (source trivy-rbac)", "Needs the Trivy Operator rbac scanner.")),
     Section("infra", "infra", "Infrastructure assessment", "simple.html.j2", absent=(

@@ -26,7 +26,7 @@ opaque number (peer tools are criticised for arbitrary scores):
 from __future__ import annotations
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
-from ansible_collections.kubesec.cluster.plugins.module_utils._sources import CIS_SOURCES, SOURCE_TABLE, SOURCES_BY_NAME
+from ansible_collections.kubesec.cluster.plugins.module_utils._sources import BENCHMARK_SOURCES, SOURCE_TABLE, SOURCES_BY_NAME
 
 WEIGHTS = {"critical": 9, "high": 7, "medium": 4, "low": 1, "info": 1, "unknown": 1}
 GRADE_BY_WORST = {None: "A", "info": "A", "unknown": "B", "low": "B", "medium": "C", "high": "D", "critical": "F"}
@@ -43,14 +43,12 @@ AREA_TABLE = (
     ("audit_log", "Audit log", "events"),
     ("node_currency", "Node currency", "checks"),
 )
-# kube-bench's area is decided per finding by its CIS section (area_of): it feeds these areas
-KUBE_BENCH_AREAS = ("nodes", "control_plane", "workloads", "rbac")
 SOURCE_AREA = dict((source.name, source.area) for source in SOURCE_TABLE if source.area)
 
 
 def _area_sources(key: str) -> tuple[str, ...]:
     return tuple(source.name for source in SOURCE_TABLE
-                 if source.area == key or (source.name == "kube-bench" and key in KUBE_BENCH_AREAS))
+                 if source.area == key or (source.area is None and key in source.areas))
 
 
 AREAS = tuple((key, title, _area_sources(key), kind) for key, title, kind in AREA_TABLE)
@@ -59,8 +57,9 @@ AREA_TITLES = dict((key, title) for key, title, dummy, unused in AREAS)
 METHOD = [
     "Each finding belongs to one area: Nodes (CIS) = cis-node and kube-bench section 4; Control plane = "
     "cis-control-plane, kube-bench sections 1-3 and Trivy infra assessment; Workloads = workload rules, Trivy "
-    "config audit and kube-bench section 5 (except 5.1); Vulnerabilities = Trivy vulnerabilities and exposed "
-    "secrets; RBAC = Trivy RBAC assessment and kube-bench 5.1; Runtime = Falco events; Audit log = audit-log "
+    "config audit, kube-bench and native CIS section 5 (except 5.1), cluster policy rules KS-NET/KS-CM; "
+    "Vulnerabilities = Trivy vulnerabilities and exposed secrets; RBAC = Trivy RBAC assessment, kube-bench and "
+    "native CIS 5.1, cluster policy rules KS-RB; Runtime = Falco events; Audit log = audit-log "
     "findings; Node currency = pending security updates, reboots, kubelet skew and runtime versions of the nodes "
     "(KS-NODE-*).",
     "Grade = the worst severity among the area's open problems (FAIL or WARN; waived findings are not open): "
@@ -79,7 +78,9 @@ METHOD = [
 
 def area_of(finding):
     source = finding["source"]
-    if source == "kube-bench":
+    if source == "cluster-policy":  # KS-RB-* are RBAC, KS-NET-* / KS-CM-* workloads
+        return "rbac" if str(finding["id"]).startswith("KS-RB-") else "workloads"
+    if source in ("kube-bench", "cis-policies"):
         section = str(finding.get("section") or finding["id"].replace("CIS-", ""))
         if section.startswith("4"):
             return "nodes"
@@ -237,7 +238,7 @@ class Gates:
     severity: lowest severity that fails (critical|high|medium|low|info|unknown; unknown only fails at 'unknown');
     statuses: which statuses count (default [fail]); new_only: only findings new or regressed since the previous
     run (on a first run every finding is new); cis_fail: any CIS check FAIL (cis-node, cis-control-plane,
-    kube-bench); sources: limit the severity gate to these sources; expired_waivers: any expired waiver;
+    kube-bench, cis-policies); sources: limit the severity gate to these sources; expired_waivers: any expired waiver;
     min_score: any scored area below this score; max_open: more open problems (FAIL+WARN) than this;
     incomplete: true = any area not assessed because a source failed, or a list of areas that must be assessed.
     """
@@ -316,7 +317,7 @@ class Gates:
                 else:
                     key = (status, finding["severity"])
                     self.not_counted[key] = self.not_counted.get(key, 0) + 1
-        if self.cis_fail and status == "fail" and finding["source"] in CIS_SOURCES:
+        if self.cis_fail and status == "fail" and finding["source"] in BENCHMARK_SOURCES:
             self._hit("cis_fail%s" % (" (new only)" if self.new_only else ""), finding)
 
     def result(self, summary, areas, waivers):
