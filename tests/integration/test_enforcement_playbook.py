@@ -197,27 +197,3 @@ def test_refusals(runner):
     assert "look-ahead" in out and "KS-WL-015" in out
     out = runner.run(_inventory(staging_rules=["privileged"]), expect_rc=2)
     assert "argument 'kubesec_workload_rules' is of type list and we were unable to convert to dict" in out
-
-
-def test_pod_security_labels_render_on_and_off_with_check_mode(runner):
-    """Issue 17: Pod Security Admission labels per namespace from the inventory, rendered beside the policies."""
-    labels = {"defaults": {"enforce": "baseline", "warn": "restricted", "audit": "restricted"},
-              "namespaces": {"shop": {}, "payments": {"enforce": "restricted", "version": "v1.33"}}}
-    runner.run(_inventory(extra={"kubesec_pod_security_labels": labels}))
-    path = runner.reports / "prod" / "rendered" / "enforcement" / "pod-security-labels.yaml"
-    patches = {doc["metadata"]["name"]: doc["metadata"]["labels"] for doc in _documents(path)}
-    assert patches["shop"]["pod-security.kubernetes.io/enforce"] == "baseline"
-    assert patches["payments"]["pod-security.kubernetes.io/enforce-version"] == "v1.33"
-    before = _snapshot(runner.reports)
-    out = runner.run(_inventory(extra={"kubesec_pod_security_labels": dict(labels, state="absent")}), "--check",
-                     "--diff")
-    assert _snapshot(runner.reports) == before  # check mode writes nothing, and shows the change
-    assert "pod-security.kubernetes.io/enforce: null" in out or "pod-security.kubernetes.io/enforce\": null" in out
-    runner.run(_inventory(extra={"kubesec_pod_security_labels": dict(labels, state="absent")}))
-    off = {doc["metadata"]["name"]: doc["metadata"]["labels"] for doc in _documents(path)}
-    assert all(value is None for values in off.values() for value in values.values())
-    runner.run(_inventory(extra={"kubesec_pod_security_labels": {}}))
-    assert not path.exists()  # nothing to label: the file goes
-    out = runner.run(_inventory(extra={"kubesec_pod_security_labels": {"namespaces": {"shop": {"enforce": "x"}}}}),
-                     expect_rc=2)
-    assert "pod_security_labels.namespaces.shop.enforce must be one of privileged, baseline, restricted" in out
