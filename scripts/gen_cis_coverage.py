@@ -88,7 +88,7 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   checks in these catalogues yet).
 - **Managed node pools** (EKS `eks-cis-1.8.0`, GKE `gke-cis-1.9.0`, AKS `aks-cis-1.8`; chosen by themselves on
   a node with `/etc/eks` or `/etc/kubernetes/kubelet/kubelet-config.json`, `/home/kubernetes/kubelet-config.yaml`,
-  `/etc/kubernetes/azure.json`, or `kubesec_distribution: eks|gke|aks`; `cluster_facts` names the same catalogue
+  `/etc/kubernetes/azure.json` and none of kubeadm's files, or `kubesec_distribution: eks|gke|aks`; `cluster_facts` names the same catalogue
   from the API's evidence): the provider benchmark's worker node section (3) as kube-bench's newest profile numbers
   it (cfg/eks-1.8.0, cfg/gke-1.9.0, cfg/aks-1.8 `node.yaml`), read from the kubelet unit as on kubeadm: EKS's
   `--config /etc/kubernetes/kubelet/kubelet-config.json` (JSON) and `--kubeconfig /var/lib/kubelet/kubeconfig`,

@@ -119,6 +119,13 @@ def test_cis_node_audit_picks_the_provider_catalogue_by_itself(tmp_path):
     materialize(kubeadm, "worker:kubeadm-default", node="w1")
     assert _managed.detect(str(kubeadm)) is None
     assert cis_node_audit.choose_catalogue(module_params(kubeadm))[1] == "kubeadm"
+    # a kubeadm node on Azure VMs carries the Azure cloud provider's azure.json too: still kubeadm
+    (kubeadm / "etc/kubernetes/azure.json").write_text("{}")
+    assert cis_node_audit.choose_catalogue(module_params(kubeadm))[1] == "kubeadm"
+    # files of two providers: not guessed
+    (tmp_path / "eks/home/kubernetes").mkdir(parents=True)
+    (tmp_path / "eks/home/kubernetes/kubelet-config.yaml").write_text("")
+    assert _managed.detect(str(tmp_path / "eks")) is None
 
 
 @pytest.mark.parametrize("dist", sorted(PROFILES))

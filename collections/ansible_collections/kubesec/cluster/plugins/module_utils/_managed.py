@@ -20,10 +20,19 @@ MARKERS = {
     "aks": ("/etc/kubernetes/azure.json",),
 }
 DISTRIBUTIONS = tuple(MARKERS)
+# kubeadm's own files: a self-managed kubeadm node on a cloud can carry a provider file too (azure.json for the
+# Azure cloud provider), and is still a kubeadm node.
+KUBEADM_MARKERS = ("/etc/kubernetes/kubelet.conf", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+                   "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf")
+
+
+def _exists(root: str, path: str) -> bool:
+    return os.path.lexists(os.path.join(root, path.lstrip("/")))
 
 
 def detect(root: str) -> Optional[str]:
-    """'eks', 'gke' or 'aks' when the files of exactly one provider are below root, else None."""
-    found = [dist for dist, paths in MARKERS.items()
-             if any(os.path.lexists(os.path.join(root, path.lstrip("/"))) for path in paths)]
+    """'eks', 'gke' or 'aks' when the files of exactly one provider, and none of kubeadm's, are below root."""
+    if any(_exists(root, path) for path in KUBEADM_MARKERS):
+        return None
+    found = [dist for dist, paths in MARKERS.items() if any(_exists(root, path) for path in paths)]
     return found[0] if len(found) == 1 else None

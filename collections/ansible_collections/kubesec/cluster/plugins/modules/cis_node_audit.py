@@ -46,7 +46,8 @@ options:
         C(/etc/rancher/k3s) means k3s; C(/var/lib/rancher/rke2) or C(/etc/rancher/rke2) means RKE2; when both are present,
         the one with a C(config.yaml)); then managed node pools by their node image's files (EKS
         C(/etc/eks) or C(/etc/kubernetes/kubelet/kubelet-config.json), GKE C(/home/kubernetes/kubelet-config.yaml),
-        AKS C(/etc/kubernetes/azure.json)); anything else is V(kubeadm).
+        AKS C(/etc/kubernetes/azure.json); never on a node with kubeadm's C(kubelet.conf) or C(10-kubeadm.conf)); anything
+        else is V(kubeadm).
       - On a distribution with its own catalogue (k3s C(k3s-cis-1.12), RKE2 C(rke2-cis-1.12), EKS C(eks-cis-1.8.0),
         GKE C(gke-cis-1.9.0), AKS C(aks-cis-1.8)) that catalogue is used instead of O(benchmark), with its file
         locations (and on k3s / RKE2 the process that carries the kubelet's flags). Without one the node is audited
