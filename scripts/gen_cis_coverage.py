@@ -24,9 +24,10 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue 
 # Distribution test-host trees (tests/testbed/trees/rancher.yml) judged by their catalogue for the counts table.
 PROFILE_TREES = {"k3s-default": "k3s-cis-1.12", "k3s-hardened": "k3s-cis-1.12",
                  "rke2-default": "rke2-cis-1.12", "rke2-hardened": "rke2-cis-1.12",
-                 "eks-default": "eks-cis-1.8.0", "gke-default": "gke-cis-1.9.0", "aks-default": "aks-cis-1.8"}
+                 "eks-default": "eks-cis-1.8.0", "eks-al2023": "eks-cis-1.8.0", "gke-default": "gke-cis-1.9.0",
+                 "aks-default": "aks-cis-1.8"}
 # the tree file (tests/testbed/trees/<role>.yml) of each profile: managed node pools have their own
-PROFILE_ROLES = {"eks-default": "managed", "gke-default": "managed", "aks-default": "managed"}
+PROFILE_ROLES = {"eks-default": "managed", "eks-al2023": "managed", "gke-default": "managed", "aks-default": "managed"}
 
 
 # How cis_node_audit works out what the kubelet and kube-proxy really run with (the verdicts depend on it).
@@ -91,7 +92,8 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   `/etc/kubernetes/azure.json` and none of kubeadm's files, or `kubesec_distribution: eks|gke|aks`; `cluster_facts` names the same catalogue
   from the API's evidence): the provider benchmark's worker node section (3) as kube-bench's newest profile numbers
   it (cfg/eks-1.8.0, cfg/gke-1.9.0, cfg/aks-1.8 `node.yaml`), read from the kubelet unit as on kubeadm: EKS's
-  `--config /etc/kubernetes/kubelet/kubelet-config.json` (JSON) and `--kubeconfig /var/lib/kubelet/kubeconfig`,
+  `--config /etc/kubernetes/kubelet/kubelet-config.json` (JSON; Amazon Linux 2023 / nodeadm: `NODEADM_KUBELET_ARGS` in
+  `/etc/eks/kubelet/environment`, `--config=/etc/kubernetes/kubelet/config.json`) and `--kubeconfig /var/lib/kubelet/kubeconfig`,
   GKE's `KUBELET_OPTS` in `/etc/default/kubelet` with `--config /home/kubernetes/kubelet-config.yaml`, AKS's
   `KUBELET_FLAGS` in `/etc/default/kubelet`. The control plane is the provider's: every other target asked for
   (`master`, `controlplane`, `etcd`, `policies`) gives one `info` finding (`CIS-master`, ...) saying it does not

@@ -73,6 +73,20 @@ def test_eks_reads_the_json_kubelet_config_and_its_flags_win(tmp_path):
         "3.1.3": "fail", "3.2.1": "fail", "3.2.4": "fail"}
 
 
+def test_eks_al2023_node_reads_nodeadm_files(tmp_path):
+    """The AL2023 (nodeadm) layout: flags from /etc/eks/kubelet/environment, the JSON config.json."""
+    root = tmp_path / "al2023"
+    materialize(root, "managed:eks-al2023", node="n1")
+    got, context = audit(root, "eks")
+    assert Counter(f["status"] for f in got.values()) == {"pass": 13}
+    assert context["components"]["kubelet"]["config_path"] == "/etc/kubernetes/kubelet/config.json"
+    assert "config.json" in got["3.2.1"]["evidence"]["source"]
+    env = root / "etc/eks/kubelet/environment"
+    env.write_text(env.read_text().replace("--cloud-provider=external", "--cloud-provider=external --read-only-port=10255"))
+    got, _ = audit(root, "eks")
+    assert got["3.2.4"]["status"] == "fail" and str(got["3.2.4"]["evidence"]["actual"]) == "10255"
+
+
 def test_gke_judges_home_kubernetes_and_the_kubelet_kubeconfig(tmp_path):
     root = tree(tmp_path, "gke")
     os.chmod(root / "home/kubernetes/kubelet-config.yaml", 0o666)
