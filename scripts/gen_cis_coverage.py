@@ -91,7 +91,11 @@ def section5(catalogues):
 
 # Distribution test-host trees (tests/testbed/trees/rancher.yml) judged by their catalogue for the counts table.
 PROFILE_TREES = {"k3s-default": "k3s-cis-1.12", "k3s-hardened": "k3s-cis-1.12",
-                 "rke2-default": "rke2-cis-1.12", "rke2-hardened": "rke2-cis-1.12"}
+                 "rke2-default": "rke2-cis-1.12", "rke2-hardened": "rke2-cis-1.12",
+                 "eks-default": "eks-cis-1.8.0", "eks-al2023": "eks-cis-1.8.0", "gke-default": "gke-cis-1.9.0",
+                 "aks-default": "aks-cis-1.8"}
+# the tree file (tests/testbed/trees/<role>.yml) of each profile: managed node pools have their own
+PROFILE_ROLES = {"eks-default": "managed", "eks-al2023": "managed", "gke-default": "managed", "aks-default": "managed"}
 
 
 # How cis_node_audit works out what the kubelet and kube-proxy really run with (the verdicts depend on it).
@@ -151,6 +155,26 @@ HOW_NODES_ARE_READ = """## How the node checks read the kubelet and kube-proxy
   runs the process is restarted; a kubelet that does not come back gets the previous drop-in back (or loses the
   one this run created). `control_plane_hardening` changes nothing on a k3s / RKE2 server (no control-plane
   checks in these catalogues yet).
+- **Managed node pools** (EKS `eks-cis-1.8.0`, GKE `gke-cis-1.9.0`, AKS `aks-cis-1.8`; chosen by themselves on
+  a node with `/etc/eks` or `/etc/kubernetes/kubelet/kubelet-config.json`, `/home/kubernetes/kubelet-config.yaml`,
+  `/etc/kubernetes/azure.json` and none of kubeadm's files, or `kubesec_distribution: eks|gke|aks`; `cluster_facts` names the same catalogue
+  from the API's evidence): the provider benchmark's worker node section (3) as kube-bench's newest profile numbers
+  it (cfg/eks-1.8.0, cfg/gke-1.9.0, cfg/aks-1.8 `node.yaml`), read from the kubelet unit as on kubeadm: EKS's
+  `--config /etc/kubernetes/kubelet/kubelet-config.json` (JSON; Amazon Linux 2023 / nodeadm: `NODEADM_KUBELET_ARGS` in
+  `/etc/eks/kubelet/environment`, `--config=/etc/kubernetes/kubelet/config.json`) and `--kubeconfig /var/lib/kubelet/kubeconfig`,
+  GKE's `KUBELET_OPTS` in `/etc/default/kubelet` with `--config /home/kubernetes/kubelet-config.yaml`, AKS's
+  `KUBELET_FLAGS` in `/etc/default/kubelet`. The control plane is the provider's: every other target asked for
+  (`master`, `controlplane`, `etcd`, `policies`) gives one `info` finding (`CIS-master`, ...) saying it does not
+  apply on a managed control plane. `node_hardening` refuses these nodes (their kubelet settings belong to the
+  node image and bootstrap); `control_plane_hardening` changes nothing. Where kubesec's verdict can differ from
+  kube-bench's on the same node:
+  - GKE: kube-bench's gke-1.9.0 has only 3.1.1-3.1.4 (no 3.2 Kubelet group, which gke-1.6.0 had): so has
+    `gke-cis-1.9.0`. 3.1.1 / 3.1.2 judge the kubeconfig `--kubeconfig` names (kube-bench: `$proxykubeconfig`, set
+    to `/var/lib/kubelet/kubeconfig` by its gke-1.9.0 config.yaml).
+  - AKS 3.1.3 / 3.1.4 judge `/etc/kubernetes/azure.json` as their titles say; kube-bench's aks-1.8 stats the kubelet
+    config there. AKS 3.2.7 needs eventRecordQPS set to 0 (kube-bench aks-1.8), EKS 3.2.7 any level >= 0.
+  - 3.2.4 and 3.2.9 unset in a config file pass (the kubelet's defaults are port 0 and the gate on); kube-bench's
+    eks-1.8.0 / aks-1.8 fail them unless set. Without a config file an unset 3.2.4 is the legacy port 10255 (FAIL).
 - **3.2.2** checks every area CIS lists for the audit policy, by the API server's first-match rule: secrets,
   configmaps and tokenreviews at exactly Metadata (a higher level writes their contents to the log), every
   modifying verb on pods and deployments, and pods/exec, pods/portforward, pods/proxy and services/proxy at
@@ -180,7 +204,7 @@ def profile_rows() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for profile, name in PROFILE_TREES.items():
             root = Path(tmp) / profile
-            materialize(root, "rancher:" + profile, node="node")
+            materialize(root, PROFILE_ROLES.get(profile, "rancher") + ":" + profile, node="node")
             findings, _ = _cis.audit_node(str(root), _catalogue.load(name), node="node")
             counts = {status: sum(1 for f in findings if f["status"] == status) for status in ("pass", "fail", "warn", "info")}
             others = ", ".join(f"{f['id'][4:]} {f['status'].upper()}" for f in findings if f["status"] != "pass")
@@ -221,7 +245,8 @@ def render():
     lines += ["", "### Distribution test hosts: what the installers write, judged by the catalogue", "",
               "The trees of `tests/testbed/trees/rancher.yml` (installer + first start; `-hardened`: plus what the",
               "distribution's CIS hardening guide has the operator write), audited as they are (before kubesec hardens",
-              "them; after `node_hardening` every check passes except the `info` ones: molecule scenarios `k3s`, `rke2`).",
+              "them; after `node_hardening` every check passes except the `info` ones: molecule scenarios `k3s`, `rke2`),",
+              "and of `tests/testbed/trees/managed.yml` (a default EKS / GKE / AKS node pool node; node target only).",
               "", "| Test host profile | Catalogue | PASS | FAIL | WARN | INFO | Not passing |", "|---|---|---|---|---|---|---|"]
     lines += profile_rows()
     lines.append("")

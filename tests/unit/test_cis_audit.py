@@ -259,7 +259,7 @@ def test_catalogue_errors_name_the_check():
 
 
 def test_catalogue_loader_names_what_exists():
-    with pytest.raises(_catalogue.CatalogueNotFound, match="available: cis-1.10, cis-1.11, cis-1.12"):
+    with pytest.raises(_catalogue.CatalogueNotFound, match="available: aks-cis-1.8, cis-1.10, cis-1.11, cis-1.12, eks-cis-1.8.0"):
         _catalogue.load("cis-9.99")
     with pytest.raises(_catalogue.CatalogueNotFound, match="not valid"):
         _catalogue.load("../etc/passwd")

@@ -1146,6 +1146,28 @@ def skipped_targets(catalogue: dict[str, Any], targets: Iterable[str], component
     return skipped
 
 
+def not_applicable_target_findings(catalogue: dict[str, Any], targets: Iterable[str], cluster: Optional[str],
+                                   node: Optional[str], source: str = "cis-node") -> list[dict[str, Any]]:
+    """One `info` finding per target asked for that the catalogue's `not_applicable_targets` names (a managed
+    control plane: EKS, GKE, AKS run the API server and etcd themselves), so such a target is never silently
+    left out of the results. Its id is CIS-<target>, its evidence the catalogue's reason."""
+    reasons = catalogue.get("not_applicable_targets") or {}
+    out = []
+    for target in targets:
+        if target not in reasons:
+            continue
+        out.append(make_finding(
+            "CIS-" + target, source_for(target, source),
+            "%s checks of %s: not applicable on this node" % (target, catalogue.get("version")), "info",
+            severity="low", cluster=cluster, node=node, resource={"kind": "Node", "name": node},
+            description="", remediation="Nothing to do on the node: %s" % reasons[target],
+            references=["https://www.cisecurity.org/benchmark/kubernetes"],
+            evidence={"expected": "not applicable", "actual": "not applicable",
+                      "note": "not applicable: %s" % reasons[target]},
+            extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1}))
+    return out
+
+
 def source_for(target: str, default: str = "cis-node") -> str:
     """The finding source of a check: control-plane targets are cis-control-plane, the rest the default."""
     return "cis-control-plane" if target in CONTROL_PLANE_TARGETS else default
@@ -1235,6 +1257,7 @@ def audit_node(root: str, catalogue: dict[str, Any], targets: Iterable[str] = ("
             finding = apply_waiver(finding, toggle.get("reason") or "control disabled in the inventory (no reason given)",
                                    expires=toggle.get("expires"), scope={"node": node})
         findings.append(finding)
+    findings.extend(not_applicable_target_findings(catalogue, targets, cluster, node, source))
     context = {
         "benchmark": benchmark,
         "components": dict((name, {"kind": c.kind, "flags_source": c.flags_source, "config_path": c.config_path,

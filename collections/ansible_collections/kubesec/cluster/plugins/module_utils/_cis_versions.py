@@ -57,4 +57,8 @@ DEFAULT_CATALOGUE = "cis-1.12"  # kubesec_cis_benchmark's default
 DISTRIBUTION_CATALOGUES = {
     "k3s": "k3s-cis-1.12",
     "rke2": "rke2-cis-1.12",
+    # managed node pools: the provider's own CIS benchmark, worker node section only (kube-bench's newest profile)
+    "eks": "eks-cis-1.8.0",
+    "gke": "gke-cis-1.9.0",
+    "aks": "aks-cis-1.8",
 }

@@ -264,8 +264,13 @@ def choose_profiles(minor: Optional[str], distribution: Optional[str]) -> Dict[s
     if own:
         # cis_node_audit picks the distribution's own catalogue on such a node (distribution: auto)
         catalogue = own
-        catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
-                          "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
+        if distribution in MANAGED:
+            catalogue_note = ("managed node pool (%s): the node audit uses %s (the provider benchmark's worker node "
+                              "section at its node image's paths; control-plane targets are reported not applicable)"
+                              % (distribution, own))
+        else:
+            catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
+                              "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
     elif distribution in ("k3s", "rke2"):  # a distribution without a catalogue of its own
         extra = ("%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
                  "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue))

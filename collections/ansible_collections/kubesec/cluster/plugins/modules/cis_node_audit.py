@@ -44,13 +44,20 @@ options:
     description:
       - The node's layout. V(auto) detects it from the node's files (C(/var/lib/rancher/k3s) or
         C(/etc/rancher/k3s) means k3s; C(/var/lib/rancher/rke2) or C(/etc/rancher/rke2) means RKE2; when both are present,
-        the one with a C(config.yaml)); anything else is V(kubeadm).
-      - On a distribution with its own catalogue (k3s C(k3s-cis-1.12), RKE2 C(rke2-cis-1.12)) that catalogue is
-        used instead of O(benchmark), with its file locations and the k3s / rke2 process that carries the kubelet's
-        flags. Without one the node is audited with O(benchmark) and C(distribution_note) says so.
+        the one with a C(config.yaml)); then managed node pools by their node image's files (EKS
+        C(/etc/eks) or C(/etc/kubernetes/kubelet/kubelet-config.json), GKE C(/home/kubernetes/kubelet-config.yaml),
+        AKS C(/etc/kubernetes/azure.json); never on a node with kubeadm's C(kubelet.conf) or C(10-kubeadm.conf)); anything
+        else is V(kubeadm).
+      - On a distribution with its own catalogue (k3s C(k3s-cis-1.12), RKE2 C(rke2-cis-1.12), EKS C(eks-cis-1.8.0),
+        GKE C(gke-cis-1.9.0), AKS C(aks-cis-1.8)) that catalogue is used instead of O(benchmark), with its file
+        locations (and on k3s / RKE2 the process that carries the kubelet's flags). Without one the node is audited
+        with O(benchmark) and C(distribution_note) says so.
+      - On EKS, GKE and AKS only the worker node section (3) is evaluated; each other target in O(targets) gives one
+        C(info) finding (C(CIS-master), C(CIS-controlplane), C(CIS-etcd), C(CIS-policies)) saying why it does not
+        apply on a managed control plane.
       - The benchmark role sets it from the C(kubesec_distribution) inventory variable (default V(auto)).
     type: str
-    choices: [auto, kubeadm, k3s, rke2]
+    choices: [auto, kubeadm, k3s, rke2, eks, gke, aks]
     default: auto
   distribution_catalogues:
     description:
@@ -247,7 +254,7 @@ findings_file:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kubesec.cluster.plugins.module_utils import _cis, _node_currency, _rancher
+from ansible_collections.kubesec.cluster.plugins.module_utils import _cis, _managed, _node_currency, _rancher
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages, printable
 
 
@@ -269,7 +276,7 @@ def main():
         argument_spec=dict(
             benchmark=dict(type="str", default="cis-1.12"),
             catalogue=dict(type="dict"),
-            distribution=dict(type="str", default="auto", choices=["auto", "kubeadm", "k3s", "rke2"]),
+            distribution=dict(type="str", default="auto", choices=["auto", "kubeadm", "k3s", "rke2", "eks", "gke", "aks"]),
             distribution_catalogues=dict(type="dict"),
             root=dict(type="path", default="/"),
             targets=dict(type="list", elements="str", default=["node"],
@@ -342,7 +349,7 @@ def choose_catalogue(params):
     """(catalogue, distribution, note): the distribution's own catalogue when it has one, else the one given."""
     distribution = params["distribution"]
     if distribution == "auto":
-        distribution = _rancher.detect(params["root"]) or "kubeadm"
+        distribution = _rancher.detect(params["root"]) or _managed.detect(params["root"]) or "kubeadm"
     own = (params["distribution_catalogues"] or {}).get(distribution)
     if own:
         return own, distribution, None
