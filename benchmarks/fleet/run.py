@@ -115,6 +115,8 @@ def main() -> int:
     parser.add_argument("--strategies", nargs="+", default=["linear", "free", "mixed"],
                         choices=["linear", "free", "mixed"],
                         help="linear; free for every play; mixed = free for the audit (benchmark) play only")
+    parser.add_argument("--dir", default=str(REPO / ".bench"),
+                        help="where the test bed and the reports go (a temporary folder inside it, removed at the end)")
     parser.add_argument("--profile", action="store_true", help="also print the slowest tasks (profile_tasks)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -122,7 +124,9 @@ def main() -> int:
         return 2
     load_before = os.getloadavg()
     results: dict[str, list[dict]] = {s: [] for s in args.strategies}
-    with tempfile.TemporaryDirectory(prefix="kubesec-fleet-") as tmp:
+    base = Path(args.dir).absolute()
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fleet-", dir=base) as tmp:
         tmp = Path(tmp)
         log = tmp / "ssh.log"
         wrapper = ssh_wrapper(tmp, log)
@@ -130,7 +134,7 @@ def main() -> int:
         started = time.perf_counter()
         try:
             for index in range(args.clusters):
-                bed.up(cluster=f"fl{os.getpid() % 100000}c{index + 1}", workers=args.nodes - 1, control_planes=1,
+                bed.up(cluster=f"fleet{os.getpid() % 100000}c{index + 1}", workers=args.nodes - 1, control_planes=1,
                        profile="kubeadm-default", log=None)
             up_seconds = time.perf_counter() - started
             for repeat in range(args.repeat):
