@@ -62,7 +62,7 @@ def collect_hosts(clusters: Mapping[str, list[str]], hostvars: Mapping[str, Any]
     if not isinstance(clusters, Mapping):
         raise AnsibleFilterError("collect_hosts: expects the output of cluster_hosts, got %s" % type(clusters).__name__)
     out: list[str] = []
-    for cluster, hosts in clusters.items():
+    for hosts in clusters.values():
         if not hosts:
             continue
         if any(_kube_bench_enabled(host, hostvars[host]) for host in hosts):

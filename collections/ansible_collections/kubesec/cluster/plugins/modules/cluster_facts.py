@@ -226,7 +226,7 @@ def main():
             node = _cluster_facts.probe_node(params["root"], params["kubelet_commands"], runner, which)
         except _cluster_facts.ClusterFactsError as exc:
             module.fail_json(msg=str(exc))
-        # the facts in ansible_facts (kubesec_node_facts); `node` stays for one release (deprecated, docs/onboard.md)
+        # the facts in ansible_facts (kubesec_node_facts); `node` stays for one release (deprecated, see RETURN)
         module.exit_json(changed=False, node=node, ansible_facts={"kubesec_node_facts": node})
 
     api = None

@@ -70,7 +70,7 @@ def _finalize(value):
     return value
 
 
-_ENVIRONMENTS = {}  # template_dir -> Environment: templates compile once per process (Jinja caches them per env)
+_ENVIRONMENTS: dict[str, Environment] = {}  # template_dir -> Environment: templates compile once per process (Jinja caches them per env)
 
 
 def _environment(template_dir=TEMPLATE_DIR):
@@ -90,7 +90,7 @@ def preload(template_dir=TEMPLATE_DIR):
         env = _environment(template_dir)
         for name in ("report.html.j2", "report_print.html.j2"):
             env.get_template(name)
-    except Exception:  # noqa: BLE001 - a broken template is reported by the render that uses it
+    except Exception:  # a broken template is reported by the render that uses it
         _ENVIRONMENTS.pop(template_dir, None)
     try:
         _weasyprint_html()
