@@ -1,8 +1,9 @@
 """Issue 19 (fleet): the per-cluster plays run on the hosts with work only, and AWX job slicing gives the same reports.
 
 2 clusters x 3 SSH test hosts (1 control plane + 2 workers each), nothing configured for collect:
-* a single `audit.yml report.yml` run: the collect and report roles run on the leader (first host) of each cluster
-  only (before: every host evaluated every task of both roles and skipped it), one SSH call per host;
+* a single `audit.yml report.yml` run (one node has a kube-bench result collected before, which the benchmark role
+  ingests): the collect and report roles run on the leader (first host) of each cluster only (before: every host
+  evaluated every task of both roles and skipped it), one SSH call per host;
 * the same fleet as 2 AWX job slices (`--limit` partitions as AWX makes them: hosts by name, every 2nd) of
   `audit.yml --skip-tags collect` in parallel, then `collect.yml` and `report.yml` once (docs/awx.md): every
   cluster's report has the same findings, fingerprints and counts as the single run's, one SSH call per host.
@@ -10,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -55,6 +57,14 @@ def ssh_calls(log: Path) -> dict[str, int]:
     return counts
 
 
+KUBE_BENCH = ROOT / "tests" / "fixtures" / "kube-bench" / "node-cis-1.12.json"
+
+
+def kube_bench_for(host: str) -> str:
+    """Extra vars: a kube-bench result collected before for one node only (the benchmark role ingests it)."""
+    return json.dumps({"kubesec_kube_bench_result": "{{ '%s' if inventory_hostname == '%s' else '' }}" % (KUBE_BENCH, host)})
+
+
 def playbook(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), *args]
     return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
@@ -68,7 +78,7 @@ def fleet(tmp_path_factory):
                          control_planes=1) as handle:
         handle.bed.up(f"{base}b", 2, 1, "kubeadm-default", log=None)
         handle.clusters = [f"{base}a", f"{base}b"]
-        handle.all_hosts = [n.name for n in handle.bed.nodes()]
+        handle.all_hosts = sorted(n.name for n in handle.bed.nodes())
         yield handle
 
 
@@ -78,7 +88,8 @@ def single(fleet, tmp_path_factory):
     work = tmp_path_factory.mktemp("single")
     log = work / "ssh.log"
     proc = playbook(ssh_counting_env(fleet, log), str(ROOT / "playbooks/audit.yml"), str(ROOT / "playbooks/report.yml"),
-                    "-e", f"kubesec_reports_dir={work / 'reports'}", "-e", "kubesec_run_id=single")
+                    "-e", f"kubesec_reports_dir={work / 'reports'}", "-e", "kubesec_run_id=single",
+                    "-e", kube_bench_for(f"{fleet.clusters[0]}-worker-1"))
     assert proc.returncode == 0, proc.stdout[-6000:]
     return {"reports": work / "reports", "output": proc.stdout, "ssh": ssh_calls(log)}
 
@@ -100,8 +111,9 @@ def test_per_cluster_roles_run_on_the_leaders_only(fleet, single):
     for cluster in fleet.clusters:
         run = single["reports"] / cluster / "single"
         assert (run / "meta" / "sources.json").is_file()  # collect still records that no source is configured
+        kube_bench = [f"kube-bench-{fleet.clusters[0]}-worker-1.json"] if cluster == fleet.clusters[0] else []
         assert sorted(p.name for p in (run / "findings").iterdir()) == sorted(
-            f"cis-{host}.json" for host in fleet.all_hosts if host.startswith(cluster + "-"))
+            [f"cis-{host}.json" for host in fleet.all_hosts if host.startswith(cluster + "-")] + kube_bench)
 
 
 def test_awx_slices_give_the_same_reports_as_one_run(fleet, single, tmp_path):
@@ -116,7 +128,8 @@ def test_awx_slices_give_the_same_reports_as_one_run(fleet, single, tmp_path):
         limit = write_limit_file(tmp_path / f"slice{number}.txt", part)
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / "playbooks/audit.yml"),
                "--skip-tags", "collect", "--limit", f"@{limit}",
-               "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=sliced"]
+               "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=sliced",
+               "-e", kube_bench_for(f"{fleet.clusters[0]}-worker-1")]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for proc in procs:  # in parallel, as AWX runs the slice jobs
         out, _ = proc.communicate(timeout=900)
@@ -129,4 +142,6 @@ def test_awx_slices_give_the_same_reports_as_one_run(fleet, single, tmp_path):
         digest = report_digest(reports / cluster / "sliced" / "report.json")
         assert len(digest["fingerprints"]) == len(set(digest["fingerprints"])) > 0
         assert {f["node"] for f in digest["findings"]} == {h for h in fleet.all_hosts if h.startswith(cluster + "-")}
+    sources = {f["source"] for f in report_digest(reports / fleet.clusters[0] / "sliced" / "report.json")["findings"]}
+    assert "kube-bench" in sources
     assert ssh_calls(log) == {host: 1 for host in fleet.all_hosts}
