@@ -290,10 +290,11 @@ def _normalize_node(host: str, result: Any) -> Dict[str, Any]:
                 "error": "not reachable over SSH: %s" % (str(result.get("msg") or "unreachable").strip())}
     if result.get("skipped"):
         return {"host": host, "reachable": None, "ok": False, "error": "not probed (skipped)"}
-    if result.get("failed") or not isinstance(result.get("node"), dict):
+    # the probe's facts (ansible_facts.kubesec_node_facts); the deprecated `node` key of older results still works
+    node = (result.get("ansible_facts") or {}).get("kubesec_node_facts") or result.get("node")
+    if result.get("failed") or not isinstance(node, dict):
         return {"host": host, "reachable": True, "ok": False,
                 "error": "probe failed: %s" % (str(result.get("msg") or "no node data returned").strip())}
-    node = result["node"]
     return {"host": host, "reachable": True, "ok": True, "error": None, "distribution": node.get("distribution"),
             "role": node.get("role"), "evidence": node.get("evidence") or [], "kubelet": node.get("kubelet"),
             "kubelet_tried": node.get("kubelet_tried") or []}

@@ -21,6 +21,8 @@ description:
     this collection to use. Problems (an unreachable node, an API that cannot be used) are returned per host in
     C(cluster_facts.problems), not raised, so one run reports all of them.
   - With O(dest), the facts are written to that JSON file (atomically; only when they changed apart from the time).
+  - The facts are returned in C(ansible_facts) (C(kubesec_node_facts), C(kubesec_cluster_onboard_facts)), so they are
+    host variables after the task. The return keys RV(node) and RV(cluster_facts) hold the same and are deprecated.
 author:
   - kubesec contributors (@kubesec)
 requirements:
@@ -105,8 +107,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description: The facts, set as host variables of the host the task runs for (with C(delegate_to), that host).
+  returned: always
+  type: complex
+  contains:
+    kubesec_node_facts:
+      description: What the node runs (O(gather=node)); the same dict as RV(node).
+      returned: when gather is node
+      type: dict
+    kubesec_cluster_onboard_facts:
+      description: The facts of the cluster (O(gather=cluster)); the same dict as RV(cluster_facts).
+      returned: when gather is cluster
+      type: dict
 node:
-  description: What the node runs (O(gather=node)).
+  description:
+    - What the node runs (O(gather=node)).
+    - Deprecated, to be removed in 0.3.0; use RV(ansible_facts.kubesec_node_facts).
   returned: when gather is node
   type: dict
   sample:
@@ -117,6 +134,7 @@ node:
     kubelet_tried: []
 cluster_facts:
   description:
+    - Deprecated, to be removed in 0.3.0; use RV(ansible_facts.kubesec_cluster_onboard_facts).
     - The facts of the cluster (O(gather=cluster)), also written to O(dest). Keys include C(kubernetes_version),
       C(version_source) (api or kubelet), C(distribution), C(managed), C(kube_bench) (C(profile) kube-bench would use,
       C(generic) profile from its version mapping, C(variant), C(command)), C(cis_catalogue) (the catalogue this
@@ -203,7 +221,8 @@ def main():
             node = _cluster_facts.probe_node(params["root"], params["kubelet_commands"], runner, which)
         except _cluster_facts.ClusterFactsError as exc:
             module.fail_json(msg=str(exc))
-        module.exit_json(changed=False, node=node)
+        # the facts in ansible_facts (kubesec_node_facts); `node` stays for one release (deprecated, see RETURN)
+        module.exit_json(changed=False, node=node, ansible_facts={"kubesec_node_facts": node})
 
     api = None
     if params["api"]:
@@ -216,7 +235,9 @@ def main():
         facts = _cluster_facts.cluster_facts(params["cluster"], params["nodes"], api, now=params["now"])
     except _cluster_facts.ClusterFactsError as exc:
         module.fail_json(msg=str(exc))
-    result = dict(changed=False, cluster_facts=facts, headline=_cluster_facts.headline(facts))
+    # the facts in ansible_facts (kubesec_cluster_onboard_facts); `cluster_facts` stays for one release (deprecated)
+    result = dict(changed=False, cluster_facts=facts, headline=_cluster_facts.headline(facts),
+                  ansible_facts={"kubesec_cluster_onboard_facts": facts})
     if params["dest"]:
         try:
             result["changed"] = _write(module, params["dest"], facts)

@@ -57,7 +57,36 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+# template_dir -> Environment: templates compile once per process (Jinja caches them per environment)
+_ENVIRONMENTS: dict[str, Environment] = {}
+
+
 def _environment(template_dir: str = TEMPLATE_DIR) -> Environment:
+    if template_dir not in _ENVIRONMENTS:
+        _ENVIRONMENTS[template_dir] = _new_environment(template_dir)
+    return _ENVIRONMENTS[template_dir]
+
+
+def preload(template_dir: str = TEMPLATE_DIR) -> None:
+    """Compile the report templates and import WeasyPrint now (when it is installed).
+
+    Called where the main ansible-playbook process imports the report action plugin, before it forks one worker per
+    cluster: the workers inherit both instead of paying them once each (benchmarks/fleet). Errors are left to the
+    render that needs the piece, which names them.
+    """
+    try:
+        env = _environment(template_dir)
+        for name in ("report.html.j2", "report_print.html.j2"):
+            env.get_template(name)
+    except Exception:  # a broken template is reported by the render that uses it
+        _ENVIRONMENTS.pop(template_dir, None)
+    try:
+        _weasyprint_html()
+    except RuntimeError:
+        pass
+
+
+def _new_environment(template_dir: str) -> Environment:
     env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
                       default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       finalize=_finalize)
