@@ -172,3 +172,46 @@ def test_rule_checks_place_each_rule_under_the_controls_it_names():
     view = _frameworks.evaluate([finding("KS-WL-015", "workload", "fail")], [fw], assessed_sources={"workload"},
                                 extra_checks=out)[0]
     assert {c["name"]: c["status"] for c in view["controls"]}["Privileged Containers"] == "fail"
+
+
+def _report_findings():
+    from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
+
+    cis = [make_finding("CIS-1.2.1", "cis-control-plane", "anonymous auth", "fail", "critical", cluster="c",
+                        node="cp1", resource={"kind": "Node", "name": "cp1"}, extra={"benchmark": "cis-1.12"}),
+           make_finding("CIS-4.2.1", "cis-node", "anonymous auth", "pass", "critical", cluster="c", node="w1",
+                        resource={"kind": "Node", "name": "w1"}, extra={"benchmark": "cis-1.12"})]
+    workload = [make_finding("KS-WL-015", "workload", "Privileged container", "fail", "high", cluster="c",
+                             namespace="shop", resource={"kind": "Deployment", "name": "web", "namespace": "shop",
+                                                         "container": "app"})]
+    return cis + workload
+
+
+def test_report_carries_the_framework_view_and_renders_it():
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils import _render, _report
+
+    model = _report.build("c", "r1", _report_findings())
+    views = {f["id"]: f for f in model["frameworks"]["frameworks"]}
+    assert next(iter(views)) == "cis-1.12" and {"pss-baseline", "pss-restricted", "nsa-cisa",
+                                             "mitre-attack-containers"} <= set(views)
+    cis = dict((c["id"], c["status"]) for c in views["cis-1.12"]["controls"])
+    assert cis["1.2.1"] == "fail" and cis["4.2.1"] == "pass" and cis["5.2.2"] == "fail"  # 5.2.2 from KS-WL-015
+    assert views["cis-1.12"]["controls_total"] == 131  # sections 1-4 and section 5
+    baseline = dict((c["name"], c["status"]) for c in views["pss-baseline"]["controls"])
+    assert baseline["Privileged Containers"] == "fail"
+    # the workload rules ran (their area is graded): the PSS controls they answer and nothing failed pass
+    assert baseline["Host Namespaces"] == "pass"
+    nsa = dict((c["id"], c["status"]) for c in views["nsa-cisa"]["controls"])
+    assert nsa["7.0"] == "fail"  # anonymous-auth, decided by kubesec's CIS 1.2.1 through Trivy's KCV-0001
+    html = _render.render_html(model)
+    assert 'id="frameworks"' in html and "Compliance frameworks" in html and 'id="fw-nsa-cisa"' in html
+    printed = _render.render_print_html(model)
+    assert "NSA/CISA Kubernetes Hardening Guidance" in printed
+
+
+def test_frameworks_are_not_assessed_without_findings():
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils import _report
+
+    model = _report.build("c", "r1", [])
+    for view in model["frameworks"]["frameworks"]:
+        assert view["counts"]["pass"] == 0 and view["counts"]["fail"] == 0 and view["score"] is None

@@ -52,7 +52,7 @@ def test_every_source_has_a_section_a_template_an_area_and_known_collectors():
 
 def test_scoring_and_inputs_are_built_from_the_registry():
     assert _scoring.SOURCE_AREA == {s.name: s.area for s in _sources.SOURCE_TABLE if s.area}
-    assert _scoring.CIS_SOURCES == ("cis-node", "cis-control-plane", "kube-bench")
+    assert _scoring.BENCHMARK_SOURCES == ("cis-node", "cis-control-plane", "kube-bench", "cis-policies")
     # exposed secrets alone do not show that images were scanned for vulnerabilities
     assert _scoring.EVIDENCE_SOURCES == {"vulnerabilities": ("trivy-vulnerability",)}
     assert _inputs.COLLECTOR_SOURCES["trivy_operator"] == (

@@ -94,10 +94,11 @@ def load(directory: str = DATA_DIR) -> list[dict[str, Any]]:
     return frameworks
 
 
-def cis_framework(catalogue: Mapping[str, Any]) -> dict[str, Any]:
-    """The CIS benchmark of the run as a framework: one control per check of its (resolved) catalogue."""
+def cis_framework(catalogue: Mapping[str, Any], policies: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The CIS benchmark of the run as a framework: one control per check of its (resolved) node/control-plane
+    catalogue and of its section-5 catalogue (``policies``, data/cis_policies)."""
     controls = []
-    for check in catalogue.get("checks", []):
+    for check in [*catalogue.get("checks", []), *((policies or {}).get("checks", []))]:
         check_id = str(check["id"])
         controls.append({"id": check_id, "name": str(check.get("title", "")),
                          "severity": str(check.get("severity", "unknown")), "checks": ["CIS-" + check_id]})
@@ -115,29 +116,71 @@ def _check_sources(check: str) -> tuple[str, ...]:
     return ()
 
 
-class _Index:
-    """Findings by id, by covered KSV id (workload rules), by source and by ATT&CK technique tag."""
+_RANK = {"fail": 0, "warn": 1, "pass": 2, "waived": 3, "info": 4}
 
-    def __init__(self, findings: Iterable[Mapping[str, Any]], rule_ksv: Mapping[str, Iterable[str]]) -> None:
-        self.by_id: dict[str, list[Mapping[str, Any]]] = {}
-        self.by_source: dict[str, list[Mapping[str, Any]]] = {}
-        self.by_technique: dict[str, list[Mapping[str, Any]]] = {}
+
+class _Seen:
+    """What the run said about one check id (or source, or technique): its statuses and a few problem examples."""
+
+    __slots__ = ("examples", "statuses")
+
+    def __init__(self) -> None:
+        self.statuses: set[str] = set()
+        self.examples: list[dict[str, Any]] = []
+
+    def add(self, finding: Mapping[str, Any]) -> None:
+        status = str(finding.get("status"))
+        self.statuses.add(status)
+        if status in ("fail", "warn") and len(self.examples) < MAX_EXAMPLES:
+            resource = finding.get("resource") or {}
+            self.examples.append({"id": finding.get("id"), "status": status, "node": finding.get("node"),
+                                  "namespace": resource.get("namespace"), "name": resource.get("name")})
+
+
+class Tally:
+    """The findings of a run reduced to what the frameworks need, fed one finding at a time (bounded memory: one
+    entry per distinct finding id, source and technique, a few examples each)."""
+
+    def __init__(self, rule_ksv: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.rule_ksv = dict((rule, tuple(ksvs)) for rule, ksvs in (rule_ksv or {}).items())
+        self.by_id: dict[str, _Seen] = {}
+        self.by_source: dict[str, _Seen] = {}
+        self.by_technique: dict[str, _Seen] = {}
+        self.benchmarks: dict[str, int] = {}
         # KSV ids a workload rule answers: when the rules ran, such a check is assessed without Trivy
-        self.rule_covered = {ksv for ksvs in rule_ksv.values() for ksv in ksvs}
-        for finding in findings:
-            fid = str(finding.get("id", ""))
-            self.by_id.setdefault(fid, []).append(finding)
-            for ksv in rule_ksv.get(fid, ()):
-                self.by_id.setdefault(ksv, []).append(finding)
-            self.by_source.setdefault(str(finding.get("source", "")), []).append(finding)
-            if finding.get("source") == "falco":
-                for tag in finding.get("tags") or ():
-                    if isinstance(tag, str) and _TECHNIQUE.match(tag):
-                        self.by_technique.setdefault(tag, []).append(finding)
+        self.rule_covered = {ksv for ksvs in self.rule_ksv.values() for ksv in ksvs}
+
+    @staticmethod
+    def _seen(table: dict[str, _Seen], key: str) -> _Seen:
+        seen = table.get(key)
+        if seen is None:
+            seen = table[key] = _Seen()
+        return seen
+
+    def add(self, finding: Mapping[str, Any]) -> None:
+        fid = str(finding.get("id", ""))
+        self._seen(self.by_id, fid).add(finding)
+        for ksv in self.rule_ksv.get(fid, ()):
+            self._seen(self.by_id, ksv).add(finding)
+        source = str(finding.get("source", ""))
+        self._seen(self.by_source, source).add(finding)
+        if source == "falco":
+            for tag in finding.get("tags") or ():
+                if isinstance(tag, str) and _TECHNIQUE.match(tag):
+                    self._seen(self.by_technique, tag).add(finding)
+        benchmark = finding.get("benchmark")
+        if isinstance(benchmark, str) and fid.startswith("CIS-"):
+            self.benchmarks[benchmark] = self.benchmarks.get(benchmark, 0) + 1
+
+    def benchmark(self) -> str | None:
+        """The CIS benchmark most results of the run were judged against (None without CIS results)."""
+        return max(sorted(self.benchmarks), key=lambda name: self.benchmarks[name]) if self.benchmarks else None
 
 
-def _decide(found: list[Mapping[str, Any]], sources: Iterable[str], assessed_sources: set[str]) -> str:
-    statuses = {f.get("status") for f in found}
+def _decide(seen: list[_Seen], sources: Iterable[str], assessed_sources: set[str]) -> str:
+    statuses: set[str] = set()
+    for item in seen:
+        statuses |= item.statuses
     if "fail" in statuses:
         return "fail"
     if "warn" in statuses:
@@ -149,54 +192,47 @@ def _decide(found: list[Mapping[str, Any]], sources: Iterable[str], assessed_sou
     return "not_assessed"
 
 
-def _technique_findings(index: _Index, technique: str) -> list[Mapping[str, Any]]:
+def _technique_seen(tally: Tally, technique: str) -> list[_Seen]:
     """Falco events tagged with the technique or one of its sub-techniques (T1552 covers T1552.007)."""
-    out: list[Mapping[str, Any]] = []
-    for tag, found in index.by_technique.items():
-        if tag == technique or tag.startswith(technique + "."):
-            out.extend(found)
-    return out
+    return [seen for tag, seen in tally.by_technique.items() if tag == technique or tag.startswith(technique + ".")]
 
 
-def _control(control: Mapping[str, Any], index: _Index, assessed_sources: set[str],
+def _control(control: Mapping[str, Any], tally: Tally, assessed_sources: set[str],
              extra: Iterable[str] = ()) -> dict[str, Any]:
     checks = list(control.get("checks", [])) + ["CIS-" + c for c in control.get("cis", [])]
     checks += [c for c in extra if c not in checks]
     decided: list[tuple[str, str]] = []
-    examples: list[Mapping[str, Any]] = []
+    examples: list[dict[str, Any]] = []
     for check in checks:
         if check.startswith("source:"):
-            found = list(index.by_source.get(check[len("source:"):], []))
+            found = [tally.by_source[check[len("source:"):]]] if check[len("source:"):] in tally.by_source else []
         else:
-            found = list(index.by_id.get(check, []))
-        sources = _check_sources(check) + (("workload",) if check in index.rule_covered else ())
+            found = [tally.by_id[check]] if check in tally.by_id else []
+        sources = _check_sources(check) + (("workload",) if check in tally.rule_covered else ())
         decided.append((check, _decide(found, sources, assessed_sources)))
-        examples.extend(f for f in found if f.get("status") in ("fail", "warn"))
+        for seen in found:
+            examples.extend(seen.examples)
     for technique in control.get("techniques", []):
-        found = _technique_findings(index, technique)
+        found = _technique_seen(tally, technique)
         decided.append(("falco:" + technique, _decide(found, ("falco",), assessed_sources)))
-        examples.extend(f for f in found if f.get("status") in ("fail", "warn"))
+        for seen in found:
+            examples.extend(seen.examples)
     if not decided:
         status = "manual"
     else:
         # the checks of one control are ways of answering the same question (Trivy's check, kubesec's rule, the
         # CIS id): the worst answer given decides, and one assessed answer is enough
         status = min((s for _, s in decided), key=lambda s: _ORDER[s])
-    seen, shown = set(), []
-    for finding in examples:
-        key = (finding.get("id"), finding.get("fingerprint"))
-        if key in seen:
-            continue
-        seen.add(key)
-        resource = finding.get("resource") or {}
-        shown.append({"id": finding.get("id"), "status": finding.get("status"), "node": finding.get("node"),
-                      "namespace": resource.get("namespace"), "name": resource.get("name")})
+    shown: list[dict[str, Any]] = []
+    for example in examples:
+        if example not in shown:
+            shown.append(example)
     return {"id": control["id"], "name": control.get("name", ""), "severity": control.get("severity", "unknown"),
             "status": status, "checks": [{"check": c, "status": s} for c, s in decided],
-            "problems": len(seen), "examples": shown[:MAX_EXAMPLES]}
+            "examples": shown[:MAX_EXAMPLES]}
 
 
-def evaluate(findings: Iterable[Mapping[str, Any]], frameworks: Iterable[Mapping[str, Any]], *,
+def evaluate(findings: Iterable[Mapping[str, Any]] | Tally, frameworks: Iterable[Mapping[str, Any]], *,
              assessed_sources: Iterable[str], rule_ksv: Mapping[str, Iterable[str]] | None = None,
              extra_checks: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> list[dict[str, Any]]:
     """One view per framework: each control's status, counts per status and the score (None if nothing assessed).
@@ -204,9 +240,14 @@ def evaluate(findings: Iterable[Mapping[str, Any]], frameworks: Iterable[Mapping
     ``assessed_sources``: the findings sources that ran and succeeded this run (failed or absent sources leave
     their checks not assessed rather than passed). ``rule_ksv``: workload rule id -> the Trivy KSV ids it covers.
     ``extra_checks``: framework id -> control id -> more check ids (the workload rules' own mappings,
-    ``rule_checks``).
+    ``rule_checks``). ``findings``: the findings, or a ``Tally`` fed with them (then ``rule_ksv`` is the tally's).
     """
-    index = _Index(findings, rule_ksv or {})
+    if isinstance(findings, Tally):
+        index = findings
+    else:
+        index = Tally(rule_ksv)
+        for finding in findings:
+            index.add(finding)
     assessed = set(assessed_sources)
     extra_checks = extra_checks or {}
     views = []
@@ -278,3 +319,59 @@ def rule_checks(rule_frameworks: Mapping[str, Mapping[str, Iterable[Mapping[str,
                 if item["id"] == technique.get("id"):
                     add("mitre-attack-containers", item["id"], rid)
     return out
+
+
+# ---------------------------------------------------------------------------------------------- the report's view
+_LOADED: dict[str, list[dict[str, Any]]] = {}
+
+
+def _data(directory: str = DATA_DIR) -> list[dict[str, Any]]:
+    if directory not in _LOADED:
+        _LOADED[directory] = load(directory)
+    return _LOADED[directory]
+
+
+def assessed_sources(areas: Iterable[Mapping[str, Any]], by_source: Mapping[str, Mapping[str, int]]) -> set[str]:
+    """The findings sources that ran and succeeded this run: their area is assessed (a failed source leaves its
+    area not assessed), and they wrote findings or one of their collectors graded the area."""
+    from ansible_collections.kubesec.cluster.plugins.module_utils._sources import SOURCE_TABLE
+
+    ok = dict((a["area"], set(a.get("graded_by") or ())) for a in areas if a.get("assessed"))
+    out = set()
+    for source in SOURCE_TABLE:
+        for area in ((source.area,) if source.area else source.areas):
+            wrote = any(count for count in (by_source.get(source.name) or {}).values())
+            if area in ok and (wrote or ok[area] & set(source.collectors)):
+                out.add(source.name)
+    return out
+
+
+def report_view(tally: Tally, areas: Iterable[Mapping[str, Any]], by_source: Mapping[str, Mapping[str, int]],
+                directory: str = DATA_DIR) -> dict[str, Any]:
+    """report.json's ``frameworks``: the run's CIS benchmark (when CIS results exist) and every framework of
+    data/frameworks, each control decided from this run's findings; ``notes`` says what could not be built."""
+    from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import rule_frameworks
+    from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue, _policies_catalogue
+
+    frameworks = list(_data(directory))
+    notes = []
+    benchmark = tally.benchmark()
+    if benchmark:
+        try:
+            catalogue = _catalogue.load(benchmark)
+        except (_catalogue.CatalogueNotFound, ValueError) as exc:
+            notes.append("CIS %s: %s" % (benchmark, exc))
+        else:
+            policies = None
+            plain = benchmark.split("-cis-")[-1] if "-cis-" in benchmark else None
+            try:
+                policies = _policies_catalogue.for_benchmark("cis-" + plain if plain else benchmark)
+            except ValueError:
+                notes.append("CIS %s: section 5 is not catalogued for this benchmark" % benchmark)
+            frameworks.insert(0, cis_framework(catalogue, policies))
+    views = evaluate(tally, frameworks, assessed_sources=assessed_sources(areas, by_source),
+                     extra_checks=rule_checks(rule_frameworks(), frameworks))
+    return {"frameworks": views, "notes": notes,
+            "method": "docs/frameworks.md: a control fails when a finding of one of its checks failed, is for review "
+                      "when one is WARN, passes when one passed or when a source that reports only problems ran and "
+                      "reported none; otherwise it is not assessed. Score = passed / (passed + failed + review)."}

@@ -58,7 +58,7 @@ def open_atomic(path: str, *, mode: int | None = None, text: bool = True) -> Ite
 
 
 def atomic_write(path: str, data: bytes | str, *, mode: int | None = None, backup: bool = False) -> str | None:
-    """Write ``data`` (text is encoded UTF-8) to ``path`` atomically, creating its folder; returns the backup's path.
+    """Write ``data`` (text is encoded UTF-8, lone surrogates as "?") to ``path`` atomically, creating its folder; returns the backup's path.
 
     The one atomic write of the collection (module_utils/_io.atomic_write: fsync, rename, directory sync, backup,
     no temp file left on any error) with the report's defaults: missing folders are created and a new file gets
@@ -66,4 +66,6 @@ def atomic_write(path: str, data: bytes | str, *, mode: int | None = None, backu
     (an OSError) naming the file.
     """
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    return _node_io.atomic_write(path, data, mode=mode, backup=backup, new_mode=DEFAULT_MODE)
+    # cluster text may hold lone surrogates (from JSON escapes): written as "?" rather than failing the report
+    payload = data if isinstance(data, bytes) else data.encode("utf-8", "replace")
+    return _node_io.atomic_write(path, payload, mode=mode, backup=backup, new_mode=DEFAULT_MODE)

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, STATUSES
-from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _inputs, _scoring
+from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import KSV_RULE_MAP
+from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _frameworks, _inputs, _scoring
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (
     PROBLEM_STATUSES, Finding, ReportInputError, gc_paused, worse)
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import (
@@ -52,6 +53,7 @@ class _Pass:
         self.changed: set[str] = set()
         self.states: list[SectionState] = [state() for state in SECTION_STATES]
         self.state_of = dict((source, state) for state in self.states for source in state.sources)
+        self.frameworks = _frameworks.Tally(_frameworks.rule_ksv_map(KSV_RULE_MAP))  # every finding, reduced
 
     def add(self, f: Finding) -> None:
         """One finding as read. What each source reported is kept per source (its section, top rows and the
@@ -61,6 +63,7 @@ class _Pass:
         if counts is None:
             counts = self.by_source[source] = dict((s, 0) for s in STATUSES)
         counts[status] += 1
+        self.frameworks.add(f)
         is_new = self._compare(f, status in PROBLEM_STATUSES)
         if status in PROBLEM_STATUSES or status == "waived":
             top = self.top.get(source)
@@ -193,6 +196,7 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
     areas = _scoring.area_scores(acc.areas, collectors, image_info, acc.by_source)
     waiver_info = waiver_set.info()
     gate_result = gates.result(summary, areas, waiver_info)
+    frameworks = _frameworks.report_view(acc.frameworks, areas, acc.by_source)
     # change since the previous run, from its headline
     previous_headline = history[-1] if history and previous_run_id and history[-1].get("run_id") == previous_run_id \
         else None
@@ -249,6 +253,7 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
         "comparison_fingerprints": fingerprints,
         "waivers": waiver_info,
         "gates": gate_result,
+        "frameworks": frameworks,
         "features": features_clean,
         "features_dropped": features_dropped,
         "actions": actions or {"records": [], "unreadable": [], "total": 0, "since_previous": 0, "present": False},

@@ -44,6 +44,8 @@ class Section(NamedTuple):
 
 
 SECTIONS = (
+    Section("frameworks", "frameworks", "Compliance frameworks", "frameworks.html.j2",
+            present_when=("frameworks.frameworks",)),
     Section("cis_nodes", "cis", "CIS benchmark per node", "cis_nodes.html.j2"),
     Section("node_currency", "node-currency", "Node currency", "node_currency.html.j2", absent=(
         "node-currency results (source node-currency)",
