@@ -59,9 +59,14 @@ class Receiver:
                 if receiver.secret:
                     expected = "sha256=" + hmac.new(receiver.secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
                     ok = hmac.compare_digest(given, expected)
-                receiver.requests.append({"path": self.path, "signature_ok": ok,
-                                          "content_type": self.headers.get("Content-Type"),
-                                          "headers": {k: v for k, v in self.headers.items()}})
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "signature_ok": ok,
+                        "content_type": self.headers.get("Content-Type"),
+                        "headers": {k: v for k, v in self.headers.items()},
+                    }
+                )
                 if ok is False:
                     return self._reply(401, "bad signature")
                 if receiver.status != 200:
@@ -95,8 +100,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out", default=".demo/drift-webhook.jsonl", help="accepted payloads, one JSON per line")
-    parser.add_argument("--secret-env", default="KUBESEC_DRIFT_WEBHOOK_SECRET",
-                        help="environment variable holding the HMAC secret (unset: signatures not checked)")
+    parser.add_argument(
+        "--secret-env", default="KUBESEC_DRIFT_WEBHOOK_SECRET", help="environment variable holding the HMAC secret (unset: signatures not checked)"
+    )
     args = parser.parse_args(argv)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     receiver = Receiver(os.environ.get(args.secret_env) or None, args.port, args.out)

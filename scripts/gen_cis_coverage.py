@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write docs/cis-coverage.md from the CIS catalogues and the hardening roles' control data.
 
-    .venv/bin/python scripts/gen_cis_coverage.py          # rewrite the page
-    .venv/bin/python scripts/gen_cis_coverage.py --check  # exit 1 when the page is out of date (the tests do this)
+.venv/bin/python scripts/gen_cis_coverage.py          # rewrite the page
+.venv/bin/python scripts/gen_cis_coverage.py --check  # exit 1 when the page is out of date (the tests do this)
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ SECTION5_HOW = {
     "wildcard_roles": "Roles/ClusterRoles with '*' in verbs, resources or apiGroups (built-in ones exempt)",
     "default_service_accounts": "default ServiceAccounts without automountServiceAccountToken: false, bound, or used ({rule})",
     "system_masters": "bindings naming system:masters; certificate membership needs a person (WARN)",
-    "policy_control": ("PSA enforce label baseline/restricted on every namespace with user workloads, or a policy "
-                       "engine webhook / ValidatingAdmissionPolicyBinding"),
+    "policy_control": (
+        "PSA enforce label baseline/restricted on every namespace with user workloads, or a policy engine webhook / ValidatingAdmissionPolicyBinding"
+    ),
     "capability": "containers that add {capability} or do not drop it (or ALL)",
     "host_process": "securityContext.windowsOptions.hostProcess on pods and containers",
     "seccomp": "effective seccomp profile per container ({allowed}; legacy annotations read)",
@@ -49,51 +50,76 @@ SECTION5_HOW = {
 def _section5_how(test):
     grants = "; ".join("%s %s" % ("/".join(g["verbs"]), "/".join(g["resources"])) for g in test.get("grants") or [])
     return SECTION5_HOW[test["type"]].format(
-        rule=test.get("rule", ""), fields=" ({})".format(", ".join(test["fields"])) if test.get("fields") else "",
-        grants=grants, capability=test.get("capability", ""),
+        rule=test.get("rule", ""),
+        fields=" ({})".format(", ".join(test["fields"])) if test.get("fields") else "",
+        grants=grants,
+        capability=test.get("capability", ""),
         allowed=", ".join(test.get("allowed") or test.get("allowed_bindings") or []),
-        services=", ".join(test.get("allowed_services") or []))
+        services=", ".join(test.get("allowed_services") or []),
+    )
 
 
 def section5(catalogues):
     """The section-5 part of the page: how it is evaluated, the totals per benchmark, one table each."""
     policies = {name: _policies_catalogue.load(name) for name in _policies_catalogue.available()}
-    lines = ["## Section 5 (policies): decided from cluster objects", "",
-             "Section 5 is not read from node files: `kubesec.cluster.cluster_policy_audit` (the collect role's `policies`",
-             "source, `kubesec_collect.policies`) reads the cluster's objects - exports (`kubectl get ... -A -o yaml`) or",
-             "the API, paged - and writes one finding per check (source `cis-policies`, id `CIS-5.x.y`, the offending",
-             "objects in `evidence.offending`). `cis_node_audit` with `targets: [policies]` evaluates nothing and says so.",
-             "A check whose objects are missing from the input, or whose API list was forbidden, is WARN (\"Not decided\"),",
-             "never PASS. **objects**: PASS/FAIL from the objects; **review**: the objects are listed and a person decides",
-             "(WARN while anything is found). Data: `data/cis_policies/` (validated by `data/schemas/cis-policies.json`).",
-             "Where kubesec differs from kube-bench's audit: 5.2.6 counts an unset allowPrivilegeEscalation as allowed (it",
-             "defaults to true; kube-bench passes it), and workload-rule checks leave out the system namespaces as the rule",
-             "does (kube-bench lists every pod). The cluster policy rules behind 5.1.x are in docs/cluster-policies.md.",
-             "", "| Benchmark | Ids (sections 1-4 + 5) | Section 5 | decided from objects | review | kube-bench manual |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Section 5 (policies): decided from cluster objects",
+        "",
+        "Section 5 is not read from node files: `kubesec.cluster.cluster_policy_audit` (the collect role's `policies`",
+        "source, `kubesec_collect.policies`) reads the cluster's objects - exports (`kubectl get ... -A -o yaml`) or",
+        "the API, paged - and writes one finding per check (source `cis-policies`, id `CIS-5.x.y`, the offending",
+        "objects in `evidence.offending`). `cis_node_audit` with `targets: [policies]` evaluates nothing and says so.",
+        'A check whose objects are missing from the input, or whose API list was forbidden, is WARN ("Not decided"),',
+        "never PASS. **objects**: PASS/FAIL from the objects; **review**: the objects are listed and a person decides",
+        "(WARN while anything is found). Data: `data/cis_policies/` (validated by `data/schemas/cis-policies.json`).",
+        "Where kubesec differs from kube-bench's audit: 5.2.6 counts an unset allowPrivilegeEscalation as allowed (it",
+        "defaults to true; kube-bench passes it), and workload-rule checks leave out the system namespaces as the rule",
+        "does (kube-bench lists every pod). The cluster policy rules behind 5.1.x are in docs/cluster-policies.md.",
+        "",
+        "| Benchmark | Ids (sections 1-4 + 5) | Section 5 | decided from objects | review | kube-bench manual |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, cat in policies.items():
         checks = cat["checks"]
         nodes = len(catalogues[name]["checks"]) if name in catalogues else 0
-        lines.append("| %s | %d/%d (%d + %d) | %d | %d | %d | %d of %d |" % (
-            name, nodes + len(checks), nodes + len(checks), nodes, len(checks), len(checks),
-            sum(1 for c in checks if c["decided"] == "objects"), sum(1 for c in checks if c["decided"] == "review"),
-            sum(1 for c in checks if c["kube_bench"] == "manual"), len(checks)))
+        lines.append(
+            "| %s | %d/%d (%d + %d) | %d | %d | %d | %d of %d |"
+            % (
+                name,
+                nodes + len(checks),
+                nodes + len(checks),
+                nodes,
+                len(checks),
+                len(checks),
+                sum(1 for c in checks if c["decided"] == "objects"),
+                sum(1 for c in checks if c["decided"] == "review"),
+                sum(1 for c in checks if c["kube_bench"] == "manual"),
+                len(checks),
+            )
+        )
     lines.append("")
     for name, cat in policies.items():
-        lines += ["### %s section 5 (%s)" % (name, cat["source"]), "",
-                  "| Id | Title | kube-bench | Decided | Severity | How |", "|---|---|---|---|---|---|"]
+        lines += ["### %s section 5 (%s)" % (name, cat["source"]), "", "| Id | Title | kube-bench | Decided | Severity | How |", "|---|---|---|---|---|---|"]
         for check in cat["checks"]:
-            lines.append("| %s | %s | %s | %s | %s | %s |" % (check["id"], check["title"], check["kube_bench"],
-                                                            check["decided"], check["severity"],
-                                                            _section5_how(check["test"]).replace("|", "\\|")))
+            lines.append(
+                "| %s | %s | %s | %s | %s | %s |"
+                % (check["id"], check["title"], check["kube_bench"], check["decided"], check["severity"], _section5_how(check["test"]).replace("|", "\\|"))
+            )
         lines.append("")
     return lines
 
+
 # Distribution test-host trees (tests/testbed/trees/rancher.yml) judged by their catalogue for the counts table.
-PROFILE_TREES = {"k3s-default": "k3s-cis-1.12", "k3s-hardened": "k3s-cis-1.12",
-                 "rke2-default": "rke2-cis-1.12", "rke2-hardened": "rke2-cis-1.12",
-                 "eks-default": "eks-cis-1.8.0", "eks-al2023": "eks-cis-1.8.0", "gke-default": "gke-cis-1.9.0",
-                 "aks-default": "aks-cis-1.8"}
+PROFILE_TREES = {
+    "k3s-default": "k3s-cis-1.12",
+    "k3s-hardened": "k3s-cis-1.12",
+    "rke2-default": "rke2-cis-1.12",
+    "rke2-hardened": "rke2-cis-1.12",
+    "eks-default": "eks-cis-1.8.0",
+    "eks-al2023": "eks-cis-1.8.0",
+    "gke-default": "gke-cis-1.9.0",
+    "aks-default": "aks-cis-1.8",
+}
 # the tree file (tests/testbed/trees/<role>.yml) of each profile: managed node pools have their own
 PROFILE_ROLES = {"eks-default": "managed", "eks-al2023": "managed", "gke-default": "managed", "aks-default": "managed"}
 
@@ -214,45 +240,76 @@ def profile_rows() -> list[str]:
 
 def render():
     roles = remediated_by_role()
-    lines = ["# CIS coverage", "",
-             "Generated by `scripts/gen_cis_coverage.py` from the catalogues in the collection's `data/cis/` and the",
-             "hardening roles' control data; a test keeps it in step.", "", *HOW_NODES_ARE_READ, ""]
+    lines = [
+        "# CIS coverage",
+        "",
+        "Generated by `scripts/gen_cis_coverage.py` from the catalogues in the collection's `data/cis/` and the",
+        "hardening roles' control data; a test keeps it in step.",
+        "",
+        *HOW_NODES_ARE_READ,
+        "",
+    ]
     names = sorted(_catalogue.available(), key=lambda n: [int(p) if p.isdigit() else p for p in n.replace("-", ".").split(".")])
     catalogues = {name: _catalogue.load(name) for name in names}
-    lines += ["## Catalogues", "",
-              "Older benchmark versions are written as `extends: <newer>` plus the checks they add, change or remove",
-              "(`plugins/plugin_utils/_catalogue.py` resolves them; `data/schemas/cis-catalogue.json` validates every file).",
-              "", "| Catalogue | Kubernetes | Source | Written as | Checks |", "|---|---|---|---|---|"]
+    lines += [
+        "## Catalogues",
+        "",
+        "Older benchmark versions are written as `extends: <newer>` plus the checks they add, change or remove",
+        "(`plugins/plugin_utils/_catalogue.py` resolves them; `data/schemas/cis-catalogue.json` validates every file).",
+        "",
+        "| Catalogue | Kubernetes | Source | Written as | Checks |",
+        "|---|---|---|---|---|",
+    ]
     for name, cat in catalogues.items():
         base = _catalogue.extends(name)
-        lines.append(f"| {name} | {', '.join(cat['kubernetes'])} | {cat.get('source', '')} | "
-                     f"{('extends ' + base) if base else 'full file'} | {len(cat['checks'])} |")
-    lines += ["", "### Which catalogue a cluster gets",
-              "",
-              f"From the Kubernetes minor, with kube-bench's own `version_mapping` ({_cis_versions.KUBE_BENCH_SOURCE};",
-              "data in `plugins/module_utils/_cis_versions.py`, which `cluster_facts` and the `kube_bench` module share).",
-              "A minor newer than the table gets the newest catalogue; an older one the oldest, with a note.", "",
-              "| Kubernetes | kube-bench benchmark | kubesec catalogue |", "|---|---|---|"]
+        lines.append(
+            f"| {name} | {', '.join(cat['kubernetes'])} | {cat.get('source', '')} | {('extends ' + base) if base else 'full file'} | {len(cat['checks'])} |"
+        )
+    lines += [
+        "",
+        "### Which catalogue a cluster gets",
+        "",
+        f"From the Kubernetes minor, with kube-bench's own `version_mapping` ({_cis_versions.KUBE_BENCH_SOURCE};",
+        "data in `plugins/module_utils/_cis_versions.py`, which `cluster_facts` and the `kube_bench` module share).",
+        "A minor newer than the table gets the newest catalogue; an older one the oldest, with a note.",
+        "",
+        "| Kubernetes | kube-bench benchmark | kubesec catalogue |",
+        "|---|---|---|",
+    ]
     shipped = {minor: name for name, minors in _cis_versions.CATALOGUES.items() for minor in minors}
     oldest = next(iter(_cis_versions.CATALOGUES))
-    for minor, benchmark in sorted(_cis_versions.VERSION_MAPPING.items(),
-                                   key=lambda item: tuple(int(p) for p in item[0].split("."))):
+    for minor, benchmark in sorted(_cis_versions.VERSION_MAPPING.items(), key=lambda item: tuple(int(p) for p in item[0].split("."))):
         lines.append(f"| {minor} | {benchmark} | {shipped.get(minor, oldest + ' (not shipped: ' + benchmark + ')')} |")
-    lines += ["", "Distribution layouts (chosen by `cis_node_audit` from the node's files, or `distribution` in the inventory):",
-              "", "| Distribution | Catalogue |", "|---|---|"]
+    lines += [
+        "",
+        "Distribution layouts (chosen by `cis_node_audit` from the node's files, or `distribution` in the inventory):",
+        "",
+        "| Distribution | Catalogue |",
+        "|---|---|",
+    ]
     for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items():
         lines.append(f"| {dist} | {name} |")
-    lines += ["", "### Distribution test hosts: what the installers write, judged by the catalogue", "",
-              "The trees of `tests/testbed/trees/rancher.yml` (installer + first start; `-hardened`: plus what the",
-              "distribution's CIS hardening guide has the operator write), audited as they are (before kubesec hardens",
-              "them; after `node_hardening` every check passes except the `info` ones: molecule scenarios `k3s`, `rke2`),",
-              "and of `tests/testbed/trees/managed.yml` (a default EKS / GKE / AKS node pool node; node target only).",
-              "", "| Test host profile | Catalogue | PASS | FAIL | WARN | INFO | Not passing |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Distribution test hosts: what the installers write, judged by the catalogue",
+        "",
+        "The trees of `tests/testbed/trees/rancher.yml` (installer + first start; `-hardened`: plus what the",
+        "distribution's CIS hardening guide has the operator write), audited as they are (before kubesec hardens",
+        "them; after `node_hardening` every check passes except the `info` ones: molecule scenarios `k3s`, `rke2`),",
+        "and of `tests/testbed/trees/managed.yml` (a default EKS / GKE / AKS node pool node; node target only).",
+        "",
+        "| Test host profile | Catalogue | PASS | FAIL | WARN | INFO | Not passing |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += profile_rows()
     lines.append("")
     for cat in catalogues.values():
-        lines += [f"## {cat['version']} (Kubernetes {', '.join(cat.get('kubernetes', []))})", "",
-                  "| Id | Title | Scored | Severity | Audited by | Remediated by |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {cat['version']} (Kubernetes {', '.join(cat.get('kubernetes', []))})",
+            "",
+            "| Id | Title | Scored | Severity | Audited by | Remediated by |",
+            "|---|---|---|---|---|---|",
+        ]
         for check in cat["checks"]:
             cid = str(check["id"])
             target = cat.get("target_sections", {}).get(cid.split(".", 1)[0], "node")
@@ -260,8 +317,10 @@ def render():
             if cat["version"] in _cis_versions.DISTRIBUTION_CATALOGUES.values():  # its own list (4.2.7: not applicable)
                 listed = (cat.get("kubesec_remediation") or {}).get("controls") or {}
                 role = next((r for r, ids in listed.items() if cid in ids), None)
-            lines.append(f"| {cid} | {check['title']} | {'yes' if check['scored'] else 'manual'} | {check.get('severity', '')}"
-                         f" | cis_node_audit ({target}) | {('`' + role + '`') if role else 'audit only'} |")
+            lines.append(
+                f"| {cid} | {check['title']} | {'yes' if check['scored'] else 'manual'} | {check.get('severity', '')}"
+                f" | cis_node_audit ({target}) | {('`' + role + '`') if role else 'audit only'} |"
+            )
         lines.append("")
     lines += section5(catalogues)
     return "\n".join(lines)

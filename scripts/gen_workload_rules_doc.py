@@ -29,16 +29,27 @@ def _cell(text: str) -> str:
 
 
 def rules_table() -> str:
-    lines = ["| Id | Short name | Title | Severity | Scope | Parameters (default) | Trivy KSV | Gatekeeper template "
-             "| PSS |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| Id | Short name | Title | Severity | Scope | Parameters (default) | Trivy KSV | Gatekeeper template | PSS |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for rule in RULES:
-        params = "<br>".join("`%s` (`%s`)" % (name, _cell(json.dumps(spec["default"])))
-                             for name, spec in rule["params"].items()) or "none"
+        params = "<br>".join("`%s` (`%s`)" % (name, _cell(json.dumps(spec["default"]))) for name, spec in rule["params"].items()) or "none"
         severity = rule["severity"] + (" (%s)" % rule["severity_note"] if rule["severity_note"] else "")
-        lines.append("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
-            rule["id"], rule["name"], _cell(rule["title"]), severity, rule["scope"], params,
-            ", ".join(rule["ksv"]) or "none", "`%s`" % rule["gatekeeper"] if rule["gatekeeper"] else "none",
-            rule["pss"] or "-"))
+        lines.append(
+            "| %s | `%s` | %s | %s | %s | %s | %s | %s | %s |"
+            % (
+                rule["id"],
+                rule["name"],
+                _cell(rule["title"]),
+                severity,
+                rule["scope"],
+                params,
+                ", ".join(rule["ksv"]) or "none",
+                "`%s`" % rule["gatekeeper"] if rule["gatekeeper"] else "none",
+                rule["pss"] or "-",
+            )
+        )
     return "\n".join(lines)
 
 
@@ -49,22 +60,26 @@ def pss_table() -> str:
         for slug, (name, levels) in _wl_rule.PSS_CONTROLS.items():
             if level not in levels:
                 continue
-            ids = [rid for rid, mapped in frameworks.items()
-                   if any(entry["id"] == "%s/%s" % (level, slug) for entry in mapped["pss"])]
+            ids = [rid for rid, mapped in frameworks.items() if any(entry["id"] == "%s/%s" % (level, slug) for entry in mapped["pss"])]
             lines.append("| %s | %s (`%s/%s`) | %s |" % (level, name, level, slug, ", ".join(ids) or "**none**"))
     return "\n".join(lines)
 
 
 def frameworks_table() -> str:
     frameworks = rule_frameworks()
-    lines = ["| Rule | CIS (%s) | NSA/CISA Kubernetes Hardening Guide v1.2 | MITRE ATT&CK for Containers |"
-             % _wl_rule.CIS_VERSION, "|---|---|---|---|"]
+    lines = ["| Rule | CIS (%s) | NSA/CISA Kubernetes Hardening Guide v1.2 | MITRE ATT&CK for Containers |" % _wl_rule.CIS_VERSION, "|---|---|---|---|"]
     for rule in RULES:
         mapped = frameworks[rule["id"]]
-        lines.append("| `%s` (%s) | %s | %s | %s |" % (
-            rule["name"], rule["id"], ", ".join(entry["id"] for entry in mapped["cis"]) or "-",
-            "; ".join(entry["name"] for entry in mapped["nsa"]) or "-",
-            ", ".join("%s %s" % (entry["id"], entry["name"]) for entry in mapped["mitre"]) or "-"))
+        lines.append(
+            "| `%s` (%s) | %s | %s | %s |"
+            % (
+                rule["name"],
+                rule["id"],
+                ", ".join(entry["id"] for entry in mapped["cis"]) or "-",
+                "; ".join(entry["name"] for entry in mapped["nsa"]) or "-",
+                ", ".join("%s %s" % (entry["id"], entry["name"]) for entry in mapped["mitre"]) or "-",
+            )
+        )
     return "\n".join(lines)
 
 
@@ -74,8 +89,7 @@ BLOCKS = {"rules": rules_table, "pss": pss_table, "frameworks": frameworks_table
 def render(text: str) -> str:
     """The page with every generated block replaced; ValueError when a block's markers are missing."""
     for name, build in BLOCKS.items():
-        pattern = re.compile(r"(<!-- BEGIN generated: %s -->\n)(?:.*?\n)?(<!-- END generated: %s -->)" % (name, name),
-                             re.S)
+        pattern = re.compile(r"(<!-- BEGIN generated: %s -->\n)(?:.*?\n)?(<!-- END generated: %s -->)" % (name, name), re.S)
         if not pattern.search(text):
             raise ValueError("%s: the markers of the generated block %r are missing" % (PAGE, name))
         body = build()

@@ -5,6 +5,7 @@ in ~/.ansible/test/cache/get_pip_<ver>.py, and scripts/sanity puts this file the
 get-pip: bootstrap pip with ensurepip (in a child process: in-process it sets PIP_CONFIG_FILE=/dev/null
 and hides the machine's pip configuration), then install what was asked from the package index.
 """
+
 import subprocess
 import sys
 

@@ -9,6 +9,7 @@ in about a second, and writes pip's own requirements format, so installing needs
 a digest of its inputs (the dependency lists of pyproject.toml and requirements/constraints.in);
 tests/unit/test_lock.py fails when they no longer match, i.e. when someone edited pyproject.toml without `make lock`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,21 +30,39 @@ def inputs_digest(root: pathlib.Path = ROOT) -> str:
     """Digest of what the locks are resolved from (not of pyproject's tool settings)."""
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     constraints = [line.split("#", 1)[0].strip() for line in (root / "requirements/constraints.in").read_text().splitlines()]
-    data = {"requires-python": project.get("requires-python"), "dependencies": project.get("dependencies", []),
-            "optional-dependencies": project.get("optional-dependencies", {}), "constraints": [c for c in constraints if c]}
+    data = {
+        "requires-python": project.get("requires-python"),
+        "dependencies": project.get("dependencies", []),
+        "optional-dependencies": project.get("optional-dependencies", {}),
+        "constraints": [c for c in constraints if c],
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def recorded_digest(lock: pathlib.Path) -> str | None:
     for line in lock.read_text().splitlines():
         if line.startswith(DIGEST_PREFIX):
-            return line[len(DIGEST_PREFIX):].strip()
+            return line[len(DIGEST_PREFIX) :].strip()
     return None
 
 
 def _compile(uv: str, out: pathlib.Path, *extra: str) -> None:
-    cmd = [uv, "pip", "compile", "pyproject.toml", "--quiet", "--universal", "--python-version", PYTHON,
-           "--generate-hashes", "--custom-compile-command", "make lock", "-o", str(out.relative_to(ROOT)), *extra]
+    cmd = [
+        uv,
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--quiet",
+        "--universal",
+        "--python-version",
+        PYTHON,
+        "--generate-hashes",
+        "--custom-compile-command",
+        "make lock",
+        "-o",
+        str(out.relative_to(ROOT)),
+        *extra,
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True)
     lines = out.read_text().splitlines(keepends=True)
     # the digest goes right below uv's header comment

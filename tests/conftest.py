@@ -24,19 +24,20 @@ def assert_valid_findings(findings):
     assert isinstance(findings, list)
     for index, finding in enumerate(findings):
         errors = sorted(_VALIDATOR.iter_errors(finding), key=lambda e: list(e.path))
-        assert not errors, f"finding #{index} ({finding.get('id')}): " + "; ".join(
-            f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
+        assert not errors, f"finding #{index} ({finding.get('id')}): " + "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
 
 
 def ansible_env(**extra):
     env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    })
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     env.update({key: str(value) for key, value in extra.items()})
     return env
 
@@ -44,8 +45,7 @@ def ansible_env(**extra):
 def run_playbook(playbook, *args, check=True, env=None, cwd=ROOT, timeout=600):
     """Run the real ansible-playbook; returns the CompletedProcess (stdout+stderr merged)."""
     cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, env=env or ansible_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env or ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"ansible-playbook failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
     return proc

@@ -55,7 +55,7 @@ def sh(cmd):
 def slice_file(src, dst, size):
     with open(src, "rb") as fin:
         data = fin.read(size)
-    data = data[:data.rfind(b"\n") + 1]
+    data = data[: data.rfind(b"\n") + 1]
     with open(dst, "wb") as fout:
         fout.write(data)
     return len(data)
@@ -90,7 +90,13 @@ def machine():
         except importlib.metadata.PackageNotFoundError:
             versions.append("%s missing" % dist)
     return "%s, %d CPUs, %.0f GiB RAM, Linux %s, Python %s, %s" % (
-        model, os.cpu_count() or 0, mem, platform.release(), platform.python_version(), ", ".join(versions))
+        model,
+        os.cpu_count() or 0,
+        mem,
+        platform.release(),
+        platform.python_version(),
+        ", ".join(versions),
+    )
 
 
 class Method:
@@ -117,8 +123,7 @@ def main():
     ap.add_argument("--skip-rotated", action="store_true")
     ap.add_argument("--skip-ansible", action="store_true")
     ap.add_argument("--markdown", help="also write the table here")
-    ap.add_argument("--quick", action="store_true",
-                    help="only cat, grep, rg and the two targeted queries (full day verb=delete, last hour)")
+    ap.add_argument("--quick", action="store_true", help="only cat, grep, rg and the two targeted queries (full day verb=delete, last hour)")
     args = ap.parse_args()
     if args.quick:
         args.skip_rotated = args.skip_ansible = True
@@ -127,16 +132,14 @@ def main():
     if not os.path.exists(log):
         print("generating %s (%s, 24 h) ..." % (log, args.size), flush=True)
         t0 = time.perf_counter()
-        events, size, _files = gen_auditlog.write_log(log, gen_auditlog.parse_size(args.size), 24.0,
-                                                      gen_auditlog.parse_end(END), 42)
+        events, size, _files = gen_auditlog.write_log(log, gen_auditlog.parse_size(args.size), 24.0, gen_auditlog.parse_end(END), 42)
         print("  %d events, %d bytes in %.0f s" % (events, size, time.perf_counter() - t0), flush=True)
     size = os.path.getsize(log)
     mb = size / 1e6
     rot_log = os.path.join(args.dir, "rotated", "audit.log")
     if not args.skip_rotated and not os.path.exists(rot_log):
         print("generating a rotated set (100 MiB files, gzip backups) ...", flush=True)
-        gen_auditlog.write_log(rot_log, gen_auditlog.parse_size(args.size), 24.0, gen_auditlog.parse_end(END), 42,
-                               rotate=100 << 20, gzip_backups=True)
+        gen_auditlog.write_log(rot_log, gen_auditlog.parse_size(args.size), 24.0, gen_auditlog.parse_end(END), 42, rotate=100 << 20, gzip_backups=True)
     for name in [log] + ([f["path"] for f in A.find_log_files(rot_log)] if not args.skip_rotated else []):
         with open(name, "rb") as fh:  # warm the page cache
             while fh.read(1 << 24):
@@ -147,12 +150,10 @@ def main():
 
     methods = [
         Method("cat > /dev/null", lambda: sh("cat %s > /dev/null" % log), args.runs),
-        Method("grep -c '\"verb\":\"delete\"' | cat", lambda: sh("grep -c '\"verb\":\"delete\"' %s | cat" % log),
-               args.runs),
+        Method('grep -c \'"verb":"delete"\' | cat', lambda: sh('grep -c \'"verb":"delete"\' %s | cat' % log), args.runs),
     ]
     if subprocess.run("command -v rg", shell=True, capture_output=True).returncode == 0:
-        methods.append(Method("rg -c '\"verb\":\"delete\"' | cat",
-                              lambda: sh("rg -c '\"verb\":\"delete\"' %s | cat" % log), args.runs))
+        methods.append(Method('rg -c \'"verb":"delete"\' | cat', lambda: sh('rg -c \'"verb":"delete"\' %s | cat' % log), args.runs))
     else:
         print("rg not installed (apt-get install -y ripgrep): skipped")
     part = os.path.join(args.dir, "slice.log")
@@ -160,10 +161,15 @@ def main():
     if args.quick:
         pass
     elif subprocess.run("command -v jq", shell=True, capture_output=True).returncode == 0:
-        methods.append(Method("jq -c 'select(.verb==\"delete\")' (%.0f MB slice, x%.1f)" % (
-            part_size / 1e6, size / float(part_size)),
-            lambda: sh("jq -c 'select(.verb==\"delete\")' %s | wc -l" % part), args.slow_runs,
-            scale=size / float(part_size), note="extrapolated from the slice"))
+        methods.append(
+            Method(
+                "jq -c 'select(.verb==\"delete\")' (%.0f MB slice, x%.1f)" % (part_size / 1e6, size / float(part_size)),
+                lambda: sh("jq -c 'select(.verb==\"delete\")' %s | wc -l" % part),
+                args.slow_runs,
+                scale=size / float(part_size),
+                note="extrapolated from the slice",
+            )
+        )
     else:
         print("jq not installed (apt-get install -y jq): skipped")
     if not args.quick:
@@ -171,8 +177,7 @@ def main():
     cases = [
         ("full range, verb=delete", dict(FULL, filters={"verb": ["delete"]}), args.runs),
         ("full range, user=alice@example.com", dict(FULL, filters={"user": ["alice@example.com"]}), args.runs),
-        ("full range, secrets get/list/watch", dict(FULL, filters={"resource": ["secrets"],
-                                                                   "verb": ["get", "list", "watch"]}), args.runs),
+        ("full range, secrets get/list/watch", dict(FULL, filters={"resource": ["secrets"], "verb": ["get", "list", "watch"]}), args.runs),
         ("full range, response_code 401/403", dict(FULL, filters={"response_code": [401, 403]}), args.runs),
         ("full range, verb=delete, 1 process", dict(FULL, filters={"verb": ["delete"]}, workers=1), args.runs),
         ("full range, no filter (decodes every event)", dict(FULL), args.slow_runs),
@@ -180,29 +185,32 @@ def main():
         ("last hour, no filter, 1 process", {"workers": 1}, args.runs),
         ("last hour, verb=delete", {"filters": {"verb": ["delete"]}}, args.runs),
         ("last 5 minutes", {"since": "5m"}, args.runs),
-        ("1 h window at midnight (reads 2 h: received_slack)", {"time_from": "2026-02-28T23:00:00Z",
-                                                               "time_to": "2026-03-01T00:00:00Z"}, args.runs),
+        ("1 h window at midnight (reads 2 h: received_slack)", {"time_from": "2026-02-28T23:00:00Z", "time_to": "2026-03-01T00:00:00Z"}, args.runs),
     ]
     if args.quick:
         cases = [case for case in cases if case[0] in ("full range, verb=delete", "last hour (the default), no filter")]
     for name, kw, runs in cases:
         methods.append(Method("audit_log_query " + name, lambda kw=kw: query(**kw), runs, whole="full range" in name))
     if not args.skip_rotated:
-        for name, kw in (("full range, verb=delete", dict(FULL, filters={"verb": ["delete"]})),
-                         ("last hour, no filter", {}),
-                         ("1 h window 10 h ago", {"time_from": "2026-03-01T01:00:00Z",
-                                                  "time_to": "2026-03-01T02:00:00Z"})):
-            methods.append(Method("rotated+gzip set: " + name, lambda kw=kw: query(rot_log, **kw), args.slow_runs,
-                                  whole="full range" in name))
+        for name, kw in (
+            ("full range, verb=delete", dict(FULL, filters={"verb": ["delete"]})),
+            ("last hour, no filter", {}),
+            ("1 h window 10 h ago", {"time_from": "2026-03-01T01:00:00Z", "time_to": "2026-03-01T02:00:00Z"}),
+        ):
+            methods.append(Method("rotated+gzip set: " + name, lambda kw=kw: query(rot_log, **kw), args.slow_runs, whole="full range" in name))
     ansible = os.path.join(REPO, ".venv", "bin", "ansible")
     if not args.skip_ansible and os.path.exists(ansible):
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"),
-                   ANSIBLE_LOCALHOST_WARNING="0")
-        cmd = [ansible, "localhost", "-c", "local", "-m", "kubesec.cluster.audit_log_query", "-a",
-               json.dumps({"path": log, "now": NOW})]
-        methods.append(Method("ansible localhost -m audit_log_query (last hour, end to end)",
-                              lambda: subprocess.run(cmd, env=env, check=True, capture_output=True), args.slow_runs,
-                              whole=False, note="ansible startup included"))
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"), ANSIBLE_LOCALHOST_WARNING="0")
+        cmd = [ansible, "localhost", "-c", "local", "-m", "kubesec.cluster.audit_log_query", "-a", json.dumps({"path": log, "now": NOW})]
+        methods.append(
+            Method(
+                "ansible localhost -m audit_log_query (last hour, end to end)",
+                lambda: subprocess.run(cmd, env=env, check=True, capture_output=True),
+                args.slow_runs,
+                whole=False,
+                note="ansible startup included",
+            )
+        )
 
     print("machine: %s" % machine())
     print("log: %s, %d bytes (%.2f GiB); load at start %.2f/%.2f/%.2f" % ((log, size, size / float(1 << 30), *os.getloadavg())), flush=True)
@@ -213,33 +221,33 @@ def main():
                 m.run()
         print("round %d/%d done, load %.2f/%.2f/%.2f" % ((rnd + 1, rounds, *os.getloadavg())), flush=True)
 
-    lines = ["| method | wall s (median) | MB/s | CPU s (median) | wall min-max | load1 max | notes |",
-             "|---|---:|---:|---:|---|---:|---|"]
+    lines = ["| method | wall s (median) | MB/s | CPU s (median) | wall min-max | load1 max | notes |", "|---|---:|---:|---:|---|---:|---|"]
     for m in methods:
         wall, cpu = statistics.median(m.wall), statistics.median(m.cpu)
         note = m.note or ""
         res = m.result
         if isinstance(res, dict) and "stats" in res:
             note = "%d matched, %.0f MB read, %d file(s) skipped, %d proc" % (
-                res["events_total"], res["stats"]["bytes_read"] / 1e6, res["stats"]["files_skipped"],
-                res["stats"]["processes"])
-        lines.append("| %s | %.3f | %s | %.3f | %.3f-%.3f | %.2f | %s |" % (
-            m.name.replace("|", "\\|"), wall, "%.0f" % (mb / wall) if m.whole else "-", cpu, min(m.wall),
-            max(m.wall), max(m.loads), note))
+                res["events_total"],
+                res["stats"]["bytes_read"] / 1e6,
+                res["stats"]["files_skipped"],
+                res["stats"]["processes"],
+            )
+        lines.append(
+            "| %s | %.3f | %s | %.3f | %.3f-%.3f | %.2f | %s |"
+            % (m.name.replace("|", "\\|"), wall, "%.0f" % (mb / wall) if m.whole else "-", cpu, min(m.wall), max(m.wall), max(m.loads), note)
+        )
     median = {m.name: statistics.median(m.wall) for m in methods}
     grep = next((v for k, v in median.items() if k.startswith("grep -c")), None)
     rg = next((v for k, v in median.items() if k.startswith("rg -c")), None)
     for name in ("audit_log_query full range, verb=delete", "audit_log_query last hour (the default), no filter"):
         if name in median and grep:
             lines.append("")
-            lines.append("%s: %.2f x grep -c%s" % (name, median[name] / grep,
-                                                  ", %.2f x rg -c" % (median[name] / rg) if rg else ""))
+            lines.append("%s: %.2f x grep -c%s" % (name, median[name] / grep, ", %.2f x rg -c" % (median[name] / rg) if rg else ""))
     table = "\n".join(lines)
     print()
-    print("measured %s UTC on: %s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                                      machine()))
-    print("log: %d bytes (%.2f GiB), 24 h, %s; load at end %.2f/%.2f/%.2f" % (
-        (size, size / float(1 << 30), log, *os.getloadavg())))
+    print("measured %s UTC on: %s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"), machine()))
+    print("log: %d bytes (%.2f GiB), 24 h, %s; load at end %.2f/%.2f/%.2f" % ((size, size / float(1 << 30), log, *os.getloadavg())))
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as fh:

@@ -55,7 +55,7 @@ PHASES = {  # play name prefix -> phase
 
 def ssh_wrapper(directory: Path, log: Path) -> Path:
     wrapper = directory / "ssh-counting"
-    wrapper.write_text(f"#!/bin/sh\necho \"$$ $*\" >> {log}\nexec ssh \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\necho "$$ $*" >> {log}\nexec ssh "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 
@@ -88,12 +88,20 @@ def mixed_playbook(directory: Path, repo: Path) -> Path:
 
 def ansible_env(bed: TestBed, repo: Path, wrapper: Path, strategy: str, timings: Path, profile: bool) -> dict:
     env = dict(os.environ)
-    env.update({"ANSIBLE_CONFIG": str(bed.ansible_cfg), "ANSIBLE_FORKS": "10", "ANSIBLE_PIPELINING": "1",
-                "ANSIBLE_SSH_EXECUTABLE": str(wrapper), "ANSIBLE_STRATEGY": strategy,
-                "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback"), "KUBESEC_PHASE_TIMER_OUT": str(timings),
-                "ANSIBLE_COLLECTIONS_PATH": str(repo / "collections"),
-                "ANSIBLE_ROLES_PATH": str(repo / "collections/ansible_collections/kubesec/cluster/roles"),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(bed.ansible_cfg),
+            "ANSIBLE_FORKS": "10",
+            "ANSIBLE_PIPELINING": "1",
+            "ANSIBLE_SSH_EXECUTABLE": str(wrapper),
+            "ANSIBLE_STRATEGY": strategy,
+            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback"),
+            "KUBESEC_PHASE_TIMER_OUT": str(timings),
+            "ANSIBLE_COLLECTIONS_PATH": str(repo / "collections"),
+            "ANSIBLE_ROLES_PATH": str(repo / "collections/ansible_collections/kubesec/cluster/roles"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     if profile:  # the slowest tasks, printed by ansible.posix.profile_tasks at the end
         env.update({"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"})
     return env
@@ -120,16 +128,21 @@ def phases_of(timings: Path) -> tuple[dict[str, float], dict[str, list[float]]]:
     return phases, per_host
 
 
-def run_once(bed: TestBed, strategy: str, wrapper: Path, log: Path, reports: Path, run_id: str,
-             repo: Path = REPO, profile: bool = False) -> dict:
+def run_once(bed: TestBed, strategy: str, wrapper: Path, log: Path, reports: Path, run_id: str, repo: Path = REPO, profile: bool = False) -> dict:
     log.write_text("")
     timings = reports.parent / f"timings-{run_id}.json"
     env = ansible_env(bed, repo, wrapper, "linear" if strategy == "mixed" else strategy, timings, profile)
     playbooks = [repo / "playbooks" / "audit.yml", repo / "playbooks" / "report.yml"]
     if strategy == "mixed":  # free for the per-node audit play, linear for collect and report
         playbooks[0] = mixed_playbook(reports.parent, repo)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), *map(str, playbooks),
-           "-e", f"kubesec_reports_dir={reports}", "-e", f"kubesec_run_id={run_id}"]
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        *map(str, playbooks),
+        "-e",
+        f"kubesec_reports_dir={reports}",
+        "-e",
+        f"kubesec_run_id={run_id}",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -145,8 +158,7 @@ def run_reference(bed: TestBed, wrapper: Path, log: Path, tmp: Path) -> dict:
     """`ansible control_plane:workers -m ansible.builtin.ping`: one module call per host, same settings."""
     log.write_text("")
     env = ansible_env(bed, REPO, wrapper, "linear", tmp / "timings-ping.json", False)
-    cmd = [str(Path(sys.executable).parent / "ansible"), "control_plane:workers", "-m", "ansible.builtin.ping",
-           "-o"]
+    cmd = [str(Path(sys.executable).parent / "ansible"), "control_plane:workers", "-m", "ansible.builtin.ping", "-o"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -155,8 +167,7 @@ def run_reference(bed: TestBed, wrapper: Path, log: Path, tmp: Path) -> dict:
     return {"wall": wall, "ssh": ssh_calls_per_host(log)}
 
 
-def run_sliced(bed: TestBed, wrapper: Path, log: Path, reports: Path, run_id: str, slices: int,
-               hosts: list[str]) -> dict:
+def run_sliced(bed: TestBed, wrapper: Path, log: Path, reports: Path, run_id: str, slices: int, hosts: list[str]) -> dict:
     """AWX-style: S audit slices in parallel (skip tags collect), then collect.yml and report.yml once."""
     log.write_text("")
     py_bin = Path(sys.executable).parent
@@ -165,8 +176,18 @@ def run_sliced(bed: TestBed, wrapper: Path, log: Path, reports: Path, run_id: st
     for number, part in enumerate(awx_slices(hosts, slices), 1):
         limit = write_limit_file(reports.parent / f"slice-{run_id}-{number}.txt", part)
         env = ansible_env(bed, REPO, wrapper, "linear", reports.parent / f"timings-{run_id}-slice{number}.json", False)
-        cmd = [str(py_bin / "ansible-playbook"), str(REPO / "playbooks/audit.yml"), "--skip-tags", "collect",
-               "--limit", f"@{limit}", "-e", f"kubesec_reports_dir={reports}", "-e", f"kubesec_run_id={run_id}"]
+        cmd = [
+            str(py_bin / "ansible-playbook"),
+            str(REPO / "playbooks/audit.yml"),
+            "--skip-tags",
+            "collect",
+            "--limit",
+            f"@{limit}",
+            "-e",
+            f"kubesec_reports_dir={reports}",
+            "-e",
+            f"kubesec_run_id={run_id}",
+        ]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     with ThreadPoolExecutor(len(procs)) as pool:  # read the pipes concurrently so no slice blocks on a full pipe
         outputs = list(pool.map(lambda p: p.communicate(), procs))
@@ -175,15 +196,21 @@ def run_sliced(bed: TestBed, wrapper: Path, log: Path, reports: Path, run_id: st
         check_recap(subprocess.CompletedProcess(proc.args, proc.returncode, out, err), f"slice {number}")
     timings = reports.parent / f"timings-{run_id}-merge.json"
     env = ansible_env(bed, REPO, wrapper, "linear", timings, False)
-    cmd = [str(py_bin / "ansible-playbook"), str(REPO / "playbooks/collect.yml"), str(REPO / "playbooks/report.yml"),
-           "-e", f"kubesec_reports_dir={reports}", "-e", f"kubesec_run_id={run_id}"]
+    cmd = [
+        str(py_bin / "ansible-playbook"),
+        str(REPO / "playbooks/collect.yml"),
+        str(REPO / "playbooks/report.yml"),
+        "-e",
+        f"kubesec_reports_dir={reports}",
+        "-e",
+        f"kubesec_run_id={run_id}",
+    ]
     merge_start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     merge_wall = time.perf_counter() - merge_start
     check_recap(proc, "collect + report after the slices")
     phases, _ = phases_of(timings)
-    return {"wall": time.perf_counter() - start, "slices": slices_wall, "merge": merge_wall, "phases": phases,
-            "ssh": ssh_calls_per_host(log)}
+    return {"wall": time.perf_counter() - start, "slices": slices_wall, "merge": merge_wall, "phases": phases, "ssh": ssh_calls_per_host(log)}
 
 
 def ssh_line(counts: dict[str, int], hosts: list[str]) -> str:
@@ -196,12 +223,16 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=4)
     parser.add_argument("--nodes", type=int, default=50, help="nodes per cluster (1 control plane + workers)")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--strategies", nargs="+", default=["linear"], choices=["linear", "free", "mixed"],
-                        help="linear; free for every play; mixed = free for the audit (benchmark) play only")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["linear"],
+        choices=["linear", "free", "mixed"],
+        help="linear; free for every play; mixed = free for the audit (benchmark) play only",
+    )
     parser.add_argument("--slices", type=int, default=0, help="also run the fleet as S AWX job slices")
     parser.add_argument("--before", type=Path, help="a checkout of the code before, run in the same session")
-    parser.add_argument("--dir", default=str(REPO / ".bench"),
-                        help="where the test bed and the reports go (a temporary folder inside it, removed at the end)")
+    parser.add_argument("--dir", default=str(REPO / ".bench"), help="where the test bed and the reports go (a temporary folder inside it, removed at the end)")
     parser.add_argument("--profile", action="store_true", help="also print the slowest tasks (profile_tasks)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -229,52 +260,62 @@ def main() -> int:
             hosts = [node.name for node in bed.nodes()]
             for repeat in range(args.repeat):
                 references.append(run_reference(bed, wrapper, log, tmp))
-                print(f"  reference (ping) {repeat + 1}: {references[-1]['wall']:.1f} s, "
-                      f"{ssh_line(references[-1]['ssh'], hosts)}", flush=True)
+                print(f"  reference (ping) {repeat + 1}: {references[-1]['wall']:.1f} s, {ssh_line(references[-1]['ssh'], hosts)}", flush=True)
                 for label, repo in variants:
                     strategy = "linear" if label == "before" else label
                     reports = tmp / f"reports-{label}"
-                    run = run_once(bed, strategy, wrapper, log, reports, f"bench{repeat}{label}", repo=repo,
-                                   profile=args.profile)
+                    run = run_once(bed, strategy, wrapper, log, reports, f"bench{repeat}{label}", repo=repo, profile=args.profile)
                     results[label].append(run)
-                    print(f"  {label} run {repeat + 1}: {run['wall']:.1f} s, {ssh_line(run['ssh'], hosts)}",
-                          flush=True)
+                    print(f"  {label} run {repeat + 1}: {run['wall']:.1f} s, {ssh_line(run['ssh'], hosts)}", flush=True)
                 if args.slices:
                     run_id = f"bench{repeat}sliced"
                     sliced.append(run_sliced(bed, wrapper, log, tmp / "reports-sliced", run_id, args.slices, hosts))
-                    print(f"  {args.slices} slices run {repeat + 1}: {sliced[-1]['wall']:.1f} s (slices "
-                          f"{sliced[-1]['slices']:.1f} s, collect + report {sliced[-1]['merge']:.1f} s), "
-                          f"{ssh_line(sliced[-1]['ssh'], hosts)}", flush=True)
+                    print(
+                        f"  {args.slices} slices run {repeat + 1}: {sliced[-1]['wall']:.1f} s (slices "
+                        f"{sliced[-1]['slices']:.1f} s, collect + report {sliced[-1]['merge']:.1f} s), "
+                        f"{ssh_line(sliced[-1]['ssh'], hosts)}",
+                        flush=True,
+                    )
                     single = args.strategies[0]
-                    identity += compare_runs(tmp / f"reports-{single}", tmp / "reports-sliced", clusters,
-                                             f"bench{repeat}{single}", run_id)
-                    print(f"  sliced vs single ({single}) reports: "
-                          f"{'identical' if not identity else '; '.join(identity)}", flush=True)
+                    identity += compare_runs(tmp / f"reports-{single}", tmp / "reports-sliced", clusters, f"bench{repeat}{single}", run_id)
+                    print(f"  sliced vs single ({single}) reports: {'identical' if not identity else '; '.join(identity)}", flush=True)
         finally:
             bed.down(log=None)
     load_after = os.getloadavg()
     count = args.clusters * args.nodes
     reference = statistics.median(r["wall"] for r in references)
-    print(f"\n{args.clusters} clusters x {args.nodes} nodes = {count} hosts, forks 10, pipelining, ControlPersist 60s; "
-          f"test bed up in {up_seconds:.1f} s")
-    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
-          f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} ({os.cpu_count()} CPUs)")
-    print(f"reference: ansible -m ping on every host {reference:.1f} s (median of {len(references)}: "
-          + ", ".join(f"{r['wall']:.1f}" for r in references) + ")")
+    print(f"\n{args.clusters} clusters x {args.nodes} nodes = {count} hosts, forks 10, pipelining, ControlPersist 60s; test bed up in {up_seconds:.1f} s")
+    print(
+        f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+        f"after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} ({os.cpu_count()} CPUs)"
+    )
+    print(
+        f"reference: ansible -m ping on every host {reference:.1f} s (median of {len(references)}: " + ", ".join(f"{r['wall']:.1f}" for r in references) + ")"
+    )
     print(f"\n| variant | wall s (median of {args.repeat}) | s per host | x ping | runs | SSH calls per host (max) |")
     print("|---|---|---|---|---|---|")
     for label, runs in results.items():
         walls = [r["wall"] for r in runs]
         median = statistics.median(walls)
-        print(f"| {label} | {median:.1f} | {median / count:.2f} | {median / reference:.1f} | "
-              f"{', '.join(f'{w:.1f}' for w in walls)} | {max(max(r['ssh'].values(), default=0) for r in runs)} |")
+        print(
+            f"| {label} | {median:.1f} | {median / count:.2f} | {median / reference:.1f} | "
+            f"{', '.join(f'{w:.1f}' for w in walls)} | {max(max(r['ssh'].values(), default=0) for r in runs)} |"
+        )
     for number, run in enumerate(sliced, 1):
-        print(f"| {args.slices} AWX slices + collect + report, run {number} | {run['wall']:.1f} | "
-              f"{run['wall'] / count:.2f} | {run['wall'] / reference:.1f} | slices {run['slices']:.1f}, "
-              f"merge {run['merge']:.1f} | {max(run['ssh'].values(), default=0)} |")
-    print("\n| phase | " + " | ".join(f"{s}: wall s" for s in results) + " | " +
-          " | ".join(f"{s}: x ping" for s in results) + " | " +
-          " | ".join(f"{s}: host done after s (median / max)" for s in results) + " |")
+        print(
+            f"| {args.slices} AWX slices + collect + report, run {number} | {run['wall']:.1f} | "
+            f"{run['wall'] / count:.2f} | {run['wall'] / reference:.1f} | slices {run['slices']:.1f}, "
+            f"merge {run['merge']:.1f} | {max(run['ssh'].values(), default=0)} |"
+        )
+    print(
+        "\n| phase | "
+        + " | ".join(f"{s}: wall s" for s in results)
+        + " | "
+        + " | ".join(f"{s}: x ping" for s in results)
+        + " | "
+        + " | ".join(f"{s}: host done after s (median / max)" for s in results)
+        + " |"
+    )
     print("|---|" + "---|" * (3 * len(results)))
     phases = list(dict.fromkeys(p for runs in results.values() for r in runs for p in r["phases"]))
     for phase in phases:
@@ -283,8 +324,15 @@ def main() -> int:
         for runs in results.values():
             done = [t for r in runs for t in r["per_host"].get(phase, [])]
             hosts_done.append(f"{statistics.median(done):.1f} / {max(done):.1f}" if done else "-")
-        print(f"| {phase} | " + " | ".join(f"{w:.1f}" for w in walls) + " | " +
-              " | ".join(f"{w / reference:.2f}" for w in walls) + " | " + " | ".join(hosts_done) + " |")
+        print(
+            f"| {phase} | "
+            + " | ".join(f"{w:.1f}" for w in walls)
+            + " | "
+            + " | ".join(f"{w / reference:.2f}" for w in walls)
+            + " | "
+            + " | ".join(hosts_done)
+            + " |"
+        )
     if sliced:
         print(f"\nsliced runs vs single runs: {'identical reports' if not identity else 'DIFFERENT: ' + '; '.join(identity)}")
     return 1 if identity else 0

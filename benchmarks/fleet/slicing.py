@@ -35,8 +35,14 @@ def report_digest(report_json: Path) -> dict[str, Any]:
     report = json.loads(report_json.read_text())
     findings = sorted(report["findings"], key=lambda f: (f["fingerprint"], f["id"], f.get("node") or ""))
     headline = {k: v for k, v in report["headline"].items() if k not in RUN_FIELDS}
-    return {"findings": findings, "fingerprints": [f["fingerprint"] for f in findings],
-            "summary": report["summary"], "headline": headline, "areas": report["areas"], "nodes": report["nodes"]}
+    return {
+        "findings": findings,
+        "fingerprints": [f["fingerprint"] for f in findings],
+        "summary": report["summary"],
+        "headline": headline,
+        "areas": report["areas"],
+        "nodes": report["nodes"],
+    }
 
 
 def compare_runs(single: Path, sliced: Path, clusters: list[str], run_single: str, run_sliced: str) -> list[str]:
@@ -50,8 +56,9 @@ def compare_runs(single: Path, sliced: Path, clusters: list[str], run_single: st
                 if key == "fingerprints":
                     missing = sorted(set(one[key]) - set(other[key]))
                     extra = sorted(set(other[key]) - set(one[key]))
-                    problems.append(f"{cluster}: fingerprints differ: {len(missing)} only in the single run "
-                                    f"{missing[:3]}, {len(extra)} only in the sliced run {extra[:3]}")
+                    problems.append(
+                        f"{cluster}: fingerprints differ: {len(missing)} only in the single run {missing[:3]}, {len(extra)} only in the sliced run {extra[:3]}"
+                    )
                 else:
                     problems.append(f"{cluster}: {key} differs")
     return problems

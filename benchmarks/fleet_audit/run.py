@@ -29,7 +29,7 @@ from tests.testbed.testbed import TestBed  # noqa: E402
 
 def ssh_wrapper(directory: Path, log: Path) -> Path:
     wrapper = directory / "ssh-counting"
-    wrapper.write_text(f"#!/bin/sh\necho \"$$ $*\" >> {log}\nexec ssh \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\necho "$$ $*" >> {log}\nexec ssh "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 
@@ -37,12 +37,17 @@ def ssh_wrapper(directory: Path, log: Path) -> Path:
 def run_playbook(bed_dir: Path, playbook: Path, wrapper: Path, log: Path) -> tuple[float, int]:
     log.write_text("")
     env = dict(os.environ)
-    env.update({"ANSIBLE_CONFIG": str(bed_dir / "ansible.cfg"), "ANSIBLE_FORKS": "10",
-                "ANSIBLE_SSH_EXECUTABLE": str(wrapper), "ANSIBLE_PIPELINING": "1",
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(bed_dir / "ansible.cfg"),
+            "ANSIBLE_FORKS": "10",
+            "ANSIBLE_SSH_EXECUTABLE": str(wrapper),
+            "ANSIBLE_PIPELINING": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     start = time.perf_counter()
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{playbook.name} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
@@ -80,8 +85,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for size, results in rows:
         for name, (median, trips, times) in results.items():
-            print(f"| {size} | {name} | {median:.2f} | {median / size:.3f} | {trips:.1f} | "
-                  f"{', '.join(f'{t:.2f}' for t in times)} |")
+            print(f"| {size} | {name} | {median:.2f} | {median / size:.3f} | {trips:.1f} | {', '.join(f'{t:.2f}' for t in times)} |")
         ratio = results["one_task_per_control.yml"][0] / results["one_module.yml"][0]
         print(f"| {size} | ratio | {ratio:.1f}x less wall time with one module call | | | |")
     return 0

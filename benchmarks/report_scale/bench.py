@@ -41,15 +41,23 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures", "report"))
 CLUSTER = "scale"
 PREVIOUS, CURRENT = "20261123T020000Z", "20261124T020000Z"
 SCALES = {
-    "default": {"nodes": 200, "cp_nodes": 3, "workloads": 3000, "vulns": 100000, "audit_rows": 50000,
-                "falco_groups": 400, "config_reports": 3000},
-    "smoke": {"nodes": 5, "cp_nodes": 1, "workloads": 50, "vulns": 2000, "audit_rows": 500, "falco_groups": 20,
-              "config_reports": 50},  # to try the script itself in seconds
-    "million": {"nodes": 1000, "cp_nodes": 3, "workloads": 10000, "vulns": 600000, "audit_rows": 50000,
-                "falco_groups": 2000, "config_reports": 55000},
+    "default": {"nodes": 200, "cp_nodes": 3, "workloads": 3000, "vulns": 100000, "audit_rows": 50000, "falco_groups": 400, "config_reports": 3000},
+    "smoke": {
+        "nodes": 5,
+        "cp_nodes": 1,
+        "workloads": 50,
+        "vulns": 2000,
+        "audit_rows": 500,
+        "falco_groups": 20,
+        "config_reports": 50,
+    },  # to try the script itself in seconds
+    "million": {"nodes": 1000, "cp_nodes": 3, "workloads": 10000, "vulns": 600000, "audit_rows": 50000, "falco_groups": 2000, "config_reports": 55000},
 }
-BUDGETS = {"default": {"json+html": 10, "pdf": 30, "index": 5}, "smoke": {"json+html": 10, "pdf": 30, "index": 5},
-           "million": {"json+html": 20, "pdf": 40, "index": 5}}
+BUDGETS = {
+    "default": {"json+html": 10, "pdf": 30, "index": 5},
+    "smoke": {"json+html": 10, "pdf": 30, "index": 5},
+    "million": {"json+html": 20, "pdf": 40, "index": 5},
+}
 INDEX_CLUSTERS = 100
 SIZE = SCALES["default"]
 
@@ -64,16 +72,15 @@ def generate(workdir):
     started = time.time()
     counts = {}
     for seed, run_id in ((1, PREVIOUS), (2, CURRENT)):
-        counts[run_id] = synth.write_run(os.path.join(cluster_dir, run_id), cluster=CLUSTER, seed=seed, actions=30,
-                                         **SIZE)
+        counts[run_id] = synth.write_run(os.path.join(cluster_dir, run_id), cluster=CLUSTER, seed=seed, actions=30, **SIZE)
     # the previous run gets its report.json the normal way, so the current run compares with it
     run_dir = os.path.join(cluster_dir, PREVIOUS)
     findings = _report.FindingsDir(os.path.join(run_dir, "findings"))
-    model = _report.build(CLUSTER, PREVIOUS, findings, today=datetime.date(2026, 11, 23),
-                          inputs=_inputs.read_meta(run_dir))
+    model = _report.build(CLUSTER, PREVIOUS, findings, today=datetime.date(2026, 11, 23), inputs=_inputs.read_meta(run_dir))
     _report.write_outputs(model, {"json": os.path.join(run_dir, "report.json")})
-    sizes = dict((name, os.path.getsize(os.path.join(cluster_dir, CURRENT, "findings", name)))
-                 for name in os.listdir(os.path.join(cluster_dir, CURRENT, "findings")))
+    sizes = dict(
+        (name, os.path.getsize(os.path.join(cluster_dir, CURRENT, "findings", name))) for name in os.listdir(os.path.join(cluster_dir, CURRENT, "findings"))
+    )
     print("generated in %.0f s: %s" % (time.time() - started, json.dumps(counts[CURRENT])))
     print("findings files: %.1f MB" % (sum(sizes.values()) / 1e6))
 
@@ -131,8 +138,7 @@ def reference_run(workdir):
     for name in sorted(os.listdir(findings_dir)):
         with open(os.path.join(findings_dir, name), "rb") as handle:
             count += len(orjson.loads(handle.read()))
-    print(json.dumps({"reference": time.perf_counter() - started, "reference_cpu": time.process_time() - cpu,
-                      "findings": count}))
+    print(json.dumps({"reference": time.perf_counter() - started, "reference_cpu": time.process_time() - cpu, "findings": count}))
 
 
 def one_run(workdir, outdir, profile=None):
@@ -155,13 +161,20 @@ def one_run(workdir, outdir, profile=None):
     findings = _report.FindingsDir(os.path.join(run_dir, "findings"))
     previous = _report.previous_run(cluster_dir, CURRENT)
     model = _report.build(
-        CLUSTER, CURRENT, findings, today=datetime.date(2026, 11, 24),
+        CLUSTER,
+        CURRENT,
+        findings,
+        today=datetime.date(2026, 11, 24),
         previous_findings=_formats.iter_report_findings(os.path.join(cluster_dir, previous, "report.json")),
-        previous_run_id=previous, history=_report.read_history(cluster_dir, CURRENT),
-        inputs=_inputs.read_meta(run_dir), actions=_inputs.read_actions(cluster_dir),
-        rendered=_inputs.list_rendered(cluster_dir), features={"falco": {"enabled": True}},
+        previous_run_id=previous,
+        history=_report.read_history(cluster_dir, CURRENT),
+        inputs=_inputs.read_meta(run_dir),
+        actions=_inputs.read_actions(cluster_dir),
+        rendered=_inputs.list_rendered(cluster_dir),
+        features={"falco": {"enabled": True}},
         waivers=[{"id": "CVE-2019-0*", "reason": "vendor backport", "expires": "2027-01-01"}],
-        fail_on={"severity": "critical", "new_only": True})
+        fail_on={"severity": "critical", "new_only": True},
+    )
     model["meta"]["files"] = findings.files()
     build_phase.__exit__()
     with Phase(times, cpu, "report.json"):
@@ -176,18 +189,24 @@ def one_run(workdir, outdir, profile=None):
     if not os.path.isfile(current_json):  # for the index phase: this run's report.json as the clusters' latest
         os.link(os.path.join(outdir, "report.json"), current_json)
     with Phase(times, cpu, "junit+sarif"):
-        _report.write_outputs(model, {"junit": os.path.join(outdir, "junit.xml"),
-                                      "sarif": os.path.join(outdir, "results.sarif")})
+        _report.write_outputs(model, {"junit": os.path.join(outdir, "junit.xml"), "sarif": os.path.join(outdir, "results.sarif")})
     with Phase(times, cpu, "report.pdf"):
         _report.write_atomic(os.path.join(outdir, "report.pdf"), _render.render_pdf(model))
     for table in (times, cpu):
         table["json+html"] = table["build"] + table["report.json"] + table["report.html"]
     times["all"], cpu["all"] = time.perf_counter() - t0, time.process_time() - c0
     times["index"] = index_run(workdir)
-    out = {"times": times, "cpu": cpu, "rss_json_html_mib": rss_json_html, "rss_peak_mib": peak_rss_mib(),
-           "findings": model["summary"]["total"], "changes": model["comparison_counts"],
-           "sizes_mb": dict((name, round(os.path.getsize(os.path.join(outdir, name)) / 1e6, 1))
-                            for name in sorted(os.listdir(outdir)) if not name.startswith("."))}
+    out = {
+        "times": times,
+        "cpu": cpu,
+        "rss_json_html_mib": rss_json_html,
+        "rss_peak_mib": peak_rss_mib(),
+        "findings": model["summary"]["total"],
+        "changes": model["comparison_counts"],
+        "sizes_mb": dict(
+            (name, round(os.path.getsize(os.path.join(outdir, name)) / 1e6, 1)) for name in sorted(os.listdir(outdir)) if not name.startswith(".")
+        ),
+    }
     print(json.dumps(out))
 
 
@@ -231,17 +250,36 @@ def main():
         result.update(reference)
         rows.append(result)
         t, c = result["times"], result["cpu"]
-        print("run %d  load %.2f  wall: build %.2f  json %.2f  html %.2f  => json+html %.2f | junit+sarif %.2f | "
-              "pdf %.2f | all %.2f  (cpu: json+html %.2f, pdf %.2f, all %.2f) | peak RSS %.0f MiB "
-              "(%.0f MiB after json+html) | index of %d clusters %s"
-              % (index + 1, load, t["build"], t["report.json"], t["report.html"], t["json+html"], t["junit+sarif"],
-                 t["report.pdf"], t["all"], c["json+html"], c["report.pdf"], c["all"], result["rss_peak_mib"],
-                 result["rss_json_html_mib"], INDEX_CLUSTERS,
-                 "%.2f s" % t["index"] if t.get("index") is not None else "-"), flush=True)
-        print("       reference (orjson.loads of every findings file): %.2f s wall, %.2f s cpu => json+html = %.1fx "
-              "the reference (wall), %.1fx (cpu)"
-              % (result["reference"], result["reference_cpu"], t["json+html"] / result["reference"],
-                 c["json+html"] / result["reference_cpu"]), flush=True)
+        print(
+            "run %d  load %.2f  wall: build %.2f  json %.2f  html %.2f  => json+html %.2f | junit+sarif %.2f | "
+            "pdf %.2f | all %.2f  (cpu: json+html %.2f, pdf %.2f, all %.2f) | peak RSS %.0f MiB "
+            "(%.0f MiB after json+html) | index of %d clusters %s"
+            % (
+                index + 1,
+                load,
+                t["build"],
+                t["report.json"],
+                t["report.html"],
+                t["json+html"],
+                t["junit+sarif"],
+                t["report.pdf"],
+                t["all"],
+                c["json+html"],
+                c["report.pdf"],
+                c["all"],
+                result["rss_peak_mib"],
+                result["rss_json_html_mib"],
+                INDEX_CLUSTERS,
+                "%.2f s" % t["index"] if t.get("index") is not None else "-",
+            ),
+            flush=True,
+        )
+        print(
+            "       reference (orjson.loads of every findings file): %.2f s wall, %.2f s cpu => json+html = %.1fx "
+            "the reference (wall), %.1fx (cpu)"
+            % (result["reference"], result["reference_cpu"], t["json+html"] / result["reference"], c["json+html"] / result["reference_cpu"]),
+            flush=True,
+        )
     first = rows[0]
     print("findings in the run: %d; since the previous run: %s" % (first["findings"], first["changes"]))
     print("output sizes (MB): %s" % first["sizes_mb"])
@@ -254,13 +292,20 @@ def main():
 
     budget = BUDGETS[args.scale]
     indexes = [r["times"]["index"] for r in rows if r["times"].get("index") is not None]
-    print("median wall: json+html %.2f s (budget %d) | pdf %.2f s (budget %d) | peak RSS %.0f MiB (budget 1024) | "
-          "index %s (budget %d)"
-          % (med("json+html"), budget["json+html"], med("report.pdf"), budget["pdf"],
-             statistics.median(r["rss_peak_mib"] for r in rows),
-             "%.2f s" % statistics.median(indexes) if indexes else "-", budget["index"]))
-    print("median cpu:  json+html %.2f s | pdf %.2f s | junit+sarif %.2f s" % (cmed("json+html"), cmed("report.pdf"),
-                                                                             cmed("junit+sarif")))
+    print(
+        "median wall: json+html %.2f s (budget %d) | pdf %.2f s (budget %d) | peak RSS %.0f MiB (budget 1024) | "
+        "index %s (budget %d)"
+        % (
+            med("json+html"),
+            budget["json+html"],
+            med("report.pdf"),
+            budget["pdf"],
+            statistics.median(r["rss_peak_mib"] for r in rows),
+            "%.2f s" % statistics.median(indexes) if indexes else "-",
+            budget["index"],
+        )
+    )
+    print("median cpu:  json+html %.2f s | pdf %.2f s | junit+sarif %.2f s" % (cmed("json+html"), cmed("report.pdf"), cmed("junit+sarif")))
 
 
 if __name__ == "__main__":

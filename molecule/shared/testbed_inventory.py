@@ -4,6 +4,7 @@
 Molecule wants its inventory link to exist before `create` runs, and the test bed writes its inventory only
 when it comes up, so this script reads it at run time. Before `create` (and after `destroy`) it is empty.
 """
+
 import json
 import os
 import sys

@@ -84,10 +84,8 @@ BUILTIN_RESOURCES = (
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True, ()),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False, ()),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False, ()),
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations",
-     False, ()),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations",
-     False, ()),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", False, ()),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", False, ()),
 )
 
 # The Trivy Operator CRDs (scopes from deploy/helm/crds, see docs formats.md section 2.1).
@@ -95,17 +93,12 @@ TRIVY_RESOURCES = (
     (TRIVY_GROUP_VERSION, "VulnerabilityReport", "vulnerabilityreports", True, ("vuln", "vulns")),
     (TRIVY_GROUP_VERSION, "ClusterVulnerabilityReport", "clustervulnerabilityreports", False, ("clustervuln",)),
     (TRIVY_GROUP_VERSION, "ConfigAuditReport", "configauditreports", True, ("configaudit", "configaudits")),
-    (TRIVY_GROUP_VERSION, "ClusterConfigAuditReport", "clusterconfigauditreports", False,
-     ("clusterconfigaudit",)),
+    (TRIVY_GROUP_VERSION, "ClusterConfigAuditReport", "clusterconfigauditreports", False, ("clusterconfigaudit",)),
     (TRIVY_GROUP_VERSION, "ExposedSecretReport", "exposedsecretreports", True, ("exposedsecret", "exposedsecrets")),
-    (TRIVY_GROUP_VERSION, "RbacAssessmentReport", "rbacassessmentreports", True,
-     ("rbacassessment", "rbacassessments")),
-    (TRIVY_GROUP_VERSION, "ClusterRbacAssessmentReport", "clusterrbacassessmentreports", False,
-     ("clusterrbacassessmentreport",)),
-    (TRIVY_GROUP_VERSION, "InfraAssessmentReport", "infraassessmentreports", True,
-     ("infraassessment", "infraassessments")),
-    (TRIVY_GROUP_VERSION, "ClusterInfraAssessmentReport", "clusterinfraassessmentreports", False,
-     ("clusterinfraassessment",)),
+    (TRIVY_GROUP_VERSION, "RbacAssessmentReport", "rbacassessmentreports", True, ("rbacassessment", "rbacassessments")),
+    (TRIVY_GROUP_VERSION, "ClusterRbacAssessmentReport", "clusterrbacassessmentreports", False, ("clusterrbacassessmentreport",)),
+    (TRIVY_GROUP_VERSION, "InfraAssessmentReport", "infraassessmentreports", True, ("infraassessment", "infraassessments")),
+    (TRIVY_GROUP_VERSION, "ClusterInfraAssessmentReport", "clusterinfraassessmentreports", False, ("clusterinfraassessment",)),
     (TRIVY_GROUP_VERSION, "SbomReport", "sbomreports", True, ("sbom", "sboms")),
     (TRIVY_GROUP_VERSION, "ClusterSbomReport", "clustersbomreports", False, ("clustersbom",)),
     (TRIVY_GROUP_VERSION, "ClusterComplianceReport", "clustercompliancereports", False, ("compliance",)),
@@ -141,12 +134,17 @@ class Resource:
         return "%s.%s" % (self.plural, self.group) if self.group else self.plural
 
     def discovery(self):
-        entry = {"name": self.plural, "singularName": self.kind.lower(), "namespaced": self.namespaced,
-                 "kind": self.kind, "verbs": list(VERBS), "storageVersionHash": "fake"}
+        entry = {
+            "name": self.plural,
+            "singularName": self.kind.lower(),
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": list(VERBS),
+            "storageVersionHash": "fake",
+        }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
-        if not self.custom and self.kind in ("Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet",
-                                             "DaemonSet", "Job", "CronJob"):
+        if not self.custom and self.kind in ("Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"):
             entry["categories"] = ["all"]
         return entry
 
@@ -221,7 +219,7 @@ def _parse_field_selector(text):
             raise ValueError("invalid selector: '%s'; can't understand '%s'" % (text, term))
         field, op, value = match.groups()
         if field not in ("metadata.name", "metadata.namespace"):
-            raise ValueError('field label not supported: %s' % field)
+            raise ValueError("field label not supported: %s" % field)
         attr = field.split(".", 1)[1]
         if op == "!=":
             predicates.append(lambda meta, a=attr, v=value: (meta.get(a) or "") != v)
@@ -233,8 +231,7 @@ def _parse_field_selector(text):
 class FakeKubeAPI:
     """The fake API server (see the module docstring). Use as a context manager or call start()/stop()."""
 
-    def __init__(self, token="fake-token", user="system:serviceaccount:kubesec:auditor", trivy_crds=True,
-                 version="v1.31.4", anonymous_auth=True):
+    def __init__(self, token="fake-token", user="system:serviceaccount:kubesec:auditor", trivy_crds=True, version="v1.31.4", anonymous_auth=True):
         self.token = token
         self.anonymous_auth = anonymous_auth
         self.user = user
@@ -260,8 +257,7 @@ class FakeKubeAPI:
         handler = type("FakeKubeHandler", (_Handler,), {"api": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-kube-api", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kube-api", daemon=True)
         self._thread.start()
         return self
 
@@ -286,11 +282,12 @@ class FakeKubeAPI:
     def write_kubeconfig(self, path, token=None, context="fake", namespace="default"):
         """Write a kubeconfig for this server (bearer token; ``token`` overrides the server's) and return path."""
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
             "clusters": [{"name": "fake-cluster", "cluster": {"server": self.url}}],
             "users": [{"name": "fake-user", "user": {"token": token if token is not None else (self.token or "")}}],
-            "contexts": [{"name": context, "context": {"cluster": "fake-cluster", "user": "fake-user",
-                                                       "namespace": namespace}}],
+            "contexts": [{"name": context, "context": {"cluster": "fake-cluster", "user": "fake-user", "namespace": namespace}}],
             "current-context": context,
         }
         with open(str(path), "w", encoding="utf-8") as handle:
@@ -391,6 +388,7 @@ class FakeKubeAPI:
                 state["left"] -= 1
                 self.touch()
                 self.compact()
+
         self.before_request(hook)
 
     def list_requests(self, plural=None):
@@ -404,8 +402,7 @@ class FakeKubeAPI:
 
     # -- request handling (server thread) -----------------------------------------------------------------
     def _status(self, code, reason, message, details=None, metadata=None):
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": metadata or {}, "status": "Failure",
-                "message": message, "reason": reason, "code": code}
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": metadata or {}, "status": "Failure", "message": message, "reason": reason, "code": code}
         if details is not None:
             body["details"] = details
         return code, body
@@ -419,13 +416,23 @@ class FakeKubeAPI:
             group_versions.setdefault(resource.group, {}).setdefault(resource.version, []).append(resource)
         if path == "/version":
             major, minor = self.version.lstrip("v").split(".")[:2]
-            return 200, {"major": major, "minor": minor, "gitVersion": self.version, "gitCommit": "fake",
-                         "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.22.0",
-                         "compiler": "gc", "platform": "linux/amd64"}
+            return 200, {
+                "major": major,
+                "minor": minor,
+                "gitVersion": self.version,
+                "gitCommit": "fake",
+                "gitTreeState": "clean",
+                "buildDate": "2025-01-01T00:00:00Z",
+                "goVersion": "go1.22.0",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
         if path == "/api":
-            return 200, {"kind": "APIVersions", "versions": ["v1"],
-                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                         "serverAddress": "127.0.0.1:6443"}]}
+            return 200, {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+            }
         if path == "/apis":
             groups = []
             for group in sorted(g for g in group_versions if g):
@@ -436,18 +443,20 @@ class FakeKubeAPI:
         if parts[0] == "api" and len(parts) == 2 and parts[1] in group_versions.get("", {}):
             return 200, self._resource_list("v1", group_versions[""][parts[1]])
         if parts[0] == "apis" and len(parts) == 2 and parts[1] in group_versions:
-            versions = [{"groupVersion": "%s/%s" % (parts[1], v), "version": v}
-                        for v in sorted(group_versions[parts[1]])]
-            return 200, {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1], "versions": versions,
-                         "preferredVersion": versions[0]}
+            versions = [{"groupVersion": "%s/%s" % (parts[1], v), "version": v} for v in sorted(group_versions[parts[1]])]
+            return 200, {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1], "versions": versions, "preferredVersion": versions[0]}
         if parts[0] == "apis" and len(parts) == 3 and parts[2] in group_versions.get(parts[1], {}):
             return 200, self._resource_list("%s/%s" % (parts[1], parts[2]), group_versions[parts[1]][parts[2]])
         return None
 
     @staticmethod
     def _resource_list(group_version, resources):
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                "resources": [r.discovery() for r in sorted(resources, key=lambda r: r.plural)]}
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": [r.discovery() for r in sorted(resources, key=lambda r: r.plural)],
+        }
 
     def _route(self, path):
         """Parse a resource URL into dict(api_version, plural, namespace, name) or None for unknown GV."""
@@ -465,14 +474,22 @@ class FakeKubeAPI:
             namespace, rest = rest[1], rest[2:]
         if len(rest) > 2:
             return {"api_version": api_version, "plural": None}
-        return {"api_version": api_version, "plural": rest[0], "namespace": namespace,
-                "name": rest[1] if len(rest) == 2 else None,
-                "type": "get" if len(rest) == 2 else "list"}
+        return {
+            "api_version": api_version,
+            "plural": rest[0],
+            "namespace": namespace,
+            "name": rest[1] if len(rest) == 2 else None,
+            "type": "get" if len(rest) == 2 else "list",
+        }
 
     def _forbidden_for(self, resource, verb, namespace):
         for plural, f_verb, f_namespace, f_group in self._forbidden:
-            if plural == resource.plural and f_verb == verb and (f_namespace is None or f_namespace == namespace) \
-                    and (f_group is None or f_group == resource.group):
+            if (
+                plural == resource.plural
+                and f_verb == verb
+                and (f_namespace is None or f_namespace == namespace)
+                and (f_group is None or f_group == resource.group)
+            ):
                 return True
         return False
 
@@ -481,9 +498,15 @@ class FakeKubeAPI:
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
         query = {key: values[-1] for key, values in parse_qs(split.query, keep_blank_values=True).items()}
-        request = {"method": method, "path": path, "query": query, "route": None, "status": None,
-                   "body": body.decode("utf-8", "replace") if body else None,
-                   "content_type": headers.get("Content-Type")}
+        request = {
+            "method": method,
+            "path": path,
+            "query": query,
+            "route": None,
+            "status": None,
+            "body": body.decode("utf-8", "replace") if body else None,
+            "content_type": headers.get("Content-Type"),
+        }
         with self._lock:
             self.requests.append(request)
         for hook in list(self._hooks):
@@ -504,10 +527,8 @@ class FakeKubeAPI:
                 route = self._route(path)
                 resource = self.resources.get((route["api_version"], route["plural"])) if route else None
                 if resource is None:
-                    return self._status(403, "Forbidden", 'forbidden: User "%s" cannot get path "%s"' % (user, path),
-                                        details={})
-                return self._forbidden_status(resource, "get" if route["type"] == "get" else "list",
-                                              route["namespace"], route["name"], user)
+                    return self._status(403, "Forbidden", 'forbidden: User "%s" cannot get path "%s"' % (user, path), details={})
+                return self._forbidden_status(resource, "get" if route["type"] == "get" else "list", route["namespace"], route["name"], user)
         if method == "PATCH":
             return self._patch(path, query, request)
         if method != "GET":
@@ -531,10 +552,8 @@ class FakeKubeAPI:
 
     def _forbidden_status(self, resource, verb, namespace, name, user):
         scope = 'in the namespace "%s"' % namespace if namespace else "at the cluster scope"
-        reason = 'User "%s" cannot %s resource "%s" in API group "%s" %s' % (
-            user, verb, resource.plural, resource.group, scope)
-        message = ('%s "%s" is forbidden: %s' % (resource.qualified(), name, reason) if name
-                   else "%s is forbidden: %s" % (resource.qualified(), reason))
+        reason = 'User "%s" cannot %s resource "%s" in API group "%s" %s' % (user, verb, resource.plural, resource.group, scope)
+        message = '%s "%s" is forbidden: %s' % (resource.qualified(), name, reason) if name else "%s is forbidden: %s" % (resource.qualified(), reason)
         details = {"group": resource.group, "kind": resource.plural}
         if name:
             details["name"] = name
@@ -552,9 +571,13 @@ class FakeKubeAPI:
             return self._forbidden_status(resource, "patch", route["namespace"], route["name"], self.user)
         ctype = (request.get("content_type") or "").split(";")[0].strip()
         if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            return self._status(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                                "accepted media types include: application/merge-patch+json, "
-                                "application/strategic-merge-patch+json (fake)")
+            return self._status(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - "
+                "accepted media types include: application/merge-patch+json, "
+                "application/strategic-merge-patch+json (fake)",
+            )
         try:
             patch = json.loads(request.get("body") or "null")
         except ValueError as exc:
@@ -577,8 +600,7 @@ class FakeKubeAPI:
             obj = self._store[(resource.api_version, resource.plural)].get((namespace or "", name))
             obj = copy.deepcopy(obj)
         if obj is None:
-            details = {"name": name, "group": resource.group, "kind": resource.plural} if resource.group \
-                else {"name": name, "kind": resource.plural}
+            details = {"name": name, "group": resource.group, "kind": resource.plural} if resource.group else {"name": name, "kind": resource.plural}
             return self._status(404, "NotFound", '%s "%s" not found' % (resource.qualified(), name), details=details)
         return 200, obj
 
@@ -604,8 +626,7 @@ class FakeKubeAPI:
                 except ValueError as exc:
                     return self._status(400, "BadRequest", str(exc))
                 if token_rv < self._compacted_rv:
-                    return self._status(410, "Expired", EXPIRED_MESSAGE,
-                                        metadata={"continue": _encode_continue(current_rv, start.rstrip("\x00"))})
+                    return self._status(410, "Expired", EXPIRED_MESSAGE, metadata={"continue": _encode_continue(current_rv, start.rstrip("\x00"))})
                 list_rv = token_rv
             entries = sorted(self._store[(resource.api_version, resource.plural)].items())
             selected = []
@@ -632,8 +653,7 @@ class FakeKubeAPI:
         if limit > 0 and len(selected) > limit:
             metadata["continue"] = _encode_continue(list_rv, page[-1][0])
             metadata["remainingItemCount"] = len(selected) - limit
-        return 200, {"apiVersion": resource.api_version, "kind": resource.kind + "List", "metadata": metadata,
-                     "items": items}
+        return 200, {"apiVersion": resource.api_version, "kind": resource.kind + "List", "metadata": metadata, "items": items}
 
 
 def _merge_patch(target, patch):

@@ -41,9 +41,13 @@ SCHEDULER = "etc/kubernetes/manifests/kube-scheduler.yaml"
 CATALOGUE = yaml.safe_load((COLLECTION / "data/cis/cis-1.12.yml").read_text())
 AUDIT_LOGS = ROOT / "tests/fixtures/auditlog/basic"
 FAST = {  # the stand-in re-reads the manifest on every request: no settle time, few retries
-    "control_plane_hardening_health_settle": 0, "control_plane_hardening_health_retries": 2,
-    "control_plane_hardening_health_delay": 1, "control_plane_hardening_component_health_urls": {},
-    "audit_logging_health_settle": 0, "audit_logging_health_retries": 2, "audit_logging_health_delay": 1,
+    "control_plane_hardening_health_settle": 0,
+    "control_plane_hardening_health_retries": 2,
+    "control_plane_hardening_health_delay": 1,
+    "control_plane_hardening_component_health_urls": {},
+    "audit_logging_health_settle": 0,
+    "audit_logging_health_retries": 2,
+    "audit_logging_health_delay": 1,
 }
 
 
@@ -54,8 +58,8 @@ class StandIn:
     """kube-apiserver health TEST DOUBLE for node trees: 200 while node_double finds no problem (and `reject` none)."""
 
     def __init__(self):
-        self.roots = {}          # URL path prefix -> tree root
-        self.reject = None       # optional callable(root) -> list of extra problems
+        self.roots = {}  # URL path prefix -> tree root
+        self.reject = None  # optional callable(root) -> list of extra problems
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,20 +112,24 @@ class Trees:
         return root
 
     def inventory(self, extra=None):
-        hostvars = {
-            name: {"kubesec_node_root": str(root), "kubesec_apiserver_health_url": self.stand_in.url(name)}
-            for name, root in self.hosts.items()}
+        hostvars = {name: {"kubesec_node_root": str(root), "kubesec_apiserver_health_url": self.stand_in.url(name)} for name, root in self.hosts.items()}
         common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **FAST, **(extra or {})}
-        data = {"all": {"vars": common, "children": {"lab": {"vars": {"kubesec_cluster": "lab"}, "children": {
-            "lab_control_plane": {"hosts": hostvars}}}, "control_plane": {"children": {"lab_control_plane": {}}}}}}
+        data = {
+            "all": {
+                "vars": common,
+                "children": {
+                    "lab": {"vars": {"kubesec_cluster": "lab"}, "children": {"lab_control_plane": {"hosts": hostvars}}},
+                    "control_plane": {"children": {"lab_control_plane": {}}},
+                },
+            }
+        }
         path = self.tmp / "inventory.yml"
         path.write_text(yaml.safe_dump(data))
         return path
 
     def role(self, role, *args, extra=None, check=True):
         playbook = self.tmp / f"{role}.yml"
-        playbook.write_text(yaml.safe_dump([{"name": f"Run {role}", "hosts": "control_plane", "gather_facts": False,
-                                             "roles": [f"kubesec.cluster.{role}"]}]))
+        playbook.write_text(yaml.safe_dump([{"name": f"Run {role}", "hosts": "control_plane", "gather_facts": False, "roles": [f"kubesec.cluster.{role}"]}]))
         return run_playbook(playbook, "-i", self.inventory(extra), *args, check=check)
 
     def playbook(self, path, *args, extra=None, check=True):
@@ -201,17 +209,21 @@ def test_control_plane_hardening_merges_lists_fixes_files_and_is_idempotent(tree
     assert "serverTLSBootstrap is not true" in out and "opt-in (control_plane_hardening_disable_anonymous_auth)" in out
     assert flags(root, CONTROLLER_MANAGER) == {**before_cm, "--profiling": "false"}
     assert flags(root, SCHEDULER)["--profiling"] == "false"
-    modes = {p: oct((root / p).stat().st_mode & 0o777) for p in
-             (SCHEDULER, "etc/kubernetes/admin.conf", "etc/kubernetes/pki/sa.key", "etc/kubernetes/pki/ca.crt")}
-    assert modes == {SCHEDULER: "0o600", "etc/kubernetes/admin.conf": "0o600", "etc/kubernetes/pki/sa.key": "0o600",
-                     "etc/kubernetes/pki/ca.crt": "0o400"}
+    modes = {
+        p: oct((root / p).stat().st_mode & 0o777) for p in (SCHEDULER, "etc/kubernetes/admin.conf", "etc/kubernetes/pki/sa.key", "etc/kubernetes/pki/ca.crt")
+    }
+    assert modes == {SCHEDULER: "0o600", "etc/kubernetes/admin.conf": "0o600", "etc/kubernetes/pki/sa.key": "0o600", "etc/kubernetes/pki/ca.crt": "0o400"}
     status = audit(root)
     for cis_id in ("1.1.5", "1.1.13", "1.1.20", "1.1.21", "1.2.6", "1.2.7", "1.2.8", "1.2.14", "1.2.15", "1.3.2", "1.4.1"):
         assert status[cis_id] == "pass", cis_id
     # backups outside the manifests directory, one per changed static pod; nothing left in the manifests directory
     assert len(list((root / "var/lib/kubesec/manifest-backups").iterdir())) == 3
     assert sorted(p.name for p in (root / "etc/kubernetes/manifests").iterdir()) == [
-        "etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
+        "etcd.yaml",
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+    ]
 
     again = trees.role("control_plane_hardening")
     assert changed_count(again.stdout) == 0
@@ -219,11 +231,16 @@ def test_control_plane_hardening_merges_lists_fixes_files_and_is_idempotent(tree
 
 def test_control_plane_hardening_opt_ins_toggles_and_tags(trees):
     root = trees.add()
-    (root / "var/lib/kubelet/config.yaml").write_text(
-        (root / "var/lib/kubelet/config.yaml").read_text() + "serverTLSBootstrap: true\n")
-    trees.role("control_plane_hardening", "--skip-tags", "cis_1_3_2", extra={
-        "control_plane_hardening_disable_anonymous_auth": True,
-        "kubesec_cis_controls": {"1.4.1": {"enabled": False, "reason": "profiling needed by the perf team"}}})
+    (root / "var/lib/kubelet/config.yaml").write_text((root / "var/lib/kubelet/config.yaml").read_text() + "serverTLSBootstrap: true\n")
+    trees.role(
+        "control_plane_hardening",
+        "--skip-tags",
+        "cis_1_3_2",
+        extra={
+            "control_plane_hardening_disable_anonymous_auth": True,
+            "kubesec_cis_controls": {"1.4.1": {"enabled": False, "reason": "profiling needed by the perf team"}},
+        },
+    )
     api = flags(root)
     assert api["--anonymous-auth"] == "false"
     assert api["--kubelet-certificate-authority"] == "/etc/kubernetes/pki/ca.crt"
@@ -252,8 +269,7 @@ def test_control_plane_hardening_rolls_back_a_component_that_does_not_come_back(
     original_cm = (root / CONTROLLER_MANAGER).read_bytes()
     original_scheduler = (root / SCHEDULER).read_bytes()
     # This stand-in fails once the controller manager runs with --profiling=false (a component that crashes).
-    stand_in.reject = lambda r: (["kube-controller-manager is crash-looping"]
-                                 if "--profiling=false" in (Path(r) / CONTROLLER_MANAGER).read_text() else [])
+    stand_in.reject = lambda r: ["kube-controller-manager is crash-looping"] if "--profiling=false" in (Path(r) / CONTROLLER_MANAGER).read_text() else []
     proc = trees.role("control_plane_hardening", check=False)
     assert proc.returncode == 2, proc.stdout[-3000:]
     out = " ".join(proc.stdout.split())
@@ -300,14 +316,21 @@ def test_audit_logging_on_and_off_on_a_node_tree(trees):
     trees.role("audit_logging", extra=on)
     api = flags(root)
     assert {k: v for k, v in api.items() if k.startswith("--audit")} == {
-        "--audit-policy-file": "/etc/kubernetes/audit/policy.yaml", "--audit-log-path": "/var/log/kubernetes/audit/audit.log",
-        "--audit-log-maxage": "30", "--audit-log-maxbackup": "10", "--audit-log-maxsize": "100", "--audit-log-format": "json"}
+        "--audit-policy-file": "/etc/kubernetes/audit/policy.yaml",
+        "--audit-log-path": "/var/log/kubernetes/audit/audit.log",
+        "--audit-log-maxage": "30",
+        "--audit-log-maxbackup": "10",
+        "--audit-log-maxsize": "100",
+        "--audit-log-format": "json",
+    }
     spec = pod(root)["spec"]
     volumes = {v["name"]: v["hostPath"] for v in spec["volumes"] if v["name"].startswith("kubesec-")}
     mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"] if m["name"].startswith("kubesec-")}
     policy_volume = next(name for name in volumes if name.startswith("kubesec-audit-policy-"))
-    assert volumes == {policy_volume: {"path": "/etc/kubernetes/audit/policy.yaml", "type": "File"},
-                       "kubesec-audit-log": {"path": "/var/log/kubernetes/audit", "type": "DirectoryOrCreate"}}
+    assert volumes == {
+        policy_volume: {"path": "/etc/kubernetes/audit/policy.yaml", "type": "File"},
+        "kubesec-audit-log": {"path": "/var/log/kubernetes/audit", "type": "DirectoryOrCreate"},
+    }
     assert mounts[policy_volume] == {"mountPath": "/etc/kubernetes/audit/policy.yaml", "name": policy_volume, "readOnly": True}
     assert mounts["kubesec-audit-log"] == {"mountPath": "/var/log/kubernetes/audit", "name": "kubesec-audit-log"}
     policy = root / "etc/kubernetes/audit/policy.yaml"
@@ -344,7 +367,7 @@ def test_audit_logging_off_restores_what_the_owner_had_and_a_new_policy_restarts
     trees.role("audit_logging", extra={"kubesec_audit_logging": {"enabled": True, "maxage": 45, "policy": "metadata"}})
     second = [v["name"] for v in pod(root)["spec"]["volumes"] if v["name"].startswith("kubesec-audit-policy-")]
     assert len(first) == len(second) == 1 and first != second
-    assert "preset \"metadata\"" in (root / "etc/kubernetes/audit/policy.yaml").read_text()
+    assert 'preset "metadata"' in (root / "etc/kubernetes/audit/policy.yaml").read_text()
     assert sorted(p.name for p in (root / "etc/kubernetes/audit").iterdir()) == ["policy.yaml"]  # no backup left over
     trees.role("audit_logging")  # kubesec_audit_logging absent: off
     assert (root / APISERVER).read_bytes() == original  # maxage 7 and format legacy are back
@@ -358,17 +381,20 @@ def test_audit_logging_leaves_a_node_alone_that_it_never_configured(trees):
     assert changed_count(proc.stdout) == 0 and snapshot(root) == before
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    # the role's argument spec
-    ({"enabled": True, "formats": "json"}, "Validation of arguments failed: audit_logging_config.formats."),
-    ({"enabled": True, "format": "xml"}, "value of format must be one of: json, legacy, got: xml"),
-    ({"enabled": "yes please"}, "The value 'yes please' is not a valid boolean"),
-    # the role's preflight
-    ({"enabled": True, "maxage": -1}, "whole numbers >= 0"),
-    ({"enabled": True, "policy": "verbose"}, "policy: one of default, metadata"),
-    ({"enabled": True, "policy_file": "/etc/kubernetes/manifests/audit.yaml"}, "outside /etc/kubernetes/manifests"),
-    ({"enabled": True, "log_path": "/var/log/kubernetes/audit/"}, "absolute file paths"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        # the role's argument spec
+        ({"enabled": True, "formats": "json"}, "Validation of arguments failed: audit_logging_config.formats."),
+        ({"enabled": True, "format": "xml"}, "value of format must be one of: json, legacy, got: xml"),
+        ({"enabled": "yes please"}, "The value 'yes please' is not a valid boolean"),
+        # the role's preflight
+        ({"enabled": True, "maxage": -1}, "whole numbers >= 0"),
+        ({"enabled": True, "policy": "verbose"}, "policy: one of default, metadata"),
+        ({"enabled": True, "policy_file": "/etc/kubernetes/manifests/audit.yaml"}, "outside /etc/kubernetes/manifests"),
+        ({"enabled": True, "log_path": "/var/log/kubernetes/audit/"}, "absolute file paths"),
+    ],
+)
 def test_audit_logging_refuses_bad_settings(trees, settings, message):
     root = trees.add()
     before = snapshot(root)
@@ -382,9 +408,13 @@ def test_audit_logging_refuses_bad_settings(trees, settings, message):
 
 def test_audit_logging_refuses_to_mount_over_a_hand_made_audit_volume(trees):
     root = trees.add()
-    _static_pod.apply(str(root), "/" + APISERVER, volumes=[{"name": "audit-log", "hostPath": "/var/log/kubernetes/audit/",
-                                                            "type": "DirectoryOrCreate", "readOnly": False}],
-                      validate=False, backup_enabled=False)
+    _static_pod.apply(
+        str(root),
+        "/" + APISERVER,
+        volumes=[{"name": "audit-log", "hostPath": "/var/log/kubernetes/audit/", "type": "DirectoryOrCreate", "readOnly": False}],
+        validate=False,
+        backup_enabled=False,
+    )
     before = snapshot(root)
     proc = trees.role("audit_logging", extra={"kubesec_audit_logging": {"enabled": True}}, check=False)
     assert proc.returncode == 2
@@ -397,8 +427,7 @@ def test_audit_logging_rolls_back_a_policy_update_the_api_server_refuses(trees):
     trees.role("audit_logging", extra={"kubesec_audit_logging": {"enabled": True}})
     manifest = (root / APISERVER).read_bytes()
     policy = (root / "etc/kubernetes/audit/policy.yaml").read_bytes()
-    proc = trees.role("audit_logging", extra={"kubesec_audit_logging": {"enabled": True, "policy": [{"level": "Verbose"}]}},
-                      check=False)
+    proc = trees.role("audit_logging", extra={"kubesec_audit_logging": {"enabled": True, "policy": [{"level": "Verbose"}]}}, check=False)
     assert proc.returncode == 2
     out = " ".join(proc.stdout.split())
     assert "switching API-server audit logging on failed: kube-apiserver did not become healthy" in out
@@ -420,17 +449,34 @@ def test_audit_log_playbook_writes_results_findings_and_the_cluster_summary(tree
     for root in (with_log, with_log3):
         shutil.copytree(AUDIT_LOGS, root / "var/log/kubernetes/audit", dirs_exist_ok=True)
     reports = tmp_path / "reports"
-    proc = trees.playbook(ROOT / "playbooks/audit_log.yml", "-e", "from=2026-03-01T00:00:00Z", "-e", "to=2026-03-02T00:00:00Z",
-                          "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=r1", "-e", "verb=get,list,create,delete,patch,update,watch")
+    proc = trees.playbook(
+        ROOT / "playbooks/audit_log.yml",
+        "-e",
+        "from=2026-03-01T00:00:00Z",
+        "-e",
+        "to=2026-03-02T00:00:00Z",
+        "-e",
+        f"kubesec_reports_dir={reports}",
+        "-e",
+        "kubesec_run_id=r1",
+        "-e",
+        "verb=get,list,create,delete,patch,update,watch",
+    )
     assert "failed=0" in proc.stdout
     run = reports / "lab" / "r1"
     files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
-    assert files == ["audit-log/cp1.json", "audit-log/cp2.json", "audit-log/cp3.json", "findings/audit-log-cp1.json",
-                     "findings/audit-log-cp2.json", "findings/audit-log-cp3.json", "meta/audit_log_summary.json"]
+    assert files == [
+        "audit-log/cp1.json",
+        "audit-log/cp2.json",
+        "audit-log/cp3.json",
+        "findings/audit-log-cp1.json",
+        "findings/audit-log-cp2.json",
+        "findings/audit-log-cp3.json",
+        "meta/audit_log_summary.json",
+    ]
     summary = json.loads((run / "meta/audit_log_summary.json").read_text())
     node = json.loads((run / "audit-log/cp1.json").read_text())
-    assert {"period", "by_user", "by_verb", "by_resource", "denied", "secret_reads", "exec", "rbac_changes", "anonymous",
-            "nodes", "total"} <= set(summary)
+    assert {"period", "by_user", "by_verb", "by_resource", "denied", "secret_reads", "exec", "rbac_changes", "anonymous", "nodes", "total"} <= set(summary)
     assert summary["period"]["from"] == "2026-03-01T00:00:00.000000Z" and summary["period"]["to"] == "2026-03-02T00:00:00.000000Z"
     assert summary["query"]["filters"] == {"verb": ["get", "list", "create", "delete", "patch", "update", "watch"]}
     assert (summary["nodes_total"], summary["nodes_ok"]) == (3, 2)
@@ -459,12 +505,12 @@ def test_audit_logging_rollback_on_the_testbed(testbed):
     tree = testbed.tree(host)
     original = (tree / APISERVER).read_bytes()
     settings = {
-        **FAST, "kubesec_state_dir": "/etc/kubernetes/kubesec-state",
+        **FAST,
+        "kubesec_state_dir": "/etc/kubernetes/kubesec-state",
         "kubesec_audit_logging": {"enabled": True, "policy": [{"level": "Verbose"}]},
     }
     try:
-        proc = testbed.playbook(ROOT / "playbooks/features.yml", "--tags", "audit_logging", "--limit", host,
-                                "-e", json.dumps(settings), check=False)
+        proc = testbed.playbook(ROOT / "playbooks/features.yml", "--tags", "audit_logging", "--limit", host, "-e", json.dumps(settings), check=False)
         out = " ".join(proc.stdout.split())
         assert proc.returncode == 2, out[-3000:]
         assert f"{host}: switching API-server audit logging on failed: kube-apiserver did not become healthy" in out
@@ -513,8 +559,7 @@ def test_audit_log_playbook_prints_the_result_and_each_query_gets_its_own_folder
     reports = tmp_path / "reports"
     window = ["-e", "from=2026-03-01T00:00:00Z", "-e", "to=2026-03-02T00:00:00Z", "-e", f"kubesec_reports_dir={reports}"]
     first = trees.playbook(ROOT / "playbooks/audit_log.yml", *window, "-e", "kubesec_audit_log_now=2026-03-02T00:00:00.000000Z")
-    second = trees.playbook(ROOT / "playbooks/audit_log.yml", *window, "-e", "user=alice*",
-                            "-e", "kubesec_audit_log_now=2026-03-02T00:00:05.000000Z")
+    second = trees.playbook(ROOT / "playbooks/audit_log.yml", *window, "-e", "user=alice*", "-e", "kubesec_audit_log_now=2026-03-02T00:00:05.000000Z")
     # one folder per query, none of them a run of the report (no report.json, not under a run id)
     assert sorted(p.name for p in (reports / "lab").iterdir()) == ["audit-log-queries"]
     folders = sorted(p.name for p in (reports / "lab/audit-log-queries").iterdir())

@@ -46,14 +46,15 @@ AWX_DIR = ROOT / "docs" / "awx"
 
 def _awx_inventory(testbed):
     """The test bed inventory as AWX would serve it: JSON from a script, no key file, no per-host user."""
-    listed = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(testbed.inventory), "--list"],
-                            env=testbed.env(), capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(testbed.inventory), "--list"], env=testbed.env(), capture_output=True, text=True, check=True
+    )
     data = json.loads(listed.stdout)
     for hostvars in data["_meta"]["hostvars"].values():
         hostvars.pop("ansible_ssh_private_key_file")
         hostvars.pop("ansible_user")
         args = shlex.split(hostvars["ansible_ssh_common_args"])
-        pairs = [args[i:i + 2] for i in range(0, len(args), 2)]
+        pairs = [args[i : i + 2] for i in range(0, len(args), 2)]
         kept = [p for p in pairs if p[1] != "IdentitiesOnly=yes"]
         assert len(kept) == len(pairs) - 1
         hostvars["ansible_ssh_common_args"] = " ".join(shlex.quote(a) for p in kept for a in p)
@@ -66,30 +67,34 @@ def _private_data_dir(tmp_path, testbed, reports):
     project.mkdir(parents=True)
     shutil.copy(ROOT / "ansible.cfg", project / "ansible.cfg")
     shutil.copytree(ROOT / "playbooks", project / "playbooks")
-    shutil.copytree(ROOT / "collections", project / "collections",
-                    ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "collections", project / "collections", ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc"))
     # the checkout AWX syncs has the demo inventory too, whose vault password file ansible.cfg names
     shutil.copytree(ROOT / "inventories", project / "inventories")
     (pdd / "inventory").mkdir()
     script = pdd / "inventory" / "hosts"
-    script.write_text("#!%s\n# Inventory script as AWX writes one for a job.\nimport json, sys\nDATA = json.loads(%r)\n"
-                      "print(json.dumps(DATA if '--list' in sys.argv else {}))\n"
-                      % (sys.executable, json.dumps(_awx_inventory(testbed))))
+    script.write_text(
+        "#!%s\n# Inventory script as AWX writes one for a job.\nimport json, sys\nDATA = json.loads(%r)\n"
+        "print(json.dumps(DATA if '--list' in sys.argv else {}))\n" % (sys.executable, json.dumps(_awx_inventory(testbed)))
+    )
     script.chmod(0o700)
     env = pdd / "env"
     env.mkdir()
     (env / "ssh_key").write_text((testbed.dir / "ssh" / "id_ed25519").read_text())
     (env / "cmdline").write_text("-u root --forks 10")
-    (env / "envvars").write_text(json.dumps({
-        "JOB_ID": "4711",
-        "AWX_HOST": "https://awx.example.invalid",
-        "ANSIBLE_COLLECTIONS_PATHS": "%s:%s" % (project / "collections", pdd / "requirements_collections"),
-        "ANSIBLE_ROLES_PATH": str(project / "collections/ansible_collections/kubesec/cluster/roles"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PATH": "%s:%s" % (BIN, os.environ.get("PATH", "")),
-    }))
+    (env / "envvars").write_text(
+        json.dumps(
+            {
+                "JOB_ID": "4711",
+                "AWX_HOST": "https://awx.example.invalid",
+                "ANSIBLE_COLLECTIONS_PATHS": "%s:%s" % (project / "collections", pdd / "requirements_collections"),
+                "ANSIBLE_ROLES_PATH": str(project / "collections/ansible_collections/kubesec/cluster/roles"),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
+                "ANSIBLE_RETRY_FILES_ENABLED": "False",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "PATH": "%s:%s" % (BIN, os.environ.get("PATH", "")),
+            }
+        )
+    )
     return pdd
 
 
@@ -97,14 +102,17 @@ def _run_job(pdd, playbook, ident, extravars):
     (pdd / "env" / "extravars").write_text(json.dumps(extravars))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env["PATH"] = "%s:%s" % (BIN, env.get("PATH", ""))
-    proc = subprocess.run([str(BIN / "ansible-runner"), "run", str(pdd), "-p", playbook, "--ident", ident],
-                          env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [str(BIN / "ansible-runner"), "run", str(pdd), "-p", playbook, "--ident", ident], env=env, capture_output=True, text=True, timeout=900
+    )
     artifacts = pdd / "artifacts" / ident
-    assert (artifacts / "rc").read_text().strip() == "0", (
-        "%s failed (runner rc %s):\n%s" % (playbook, proc.returncode, (artifacts / "stdout").read_text()[-6000:]))
+    assert (artifacts / "rc").read_text().strip() == "0", "%s failed (runner rc %s):\n%s" % (
+        playbook,
+        proc.returncode,
+        (artifacts / "stdout").read_text()[-6000:],
+    )
     assert (artifacts / "status").read_text().strip() == "successful"
-    events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"),
-                                                         key=lambda p: int(p.name.split("-", 1)[0]))]
+    events = [json.loads(p.read_text()) for p in sorted((artifacts / "job_events").glob("*.json"), key=lambda p: int(p.name.split("-", 1)[0]))]
     return artifacts, events
 
 
@@ -133,8 +141,7 @@ def test_workflow_onboard_audit_report_through_ansible_runner(testbed, tmp_path)
     _unused, events = _run_job(pdd, "playbooks/audit.yml", "audit", extravars)
     stats = _stats(events)
     assert not stats["failures"] and not stats["dark"], stats
-    audited = {e["event_data"]["host"] for e in events
-               if e["event"] == "runner_on_ok" and e["event_data"].get("task") == AUDIT_TASK}
+    audited = {e["event_data"]["host"] for e in events if e["event"] == "runner_on_ok" and e["event_data"].get("task") == AUDIT_TASK}
     assert audited == set(testbed.hosts)
     for event in events:
         if event["event"] == "runner_on_ok" and event["event_data"].get("task") == AUDIT_TASK:
@@ -218,8 +225,7 @@ def test_awx_credential_type_injects_the_kubeconfig_everywhere_it_is_read():
     fields = {f["id"]: f for f in ctype["inputs"]["fields"]}
     assert fields["kubeconfig"]["secret"] and fields["kubeconfig"]["multiline"]
     assert ctype["injectors"]["file"] == {"template.kubeconfig": "{{ kubeconfig }}"}
-    assert ctype["injectors"]["env"] == {"KUBECONFIG": "{{ tower.filename.kubeconfig }}",
-                                         "K8S_AUTH_KUBECONFIG": "{{ tower.filename.kubeconfig }}"}
+    assert ctype["injectors"]["env"] == {"KUBECONFIG": "{{ tower.filename.kubeconfig }}", "K8S_AUTH_KUBECONFIG": "{{ tower.filename.kubeconfig }}"}
     assert ctype["injectors"]["extra_vars"] == {"kubesec_kubeconfig": "{{ tower.filename.kubeconfig }}"}
     # every cluster of the example names its context: one kubeconfig holds them all
     for cluster in ("prod", "staging", "edge"):
@@ -229,8 +235,7 @@ def test_awx_credential_type_injects_the_kubeconfig_everywhere_it_is_read():
 def test_awx_survey_questions_are_valid_and_used():
     survey = json.loads((AWX_DIR / "survey-audit.json").read_text())
     assert survey["name"] and survey["description"]
-    consumers = (ROOT / "inventories/example/group_vars/all.yml").read_text() + \
-        (ROOT / "inventories/example/group_vars/prod/main.yml").read_text()
+    consumers = (ROOT / "inventories/example/group_vars/all.yml").read_text() + (ROOT / "inventories/example/group_vars/prod/main.yml").read_text()
     for question in survey["spec"]:
         assert question["type"] in ("text", "textarea", "password", "integer", "float", "multiplechoice", "multiselect")
         assert re.fullmatch(r"kubesec_[a-z_]+", question["variable"])
@@ -282,11 +287,9 @@ def test_awx_publish_definitions_match_the_role_and_the_awx_modules():
     publish = {t["name"]: t for t in _load("job-templates.yml")}["kubesec publish"]
     assert publish["playbook"] == "playbooks/publish.yml"
     assert publish["notification_templates_success"] == [notification["name"]]
-    assert "Artifact server (kubesec)" in [c["credential_type"] for c in _load("credentials.yml")
-                                          if c["name"] in publish["credentials"]]
+    assert "Artifact server (kubesec)" in [c["credential_type"] for c in _load("credentials.yml") if c["name"] in publish["credentials"]]
     # the credential injects exactly the inventory-wide variables the role reads
-    defaults = yaml.safe_load((ROOT / "collections/ansible_collections/kubesec/cluster/roles/report_upload"
-                               / "defaults/main.yml").read_text())
+    defaults = yaml.safe_load((ROOT / "collections/ansible_collections/kubesec/cluster/roles/report_upload" / "defaults/main.yml").read_text())
     for variable in ctype["injectors"]["extra_vars"]:
         assert any(f"{{{{ {variable} |" in str(value) for value in defaults.values()), variable
     assert {f["id"] for f in ctype["inputs"]["fields"] if f.get("secret")} == {"password", "token"}

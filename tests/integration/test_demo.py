@@ -18,14 +18,13 @@ def demo_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     demo_trees(ROOT / "inventories/demo/hosts.yml", base / "nodes")
     # as `make demo` does: a day of API-server audit log on the control plane, ending now
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_audit_log.py"), str(base / "nodes" / "demo-cp-1")],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_audit_log.py"), str(base / "nodes" / "demo-cp-1")], check=True, capture_output=True)
     reports = base / "reports"
-    extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}",
-                        "kubesec_reports_dir": str(reports)})
+    extra = json.dumps({"kubesec_node_root": str(base / "nodes") + "/{{ inventory_hostname }}", "kubesec_reports_dir": str(reports)})
     # as `make demo` does: the feature toggles (render-only on the demo) first, then harden, audit, report
-    first = run_playbook("--vault-id", "demo@%s" % (ROOT / "inventories/demo/vault-password.txt"),
-                         ROOT / "playbooks/features.yml", ROOT / "playbooks/site.yml", "-e", extra)
+    first = run_playbook(
+        "--vault-id", "demo@%s" % (ROOT / "inventories/demo/vault-password.txt"), ROOT / "playbooks/features.yml", ROOT / "playbooks/site.yml", "-e", extra
+    )
     # A second run a second later: same cluster, so it is compared with the first.
     second = run_playbook(ROOT / "playbooks/site.yml", "-e", extra, "-e", "kubesec_run_id=29991231T235959Z")
     runs = sorted(p for p in (reports / "demo").iterdir() if (p / "report.json").exists())
@@ -64,13 +63,28 @@ def test_every_run_writes_json_html_pdf(demo_runs):
         for name in ("report.json", "report.html", "report.pdf"):
             assert (run / name).stat().st_size > 1000, name
         assert sorted(p.name for p in (run / "findings").iterdir()) == [
-            "audit-log-demo-cp-1.json", "cis-demo-cp-1.json", "cis-demo-worker-1.json", "cis-demo-worker-2.json",
-            "cis-policies-demo.json", "falco-demo.json", "kube-bench-demo-worker-1.json",
-            "node-currency-demo-cp-1.json", "node-currency-demo-worker-1.json", "node-currency-demo-worker-2.json",
-            "trivy-cli-bad-workloads.json", "trivy-operator-demo.json", "workload-demo.json"]
+            "audit-log-demo-cp-1.json",
+            "cis-demo-cp-1.json",
+            "cis-demo-worker-1.json",
+            "cis-demo-worker-2.json",
+            "cis-policies-demo.json",
+            "falco-demo.json",
+            "kube-bench-demo-worker-1.json",
+            "node-currency-demo-cp-1.json",
+            "node-currency-demo-worker-1.json",
+            "node-currency-demo-worker-2.json",
+            "trivy-cli-bad-workloads.json",
+            "trivy-operator-demo.json",
+            "workload-demo.json",
+        ]
         assert sorted(p.name for p in (run / "meta").iterdir()) >= [
-            "audit_log_summary.json", "cis_policies.json", "falco_groups.json", "sources.json", "trivy_reports.json",
-            "workload_rules.json"]
+            "audit_log_summary.json",
+            "cis_policies.json",
+            "falco_groups.json",
+            "sources.json",
+            "trivy_reports.json",
+            "workload_rules.json",
+        ]
 
 
 def test_demo_report_shows_the_audit_log_incidents_of_the_last_hour(demo_runs):
@@ -136,8 +150,13 @@ def test_report_json_has_every_collected_source(demo_runs):
     assert by_source["workload"] == dict(zero, fail=len(workload)) and len(workload) > 30  # 017 depends on the date
     sources = json.loads((run / "meta" / "sources.json").read_text())["sources"]
     assert {name: entry["status"] for name, entry in sources.items()} == {
-        "trivy_operator": "ok", "trivy_cli": "ok", "workloads": "ok", "falco": "ok", "kube_bench": "ok",
-        "policies": "ok"}
+        "trivy_operator": "ok",
+        "trivy_cli": "ok",
+        "workloads": "ok",
+        "falco": "ok",
+        "kube_bench": "ok",
+        "policies": "ok",
+    }
     # CIS section 5 of the demo cluster: every cis-1.12 id, 5 of them for a person to decide (warn)
     assert by_source["cis-policies"] == dict(zero, **{"pass": 4, "fail": 25, "warn": 5})
     assert by_source["cluster-policy"]["fail"] == 18
@@ -148,11 +167,12 @@ def test_report_shows_cis_section_5_and_the_cluster_policy_rules(demo_runs):
     html = (run / "report.html").read_text()
     assert 'id="cis-policies"' in html and "CIS section 5 (policies)" in html and "CIS-5.1.1" in html
     assert 'id="cluster-policy"' in html and "KS-NET-001" in html
-    assert "ClusterRoleBinding ci-admin -&gt; User ci-bot" in html   # the evidence cell names the objects
+    assert "ClusterRoleBinding ci-admin -&gt; User ci-bot" in html  # the evidence cell names the objects
     report = json.loads((run / "report.json").read_text())
     areas = {area["area"]: area for area in report["areas"]}
-    rbac = [f for f in report["findings"] if f["source"] in ("cis-policies", "cluster-policy")
-            and (f["id"].startswith("CIS-5.1.") or f["id"].startswith("KS-RB-"))]
+    rbac = [
+        f for f in report["findings"] if f["source"] in ("cis-policies", "cluster-policy") and (f["id"].startswith("CIS-5.1.") or f["id"].startswith("KS-RB-"))
+    ]
     assert rbac and areas["rbac"]["counts"]["fail"] >= sum(1 for f in rbac if f["status"] == "fail")
     assert "demo-not-a-real-password" not in html
 
@@ -170,16 +190,29 @@ def test_pdf_is_a_designed_document(demo_runs):
     reader = PdfReader(str(pdf))
     assert len(reader.pages) > 1
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for expected in ("Kubernetes security report", "Summary", "CIS benchmark per node", "demo-worker-1",
-                     "Ensure that the kubelet service file permissions are set to 600 or more restrictive",
-                     "expired waiver"):
+    for expected in (
+        "Kubernetes security report",
+        "Summary",
+        "CIS benchmark per node",
+        "demo-worker-1",
+        "Ensure that the kubelet service file permissions are set to 600 or more restrictive",
+        "expired waiver",
+    ):
         assert expected in text, expected
     assert f"Page 1 of {len(reader.pages)}" not in text  # the cover has no page footer
     assert f"Page 2 of {len(reader.pages)}" in text
     # issue 21: the whole story on paper too: every area graded, the audit-log incidents, the features switched on
     assert "not assessed" not in text.split("Contents", 1)[0]
-    for expected in ("Attempted secret access", "still open", "mallory@example.com", "Feature state",
-                     "rendered, not applied", "shop, payments", "report ttl: 30m", "channels: telegram"):
+    for expected in (
+        "Attempted secret access",
+        "still open",
+        "mallory@example.com",
+        "Feature state",
+        "rendered, not applied",
+        "shop, payments",
+        "report ttl: 30m",
+        "channels: telegram",
+    ):
         assert expected in text, expected
 
 

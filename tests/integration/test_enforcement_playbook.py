@@ -25,8 +25,11 @@ pytestmark = [pytest.mark.slow]
 PROD_RULES = {
     "privileged": {"mode": "deny"},
     "KS-WL-009": {"mode": "deny"},
-    "KS-WL-002": {"mode": "deny", "params": {"registries": ["registry.example.com/", r"^ghcr\.io/example/"]},
-                  "exclude_images": ["cr.fluentbit.io/fluent/fluent-bit"]},
+    "KS-WL-002": {
+        "mode": "deny",
+        "params": {"registries": ["registry.example.com/", r"^ghcr\.io/example/"]},
+        "exclude_images": ["cr.fluentbit.io/fluent/fluent-bit"],
+    },
     "run_as_non_root": {"mode": "warn", "exclude_namespaces": ["legacy-*", "batch"]},
     "network_policy": {"mode": "deny"},
     "service_ports": {"mode": "warn", "params": {"allowed_ports": [443, "8000-8100"]}},
@@ -43,19 +46,27 @@ STAGING_RULES = {
 def _inventory(prod_rules=None, staging_rules=None, extra=None):
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     common.update(extra or {})
-    return {"all": {"vars": common, "children": {
-        "prod": {"vars": {"kubesec_cluster": "prod",
-                          "kubesec_workload_rules": PROD_RULES if prod_rules is None else prod_rules,
-                          "kubesec_workload_exclude_namespaces": ["monitoring", "^ci-"]},
-                 "children": {"prod_control_plane": {"hosts": {"prod-cp-1": {}, "prod-cp-2": {}}},
-                              "prod_workers": {"hosts": {"prod-worker-1": {}}}}},
-        "staging": {"vars": {"kubesec_cluster": "staging",
-                             "kubesec_workload_rules": STAGING_RULES if staging_rules is None else staging_rules},
-                    "children": {"staging_control_plane": {"hosts": {"staging-cp-1": {}}},
-                                 "staging_workers": {"hosts": {"staging-worker-1": {}}}}},
-        "control_plane": {"children": {"prod_control_plane": {}, "staging_control_plane": {}}},
-        "workers": {"children": {"prod_workers": {}, "staging_workers": {}}},
-    }}}
+    return {
+        "all": {
+            "vars": common,
+            "children": {
+                "prod": {
+                    "vars": {
+                        "kubesec_cluster": "prod",
+                        "kubesec_workload_rules": PROD_RULES if prod_rules is None else prod_rules,
+                        "kubesec_workload_exclude_namespaces": ["monitoring", "^ci-"],
+                    },
+                    "children": {"prod_control_plane": {"hosts": {"prod-cp-1": {}, "prod-cp-2": {}}}, "prod_workers": {"hosts": {"prod-worker-1": {}}}},
+                },
+                "staging": {
+                    "vars": {"kubesec_cluster": "staging", "kubesec_workload_rules": STAGING_RULES if staging_rules is None else staging_rules},
+                    "children": {"staging_control_plane": {"hosts": {"staging-cp-1": {}}}, "staging_workers": {"hosts": {"staging-worker-1": {}}}},
+                },
+                "control_plane": {"children": {"prod_control_plane": {}, "staging_control_plane": {}}},
+                "workers": {"children": {"prod_workers": {}, "staging_workers": {}}},
+            },
+        }
+    }
 
 
 class Runner:
@@ -67,11 +78,24 @@ class Runner:
         inv = self.tmp / "inventory.yml"
         inv.write_text(yaml.safe_dump(inventory))
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env.update(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_LOCAL_TEMP=str(self.tmp / "tmp"), ANSIBLE_HOME=str(self.tmp / "home"),
-                   ANSIBLE_RETRY_FILES_ENABLED="0")
-        cmd = [str(PLAYBOOK), "-c", "local", "-i", str(inv), str(ROOT / "playbooks" / "enforce.yml"),
-               "-e", "kubesec_reports_dir=%s" % (reports or self.reports), *args]
+        env.update(
+            ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_LOCAL_TEMP=str(self.tmp / "tmp"),
+            ANSIBLE_HOME=str(self.tmp / "home"),
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+        )
+        cmd = [
+            str(PLAYBOOK),
+            "-c",
+            "local",
+            "-i",
+            str(inv),
+            str(ROOT / "playbooks" / "enforce.yml"),
+            "-e",
+            "kubesec_reports_dir=%s" % (reports or self.reports),
+            *args,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False, cwd=self.tmp)
         out = proc.stdout + proc.stderr
         assert (proc.returncode == 0) == (expect_rc == 0), out[-4000:]
@@ -79,8 +103,7 @@ class Runner:
 
     @staticmethod
     def recap(out):
-        return {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
-                for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", out, re.M)}
+        return {m.group(1): {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))} for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", out, re.M)}
 
 
 @pytest.fixture
@@ -100,13 +123,14 @@ def _documents(path):
     return list(yaml.safe_load_all(path.read_text()))
 
 
-PROD_FILES = ["prod/rendered/enforcement/ks-wl-002-trusted-registries.yaml",
-              "prod/rendered/enforcement/ks-wl-005-service-ports.yaml",
-              "prod/rendered/enforcement/ks-wl-009-host-namespaces.yaml",
-              "prod/rendered/enforcement/ks-wl-015-privileged.yaml",
-              "prod/rendered/enforcement/ks-wl-016-run-as-non-root.yaml"]
-STAGING_FILES = ["staging/rendered/enforcement/ks-wl-020-image-tag.yaml",
-                 "staging/rendered/enforcement/ks-wl-021-rbac-admin.yaml"]
+PROD_FILES = [
+    "prod/rendered/enforcement/ks-wl-002-trusted-registries.yaml",
+    "prod/rendered/enforcement/ks-wl-005-service-ports.yaml",
+    "prod/rendered/enforcement/ks-wl-009-host-namespaces.yaml",
+    "prod/rendered/enforcement/ks-wl-015-privileged.yaml",
+    "prod/rendered/enforcement/ks-wl-016-run-as-non-root.yaml",
+]
+STAGING_FILES = ["staging/rendered/enforcement/ks-wl-020-image-tag.yaml", "staging/rendered/enforcement/ks-wl-021-rbac-admin.yaml"]
 
 
 def test_render_two_clusters_validate_idempotent_check_mode_and_changes(runner):
@@ -130,10 +154,14 @@ def test_render_two_clusters_validate_idempotent_check_mode_and_changes(runner):
         assert binding["spec"]["policyName"] == policy["metadata"]["name"]
         actions[(cluster, policy["metadata"]["labels"]["kubesec.io/rule"])] = binding["spec"]["validationActions"]
     assert actions == {
-        ("prod", "KS-WL-002"): ["Deny", "Audit"], ("prod", "KS-WL-005"): ["Warn", "Audit"],
-        ("prod", "KS-WL-009"): ["Deny", "Audit"], ("prod", "KS-WL-015"): ["Deny", "Audit"],
+        ("prod", "KS-WL-002"): ["Deny", "Audit"],
+        ("prod", "KS-WL-005"): ["Warn", "Audit"],
+        ("prod", "KS-WL-009"): ["Deny", "Audit"],
+        ("prod", "KS-WL-015"): ["Deny", "Audit"],
         ("prod", "KS-WL-016"): ["Warn", "Audit"],
-        ("staging", "KS-WL-020"): ["Warn", "Audit"], ("staging", "KS-WL-021"): ["Deny", "Audit"]}
+        ("staging", "KS-WL-020"): ["Warn", "Audit"],
+        ("staging", "KS-WL-021"): ["Deny", "Audit"],
+    }
 
     # exclusions: inventory-wide exact names in the binding, globs and regexes as a match condition
     policy, binding = _documents(runner.reports / PROD_FILES[4])
@@ -174,8 +202,9 @@ def test_render_two_clusters_validate_idempotent_check_mode_and_changes(runner):
     keep = runner.reports / "prod/rendered/enforcement/kustomization.yaml"
     keep.write_text("resources: []\n")
     out = runner.run(_inventory(prod_rules=changed_prod))
-    prod_now = sorted(set(PROD_FILES) - {PROD_FILES[2]} | {"prod/rendered/enforcement/ks-wl-019-secrets-in-env.yaml",
-                                                           "prod/rendered/enforcement/kustomization.yaml"})
+    prod_now = sorted(
+        set(PROD_FILES) - {PROD_FILES[2]} | {"prod/rendered/enforcement/ks-wl-019-secrets-in-env.yaml", "prod/rendered/enforcement/kustomization.yaml"}
+    )
     assert _files(runner.reports) == prod_now + STAGING_FILES
     assert _documents(runner.reports / PROD_FILES[3])[1]["spec"]["validationActions"] == ["Warn", "Audit"]
     assert keep.read_text() == "resources: []\n"
@@ -191,9 +220,7 @@ def test_refusals(runner):
     # bad rule settings fail naming the rule and the setting
     out = runner.run(_inventory(staging_rules={"trusted_registries": {"mode": "deny"}}), expect_rc=2)
     assert "rules.KS-WL-002 (trusted_registries) is in mode deny but not configured" in out
-    out = runner.run(_inventory(staging_rules={"trusted_registries": False,
-                                               "privileged": {"mode": "deny", "exclude_images": ["^(?=x)"]}}),
-                     expect_rc=2)
+    out = runner.run(_inventory(staging_rules={"trusted_registries": False, "privileged": {"mode": "deny", "exclude_images": ["^(?=x)"]}}), expect_rc=2)
     assert "look-ahead" in out and "KS-WL-015" in out
     out = runner.run(_inventory(staging_rules=["privileged"]), expect_rc=2)
     assert "argument 'kubesec_workload_rules' is of type list and we were unable to convert to dict" in out

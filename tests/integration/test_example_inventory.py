@@ -29,8 +29,15 @@ INVENTORY = ROOT / "inventories" / "example"
 VAULT_PASSWORD = ROOT / "tests" / "fixtures" / "vault-password.txt"
 BIN = pathlib.Path(sys.executable).parent
 CLUSTERS = ("prod", "staging", "edge")
-TOGGLES = ("kubesec_harden_nodes", "kubesec_cis_controls", "kubesec_waivers", "kubesec_falco", "kubesec_trivy_operator",
-           "kubesec_render_only", "kubesec_audit_logging")
+TOGGLES = (
+    "kubesec_harden_nodes",
+    "kubesec_cis_controls",
+    "kubesec_waivers",
+    "kubesec_falco",
+    "kubesec_trivy_operator",
+    "kubesec_render_only",
+    "kubesec_audit_logging",
+)
 
 
 def controller_only(tmp_path):
@@ -39,21 +46,24 @@ def controller_only(tmp_path):
     refuse = tmp_path / "ssh-refused"
     refuse.write_text('#!/bin/sh\necho "$*" >> %s\necho "TEST: no SSH to the example hosts" >&2\nexit 255\n' % log)
     refuse.chmod(0o755)
-    return ["-e", f"ansible_ssh_executable={refuse}", "-e", "ansible_become=false",
-            "-e", "ansible_python_interpreter=%s" % sys.executable], log
+    return ["-e", f"ansible_ssh_executable={refuse}", "-e", "ansible_become=false", "-e", "ansible_python_interpreter=%s" % sys.executable], log
 
 
 def _env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"),
-               PATH="%s%s%s" % (BIN, os.pathsep, os.environ.get("PATH", "")))
+    env.update(
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        PATH="%s%s%s" % (BIN, os.pathsep, os.environ.get("PATH", "")),
+    )
     return env
 
 
 def _proc(tmp_path, *args, tool="ansible-playbook", vault=True):
-    cmd = [str(BIN / tool), "-i", str(INVENTORY), *(["--vault-password-file", str(VAULT_PASSWORD)] if vault else []),
-           *args]
+    cmd = [str(BIN / tool), "-i", str(INVENTORY), *(["--vault-password-file", str(VAULT_PASSWORD)] if vault else []), *args]
     return subprocess.run(cmd, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
 
 
@@ -138,17 +148,34 @@ def test_waivers_are_per_cluster_and_well_formed():
 
 def test_vaulted_values_reach_the_settings(tmp_path):
     extra, log = controller_only(tmp_path)
-    rc, out = _run(tmp_path, "prod-cp-1.example.internal", "-m", "ansible.builtin.debug", "-a",
-                   "msg={{ kubesec_falco.ui.password == vault_falco_ui_password and vault_falco_ui_password | length > 8 }}",
-                   *extra, tool="ansible")
+    rc, out = _run(
+        tmp_path,
+        "prod-cp-1.example.internal",
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        "msg={{ kubesec_falco.ui.password == vault_falco_ui_password and vault_falco_ui_password | length > 8 }}",
+        *extra,
+        tool="ansible",
+    )
     assert rc == 0 and re.search(r'msg"?: true', out), out[-2000:]
     assert not log.exists()
 
 
 def test_without_the_vault_password_the_run_stops_and_says_why(tmp_path):
     extra, _unused = controller_only(tmp_path)
-    rc, out = _run(tmp_path, str(ROOT / "playbooks" / "features.yml"), "-e", "kubesec_render_only=true",
-                   "-e", f"kubesec_reports_dir={tmp_path / 'reports'}", "--limit", "all:!control_plane", *extra, vault=False)
+    rc, out = _run(
+        tmp_path,
+        str(ROOT / "playbooks" / "features.yml"),
+        "-e",
+        "kubesec_render_only=true",
+        "-e",
+        f"kubesec_reports_dir={tmp_path / 'reports'}",
+        "--limit",
+        "all:!control_plane",
+        *extra,
+        vault=False,
+    )
     assert rc != 0
     assert "no vault secrets" in out.lower() or "vault" in out.lower()
     assert not (tmp_path / "reports").exists()
@@ -158,20 +185,36 @@ def test_without_the_vault_password_the_run_stops_and_says_why(tmp_path):
 def test_features_render_only_on_the_example_inventory(tmp_path):
     reports = tmp_path / "reports"
     extra, log = controller_only(tmp_path)
-    args = [str(ROOT / "playbooks" / "features.yml"), "-e", "kubesec_render_only=true",
-            "-e", f"kubesec_reports_dir={reports}", "--limit", "all:!control_plane", *extra]
+    args = [
+        str(ROOT / "playbooks" / "features.yml"),
+        "-e",
+        "kubesec_render_only=true",
+        "-e",
+        f"kubesec_reports_dir={reports}",
+        "--limit",
+        "all:!control_plane",
+        *extra,
+    ]
     rc, out = _run(tmp_path, *args)
     assert rc == 0, out[-5000:]
     files = sorted(str(p.relative_to(reports)) for p in reports.rglob("*") if p.is_file())
     assert files == [
-        "prod/rendered/falco/application.yaml", "prod/rendered/falco/render.json",
-        "prod/rendered/falco/required-secrets.yaml", "prod/rendered/falco/secrets.yaml",
-        "prod/rendered/falco/values.yaml", "prod/rendered/trivy-operator/application.yaml",
-        "prod/rendered/trivy-operator/render.json", "prod/rendered/trivy-operator/values.yaml",
-        "staging/rendered/falco/application.yaml", "staging/rendered/falco/render.json",
-        "staging/rendered/falco/required-secrets.yaml", "staging/rendered/falco/secrets.yaml",
-        "staging/rendered/falco/values.yaml", "staging/rendered/trivy-operator/application.yaml",
-        "staging/rendered/trivy-operator/render.json", "staging/rendered/trivy-operator/values.yaml",
+        "prod/rendered/falco/application.yaml",
+        "prod/rendered/falco/render.json",
+        "prod/rendered/falco/required-secrets.yaml",
+        "prod/rendered/falco/secrets.yaml",
+        "prod/rendered/falco/values.yaml",
+        "prod/rendered/trivy-operator/application.yaml",
+        "prod/rendered/trivy-operator/render.json",
+        "prod/rendered/trivy-operator/values.yaml",
+        "staging/rendered/falco/application.yaml",
+        "staging/rendered/falco/render.json",
+        "staging/rendered/falco/required-secrets.yaml",
+        "staging/rendered/falco/secrets.yaml",
+        "staging/rendered/falco/values.yaml",
+        "staging/rendered/trivy-operator/application.yaml",
+        "staging/rendered/trivy-operator/render.json",
+        "staging/rendered/trivy-operator/values.yaml",
     ]  # edge has both features off: nothing rendered
     prod_falco = yaml.safe_load((reports / "prod/rendered/falco/values.yaml").read_text())
     staging_falco = yaml.safe_load((reports / "staging/rendered/falco/values.yaml").read_text())
@@ -192,7 +235,7 @@ def test_features_render_only_on_the_example_inventory(tmp_path):
     # no task reached for a node: the refusing ssh was never called
     assert "UNREACHABLE" not in out and not log.exists(), log.read_text() if log.exists() else out[-2000:]
     # the second run, one host per cluster (the one that does the cluster's work), changes nothing
-    rc, out = _run(tmp_path, *args[:-len(extra) - 2], "--limit", "prod_workers[0],staging_workers[0],edge_workers[0]", *extra)
+    rc, out = _run(tmp_path, *args[: -len(extra) - 2], "--limit", "prod_workers[0],staging_workers[0],edge_workers[0]", *extra)
     assert rc == 0, out[-3000:]
     recap = re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", out, re.M)
     assert len(recap) == 3 and all(changed == "0" for unused, changed in recap), recap
@@ -212,24 +255,42 @@ def test_awx_import_path_needs_inline_vault_values(tmp_path):
     for cluster in CLUSTERS:
         lines = ["---"]
         for name, value in _vault(cluster).items():
-            enc = subprocess.run([str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file", str(VAULT_PASSWORD),
-                                  "--name", name, value], env=env, capture_output=True, text=True, check=True)
+            enc = subprocess.run(
+                [str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file", str(VAULT_PASSWORD), "--name", name, value],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             lines.append(enc.stdout.strip())
         (copy / "group_vars" / cluster / "vault.yml").write_text("\n".join(lines) + "\n")
-    proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(copy), "--list"], env=env, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(copy), "--list"], env=env, capture_output=True, text=True, check=True)
     imported = json.loads(proc.stdout)
     for secret in _secrets():
         assert secret not in proc.stdout
     assert "__ansible_vault" in json.dumps(imported["_meta"]["hostvars"]["prod-cp-1.example.internal"]["vault_falco_ui_password"])
     # 3. the job: AWX serves the imported JSON through an inventory script; the vault credential decrypts
     script = tmp_path / "awx-inventory"
-    script.write_text("#!%s\nimport json, sys\nprint(json.dumps(json.loads(%r) if '--list' in sys.argv else {}))\n"
-                      % (sys.executable, json.dumps(imported)))
+    script.write_text("#!%s\nimport json, sys\nprint(json.dumps(json.loads(%r) if '--list' in sys.argv else {}))\n" % (sys.executable, json.dumps(imported)))
     script.chmod(0o700)
     extra, log = controller_only(tmp_path)
-    proc = subprocess.run([str(BIN / "ansible"), "-i", str(script), "staging-cp-1.example.internal", "-m", "ansible.builtin.debug",
-                           "-a", "msg={{ kubesec_falco.alerts.email.password == '%s' }}" % _vault("staging")["vault_gmail_app_password"],
-                           "--vault-password-file", str(VAULT_PASSWORD), *extra], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(BIN / "ansible"),
+            "-i",
+            str(script),
+            "staging-cp-1.example.internal",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ kubesec_falco.alerts.email.password == '%s' }}" % _vault("staging")["vault_gmail_app_password"],
+            "--vault-password-file",
+            str(VAULT_PASSWORD),
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and re.search(r'msg"?: true', proc.stdout), proc.stdout[-2000:] + proc.stderr[-2000:]
     assert not log.exists()

@@ -45,7 +45,7 @@ def task_hosts(output: str) -> dict[str, set[str]]:
 
 def ssh_counting_env(handle, log: Path) -> dict[str, str]:
     wrapper = log.parent / "ssh-counting"
-    wrapper.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\nexec ssh \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec ssh "$@"\n')
     wrapper.chmod(0o755)
     return handle.env(ANSIBLE_SSH_EXECUTABLE=str(wrapper))
 
@@ -74,8 +74,7 @@ def playbook(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def fleet(tmp_path_factory):
     """Two clusters of 3 nodes on one test bed."""
     base = f"fleet{os.getpid() % 100000}"
-    with running_testbed(tmp_path_factory.mktemp("fleet-bed"), cluster=f"{base}a", workers=2,
-                         control_planes=1) as handle:
+    with running_testbed(tmp_path_factory.mktemp("fleet-bed"), cluster=f"{base}a", workers=2, control_planes=1) as handle:
         handle.bed.up(f"{base}b", 2, 1, "kubeadm-default", log=None)
         handle.clusters = [f"{base}a", f"{base}b"]
         handle.all_hosts = sorted(n.name for n in handle.bed.nodes())
@@ -87,9 +86,17 @@ def single(fleet, tmp_path_factory):
     """audit.yml + report.yml in one run."""
     work = tmp_path_factory.mktemp("single")
     log = work / "ssh.log"
-    proc = playbook(ssh_counting_env(fleet, log), str(ROOT / "playbooks/audit.yml"), str(ROOT / "playbooks/report.yml"),
-                    "-e", f"kubesec_reports_dir={work / 'reports'}", "-e", "kubesec_run_id=single",
-                    "-e", kube_bench_for(f"{fleet.clusters[0]}-worker-1"))
+    proc = playbook(
+        ssh_counting_env(fleet, log),
+        str(ROOT / "playbooks/audit.yml"),
+        str(ROOT / "playbooks/report.yml"),
+        "-e",
+        f"kubesec_reports_dir={work / 'reports'}",
+        "-e",
+        "kubesec_run_id=single",
+        "-e",
+        kube_bench_for(f"{fleet.clusters[0]}-worker-1"),
+    )
     assert proc.returncode == 0, proc.stdout[-6000:]
     return {"reports": work / "reports", "output": proc.stdout, "ssh": ssh_calls(log)}
 
@@ -99,9 +106,11 @@ def test_per_cluster_roles_run_on_the_leaders_only(fleet, single):
     play: its control plane); the node audit runs on every host, with one SSH call per host for the whole run."""
     leaders = {f"{cluster}-cp-1" for cluster in fleet.clusters}
     tasks = task_hosts(single["output"])
-    per_cluster = {name: hosts for name, hosts in tasks.items()
-                   if name.startswith(("kubesec.cluster.collect :", "kubesec.cluster.report :",
-                                       "kubesec.cluster.drift_alerts :"))}
+    per_cluster = {
+        name: hosts
+        for name, hosts in tasks.items()
+        if name.startswith(("kubesec.cluster.collect :", "kubesec.cluster.report :", "kubesec.cluster.drift_alerts :"))
+    }
     assert per_cluster, list(tasks)
     for name, hosts in per_cluster.items():
         assert hosts <= leaders, f"{name} ran on {sorted(hosts - leaders)}"
@@ -113,7 +122,8 @@ def test_per_cluster_roles_run_on_the_leaders_only(fleet, single):
         assert (run / "meta" / "sources.json").is_file()  # collect still records that no source is configured
         kube_bench = [f"kube-bench-{fleet.clusters[0]}-worker-1.json"] if cluster == fleet.clusters[0] else []
         assert sorted(p.name for p in (run / "findings").iterdir()) == sorted(
-            [f"cis-{host}.json" for host in fleet.all_hosts if host.startswith(cluster + "-")] + kube_bench)
+            [f"cis-{host}.json" for host in fleet.all_hosts if host.startswith(cluster + "-")] + kube_bench
+        )
 
 
 def test_awx_slices_give_the_same_reports_as_one_run(fleet, single, tmp_path):
@@ -126,16 +136,27 @@ def test_awx_slices_give_the_same_reports_as_one_run(fleet, single, tmp_path):
     procs = []
     for number, part in enumerate(slices, 1):
         limit = write_limit_file(tmp_path / f"slice{number}.txt", part)
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / "playbooks/audit.yml"),
-               "--skip-tags", "collect", "--limit", f"@{limit}",
-               "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=sliced",
-               "-e", kube_bench_for(f"{fleet.clusters[0]}-worker-1")]
+        cmd = [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            str(ROOT / "playbooks/audit.yml"),
+            "--skip-tags",
+            "collect",
+            "--limit",
+            f"@{limit}",
+            "-e",
+            f"kubesec_reports_dir={reports}",
+            "-e",
+            "kubesec_run_id=sliced",
+            "-e",
+            kube_bench_for(f"{fleet.clusters[0]}-worker-1"),
+        ]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for proc in procs:  # in parallel, as AWX runs the slice jobs
         out, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, out[-6000:]
-    merged = playbook(env, str(ROOT / "playbooks/collect.yml"), str(ROOT / "playbooks/report.yml"),
-                      "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=sliced")
+    merged = playbook(
+        env, str(ROOT / "playbooks/collect.yml"), str(ROOT / "playbooks/report.yml"), "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=sliced"
+    )
     assert merged.returncode == 0, merged.stdout[-6000:]
     assert compare_runs(single["reports"], reports, fleet.clusters, "single", "sliced") == []
     for cluster in fleet.clusters:

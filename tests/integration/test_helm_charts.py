@@ -36,8 +36,7 @@ UI_PASSWORD = "Ui-Pa55-helm-77qz"
 TOKEN = "987654321:AAH-helm-token_Zq9xY"
 SMTP_PASSWORD = "gmail-app-pass-helm-x7"
 SECRETS = (UI_PASSWORD, TOKEN, SMTP_PASSWORD)
-EMAIL = {"enabled": True, "smtp_host": "smtp.gmail.com", "smtp_port": 587, "starttls": True,
-         "user": "alerts@example.org", "to": ["oncall@example.org"]}
+EMAIL = {"enabled": True, "smtp_host": "smtp.gmail.com", "smtp_port": 587, "starttls": True, "user": "alerts@example.org", "to": ["oncall@example.org"]}
 TELEGRAM = {"enabled": True, "chat_id": CHAT}
 
 
@@ -45,8 +44,10 @@ TELEGRAM = {"enabled": True, "chat_id": CHAT}
 def helm():
     if HELM.is_file() and os.access(HELM, os.X_OK):
         return str(HELM)
-    message = ("HELM MISSING: %s does not exist, so the pinned charts were NOT rendered and issue 13's checks did not "
-               "run. Run `make tools` (scripts/tools-helm) first." % HELM)
+    message = (
+        "HELM MISSING: %s does not exist, so the pinned charts were NOT rendered and issue 13's checks did not "
+        "run. Run `make tools` (scripts/tools-helm) first." % HELM
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -57,20 +58,36 @@ def _pinned(feature):
     module_chart = {"falco": fv.CHART, "trivy_operator": tv.CHART}[feature]
     role = {"falco": "runtime_security", "trivy_operator": "workload_security"}[feature]
     role_version = str(yaml.safe_load((ROLES / role / "defaults/main.yml").read_text())[role + "_chart_version"])
-    assert role_version == module_chart["version"], (
-        "%s pins chart %s but feature_values defaults to %s: change both" % (role, role_version, module_chart["version"]))
+    assert role_version == module_chart["version"], "%s pins chart %s but feature_values defaults to %s: change both" % (
+        role,
+        role_version,
+        module_chart["version"],
+    )
     path = CHARTS / ("%s-%s.tgz" % (module_chart["chart"], module_chart["version"]))
     if not path.is_file():
-        pytest.fail("CHART MISSING: %s (the pinned %s %s). Put the packaged chart there (helm pull/package) or set "
-                    "KUBESEC_CHARTS_DIR." % (path, module_chart["chart"], module_chart["version"]))
+        pytest.fail(
+            "CHART MISSING: %s (the pinned %s %s). Put the packaged chart there (helm pull/package) or set "
+            "KUBESEC_CHARTS_DIR." % (path, module_chart["chart"], module_chart["version"])
+        )
     return module_chart["chart"], module_chart["version"], path
 
 
 def _params(feature, config, helm, chart_path, **extra):
-    params = {"feature": feature, "config": config, "cluster": "prod", "dest": None, "release_name": None,
-              "namespace": None, "chart_version": None, "chart_repo_url": None, "extra_values": {},
-              "chart_path": str(chart_path), "helm_template": "always", "helm_binary": helm,
-              "gitops": dict(_gitops.DEFAULT_GITOPS)}
+    params = {
+        "feature": feature,
+        "config": config,
+        "cluster": "prod",
+        "dest": None,
+        "release_name": None,
+        "namespace": None,
+        "chart_version": None,
+        "chart_repo_url": None,
+        "extra_values": {},
+        "chart_path": str(chart_path),
+        "helm_template": "always",
+        "helm_binary": helm,
+        "gitops": dict(_gitops.DEFAULT_GITOPS),
+    }
     params.update(extra)
     return params
 
@@ -122,32 +139,87 @@ def _env_from(obj):
 
 FALCO_CASES = [
     # id, config, release, expected
-    ("modern_ebpf", {"enabled": True, "driver": "modern_ebpf"}, "falco",
-     {"engine": "modern_ebpf", "loader": False, "sidekick": False, "ui": False, "keys": set()}),
-    ("kmod", {"enabled": True, "driver": "kmod"}, "falco",
-     {"engine": "kmod", "loader": True, "sidekick": False, "ui": False, "keys": set()}),
-    ("auto", {"enabled": True, "driver": "auto"}, "falco",
-     {"engine": "modern_ebpf", "loader": True, "sidekick": False, "ui": False, "keys": set()}),
-    ("ui_only", {"enabled": True, "ui": {"enabled": True, "user": "secops", "ttl": "3d"}}, "falco",
-     {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": True, "keys": {"WEBUI_URL"}, "ttl": "3d"}),
-    ("telegram", {"enabled": True, "alerts": {"minimum_priority": "error", "telegram": TELEGRAM}}, "falco",
-     {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": False, "priority": "error",
-      "keys": {"TELEGRAM_TOKEN", "TELEGRAM_CHATID", "TELEGRAM_MINIMUMPRIORITY", "TELEGRAM_CHECKCERT"}}),
-    ("email", {"enabled": True, "driver": "kmod", "alerts": {"minimum_priority": "critical", "email": EMAIL}}, "falco",
-     {"engine": "kmod", "loader": True, "sidekick": True, "ui": False, "priority": "critical",
-      "keys": {"SMTP_HOSTPORT", "SMTP_TLS", "SMTP_AUTHMECHANISM", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TO",
-               "SMTP_OUTPUTFORMAT", "SMTP_MINIMUMPRIORITY"}}),
-    ("telegram_email", {"enabled": True, "alerts": {"minimum_priority": "debug", "telegram": TELEGRAM, "email": EMAIL}},
-     "falco", {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": False, "priority": "debug",
-               "keys": {"TELEGRAM_TOKEN", "SMTP_PASSWORD"}}),
-    ("everything", {"enabled": True, "driver": "auto", "ui": {"enabled": True, "user": "secops"},
-                    "alerts": {"minimum_priority": "warning", "telegram": dict(TELEGRAM, api_url="https://tg.example"),
-                               "email": EMAIL}}, "falco",
-     {"engine": "modern_ebpf", "loader": True, "sidekick": True, "ui": True, "priority": "warning", "ttl": "7d",
-      "keys": {"WEBUI_URL", "TELEGRAM_TOKEN", "TELEGRAM_HOST", "SMTP_PASSWORD"}}),
-    ("other_release_name", {"enabled": True, "ui": {"enabled": True, "user": "secops"}, "alerts": {"telegram": TELEGRAM}},
-     "sec", {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": True, "priority": "warning",
-             "ttl": "7d", "keys": {"TELEGRAM_TOKEN"}}),
+    (
+        "modern_ebpf",
+        {"enabled": True, "driver": "modern_ebpf"},
+        "falco",
+        {"engine": "modern_ebpf", "loader": False, "sidekick": False, "ui": False, "keys": set()},
+    ),
+    ("kmod", {"enabled": True, "driver": "kmod"}, "falco", {"engine": "kmod", "loader": True, "sidekick": False, "ui": False, "keys": set()}),
+    ("auto", {"enabled": True, "driver": "auto"}, "falco", {"engine": "modern_ebpf", "loader": True, "sidekick": False, "ui": False, "keys": set()}),
+    (
+        "ui_only",
+        {"enabled": True, "ui": {"enabled": True, "user": "secops", "ttl": "3d"}},
+        "falco",
+        {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": True, "keys": {"WEBUI_URL"}, "ttl": "3d"},
+    ),
+    (
+        "telegram",
+        {"enabled": True, "alerts": {"minimum_priority": "error", "telegram": TELEGRAM}},
+        "falco",
+        {
+            "engine": "modern_ebpf",
+            "loader": False,
+            "sidekick": True,
+            "ui": False,
+            "priority": "error",
+            "keys": {"TELEGRAM_TOKEN", "TELEGRAM_CHATID", "TELEGRAM_MINIMUMPRIORITY", "TELEGRAM_CHECKCERT"},
+        },
+    ),
+    (
+        "email",
+        {"enabled": True, "driver": "kmod", "alerts": {"minimum_priority": "critical", "email": EMAIL}},
+        "falco",
+        {
+            "engine": "kmod",
+            "loader": True,
+            "sidekick": True,
+            "ui": False,
+            "priority": "critical",
+            "keys": {
+                "SMTP_HOSTPORT",
+                "SMTP_TLS",
+                "SMTP_AUTHMECHANISM",
+                "SMTP_USER",
+                "SMTP_PASSWORD",
+                "SMTP_FROM",
+                "SMTP_TO",
+                "SMTP_OUTPUTFORMAT",
+                "SMTP_MINIMUMPRIORITY",
+            },
+        },
+    ),
+    (
+        "telegram_email",
+        {"enabled": True, "alerts": {"minimum_priority": "debug", "telegram": TELEGRAM, "email": EMAIL}},
+        "falco",
+        {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": False, "priority": "debug", "keys": {"TELEGRAM_TOKEN", "SMTP_PASSWORD"}},
+    ),
+    (
+        "everything",
+        {
+            "enabled": True,
+            "driver": "auto",
+            "ui": {"enabled": True, "user": "secops"},
+            "alerts": {"minimum_priority": "warning", "telegram": dict(TELEGRAM, api_url="https://tg.example"), "email": EMAIL},
+        },
+        "falco",
+        {
+            "engine": "modern_ebpf",
+            "loader": True,
+            "sidekick": True,
+            "ui": True,
+            "priority": "warning",
+            "ttl": "7d",
+            "keys": {"WEBUI_URL", "TELEGRAM_TOKEN", "TELEGRAM_HOST", "SMTP_PASSWORD"},
+        },
+    ),
+    (
+        "other_release_name",
+        {"enabled": True, "ui": {"enabled": True, "user": "secops"}, "alerts": {"telegram": TELEGRAM}},
+        "sec",
+        {"engine": "modern_ebpf", "loader": False, "sidekick": True, "ui": True, "priority": "warning", "ttl": "7d", "keys": {"TELEGRAM_TOKEN"}},
+    ),
 ]
 
 
@@ -174,8 +246,7 @@ def test_falco_toggles_render_as_meant(helm, config, release, expected):
         env_names = {e["name"] for e in _container(sidekick).get("env") or []}
         assert not env_names & expected["keys"]
         assert http["enabled"] is True and http["url"] == "http://%s:2801" % sidekick_name
-        secret = next(d for d in yaml.safe_load_all(files["secrets.yaml"])
-                      if d and d["metadata"]["name"] == "kubesec-falcosidekick")
+        secret = next(d for d in yaml.safe_load_all(files["secrets.yaml"]) if d and d["metadata"]["name"] == "kubesec-falcosidekick")
         kubernetes_validate.validate(secret, K8S, strict=True)
         assert expected["keys"] <= set(secret["stringData"])
         for key, value in secret["stringData"].items():
@@ -216,33 +287,42 @@ def test_drivers_the_pinned_chart_dropped_are_refused_and_helm_agrees(helm, driv
         feature_values.render(_params("falco", {"enabled": True, "driver": driver}, helm, _pinned("falco")[2]))
     # Through extra_values (which we do not police) the chart itself refuses, and its message reaches the user.
     with pytest.raises(_helm_chart.HelmError, match="no longer supported: driver.kind=%s" % driver):
-        feature_values.render(_params("falco", {"enabled": True}, helm, _pinned("falco")[2],
-                                      extra_values={"driver": {"kind": driver}}))
+        feature_values.render(_params("falco", {"enabled": True}, helm, _pinned("falco")[2], extra_values={"driver": {"kind": driver}}))
 
 
 # --- Trivy Operator -------------------------------------------------------------------------------------------------
 
-TRIVY_CASES = [
-    ("namespaces_list", {"enabled": True, "namespaces": ["shop", "payments"], "report_ttl": "30m"},
-     {"targets": "shop,payments", "exclude": "", "ttl": "30m"}),
-    ("all_namespaces", {"enabled": True, "namespaces": "all", "report_ttl": "24h"},
-     {"targets": "", "exclude": "", "ttl": "24h"}),
-    ("all_but_globs", {"enabled": True, "exclude_namespaces": ["kube-system", "kube-*", "team-?"], "report_ttl": "1h30m"},
-     {"targets": "", "exclude": "kube-system,kube-*,team-?", "ttl": "1h30m"}),
-    ("ttl_seconds", {"enabled": True, "report_ttl": "90s"}, {"targets": "", "exclude": "", "ttl": "90s"}),
-] + [
-    ("only_%s_off" % key, {"enabled": True, "scanners": {key: False}}, {"targets": "", "exclude": "", "ttl": "30m"})
-    for key, _chart_key in tv.SCANNERS
-] + [
-    ("offline", {"enabled": True, "offline": {"enabled": True, "db_repository": "registry.local:5000/aquasec/trivy-db",
-                                              "image_registry": "registry.local:5000"}},
-     {"targets": "", "exclude": "", "ttl": "30m", "db": "registry.local:5000/aquasec/trivy-db"}),
-]
-SCANNER_ENV = {"vulnerability": "OPERATOR_VULNERABILITY_SCANNER_ENABLED",
-               "config_audit": "OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED",
-               "rbac": "OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED",
-               "infra": "OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED",
-               "exposed_secrets": "OPERATOR_EXPOSED_SECRET_SCANNER_ENABLED"}
+TRIVY_CASES = (
+    [
+        (
+            "namespaces_list",
+            {"enabled": True, "namespaces": ["shop", "payments"], "report_ttl": "30m"},
+            {"targets": "shop,payments", "exclude": "", "ttl": "30m"},
+        ),
+        ("all_namespaces", {"enabled": True, "namespaces": "all", "report_ttl": "24h"}, {"targets": "", "exclude": "", "ttl": "24h"}),
+        (
+            "all_but_globs",
+            {"enabled": True, "exclude_namespaces": ["kube-system", "kube-*", "team-?"], "report_ttl": "1h30m"},
+            {"targets": "", "exclude": "kube-system,kube-*,team-?", "ttl": "1h30m"},
+        ),
+        ("ttl_seconds", {"enabled": True, "report_ttl": "90s"}, {"targets": "", "exclude": "", "ttl": "90s"}),
+    ]
+    + [("only_%s_off" % key, {"enabled": True, "scanners": {key: False}}, {"targets": "", "exclude": "", "ttl": "30m"}) for key, _chart_key in tv.SCANNERS]
+    + [
+        (
+            "offline",
+            {"enabled": True, "offline": {"enabled": True, "db_repository": "registry.local:5000/aquasec/trivy-db", "image_registry": "registry.local:5000"}},
+            {"targets": "", "exclude": "", "ttl": "30m", "db": "registry.local:5000/aquasec/trivy-db"},
+        ),
+    ]
+)
+SCANNER_ENV = {
+    "vulnerability": "OPERATOR_VULNERABILITY_SCANNER_ENABLED",
+    "config_audit": "OPERATOR_CONFIG_AUDIT_SCANNER_ENABLED",
+    "rbac": "OPERATOR_RBAC_ASSESSMENT_SCANNER_ENABLED",
+    "infra": "OPERATOR_INFRA_ASSESSMENT_SCANNER_ENABLED",
+    "exposed_secrets": "OPERATOR_EXPOSED_SECRET_SCANNER_ENABLED",
+}
 
 
 @pytest.mark.parametrize(("config", "expected"), [c[1:] for c in TRIVY_CASES], ids=[c[0] for c in TRIVY_CASES])
@@ -268,6 +348,7 @@ def test_trivy_operator_toggles_render_as_meant(helm, config, expected):
 
 # --- the checks can fail: a scratch copy of the chart with a renamed value key ---------------------------------------
 
+
 def _scratch_chart(tmp_path, feature, edits):
     """Unpack the pinned chart into tmp_path and apply {relative file: (old, new)} text edits."""
     _chart, _version, path = _pinned(feature)
@@ -285,11 +366,14 @@ def _scratch_chart(tmp_path, feature, edits):
 def test_trivy_renamed_key_in_a_scratch_chart_is_caught(helm, tmp_path):
     config = {"enabled": True, "report_ttl": "30m"}
     _render("trivy_operator", config, helm)  # the pinned chart passes
-    chart_dir = _scratch_chart(tmp_path, "trivy_operator", {
-        "templates/configmaps/trivy-operator-config.yaml": (".Values.operator.scannerReportTTL",
-                                                            ".Values.operator.reportTTL"),
-        "values.yaml": ("  scannerReportTTL: \"24h\"", "  reportTTL: \"24h\""),
-    })
+    chart_dir = _scratch_chart(
+        tmp_path,
+        "trivy_operator",
+        {
+            "templates/configmaps/trivy-operator-config.yaml": (".Values.operator.scannerReportTTL", ".Values.operator.reportTTL"),
+            "values.yaml": ('  scannerReportTTL: "24h"', '  reportTTL: "24h"'),
+        },
+    )
     with pytest.raises(_gitops.FeatureError, match="OPERATOR_SCANNER_REPORT_TTL='24h', expected '30m'"):
         _render("trivy_operator", config, helm, chart_path=chart_dir)
 
@@ -297,10 +381,13 @@ def test_trivy_renamed_key_in_a_scratch_chart_is_caught(helm, tmp_path):
 def test_falco_renamed_key_in_a_scratch_chart_is_caught(helm, tmp_path):
     config = {"enabled": True, "alerts": {"telegram": TELEGRAM}}
     _render("falco", config, helm)
-    chart_dir = _scratch_chart(tmp_path, "falco", {
-        "charts/falcosidekick/templates/deployment.yaml": (".Values.config.existingSecret }}",
-                                                           ".Values.config.secretName }}"),
-    })
+    chart_dir = _scratch_chart(
+        tmp_path,
+        "falco",
+        {
+            "charts/falcosidekick/templates/deployment.yaml": (".Values.config.existingSecret }}", ".Values.config.secretName }}"),
+        },
+    )
     with pytest.raises(_gitops.FeatureError, match="does not take its settings from Secret kubesec-falcosidekick"):
         _render("falco", config, helm, chart_path=chart_dir)
 
@@ -312,38 +399,68 @@ def test_local_chart_of_another_version_is_refused(helm):
 
 # --- the playbook: render_only with Helm on the controller, the example inventory, secrets, check/diff -------------
 
+
 def _playbook(tmp_path, inventory, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"))
-    cmd = [str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-           str(ROOT / "playbooks/features.yml"), *args]
+    env.update(
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_HOME=str(tmp_path / "home"),
+    )
+    cmd = [str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks/features.yml"), *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
 def _chart_vars(helm):
-    return ["-e", "kubesec_helm_binary=%s" % helm,
-            "-e", "runtime_security_chart_path=%s" % _pinned("falco")[2],
-            "-e", "workload_security_chart_path=%s" % _pinned("trivy_operator")[2],
-            "-e", "runtime_security_helm_template=always", "-e", "workload_security_helm_template=always"]
+    return [
+        "-e",
+        "kubesec_helm_binary=%s" % helm,
+        "-e",
+        "runtime_security_chart_path=%s" % _pinned("falco")[2],
+        "-e",
+        "workload_security_chart_path=%s" % _pinned("trivy_operator")[2],
+        "-e",
+        "runtime_security_helm_template=always",
+        "-e",
+        "workload_security_helm_template=always",
+    ]
 
 
 @pytest.mark.slow
 def test_render_only_with_helm_writes_manifests_and_no_secret(helm, tmp_path):
     reports = tmp_path / "reports"
-    falco = {"enabled": True, "ui": {"enabled": True, "user": "secops", "password": UI_PASSWORD},
-             "alerts": {"telegram": dict(TELEGRAM, token=TOKEN), "email": dict(EMAIL, password=SMTP_PASSWORD)}}
+    falco = {
+        "enabled": True,
+        "ui": {"enabled": True, "user": "secops", "password": UI_PASSWORD},
+        "alerts": {"telegram": dict(TELEGRAM, token=TOKEN), "email": dict(EMAIL, password=SMTP_PASSWORD)},
+    }
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-        "children": {"control_plane": {"hosts": {"cp-1": {}}}, "workers": {"hosts": {"w-1": {}}}},
-        "hosts": {}}}))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                    "children": {"control_plane": {"hosts": {"cp-1": {}}}, "workers": {"hosts": {"w-1": {}}}},
+                    "hosts": {},
+                }
+            }
+        )
+    )
     group_vars = tmp_path / "group_vars"
     group_vars.mkdir()
-    (group_vars / "all.yml").write_text(yaml.safe_dump({
-        "kubesec_cluster": "prod", "kubesec_falco": falco, "kubesec_audit_logging": {"enabled": True},
-        "kubesec_trivy_operator": {"enabled": True, "namespaces": ["shop"]}}))
+    (group_vars / "all.yml").write_text(
+        yaml.safe_dump(
+            {
+                "kubesec_cluster": "prod",
+                "kubesec_falco": falco,
+                "kubesec_audit_logging": {"enabled": True},
+                "kubesec_trivy_operator": {"enabled": True, "namespaces": ["shop"]},
+            }
+        )
+    )
     args = ["-e", "kubesec_render_only=true", "-e", "kubesec_reports_dir=%s" % reports, *_chart_vars(helm), "-vvv"]
     rc, out = _playbook(tmp_path, inventory, *args)
     assert rc == 0, out[-5000:]
@@ -353,7 +470,7 @@ def test_render_only_with_helm_writes_manifests_and_no_secret(helm, tmp_path):
         meta = yaml.safe_load((rendered / feature / "render.json").read_text())
         assert meta["applied"] is False and meta["helm_template"] is True
     # the run ends with the files it wrote, per cluster
-    tail = out[out.index("Features | Files written per cluster"):]
+    tail = out[out.index("Features | Files written per cluster") :]
     assert "written %s" % (rendered / "falco/manifests.yaml") in tail and "prod:" in tail
     # render_only never touched a node: audit logging planned nothing
     assert "nothing was read, planned or changed on cp-1" in " ".join(out.split())
@@ -366,8 +483,9 @@ def test_render_only_with_helm_writes_manifests_and_no_secret(helm, tmp_path):
     # check + diff against the written files: nothing changes; a change shows as a diff of manifests.yaml
     rc, out = _playbook(tmp_path, inventory, *args[:-1], "--check", "--diff")
     assert rc == 0 and "changed=0" in out.split("PLAY RECAP")[1], out[-3000:]
-    rc, out = _playbook(tmp_path, inventory, *args[:-1], "--check", "--diff",
-                        "-e", '{"kubesec_trivy_operator": {"enabled": true, "namespaces": ["shop", "payments"]}}')
+    rc, out = _playbook(
+        tmp_path, inventory, *args[:-1], "--check", "--diff", "-e", '{"kubesec_trivy_operator": {"enabled": true, "namespaces": ["shop", "payments"]}}'
+    )
     assert rc == 0, out[-3000:]
     assert '+              value: "shop,payments"' in out or "+              value: shop,payments" in out
 
@@ -379,15 +497,33 @@ def test_example_inventory_renders_with_the_real_charts(helm, tmp_path):
     refuse = tmp_path / "ssh-refused"
     refuse.write_text("#!/bin/sh\necho 'TEST: no SSH to the example hosts' >&2\nexit 255\n")
     refuse.chmod(0o755)
-    rc, out = _playbook(tmp_path, ROOT / "inventories/example", "--vault-password-file",
-                        str(ROOT / "tests/fixtures/vault-password.txt"), "-e", "kubesec_render_only=true",
-                        "-e", "kubesec_reports_dir=%s" % reports, "--limit", "all:!control_plane",
-                        "-e", "ansible_ssh_executable=%s" % refuse, "-e", "ansible_become=false",
-                        "-e", "ansible_python_interpreter=%s" % sys.executable, *_chart_vars(helm))
+    rc, out = _playbook(
+        tmp_path,
+        ROOT / "inventories/example",
+        "--vault-password-file",
+        str(ROOT / "tests/fixtures/vault-password.txt"),
+        "-e",
+        "kubesec_render_only=true",
+        "-e",
+        "kubesec_reports_dir=%s" % reports,
+        "--limit",
+        "all:!control_plane",
+        "-e",
+        "ansible_ssh_executable=%s" % refuse,
+        "-e",
+        "ansible_become=false",
+        "-e",
+        "ansible_python_interpreter=%s" % sys.executable,
+        *_chart_vars(helm),
+    )
     assert rc == 0, out[-5000:]
     manifests = sorted(str(p.relative_to(reports)) for p in reports.rglob("manifests.yaml"))
-    assert manifests == ["prod/rendered/falco/manifests.yaml", "prod/rendered/trivy-operator/manifests.yaml",
-                         "staging/rendered/falco/manifests.yaml", "staging/rendered/trivy-operator/manifests.yaml"]
+    assert manifests == [
+        "prod/rendered/falco/manifests.yaml",
+        "prod/rendered/trivy-operator/manifests.yaml",
+        "staging/rendered/falco/manifests.yaml",
+        "staging/rendered/trivy-operator/manifests.yaml",
+    ]
 
 
 def test_helm_wall_time_is_small(helm):
@@ -410,12 +546,23 @@ def test_tools_script_is_idempotent_and_pinned():
 def test_apply_mode_stops_at_helms_refusal_before_touching_the_cluster(helm, tmp_path):
     """Not render_only: the cluster fails with Helm's own message before any Kubernetes or Helm install step runs."""
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "kubesec_cluster": "prod",
-                 "kubesec_kubeconfig": str(tmp_path / "no-such-kubeconfig"),
-                 "kubesec_falco": {"enabled": True},
-                 "runtime_security_extra_values": {"driver": {"kind": "ebpf"}}},
-        "children": {"control_plane": {"hosts": {"cp-1": {}}}, "workers": {"hosts": {}}}}}))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                        "kubesec_cluster": "prod",
+                        "kubesec_kubeconfig": str(tmp_path / "no-such-kubeconfig"),
+                        "kubesec_falco": {"enabled": True},
+                        "runtime_security_extra_values": {"driver": {"kind": "ebpf"}},
+                    },
+                    "children": {"control_plane": {"hosts": {"cp-1": {}}}, "workers": {"hosts": {}}},
+                }
+            }
+        )
+    )
     rc, out = _playbook(tmp_path, inventory, "--tags", "falco", *_chart_vars(helm))
     flat = " ".join(out.split())
     assert rc != 0

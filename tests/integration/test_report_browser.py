@@ -21,8 +21,7 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
 CHROMIUM = os.environ.get("KUBESEC_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="headless Chromium not installed (apt-get install chromium)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "report"))
 import synth  # noqa: E402
@@ -39,12 +38,18 @@ def report_html(tmp_path_factory):
         synth.write_run(str(run), workloads=30, vulns=400, seed=seed, hostile=True)
         previous = _report.previous_run(str(cluster), run_id)
         model = _report.build(
-            "synth", run_id, _report.FindingsDir(str(run / "findings")), today=TODAY,
+            "synth",
+            run_id,
+            _report.FindingsDir(str(run / "findings")),
+            today=TODAY,
             previous_run_id=previous,
             previous_findings=_formats.iter_report_findings(str(cluster / previous / "report.json")) if previous else None,
-            history=_report.read_history(str(cluster), run_id), inputs=_inputs.read_meta(str(run)),
-            actions=_inputs.read_actions(str(cluster)), features={"falco": {"enabled": True}},
-            waivers=[{"id": "KSV-00*", "reason": "<img src=x onerror=alert(2)>"}])
+            history=_report.read_history(str(cluster), run_id),
+            inputs=_inputs.read_meta(str(run)),
+            actions=_inputs.read_actions(str(cluster)),
+            features={"falco": {"enabled": True}},
+            waivers=[{"id": "KSV-00*", "reason": "<img src=x onerror=alert(2)>"}],
+        )
         _report.write_outputs(model, {"json": str(run / "report.json")})
         (run / "report.html").write_text(_render.render_html(model), encoding="utf-8")
     return cluster / "20261124T000000Z" / "report.html"
@@ -78,7 +83,7 @@ def test_page_loads_offline_without_errors_and_runs_no_cluster_text(page, report
     assert [m for m in events["console"] if m[0] in ("error", "warning")] == []
     assert events["errors"] == []
     assert events["requests"] == [report_html.as_uri()]  # the file itself, nothing else
-    assert events["dialogs"] == []                       # no alert() from cluster text
+    assert events["dialogs"] == []  # no alert() from cluster text
     assert page.evaluate("document.documentElement.classList.contains('js')")  # our script ran (CSP hash ok)
     assert page.locator("h2#summary").inner_text() == "Executive Summary"
     assert '<script>alert("x")</script>' in page.locator("section[data-section=cis]").inner_text()  # shown as text
@@ -151,8 +156,7 @@ def test_no_horizontal_overflow_at_1400_px(browser, tmp_path):
     import json
 
     fixtures = ROOT / "tests" / "fixtures" / "report" / "dedupe"
-    findings = [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json")
-                for f in json.loads((fixtures / name).read_text())]
+    findings = [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json") for f in json.loads((fixtures / name).read_text())]
     assert any("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS" in (f.get("remediation") or "") for f in findings)
     page_file = tmp_path / "report.html"
     page_file.write_text(_render.render_html(_report.build("demo", "r1", findings, today=TODAY)), encoding="utf-8")

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "report"))
 import synth  # noqa: E402
 
 TODAY = datetime.date(2026, 11, 24)
-pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
-                                reason="poppler-utils (pdftotext, pdftoppm) is not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None, reason="poppler-utils (pdftotext, pdftoppm) is not installed"
+)
 WORDS = "kubelet apiserver rotate certificate permission owner audit policy secret token namespace".split()
 
 
@@ -43,11 +44,20 @@ def row_model(rows=90, seed=7):
     findings = []
     for i in range(rows):
         words = " ".join(rng.choice(WORDS) for dummy in range(rng.randint(3, 30)))
-        findings.append(make_finding(
-            "RS%04d" % i, "trivy-config", "Check %d: %s" % (i, words[:120]), "fail", severity="medium", cluster="c",
-            namespace="ns", resource={"kind": "Deployment", "name": "app-%d" % i, "namespace": "ns"},
-            evidence={"messages": [" ".join(rng.choice(WORDS) for dummy in range(rng.randint(2, 25)))]},
-            remediation=words[:200] + " RE%04d" % i))
+        findings.append(
+            make_finding(
+                "RS%04d" % i,
+                "trivy-config",
+                "Check %d: %s" % (i, words[:120]),
+                "fail",
+                severity="medium",
+                cluster="c",
+                namespace="ns",
+                resource={"kind": "Deployment", "name": "app-%d" % i, "namespace": "ns"},
+                evidence={"messages": [" ".join(rng.choice(WORDS) for dummy in range(rng.randint(2, 25)))]},
+                remediation=words[:200] + " RE%04d" % i,
+            )
+        )
     return _report.build("c", "r1", findings, today=TODAY)
 
 
@@ -92,10 +102,16 @@ def synth_pdf(tmp_path_factory):
     base = tmp_path_factory.mktemp("pdf")
     run = base / "synth" / "20261124T000000Z"
     synth.write_run(str(run), workloads=20, vulns=300, hostile=True)
-    model = _report.build("synth", run.name, _report.FindingsDir(str(run / "findings")), today=TODAY,
-                          inputs=_inputs.read_meta(str(run)), actions=_inputs.read_actions(str(run.parent)),
-                          features={"falco": {"enabled": True, "channels": ["telegram"]}},
-                          waivers=[{"id": "CIS-4.2.13", "reason": "expired one", "expires": "2020-01-01"}])
+    model = _report.build(
+        "synth",
+        run.name,
+        _report.FindingsDir(str(run / "findings")),
+        today=TODAY,
+        inputs=_inputs.read_meta(str(run)),
+        actions=_inputs.read_actions(str(run.parent)),
+        features={"falco": {"enabled": True, "channels": ["telegram"]}},
+        waivers=[{"id": "CIS-4.2.13", "reason": "expired one", "expires": "2020-01-01"}],
+    )
     pdf = run / "report.pdf"
     pdf.write_bytes(_render.render_pdf(model, max_rows=25))
     return pdf, model
@@ -107,10 +123,25 @@ def test_pdf_text_has_summary_sections_and_a_known_finding(synth_pdf):
     text = "\n".join(pages)
     assert "Kubernetes security report" in pages[0] and "Contents" in pages[0]
     assert "Page " not in pages[0]  # the cover has no running footer
-    for title in ("Executive Summary", "Score per area", "Changes since the last run", "CIS benchmark per node",
-                  "Control plane", "Audit logging", "Workloads", "Rule \u00d7 workload matrix", "Vulnerabilities",
-                  "Top CVEs", "RBAC", "Infrastructure assessment", "Runtime events (Falco)", "Feature state",
-                  "Containment actions", "Waivers", "Appendix: scoring method and inputs"):
+    for title in (
+        "Executive Summary",
+        "Score per area",
+        "Changes since the last run",
+        "CIS benchmark per node",
+        "Control plane",
+        "Audit logging",
+        "Workloads",
+        "Rule \u00d7 workload matrix",
+        "Vulnerabilities",
+        "Top CVEs",
+        "RBAC",
+        "Infrastructure assessment",
+        "Runtime events (Falco)",
+        "Feature state",
+        "Containment actions",
+        "Waivers",
+        "Appendix: scoring method and inputs",
+    ):
         assert title in text, title
     # a known finding: the exposed AWS key of the synthetic run, with its remediation
     assert "AWS Access Key" in text and "rotate it" in text
@@ -137,15 +168,14 @@ def test_pdf_pages_rasterise_to_real_pictures(synth_pdf, tmp_path):
         assert height > width  # portrait A4
         dark = sum(image.histogram()[:200])
         assert dark > 0.003 * width * height, picture.name  # text and charts, not a blank page
-        assert dark < 0.6 * width * height, picture.name   # and not a black one
+        assert dark < 0.6 * width * height, picture.name  # and not a black one
 
 
 def _demo_findings():
     import json
 
     fixtures = ROOT / "tests" / "fixtures" / "report" / "dedupe"
-    return [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json")
-            for f in json.loads((fixtures / name).read_text())]
+    return [f for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json") for f in json.loads((fixtures / name).read_text())]
 
 
 def _synth_findings(tmp_path):
@@ -160,18 +190,27 @@ def test_first_run_folds_the_changes_page_into_the_summary(tmp_path):
     path = tmp_path / "first.pdf"
     path.write_bytes(_render.render_pdf(_report.build("c", "r1", findings, today=TODAY, inputs=inputs)))
     pages = pages_text(path)
-    assert not any(page.strip().startswith("Changes since the last run") or
-                   "\nChanges since the last run\n" in page.split("Contents")[-1] for page in pages[1:])
+    assert not any(
+        page.strip().startswith("Changes since the last run") or "\nChanges since the last run\n" in page.split("Contents")[-1] for page in pages[1:]
+    )
     summary = next(page for page in pages if "Executive Summary" in page and "Contents" not in page)
     assert "First run for this cluster" in summary
     assert "(first run: see the summary)" in pages[0]
 
 
 # Results per source and status of the `make demo` run whose PDF printed 7 rows of this table on page 3.
-DEMO_BY_SOURCE = {"cis-control-plane": {"pass": 46, "fail": 10, "warn": 16}, "cis-node": {"pass": 52, "fail": 4, "warn": 9,
-                  "info": 9, "waived": 1}, "falco": {"fail": 4, "info": 7}, "kube-bench": {"pass": 19, "fail": 2, "warn": 3,
-                  "waived": 1}, "trivy-config": {"fail": 114}, "trivy-exposed-secret": {"fail": 5}, "trivy-infra": {"fail": 19},
-                  "trivy-rbac": {"fail": 19}, "trivy-vulnerability": {"fail": 51}, "workload": {"fail": 33}}
+DEMO_BY_SOURCE = {
+    "cis-control-plane": {"pass": 46, "fail": 10, "warn": 16},
+    "cis-node": {"pass": 52, "fail": 4, "warn": 9, "info": 9, "waived": 1},
+    "falco": {"fail": 4, "info": 7},
+    "kube-bench": {"pass": 19, "fail": 2, "warn": 3, "waived": 1},
+    "trivy-config": {"fail": 114},
+    "trivy-exposed-secret": {"fail": 5},
+    "trivy-infra": {"fail": 19},
+    "trivy-rbac": {"fail": 19},
+    "trivy-vulnerability": {"fail": 51},
+    "workload": {"fail": 33},
+}
 
 
 def test_results_per_source_table_is_never_split(tmp_path):
@@ -183,12 +222,21 @@ def test_results_per_source_table_is_never_split(tmp_path):
         for status, count in counts.items():
             for i in range(count):
                 node = "demo-worker-%d" % (i % 2) if source in ("cis-node", "kube-bench") else "demo-cp-1"
-                findings.append(make_finding(
-                    "%s-%s-%d" % (source, status, i), source, "t", status, severity=severities[i % 4], cluster="demo",
-                    node=node if source.startswith(("cis", "kube")) else None,
-                    namespace=None if source.startswith(("cis", "kube")) else "shop",
-                    resource={"kind": "Node", "name": node} if source.startswith(("cis", "kube"))
-                    else {"kind": "Deployment", "name": "app%d" % i, "namespace": "shop"}))
+                findings.append(
+                    make_finding(
+                        "%s-%s-%d" % (source, status, i),
+                        source,
+                        "t",
+                        status,
+                        severity=severities[i % 4],
+                        cluster="demo",
+                        node=node if source.startswith(("cis", "kube")) else None,
+                        namespace=None if source.startswith(("cis", "kube")) else "shop",
+                        resource={"kind": "Node", "name": node}
+                        if source.startswith(("cis", "kube"))
+                        else {"kind": "Deployment", "name": "app%d" % i, "namespace": "shop"},
+                    )
+                )
     model = _report.build("demo", "20261206T031325Z", findings, today=TODAY)
     path = tmp_path / "r.pdf"
     path.write_bytes(_render.render_pdf(model))
@@ -197,6 +245,7 @@ def test_results_per_source_table_is_never_split(tmp_path):
     where = [n for n, page in enumerate(pages) if "Results per source\n" in page]
     assert len(where) == 1
     assert all(title in pages[where[0]] for title in titles), [t for t in titles if t not in pages[where[0]]]
+
     # the summary is one page: the next page starts the next section (a first run: CIS), never a spill
     def lines(page):
         return [line for line in page.split("\n") if line.strip()]

@@ -18,12 +18,16 @@ SECRETS = ("S3cr3t-UI-pass", "123456:AAF-telegram-token", "smtp-app-password-xyz
 
 
 def inventory(base, alpha_vars):
-    hosts = {"all": {"children": {
-        "alpha": {"children": {"alpha_cp": {"hosts": {"alpha-cp-1": {}}}, "alpha_workers": {"hosts": {"alpha-w-1": {}}}}},
-        "beta": {"children": {"beta_cp": {"hosts": {"beta-cp-1": {}}}}},
-        "control_plane": {"children": {"alpha_cp": {}, "beta_cp": {}}},
-        "workers": {"children": {"alpha_workers": {}}},
-    }}}
+    hosts = {
+        "all": {
+            "children": {
+                "alpha": {"children": {"alpha_cp": {"hosts": {"alpha-cp-1": {}}}, "alpha_workers": {"hosts": {"alpha-w-1": {}}}}},
+                "beta": {"children": {"beta_cp": {"hosts": {"beta-cp-1": {}}}}},
+                "control_plane": {"children": {"alpha_cp": {}, "beta_cp": {}}},
+                "workers": {"children": {"alpha_workers": {}}},
+            }
+        }
+    }
     (base / "inv" / "group_vars").mkdir(parents=True, exist_ok=True)
     (base / "inv" / "hosts.yml").write_text(yaml.safe_dump(hosts))
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -40,16 +44,22 @@ def two_clusters(tmp_path_factory):
     synth.write_run(str(reports / "beta" / RUN), cluster="beta", nodes=1, workloads=3, vulns=33, seed=4, actions=0)
     alpha_vars = {
         "kubesec_report_fail_on": {"severity": "critical", "cis_fail": True},
-        "kubesec_falco": {"enabled": True, "ui": {"enabled": True, "user": "secops", "password": SECRETS[0]},
-                          "alerts": {"minimum_priority": "warning",
-                                     "telegram": {"enabled": True, "token": SECRETS[1], "chat_id": "-100123"},
-                                     "email": {"enabled": False, "password": SECRETS[2]}}},
+        "kubesec_falco": {
+            "enabled": True,
+            "ui": {"enabled": True, "user": "secops", "password": SECRETS[0]},
+            "alerts": {
+                "minimum_priority": "warning",
+                "telegram": {"enabled": True, "token": SECRETS[1], "chat_id": "-100123"},
+                "email": {"enabled": False, "password": SECRETS[2]},
+            },
+        },
         "kubesec_trivy_operator": {"enabled": True, "namespaces": ["shop"], "scanners": {"exposed_secrets": False}},
         "kubesec_audit_logging": {"enabled": True},
     }
     inv = inventory(base, alpha_vars)
-    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-v", "-e", "kubesec_run_id=" + RUN,
-                        "-e", "kubesec_reports_dir=" + str(reports), check=False)
+    proc = run_playbook(
+        ROOT / "playbooks" / "report.yml", "-i", inv, "-v", "-e", "kubesec_run_id=" + RUN, "-e", "kubesec_reports_dir=" + str(reports), check=False
+    )
     return {"reports": reports, "proc": proc, "base": base}
 
 
@@ -83,11 +93,20 @@ def test_the_role_alone_fails_on_its_gates(two_clusters):
     reports = base / "alone-reports"
     shutil.copytree(two_clusters["reports"] / "alpha" / RUN / "findings", reports / "alpha" / RUN / "findings")
     playbook = base / "role-alone.yml"
-    playbook.write_text(yaml.safe_dump([{"name": "Report role alone", "hosts": "alpha", "gather_facts": False,
-                                         "roles": [{"role": "kubesec.cluster.report"}]}]))
+    playbook.write_text(yaml.safe_dump([{"name": "Report role alone", "hosts": "alpha", "gather_facts": False, "roles": [{"role": "kubesec.cluster.report"}]}]))
     inv = inventory(base / "alone", {"kubesec_report_fail_on": {"severity": "critical"}})
-    proc = run_playbook(playbook, "-i", inv, "-e", "kubesec_run_id=" + RUN, "-e", "kubesec_reports_dir=" + str(reports),
-                        "-e", '{"kubesec_report_formats": ["json"]}', check=False)
+    proc = run_playbook(
+        playbook,
+        "-i",
+        inv,
+        "-e",
+        "kubesec_run_id=" + RUN,
+        "-e",
+        "kubesec_reports_dir=" + str(reports),
+        "-e",
+        '{"kubesec_report_formats": ["json"]}',
+        check=False,
+    )
     assert proc.returncode != 0
     gate_task = proc.stdout.index("TASK [kubesec.cluster.report : Report | Fail when a report gate is hit")
     assert "Report gate(s) hit for cluster alpha" in proc.stdout[gate_task:]
@@ -117,9 +136,18 @@ def test_a_typo_in_the_gates_stops_the_run(two_clusters):
     for cluster in ("alpha", "beta"):
         shutil.copytree(two_clusters["reports"] / cluster / RUN / "findings", reports / cluster / RUN / "findings")
     inv = inventory(base / "typo", {"kubesec_report_fail_on": {"severty": "high"}})
-    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_run_id=" + RUN,
-                        "-e", "kubesec_reports_dir=" + str(reports), "-e", '{"kubesec_report_formats": ["json"]}',
-                        check=False)
+    proc = run_playbook(
+        ROOT / "playbooks" / "report.yml",
+        "-i",
+        inv,
+        "-e",
+        "kubesec_run_id=" + RUN,
+        "-e",
+        "kubesec_reports_dir=" + str(reports),
+        "-e",
+        '{"kubesec_report_formats": ["json"]}',
+        check=False,
+    )
     assert proc.returncode != 0
     assert "fail_on has unknown key(s) severty" in proc.stdout
     assert (reports / "beta" / RUN / "report.json").is_file()  # the other cluster is reported all the same
@@ -134,19 +162,29 @@ def test_report_yml_alone_re_renders_the_latest_run_and_says_so(two_clusters):
     for cluster in ("alpha", "beta"):
         shutil.copytree(two_clusters["reports"] / cluster / RUN / "findings", reports / cluster / RUN / "findings")
     inv = inventory(base / "rerender", {})
-    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_reports_dir=" + str(reports),
-                        "-e", '{"kubesec_report_formats": ["json"]}', check=False)
+    proc = run_playbook(
+        ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_reports_dir=" + str(reports), "-e", '{"kubesec_report_formats": ["json"]}', check=False
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "re-rendered the latest run %s" % RUN in proc.stdout and "-e kubesec_run_id=<id>" in proc.stdout
     assert (reports / "alpha" / RUN / "report.json").is_file()
-    summary = proc.stdout[proc.stdout.index("TASK [kubesec.cluster.report : Report | Summary"):]
+    summary = proc.stdout[proc.stdout.index("TASK [kubesec.cluster.report : Report | Summary") :]
     for start in ("Grades: ", "Open: ", "Audit log", "Gates: ", "Report: "):
         assert start in summary, start
     assert "Audit log None" not in proc.stdout and "Audit log not assessed" in summary.replace(":", "")
     (reports / "beta" / "20990101T000000Z").mkdir()
-    proc = run_playbook(ROOT / "playbooks" / "report.yml", "-i", inv, "-e", "kubesec_reports_dir=" + str(reports),
-                        "-e", "kubesec_run_id=20990101T000000Z", "-e", '{"kubesec_report_formats": ["json"]}',
-                        check=False)
+    proc = run_playbook(
+        ROOT / "playbooks" / "report.yml",
+        "-i",
+        inv,
+        "-e",
+        "kubesec_reports_dir=" + str(reports),
+        "-e",
+        "kubesec_run_id=20990101T000000Z",
+        "-e",
+        '{"kubesec_report_formats": ["json"]}',
+        check=False,
+    )
     assert proc.returncode != 0
     assert "run 20990101T000000Z has no findings directory" in proc.stdout
     assert "re-render an earlier run with -e kubesec_run_id=<id> (runs with findings: %s)" % RUN in proc.stdout

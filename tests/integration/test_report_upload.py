@@ -84,24 +84,31 @@ def reports(tmp_path):
 
 
 def inventory(tmp_path, **cluster_vars):
-    data = {"all": {"children": {
-        "c1": {"vars": {"kubesec_cluster": "c1", **cluster_vars}, "children": {"c1_workers": {"hosts": {"c1-w1": {}, "c1-w2": {}}}}},
-        "c2": {"vars": {"kubesec_cluster": "c2", **cluster_vars}, "children": {"c2_workers": {"hosts": {"c2-w1": {}}}}},
-        "workers": {"children": {"c1_workers": {}, "c2_workers": {}}},
-        "control_plane": {"hosts": {}},
-    }, "vars": {"ansible_connection": "local"}}}
+    data = {
+        "all": {
+            "children": {
+                "c1": {"vars": {"kubesec_cluster": "c1", **cluster_vars}, "children": {"c1_workers": {"hosts": {"c1-w1": {}, "c1-w2": {}}}}},
+                "c2": {"vars": {"kubesec_cluster": "c2", **cluster_vars}, "children": {"c2_workers": {"hosts": {"c2-w1": {}}}}},
+                "workers": {"children": {"c1_workers": {}, "c2_workers": {}}},
+                "control_plane": {"hosts": {}},
+            },
+            "vars": {"ansible_connection": "local"},
+        }
+    }
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
 def test_publish_uploads_the_newest_run_of_each_cluster_with_basic_auth(server, reports, tmp_path):
-    inv = inventory(tmp_path, kubesec_report_upload_url=server.url + "/", kubesec_report_upload_username="kubesec-upload",
-                    kubesec_report_upload_password=PASSWORD)
+    inv = inventory(
+        tmp_path, kubesec_report_upload_url=server.url + "/", kubesec_report_upload_username="kubesec-upload", kubesec_report_upload_password=PASSWORD
+    )
     proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inv, "-e", f"kubesec_reports_dir={reports}")
     prefix = "/repository/kubesec"
-    expected = {f"{prefix}/{c}/{r}/{f}" for c, r in (("c1", "20261202T010000Z"), ("c2", "20261202T020000Z"))
-                for f in ("report.html", "report.pdf", "report.json")} | {f"{prefix}/index.html", f"{prefix}/index.json"}
+    expected = {
+        f"{prefix}/{c}/{r}/{f}" for c, r in (("c1", "20261202T010000Z"), ("c2", "20261202T020000Z")) for f in ("report.html", "report.pdf", "report.json")
+    } | {f"{prefix}/index.html", f"{prefix}/index.json"}
     assert set(server.stored) == expected  # newest run only, each file once, no findings/, the reports layout
     body, ctype = server.stored[f"{prefix}/c1/20261202T010000Z/report.pdf"]
     assert body == (reports / "c1/20261202T010000Z/report.pdf").read_bytes() and ctype == "application/pdf"
@@ -113,17 +120,18 @@ def test_publish_uploads_the_newest_run_of_each_cluster_with_basic_auth(server, 
 
 def test_publish_with_a_token_and_a_named_run(server, reports, tmp_path):
     inv = inventory(tmp_path, kubesec_report_upload_url=server.url, kubesec_report_upload_token=TOKEN)
-    proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inv, "-l", "c1", "-e", f"kubesec_reports_dir={reports}",
-                        "-e", "kubesec_run_id=20261201T010000Z", "-v")
+    proc = run_playbook(
+        ROOT / "playbooks/publish.yml", "-i", inv, "-l", "c1", "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=20261201T010000Z", "-v"
+    )
     assert "/repository/kubesec/c1/20261201T010000Z/report.html" in server.stored
-    assert server.stored["/repository/kubesec/c1/20261201T010000Z/report.json"][0] == \
-        (reports / "c1/20261201T010000Z/report.json").read_bytes()
+    assert server.stored["/repository/kubesec/c1/20261201T010000Z/report.json"][0] == (reports / "c1/20261201T010000Z/report.json").read_bytes()
     assert TOKEN not in proc.stdout
 
 
 def test_wrong_credentials_fail_with_the_status_and_the_variables_to_check(server, reports, tmp_path):
-    inv = inventory(tmp_path, kubesec_report_upload_url=server.url, kubesec_report_upload_username="kubesec-upload",
-                    kubesec_report_upload_password="wrong-" + PASSWORD)
+    inv = inventory(
+        tmp_path, kubesec_report_upload_url=server.url, kubesec_report_upload_username="kubesec-upload", kubesec_report_upload_password="wrong-" + PASSWORD
+    )
     proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inv, "-e", f"kubesec_reports_dir={reports}", check=False)
     out = " ".join(proc.stdout.split())
     assert proc.returncode == 2
@@ -134,12 +142,10 @@ def test_wrong_credentials_fail_with_the_status_and_the_variables_to_check(serve
 
 
 def test_no_url_or_no_report_is_named(server, reports, tmp_path):
-    proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inventory(tmp_path), "-e", f"kubesec_reports_dir={reports}",
-                        check=False)
+    proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inventory(tmp_path), "-e", f"kubesec_reports_dir={reports}", check=False)
     assert proc.returncode == 2 and "set kubesec_report_upload_url to the artifact server's base URL" in proc.stdout
     inv = inventory(tmp_path, kubesec_report_upload_url=server.url, kubesec_report_upload_token=TOKEN)
-    proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inv, "-e", f"kubesec_reports_dir={tmp_path / 'empty'}",
-                        check=False)
+    proc = run_playbook(ROOT / "playbooks/publish.yml", "-i", inv, "-e", f"kubesec_reports_dir={tmp_path / 'empty'}", check=False)
     assert proc.returncode == 2
     assert "no report to upload in" in proc.stdout and "-e kubesec_run_id=<id>" in proc.stdout
     assert not server.stored

@@ -43,8 +43,7 @@ def test_ansible_pings_every_node_over_real_ssh(testbed):
     assert sorted(results) == sorted(testbed.hosts)
     assert all(r.get("ping") == "pong" for r in results.values()), results
     # Real sshd sessions, each inside its own network namespace, with a plain environment.
-    env = testbed.ansible_json("all", "ansible.builtin.shell",
-                               "echo $SSH_CONNECTION; echo $HOME; ip netns identify $$; ip -o link | wc -l")
+    env = testbed.ansible_json("all", "ansible.builtin.shell", "echo $SSH_CONNECTION; echo $HOME; ip netns identify $$; ip -o link | wc -l")
     for host, result in env.items():
         ssh_connection, home, netns, links = result["stdout"].splitlines()
         assert ssh_connection.startswith("127.0.0.1 ") and ssh_connection.endswith(" 127.0.0.1 22")
@@ -60,8 +59,7 @@ def test_each_node_sees_only_its_own_tree(testbed):
         for other in set(testbed.hosts) - {host}:
             assert other not in result["stdout"]
     # Control planes see their static pod manifests and etcd dir; workers do not have the apiserver manifest.
-    manifests = testbed.ansible_json("all", "ansible.builtin.shell",
-                                     "ls /etc/kubernetes/manifests; test -d /var/lib/etcd && stat -c %a /var/lib/etcd")
+    manifests = testbed.ansible_json("all", "ansible.builtin.shell", "ls /etc/kubernetes/manifests; test -d /var/lib/etcd && stat -c %a /var/lib/etcd")
     for host in testbed.control_planes:
         assert "kube-apiserver.yaml" in manifests[host]["stdout"]
         assert manifests[host]["stdout"].splitlines()[-1] == "700"
@@ -92,8 +90,7 @@ def test_kubelet_health_follows_config_on_restart(testbed):
     # The documented in-node check (what a role runs over SSH).
     assert testbed.ssh(host, f"curl -fsS {tb.KUBELET_HEALTH_URL}").stdout == "ok"
     try:
-        config.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
-                          "authentication: {anonymous: {enabled: false}\n")
+        config.write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication: {anonymous: {enabled: false}\n")
         # Like the real kubelet, nothing changes until it restarts.
         assert testbed.kubelet_health(host) == (200, "ok")
         assert testbed.restart_kubelet(host).returncode == 0  # systemctl restart succeeds even for a bad config
@@ -101,10 +98,14 @@ def test_kubelet_health_follows_config_on_restart(testbed):
         assert status == 500 and "YAML does not parse" in body, body
         assert testbed.ssh(host, f"curl -fsS {tb.KUBELET_HEALTH_URL}", check=False).returncode == 22
 
-        config.write_text(good.replace("staticPodPath: /etc/kubernetes/manifests\n",
-                                       "staticPodPath: /etc/kubernetes/manifests\ntlsCipherSuites:\n"
-                                       "- TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n- TLS_RSA_WITH_NULL_SHA\n"
-                                       "readOnlyPort: '0'\n"))
+        config.write_text(
+            good.replace(
+                "staticPodPath: /etc/kubernetes/manifests\n",
+                "staticPodPath: /etc/kubernetes/manifests\ntlsCipherSuites:\n"
+                "- TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n- TLS_RSA_WITH_NULL_SHA\n"
+                "readOnlyPort: '0'\n",
+            )
+        )
         testbed.restart_kubelet(host)
         status, body = testbed.kubelet_health(host)
         assert status == 500 and "readOnlyPort" in body, body  # decoding fails first, as in the kubelet
@@ -148,18 +149,15 @@ def test_apiserver_livez_follows_the_manifest(testbed):
     pod = yaml.safe_load(good)
     container = pod["spec"]["containers"][0]
     try:
-        container["command"] += ["--audit-policy-file=/etc/kubernetes/audit-policy.yaml", "--audit-log-maxage=30",
-                                 "--audit-log-max-age=30"]
+        container["command"] += ["--audit-policy-file=/etc/kubernetes/audit-policy.yaml", "--audit-log-maxage=30", "--audit-log-max-age=30"]
         manifest.write_text(yaml.safe_dump(pod))
         status, body = testbed.apiserver_health(host)
         assert status == 500, body
         assert "unknown flag: --audit-log-max-age" in body
         assert "no volumeMount covers it" in body
         container["command"].remove("--audit-log-max-age=30")
-        container["volumeMounts"].append({"name": "audit", "mountPath": "/etc/kubernetes/audit-policy.yaml",
-                                          "readOnly": True})
-        pod["spec"]["volumes"].append({"name": "audit", "hostPath": {"path": "/etc/kubernetes/audit-policy.yaml",
-                                                                     "type": "File"}})
+        container["volumeMounts"].append({"name": "audit", "mountPath": "/etc/kubernetes/audit-policy.yaml", "readOnly": True})
+        pod["spec"]["volumes"].append({"name": "audit", "hostPath": {"path": "/etc/kubernetes/audit-policy.yaml", "type": "File"}})
         manifest.write_text(yaml.safe_dump(pod))
         status, body = testbed.apiserver_health(host)
         assert status == 500 and "hostPath type check failed" in body, body
@@ -179,8 +177,7 @@ def test_up_is_idempotent_and_restarts_a_dead_sshd(testbed):
     report = testbed.up()
     assert set(report["actions"].values()) == {"already up"}, report
     after = {r["node"]: r for r in testbed.bed.status(health=False)}
-    assert {n: (r["sshd_pid"], r["double_pid"]) for n, r in after.items()} == \
-        {n: (r["sshd_pid"], r["double_pid"]) for n, r in before.items()}
+    assert {n: (r["sshd_pid"], r["double_pid"]) for n, r in after.items()} == {n: (r["sshd_pid"], r["double_pid"]) for n, r in before.items()}
 
     victim = testbed.workers[-1]
     os.kill(after[victim]["sshd_pid"], signal.SIGKILL)
@@ -195,8 +192,7 @@ def test_up_is_idempotent_and_restarts_a_dead_sshd(testbed):
 
 
 def _cli(directory, *args, check=True):
-    proc = subprocess.run([sys.executable, str(CLI), "--dir", str(directory), *args], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, str(CLI), "--dir", str(directory), *args], capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"testbed {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -224,8 +220,9 @@ def test_cli_multiple_clusters_and_down_leaves_nothing(tmp_path, testbed):
         assert f"HostKeyAlias={second}-worker-1" in hostvars["ansible_ssh_common_args"]
 
         env = {**os.environ, "ANSIBLE_CONFIG": str(bed.ansible_cfg), "ANSIBLE_DEPRECATION_WARNINGS": "0"}
-        ping = subprocess.run([str(Path(sys.executable).parent / "ansible"), "all", "-m", "ansible.builtin.ping"],
-                              env=env, capture_output=True, text=True, timeout=120)
+        ping = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible"), "all", "-m", "ansible.builtin.ping"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert ping.returncode == 0, ping.stdout + ping.stderr
         assert ping.stdout.count("SUCCESS") == 4
         hardened = bed.node(f"{second}-worker-1").tree / "var/lib/kubelet/config.yaml"
@@ -312,25 +309,27 @@ def test_kubelet_double_rejects_the_broken_tree(tmp_path):
     assert len(problems) == 1 and "YAML does not parse" in problems[0]
 
 
-@pytest.mark.parametrize(("extra", "expected"), [
-    ("tlsCipherSuites: [TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305, TLS_RSA_WITH_RC4_128_SHA]\n", None),
-    ("tlsCipherSuites: [ECDHE-RSA-AES128-GCM-SHA256]\n", "Cipher suite ECDHE-RSA-AES128-GCM-SHA256 not supported"),
-    ("tlsMinVersion: VersionTLS13\n", None),
-    ("tlsMinVersion: TLSv1.2\n", "unknown tls version"),
-    ("staticPodPath: manifests\n", None),  # relative paths resolve against the config file's directory
-    ("readOnlyPort: 10255\n", None),
-    ("readOnlyPort: 70000\n", "readOnlyPort 70000 must be between"),
-    ("streamingConnectionIdleTimeout: 5m\n", None),
-    ("streamingConnectionIdleTimeout: 300\n", "want a duration"),
-    ("protectKernelDefaults: 'true'\n", "want bool"),
-    ("eventRecordQPS: -1\n", "eventRecordQPS -1 must not be a negative number"),
-    ("imageGCLowThresholdPercent: 90\n", "must be less than imageGCHighThresholdPercent"),
-    ("authorization: {mode: RBAC}\n", "unknown authorization mode"),
-    ("tlsCertFile: /var/lib/kubelet/pki/kubelet.crt\n", "must be set together"),
-    ("tlsCertFile: /var/lib/kubelet/pki/missing.crt\ntlsPrivateKeyFile: /var/lib/kubelet/pki/kubelet.key\n",
-     "open /var/lib/kubelet/pki/missing.crt"),
-    ("someFutureField: 1\n", None),  # unknown fields: the kubelet only logs the strict-decoding error
-])
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("tlsCipherSuites: [TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305, TLS_RSA_WITH_RC4_128_SHA]\n", None),
+        ("tlsCipherSuites: [ECDHE-RSA-AES128-GCM-SHA256]\n", "Cipher suite ECDHE-RSA-AES128-GCM-SHA256 not supported"),
+        ("tlsMinVersion: VersionTLS13\n", None),
+        ("tlsMinVersion: TLSv1.2\n", "unknown tls version"),
+        ("staticPodPath: manifests\n", None),  # relative paths resolve against the config file's directory
+        ("readOnlyPort: 10255\n", None),
+        ("readOnlyPort: 70000\n", "readOnlyPort 70000 must be between"),
+        ("streamingConnectionIdleTimeout: 5m\n", None),
+        ("streamingConnectionIdleTimeout: 300\n", "want a duration"),
+        ("protectKernelDefaults: 'true'\n", "want bool"),
+        ("eventRecordQPS: -1\n", "eventRecordQPS -1 must not be a negative number"),
+        ("imageGCLowThresholdPercent: 90\n", "must be less than imageGCHighThresholdPercent"),
+        ("authorization: {mode: RBAC}\n", "unknown authorization mode"),
+        ("tlsCertFile: /var/lib/kubelet/pki/kubelet.crt\n", "must be set together"),
+        ("tlsCertFile: /var/lib/kubelet/pki/missing.crt\ntlsPrivateKeyFile: /var/lib/kubelet/pki/kubelet.key\n", "open /var/lib/kubelet/pki/missing.crt"),
+        ("someFutureField: 1\n", None),  # unknown fields: the kubelet only logs the strict-decoding error
+    ],
+)
 def test_kubelet_double_checks(worker_tree, extra, expected):
     config = worker_tree / "var/lib/kubelet/config.yaml"
     text = config.read_text()
@@ -362,10 +361,8 @@ def test_dropin_flags_follow_systemd_rules(worker_tree):
 
 
 def test_audit_flag_parsing_and_policy_checks():
-    flags = node_double.apiserver_flags(["--audit-log-compress", "--audit-log-path", "/var/log/a.log",
-                                         "--audit-log-maxsize=100", "--profiling=false"])
-    assert flags == [("--audit-log-compress", "true"), ("--audit-log-path", "/var/log/a.log"),
-                     ("--audit-log-maxsize", "100")]
+    flags = node_double.apiserver_flags(["--audit-log-compress", "--audit-log-path", "/var/log/a.log", "--audit-log-maxsize=100", "--profiling=false"])
+    assert flags == [("--audit-log-compress", "true"), ("--audit-log-path", "/var/log/a.log"), ("--audit-log-maxsize", "100")]
     assert node_double.check_audit_policy(GOOD_POLICY) == []
     assert node_double.check_audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: All\n")
     assert node_double.check_audit_policy("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules: [{level: None}]")

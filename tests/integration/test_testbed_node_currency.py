@@ -35,9 +35,18 @@ def test_outdated_and_current_nodes_over_ssh_in_one_call_per_node(tmp_path):
         wrapper.chmod(0o755)
         reports = tmp_path / "reports"
         env = bed.env(ANSIBLE_SSH_EXECUTABLE=str(wrapper))
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(ROOT / "playbooks/audit.yml"),
-               "--tags", "cis_audit", "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=run1",
-               "-e", "kubesec_control_plane_version=v1.33.1"]
+        cmd = [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            str(ROOT / "playbooks/audit.yml"),
+            "--tags",
+            "cis_audit",
+            "-e",
+            f"kubesec_reports_dir={reports}",
+            "-e",
+            "kubesec_run_id=run1",
+            "-e",
+            "kubesec_control_plane_version=v1.33.1",
+        ]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         hosts = ["nodeo-cp-1", "nodeo-worker-1", "nodec-worker-1"]
@@ -47,8 +56,7 @@ def test_outdated_and_current_nodes_over_ssh_in_one_call_per_node(tmp_path):
 
         outdated = json.loads((reports / "nodeo/run1/findings/node-currency-nodeo-worker-1.json").read_text())
         ids = _by_id(outdated)
-        assert sorted(f["evidence"]["package"] for f in ids["KS-NODE-001"]) == [
-            "libpam0g", "libssl3", "openssl", "tzdata", "zlib1g"]
+        assert sorted(f["evidence"]["package"] for f in ids["KS-NODE-001"]) == ["libpam0g", "libssl3", "openssl", "tzdata", "zlib1g"]
         assert all(f["status"] == "fail" for f in ids["KS-NODE-001"])
         reboot = ids["KS-NODE-002"][0]
         assert reboot["status"] == "fail" and "/run/reboot-required exists" in reboot["evidence"]["actual"]
@@ -64,8 +72,13 @@ def test_outdated_and_current_nodes_over_ssh_in_one_call_per_node(tmp_path):
 
         current = json.loads((reports / "nodec/run1/findings/node-currency-nodec-worker-1.json").read_text())
         assert {(f["id"], f["status"]) for f in current} == {
-            ("KS-NODE-001", "pass"), ("KS-NODE-002", "pass"), ("KS-NODE-003", "pass"), ("KS-NODE-004", "pass"),
-            ("KS-NODE-005", "pass"), ("KS-NODE-006", "pass")}
+            ("KS-NODE-001", "pass"),
+            ("KS-NODE-002", "pass"),
+            ("KS-NODE-003", "pass"),
+            ("KS-NODE-004", "pass"),
+            ("KS-NODE-005", "pass"),
+            ("KS-NODE-006", "pass"),
+        }
 
         control_plane = json.loads((reports / "nodeo/run1/findings/node-currency-nodeo-cp-1.json").read_text())
         assert _by_id(control_plane)["KS-NODE-004"][0]["status"] == "fail"  # same outdated kubelet package
@@ -77,9 +90,13 @@ def test_outdated_and_current_nodes_over_ssh_in_one_call_per_node(tmp_path):
         off = subprocess.run([*playbook, "--check"], env=env, capture_output=True, text=True, timeout=600)
         assert off.returncode == 0, off.stdout[-3000:]
         assert "Read the pending security updates" not in off.stdout and not log.read_text()
-        on = subprocess.run([*playbook, "--check", "-l", "nodec-worker-1", "-e", "kubesec_node_updates=true",
-                             "-e", "kubesec_node_updates_reboot=true"], env=env, capture_output=True, text=True,
-                            timeout=600)
+        on = subprocess.run(
+            [*playbook, "--check", "-l", "nodec-worker-1", "-e", "kubesec_node_updates=true", "-e", "kubesec_node_updates_reboot=true"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert on.returncode == 0, on.stdout[-3000:]
         assert "nodec-worker-1: 0 pending security update(s) would be applied (none); reboot not needed" in on.stdout
         assert "changed=0" in on.stdout

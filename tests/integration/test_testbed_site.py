@@ -42,8 +42,7 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 @pytest.fixture(scope="module")
 def bed(tmp_path_factory):
     """1 control plane + 2 workers at kubeadm defaults, shared by the tests of this module (in file order)."""
-    with running_testbed(tmp_path_factory.mktemp("site-bed"), cluster=f"site{os.getpid() % 100000}", workers=2,
-                         control_planes=1) as handle:
+    with running_testbed(tmp_path_factory.mktemp("site-bed"), cluster=f"site{os.getpid() % 100000}", workers=2, control_planes=1) as handle:
         yield handle
 
 
@@ -75,11 +74,18 @@ def test_a_health_url_the_node_does_not_serve_stops_before_any_change(bed):
     cp = bed.control_planes[0]
     manifests = bed.tree(cp) / "etc/kubernetes/manifests"
     before = {p.name: p.read_bytes() for p in manifests.iterdir()}
-    kubeadm_urls = {"kube-controller-manager": "https://127.0.0.1:10257/healthz",
-                    "kube-scheduler": "https://127.0.0.1:10259/livez"}
+    kubeadm_urls = {"kube-controller-manager": "https://127.0.0.1:10257/healthz", "kube-scheduler": "https://127.0.0.1:10259/livez"}
     started = time.monotonic()
-    proc = bed.playbook(ROOT / "playbooks/harden.yml", "-l", cp, "--tags", "cis_1_3_2",
-                        "-e", json.dumps({"kubesec_control_plane_component_health_urls": kubeadm_urls}), check=False)
+    proc = bed.playbook(
+        ROOT / "playbooks/harden.yml",
+        "-l",
+        cp,
+        "--tags",
+        "cis_1_3_2",
+        "-e",
+        json.dumps({"kubesec_control_plane_component_health_urls": kubeadm_urls}),
+        check=False,
+    )
     seconds = time.monotonic() - started
     out = " ".join(proc.stdout.split())
     assert proc.returncode == 2, out[-3000:]
@@ -99,8 +105,7 @@ def test_failed_restart_rolls_back_and_still_ends_with_the_summary(bed):
     config = tree / "var/lib/kubelet/config.yaml"
     before = config.read_bytes()
     try:
-        proc = bed.playbook(ROOT / "playbooks/harden.yml", "-l", worker, "-e",
-                            "kubesec_kubelet_restart_command='systemctl restart kubelet'", check=False)
+        proc = bed.playbook(ROOT / "playbooks/harden.yml", "-l", worker, "-e", "kubesec_kubelet_restart_command='systemctl restart kubelet'", check=False)
         out = " ".join(proc.stdout.split())
         assert proc.returncode == 2, out[-3000:]
         assert "ROLLED BACK: the restart command failed (systemctl restart kubelet:" in out
@@ -112,8 +117,16 @@ def test_failed_restart_rolls_back_and_still_ends_with_the_summary(bed):
         assert [b.name.split(".20")[0] for b in backups] == ["var_lib_kubelet_config.yaml"]
         assert not [p.name for p in config.parent.iterdir() if p.name.endswith("~")]
 
-        proc = bed.playbook(ROOT / "playbooks/harden.yml", "-l", worker, "-e", "kubesec_kubelet_health_url=http://127.0.0.1:9/healthz",
-                            "-e", "kubesec_kubelet_health_retries=1", check=False)
+        proc = bed.playbook(
+            ROOT / "playbooks/harden.yml",
+            "-l",
+            worker,
+            "-e",
+            "kubesec_kubelet_health_url=http://127.0.0.1:9/healthz",
+            "-e",
+            "kubesec_kubelet_health_retries=1",
+            check=False,
+        )
         out = " ".join(proc.stdout.split())
         assert proc.returncode == 2, out[-3000:]
         assert "ROLLED BACK: http://127.0.0.1:9/healthz did not answer 200 after 1 tries 1 s apart" in out
@@ -126,8 +139,10 @@ def test_failed_restart_rolls_back_and_still_ends_with_the_summary(bed):
 def test_site_yml_end_to_end_on_the_generated_inventory(bed, tmp_path):
     cluster = bed.cluster
     inventory = yaml.safe_load(bed.inventory.read_text())
-    hosts = {**inventory["all"]["children"][cluster]["children"][f"{cluster}_control_plane"]["hosts"],
-             **inventory["all"]["children"][cluster]["children"][f"{cluster}_workers"]["hosts"]}
+    hosts = {
+        **inventory["all"]["children"][cluster]["children"][f"{cluster}_control_plane"]["hosts"],
+        **inventory["all"]["children"][cluster]["children"][f"{cluster}_workers"]["hosts"],
+    }
     for host, hostvars in hosts.items():  # the stand-ins, named where the roles read them
         assert hostvars["kubesec_kubelet_restart_command"] == bed.restart_command, host
         assert hostvars["kubesec_kubelet_health_url"] == "http://127.0.0.1:10248/healthz", host
@@ -177,5 +192,4 @@ def test_site_yml_end_to_end_on_the_generated_inventory(bed, tmp_path):
             assert {"CIS-4.1.9", "CIS-4.2.12", "CIS-4.2.14"} <= fixed
         still = {i: results[(host, i)]["status"] for i in fixed if results[(host, i)]["status"] != "pass"}
         assert not still, f"{host}: remediated checks not passing in the report: {still}"
-        assert results[(host, "CIS-4.1.9")]["remediation_kubesec"] == \
-            f"ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l {host}"
+        assert results[(host, "CIS-4.1.9")]["remediation_kubesec"] == f"ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l {host}"

@@ -38,8 +38,15 @@ from .testbed import (
 )
 
 DEFAULT_SHAPE = {"workers": 3, "control_planes": 1, "profile": "kubeadm-default"}
-HOST_PATHS = ("/etc/kubernetes", "/var/lib/kubelet", "/etc/systemd/system/kubelet.service.d", "/var/log/kubernetes",
-              "/etc/default", "/var/lib/etcd", "/run/sshd")
+HOST_PATHS = (
+    "/etc/kubernetes",
+    "/var/lib/kubelet",
+    "/etc/systemd/system/kubelet.service.d",
+    "/var/log/kubernetes",
+    "/etc/default",
+    "/var/lib/etcd",
+    "/run/sshd",
+)
 
 
 def host_snapshot(paths=HOST_PATHS) -> dict[str, list[str] | None]:
@@ -107,43 +114,43 @@ class TestBedHandle:
     def env(self, **extra) -> dict[str, str]:
         """Environment for ansible / ansible-playbook against this test bed."""
         env = dict(os.environ)
-        env.update({
-            "ANSIBLE_CONFIG": str(self.ansible_cfg),
-            "ANSIBLE_INVENTORY": str(self.inventory),
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_DEPRECATION_WARNINGS": "0",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        })
+        env.update(
+            {
+                "ANSIBLE_CONFIG": str(self.ansible_cfg),
+                "ANSIBLE_INVENTORY": str(self.inventory),
+                "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_DEPRECATION_WARNINGS": "0",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            }
+        )
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
-    def ansible(self, pattern: str, module: str, args: str | None = None, *extra: str, check: bool = True,
-                env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def ansible(
+        self, pattern: str, module: str, args: str | None = None, *extra: str, check: bool = True, env: dict | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         cmd = [_tool("ansible"), pattern, "-m", module, *(["-a", args] if args is not None else []), *extra]
         proc = subprocess.run(cmd, env=env or self.env(), capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
         return proc
 
-    def ansible_json(self, pattern: str, module: str, args: str | None = None, *extra: str,
-                     check: bool = True) -> dict[str, dict]:
+    def ansible_json(self, pattern: str, module: str, args: str | None = None, *extra: str, check: bool = True) -> dict[str, dict]:
         """Ad-hoc module run; returns {host: result} (from the json callback)."""
         env = self.env(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
         proc = self.ansible(pattern, module, args, *extra, check=check, env=env)
-        data = json.loads(proc.stdout[proc.stdout.index("{"):])
+        data = json.loads(proc.stdout[proc.stdout.index("{") :])
         results = {}
         for play in data.get("plays", []):
             for task in play.get("tasks", []):
                 results.update(task.get("hosts", {}))
         return results
 
-    def playbook(self, playbook: str | Path, *extra: str, check: bool = True,
-                 timeout: float = 600) -> subprocess.CompletedProcess:
+    def playbook(self, playbook: str | Path, *extra: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = [_tool("ansible-playbook"), str(playbook), *extra]
-        proc = subprocess.run(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(cmd, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"ansible-playbook failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
         return proc
@@ -169,8 +176,7 @@ class TestBedHandle:
 
     def up(self) -> dict:
         """Run `up` again with the same shape (idempotent; restarts dead sshd / nodes)."""
-        return self.bed.up(self.cluster, self.shape["workers"], self.shape["control_planes"], self.shape["profile"],
-                           log=None)
+        return self.bed.up(self.cluster, self.shape["workers"], self.shape["control_planes"], self.shape["profile"], log=None)
 
     def reset(self, *hosts: str, profile: str | None = None) -> list[str]:
         """Pristine trees (optionally another profile) for these hosts (all of the cluster if none), restarted."""
@@ -183,8 +189,9 @@ def default_cluster_name() -> str:
 
 
 @contextmanager
-def running_testbed(directory: Path | str, cluster: str | None = None, workers: int = 3, control_planes: int = 1,
-                    profile: str = "kubeadm-default", verify_down: bool = True) -> Iterator[TestBedHandle]:
+def running_testbed(
+    directory: Path | str, cluster: str | None = None, workers: int = 3, control_planes: int = 1, profile: str = "kubeadm-default", verify_down: bool = True
+) -> Iterator[TestBedHandle]:
     """Bring a test bed up in `directory`, yield a handle, take it down (and check it is gone)."""
     reason = unavailable_reason()
     if reason:

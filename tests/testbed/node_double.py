@@ -60,24 +60,38 @@ APISERVER_PORT = 6443
 CONTROL_SOCKET = "\0kubesec-testbed-node-double"  # abstract: one per network namespace
 DEFAULT_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
 APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-KUBELET_DROPIN_DIRS = ("/usr/lib/systemd/system/kubelet.service.d", "/lib/systemd/system/kubelet.service.d",
-                       "/etc/systemd/system/kubelet.service.d")
+KUBELET_DROPIN_DIRS = ("/usr/lib/systemd/system/kubelet.service.d", "/lib/systemd/system/kubelet.service.d", "/etc/systemd/system/kubelet.service.d")
 
 # Go crypto/tls names (go1.24, as used by Kubernetes v1.33): tls.CipherSuites() ...
 GO_TLS_CIPHER_SUITES = (
-    "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA", "TLS_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
 )
 # ... plus tls.InsecureCipherSuites(), which the kubelet also accepts (it only logs them) ...
 GO_TLS_INSECURE_CIPHER_SUITES = (
-    "TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
-    "TLS_ECDHE_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_RC4_128_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
 )
 # ... plus the two legacy names k8s.io/component-base/cli/flag keeps for backward compatibility.
 K8S_LEGACY_CIPHER_NAMES = ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305")
@@ -130,8 +144,7 @@ _NESTED_FIELD_TYPES = {
     ("authorization", "webhook", "cacheAuthorizedTTL"): "duration",
     ("authorization", "webhook", "cacheUnauthorizedTTL"): "duration",
 }
-_NON_NEGATIVE = ("eventBurst eventRecordQPS kubeAPIBurst kubeAPIQPS maxOpenFiles maxPods podsPerCore registryBurst "
-                 "registryPullQPS").split()
+_NON_NEGATIVE = ("eventBurst eventRecordQPS kubeAPIBurst kubeAPIQPS maxOpenFiles maxPods podsPerCore registryBurst registryPullQPS").split()
 # Fields holding paths the kubelet resolves against the config file's directory when relative
 # (KubeletConfigurationPathRefs): a relative staticPodPath is NOT an error for the real kubelet.
 _PATH_FIELDS = ("staticPodPath", "tlsCertFile", "tlsPrivateKeyFile", "resolvConf", "volumePluginDir", "podLogsDir")
@@ -161,8 +174,14 @@ def _type_problem(path: str, kind: str, value) -> str | None:
     }[kind](value)
     if ok:
         return None
-    want = {"bool": "bool", "int": "an integer", "str": "string", "duration": "a duration string such as 5m0s",
-            "strlist": "a list of strings", "map": "an object"}[kind]
+    want = {
+        "bool": "bool",
+        "int": "an integer",
+        "str": "string",
+        "duration": "a duration string such as 5m0s",
+        "strlist": "a list of strings",
+        "map": "an object",
+    }[kind]
     return f"{path}: cannot decode {value!r} ({type(value).__name__}), want {want}"
 
 
@@ -202,9 +221,11 @@ def check_kubelet_config(path: str = DEFAULT_KUBELET_CONFIG, root: str = "/") ->
         return [f"failed to load kubelet config file, path: {path}: not a YAML mapping"]
     problems = []
     if data.get("kind") != "KubeletConfiguration" or data.get("apiVersion") != "kubelet.config.k8s.io/v1beta1":
-        return [f"failed to load kubelet config file, path: {path}: no kind {data.get('kind')!r} is registered for "
-                f"version {data.get('apiVersion')!r} (want kind KubeletConfiguration, "
-                "apiVersion kubelet.config.k8s.io/v1beta1)"]
+        return [
+            f"failed to load kubelet config file, path: {path}: no kind {data.get('kind')!r} is registered for "
+            f"version {data.get('apiVersion')!r} (want kind KubeletConfiguration, "
+            "apiVersion kubelet.config.k8s.io/v1beta1)"
+        ]
     for field, kind in KUBELET_FIELD_TYPES.items():
         problem = _type_problem(field, kind, data.get(field))
         if problem:
@@ -239,8 +260,7 @@ def check_kubelet_config(path: str = DEFAULT_KUBELET_CONFIG, root: str = "/") ->
         if not 0 <= value <= 100:
             problems.append(f"invalid configuration: {field} {value} must be between 0 and 100, inclusive")
     if low >= high:
-        problems.append(f"invalid configuration: imageGCLowThresholdPercent {low} must be less than "
-                        f"imageGCHighThresholdPercent {high}")
+        problems.append(f"invalid configuration: imageGCLowThresholdPercent {low} must be less than imageGCHighThresholdPercent {high}")
     hairpin = data.get("hairpinMode")
     if hairpin is not None and hairpin not in ("promiscuous-bridge", "hairpin-veth", "none"):
         problems.append(f"invalid configuration: option {hairpin!r} specified for hairpinMode")
@@ -365,24 +385,49 @@ def kubelet_config_path(root: str = "/") -> tuple[str, list[str]]:
 # What the k3s / rke2 installers and first start write (tests/testbed/trees/rancher.yml): the unit, where it lives,
 # the config file, and the kubelet --config-dir the process writes its own defaults to.
 RANCHER = {
-    "k3s": {"units": ("k3s.service", "k3s-agent.service"), "config": "/etc/rancher/k3s/config.yaml",
-            "config_dir": "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d"},
-    "rke2": {"units": ("rke2-server.service", "rke2-agent.service"), "config": "/etc/rancher/rke2/config.yaml",
-             "config_dir": "/var/lib/rancher/rke2/agent/etc/kubelet.conf.d"},
+    "k3s": {
+        "units": ("k3s.service", "k3s-agent.service"),
+        "config": "/etc/rancher/k3s/config.yaml",
+        "config_dir": "/var/lib/rancher/k3s/agent/etc/kubelet.conf.d",
+    },
+    "rke2": {
+        "units": ("rke2-server.service", "rke2-agent.service"),
+        "config": "/etc/rancher/rke2/config.yaml",
+        "config_dir": "/var/lib/rancher/rke2/agent/etc/kubelet.conf.d",
+    },
 }
 UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 # kubelet flags (v1.33 `kubelet --help`) the test beds use, by value kind; any other flag makes the kubelet exit
 # with "unknown flag", as the real one does.
 KUBELET_FLAG_KINDS = {
-    "anonymous-auth": "bool", "authentication-token-webhook": "bool", "make-iptables-util-chains": "bool",
-    "rotate-certificates": "bool", "rotate-server-certificates": "bool", "seccomp-default": "bool",
-    "protect-kernel-defaults": "bool", "fail-swap-on": "bool",
-    "authorization-mode": ("AlwaysAllow", "Webhook"), "tls-min-version": tuple(sorted(TLS_VERSIONS)),
-    "client-ca-file": "file", "tls-cert-file": "file", "tls-private-key-file": "file",
-    "read-only-port": "port", "pod-max-pids": "int", "event-qps": "int", "max-pods": "int",
-    "streaming-connection-idle-timeout": "duration", "tls-cipher-suites": "ciphers", "feature-gates": "gates",
-    "hostname-override": "str", "node-labels": "str", "eviction-hard": "str", "kube-reserved": "str",
-    "system-reserved": "str", "kubeconfig": "file", "config-dir": "str", "config": "file",
+    "anonymous-auth": "bool",
+    "authentication-token-webhook": "bool",
+    "make-iptables-util-chains": "bool",
+    "rotate-certificates": "bool",
+    "rotate-server-certificates": "bool",
+    "seccomp-default": "bool",
+    "protect-kernel-defaults": "bool",
+    "fail-swap-on": "bool",
+    "authorization-mode": ("AlwaysAllow", "Webhook"),
+    "tls-min-version": tuple(sorted(TLS_VERSIONS)),
+    "client-ca-file": "file",
+    "tls-cert-file": "file",
+    "tls-private-key-file": "file",
+    "read-only-port": "port",
+    "pod-max-pids": "int",
+    "event-qps": "int",
+    "max-pods": "int",
+    "streaming-connection-idle-timeout": "duration",
+    "tls-cipher-suites": "ciphers",
+    "feature-gates": "gates",
+    "hostname-override": "str",
+    "node-labels": "str",
+    "eviction-hard": "str",
+    "kube-reserved": "str",
+    "system-reserved": "str",
+    "kubeconfig": "file",
+    "config-dir": "str",
+    "config": "file",
 }
 _PFLAG_BOOL_VALUES = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 
@@ -426,8 +471,7 @@ def rancher_kubelet_args(root: str, distribution: str) -> tuple[list[str], list[
     files = [config] if os.path.isfile(_under(root, config)) else []
     dropins = _under(root, config + ".d")
     if os.path.isdir(dropins):
-        files += [f"{config}.d/{n}" for n in sorted(os.listdir(dropins))
-                  if n.lower().endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(dropins, n))]
+        files += [f"{config}.d/{n}" for n in sorted(os.listdir(dropins)) if n.lower().endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(dropins, n))]
     items: list[str] = []
     for path in files:
         try:
@@ -511,7 +555,9 @@ _AUDIT_FLAGS = {
     # k8s.io/apiserver/pkg/server/options/audit.go (v1.33): name -> value kind
     "--audit-policy-file": "file",
     "--audit-log-path": "str",
-    "--audit-log-maxage": "int", "--audit-log-maxbackup": "int", "--audit-log-maxsize": "int",
+    "--audit-log-maxage": "int",
+    "--audit-log-maxbackup": "int",
+    "--audit-log-maxsize": "int",
     "--audit-log-format": ("legacy", "json"),
     "--audit-log-compress": "bool",
     "--audit-log-mode": ("batch", "blocking", "blocking-strict"),
@@ -523,17 +569,19 @@ _AUDIT_FLAGS = {
     "--audit-webhook-version": ("audit.k8s.io/v1",),
 }
 for _backend in ("log", "webhook"):
-    _AUDIT_FLAGS.update({
-        f"--audit-{_backend}-batch-buffer-size": "int",
-        f"--audit-{_backend}-batch-max-size": "int",
-        f"--audit-{_backend}-batch-max-wait": "duration",
-        f"--audit-{_backend}-batch-throttle-enable": "bool",
-        f"--audit-{_backend}-batch-throttle-qps": "float",
-        f"--audit-{_backend}-batch-throttle-burst": "int",
-        f"--audit-{_backend}-truncate-enabled": "bool",
-        f"--audit-{_backend}-truncate-max-batch-size": "int",
-        f"--audit-{_backend}-truncate-max-event-size": "int",
-    })
+    _AUDIT_FLAGS.update(
+        {
+            f"--audit-{_backend}-batch-buffer-size": "int",
+            f"--audit-{_backend}-batch-max-size": "int",
+            f"--audit-{_backend}-batch-max-wait": "duration",
+            f"--audit-{_backend}-batch-throttle-enable": "bool",
+            f"--audit-{_backend}-batch-throttle-qps": "float",
+            f"--audit-{_backend}-batch-throttle-burst": "int",
+            f"--audit-{_backend}-truncate-enabled": "bool",
+            f"--audit-{_backend}-truncate-max-batch-size": "int",
+            f"--audit-{_backend}-truncate-max-event-size": "int",
+        }
+    )
 AUDIT_FLAGS = dict(_AUDIT_FLAGS)
 _PFLAG_BOOLS = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 AUDIT_LEVELS = ("None", "Metadata", "Request", "RequestResponse")
@@ -581,7 +629,7 @@ def _container_view(pod_spec: dict, container: dict, path: str, root: str) -> tu
     host = str((volume.get("hostPath") or {}).get("path", ""))
     if mount.get("subPath"):
         host = os.path.join(host, str(mount["subPath"]))
-    rest = path[len(mount_path):].lstrip("/")
+    rest = path[len(mount_path) :].lstrip("/")
     node_path = os.path.join(host, rest) if rest else host
     return _under(root, node_path), None
 
@@ -619,14 +667,13 @@ def _hostpath_problems(pod_spec: dict, root: str) -> list[str]:
             continue
         path, kind = str(volume["hostPath"].get("path", "")), volume["hostPath"].get("type") or ""
         host = _under(root, path)
-        test = {"Directory": os.path.isdir, "File": os.path.isfile, "Socket": os.path.exists,
-                "CharDevice": os.path.exists, "BlockDevice": os.path.exists}.get(kind)
+        test = {"Directory": os.path.isdir, "File": os.path.isfile, "Socket": os.path.exists, "CharDevice": os.path.exists, "BlockDevice": os.path.exists}.get(
+            kind
+        )
         if test and not test(host):
-            problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}": hostPath type check '
-                            f"failed: {path} is not a {kind.lower()}")
+            problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}": hostPath type check failed: {path} is not a {kind.lower()}')
         if kind == "FileOrCreate" and not os.path.isdir(os.path.dirname(host)):
-            problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}": '
-                            f"cannot create {path}: parent directory does not exist")
+            problems.append(f'MountVolume.SetUp failed for volume "{volume.get("name")}": cannot create {path}: parent directory does not exist')
     return problems
 
 
@@ -726,8 +773,13 @@ class KubeletDouble:
             return self.status()
 
     def status(self) -> dict:
-        return {"generation": self.generation, "started_at": self.started_at, "config": self.config_path,
-                "healthy": not self.problems, "problems": list(self.problems)}
+        return {
+            "generation": self.generation,
+            "started_at": self.started_at,
+            "config": self.config_path,
+            "healthy": not self.problems,
+            "problems": list(self.problems),
+        }
 
 
 def _handler(kubelet: KubeletDouble | None, apiserver: bool):
@@ -807,7 +859,7 @@ def _root_is_private() -> bool:
         for line in handle:
             fields = line.split()
             if fields[4] == "/":
-                optional = fields[6:fields.index("-")]
+                optional = fields[6 : fields.index("-")]
                 return not any(o.startswith("shared:") for o in optional)
     return False
 

@@ -43,6 +43,7 @@ def _yaml_package(base: str) -> str:
         if not same:
             raise NodePythonError(f"{base} has no PyYAML: apt-get install python3-yaml") from None
         import yaml  # only when the system Python lacks it
+
         return os.path.dirname(yaml.__file__)
 
 
@@ -59,8 +60,7 @@ def build(directory: Path | str, base: str = BASE_PYTHON) -> Path:
     site = Path(_out([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]))
     site.mkdir(parents=True, exist_ok=True)
     (site / "yaml").symlink_to(_yaml_package(base), target_is_directory=True)
-    check = ("import importlib.util, json, yaml; print(json.dumps([n for n in %r if importlib.util.find_spec(n)]))"
-             % (CONTROLLER_ONLY,))
+    check = "import importlib.util, json, yaml; print(json.dumps([n for n in %r if importlib.util.find_spec(n)]))" % (CONTROLLER_ONLY,)
     present = json.loads(_out([str(python), "-c", check]))
     if present:
         raise NodePythonError(f"the node interpreter {python} can import {', '.join(present)}; it must not")

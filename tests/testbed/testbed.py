@@ -70,8 +70,16 @@ RESERVED_GROUPS = {"all", "ungrouped", "workers", "control_plane"}
 CLONE_NEWNET = 0x40000000
 HOST_NETNS = f"/proc/{os.getpid()}/ns/net"  # the main thread's namespace
 # tool -> Debian package providing it
-TOOLS = {"ip": "iproute2", "unshare": "util-linux", "nsenter": "util-linux", "setsid": "util-linux",
-         "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client", "socat": "socat"}
+TOOLS = {
+    "ip": "iproute2",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "setsid": "util-linux",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "socat": "socat",
+}
 
 KUBELET_RESTART_SCRIPT = '''#!/usr/bin/python3
 """kubelet-restart: the test bed's `systemctl restart kubelet` (TEST DOUBLE, see tests/testbed/README.md).
@@ -141,8 +149,7 @@ class Node:
         return self.dir / "ssh_host_ed25519_key"
 
     def to_state(self) -> dict:
-        return {"cluster": self.cluster, "role": self.role, "index": self.index, "profile": self.profile,
-                "netns": self.netns, "mounts": self.mounts}
+        return {"cluster": self.cluster, "role": self.role, "index": self.index, "profile": self.profile, "netns": self.netns, "mounts": self.mounts}
 
 
 # ------------------------------------------------------------------ small system helpers
@@ -411,9 +418,16 @@ class TestBed:
         return self._node(name, spec)
 
     def _node(self, name: str, spec: dict) -> Node:
-        return Node(name=name, cluster=spec["cluster"], role=spec["role"], index=spec["index"],
-                    profile=spec["profile"], netns=spec["netns"], dir=self.dir / "nodes" / name,
-                    mounts=list(spec.get("mounts") or []))
+        return Node(
+            name=name,
+            cluster=spec["cluster"],
+            role=spec["role"],
+            index=spec["index"],
+            profile=spec["profile"],
+            netns=spec["netns"],
+            dir=self.dir / "nodes" / name,
+            mounts=list(spec.get("mounts") or []),
+        )
 
     @contextmanager
     def _locked(self):
@@ -423,8 +437,7 @@ class TestBed:
 
     # -------------------------------------------------------------- up
 
-    def up(self, cluster: str = "testbed", workers: int = 3, control_planes: int = 1,
-           profile: str = "kubeadm-default", log=print) -> dict:
+    def up(self, cluster: str = "testbed", workers: int = 3, control_planes: int = 1, profile: str = "kubeadm-default", log=print) -> dict:
         """Bring the cluster's nodes up (idempotent): returns {node: action} and timing."""
         started = time.monotonic()
         self._check_args(cluster, workers, control_planes, profile)
@@ -448,8 +461,10 @@ class TestBed:
         elapsed = time.monotonic() - started
         if log:
             counts = {a: sum(1 for v in actions.values() if v == a) for a in sorted(set(actions.values()))}
-            log(f"testbed: cluster {cluster}: {len(nodes)} nodes "
-                f"({', '.join(f'{v} {k}' for k, v in counts.items())}) in {elapsed:.2f}s; inventory {self.inventory}")
+            log(
+                f"testbed: cluster {cluster}: {len(nodes)} nodes "
+                f"({', '.join(f'{v} {k}' for k, v in counts.items())}) in {elapsed:.2f}s; inventory {self.inventory}"
+            )
         return {"actions": actions, "seconds": elapsed, "inventory": str(self.inventory)}
 
     def _up(self, cluster: str, workers: int, control_planes: int, profile: str) -> tuple[dict[str, str], list[Node]]:
@@ -463,7 +478,8 @@ class TestBed:
                 if node.profile != profile:
                     raise TestBedError(
                         f"cluster {cluster} is up with profile {node.profile}; run `down --cluster {cluster}` first "
-                        f"(or `reset --cluster {cluster} --profile {profile}`)")
+                        f"(or `reset --cluster {cluster} --profile {profile}`)"
+                    )
             extra = [n for n in self.nodes(state, cluster) if n.name not in wanted_names]
             fresh = []
             for name, role, index in wanted:
@@ -472,9 +488,9 @@ class TestBed:
                     if _netns_inode(netns) is not None:
                         raise TestBedError(
                             f"network namespace {netns} already exists and is not part of {self.dir} "
-                            "(another test bed uses this cluster name?); pick another --cluster")
-                    state["nodes"][name] = {"cluster": cluster, "role": role, "index": index, "profile": profile,
-                                            "netns": netns, "mounts": []}
+                            "(another test bed uses this cluster name?); pick another --cluster"
+                        )
+                    state["nodes"][name] = {"cluster": cluster, "role": role, "index": index, "profile": profile, "netns": netns, "mounts": []}
                     fresh.append(name)
             self._register_user()
             self._prepare_common()
@@ -498,8 +514,10 @@ class TestBed:
     @staticmethod
     def _check_args(cluster: str, workers: int, control_planes: int, profile: str):
         if not CLUSTER_NAME.match(cluster) or cluster in RESERVED_GROUPS:
-            raise TestBedError(f"cluster name {cluster!r}: use 1-30 of a-z, 0-9, _ (starting with a letter; "
-                               f"not {', '.join(sorted(RESERVED_GROUPS))}) so it is a valid Ansible group name")
+            raise TestBedError(
+                f"cluster name {cluster!r}: use 1-30 of a-z, 0-9, _ (starting with a letter; "
+                f"not {', '.join(sorted(RESERVED_GROUPS))}) so it is a valid Ansible group name"
+            )
         if not 0 <= workers <= MAX_WORKERS or not 0 <= control_planes <= MAX_CONTROL_PLANES:
             raise TestBedError(f"--workers 0..{MAX_WORKERS} and --control-planes 0..{MAX_CONTROL_PLANES}")
         if workers + control_planes == 0:
@@ -537,8 +555,7 @@ class TestBed:
         os.chmod(self.dir / "ssh", 0o700)
         os.chmod(self.cp_dir, 0o700)
         if not self.client_key.exists():
-            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"kubesec-testbed@{self.dir}",
-                  "-f", str(self.client_key)])
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"kubesec-testbed@{self.dir}", "-f", str(self.client_key)])
         if not self.restart_command.exists():
             self.restart_command.write_text(KUBELET_RESTART_SCRIPT)
             self.restart_command.chmod(0o755)
@@ -559,34 +576,36 @@ class TestBed:
         node.mounts = ["/" + m.strip("/") for m in tree["mounts"]]
 
     def _sshd_config(self, node: Node) -> str:
-        return "\n".join([
-            f"# kubesec test bed node {node.name} (network namespace {node.netns})",
-            "ListenAddress 127.0.0.1",
-            "Port 22",
-            f"HostKey {node.host_key}",
-            f"PidFile {node.sshd_pidfile}",
-            f"AuthorizedKeysFile {self.client_key}.pub",
-            "PermitRootLogin prohibit-password",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "StrictModes no",  # the test bed may live under /tmp (world-writable parents)
-            "PermitUserEnvironment no",
-            "PrintMotd no",
-            "PrintLastLog no",
-            "UseDNS no",
-            "X11Forwarding no",
-            "AllowTcpForwarding no",
-            "MaxStartups 100:30:200",
-            "MaxSessions 50",
-            "LogLevel ERROR",
-            "Subsystem sftp internal-sftp",
-            # A plain environment: HOME is the node's own empty home, so root's login shell (bash run by sshd
-            # sources ~/.bashrc) does not run the host's startup files, and Ansible's ~/.ansible/tmp is per node.
-            f"SetEnv HOME={node.home} LANG=C.UTF-8",
-            "",
-        ])
+        return "\n".join(
+            [
+                f"# kubesec test bed node {node.name} (network namespace {node.netns})",
+                "ListenAddress 127.0.0.1",
+                "Port 22",
+                f"HostKey {node.host_key}",
+                f"PidFile {node.sshd_pidfile}",
+                f"AuthorizedKeysFile {self.client_key}.pub",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",  # the test bed may live under /tmp (world-writable parents)
+                "PermitUserEnvironment no",
+                "PrintMotd no",
+                "PrintLastLog no",
+                "UseDNS no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                "MaxStartups 100:30:200",
+                "MaxSessions 50",
+                "LogLevel ERROR",
+                "Subsystem sftp internal-sftp",
+                # A plain environment: HOME is the node's own empty home, so root's login shell (bash run by sshd
+                # sources ~/.bashrc) does not run the host's startup files, and Ansible's ~/.ansible/tmp is per node.
+                f"SetEnv HOME={node.home} LANG=C.UTF-8",
+                "",
+            ]
+        )
 
     # -------------------------------------------------------------- start / stop
 
@@ -599,8 +618,12 @@ class TestBed:
         if double_ok and sshd_ok:
             # sshd must also share the double's mount namespace (or it would not see the node tree)
             sshd_ok = _ns_inode(sshd, "mnt") == _ns_inode(double, "mnt")
-        return {"netns_inode": inode, "double_pid": double if double_ok else None, "sshd_pid": sshd if sshd_ok else None,
-                "pids": (pids_by_ns or {}).get(inode, []) if inode else []}
+        return {
+            "netns_inode": inode,
+            "double_pid": double if double_ok else None,
+            "sshd_pid": sshd if sshd_ok else None,
+            "pids": (pids_by_ns or {}).get(inode, []) if inode else [],
+        }
 
     def _start(self, nodes: list[Node]) -> dict[str, str]:
         """Start what is not running: full node (namespace + double + sshd) or just sshd."""
@@ -633,16 +656,37 @@ class TestBed:
         launched = []
         for node in nodes:
             node.double_pidfile.unlink(missing_ok=True)
-            cmd = ["setsid", "-f", "ip", "netns", "exec", node.netns, "unshare", "--mount", "--propagation", "private",
-                   "--", sys.executable, "-I", str(HERE / "node_double.py"), "serve",
-                   "--pidfile", str(node.double_pidfile), "--log", str(node.dir / "double.log"),
-                   "--host-mntns", str(host_mntns), "--kubelet"]
+            cmd = [
+                "setsid",
+                "-f",
+                "ip",
+                "netns",
+                "exec",
+                node.netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                sys.executable,
+                "-I",
+                str(HERE / "node_double.py"),
+                "serve",
+                "--pidfile",
+                str(node.double_pidfile),
+                "--log",
+                str(node.dir / "double.log"),
+                "--host-mntns",
+                str(host_mntns),
+                "--kubelet",
+            ]
             if node.role == "control-plane":
                 cmd.append("--apiserver")
             for mount in node.mounts:
                 cmd += ["--mount", f"{node.tree}{mount}:{mount}"]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={"PATH": NODE_PATH, "LANG": "C.UTF-8"}, cwd="/")
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={"PATH": NODE_PATH, "LANG": "C.UTF-8"}, cwd="/"
+            )
             launched.append((node, proc))
         errors = []
         deadline = time.monotonic() + 30
@@ -651,8 +695,7 @@ class TestBed:
             proc.stdout.close()
             proc.wait()  # setsid -f returns at once; the double lives on in its own session
             if not line.startswith("READY"):
-                errors.append(f"{node.name}: kubelet double did not start: {line.strip() or 'no answer'} "
-                              f"(see {node.dir / 'double.log'})")
+                errors.append(f"{node.name}: kubelet double did not start: {line.strip() or 'no answer'} (see {node.dir / 'double.log'})")
         if errors:
             raise TestBedError("\n".join(errors))
 
@@ -675,10 +718,20 @@ class TestBed:
         for node in nodes:
             double = _read_pid(node.double_pidfile)
             node.sshd_pidfile.unlink(missing_ok=True)
-            cmd = ["nsenter", f"--target={double}", "--net", "--mount", self.tools.get("sshd") or "/usr/sbin/sshd",
-                   "-f", str(node.sshd_config), "-E", str(node.dir / "sshd.log")]
-            procs.append((node, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                                 env={"PATH": NODE_PATH, "LANG": "C.UTF-8"}, cwd="/")))
+            cmd = [
+                "nsenter",
+                f"--target={double}",
+                "--net",
+                "--mount",
+                self.tools.get("sshd") or "/usr/sbin/sshd",
+                "-f",
+                str(node.sshd_config),
+                "-E",
+                str(node.dir / "sshd.log"),
+            ]
+            procs.append(
+                (node, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={"PATH": NODE_PATH, "LANG": "C.UTF-8"}, cwd="/"))
+            )
         errors = []
         for node, proc in procs:
             _, err = proc.communicate(timeout=30)
@@ -695,8 +748,7 @@ class TestBed:
             if pending:
                 time.sleep(0.02)
         if pending:
-            raise TestBedError(f"sshd not answering on {', '.join(n.name for n in pending)} "
-                               f"(see {pending[0].dir / 'sshd.log'})")
+            raise TestBedError(f"sshd not answering on {', '.join(n.name for n in pending)} (see {pending[0].dir / 'sshd.log'})")
 
     @staticmethod
     def _kill_pids(pids: list[int], grace: float = 3.0):
@@ -737,8 +789,9 @@ class TestBed:
         for node in nodes:
             path = self.control_path(node)
             if path.exists():
-                procs.append(subprocess.Popen(["ssh", "-o", f"ControlPath={path}", "-O", "exit", node.name],
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                procs.append(
+                    subprocess.Popen(["ssh", "-o", f"ControlPath={path}", "-O", "exit", node.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                )
         for proc in procs:
             try:
                 proc.wait(timeout=5)
@@ -775,12 +828,10 @@ class TestBed:
                 registry["users"] = [u for u in registry["users"] if u != str(self.dir)]
         elapsed = time.monotonic() - started
         if log:
-            log(f"testbed: {len(nodes)} nodes down in {elapsed:.2f}s"
-                + ("" if state["clusters"] else f"; removed {self.dir}"))
+            log(f"testbed: {len(nodes)} nodes down in {elapsed:.2f}s" + ("" if state["clusters"] else f"; removed {self.dir}"))
         return {"removed": [n.name for n in nodes], "seconds": elapsed}
 
-    def reset(self, cluster: str | None = None, names: list[str] | None = None, profile: str | None = None,
-              log=print) -> list[str]:
+    def reset(self, cluster: str | None = None, names: list[str] | None = None, profile: str | None = None, log=print) -> list[str]:
         """Re-materialize pristine node trees (optionally another profile) and restart those nodes."""
         with self._locked():
             state = self.load()
@@ -814,9 +865,16 @@ class TestBed:
         rows = []
         for node in self.nodes(state):
             status = self._node_status(node, table)
-            row = {"node": node.name, "cluster": node.cluster, "role": node.role, "profile": node.profile,
-                   "netns": node.netns if status["netns_inode"] else None,
-                   "sshd_pid": status["sshd_pid"], "double_pid": status["double_pid"], "tree": str(node.tree)}
+            row = {
+                "node": node.name,
+                "cluster": node.cluster,
+                "role": node.role,
+                "profile": node.profile,
+                "netns": node.netns if status["netns_inode"] else None,
+                "sshd_pid": status["sshd_pid"],
+                "double_pid": status["double_pid"],
+                "tree": str(node.tree),
+            }
             rows.append(row)
         if health:
             futures = {}
@@ -858,16 +916,26 @@ class TestBed:
         else:
             proxy = f"{ip} netns exec {node.netns} {tool or 'nc'} 127.0.0.1 22"
         return [
-            "-o", f"ProxyCommand={proxy}",
-            "-o", f"HostKeyAlias={node.name}",
-            "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", "IdentitiesOnly=yes",
-            "-o", "BatchMode=yes",
-            "-o", "ControlMaster=auto",
-            "-o", "ControlPersist=60s",
-            "-o", f"ControlPath={self.control_path(node)}",
+            "-o",
+            f"ProxyCommand={proxy}",
+            "-o",
+            f"HostKeyAlias={node.name}",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            "ControlPersist=60s",
+            "-o",
+            f"ControlPath={self.control_path(node)}",
         ]
 
     def ssh_command(self, name: str, command: str) -> list[str]:
@@ -893,26 +961,32 @@ class TestBed:
                 top["control_plane" if role == "control-plane" else "workers"]["children"][f"{cluster}_{suffix}"] = {}
             children[cluster] = {"vars": {"kubesec_cluster": cluster}, "children": groups}
         children.update(top)
-        header = (f"# Generated by tests/testbed/testbed.py for {self.dir}; rewritten by every up/down/reset.\n"
-                  "# Nodes are sshd processes in network namespaces, reached through ProxyCommand (loopback only).\n")
+        header = (
+            f"# Generated by tests/testbed/testbed.py for {self.dir}; rewritten by every up/down/reset.\n"
+            "# Nodes are sshd processes in network namespaces, reached through ProxyCommand (loopback only).\n"
+        )
         self.inventory.write_text(header + yaml.safe_dump(inventory, sort_keys=False, width=200))
-        self.ansible_cfg.write_text("\n".join([
-            "# Generated by tests/testbed/testbed.py: ANSIBLE_CONFIG=<this file> ansible all -m ansible.builtin.ping",
-            "[defaults]",
-            f"inventory = {self.inventory}",
-            f"collections_path = {COLLECTIONS}",
-            f"roles_path = {COLLECTIONS / 'ansible_collections/kubesec/cluster/roles'}",
-            "host_key_checking = True",
-            f"interpreter_python = {self.node_python}",
-            "forks = 50",
-            "retry_files_enabled = False",
-            "nocows = True",
-            "",
-            "[ssh_connection]",
-            "pipelining = True",
-            "ssh_args = -o ControlMaster=auto -o ControlPersist=60s",
-            "",
-        ]))
+        self.ansible_cfg.write_text(
+            "\n".join(
+                [
+                    "# Generated by tests/testbed/testbed.py: ANSIBLE_CONFIG=<this file> ansible all -m ansible.builtin.ping",
+                    "[defaults]",
+                    f"inventory = {self.inventory}",
+                    f"collections_path = {COLLECTIONS}",
+                    f"roles_path = {COLLECTIONS / 'ansible_collections/kubesec/cluster/roles'}",
+                    "host_key_checking = True",
+                    f"interpreter_python = {self.node_python}",
+                    "forks = 50",
+                    "retry_files_enabled = False",
+                    "nocows = True",
+                    "",
+                    "[ssh_connection]",
+                    "pipelining = True",
+                    "ssh_args = -o ControlMaster=auto -o ControlPersist=60s",
+                    "",
+                ]
+            )
+        )
 
     def _hostvars(self, node: Node) -> dict:
         hostvars = {
@@ -939,13 +1013,15 @@ class TestBed:
         if node.role == "control-plane":
             # The kube-apiserver double re-reads its manifest on every request (no settle time); there is no
             # controller-manager or scheduler endpoint, so their changes are judged by the API server alone.
-            hostvars.update({
-                "kubesec_apiserver_health_url": APISERVER_HEALTH_URL,
-                "kubesec_control_plane_component_health_urls": {},
-                "kubesec_control_plane_health_settle": 0,
-                "kubesec_control_plane_health_retries": 5,
-                "kubesec_control_plane_health_delay": 1,
-            })
+            hostvars.update(
+                {
+                    "kubesec_apiserver_health_url": APISERVER_HEALTH_URL,
+                    "kubesec_control_plane_component_health_urls": {},
+                    "kubesec_control_plane_health_settle": 0,
+                    "kubesec_control_plane_health_retries": 5,
+                    "kubesec_control_plane_health_delay": 1,
+                }
+            )
         return hostvars
 
 
@@ -1007,8 +1083,10 @@ def _print_status(bed: TestBed, as_json: bool) -> int:
                 health.append(f"{what} {code or 'down'}" + (f" ({reason[0]})" if reason else ""))
         ok = row["sshd_pid"] and row["double_pid"]
         bad += not ok
-        print(f"{row['node']:<24} {row['role']:<14} {row['netns'] or '-':<34} {row['sshd_pid'] or 'DOWN':>7} "
-              f"{row['double_pid'] or 'DOWN':>7}  {', '.join(health)}")
+        print(
+            f"{row['node']:<24} {row['role']:<14} {row['netns'] or '-':<34} {row['sshd_pid'] or 'DOWN':>7} "
+            f"{row['double_pid'] or 'DOWN':>7}  {', '.join(health)}"
+        )
     return 1 if bad else 0
 
 

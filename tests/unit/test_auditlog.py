@@ -48,13 +48,14 @@ MF = _load_fixture_script()
 
 # ------------------------------------------------------------------------------------- reference model
 
+
 def _dt(text):
     """Independent timestamp parser (datetime.fromisoformat), for the reference model only."""
     text = text.replace("Z", "+00:00")
     if "." in text:
         head, rest = text.split(".", 1)
         digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits):]
+        zone = rest[len(digits) :]
         text = head + "." + digits[:6].ljust(6, "0") + zone
     value = datetime.datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -153,11 +154,11 @@ def copy_basic(tmp_path):
 
 # ------------------------------------------------------------------------------------------- fixtures
 
+
 def test_fixtures_are_generated_by_the_script(tmp_path, monkeypatch):
     monkeypatch.setattr(MF, "HERE", str(tmp_path))
     MF.main()
-    for rel in ("basic/audit.log", "basic/audit-2026-03-01T11-00-00.000.log",
-                "basic/audit-2026-03-01T10-00-00.000.log.gz", "hostile/audit.log"):
+    for rel in ("basic/audit.log", "basic/audit-2026-03-01T11-00-00.000.log", "basic/audit-2026-03-01T10-00-00.000.log.gz", "hostile/audit.log"):
         assert (tmp_path / rel).read_bytes() == (FIX / rel).read_bytes(), rel
 
 
@@ -171,31 +172,46 @@ def test_fixture_events_have_the_real_field_set_and_every_stage():
                 keys.update(ev)
                 assert list(ev)[:5] == ["kind", "apiVersion", "level", "auditID", "stage"]
     assert stages == set(A.STAGES)
-    assert {"requestURI", "verb", "user", "impersonatedUser", "sourceIPs", "userAgent", "objectRef", "responseStatus",
-            "requestObject", "responseObject", "requestReceivedTimestamp", "stageTimestamp",
-            "annotations"} <= keys
+    assert {
+        "requestURI",
+        "verb",
+        "user",
+        "impersonatedUser",
+        "sourceIPs",
+        "userAgent",
+        "objectRef",
+        "responseStatus",
+        "requestObject",
+        "responseObject",
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "annotations",
+    } <= keys
 
 
 # ---------------------------------------------------------------------------------------------- files
 
+
 def test_find_log_files_orders_lumberjack_backups_and_ignores_decoys():
     files = A.find_log_files(str(BASIC / "audit.log"))
-    assert [Path(f["path"]).name for f in files] == [
-        "audit-2026-03-01T10-00-00.000.log.gz", "audit-2026-03-01T11-00-00.000.log", "audit.log"]
+    assert [Path(f["path"]).name for f in files] == ["audit-2026-03-01T10-00-00.000.log.gz", "audit-2026-03-01T11-00-00.000.log", "audit.log"]
     assert [f["gz"] for f in files] == [True, False, False]
     assert files[0]["rotated_us"] == A.parse_time_us("2026-03-01T10:00:00Z")
     assert files[-1]["rotated_us"] is None
 
 
-@pytest.mark.parametrize("name, ok", [
-    ("audit-2026-03-01T10-00-00.000.log", True),
-    ("audit-2026-03-01T10-00-00.000.log.gz", True),
-    ("audit-2026-03-01T10-00-00.log", False),
-    ("audit-2026-03-01T10:00:00.000.log", False),
-    ("audit.log.1", False),
-    ("audit-2026-03-01T10-00-00.000.log.tmp", False),
-    ("xaudit-2026-03-01T10-00-00.000.log", False),
-])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("audit-2026-03-01T10-00-00.000.log", True),
+        ("audit-2026-03-01T10-00-00.000.log.gz", True),
+        ("audit-2026-03-01T10-00-00.log", False),
+        ("audit-2026-03-01T10:00:00.000.log", False),
+        ("audit.log.1", False),
+        ("audit-2026-03-01T10-00-00.000.log.tmp", False),
+        ("xaudit-2026-03-01T10-00-00.000.log", False),
+    ],
+)
 def test_backup_pattern(name, ok):
     assert bool(A.backup_pattern("audit.log").match(name)) is ok
 
@@ -224,8 +240,7 @@ def test_directory_as_path_is_refused():
 def test_root_prefixes_the_log_path_and_output_file(tmp_path):
     copy_basic(tmp_path)
     (tmp_path / "tmp").mkdir()
-    res = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW,
-                      output_file="/tmp/out.jsonl")
+    res = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, output_file="/tmp/out.jsonl")
     assert res["events_total"] == 14
     assert res["output_file"] == "/tmp/out.jsonl"
     assert len((tmp_path / "tmp" / "out.jsonl").read_bytes().splitlines()) == 14
@@ -237,10 +252,23 @@ def test_root_prefixes_the_log_path_and_output_file(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- time
 
-@pytest.mark.parametrize("text, seconds", [
-    ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("90s", 90), ("90", 90), ("1w", 604800),
-    ("1.5h", 5400), (45, 45), ("0s", 0), (" 2H ", 7200),
-])
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("90", 90),
+        ("1w", 604800),
+        ("1.5h", 5400),
+        (45, 45),
+        ("0s", 0),
+        (" 2H ", 7200),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert A.parse_duration(text) == seconds
 
@@ -251,16 +279,19 @@ def test_parse_duration_rejects(text):
         A.parse_duration(text)
 
 
-@pytest.mark.parametrize("text, canonical", [
-    ("2026-03-01T12:00:00Z", "2026-03-01T12:00:00.000000Z"),
-    ("2026-03-01T12:00:00.123456Z", "2026-03-01T12:00:00.123456Z"),
-    ("2026-03-01T12:00:00.123456789Z", "2026-03-01T12:00:00.123456Z"),
-    ("2026-03-01T12:00:00.5+02:00", "2026-03-01T10:00:00.500000Z"),
-    ("2026-03-01T12:00:00-0130", "2026-03-01T13:30:00.000000Z"),
-    ("2026-03-01 12:00:00", "2026-03-01T12:00:00.000000Z"),
-    ("2026-03-01", "2026-03-01T00:00:00.000000Z"),
-    ("2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.999999Z"),
-])
+@pytest.mark.parametrize(
+    "text, canonical",
+    [
+        ("2026-03-01T12:00:00Z", "2026-03-01T12:00:00.000000Z"),
+        ("2026-03-01T12:00:00.123456Z", "2026-03-01T12:00:00.123456Z"),
+        ("2026-03-01T12:00:00.123456789Z", "2026-03-01T12:00:00.123456Z"),
+        ("2026-03-01T12:00:00.5+02:00", "2026-03-01T10:00:00.500000Z"),
+        ("2026-03-01T12:00:00-0130", "2026-03-01T13:30:00.000000Z"),
+        ("2026-03-01 12:00:00", "2026-03-01T12:00:00.000000Z"),
+        ("2026-03-01", "2026-03-01T00:00:00.000000Z"),
+        ("2024-02-29T23:59:59.999999Z", "2024-02-29T23:59:59.999999Z"),
+    ],
+)
 def test_parse_time(text, canonical):
     assert A.canon(A.parse_time_us(text)) == canonical
 
@@ -278,15 +309,17 @@ def test_human_time():
     assert A.human_time(None) is None
 
 
-@pytest.mark.parametrize("kw, window", [
-    ({}, ("2026-03-01T11:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
-    ({"since": "30m"}, ("2026-03-01T11:30:00.000000Z", "2026-03-01T12:00:00.000000Z")),
-    ({"since": "1d"}, ("2026-02-28T12:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
-    ({"time_from": "2026-03-01T10:00:00Z"}, ("2026-03-01T10:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
-    ({"time_to": "2026-03-01T10:30:00Z"}, ("2026-03-01T09:30:00.000000Z", "2026-03-01T10:30:00.000000Z")),
-    ({"time_from": "2026-03-01T11:00:00+01:00", "time_to": "2026-03-01T12:00:00+01:00"},
-     ("2026-03-01T10:00:00.000000Z", "2026-03-01T11:00:00.000000Z")),
-])
+@pytest.mark.parametrize(
+    "kw, window",
+    [
+        ({}, ("2026-03-01T11:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
+        ({"since": "30m"}, ("2026-03-01T11:30:00.000000Z", "2026-03-01T12:00:00.000000Z")),
+        ({"since": "1d"}, ("2026-02-28T12:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
+        ({"time_from": "2026-03-01T10:00:00Z"}, ("2026-03-01T10:00:00.000000Z", "2026-03-01T12:00:00.000000Z")),
+        ({"time_to": "2026-03-01T10:30:00Z"}, ("2026-03-01T09:30:00.000000Z", "2026-03-01T10:30:00.000000Z")),
+        ({"time_from": "2026-03-01T11:00:00+01:00", "time_to": "2026-03-01T12:00:00+01:00"}, ("2026-03-01T10:00:00.000000Z", "2026-03-01T11:00:00.000000Z")),
+    ],
+)
 def test_windows_match_reference(kw, window):
     res = q(**kw)
     assert (res["window"]["from"], res["window"]["to"]) == window
@@ -311,23 +344,26 @@ def test_real_clock_is_used_without_now():
     assert res["window"]["to"] > "2026-03-01"
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"since": "1h", "time_from": "2026-03-01T10:00:00Z"}, "since cannot be combined"),
-    ({"time_from": "2026-03-01T12:00:00Z", "time_to": "2026-03-01T11:00:00Z"}, "is after to"),
-    ({"time_from": "last tuesday"}, "from: expected an RFC3339"),
-    ({"now": "soon"}, "now: expected an RFC3339"),
-    ({"max_events": -1}, "max_events"),
-    ({"max_events": "10"}, "max_events"),
-    ({"filters": {"stage": ["Done"]}}, "stage: 'Done' is not one of"),
-    ({"filters": {"response_code": ["forbidden"]}}, "response_code: expected integers"),
-    ({"filters": {"colour": ["red"]}}, "unknown filter"),
-    ({"filters": {"user_agent": [""]}}, "user_agent: empty"),
-    ({"filters": {"verb": {"a": 1}}}, "verb: expected a list"),
-    ({"received_slack": "forever"}, "received_slack"),
-    ({"backend": "yaml"}, "unknown"),
-    ({"output_file": "relative.jsonl"}, "output_file: expected an absolute path"),
-    ({"output_file": "/nonexistent-dir/x.jsonl"}, "directory /nonexistent-dir does not exist"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"since": "1h", "time_from": "2026-03-01T10:00:00Z"}, "since cannot be combined"),
+        ({"time_from": "2026-03-01T12:00:00Z", "time_to": "2026-03-01T11:00:00Z"}, "is after to"),
+        ({"time_from": "last tuesday"}, "from: expected an RFC3339"),
+        ({"now": "soon"}, "now: expected an RFC3339"),
+        ({"max_events": -1}, "max_events"),
+        ({"max_events": "10"}, "max_events"),
+        ({"filters": {"stage": ["Done"]}}, "stage: 'Done' is not one of"),
+        ({"filters": {"response_code": ["forbidden"]}}, "response_code: expected integers"),
+        ({"filters": {"colour": ["red"]}}, "unknown filter"),
+        ({"filters": {"user_agent": [""]}}, "user_agent: empty"),
+        ({"filters": {"verb": {"a": 1}}}, "verb: expected a list"),
+        ({"received_slack": "forever"}, "received_slack"),
+        ({"backend": "yaml"}, "unknown"),
+        ({"output_file": "relative.jsonl"}, "output_file: expected an absolute path"),
+        ({"output_file": "/nonexistent-dir/x.jsonl"}, "directory /nonexistent-dir does not exist"),
+    ],
+)
 def test_bad_input_is_named(kw, message):
     with pytest.raises(A.AuditLogError, match=message):
         q(**kw)
@@ -361,9 +397,21 @@ FILTER_CASES = [
     ({"stage": ["ResponseStarted"], "verb": ["watch"]}, ["b0000002"]),
     ({"verb": ["watch"]}, ["b0000002", "b0000002"]),
     ({"user": ["nobody"]}, []),
-    ({"verb": ["get"], "resource": ["pods"], "namespace": ["default"], "name": ["web-0"],
-      "user": ["alice@example.com"], "group": ["oidc:developers"], "response_code": [200],
-      "source_ip": ["192.0.2.10"], "user_agent": ["kubectl/"], "stage": ["ResponseComplete"]}, ["a0000001", "c0000001"]),
+    (
+        {
+            "verb": ["get"],
+            "resource": ["pods"],
+            "namespace": ["default"],
+            "name": ["web-0"],
+            "user": ["alice@example.com"],
+            "group": ["oidc:developers"],
+            "response_code": [200],
+            "source_ip": ["192.0.2.10"],
+            "user_agent": ["kubectl/"],
+            "stage": ["ResponseComplete"],
+        },
+        ["a0000001", "c0000001"],
+    ),
     ({"verb": ["delete"], "user": ["alice@example.com"]}, []),
     # needle found in a request body only (the binding's subject), not as the user: must not match
     ({"user": ["mallory@example.com"], "verb": ["get"]}, []),
@@ -404,12 +452,27 @@ def test_two_processes_are_used_for_big_scans(small_chunks):
 
 
 def test_prefilter_needles():
-    query = A.Query({"verb": ["delete"], "user": ["<admin>"], "response_code": [403], "user_agent": ["curl/"],
-                     "namespace": ["naïve"], "name": ["a&b"], "resource": ["pods/log"]})
+    query = A.Query(
+        {
+            "verb": ["delete"],
+            "user": ["<admin>"],
+            "response_code": [403],
+            "user_agent": ["curl/"],
+            "namespace": ["naïve"],
+            "name": ["a&b"],
+            "resource": ["pods/log"],
+        }
+    )
     assert query.needles["verb"] == [b'"delete"']
     assert query.needles["response_code"] == [b'"code":40', b'"code": 40']
     assert A.Query({"response_code": [401, 403, 500, 7]}).needles["response_code"] == [
-        b'"code":40', b'"code": 40', b'"code":50', b'"code": 50', b'"code":7', b'"code": 7']
+        b'"code":40',
+        b'"code": 40',
+        b'"code":50',
+        b'"code": 50',
+        b'"code":7',
+        b'"code": 7',
+    ]
     assert query.needles["user_agent"] == [b"curl/"]
     assert query.needles["resource"] == [b'"pods/log"']
     # values JSON encoders may escape (<, >, &, non-ASCII) give no needle: decoded and compared instead
@@ -417,10 +480,13 @@ def test_prefilter_needles():
         assert key not in query.needles
 
 
-@pytest.mark.parametrize("sample, driver", [
-    (b'{"responseStatus":{"metadata":{},"code":403}}\n', [b'"code":40']),
-    (b'{"responseStatus": {"metadata": {}, "code": 403}}\n', [b'"code":40', b'"code": 40']),
-])
+@pytest.mark.parametrize(
+    "sample, driver",
+    [
+        (b'{"responseStatus":{"metadata":{},"code":403}}\n', [b'"code":40']),
+        (b'{"responseStatus": {"metadata": {}, "code": 403}}\n', [b'"code":40', b'"code": 40']),
+    ],
+)
 def test_spaced_needles_only_for_spaced_blocks(sample, driver):
     """Decided per block now (was: per file, from its first block, which missed spaced lines further down)."""
     query = A.Query({"response_code": [403]})
@@ -433,26 +499,43 @@ def test_spaced_needles_only_for_spaced_blocks(sample, driver):
 
 
 def test_escaped_and_spaced_json_still_match(tmp_path):
-    ev = MF.event("e1", "ResponseComplete", "/api/v1/namespaces/x/pods/p", "delete", "Zoë <ops>",
-                  MF.ts("11:10:00"), MF.ts("11:10:00", "000100"), MF.ref("pods", "x", "p"), 403)
+    ev = MF.event(
+        "e1",
+        "ResponseComplete",
+        "/api/v1/namespaces/x/pods/p",
+        "delete",
+        "Zoë <ops>",
+        MF.ts("11:10:00"),
+        MF.ts("11:10:00", "000100"),
+        MF.ref("pods", "x", "p"),
+        403,
+    )
     log = tmp_path / "audit.log"
     log.write_bytes(
-        json.dumps(ev, ensure_ascii=True).encode() + b"\n"                               # spaced, \\u-escaped
-        + json.dumps(ev, indent=None, separators=(", ", ": ")).encode() + b"\n"
-        + MF.go_json(ev).encode() + b"\n")
-    for filters in ({"user": ["Zoë <ops>"]}, {"verb": ["delete"]}, {"response_code": [403]},
-                    {"verb": ["delete"], "response_code": [403], "user": ["Zoë <ops>"]}):
+        json.dumps(ev, ensure_ascii=True).encode()
+        + b"\n"  # spaced, \\u-escaped
+        + json.dumps(ev, indent=None, separators=(", ", ": ")).encode()
+        + b"\n"
+        + MF.go_json(ev).encode()
+        + b"\n"
+    )
+    for filters in (
+        {"user": ["Zoë <ops>"]},
+        {"verb": ["delete"]},
+        {"response_code": [403]},
+        {"verb": ["delete"], "response_code": [403], "user": ["Zoë <ops>"]},
+    ):
         res = q(log, filters=filters)
         assert res["events_total"] == 3, filters
 
 
 # -------------------------------------------------------------------------------------- slack and seek
 
+
 def test_received_slack_finds_long_requests_written_after_the_window(small_chunks):
     window = {"time_from": "2026-03-01T10:00:00Z", "time_to": "2026-03-01T11:00:00Z"}
     res = q(filters={"verb": ["watch"]}, **window)
-    assert [(e["audit_id"][:8], e["log_time"]) for e in res["events"]] == [
-        ("b0000002", "2026-03-01 10:30:00"), ("b0000002", "2026-03-01 11:20:00")]
+    assert [(e["audit_id"][:8], e["log_time"]) for e in res["events"]] == [("b0000002", "2026-03-01 10:30:00"), ("b0000002", "2026-03-01 11:20:00")]
     # the completion sits 20 minutes past the window end; with no slack the seek stops before it
     res = q(filters={"verb": ["watch"]}, received_slack="0s", **window)
     assert [e["log_time"] for e in res["events"]] == ["2026-03-01 10:30:00"]
@@ -462,7 +545,8 @@ def test_stage_filter_on_later_completion_and_received_time_exactness():
     window = {"time_from": "2026-03-01T10:30:00Z", "time_to": "2026-03-01T10:30:00Z"}
     res = q(filters={"stage": ["ResponseComplete"]}, **window)
     assert [(e["audit_id"][:8], e["request_received_time"], e["log_time"]) for e in res["events"]] == [
-        ("b0000002", "2026-03-01 10:30:00", "2026-03-01 11:20:00")]
+        ("b0000002", "2026-03-01 10:30:00", "2026-03-01 11:20:00")
+    ]
     # one microsecond later: nothing (inclusive bounds on requestReceivedTimestamp, not stageTimestamp)
     res = q(time_from="2026-03-01T10:30:00.000001Z", time_to="2026-03-01T10:31:00Z")
     assert res["events_total"] == 0
@@ -475,30 +559,37 @@ def synth_log(path, hours=24, per_hour=400, end="2026-03-01T12:00:00Z", seed=7, 
     start_us = end_us - hours * 3600 * 1000000
     n = hours * per_hour
     events = []
-    users = ["alice@example.com", "bob@example.com", "system:node:w1", "system:anonymous",
-             "system:serviceaccount:kube-system:ctrl"]
+    users = ["alice@example.com", "bob@example.com", "system:node:w1", "system:anonymous", "system:serviceaccount:kube-system:ctrl"]
     for i in range(n):
         rcv = start_us + int((i + rnd.random()) * (end_us - start_us) / n)
         verb = rnd.choice(["get", "list", "watch", "update", "delete", "create"])
         dur = rnd.randint(1800, 3600) * 1000000 if verb == "watch" else rnd.randint(100, 50000)
         user = rnd.choice(users)
         obj = MF.ref(rnd.choice(["pods", "secrets", "configmaps"]), rnd.choice(["a", "b"]), "n%d" % (i % 50))
-        for stage, st_us in (("ResponseStarted", rcv + 1000), ("ResponseComplete", rcv + dur)) if verb == "watch" \
-                else (("ResponseComplete", rcv + dur),):
+        for stage, st_us in (("ResponseStarted", rcv + 1000), ("ResponseComplete", rcv + dur)) if verb == "watch" else (("ResponseComplete", rcv + dur),):
             if st_us > end_us:
                 continue
-            ev = MF.event("s%07d" % i, stage, "/api/v1/x/%d" % i, verb, user, A.canon(rcv), A.canon(st_us), obj,
-                          rnd.choice([200, 200, 200, 403]), agent="synth/%d" % rnd.randint(1, 9))
+            ev = MF.event(
+                "s%07d" % i,
+                stage,
+                "/api/v1/x/%d" % i,
+                verb,
+                user,
+                A.canon(rcv),
+                A.canon(st_us),
+                obj,
+                rnd.choice([200, 200, 200, 403]),
+                agent="synth/%d" % rnd.randint(1, 9),
+            )
             events.append((st_us, i, ev))
     events.sort(key=lambda item: (item[0], item[1]))
     lines = [MF.go_json(ev).encode() + b"\n" for _s, _i, ev in events]
     files = []
     if rotate_every:
         for k in range(0, len(lines) - rotate_every, rotate_every):
-            chunk = lines[k:k + rotate_every]
+            chunk = lines[k : k + rotate_every]
             last = events[k + rotate_every - 1][0] + 1000
-            name = "audit-%s.log" % datetime.datetime.fromtimestamp(last / 1e6, datetime.timezone.utc).strftime(
-                "%Y-%m-%dT%H-%M-%S.%f")[:-3]
+            name = "audit-%s.log" % datetime.datetime.fromtimestamp(last / 1e6, datetime.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")[:-3]
             target = path.parent / name
             if gz:
                 target = target.with_name(target.name + ".gz")
@@ -506,21 +597,23 @@ def synth_log(path, hours=24, per_hour=400, end="2026-03-01T12:00:00Z", seed=7, 
             else:
                 target.write_bytes(b"".join(chunk))
             files.append(target)
-        lines = lines[len(files) * rotate_every:]
+        lines = lines[len(files) * rotate_every :]
     path.write_bytes(b"".join(lines))
     files.append(path)
     return files
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    {"since": "10m"},
-    {"time_from": "2026-02-28T18:00:00Z", "time_to": "2026-02-28T19:30:00Z"},
-    {"time_from": "2026-02-28T11:00:00Z", "time_to": "2026-02-28T13:00:00Z"},
-    {"time_from": "2026-02-01T00:00:00Z"},
-])
-@pytest.mark.parametrize("filters", [{}, {"verb": ["delete", "watch"]}, {"user": ["bob@example.com"], "stage":
-                                                                         ["ResponseComplete"]}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"since": "10m"},
+        {"time_from": "2026-02-28T18:00:00Z", "time_to": "2026-02-28T19:30:00Z"},
+        {"time_from": "2026-02-28T11:00:00Z", "time_to": "2026-02-28T13:00:00Z"},
+        {"time_from": "2026-02-01T00:00:00Z"},
+    ],
+)
+@pytest.mark.parametrize("filters", [{}, {"verb": ["delete", "watch"]}, {"user": ["bob@example.com"], "stage": ["ResponseComplete"]}])
 def test_seek_in_a_day_of_log_matches_reference(tmp_path, monkeypatch, kw, filters):
     monkeypatch.setattr(AF, "SEEK_MIN", 4096)
     monkeypatch.setattr(AP, "PARALLEL_MIN", 1 << 20)
@@ -528,8 +621,7 @@ def test_seek_in_a_day_of_log_matches_reference(tmp_path, monkeypatch, kw, filte
     synth_log(log)
     res = q(log, filters=filters, max_events=100000, **kw)
     window = res["window"]
-    assert [e["audit_id"] for e in res["events"]] == [i for i, _s in reference(log, window["from"], window["to"],
-                                                                               filters)]
+    assert [e["audit_id"] for e in res["events"]] == [i for i, _s in reference(log, window["from"], window["to"], filters)]
     size = log.stat().st_size
     if kw.get("since") == "10m":
         assert res["stats"]["bytes_read"] < size * 0.05  # a seek, not a read of the whole day
@@ -555,6 +647,7 @@ def test_rotated_set_skips_files_outside_the_window(tmp_path, gz):
 
 # --------------------------------------------------------------------------------------------- gzip
 
+
 def test_gzip_backup_is_read_when_in_window():
     res = q(time_from="2026-03-01T09:00:00Z", time_to="2026-03-01T09:45:00Z")
     assert [e["audit_id"][:8] for e in res["events"]] == ["a0000001", "a0000002"]
@@ -573,7 +666,7 @@ def test_gzip_multi_member_corrupt_and_truncated(tmp_path):
     assert [e["audit_id"][:8] for e in res["events"]] == ["a0000001", "a0000002", "a0000003"]
     assert res["warnings"] == []
     whole = gzip.compress(b"\n".join(lines), mtime=0)
-    gz.write_bytes(whole[:len(whole) // 2])
+    gz.write_bytes(whole[: len(whole) // 2])
     res = q(d / "audit.log", **window)
     assert any("ends early" in w for w in res["warnings"])
     gz.write_bytes(whole[:20] + b"\x00garbage" * 50)
@@ -584,18 +677,18 @@ def test_gzip_multi_member_corrupt_and_truncated(tmp_path):
 
 # ------------------------------------------------------------------------------------ malformed input
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hostile_file_is_counted_never_fatal(backend, small_chunks):
     res = q(HOSTILE / "audit.log", backend=backend)
     s = res["stats"]
     assert s["truncated_last_lines"] == 1
-    assert s["non_json_lines"] == 2          # plain text, invalid UTF-8
-    assert s["invalid_events"] == 2          # a JSON array, an object without timestamps
-    assert s["out_of_order_events"] == 1     # "early" written after "late"
+    assert s["non_json_lines"] == 2  # plain text, invalid UTF-8
+    assert s["invalid_events"] == 2  # a JSON array, an object without timestamps
+    assert s["out_of_order_events"] == 1  # "early" written after "late"
     assert s["lines"] == 16
     got = [e["audit_id"][:8] for e in res["events"]]
-    assert got == ["d0000001", "d0000002", "d0000003", "d0000004", "d0000005", "d0000006", "d0000007", "d0000010",
-                   "d0000008", "d0000009"]
+    assert got == ["d0000001", "d0000002", "d0000003", "d0000004", "d0000005", "d0000006", "d0000007", "d0000010", "d0000008", "d0000009"]
     json.dumps(res)  # everything is plain JSON
     weird = res["events"][5]
     assert weird["user"] == '{"nested": ["object", 1]}'
@@ -605,17 +698,20 @@ def test_hostile_file_is_counted_never_fatal(backend, small_chunks):
     assert res["events"][6]["object_ref"]["name"] == "a\x00b\x07"
 
 
-@pytest.mark.parametrize("filters, expected", [
-    ({"user": ["<admin>&co"]}, ["d0000002"]),
-    ({"user_agent": ["<img src=x"]}, ["d0000002"]),
-    ({"name": ["<script>alert(1)</script>"]}, ["d0000002"]),
-    ({"user": ["Zo\u00eb \U0001F680 \u202egnp.exe"]}, ["d0000003", "d0000004"]),  # raw UTF-8 and \\u-escaped
-    ({"namespace": ["na\u00efve"]}, ["d0000003"]),
-    ({"user_agent": ["\u2028"]}, ["d0000003"]),
-    ({"user_agent": ["AAAAAAAAAAAAAAAAAAAA"], "verb": ["update"]}, ["d0000005"]),
-    ({"user": ["tmp"]}, []),
-    ({"verb": ["delete"]}, ["d0000008", "d0000009"]),
-])
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ({"user": ["<admin>&co"]}, ["d0000002"]),
+        ({"user_agent": ["<img src=x"]}, ["d0000002"]),
+        ({"name": ["<script>alert(1)</script>"]}, ["d0000002"]),
+        ({"user": ["Zo\u00eb \U0001f680 \u202egnp.exe"]}, ["d0000003", "d0000004"]),  # raw UTF-8 and \\u-escaped
+        ({"namespace": ["na\u00efve"]}, ["d0000003"]),
+        ({"user_agent": ["\u2028"]}, ["d0000003"]),
+        ({"user_agent": ["AAAAAAAAAAAAAAAAAAAA"], "verb": ["update"]}, ["d0000005"]),
+        ({"user": ["tmp"]}, []),
+        ({"verb": ["delete"]}, ["d0000008", "d0000009"]),
+    ],
+)
 def test_hostile_strings_filter_exactly(filters, expected, small_chunks):
     res = q(HOSTILE / "audit.log", filters=filters)
     assert [e["audit_id"][:8] for e in res["events"]] == expected
@@ -665,9 +761,12 @@ def test_random_garbage_never_crashes(tmp_path_factory, data):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(durations=st.lists(st.integers(min_value=0, max_value=5400), min_size=1, max_size=60),
-       start=st.integers(min_value=0, max_value=7200), length=st.integers(min_value=0, max_value=7200),
-       slack=st.sampled_from(["1h", "2h"]))
+@given(
+    durations=st.lists(st.integers(min_value=0, max_value=5400), min_size=1, max_size=60),
+    start=st.integers(min_value=0, max_value=7200),
+    length=st.integers(min_value=0, max_value=7200),
+    slack=st.sampled_from(["1h", "2h"]),
+)
 def test_random_windows_match_reference(tmp_path_factory, monkeypatch, durations, start, length, slack):
     """Random request durations (received every 2 min, written at received + duration, in stage order)."""
     monkeypatch.setattr(AF, "SEEK_MIN", 0)
@@ -676,8 +775,7 @@ def test_random_windows_match_reference(tmp_path_factory, monkeypatch, durations
     events = []
     for i, dur in enumerate(durations):
         rcv = base + i * 120 * 1000000
-        ev = MF.event("h%04d" % i, "ResponseComplete", "/x", "get", "u", A.canon(rcv), A.canon(rcv + dur * 1000000),
-                      MF.ref("pods"), 200)
+        ev = MF.event("h%04d" % i, "ResponseComplete", "/x", "get", "u", A.canon(rcv), A.canon(rcv + dur * 1000000), MF.ref("pods"), 200)
         events.append((rcv + dur * 1000000, i, ev))
     events.sort(key=lambda item: (item[0], item[1]))
     log = tmp_path_factory.mktemp("win") / "audit.log"
@@ -695,28 +793,36 @@ def test_random_windows_match_reference(tmp_path_factory, monkeypatch, durations
 
 # ------------------------------------------------------------------------------------ result and cap
 
+
 def test_event_record_fields_and_format():
     res = q(filters={"name": ["mallory-admin"]})
-    assert res["events"] == [{
-        "request_uri": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?fieldManager=kubectl-create",
-        "audit_id": "c0000003-0000-4000-8000-000000000003",
-        "object_ref": {"api_group": "rbac.authorization.k8s.io", "api_version": "v1", "name": "mallory-admin",
-                       "namespace": None, "resource": "clusterrolebindings"},
-        "action": "create",
-        "user": "mallory@example.com",
-        "request_received_time": "2026-03-01 11:10:00",
-        "log_time": "2026-03-01 11:10:00",
-        "response_code": 201,
-    }]
+    assert res["events"] == [
+        {
+            "request_uri": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?fieldManager=kubectl-create",
+            "audit_id": "c0000003-0000-4000-8000-000000000003",
+            "object_ref": {
+                "api_group": "rbac.authorization.k8s.io",
+                "api_version": "v1",
+                "name": "mallory-admin",
+                "namespace": None,
+                "resource": "clusterrolebindings",
+            },
+            "action": "create",
+            "user": "mallory@example.com",
+            "request_received_time": "2026-03-01 11:10:00",
+            "log_time": "2026-03-01 11:10:00",
+            "response_code": 201,
+        }
+    ]
     rr = q(filters={"stage": ["RequestReceived"], "verb": ["create"], "resource": ["pods"]})["events"][0]
     assert rr["response_code"] is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_records_are_the_same_for_every_backend(backend):
-    assert q(backend=backend, **FULL)["events"] == [A.event_record(json.loads(line))
-                                                    for name in _ordered_files(BASIC / "audit.log")
-                                                    for line in _read_lines(name) if line]
+    assert q(backend=backend, **FULL)["events"] == [
+        A.event_record(json.loads(line)) for name in _ordered_files(BASIC / "audit.log") for line in _read_lines(name) if line
+    ]
 
 
 @pytest.mark.parametrize("cap", [0, 1, 5, 24, 1000])
@@ -726,8 +832,7 @@ def test_max_events_caps_the_list_not_the_count(cap, small_chunks):
         assert res["events_total"] == 24
         assert len(res["events"]) == min(cap, 24)
         assert res["events_truncated"] is (cap < 24)
-        assert [e["audit_id"] for e in res["events"]] == [i for i, _s in reference(
-            BASIC / "audit.log", FULL["time_from"], FULL["time_to"])][:cap]
+        assert [e["audit_id"] for e in res["events"]] == [i for i, _s in reference(BASIC / "audit.log", FULL["time_from"], FULL["time_to"])][:cap]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -775,8 +880,7 @@ def test_summary_secret_reads_detail():
     # assertions counted them as reads: 5 reads, 3 non-system).
     assert s["count"] == 3
     assert s["non_system"] == 2
-    assert s["top_non_system_users"] == [{"user": "carol@example.com", "count": 1},
-                                         {"user": "dave@example.com", "count": 1}]
+    assert s["top_non_system_users"] == [{"user": "carol@example.com", "count": 1}, {"user": "dave@example.com", "count": 1}]
     attempts = q(**FULL)["summary"]["secret_access_denied"]
     assert attempts["count"] == 2 and attempts["non_system"] == 1
     assert {"user": "dave@example.com", "count": 1} in attempts["top_users"]
@@ -790,18 +894,18 @@ def test_summary_counts_events_when_stage_filter_excludes_final_stages():
 
 # ------------------------------------------------------------------------------------------- findings
 
+
 def test_findings_validate_and_are_honest():
     res = q(findings=True, cluster="prod", node_name="cp-1", **FULL)
     by_id = {f["id"]: f for f in res["findings"]}
-    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005",
-                             "KS-AUDIT-006"]
+    assert sorted(by_id) == ["KS-AUDIT-001", "KS-AUDIT-002", "KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005", "KS-AUDIT-006"]
     for finding in res["findings"]:
         jsonschema.validate(finding, SCHEMA)
         assert finding["source"] == "audit-log" and finding["status"] in ("info", "warn")
         assert finding["cluster"] == "prod" and finding["node"] == "cp-1"
-    assert by_id["KS-AUDIT-001"]["status"] == "info"   # anonymous only got /healthz
+    assert by_id["KS-AUDIT-001"]["status"] == "info"  # anonymous only got /healthz
     assert by_id["KS-AUDIT-002"]["status"] == "info" and by_id["KS-AUDIT-002"]["count"] == 3
-    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 2   # was 3: a 403 is no read
+    assert by_id["KS-AUDIT-003"]["status"] == "warn" and by_id["KS-AUDIT-003"]["count"] == 2  # was 3: a 403 is no read
     assert by_id["KS-AUDIT-006"]["count"] == 2 and by_id["KS-AUDIT-006"]["severity"] == "medium"
     assert by_id["KS-AUDIT-004"]["count"] == 2
     assert by_id["KS-AUDIT-005"]["status"] == "warn"
@@ -814,15 +918,41 @@ def test_findings_validate_and_are_honest():
 def test_findings_change_with_what_happened(tmp_path):
     # only system RBAC change, anonymous allowed on a non-public path, no secrets
     lines = [
-        MF.event("f1", "ResponseComplete", "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin", "update",
-                 "system:kube-controller-manager", MF.ts("11:12:00"), MF.ts("11:12:00", "000100"),
-                 MF.ref("clusterroles", None, "admin", "rbac.authorization.k8s.io"), 200),
-        MF.event("f2", "ResponseComplete", "/api/v1/namespaces/default/configmaps", "list", "system:anonymous",
-                 MF.ts("11:13:00"), MF.ts("11:13:00", "000100"), MF.ref("configmaps", "default"), 200,
-                 groups=["system:unauthenticated"], source_ips=["203.0.113.9"]),
-        MF.event("f3", "ResponseComplete", "/api/v1/namespaces/default/secrets", "list",
-                 "system:serviceaccount:default:app", MF.ts("11:14:00"), MF.ts("11:14:00", "000100"),
-                 MF.ref("secrets", "default"), 200),
+        MF.event(
+            "f1",
+            "ResponseComplete",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin",
+            "update",
+            "system:kube-controller-manager",
+            MF.ts("11:12:00"),
+            MF.ts("11:12:00", "000100"),
+            MF.ref("clusterroles", None, "admin", "rbac.authorization.k8s.io"),
+            200,
+        ),
+        MF.event(
+            "f2",
+            "ResponseComplete",
+            "/api/v1/namespaces/default/configmaps",
+            "list",
+            "system:anonymous",
+            MF.ts("11:13:00"),
+            MF.ts("11:13:00", "000100"),
+            MF.ref("configmaps", "default"),
+            200,
+            groups=["system:unauthenticated"],
+            source_ips=["203.0.113.9"],
+        ),
+        MF.event(
+            "f3",
+            "ResponseComplete",
+            "/api/v1/namespaces/default/secrets",
+            "list",
+            "system:serviceaccount:default:app",
+            MF.ts("11:14:00"),
+            MF.ts("11:14:00", "000100"),
+            MF.ref("secrets", "default"),
+            200,
+        ),
     ]
     log = tmp_path / "audit.log"
     log.write_bytes(b"".join(MF.go_json(ev).encode() + b"\n" for ev in lines))
@@ -843,10 +973,17 @@ ANSIBLE = REPO / ".venv" / "bin" / "ansible"
 
 
 def run_ansible(args, check=False, tmp_path=None):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-               ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+    )
     cmd = [str(ANSIBLE), "localhost", "-c", "local", "-m", "kubesec.cluster.audit_log_query", "-a", json.dumps(args)]
     if check:
         cmd.append("--check")
@@ -859,10 +996,21 @@ def run_ansible(args, check=False, tmp_path=None):
 def test_module_through_ansible(tmp_path):
     d = copy_basic(tmp_path)
     out = tmp_path / "all.jsonl"
-    res = run_ansible({"path": "/var/log/kubernetes/audit/audit.log", "root": str(tmp_path), "now": NOW,
-                       "from": "2026-03-01T10:02:00Z", "resource": ["secrets"], "max_events": 2,
-                       "output_file": "/all.jsonl", "findings": True, "cluster": "c1", "node_name": "cp-1"},
-                      tmp_path=tmp_path)
+    res = run_ansible(
+        {
+            "path": "/var/log/kubernetes/audit/audit.log",
+            "root": str(tmp_path),
+            "now": NOW,
+            "from": "2026-03-01T10:02:00Z",
+            "resource": ["secrets"],
+            "max_events": 2,
+            "output_file": "/all.jsonl",
+            "findings": True,
+            "cluster": "c1",
+            "node_name": "cp-1",
+        },
+        tmp_path=tmp_path,
+    )
     assert res["changed"] is False and not res.get("failed")
     assert res["events_total"] == 6 and len(res["events"]) == 2 and res["events_truncated"] is True
     assert res["events"][0]["audit_id"] == "b0000001-0000-4000-8000-000000000001"
@@ -873,15 +1021,13 @@ def test_module_through_ansible(tmp_path):
     assert d.exists()
 
     out.unlink()
-    res = run_ansible({"path": str(d / "audit.log"), "now": NOW, "output_file": str(out)}, check=True,
-                      tmp_path=tmp_path)
+    res = run_ansible({"path": str(d / "audit.log"), "now": NOW, "output_file": str(out)}, check=True, tmp_path=tmp_path)
     assert res["changed"] is False and res["output_written"] is False and not out.exists()
     assert res["events_total"] == 14
 
     res = run_ansible({"path": str(tmp_path / "missing" / "audit.log")}, tmp_path=tmp_path)
     assert res["failed"] is True and "audit logging looks disabled" in res["msg"]
-    res = run_ansible({"path": str(d / "audit.log"), "since": "1h", "from": "2026-03-01T09:00:00Z"},
-                      tmp_path=tmp_path)
+    res = run_ansible({"path": str(d / "audit.log"), "since": "1h", "from": "2026-03-01T09:00:00Z"}, tmp_path=tmp_path)
     assert res["failed"] is True and "mutually exclusive" in res["msg"]
     res = run_ansible({"path": str(d / "audit.log"), "stage": ["Done"]}, tmp_path=tmp_path)
     assert res["failed"] is True and "stage" in res["msg"]
@@ -891,8 +1037,7 @@ def test_crc_of_fixture_gz_is_stable():
     # the gzip fixture is written with mtime 0, so regenerating it does not change the bytes
     data = (BASIC / "audit-2026-03-01T10-00-00.000.log.gz").read_bytes()
     assert data[4:8] == b"\x00\x00\x00\x00"
-    assert zlib.crc32(gzip.decompress(data)) == zlib.crc32(b"".join(
-        MF.go_json(ev).encode() + b"\n" for ev in MF.basic_gz()))
+    assert zlib.crc32(gzip.decompress(data)) == zlib.crc32(b"".join(MF.go_json(ev).encode() + b"\n" for ev in MF.basic_gz()))
 
 
 # --------------------------------------------------------------------------------- issue 14 / 15: audit log
@@ -905,29 +1050,41 @@ EXEC_AGENT = "kubectl/v1.31.2 (linux/amd64) kubernetes/5864a46"
 
 
 def _exec(audit_id, stage, hms_received, hms_stage, pod="api-7d9f", user="erin@example.com"):
-    return MF.event(audit_id, stage, "/api/v1/namespaces/shop/pods/%s/exec?command=sh&container=api&stdin=true"
-                    "&stdout=true&tty=true" % pod, "create", user, MF.ts(hms_received), MF.ts(hms_stage),
-                    MF.ref("pods", "shop", pod, subresource="exec"), 101 if stage != "RequestReceived" else None,
-                    agent=EXEC_AGENT)
+    return MF.event(
+        audit_id,
+        stage,
+        "/api/v1/namespaces/shop/pods/%s/exec?command=sh&container=api&stdin=true&stdout=true&tty=true" % pod,
+        "create",
+        user,
+        MF.ts(hms_received),
+        MF.ts(hms_stage),
+        MF.ref("pods", "shop", pod, subresource="exec"),
+        101 if stage != "RequestReceived" else None,
+        agent=EXEC_AGENT,
+    )
 
 
 def test_open_exec_session_is_counted_and_flagged(tmp_path, small_chunks):
     """kube-apiserver writes ResponseStarted (code 101) when the stream is upgraded and ResponseComplete when the
     session ends: a session with ResponseStarted and no final stage is still open when the query runs."""
-    log = _write(tmp_path / "audit.log", [
-        _exec("e-done", "RequestReceived", "11:10:00", "11:10:00"),
-        _exec("e-done", "ResponseStarted", "11:10:00", "11:10:01"),
-        _exec("e-open", "RequestReceived", "11:40:00", "11:40:00", pod="db-0", user="mallory@example.com"),
-        _exec("e-open", "ResponseStarted", "11:40:00", "11:40:01", pod="db-0", user="mallory@example.com"),
-        _exec("e-done", "ResponseComplete", "11:10:00", "11:25:00"),
-    ])
+    log = _write(
+        tmp_path / "audit.log",
+        [
+            _exec("e-done", "RequestReceived", "11:10:00", "11:10:00"),
+            _exec("e-done", "ResponseStarted", "11:10:00", "11:10:01"),
+            _exec("e-open", "RequestReceived", "11:40:00", "11:40:00", pod="db-0", user="mallory@example.com"),
+            _exec("e-open", "ResponseStarted", "11:40:00", "11:40:01", pod="db-0", user="mallory@example.com"),
+            _exec("e-done", "ResponseComplete", "11:10:00", "11:25:00"),
+        ],
+    )
     for workers in (1, 2):
         res = q(log, findings=True, workers=workers)
-        assert res["stats"]["processes"] == workers   # with two, start and end of e-done are in different halves
+        assert res["stats"]["processes"] == workers  # with two, start and end of e-done are in different halves
         ex = res["summary"]["exec"]
         assert ex["count"] == 1 and ex["open"] == 1, ex
-        assert ex["open_sessions"] == [{"user": "mallory@example.com", "subresource": "exec", "namespace": "shop",
-                                        "pod": "db-0", "since": "2026-03-01 11:40:00", "audit_id": "e-open"}]
+        assert ex["open_sessions"] == [
+            {"user": "mallory@example.com", "subresource": "exec", "namespace": "shop", "pod": "db-0", "since": "2026-03-01 11:40:00", "audit_id": "e-open"}
+        ]
         assert ex["open_as_of"] == "2026-03-01T12:00:00.000000Z"
         by_id = {f["id"]: f for f in res["findings"]}
         assert by_id["KS-AUDIT-007"]["count"] == 1 and "still open" in by_id["KS-AUDIT-007"]["title"]
@@ -942,8 +1099,17 @@ def test_legacy_timestamp_only_events_are_read_and_warned_about(tmp_path):
     """audit.k8s.io/v1alpha1 (and v1beta1 writers that dropped the new fields) carry only "timestamp"."""
     events = []
     for index, hms in enumerate(("11:20:00", "11:30:00")):
-        ev = MF.event("old-%d" % index, "ResponseComplete", "/api/v1/namespaces/shop/secrets", "list",
-                      "olduser@example.com", MF.ts(hms), MF.ts(hms), MF.ref("secrets", "shop"), 200)
+        ev = MF.event(
+            "old-%d" % index,
+            "ResponseComplete",
+            "/api/v1/namespaces/shop/secrets",
+            "list",
+            "olduser@example.com",
+            MF.ts(hms),
+            MF.ts(hms),
+            MF.ref("secrets", "shop"),
+            200,
+        )
         del ev["requestReceivedTimestamp"], ev["stageTimestamp"]
         ev["apiVersion"] = "audit.k8s.io/v1alpha1"
         ev["timestamp"] = "2026-03-01T%sZ" % hms
@@ -993,7 +1159,7 @@ def test_oversized_plain_line_is_skipped_and_counted(tmp_path, small_chunks):
     res = q(tmp_path / "audit.log", max_line_bytes=1 << 20, time_from="2026-03-01T09:00:00Z")
     ref = q(tmp_path / "ref" / "audit.log", time_from="2026-03-01T09:00:00Z")
     assert res["events_total"] == ref["events_total"]
-    assert res["stats"]["oversized_lines"] == 2   # the huge event and the unterminated 2 MiB tail
+    assert res["stats"]["oversized_lines"] == 2  # the huge event and the unterminated 2 MiB tail
 
 
 def test_max_line_bytes_is_validated():
@@ -1006,8 +1172,19 @@ def test_request_uri_is_clipped_and_redacted_and_the_result_stays_small(tmp_path
     events = []
     for index in range(100):
         uri = "/api/v1/namespaces/shop/pods?token=s3cr3tV4lue&x=" + "y" * 100_000
-        events.append(MF.event("big-%d" % index, "ResponseComplete", uri, "list", "u%d@example.com" % index,
-                               MF.ts("11:30:00"), MF.ts("11:30:00", "000100"), MF.ref("pods", "shop"), 200))
+        events.append(
+            MF.event(
+                "big-%d" % index,
+                "ResponseComplete",
+                uri,
+                "list",
+                "u%d@example.com" % index,
+                MF.ts("11:30:00"),
+                MF.ts("11:30:00", "000100"),
+                MF.ref("pods", "shop"),
+                200,
+            )
+        )
     log = _write(tmp_path / "audit.log", events)
     out = tmp_path / "out.jsonl"
     res = q(log, output_file=str(out), findings=True)
@@ -1023,12 +1200,32 @@ def test_request_uri_is_clipped_and_redacted_and_the_result_stays_small(tmp_path
 
 
 def test_secret_bodies_are_withheld_from_the_saved_events(tmp_path):
-    secret = {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "db", "namespace": "shop"},
-              "data": {"tls.key": "LS0tLS1CRUdJTi1rZXk="}, "type": "Opaque"}
-    log = _write(tmp_path / "audit.log", [
-        MF.event("s1", "ResponseComplete", "/api/v1/namespaces/shop/secrets", "create", "ci@example.com",
-                 MF.ts("11:30:00"), MF.ts("11:30:00", "000100"), MF.ref("secrets", "shop", "db"), 201,
-                 level="RequestResponse", request_object=secret, response_object=secret)])
+    secret = {
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "data": {"tls.key": "LS0tLS1CRUdJTi1rZXk="},
+        "type": "Opaque",
+    }
+    log = _write(
+        tmp_path / "audit.log",
+        [
+            MF.event(
+                "s1",
+                "ResponseComplete",
+                "/api/v1/namespaces/shop/secrets",
+                "create",
+                "ci@example.com",
+                MF.ts("11:30:00"),
+                MF.ts("11:30:00", "000100"),
+                MF.ref("secrets", "shop", "db"),
+                201,
+                level="RequestResponse",
+                request_object=secret,
+                response_object=secret,
+            )
+        ],
+    )
     out = tmp_path / "out.jsonl"
     q(log, output_file=str(out))
     saved = json.loads(out.read_text())
@@ -1049,6 +1246,7 @@ def test_a_number_beyond_64_bits_is_a_bad_line_not_a_crash(tmp_path, backend):
 
 
 # ----------------------------------------------------------------------- user patterns (issue 24)
+
 
 def _glob_ref(ev, patterns):
     import fnmatch
@@ -1077,8 +1275,9 @@ def _pattern_reference(patterns):
     return out
 
 
-@pytest.mark.parametrize("patterns", [["alice*"], ["alice@*"], ["system:serviceaccount:ci:*"], ["*@example.com"],
-                                      ["al?ce@example.com"], ["alice*", "system:anonymous"]])
+@pytest.mark.parametrize(
+    "patterns", [["alice*"], ["alice@*"], ["system:serviceaccount:ci:*"], ["*@example.com"], ["al?ce@example.com"], ["alice*", "system:anonymous"]]
+)
 def test_user_pattern_matches_like_fnmatch(patterns):
     res = q(filters={"user": patterns}, **FULL)
     want = _pattern_reference(patterns)
@@ -1094,10 +1293,10 @@ def test_plain_user_is_still_exact():
 
 # ------------------------------------------------------------------- pre-filter: JSON spellings, fast vs plain
 
+
 def _escaped_str(text):
     """A JSON string with every ASCII letter and digit written as \\u00XX (valid JSON no real writer produces)."""
-    return '"' + "".join("\\u%04x" % ord(ch) if ch.isascii() and ch.isalnum() else json.dumps(ch)[1:-1]
-                         for ch in text) + '"'
+    return '"' + "".join("\\u%04x" % ord(ch) if ch.isascii() and ch.isalnum() else json.dumps(ch)[1:-1] for ch in text) + '"'
 
 
 def _escaped_json(value, comma=",", colon=":"):
@@ -1112,19 +1311,27 @@ def _escaped_json(value, comma=",", colon=":"):
 
 SPELLINGS = {  # one audit Event written by different JSON writers (all valid JSON, same decoded event)
     "go": MF.go_json,
-    "python-default": json.dumps,                                              # ", " and ": "
+    "python-default": json.dumps,  # ", " and ": "
     "ascii-escaped": lambda ev: json.dumps(ev, ensure_ascii=True, separators=(",", ":")),
-    "letters-escaped": _escaped_json,                                          # "\u0076\u0065\u0072\u0062":...
+    "letters-escaped": _escaped_json,  # "\u0076\u0065\u0072\u0062":...
     "slash-escaped": lambda ev: MF.go_json(ev).replace("/", "\\/"),
     "space-before-colon": lambda ev: json.dumps(ev, separators=(" , ", " : ")),
     "two-spaces-after-colon": lambda ev: json.dumps(ev, separators=(",", ":  ")),
     "tabs": lambda ev: json.dumps(ev, separators=(",\t", ":\t")),
 }
 PREFILTER_QUERIES = [
-    {"verb": ["delete"]}, {"verb": ["get"]}, {"response_code": [403]}, {"response_code": [101, 500]},
-    {"resource": ["secrets"], "verb": ["get", "list"]}, {"user_agent": ["kubectl/v1.31"]}, {"namespace": ["payments"]},
-    {"user": ["alice@example.com"]}, {"user": ["dave@example.com"], "response_code": [403]}, {"subresource": ["exec"], "stage": ["ResponseStarted"]},
-    {"name": ["web-0"]}, {"group": ["system:authenticated"]},
+    {"verb": ["delete"]},
+    {"verb": ["get"]},
+    {"response_code": [403]},
+    {"response_code": [101, 500]},
+    {"resource": ["secrets"], "verb": ["get", "list"]},
+    {"user_agent": ["kubectl/v1.31"]},
+    {"namespace": ["payments"]},
+    {"user": ["alice@example.com"]},
+    {"user": ["dave@example.com"], "response_code": [403]},
+    {"subresource": ["exec"], "stage": ["ResponseStarted"]},
+    {"name": ["web-0"]},
+    {"group": ["system:authenticated"]},
 ]
 
 
@@ -1132,9 +1339,19 @@ def _spelled_log(path):
     """The basic fixture's live log in kube-apiserver's spelling (more than one 4 KiB block), then every event again
     in each other spelling: a file whose first blocks are compact Go JSON and whose later blocks are not."""
     events = [json.loads(line) for line in (BASIC / "audit.log").read_bytes().splitlines() if line.strip()]
-    events.append(MF.event("d0000001-0000-4000-8000-000000000001", "ResponseComplete", "/api/v1/namespaces/x/pods/p",
-                           "delete", "carol <ops> & co", MF.ts("11:59:00"), MF.ts("11:59:00", "000100"),
-                           MF.ref("pods", "x", "p"), 403))
+    events.append(
+        MF.event(
+            "d0000001-0000-4000-8000-000000000001",
+            "ResponseComplete",
+            "/api/v1/namespaces/x/pods/p",
+            "delete",
+            "carol <ops> & co",
+            MF.ts("11:59:00"),
+            MF.ts("11:59:00", "000100"),
+            MF.ref("pods", "x", "p"),
+            403,
+        )
+    )
     lines = [MF.go_json(ev) for ev in events]
     for name, spell in SPELLINGS.items():
         if name != "go":
@@ -1160,8 +1377,7 @@ def test_prefilter_keeps_every_match_in_any_json_spelling(tmp_path, small_chunks
 def _comparable(result):
     """The result without timing and the counts documented as "among the decoded lines only"."""
     out = json.loads(json.dumps(result))
-    for key in ("seconds", "bytes_read", "processes", "lines_decoded", "non_json_lines", "invalid_events",
-                "out_of_order_events", "legacy_timestamp_events"):
+    for key in ("seconds", "bytes_read", "processes", "lines_decoded", "non_json_lines", "invalid_events", "out_of_order_events", "legacy_timestamp_events"):
         out["stats"].pop(key)
     out["warnings"] = [w for w in out["warnings"] if "legacy timestamp" not in w]
     return out

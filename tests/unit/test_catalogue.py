@@ -68,15 +68,22 @@ def cis_dir(tmp_path):
 
 def test_add_change_remove_and_sections(cis_dir):
     base = _catalogue.load("cis-1.12")
-    write(cis_dir, "x-1", {
-        "extends": "cis-1.12", "version": "x-1", "kubernetes": ["1.20"],
-        "paths": {"kubelet_config": {"default": ["/etc/x/kubelet.yaml"]}},
-        "remove": ["1.1.1"],
-        "change": [{"id": "4.2.1", "severity": "low"}],
-        "add": [{"id": "1.1.1.5", "title": "t", "scored": True, "severity": "low",
-                 "test": {"type": "manual", "review": "r"}, "remediation": "m"},
-                {"id": "9.1", "title": "last", "scored": False, "severity": "low",
-                 "test": {"type": "manual", "review": "r"}, "remediation": "m"}]})
+    write(
+        cis_dir,
+        "x-1",
+        {
+            "extends": "cis-1.12",
+            "version": "x-1",
+            "kubernetes": ["1.20"],
+            "paths": {"kubelet_config": {"default": ["/etc/x/kubelet.yaml"]}},
+            "remove": ["1.1.1"],
+            "change": [{"id": "4.2.1", "severity": "low"}],
+            "add": [
+                {"id": "1.1.1.5", "title": "t", "scored": True, "severity": "low", "test": {"type": "manual", "review": "r"}, "remediation": "m"},
+                {"id": "9.1", "title": "last", "scored": False, "severity": "low", "test": {"type": "manual", "review": "r"}, "remediation": "m"},
+            ],
+        },
+    )
     got = _catalogue.load("x-1", directory=str(cis_dir))
     ids = [str(c["id"]) for c in got["checks"]]
     assert ids[0] == "1.1.1.5" and ids[-1] == "9.1" and "1.1.1" not in ids
@@ -90,21 +97,28 @@ def test_add_change_remove_and_sections(cis_dir):
     assert [str(c["id"]) for c in chained["checks"]] == ids[:-1]
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"extends": "nope-1"}, "extends 'nope-1', which is not in"),
-    ({"extends": "cis-1.12", "remove": ["8.8.8"]}, "removes check 8.8.8, which cis-1.12 does not have"),
-    ({"extends": "cis-1.12", "change": [{"id": "8.8.8", "scored": True}]}, "changes check 8.8.8"),
-    ({"extends": "cis-1.12", "add": [{"id": "4.2.1", "title": "t", "scored": True, "severity": "low",
-                                      "test": {"type": "manual", "review": "r"}, "remediation": "m"}]},
-     "adds check 4.2.1, which cis-1.12 already has"),
-    ({"extends": "cis-1.12", "change": [{"id": "4.2.1", "test": {"type": "setting", "component": "kubelet",
-                                                                 "flag": "--x", "op": "equals"}}]},
-     "at change/0/test/op: 'equals' is not one of"),
-    ({"extends": "cis-1.12", "change": [{"id": "4.2.1", "sevrity": "low"}]}, "('sevrity' was unexpected)"),
-    ({"extends": "cis-1.12", "change": [{"id": "4.2.1", "test": {"type": "file_mode", "file": "x"}}]},
-     "'max' is a required property"),
-    ({"extends": "bad-1"}, "a loop: bad-1 -> bad-1"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"extends": "nope-1"}, "extends 'nope-1', which is not in"),
+        ({"extends": "cis-1.12", "remove": ["8.8.8"]}, "removes check 8.8.8, which cis-1.12 does not have"),
+        ({"extends": "cis-1.12", "change": [{"id": "8.8.8", "scored": True}]}, "changes check 8.8.8"),
+        (
+            {
+                "extends": "cis-1.12",
+                "add": [{"id": "4.2.1", "title": "t", "scored": True, "severity": "low", "test": {"type": "manual", "review": "r"}, "remediation": "m"}],
+            },
+            "adds check 4.2.1, which cis-1.12 already has",
+        ),
+        (
+            {"extends": "cis-1.12", "change": [{"id": "4.2.1", "test": {"type": "setting", "component": "kubelet", "flag": "--x", "op": "equals"}}]},
+            "at change/0/test/op: 'equals' is not one of",
+        ),
+        ({"extends": "cis-1.12", "change": [{"id": "4.2.1", "sevrity": "low"}]}, "('sevrity' was unexpected)"),
+        ({"extends": "cis-1.12", "change": [{"id": "4.2.1", "test": {"type": "file_mode", "file": "x"}}]}, "'max' is a required property"),
+        ({"extends": "bad-1"}, "a loop: bad-1 -> bad-1"),
+    ],
+)
 def test_bad_catalogue_is_named(cis_dir, data, message):
     write(cis_dir, "bad-1", dict({"version": "bad-1", "kubernetes": ["1.20"]}, **data))
     with pytest.raises(_catalogue.CatalogueNotFound) as info:

@@ -51,10 +51,16 @@ def set_flags(root, flags):
 
 
 HARDENED = {
-    "readOnlyPort": 0, "streamingConnectionIdleTimeout": "5m", "tlsCertFile": "/var/lib/kubelet/pki/kubelet.crt",
-    "tlsPrivateKeyFile": "/var/lib/kubelet/pki/kubelet.key", "podPidsLimit": 4096, "seccompDefault": True,
+    "readOnlyPort": 0,
+    "streamingConnectionIdleTimeout": "5m",
+    "tlsCertFile": "/var/lib/kubelet/pki/kubelet.crt",
+    "tlsPrivateKeyFile": "/var/lib/kubelet/pki/kubelet.key",
+    "podPidsLimit": 4096,
+    "seccompDefault": True,
     "tlsCipherSuites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
-    "makeIPTablesUtilChains": True, "eventRecordQPS": 5, "featureGates__RotateKubeletServerCertificate": True,
+    "makeIPTablesUtilChains": True,
+    "eventRecordQPS": 5,
+    "featureGates__RotateKubeletServerCertificate": True,
 }
 
 # (CIS id, how to change the kubeadm-default node, expected status)
@@ -93,8 +99,7 @@ SETTING_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cis_id", "changes", "expected"), SETTING_CASES,
-                         ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(SETTING_CASES)])
+@pytest.mark.parametrize(("cis_id", "changes", "expected"), SETTING_CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(SETTING_CASES)])
 def test_kubelet_setting(node, cis_id, changes, expected):
     set_config(node, **changes)
     finding = statuses(node)[cis_id]
@@ -116,8 +121,7 @@ FLAG_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cis_id", "flags", "changes", "expected"), FLAG_CASES,
-                         ids=[f"{c[0]}-{c[3]}" for c in FLAG_CASES])
+@pytest.mark.parametrize(("cis_id", "flags", "changes", "expected"), FLAG_CASES, ids=[f"{c[0]}-{c[3]}" for c in FLAG_CASES])
 def test_flag_overrides_config(node, cis_id, flags, changes, expected):
     set_config(node, **changes)
     set_flags(node, flags)
@@ -145,8 +149,7 @@ def test_file_modes(node, cis_id, rel, mode, expected):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
-@pytest.mark.parametrize("cis_id,rel", [("4.1.6", "etc/kubernetes/kubelet.conf"),
-                                        ("4.1.10", KUBELET_CONFIG)])
+@pytest.mark.parametrize("cis_id,rel", [("4.1.6", "etc/kubernetes/kubelet.conf"), ("4.1.10", KUBELET_CONFIG)])
 def test_file_owner(node, cis_id, rel):
     assert statuses(node)[cis_id]["status"] == "pass"
     os.chown(node / rel, 65534, 65534)
@@ -160,8 +163,7 @@ def test_kubeadm_default_profile_has_the_known_failures(node):
     problems = {k: v["status"] for k, v in result.items() if v["status"] not in ("pass", "info")}
     # 4.2.5 passes (kubeadm's 0s means the 4h default); 4.3.1 warns: kube-proxy is not on the node and its
     # ConfigMap was not given, so nothing decides it.
-    assert problems == {"4.1.1": "fail", "4.1.9": "fail", "4.2.9": "warn", "4.2.12": "warn",
-                        "4.2.13": "warn", "4.2.14": "warn", "4.3.1": "warn"}
+    assert problems == {"4.1.1": "fail", "4.1.9": "fail", "4.2.9": "warn", "4.2.12": "warn", "4.2.13": "warn", "4.2.14": "warn", "4.3.1": "warn"}
     assert "kube-proxy" in result["4.3.1"]["evidence"]["note"] and "ConfigMap" in result["4.3.1"]["evidence"]["note"]
     assert len(result) == 25
 
@@ -225,8 +227,7 @@ def test_config_path_follows_the_config_flag(node):
 
 
 def test_waived_control_keeps_its_real_status(node):
-    result = statuses(node, controls={"4.1.9": {"enabled": False, "reason": "managed by the image"},
-                                      "4.2.1": {"enabled": True}})
+    result = statuses(node, controls={"4.1.9": {"enabled": False, "reason": "managed by the image"}, "4.2.1": {"enabled": True}})
     finding = result["4.1.9"]
     assert finding["status"] == "waived"
     assert finding["original_status"] == "fail"
@@ -265,8 +266,7 @@ def test_catalogue_loader_names_what_exists():
         _catalogue.load("../etc/passwd")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("0s", 0), ("5m", 300), ("4h0m0s", 14400), ("1.5h", 5400),
-                                               ("300ms", 0.3), ("0", 0), ("90", 90)])
+@pytest.mark.parametrize(("text", "seconds"), [("0s", 0), ("5m", 300), ("4h0m0s", 14400), ("1.5h", 5400), ("300ms", 0.3), ("0", 0), ("90", 90)])
 def test_durations(text, seconds):
     assert _cis.parse_duration(text) == pytest.approx(seconds)
 
@@ -300,12 +300,15 @@ def test_required_environment_file_missing_is_an_error(tmp_path):
         _systemd.effective_command(str(tmp_path), "kubelet.service")
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["kubelet", "--a=1", "--b", "2", "--c"], {"--a": "1", "--b": "2", "--c": "true"}),
-    (["kubelet", "--a=1", "--a=2"], {"--a": "2"}),
-    (["kubelet", "-v", "2", "positional"], {"--v": "2"}),
-    (["kubelet", "--seccomp-default", "--x=y"], {"--seccomp-default": "true", "--x": "y"}),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["kubelet", "--a=1", "--b", "2", "--c"], {"--a": "1", "--b": "2", "--c": "true"}),
+        (["kubelet", "--a=1", "--a=2"], {"--a": "2"}),
+        (["kubelet", "-v", "2", "positional"], {"--v": "2"}),
+        (["kubelet", "--seccomp-default", "--x=y"], {"--seccomp-default": "true", "--x": "y"}),
+    ],
+)
 def test_parse_flags(argv, expected):
     assert _systemd.parse_flags(argv, ["--seccomp-default"]) == expected
 

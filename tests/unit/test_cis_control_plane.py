@@ -34,22 +34,49 @@ MANUAL_IDS = {"1.2.20", "3.1.1", "3.1.2", "3.1.3"}  # kube-bench type: manual ->
 
 # kube-bench on a fresh kubeadm v1.33 control plane (cis-1.12): what does not pass, and how.
 KUBEADM_DEFAULT_PROBLEMS = {
-    "1.1.9": "warn", "1.1.10": "warn",  # no CNI files in the tree (a real node has /etc/cni/net.d/*)
+    "1.1.9": "warn",
+    "1.1.10": "warn",  # no CNI files in the tree (a real node has /etc/cni/net.d/*)
     "1.1.12": "fail",  # kubeadm leaves /var/lib/etcd owned by root, CIS wants etcd:etcd
-    "1.2.1": "warn", "1.2.3": "warn", "1.2.5": "fail", "1.2.9": "warn", "1.2.11": "warn", "1.2.15": "fail",
-    "1.2.16": "fail", "1.2.17": "fail", "1.2.18": "fail", "1.2.19": "fail", "1.2.20": "warn", "1.2.27": "warn",
-    "1.2.28": "warn", "1.2.29": "warn", "1.2.30": "fail",
-    "1.3.1": "warn", "1.3.2": "fail", "1.4.1": "fail",
-    "3.1.1": "warn", "3.1.2": "warn", "3.1.3": "warn", "3.2.1": "warn", "3.2.2": "warn",
+    "1.2.1": "warn",
+    "1.2.3": "warn",
+    "1.2.5": "fail",
+    "1.2.9": "warn",
+    "1.2.11": "warn",
+    "1.2.15": "fail",
+    "1.2.16": "fail",
+    "1.2.17": "fail",
+    "1.2.18": "fail",
+    "1.2.19": "fail",
+    "1.2.20": "warn",
+    "1.2.27": "warn",
+    "1.2.28": "warn",
+    "1.2.29": "warn",
+    "1.2.30": "fail",
+    "1.3.1": "warn",
+    "1.3.2": "fail",
+    "1.4.1": "fail",
+    "3.1.1": "warn",
+    "3.1.2": "warn",
+    "3.1.3": "warn",
+    "3.2.1": "warn",
+    "3.2.2": "warn",
 }
 # the worker checks on the same node (the control-plane tree extends worker:kubeadm-default)
 # (4.2.5 passes: kubeadm's streamingConnectionIdleTimeout: 0s means the 4h default; 4.3.1 warns: the kube-proxy
 # ConfigMap was not given)
-KUBEADM_DEFAULT_NODE_PROBLEMS = {"4.1.1": "fail", "4.1.3": "info", "4.1.4": "info", "4.1.9": "fail",
-                                 "4.2.9": "warn", "4.2.12": "warn", "4.2.13": "warn", "4.2.14": "warn", "4.3.1": "warn"}
+KUBEADM_DEFAULT_NODE_PROBLEMS = {
+    "4.1.1": "fail",
+    "4.1.3": "info",
+    "4.1.4": "info",
+    "4.1.9": "fail",
+    "4.2.9": "warn",
+    "4.2.12": "warn",
+    "4.2.13": "warn",
+    "4.2.14": "warn",
+    "4.3.1": "warn",
+}
 
-STRONG = ("TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,"
-          "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305")
+STRONG = "TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"
 GOOD_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -98,6 +125,7 @@ def statuses(root, **kwargs):
 
 # ------------------------------------------------------------------------------------ node-tree edits
 
+
 def load_manifest(root, which):
     return yaml.safe_load((Path(root) / MANIFESTS[which]).read_text())
 
@@ -108,6 +136,7 @@ def save_manifest(root, which, pod):
 
 def flags(which, **changes):
     """Edit flags of a manifest's container command: --a-b via a_b=value, None removes."""
+
     def apply(root):
         pod = load_manifest(root, which)
         command = pod["spec"]["containers"][0]["command"]
@@ -117,6 +146,7 @@ def flags(which, **changes):
             if value is not None:
                 command.append(f"{name}={value}")
         save_manifest(root, which, pod)
+
     return apply
 
 
@@ -125,18 +155,21 @@ def env(which, **values):
         pod = load_manifest(root, which)
         pod["spec"]["containers"][0]["env"] = [{"name": k, "value": v} for k, v in values.items()]
         save_manifest(root, which, pod)
+
     return apply
 
 
 def mode(rel, value):
     def apply(root):
         os.chmod(Path(root) / rel, value)
+
     return apply
 
 
 def owner(rel, uid, gid):
     def apply(root):
         os.chown(Path(root) / rel, uid, gid)
+
     return apply
 
 
@@ -146,12 +179,14 @@ def write(rel, text, file_mode=0o600):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         os.chmod(target, file_mode)
+
     return apply
 
 
 def remove(rel):
     def apply(root):
         os.unlink(Path(root) / rel)
+
     return apply
 
 
@@ -159,6 +194,7 @@ def chain(*steps):
     def apply(root):
         for step in steps:
             step(root)
+
     return apply
 
 
@@ -167,125 +203,219 @@ def nothing(root):
 
 
 def audit_policy(text):
-    return chain(write("etc/kubernetes/audit-policy.yaml", text),
-                 flags("apiserver", audit_policy_file="/etc/kubernetes/audit-policy.yaml"))
+    return chain(write("etc/kubernetes/audit-policy.yaml", text), flags("apiserver", audit_policy_file="/etc/kubernetes/audit-policy.yaml"))
 
 
 def encryption(first):
-    return chain(write("etc/kubernetes/enc/config.yaml", ENCRYPTION.format(first=first)),
-                 flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"))
+    return chain(
+        write("etc/kubernetes/enc/config.yaml", ENCRYPTION.format(first=first)),
+        flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"),
+    )
 
 
-ETCD_USER = chain(write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\netcd:x:998:998::/var/lib/etcd:/sbin/nologin\n", 0o644),
-                  write("etc/group", "root:x:0:\netcd:x:998:\n", 0o644), owner("var/lib/etcd", 998, 998))
+ETCD_USER = chain(
+    write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\netcd:x:998:998::/var/lib/etcd:/sbin/nologin\n", 0o644),
+    write("etc/group", "root:x:0:\netcd:x:998:\n", 0o644),
+    owner("var/lib/etcd", 998, 998),
+)
 APISERVER = MANIFESTS["apiserver"]
 
 # (CIS id, change to the kubeadm-default control plane, expected status)
 CASES = [
-    ("1.1.1", nothing, "pass"), ("1.1.1", mode(APISERVER, 0o644), "fail"),
-    ("1.1.2", nothing, "pass"), ("1.1.2", owner(APISERVER, 1000, 1000), "fail"),
-    ("1.1.3", nothing, "pass"), ("1.1.3", mode(MANIFESTS["cm"], 0o640), "fail"),
-    ("1.1.4", nothing, "pass"), ("1.1.4", owner(MANIFESTS["cm"], 0, 1000), "fail"),
-    ("1.1.5", nothing, "pass"), ("1.1.5", mode(MANIFESTS["scheduler"], 0o604), "fail"),
-    ("1.1.6", nothing, "pass"), ("1.1.6", owner(MANIFESTS["scheduler"], 1000, 0), "fail"),
-    ("1.1.7", nothing, "pass"), ("1.1.7", mode(MANIFESTS["etcd"], 0o700), "fail"),
-    ("1.1.8", nothing, "pass"), ("1.1.8", owner(MANIFESTS["etcd"], 1000, 1000), "fail"),
+    ("1.1.1", nothing, "pass"),
+    ("1.1.1", mode(APISERVER, 0o644), "fail"),
+    ("1.1.2", nothing, "pass"),
+    ("1.1.2", owner(APISERVER, 1000, 1000), "fail"),
+    ("1.1.3", nothing, "pass"),
+    ("1.1.3", mode(MANIFESTS["cm"], 0o640), "fail"),
+    ("1.1.4", nothing, "pass"),
+    ("1.1.4", owner(MANIFESTS["cm"], 0, 1000), "fail"),
+    ("1.1.5", nothing, "pass"),
+    ("1.1.5", mode(MANIFESTS["scheduler"], 0o604), "fail"),
+    ("1.1.6", nothing, "pass"),
+    ("1.1.6", owner(MANIFESTS["scheduler"], 1000, 0), "fail"),
+    ("1.1.7", nothing, "pass"),
+    ("1.1.7", mode(MANIFESTS["etcd"], 0o700), "fail"),
+    ("1.1.8", nothing, "pass"),
+    ("1.1.8", owner(MANIFESTS["etcd"], 1000, 1000), "fail"),
     ("1.1.9", write("etc/cni/net.d/10-flannel.conflist", "{}", 0o600), "pass"),
     ("1.1.9", write("etc/cni/net.d/10-flannel.conflist", "{}", 0o644), "warn"),
     ("1.1.9", write("var/lib/cni/networks/cbr0/10.244.0.5", "abc", 0o644), "warn"),
     ("1.1.10", write("etc/cni/net.d/10-flannel.conflist", "{}"), "pass"),
     ("1.1.10", chain(write("etc/cni/net.d/10-flannel.conflist", "{}"), owner("etc/cni/net.d/10-flannel.conflist", 1000, 0)), "warn"),
-    ("1.1.11", nothing, "pass"), ("1.1.11", mode("var/lib/etcd", 0o755), "fail"),
-    ("1.1.12", nothing, "fail"), ("1.1.12", ETCD_USER, "pass"),
-    ("1.1.13", nothing, "pass"), ("1.1.13", mode("etc/kubernetes/super-admin.conf", 0o644), "fail"),
+    ("1.1.11", nothing, "pass"),
+    ("1.1.11", mode("var/lib/etcd", 0o755), "fail"),
+    ("1.1.12", nothing, "fail"),
+    ("1.1.12", ETCD_USER, "pass"),
+    ("1.1.13", nothing, "pass"),
+    ("1.1.13", mode("etc/kubernetes/super-admin.conf", 0o644), "fail"),
     ("1.1.13", remove("etc/kubernetes/super-admin.conf"), "pass"),  # only admin.conf on joined control planes
-    ("1.1.14", nothing, "pass"), ("1.1.14", owner("etc/kubernetes/admin.conf", 1000, 1000), "fail"),
-    ("1.1.15", nothing, "pass"), ("1.1.15", mode("etc/kubernetes/scheduler.conf", 0o644), "fail"),
-    ("1.1.16", nothing, "pass"), ("1.1.16", owner("etc/kubernetes/scheduler.conf", 1000, 1000), "fail"),
-    ("1.1.17", nothing, "pass"), ("1.1.17", mode("etc/kubernetes/controller-manager.conf", 0o660), "fail"),
-    ("1.1.18", nothing, "pass"), ("1.1.18", owner("etc/kubernetes/controller-manager.conf", 1000, 1000), "fail"),
-    ("1.1.19", nothing, "pass"), ("1.1.19", owner("etc/kubernetes/pki/etcd/ca.key", 1000, 1000), "fail"),
+    ("1.1.14", nothing, "pass"),
+    ("1.1.14", owner("etc/kubernetes/admin.conf", 1000, 1000), "fail"),
+    ("1.1.15", nothing, "pass"),
+    ("1.1.15", mode("etc/kubernetes/scheduler.conf", 0o644), "fail"),
+    ("1.1.16", nothing, "pass"),
+    ("1.1.16", owner("etc/kubernetes/scheduler.conf", 1000, 1000), "fail"),
+    ("1.1.17", nothing, "pass"),
+    ("1.1.17", mode("etc/kubernetes/controller-manager.conf", 0o660), "fail"),
+    ("1.1.18", nothing, "pass"),
+    ("1.1.18", owner("etc/kubernetes/controller-manager.conf", 1000, 1000), "fail"),
+    ("1.1.19", nothing, "pass"),
+    ("1.1.19", owner("etc/kubernetes/pki/etcd/ca.key", 1000, 1000), "fail"),
     ("1.1.19", owner("etc/kubernetes/pki/etcd", 1000, 0), "fail"),  # directories count too
-    ("1.1.20", nothing, "pass"), ("1.1.20", mode("etc/kubernetes/pki/ca.crt", 0o666), "warn"),
-    ("1.1.21", nothing, "pass"), ("1.1.21", mode("etc/kubernetes/pki/etcd/peer.key", 0o640), "warn"),
-
-    ("1.2.1", nothing, "warn"), ("1.2.1", flags("apiserver", anonymous_auth="false"), "pass"),
+    ("1.1.20", nothing, "pass"),
+    ("1.1.20", mode("etc/kubernetes/pki/ca.crt", 0o666), "warn"),
+    ("1.1.21", nothing, "pass"),
+    ("1.1.21", mode("etc/kubernetes/pki/etcd/peer.key", 0o640), "warn"),
+    ("1.2.1", nothing, "warn"),
+    ("1.2.1", flags("apiserver", anonymous_auth="false"), "pass"),
     ("1.2.1", flags("apiserver", anonymous_auth="true"), "warn"),
-    ("1.2.2", nothing, "pass"), ("1.2.2", flags("apiserver", token_auth_file="/etc/kubernetes/tokens.csv"), "fail"),
-    ("1.2.3", nothing, "warn"), ("1.2.3", flags("apiserver", enable_admission_plugins="NodeRestriction,DenyServiceExternalIPs"), "pass"),
-    ("1.2.4", nothing, "pass"), ("1.2.4", flags("apiserver", kubelet_client_key=None), "fail"),
-    ("1.2.5", nothing, "fail"), ("1.2.5", flags("apiserver", kubelet_certificate_authority="/etc/kubernetes/pki/ca.crt"), "pass"),
-    ("1.2.6", nothing, "pass"), ("1.2.6", flags("apiserver", authorization_mode="AlwaysAllow"), "fail"),
+    ("1.2.2", nothing, "pass"),
+    ("1.2.2", flags("apiserver", token_auth_file="/etc/kubernetes/tokens.csv"), "fail"),
+    ("1.2.3", nothing, "warn"),
+    ("1.2.3", flags("apiserver", enable_admission_plugins="NodeRestriction,DenyServiceExternalIPs"), "pass"),
+    ("1.2.4", nothing, "pass"),
+    ("1.2.4", flags("apiserver", kubelet_client_key=None), "fail"),
+    ("1.2.5", nothing, "fail"),
+    ("1.2.5", flags("apiserver", kubelet_certificate_authority="/etc/kubernetes/pki/ca.crt"), "pass"),
+    ("1.2.6", nothing, "pass"),
+    ("1.2.6", flags("apiserver", authorization_mode="AlwaysAllow"), "fail"),
     ("1.2.6", flags("apiserver", authorization_mode=None), "fail"),  # the apiserver default is AlwaysAllow
-    ("1.2.7", nothing, "pass"), ("1.2.7", flags("apiserver", authorization_mode="RBAC"), "fail"),
-    ("1.2.8", nothing, "pass"), ("1.2.8", flags("apiserver", authorization_mode="Node,Webhook"), "fail"),
-    ("1.2.9", nothing, "warn"), ("1.2.9", flags("apiserver", enable_admission_plugins="NodeRestriction,EventRateLimit"), "pass"),
-    ("1.2.10", nothing, "pass"), ("1.2.10", flags("apiserver", enable_admission_plugins="NodeRestriction,AlwaysAdmit"), "fail"),
+    ("1.2.7", nothing, "pass"),
+    ("1.2.7", flags("apiserver", authorization_mode="RBAC"), "fail"),
+    ("1.2.8", nothing, "pass"),
+    ("1.2.8", flags("apiserver", authorization_mode="Node,Webhook"), "fail"),
+    ("1.2.9", nothing, "warn"),
+    ("1.2.9", flags("apiserver", enable_admission_plugins="NodeRestriction,EventRateLimit"), "pass"),
+    ("1.2.10", nothing, "pass"),
+    ("1.2.10", flags("apiserver", enable_admission_plugins="NodeRestriction,AlwaysAdmit"), "fail"),
     ("1.2.10", flags("apiserver", enable_admission_plugins=None), "pass"),
-    ("1.2.11", nothing, "warn"), ("1.2.11", flags("apiserver", enable_admission_plugins="AlwaysPullImages,NodeRestriction"), "pass"),
-    ("1.2.12", nothing, "pass"), ("1.2.12", flags("apiserver", disable_admission_plugins="ServiceAccount"), "fail"),
+    ("1.2.11", nothing, "warn"),
+    ("1.2.11", flags("apiserver", enable_admission_plugins="AlwaysPullImages,NodeRestriction"), "pass"),
+    ("1.2.12", nothing, "pass"),
+    ("1.2.12", flags("apiserver", disable_admission_plugins="ServiceAccount"), "fail"),
     ("1.2.12", flags("apiserver", disable_admission_plugins="DefaultStorageClass"), "pass"),
-    ("1.2.13", nothing, "pass"), ("1.2.13", flags("apiserver", disable_admission_plugins="PodSecurity,NamespaceLifecycle"), "fail"),
-    ("1.2.14", nothing, "pass"), ("1.2.14", flags("apiserver", enable_admission_plugins=None), "fail"),
-    ("1.2.15", nothing, "fail"), ("1.2.15", flags("apiserver", profiling="false"), "pass"),
+    ("1.2.13", nothing, "pass"),
+    ("1.2.13", flags("apiserver", disable_admission_plugins="PodSecurity,NamespaceLifecycle"), "fail"),
+    ("1.2.14", nothing, "pass"),
+    ("1.2.14", flags("apiserver", enable_admission_plugins=None), "fail"),
+    ("1.2.15", nothing, "fail"),
+    ("1.2.15", flags("apiserver", profiling="false"), "pass"),
     ("1.2.15", flags("apiserver", profiling="true"), "fail"),
-    ("1.2.16", nothing, "fail"), ("1.2.16", flags("apiserver", audit_log_path="/var/log/kubernetes/audit/audit.log"), "pass"),
-    ("1.2.17", nothing, "fail"), ("1.2.17", flags("apiserver", audit_log_maxage=30), "pass"),
+    ("1.2.16", nothing, "fail"),
+    ("1.2.16", flags("apiserver", audit_log_path="/var/log/kubernetes/audit/audit.log"), "pass"),
+    ("1.2.17", nothing, "fail"),
+    ("1.2.17", flags("apiserver", audit_log_maxage=30), "pass"),
     ("1.2.17", flags("apiserver", audit_log_maxage=7), "fail"),
-    ("1.2.18", flags("apiserver", audit_log_maxbackup=10), "pass"), ("1.2.18", flags("apiserver", audit_log_maxbackup=5), "fail"),
-    ("1.2.19", flags("apiserver", audit_log_maxsize=200), "pass"), ("1.2.19", flags("apiserver", audit_log_maxsize=50), "fail"),
-    ("1.2.20", nothing, "warn"), ("1.2.20", flags("apiserver", request_timeout="300s"), "warn"),  # manual: always WARN
-    ("1.2.21", nothing, "pass"), ("1.2.21", flags("apiserver", service_account_lookup="false"), "fail"),
+    ("1.2.18", flags("apiserver", audit_log_maxbackup=10), "pass"),
+    ("1.2.18", flags("apiserver", audit_log_maxbackup=5), "fail"),
+    ("1.2.19", flags("apiserver", audit_log_maxsize=200), "pass"),
+    ("1.2.19", flags("apiserver", audit_log_maxsize=50), "fail"),
+    ("1.2.20", nothing, "warn"),
+    ("1.2.20", flags("apiserver", request_timeout="300s"), "warn"),  # manual: always WARN
+    ("1.2.21", nothing, "pass"),
+    ("1.2.21", flags("apiserver", service_account_lookup="false"), "fail"),
     ("1.2.21", flags("apiserver", service_account_lookup="true"), "pass"),
-    ("1.2.22", nothing, "pass"), ("1.2.22", flags("apiserver", service_account_key_file=None), "fail"),
-    ("1.2.23", nothing, "pass"), ("1.2.23", flags("apiserver", etcd_keyfile=None), "fail"),
-    ("1.2.24", nothing, "pass"), ("1.2.24", flags("apiserver", tls_cert_file=None), "fail"),
-    ("1.2.25", nothing, "pass"), ("1.2.25", flags("apiserver", client_ca_file=None), "fail"),
-    ("1.2.26", nothing, "pass"), ("1.2.26", flags("apiserver", etcd_cafile=None), "fail"),
-    ("1.2.27", nothing, "warn"), ("1.2.27", flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"), "pass"),
-    ("1.2.28", nothing, "warn"), ("1.2.28", encryption("aescbc"), "pass"), ("1.2.28", encryption("secretbox"), "pass"),
+    ("1.2.22", nothing, "pass"),
+    ("1.2.22", flags("apiserver", service_account_key_file=None), "fail"),
+    ("1.2.23", nothing, "pass"),
+    ("1.2.23", flags("apiserver", etcd_keyfile=None), "fail"),
+    ("1.2.24", nothing, "pass"),
+    ("1.2.24", flags("apiserver", tls_cert_file=None), "fail"),
+    ("1.2.25", nothing, "pass"),
+    ("1.2.25", flags("apiserver", client_ca_file=None), "fail"),
+    ("1.2.26", nothing, "pass"),
+    ("1.2.26", flags("apiserver", etcd_cafile=None), "fail"),
+    ("1.2.27", nothing, "warn"),
+    ("1.2.27", flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"), "pass"),
+    ("1.2.28", nothing, "warn"),
+    ("1.2.28", encryption("aescbc"), "pass"),
+    ("1.2.28", encryption("secretbox"), "pass"),
     ("1.2.28", encryption("aesgcm"), "warn"),
-    ("1.2.28", chain(write("etc/kubernetes/enc/config.yaml", "kind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n"
-                                                          "    providers:\n      - identity: {}\n"),
-                     flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml")), "warn"),
-    ("1.2.29", nothing, "warn"), ("1.2.29", flags("apiserver", tls_cipher_suites=STRONG), "pass"),
+    (
+        "1.2.28",
+        chain(
+            write(
+                "etc/kubernetes/enc/config.yaml", "kind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n      - identity: {}\n"
+            ),
+            flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"),
+        ),
+        "warn",
+    ),
+    ("1.2.29", nothing, "warn"),
+    ("1.2.29", flags("apiserver", tls_cipher_suites=STRONG), "pass"),
     ("1.2.29", flags("apiserver", tls_cipher_suites=STRONG + ",TLS_RSA_WITH_AES_128_CBC_SHA"), "warn"),
     ("1.2.29", flags("apiserver", tls_cipher_suites="TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"), "warn"),  # CBC: not in 1.12
-    ("1.2.30", nothing, "fail"), ("1.2.30", flags("apiserver", service_account_extend_token_expiration="false"), "pass"),
-
-    ("1.3.1", nothing, "warn"), ("1.3.1", flags("cm", terminated_pod_gc_threshold=10), "pass"),
-    ("1.3.2", nothing, "fail"), ("1.3.2", flags("cm", profiling="false"), "pass"),
-    ("1.3.3", nothing, "pass"), ("1.3.3", flags("cm", use_service_account_credentials="false"), "fail"),
+    ("1.2.30", nothing, "fail"),
+    ("1.2.30", flags("apiserver", service_account_extend_token_expiration="false"), "pass"),
+    ("1.3.1", nothing, "warn"),
+    ("1.3.1", flags("cm", terminated_pod_gc_threshold=10), "pass"),
+    ("1.3.2", nothing, "fail"),
+    ("1.3.2", flags("cm", profiling="false"), "pass"),
+    ("1.3.3", nothing, "pass"),
+    ("1.3.3", flags("cm", use_service_account_credentials="false"), "fail"),
     ("1.3.3", flags("cm", use_service_account_credentials=None), "fail"),  # the default is false
-    ("1.3.4", nothing, "pass"), ("1.3.4", flags("cm", service_account_private_key_file=None), "fail"),
-    ("1.3.5", nothing, "pass"), ("1.3.5", flags("cm", root_ca_file=None), "fail"),
-    ("1.3.6", nothing, "pass"), ("1.3.6", flags("cm", feature_gates="RotateKubeletServerCertificate=false"), "fail"),
+    ("1.3.4", nothing, "pass"),
+    ("1.3.4", flags("cm", service_account_private_key_file=None), "fail"),
+    ("1.3.5", nothing, "pass"),
+    ("1.3.5", flags("cm", root_ca_file=None), "fail"),
+    ("1.3.6", nothing, "pass"),
+    ("1.3.6", flags("cm", feature_gates="RotateKubeletServerCertificate=false"), "fail"),
     ("1.3.6", flags("cm", feature_gates="Foo=true,RotateKubeletServerCertificate=true"), "pass"),
-    ("1.3.7", nothing, "pass"), ("1.3.7", flags("cm", bind_address="0.0.0.0"), "fail"),
+    ("1.3.7", nothing, "pass"),
+    ("1.3.7", flags("cm", bind_address="0.0.0.0"), "fail"),
     ("1.3.7", flags("cm", bind_address=None), "pass"),
-    ("1.4.1", nothing, "fail"), ("1.4.1", flags("scheduler", profiling="false"), "pass"),
-    ("1.4.2", nothing, "pass"), ("1.4.2", flags("scheduler", bind_address="0.0.0.0"), "fail"),
-
-    ("2.1", nothing, "pass"), ("2.1", flags("etcd", key_file=None), "fail"),
+    ("1.4.1", nothing, "fail"),
+    ("1.4.1", flags("scheduler", profiling="false"), "pass"),
+    ("1.4.2", nothing, "pass"),
+    ("1.4.2", flags("scheduler", bind_address="0.0.0.0"), "fail"),
+    ("2.1", nothing, "pass"),
+    ("2.1", flags("etcd", key_file=None), "fail"),
     ("2.1", chain(flags("etcd", key_file=None), env("etcd", ETCD_KEY_FILE="/etc/kubernetes/pki/etcd/server.key")), "pass"),
-    ("2.2", nothing, "pass"), ("2.2", flags("etcd", client_cert_auth="false"), "fail"),
+    ("2.2", nothing, "pass"),
+    ("2.2", flags("etcd", client_cert_auth="false"), "fail"),
     ("2.2", flags("etcd", client_cert_auth=None), "fail"),
-    ("2.3", nothing, "pass"), ("2.3", flags("etcd", auto_tls="true"), "fail"), ("2.3", flags("etcd", auto_tls="false"), "pass"),
-    ("2.4", nothing, "pass"), ("2.4", flags("etcd", peer_cert_file=None), "fail"),
-    ("2.5", nothing, "pass"), ("2.5", flags("etcd", peer_client_cert_auth="false"), "fail"),
-    ("2.6", nothing, "pass"), ("2.6", flags("etcd", peer_auto_tls="true"), "fail"),
-    ("2.7", nothing, "pass"), ("2.7", flags("etcd", trusted_ca_file=None), "warn"),
-
-    ("3.1.1", nothing, "warn"), ("3.1.2", nothing, "warn"), ("3.1.3", nothing, "warn"),
-    ("3.2.1", nothing, "warn"), ("3.2.1", flags("apiserver", audit_policy_file="/etc/kubernetes/audit-policy.yaml"), "pass"),
-    ("3.2.2", nothing, "warn"), ("3.2.2", audit_policy(GOOD_POLICY), "pass"),
+    ("2.3", nothing, "pass"),
+    ("2.3", flags("etcd", auto_tls="true"), "fail"),
+    ("2.3", flags("etcd", auto_tls="false"), "pass"),
+    ("2.4", nothing, "pass"),
+    ("2.4", flags("etcd", peer_cert_file=None), "fail"),
+    ("2.5", nothing, "pass"),
+    ("2.5", flags("etcd", peer_client_cert_auth="false"), "fail"),
+    ("2.6", nothing, "pass"),
+    ("2.6", flags("etcd", peer_auto_tls="true"), "fail"),
+    ("2.7", nothing, "pass"),
+    ("2.7", flags("etcd", trusted_ca_file=None), "warn"),
+    ("3.1.1", nothing, "warn"),
+    ("3.1.2", nothing, "warn"),
+    ("3.1.3", nothing, "warn"),
+    ("3.2.1", nothing, "warn"),
+    ("3.2.1", flags("apiserver", audit_policy_file="/etc/kubernetes/audit-policy.yaml"), "pass"),
+    ("3.2.2", nothing, "warn"),
+    ("3.2.2", audit_policy(GOOD_POLICY), "pass"),
     ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"), "pass"),
-    ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n"
-                           "    resources: [{group: '', resources: [secrets]}]\n  - level: Metadata\n"), "warn"),
-    ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n    verbs: [get, list, watch]\n"
-                           "    resources: [{group: '', resources: [secrets]}]\n  - level: Metadata\n"), "warn"),  # reads dropped
-    ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"
-                           "    resources: [{group: '', resources: [secrets, configmaps]}]\n"), "warn"),  # no tokenreviews
+    (
+        "3.2.2",
+        audit_policy(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n    resources: [{group: '', resources: [secrets]}]\n  - level: Metadata\n"
+        ),
+        "warn",
+    ),
+    (
+        "3.2.2",
+        audit_policy(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n    verbs: [get, list, watch]\n"
+            "    resources: [{group: '', resources: [secrets]}]\n  - level: Metadata\n"
+        ),
+        "warn",
+    ),  # reads dropped
+    (
+        "3.2.2",
+        audit_policy(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n    resources: [{group: '', resources: [secrets, configmaps]}]\n"
+        ),
+        "warn",
+    ),  # no tokenreviews
     ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\nrules:\n  - level: Metadata\n"), "warn"),
     ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n"), "warn"),
     ("3.2.2", audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Everything\n"), "warn"),
@@ -294,8 +424,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("cis_id", "change", "expected"), CASES,
-                         ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(("cis_id", "change", "expected"), CASES, ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
 def test_control_plane_check(node, cis_id, change, expected):
     change(node)
     finding = statuses(node)[cis_id]
@@ -356,8 +485,7 @@ def test_multi_file_checks_name_every_offending_file(node):
     finding = statuses(node)["1.1.20"]
     evidence = finding["evidence"]
     assert finding["status"] == "warn"
-    assert evidence["offending"] == [{"file": "/etc/kubernetes/pki/ca.crt", "actual": "666"},
-                                     {"file": "/etc/kubernetes/pki/etcd/server.crt", "actual": "664"}]
+    assert evidence["offending"] == [{"file": "/etc/kubernetes/pki/ca.crt", "actual": "666"}, {"file": "/etc/kubernetes/pki/etcd/server.crt", "actual": "664"}]
     assert evidence["actual"] == "2 of 9 files: /etc/kubernetes/pki/ca.crt (666), /etc/kubernetes/pki/etcd/server.crt (664)"
     assert evidence["checked"] == 9 and all(f.endswith(".crt") for f in evidence["files"])
     assert "find /etc/kubernetes/pki -type f -name '*.crt'" in evidence["searched"]
@@ -368,8 +496,7 @@ def test_multi_file_checks_name_every_offending_file(node):
 def test_multi_file_owner_lists_ids(node):
     owner("etc/kubernetes/pki/sa.key", 1000, 1001)(node)
     evidence = statuses(node)["1.1.19"]["evidence"]
-    assert evidence["offending"] == [{"file": "/etc/kubernetes/pki/sa.key", "actual": evidence["offending"][0]["actual"],
-                                      "uid": 1000, "gid": 1001}]
+    assert evidence["offending"] == [{"file": "/etc/kubernetes/pki/sa.key", "actual": evidence["offending"][0]["actual"], "uid": 1000, "gid": 1001}]
     assert "/etc/kubernetes/pki" in evidence["files"] and "/etc/kubernetes/pki/etcd" in evidence["files"]
 
 
@@ -414,15 +541,20 @@ def test_malformed_manifest_is_reported_per_check(node):
     assert result["3.2.2"]["status"] == "warn"
 
 
-@pytest.mark.parametrize(("content", "error"), [
-    ("- a\n- list\n", "must hold a Pod mapping"),
-    ("apiVersion: v1\nkind: Deployment\n", "is not a Pod manifest"),
-    ("apiVersion: v1\nkind: Pod\nspec: {}\n", "no spec.containers"),
-    ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command: --oops\n", "must be a list"),
-    ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: apiserver\n    command: [kube-apiserver]\n",
-     "no container named 'kube-apiserver' (containers: apiserver)"),
-    ("kind: Pod\n---\nkind: Pod\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("- a\n- list\n", "must hold a Pod mapping"),
+        ("apiVersion: v1\nkind: Deployment\n", "is not a Pod manifest"),
+        ("apiVersion: v1\nkind: Pod\nspec: {}\n", "no spec.containers"),
+        ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    command: --oops\n", "must be a list"),
+        (
+            "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: apiserver\n    command: [kube-apiserver]\n",
+            "no container named 'kube-apiserver' (containers: apiserver)",
+        ),
+        ("kind: Pod\n---\nkind: Pod\n", "not valid YAML"),
+    ],
+)
 def test_manifest_that_is_not_a_usable_pod(node, content, error):
     (node / APISERVER).write_text(content)
     finding = statuses(node)["1.2.25"]
@@ -485,8 +617,7 @@ def test_policy_path_is_translated_through_the_pod_mounts(node):
     write("srv/audit/policy.yaml", GOOD_POLICY)(node)
     pod = load_manifest(node, "apiserver")
     pod["spec"]["containers"][0]["command"].append("--audit-policy-file=/etc/kubernetes/audit/policy.yaml")
-    pod["spec"]["containers"][0]["volumeMounts"].append({"mountPath": "/etc/kubernetes/audit", "name": "audit",
-                                                         "readOnly": True})
+    pod["spec"]["containers"][0]["volumeMounts"].append({"mountPath": "/etc/kubernetes/audit", "name": "audit", "readOnly": True})
     pod["spec"]["volumes"].append({"hostPath": {"path": "/srv/audit", "type": "Directory"}, "name": "audit"})
     save_manifest(node, "apiserver", pod)
     finding = statuses(node)["3.2.2"]
@@ -496,26 +627,31 @@ def test_policy_path_is_translated_through_the_pod_mounts(node):
 
 
 def test_audit_policy_evidence_says_what_is_missing(node):
-    audit_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n    verbs: [get, list, watch]\n"
-                 "    resources: [{group: '', resources: [secrets]}]\n"
-                 "  - level: Metadata\n    resources: [{group: '', resources: [secrets, configmaps]}]\n")(node)
+    audit_policy(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n    verbs: [get, list, watch]\n"
+        "    resources: [{group: '', resources: [secrets]}]\n"
+        "  - level: Metadata\n    resources: [{group: '', resources: [secrets, configmaps]}]\n"
+    )(node)
     evidence = statuses(node)["3.2.2"]["evidence"]
     assert "tokenreviews.authentication.k8s.io at None (no rule matches)" in evidence["actual"]
     assert "secrets partly unaudited by rules[0] (level None, verbs=get,list,watch)" in evidence["actual"]
     assert evidence["note"].startswith("manual (unscored) check")
 
 
-@pytest.mark.parametrize(("rules", "level"), [
-    ([{"level": "Request", "resources": [{"group": "", "resources": ["*"]}]}], "Request"),
-    # checker.go: "secrets/*" matches the resource itself too; "*/status" only the status subresource
-    ([{"level": "Metadata", "resources": [{"group": "", "resources": ["secrets/*"]}]}], "Metadata"),
-    ([{"level": "Metadata", "resources": [{"group": "", "resources": ["*/status"]}]}], "None"),
-    ([{"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"], "resourceNames": ["a"]}]}], "None"),
-    ([{"level": "None", "nonResourceURLs": ["/healthz*"]}, {"level": "Metadata"}], "Metadata"),
-    ([{"level": "RequestResponse", "resources": [{"group": "apps"}]}], "None"),  # other group
-    ([{"level": "Metadata", "resources": [{"group": ""}]}], "Metadata"),  # a whole group
-    ([{"level": "None", "namespaces": ["kube-system"]}, {"level": "Request"}], "Request"),
-])
+@pytest.mark.parametrize(
+    ("rules", "level"),
+    [
+        ([{"level": "Request", "resources": [{"group": "", "resources": ["*"]}]}], "Request"),
+        # checker.go: "secrets/*" matches the resource itself too; "*/status" only the status subresource
+        ([{"level": "Metadata", "resources": [{"group": "", "resources": ["secrets/*"]}]}], "Metadata"),
+        ([{"level": "Metadata", "resources": [{"group": "", "resources": ["*/status"]}]}], "None"),
+        ([{"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"], "resourceNames": ["a"]}]}], "None"),
+        ([{"level": "None", "nonResourceURLs": ["/healthz*"]}, {"level": "Metadata"}], "Metadata"),
+        ([{"level": "RequestResponse", "resources": [{"group": "apps"}]}], "None"),  # other group
+        ([{"level": "Metadata", "resources": [{"group": ""}]}], "Metadata"),  # a whole group
+        ([{"level": "None", "namespaces": ["kube-system"]}, {"level": "Request"}], "Request"),
+    ],
+)
 def test_audit_policy_first_match(rules, level):
     assert _cis.audit_policy_level({"rules": rules}, "", "secrets")[0] == level
 
@@ -530,8 +666,7 @@ def test_manual_checks_always_warn_with_what_to_review(node):
 
 
 def test_encryption_config_errors_are_named(node):
-    chain(write("etc/kubernetes/enc/config.yaml", "kind: Secret\n"),
-          flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"))(node)
+    chain(write("etc/kubernetes/enc/config.yaml", "kind: Secret\n"), flags("apiserver", encryption_provider_config="/etc/kubernetes/enc/config.yaml"))(node)
     evidence = statuses(node)["1.2.28"]["evidence"]
     assert "is not an EncryptionConfiguration" in evidence["error"]
     encryption("kms")(node)
@@ -595,11 +730,14 @@ def test_control_plane_checks_are_well_formed():
 
 # ------------------------------------------------------------------------------ hostile manifests
 
-_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 70000), st.text(max_size=12),
-                     st.sampled_from(["--profiling=false", "--anonymous-auth", "-", "--", "--x=", "=", "--audit-log-maxage"]))
-_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-                       max_leaves=8)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 70000),
+    st.text(max_size=12),
+    st.sampled_from(["--profiling=false", "--anonymous-auth", "-", "--", "--x=", "=", "--audit-log-maxage"]),
+)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=8)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -621,12 +759,21 @@ def test_a_component_without_manifest_falls_back_to_its_unit(tmp_path):
     unit = root / "etc/systemd/system/kube-apiserver.service"
     unit.parent.mkdir(parents=True)
     unit.write_text("[Service]\nExecStart=/usr/local/bin/kube-apiserver --authorization-mode=Node,RBAC --profiling=false\n")
-    catalogue = {"version": "t", "components": {"kube-apiserver": {"manifest": "/etc/kubernetes/manifests/kube-apiserver.yaml",
-                                                                   "unit": "kube-apiserver.service"}},
-                 "target_sections": {"1": "master"}, "target_components": {"master": ["kube-apiserver"]},
-                 "checks": [{"id": "1.2.15", "title": "profiling", "scored": True, "remediation": "r",
-                             "test": {"type": "setting", "component": "kube-apiserver", "flag": "--profiling",
-                                      "op": "eq", "value": False}}]}
+    catalogue = {
+        "version": "t",
+        "components": {"kube-apiserver": {"manifest": "/etc/kubernetes/manifests/kube-apiserver.yaml", "unit": "kube-apiserver.service"}},
+        "target_sections": {"1": "master"},
+        "target_components": {"master": ["kube-apiserver"]},
+        "checks": [
+            {
+                "id": "1.2.15",
+                "title": "profiling",
+                "scored": True,
+                "remediation": "r",
+                "test": {"type": "setting", "component": "kube-apiserver", "flag": "--profiling", "op": "eq", "value": False},
+            }
+        ],
+    }
     findings, context = _cis.audit_node(str(root), catalogue, targets=["master"], node="n")
     assert findings[0]["status"] == "pass" and findings[0]["source"] == "cis-control-plane"
     assert context["components"]["kube-apiserver"]["kind"] == "unit"
@@ -634,8 +781,10 @@ def test_a_component_without_manifest_falls_back_to_its_unit(tmp_path):
 
 
 def test_a_file_test_without_file_or_find_is_a_catalogue_error(node):
-    catalogue = {"checks": [{"id": "1.1.99", "title": "t", "scored": True, "remediation": "r",
-                             "test": {"type": "file_mode", "max": "600"}}], "target_sections": {"1": "master"}}
+    catalogue = {
+        "checks": [{"id": "1.1.99", "title": "t", "scored": True, "remediation": "r", "test": {"type": "file_mode", "max": "600"}}],
+        "target_sections": {"1": "master"},
+    }
     with pytest.raises(_cis.CatalogueError, match="needs file"):
         _cis.audit_node(str(node), catalogue, targets=["master"])
 
@@ -645,22 +794,32 @@ def test_a_file_test_without_file_or_find_is_a_catalogue_error(node):
 # pods/proxy and services/proxy. Each row was PASS before (only secrets/configmaps/tokenreviews >= Metadata counted).
 POLICY_HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
 POLICY_GAPS = [
-    ("  - level: RequestResponse\n", ["secrets at RequestResponse (above Metadata: the log would hold their contents)",
-                                     "configmaps at RequestResponse", "tokenreviews.authentication.k8s.io at RequestResponse"]),
-    ("  - level: None\n    resources: [{group: '', resources: [pods/exec]}]\n  - level: Metadata\n",
-     ["pods/exec at None"]),
-    ("  - level: None\n    resources: [{group: '', resources: ['pods/*']}]\n  - level: Metadata\n",
-     ["pods/exec at None", "pods/portforward at None", "pods/proxy at None"]),
-    ("  - level: None\n    resources: [{group: '', resources: ['*/proxy']}]\n  - level: Metadata\n",
-     ["pods/proxy at None", "services/proxy at None"]),
-    ("  - level: None\n    verbs: [update, patch]\n    resources: [{group: apps, resources: [deployments]}]\n"
-     "  - level: Metadata\n", ["update deployments.apps at None", "patch deployments.apps at None"]),
-    ("  - level: None\n    resources: [{group: '', resources: [pods]}]\n  - level: Metadata\n",
-     ["create pods at None", "deletecollection pods at None"]),
+    (
+        "  - level: RequestResponse\n",
+        [
+            "secrets at RequestResponse (above Metadata: the log would hold their contents)",
+            "configmaps at RequestResponse",
+            "tokenreviews.authentication.k8s.io at RequestResponse",
+        ],
+    ),
+    ("  - level: None\n    resources: [{group: '', resources: [pods/exec]}]\n  - level: Metadata\n", ["pods/exec at None"]),
+    (
+        "  - level: None\n    resources: [{group: '', resources: ['pods/*']}]\n  - level: Metadata\n",
+        ["pods/exec at None", "pods/portforward at None", "pods/proxy at None"],
+    ),
+    ("  - level: None\n    resources: [{group: '', resources: ['*/proxy']}]\n  - level: Metadata\n", ["pods/proxy at None", "services/proxy at None"]),
+    (
+        "  - level: None\n    verbs: [update, patch]\n    resources: [{group: apps, resources: [deployments]}]\n  - level: Metadata\n",
+        ["update deployments.apps at None", "patch deployments.apps at None"],
+    ),
+    ("  - level: None\n    resources: [{group: '', resources: [pods]}]\n  - level: Metadata\n", ["create pods at None", "deletecollection pods at None"]),
     # logs only reads of pods: every modifying verb falls through to no rule
-    ("  - level: Metadata\n    verbs: [get, list, watch]\n  - level: Metadata\n    resources: [{group: '', resources: "
-     "[secrets, configmaps, pods/exec, pods/portforward, pods/proxy, services/proxy]}, {group: authentication.k8s.io, "
-     "resources: [tokenreviews]}]\n", ["create pods at None (no rule matches)", "delete deployments.apps at None"]),
+    (
+        "  - level: Metadata\n    verbs: [get, list, watch]\n  - level: Metadata\n    resources: [{group: '', resources: "
+        "[secrets, configmaps, pods/exec, pods/portforward, pods/proxy, services/proxy]}, {group: authentication.k8s.io, "
+        "resources: [tokenreviews]}]\n",
+        ["create pods at None (no rule matches)", "delete deployments.apps at None"],
+    ),
 ]
 
 
@@ -678,14 +837,20 @@ def test_audit_policy_covering_every_area_passes_with_evidence_per_area(node):
     finding = statuses(node)["3.2.2"]
     assert finding["status"] == "pass", finding["evidence"]
     levels = finding["evidence"]["levels"]
-    assert set(levels) == {"secrets", "configmaps", "tokenreviews.authentication.k8s.io",
-                           "pods (create,update,patch,delete,deletecollection)",
-                           "deployments.apps (create,update,patch,delete,deletecollection)",
-                           "pods/exec", "pods/portforward", "pods/proxy", "services/proxy"}
+    assert set(levels) == {
+        "secrets",
+        "configmaps",
+        "tokenreviews.authentication.k8s.io",
+        "pods (create,update,patch,delete,deletecollection)",
+        "deployments.apps (create,update,patch,delete,deletecollection)",
+        "pods/exec",
+        "pods/portforward",
+        "pods/proxy",
+        "services/proxy",
+    }
     assert levels["pods/exec"] == {"level": "RequestResponse", "rule": 3}
     assert levels["services/proxy"] == {"level": "Metadata", "rule": 4}  # the catch-all
-    assert levels["pods (create,update,patch,delete,deletecollection)"]["by_verb"]["delete"] == \
-        {"level": "RequestResponse", "rule": 3}
+    assert levels["pods (create,update,patch,delete,deletecollection)"]["by_verb"]["delete"] == {"level": "RequestResponse", "rule": 3}
     assert "secrets at Metadata" in finding["evidence"]["actual"]
 
 
@@ -698,14 +863,17 @@ def test_the_audit_logging_role_policies_cover_every_area(node, preset):
     assert finding["status"] == "pass", finding["evidence"]["actual"]
 
 
-@pytest.mark.parametrize(("resource", "verb", "rules", "level"), [
-    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*"]}]}], "Request"),
-    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods"]}]}], "None"),
-    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*/exec"]}]}], "Request"),
-    ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods/*"]}]}], "Request"),
-    ("pods", "delete", [{"level": "None", "verbs": ["get"]}, {"level": "Metadata"}], "Metadata"),
-    ("pods", "delete", [{"level": "None", "verbs": ["delete"]}, {"level": "Metadata"}], "None"),
-    ("pods", "delete", [{"level": "Request", "verbs": ["*"]}], "Request"),
-])
+@pytest.mark.parametrize(
+    ("resource", "verb", "rules", "level"),
+    [
+        ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*"]}]}], "Request"),
+        ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods"]}]}], "None"),
+        ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["*/exec"]}]}], "Request"),
+        ("pods/exec", None, [{"level": "Request", "resources": [{"group": "", "resources": ["pods/*"]}]}], "Request"),
+        ("pods", "delete", [{"level": "None", "verbs": ["get"]}, {"level": "Metadata"}], "Metadata"),
+        ("pods", "delete", [{"level": "None", "verbs": ["delete"]}, {"level": "Metadata"}], "None"),
+        ("pods", "delete", [{"level": "Request", "verbs": ["*"]}], "Request"),
+    ],
+)
 def test_audit_policy_subresources_and_verbs(resource, verb, rules, level):
     assert _cis.audit_policy_level({"rules": rules}, "", resource, verb)[0] == level

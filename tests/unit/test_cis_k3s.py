@@ -73,8 +73,13 @@ def test_k3s_catalogue_leaves_control_plane_sections_out(cid):
 
 
 def module_params(root, **extra):
-    params = {"root": str(root), "benchmark": "cis-1.12", "catalogue": _catalogue.load("cis-1.12"),
-              "distribution": "auto", "distribution_catalogues": {"k3s": K3S}}
+    params = {
+        "root": str(root),
+        "benchmark": "cis-1.12",
+        "catalogue": _catalogue.load("cis-1.12"),
+        "distribution": "auto",
+        "distribution_catalogues": {"k3s": K3S},
+    }
     params.update(extra)
     return params
 
@@ -98,8 +103,7 @@ def test_cis_node_audit_picks_the_k3s_catalogue_by_itself(tmp_path):
     catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(tmp_path / "rke2"))
     assert (catalogue["version"], distribution) == ("cis-1.12", "rke2") and "no rke2 catalogue" in note
     rke2 = _catalogue.load("rke2-cis-1.12")
-    catalogue, distribution, note = cis_node_audit.choose_catalogue(
-        module_params(tmp_path / "rke2", distribution_catalogues={"k3s": K3S, "rke2": rke2}))
+    catalogue, distribution, note = cis_node_audit.choose_catalogue(module_params(tmp_path / "rke2", distribution_catalogues={"k3s": K3S, "rke2": rke2}))
     assert (catalogue["version"], distribution, note) == ("rke2-cis-1.12", "rke2", None)
 
 

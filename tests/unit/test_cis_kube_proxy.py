@@ -118,12 +118,20 @@ users:
 
 def configmap(metrics=""):
     text = KUBEADM_CONFIG_CONF.replace('metricsBindAddress: ""', "metricsBindAddress: %s" % json.dumps(metrics))
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": {"app": "kube-proxy"},
-                         "annotations": {"kubeadm.kubernetes.io/component-config.hash": "sha256:0f0e"},
-                         "resourceVersion": "250", "uid": "3c1e9a52-7d0c-4f3e-9a0e-2f9a8b1c0d11",
-                         "creationTimestamp": "2026-11-01T10:00:00Z"},
-            "data": {"config.conf": text, "kubeconfig.conf": KUBECONFIG_CONF}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "kube-proxy",
+            "namespace": "kube-system",
+            "labels": {"app": "kube-proxy"},
+            "annotations": {"kubeadm.kubernetes.io/component-config.hash": "sha256:0f0e"},
+            "resourceVersion": "250",
+            "uid": "3c1e9a52-7d0c-4f3e-9a0e-2f9a8b1c0d11",
+            "creationTimestamp": "2026-11-01T10:00:00Z",
+        },
+        "data": {"config.conf": text, "kubeconfig.conf": KUBECONFIG_CONF},
+    }
 
 
 @pytest.fixture(params=sorted(CATALOGUES))
@@ -150,14 +158,17 @@ def export(tmp_path, *docs, name="kube-proxy.yaml"):
     return str(path)
 
 
-@pytest.mark.parametrize(("metrics", "status", "actual"), [
-    ("", "pass", "127.0.0.1:10249"),  # kubeadm's default: empty = kube-proxy's default 127.0.0.1:10249
-    ("127.0.0.1:10249", "pass", "127.0.0.1:10249"),
-    ("[::1]:10249", "pass", "[::1]:10249"),
-    ("0.0.0.0:10249", "fail", "0.0.0.0:10249"),
-    ("10.0.0.21:10249", "fail", "10.0.0.21:10249"),
-    ("[::]:10249", "fail", "[::]:10249"),
-])
+@pytest.mark.parametrize(
+    ("metrics", "status", "actual"),
+    [
+        ("", "pass", "127.0.0.1:10249"),  # kubeadm's default: empty = kube-proxy's default 127.0.0.1:10249
+        ("127.0.0.1:10249", "pass", "127.0.0.1:10249"),
+        ("[::1]:10249", "pass", "[::1]:10249"),
+        ("0.0.0.0:10249", "fail", "0.0.0.0:10249"),
+        ("10.0.0.21:10249", "fail", "10.0.0.21:10249"),
+        ("[::]:10249", "fail", "[::]:10249"),
+    ],
+)
 def test_verdict_from_the_exported_configmap(node, tmp_path, catalogue, metrics, status, actual):
     info = _cis_kube_proxy.from_export(export(tmp_path, configmap(metrics)))
     finding, context = proxy_finding(node, catalogue, info)
@@ -172,10 +183,8 @@ def test_verdict_from_the_exported_configmap(node, tmp_path, catalogue, metrics,
 
 
 def test_list_and_json_exports(node, tmp_path, catalogue):
-    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"},
-             "data": {"Corefile": ".:53 {}"}}
-    listed = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
-              "items": [other, configmap("0.0.0.0:10249")]}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": ".:53 {}"}}
+    listed = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [other, configmap("0.0.0.0:10249")]}
     path = tmp_path / "all.json"
     path.write_text(json.dumps(listed))
     assert proxy_finding(node, catalogue, _cis_kube_proxy.from_export(str(path)))[0]["status"] == "fail"
@@ -186,8 +195,11 @@ def test_list_and_json_exports(node, tmp_path, catalogue):
 def test_an_export_without_the_configmap_is_an_error_naming_it(tmp_path):
     other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "default"}}
     path = export(tmp_path, other)
-    with pytest.raises(_cis_kube_proxy.KubeProxyInputError, match=r"holds no ConfigMap kube-system/kube-proxy "
-                                                                    r"\(found: ConfigMap default/kube-proxy\)"):
+    with pytest.raises(
+        _cis_kube_proxy.KubeProxyInputError,
+        match=r"holds no ConfigMap kube-system/kube-proxy "
+        r"\(found: ConfigMap default/kube-proxy\)",
+    ):
         _cis_kube_proxy.from_export(path)
     (tmp_path / "bad.yaml").write_text("data: [\n")
     with pytest.raises(_cis_kube_proxy.KubeProxyInputError, match="bad.yaml is not valid YAML or JSON"):
@@ -196,11 +208,14 @@ def test_an_export_without_the_configmap_is_an_error_naming_it(tmp_path):
         _cis_kube_proxy.from_export(str(tmp_path / "nowhere.yaml"))
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    ({"kubeconfig.conf": KUBECONFIG_CONF}, "has no data key config.conf (keys: kubeconfig.conf)"),
-    ({"config.conf": "kind: KubeletConfiguration\n"}, "is not a KubeProxyConfiguration"),
-    ({"config.conf": "metricsBindAddress: [\n"}, "is not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"kubeconfig.conf": KUBECONFIG_CONF}, "has no data key config.conf (keys: kubeconfig.conf)"),
+        ({"config.conf": "kind: KubeletConfiguration\n"}, "is not a KubeProxyConfiguration"),
+        ({"config.conf": "metricsBindAddress: [\n"}, "is not valid YAML"),
+    ],
+)
 def test_an_unusable_config_conf_cannot_be_judged(node, tmp_path, catalogue, data, error):
     cm = configmap()
     cm["data"] = data
@@ -258,17 +273,47 @@ def test_a_kube_proxy_on_the_node_wins_over_the_configmap(node, tmp_path, catalo
 def test_the_action_plugin_reads_the_export_on_the_controller(node, tmp_path):
     """The real module through ansible: kube_proxy_configmap is read by the action plugin, never sent as a path."""
     path = export(tmp_path, configmap("0.0.0.0:10249"))
-    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
-                          "-a", json.dumps({"root": str(node), "kube_proxy_configmap": path}), "-o"],
-                         capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "kubesec.cluster.cis_node_audit",
+            "-a",
+            json.dumps({"root": str(node), "kube_proxy_configmap": path}),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout.split(" => ", 1)[1])
     finding = {f["id"]: f for f in result["findings"]}["CIS-4.3.1"]
     assert finding["status"] == "fail" and path in finding["evidence"]["source"]
     bad = export(tmp_path, copy.deepcopy({"kind": "ConfigMap", "metadata": {"name": "x"}}), name="bad.yaml")
-    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
-                          "-a", json.dumps({"root": str(node), "kube_proxy_configmap": bad}), "-o"],
-                         capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "kubesec.cluster.cis_node_audit",
+            "-a",
+            json.dumps({"root": str(node), "kube_proxy_configmap": bad}),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode != 0 and "kube_proxy_configmap: %s holds no ConfigMap kube-system/kube-proxy" % bad in run.stdout
 
 
@@ -282,9 +327,24 @@ def test_export_size_is_bounded(tmp_path, monkeypatch):
 
 def test_an_unusable_kubeconfig_only_leaves_4_3_1_undecided(node, tmp_path):
     """kubesec_kubeconfig is shared with the collect role; a wrong one must not stop the node audit."""
-    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
-                          "-a", json.dumps({"root": str(node), "kubeconfig": str(tmp_path / "nowhere.yaml")}), "-o"],
-                         capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "kubesec.cluster.cis_node_audit",
+            "-a",
+            json.dumps({"root": str(node), "kubeconfig": str(tmp_path / "nowhere.yaml")}),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout.split(" => ", 1)[1])
     finding = {f["id"]: f for f in result["findings"]}["CIS-4.3.1"]
@@ -294,8 +354,23 @@ def test_an_unusable_kubeconfig_only_leaves_4_3_1_undecided(node, tmp_path):
 
 
 def test_a_hand_made_kube_proxy_config_is_checked_by_key(node, tmp_path):
-    run = subprocess.run([str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.cis_node_audit",
-                          "-a", json.dumps({"root": str(node), "kube_proxy_config": {"metricsBindAddress": "0.0.0.0"}}),
-                          "-o"], capture_output=True, text=True, env=ansible_env(), cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [
+            str(VENV_BIN / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "kubesec.cluster.cis_node_audit",
+            "-a",
+            json.dumps({"root": str(node), "kube_proxy_config": {"metricsBindAddress": "0.0.0.0"}}),
+            "-o",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode != 0
     assert "kube_proxy_config must hold source and one of config, error, absent, unavailable" in run.stdout

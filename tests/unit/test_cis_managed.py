@@ -69,8 +69,7 @@ def test_eks_reads_the_json_kubelet_config_and_its_flags_win(tmp_path):
     dropin = root / "etc/systemd/system/kubelet.service.d/10-kubelet-args.conf"
     dropin.write_text(dropin.read_text().replace("--v=2", "--v=2 --anonymous-auth=true"))
     got, _ = audit(root, "eks")
-    assert {cid: f["status"] for cid, f in got.items() if f["status"] != "pass"} == {
-        "3.1.3": "fail", "3.2.1": "fail", "3.2.4": "fail"}
+    assert {cid: f["status"] for cid, f in got.items() if f["status"] != "pass"} == {"3.1.3": "fail", "3.2.1": "fail", "3.2.4": "fail"}
 
 
 def test_eks_al2023_node_reads_nodeadm_files(tmp_path):
@@ -106,14 +105,17 @@ def test_aks_flags_from_etc_default_kubelet_and_azure_json(tmp_path):
     env = root / "etc/default/kubelet"
     env.write_text(env.read_text().replace(" --event-qps=0", "").replace("--read-only-port=0", "--read-only-port=10255"))
     got, _ = audit(root, "aks")
-    assert {cid: f["status"] for cid, f in got.items() if f["status"] != "pass"} == {
-        "3.1.3": "fail", "3.2.4": "fail", "3.2.7": "fail"}
+    assert {cid: f["status"] for cid, f in got.items() if f["status"] != "pass"} == {"3.1.3": "fail", "3.2.4": "fail", "3.2.7": "fail"}
 
 
 def module_params(root, **extra):
-    params = {"root": str(root), "benchmark": "cis-1.12", "catalogue": _catalogue.load("cis-1.12"),
-              "distribution": "auto",
-              "distribution_catalogues": {d: _catalogue.load(n) for d, n in _cis_versions.DISTRIBUTION_CATALOGUES.items()}}
+    params = {
+        "root": str(root),
+        "benchmark": "cis-1.12",
+        "catalogue": _catalogue.load("cis-1.12"),
+        "distribution": "auto",
+        "distribution_catalogues": {d: _catalogue.load(n) for d, n in _cis_versions.DISTRIBUTION_CATALOGUES.items()},
+    }
     params.update(extra)
     return params
 

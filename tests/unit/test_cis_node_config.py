@@ -92,8 +92,9 @@ def test_zero_timeout_in_the_config_file_is_the_kubelet_default(node, catalogue)
     assert finding["evidence"]["source"] == "streamingConnectionIdleTimeout in /var/lib/kubelet/config.yaml"
 
 
-@pytest.mark.parametrize("flag", ["--streaming-connection-idle-timeout=0", "--streaming-connection-idle-timeout=0s",
-                                  "--streaming-connection-idle-timeout 0m0s"])
+@pytest.mark.parametrize(
+    "flag", ["--streaming-connection-idle-timeout=0", "--streaming-connection-idle-timeout=0s", "--streaming-connection-idle-timeout 0m0s"]
+)
 def test_zero_timeout_as_a_flag_disables_it(node, catalogue, flag):
     set_flags(node, flag)
     finding = audit(node, catalogue)[0]["4.2.5"]
@@ -119,15 +120,18 @@ def test_zero_timeout_in_a_dropin_is_not_defaulted(node, catalogue):
 def flags_only(root, flags):
     """The kubeadm drop-in without KUBELET_CONFIG_ARGS: the kubelet runs from flags alone."""
     path = root / DROPIN
-    path.write_text(path.read_text().replace(" $KUBELET_CONFIG_ARGS", "").replace(
-        'Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"\n', ""))
+    path.write_text(
+        path.read_text().replace(" $KUBELET_CONFIG_ARGS", "").replace('Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"\n', "")
+    )
     set_flags(root, flags)
 
 
-SECURE_FLAGS = ("--anonymous-auth=false --authorization-mode=Webhook --client-ca-file=/etc/kubernetes/pki/ca.crt "
-                "--read-only-port=0 --tls-cert-file=/var/lib/kubelet/pki/kubelet.crt "
-                "--tls-private-key-file=/var/lib/kubelet/pki/kubelet.key --pod-max-pids=4096 --seccomp-default "
-                "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+SECURE_FLAGS = (
+    "--anonymous-auth=false --authorization-mode=Webhook --client-ca-file=/etc/kubernetes/pki/ca.crt "
+    "--read-only-port=0 --tls-cert-file=/var/lib/kubelet/pki/kubelet.crt "
+    "--tls-private-key-file=/var/lib/kubelet/pki/kubelet.key --pod-max-pids=4096 --seccomp-default "
+    "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+)
 
 
 def test_flags_only_config_file_checks_do_not_apply(node, catalogue):
@@ -174,9 +178,12 @@ def test_with_a_config_file_an_unset_read_only_port_is_zero(node, catalogue):
 
 # --- --config-dir drop-ins ----------------------------------------------------------------------------------
 HARDENING_DROPIN = fragment(
-    tlsCertFile="/var/lib/kubelet/pki/kubelet.crt", tlsPrivateKeyFile="/var/lib/kubelet/pki/kubelet.key",
+    tlsCertFile="/var/lib/kubelet/pki/kubelet.crt",
+    tlsPrivateKeyFile="/var/lib/kubelet/pki/kubelet.key",
     tlsCipherSuites=["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
-    podPidsLimit=4096, seccompDefault=True)
+    podPidsLimit=4096,
+    seccompDefault=True,
+)
 
 
 def test_settings_made_secure_in_a_dropin_pass(node, catalogue):
@@ -189,8 +196,7 @@ def test_settings_made_secure_in_a_dropin_pass(node, catalogue):
     for cis_id in ("4.2.9", "4.2.12", "4.2.13", "4.2.14"):
         assert result[cis_id]["status"] == "pass", (cis_id, result[cis_id]["evidence"])
     assert result["4.2.13"]["evidence"]["source"] == "podPidsLimit in /etc/kubernetes/kubelet.conf.d/20-hardening.conf"
-    assert result["4.2.13"]["evidence"]["merged_from"] == [
-        "/var/lib/kubelet/config.yaml", "/etc/kubernetes/kubelet.conf.d/20-hardening.conf"]
+    assert result["4.2.13"]["evidence"]["merged_from"] == ["/var/lib/kubelet/config.yaml", "/etc/kubernetes/kubelet.conf.d/20-hardening.conf"]
     # settings the drop-in does not touch still come from config.yaml
     assert result["4.2.1"]["evidence"]["source"] == "authentication.anonymous.enabled in /var/lib/kubelet/config.yaml"
     assert context["components"]["kubelet"]["config_files"][-1] == "/etc/kubernetes/kubelet.conf.d/20-hardening.conf"
@@ -211,8 +217,12 @@ def test_dropins_merge_in_lexical_walk_order(node, catalogue):
     assert result["4.2.4"]["status"] == "pass"
     assert result["4.2.2"]["status"] == "pass"  # the .yaml file is not a drop-in
     assert context["components"]["kubelet"]["config_files"] == [
-        "/var/lib/kubelet/config.yaml", f"/{base}/10-a.conf", f"/{base}/20-b.conf", f"/{base}/30-more/00-x.conf",
-        f"/{base}/40-c.conf"]
+        "/var/lib/kubelet/config.yaml",
+        f"/{base}/10-a.conf",
+        f"/{base}/20-b.conf",
+        f"/{base}/30-more/00-x.conf",
+        f"/{base}/40-c.conf",
+    ]
     # the merge keeps sibling keys of a nested mapping (webhook stays from config.yaml)
     assert result["4.2.2"]["evidence"]["source"] == "authorization.mode in /var/lib/kubelet/config.yaml"
 
@@ -236,17 +246,19 @@ def test_dropins_without_a_config_file(node, catalogue):
     flags_only(node, "--config-dir=/etc/kubelet.d")
     write(node, "etc/kubelet.d/10.conf", fragment(authentication={"anonymous": {"enabled": False}}, readOnlyPort=0))
     result, _ = audit(node, catalogue)
-    assert result["4.2.1"]["status"] == "pass" and result["4.2.1"]["evidence"]["source"] == \
-        "authentication.anonymous.enabled in /etc/kubelet.d/10.conf"
+    assert result["4.2.1"]["status"] == "pass" and result["4.2.1"]["evidence"]["source"] == "authentication.anonymous.enabled in /etc/kubelet.d/10.conf"
     assert result["4.2.2"]["evidence"]["actual"] == "AlwaysAllow"  # the flag default still applies
     assert result["4.1.9"]["status"] == "info"
 
 
-@pytest.mark.parametrize(("content", "error"), [
-    ("podPidsLimit: 4096\n", "must declare apiVersion and kind: KubeletConfiguration"),
-    ("kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\npodPidsLimit: [\n", "not valid YAML"),
-    ("- a\n- list\n", "must hold a mapping"),
-])
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("podPidsLimit: 4096\n", "must declare apiVersion and kind: KubeletConfiguration"),
+        ("kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\npodPidsLimit: [\n", "not valid YAML"),
+        ("- a\n- list\n", "must hold a mapping"),
+    ],
+)
 def test_a_bad_dropin_is_named(node, catalogue, content, error):
     write(node, "etc/kubernetes/kubelet.conf.d/30-bad.conf", content)
     set_flags(node, "--config-dir=/etc/kubernetes/kubelet.conf.d")
@@ -263,8 +275,7 @@ def test_a_missing_config_dir_is_named(node, catalogue):
 
 def test_merge_dropin():
     target = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
-    assert _cis.merge_dropin(target, {"a": {"c": [3], "e": None}, "d": None, "f": {"g": 2}}) == \
-        {"a": {"b": 1, "c": [3]}, "d": 1, "f": {"g": 2}}
+    assert _cis.merge_dropin(target, {"a": {"c": [3], "e": None}, "d": None, "f": {"g": 2}}) == {"a": {"b": 1, "c": [3]}, "d": 1, "f": {"g": 2}}
     assert target == {"a": {"b": 1, "c": [1, 2]}, "d": 1}  # not changed in place
 
 
@@ -280,8 +291,7 @@ def test_a_loose_unit_next_to_a_tight_dropin_fails(node, catalogue):
     finding = audit(node, catalogue)[0]["4.1.1"]
     assert finding["status"] == "fail", finding["evidence"]
     assert finding["evidence"]["offending"] == [{"file": "/lib/systemd/system/kubelet.service", "actual": "644"}]
-    assert [(f["file"], f["actual"]) for f in finding["evidence"]["files"]] == [
-        ("/lib/systemd/system/kubelet.service", "644"), ("/" + DROPIN, "600")]
+    assert [(f["file"], f["actual"]) for f in finding["evidence"]["files"]] == [("/lib/systemd/system/kubelet.service", "644"), ("/" + DROPIN, "600")]
     assert finding["evidence"]["actual"] == "/lib/systemd/system/kubelet.service (644)"
 
 

@@ -61,8 +61,7 @@ def test_cis_1_10_is_kube_bench_cfg_cis_1_10():
 
 
 def verdicts(root, benchmark):
-    findings, context = _cis.audit_node(str(root), _catalogue.load(benchmark), node="cp1",
-                                        targets=("master", "controlplane", "etcd", "node"))
+    findings, context = _cis.audit_node(str(root), _catalogue.load(benchmark), node="cp1", targets=("master", "controlplane", "etcd", "node"))
     assert_valid_findings(findings)
     assert context["benchmark"] == benchmark
     return {f["id"]: f["status"] for f in findings}

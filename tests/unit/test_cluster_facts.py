@@ -14,8 +14,13 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _cluster_fa
 from ansible_collections.kubesec.cluster.plugins.modules import cluster_facts as module
 from tests.conftest import ansible_env
 
-NODE = {"distribution": "kubeadm", "role": "worker", "evidence": ["/etc/kubernetes/manifests exists"],
-        "kubelet": {"version": "v1.33.1", "minor": "1.33", "command": "/usr/bin/kubelet"}, "kubelet_tried": []}
+NODE = {
+    "distribution": "kubeadm",
+    "role": "worker",
+    "evidence": ["/etc/kubernetes/manifests exists"],
+    "kubelet": {"version": "v1.33.1", "minor": "1.33", "command": "/usr/bin/kubelet"},
+    "kubelet_tried": [],
+}
 
 
 def test_a_probe_result_with_the_facts_only_is_read():
@@ -40,14 +45,28 @@ def test_the_node_probe_sets_the_facts_as_host_variables(tmp_path):
     """Run for real (ad hoc on localhost): the next task sees kubesec_node_facts as a variable."""
     (tmp_path / "etc/kubernetes/manifests").mkdir(parents=True)
     playbook = tmp_path / "probe.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False, "tasks": [
-            {"kubesec.cluster.cluster_facts": {"gather": "node", "root": str(tmp_path), "kubelet_commands": ["/nonexistent"]},
-             "register": "probe"},
-            {"ansible.builtin.copy": {"dest": str(tmp_path / "out.json"),
-                                      "content": "{{ {'fact': kubesec_node_facts, 'node': probe.node} | to_json }}"}}]}]))
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)], env=ansible_env(),
-                          capture_output=True, text=True, timeout=300)
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"kubesec.cluster.cluster_facts": {"gather": "node", "root": str(tmp_path), "kubelet_commands": ["/nonexistent"]}, "register": "probe"},
+                        {
+                            "ansible.builtin.copy": {
+                                "dest": str(tmp_path / "out.json"),
+                                "content": "{{ {'fact': kubesec_node_facts, 'node': probe.node} | to_json }}",
+                            }
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)], env=ansible_env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["fact"] == out["node"] and out["fact"]["distribution"] == "kubeadm"

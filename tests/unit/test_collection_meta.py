@@ -27,8 +27,7 @@ def test_schemas_in_the_collection_and_docs_agree():
     assert names == ["findings.schema.json", "report.schema.json"]
     for name in names:
         json.loads((COLLECTION / "data" / "schemas" / name).read_text())  # valid JSON
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync-schemas"), "--check"],
-                           capture_output=True, text=True)
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync-schemas"), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 
 
@@ -52,8 +51,7 @@ def test_action_group_members_document_the_shared_options():
     groups = yaml.safe_load((COLLECTION / "meta" / "runtime.yml").read_text())["action_groups"]
     members = groups["cluster"]
     names = [f"kubesec.cluster.{m}" for m in members]
-    out = subprocess.run([str(VENV_BIN / "ansible-doc"), "--json", *names], capture_output=True, text=True,
-                         env=ansible_env(), check=True)
+    out = subprocess.run([str(VENV_BIN / "ansible-doc"), "--json", *names], capture_output=True, text=True, env=ansible_env(), check=True)
     docs = json.loads(out.stdout)
     for name in names:
         doc = docs[name]["doc"]

@@ -29,8 +29,7 @@ def test_demo_log_is_rotated_real_format_and_shows_every_incident(tmp_path):
     assert first["kind"] == "Event" and first["apiVersion"] == "audit.k8s.io/v1"
     assert list(first)[:7] == ["kind", "apiVersion", "level", "auditID", "stage", "requestURI", "verb"]
 
-    res = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, findings=True,
-                      write_output=False)
+    res = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, findings=True, write_output=False)
     assert res["stats"]["invalid_events"] == 0 and res["stats"]["non_json_lines"] == 0 and not res["warnings"]
     s = res["summary"]
     assert {"user": "mallory@example.com", "count": 3} in s["secret_reads"]["top_non_system_users"]
@@ -42,12 +41,15 @@ def test_demo_log_is_rotated_real_format_and_shows_every_incident(tmp_path):
     ids = {f["id"] for f in res["findings"]}
     assert {"KS-AUDIT-003", "KS-AUDIT-004", "KS-AUDIT-005", "KS-AUDIT-006", "KS-AUDIT-007"} <= ids
     # a day of traffic over both files; the backup is skipped for the last hour
-    day = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, since="1d",
-                      write_output=False)
+    day = A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, since="1d", write_output=False)
     assert day["events_total"] > 10000 and [f["skipped"] for f in day["files"]] == [False, False]
     assert [f["skipped"] for f in res["files"]] == [True, False]
-    assert A.run_query(path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, since="6h",
-                       filters={"subresource": ["portforward"]}, write_output=False)["events_total"] == 2
+    assert (
+        A.run_query(
+            path="/var/log/kubernetes/audit/audit.log", root=str(tmp_path), now=NOW, since="6h", filters={"subresource": ["portforward"]}, write_output=False
+        )["events_total"]
+        == 2
+    )
 
 
 def test_rerun_replaces_the_previous_log(tmp_path):

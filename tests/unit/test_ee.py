@@ -27,8 +27,9 @@ PLUGINS = ROOT / "collections/ansible_collections/kubesec/cluster/plugins"
 EE_DIR = ROOT / "execution-environment"
 BIN = pathlib.Path(sys.executable).parent
 
-pytestmark = pytest.mark.skipif(not (BIN / "ansible-builder").exists() and not shutil.which("ansible-builder"),
-                                reason="ansible-builder is not installed (test extras)")
+pytestmark = pytest.mark.skipif(
+    not (BIN / "ansible-builder").exists() and not shutil.which("ansible-builder"), reason="ansible-builder is not installed (test extras)"
+)
 
 
 def _requirements(path):
@@ -47,8 +48,7 @@ def _norm(name):
 @pytest.fixture(scope="module")
 def context(tmp_path_factory):
     out = tmp_path_factory.mktemp("ee") / "context"
-    proc = subprocess.run([str(ROOT / "scripts/ee-context"), str(out)], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "%s:/usr/bin:/bin" % BIN})
+    proc = subprocess.run([str(ROOT / "scripts/ee-context"), str(out)], capture_output=True, text=True, timeout=300, env={"PATH": "%s:/usr/bin:/bin" % BIN})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -94,9 +94,17 @@ def test_containerfile(context, definition):
     assert "ansible-galaxy collection install" in stages["galaxy"] and "-r requirements.yml" in stages["galaxy"]
     final = stages["final"]
     assert "/output/scripts/install-from-bindep" in final
-    order = [final.index(marker) for marker in ("install-from-bindep", "ln -sf \"$TRIVY\" /usr/local/bin/trivy",
-                                                "get.helm.sh/helm-${HELM_VERSION}", "sha256sum -c -",
-                                                "weasyprint.HTML(string=", "USER 1000")]
+    order = [
+        final.index(marker)
+        for marker in (
+            "install-from-bindep",
+            'ln -sf "$TRIVY" /usr/local/bin/trivy',
+            "get.helm.sh/helm-${HELM_VERSION}",
+            "sha256sum -c -",
+            "weasyprint.HTML(string=",
+            "USER 1000",
+        )
+    ]
     assert order == sorted(order), "trivy, helm and the WeasyPrint check must come after the packages, as root"
     assert re.search(r"ARG HELM_VERSION=v3\.\d+\.\d+\n", final)
     assert text.rstrip().endswith('CMD ["bash"]')
@@ -115,12 +123,27 @@ def test_context_holds_exactly_our_requirement_files(context):
 
 def test_builder_introspection_accepts_the_files(context, tmp_path):
     out = tmp_path / "intro"
-    proc = subprocess.run([sys.executable, str(context / "_build/scripts/introspect.py"), "introspect",
-                           "--user-pip", str(context / "_build/requirements.txt"),
-                           "--exclude-pip-reqs", str(context / "_build/exclude-requirements.txt"),
-                           "--user-bindep", str(context / "_build/bindep.txt"),
-                           "--write-pip", str(out / "requirements.txt"), "--write-bindep", str(out / "bindep.txt"),
-                           str(tmp_path / "no-collections")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(context / "_build/scripts/introspect.py"),
+            "introspect",
+            "--user-pip",
+            str(context / "_build/requirements.txt"),
+            "--exclude-pip-reqs",
+            str(context / "_build/exclude-requirements.txt"),
+            "--user-bindep",
+            str(context / "_build/bindep.txt"),
+            "--write-pip",
+            str(out / "requirements.txt"),
+            "--write-bindep",
+            str(out / "bindep.txt"),
+            str(tmp_path / "no-collections"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     pip = [Requirement(line.split("  #", 1)[0]) for line in (out / "requirements.txt").read_text().splitlines() if line]
     assert {_norm(r.name) for r in pip} == {_norm(r.name) for r in _requirements(EE_DIR / "requirements.txt")}
@@ -208,8 +231,7 @@ def test_bindep_per_platform():
     runtime_rpm = _bindep_names(RPM)
     assert runtime_rpm == ["dejavu-sans-fonts", "fontconfig", "harfbuzz", "openssh-clients", "pango", "tar"]
     assert _bindep_names([*RPM, "compile"]) == sorted([*runtime_rpm, "gcc", "python3.12-devel"])
-    assert _bindep_names(DPKG) == ["fontconfig", "fonts-dejavu-core", "libharfbuzz-subset0", "libpango-1.0-0",
-                                   "libpangoft2-1.0-0", "openssh-client"]
+    assert _bindep_names(DPKG) == ["fontconfig", "fonts-dejavu-core", "libharfbuzz-subset0", "libpango-1.0-0", "libpangoft2-1.0-0", "openssh-client"]
 
 
 def test_bindep_debian_names_are_real_and_match_system_deps():
@@ -228,8 +250,7 @@ def test_script_refuses_to_remove_a_directory_that_is_not_a_context(tmp_path):
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    proc = subprocess.run([str(ROOT / "scripts/ee-context"), str(precious)], capture_output=True, text=True,
-                          env={"PATH": "%s:/usr/bin:/bin" % BIN})
+    proc = subprocess.run([str(ROOT / "scripts/ee-context"), str(precious)], capture_output=True, text=True, env={"PATH": "%s:/usr/bin:/bin" % BIN})
     assert proc.returncode == 1 and "not an ansible-builder context" in proc.stderr
     assert (precious / "notes.txt").read_text() == "keep me"
 
@@ -242,8 +263,7 @@ def test_makefile_target_calls_the_script():
 def test_definition_comment_names_the_context_the_script_writes():
     """Issue 24: the header of execution-environment.yml told people to build from context/, which nothing writes."""
     script = (ROOT / "scripts/ee-context").read_text()
-    default_dir = re.search(r'out=\$\{1:-\$top/([^}]+)\}', script).group(1)
-    header = "".join(line for line in (ROOT / "execution-environment.yml").read_text().splitlines(True)
-                     if line.startswith("#"))
+    default_dir = re.search(r"out=\$\{1:-\$top/([^}]+)\}", script).group(1)
+    header = "".join(line for line in (ROOT / "execution-environment.yml").read_text().splitlines(True) if line.startswith("#"))
     assert f"podman build -f {default_dir}/Containerfile" in header and header.rstrip().count(f" {default_dir}") >= 2
     assert not re.search(r"(?<![\w/-])context/", header), header

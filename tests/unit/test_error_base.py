@@ -16,19 +16,33 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 PREFIX = "ansible_collections.kubesec.cluster.plugins."
 # the modules of the primitives area (issue 16); other areas add theirs when they move to KubesecError
 MODULES = [
-    "module_utils._cis_kube_proxy", "module_utils._cluster_facts", "module_utils._falco_events",
-    "module_utils._falco_values", "module_utils._gitops", "module_utils._helm_chart", "module_utils._io",
-    "module_utils._kube", "module_utils._kube_bench", "module_utils._nodepath", "module_utils._nodewrite",
-    "module_utils._notify", "module_utils._parsing", "module_utils._safeyaml", "module_utils._systemd",
-    "module_utils._trivy", "module_utils._trivy_cli", "module_utils._trivy_operator",
-    "module_utils._trivy_operator_values", "plugin_utils._catalogue", "plugin_utils._drift",
+    "module_utils._cis_kube_proxy",
+    "module_utils._cluster_facts",
+    "module_utils._falco_events",
+    "module_utils._falco_values",
+    "module_utils._gitops",
+    "module_utils._helm_chart",
+    "module_utils._io",
+    "module_utils._kube",
+    "module_utils._kube_bench",
+    "module_utils._nodepath",
+    "module_utils._nodewrite",
+    "module_utils._notify",
+    "module_utils._parsing",
+    "module_utils._safeyaml",
+    "module_utils._systemd",
+    "module_utils._trivy",
+    "module_utils._trivy_cli",
+    "module_utils._trivy_operator",
+    "module_utils._trivy_operator_values",
+    "plugin_utils._catalogue",
+    "plugin_utils._drift",
 ]
 
 
 def error_classes(name):
     module = importlib.import_module(PREFIX + name)
-    return [obj for _n, obj in inspect.getmembers(module, inspect.isclass)
-            if issubclass(obj, Exception) and obj.__module__ == module.__name__]
+    return [obj for _n, obj in inspect.getmembers(module, inspect.isclass) if issubclass(obj, Exception) and obj.__module__ == module.__name__]
 
 
 @pytest.mark.parametrize("name", MODULES)

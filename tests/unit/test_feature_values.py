@@ -25,8 +25,7 @@ ROLES = ROOT / "collections/ansible_collections/kubesec/cluster/roles"
 K8S_VERSION = "1.33"
 FALCO_CASES = yaml.safe_load((FIXTURES / "falco_cases.yml").read_text())
 TRIVY_CASES = yaml.safe_load((FIXTURES / "trivy_operator_cases.yml").read_text())
-SECRETS = {"ui_user": "secops:Ui-pass-0042", "telegram_token": "987654321:AAH-test-token",
-           "email_password": "gmail-app-pass"}
+SECRETS = {"ui_user": "secops:Ui-pass-0042", "telegram_token": "987654321:AAH-test-token", "email_password": "gmail-app-pass"}
 
 
 def _k8s_valid(obj):
@@ -34,6 +33,7 @@ def _k8s_valid(obj):
 
 
 # --- Falco ----------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", FALCO_CASES, ids=[c["name"] for c in FALCO_CASES])
 def test_falco_values_match_expected(case):
@@ -49,8 +49,7 @@ def test_falco_values_match_expected(case):
 def test_falco_secrets_are_valid_kubernetes_objects(case):
     result = falco.build(case["config"], "prod")
     for ref in result["secret_refs"]:
-        assert ref["labels"] == {"app.kubernetes.io/managed-by": "kubesec", "kubesec.io/cluster": "prod",
-                                 "kubesec.io/feature": "falco"}
+        assert ref["labels"] == {"app.kubernetes.io/managed-by": "kubesec", "kubesec.io/cluster": "prod", "kubesec.io/feature": "falco"}
         secret = gitops.fill_secret(ref, SECRETS)
         _k8s_valid(secret)
         decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
@@ -88,11 +87,14 @@ def test_ui_credentials_never_come_from_chart_values():
     assert webui["user"] == "" and webui["existingSecret"] == falco.UI_SECRET
 
 
-@pytest.mark.parametrize(("release", "sidekick", "ui_url"), [
-    ("falco", "falco-falcosidekick", "http://falco-falcosidekick-ui:2802"),
-    ("runtime", "runtime-falco-falcosidekick", "http://runtime-falco-falcosidekick-ui:2802"),
-    ("my-falco", "my-falco-falcosidekick", "http://my-falco-falcosidekick-ui:2802"),
-])
+@pytest.mark.parametrize(
+    ("release", "sidekick", "ui_url"),
+    [
+        ("falco", "falco-falcosidekick", "http://falco-falcosidekick-ui:2802"),
+        ("runtime", "runtime-falco-falcosidekick", "http://runtime-falco-falcosidekick-ui:2802"),
+        ("my-falco", "my-falco-falcosidekick", "http://my-falco-falcosidekick-ui:2802"),
+    ],
+)
 def test_sidekick_name_matches_the_falco_chart_url_helper(release, sidekick, ui_url):
     result = falco.build({"enabled": True, "ui": {"enabled": True}}, "prod", release=release)
     assert result["values"]["falcosidekick"]["fullnameOverride"] == sidekick
@@ -117,28 +119,35 @@ def test_falco_builder_refuses_secret_values(path):
     assert "kubesec_falco.%s" % ".".join(path) in str(err.value) and "s3cret-value" not in str(err.value)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"enabled": True, "driver": "bpf"}, "kubesec_falco.driver"),
-    ({"enabled": True, "engine": True}, "unknown key(s) 'engine'"),
-    ({"enabled": "yes"}, "kubesec_falco.enabled: expected a boolean"),
-    ({"enabled": True, "ui": {"enabled": True, "user": "a:b"}}, "must not contain ':'"),
-    ({"enabled": True, "ui": {"enabled": True, "ttl": "7 days"}}, "kubesec_falco.ui.ttl"),
-    ({"enabled": True, "alerts": {"minimum_priority": "loud"}}, "kubesec_falco.alerts.minimum_priority"),
-    ({"enabled": True, "alerts": {"telegram": {"enabled": True}}}, "kubesec_falco.alerts.telegram.chat_id: a value"),
-    ({"enabled": True, "alerts": {"telegram": {"enabled": True, "chat_id": "my chat"}}}, "not a Telegram chat id"),
-    ({"enabled": True, "alerts": {"telegram": {"enabled": True, "chat_id": "1", "api_url": "ftp://x"}}}, "api_url"),
-    ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "user": "a@b.org",
-                                            "to": []}}}, "at least one e-mail address"),
-    ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "user": "a@b.org",
-                                            "to": ["not-an-address"]}}}, "is not an e-mail address"),
-    ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "smtp_port": 465,
-                                            "user": "a@b.org", "to": ["c@d.org"]}}}, "implicit TLS"),
-    ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp gmail", "user": "a@b.org",
-                                            "to": ["c@d.org"]}}}, "smtp_host"),
-    ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "h.org", "smtp_port": 70000,
-                                            "user": "a@b.org", "to": ["c@d.org"]}}}, "outside 1-65535"),
-    ({"enabled": True, "alerts": {"telegram": "on"}}, "kubesec_falco.alerts.telegram: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"enabled": True, "driver": "bpf"}, "kubesec_falco.driver"),
+        ({"enabled": True, "engine": True}, "unknown key(s) 'engine'"),
+        ({"enabled": "yes"}, "kubesec_falco.enabled: expected a boolean"),
+        ({"enabled": True, "ui": {"enabled": True, "user": "a:b"}}, "must not contain ':'"),
+        ({"enabled": True, "ui": {"enabled": True, "ttl": "7 days"}}, "kubesec_falco.ui.ttl"),
+        ({"enabled": True, "alerts": {"minimum_priority": "loud"}}, "kubesec_falco.alerts.minimum_priority"),
+        ({"enabled": True, "alerts": {"telegram": {"enabled": True}}}, "kubesec_falco.alerts.telegram.chat_id: a value"),
+        ({"enabled": True, "alerts": {"telegram": {"enabled": True, "chat_id": "my chat"}}}, "not a Telegram chat id"),
+        ({"enabled": True, "alerts": {"telegram": {"enabled": True, "chat_id": "1", "api_url": "ftp://x"}}}, "api_url"),
+        ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "user": "a@b.org", "to": []}}}, "at least one e-mail address"),
+        (
+            {"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "user": "a@b.org", "to": ["not-an-address"]}}},
+            "is not an e-mail address",
+        ),
+        (
+            {"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp.gmail.com", "smtp_port": 465, "user": "a@b.org", "to": ["c@d.org"]}}},
+            "implicit TLS",
+        ),
+        ({"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "smtp gmail", "user": "a@b.org", "to": ["c@d.org"]}}}, "smtp_host"),
+        (
+            {"enabled": True, "alerts": {"email": {"enabled": True, "smtp_host": "h.org", "smtp_port": 70000, "user": "a@b.org", "to": ["c@d.org"]}}},
+            "outside 1-65535",
+        ),
+        ({"enabled": True, "alerts": {"telegram": "on"}}, "kubesec_falco.alerts.telegram: expected a mapping"),
+    ],
+)
 def test_falco_bad_input_names_the_field(config, message):
     with pytest.raises(gitops.FeatureError, match=None) as err:
         falco.build(config, "prod")
@@ -158,6 +167,7 @@ def test_fill_secret_requires_every_secret_value():
 
 
 # --- Trivy Operator -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", TRIVY_CASES, ids=[c["name"] for c in TRIVY_CASES])
 def test_trivy_values_match_expected(case):
@@ -182,8 +192,7 @@ def test_exclude_namespaces_with_a_namespace_list_is_ignored_with_a_warning():
     assert "only applies when namespaces is 'all'" in result["warnings"][0]
 
 
-@pytest.mark.parametrize(("ttl", "seconds"), [("30m", 1800), ("1h30m", 5400), ("24h", 86400), ("90s", 90),
-                                              ("1.5h", 5400), ("2h0m0s", 7200)])
+@pytest.mark.parametrize(("ttl", "seconds"), [("30m", 1800), ("1h30m", 5400), ("24h", 86400), ("90s", 90), ("1.5h", 5400), ("2h0m0s", 7200)])
 def test_ttl_accepts_go_durations(ttl, seconds):
     assert trivy.parse_ttl(ttl) == (ttl, seconds)
 
@@ -194,28 +203,37 @@ def test_ttl_rejects_other_formats(ttl):
         trivy.build({"enabled": True, "report_ttl": ttl}, "prod")
 
 
-@pytest.mark.parametrize(("namespaces", "message"), [
-    (["Shop"], "namespaces[0]"), (["shop", "a_b"], "namespaces[1]"), (["-shop"], "namespaces[0]"),
-    (["a" * 64], "namespaces[0]"), ([], "give 'all' or at least one namespace"), ([3], "expected a namespace name"),
-    ({"shop": True}, "expected a list"),
-])
+@pytest.mark.parametrize(
+    ("namespaces", "message"),
+    [
+        (["Shop"], "namespaces[0]"),
+        (["shop", "a_b"], "namespaces[1]"),
+        (["-shop"], "namespaces[0]"),
+        (["a" * 64], "namespaces[0]"),
+        ([], "give 'all' or at least one namespace"),
+        ([3], "expected a namespace name"),
+        ({"shop": True}, "expected a list"),
+    ],
+)
 def test_namespaces_must_be_dns_labels(namespaces, message):
     with pytest.raises(gitops.FeatureError) as err:
         trivy.build({"enabled": True, "namespaces": namespaces}, "prod")
     assert message in str(err.value) and "kubesec_trivy_operator.namespaces" in str(err.value)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"enabled": True, "exclude_namespaces": ["Kube_System"]}, "exclude_namespaces[0]"),
-    ({"enabled": True, "scanners": {k: False for k, _ in trivy.SCANNERS}}, "every scanner is off"),
-    ({"enabled": True, "scanners": {"sbom": False}}, "unknown key(s) 'sbom'"),
-    ({"enabled": True, "offline": {"enabled": True}}, "offline.db_repository: a value is required"),
-    ({"enabled": True, "offline": {"enabled": True, "db_repository": "aquasec/trivy-db"}}, "must start with the registry"),
-    ({"enabled": True, "offline": {"enabled": True, "db_repository": "r.local/aquasec/trivy-db:2"}}, "no tag here"),
-    ({"enabled": True, "offline": {"enabled": True, "db_repository": "https://r.local/trivy-db"}}, "without scheme"),
-    ({"enabled": True, "offline": {"enabled": True, "db_repository": "r.local/x", "image_registry": "not a host"}},
-     "image_registry"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"enabled": True, "exclude_namespaces": ["Kube_System"]}, "exclude_namespaces[0]"),
+        ({"enabled": True, "scanners": {k: False for k, _ in trivy.SCANNERS}}, "every scanner is off"),
+        ({"enabled": True, "scanners": {"sbom": False}}, "unknown key(s) 'sbom'"),
+        ({"enabled": True, "offline": {"enabled": True}}, "offline.db_repository: a value is required"),
+        ({"enabled": True, "offline": {"enabled": True, "db_repository": "aquasec/trivy-db"}}, "must start with the registry"),
+        ({"enabled": True, "offline": {"enabled": True, "db_repository": "r.local/aquasec/trivy-db:2"}}, "no tag here"),
+        ({"enabled": True, "offline": {"enabled": True, "db_repository": "https://r.local/trivy-db"}}, "without scheme"),
+        ({"enabled": True, "offline": {"enabled": True, "db_repository": "r.local/x", "image_registry": "not a host"}}, "image_registry"),
+    ],
+)
 def test_trivy_bad_input_names_the_field(config, message):
     with pytest.raises(gitops.FeatureError) as err:
         trivy.build(config, "prod")
@@ -245,11 +263,23 @@ def test_namespace_validation_never_crashes(names):
 
 # --- GitOps manifest ------------------------------------------------------------------------------------------------
 
+
 def _app(feature, config, **gitops_settings):
-    params = {"feature": feature, "config": config, "cluster": "prod", "dest": None, "release_name": None,
-              "namespace": None, "chart_version": None, "chart_repo_url": None, "extra_values": {},
-              "chart_path": None, "helm_template": "never", "helm_binary": None,
-              "gitops": dict(gitops.DEFAULT_GITOPS, **gitops_settings)}
+    params = {
+        "feature": feature,
+        "config": config,
+        "cluster": "prod",
+        "dest": None,
+        "release_name": None,
+        "namespace": None,
+        "chart_version": None,
+        "chart_repo_url": None,
+        "extra_values": {},
+        "chart_path": None,
+        "helm_template": "never",
+        "helm_binary": None,
+        "gitops": dict(gitops.DEFAULT_GITOPS, **gitops_settings),
+    }
     result, files = feature_values.render(params)
     return result, files
 
@@ -270,27 +300,31 @@ def test_application_shape_and_values(case):
 
 
 def test_application_for_a_named_argo_cluster_without_autosync():
-    result, _ = _app("trivy_operator", {"enabled": True}, destination_name="prod-eu", automated=False,
-                     namespace="gitops", project="security")
+    result, _ = _app("trivy_operator", {"enabled": True}, destination_name="prod-eu", automated=False, namespace="gitops", project="security")
     app = result["gitops_manifest"]
     jsonschema.validate(app, gitops.ARGOCD_APPLICATION_SCHEMA)
     assert app["spec"]["destination"] == {"namespace": "trivy-system", "name": "prod-eu"}
     assert "automated" not in app["spec"]["syncPolicy"] and app["metadata"]["namespace"] == "gitops"
-    assert app["spec"]["source"] == {"repoURL": "https://aquasecurity.github.io/helm-charts/", "chart": "trivy-operator",
-                                     "targetRevision": "0.34.0",
-                                     "helm": {"releaseName": "trivy-operator",
-                                              "valuesObject": app["spec"]["source"]["helm"]["valuesObject"]}}
+    assert app["spec"]["source"] == {
+        "repoURL": "https://aquasecurity.github.io/helm-charts/",
+        "chart": "trivy-operator",
+        "targetRevision": "0.34.0",
+        "helm": {"releaseName": "trivy-operator", "valuesObject": app["spec"]["source"]["helm"]["valuesObject"]},
+    }
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda a: a.update(kind="HelmRelease"),
-    lambda a: a["spec"].pop("destination"),
-    lambda a: a["spec"]["destination"].update(server="https://x.example:6443"),  # name (the default) and server
-    lambda a: a["spec"]["source"].update(chart=""),
-    lambda a: a["metadata"].update(name="Prod_Falco"),
-    lambda a: a["spec"]["syncPolicy"].update(syncOptions=["CreateNamespace"]),
-    lambda a: a["spec"]["source"]["helm"].update(values="inline: text"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda a: a.update(kind="HelmRelease"),
+        lambda a: a["spec"].pop("destination"),
+        lambda a: a["spec"]["destination"].update(server="https://x.example:6443"),  # name (the default) and server
+        lambda a: a["spec"]["source"].update(chart=""),
+        lambda a: a["metadata"].update(name="Prod_Falco"),
+        lambda a: a["spec"]["syncPolicy"].update(syncOptions=["CreateNamespace"]),
+        lambda a: a["spec"]["source"]["helm"].update(values="inline: text"),
+    ],
+)
 def test_application_schema_catches_mistakes(mutate):
     app, _ = _app("falco", {"enabled": True})
     app = copy.deepcopy(app["gitops_manifest"])
@@ -319,6 +353,7 @@ def test_dump_yaml_is_deterministic_and_alias_free():
 
 # --- the module: check mode, diff, atomic writes, removal ------------------------------------------------------------
 
+
 def _run_module(args, check_mode=False, diff=True):
     from ansible.module_utils.testing import patch_module_args
 
@@ -330,18 +365,28 @@ def _run_module(args, check_mode=False, diff=True):
 
 def test_module_check_mode_writes_nothing_then_writes_then_is_idempotent(tmp_path, capsys):
     dest = tmp_path / "prod" / "rendered" / "falco"
-    args = {"feature": "falco", "cluster": "prod", "dest": str(dest),
-            "config": {"enabled": True, "ui": {"enabled": True, "user": "secops"}}, "helm_template": "never"}
+    args = {
+        "feature": "falco",
+        "cluster": "prod",
+        "dest": str(dest),
+        "config": {"enabled": True, "ui": {"enabled": True, "user": "secops"}},
+        "helm_template": "never",
+    }
     assert _run_module(args, check_mode=True) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is True and not dest.exists()
-    assert [d["after_header"] for d in out["diff"]] == [str(dest / n) for n in
-                                                        ("values.yaml", "application.yaml", "required-secrets.yaml",
-                                                         "secrets.yaml", "render.json")]
+    assert [d["after_header"] for d in out["diff"]] == [
+        str(dest / n) for n in ("values.yaml", "application.yaml", "required-secrets.yaml", "secrets.yaml", "render.json")
+    ]
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is True and sorted(p.name for p in dest.iterdir()) == [
-        "application.yaml", "render.json", "required-secrets.yaml", "secrets.yaml", "values.yaml"]
+        "application.yaml",
+        "render.json",
+        "required-secrets.yaml",
+        "secrets.yaml",
+        "values.yaml",
+    ]
     assert oct(dest.joinpath("values.yaml").stat().st_mode & 0o777) == "0o644"
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -351,8 +396,12 @@ def test_module_check_mode_writes_nothing_then_writes_then_is_idempotent(tmp_pat
     assert _run_module(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert {f["path"].rsplit("/", 1)[1]: f["action"] for f in out["files"]} == {
-        "values.yaml": "written", "application.yaml": "written", "required-secrets.yaml": "removed",
-        "secrets.yaml": "removed", "render.json": "written"}
+        "values.yaml": "written",
+        "application.yaml": "written",
+        "required-secrets.yaml": "removed",
+        "secrets.yaml": "removed",
+        "render.json": "written",
+    }
     # Feature off: everything is removed, and the empty folder too.
     args["config"] = {"enabled": False}
     assert _run_module(args) == 0
@@ -361,18 +410,21 @@ def test_module_check_mode_writes_nothing_then_writes_then_is_idempotent(tmp_pat
 
 
 def test_module_fails_with_the_field_name(capsys):
-    code = _run_module({"feature": "trivy_operator", "cluster": "prod",
-                        "config": {"enabled": True, "report_ttl": "30 minutes"}})
+    code = _run_module({"feature": "trivy_operator", "cluster": "prod", "config": {"enabled": True, "report_ttl": "30 minutes"}})
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["failed"] and "kubesec_trivy_operator.report_ttl" in out["msg"]
 
 
 # --- the roles' defaults, argument specs and internal defaults agree -------------------------------------------------
 
-@pytest.mark.parametrize(("role", "var", "internal"), [
-    ("runtime_security", "kubesec_falco", "__runtime_security_defaults"),
-    ("workload_security", "kubesec_trivy_operator", "__workload_security_defaults"),
-])
+
+@pytest.mark.parametrize(
+    ("role", "var", "internal"),
+    [
+        ("runtime_security", "kubesec_falco", "__runtime_security_defaults"),
+        ("workload_security", "kubesec_trivy_operator", "__workload_security_defaults"),
+    ],
+)
 def test_role_defaults_agree(role, var, internal):
     spec = yaml.safe_load((ROLES / role / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     internal_defaults = yaml.safe_load((ROLES / role / "vars/main.yml").read_text())[internal]
@@ -396,6 +448,7 @@ def test_role_defaults_agree(role, var, internal):
 
 # --- Argo CD defaults, placeholder Secrets, render metadata, drivers the pinned chart accepts (issues 13, 24) --------
 
+
 def test_application_defaults_to_the_clusters_argo_name_and_manual_sync():
     result, _ = _app("falco", {"enabled": True})
     app = result["gitops_manifest"]
@@ -410,8 +463,7 @@ def test_application_refuses_both_destinations():
 
 
 def test_secrets_rendered_as_real_manifests_with_placeholders():
-    config = {"enabled": True, "ui": {"enabled": True, "user": "secops"},
-              "alerts": {"telegram": {"enabled": True, "chat_id": "-1001234567890"}}}
+    config = {"enabled": True, "ui": {"enabled": True, "user": "secops"}, "alerts": {"telegram": {"enabled": True, "chat_id": "-1001234567890"}}}
     _result, files = _app("falco", config)
     docs = [d for d in yaml.safe_load_all(files["secrets.yaml"]) if d]
     assert [d["metadata"]["name"] for d in docs] == ["kubesec-falcosidekick", "kubesec-falcosidekick-ui"]

@@ -1,4 +1,5 @@
 """kubesec.cluster.reports_dir: the default reports folder never lies inside an installed collection."""
+
 import os
 
 from ansible_collections.kubesec.cluster.plugins.filter.paths import FilterModule, reports_dir

@@ -12,7 +12,9 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _catalogue,
 from benchmarks.fleet.slicing import awx_slices
 
 HOSTVARS = {
-    "a-cp-1": {"kubesec_cluster": "a"}, "a-worker-1": {"kubesec_cluster": "a"}, "a-worker-2": {"kubesec_cluster": "a"},
+    "a-cp-1": {"kubesec_cluster": "a"},
+    "a-worker-1": {"kubesec_cluster": "a"},
+    "a-worker-2": {"kubesec_cluster": "a"},
     "b-cp-1": {"kubesec_cluster": "b", "kubesec_collect": {"kube_bench": {"mode": "read", "dir": "/x"}}},
     "b-worker-1": {"kubesec_cluster": "b", "kubesec_collect": {"kube_bench": {"mode": "read", "dir": "/x"}}},
     "localhost": {},
@@ -30,27 +32,39 @@ def test_collect_hosts_keeps_every_node_of_a_cluster_with_kube_bench_only():
     assert collect_hosts(clusters, HOSTVARS) == ["a-cp-1", "b-cp-1", "b-worker-1"]
 
 
-@pytest.mark.parametrize("given, per_node", [
-    (True, True), ("yes", True), (False, False), ({}, True), ({"enabled": False}, False),
-    ({"enabled": "false", "mode": "run"}, False), ({"mode": "job"}, True),
-])
+@pytest.mark.parametrize(
+    "given, per_node",
+    [
+        (True, True),
+        ("yes", True),
+        (False, False),
+        ({}, True),
+        ({"enabled": False}, False),
+        ({"enabled": "false", "mode": "run"}, False),
+        ({"mode": "job"}, True),
+    ],
+)
 def test_kube_bench_settings_as_the_collect_role_reads_them(given, per_node):
-    hostvars = {"c-1": {"kubesec_cluster": "c", "kubesec_collect": {"kube_bench": given}},
-                "c-2": {"kubesec_cluster": "c"}}
+    hostvars = {"c-1": {"kubesec_cluster": "c", "kubesec_collect": {"kube_bench": given}}, "c-2": {"kubesec_cluster": "c"}}
     assert collect_hosts(cluster_hosts(["c-1", "c-2"], hostvars), hostvars) == (["c-1", "c-2"] if per_node else ["c-1"])
 
 
 def test_the_role_twin_collect_sources_wins_over_kubesec_collect():
-    hostvars = {"c-1": {"kubesec_cluster": "c", "kubesec_collect": {"kube_bench": True},
-                        "collect_sources": {"kube_bench": False}}, "c-2": {"kubesec_cluster": "c"}}
+    hostvars = {
+        "c-1": {"kubesec_cluster": "c", "kubesec_collect": {"kube_bench": True}, "collect_sources": {"kube_bench": False}},
+        "c-2": {"kubesec_cluster": "c"},
+    }
     assert collect_hosts(cluster_hosts(["c-1", "c-2"], hostvars), hostvars) == ["c-1"]
 
 
-@pytest.mark.parametrize("play, hostvars, message", [
-    ("a-cp-1", HOSTVARS, "expects the list of the play's hosts"),
-    (["nowhere"], HOSTVARS, "host 'nowhere' is not in hostvars"),
-    (["x"], {"x": {"kubesec_cluster": ["a"]}}, "kubesec_cluster of host 'x' must be a string"),
-])
+@pytest.mark.parametrize(
+    "play, hostvars, message",
+    [
+        ("a-cp-1", HOSTVARS, "expects the list of the play's hosts"),
+        (["nowhere"], HOSTVARS, "host 'nowhere' is not in hostvars"),
+        (["x"], {"x": {"kubesec_cluster": ["a"]}}, "kubesec_cluster of host 'x' must be a string"),
+    ],
+)
 def test_cluster_hosts_names_bad_input(play, hostvars, message):
     with pytest.raises(AnsibleFilterError, match=message):
         cluster_hosts(play, hostvars)
@@ -75,8 +89,7 @@ def test_run_files_writes_changed_files_only_inside_dest(tmp_path):
     planned = _run_files.plan(str(tmp_path), files, ["findings", "meta", "rendered"])
     assert [p["changed"] for p in planned] == [True, True]
     assert _run_files.missing_directories(str(tmp_path), ["findings", "meta"]) == ["findings", "meta"]
-    assert _run_files.write(str(tmp_path), planned, ["findings", "meta", "rendered"], 0o640, 0o750) == [
-        "meta/sources.json", "findings/x.json"]
+    assert _run_files.write(str(tmp_path), planned, ["findings", "meta", "rendered"], 0o640, 0o750) == ["meta/sources.json", "findings/x.json"]
     assert (tmp_path / "meta/sources.json").read_text() == '{"a": 1}\n'
     assert oct((tmp_path / "findings/x.json").stat().st_mode)[-3:] == "640"
     assert (tmp_path / "rendered").is_dir()
@@ -84,20 +97,28 @@ def test_run_files_writes_changed_files_only_inside_dest(tmp_path):
     files[0]["content"] = '{"a": 2}\n'
     again = _run_files.plan(str(tmp_path), files, [])
     assert [p["changed"] for p in again] == [True, False]
-    assert _run_files.diff(again) == [{"before_header": str(tmp_path / "meta/sources.json"),
-                                       "after_header": str(tmp_path / "meta/sources.json"),
-                                       "before": '{"a": 1}\n', "after": '{"a": 2}\n'}]
+    assert _run_files.diff(again) == [
+        {
+            "before_header": str(tmp_path / "meta/sources.json"),
+            "after_header": str(tmp_path / "meta/sources.json"),
+            "before": '{"a": 1}\n',
+            "after": '{"a": 2}\n',
+        }
+    ]
     assert _run_files.write(str(tmp_path), again, [], 0o640, 0o750) == ["meta/sources.json"]
     assert (tmp_path / "findings/x.json").stat().st_ino == inode  # unchanged: not rewritten
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"path": "../x.json", "content": ""}, r"files\[1\]: '../x.json' leaves"),
-    ({"path": "/etc/passwd", "content": ""}, r"files\[1\]: '/etc/passwd' must be a non-empty path relative"),
-    ({"path": "", "content": ""}, r"files\[1\]: '' must be a non-empty path"),
-    ({"path": "meta/a.json", "content": {"a": 1}}, r"files\[1\] \(meta/a.json\): content must be a string"),
-    ({"path": "ok.json", "content": ""}, r"files\[1\]: ok.json is given twice"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"path": "../x.json", "content": ""}, r"files\[1\]: '../x.json' leaves"),
+        ({"path": "/etc/passwd", "content": ""}, r"files\[1\]: '/etc/passwd' must be a non-empty path relative"),
+        ({"path": "", "content": ""}, r"files\[1\]: '' must be a non-empty path"),
+        ({"path": "meta/a.json", "content": {"a": 1}}, r"files\[1\] \(meta/a.json\): content must be a string"),
+        ({"path": "ok.json", "content": ""}, r"files\[1\]: ok.json is given twice"),
+    ],
+)
 def test_run_files_refuses_entries_it_cannot_write_and_names_them(tmp_path, entry, message):
     with pytest.raises(_run_files.RunFilesError, match=message):
         _run_files.plan(str(tmp_path), [{"path": "ok.json", "content": ""}, entry], [])

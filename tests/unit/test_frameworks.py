@@ -1,4 +1,5 @@
 """Compliance frameworks view (plugin_utils/_frameworks.py) and its data (data/frameworks/)."""
+
 import pathlib
 import subprocess
 import sys
@@ -14,16 +15,24 @@ CHART = ROOT.parent / "shared/charts/trivy-operator-0.34.0.tgz"
 
 
 def finding(fid, source, status, **extra):
-    out = {"id": fid, "source": source, "status": status, "fingerprint": fid + status,
-           "resource": {"kind": "Pod", "name": "web", "namespace": "shop", "container": None}}
+    out = {
+        "id": fid,
+        "source": source,
+        "status": status,
+        "fingerprint": fid + status,
+        "resource": {"kind": "Pod", "name": "web", "namespace": "shop", "container": None},
+    }
     out.update(extra)
     return out
 
 
 def control(checks=(), cis=(), techniques=()):
-    return {"id": "fw", "title": "t", "source": "s",
-            "controls": [{"id": "c1", "name": "n", "checks": list(checks), "cis": list(cis),
-                          "techniques": list(techniques)}]}
+    return {
+        "id": "fw",
+        "title": "t",
+        "source": "s",
+        "controls": [{"id": "c1", "name": "n", "checks": list(checks), "cis": list(cis), "techniques": list(techniques)}],
+    }
 
 
 def status_of(findings, fw, assessed=(), rule_ksv=None):
@@ -43,16 +52,25 @@ def test_data_files_load_and_name_their_sources():
 
 @pytest.mark.skipif(not CHART.is_file(), reason="the pinned chart lives in ../shared/charts")
 def test_generated_data_is_current_with_the_pinned_chart():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts/frameworks-from-trivy"), "--check", str(CHART)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/frameworks-from-trivy"), "--check", str(CHART)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 
 def test_pss_controls_are_the_standard_s_and_every_cis_id_exists_in_the_newest_catalogue():
     by_id = {f["id"]: f for f in _frameworks.load()}
     names = {c["name"] for c in by_id["pss-baseline"]["controls"]}
-    assert {"Host Namespaces", "Privileged Containers", "Capabilities", "HostPath Volumes", "AppArmor", "SELinux",
-            "/proc Mount Type", "Seccomp", "Sysctls", "HostProcess"} <= names
+    assert {
+        "Host Namespaces",
+        "Privileged Containers",
+        "Capabilities",
+        "HostPath Volumes",
+        "AppArmor",
+        "SELinux",
+        "/proc Mount Type",
+        "Seccomp",
+        "Sysctls",
+        "HostProcess",
+    } <= names
     catalogue_ids = {str(c["id"]) for c in _catalogue.load("cis-1.12")["checks"]}
     for framework in by_id.values():
         for item in framework["controls"]:
@@ -109,17 +127,26 @@ def test_worst_assessed_answer_decides_and_manual_controls_are_counted_apart():
     fw = control(checks=["KCV-0030"], cis=["1.2.27"])
     # Trivy's infra assessment did not run; kubesec's CIS audit passed the same question
     assert status_of([finding("CIS-1.2.27", "cis-control-plane", "pass")], fw, {"cis-control-plane"})[0] == "pass"
-    assert status_of([finding("CIS-1.2.27", "cis-control-plane", "pass"), finding("KCV-0030", "trivy-infra", "fail")],
-                     fw, {"cis-control-plane", "trivy-infra"})[0] == "fail"
+    assert (
+        status_of([finding("CIS-1.2.27", "cis-control-plane", "pass"), finding("KCV-0030", "trivy-infra", "fail")], fw, {"cis-control-plane", "trivy-infra"})[0]
+        == "fail"
+    )
     manual = {"id": "fw", "title": "t", "source": "s", "controls": [{"id": "m", "name": "manual", "checks": []}]}
     view = _frameworks.evaluate([], [manual], assessed_sources=set())[0]
     assert view["counts"]["manual"] == 1 and view["score"] is None
 
 
 def test_score_counts_only_assessed_controls():
-    fw = {"id": "fw", "title": "t", "source": "s", "controls": [
-        {"id": "a", "name": "a", "checks": ["KSV-0001"]}, {"id": "b", "name": "b", "checks": ["KSV-0002"]},
-        {"id": "c", "name": "c", "checks": ["CIS-9.9.9"]}]}
+    fw = {
+        "id": "fw",
+        "title": "t",
+        "source": "s",
+        "controls": [
+            {"id": "a", "name": "a", "checks": ["KSV-0001"]},
+            {"id": "b", "name": "b", "checks": ["KSV-0002"]},
+            {"id": "c", "name": "c", "checks": ["CIS-9.9.9"]},
+        ],
+    }
     view = _frameworks.evaluate([finding("KSV-0001", "trivy-config", "fail")], [fw], assessed_sources={"trivy-config"})[0]
     assert view["counts"] == {"pass": 1, "fail": 1, "review": 0, "not_assessed": 1, "manual": 0}
     assert view["score"] == 50.0
@@ -131,13 +158,16 @@ def test_cis_framework_has_one_control_per_catalogue_check():
     assert len(fw["controls"]) == len(catalogue["checks"]) and fw["controls"][0]["checks"][0].startswith("CIS-")
 
 
-@pytest.mark.parametrize("text, place", [
-    ("[1, 2]", "top level"),
-    ("id: x\ntitle: t\nsource: s\ncontrols: []\n", "controls"),
-    ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n}, {id: a, name: m}]\n", "controls[1].id"),
-    ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n, checks: [1]}]\n", "controls[0].checks"),
-    ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n\n", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, place",
+    [
+        ("[1, 2]", "top level"),
+        ("id: x\ntitle: t\nsource: s\ncontrols: []\n", "controls"),
+        ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n}, {id: a, name: m}]\n", "controls[1].id"),
+        ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n, checks: [1]}]\n", "controls[0].checks"),
+        ("id: x\ntitle: t\nsource: s\ncontrols: [{id: a, name: n\n", "cannot read"),
+    ],
+)
 def test_malformed_data_names_file_and_place(tmp_path, text, place):
     (tmp_path / "bad.yml").write_text(text)
     with pytest.raises(_frameworks.FrameworkDataError) as err:
@@ -153,8 +183,7 @@ def test_generator_output_parses_as_the_files_in_the_collection():
 def test_rule_checks_place_each_rule_under_the_controls_it_names():
     frameworks = [_frameworks.cis_framework(_catalogue.load("cis-1.12")), *_frameworks.load()]
     mapped = {
-        "KS-WL-015": {"pss": [{"level": "baseline", "control": "privileged-containers"}], "cis": [{"id": "5.2.2"}],
-                      "mitre": [{"id": "T1611"}]},
+        "KS-WL-015": {"pss": [{"level": "baseline", "control": "privileged-containers"}], "cis": [{"id": "5.2.2"}], "mitre": [{"id": "T1611"}]},
         "KS-WL-030": {"pss": [{"level": "restricted", "control": "seccomp"}], "cis": [], "mitre": []},
         "KS-WL-031": {"pss": [{"level": "baseline", "control": "seccomp"}]},
     }
@@ -169,21 +198,49 @@ def test_rule_checks_place_each_rule_under_the_controls_it_names():
     assert out["cis-1.12"]["5.2.2"] == ["KS-WL-015"] and out["mitre-attack-containers"]["T1611"] == ["KS-WL-015"]
     # evaluate: the rule's failure fails the control even where Trivy's spec names another check
     fw = next(f for f in frameworks if f["id"] == "pss-baseline")
-    view = _frameworks.evaluate([finding("KS-WL-015", "workload", "fail")], [fw], assessed_sources={"workload"},
-                                extra_checks=out)[0]
+    view = _frameworks.evaluate([finding("KS-WL-015", "workload", "fail")], [fw], assessed_sources={"workload"}, extra_checks=out)[0]
     assert {c["name"]: c["status"] for c in view["controls"]}["Privileged Containers"] == "fail"
 
 
 def _report_findings():
     from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
 
-    cis = [make_finding("CIS-1.2.1", "cis-control-plane", "anonymous auth", "fail", "critical", cluster="c",
-                        node="cp1", resource={"kind": "Node", "name": "cp1"}, extra={"benchmark": "cis-1.12"}),
-           make_finding("CIS-4.2.1", "cis-node", "anonymous auth", "pass", "critical", cluster="c", node="w1",
-                        resource={"kind": "Node", "name": "w1"}, extra={"benchmark": "cis-1.12"})]
-    workload = [make_finding("KS-WL-015", "workload", "Privileged container", "fail", "high", cluster="c",
-                             namespace="shop", resource={"kind": "Deployment", "name": "web", "namespace": "shop",
-                                                         "container": "app"})]
+    cis = [
+        make_finding(
+            "CIS-1.2.1",
+            "cis-control-plane",
+            "anonymous auth",
+            "fail",
+            "critical",
+            cluster="c",
+            node="cp1",
+            resource={"kind": "Node", "name": "cp1"},
+            extra={"benchmark": "cis-1.12"},
+        ),
+        make_finding(
+            "CIS-4.2.1",
+            "cis-node",
+            "anonymous auth",
+            "pass",
+            "critical",
+            cluster="c",
+            node="w1",
+            resource={"kind": "Node", "name": "w1"},
+            extra={"benchmark": "cis-1.12"},
+        ),
+    ]
+    workload = [
+        make_finding(
+            "KS-WL-015",
+            "workload",
+            "Privileged container",
+            "fail",
+            "high",
+            cluster="c",
+            namespace="shop",
+            resource={"kind": "Deployment", "name": "web", "namespace": "shop", "container": "app"},
+        )
+    ]
     return cis + workload
 
 
@@ -192,8 +249,7 @@ def test_report_carries_the_framework_view_and_renders_it():
 
     model = _report.build("c", "r1", _report_findings())
     views = {f["id"]: f for f in model["frameworks"]["frameworks"]}
-    assert next(iter(views)) == "cis-1.12" and {"pss-baseline", "pss-restricted", "nsa-cisa",
-                                             "mitre-attack-containers"} <= set(views)
+    assert next(iter(views)) == "cis-1.12" and {"pss-baseline", "pss-restricted", "nsa-cisa", "mitre-attack-containers"} <= set(views)
     cis = dict((c["id"], c["status"]) for c in views["cis-1.12"]["controls"])
     assert cis["1.2.1"] == "fail" and cis["4.2.1"] == "pass" and cis["5.2.2"] == "fail"  # 5.2.2 from KS-WL-015
     assert views["cis-1.12"]["controls_total"] == 131  # sections 1-4 and section 5

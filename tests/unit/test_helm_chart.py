@@ -23,19 +23,22 @@ def _tgz(path, members):
 
 
 def test_local_chart_version_from_tgz_and_directory(tmp_path):
-    assert hc.local_chart_version(str(_tgz(tmp_path / "c.tgz", {"falco/Chart.yaml": "name: falco\nversion: 9.1.0\n",
-                                                                  "falco/charts/x/Chart.yaml": "name: x\nversion: 1\n"}))) \
-        == ("falco", "9.1.0")
+    assert hc.local_chart_version(
+        str(_tgz(tmp_path / "c.tgz", {"falco/Chart.yaml": "name: falco\nversion: 9.1.0\n", "falco/charts/x/Chart.yaml": "name: x\nversion: 1\n"}))
+    ) == ("falco", "9.1.0")
     (tmp_path / "d").mkdir()
     (tmp_path / "d/Chart.yaml").write_text("name: trivy-operator\nversion: 0.34.0\n")
     assert hc.local_chart_version(str(tmp_path / "d")) == ("trivy-operator", "0.34.0")
 
 
-@pytest.mark.parametrize(("members", "message"), [
-    ({"README": "x"}, "holds no <chart>/Chart.yaml"),
-    ({"falco/Chart.yaml": "description: no name\n"}, "has no name/version"),
-    ({"falco/Chart.yaml": "name: [unclosed\n"}, "cannot read the chart"),
-])
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"README": "x"}, "holds no <chart>/Chart.yaml"),
+        ({"falco/Chart.yaml": "description: no name\n"}, "has no name/version"),
+        ({"falco/Chart.yaml": "name: [unclosed\n"}, "cannot read the chart"),
+    ],
+)
 def test_bad_local_charts_are_named(tmp_path, members, message):
     path = str(_tgz(tmp_path / "bad.tgz", members))
     with pytest.raises(hc.HelmError, match=message) as info:
@@ -73,10 +76,21 @@ def test_parse_refuses_what_is_not_a_kubernetes_object():
 
 def test_always_without_helm_fails_and_auto_skips(monkeypatch):
     monkeypatch.setattr(hc.shutil, "which", lambda name: None)
-    params = {"feature": "falco", "config": {"enabled": True}, "cluster": "prod", "dest": None, "release_name": None,
-              "namespace": None, "chart_version": None, "chart_repo_url": None, "extra_values": {},
-              "chart_path": None, "helm_template": "always", "helm_binary": None,
-              "gitops": dict(_gitops.DEFAULT_GITOPS)}
+    params = {
+        "feature": "falco",
+        "config": {"enabled": True},
+        "cluster": "prod",
+        "dest": None,
+        "release_name": None,
+        "namespace": None,
+        "chart_version": None,
+        "chart_repo_url": None,
+        "extra_values": {},
+        "chart_path": None,
+        "helm_template": "always",
+        "helm_binary": None,
+        "gitops": dict(_gitops.DEFAULT_GITOPS),
+    }
     with pytest.raises(_gitops.FeatureError, match="helm_template=always but no helm binary"):
         feature_values.render(params)
     result, files = feature_values.render(dict(params, helm_template="auto"))

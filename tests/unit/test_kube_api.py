@@ -27,14 +27,16 @@ TRIVY = "aquasecurity.github.io/v1alpha1"
 
 
 def pod(name, namespace, labels=None):
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
-                                                             "labels": labels or {}},
-            "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+    }
 
 
 def vuln_report(name, namespace):
-    return {"apiVersion": TRIVY, "kind": "VulnerabilityReport",
-            "metadata": {"name": name, "namespace": namespace}, "report": {"vulnerabilities": []}}
+    return {"apiVersion": TRIVY, "kind": "VulnerabilityReport", "metadata": {"name": name, "namespace": namespace}, "report": {"vulnerabilities": []}}
 
 
 def raw_get(api, path, token="fake-token"):
@@ -110,8 +112,7 @@ def test_namespace_filter_and_all_namespaces(fake_kube_api, client):
             fake_kube_api.add(vuln_report("r%d" % index, namespace))
     shop = _kube.list_all(client, TRIVY, "vulnerabilityreports", namespace="shop", limit=2)
     assert {i["metadata"]["namespace"] for i in shop["items"]} == {"shop"} and len(shop["items"]) == 3
-    assert {r["path"] for r in fake_kube_api.list_requests()} == {
-        "/apis/%s/namespaces/shop/vulnerabilityreports" % TRIVY}
+    assert {r["path"] for r in fake_kube_api.list_requests()} == {"/apis/%s/namespaces/shop/vulnerabilityreports" % TRIVY}
     everything = _kube.list_all(client, TRIVY, "vulnerabilityreports", limit=4)
     assert len(everything["items"]) == 9 and everything["pages"] == 3
     assert _kube.list_all(client, TRIVY, "vulnerabilityreports", namespace="nowhere")["items"] == []
@@ -119,12 +120,12 @@ def test_namespace_filter_and_all_namespaces(fake_kube_api, client):
 
 def test_cluster_scoped_kinds(fake_kube_api, client):
     for name in ("cluster-admin", "admin", "edit"):
-        fake_kube_api.add({"apiVersion": TRIVY, "kind": "ClusterRbacAssessmentReport",
-                           "metadata": {"name": "clusterrole-" + name, "namespace": "ignored"}, "report": {}})
+        fake_kube_api.add(
+            {"apiVersion": TRIVY, "kind": "ClusterRbacAssessmentReport", "metadata": {"name": "clusterrole-" + name, "namespace": "ignored"}, "report": {}}
+        )
     fake_kube_api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
     result = _kube.list_all(client, TRIVY, "clusterrbacassessmentreports", limit=2)
-    assert [i["metadata"]["name"] for i in result["items"]] == [
-        "clusterrole-admin", "clusterrole-cluster-admin", "clusterrole-edit"]
+    assert [i["metadata"]["name"] for i in result["items"]] == ["clusterrole-admin", "clusterrole-cluster-admin", "clusterrole-edit"]
     assert all("namespace" not in i["metadata"] for i in result["items"])
     assert fake_kube_api.list_requests()[0]["path"] == "/apis/%s/clusterrbacassessmentreports" % TRIVY
     namespaces = _kube.list_all(client, "v1", "namespaces")
@@ -136,25 +137,22 @@ def test_cluster_scoped_kinds(fake_kube_api, client):
 
 
 def test_core_and_apps_kinds_with_selectors(fake_kube_api, client):
-    fake_kube_api.add_objects([
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop",
-                                                                      "labels": {"app": "web", "tier": "front"}}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db", "namespace": "shop",
-                                                                      "labels": {"app": "db"}}},
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-         "metadata": {"name": "default-deny", "namespace": "shop"}},
-        {"kind": "List", "apiVersion": "v1", "items": [pod("a", "shop", {"app": "web"}), pod("b", "shop")]},
-    ])
+    fake_kube_api.add_objects(
+        [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web", "tier": "front"}}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db", "namespace": "shop", "labels": {"app": "db"}}},
+            {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny", "namespace": "shop"}},
+            {"kind": "List", "apiVersion": "v1", "items": [pod("a", "shop", {"app": "web"}), pod("b", "shop")]},
+        ]
+    )
     deployments = _kube.list_all(client, "apps/v1", "deployments", label_selector="app in (web,api),tier")
     assert [d["metadata"]["name"] for d in deployments["items"]] == ["web"]
     assert deployments["items"][0]["kind"] == "Deployment" and deployments["items"][0]["apiVersion"] == "apps/v1"
     assert [p["metadata"]["name"] for p in _kube.list_all(client, "v1", "pods", label_selector="!app")["items"]] == ["b"]
-    assert [p["metadata"]["name"] for p in _kube.list_all(
-        client, "v1", "pods", field_selector="metadata.name=a")["items"]] == ["a"]
+    assert [p["metadata"]["name"] for p in _kube.list_all(client, "v1", "pods", field_selector="metadata.name=a")["items"]] == ["a"]
     policies = _kube.list_all(client, "networking.k8s.io/v1", "networkpolicies", namespace="shop")
     assert policies["items"][0]["kind"] == "NetworkPolicy"
-    assert _kube.get_object(client, "apps/v1", "deployments", "db", namespace="shop")["metadata"]["labels"] == {
-        "app": "db"}
+    assert _kube.get_object(client, "apps/v1", "deployments", "db", namespace="shop")["metadata"]["labels"] == {"app": "db"}
 
 
 def test_api_resources_discovery(fake_kube_api, client):
@@ -191,8 +189,14 @@ def test_401_wrong_token_is_a_clear_error(fake_kube_api, tmp_path):
     assert fake_kube_api.url in message and str(tmp_path / "kc") in message
     status, _, body = raw_get(fake_kube_api, "/api/v1/pods", token="expired")
     assert status == 401 and json.loads(body) == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
-        "reason": "Unauthorized", "code": 401}
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    }
 
 
 def test_403_forbidden_is_a_clear_error(fake_kube_api, client):
@@ -201,19 +205,18 @@ def test_403_forbidden_is_a_clear_error(fake_kube_api, client):
         _kube.list_all(client, TRIVY, "vulnerabilityreports")
     message = str(caught.value)
     assert caught.value.status == 403 and "RBAC" in message
-    assert ('vulnerabilityreports.aquasecurity.github.io is forbidden: User "system:serviceaccount:kubesec:auditor" '
-            'cannot list resource "vulnerabilityreports" in API group "aquasecurity.github.io" at the cluster scope'
-            in message)
+    assert (
+        'vulnerabilityreports.aquasecurity.github.io is forbidden: User "system:serviceaccount:kubesec:auditor" '
+        'cannot list resource "vulnerabilityreports" in API group "aquasecurity.github.io" at the cluster scope' in message
+    )
     status, _, body = raw_get(fake_kube_api, "/apis/%s/vulnerabilityreports" % TRIVY)
-    assert status == 403 and json.loads(body)["details"] == {"group": "aquasecurity.github.io",
-                                                             "kind": "vulnerabilityreports"}
+    assert status == 403 and json.loads(body)["details"] == {"group": "aquasecurity.github.io", "kind": "vulnerabilityreports"}
 
 
 def test_403_in_one_namespace_only(fake_kube_api, client):
     fake_kube_api.forbid("pods", verb="list", namespace="kube-system")
     assert _kube.list_all(client, "v1", "pods", namespace="shop")["items"] == []
-    with pytest.raises(_kube.KubeForbiddenError, match='cannot list resource "pods" in API group "" in the namespace '
-                                                       '"kube-system"'):
+    with pytest.raises(_kube.KubeForbiddenError, match='cannot list resource "pods" in API group "" in the namespace "kube-system"'):
         _kube.list_all(client, "v1", "pods", namespace="kube-system")
 
 
@@ -303,10 +306,8 @@ def test_discovery_documents(fake_kube_api):
     assert groups["kind"] == "APIGroupList" and "aquasecurity.github.io" in names and "apps" in names
     assert json.loads(raw_get(fake_kube_api, "/api")[2])["versions"] == ["v1"]
     resources = json.loads(raw_get(fake_kube_api, "/apis/apps/v1")[2])
-    assert resources["groupVersion"] == "apps/v1" and {"deployments", "daemonsets"} <= {
-        r["name"] for r in resources["resources"]}
-    assert json.loads(raw_get(fake_kube_api, "/apis/aquasecurity.github.io")[2])["preferredVersion"] == {
-        "groupVersion": TRIVY, "version": "v1alpha1"}
+    assert resources["groupVersion"] == "apps/v1" and {"deployments", "daemonsets"} <= {r["name"] for r in resources["resources"]}
+    assert json.loads(raw_get(fake_kube_api, "/apis/aquasecurity.github.io")[2])["preferredVersion"] == {"groupVersion": TRIVY, "version": "v1alpha1"}
 
 
 def test_bad_selector_is_a_400(fake_kube_api, client):
@@ -388,6 +389,7 @@ class _OldStyleClient:
 
         class Response:
             data = self.body
+
         return Response()
 
 
@@ -397,8 +399,7 @@ def test_older_client_api_is_supported():
     path, method, kwargs = old.calls[0]
     assert (path, method) == ("/api/v1/pods", "GET") and ("limit", 10) in kwargs["query_params"]
     assert kwargs["auth_settings"] == ["BearerToken"] and kwargs["_preload_content"] is False
-    denied = _OldStyleClient(status=403, body=json.dumps({"kind": "Status", "reason": "Forbidden", "code": 403,
-                                                          "message": "pods is forbidden: nope"}).encode())
+    denied = _OldStyleClient(status=403, body=json.dumps({"kind": "Status", "reason": "Forbidden", "code": 403, "message": "pods is forbidden: nope"}).encode())
     with pytest.raises(_kube.KubeForbiddenError, match="pods is forbidden: nope"):
         _kube.list_all(denied, "v1", "pods")
 
@@ -411,8 +412,7 @@ def test_non_json_success_body_is_an_error():
 def test_missing_library_message(monkeypatch):
     assert _kube.missing_library() is None
     monkeypatch.setattr(_kube, "HAS_KUBERNETES", False)
-    monkeypatch.setattr(_kube, "KUBERNETES_IMPORT_ERROR", "Traceback...\nModuleNotFoundError: No module named "
-                                                          "'kubernetes'")
+    monkeypatch.setattr(_kube, "KUBERNETES_IMPORT_ERROR", "Traceback...\nModuleNotFoundError: No module named 'kubernetes'")
     assert "pip install kubernetes" in _kube.missing_library()
     assert "No module named 'kubernetes'" in _kube.missing_library()
     with pytest.raises(_kube.KubeConfigError, match="kubernetes"):

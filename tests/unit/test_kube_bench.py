@@ -59,12 +59,15 @@ def test_unknown_status_and_missing_numbers_are_counted_not_dropped():
     assert info["skipped"][0].startswith("kb.json: Controls[0] section 4.1")
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({"Totals": {}}, "without 'Controls'"),
-    ({"Controls": {"a": 1}}, "'Controls' must be an array"),
-    ("text", "expected an object or an array"),
-    ([1, 2], r"Controls\[0\] is not a kube-bench Controls object"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"Totals": {}}, "without 'Controls'"),
+        ({"Controls": {"a": 1}}, "'Controls' must be an array"),
+        ("text", "expected an object or an array"),
+        ([1, 2], r"Controls\[0\] is not a kube-bench Controls object"),
+    ],
+)
 def test_wrong_documents_are_named(document, message):
     with pytest.raises(_kube_bench.KubeBenchError, match=message):
         _kube_bench.to_findings(document, "input.json")

@@ -48,13 +48,16 @@ def test_totals_that_disagree_with_the_results_are_flagged():
 
 
 # ------------------------------------------------------------------------------------------------ version
-@pytest.mark.parametrize("version, benchmarks, warning", [
-    ("cis-1.12", ["cis-1.12"], None),
-    ("eks-1.7.0", ["eks-1.7.0"], None),
-    ("1.15", ["cis-1.5"], "Kubernetes version (old kube-bench output): mapped to cis-1.5"),
-    ("1.20", ["cis-1.20"], "mapped to cis-1.20"),
-    ("1.11", [], "older than kube-bench's version mapping; its benchmark is unknown"),
-])
+@pytest.mark.parametrize(
+    "version, benchmarks, warning",
+    [
+        ("cis-1.12", ["cis-1.12"], None),
+        ("eks-1.7.0", ["eks-1.7.0"], None),
+        ("1.15", ["cis-1.5"], "Kubernetes version (old kube-bench output): mapped to cis-1.5"),
+        ("1.20", ["cis-1.20"], "mapped to cis-1.20"),
+        ("1.11", [], "older than kube-bench's version mapping; its benchmark is unknown"),
+    ],
+)
 def test_old_style_kubernetes_version_is_mapped_with_kube_benchs_table(version, benchmarks, warning):
     doc = load()
     doc["Controls"][0]["version"] = version
@@ -83,21 +86,22 @@ def test_a_record_of_the_wrong_type_keeps_the_others():
     ]
 
 
-@pytest.mark.parametrize("document", [{"Controls": [{"tests": [42]}]}, [1, 2], {"Controls": [{"tests": [
-    {"section": "1.1", "results": [{"status": "PASS"}]}]}]}])
+@pytest.mark.parametrize(
+    "document", [{"Controls": [{"tests": [42]}]}, [1, 2], {"Controls": [{"tests": [{"section": "1.1", "results": [{"status": "PASS"}]}]}]}]
+)
 def test_input_with_no_readable_record_is_an_error_naming_it(document):
     with pytest.raises(_kube_bench.KubeBenchError, match="kb.json: no kube-bench result could be read"):
         _kube_bench.to_findings(document, "kb.json")
 
 
 def test_lone_surrogate_loses_one_record_not_the_file():
-    text = json.dumps(load()).replace('"Ensure that the --anonymous-auth argument is set to false (Automated)"',
-                                      '"bad \\ud800 text"')
+    text = json.dumps(load()).replace('"Ensure that the --anonymous-auth argument is set to false (Automated)"', '"bad \\ud800 text"')
     assert "\\ud800" in text
     findings, info = _kube_bench.to_findings(_kube_bench.loads(text, "kb.json"), "kb.json")
     assert len(findings) == 24 and "CIS-4.2.1" not in {f["id"] for f in findings}
-    assert info["skipped"] == ["kb.json: Controls[0] section 4.2 result 0: record with text that is not valid "
-                               "Unicode (a lone UTF-16 surrogate escape such as \\ud800)"]
+    assert info["skipped"] == [
+        "kb.json: Controls[0] section 4.2 result 0: record with text that is not valid Unicode (a lone UTF-16 surrogate escape such as \\ud800)"
+    ]
     json.dumps([findings, info], ensure_ascii=False).encode("utf-8")  # what Ansible does: no crash
 
 
@@ -120,9 +124,11 @@ def test_lone_surrogate_in_an_id_is_named_escaped():
 # ------------------------------------------------------------------------------------------------ depth
 def test_deeply_nested_json_is_a_clear_error():
     deep = "[" * 100000 + "]" * 100000
-    for call in (lambda: _kube_bench.loads(deep, "kb.json"), lambda: _kube_bench.parse_run_output(deep, "kb.json"),
-                 lambda: _kube_bench.extract_job_result("%s\n%s\n%s rc=0\n" % (
-                     _kube_bench.JOB_MARKER_BEGIN, deep, _kube_bench.JOB_MARKER_END), "kb.json")):
+    for call in (
+        lambda: _kube_bench.loads(deep, "kb.json"),
+        lambda: _kube_bench.parse_run_output(deep, "kb.json"),
+        lambda: _kube_bench.extract_job_result("%s\n%s\n%s rc=0\n" % (_kube_bench.JOB_MARKER_BEGIN, deep, _kube_bench.JOB_MARKER_END), "kb.json"),
+    ):
         with pytest.raises(_kube_bench.KubeBenchError, match="kb.json.*nested deeper"):
             call()
 
@@ -139,12 +145,15 @@ def test_a_nested_value_in_a_text_field_stays_text():
 
 
 # ------------------------------------------------------------------------------------------------ secrets
-@pytest.mark.parametrize("actual, secret", [
-    ("root 1234 /usr/bin/kubelet --token=s3cr3t-T0ken --v=2", "s3cr3t-T0ken"),
-    ("kube-apiserver --basic-auth-password hunter2 --secure-port=6443", "hunter2"),
-    ("--etcd-password=abc123", "abc123"),
-    ("token=eyJhbGciOiJSUzI1NiJ9.x.y", "eyJhbGciOiJSUzI1NiJ9"),
-])
+@pytest.mark.parametrize(
+    "actual, secret",
+    [
+        ("root 1234 /usr/bin/kubelet --token=s3cr3t-T0ken --v=2", "s3cr3t-T0ken"),
+        ("kube-apiserver --basic-auth-password hunter2 --secure-port=6443", "hunter2"),
+        ("--etcd-password=abc123", "abc123"),
+        ("token=eyJhbGciOiJSUzI1NiJ9.x.y", "eyJhbGciOiJSUzI1NiJ9"),
+    ],
+)
 def test_secrets_in_actual_value_are_redacted(actual, secret):
     doc = load()
     result = doc["Controls"][0]["tests"][1]["results"][0]
@@ -179,17 +188,14 @@ def test_module_keeps_good_records_and_warns(tmp_path):
     doc["Controls"][0]["tests"].append(42)
     doc["Totals"]["total_fail"] = 0
     doc["Controls"][0]["version"] = "1.15"
-    text = json.dumps(doc).replace('"Ensure that the --anonymous-auth argument is set to false (Automated)"',
-                                   '"bad \\ud800 text"')
+    text = json.dumps(doc).replace('"Ensure that the --anonymous-auth argument is set to false (Automated)"', '"bad \\ud800 text"')
     (tmp_path / "kb.json").write_text(text)
     (tmp_path / "kb.yml").write_text(PLAYBOOK)
     out = tmp_path / "out.json"
-    proc = run_playbook(tmp_path / "kb.yml", "-e", json.dumps({"kb_path": str(tmp_path / "kb.json"),
-                                                               "out": str(out)}))
+    proc = run_playbook(tmp_path / "kb.yml", "-e", json.dumps({"kb_path": str(tmp_path / "kb.json"), "out": str(out)}))
     result = json.loads(out.read_text())
     assert len(result["findings"]) == 24 and result["benchmarks"] == ["cis-1.5"]
-    assert len(result["skips"]) == 2 and result["totals_mismatch"] == [
-        "%s: Totals: total_fail says 0 but 2 FAIL result(s) are listed" % (tmp_path / "kb.json")]
+    assert len(result["skips"]) == 2 and result["totals_mismatch"] == ["%s: Totals: total_fail says 0 but 2 FAIL result(s) are listed" % (tmp_path / "kb.json")]
     assert "disagree with the results it lists" in proc.stdout and "mapped to cis-1.5" in proc.stdout
     assert "2 kube-bench entries could not be read" in proc.stdout
     # counted: the results the file lists, the unreadable one included

@@ -68,12 +68,26 @@ def shell_runner(argv):
 
 
 # --------------------------------------------------------------------------------------------- version mapping
-@pytest.mark.parametrize(("version", "benchmark"), [
-    ("1.15", "cis-1.5"), ("v1.18.20", "cis-1.6"), ("1.21", "cis-1.20"), ("1.23.4", "cis-1.23"), ("1.24", "cis-1.24"),
-    ("1.25", "cis-1.7"), ("1.26", "cis-1.8"), ("v1.27.16", "cis-1.9"), ("1.28", "cis-1.10"), ("1.29", "cis-1.11"),
-    ("v1.30.2-eks-1234", "cis-1.11"), ("1.31", "cis-1.11"), ("1.32", "cis-1.12"), ("v1.33.4", "cis-1.12"),
-    ("1.34.0+k3s1", "cis-1.12"),
-])
+@pytest.mark.parametrize(
+    ("version", "benchmark"),
+    [
+        ("1.15", "cis-1.5"),
+        ("v1.18.20", "cis-1.6"),
+        ("1.21", "cis-1.20"),
+        ("1.23.4", "cis-1.23"),
+        ("1.24", "cis-1.24"),
+        ("1.25", "cis-1.7"),
+        ("1.26", "cis-1.8"),
+        ("v1.27.16", "cis-1.9"),
+        ("1.28", "cis-1.10"),
+        ("1.29", "cis-1.11"),
+        ("v1.30.2-eks-1234", "cis-1.11"),
+        ("1.31", "cis-1.11"),
+        ("1.32", "cis-1.12"),
+        ("v1.33.4", "cis-1.12"),
+        ("1.34.0+k3s1", "cis-1.12"),
+    ],
+)
 def test_version_mapping_table(version, benchmark):
     assert kb.benchmark_for_version(version) == (benchmark, None)
 
@@ -90,34 +104,50 @@ def test_versions_beyond_the_table():
 def test_table_matches_the_shared_reference():
     """formats.md 1.2: 1.27 cis-1.9, 1.28 cis-1.10, 1.29-1.31 cis-1.11, 1.32-1.34 cis-1.12; cis-1.12 is the newest."""
     assert {k: v for k, v in kb.VERSION_MAPPING.items() if k >= "1.27"} == {
-        "1.27": "cis-1.9", "1.28": "cis-1.10", "1.29": "cis-1.11", "1.30": "cis-1.11", "1.31": "cis-1.11",
-        "1.32": "cis-1.12", "1.33": "cis-1.12", "1.34": "cis-1.12"}
+        "1.27": "cis-1.9",
+        "1.28": "cis-1.10",
+        "1.29": "cis-1.11",
+        "1.30": "cis-1.11",
+        "1.31": "cis-1.11",
+        "1.32": "cis-1.12",
+        "1.33": "cis-1.12",
+        "1.34": "cis-1.12",
+    }
 
 
-@pytest.mark.parametrize(("text", "version"), [("Kubernetes v1.33.4\n", "v1.33.4"), ("Kubernetes v1.30.2-eks-49a6c0", "v1.30.2-eks-49a6c0"),
-                                               ("", None), ("command not found", None)])
+@pytest.mark.parametrize(
+    ("text", "version"), [("Kubernetes v1.33.4\n", "v1.33.4"), ("Kubernetes v1.30.2-eks-49a6c0", "v1.30.2-eks-49a6c0"), ("", None), ("command not found", None)]
+)
 def test_kubelet_version(text, version):
     assert kb.kubelet_version(text) == version
 
 
 # ------------------------------------------------------------------------------------------------------ command
-@pytest.mark.parametrize(("kwargs", "argv"), [
-    ({"benchmark": "cis-1.12", "targets": ["node"]}, ["kb", "run", "--json", "--benchmark", "cis-1.12", "--targets", "node"]),
-    ({"benchmark": "cis-1.11", "targets": [], "config_dir": "/etc/kube-bench/cfg", "extra_args": ["--check", "4.2.1"]},
-     ["kb", "run", "--json", "--benchmark", "cis-1.11", "--config-dir", "/etc/kube-bench/cfg", "--check", "4.2.1"]),
-    ({"benchmark": None, "targets": ["master", "node"]}, ["kb", "run", "--json", "--targets", "master,node"]),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "argv"),
+    [
+        ({"benchmark": "cis-1.12", "targets": ["node"]}, ["kb", "run", "--json", "--benchmark", "cis-1.12", "--targets", "node"]),
+        (
+            {"benchmark": "cis-1.11", "targets": [], "config_dir": "/etc/kube-bench/cfg", "extra_args": ["--check", "4.2.1"]},
+            ["kb", "run", "--json", "--benchmark", "cis-1.11", "--config-dir", "/etc/kube-bench/cfg", "--check", "4.2.1"],
+        ),
+        ({"benchmark": None, "targets": ["master", "node"]}, ["kb", "run", "--json", "--targets", "master,node"]),
+    ],
+)
 def test_build_run_command(kwargs, argv):
     assert kb.build_run_command("kb", **kwargs) == argv
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"benchmark": "cis 1.12; rm -rf /"}, "not a kube-bench benchmark"),
-    ({"benchmark": "cis-1.12", "targets": ["nodes"]}, "unknown kube-bench target"),
-    ({"benchmark": "cis-1.12", "extra_args": ["--junit"]}, "must not contain --junit"),
-    ({"benchmark": "cis-1.12", "extra_args": ["--outputfile=/tmp/x"]}, "must not contain --outputfile"),
-    ({"benchmark": "cis-1.12", "extra_args": ["--benchmark", "cis-1.9"]}, "must not contain --benchmark"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"benchmark": "cis 1.12; rm -rf /"}, "not a kube-bench benchmark"),
+        ({"benchmark": "cis-1.12", "targets": ["nodes"]}, "unknown kube-bench target"),
+        ({"benchmark": "cis-1.12", "extra_args": ["--junit"]}, "must not contain --junit"),
+        ({"benchmark": "cis-1.12", "extra_args": ["--outputfile=/tmp/x"]}, "must not contain --outputfile"),
+        ({"benchmark": "cis-1.12", "extra_args": ["--benchmark", "cis-1.9"]}, "must not contain --benchmark"),
+    ],
+)
 def test_build_run_command_refuses(kwargs, message):
     with pytest.raises(kb.KubeBenchError, match=message):
         kb.build_run_command("kb", **kwargs)
@@ -136,8 +166,7 @@ def test_parse_run_output_tolerates_log_lines_and_names_garbage():
 @pytest.mark.parametrize("fixture", ["node-cis-1.12.json", "node-cis-1.12-nototals.json"])
 def test_run_detects_the_benchmark_from_the_fake_kubelet(tmp_path, fixture):
     fake = make_fake(tmp_path / "fake", fixture)
-    findings, info = kb.run(shell_runner, str(fake / "kube-bench"), targets=["node"],
-                            kubelet_binary=str(fake / "kubelet"), cluster="c1", node="w1")
+    findings, info = kb.run(shell_runner, str(fake / "kube-bench"), targets=["node"], kubelet_binary=str(fake / "kubelet"), cluster="c1", node="w1")
     assert_valid_findings(findings)
     assert len(findings) == 25
     assert (info["benchmark"], info["benchmark_from"], info["kubernetes_version"]) == ("cis-1.12", "kubelet", "v1.33.4")
@@ -149,8 +178,7 @@ def test_run_detects_the_benchmark_from_the_fake_kubelet(tmp_path, fixture):
 def test_run_with_version_or_benchmark_never_asks_the_kubelet(tmp_path):
     fake = make_fake(tmp_path / "fake")
     for options in ({"version": "v1.33.1"}, {"benchmark": "cis-1.12"}):
-        findings, info = kb.run(shell_runner, str(fake / "kube-bench"), targets=["node"],
-                                kubelet_binary=str(tmp_path / "no-kubelet"), **options)
+        findings, info = kb.run(shell_runner, str(fake / "kube-bench"), targets=["node"], kubelet_binary=str(tmp_path / "no-kubelet"), **options)
         assert len(findings) == 25 and info["benchmark"] == "cis-1.12"
         assert info["benchmark_from"] == next(iter(options))
     with pytest.raises(kb.KubeBenchError, match="not both"):
@@ -247,16 +275,15 @@ def test_module_runs_the_fake_over_ssh_on_a_testbed_node(testbed, tmp_path):
     try:
         testbed.playbook(copy, "-e", json.dumps({"target": node, "src": str(fake), "dest": remote}))
         out = tmp_path / "result.json"
-        testbed.playbook(playbook, "-e", json.dumps({"target": node, "fake_dir": remote, "targets": ["node"],
-                                                      "out": str(out)}))
+        testbed.playbook(playbook, "-e", json.dumps({"target": node, "fake_dir": remote, "targets": ["node"], "out": str(out)}))
         result = json.loads(out.read_text())
         assert result["benchmark"] == "cis-1.12" and result["kubernetes_version"] == "v1.33.4"
         assert len(result["findings"]) == 25 and {f["node"] for f in result["findings"]} == {node}
         assert_valid_findings(result["findings"])
         calls = testbed.ssh(node, f"cat {remote}/calls").stdout.splitlines()
-        assert calls == [WORKER_ARGS]   # with the arguments the module built
+        assert calls == [WORKER_ARGS]  # with the arguments the module built
         ran_in = testbed.ssh(node, f"cat {remote}/netns").stdout.split()
-        assert ran_in == testbed.ssh(node, "readlink /proc/self/ns/net").stdout.split()   # on the node itself
+        assert ran_in == testbed.ssh(node, "readlink /proc/self/ns/net").stdout.split()  # on the node itself
         assert ran_in != subprocess.run(["readlink", "/proc/self/ns/net"], capture_output=True, text=True).stdout.split()
     finally:
         testbed.ssh(node, f"rm -rf {remote}", check=False)
@@ -274,9 +301,20 @@ def test_job_is_a_valid_kubernetes_object(control_plane):
     assert container["image"] == "docker.io/aquasec/kube-bench:v0.15.6"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     host_paths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
-    expected = {"/var/lib/cni", "/var/lib/etcd", "/var/lib/kubelet", "/var/lib/kube-scheduler",
-                "/var/lib/kube-controller-manager", "/etc/systemd", "/lib/systemd", "/srv/kubernetes", "/etc/kubernetes",
-                "/etc/cni/net.d", "/opt/cni/bin", "/usr/bin"} | ({"/etc/passwd", "/etc/group"} if control_plane else set())
+    expected = {
+        "/var/lib/cni",
+        "/var/lib/etcd",
+        "/var/lib/kubelet",
+        "/var/lib/kube-scheduler",
+        "/var/lib/kube-controller-manager",
+        "/etc/systemd",
+        "/lib/systemd",
+        "/srv/kubernetes",
+        "/etc/kubernetes",
+        "/etc/cni/net.d",
+        "/opt/cni/bin",
+        "/usr/bin",
+    } | ({"/etc/passwd", "/etc/group"} if control_plane else set())
     assert set(host_paths.values()) == expected
     for volume_mount in container["volumeMounts"]:
         if volume_mount["name"] in host_paths:
@@ -297,9 +335,14 @@ def test_job_is_a_valid_kubernetes_object(control_plane):
 
 
 def test_job_options_and_refusals():
-    job = kb.build_job(node="Worker_1.Example.COM" + "x" * 80, namespace="security", service_account="kube-bench",
-                       image="registry.example.com/aquasec/kube-bench@sha256:" + "a" * 64, ttl_seconds_after_finished=None,
-                       extra_args=["--check", "4.2.1"])
+    job = kb.build_job(
+        node="Worker_1.Example.COM" + "x" * 80,
+        namespace="security",
+        service_account="kube-bench",
+        image="registry.example.com/aquasec/kube-bench@sha256:" + "a" * 64,
+        ttl_seconds_after_finished=None,
+        extra_args=["--check", "4.2.1"],
+    )
     assert kubernetes_validate.validate(job, "1.33", strict=True)
     assert len(job["metadata"]["name"]) <= 63 and job["metadata"]["name"].startswith("kube-bench-worker-1-example")
     assert "ttlSecondsAfterFinished" not in job["spec"]
@@ -319,28 +362,35 @@ def test_the_job_script_runs_and_its_log_is_read_back(tmp_path):
     out_dir.mkdir()
     job = kb.build_job(node="w1", benchmark="cis-1.12")
     script = job["spec"]["template"]["spec"]["containers"][0]["command"][2].replace(kb.JOB_OUTPUT_DIR, str(out_dir))
-    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30,
-                          env={"PATH": f"{fake}:/usr/bin:/bin"})
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30, env={"PATH": f"{fake}:/usr/bin:/bin"})
     assert proc.returncode == 0
     log = "some kubelet noise\n" + proc.stdout
     result = kb.extract_job_result(log, "pod log")
     assert result["exit_code"] == 0 and "Reported version" in result["stderr_tail"]
     findings, info = kb.to_findings(result["document"], node="w1")
     assert len(findings) == 25 and info["totals"]["total_fail"] == 2
-    assert kb.loads(log)["Totals"] == info["totals"]   # read mode understands the pod log too
+    assert kb.loads(log)["Totals"] == info["totals"]  # read mode understands the pod log too
     # kube-bench failing inside the Job: the log says so, with its stderr
     (fake / "expected").write_text("something else\n")
-    proc = subprocess.run(["/bin/sh", "-c", script.replace(str(out_dir) + "/result.json", str(out_dir) + "/r2.json")],
-                          capture_output=True, text=True, timeout=30, env={"PATH": f"{fake}:/usr/bin:/bin"})
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script.replace(str(out_dir) + "/result.json", str(out_dir) + "/r2.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": f"{fake}:/usr/bin:/bin"},
+    )
     with pytest.raises(kb.KubeBenchError, match="wrote no JSON.*exit code 2.*unexpected arguments"):
         kb.extract_job_result(proc.stdout)
 
 
-@pytest.mark.parametrize(("log", "message"), [
-    ("nothing here", "no kube-bench result"),
-    (kb.JOB_MARKER_BEGIN + '\n{"Controls": [', "cut off"),
-    (kb.JOB_MARKER_BEGIN + "\n{not json\n" + kb.JOB_MARKER_END + " rc=0\n", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("log", "message"),
+    [
+        ("nothing here", "no kube-bench result"),
+        (kb.JOB_MARKER_BEGIN + '\n{"Controls": [', "cut off"),
+        (kb.JOB_MARKER_BEGIN + "\n{not json\n" + kb.JOB_MARKER_END + " rc=0\n", "not valid JSON"),
+    ],
+)
 def test_broken_pod_logs_are_named(log, message):
     with pytest.raises(kb.KubeBenchError, match=message):
         kb.extract_job_result(log)
@@ -349,8 +399,7 @@ def test_broken_pod_logs_are_named(log, message):
 def test_module_builds_the_job_and_reads_its_log_through_ansible(tmp_path):
     playbook = tmp_path / "job.yml"
     out = tmp_path / "out.json"
-    log = kb.JOB_MARKER_BEGIN + "\n" + (FIXTURES / "node-cis-1.12-nototals.json").read_text() + "\n" + \
-        kb.JOB_MARKER_END + " rc=0\n"
+    log = kb.JOB_MARKER_BEGIN + "\n" + (FIXTURES / "node-cis-1.12-nototals.json").read_text() + "\n" + kb.JOB_MARKER_END + " rc=0\n"
     playbook.write_text("""
 - name: Job manifest and pod log
   hosts: localhost
@@ -380,8 +429,11 @@ def test_module_builds_the_job_and_reads_its_log_through_ansible(tmp_path):
     assert data["job"]["benchmark"] == "cis-1.11" and data["job"]["benchmark_from"] == "version"
     assert data["job"]["findings"] == [] and data["job"]["changed"] is False
     assert kubernetes_validate.validate(job, "1.33", strict=True)
-    assert job["metadata"] == {"name": "kube-bench-cp-1", "namespace": "security",
-                               "labels": {"app.kubernetes.io/name": "kube-bench", "app.kubernetes.io/managed-by": "kubesec"}}
+    assert job["metadata"] == {
+        "name": "kube-bench-cp-1",
+        "namespace": "security",
+        "labels": {"app.kubernetes.io/name": "kube-bench", "app.kubernetes.io/managed-by": "kubesec"},
+    }
     assert "tolerations" in job["spec"]["template"]["spec"]
     assert len(data["read"]["findings"]) == 25 and data["read"]["exit_code"] == 0
     assert_valid_findings(data["read"]["findings"])

@@ -36,9 +36,9 @@ def config(root):
 
 def test_nested_keys_order_and_unknown_keys_are_kept(node):
     before = (node / CONFIG).read_text()
-    result = kc.plan(str(node), "kubelet.service", {"authentication.anonymous.enabled": False,
-                                                     "featureGates.RotateKubeletServerCertificate": True,
-                                                     "podPidsLimit": 4096}, {})
+    result = kc.plan(
+        str(node), "kubelet.service", {"authentication.anonymous.enabled": False, "featureGates.RotateKubeletServerCertificate": True, "podPidsLimit": 4096}, {}
+    )
     assert result["settings_changed"] == ["featureGates.RotateKubeletServerCertificate", "podPidsLimit"]
     after = yaml.safe_load(result["changes"][0]["after"])
     assert list(after)[: len(yaml.safe_load(before))] == list(yaml.safe_load(before))  # order kept, new keys last
@@ -91,11 +91,14 @@ def test_extra_args_file_must_be_read_by_the_unit(node):
         kc.plan(str(node), "kubelet.service", {}, {"--pod-max-pids": 1024}, extra_args_file="/etc/sysconfig/kubelet")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("kind: KubeletConfiguration\nauthentication: {anonymous\n", "is not valid YAML at line"),
-    ("- a\n", "must hold a mapping"),
-    ("kind: KubeProxyConfiguration\n", "expected kind KubeletConfiguration"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("kind: KubeletConfiguration\nauthentication: {anonymous\n", "is not valid YAML at line"),
+        ("- a\n", "must hold a mapping"),
+        ("kind: KubeProxyConfiguration\n", "expected kind KubeletConfiguration"),
+    ],
+)
 def test_bad_config_files_are_refused(node, content, message):
     (node / CONFIG).write_text(content)
     with pytest.raises(kc.KubeletConfigError, match=message):
@@ -120,10 +123,8 @@ def test_missing_config_is_named(node):
 
 def run_module(node, args, *flags):
     env = ansible_env()
-    cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.kubelet_config",
-           "-a", json.dumps(dict(args, root=str(node))), *flags]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**env, "ANSIBLE_STDOUT_CALLBACK": "json",
-                                                                      "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
+    cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.kubelet_config", "-a", json.dumps(dict(args, root=str(node))), *flags]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**env, "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"})
     data = json.loads(out.stdout)
     return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
@@ -161,8 +162,9 @@ MODULE = "ansible_collections.kubesec.cluster.plugins.modules.kubelet_config"
 def module_process(node, args, preexec_fn=None):
     """The module as a bare process (no ansible wrapper), so several can run at once; returns Popen."""
     env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
-    proc = subprocess.Popen([sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=preexec_fn)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=preexec_fn
+    )
     proc.stdin.write(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, root=str(node))}))
     proc.stdin.close()
     return proc
@@ -300,8 +302,11 @@ def test_a_config_path_leaving_the_root_is_refused(node, config_path):
 def test_a_relative_symlink_leaving_the_root_is_refused(node):
     os.unlink(node / CONFIG)
     os.symlink("../../../../outside.yaml", node / CONFIG)
-    with pytest.raises(kc.KubeletConfigError, match=r"leaves the node root .* \(through the symlink "
-                                                    r"/var/lib/kubelet/config.yaml -> ../../../../outside.yaml\)"):
+    with pytest.raises(
+        kc.KubeletConfigError,
+        match=r"leaves the node root .* \(through the symlink "
+        r"/var/lib/kubelet/config.yaml -> ../../../../outside.yaml\)",
+    ):
         kc.plan(str(node), "kubelet.service", {"readOnlyPort": 0}, {})
 
 
@@ -344,8 +349,7 @@ def test_module_backups_go_to_backup_dir_not_beside_the_file(node):
     """Issue 24: rollback backups must not pile up inside /var/lib/kubelet (where the kubelet keeps its state)."""
     (node / "etc/default/kubelet").write_text('KUBELET_EXTRA_ARGS="--anonymous-auth=true"\n')
     before = tree_state(node)
-    real = run_module(node, {"settings": {"authentication.anonymous.enabled": False, "podPidsLimit": 4096},
-                             "backup_dir": "/var/lib/kubesec/kubelet-backups"})
+    real = run_module(node, {"settings": {"authentication.anonymous.enabled": False, "podPidsLimit": 4096}, "backup_dir": "/var/lib/kubesec/kubelet-backups"})
     assert real["changed"] is True
     backup_dir = node / "var/lib/kubesec/kubelet-backups"
     assert oct(backup_dir.stat().st_mode)[-3:] == "700"

@@ -4,6 +4,7 @@ A build that was green one day must stay green the next: pip resolves the newest
 every package, transitive ones included, is pinned (with hashes) in requirements/test.txt and runtime.txt, which
 `make lock` (scripts/lock.py, uv pip compile) writes from pyproject.toml and requirements/constraints.in.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -48,7 +49,8 @@ def test_lock_was_made_from_the_current_pyproject(name):
     recorded = lock.recorded_digest(REQ / name)
     assert recorded == lock.inputs_digest(), (
         f"requirements/{name} was resolved from other dependency lists than pyproject.toml and "
-        "requirements/constraints.in have now: run `make lock` and commit both locks")
+        "requirements/constraints.in have now: run `make lock` and commit both locks"
+    )
 
 
 def test_the_digest_changes_when_a_dependency_changes(tmp_path):
@@ -105,6 +107,7 @@ def test_every_pip_install_in_the_makefile_goes_through_a_lock_or_an_exact_pin()
     assert installs, "the Makefile installs nothing?"
     for line in installs:
         assert re.search(r"--require-hashes -r requirements/(runtime|test)\.txt", line) or re.search(
-            r"pip install -q (pip|uv)==\$\((PIP|UV)_VERSION\)", line), f"unlocked install in the Makefile: {line}"
+            r"pip install -q (pip|uv)==\$\((PIP|UV)_VERSION\)", line
+        ), f"unlocked install in the Makefile: {line}"
     for name in ("PIP_VERSION", "UV_VERSION"):
         assert re.search(rf"^{name}\s*:=\s*\d+\.\d+(\.\d+)?$", makefile, re.M), name

@@ -98,23 +98,36 @@ def test_versions_old_runc_and_containerd_and_skew(debian):
     assert skew["status"] == "fail" and "4 minor versions older" in skew["evidence"]["actual"]
 
 
-@pytest.mark.parametrize(("kubelet", "apiserver", "state"), [
-    ("1.33.1", "v1.33.2", "ok"), ("1.30.0", "1.33.0", "ok"), ("1.29.9", "1.33.0", "unsupported"),
-    ("1.34.0", "1.33.9", "unsupported"), ("1.22.0", "1.24.0", "ok"), ("1.21.0", "1.24.0", "unsupported"),
-    ("1.33.0", None, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("kubelet", "apiserver", "state"),
+    [
+        ("1.33.1", "v1.33.2", "ok"),
+        ("1.30.0", "1.33.0", "ok"),
+        ("1.29.9", "1.33.0", "unsupported"),
+        ("1.34.0", "1.33.9", "unsupported"),
+        ("1.22.0", "1.24.0", "ok"),
+        ("1.21.0", "1.24.0", "unsupported"),
+        ("1.33.0", None, "unknown"),
+    ],
+)
 def test_skew_policy(kubelet, apiserver, state):
     assert nc.skew(kubelet, apiserver)["state"] == state
 
 
-@pytest.mark.parametrize(("release", "cves"), [
-    ("1.0.0-rc6", {"CVE-2019-5736", "CVE-2024-21626", "CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
-    ("1.1.11", {"CVE-2024-21626", "CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
-    ("1.1.12", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
-    ("1.2.7", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
-    ("1.2.8", set()), ("1.3.2", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}), ("1.3.3", set()),
-    ("1.4.0-rc2", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}), ("1.4.0", set()),
-])
+@pytest.mark.parametrize(
+    ("release", "cves"),
+    [
+        ("1.0.0-rc6", {"CVE-2019-5736", "CVE-2024-21626", "CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.1.11", {"CVE-2024-21626", "CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.1.12", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.2.7", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.2.8", set()),
+        ("1.3.2", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.3.3", set()),
+        ("1.4.0-rc2", {"CVE-2025-31133", "CVE-2025-52565", "CVE-2025-52881"}),
+        ("1.4.0", set()),
+    ],
+)
 def test_runc_cve_table(release, cves):
     rows = nc.escape_cves("runc", release, DATA["container_escape_cves"])
     assert {row["cve"] for row in rows} == cves
@@ -123,8 +136,7 @@ def test_runc_cve_table(release, cves):
 def test_control_plane_reads_its_own_apiserver_manifest(debian):
     manifests = debian / "etc/kubernetes/manifests"
     manifests.mkdir(parents=True)
-    (manifests / "kube-apiserver.yaml").write_text(
-        "spec:\n  containers:\n  - name: kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.30.4\n")
+    (manifests / "kube-apiserver.yaml").write_text("spec:\n  containers:\n  - name: kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v1.30.4\n")
     findings, state = nc.assess(str(debian), DATA, node="cp", now=NOW)
     assert state["apiserver"]["version"] == "v1.30.4"
     assert by_id(findings)["KS-NODE-004"][0]["status"] == "pass"
@@ -138,6 +150,7 @@ def test_gzip_lists_and_stale_lists(debian):
     plain.unlink()
     old = NOW - 30 * 86400
     import os
+
     os.utime(gz, (old, old))
     findings, state = nc.assess(str(debian), DATA, node="w1", now=NOW)
     assert len(state["pending"]) == 5
@@ -229,18 +242,19 @@ UPDATEINFO = """<?xml version="1.0" encoding="UTF-8"?>
 def rhel(tmp_path):
     root = tmp_path / "node"
     (root / "etc/dnf").mkdir(parents=True)
-    (root / "etc/os-release").write_text('NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
-                                         'PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\n')
+    (root / "etc/os-release").write_text('NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\n')
     (root / "var/lib/rpm").mkdir(parents=True)
     boot = int(NOW - 86400)
     conn = sqlite3.connect(root / "var/lib/rpm/rpmdb.sqlite")
     conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
-    for blob in (rpm_pkg("openssl-libs", "3.0.7", "24.el9", boot - 100, epoch=1),
-                 rpm_pkg("kernel-core", "5.14.0", "362.8.1.el9_3", boot - 5000),
-                 rpm_pkg("kernel-core", "5.14.0", "362.24.1.el9_3", boot + 3600),
-                 rpm_pkg("bash", "5.1.8", "6.el9", boot - 100),
-                 rpm_pkg("runc", "1.1.12", "1.el9", boot - 100, epoch=4),
-                 rpm_pkg("kubelet", "1.31.2", "150500.1.1", boot - 100)):
+    for blob in (
+        rpm_pkg("openssl-libs", "3.0.7", "24.el9", boot - 100, epoch=1),
+        rpm_pkg("kernel-core", "5.14.0", "362.8.1.el9_3", boot - 5000),
+        rpm_pkg("kernel-core", "5.14.0", "362.24.1.el9_3", boot + 3600),
+        rpm_pkg("bash", "5.1.8", "6.el9", boot - 100),
+        rpm_pkg("runc", "1.1.12", "1.el9", boot - 100, epoch=4),
+        rpm_pkg("kubelet", "1.31.2", "150500.1.1", boot - 100),
+    ):
         conn.execute("INSERT INTO Packages (blob) VALUES (?)", (blob,))
     conn.commit()
     conn.close()
@@ -276,8 +290,7 @@ def test_rhel_reboot_needs_restarting_semantics_and_dnf_automatic(rhel):
     findings, state = nc.assess(str(rhel), DATA, node="r1", now=NOW)
     reboot = by_id(findings)["KS-NODE-002"][0]
     assert reboot["status"] == "fail"
-    assert "running kernel 5.14.0-362.8.1.el9_3.x86_64, newest installed 5.14.0-362.24.1.el9_3.x86_64" \
-        in reboot["evidence"]["actual"]
+    assert "running kernel 5.14.0-362.8.1.el9_3.x86_64, newest installed 5.14.0-362.24.1.el9_3.x86_64" in reboot["evidence"]["actual"]
     assert "needs-restarting: kernel-core updated since boot" in reboot["evidence"]["actual"]
     assert by_id(findings)["KS-NODE-003"][0]["status"] == "pass"
     assert state["components"]["runc"]["release"] == "1.1.12"
@@ -309,8 +322,9 @@ def test_live_debian_agrees_with_apt_get_simulate():
     _, state = nc.assess("/", DATA, node="live")
     if not state["lists"]:
         pytest.skip("no security lists on this machine")
-    out = subprocess.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"], capture_output=True, text=True,
-                         env={"LANG": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}).stdout
+    out = subprocess.run(
+        ["apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"], capture_output=True, text=True, env={"LANG": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    ).stdout
     apt = set()
     for line in out.splitlines():
         if line.startswith("Inst ") and "-security" in line.split("(", 1)[-1].split(")")[0]:

@@ -18,15 +18,17 @@ def test_installer_trees_start(tmp_path, profile):
     assert node_double.check_rancher_kubelet(str(tmp_path))[1] == []
 
 
-@pytest.mark.parametrize("items, message", [
-    (["tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NOT_A_REAL_SUITE"],
-     "Cipher suite TLS_NOT_A_REAL_SUITE not supported"),
-    (["read-only-port=abc"], 'invalid argument "abc" for "--read-only-port" flag'),
-    (["anonymous-auth=maybe"], "strconv.ParseBool"),
-    (["no-such-flag=1"], "unknown flag: --no-such-flag"),
-    (["client-ca-file=/nowhere/ca.crt"], "open /nowhere/ca.crt: no such file"),
-    (["feature-gates=RotateKubeletServerCertificate"], "missing bool value"),
-])
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        (["tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_NOT_A_REAL_SUITE"], "Cipher suite TLS_NOT_A_REAL_SUITE not supported"),
+        (["read-only-port=abc"], 'invalid argument "abc" for "--read-only-port" flag'),
+        (["anonymous-auth=maybe"], "strconv.ParseBool"),
+        (["no-such-flag=1"], "unknown flag: --no-such-flag"),
+        (["client-ca-file=/nowhere/ca.crt"], "open /nowhere/ca.crt: no such file"),
+        (["feature-gates=RotateKubeletServerCertificate"], "missing bool value"),
+    ],
+)
 def test_a_bad_kubelet_arg_in_a_dropin_keeps_the_kubelet_down(tmp_path, items, message):
     materialize(tmp_path, "rancher:k3s-default", node="n1")
     dropin = tmp_path / "etc/rancher/k3s/config.yaml.d/90-kubesec.yaml"

@@ -69,7 +69,7 @@ def closure(module: str) -> dict[Path, list]:
         seen[path] = imports(path)
         for name, _guarded_import in seen[path]:
             if name.startswith(PREFIX + "."):
-                todo.append(PLUGINS / "module_utils" / (name[len(PREFIX) + 1:].split(".")[0] + ".py"))
+                todo.append(PLUGINS / "module_utils" / (name[len(PREFIX) + 1 :].split(".")[0] + ".py"))
     return seen
 
 
@@ -82,8 +82,7 @@ def problems(module: str) -> list[str]:
             if top == "ansible" and not name.startswith("ansible.module_utils"):
                 out.append(f"{where}: only ansible.module_utils is shipped to nodes")
             elif top not in ALLOWED and not (guarded and top in OPTIONAL):
-                out.append(f"{where}: not in the standard library or PyYAML"
-                           + (" (guarded, but no tested fallback listed in OPTIONAL)" if guarded else ""))
+                out.append(f"{where}: not in the standard library or PyYAML" + (" (guarded, but no tested fallback listed in OPTIONAL)" if guarded else ""))
     return out
 
 
@@ -96,14 +95,18 @@ def test_the_checker_catches_what_it_must(tmp_path, monkeypatch):
     """A checker that cannot fail proves nothing: feed it the imports it must refuse."""
     fake = tmp_path / "modules"
     fake.mkdir()
-    (fake / "bad.py").write_text("import jsonschema\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
-                                 "try:\n    import kubernetes\nexcept ImportError:\n    pass\n"
-                                 "from ansible.plugins.action import ActionBase\n")
+    (fake / "bad.py").write_text(
+        "import jsonschema\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
+        "try:\n    import kubernetes\nexcept ImportError:\n    pass\n"
+        "from ansible.plugins.action import ActionBase\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "PLUGINS", tmp_path)
     found = problems("bad")
-    assert sorted(p.split(": ")[0] for p in found) == ["modules/bad.py imports ansible.plugins.action",
-                                                       "modules/bad.py imports jsonschema",
-                                                       "modules/bad.py imports kubernetes"]
+    assert sorted(p.split(": ")[0] for p in found) == [
+        "modules/bad.py imports ansible.plugins.action",
+        "modules/bad.py imports jsonschema",
+        "modules/bad.py imports kubernetes",
+    ]
 
 
 def test_every_module_is_either_node_safe_or_a_controller_api_module():
@@ -118,12 +121,19 @@ def test_every_module_is_either_node_safe_or_a_controller_api_module():
 
 
 AUDIT_EVENT = {
-    "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": "5a4bd5a1-0000-4000-8000-000000000001",
-    "stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/secrets/db", "verb": "get",
-    "user": {"username": "system:anonymous", "groups": ["system:unauthenticated"]}, "sourceIPs": ["10.0.0.7"],
-    "userAgent": "curl/8.5.0", "objectRef": {"resource": "secrets", "namespace": "default", "name": "db",
-                                            "apiVersion": "v1"},
-    "responseStatus": {"metadata": {}, "code": 403}, "requestReceivedTimestamp": "2026-11-24T06:00:00.000000Z",
+    "kind": "Event",
+    "apiVersion": "audit.k8s.io/v1",
+    "level": "Metadata",
+    "auditID": "5a4bd5a1-0000-4000-8000-000000000001",
+    "stage": "ResponseComplete",
+    "requestURI": "/api/v1/namespaces/default/secrets/db",
+    "verb": "get",
+    "user": {"username": "system:anonymous", "groups": ["system:unauthenticated"]},
+    "sourceIPs": ["10.0.0.7"],
+    "userAgent": "curl/8.5.0",
+    "objectRef": {"resource": "secrets", "namespace": "default", "name": "db", "apiVersion": "v1"},
+    "responseStatus": {"metadata": {}, "code": 403},
+    "requestReceivedTimestamp": "2026-11-24T06:00:00.000000Z",
     "stageTimestamp": "2026-11-24T06:00:00.002000Z",
 }
 
@@ -145,8 +155,14 @@ def test_node_modules_import_and_fall_back_with_a_stock_node_python(tmp_path):
     shipped.mkdir()
     (shipped / "ansible").symlink_to(Path(ansible.__file__).parent, target_is_directory=True)
     (shipped / "ansible_collections").symlink_to(COLLECTIONS / "ansible_collections", target_is_directory=True)
-    proc = subprocess.run([str(python), "-c", NODE_SCRIPT, ",".join(NODE_MODULES)], input=json.dumps(AUDIT_EVENT),
-                          capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(shipped)})
+    proc = subprocess.run(
+        [str(python), "-c", NODE_SCRIPT, ",".join(NODE_MODULES)],
+        input=json.dumps(AUDIT_EVENT),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(shipped)},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert result["backend"] == "json"  # neither orjson nor simdjson on a stock node: the stdlib fallback

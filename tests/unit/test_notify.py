@@ -56,11 +56,13 @@ def bot():
 
 
 def _smtp(port, cert, password=SMTP_PASSWORD, security="starttls", **kw):
-    return _notify.smtp("127.0.0.1", port, security, SMTP_USER, password, SMTP_USER, ["oncall@example.org"],
-                        "kubesec test", "test body", timeout=5, ca_path=cert[0], **kw)
+    return _notify.smtp(
+        "127.0.0.1", port, security, SMTP_USER, password, SMTP_USER, ["oncall@example.org"], "kubesec test", "test body", timeout=5, ca_path=cert[0], **kw
+    )
 
 
 # --- SMTP -----------------------------------------------------------------------------------------------------------
+
 
 def test_starttls_login_and_delivery(smtp_starttls, cert):
     result = _smtp(smtp_starttls.port, cert)
@@ -104,25 +106,25 @@ def test_closed_port_is_a_clear_error(cert):
 
 def test_untrusted_certificate_is_refused(smtp_starttls, cert):
     with pytest.raises(_notify.NotifyError) as err:
-        _notify.smtp("127.0.0.1", smtp_starttls.port, "starttls", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"],
-                     "s", "t", timeout=5)  # system trust store: the self-signed certificate is not in it
+        _notify.smtp(
+            "127.0.0.1", smtp_starttls.port, "starttls", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"], "s", "t", timeout=5
+        )  # system trust store: the self-signed certificate is not in it
     assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) and smtp_starttls.messages == []
 
 
 def test_starttls_to_an_implicit_tls_port_times_out_clearly(smtp_ssl, cert):
     with pytest.raises(_notify.NotifyError) as err:
-        _notify.smtp("127.0.0.1", smtp_ssl.port, "starttls", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"],
-                     "s", "t", timeout=2, ca_path=cert[0])
+        _notify.smtp("127.0.0.1", smtp_ssl.port, "starttls", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"], "s", "t", timeout=2, ca_path=cert[0])
     assert "127.0.0.1:%d" % smtp_ssl.port in str(err.value)
 
 
 def test_password_without_tls_is_refused_before_connecting():
     with pytest.raises(_notify.NotifyError, match="without TLS"):
-        _notify.smtp("127.0.0.1", lc.closed_port(), "none", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"],
-                     "s", "t")
+        _notify.smtp("127.0.0.1", lc.closed_port(), "none", SMTP_USER, SMTP_PASSWORD, SMTP_USER, ["a@example.org"], "s", "t")
 
 
 # --- Telegram -------------------------------------------------------------------------------------------------------
+
 
 def test_telegram_delivery(bot):
     result = _notify.telegram(bot.url, TOKEN, CHAT, "hello from kubesec", use_proxy=False, timeout=5)
@@ -137,10 +139,13 @@ def test_telegram_check_mode_calls_getme_only(bot):
     assert bot.messages == [] and [r["method"] for r in bot.requests] == ["GET"]
 
 
-@pytest.mark.parametrize(("token", "chat", "expected"), [
-    ("123:wrong-token", CHAT, "HTTP 401, error_code 401: Unauthorized (the bot token is wrong or revoked)"),
-    (TOKEN, "-42", "HTTP 400, error_code 400: Bad Request: chat not found"),
-])
+@pytest.mark.parametrize(
+    ("token", "chat", "expected"),
+    [
+        ("123:wrong-token", CHAT, "HTTP 401, error_code 401: Unauthorized (the bot token is wrong or revoked)"),
+        (TOKEN, "-42", "HTTP 400, error_code 400: Bad Request: chat not found"),
+    ],
+)
 def test_telegram_errors(bot, token, chat, expected):
     with pytest.raises(_notify.NotifyError) as err:
         _notify.telegram(bot.url, token, chat, "x", use_proxy=False, timeout=5)
@@ -168,12 +173,26 @@ def test_scrub_replaces_every_secret():
 
 # --- module: both channels at once, failures collected ---------------------------------------------------------------
 
+
 def _params(bot_url, smtp_port, cert, token=TOKEN, password=SMTP_PASSWORD):
     return {
         "telegram": {"enabled": True, "token": token, "chat_id": CHAT, "api_url": bot_url},
-        "email": {"enabled": True, "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "security": "starttls",
-                  "user": SMTP_USER, "password": password, "from": None, "to": ["oncall@example.org"]},
-        "cluster": "prod", "text": "", "timeout": 5, "validate_certs": True, "ca_path": cert[0], "use_proxy": False,
+        "email": {
+            "enabled": True,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "security": "starttls",
+            "user": SMTP_USER,
+            "password": password,
+            "from": None,
+            "to": ["oncall@example.org"],
+        },
+        "cluster": "prod",
+        "text": "",
+        "timeout": 5,
+        "validate_certs": True,
+        "ca_path": cert[0],
+        "use_proxy": False,
     }
 
 
@@ -184,17 +203,22 @@ def test_module_run_reports_every_channel(bot, smtp_starttls, cert):
 
 
 def test_module_run_collects_all_failures(bot, smtp_starttls, cert):
-    results, errors = notify_test.run(_params(bot.url, smtp_starttls.port, cert, token="1:bad", password="bad"),
-                                      check_mode=False)
+    results, errors = notify_test.run(_params(bot.url, smtp_starttls.port, cert, token="1:bad", password="bad"), check_mode=False)
     assert [r["ok"] for r in results] == [False, False] and len(errors) == 2
     assert "401" in errors[0] and "535" in errors[1]
 
 
 def _ansible_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_LOG_PATH=str(tmp_path / "ansible.log"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"),
-               no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+        ANSIBLE_LOG_PATH=str(tmp_path / "ansible.log"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        no_proxy="127.0.0.1",
+        NO_PROXY="127.0.0.1",
+    )
     return env
 
 
@@ -203,17 +227,51 @@ def test_module_through_ansible_never_shows_secrets(tmp_path, bot, smtp_starttls
     """Real ansible-playbook -vvv run of the module; the secrets appear in no output and no log."""
     token = "1:wrong-token-value" if wrong else TOKEN
     password = "wrong-password-value" if wrong else SMTP_PASSWORD
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{
-        "name": "Test the channels", "kubesec.cluster.notify_test": {
-            "cluster": "prod", "ca_path": cert[0], "use_proxy": False,
-            "telegram": {"enabled": True, "token": token, "chat_id": CHAT, "api_url": bot.url},
-            "email": {"enabled": True, "smtp_host": "127.0.0.1", "smtp_port": smtp_starttls.port, "user": SMTP_USER,
-                      "password": password, "to": ["oncall@example.org"]}}}]}]
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": "Test the channels",
+                    "kubesec.cluster.notify_test": {
+                        "cluster": "prod",
+                        "ca_path": cert[0],
+                        "use_proxy": False,
+                        "telegram": {"enabled": True, "token": token, "chat_id": CHAT, "api_url": bot.url},
+                        "email": {
+                            "enabled": True,
+                            "smtp_host": "127.0.0.1",
+                            "smtp_port": smtp_starttls.port,
+                            "user": SMTP_USER,
+                            "password": password,
+                            "to": ["oncall@example.org"],
+                        },
+                    },
+                }
+            ],
+        }
+    ]
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps(play))
-    proc = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-vvv", "-c", "local",
-                           "-i", "localhost,", "-e", "ansible_python_interpreter=" + sys.executable, str(playbook)],
-                          capture_output=True, text=True, env=_ansible_env(tmp_path), timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
+            "-vvv",
+            "-c",
+            "local",
+            "-i",
+            "localhost,",
+            "-e",
+            "ansible_python_interpreter=" + sys.executable,
+            str(playbook),
+        ],
+        capture_output=True,
+        text=True,
+        env=_ansible_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
     output = proc.stdout + proc.stderr + (tmp_path / "ansible.log").read_text()
     assert (proc.returncode != 0) == wrong, output[-3000:]
     if wrong:

@@ -15,8 +15,20 @@ import re
 import pytest
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import (
-    _auditlog, _cis, _cluster_facts, _errors, _falco_events, _gitops, _k8s_releases, _kube, _nodepath, _parsing,
-    _safeyaml, _static_pod, _trivy_operator_values, _workload,
+    _auditlog,
+    _cis,
+    _cluster_facts,
+    _errors,
+    _falco_events,
+    _gitops,
+    _k8s_releases,
+    _kube,
+    _nodepath,
+    _parsing,
+    _safeyaml,
+    _static_pod,
+    _trivy_operator_values,
+    _workload,
 )
 from tests.conftest import COLLECTION
 
@@ -43,28 +55,28 @@ def _ttl_col(text):
 COLUMNS = (_cis_col, _audit_col, _falco_col, _ttl_col)
 #  input          cis (Go + bare s)   audit log (days)   falco (words, int)   trivy TTL (Go)
 TABLE = [
-    ("5m",         300,                300,               300,                 300),
-    ("4h0m0s",     14400,              14400,             14400,               14400),
-    ("1.5h",       5400,               5400,              5400,                5400),
-    ("300ms",      0.3,                0.3,               0,                   0.3),
-    ("1us",        1e-6,               1e-6,              0,                   1e-6),
-    ("1\u00b5s",   1e-6,               1e-6,              0,                   1e-6),   # micro sign
-    ("1\u03bcs",   1e-6,               1e-6,              0,                   1e-6),   # Greek mu: Go takes both
-    (".5h",        1800,               1800,              1800,                1800),   # Go allows a bare fraction
-    ("1d",         E,                  86400,             86400,               E),      # Go has no days
-    ("2w",         E,                  1209600,           1209600,             E),
-    ("1H",         E,                  3600,              3600,                E),      # Go is case-sensitive
-    ("1h 30m",     E,                  5400,              5400,                E),      # Go allows no spaces
-    ("1 hour",     E,                  E,                 3600,                E),      # words: Falco's settings
-    ("15min",      E,                  E,                 900,                 E),
-    ("90",         90,                 90,                90,                  E),      # bare seconds, not in Go
-    ("-5m",        -300,               E,                 E,                   E),      # Go signs; windows not
-    ("5x",         E,                  E,                 E,                   E),
-    ("m",          E,                  E,                 E,                   E),
-    (".",          E,                  E,                 E,                   E),
-    ("1h x",       E,                  E,                 E,                   E),
-    ("nan",        E,                  E,                 E,                   E),
-    ("",           E,                  E,                 E,                   E),
+    ("5m", 300, 300, 300, 300),
+    ("4h0m0s", 14400, 14400, 14400, 14400),
+    ("1.5h", 5400, 5400, 5400, 5400),
+    ("300ms", 0.3, 0.3, 0, 0.3),
+    ("1us", 1e-6, 1e-6, 0, 1e-6),
+    ("1\u00b5s", 1e-6, 1e-6, 0, 1e-6),  # micro sign
+    ("1\u03bcs", 1e-6, 1e-6, 0, 1e-6),  # Greek mu: Go takes both
+    (".5h", 1800, 1800, 1800, 1800),  # Go allows a bare fraction
+    ("1d", E, 86400, 86400, E),  # Go has no days
+    ("2w", E, 1209600, 1209600, E),
+    ("1H", E, 3600, 3600, E),  # Go is case-sensitive
+    ("1h 30m", E, 5400, 5400, E),  # Go allows no spaces
+    ("1 hour", E, E, 3600, E),  # words: Falco's settings
+    ("15min", E, E, 900, E),
+    ("90", 90, 90, 90, E),  # bare seconds, not in Go
+    ("-5m", -300, E, E, E),  # Go signs; windows not
+    ("5x", E, E, E, E),
+    ("m", E, E, E, E),
+    (".", E, E, E, E),
+    ("1h x", E, E, E, E),
+    ("nan", E, E, E, E),
+    ("", E, E, E, E),
 ]
 
 
@@ -78,17 +90,25 @@ def test_duration_table(text, cis, audit, falco, ttl):
             assert column(text) == pytest.approx(expected), (column.__name__, text)
 
 
-@pytest.mark.parametrize(("text", "ns"), [
-    ("0", 0), ("-0", 0), ("+5s", 5 * 10 ** 9), ("-1.5h", -5400 * 10 ** 9), ("1h2m3s4ms5us6ns", 3723004005006),
-    ("1.h", 3600 * 10 ** 9), ("0.000000001s", 1), ("0.0000000019s", 1),  # Go truncates below 1 ns
-    ("2562047h47m16.854775807s", 2 ** 63 - 1),  # Go's largest Duration
-])
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("+5s", 5 * 10**9),
+        ("-1.5h", -5400 * 10**9),
+        ("1h2m3s4ms5us6ns", 3723004005006),
+        ("1.h", 3600 * 10**9),
+        ("0.000000001s", 1),
+        ("0.0000000019s", 1),  # Go truncates below 1 ns
+        ("2562047h47m16.854775807s", 2**63 - 1),  # Go's largest Duration
+    ],
+)
 def test_go_durations_as_go_reads_them(text, ns):
     assert _parsing.duration_ns(text, _parsing.GO) == ns
 
 
-@pytest.mark.parametrize("text", ["", "5", "1d", " 5m", "5m ", "1H", "2562047h47m16.854775808s", "+", "-", "s",
-                                  "1e3s", "5m" * 200])
+@pytest.mark.parametrize("text", ["", "5", "1d", " 5m", "5m ", "1H", "2562047h47m16.854775808s", "+", "-", "s", "1e3s", "5m" * 200])
 def test_go_durations_go_refuses(text):
     with pytest.raises(_parsing.ParseError):
         _parsing.duration_ns(text, _parsing.GO)
@@ -112,9 +132,9 @@ def test_no_other_duration_parser_is_left():
 
 # ------------------------------------------------------------------------------------------------ versions
 
+
 def test_versions():
-    assert _cluster_facts.parse_version("Kubernetes v1.29.3+k3s1") == {
-        "version": "v1.29.3+k3s1", "minor": "1.29", "major_minor": (1, 29), "suffix": "+k3s1"}
+    assert _cluster_facts.parse_version("Kubernetes v1.29.3+k3s1") == {"version": "v1.29.3+k3s1", "minor": "1.29", "major_minor": (1, 29), "suffix": "+k3s1"}
     assert _cluster_facts.parse_version("no version here") is None
     assert _k8s_releases.parse_version("v1.30.2-eks-1234") == (1, 30, 2)
     assert _k8s_releases.parse_version(" 1.31 ") == (1, 31, None)
@@ -127,11 +147,24 @@ def test_versions():
 
 # ------------------------------------------------------------------------------------------------ DNS-1123
 
-@pytest.mark.parametrize(("name", "label", "subdomain"), [
-    ("kube-proxy", True, True), ("a", True, True), ("a.b", False, True), ("-a", False, False),
-    ("a-", False, False), ("A", False, False), ("a_b", False, False), ("a" * 63, True, True),
-    ("a" * 64, False, True), (".".join(["a" * 63] * 4), False, False), ("abc\n", False, False), (5, False, False),
-])
+
+@pytest.mark.parametrize(
+    ("name", "label", "subdomain"),
+    [
+        ("kube-proxy", True, True),
+        ("a", True, True),
+        ("a.b", False, True),
+        ("-a", False, False),
+        ("a-", False, False),
+        ("A", False, False),
+        ("a_b", False, False),
+        ("a" * 63, True, True),
+        ("a" * 64, False, True),
+        (".".join(["a" * 63] * 4), False, False),
+        ("abc\n", False, False),
+        (5, False, False),
+    ],
+)
 def test_dns1123(name, label, subdomain):
     assert _parsing.is_dns1123_label(name) is label
     assert _parsing.is_dns1123_subdomain(name) is subdomain
@@ -139,9 +172,15 @@ def test_dns1123(name, label, subdomain):
 
 
 def test_static_pod_volume_names_use_the_shared_label_rule():
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
-           "spec": {"containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.30.2"}],
-                    "volumes": [{"name": "audit\n", "hostPath": {"path": "/var/log/kubernetes"}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
+        "spec": {
+            "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.30.2"}],
+            "volumes": [{"name": "audit\n", "hostPath": {"path": "/var/log/kubernetes"}}],
+        },
+    }
     errors = "; ".join(_static_pod.semantic_errors(pod))
     assert "spec.volumes[0].name 'audit\\n' is not a DNS-1123 label" in errors
     pod["spec"]["volumes"][0]["name"] = "audit"
@@ -149,6 +188,7 @@ def test_static_pod_volume_names_use_the_shared_label_rule():
 
 
 # ------------------------------------------------------------------------------------------------ YAML guard
+
 
 def test_one_yaml_import_guard():
     for path in (COLLECTION / "plugins" / "module_utils").glob("*.py"):
@@ -161,9 +201,9 @@ def test_one_yaml_import_guard():
 
 # ------------------------------------------------------------------------------------------------ errors
 
+
 def test_error_base_carries_file_and_place():
-    err = _errors.KubesecError("not a mapping", path="/etc/kubernetes/manifests/kube-apiserver.yaml",
-                               place="spec.containers[0]")
+    err = _errors.KubesecError("not a mapping", path="/etc/kubernetes/manifests/kube-apiserver.yaml", place="spec.containers[0]")
     assert str(err) == "/etc/kubernetes/manifests/kube-apiserver.yaml: spec.containers[0]: not a mapping"
     assert (err.path, err.place) == ("/etc/kubernetes/manifests/kube-apiserver.yaml", "spec.containers[0]")
     assert str(_errors.KubesecError("plain")) == "plain"
@@ -187,8 +227,7 @@ def test_existing_errors_keep_names_and_bases():
     for path in (COLLECTION / "plugins" / "module_utils").glob("*.py"):
         for match in re.finditer(r"^class (\w*(?:Error|Exception))\((\w+)", path.read_text(), re.M):
             names.append((path.name, match.group(1), match.group(2)))
-    roots = [(f, n, b) for f, n, b in names if b in ("Exception", "ValueError", "OSError", "RuntimeError")
-             and n not in ("_NotEvent", "KubesecError")]
+    roots = [(f, n, b) for f, n, b in names if b in ("Exception", "ValueError", "OSError", "RuntimeError") and n not in ("_NotEvent", "KubesecError")]
     assert not roots, "error classes not derived from KubesecError: %s" % roots
 
 

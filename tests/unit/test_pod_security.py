@@ -23,36 +23,37 @@ def ns(name, labels=None):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
 
 
-@pytest.mark.parametrize("namespaces, version, message", [
-    ([], "latest", "namespaces must be a mapping"),
-    ({"Shop": {"enforce": "baseline"}}, "latest", "'Shop' is not a namespace name"),
-    ({"shop": {"enforce": "strict"}}, "latest", "namespaces.shop.enforce must be one of privileged, baseline, restricted"),
-    ({"shop": {"enforce": "baseline", "block": "x"}}, "latest", r"unknown key\(s\) block"),
-    ({"shop": {"enforce": "baseline"}}, "1.33", "version must be 'latest' or a Kubernetes minor"),
-    ({"shop": {"enforce": "baseline", "version": "v2.0"}}, "latest", "namespaces.shop.version must be"),
-    ({"shop": {"version": "v1.33"}}, "latest", "sets only a version"),
-    ({"shop": {}}, "latest", "at least one of enforce, warn, audit"),
-])
+@pytest.mark.parametrize(
+    "namespaces, version, message",
+    [
+        ([], "latest", "namespaces must be a mapping"),
+        ({"Shop": {"enforce": "baseline"}}, "latest", "'Shop' is not a namespace name"),
+        ({"shop": {"enforce": "strict"}}, "latest", "namespaces.shop.enforce must be one of privileged, baseline, restricted"),
+        ({"shop": {"enforce": "baseline", "block": "x"}}, "latest", r"unknown key\(s\) block"),
+        ({"shop": {"enforce": "baseline"}}, "1.33", "version must be 'latest' or a Kubernetes minor"),
+        ({"shop": {"enforce": "baseline", "version": "v2.0"}}, "latest", "namespaces.shop.version must be"),
+        ({"shop": {"version": "v1.33"}}, "latest", "sets only a version"),
+        ({"shop": {}}, "latest", "at least one of enforce, warn, audit"),
+    ],
+)
 def test_bad_settings_name_namespace_and_key(namespaces, version, message):
     with pytest.raises(_psa.PsaConfigError, match=message):
         _psa.desired(namespaces, version)
 
 
 def test_desired_labels_with_versions():
-    wanted = _psa.desired({"shop": {"enforce": "baseline", "warn": "restricted"},
-                           "legacy": {"audit": "baseline", "version": "latest"}}, "v1.33")
+    wanted = _psa.desired({"shop": {"enforce": "baseline", "warn": "restricted"}, "legacy": {"audit": "baseline", "version": "latest"}}, "v1.33")
     assert wanted == {
         "legacy": {P + "audit": "baseline", P + "audit-version": "latest"},
-        "shop": {P + "enforce": "baseline", P + "enforce-version": "v1.33",
-                 P + "warn": "restricted", P + "warn-version": "v1.33"}}
+        "shop": {P + "enforce": "baseline", P + "enforce-version": "v1.33", P + "warn": "restricted", P + "warn-version": "v1.33"},
+    }
 
 
 def test_plan_owns_only_the_pod_security_labels():
     wanted = _psa.desired({"shop": {"enforce": "restricted"}}, "v1.33")
     current = {"shop": {"team": "web", P + "enforce": "baseline", P + "warn": "restricted"}}
     (change,) = _psa.plan(current, wanted, "present")
-    assert change["patch"] == {"metadata": {"labels": {P + "enforce": "restricted", P + "enforce-version": "v1.33",
-                                                       P + "warn": None}}}
+    assert change["patch"] == {"metadata": {"labels": {P + "enforce": "restricted", P + "enforce-version": "v1.33", P + "warn": None}}}
     assert change["before"] == {P + "enforce": "baseline", P + "warn": "restricted"}
     assert _psa.plan({"shop": dict(wanted["shop"], team="web")}, wanted, "present") == []  # idempotent
     (off,) = _psa.plan(current, wanted, "absent")
@@ -65,9 +66,14 @@ def test_plan_owns_only_the_pod_security_labels():
 def run_module(args, check=False, diff=False):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
     args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.pod_security_labels"],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.pod_security_labels"],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     return json.loads(proc.stdout)
 
 
@@ -84,21 +90,29 @@ def labels(api, name):
 
 
 def test_module_sets_labels_idempotently_with_check_mode_and_diff(api):
-    args = {"namespaces": {"shop": {"enforce": "baseline", "audit": "restricted"}, "payments": {"enforce": "restricted"}},
-            "version": "v1.33", "kubeconfig": api.kubeconfig}
+    args = {
+        "namespaces": {"shop": {"enforce": "baseline", "audit": "restricted"}, "payments": {"enforce": "restricted"}},
+        "version": "v1.33",
+        "kubeconfig": api.kubeconfig,
+    }
     checked = run_module(args, check=True, diff=True)
     assert checked["changed"] and [c["namespace"] for c in checked["changes"]] == ["payments", "shop"]
-    assert labels(api, "shop") == {"team": "web", P + "warn": "baseline"}           # check mode patched nothing
+    assert labels(api, "shop") == {"team": "web", P + "warn": "baseline"}  # check mode patched nothing
     assert not [r for r in api.requests if r["method"] == "PATCH"]
     assert "pod-security.kubernetes.io/enforce: baseline" in checked["diff"][1]["after"]
     assert "pod-security.kubernetes.io/warn: baseline" in checked["diff"][1]["before"]
     applied = run_module(args)
     assert applied["changed"]
-    assert labels(api, "shop") == {"team": "web", P + "enforce": "baseline", P + "enforce-version": "v1.33",
-                                   P + "audit": "restricted", P + "audit-version": "v1.33"}
+    assert labels(api, "shop") == {
+        "team": "web",
+        P + "enforce": "baseline",
+        P + "enforce-version": "v1.33",
+        P + "audit": "restricted",
+        P + "audit-version": "v1.33",
+    }
     patches = [r for r in api.requests if r["method"] == "PATCH"]
     assert [r["content_type"] for r in patches] == ["application/merge-patch+json"] * 2
-    assert run_module(args)["changed"] is False                                          # idempotent
+    assert run_module(args)["changed"] is False  # idempotent
     off = run_module(dict(args, state="absent"))
     assert off["changed"] and labels(api, "shop") == {"team": "web"} and labels(api, "payments") == {}
     assert run_module(dict(args, state="absent"))["changed"] is False
@@ -119,11 +133,18 @@ def test_render_only_writes_the_commands_and_manifests(tmp_path):
     first = run_module(args)
     assert first["changed"] and sorted(f["action"] for f in first["files"]) == ["written", "written"]
     (doc,) = list(yaml.safe_load_all((dest / "namespace-labels.yaml").read_text()))
-    assert doc == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": {
-        P + "enforce": "baseline", P + "enforce-version": "v1.33", P + "warn": "restricted", P + "warn-version": "v1.33"}}}
+    assert doc == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": "shop",
+            "labels": {P + "enforce": "baseline", P + "enforce-version": "v1.33", P + "warn": "restricted", P + "warn-version": "v1.33"},
+        },
+    }
     script = (dest / "kubectl-label.sh").read_text()
-    assert ("kubectl label --overwrite namespace shop 'pod-security.kubernetes.io/enforce=baseline' "
-            "'pod-security.kubernetes.io/enforce-version=v1.33'") in script
+    assert (
+        "kubectl label --overwrite namespace shop 'pod-security.kubernetes.io/enforce=baseline' 'pod-security.kubernetes.io/enforce-version=v1.33'"
+    ) in script
     assert run_module(args)["changed"] is False
     off = run_module(dict(args, state="absent"), diff=True)
     assert off["changed"] and not (dest / "namespace-labels.yaml").exists()
@@ -132,9 +153,15 @@ def test_render_only_writes_the_commands_and_manifests(tmp_path):
 
 def test_role_in_features_playbook_renders_for_the_demo(tmp_path):
     reports = tmp_path / "reports"
-    run_playbook(ROOT / "playbooks" / "features.yml", "--tags", "pod_security_admission",
-                 "--vault-id", "demo@" + str(ROOT / "inventories" / "demo" / "vault-password.txt"),
-                 "-e", json.dumps({"kubesec_reports_dir": str(reports)}))
+    run_playbook(
+        ROOT / "playbooks" / "features.yml",
+        "--tags",
+        "pod_security_admission",
+        "--vault-id",
+        "demo@" + str(ROOT / "inventories" / "demo" / "vault-password.txt"),
+        "-e",
+        json.dumps({"kubesec_reports_dir": str(reports)}),
+    )
     rendered = reports / "demo" / "rendered" / "pod-security"
     docs = list(yaml.safe_load_all((rendered / "namespace-labels.yaml").read_text()))
     assert [d["metadata"]["name"] for d in docs] == ["payments", "shop"]
@@ -143,11 +170,26 @@ def test_role_in_features_playbook_renders_for_the_demo(tmp_path):
 
 def test_role_applies_through_the_api_in_check_mode_and_for_real(api, tmp_path):
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {"fake": {
-        "hosts": {"fake-cp-1": {}},
-        "vars": {"kubesec_cluster": "fake", "ansible_connection": "local",
-                 "ansible_python_interpreter": sys.executable, "kubesec_kubeconfig": api.kubeconfig,
-                 "kubesec_pod_security": {"enabled": True, "namespaces": {"payments": {"enforce": "restricted"}}}}}}}}))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {
+                        "fake": {
+                            "hosts": {"fake-cp-1": {}},
+                            "vars": {
+                                "kubesec_cluster": "fake",
+                                "ansible_connection": "local",
+                                "ansible_python_interpreter": sys.executable,
+                                "kubesec_kubeconfig": api.kubeconfig,
+                                "kubesec_pod_security": {"enabled": True, "namespaces": {"payments": {"enforce": "restricted"}}},
+                            },
+                        }
+                    }
+                }
+            }
+        )
+    )
     playbook = tmp_path / "psa.yml"
     playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [kubesec.cluster.pod_security_admission]\n")
     out = run_playbook(playbook, "-i", inventory, "--check", "--diff").stdout

@@ -17,9 +17,14 @@ from tests.testbed.nodetree import materialize
 
 K3S_ARGV = ["/usr/local/bin/k3s", "server"]
 DROPIN = "/etc/rancher/k3s/config.yaml.d/90-kubesec.yaml"
-HARDEN = {"kubelet": {"--read-only-port": 0, "--pod-max-pids": 4096, "--seccomp-default": True,
-                      "--tls-cipher-suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                                              "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]}}
+HARDEN = {
+    "kubelet": {
+        "--read-only-port": 0,
+        "--pod-max-pids": 4096,
+        "--seccomp-default": True,
+        "--tls-cipher-suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+    }
+}
 
 
 def tree(tmp_path: Path, profile: str) -> Path:
@@ -48,9 +53,14 @@ def test_default_k3s_node_gets_a_new_dropin_the_audit_then_passes(tmp_path):
     assert len(plan["changes"]) == 1 and plan["changes"][0]["before"] == ""
     text = plan["changes"][0]["after"]
     # what k3s parses from it: one appended kubelet-arg list, values comma-joined and quoted
-    assert yaml.safe_load(text) == {"kubelet-arg+": [
-        "pod-max-pids=4096", "read-only-port=0", "seccomp-default=true",
-        "tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]}
+    assert yaml.safe_load(text) == {
+        "kubelet-arg+": [
+            "pod-max-pids=4096",
+            "read-only-port=0",
+            "seccomp-default=true",
+            "tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        ]
+    }
     write(plan)
     after = statuses(root)
     assert {after[c] for c in ("4.2.4", "4.2.12", "4.2.13", "4.2.14")} == {"pass"}
@@ -77,9 +87,9 @@ def test_operator_config_is_left_alone_and_overridden_items_are_named(tmp_path):
 def test_other_flags_in_the_dropin_are_kept_and_none_removes(tmp_path):
     root = tree(tmp_path, "k3s-default")
     write(_rancher.plan_dropin(str(root), "k3s", K3S_ARGV, HARDEN))
-    plan = _rancher.plan_dropin(str(root), "k3s", K3S_ARGV,
-                                {"kubelet": {"--seccomp-default": None},
-                                 "kube-proxy": {"--metrics-bind-address": "127.0.0.1:10249"}})
+    plan = _rancher.plan_dropin(
+        str(root), "k3s", K3S_ARGV, {"kubelet": {"--seccomp-default": None}, "kube-proxy": {"--metrics-bind-address": "127.0.0.1:10249"}}
+    )
     data = yaml.safe_load(plan["changes"][0]["after"])
     assert "seccomp-default=true" not in data["kubelet-arg+"] and "read-only-port=0" in data["kubelet-arg+"]
     assert data["kube-proxy-arg+"] == ["metrics-bind-address=127.0.0.1:10249"]
@@ -89,10 +99,8 @@ def test_other_flags_in_the_dropin_are_kept_and_none_removes(tmp_path):
 def test_feature_gates_merge_with_what_the_process_has(tmp_path):
     root = tree(tmp_path, "k3s-default")
     (root / "etc/rancher/k3s/config.yaml").write_text("kubelet-arg:\n  - feature-gates=SomeGate=false\n")
-    plan = _rancher.plan_dropin(str(root), "k3s", K3S_ARGV,
-                                {"kubelet": {"--feature-gates": {"RotateKubeletServerCertificate": True}}})
-    assert yaml.safe_load(plan["changes"][0]["after"])["kubelet-arg+"] == [
-        "feature-gates=SomeGate=false,RotateKubeletServerCertificate=true"]
+    plan = _rancher.plan_dropin(str(root), "k3s", K3S_ARGV, {"kubelet": {"--feature-gates": {"RotateKubeletServerCertificate": True}}})
+    assert yaml.safe_load(plan["changes"][0]["after"])["kubelet-arg+"] == ["feature-gates=SomeGate=false,RotateKubeletServerCertificate=true"]
 
 
 def test_a_later_dropin_that_replaces_the_list_is_named_and_nothing_is_planned(tmp_path):
@@ -117,11 +125,14 @@ def test_config_file_from_the_environment(tmp_path):
     assert plan["dropin"] == "/etc/k3s/main.yaml.d/90-kubesec.yaml"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("token: secret\n", "holds 'token', which kubesec does not write"),
-    ("kubelet-arg+:\n  - no-equals\n", "is not name=value"),
-    ("kubelet-arg+: [a=b\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("token: secret\n", "holds 'token', which kubesec does not write"),
+        ("kubelet-arg+:\n  - no-equals\n", "is not name=value"),
+        ("kubelet-arg+: [a=b\n", "not valid YAML"),
+    ],
+)
 def test_a_dropin_kubesec_did_not_write_is_refused_by_name(tmp_path, text, message):
     root = tree(tmp_path, "k3s-default")
     path = root / DROPIN.lstrip("/")
@@ -167,8 +178,14 @@ def run(root: Path, args: dict, check: bool = False) -> dict:
     import sys
 
     payload = dict(args, root=str(root), _ansible_check_mode=check, _ansible_diff=True)
-    out = subprocess.run([sys.executable, "-m", MODULE], input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", MODULE],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)),
+        timeout=120,
+    )
     return json.loads(out.stdout)
 
 

@@ -38,7 +38,7 @@ FORMS = [
     (f"app --password {S} --verbose", "app --password <redacted> --verbose"),
     (f"kube-apiserver --token={S}", "kube-apiserver --token=<redacted>"),
     (f"app --client-secret {S}", "app --client-secret <redacted>"),
-    (f"app --api-key=\"{S}\"", "app --api-key=\"<redacted>\""),
+    (f'app --api-key="{S}"', 'app --api-key="<redacted>"'),
     # key=value, key: value, JSON pairs
     (f"password={S}", "password=<redacted>"),
     (f"export DB_PASSWORD={S}; run", "export DB_PASSWORD=<redacted>; run"),
@@ -64,10 +64,10 @@ KEPT = [
     "ls /var/run/secrets/kubernetes.io/serviceaccount/token",
     "curl http://203.0.113.45:4444/x.sh",
     "tokenizer --mode fast",
-    "ssh -p 2222 root@host",                       # -p is the port outside sshpass/mysql
+    "ssh -p 2222 root@host",  # -p is the port outside sshpass/mysql
     "docker run -p 8080:80 nginx",
-    "mysql -p shop",                               # -p alone: mysql prompts; 'shop' is the database
-    "curl -u admin https://api",                   # no ':' : curl prompts for the password
+    "mysql -p shop",  # -p alone: mysql prompts; 'shop' is the database
+    "curl -u admin https://api",  # no ':' : curl prompts for the password
     "kube-apiserver --token-auth-file=/etc/kubernetes/tokens.csv --enable-bootstrap-token-auth=true",
     "--use-service-account-credentials=true",
     "--authorization-mode=Node,RBAC --anonymous-auth=false",
@@ -103,8 +103,14 @@ def test_token_shapes_anywhere():
 
 
 def test_json_stays_json():
-    line = json.dumps({"requestURI": f"/api/v1/pods?token={S}&x=1", "password": S, "user": {"username": "a"},
-                       "annotations": {"authentication.kubernetes.io/credential-id": ["JTI=1"]}})
+    line = json.dumps(
+        {
+            "requestURI": f"/api/v1/pods?token={S}&x=1",
+            "password": S,
+            "user": {"username": "a"},
+            "annotations": {"authentication.kubernetes.io/credential-id": ["JTI=1"]},
+        }
+    )
     out = redact_text(line)
     assert S not in out
     assert json.loads(out)["password"] == REDACTED
@@ -134,7 +140,7 @@ HOSTILE = {
     "bearer": "Bearer " * 14000,
     "pem no end": "-----BEGIN PRIVATE KEY-----" * 3500,
     "program words": "mysql " * 16000 + "curl -u " * 5000,
-    "quotes": "--password \"" * 8000,
+    "quotes": '--password "' * 8000,
     "jwt-ish": "eyJ" + "a" * 100000,
     "spaces": " " * 100000 + "password",
 }

@@ -11,8 +11,7 @@ from tests.conftest import COLLECTION, assert_valid_findings
 from tests.testbed.nodetree import materialize
 
 ROLE_CONTROLS = {
-    "node_hardening": ["__node_hardening_file_controls", "__node_hardening_kubelet_controls",
-                       "__node_hardening_kube_proxy_controls"],
+    "node_hardening": ["__node_hardening_file_controls", "__node_hardening_kubelet_controls", "__node_hardening_kube_proxy_controls"],
     "control_plane_hardening": ["__control_plane_hardening_file_controls", "__control_plane_hardening_flag_controls"],
 }
 
@@ -43,10 +42,8 @@ def test_worker_finding_carries_the_kubesec_way(tmp_path):
     findings, _ = _cis.audit_node(str(root), _catalogue.load("cis-1.12"), cluster="c1", node="worker-7")
     assert_valid_findings(findings)
     by_id = {f["id"]: f for f in findings}
-    assert by_id["CIS-4.1.9"]["remediation_kubesec"] == \
-        "ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l worker-7"
-    assert by_id["CIS-4.2.9"]["remediation_kubesec"].startswith(
-        "ansible-playbook playbooks/harden.yml --tags cis_4_2_9 -l worker-7 (applied only when")
+    assert by_id["CIS-4.1.9"]["remediation_kubesec"] == "ansible-playbook playbooks/harden.yml --tags cis_4_1_9 -l worker-7"
+    assert by_id["CIS-4.2.9"]["remediation_kubesec"].startswith("ansible-playbook playbooks/harden.yml --tags cis_4_2_9 -l worker-7 (applied only when")
     assert by_id["CIS-4.1.9"]["remediation"].startswith("chmod")  # the shell way stays
     # 4.2.8 (eventRecordQPS) is not remediated by kubesec: no kubesec way is offered
     assert "CIS-4.2.8" in by_id and "remediation_kubesec" not in by_id["CIS-4.2.8"]

@@ -18,14 +18,28 @@ TODAY = datetime.date(2026, 11, 24)
 
 
 def finding(fid, status="fail", node="n1", severity="high", **kw):
-    return make_finding(fid, kw.pop("source", "cis-node"), kw.pop("title", "title of " + fid), status,
-                        severity=severity, cluster="c1", node=node, resource={"kind": "Node", "name": node},
-                        evidence={"expected": "x", "actual": "y"}, **kw)
+    return make_finding(
+        fid,
+        kw.pop("source", "cis-node"),
+        kw.pop("title", "title of " + fid),
+        status,
+        severity=severity,
+        cluster="c1",
+        node=node,
+        resource={"kind": "Node", "name": node},
+        evidence={"expected": "x", "actual": "y"},
+        **kw,
+    )
 
 
 def test_waivers_apply_with_scope_prefix_and_expiry():
-    findings = [finding("CIS-4.2.1", node="n1"), finding("CIS-4.2.1", node="n2"), finding("CIS-4.1.9"),
-                finding("CIS-4.2.6", status="pass"), finding("KSV-0017", source="trivy-config")]
+    findings = [
+        finding("CIS-4.2.1", node="n1"),
+        finding("CIS-4.2.1", node="n2"),
+        finding("CIS-4.1.9"),
+        finding("CIS-4.2.6", status="pass"),
+        finding("KSV-0017", source="trivy-config"),
+    ]
     waivers = [
         {"id": "4.2.1", "reason": "only on n2", "scope": {"node": "n2"}},
         {"id": "CIS-4.1.*", "reason": "files managed by image", "expires": "2027-01-01"},
@@ -34,8 +48,13 @@ def test_waivers_apply_with_scope_prefix_and_expiry():
     ]
     result, info = _report.apply_waivers(findings, waivers, TODAY)
     status = [(f["id"], f["node"], f["status"]) for f in result]
-    assert status == [("CIS-4.2.1", "n1", "fail"), ("CIS-4.2.1", "n2", "waived"), ("CIS-4.1.9", "n1", "waived"),
-                      ("CIS-4.2.6", "n1", "pass"), ("KSV-0017", "n1", "fail")]
+    assert status == [
+        ("CIS-4.2.1", "n1", "fail"),
+        ("CIS-4.2.1", "n2", "waived"),
+        ("CIS-4.1.9", "n1", "waived"),
+        ("CIS-4.2.6", "n1", "pass"),
+        ("KSV-0017", "n1", "fail"),
+    ]
     assert result[1]["original_status"] == "fail" and result[1]["waiver"]["reason"] == "only on n2"
     assert [w["id"] for w in info["expired"]] == ["KSV-0017"]
     assert info["expired"][0]["matched"] == 1
@@ -75,8 +94,7 @@ def test_load_findings_names_the_broken_file(tmp_path):
 
 
 def test_previous_run_is_the_newest_earlier_complete_run(tmp_path):
-    for run, complete in (("20260101T000000Z", True), ("20260102T000000Z", True), ("20260103T000000Z", False),
-                          ("20260105T000000Z", True)):
+    for run, complete in (("20260101T000000Z", True), ("20260102T000000Z", True), ("20260103T000000Z", False), ("20260105T000000Z", True)):
         (tmp_path / run).mkdir()
         if complete:
             (tmp_path / run / "report.json").write_text("{}")
@@ -112,11 +130,13 @@ HOSTILE = '<script>alert("x")</script><img src=http://evil.invalid/x.png>'
 
 
 def hostile_model():
-    findings = [finding("CIS-4.2.1", node=HOSTILE, title=HOSTILE), finding("CIS-4.2.2", status="pass", node=HOSTILE),
-                finding("KSV-0001", source="workload", namespace="shop", severity="critical", title="priv"),
-                finding("CIS-4.1.1", status="warn", node="n2")]
-    return _report.build("c1<b>", "20261124T000000Z", findings, today=TODAY,
-                         waivers=[{"id": "CIS-4.1.1", "reason": HOSTILE}])
+    findings = [
+        finding("CIS-4.2.1", node=HOSTILE, title=HOSTILE),
+        finding("CIS-4.2.2", status="pass", node=HOSTILE),
+        finding("KSV-0001", source="workload", namespace="shop", severity="critical", title="priv"),
+        finding("CIS-4.1.1", status="warn", node="n2"),
+    ]
+    return _report.build("c1<b>", "20261124T000000Z", findings, today=TODAY, waivers=[{"id": "CIS-4.1.1", "reason": HOSTILE}])
 
 
 def test_html_escapes_everything_from_the_cluster_and_is_self_contained():
@@ -150,8 +170,7 @@ def test_pdf_has_cover_summary_and_page_numbers():
 
 
 def test_pdf_caps_long_sections_and_says_where_the_rest_is():
-    findings = [finding("CVE-2024-%04d" % i, source="trivy-vulnerability", namespace="ns", node=None,
-                        severity="medium") for i in range(40)]
+    findings = [finding("CVE-2024-%04d" % i, source="trivy-vulnerability", namespace="ns", node=None, severity="medium") for i in range(40)]
     model = _report.build("c", "r", findings, today=TODAY)
     reader = PdfReader(io.BytesIO(_render.render_pdf(model, max_rows=10)))
     text = "\n".join(page.extract_text() for page in reader.pages)

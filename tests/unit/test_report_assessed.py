@@ -13,24 +13,29 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _report, _s
 TODAY = datetime.date(2026, 11, 24)
 EMPTY = {"findings": 0, "files": [], "inputs": [], "skips": [], "warnings": []}
 # meta/sources.json as the collect role writes it (docs/collect.md), trimmed
-SOURCES_OK = {"schema": "kubesec.collect.sources/v1", "cluster": "c", "run_id": "r", "sources": {
-    "trivy_operator": dict(EMPTY, enabled=True, status="ok", findings=1, reports=3),
-    "trivy_cli": dict(EMPTY, enabled=False, status="disabled"),
-    "workloads": dict(EMPTY, enabled=True, status="ok"),
-    "falco": dict(EMPTY, enabled=True, status="ok"),
-    "kube_bench": dict(EMPTY, enabled=True, status="ok"),
-}}
+SOURCES_OK = {
+    "schema": "kubesec.collect.sources/v1",
+    "cluster": "c",
+    "run_id": "r",
+    "sources": {
+        "trivy_operator": dict(EMPTY, enabled=True, status="ok", findings=1, reports=3),
+        "trivy_cli": dict(EMPTY, enabled=False, status="disabled"),
+        "workloads": dict(EMPTY, enabled=True, status="ok"),
+        "falco": dict(EMPTY, enabled=True, status="ok"),
+        "kube_bench": dict(EMPTY, enabled=True, status="ok"),
+    },
+}
 
 
 def f(fid, source, status="fail", severity="high", node=None, namespace="ns", **kw):
     resource = {"kind": "Node", "name": node} if node else {"kind": "Deployment", "name": "app", "namespace": namespace}
-    return make_finding(fid, source, "t " + fid, status, severity=severity, cluster="c", node=node,
-                        namespace=None if node else namespace, resource=resource, evidence={}, **kw)
+    return make_finding(
+        fid, source, "t " + fid, status, severity=severity, cluster="c", node=node, namespace=None if node else namespace, resource=resource, evidence={}, **kw
+    )
 
 
 def areas_of(sources, findings=(), **kw):
-    model = _report.build("c", "20261124T000000Z", list(findings), today=TODAY,
-                          inputs={"sources": {"data": sources, "status": "ok"}}, **kw)
+    model = _report.build("c", "20261124T000000Z", list(findings), today=TODAY, inputs={"sources": {"data": sources, "status": "ok"}}, **kw)
     return dict((a["area"], a) for a in model["areas"]), model
 
 
@@ -51,29 +56,26 @@ def test_all_sources_ok_grades_every_collected_area():
 
 def test_failed_trivy_operator_makes_its_areas_not_assessed_and_says_why():
     # collect's failed.yml: status failed, error = the failing task's message
-    sources = with_source("trivy_operator", enabled=True, status="failed",
-                          error="exports/vuln-3.json: not readable JSON (unexpected end of data at byte 812)")
+    sources = with_source("trivy_operator", enabled=True, status="failed", error="exports/vuln-3.json: not readable JSON (unexpected end of data at byte 812)")
     areas, model = areas_of(sources)
     for key in ("vulnerabilities", "rbac", "control_plane", "workloads"):
         assert areas[key]["assessed"] is False and areas[key]["grade"] is None, key
         assert "trivy_operator failed: exports/vuln-3.json" in areas[key]["not_assessed"]
         assert areas[key]["basis"].startswith("not assessed: source failed")
-    assert areas["runtime"]["grade"] == "A"          # falco ran fine
+    assert areas["runtime"]["grade"] == "A"  # falco ran fine
     states = dict((c["collector"], c["state"]) for c in model["sections"]["collectors"])
     assert states["trivy_operator"] == "failed" and states["falco"] == "ok"
 
 
 def test_failed_source_makes_area_not_assessed_even_with_findings_from_another_source():
-    sources = with_source("kube_bench", enabled=True, status="partial",
-                          nodes=[{"node": "w3", "error": "kube-bench binary not found"}])
+    sources = with_source("kube_bench", enabled=True, status="partial", nodes=[{"node": "w3", "error": "kube-bench binary not found"}])
     areas, _model = areas_of(sources, [f("CIS-4.2.1", "cis-node", "pass", node="w1")])
     assert areas["nodes"]["assessed"] is False
     assert "kube_bench partial: w3: kube-bench binary not found" in areas["nodes"]["not_assessed"]
 
 
 def test_trivy_cli_config_only_scan_does_not_grade_vulnerabilities():
-    sources = with_source("trivy_cli", enabled=True, status="ok", findings=1,
-                          per_input=[{"input": "trivy config ...", "artifact": {"type": "filesystem"}}])
+    sources = with_source("trivy_cli", enabled=True, status="ok", findings=1, per_input=[{"input": "trivy config ...", "artifact": {"type": "filesystem"}}])
     sources["sources"]["trivy_operator"] = dict(EMPTY, enabled=False, status="disabled")
     config = f("KSV-0017", "trivy-config", severity="high")
     areas, _model = areas_of(sources, [config])
@@ -115,7 +117,7 @@ def test_incomplete_gate():
     hit = model["gates"]["hits"][0]
     assert hit["gate"] == "incomplete" and hit["count"] == 4 and "trivy_operator failed: boom" in hit["examples"][0]
     _areas, model = areas_of(SOURCES_OK, fail_on={"incomplete": True})
-    assert model["gates"]["failed"] is False      # audit_log is off, not failed
+    assert model["gates"]["failed"] is False  # audit_log is off, not failed
     _areas, model = areas_of(SOURCES_OK, fail_on={"incomplete": ["audit_log"]})
     assert model["gates"]["failed"] is True
     with pytest.raises(_report.ReportInputError, match="fail_on.incomplete"):
@@ -127,8 +129,7 @@ def test_incomplete_gate():
 
 
 def test_gate_says_what_it_did_not_count():
-    findings = [f("CIS-1.1.1", "cis-control-plane", "warn", "critical", node="cp"),
-                f("CIS-1.1.2", "cis-control-plane", "pass", "critical", node="cp")]
+    findings = [f("CIS-1.1.1", "cis-control-plane", "warn", "critical", node="cp"), f("CIS-1.1.2", "cis-control-plane", "pass", "critical", node="cp")]
     _areas, model = areas_of(SOURCES_OK, findings, fail_on={"severity": "critical"})
     gates = model["gates"]
     assert gates["failed"] is False
@@ -140,15 +141,19 @@ def test_gate_says_what_it_did_not_count():
 
 
 def test_audit_log_summary_with_a_failed_node_is_not_a_grade():
-    summary = {"kind": "AuditLogSummary", "version": 1, "nodes_total": 2, "nodes_ok": 1, "total": 10,
-               "nodes": {"cp-1": {"status": "ok", "error": None}, "cp-2": {"status": "error", "error": "no log"}}}
-    model = _report.build("c", "r", [], today=TODAY, inputs={"sources": {"data": SOURCES_OK},
-                                                          "audit_log_summary": {"data": summary, "status": "ok"}})
+    summary = {
+        "kind": "AuditLogSummary",
+        "version": 1,
+        "nodes_total": 2,
+        "nodes_ok": 1,
+        "total": 10,
+        "nodes": {"cp-1": {"status": "ok", "error": None}, "cp-2": {"status": "error", "error": "no log"}},
+    }
+    model = _report.build("c", "r", [], today=TODAY, inputs={"sources": {"data": SOURCES_OK}, "audit_log_summary": {"data": summary, "status": "ok"}})
     audit = next(a for a in model["areas"] if a["area"] == "audit_log")
     assert audit["assessed"] is False and "cp-2: no log" in audit["not_assessed"]
     summary.update(nodes_ok=2, nodes={})
-    model = _report.build("c", "r", [], today=TODAY, inputs={"sources": {"data": SOURCES_OK},
-                                                          "audit_log_summary": {"data": summary, "status": "ok"}})
+    model = _report.build("c", "r", [], today=TODAY, inputs={"sources": {"data": SOURCES_OK}, "audit_log_summary": {"data": summary, "status": "ok"}})
     assert next(a for a in model["areas"] if a["area"] == "audit_log")["grade"] == "A"
 
 

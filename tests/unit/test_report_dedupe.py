@@ -52,13 +52,12 @@ def test_both_sources_are_shown_as_evidence_and_the_tooltip_matches(tmp_path):
     for name in ("cis-demo-worker-1.json", "kube-bench-demo-worker-1.json"):
         shutil.copy(FIXTURES / name, run / name)
     model = _report.build("demo", "r1", _report.FindingsDir(str(run)), today=TODAY)
-    both_fail = [i for i in set(f["id"] for f in native if f["status"] == "fail")
-                 if any(b["id"] == i and b["status"] == "fail" for b in bench)]
+    both_fail = [i for i in set(f["id"] for f in native if f["status"] == "fail") if any(b["id"] == i and b["status"] == "fail" for b in bench)]
     assert both_fail
     html = _render.render_html(model)
     assert "also reported by <b>kube-bench</b>: FAIL" in html
     fails = model["sections"]["node_counts"]["demo-worker-1"]["fail"]
-    assert re.search(r"<title>fail: %d</title>" % fails, html)          # node bar tooltip
+    assert re.search(r"<title>fail: %d</title>" % fails, html)  # node bar tooltip
     assert "counted once" in html and "Open CIS problems per node" in html
 
 

@@ -21,12 +21,29 @@ TERM = "\x1b[2J\x1b]0;pwned\x07x\x9b31m"
 
 def hostile_model():
     findings = [
-        make_finding("CIS-4.2.1", "cis-node", "kubelet " + SPOOF, "fail", severity="high", cluster="c",
-                     node="node-" + SPOOF, resource={"kind": "Node", "name": "node-" + SPOOF},
-                     evidence={"expected": TERM, "actual": "\u2066isolate\u2069"}, remediation="fix " + TERM),
-        make_finding("KSV-0001", "trivy-config", "title " + TERM, "fail", severity="critical", cluster="c",
-                     namespace="ns\u202a", resource={"kind": "Deployment", "name": SPOOF, "namespace": "ns\u202a"},
-                     evidence={"messages": [TERM]}),
+        make_finding(
+            "CIS-4.2.1",
+            "cis-node",
+            "kubelet " + SPOOF,
+            "fail",
+            severity="high",
+            cluster="c",
+            node="node-" + SPOOF,
+            resource={"kind": "Node", "name": "node-" + SPOOF},
+            evidence={"expected": TERM, "actual": "\u2066isolate\u2069"},
+            remediation="fix " + TERM,
+        ),
+        make_finding(
+            "KSV-0001",
+            "trivy-config",
+            "title " + TERM,
+            "fail",
+            severity="critical",
+            cluster="c",
+            namespace="ns\u202a",
+            resource={"kind": "Deployment", "name": SPOOF, "namespace": "ns\u202a"},
+            evidence={"messages": [TERM]},
+        ),
     ]
     return _report.build("c", "r1", findings, today=TODAY, waivers=[{"id": "KSV-0002", "reason": "r " + TERM}])
 

@@ -23,13 +23,12 @@ TODAY = datetime.date(2026, 11, 24)
 FINDING_SCHEMA = json.loads((ROOT / "docs" / "findings.schema.json").read_text())
 REPORT_SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
 SARIF_SCHEMA = json.loads((ROOT / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text())
-CONTROL = "bad\x00\x07\x1b[31mred <x> & \"q\""
+CONTROL = 'bad\x00\x07\x1b[31mred <x> & "q"'
 
 
 def report_validator():
     registry = Registry().with_resource(FINDING_SCHEMA["$id"], Resource.from_contents(FINDING_SCHEMA))
-    return jsonschema.Draft202012Validator(REPORT_SCHEMA, registry=registry,
-                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return jsonschema.Draft202012Validator(REPORT_SCHEMA, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 def assert_valid_report(data):
@@ -45,11 +44,19 @@ def assert_valid_sarif(data):
 
 def finding(fid, status="fail", source="cis-node", severity="high", **kw):
     node = kw.pop("node", "n1")
-    return make_finding(fid, source, kw.pop("title", "title " + fid), status, severity=severity, cluster="c1",
-                        node=node, namespace=kw.pop("namespace", None),
-                        resource=kw.pop("resource", {"kind": "Node", "name": node}),
-                        evidence=kw.pop("evidence", {"expected": "x", "actual": "y", "file": "/etc/kubernetes/a b.conf"}),
-                        **kw)
+    return make_finding(
+        fid,
+        source,
+        kw.pop("title", "title " + fid),
+        status,
+        severity=severity,
+        cluster="c1",
+        node=node,
+        namespace=kw.pop("namespace", None),
+        resource=kw.pop("resource", {"kind": "Node", "name": node}),
+        evidence=kw.pop("evidence", {"expected": "x", "actual": "y", "file": "/etc/kubernetes/a b.conf"}),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +68,28 @@ def synth_run(tmp_path_factory):
     second = cluster / "20261124T000000Z"
     synth.write_run(str(second), workloads=15, vulns=150, seed=2, hostile=True)
     for run in (first, second):
-        model = _report.build("synth", run.name, _report.FindingsDir(str(run / "findings")), today=TODAY,
-                              waivers=[{"id": "KSV-0*", "reason": "tenant-owned, review 2027", "expires": "2027-06-30"},
-                                       {"id": "CIS-4.2.13", "reason": "old", "expires": "2020-01-01"}],
-                              previous_run_id=_report.previous_run(str(cluster), run.name),
-                              previous_findings=(_formats.iter_report_findings(
-                                  str(cluster / _report.previous_run(str(cluster), run.name) / "report.json"))
-                                  if _report.previous_run(str(cluster), run.name) else None),
-                              history=_report.read_history(str(cluster), run.name),
-                              inputs=_inputs.read_meta(str(run)), actions=_inputs.read_actions(str(cluster)),
-                              features={"falco": {"enabled": True, "channels": ["telegram"]}},
-                              fail_on={"severity": "critical"})
-        _report.write_outputs(model, {"json": str(run / "report.json"), "junit": str(run / "junit.xml"),
-                                      "sarif": str(run / "results.sarif")})
+        model = _report.build(
+            "synth",
+            run.name,
+            _report.FindingsDir(str(run / "findings")),
+            today=TODAY,
+            waivers=[
+                {"id": "KSV-0*", "reason": "tenant-owned, review 2027", "expires": "2027-06-30"},
+                {"id": "CIS-4.2.13", "reason": "old", "expires": "2020-01-01"},
+            ],
+            previous_run_id=_report.previous_run(str(cluster), run.name),
+            previous_findings=(
+                _formats.iter_report_findings(str(cluster / _report.previous_run(str(cluster), run.name) / "report.json"))
+                if _report.previous_run(str(cluster), run.name)
+                else None
+            ),
+            history=_report.read_history(str(cluster), run.name),
+            inputs=_inputs.read_meta(str(run)),
+            actions=_inputs.read_actions(str(cluster)),
+            features={"falco": {"enabled": True, "channels": ["telegram"]}},
+            fail_on={"severity": "critical"},
+        )
+        _report.write_outputs(model, {"json": str(run / "report.json"), "junit": str(run / "junit.xml"), "sarif": str(run / "results.sarif")})
     return second
 
 
@@ -95,8 +111,13 @@ def test_schema_rejects_what_it_should():
     model = _report.build("c1", "r1", [finding("A")], today=TODAY, generated_at="2026-11-24T00:00:00Z")
     data = json.loads(json.dumps(dict((k, v) for k, v in model.items() if not k.startswith("_"))))
     assert_valid_report(data)
-    for broken in ({"schema_version": 1}, {"unexpected": 1}, {"features": {"falco": {"password": "x"}}},
-                   {"findings": [{"id": "A"}]}, {"generated_at": "yesterday"}):
+    for broken in (
+        {"schema_version": 1},
+        {"unexpected": 1},
+        {"features": {"falco": {"password": "x"}}},
+        {"findings": [{"id": "A"}]},
+        {"generated_at": "yesterday"},
+    ):
         candidate = dict(data, **broken)
         assert list(report_validator().iter_errors(candidate)), broken
 
@@ -119,8 +140,7 @@ def test_junit_has_one_case_per_finding_failures_and_skips(synth_run):
     assert all(c.get("name") and c.get("classname").startswith("kubesec.synth.") for c in cases)
     waived = [c for c in skipped if c.find("skipped").get("message").startswith("waived")]
     assert len(waived) == by_status["waived"] and "tenant-owned" in waived[0].find("skipped").get("message")
-    assert all(f.find("failure").get("type") in ("critical", "high", "medium", "low", "info", "unknown")
-               for f in failures)
+    assert all(f.find("failure").get("type") in ("critical", "high", "medium", "low", "info", "unknown") for f in failures)
 
 
 def test_junit_survives_control_characters_and_markup(tmp_path):
@@ -128,7 +148,7 @@ def test_junit_survives_control_characters_and_markup(tmp_path):
     _report.write_outputs(model, {"junit": str(tmp_path / "junit.xml")})
     root = ET.parse(tmp_path / "junit.xml").getroot()
     case = root.find("testsuite/testcase")
-    assert "<x> & \"q\"" in case.get("name") and "\x00" not in case.get("name")
+    assert '<x> & "q"' in case.get("name") and "\x00" not in case.get("name")
     assert "<x>" in case.find("failure").text
 
 
@@ -140,8 +160,7 @@ def test_lone_surrogates_from_an_input_file_do_not_break_any_output(tmp_path):
     (tmp_path / "findings").mkdir()
     (tmp_path / "findings" / "a.json").write_text(text)
     model = _report.build("c1", "r1", _report.FindingsDir(str(tmp_path / "findings")), today=TODAY)
-    _report.write_outputs(model, {"json": str(tmp_path / "report.json"), "junit": str(tmp_path / "junit.xml"),
-                                  "sarif": str(tmp_path / "results.sarif")})
+    _report.write_outputs(model, {"json": str(tmp_path / "report.json"), "junit": str(tmp_path / "junit.xml"), "sarif": str(tmp_path / "results.sarif")})
     _report.write_atomic(str(tmp_path / "report.html"), _render.render_html(model))
     assert json.loads((tmp_path / "report.json").read_text())["findings"][0]["title"] == "bad \ud800 text"
     ET.parse(tmp_path / "junit.xml")
@@ -170,8 +189,7 @@ def test_sarif_validates_against_the_oasis_schema(synth_run):
 
 
 def test_sarif_with_hostile_text_and_no_results_still_validates(tmp_path):
-    model = _report.build("c1", "r1", [finding(CONTROL, title=CONTROL, evidence={"file": "/etc/a b%\"<>.conf"}),
-                                       finding("P", status="pass")], today=TODAY)
+    model = _report.build("c1", "r1", [finding(CONTROL, title=CONTROL, evidence={"file": '/etc/a b%"<>.conf'}), finding("P", status="pass")], today=TODAY)
     _report.write_outputs(model, {"sarif": str(tmp_path / "a.sarif")})
     data = json.loads((tmp_path / "a.sarif").read_text())
     assert_valid_sarif(data)

@@ -70,9 +70,17 @@ def test_index_and_history_read_only_the_headline_lines(tmp_path):
     run = tmp_path / "c1" / "20261124T020000Z"
     run.mkdir(parents=True)
     headline = {"run_id": "20261124T020000Z", "open": 3}
-    lines = ['{"schema_version": 2', '"headline": %s' % json.dumps(headline), '"cluster": "c1"',
-             '"run_id": "20261124T020000Z"', '"generated_at": "2026-11-24T02:00:00Z"', '"summary": {"total": 3}',
-             '"areas": [{"area": "nodes"}]', '"comparison_fingerprints": {not json', '"findings": [']
+    lines = [
+        '{"schema_version": 2',
+        '"headline": %s' % json.dumps(headline),
+        '"cluster": "c1"',
+        '"run_id": "20261124T020000Z"',
+        '"generated_at": "2026-11-24T02:00:00Z"',
+        '"summary": {"total": 3}',
+        '"areas": [{"area": "nodes"}]',
+        '"comparison_fingerprints": {not json',
+        '"findings": [',
+    ]
     (run / "report.json").write_text(",\n".join(lines[:-1]) + ",\n" + lines[-1] + "\n]}\n")
     entries = _report.index_entries(str(tmp_path))
     assert [(e["cluster"], e["headline"], e["areas"]) for e in entries] == [("c1", headline, [{"area": "nodes"}])]

@@ -18,8 +18,9 @@ TREE = Path(__file__).resolve().parent.parent / "fixtures" / "node_currency" / "
 
 
 def cis(node, status="pass"):
-    return make_finding("CIS-4.2.1", "cis-node", "anonymous auth", status, "critical", cluster="c", node=node,
-                        resource={"kind": "Node", "name": node}, evidence={})
+    return make_finding(
+        "CIS-4.2.1", "cis-node", "anonymous auth", status, "critical", cluster="c", node=node, resource={"kind": "Node", "name": node}, evidence={}
+    )
 
 
 @pytest.fixture
@@ -27,16 +28,27 @@ def outdated(tmp_path):
     """The currency findings of the fixture tree (5 pending updates, reboot, old runc) as worker w1."""
     root = tmp_path / "w1"
     shutil.copytree(TREE, root)
-    findings, _ = nc.assess(str(root), _currency_data.load(), cluster="c", node="w1",
-                            control_plane_version="v1.30.1", now=time.time())
+    findings, _ = nc.assess(str(root), _currency_data.load(), cluster="c", node="w1", control_plane_version="v1.30.1", now=time.time())
     return findings
 
 
 def current(node):
-    return [make_finding("KS-NODE-001", "node-currency", "No pending security updates", "pass", "high",
-                         cluster="c", node=node, resource={"kind": "Node", "name": node}, evidence={}),
-            make_finding("KS-NODE-002", "node-currency", "No reboot pending", "pass", "high", cluster="c",
-                         node=node, resource={"kind": "Node", "name": node}, evidence={})]
+    return [
+        make_finding(
+            "KS-NODE-001",
+            "node-currency",
+            "No pending security updates",
+            "pass",
+            "high",
+            cluster="c",
+            node=node,
+            resource={"kind": "Node", "name": node},
+            evidence={},
+        ),
+        make_finding(
+            "KS-NODE-002", "node-currency", "No reboot pending", "pass", "high", cluster="c", node=node, resource={"kind": "Node", "name": node}, evidence={}
+        ),
+    ]
 
 
 def test_currency_column_area_and_section(outdated):
@@ -55,10 +67,12 @@ def test_currency_column_area_and_section(outdated):
 
 
 def test_waived_update_leaves_the_column_and_the_area_grade(outdated):
-    waivers = [{"id": "KS-NODE-005", "reason": "the distribution backported the fix (its advisory)", "scope": {"node": "w1"}},
-               {"id": "KS-NODE-001", "reason": "accepted until the maintenance window", "expires": "2027-01-31"},
-               {"id": "KS-NODE-002", "reason": "reboot in the window"},
-               {"id": "KS-NODE-003", "reason": "updates are applied by the node_updates role"}]
+    waivers = [
+        {"id": "KS-NODE-005", "reason": "the distribution backported the fix (its advisory)", "scope": {"node": "w1"}},
+        {"id": "KS-NODE-001", "reason": "accepted until the maintenance window", "expires": "2027-01-31"},
+        {"id": "KS-NODE-002", "reason": "reboot in the window"},
+        {"id": "KS-NODE-003", "reason": "updates are applied by the node_updates role"},
+    ]
     model = _report.build("c", "r1", [cis("w1"), *outdated], waivers=waivers, today=TODAY)
     row = model["sections"]["per_node"][0]
     assert row["currency"] == "current"

@@ -14,8 +14,7 @@ TODAY = datetime.date(2026, 11, 24)
 
 
 def f(fid, status="fail"):
-    return make_finding(fid, "cis-node", "t " + fid, status, severity="high", cluster="c", node="n1",
-                        resource={"kind": "Node", "name": "n1"}, evidence={})
+    return make_finding(fid, "cis-node", "t " + fid, status, severity="high", cluster="c", node="n1", resource={"kind": "Node", "name": "n1"}, evidence={})
 
 
 def write_previous(tmp_path):
@@ -32,14 +31,13 @@ def test_truncated_previous_report_warns_and_compares_with_nothing(tmp_path, cut
     lines = text.splitlines(keepends=True)
     findings_at = lines.index(_formats.FINDINGS_LINE + "\n")
     if cut == "mid-line":
-        text = "".join(lines[:findings_at + 3]) + lines[findings_at + 3][:40]
+        text = "".join(lines[: findings_at + 3]) + lines[findings_at + 3][:40]
     elif cut == "line-boundary":
-        text = "".join(lines[:findings_at + 3])
+        text = "".join(lines[: findings_at + 3])
     else:
         text = text[:200]
     path.write_text(text)
-    model = _report.build("c", "r2", [f("CIS-1")], today=TODAY, previous_run_id="r1",
-                          previous_findings=_formats.iter_report_findings(str(path)))
+    model = _report.build("c", "r2", [f("CIS-1")], today=TODAY, previous_run_id="r1", previous_findings=_formats.iter_report_findings(str(path)))
     assert model["previous_run_id"] is None and model["comparison"] is None
     assert len(model["warnings"]) == 1
     assert "previous report of run r1 is unreadable" in model["warnings"][0]
@@ -49,6 +47,5 @@ def test_truncated_previous_report_warns_and_compares_with_nothing(tmp_path, cut
 
 def test_intact_previous_report_still_compares(tmp_path):
     path = write_previous(tmp_path)
-    model = _report.build("c", "r2", [f("CIS-1")], today=TODAY, previous_run_id="r1",
-                          previous_findings=_formats.iter_report_findings(str(path)))
+    model = _report.build("c", "r2", [f("CIS-1")], today=TODAY, previous_run_id="r1", previous_findings=_formats.iter_report_findings(str(path)))
     assert model["warnings"] == [] and model["comparison_counts"]["fixed"] == 4

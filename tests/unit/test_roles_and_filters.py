@@ -36,8 +36,9 @@ def test_argument_specs_match_defaults(role):
             assert spec["default"] == defaults[name], f"{role}: {name}: spec {spec['default']!r} != {defaults[name]!r}"
         elif name in defaults:
             value = defaults[name]
-            assert isinstance(value, str) and _templates_a_secret_holder(value, defaults), \
+            assert isinstance(value, str) and _templates_a_secret_holder(value, defaults), (
                 f"{role}: {name} is set in defaults but its spec documents no default"
+            )
     assert (base / "meta" / "main.yml").is_file()
 
 
@@ -67,18 +68,21 @@ def test_role_names_are_valid():
 IDS = ["4.1.1", "4.1.9", "4.2.1", "4.2.12", "4.3.1"]
 
 
-@pytest.mark.parametrize(("toggles", "run", "skip", "expected"), [
-    ({}, ["all"], [], IDS),
-    ({"4.2.12": {"enabled": False, "reason": "legacy"}}, ["all"], [], ["4.1.1", "4.1.9", "4.2.1", "4.3.1"]),
-    ({"4.2.1": {"enabled": True}}, ["all"], [], IDS),
-    ({}, ["cis_4_2_1"], [], ["4.2.1"]),
-    ({}, ["cis_4_1"], [], ["4.1.1", "4.1.9"]),
-    ({}, ["cis_4_2"], ["cis_4_2_12"], ["4.2.1"]),
-    ({}, ["all"], ["cis_4_1"], ["4.2.1", "4.2.12", "4.3.1"]),
-    ({}, ["node_hardening"], [], IDS),
-    ({}, ["something_else"], [], []),
-    ({"4.2.1": {"enabled": False}}, ["cis_4_2_1"], [], []),
-])
+@pytest.mark.parametrize(
+    ("toggles", "run", "skip", "expected"),
+    [
+        ({}, ["all"], [], IDS),
+        ({"4.2.12": {"enabled": False, "reason": "legacy"}}, ["all"], [], ["4.1.1", "4.1.9", "4.2.1", "4.3.1"]),
+        ({"4.2.1": {"enabled": True}}, ["all"], [], IDS),
+        ({}, ["cis_4_2_1"], [], ["4.2.1"]),
+        ({}, ["cis_4_1"], [], ["4.1.1", "4.1.9"]),
+        ({}, ["cis_4_2"], ["cis_4_2_12"], ["4.2.1"]),
+        ({}, ["all"], ["cis_4_1"], ["4.2.1", "4.2.12", "4.3.1"]),
+        ({}, ["node_hardening"], [], IDS),
+        ({}, ["something_else"], [], []),
+        ({"4.2.1": {"enabled": False}}, ["cis_4_2_1"], [], []),
+    ],
+)
 def test_cis_selected(toggles, run, skip, expected):
     assert cis_selected(IDS, toggles, run, skip) == expected
 

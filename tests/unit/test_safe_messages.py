@@ -20,16 +20,20 @@ MODULES = "ansible_collections.kubesec.cluster.plugins.modules."
 
 def run_module(name, args):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "collections"))
-    proc = subprocess.run([sys.executable, "-m", MODULES + name], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", MODULES + name], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, env=env, timeout=120
+    )
     return proc.stdout
 
 
-@pytest.mark.parametrize("name, args", [
-    ("kube_bench", lambda d: {"mode": "read", "path": str(d / ("result" + HOSTILE + ".json"))}),
-    ("workload_audit", lambda d: {"path": str(d / ("manifests" + HOSTILE))}),
-    ("trivy_scan", lambda d: {"path": str(d / "hostile.json")}),
-])
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("kube_bench", lambda d: {"mode": "read", "path": str(d / ("result" + HOSTILE + ".json"))}),
+        ("workload_audit", lambda d: {"path": str(d / ("manifests" + HOSTILE))}),
+        ("trivy_scan", lambda d: {"path": str(d / "hostile.json")}),
+    ],
+)
 def test_module_messages_escape_control_and_bidi_characters(tmp_path, name, args):
     (tmp_path / "hostile.json").write_text(json.dumps({HOSTILE: 1}))
     out = run_module(name, args(tmp_path))

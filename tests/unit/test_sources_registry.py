@@ -19,8 +19,7 @@ SCHEMAS = (COLLECTION / "data" / "schemas" / "findings.schema.json", ROOT / "doc
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_schema_source_enum_is_the_registry(path):
     enum = json.loads(path.read_text())["properties"]["source"]["enum"]
-    assert enum == list(_sources.SOURCE_NAMES), (
-        "%s: the source enum must list _sources.SOURCE_TABLE in its order" % path.relative_to(ROOT))
+    assert enum == list(_sources.SOURCE_NAMES), "%s: the source enum must list _sources.SOURCE_TABLE in its order" % path.relative_to(ROOT)
 
 
 def test_names_are_unique_and_make_finding_accepts_exactly_them():
@@ -55,10 +54,8 @@ def test_scoring_and_inputs_are_built_from_the_registry():
     assert _scoring.BENCHMARK_SOURCES == ("cis-node", "cis-control-plane", "kube-bench", "cis-policies")
     # exposed secrets alone do not show that images were scanned for vulnerabilities
     assert _scoring.EVIDENCE_SOURCES == {"vulnerabilities": ("trivy-vulnerability",)}
-    assert _inputs.COLLECTOR_SOURCES["trivy_operator"] == (
-        "trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret")
-    assert _inputs.COLLECTOR_SOURCES["trivy_cli"] == (
-        "trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret")
+    assert _inputs.COLLECTOR_SOURCES["trivy_operator"] == ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-exposed-secret")
+    assert _inputs.COLLECTOR_SOURCES["trivy_cli"] == ("trivy-vulnerability", "trivy-config", "trivy-rbac", "trivy-exposed-secret")
     assert _inputs.ASSESSED_ALIASES["trivy-exposed-secret"] is None
     assert _inputs.ASSESSED_ALIASES["cis-control-plane"] == "control_plane"
 

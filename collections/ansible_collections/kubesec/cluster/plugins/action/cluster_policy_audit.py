@@ -27,6 +27,5 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail(str(exc)) from exc
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
-        result.update(self._execute_module(module_name="kubesec.cluster.cluster_policy_audit", module_args=args,
-                                           task_vars=task_vars))
+        result.update(self._execute_module(module_name="kubesec.cluster.cluster_policy_audit", module_args=args, task_vars=task_vars))
         return result

@@ -37,12 +37,10 @@ def channel_fingerprints(args):
     if tg.get("enabled"):
         out["telegram"] = [tg.get("api_url"), str(tg.get("chat_id") or "").strip()]
     if em.get("enabled"):
-        out["email"] = [em.get("smtp_host"), em.get("smtp_port"), em.get("security"), em.get("user"),
-                        em.get("from"), sorted(em.get("to") or [])]
+        out["email"] = [em.get("smtp_host"), em.get("smtp_port"), em.get("security"), em.get("user"), em.get("from"), sorted(em.get("to") or [])]
     if wh.get("enabled"):
         out["webhook"] = [_notify.webhook_endpoint(wh.get("url")), bool(wh.get("secret")), sorted(wh.get("headers") or {})]
-    return dict((name, hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16])
-                for name, value in out.items())
+    return dict((name, hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]) for name, value in out.items())
 
 
 def read_state(path):
@@ -52,15 +50,16 @@ def read_state(path):
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise AnsibleActionFail("drift_notify: state_file %s cannot be read (%s); delete it to start over"
-                                % (path, exc)) from None
+        raise AnsibleActionFail("drift_notify: state_file %s cannot be read (%s); delete it to start over" % (path, exc)) from None
     channels = data.get("channels") if isinstance(data, dict) else None
     return dict(channels) if isinstance(channels, dict) else {}
 
 
 def enabled_text(cluster):
-    return ("kubesec: " + ENABLED_HEADER % cluster + " Nothing drifted in this run; a message comes when a run has new "
-            "or regressed findings, a failed gate, an expired waiver or a source that could not be assessed.")
+    return (
+        "kubesec: " + ENABLED_HEADER % cluster + " Nothing drifted in this run; a message comes when a run has new "
+        "or regressed findings, a failed gate, an expired waiver or a source that could not be assessed."
+    )
 
 
 def deliver(args, drift, settings, header_for, check_only):
@@ -72,8 +71,9 @@ def deliver(args, drift, settings, header_for, check_only):
         try:
             if channel == "telegram":
                 text = _drift.telegram_text(drift, settings, header or "") if drift.alert else enabled_text(drift.cluster)
-                result = _notify.telegram(tg.get("api_url"), tg.get("token"), tg.get("chat_id"), text,
-                                          check_only=check_only, use_proxy=args["use_proxy"], **common)
+                result = _notify.telegram(
+                    tg.get("api_url"), tg.get("token"), tg.get("chat_id"), text, check_only=check_only, use_proxy=args["use_proxy"], **common
+                )
                 if check_only:  # getMe authenticates; the message is still only built
                     result["chars"] = len(text)
             elif channel == "email":
@@ -84,18 +84,35 @@ def deliver(args, drift, settings, header_for, check_only):
                 else:
                     text = enabled_text(drift.cluster)
                     parts = {"subject": "[kubesec] %s: drift alerts on" % drift.cluster, "text": text, "html": None}
-                result = _notify.smtp(em["smtp_host"], em.get("smtp_port") or 587, em.get("security") or "starttls",
-                                      em.get("user"), em.get("password"), em.get("from") or em.get("user"),
-                                      em.get("to") or [], parts["subject"], parts["text"], check_only=check_only,
-                                      html_body=parts["html"], **common)
+                result = _notify.smtp(
+                    em["smtp_host"],
+                    em.get("smtp_port") or 587,
+                    em.get("security") or "starttls",
+                    em.get("user"),
+                    em.get("password"),
+                    em.get("from") or em.get("user"),
+                    em.get("to") or [],
+                    parts["subject"],
+                    parts["text"],
+                    check_only=check_only,
+                    html_body=parts["html"],
+                    **common,
+                )
             else:
                 if drift.alert:
                     payload = _drift.webhook_payload(drift, settings, header or "")
                 else:
-                    payload = {"schema": _drift.PAYLOAD_SCHEMA, "cluster": drift.cluster, "run_id": drift.run_id,
-                               "test": True, "reasons": [], "text": enabled_text(drift.cluster)}
-                result = _notify.webhook(wh.get("url"), payload, secret=wh.get("secret"), headers=wh.get("headers"),
-                                         check_only=check_only, use_proxy=args["use_proxy"], **common)
+                    payload = {
+                        "schema": _drift.PAYLOAD_SCHEMA,
+                        "cluster": drift.cluster,
+                        "run_id": drift.run_id,
+                        "test": True,
+                        "reasons": [],
+                        "text": enabled_text(drift.cluster),
+                    }
+                result = _notify.webhook(
+                    wh.get("url"), payload, secret=wh.get("secret"), headers=wh.get("headers"), check_only=check_only, use_proxy=args["use_proxy"], **common
+                )
             result["ok"] = True
         except _notify.NotifyError as exc:
             result = {"channel": channel, "ok": False, "sent": False, "detail": str(exc)}
@@ -115,9 +132,13 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("drift_notify: " + "; ".join(validation.error_messages))
         args = validation.validated_parameters
         try:
-            settings = _drift.Settings(min_severity=args["min_severity"], new_only=args["new_only"],
-                                       repeat=args["repeat"], top=args["top"],
-                                       report_url_prefix=args["report_url_prefix"] or "")
+            settings = _drift.Settings(
+                min_severity=args["min_severity"],
+                new_only=args["new_only"],
+                repeat=args["repeat"],
+                top=args["top"],
+                report_url_prefix=args["report_url_prefix"] or "",
+            )
             drift = _drift.assess(args["report"], settings)
         except _drift.DriftInputError as exc:
             raise AnsibleActionFail("drift_notify: %s" % exc) from None
@@ -143,8 +164,7 @@ class ActionModule(ActionBase):
                     _report.write_atomic(args["state_file"], json.dumps({"channels": keep}, indent=1, sort_keys=True))
                     written["state"] = args["state_file"]
                 if args["output"] and deliveries:
-                    _report.write_atomic(args["output"], json.dumps(record, indent=1, sort_keys=True,
-                                                                    ensure_ascii=False))
+                    _report.write_atomic(args["output"], json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False))
                     written["output"] = args["output"]
             except OSError as exc:
                 raise AnsibleActionFail("drift_notify: cannot write %s" % exc) from None
@@ -155,10 +175,11 @@ class ActionModule(ActionBase):
             msg = "cluster %s: no drift since run %s (nothing sent)" % (drift.cluster, drift.previous_run_id or "-")
         else:
             msg = "cluster %s: %s -> %s" % (
-                drift.cluster, "; ".join(drift.reasons) if drift.alert else "drift alerts switched on",
-                "; ".join(d["detail"] for d in deliveries))
-        result.update(changed=bool(sent), drift=record, deliveries=deliveries, sent=sent, files=written,
-                      delivery_failed=bool(failed), msg=msg)
+                drift.cluster,
+                "; ".join(drift.reasons) if drift.alert else "drift alerts switched on",
+                "; ".join(d["detail"] for d in deliveries),
+            )
+        result.update(changed=bool(sent), drift=record, deliveries=deliveries, sent=sent, files=written, delivery_failed=bool(failed), msg=msg)
         if failed:
             warning = "drift alert delivery failed: " + "; ".join(d["detail"] for d in failed)
             if args["fail_on_delivery_error"]:

@@ -41,10 +41,8 @@ class ActionModule(ActionBase):
         args.setdefault("node_name", task_vars.get("inventory_hostname"))
         if args.get("cluster") is None and task_vars.get("kubesec_cluster"):
             args["cluster"] = task_vars["kubesec_cluster"]
-        result.update(self._execute_module(module_name="kubesec.cluster.kube_bench", module_args=args,
-                                           task_vars=task_vars))
-        if mode == "run" and not preloaded and not args.get("catalogue") and result.get("benchmark") \
-                and result.get("findings"):
+        result.update(self._execute_module(module_name="kubesec.cluster.kube_bench", module_args=args, task_vars=task_vars))
+        if mode == "run" and not preloaded and not args.get("catalogue") and result.get("benchmark") and result.get("findings"):
             catalogue = _load(result["benchmark"])
             if catalogue:
                 apply_severities(result["findings"], catalogue)

@@ -21,8 +21,7 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _
 _render.preload()
 
 FORMATS = ["json", "html", "pdf", "junit", "sarif"]
-FILE_NAMES = {"json": "report.json", "html": "report.html", "pdf": "report.pdf", "junit": "junit.xml",
-              "sarif": "results.sarif"}
+FILE_NAMES = {"json": "report.json", "html": "report.html", "pdf": "report.pdf", "junit": "junit.xml", "sarif": "results.sarif"}
 ARGUMENT_SPEC = dict(
     cluster=dict(type="str", required=True),
     run_id=dict(type="str", required=True),
@@ -48,8 +47,7 @@ def _safe_name(value, what):
 def _runs_with_findings(cluster_dir):
     if not os.path.isdir(cluster_dir):
         return []
-    return sorted(name for name in os.listdir(cluster_dir)
-                  if not name.startswith(".") and os.path.isdir(os.path.join(cluster_dir, name, "findings")))
+    return sorted(name for name in os.listdir(cluster_dir) if not name.startswith(".") and os.path.isdir(os.path.join(cluster_dir, name, "findings")))
 
 
 def _pick_run(cluster_dir, run_id, use_latest):
@@ -61,13 +59,18 @@ def _pick_run(cluster_dir, run_id, use_latest):
     if os.path.isdir(os.path.join(run_dir, "findings")):
         return run_id, None
     if not os.path.exists(run_dir) and use_latest and runs:
-        return runs[-1], ("no run %s for cluster %s: re-rendered the latest run %s (another one: "
-                          "-e kubesec_run_id=<id>; runs with findings: %s)"
-                          % (run_id, os.path.basename(cluster_dir), runs[-1], ", ".join(runs[-5:])))
-    hint = ("re-render an earlier run with -e kubesec_run_id=<id> (runs with findings: %s)" % ", ".join(runs[-5:])
-            if runs else "run playbooks/audit.yml (and collect) for this cluster first")
-    raise AnsibleActionFail("report for cluster %s: run %s has no findings directory (%s): %s"
-                            % (os.path.basename(cluster_dir), run_id, os.path.join(run_dir, "findings"), hint))
+        return runs[-1], (
+            "no run %s for cluster %s: re-rendered the latest run %s (another one: "
+            "-e kubesec_run_id=<id>; runs with findings: %s)" % (run_id, os.path.basename(cluster_dir), runs[-1], ", ".join(runs[-5:]))
+        )
+    hint = (
+        "re-render an earlier run with -e kubesec_run_id=<id> (runs with findings: %s)" % ", ".join(runs[-5:])
+        if runs
+        else "run playbooks/audit.yml (and collect) for this cluster first"
+    )
+    raise AnsibleActionFail(
+        "report for cluster %s: run %s has no findings directory (%s): %s" % (os.path.basename(cluster_dir), run_id, os.path.join(run_dir, "findings"), hint)
+    )
 
 
 class ActionModule(ActionBase):
@@ -101,11 +104,22 @@ class ActionModule(ActionBase):
             history = _report.read_history(cluster_dir, run_id, limit=max(1, args["history_runs"] - 1))
             since = history[-1].get("generated_at") if history and history[-1].get("run_id") == previous_id else None
             model = _report.build(
-                cluster, run_id, findings, waivers=args["waivers"], previous_findings=previous,
-                previous_run_id=previous_id, today=today, history=history, features=args["features"],
-                actions=_inputs.read_actions(cluster_dir, since=since), inputs=_inputs.read_meta(run_dir),
-                fail_on=args["fail_on"], rows=args["html_rows_per_section"],
-                rendered=_inputs.list_rendered(cluster_dir), rendered_applied=_inputs.rendered_applied(cluster_dir))
+                cluster,
+                run_id,
+                findings,
+                waivers=args["waivers"],
+                previous_findings=previous,
+                previous_run_id=previous_id,
+                today=today,
+                history=history,
+                features=args["features"],
+                actions=_inputs.read_actions(cluster_dir, since=since),
+                inputs=_inputs.read_meta(run_dir),
+                fail_on=args["fail_on"],
+                rows=args["html_rows_per_section"],
+                rendered=_inputs.list_rendered(cluster_dir),
+                rendered_applied=_inputs.rendered_applied(cluster_dir),
+            )
             model["meta"]["files"] = findings.files()
         except (_report.ReportInputError, OSError, ValueError) as exc:
             raise AnsibleActionFail("report for cluster %s: %s" % (cluster, exc)) from exc
@@ -114,8 +128,7 @@ class ActionModule(ActionBase):
             result.update(changed=False, msg="check mode: report not written")
         else:
             try:
-                streamed = dict((fmt, os.path.join(run_dir, FILE_NAMES[fmt]))
-                                for fmt in ("json", "junit", "sarif") if fmt in args["formats"])
+                streamed = dict((fmt, os.path.join(run_dir, FILE_NAMES[fmt])) for fmt in ("json", "junit", "sarif") if fmt in args["formats"])
                 if streamed:
                     _report.write_outputs(model, streamed)
                     written.update(streamed)
@@ -142,14 +155,18 @@ class ActionModule(ActionBase):
             run_dir=run_dir,
             summary=model["summary"],
             headline=model["headline"],
-            areas=[dict((k, a[k]) for k in ("area", "title", "assessed", "grade", "score", "open", "not_assessed"))
-                   for a in model["areas"]],
+            areas=[dict((k, a[k]) for k in ("area", "title", "assessed", "grade", "score", "open", "not_assessed")) for a in model["areas"]],
             console=_report.console_summary(model, written),
             previous_run_id=model["previous_run_id"],
             changes=model["comparison_counts"],
             expired_waivers=[w["id"] for w in model["waivers"]["expired"]],
-            gates={"enabled": gates["enabled"], "failed": gates["failed"], "hits": gates["hits"],
-                   "note": gates.get("note", ""), "line": _scoring.gate_line(gates),
-                   "message": _scoring.gate_summary(cluster, gates) if gates["failed"] else ""},
+            gates={
+                "enabled": gates["enabled"],
+                "failed": gates["failed"],
+                "hits": gates["hits"],
+                "note": gates.get("note", ""),
+                "line": _scoring.gate_line(gates),
+                "message": _scoring.gate_summary(cluster, gates) if gates["failed"] else "",
+            },
         )
         return result

@@ -37,20 +37,36 @@ class ActionModule(ActionBase):
             html = _render.render_index(entries, reports_dir_name=os.path.basename(reports_dir.rstrip("/")))
         except (OSError, ValueError) as exc:
             raise AnsibleActionFail("report_index: %s" % exc) from exc
-        summary = [{"cluster": e["cluster"], "run_id": e["run_id"],
-                    "open": (e.get("headline") or {}).get("open"),
-                    "gates_failed": (e.get("headline") or {}).get("gates_failed"),
-                    "error": e.get("error")} for e in entries]
+        summary = [
+            {
+                "cluster": e["cluster"],
+                "run_id": e["run_id"],
+                "open": (e.get("headline") or {}).get("open"),
+                "gates_failed": (e.get("headline") or {}).get("gates_failed"),
+                "error": e.get("error"),
+            }
+            for e in entries
+        ]
         written = {}
         if self._task.check_mode:
             result.update(changed=False, msg="check mode: index not written")
         else:
             html_path = os.path.join(reports_dir, "index.html")
             json_path = os.path.join(reports_dir, "index.json")
-            index = {"schema": "kubesec.report-index/v1", "clusters": [
-                {"cluster": e["cluster"], "run_id": e["run_id"], "runs": e.get("runs"),
-                 "report": "%s/%s/report.html" % (e.get("dir", e["cluster"]), e["run_id"]),
-                 "headline": e.get("headline"), "error": e.get("error")} for e in entries]}
+            index = {
+                "schema": "kubesec.report-index/v1",
+                "clusters": [
+                    {
+                        "cluster": e["cluster"],
+                        "run_id": e["run_id"],
+                        "runs": e.get("runs"),
+                        "report": "%s/%s/report.html" % (e.get("dir", e["cluster"]), e["run_id"]),
+                        "headline": e.get("headline"),
+                        "error": e.get("error"),
+                    }
+                    for e in entries
+                ],
+            }
             try:
                 atomic_write(html_path, html, mode=0o644)
                 atomic_write(json_path, json.dumps(index, indent=1, sort_keys=True, ensure_ascii=False), mode=0o644)

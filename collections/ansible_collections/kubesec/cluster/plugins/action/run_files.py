@@ -15,10 +15,15 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _run_files
 
 ARGUMENT_SPEC: dict[str, Any] = dict(
     dest=dict(type="path", required=True),
-    files=dict(type="list", elements="dict", default=[], options=dict(
-        path=dict(type="str", required=True),
-        content=dict(type="raw", required=True),  # a string; anything else is refused with its place named
-    )),
+    files=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(
+            path=dict(type="str", required=True),
+            content=dict(type="raw", required=True),  # a string; anything else is refused with its place named
+        ),
+    ),
     directories=dict(type="list", elements="str", default=[]),
     mode=dict(type="str", default="0640"),
     directory_mode=dict(type="str", default="0750"),
@@ -49,15 +54,15 @@ class ActionModule(ActionBase):
         try:
             planned = _run_files.plan(args["dest"], args["files"], args["directories"])
             created = _run_files.missing_directories(args["dest"], args["directories"])
-            written = [] if self._task.check_mode else _run_files.write(
-                args["dest"], planned, args["directories"], mode, directory_mode)
+            written = [] if self._task.check_mode else _run_files.write(args["dest"], planned, args["directories"], mode, directory_mode)
         except _run_files.RunFilesError as exc:
             raise AnsibleActionFail("run_files (dest %s): %s" % (args["dest"], exc)) from exc
         except OSError as exc:
             raise AnsibleActionFail("run_files: cannot write under %s: %s" % (args["dest"], exc)) from exc
         changed = [item["relative"] for item in planned if item["changed"]]
-        result.update(changed=bool(changed or created), files=[item["relative"] for item in planned],
-                      changed_files=changed, created_directories=created, written=written)
+        result.update(
+            changed=bool(changed or created), files=[item["relative"] for item in planned], changed_files=changed, created_directories=created, written=written
+        )
         if self._task.diff:
             result["diff"] = _run_files.diff(planned)
         return result

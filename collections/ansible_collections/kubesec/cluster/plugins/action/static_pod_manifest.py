@@ -40,8 +40,7 @@ class ActionModule(ActionBase):
         params = {}
 
         def node(step, **extra):
-            out = self._execute_module(module_name=MODULE, module_args=dict(args, step=step, **extra),
-                                       task_vars=task_vars)
+            out = self._execute_module(module_name=MODULE, module_args=dict(args, step=step, **extra), task_vars=task_vars)
             if out.get("failed"):
                 if out.get("changed_meanwhile"):
                     raise _static_pod.ChangedMeanwhile(out.get("msg"))
@@ -62,9 +61,20 @@ class ActionModule(ActionBase):
             def next_read():
                 return reads.pop() if reads else read()
 
-            result.update(_static_pod.change(
-                next_read, write, params["path"], params["container"], params["flags"], params["volumes"],
-                params["validate"], params["kubernetes_version"], self._task.check_mode, schema_errors))
+            result.update(
+                _static_pod.change(
+                    next_read,
+                    write,
+                    params["path"],
+                    params["container"],
+                    params["flags"],
+                    params["volumes"],
+                    params["validate"],
+                    params["kubernetes_version"],
+                    self._task.check_mode,
+                    schema_errors,
+                )
+            )
         except _NodeFailed as exc:
             result.update(exc.result)
         except _static_pod.ManifestError as exc:

@@ -31,8 +31,7 @@ def cluster_hosts(play_hosts: Iterable[str], hostvars: Mapping[str, Any]) -> dic
         if cluster is None or cluster == "":
             continue
         if not isinstance(cluster, str):
-            raise AnsibleFilterError(
-                f"cluster_hosts: kubesec_cluster of host {host!r} must be a string, got {type(cluster).__name__}")
+            raise AnsibleFilterError(f"cluster_hosts: kubesec_cluster of host {host!r} must be a string, got {type(cluster).__name__}")
         clusters.setdefault(cluster, []).append(host)
     return clusters
 
@@ -75,8 +74,7 @@ def collect_hosts(clusters: Mapping[str, list[str]], hostvars: Mapping[str, Any]
 def cluster_leaders(clusters: Mapping[str, list[str]]) -> list[str]:
     """The first host of each cluster (the one that writes the cluster's report). Input: the output of cluster_hosts."""
     if not isinstance(clusters, Mapping):
-        raise AnsibleFilterError("cluster_leaders: expects the output of cluster_hosts, got %s"
-                                 % type(clusters).__name__)
+        raise AnsibleFilterError("cluster_leaders: expects the output of cluster_hosts, got %s" % type(clusters).__name__)
     return [hosts[0] for hosts in clusters.values() if hosts]
 
 

@@ -79,19 +79,55 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_time imp
 )
 
 __all__ = [  # what callers import from here; the private names are for tests and benchmarks
-    "DEFAULT_MAX_LINE_BYTES", "DEFAULT_PATH", "DEFAULT_SLACK", "FILTER_KEYS", "FINAL_STAGES", "MAX_SESSIONS",
-    "MAX_TEXT", "ORDER_TOLERANCE", "STAGES", "AuditLogError", "Query", "_Acc", "_Ctx", "_Decoder", "_Scanner",
-    "backup_pattern", "build_findings", "build_summary", "canon", "event_record", "find_log_files", "full_decode",
-    "human_time", "parse_duration", "parse_time_us", "resolve_window", "run_query",
+    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_PATH",
+    "DEFAULT_SLACK",
+    "FILTER_KEYS",
+    "FINAL_STAGES",
+    "MAX_SESSIONS",
+    "MAX_TEXT",
+    "ORDER_TOLERANCE",
+    "STAGES",
+    "AuditLogError",
+    "Query",
+    "_Acc",
+    "_Ctx",
+    "_Decoder",
+    "_Scanner",
+    "backup_pattern",
+    "build_findings",
+    "build_summary",
+    "canon",
+    "event_record",
+    "find_log_files",
+    "full_decode",
+    "human_time",
+    "parse_duration",
+    "parse_time_us",
+    "resolve_window",
+    "run_query",
 ]
 
 
-def run_query(path: str = DEFAULT_PATH, root: str = "/", since: Any = None, time_from: Any = None, time_to: Any = None,
-              now: Any = None, filters: Mapping[str, Any] | None = None, max_events: int = 1000,
-              output_file: str | None = None, write_output: bool = True, findings: bool = False,
-              cluster: str | None = None, node_name: str | None = None, received_slack: Any = None,
-              workers: int | None = None, backend: str | None = None,
-              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> dict[str, Any]:
+def run_query(
+    path: str = DEFAULT_PATH,
+    root: str = "/",
+    since: Any = None,
+    time_from: Any = None,
+    time_to: Any = None,
+    now: Any = None,
+    filters: Mapping[str, Any] | None = None,
+    max_events: int = 1000,
+    output_file: str | None = None,
+    write_output: bool = True,
+    findings: bool = False,
+    cluster: str | None = None,
+    node_name: str | None = None,
+    received_slack: Any = None,
+    workers: int | None = None,
+    backend: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> dict[str, Any]:
     """Run one query; returns the module result body (without changed). Raises AuditLogError."""
     if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes < 1024:
         raise AuditLogError("max_line_bytes: expected an integer >= 1024, got %r" % (max_line_bytes,))
@@ -124,8 +160,7 @@ def run_query(path: str = DEFAULT_PATH, root: str = "/", since: Any = None, time
     file_rows: list[dict[str, Any]] = []
     probe = 0
     for index, entry in enumerate(files):
-        row = {"name": entry["name"], "path": entry["path"], "bytes": entry["size"], "compressed": entry["gz"],
-               "skipped": False, "events": 0}
+        row = {"name": entry["name"], "path": entry["path"], "bytes": entry["size"], "compressed": entry["gz"], "skipped": False, "events": 0}
         file_rows.append(row)
         if entry["gz"]:
             previous = files[index - 1]["rotated_us"] if index > 0 else None
@@ -169,21 +204,22 @@ def run_query(path: str = DEFAULT_PATH, root: str = "/", since: Any = None, time
     summary = build_summary(acc, query, min(now_us, to_us + slack_us))
     warnings = list(acc.warnings)
     if stats.get("legacy_timestamp", 0):
-        warnings.append("%d event(s) carry only the legacy timestamp field (audit.k8s.io/v1alpha1 or v1beta1, no "
-                        "requestReceivedTimestamp/stageTimestamp): read with it as both received and stage time"
-                        % stats["legacy_timestamp"])
+        warnings.append(
+            "%d event(s) carry only the legacy timestamp field (audit.k8s.io/v1alpha1 or v1beta1, no "
+            "requestReceivedTimestamp/stageTimestamp): read with it as both received and stage time" % stats["legacy_timestamp"]
+        )
     if stats.get("oversized_lines", 0):
-        warnings.append("%d line(s) longer than max_line_bytes (%d) were skipped without reading them; the rest of "
-                        "each file was read (files: %s)" % (
-                            stats["oversized_lines"], max_line_bytes,
-                            ", ".join(file_rows[i]["name"] for i, c in sorted(acc.files.items())
-                                      if c.get("oversized_lines"))))
+        warnings.append(
+            "%d line(s) longer than max_line_bytes (%d) were skipped without reading them; the rest of "
+            "each file was read (files: %s)"
+            % (stats["oversized_lines"], max_line_bytes, ", ".join(file_rows[i]["name"] for i, c in sorted(acc.files.items()) if c.get("oversized_lines")))
+        )
     if stats.get("sessions_not_tracked", 0):
-        warnings.append("%d exec/attach/portforward request(s) beyond the first %d were not tracked for open "
-                        "sessions" % (stats["sessions_not_tracked"], MAX_SESSIONS))
+        warnings.append(
+            "%d exec/attach/portforward request(s) beyond the first %d were not tracked for open sessions" % (stats["sessions_not_tracked"], MAX_SESSIONS)
+        )
     clipped = sum(1 for record in records if "clipped" in record)
-    window: dict[str, Any] = {
-        "from": canon(from_us), "to": canon(to_us), "received_slack_seconds": slack, "now": canon(now_us)}
+    window: dict[str, Any] = {"from": canon(from_us), "to": canon(to_us), "received_slack_seconds": slack, "now": canon(now_us)}
     result: dict[str, Any] = {
         "events": records,
         "events_total": acc.matched,

@@ -17,20 +17,19 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 DEFAULT_PATH = "/var/log/kubernetes/audit/audit.log"
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
 FINAL_STAGES = ("ResponseComplete", "Panic")
-FILTER_KEYS = ("user", "group", "verb", "resource", "subresource", "namespace", "name",
-               "response_code", "source_ip", "user_agent", "stage")
+FILTER_KEYS = ("user", "group", "verb", "resource", "subresource", "namespace", "name", "response_code", "source_ip", "user_agent", "stage")
 DEFAULT_SINCE = 3600
-DEFAULT_SLACK = 3600          # watches end at most 2 x --min-request-timeout (1800 s) after they start
-ORDER_TOLERANCE = 60          # seconds of stageTimestamp disorder tolerated by the seek / file skip
+DEFAULT_SLACK = 3600  # watches end at most 2 x --min-request-timeout (1800 s) after they start
+ORDER_TOLERANCE = 60  # seconds of stageTimestamp disorder tolerated by the seek / file skip
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/openapi/v2", "/openapi/v3")
 SECRET_READ_VERBS = ("get", "list", "watch")
 POD_ATTACH_SUBRESOURCES = ("exec", "attach", "portforward")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 TOP = 10
-DEFAULT_MAX_LINE_BYTES = 32 << 20   # one event line longer than this is skipped and counted (stats.oversized_lines)
-MAX_TEXT = 2048               # characters of one free-text value in events, summary and findings (then clipped)
-MAX_SESSIONS = 100000         # exec/attach/portforward sessions tracked for "still open"
+DEFAULT_MAX_LINE_BYTES = 32 << 20  # one event line longer than this is skipped and counted (stats.oversized_lines)
+MAX_TEXT = 2048  # characters of one free-text value in events, summary and findings (then clipped)
+MAX_SESSIONS = 100000  # exec/attach/portforward sessions tracked for "still open"
 
 # The hot fields of one event, as the decoder returns them (a plain tuple: the scan builds a million per GiB):
 # (username, verb, resource, subresource, apiGroup, namespace, name, code, stage, received, stageTimestamp)

@@ -61,8 +61,19 @@ def _decode_dict(d: Any) -> Fields | None:
     received, stage_ts = d.get("requestReceivedTimestamp"), d.get("stageTimestamp")
     if received is None and stage_ts is None:  # audit.k8s.io/v1alpha1 / v1beta1: only the deprecated timestamp
         received = stage_ts = d.get("timestamp")
-    t = (un, d.get("verb"), o.get("resource"), o.get("subresource"), o.get("apiGroup"), o.get("namespace"),
-         o.get("name"), code, d.get("stage"), received, stage_ts)
+    t = (
+        un,
+        d.get("verb"),
+        o.get("resource"),
+        o.get("subresource"),
+        o.get("apiGroup"),
+        o.get("namespace"),
+        o.get("name"),
+        code,
+        d.get("stage"),
+        received,
+        stage_ts,
+    )
     for v in t:
         if type(v) not in _SCALARS:
             return tuple(_plain(v) for v in t)
@@ -71,8 +82,7 @@ def _decode_dict(d: Any) -> Fields | None:
 
 def _legacy_only(d: dict[str, Any]) -> bool:
     """True when the event has only the deprecated ``timestamp`` (no requestReceivedTimestamp/stageTimestamp)."""
-    return (d.get("requestReceivedTimestamp") is None and d.get("stageTimestamp") is None
-            and d.get("timestamp") is not None)
+    return d.get("requestReceivedTimestamp") is None and d.get("stageTimestamp") is None and d.get("timestamp") is not None
 
 
 def _extras_dict(d: dict[str, Any]) -> Extras:
@@ -82,9 +92,12 @@ def _extras_dict(d: dict[str, Any]) -> Extras:
     imp = d.get("impersonatedUser")
     imp_name = imp.get("username") if isinstance(imp, dict) else None
     ips = d.get("sourceIPs")
-    return ([_plain(g) for g in groups] if isinstance(groups, list) else [],
-            [_plain(i) for i in ips] if isinstance(ips, list) else [],
-            _plain(d.get("userAgent")), _plain(imp_name))
+    return (
+        [_plain(g) for g in groups] if isinstance(groups, list) else [],
+        [_plain(i) for i in ips] if isinstance(ips, list) else [],
+        _plain(d.get("userAgent")),
+        _plain(imp_name),
+    )
 
 
 class _Decoder:
@@ -101,7 +114,7 @@ class _Decoder:
         if backend not in ("simdjson", "orjson", "json"):
             raise AuditLogError("JSON backend %r is unknown (simdjson, orjson, json)" % backend)
         self.backend = backend
-        self.legacy = 0   # events read by their legacy timestamp field (orjson/json; simdjson counts in the scan)
+        self.legacy = 0  # events read by their legacy timestamp field (orjson/json; simdjson counts in the scan)
         if backend == "simdjson":
             self.parser = _simdjson.Parser()
             self.decode = self._decode_simdjson
@@ -116,6 +129,7 @@ class _Decoder:
                 if t[_F_RCV] is not None and _legacy_only(d):
                     self.legacy += 1
                 return t, (_extras_dict(d) if extras else None)
+
             self.decode = decode
         else:
             loads = json.loads
@@ -128,6 +142,7 @@ class _Decoder:
                 if t[_F_RCV] is not None and _legacy_only(d):
                     self.legacy += 1
                 return t, (_extras_dict(d) if extras else None)
+
             self.decode = decode
 
     def _decode_simdjson(self, line: bytes, extras: bool = False) -> tuple[Fields, Extras | None]:
@@ -159,8 +174,7 @@ class _Decoder:
                 code = d["responseStatus"]["code"] if "code" in d["responseStatus"] else None
             else:
                 code = None
-            fast: Fields = (un, verb, o.get("resource"), o.get("subresource"), o.get("apiGroup"),
-                            o.get("namespace"), o.get("name"), code, stage, rcv, sts)
+            fast: Fields = (un, verb, o.get("resource"), o.get("subresource"), o.get("apiGroup"), o.get("namespace"), o.get("name"), code, stage, rcv, sts)
             if not _SCALAR_TYPES.issuperset(map(type, fast)):
                 raise TypeError("unexpected value types")
             t: Fields | None = fast
@@ -192,17 +206,18 @@ def _sj_value(d: Any, key: str) -> Any:
 
 def _record_sj(d: Any, t: Fields, o: dict[str, Any], received: str, stage_ts: str) -> dict[str, Any]:
     """The returned record, from a simdjson document and the fields already picked (same as event_record)."""
-    return _bounded_record({
-        "request_uri": _sj_value(d, "requestURI"),
-        "audit_id": _sj_value(d, "auditID"),
-        "object_ref": {"api_group": t[4], "api_version": _plain(o.get("apiVersion")), "name": t[6],
-                       "namespace": t[5], "resource": t[2]},
-        "action": t[1],
-        "user": t[0],
-        "request_received_time": received[:10] + " " + received[11:19],
-        "log_time": stage_ts[:10] + " " + stage_ts[11:19],
-        "response_code": t[7],
-    })
+    return _bounded_record(
+        {
+            "request_uri": _sj_value(d, "requestURI"),
+            "audit_id": _sj_value(d, "auditID"),
+            "object_ref": {"api_group": t[4], "api_version": _plain(o.get("apiVersion")), "name": t[6], "namespace": t[5], "resource": t[2]},
+            "action": t[1],
+            "user": t[0],
+            "request_received_time": received[:10] + " " + received[11:19],
+            "log_time": stage_ts[:10] + " " + stage_ts[11:19],
+            "response_code": t[7],
+        }
+    )
 
 
 def _bounded_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +227,7 @@ def _bounded_record(record: dict[str, Any]) -> dict[str, Any]:
     redacted = 0
     uri = record.get("request_uri")
     if isinstance(uri, str):
-        if "=" in uri or "@" in uri or " " in uri:   # values live in the query (or userinfo): the rest is a path
+        if "=" in uri or "@" in uri or " " in uri:  # values live in the query (or userinfo): the rest is a path
             record["request_uri"], redacted, cut = redact_clipped(uri, MAX_TEXT)
         else:
             record["request_uri"], cut = _clip(uri), len(uri) > MAX_TEXT
@@ -241,8 +256,7 @@ def _sj_subset(d: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: _sj_py(d[key]) for key in keys if key in d}
 
 
-_HOT_KEYS = ("user", "verb", "objectRef", "responseStatus", "stage", "requestReceivedTimestamp", "stageTimestamp",
-             "timestamp")
+_HOT_KEYS = ("user", "verb", "objectRef", "responseStatus", "stage", "requestReceivedTimestamp", "stageTimestamp", "timestamp")
 _EXTRA_KEYS = ("user", "impersonatedUser", "sourceIPs", "userAgent")
 
 
@@ -268,15 +282,21 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
     stage_ts = event.get("stageTimestamp")
     if received is None and stage_ts is None:
         received = stage_ts = event.get("timestamp")
-    return _bounded_record({
-        "request_uri": _plain(event.get("requestURI")),
-        "audit_id": _plain(event.get("auditID")),
-        "object_ref": {"api_group": _plain(obj.get("apiGroup")), "api_version": _plain(obj.get("apiVersion")),
-                       "name": _plain(obj.get("name")), "namespace": _plain(obj.get("namespace")),
-                       "resource": _plain(obj.get("resource"))},
-        "action": _plain(event.get("verb")),
-        "user": _plain(user.get("username")),
-        "request_received_time": human_time(received),
-        "log_time": human_time(stage_ts),
-        "response_code": _plain(status.get("code")),
-    })
+    return _bounded_record(
+        {
+            "request_uri": _plain(event.get("requestURI")),
+            "audit_id": _plain(event.get("auditID")),
+            "object_ref": {
+                "api_group": _plain(obj.get("apiGroup")),
+                "api_version": _plain(obj.get("apiVersion")),
+                "name": _plain(obj.get("name")),
+                "namespace": _plain(obj.get("namespace")),
+                "resource": _plain(obj.get("resource")),
+            },
+            "action": _plain(event.get("verb")),
+            "user": _plain(user.get("username")),
+            "request_received_time": human_time(received),
+            "log_time": human_time(stage_ts),
+            "response_code": _plain(status.get("code")),
+        }
+    )

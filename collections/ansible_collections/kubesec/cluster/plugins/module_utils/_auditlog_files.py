@@ -27,8 +27,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_decode i
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_filter import _Ctx
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_time import _canon_str, _next_us, parse_time_us
 
-SEEK_MIN = 65536              # stop the binary search when the byte window is this small
-PROBE = 4096                  # read size while probing lines for the seek
+SEEK_MIN = 65536  # stop the binary search when the byte window is this small
+PROBE = 4096  # read size while probing lines for the seek
 _BACKUP_TS = r"(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3})"
 _STAGE_KEY = b'"stageTimestamp":"'
 
@@ -75,9 +75,9 @@ def find_log_files(path: str = DEFAULT_PATH, root: str = "/") -> list[dict[str, 
             raise AuditLogError(
                 "no audit log found: %s does not exist and there are no rotated backups (%s-*%s[.gz]) in %s; "
                 "audit logging looks disabled (kube-apiserver --audit-log-path / --audit-policy-file)"
-                % (real, os.path.splitext(live_name)[0], os.path.splitext(live_name)[1], directory))
-        raise AuditLogError("audit log %s does not exist (found %d rotated backup(s) beside it, newest %s)"
-                            % (real, len(backups), backups[-1][1]))
+                % (real, os.path.splitext(live_name)[0], os.path.splitext(live_name)[1], directory)
+            )
+        raise AuditLogError("audit log %s does not exist (found %d rotated backup(s) beside it, newest %s)" % (real, len(backups), backups[-1][1]))
     files: list[dict[str, Any]] = []
     for rotated, name, gz in backups:
         full = os.path.join(directory, name)
@@ -108,8 +108,7 @@ def _read_at(fd: int, offset: int, size: int) -> bytes:
     return os.read(fd, size)  # pragma: no cover
 
 
-def _line_at(fd: int, pos: int, limit: int, size: int, counter: list[int],
-             cap: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, bytes | None]:
+def _line_at(fd: int, pos: int, limit: int, size: int, counter: list[int], cap: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, bytes | None]:
     """(start, line) of the first line starting at or after pos and before limit, or (limit, None).
 
     The line is read to its newline (or to `size`), even past limit, but at most `cap` bytes of it (a longer line
@@ -153,11 +152,11 @@ def _stage_of(line: bytes | None, decoder: _Decoder) -> str | None:
         return None
     idx = line.rfind(_STAGE_KEY)
     if idx >= 0:
-        value = line[idx + len(_STAGE_KEY): idx + len(_STAGE_KEY) + 40]
+        value = line[idx + len(_STAGE_KEY):idx + len(_STAGE_KEY) + 40]
         end = value.find(b'"')
         if end > 0:
             return _canon_str(value[:end].decode("ascii", "replace"))
-    legacy = decoder.legacy   # a probe is not an event read: keep the legacy count of the scan
+    legacy = decoder.legacy  # a probe is not an event read: keep the legacy count of the scan
     try:
         t, _ex = decoder.decode(line)
     except ValueError:
@@ -167,8 +166,9 @@ def _stage_of(line: bytes | None, decoder: _Decoder) -> str | None:
     return _canon_str(t[_F_STS])
 
 
-def _stage_near(fd: int, pos: int, limit: int, size: int, decoder: _Decoder, counter: list[int], tries: int = 16,
-                cap: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, int, str | None]:
+def _stage_near(
+    fd: int, pos: int, limit: int, size: int, decoder: _Decoder, counter: list[int], tries: int = 16, cap: int = DEFAULT_MAX_LINE_BYTES
+) -> tuple[int, int, str | None]:
     """First line at/after pos with a readable stageTimestamp -> (start, end, stage) or (limit, limit, None)."""
     for _dummy in range(tries):
         start, line = _line_at(fd, pos, limit, size, counter, cap)
@@ -188,8 +188,7 @@ def _stage_near(fd: int, pos: int, limit: int, size: int, decoder: _Decoder, cou
     return limit, limit, None
 
 
-def _seek(fd: int, lo: int, hi: int, size: int, target: str, decoder: _Decoder, counter: list[int],
-          cap: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, int]:
+def _seek(fd: int, lo: int, hi: int, size: int, target: str, decoder: _Decoder, counter: list[int], cap: int = DEFAULT_MAX_LINE_BYTES) -> tuple[int, int]:
     """Narrow [lo, hi] around the first line whose stageTimestamp is >= target (the file being sorted).
 
     Returns (lo, hi): every line starting before lo is older than target, the line at hi (if any) is not.

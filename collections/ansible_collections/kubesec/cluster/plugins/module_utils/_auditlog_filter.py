@@ -148,9 +148,12 @@ class Query:
         if extras is None:
             return True
         groups, ips, agent, imp = extras
-        if "user" in v and t[_F_USER] not in v["user"] and imp not in v["user"] and not (
-                self.user_globs and any(isinstance(name, str) and regex.match(name)
-                                        for _glob, regex in self.user_globs for name in (t[_F_USER], imp))):
+        if (
+            "user" in v
+            and t[_F_USER] not in v["user"]
+            and imp not in v["user"]
+            and not (self.user_globs and any(isinstance(name, str) and regex.match(name) for _glob, regex in self.user_globs for name in (t[_F_USER], imp)))
+        ):
             return False
         if "group" in v and not v["group"].intersection(g for g in groups if isinstance(g, str)):
             return False
@@ -165,8 +168,7 @@ class Query:
 class _Ctx:
     """Per-query constants shared by the scanners (inherited by the forked worker)."""
 
-    def __init__(self, query: Query, from_us: int, to_us: int, slack_us: int, backend: str,
-                 max_line: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(self, query: Query, from_us: int, to_us: int, slack_us: int, backend: str, max_line: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.query = query
         self.max_line = max_line
         self.from_s = canon(from_us)

@@ -22,8 +22,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_files im
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_filter import _Ctx
 from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_scan import _Acc, _scan_gz, _scan_plain
 
-PARALLEL_MIN = 8 << 20        # scan this many bytes or more in two processes
-GZ_WEIGHT = 6                 # a gzip byte costs about this many plain bytes to scan
+PARALLEL_MIN = 8 << 20  # scan this many bytes or more in two processes
+GZ_WEIGHT = 6  # a gzip byte costs about this many plain bytes to scan
 
 # (kind "gz" or "plain", file entry, file index, start, end): a gzip file is read whole (0, compressed size)
 Unit = Tuple[str, Dict[str, Any], int, int, int]
@@ -54,8 +54,7 @@ def _unit_cost(unit: Unit) -> int:
     return unit[4] - unit[3]
 
 
-def _run_parallel(units: list[Unit], ctx: _Ctx, max_events: int, out_dir: str | None,
-                  workers: int) -> tuple[_Acc, list[str], int]:
+def _run_parallel(units: list[Unit], ctx: _Ctx, max_events: int, out_dir: str | None, workers: int) -> tuple[_Acc, list[str], int]:
     """Split units into contiguous halves; the child process scans the second, the parent the first."""
     total = sum(_unit_cost(u) for u in units)
     out_paths: list[str | None] = [None, None]
@@ -64,6 +63,7 @@ def _run_parallel(units: list[Unit], ctx: _Ctx, max_events: int, out_dir: str | 
         fd, name = tempfile.mkstemp(prefix=".audit_log_query.", suffix=".part", dir=out_dir)
         os.close(fd)
         return name
+
     if out_dir is not None:
         out_paths[0] = part()
     if workers < 2 or total < PARALLEL_MIN or not hasattr(os, "fork") or len(units) == 0:

@@ -55,7 +55,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._redact import RED
 if TYPE_CHECKING:
     from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_decode import Fields
 
-CHUNK = 1 << 20               # read size: a block stays in the CPU cache across the few searches over it
+CHUNK = 1 << 20  # read size: a block stays in the CPU cache across the few searches over it
 
 
 class _Acc:
@@ -63,18 +63,18 @@ class _Acc:
 
     def __init__(self, max_events: int, out_path: str | None = None) -> None:
         self.max_events = max_events
-        self.records: list[dict[str, Any]] = []          # the first max_events matches, as records
+        self.records: list[dict[str, Any]] = []  # the first max_events matches, as records
         self.matched = 0
         self.combos: Counter[tuple] = collections.Counter()  # (user, verb, resource, sub, apiGroup, code, stage) -> n
         self.exec_targets: Counter[tuple] = collections.Counter()  # (user, subresource, namespace, pod)
-        self.rbac_items: Counter[tuple] = collections.Counter()    # (user, verb, resource, namespace, name)
+        self.rbac_items: Counter[tuple] = collections.Counter()  # (user, verb, resource, namespace, name)
         self.anon = 0
-        self.anon_allowed: Counter[Any] = collections.Counter()    # request path -> n
+        self.anon_allowed: Counter[Any] = collections.Counter()  # request path -> n
         self.anon_ips: Counter[Any] = collections.Counter()
-        self.seen: dict[str, list[str]] = {}             # category -> [first, last] received
-        self.sessions: dict[str, list[Any]] = {}         # exec/attach/portforward auditID -> _session() list
+        self.seen: dict[str, list[str]] = {}  # category -> [first, last] received
+        self.sessions: dict[str, list[Any]] = {}  # exec/attach/portforward auditID -> _session() list
         self.stats: Counter[str] = collections.Counter()
-        self.files: dict[int, Counter[str]] = {}         # file index -> Counter
+        self.files: dict[int, Counter[str]] = {}  # file index -> Counter
         self.edges: list[tuple[int, str | None, str | None]] = []  # (file index, first stage, last stage) per segment
         self.warnings: list[str] = []
         self.out_path = out_path
@@ -207,10 +207,10 @@ class _Scanner:
         self.decoder = _Decoder(ctx.backend)
         self.needles = ctx.query.needles
         self.driver_key: str | None = None
-        self.checks: list[list[bytes]] = []     # the other filters' needles for the current block (see block)
+        self.checks: list[list[bytes]] = []  # the other filters' needles for the current block (see block)
         # decoded, matched, non_json, blank, invalid, out_of_order, legacy_timestamp, oversized
         self.counts = [0, 0, 0, 0, 0, 0, 0, 0]
-        self.edge: list[str | None] = [None, None]   # first and greatest stageTimestamp decoded
+        self.edge: list[str | None] = [None, None]  # first and greatest stageTimestamp decoded
         self.handle = self._make_handle()
 
     def choose_driver(self, sample: bytes | bytearray) -> None:
@@ -283,9 +283,19 @@ class _Scanner:
                     except KeyError:
                         code = None
                     g = o.get
-                    t = (d["user"]["username"], d["verb"], g("resource"), g("subresource"), g("apiGroup"),
-                         g("namespace"), g("name"), code, d["stage"], d["requestReceivedTimestamp"],
-                         d["stageTimestamp"])
+                    t = (
+                        d["user"]["username"],
+                        d["verb"],
+                        g("resource"),
+                        g("subresource"),
+                        g("apiGroup"),
+                        g("namespace"),
+                        g("name"),
+                        code,
+                        d["stage"],
+                        d["requestReceivedTimestamp"],
+                        d["stageTimestamp"],
+                    )
                     if not scalar_types.issuperset(map(type, t)):
                         t = None
                 except (KeyError, TypeError, AttributeError, ValueError):
@@ -314,8 +324,7 @@ class _Scanner:
                     return
             user, verb, resource, sub, group, _ns, _name, code, stage, received, stage_ts = t
             try:
-                canonical = (len(stage_ts) == 27 and len(received) == 27 and stage_ts[26] == "Z"
-                             and received[26] == "Z")
+                canonical = len(stage_ts) == 27 and len(received) == 27 and stage_ts[26] == "Z" and received[26] == "Z"
             except TypeError:
                 canonical = False
             if not canonical:
@@ -370,12 +379,11 @@ class _Scanner:
                 if not final_only or stage == "ResponseComplete" or stage == "Panic":
                     acc.rbac_items[(user, verb, resource, t[5], t[6])] += 1
                 see("rbac", received)
-            if user == "system:anonymous" or (
-                    (not isinstance(user, str) or not user.startswith("system:"))
-                    and anon_needle in line and _unauthenticated(line)):
+            if user == "system:anonymous" or ((not isinstance(user, str) or not user.startswith("system:")) and anon_needle in line and _unauthenticated(line)):
                 if not final_only or stage == "ResponseComplete" or stage == "Panic":
                     acc.anon += 1
                     _anonymous_details(acc, line, code, received)
+
         return handle
 
     def block(self, buf: bytearray, lo: int, hi: int) -> None:
@@ -483,8 +491,7 @@ class _Scanner:
         stats, fstats, counts = self.acc.stats, self.fstats, self.counts
         counts[1] = sum(self.acc.combos.values()) - self.acc.matched
         counts[6] += self.decoder.legacy
-        for name, value in zip(("decoded", "matched", "non_json", "blank", "invalid_events", "out_of_order",
-                                "legacy_timestamp", "oversized_lines"), counts):
+        for name, value in zip(("decoded", "matched", "non_json", "blank", "invalid_events", "out_of_order", "legacy_timestamp", "oversized_lines"), counts):
             if value:
                 stats[name] += value
                 fstats[name] += value
@@ -561,8 +568,9 @@ def _scan_gz(entry: dict[str, Any], index: int, ctx: _Ctx, acc: _Acc) -> None:
                 try:
                     piece = inflate.decompress(raw, CHUNK)
                 except zlib.error as exc:
-                    acc.warnings.append("%s: gzip data is corrupt after %d compressed bytes (%s); the rest of this "
-                                        "file was not read" % (entry["name"], fh.tell(), exc))
+                    acc.warnings.append(
+                        "%s: gzip data is corrupt after %d compressed bytes (%s); the rest of this file was not read" % (entry["name"], fh.tell(), exc)
+                    )
                     done = True
                     break
                 raw = inflate.unconsumed_tail
@@ -585,7 +593,7 @@ def _scan_gz(entry: dict[str, Any], index: int, ctx: _Ctx, acc: _Acc) -> None:
                         del pending[:]
                     continue
                 done = _gz_block(scanner, pending, last_nl, ctx, acc)
-                del pending[:last_nl + 1]
+                del pending[: last_nl + 1]
     if not done:
         if not inflate.eof and (pending or acc.stats["bytes_read"]):
             acc.warnings.append("%s: gzip stream ends early (file truncated?); read what was there" % entry["name"])
@@ -596,7 +604,7 @@ def _scan_gz(entry: dict[str, Any], index: int, ctx: _Ctx, acc: _Acc) -> None:
 
 def _gz_block(scanner: _Scanner, pending: bytearray, last_nl: int, ctx: _Ctx, acc: _Acc) -> bool:
     """Handle pending[:last_nl+1]; return True when the scan can stop (block is past the window)."""
-    first_stage = _stage_of(bytes(pending[:pending.find(b"\n")]), scanner.decoder)
+    first_stage = _stage_of(bytes(pending[: pending.find(b"\n")]), scanner.decoder)
     prev_nl = pending.rfind(b"\n", 0, last_nl)
     last_stage = _stage_of(bytes(pending[prev_nl + 1:last_nl]), scanner.decoder)
     if last_stage is not None and last_stage < ctx.stage_lo_s:

@@ -22,8 +22,10 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._auditlog_common i
 _EPOCH = datetime.datetime(1970, 1, 1)
 _MIN_US = calendar.timegm((1000, 1, 1, 0, 0, 0)) * 1000000
 _MAX_US = calendar.timegm((9999, 12, 31, 23, 59, 59)) * 1000000
-_TS_RE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-                    r"\s*([Zz]|[+-]\d{2}:?\d{2})?\s*$")
+_TS_RE = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*([Zz]|[+-]\d{2}:?\d{2})?\s*$"
+)
 
 
 def parse_duration(text: Any, field: str = "since") -> float:
@@ -95,8 +97,7 @@ def human_time(value: Any) -> str | None:
     return value[:10] + " " + value[11:19]
 
 
-def resolve_window(now: Any = None, since: Any = None, time_from: Any = None,
-                   time_to: Any = None) -> tuple[int, int, int]:
+def resolve_window(now: Any = None, since: Any = None, time_from: Any = None, time_to: Any = None) -> tuple[int, int, int]:
     """Return (from_us, to_us, now_us). Default: the hour up to now. since excludes from/to."""
     now_us = parse_time_us(now, "now") if now not in (None, "") else round(time.time() * 1000000)
     if since not in (None, "") and (time_from not in (None, "") or time_to not in (None, "")):

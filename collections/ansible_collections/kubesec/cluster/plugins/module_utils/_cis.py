@@ -100,14 +100,27 @@ def _as_text(value: Any) -> str:
 class Component(object):
     """One node component (kubelet, kube-proxy): its effective flags and its config file."""
 
-    def __init__(self, name: str, flags: Optional[dict[str, str]] = None, flags_source: Optional[str] = None,
-                 config: Optional[dict[str, Any]] = None, config_path: Optional[str] = None,
-                 config_error: Optional[str] = None, files: Optional[list[str]] = None, running_from: Any = None,
-                 unit_settings: Optional[dict[str, str]] = None, kind: str = "unit", flags_error: Optional[str] = None,
-                 env: Optional[dict[str, str]] = None, mounts: Optional[list[tuple[str, str]]] = None,
-                 found: Optional[bool] = None, unit_files: Optional[list[str]] = None,
-                 config_layers: Optional[list[tuple[str, Any]]] = None, no_config: Optional[str] = None,
-                 cluster_source: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        flags: Optional[dict[str, str]] = None,
+        flags_source: Optional[str] = None,
+        config: Optional[dict[str, Any]] = None,
+        config_path: Optional[str] = None,
+        config_error: Optional[str] = None,
+        files: Optional[list[str]] = None,
+        running_from: Any = None,
+        unit_settings: Optional[dict[str, str]] = None,
+        kind: str = "unit",
+        flags_error: Optional[str] = None,
+        env: Optional[dict[str, str]] = None,
+        mounts: Optional[list[tuple[str, str]]] = None,
+        found: Optional[bool] = None,
+        unit_files: Optional[list[str]] = None,
+        config_layers: Optional[list[tuple[str, Any]]] = None,
+        no_config: Optional[str] = None,
+        cluster_source: Optional[str] = None,
+    ) -> None:
         self.name = name
         self.unit_files = unit_files or []  # the systemd unit and its drop-ins, in the order systemd reads them
         # [(node path, data)] of every config file the component reads: the --config file, then its
@@ -238,8 +251,9 @@ def dropin_files(root: str, directory: str) -> tuple[list[str], Optional[str]]:
     return found, None
 
 
-def _merge_dropins(root: str, config: Optional[dict[str, Any]], layers: list[tuple[str, Any]], directory: str,
-                   kind: Optional[str]) -> tuple[Any, list[tuple[str, Any]], Optional[str]]:
+def _merge_dropins(
+    root: str, config: Optional[dict[str, Any]], layers: list[tuple[str, Any]], directory: str, kind: Optional[str]
+) -> tuple[Any, list[tuple[str, Any]], Optional[str]]:
     """Merge every drop-in of `directory` over config -> (merged config, layers, error naming the file)."""
     files, error = dropin_files(root, directory)
     if error:
@@ -250,8 +264,11 @@ def _merge_dropins(root: str, config: Optional[dict[str, Any]], layers: list[tup
         if error:
             return merged, layers, "--config-dir drop-in: %s" % error
         if kind and (data.get("kind") != kind or not data.get("apiVersion")):
-            return merged, layers, ("drop-in %s must declare apiVersion and kind: %s (found kind %r); the kubelet "
-                                    "refuses to start with it" % (path, kind, data.get("kind")))
+            return (
+                merged,
+                layers,
+                ("drop-in %s must declare apiVersion and kind: %s (found kind %r); the kubelet refuses to start with it" % (path, kind, data.get("kind"))),
+            )
         merged = merge_dropin(merged, data)
         layers = [*layers, (path, data)]
     return merged, layers, None
@@ -268,8 +285,7 @@ def _pod_mounts(pod: dict[str, Any], container_name: Optional[str]) -> list[tupl
     for container in _static_pod.as_list(spec.get("containers")):
         if isinstance(container, dict) and container.get("name") == container_name:
             for mount in _static_pod.as_list(container.get("volumeMounts")):
-                if isinstance(mount, dict) and mount.get("name") in volumes and mount.get("mountPath") \
-                        and not mount.get("subPath"):
+                if isinstance(mount, dict) and mount.get("name") in volumes and mount.get("mountPath") and not mount.get("subPath"):
                     mounts.append((str(mount["mountPath"]), volumes[mount["name"]]))
     return sorted(mounts, key=lambda item: len(item[0]), reverse=True)
 
@@ -291,16 +307,27 @@ def load_manifest_component(root: str, name: str, spec: dict[str, Any], paths: d
     candidates = _candidates(root, paths, spec["manifest"], {})
     path = candidates[0] if candidates else None
     boolean = set(_static_pod.BOOLEAN_FLAGS) | set(spec.get("boolean_flags") or ())
-    info = _static_pod.manifest_flags(root, path, spec.get("container"), boolean) if path else \
-        {"found": False, "flags": {}, "env": {}, "container": None, "error": "no manifest path"}
+    info = (
+        _static_pod.manifest_flags(root, path, spec.get("container"), boolean)
+        if path
+        else {"found": False, "flags": {}, "env": {}, "container": None, "error": "no manifest path"}
+    )
     mounts: list[tuple[str, str]] = []
     if path and info["found"] and not info["error"]:
         pod = _static_pod.read_manifest(root, path)[0]
         mounts = _pod_mounts(pod, info["container"]) if pod else []
-    return Component(name, flags=info["flags"], flags_source=path if info["found"] else None,
-                     config_error=None, files=[path] if path and info["found"] else [], kind="manifest",
-                     flags_error=info["error"] if info["found"] else None, env=info["env"], mounts=mounts,
-                     found=info["found"])
+    return Component(
+        name,
+        flags=info["flags"],
+        flags_source=path if info["found"] else None,
+        config_error=None,
+        files=[path] if path and info["found"] else [],
+        kind="manifest",
+        flags_error=info["error"] if info["found"] else None,
+        env=info["env"],
+        mounts=mounts,
+        found=info["found"],
+    )
 
 
 def cluster_component(name: str, info: dict[str, Any]) -> Component:
@@ -311,8 +338,7 @@ def cluster_component(name: str, info: dict[str, Any]) -> Component:
     """
     source = info.get("source") or "cluster"
     if info.get("config") is not None:
-        return Component(name, config=info["config"], cluster_source=source, kind="cluster",
-                         config_layers=[(source, info["config"])])
+        return Component(name, config=info["config"], cluster_source=source, kind="cluster", config_layers=[(source, info["config"])])
     if info.get("error"):
         return Component(name, cluster_source=source, config_error=info["error"], kind="cluster")
     component = Component(name, kind="cluster", found=False)
@@ -321,8 +347,7 @@ def cluster_component(name: str, info: dict[str, Any]) -> Component:
     return component
 
 
-def load_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any],
-                   cluster_configs: Optional[dict[str, Any]] = None) -> Component:
+def load_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any], cluster_configs: Optional[dict[str, Any]] = None) -> Component:
     """Work out a component's effective flags (static pod manifest, or systemd unit) and config file."""
     component = _load_node_component(root, name, spec, paths)
     info = (cluster_configs or {}).get(spec.get("cluster_config") or "")
@@ -352,18 +377,15 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
         component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"], units)
         return component
     try:
-        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"],
-                                            argv_info.get("environment"))
+        effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"], argv_info.get("environment"))
         flags = dict(spec.get("builtin_flags") or {})
         flags.update(_rancher.component_flags(effective["args"], name))
     except _rancher.RancherConfigError as exc:
-        return Component(name, kind="process", flags_source=argv_info["files"][-1], flags_error=str(exc),
-                         config_error=str(exc), unit_files=argv_info["files"])
+        return Component(name, kind="process", flags_source=argv_info["files"][-1], flags_error=str(exc), config_error=str(exc), unit_files=argv_info["files"])
     for flag in spec.get("boolean_flags", ()):
         if flags.get(flag) == "":
             flags[flag] = "true"
-    source = "%s (%s%s)" % (unit, "built-in flags, " if spec.get("builtin_flags") else "",
-                            ", ".join(effective["files"] + [argv_info["files"][-1]]))
+    source = "%s (%s%s)" % (unit, "built-in flags, " if spec.get("builtin_flags") else "", ", ".join(effective["files"] + [argv_info["files"][-1]]))
     config, config_path, layers, config_error = None, None, [], None
     if spec.get("config_flag") and flags.get(spec["config_flag"]):
         config_path = flags[spec["config_flag"]]
@@ -373,14 +395,21 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
         else:
             config_error = "file not found: %s" % config_path
     if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) and not config_error:
-        config, layers, config_error = _merge_dropins(root, config, layers, flags[spec["dropin_flag"]],
-                                                      spec.get("config_kind"))
-    return Component(name, flags=flags, flags_source=source, config=config if (layers or config_path) else None,
-                     config_path=config_path, config_error=config_error, kind="process",
-                     files=argv_info["files"] + argv_info["env_files"] + effective["files"],
-                     unit_settings=argv_info.get("service"), unit_files=argv_info["files"], config_layers=layers,
-                     no_config=None if config_path else "no --config file: the %s's settings come from its flags "
-                     "and its --config-dir drop-ins" % name)
+        config, layers, config_error = _merge_dropins(root, config, layers, flags[spec["dropin_flag"]], spec.get("config_kind"))
+    return Component(
+        name,
+        flags=flags,
+        flags_source=source,
+        config=config if (layers or config_path) else None,
+        config_path=config_path,
+        config_error=config_error,
+        kind="process",
+        files=argv_info["files"] + argv_info["env_files"] + effective["files"],
+        unit_settings=argv_info.get("service"),
+        unit_files=argv_info["files"],
+        config_layers=layers,
+        no_config=None if config_path else "no --config file: the %s's settings come from its flags and its --config-dir drop-ins" % name,
+    )
 
 
 def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
@@ -390,8 +419,7 @@ def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict
         component = load_manifest_component(root, name, spec, paths)
         if component.found or not spec.get("unit"):
             if not component.found:
-                component.missing_reason = "no static pod manifest at %s" % " or ".join(
-                    _candidates(root, paths, spec["manifest"], {}) or ["(no path)"])
+                component.missing_reason = "no static pod manifest at %s" % " or ".join(_candidates(root, paths, spec["manifest"], {}) or ["(no path)"])
             return component
     argv_info: dict[str, Any] = {"argv": None, "files": [], "env_files": [], "service": {}}
     error = None
@@ -432,19 +460,37 @@ def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict
         config_path = config_path if argv_info["argv"] else None
     if dropin_flag and flags.get(dropin_flag) and not config_error:
         config, layers, config_error = _merge_dropins(root, config, layers, flags[dropin_flag], spec.get("config_kind"))
-    return Component(name, flags=flags, flags_source=argv_info["files"][-1] if argv_info["argv"] else None,
-                     config=config, config_path=config_path, config_error=error or config_error,
-                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"),
-                     unit_files=unit_files, config_layers=layers)
+    return Component(
+        name,
+        flags=flags,
+        flags_source=argv_info["files"][-1] if argv_info["argv"] else None,
+        config=config,
+        config_path=config_path,
+        config_error=error or config_error,
+        files=argv_info["files"] + argv_info["env_files"],
+        unit_settings=argv_info.get("service"),
+        unit_files=unit_files,
+        config_layers=layers,
+    )
 
 
-def _flags_only_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any], flags: dict[str, str],
-                          argv_info: dict[str, Any], error: Optional[str], unit_files: list[str]) -> Component:
+def _flags_only_component(
+    root: str,
+    name: str,
+    spec: dict[str, Any],
+    paths: dict[str, Any],
+    flags: dict[str, str],
+    argv_info: dict[str, Any],
+    error: Optional[str],
+    unit_files: list[str],
+) -> Component:
     """A kubelet started without --config: settings come from its flags, drop-ins and its flag defaults."""
-    reason = "no config file in use: the %s runs without %s (%s), so its settings come from its flags%s and " \
-             "its documented defaults" % (name, spec["config_flag"], argv_info["files"][-1],
-                                          " and its %s drop-ins" % spec["dropin_flag"]
-                                          if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) else "")
+    reason = "no config file in use: the %s runs without %s (%s), so its settings come from its flags%s and its documented defaults" % (
+        name,
+        spec["config_flag"],
+        argv_info["files"][-1],
+        " and its %s drop-ins" % spec["dropin_flag"] if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) else "",
+    )
     unused = [p for p in spec.get("config_default") or [] if os.path.isfile(node_path(root, p))]
     if "config_path" in spec and spec["config_path"] in paths:
         unused += [p for p in paths[spec["config_path"]].get("default") or [] if os.path.isfile(node_path(root, p))]
@@ -455,10 +501,19 @@ def _flags_only_component(root: str, name: str, spec: dict[str, Any], paths: dic
     config_error: Optional[str] = None
     if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]):
         config, layers, config_error = _merge_dropins(root, None, [], flags[spec["dropin_flag"]], spec.get("config_kind"))
-    return Component(name, flags=flags, flags_source=argv_info["files"][-1], config=config if layers else None,
-                     config_path=None, config_error=error or config_error,
-                     files=argv_info["files"] + argv_info["env_files"], unit_settings=argv_info.get("service"),
-                     unit_files=unit_files, config_layers=layers, no_config=reason)
+    return Component(
+        name,
+        flags=flags,
+        flags_source=argv_info["files"][-1],
+        config=config if layers else None,
+        config_path=None,
+        config_error=error or config_error,
+        files=argv_info["files"] + argv_info["env_files"],
+        unit_settings=argv_info.get("service"),
+        unit_files=unit_files,
+        config_layers=layers,
+        no_config=reason,
+    )
 
 
 def resolve_path(root: str, paths: dict[str, Any], key: Any, components: dict[str, Component]) -> Optional[str]:
@@ -533,9 +588,17 @@ def _owner_matches(expected: str, uid: int, gid: int, names: tuple[str, str]) ->
 
 
 class Outcome(object):
-    def __init__(self, passed: bool, expected: Any, actual: Any, evidence: Optional[dict[str, Any]] = None,
-                 missing: bool = False, note: Optional[str] = None, manual: bool = False,
-                 not_applicable: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        passed: bool,
+        expected: Any,
+        actual: Any,
+        evidence: Optional[dict[str, Any]] = None,
+        missing: bool = False,
+        note: Optional[str] = None,
+        manual: bool = False,
+        not_applicable: Optional[str] = None,
+    ) -> None:
         self.not_applicable = not_applicable  # why the check does not apply here (reported as info)
         self.passed = passed
         self.expected = expected
@@ -557,8 +620,7 @@ def _judge_file(root: str, test: dict[str, Any], info: os.stat_result) -> tuple[
         # "600 or more restrictive" = no permission bit outside the limit (kube-bench's bitmask test)
         return (mode & ~int(str(test["max"]), 8)) == 0, _mode_text(mode), {}
     names = _owner_names(info.st_uid, info.st_gid, root)
-    return (_owner_matches(test["owner"], info.st_uid, info.st_gid, names), "%s:%s" % names,
-            {"uid": info.st_uid, "gid": info.st_gid})
+    return (_owner_matches(test["owner"], info.st_uid, info.st_gid, names), "%s:%s" % names, {"uid": info.st_uid, "gid": info.st_gid})
 
 
 def _expected_file(test: dict[str, Any]) -> str:
@@ -567,8 +629,12 @@ def _expected_file(test: dict[str, Any]) -> str:
     return test["owner"]
 
 
-def _find_files(root: str, spec: dict[str, Any], paths: dict[str, Any], components: dict[str, Component],
-                ) -> tuple[list[str], str, list[str]]:
+def _find_files(
+    root: str,
+    spec: dict[str, Any],
+    paths: dict[str, Any],
+    components: dict[str, Component],
+) -> tuple[list[str], str, list[str]]:
     """`find DIR [-mindepth N] [-type f|d] [-name PATTERN]` below root -> (node paths, description, skipped)."""
     directories = _candidates(root, paths, spec["dir"], components) if spec.get("dir") else []
     pattern = spec.get("name")
@@ -602,9 +668,12 @@ def _find_files(root: str, spec: dict[str, Any], paths: dict[str, Any], componen
                 found.append(entry)
                 if len(found) > MAX_FIND_ENTRIES:
                     raise CatalogueError("find below %s matched more than %d entries" % (directory, MAX_FIND_ENTRIES))
-    text = "find %s%s%s%s" % (" ".join(searched or directories or ["(no directory)"]),
-                              " -mindepth %d" % mindepth if mindepth else "", " -type %s" % kind if kind else "",
-                              " -name '%s'" % pattern if pattern else "")
+    text = "find %s%s%s%s" % (
+        " ".join(searched or directories or ["(no directory)"]),
+        " -mindepth %d" % mindepth if mindepth else "",
+        " -type %s" % kind if kind else "",
+        " -name '%s'" % pattern if pattern else "",
+    )
     return found, text, skipped
 
 
@@ -612,8 +681,7 @@ def _test_file(root: str, test: dict[str, Any], paths: dict[str, Any], component
     owner = components.get(test.get("requires_config") or "")
     if owner is not None and owner.present and owner.no_config:
         # "If the kubelet config.yaml configuration file is being used": it is not.
-        return Outcome(False, _expected_file(test), "not applicable: no config file in use", {"component": owner.name},
-                       not_applicable=owner.no_config)
+        return Outcome(False, _expected_file(test), "not applicable: no config file in use", {"component": owner.name}, not_applicable=owner.no_config)
     if test.get("unit_of"):
         return _test_unit_files(root, test, components)
     if "file" in test and not isinstance(test["file"], list):
@@ -641,8 +709,7 @@ def _test_unit_files(root: str, test: dict[str, Any], components: dict[str, Comp
     return _judge_files(root, test, files, expected, evidence)
 
 
-def _judge_files(root: str, test: dict[str, Any], listed: list[str], expected: str,
-                 evidence: dict[str, Any]) -> Outcome:
+def _judge_files(root: str, test: dict[str, Any], listed: list[str], expected: str, evidence: dict[str, Any]) -> Outcome:
     """Judge every file; evidence names each with its mode/owner, and the offending ones."""
     offending, judged = [], []
     for path in listed:
@@ -662,8 +729,7 @@ def _judge_files(root: str, test: dict[str, Any], listed: list[str], expected: s
     return Outcome(True, expected, ", ".join("%s (%s)" % (o["file"], o["actual"]) for o in judged), evidence)
 
 
-def _test_many_files(root: str, test: dict[str, Any], paths: dict[str, Any],
-                     components: dict[str, Component]) -> Outcome:
+def _test_many_files(root: str, test: dict[str, Any], paths: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """file_mode / file_owner over several files: `file: [keys]` (missing ones skipped) and/or `find:`.
 
     Every file is judged; the check fails naming each offending file with its actual mode or owner.
@@ -761,12 +827,21 @@ def _is_loopback(address: str) -> bool:
 
 
 def _expected_text(op: str, expected: Any) -> str:
-    return {
-        "eq": "== %s", "ne": "!= %s", "nothave": "does not include %s", "has": "includes %s",
-        "contains": "contains %s", "gte": ">= %s", "lte": "<= %s", "subset": "only from: %s",
-    }.get(op, "%s") % (_as_text(expected),) if op not in ("set", "notset", "duration_nonzero", "loopback") else {
-        "set": "set", "notset": "not set", "duration_nonzero": "a non-zero duration",
-        "loopback": "a loopback address (127.0.0.1, ::1)"}[op]
+    return (
+        {
+            "eq": "== %s",
+            "ne": "!= %s",
+            "nothave": "does not include %s",
+            "has": "includes %s",
+            "contains": "contains %s",
+            "gte": ">= %s",
+            "lte": "<= %s",
+            "subset": "only from: %s",
+        }.get(op, "%s")
+        % (_as_text(expected),)
+        if op not in ("set", "notset", "duration_nonzero", "loopback")
+        else {"set": "set", "notset": "not set", "duration_nonzero": "a non-zero duration", "loopback": "a loopback address (127.0.0.1, ::1)"}[op]
+    )
 
 
 def _flag_value(component: Component, test: dict[str, Any]) -> Any:
@@ -788,8 +863,7 @@ def _missing_component(component: Optional[Component], name: str, expected: Any)
     if component is not None and component.missing_reason:
         evidence["note"] = component.missing_reason
     if component is not None and component.cluster_absent:
-        return Outcome(False, expected, "%s not found on the node or in the cluster" % name, evidence,
-                       not_applicable=component.cluster_absent)
+        return Outcome(False, expected, "%s not found on the node or in the cluster" % name, evidence, not_applicable=component.cluster_absent)
     return Outcome(False, expected, "%s not found on the node" % name, evidence, missing=True)
 
 
@@ -816,8 +890,7 @@ def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Out
         return _missing_component(component, test["component"], _expected_text(op, expected))
     if component.flags_error:
         evidence["error"] = component.flags_error
-        return Outcome(False, _expected_text(op, expected),
-                       "cannot evaluate (%s unreadable)" % component.flags_source, evidence)
+        return Outcome(False, _expected_text(op, expected), "cannot evaluate (%s unreadable)" % component.flags_source, evidence)
     value = _flag_value(component, test)
     where, note = None, None
     if value is not MISSING:
@@ -839,33 +912,39 @@ def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Out
                 if source != component.config_path and component.config_layers:
                     evidence["merged_from"] = [path for path, _data in component.config_layers]
                 if "zero_means_default" in test and _is_zero_duration(value) and component.is_main_config(source):
-                    note = ("%s: %s in the config file means the kubelet default %s (the kubelet replaces a zero "
-                            "there with its default; a zero given as the flag %s or in a --config-dir drop-in "
-                            "disables it)" % (test["config"], _as_text(value), test["zero_means_default"],
-                                              test.get("flag")))
+                    note = (
+                        "%s: %s in the config file means the kubelet default %s (the kubelet replaces a zero "
+                        "there with its default; a zero given as the flag %s or in a --config-dir drop-in "
+                        "disables it)" % (test["config"], _as_text(value), test["zero_means_default"], test.get("flag"))
+                    )
                     value = test["zero_means_default"]
     if where:
         evidence["source"] = where
     if op == "notset":
         return Outcome(value is MISSING, "not set", "not set" if value is MISSING else _as_text(value), evidence)
-    if (value is MISSING or value is None or value == "") and component.no_config \
-            and "default_without_config" in test:
+    if (value is MISSING or value is None or value == "") and component.no_config and "default_without_config" in test:
         value = test["default_without_config"]
         evidence["source"] = "not set (flag %s); %s" % (test.get("flag") or "-", component.no_config)
         note = "without a config file the %s defaults to %s" % (component.name, _as_text(value))
     elif (value is MISSING or value is None or value == "") and "default" in test:
         value = test["default"]
-        unset = where + " (empty)" if where else "not set (flag %s%s)%s" % (
-            test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "",
-            " in " + str(component.cluster_source or component.config_path) if component.config_layers else "")
+        unset = (
+            where + " (empty)"
+            if where
+            else "not set (flag %s%s)%s"
+            % (
+                test.get("flag") or "-",
+                ", config key " + test["config"] if test.get("config") else "",
+                " in " + str(component.cluster_source or component.config_path) if component.config_layers else "",
+            )
+        )
         evidence["source"] = "%s: the %s default" % (unset, component.name)
         note = "not set: the %s default is %s" % (component.name, _as_text(value))
     if note:
         evidence["note"] = note
     if value is MISSING or value is None:
         unset = test.get("if_unset", "fail")
-        evidence["source"] = "not set (flag %s%s)" % (
-            test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "")
+        evidence["source"] = "not set (flag %s%s)" % (test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "")
         if component.kind == "manifest":
             evidence["source"] += " in %s" % component.flags_source
         if component.no_config:
@@ -880,8 +959,7 @@ def _test_unit_setting(test: dict[str, Any], components: dict[str, Component]) -
     op = test["op"]
     expected = test.get("value")
     if component is None or not component.flags_source:
-        return Outcome(False, _expected_text(op, expected), "%s unit not found" % test["component"],
-                       {"component": test["component"]}, missing=True)
+        return Outcome(False, _expected_text(op, expected), "%s unit not found" % test["component"], {"component": test["component"]}, missing=True)
     value = component.unit_settings.get(test["key"])
     evidence: dict[str, Any] = {"component": test["component"], "unit_key": test["key"], "files": component.files}
     if value in (None, ""):
@@ -937,8 +1015,12 @@ def _audit_rule_match(rule: dict[str, Any], group: str, resource: str) -> tuple[
     return False, False
 
 
-def audit_policy_level(policy: dict[str, Any], group: str, resource: str, verb: Optional[str] = None,
-                       ) -> tuple[Any, Optional[int], list[Any]]:
+def audit_policy_level(
+    policy: dict[str, Any],
+    group: str,
+    resource: str,
+    verb: Optional[str] = None,
+) -> tuple[Any, Optional[int], list[Any]]:
     """(level, rule index or None, gaps): the level a request to group/resource (with `verb`, or any verb)
     is logged at.
 
@@ -956,8 +1038,10 @@ def audit_policy_level(policy: dict[str, Any], group: str, resource: str, verb: 
         partial = bool((verbs and not verb) or rule.get("namespaces") or by_names)
         if identity or partial:
             if partial and not identity and rule.get("level") == "None":
-                limits = ", ".join("%s=%s" % (k, ",".join(map(str, rule[k]))) for k in ("verbs", "namespaces")
-                                   if rule.get(k) and (k != "verbs" or not verb)) or "resourceNames"
+                limits = (
+                    ", ".join("%s=%s" % (k, ",".join(map(str, rule[k]))) for k in ("verbs", "namespaces") if rule.get(k) and (k != "verbs" or not verb))
+                    or "resourceNames"
+                )
                 gaps.append("rules[%d] (level None, %s)" % (index, limits))
             continue
         return rule.get("level"), index, gaps
@@ -967,8 +1051,7 @@ def audit_policy_level(policy: dict[str, Any], group: str, resource: str, verb: 
 def validate_audit_policy(data: Any, path: str) -> Optional[str]:
     """Error text when data is not a usable audit.k8s.io/v1 Policy, else None."""
     if data.get("apiVersion") != "audit.k8s.io/v1" or data.get("kind") != "Policy":
-        return "%s is not an audit.k8s.io/v1 Policy (apiVersion %r, kind %r)" % (path, data.get("apiVersion"),
-                                                                                 data.get("kind"))
+        return "%s is not an audit.k8s.io/v1 Policy (apiVersion %r, kind %r)" % (path, data.get("apiVersion"), data.get("kind"))
     rules = data.get("rules")
     if not isinstance(rules, list) or not rules:
         return "%s: rules must be a non-empty list (a policy without rules logs nothing)" % path
@@ -985,8 +1068,11 @@ def _audit_item_label(item: dict[str, Any]) -> str:
     return item.get("label") or (resource + (" (%s)" % ",".join(item["verbs"]) if item.get("verbs") else ""))
 
 
-def _judge_audit_item(policy: dict[str, Any], item: dict[str, Any], default_min: str,
-                      ) -> tuple[str, Any, list[str], str]:
+def _judge_audit_item(
+    policy: dict[str, Any],
+    item: dict[str, Any],
+    default_min: str,
+) -> tuple[str, Any, list[str], str]:
     """One area of the policy check -> (evidence entry, problems). Each verb of `verbs` is judged on its own."""
     minimum, maximum = item.get("min_level", default_min), item.get("max_level")
     label = _audit_item_label(item)
@@ -1007,8 +1093,7 @@ def _judge_audit_item(policy: dict[str, Any], item: dict[str, Any], default_min:
     return label, summary, problems, levels
 
 
-def _test_audit_policy(root: str, test: dict[str, Any], paths: dict[str, Any],
-                       components: dict[str, Component]) -> Outcome:
+def _test_audit_policy(root: str, test: dict[str, Any], paths: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """The audit policy file exists, is a valid Policy, and logs each listed area at the level CIS asks for.
 
     `resources`: [{group, resource, verbs?, min_level?, max_level?, label?}]: a resource may be a
@@ -1018,8 +1103,10 @@ def _test_audit_policy(root: str, test: dict[str, Any], paths: dict[str, Any],
     minimum = test.get("min_level", "Metadata")
     wanted = test.get("resources") or []
     expected = "a valid audit.k8s.io/v1 Policy logging: %s" % "; ".join(
-        "%s at %s" % (_audit_item_label(r), r.get("max_level") if r.get("max_level") == r.get("min_level", minimum)
-                      else "%s or higher" % r.get("min_level", minimum)) for r in wanted)
+        "%s at %s"
+        % (_audit_item_label(r), r.get("max_level") if r.get("max_level") == r.get("min_level", minimum) else "%s or higher" % r.get("min_level", minimum))
+        for r in wanted
+    )
     path = resolve_path(root, paths, test["file"], components)
     evidence: dict[str, Any] = {"file": path}
     if not path:
@@ -1043,8 +1130,7 @@ def _test_audit_policy(root: str, test: dict[str, Any], paths: dict[str, Any],
     return Outcome(True, expected, "; ".join(found), evidence)
 
 
-def _test_encryption_providers(root: str, test: dict[str, Any], paths: dict[str, Any],
-                               components: dict[str, Component]) -> Outcome:
+def _test_encryption_providers(root: str, test: dict[str, Any], paths: dict[str, Any], components: dict[str, Component]) -> Outcome:
     """The EncryptionConfiguration encrypts with an allowed provider first (the one used for writes)."""
     allowed = list(test.get("allowed") or [])
     expected = "first provider one of: %s" % ", ".join(allowed)
@@ -1097,10 +1183,13 @@ def run_test(root: str, test: dict[str, Any], paths: dict[str, Any], components:
         return _test_encryption_providers(root, test, paths, components)
     if kind == "all":
         outcomes = [run_test(root, sub, paths, components) for sub in test["tests"]]
-        return Outcome(all(o.passed for o in outcomes), "; ".join(str(o.expected) for o in outcomes),
-                       "; ".join(str(o.actual) for o in outcomes),
-                       {"parts": [dict(o.evidence, expected=o.expected, actual=o.actual) for o in outcomes]},
-                       missing=any(o.missing for o in outcomes))
+        return Outcome(
+            all(o.passed for o in outcomes),
+            "; ".join(str(o.expected) for o in outcomes),
+            "; ".join(str(o.actual) for o in outcomes),
+            {"parts": [dict(o.evidence, expected=o.expected, actual=o.actual) for o in outcomes]},
+            missing=any(o.missing for o in outcomes),
+        )
     raise CatalogueError("unknown test type %r" % kind)
 
 
@@ -1127,8 +1216,11 @@ def validate_catalogue(catalogue: Any) -> None:
         seen.add(check["id"])
 
 
-def skipped_targets(catalogue: dict[str, Any], targets: Iterable[str], components: dict[str, Component],
-                    ) -> dict[str, str]:
+def skipped_targets(
+    catalogue: dict[str, Any],
+    targets: Iterable[str],
+    components: dict[str, Component],
+) -> dict[str, str]:
     """Targets whose components are all absent from the node (kube-bench skips a target it cannot detect).
 
     `target_components: {master: [kube-apiserver, ...]}` in the catalogue names them; a target is evaluated as
@@ -1142,12 +1234,16 @@ def skipped_targets(catalogue: dict[str, Any], targets: Iterable[str], component
         known = [components[n] for n in names if n in components]
         if known and not any(c.found for c in known):
             skipped[target] = "not a %s node: none of %s found (%s)" % (
-                target, ", ".join(names), "; ".join(c.missing_reason or "%s not found" % c.name for c in known))
+                target,
+                ", ".join(names),
+                "; ".join(c.missing_reason or "%s not found" % c.name for c in known),
+            )
     return skipped
 
 
-def not_applicable_target_findings(catalogue: dict[str, Any], targets: Iterable[str], cluster: Optional[str],
-                                   node: Optional[str], source: str = "cis-node") -> list[dict[str, Any]]:
+def not_applicable_target_findings(
+    catalogue: dict[str, Any], targets: Iterable[str], cluster: Optional[str], node: Optional[str], source: str = "cis-node"
+) -> list[dict[str, Any]]:
     """One `info` finding per target asked for that the catalogue's `not_applicable_targets` names (a managed
     control plane: EKS, GKE, AKS run the API server and etcd themselves), so such a target is never silently
     left out of the results. Its id is CIS-<target>, its evidence the catalogue's reason."""
@@ -1156,15 +1252,23 @@ def not_applicable_target_findings(catalogue: dict[str, Any], targets: Iterable[
     for target in targets:
         if target not in reasons:
             continue
-        out.append(make_finding(
-            "CIS-" + target, source_for(target, source),
-            "%s checks of %s: not applicable on this node" % (target, catalogue.get("version")), "info",
-            severity="low", cluster=cluster, node=node, resource={"kind": "Node", "name": node},
-            description="", remediation="Nothing to do on the node: %s" % reasons[target],
-            references=["https://www.cisecurity.org/benchmark/kubernetes"],
-            evidence={"expected": "not applicable", "actual": "not applicable",
-                      "note": "not applicable: %s" % reasons[target]},
-            extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1}))
+        out.append(
+            make_finding(
+                "CIS-" + target,
+                source_for(target, source),
+                "%s checks of %s: not applicable on this node" % (target, catalogue.get("version")),
+                "info",
+                severity="low",
+                cluster=cluster,
+                node=node,
+                resource={"kind": "Node", "name": node},
+                description="",
+                remediation="Nothing to do on the node: %s" % reasons[target],
+                references=["https://www.cisecurity.org/benchmark/kubernetes"],
+                evidence={"expected": "not applicable", "actual": "not applicable", "note": "not applicable: %s" % reasons[target]},
+                extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1},
+            )
+        )
     return out
 
 
@@ -1193,9 +1297,16 @@ def kubesec_remediations(catalogue: dict[str, Any], node: Optional[str] = None) 
     return out
 
 
-def audit_node(root: str, catalogue: dict[str, Any], targets: Iterable[str] = ("node",), cluster: Optional[str] = None,
-               node: Optional[str] = None, controls: Optional[dict[str, Any]] = None, source: str = "cis-node",
-               cluster_configs: Optional[dict[str, Any]] = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def audit_node(
+    root: str,
+    catalogue: dict[str, Any],
+    targets: Iterable[str] = ("node",),
+    cluster: Optional[str] = None,
+    node: Optional[str] = None,
+    controls: Optional[dict[str, Any]] = None,
+    source: str = "cis-node",
+    cluster_configs: Optional[dict[str, Any]] = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Evaluate every check of the chosen targets; returns (findings, context).
 
     `source` is the finding source of worker-node checks; checks of the master, controlplane and etcd
@@ -1243,28 +1354,50 @@ def audit_node(root: str, catalogue: dict[str, Any], targets: Iterable[str] = ("
             evidence.setdefault("note", "manual (unscored) check: a failing result is reported as WARN")
         cis_id = str(check["id"])
         finding = make_finding(
-            "CIS-" + cis_id, source_for(target, source), check["title"], status,
+            "CIS-" + cis_id,
+            source_for(target, source),
+            check["title"],
+            status,
             severity=check.get("severity", "medium"),
-            cluster=cluster, node=node, resource={"kind": "Node", "name": node},
-            description=check.get("description", ""), remediation=check["remediation"],
+            cluster=cluster,
+            node=node,
+            resource={"kind": "Node", "name": node},
+            description=check.get("description", ""),
+            remediation=check["remediation"],
             references=check.get("references") or ["https://www.cisecurity.org/benchmark/kubernetes"],
             evidence=evidence,
-            extra=dict({"scored": bool(check["scored"]), "benchmark": benchmark, "section": cis_id.rsplit(".", 1)[0],
-                        "level": int(check.get("level", 1))},
-                       **({"remediation_kubesec": kubesec_way[cis_id]} if cis_id in kubesec_way else {})))
+            extra=dict(
+                {"scored": bool(check["scored"]), "benchmark": benchmark, "section": cis_id.rsplit(".", 1)[0], "level": int(check.get("level", 1))},
+                **({"remediation_kubesec": kubesec_way[cis_id]} if cis_id in kubesec_way else {}),
+            ),
+        )
         toggle = controls.get(cis_id)
         if isinstance(toggle, dict) and toggle.get("enabled") is False:
-            finding = apply_waiver(finding, toggle.get("reason") or "control disabled in the inventory (no reason given)",
-                                   expires=toggle.get("expires"), scope={"node": node})
+            finding = apply_waiver(
+                finding, toggle.get("reason") or "control disabled in the inventory (no reason given)", expires=toggle.get("expires"), scope={"node": node}
+            )
         findings.append(finding)
     findings.extend(not_applicable_target_findings(catalogue, targets, cluster, node, source))
     context = {
         "benchmark": benchmark,
-        "components": dict((name, {"kind": c.kind, "flags_source": c.flags_source, "config_path": c.config_path,
-                                   "config_error": c.config_error, "flags_error": c.flags_error, "files": c.files,
-                                   "flag_count": len(c.flags), "config_files": [p for p, _d in c.config_layers],
-                                   "no_config": c.no_config, "cluster_source": c.cluster_source})
-                           for name, c in components.items()),
+        "components": dict(
+            (
+                name,
+                {
+                    "kind": c.kind,
+                    "flags_source": c.flags_source,
+                    "config_path": c.config_path,
+                    "config_error": c.config_error,
+                    "flags_error": c.flags_error,
+                    "files": c.files,
+                    "flag_count": len(c.flags),
+                    "config_files": [p for p, _d in c.config_layers],
+                    "no_config": c.no_config,
+                    "cluster_source": c.cluster_source,
+                },
+            )
+            for name, c in components.items()
+        ),
         "skipped_targets": skipped,
     }
     return findings, context

@@ -91,8 +91,7 @@ def from_export(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise KubeProxyInputError("kube-proxy ConfigMap export %s does not exist" % path)
     if os.path.getsize(path) > MAX_EXPORT_BYTES:
-        raise KubeProxyInputError("kube-proxy ConfigMap export %s is larger than %d MiB"
-                                  % (path, MAX_EXPORT_BYTES // (1024 * 1024)))
+        raise KubeProxyInputError("kube-proxy ConfigMap export %s is larger than %d MiB" % (path, MAX_EXPORT_BYTES // (1024 * 1024)))
     try:
         with open(path, "r") as handle:
             documents = list(yaml.safe_load_all(handle))
@@ -101,8 +100,9 @@ def from_export(path: str) -> Dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = " (line %d)" % (mark.line + 1) if mark else ""
-        raise KubeProxyInputError("kube-proxy ConfigMap export %s is not valid YAML or JSON%s: %s"
-                                  % (path, line, getattr(exc, "problem", None) or exc)) from exc
+        raise KubeProxyInputError(
+            "kube-proxy ConfigMap export %s is not valid YAML or JSON%s: %s" % (path, line, getattr(exc, "problem", None) or exc)
+        ) from exc
     return find_configmap(documents, path)
 
 
@@ -112,10 +112,11 @@ def from_api(client: Any) -> Dict[str, Any]:
     try:
         obj = _kube.get_object(client, "v1", "configmaps", NAME, namespace=NAMESPACE, timeout=API_TIMEOUT)
     except _kube.KubeNotFoundError:
-        return {"source": _where(origin),
-                "absent": "no ConfigMap %s/%s in the cluster and no kube-proxy unit or config file on the node: "
-                          "the cluster runs without kube-proxy (e.g. a CNI replaces it)" % (NAMESPACE, NAME)}
+        return {
+            "source": _where(origin),
+            "absent": "no ConfigMap %s/%s in the cluster and no kube-proxy unit or config file on the node: "
+            "the cluster runs without kube-proxy (e.g. a CNI replaces it)" % (NAMESPACE, NAME),
+        }
     except _kube.KubeApiError as exc:
-        return {"source": _where(origin), "unavailable": "cannot read the %s/%s ConfigMap from %s: %s"
-                % (NAMESPACE, NAME, origin, exc)}
+        return {"source": _where(origin), "unavailable": "cannot read the %s/%s ConfigMap from %s: %s" % (NAMESPACE, NAME, origin, exc)}
     return from_configmap(obj, origin)

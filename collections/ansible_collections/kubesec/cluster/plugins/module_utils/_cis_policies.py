@@ -27,8 +27,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _policy_rul
 from ansible_collections.kubesec.cluster.plugins.module_utils import _workload
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import apply_waiver, make_finding
-from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import (
-    as_dict, as_list, is_bootstrap_role, is_true, normalize_capability, short)
+from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import as_dict, as_list, is_bootstrap_role, is_true, normalize_capability, short
 
 SOURCE = "cis-policies"
 RULE_SOURCE = "cluster-policy"
@@ -49,17 +48,22 @@ Verdict = Tuple[str, str, Dict[str, Any]]  # status, one-line description, evide
 class Context:
     """What every test may read: the objects by kind, the rule results, settings."""
 
-    def __init__(self, objects: List[Dict[str, Any]], policy_settings: Dict[str, Dict[str, Any]],
-                 workload_result: Dict[str, Any], policy_results: Dict[str, List[Dict[str, Any]]],
-                 index: pr.RbacIndex, exclude: Dict[str, Any]) -> None:
+    def __init__(
+        self,
+        objects: List[Dict[str, Any]],
+        policy_settings: Dict[str, Dict[str, Any]],
+        workload_result: Dict[str, Any],
+        policy_results: Dict[str, List[Dict[str, Any]]],
+        index: pr.RbacIndex,
+        exclude: Dict[str, Any],
+    ) -> None:
         self.objects = objects
         self.policy_settings = policy_settings
         self.workload = workload_result
         self.policy_results = policy_results
         self.rbac = index
         self.exclude = exclude  # a setting-shaped dict for pr.excluded / pr.subject_exempt
-        self.workloads = [w for w in _workload.iter_workloads(objects)
-                          if not w["owned_by"] and not pr.excluded(exclude, w["namespace"])]
+        self.workloads = [w for w in _workload.iter_workloads(objects) if not w["owned_by"] and not pr.excluded(exclude, w["namespace"])]
 
     def of_kind(self, kind: str, groups: Tuple[str, ...] = ("",)) -> List[Dict[str, Any]]:
         return [obj for obj in self.objects if obj.get("kind") == kind and _group(obj.get("apiVersion")) in (None, *groups)]
@@ -93,13 +97,11 @@ def _listed(items: List[str]) -> Dict[str, Any]:
     return out
 
 
-def _verdict(items: List[str], passed: str, failed: str, evidence: Optional[Dict[str, Any]] = None,
-             status: str = "fail") -> Verdict:
+def _verdict(items: List[str], passed: str, failed: str, evidence: Optional[Dict[str, Any]] = None, status: str = "fail") -> Verdict:
     evidence = dict(evidence or {})
     if items:
         evidence.update(_listed(items))
-        return status, "%s: %s%s." % (failed % len(items), "; ".join(items[:5]),
-                                      " and %d more" % (len(items) - 5) if len(items) > 5 else ""), evidence
+        return status, "%s: %s%s." % (failed % len(items), "; ".join(items[:5]), " and %d more" % (len(items) - 5) if len(items) > 5 else ""), evidence
     evidence["offending"] = []
     return "pass", passed, evidence
 
@@ -107,13 +109,13 @@ def _verdict(items: List[str], passed: str, failed: str, evidence: Optional[Dict
 # ---------------------------------------------------------------------------------------------------------
 # Tests shared with rules
 
+
 def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
     rule_id = test["rule"]
     info = ctx.workload["rules"].get(rule_id)
     if info is None or not info["evaluated"]:
         why = "unknown rule" if info is None else (info.get("note") or "not evaluated")
-        return "warn", "Not decided: workload rule %s is %s (kubesec_workload_rules)." % (rule_id, why), \
-            {"decided_by": rule_id, "not_evaluated": why}
+        return "warn", "Not decided: workload rule %s is %s (kubesec_workload_rules)." % (rule_id, why), {"decided_by": rule_id, "not_evaluated": why}
     fields = [re.compile(text) for text in test.get("fields") or ()]
     offending, statuses = [], set()
     checked = ctx.workload["workloads"]["evaluated"]
@@ -121,8 +123,7 @@ def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
         if finding["id"] != rule_id or finding["status"] not in ("fail", "warn"):
             continue
         res = finding["resource"]
-        where = _label(res["kind"], res["namespace"], res["name"]) + (
-            ", container %s" % res["container"] if res.get("container") else "")
+        where = _label(res["kind"], res["namespace"], res["name"]) + (", container %s" % res["container"] if res.get("container") else "")
         if fields:
             evidence = finding["evidence"]
             violations = evidence.get("violations")
@@ -139,29 +140,41 @@ def _workload_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
             offending.append(finding["description"].rstrip("."))
         statuses.add(finding["status"])
     status = "fail" if "fail" in statuses else "warn"
-    return _verdict(offending, "No offending workload (%d workloads evaluated by %s)." % (checked, rule_id),
-                    "%%d offending (%s)" % rule_id, {"decided_by": rule_id, "evaluated": checked}, status)
+    return _verdict(
+        offending,
+        "No offending workload (%d workloads evaluated by %s)." % (checked, rule_id),
+        "%%d offending (%s)" % rule_id,
+        {"decided_by": rule_id, "evaluated": checked},
+        status,
+    )
 
 
 def _policy_rule(ctx: Context, test: Dict[str, Any]) -> Verdict:
     rule_id = test["rule"]
     if rule_id not in ctx.policy_results:
-        return "warn", "Not decided: rule %s is switched off (policy_rules)." % rule_id, \
-            {"decided_by": rule_id, "not_evaluated": "disabled"}
+        return "warn", "Not decided: rule %s is switched off (policy_rules)." % rule_id, {"decided_by": rule_id, "not_evaluated": "disabled"}
     items = [result["message"] for result in ctx.policy_results[rule_id]]
-    return _verdict(items, "No binding grants it to a non-system subject (%s)." % rule_id,
-                    "%%d binding(s) (%s)" % rule_id, {"decided_by": rule_id})
+    return _verdict(items, "No binding grants it to a non-system subject (%s)." % rule_id, "%%d binding(s) (%s)" % rule_id, {"decided_by": rule_id})
 
 
 def _rbac_grant(ctx: Context, test: Dict[str, Any]) -> Verdict:
     """A "minimize access" question no rule asks: broad groups FAIL; other holders are listed for a person (WARN)."""
     entries = ctx.rbac.grants(test["grants"], ctx.exclude)
-    items = ["%s gives %s %s (%s %s)" % (_label(e["binding"]["kind"], e["binding"]["namespace"], e["binding"]["name"]),
-                                         ", ".join(e["subjects"]), "; ".join(e["granted"][:3]), e["role"]["kind"],
-                                         e["role"]["name"]) for e in entries]
+    items = [
+        "%s gives %s %s (%s %s)"
+        % (
+            _label(e["binding"]["kind"], e["binding"]["namespace"], e["binding"]["name"]),
+            ", ".join(e["subjects"]),
+            "; ".join(e["granted"][:3]),
+            e["role"]["kind"],
+            e["role"]["name"],
+        )
+        for e in entries
+    ]
     broad = any(e["broad"] for e in entries)
-    status, text, evidence = _verdict(items, "Only system components hold it.", "%d binding(s) to review",
-                                      {"decided_by": "RBAC bindings", "broad": broad}, "fail" if broad else "warn")
+    status, text, evidence = _verdict(
+        items, "Only system components hold it.", "%d binding(s) to review", {"decided_by": "RBAC bindings", "broad": broad}, "fail" if broad else "warn"
+    )
     if status == "warn":
         text += " Decide per subject whether it needs it (CIS: minimize)."
     return status, text, evidence
@@ -169,6 +182,7 @@ def _rbac_grant(ctx: Context, test: Dict[str, Any]) -> Verdict:
 
 # ---------------------------------------------------------------------------------------------------------
 # RBAC tests
+
 
 def _cluster_admin_bindings(ctx: Context, test: Dict[str, Any]) -> Verdict:
     allowed = set(test.get("allowed_bindings") or ())
@@ -184,8 +198,7 @@ def _cluster_admin_bindings(ctx: Context, test: Dict[str, Any]) -> Verdict:
             expected.append(text)
         else:
             items.append(text)
-    return _verdict(items, "Only the expected bindings use cluster-admin.", "%d binding(s) to cluster-admin",
-                    {"expected_bindings": expected})
+    return _verdict(items, "Only the expected bindings use cluster-admin.", "%d binding(s) to cluster-admin", {"expected_bindings": expected})
 
 
 def _wildcard_roles(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -200,13 +213,11 @@ def _wildcard_roles(ctx: Context, test: Dict[str, Any]) -> Verdict:
                     wild.append("rules[%d].%s" % (index, key))
         if not wild:
             continue
-        if is_bootstrap_role(kind, name, namespace, as_dict(role.get("metadata")).get("labels")) or \
-                (kind == "ClusterRole" and name == "cluster-admin"):
+        if is_bootstrap_role(kind, name, namespace, as_dict(role.get("metadata")).get("labels")) or (kind == "ClusterRole" and name == "cluster-admin"):
             builtin += 1
             continue
         items.append("%s: '*' in %s" % (_label(kind, namespace, name), ", ".join(wild[:5])))
-    return _verdict(items, "No role outside the built-in ones uses '*'.", "%d role(s) with wildcards",
-                    {"builtin_roles_with_wildcards": builtin})
+    return _verdict(items, "No role outside the built-in ones uses '*'.", "%d role(s) with wildcards", {"builtin_roles_with_wildcards": builtin})
 
 
 def _default_service_accounts(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -218,19 +229,23 @@ def _default_service_accounts(ctx: Context, test: Dict[str, Any]) -> Verdict:
     for binding in ctx.rbac.bindings:
         bname, namespace = _meta(binding)
         for subject in ctx.rbac.subjects(binding):
-            if subject["kind"] == "ServiceAccount" and subject["name"] == "default" and \
-                    not ctx.excluded(subject["namespace"]):
-                items.append("%s binds ServiceAccount %s/default" % (_label(binding.get("kind"), namespace, bname),
-                                                                      subject["namespace"]))
+            if subject["kind"] == "ServiceAccount" and subject["name"] == "default" and not ctx.excluded(subject["namespace"]):
+                items.append("%s binds ServiceAccount %s/default" % (_label(binding.get("kind"), namespace, bname), subject["namespace"]))
     rule = test.get("rule")
     if rule in ctx.policy_results:
         items.extend(result["message"] for result in ctx.policy_results[rule])
     if not accounts and not items:
-        return "warn", "Not decided: no ServiceAccount named default is in the input (export or list serviceaccounts).", \
-            {"decided_by": "ServiceAccounts, bindings, %s" % rule, "service_accounts": 0}
-    return _verdict(items, "Every default ServiceAccount is unused and mounts no token.",
-                    "%d use(s) of default ServiceAccounts", {"decided_by": "ServiceAccounts, bindings, %s" % rule,
-                                                              "service_accounts": len(accounts)})
+        return (
+            "warn",
+            "Not decided: no ServiceAccount named default is in the input (export or list serviceaccounts).",
+            {"decided_by": "ServiceAccounts, bindings, %s" % rule, "service_accounts": 0},
+        )
+    return _verdict(
+        items,
+        "Every default ServiceAccount is unused and mounts no token.",
+        "%d use(s) of default ServiceAccounts",
+        {"decided_by": "ServiceAccounts, bindings, %s" % rule, "service_accounts": len(accounts)},
+    )
 
 
 def _system_masters(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -243,14 +258,20 @@ def _system_masters(ctx: Context, test: Dict[str, Any]) -> Verdict:
             items.append("%s names Group system:masters" % _label(binding.get("kind"), namespace, bname))
     if items:
         return _verdict(items, "", "%d binding(s) name system:masters")
-    return "warn", ("No binding besides the built-in cluster-admin names system:masters. Membership comes from client "
-                    "certificates (O=system:masters), which the API objects do not show: review the certificates "
-                    "issued (kubeadm's admin.conf uses kubeadm:cluster-admins since 1.29)."), \
-        {"decided_by": "bindings; certificates need a person", "offending": []}
+    return (
+        "warn",
+        (
+            "No binding besides the built-in cluster-admin names system:masters. Membership comes from client "
+            "certificates (O=system:masters), which the API objects do not show: review the certificates "
+            "issued (kubeadm's admin.conf uses kubeadm:cluster-admins since 1.29)."
+        ),
+        {"decided_by": "bindings; certificates need a person", "offending": []},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Pod security tests
+
 
 def _namespaces(ctx: Context) -> List[str]:
     names = [_meta(ns)[0] for ns in ctx.of_kind("Namespace")]
@@ -273,16 +294,18 @@ def _webhooks(ctx: Context, prefixes: Iterable[str]) -> List[str]:
 
 def _policy_control(ctx: Context, test: Dict[str, Any]) -> Verdict:
     engines = _webhooks(ctx, test.get("engines") or ())
-    vap = ["ValidatingAdmissionPolicyBinding %s" % _meta(b)[0]
-           for b in ctx.of_kind("ValidatingAdmissionPolicyBinding", (WEBHOOK_GROUP,))]
+    vap = ["ValidatingAdmissionPolicyBinding %s" % _meta(b)[0] for b in ctx.of_kind("ValidatingAdmissionPolicyBinding", (WEBHOOK_GROUP,))]
     mechanisms = engines + vap
     namespaces = {_meta(ns)[0]: as_dict(as_dict(ns.get("metadata")).get("labels")) for ns in ctx.of_kind("Namespace")}
     if mechanisms:
-        return "pass", "Policy control in place: %s." % ", ".join(mechanisms[:5]), \
-            {"mechanisms": mechanisms, "offending": []}
+        return "pass", "Policy control in place: %s." % ", ".join(mechanisms[:5]), {"mechanisms": mechanisms, "offending": []}
     if not namespaces:
-        return "warn", "Not decided: no Namespace objects (for Pod Security Admission labels) and no policy engine " \
-                       "webhook or ValidatingAdmissionPolicyBinding in the input.", {"mechanisms": []}
+        return (
+            "warn",
+            "Not decided: no Namespace objects (for Pod Security Admission labels) and no policy engine "
+            "webhook or ValidatingAdmissionPolicyBinding in the input.",
+            {"mechanisms": []},
+        )
     labelled, items = [], []
     # CIS: every namespace which contains user workloads (all namespaces when the input has no workloads)
     with_workloads = {w["namespace"] for w in ctx.workloads if w["namespace"]}
@@ -294,8 +317,9 @@ def _policy_control(ctx: Context, test: Dict[str, Any]) -> Verdict:
             labelled.append("%s=%s" % (name, level))
         else:
             items.append("Namespace %s: %s" % (name, "enforce=privileged" if level else "no %s label" % PSA_LABEL))
-    return _verdict(items, "Every namespace enforces a Pod Security Standard.",
-                    "%d namespace(s) without admission control", {"mechanisms": [], "enforced": labelled})
+    return _verdict(
+        items, "Every namespace enforces a Pod Security Standard.", "%d namespace(s) without admission control", {"mechanisms": [], "enforced": labelled}
+    )
 
 
 def _capability(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -311,8 +335,7 @@ def _capability(ctx: Context, test: Dict[str, Any]) -> Verdict:
                 items.append("%s adds %s" % (where, cap))
             elif cap not in dropped and "ALL" not in dropped:
                 items.append("%s does not drop %s (container runtimes grant it by default)" % (where, cap))
-    return _verdict(items, "Every container drops %s." % cap, "%%d container(s) with %s" % cap,
-                    {"evaluated": sum(len(w["containers"]) for w in ctx.workloads)})
+    return _verdict(items, "Every container drops %s." % cap, "%%d container(s) with %s" % cap, {"evaluated": sum(len(w["containers"]) for w in ctx.workloads)})
 
 
 def _host_process(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -320,14 +343,11 @@ def _host_process(ctx: Context, test: Dict[str, Any]) -> Verdict:
     for w in ctx.workloads:
         pod = w["pod"]
         if is_true(as_dict(as_dict(pod["spec"].get("securityContext")).get("windowsOptions")).get("hostProcess")):
-            items.append("%s: %s.securityContext.windowsOptions.hostProcess" % (
-                _label(w["kind"], w["namespace"], w["name"]), pod["path"]))
+            items.append("%s: %s.securityContext.windowsOptions.hostProcess" % (_label(w["kind"], w["namespace"], w["name"]), pod["path"]))
         for c in w["containers"]:
             if is_true(as_dict(as_dict(c["spec"].get("securityContext")).get("windowsOptions")).get("hostProcess")):
-                items.append("%s: %s.securityContext.windowsOptions.hostProcess" % (
-                    _label(w["kind"], w["namespace"], w["name"]), c["path"]))
-    return _verdict(items, "No HostProcess pod or container.", "%d HostProcess setting(s)",
-                    {"evaluated": len(ctx.workloads)})
+                items.append("%s: %s.securityContext.windowsOptions.hostProcess" % (_label(w["kind"], w["namespace"], w["name"]), c["path"]))
+    return _verdict(items, "No HostProcess pod or container.", "%d HostProcess setting(s)", {"evaluated": len(ctx.workloads)})
 
 
 def _seccomp_of(spec: Dict[str, Any]) -> Optional[str]:
@@ -354,13 +374,17 @@ def _seccomp(ctx: Context, test: Dict[str, Any]) -> Verdict:
         annotations = w["pod"]["annotations"]
         pod_profile = _seccomp_of(w["pod"]["spec"]) or _legacy_seccomp(annotations.get("seccomp.security.alpha.kubernetes.io/pod"))
         for c in w["containers"]:
-            profile = _seccomp_of(c["spec"]) or _legacy_seccomp(
-                annotations.get("container.seccomp.security.alpha.kubernetes.io/%s" % c["name"])) or pod_profile
+            profile = _seccomp_of(c["spec"]) or _legacy_seccomp(annotations.get("container.seccomp.security.alpha.kubernetes.io/%s" % c["name"])) or pod_profile
             if profile not in allowed:
-                items.append("%s, container %s: seccomp profile %s" % (
-                    _label(w["kind"], w["namespace"], w["name"]), c["name"], profile or "not set (Unconfined)"))
-    return _verdict(items, "Every container runs with a %s seccomp profile." % " or ".join(sorted(allowed)),
-                    "%d container(s) without a seccomp profile", {"evaluated": len(ctx.workloads)})
+                items.append(
+                    "%s, container %s: seccomp profile %s" % (_label(w["kind"], w["namespace"], w["name"]), c["name"], profile or "not set (Unconfined)")
+                )
+    return _verdict(
+        items,
+        "Every container runs with a %s seccomp profile." % " or ".join(sorted(allowed)),
+        "%d container(s) without a seccomp profile",
+        {"evaluated": len(ctx.workloads)},
+    )
 
 
 def _security_context(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -370,14 +394,13 @@ def _security_context(ctx: Context, test: Dict[str, Any]) -> Verdict:
             continue
         bare = [c["name"] for c in w["containers"] if not as_dict(c["spec"].get("securityContext"))]
         if bare and len(bare) == len(w["containers"]):
-            items.append("%s: no securityContext on the pod or its containers (%s)" % (
-                _label(w["kind"], w["namespace"], w["name"]), ", ".join(bare[:5])))
-    return _verdict(items, "Every workload sets a securityContext.", "%d workload(s) without a securityContext",
-                    {"evaluated": len(ctx.workloads)})
+            items.append("%s: no securityContext on the pod or its containers (%s)" % (_label(w["kind"], w["namespace"], w["name"]), ", ".join(bare[:5])))
+    return _verdict(items, "Every workload sets a securityContext.", "%d workload(s) without a securityContext", {"evaluated": len(ctx.workloads)})
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Network, secrets, admission, namespaces
+
 
 def _cni(ctx: Context, test: Dict[str, Any]) -> Verdict:
     seen: Dict[str, str] = {}
@@ -388,19 +411,28 @@ def _cni(ctx: Context, test: Dict[str, Any]) -> Verdict:
             images = [str(c["spec"].get("image") or "") for c in _workload.iter_containers(found[0], found[1])] if found else []
             for text in [name, *images]:
                 seen.setdefault(text.lower(), _label(kind, namespace, name))
-    supporting = sorted({"%s (%s)" % (where, word) for text, where in seen.items()
-                         for word in test.get("supporting") or () if word in text})
-    other = sorted({"%s (%s)" % (where, word) for text, where in seen.items()
-                    for word in test.get("not_supporting") or () if word in text})
+    supporting = sorted({"%s (%s)" % (where, word) for text, where in seen.items() for word in test.get("supporting") or () if word in text})
+    other = sorted({"%s (%s)" % (where, word) for text, where in seen.items() for word in test.get("not_supporting") or () if word in text})
     if supporting:
-        return "pass", "A CNI that enforces NetworkPolicies runs: %s." % ", ".join(supporting[:3]), \
-            {"supporting": supporting[:MAX_OFFENDING], "not_supporting": other[:MAX_OFFENDING], "offending": []}
+        return (
+            "pass",
+            "A CNI that enforces NetworkPolicies runs: %s." % ", ".join(supporting[:3]),
+            {"supporting": supporting[:MAX_OFFENDING], "not_supporting": other[:MAX_OFFENDING], "offending": []},
+        )
     if other:
-        return "fail", "Only CNI plugins without NetworkPolicy support found: %s." % ", ".join(other[:3]), \
-            {"supporting": [], "not_supporting": other[:MAX_OFFENDING], "offending": other[:MAX_OFFENDING]}
-    return "warn", ("Not decided: no known CNI among the %d DaemonSets and Pods of the input (include kube-system's, "
-                    "or check that the CNI enforces NetworkPolicies)." % len(ctx.of_kind("DaemonSet", ("apps",)) +
-                                                                              ctx.of_kind("Pod"))), {"offending": []}
+        return (
+            "fail",
+            "Only CNI plugins without NetworkPolicy support found: %s." % ", ".join(other[:3]),
+            {"supporting": [], "not_supporting": other[:MAX_OFFENDING], "offending": other[:MAX_OFFENDING]},
+        )
+    return (
+        "warn",
+        (
+            "Not decided: no known CNI among the %d DaemonSets and Pods of the input (include kube-system's, "
+            "or check that the CNI enforces NetworkPolicies)." % len(ctx.of_kind("DaemonSet", ("apps",)) + ctx.of_kind("Pod"))
+        ),
+        {"offending": []},
+    )
 
 
 def _namespace_network_policies(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -411,8 +443,12 @@ def _namespace_network_policies(ctx: Context, test: Dict[str, Any]) -> Verdict:
             counts[namespace] = counts.get(namespace, 0) + 1
     names = _namespaces(ctx)
     items = ["Namespace %s has no NetworkPolicy" % name for name in names if not counts.get(name)]
-    return _verdict(items, "All %d namespaces have NetworkPolicies." % len(names), "%d namespace(s) without one",
-                    {"network_policies": {name: counts.get(name, 0) for name in names[:MAX_OFFENDING]}})
+    return _verdict(
+        items,
+        "All %d namespaces have NetworkPolicies." % len(names),
+        "%d namespace(s) without one",
+        {"network_policies": {name: counts.get(name, 0) for name in names[:MAX_OFFENDING]}},
+    )
 
 
 def _external_secrets(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -429,8 +465,11 @@ def _external_secrets(ctx: Context, test: Dict[str, Any]) -> Verdict:
                 found.append("%s (CSI volume)" % where)
     if found:
         return "pass", "External secret storage in use: %s." % ", ".join(found[:5]), {"found": found[:MAX_OFFENDING]}
-    return "warn", ("No external secret store found among the objects (External Secrets, Secrets Store CSI, Vault "
-                    "agent, Sealed Secrets): consider one."), {"found": [], "offending": []}
+    return (
+        "warn",
+        ("No external secret store found among the objects (External Secrets, Secrets Store CSI, Vault agent, Sealed Secrets): consider one."),
+        {"found": [], "offending": []},
+    )
 
 
 def _apiserver_flags(ctx: Context) -> Optional[Dict[str, str]]:
@@ -455,17 +494,25 @@ def _image_provenance(ctx: Context, test: Dict[str, Any]) -> Verdict:
     plugins = [p for p in (flags or {}).get("--enable-admission-plugins", "").split(",") if p]
     webhooks = _webhooks(ctx, test.get("webhooks") or ())
     if "ImagePolicyWebhook" in plugins:
-        return "pass", "kube-apiserver enables the ImagePolicyWebhook admission plugin.", \
-            {"admission_plugins": plugins, "offending": []}
+        return "pass", "kube-apiserver enables the ImagePolicyWebhook admission plugin.", {"admission_plugins": plugins, "offending": []}
     if webhooks:
-        return "pass", "Image provenance is verified by admission webhook(s): %s." % ", ".join(webhooks[:3]), \
-            {"admission_plugins": plugins, "webhooks": webhooks, "offending": []}
+        return (
+            "pass",
+            "Image provenance is verified by admission webhook(s): %s." % ", ".join(webhooks[:3]),
+            {"admission_plugins": plugins, "webhooks": webhooks, "offending": []},
+        )
     if flags is None:
-        return "warn", ("Not decided: no kube-apiserver Pod in kube-system among the objects (a managed control plane "
-                        "hides it) and no image-verifying webhook."), {"offending": []}
-    return "fail", "kube-apiserver does not enable ImagePolicyWebhook (--enable-admission-plugins=%s) and no image-" \
-                   "verifying webhook is configured." % short(",".join(plugins) or "(unset)", 200), \
-        {"admission_plugins": plugins, "offending": ["kube-apiserver --enable-admission-plugins"]}
+        return (
+            "warn",
+            ("Not decided: no kube-apiserver Pod in kube-system among the objects (a managed control plane hides it) and no image-verifying webhook."),
+            {"offending": []},
+        )
+    return (
+        "fail",
+        "kube-apiserver does not enable ImagePolicyWebhook (--enable-admission-plugins=%s) and no image-"
+        "verifying webhook is configured." % short(",".join(plugins) or "(unset)", 200),
+        {"admission_plugins": plugins, "offending": ["kube-apiserver --enable-admission-plugins"]},
+    )
 
 
 def _namespace_boundaries(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -474,10 +521,16 @@ def _namespace_boundaries(ctx: Context, test: Dict[str, Any]) -> Verdict:
         key = w["namespace"] or "(unset)"
         counts[key] = counts.get(key, 0) + 1
     if counts and set(counts) <= {"default", "(unset)"}:
-        return "fail", "All %d user workloads are in the default namespace." % sum(counts.values()), \
-            {"workloads_by_namespace": counts, "offending": ["namespace default: %d workloads" % sum(counts.values())]}
-    return "pass", "User workloads are spread over %d namespaces." % len(counts), \
-        {"workloads_by_namespace": dict(sorted(counts.items())[:MAX_OFFENDING]), "offending": []}
+        return (
+            "fail",
+            "All %d user workloads are in the default namespace." % sum(counts.values()),
+            {"workloads_by_namespace": counts, "offending": ["namespace default: %d workloads" % sum(counts.values())]},
+        )
+    return (
+        "pass",
+        "User workloads are spread over %d namespaces." % len(counts),
+        {"workloads_by_namespace": dict(sorted(counts.items())[:MAX_OFFENDING]), "offending": []},
+    )
 
 
 def _default_namespace(ctx: Context, test: Dict[str, Any]) -> Verdict:
@@ -490,8 +543,12 @@ def _default_namespace(ctx: Context, test: Dict[str, Any]) -> Verdict:
             items.append("Service default/%s" % name)
     if status == "warn" and not items:
         return status, _text, evidence
-    return _verdict(items, "Nothing but the kubernetes Service is in the default namespace.",
-                    "%d object(s) in the default namespace", {"decided_by": "%s, Services" % test.get("rule")})
+    return _verdict(
+        items,
+        "Nothing but the kubernetes Service is in the default namespace.",
+        "%d object(s) in the default namespace",
+        {"decided_by": "%s, Services" % test.get("rule")},
+    )
 
 
 # What each test reads: every tuple needs at least one object of its kinds in the input, else the check is not
@@ -499,17 +556,28 @@ def _default_namespace(ctx: Context, test: Dict[str, Any]) -> Verdict:
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 WORKLOAD_KINDS = tuple(_workload.POD_CONTROLLERS)
 NEEDS: Dict[str, Tuple[Tuple[str, ...], ...]] = {
-    "workload_rule": (WORKLOAD_KINDS,), "capability": (WORKLOAD_KINDS,), "host_process": (WORKLOAD_KINDS,),
-    "seccomp": (WORKLOAD_KINDS,), "security_context": (WORKLOAD_KINDS,), "namespace_boundaries": (WORKLOAD_KINDS,),
-    "rbac_grant": (RBAC_KINDS,), "cluster_admin_bindings": (RBAC_KINDS,), "wildcard_roles": (RBAC_KINDS,),
-    "system_masters": (RBAC_KINDS,), "default_service_accounts": (RBAC_KINDS,),
-    "namespace_network_policies": (("Namespace", *WORKLOAD_KINDS),), "cni": (("DaemonSet", "Pod"),),
-    "default_namespace": ((*WORKLOAD_KINDS, "Service"),), "policy_control": (), "external_secrets": (),
+    "workload_rule": (WORKLOAD_KINDS,),
+    "capability": (WORKLOAD_KINDS,),
+    "host_process": (WORKLOAD_KINDS,),
+    "seccomp": (WORKLOAD_KINDS,),
+    "security_context": (WORKLOAD_KINDS,),
+    "namespace_boundaries": (WORKLOAD_KINDS,),
+    "rbac_grant": (RBAC_KINDS,),
+    "cluster_admin_bindings": (RBAC_KINDS,),
+    "wildcard_roles": (RBAC_KINDS,),
+    "system_masters": (RBAC_KINDS,),
+    "default_service_accounts": (RBAC_KINDS,),
+    "namespace_network_policies": (("Namespace", *WORKLOAD_KINDS),),
+    "cni": (("DaemonSet", "Pod"),),
+    "default_namespace": ((*WORKLOAD_KINDS, "Service"),),
+    "policy_control": (),
+    "external_secrets": (),
     "image_provenance": (),
 }
 # Kinds a test also reads whose absence is an answer (no NetworkPolicy), but whose unreadable list is not.
 ALSO_READS: Dict[str, Tuple[str, ...]] = {
-    "namespace_network_policies": ("NetworkPolicy",), "default_service_accounts": ("ServiceAccount",),
+    "namespace_network_policies": ("NetworkPolicy",),
+    "default_service_accounts": ("ServiceAccount",),
     "policy_control": ("Namespace", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicyBinding"),
     "image_provenance": ("Pod", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"),
     "default_namespace": ("Service",),
@@ -530,8 +598,7 @@ def _undecided(ctx: Context, test: Dict[str, Any], status: str, unreadable: Dict
     for kinds in needs:
         if not present.intersection(kinds):
             reasons = ["%s: %s" % (kind, unreadable[kind]) for kind in kinds if kind in unreadable]
-            return "the input has no %s objects%s" % ("/".join(kinds[:4]) + ("..." if len(kinds) > 4 else ""),
-                                                      " (%s)" % "; ".join(reasons) if reasons else "")
+            return "the input has no %s objects%s" % ("/".join(kinds[:4]) + ("..." if len(kinds) > 4 else ""), " (%s)" % "; ".join(reasons) if reasons else "")
     if status == "pass":
         read = [kind for kinds in needs for kind in kinds] + list(ALSO_READS.get(str(test.get("type")), ()))
         if test.get("type") == "policy_rule" and str(test.get("rule")).startswith("KS-RB"):
@@ -543,19 +610,30 @@ def _undecided(ctx: Context, test: Dict[str, Any], status: str, unreadable: Dict
 
 
 TESTS: Dict[str, Callable[[Context, Dict[str, Any]], Verdict]] = {
-    "workload_rule": _workload_rule, "policy_rule": _policy_rule, "rbac_grant": _rbac_grant,
-    "cluster_admin_bindings": _cluster_admin_bindings, "wildcard_roles": _wildcard_roles,
-    "default_service_accounts": _default_service_accounts, "system_masters": _system_masters,
-    "policy_control": _policy_control, "capability": _capability, "host_process": _host_process,
-    "seccomp": _seccomp, "security_context": _security_context, "cni": _cni,
-    "namespace_network_policies": _namespace_network_policies, "external_secrets": _external_secrets,
-    "image_provenance": _image_provenance, "namespace_boundaries": _namespace_boundaries,
+    "workload_rule": _workload_rule,
+    "policy_rule": _policy_rule,
+    "rbac_grant": _rbac_grant,
+    "cluster_admin_bindings": _cluster_admin_bindings,
+    "wildcard_roles": _wildcard_roles,
+    "default_service_accounts": _default_service_accounts,
+    "system_masters": _system_masters,
+    "policy_control": _policy_control,
+    "capability": _capability,
+    "host_process": _host_process,
+    "seccomp": _seccomp,
+    "security_context": _security_context,
+    "cni": _cni,
+    "namespace_network_policies": _namespace_network_policies,
+    "external_secrets": _external_secrets,
+    "image_provenance": _image_provenance,
+    "namespace_boundaries": _namespace_boundaries,
     "default_namespace": _default_namespace,
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Entry point
+
 
 def flatten(objects: Any, origins: Optional[List[Dict[str, Any]]] = None) -> Tuple[List[Dict[str, Any]], List[str]]:
     """Objects with List kinds expanded; (objects, problems) - a non-mapping or kind-less document is a problem."""
@@ -574,8 +652,7 @@ def flatten(objects: Any, origins: Optional[List[Dict[str, Any]]] = None) -> Tup
 
     def walk(obj: Any, place: str, depth: int) -> None:
         if not isinstance(obj, dict) or not isinstance(obj.get("kind"), str) or not obj.get("kind"):
-            problems.append("%s: not a Kubernetes object (%s)" % (place, "no kind" if isinstance(obj, dict)
-                                                                 else type(obj).__name__))
+            problems.append("%s: not a Kubernetes object (%s)" % (place, "no kind" if isinstance(obj, dict) else type(obj).__name__))
             return
         if obj["kind"].endswith("List") and isinstance(obj.get("items"), list):
             if depth >= MAX_LIST_DEPTH:
@@ -600,14 +677,23 @@ def _controls(controls: Any) -> Dict[str, Dict[str, Any]]:
 
 
 # What each cluster policy rule reads (by the rule's kind), for rules whose lists failed.
-RULE_READS: Dict[str, Tuple[str, ...]] = {"rbac": RBAC_KINDS, "anonymous": RBAC_KINDS, "workload": WORKLOAD_KINDS,
-                                          "Service": ("Service",), "Ingress": ("Ingress",),
-                                          "ConfigMap": ("ConfigMap",)}
+RULE_READS: Dict[str, Tuple[str, ...]] = {
+    "rbac": RBAC_KINDS,
+    "anonymous": RBAC_KINDS,
+    "workload": WORKLOAD_KINDS,
+    "Service": ("Service",),
+    "Ingress": ("Ingress",),
+    "ConfigMap": ("ConfigMap",),
+}
 
 
-def _policy_findings(results: Dict[str, List[Dict[str, Any]]], settings: Dict[str, Dict[str, Any]],
-                     cluster: Optional[str], include_passed: bool,
-                     unreadable: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+def _policy_findings(
+    results: Dict[str, List[Dict[str, Any]]],
+    settings: Dict[str, Dict[str, Any]],
+    cluster: Optional[str],
+    include_passed: bool,
+    unreadable: Optional[Dict[str, str]] = None,
+) -> List[Dict[str, Any]]:
     out = []
     for rule in pr.RULES:
         if rule["id"] not in results:
@@ -617,37 +703,76 @@ def _policy_findings(results: Dict[str, List[Dict[str, Any]]], settings: Dict[st
             evidence = dict(result["evidence"])
             evidence["exclude_namespaces"] = settings[rule["id"]]["exclude_namespaces"]
             evidence.setdefault("messages", [result["message"]])
-            out.append(make_finding(
-                rule["id"], RULE_SOURCE, rule["title"], result["status"], severity=rule["severity"], cluster=cluster,
-                namespace=res.get("namespace"), resource=res, description=result["message"] + ".",
-                remediation=rule["remediation"], references=rule["references"], evidence=evidence))
-        failed = ["%s: %s" % (kind, (unreadable or {})[kind]) for kind in RULE_READS.get(rule["kind"], ())
-                  if kind in (unreadable or {})]
+            out.append(
+                make_finding(
+                    rule["id"],
+                    RULE_SOURCE,
+                    rule["title"],
+                    result["status"],
+                    severity=rule["severity"],
+                    cluster=cluster,
+                    namespace=res.get("namespace"),
+                    resource=res,
+                    description=result["message"] + ".",
+                    remediation=rule["remediation"],
+                    references=rule["references"],
+                    evidence=evidence,
+                )
+            )
+        failed = ["%s: %s" % (kind, (unreadable or {})[kind]) for kind in RULE_READS.get(rule["kind"], ()) if kind in (unreadable or {})]
         if include_passed and not results[rule["id"]] and failed:
-            out.append(make_finding(
-                rule["id"], RULE_SOURCE, rule["title"], "warn", severity=rule["severity"], cluster=cluster,
-                resource={"kind": "Cluster", "name": cluster}, remediation=rule["remediation"],
-                description="Not decided: could not read %s." % "; ".join(failed), references=rule["references"],
-                evidence={"not_evaluated": failed}))
+            out.append(
+                make_finding(
+                    rule["id"],
+                    RULE_SOURCE,
+                    rule["title"],
+                    "warn",
+                    severity=rule["severity"],
+                    cluster=cluster,
+                    resource={"kind": "Cluster", "name": cluster},
+                    remediation=rule["remediation"],
+                    description="Not decided: could not read %s." % "; ".join(failed),
+                    references=rule["references"],
+                    evidence={"not_evaluated": failed},
+                )
+            )
         elif include_passed and not results[rule["id"]]:
-            out.append(make_finding(
-                rule["id"], RULE_SOURCE, rule["title"], "pass", severity=rule["severity"], cluster=cluster,
-                resource={"kind": "Cluster", "name": cluster}, description="No offending object.",
-                remediation=rule["remediation"], references=rule["references"], evidence={}))
+            out.append(
+                make_finding(
+                    rule["id"],
+                    RULE_SOURCE,
+                    rule["title"],
+                    "pass",
+                    severity=rule["severity"],
+                    cluster=cluster,
+                    resource={"kind": "Cluster", "name": cluster},
+                    description="No offending object.",
+                    remediation=rule["remediation"],
+                    references=rule["references"],
+                    evidence={},
+                )
+            )
     return out
 
 
-def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any]] = None,
-          workload_rules: Optional[Dict[str, Any]] = None, exclude_namespaces: Optional[List[str]] = None,
-          cluster: Optional[str] = None, controls: Any = None, include_passed: bool = False,
-          origins: Optional[List[Dict[str, Any]]] = None, unreadable: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def audit(
+    objects: Any,
+    catalogue: Dict[str, Any],
+    rules: Optional[Dict[str, Any]] = None,
+    workload_rules: Optional[Dict[str, Any]] = None,
+    exclude_namespaces: Optional[List[str]] = None,
+    cluster: Optional[str] = None,
+    controls: Any = None,
+    include_passed: bool = False,
+    origins: Optional[List[Dict[str, Any]]] = None,
+    unreadable: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
     """Evaluate every section-5 check of `catalogue` and every cluster policy rule over `objects`.
 
     `unreadable` maps kinds whose list failed (API 403/404) to the reason: a check reading them is not passed."""
     unreadable = dict(unreadable or {})
     if not isinstance(catalogue, dict) or not isinstance(catalogue.get("checks"), list):
-        raise PolicyInputError("catalogue must be a resolved section-5 catalogue with a list of checks "
-                               "(data/cis_policies/<benchmark>.yml)")
+        raise PolicyInputError("catalogue must be a resolved section-5 catalogue with a list of checks (data/cis_policies/<benchmark>.yml)")
     toggles = _controls(controls)
     items, problems = flatten(objects, origins)
     settings = pr.resolve_settings(rules, exclude_namespaces)
@@ -665,8 +790,7 @@ def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any
         test = check["test"]
         func = TESTS.get(test.get("type"))
         if func is None:
-            raise PolicyInputError("catalogue %s, check %s: unknown test type %r (known: %s)"
-                                   % (benchmark, cid, test.get("type"), ", ".join(sorted(TESTS))))
+            raise PolicyInputError("catalogue %s, check %s: unknown test type %r (known: %s)" % (benchmark, cid, test.get("type"), ", ".join(sorted(TESTS))))
         status, text, evidence = func(ctx, test)
         why = _undecided(ctx, test, status, unreadable)
         if why is not None:
@@ -674,30 +798,46 @@ def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any
             evidence = {"not_evaluated": why, "decided_by": evidence.get("decided_by")}
         evidence = dict(evidence, decided=check.get("decided"), kube_bench=check.get("kube_bench"))
         finding = make_finding(
-            "CIS-" + cid, SOURCE, check["title"], status, severity=check.get("severity", "medium"), cluster=cluster,
-            resource={"kind": "Cluster", "name": cluster}, description=text, remediation=check["remediation"],
-            references=[CIS_REFERENCE], evidence=evidence,
-            extra={"scored": bool(check.get("scored", False)), "benchmark": benchmark,
-                   "section": cid.rsplit(".", 1)[0], "level": int(check.get("level", 1))})
+            "CIS-" + cid,
+            SOURCE,
+            check["title"],
+            status,
+            severity=check.get("severity", "medium"),
+            cluster=cluster,
+            resource={"kind": "Cluster", "name": cluster},
+            description=text,
+            remediation=check["remediation"],
+            references=[CIS_REFERENCE],
+            evidence=evidence,
+            extra={"scored": bool(check.get("scored", False)), "benchmark": benchmark, "section": cid.rsplit(".", 1)[0], "level": int(check.get("level", 1))},
+        )
         toggle = toggles.get(cid)
         if toggle is not None and toggle.get("enabled") is False:
             finding = apply_waiver(finding, str(toggle.get("reason") or "disabled in kubesec_cis_controls"))
         findings.append(finding)
-        checks.append({"id": cid, "status": finding["status"], "decided": check.get("decided"),
-                       "test": test.get("type"), "rule": test.get("rule")})
+        checks.append({"id": cid, "status": finding["status"], "decided": check.get("decided"), "test": test.get("type"), "rule": test.get("rule")})
     policy_findings = _policy_findings(results, settings, cluster, include_passed, unreadable)
-    summary: Dict[str, Any] = {"checks": len(findings), "objects": len(items), "by_status": {},
-                               "rules": {rid: len(found) for rid, found in results.items()},
-                               "policy_findings": len(policy_findings),
-                               "automated": sum(1 for c in catalogue["checks"] if c.get("decided") == "objects"),
-                               "review": sum(1 for c in catalogue["checks"] if c.get("decided") == "review")}
+    summary: Dict[str, Any] = {
+        "checks": len(findings),
+        "objects": len(items),
+        "by_status": {},
+        "rules": {rid: len(found) for rid, found in results.items()},
+        "policy_findings": len(policy_findings),
+        "automated": sum(1 for c in catalogue["checks"] if c.get("decided") == "objects"),
+        "review": sum(1 for c in catalogue["checks"] if c.get("decided") == "review"),
+    }
     for finding in findings:
         summary["by_status"][finding["status"]] = summary["by_status"].get(finding["status"], 0) + 1
     input_errors = [record["message"] for record in workload["input_errors"] if record.get("kind")]
-    return {"findings": findings, "policy_findings": policy_findings, "summary": summary, "checks": checks,
-            "input_errors": problems + input_errors, "warnings": workload["warnings"],
-            "settings": {rid: {"enabled": s["enabled"], "params": s["params"],
-                               "exclude_namespaces": s["exclude_namespaces"]} for rid, s in settings.items()}}
+    return {
+        "findings": findings,
+        "policy_findings": policy_findings,
+        "summary": summary,
+        "checks": checks,
+        "input_errors": problems + input_errors,
+        "warnings": workload["warnings"],
+        "settings": {rid: {"enabled": s["enabled"], "params": s["params"], "exclude_namespaces": s["exclude_namespaces"]} for rid, s in settings.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -705,13 +845,22 @@ def audit(objects: Any, catalogue: Dict[str, Any], rules: Optional[Dict[str, Any
 
 # (apiVersion, plural, kind) listed from the API, every namespace, paged. Never Secrets: the checks need none.
 API_RESOURCES: Tuple[Tuple[str, str, str], ...] = (
-    ("v1", "namespaces", "Namespace"), ("v1", "serviceaccounts", "ServiceAccount"), ("v1", "pods", "Pod"),
-    ("v1", "services", "Service"), ("v1", "configmaps", "ConfigMap"),
-    ("v1", "replicationcontrollers", "ReplicationController"), ("apps/v1", "deployments", "Deployment"),
-    ("apps/v1", "replicasets", "ReplicaSet"), ("apps/v1", "statefulsets", "StatefulSet"),
-    ("apps/v1", "daemonsets", "DaemonSet"), ("batch/v1", "jobs", "Job"), ("batch/v1", "cronjobs", "CronJob"),
-    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"), ("networking.k8s.io/v1", "ingresses", "Ingress"),
-    ("rbac.authorization.k8s.io/v1", "roles", "Role"), ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    ("v1", "namespaces", "Namespace"),
+    ("v1", "serviceaccounts", "ServiceAccount"),
+    ("v1", "pods", "Pod"),
+    ("v1", "services", "Service"),
+    ("v1", "configmaps", "ConfigMap"),
+    ("v1", "replicationcontrollers", "ReplicationController"),
+    ("apps/v1", "deployments", "Deployment"),
+    ("apps/v1", "replicasets", "ReplicaSet"),
+    ("apps/v1", "statefulsets", "StatefulSet"),
+    ("apps/v1", "daemonsets", "DaemonSet"),
+    ("batch/v1", "jobs", "Job"),
+    ("batch/v1", "cronjobs", "CronJob"),
+    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
+    ("networking.k8s.io/v1", "ingresses", "Ingress"),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
     ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding"),
     ("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration"),
@@ -720,9 +869,13 @@ API_RESOURCES: Tuple[Tuple[str, str, str], ...] = (
 )
 
 
-def read_api(client: Any, list_all: Callable[..., Dict[str, Any]], forbidden: Tuple[type[BaseException], ...],
-             not_served: Tuple[type[BaseException], ...],
-             limit: int = 500) -> Tuple[List[Dict[str, Any]], Dict[str, str], List[str]]:
+def read_api(
+    client: Any,
+    list_all: Callable[..., Dict[str, Any]],
+    forbidden: Tuple[type[BaseException], ...],
+    not_served: Tuple[type[BaseException], ...],
+    limit: int = 500,
+) -> Tuple[List[Dict[str, Any]], Dict[str, str], List[str]]:
     """(objects, unreadable {kind: reason}, inputs) from the API. `list_all` is ``_kube.list_all``. A list that
     fails with `forbidden` (403) makes its kind unreadable (checks reading it are not decided); one the server does
     not serve (404: e.g. ValidatingAdmissionPolicyBinding before Kubernetes 1.30) has no objects, which is an answer."""

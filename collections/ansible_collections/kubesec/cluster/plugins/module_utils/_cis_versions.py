@@ -17,21 +17,29 @@ KUBE_BENCH_SOURCE = "kube-bench %s cfg/config.yaml version_mapping and cfg/ (for
 # kube-bench cfg/config.yaml version_mapping: Kubernetes minor -> generic CIS benchmark (kube-bench's name).
 VERSION_MAPPING = {
     "1.15": "cis-1.5",
-    "1.16": "cis-1.6", "1.17": "cis-1.6", "1.18": "cis-1.6",
-    "1.19": "cis-1.20", "1.20": "cis-1.20", "1.21": "cis-1.20",
-    "1.22": "cis-1.23", "1.23": "cis-1.23",
+    "1.16": "cis-1.6",
+    "1.17": "cis-1.6",
+    "1.18": "cis-1.6",
+    "1.19": "cis-1.20",
+    "1.20": "cis-1.20",
+    "1.21": "cis-1.20",
+    "1.22": "cis-1.23",
+    "1.23": "cis-1.23",
     "1.24": "cis-1.24",
     "1.25": "cis-1.7",
     "1.26": "cis-1.8",
     "1.27": "cis-1.9",
     "1.28": "cis-1.10",
-    "1.29": "cis-1.11", "1.30": "cis-1.11", "1.31": "cis-1.11",
-    "1.32": "cis-1.12", "1.33": "cis-1.12", "1.34": "cis-1.12",
+    "1.29": "cis-1.11",
+    "1.30": "cis-1.11",
+    "1.31": "cis-1.11",
+    "1.32": "cis-1.12",
+    "1.33": "cis-1.12",
+    "1.34": "cis-1.12",
 }
 
 # Generic CIS benchmarks in release order (the 1.20/1.23/1.24 names came before 1.7).
-CIS_ORDER = ("cis-1.5", "cis-1.6", "cis-1.20", "cis-1.23", "cis-1.24", "cis-1.7", "cis-1.8", "cis-1.9", "cis-1.10",
-             "cis-1.11", "cis-1.12")
+CIS_ORDER = ("cis-1.5", "cis-1.6", "cis-1.20", "cis-1.23", "cis-1.24", "cis-1.7", "cis-1.8", "cis-1.9", "cis-1.10", "cis-1.11", "cis-1.12")
 
 # Distribution variants kube-bench ships in cfg/ (chosen with --benchmark; oldest to newest CIS base).
 KUBE_BENCH_VARIANTS = {

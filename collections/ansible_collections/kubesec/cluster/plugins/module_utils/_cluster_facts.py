@@ -56,8 +56,7 @@ MARKERS = {
 }
 # Tried in order on a node until one prints a version: kubeadm packages, a kubelet in /usr/local/bin, the kubelet
 # rke2 unpacks, and k3s (one binary that embeds the kubelet).
-DEFAULT_KUBELET_COMMANDS = ("kubelet", "/usr/bin/kubelet", "/usr/local/bin/kubelet", "/var/lib/rancher/rke2/bin/kubelet",
-                            "k3s")
+DEFAULT_KUBELET_COMMANDS = ("kubelet", "/usr/bin/kubelet", "/usr/local/bin/kubelet", "/var/lib/rancher/rke2/bin/kubelet", "k3s")
 
 API_KEYS = ("checked", "reachable", "where", "server", "version", "error", "nodes_error", "kubeadm_config")
 
@@ -85,15 +84,15 @@ def distribution_from_markers(markers: Dict[str, bool]) -> Tuple[str, str, List[
     if markers.get("k3s_config") or markers.get("k3s_data"):
         role = "control-plane" if markers.get("k3s_server") else "worker"
         return "k3s", role, evidence
-    if any(markers.get(key) for key in ("kubeadm_manifests", "kubeadm_kubelet_conf", "kubeadm_dropin",
-                                        "kubeadm_dropin_usr")):
+    if any(markers.get(key) for key in ("kubeadm_manifests", "kubeadm_kubelet_conf", "kubeadm_dropin", "kubeadm_dropin_usr")):
         role = "control-plane" if markers.get("kubeadm_apiserver_manifest") else "worker"
         return "kubeadm", role, evidence
     return "unknown", "unknown", evidence
 
 
-def probe_node(root: Optional[str], kubelet_commands: Optional[Sequence[Any]], runner: Runner,
-               which: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, Any]:
+def probe_node(
+    root: Optional[str], kubelet_commands: Optional[Sequence[Any]], runner: Runner, which: Optional[Callable[[str], Optional[str]]] = None
+) -> Dict[str, Any]:
     """What one node runs. ``which(name)`` resolves a command name to a path (None when not found)."""
     root = root or "/"
     if not os.path.isdir(root):
@@ -133,20 +132,33 @@ def probe_node(root: Optional[str], kubelet_commands: Optional[Sequence[Any]], r
 def _node_summary(node: Dict[str, Any]) -> Dict[str, Any]:
     info = (node.get("status") or {}).get("nodeInfo") or {}
     meta = node.get("metadata") or {}
-    return {"name": meta.get("name"), "labels": meta.get("labels") or {}, "provider_id": (node.get("spec") or {})
-            .get("providerID") or "", "kubelet_version": info.get("kubeletVersion"), "os_image": info.get("osImage"),
-            "container_runtime": info.get("containerRuntimeVersion")}
+    return {
+        "name": meta.get("name"),
+        "labels": meta.get("labels") or {},
+        "provider_id": (node.get("spec") or {}).get("providerID") or "",
+        "kubelet_version": info.get("kubeletVersion"),
+        "os_image": info.get("osImage"),
+        "container_runtime": info.get("containerRuntimeVersion"),
+    }
 
 
-def probe_api(kubeconfig: Optional[str] = None, context: Optional[str] = None, timeout: float = 10,
-              kube: Any = None) -> Dict[str, Any]:
+def probe_api(kubeconfig: Optional[str] = None, context: Optional[str] = None, timeout: float = 10, kube: Any = None) -> Dict[str, Any]:
     """API access of one cluster; never raises for API problems (they are data: reachable false, error)."""
     kube = kube or _kube
     where = "kubeconfig %s" % _kube.kubeconfig_label(kubeconfig)
     if context:
         where += " context %s" % context
-    result: Dict[str, Any] = {"checked": True, "reachable": False, "where": where, "server": None, "version": None,
-                              "error": None, "nodes": None, "nodes_error": None, "kubeadm_config": None}
+    result: Dict[str, Any] = {
+        "checked": True,
+        "reachable": False,
+        "where": where,
+        "server": None,
+        "version": None,
+        "error": None,
+        "nodes": None,
+        "nodes_error": None,
+        "kubeadm_config": None,
+    }
     try:
         client = kube.build_client(kubeconfig=kubeconfig or None, context=context or None, timeout=timeout)
         result["server"] = getattr(getattr(client, "configuration", None), "host", None)
@@ -223,14 +235,20 @@ def choose_profiles(minor: Optional[str], distribution: Optional[str]) -> Dict[s
         known = sorted(KUBE_BENCH_VERSION_MAPPING, key=lambda k: tuple(int(p) for p in k.split(".")))
         newer = tuple(int(p) for p in minor.split(".")) > tuple(int(p) for p in known[-1].split("."))
         generic = KUBE_BENCH_VERSION_MAPPING[known[-1]] if newer else None
-        notes.append("Kubernetes %s is %s kube-bench's version_mapping (%s to %s)%s" % (
-            minor, "newer than" if newer else "older than", known[0], known[-1],
-            ": kube-bench uses its newest mapping, %s" % generic if newer else ": kube-bench needs --benchmark"))
+        notes.append(
+            "Kubernetes %s is %s kube-bench's version_mapping (%s to %s)%s"
+            % (
+                minor,
+                "newer than" if newer else "older than",
+                known[0],
+                known[-1],
+                ": kube-bench uses its newest mapping, %s" % generic if newer else ": kube-bench needs --benchmark",
+            )
+        )
     variant = None
     variants = KUBE_BENCH_VARIANTS.get(distribution or "") or ()
     if variants and distribution in ("k3s", "rke2") and not generic:
-        notes.append("kube-bench's %s profiles (%s) need the Kubernetes version to choose one"
-                     % (distribution, ", ".join(variants)))
+        notes.append("kube-bench's %s profiles (%s) need the Kubernetes version to choose one" % (distribution, ", ".join(variants)))
     elif variants:
         if distribution in ("k3s", "rke2"):
             # the variant built on the same CIS release, else the newest one built on an older release
@@ -239,12 +257,13 @@ def choose_profiles(minor: Optional[str], distribution: Optional[str]) -> Dict[s
             older = [v for v in variants if _cis_index(base[v]) <= _cis_index(generic)]
             variant = (same or older or [variants[-1]])[-1]
             if not same:
-                notes.append("kube-bench ships no %s variant of %s; the closest is %s (run it with --benchmark %s)"
-                             % (distribution, generic, variant, variant))
+                notes.append("kube-bench ships no %s variant of %s; the closest is %s (run it with --benchmark %s)" % (distribution, generic, variant, variant))
         else:
             variant = variants[-1]
-            notes.append("managed control plane (%s): only the worker-node checks apply; kube-bench's %s profiles "
-                         "are chosen with --benchmark (newest shipped: %s)" % (distribution, distribution, variant))
+            notes.append(
+                "managed control plane (%s): only the worker-node checks apply; kube-bench's %s profiles "
+                "are chosen with --benchmark (newest shipped: %s)" % (distribution, distribution, variant)
+            )
     profile = variant or generic
     if not minor:
         catalogue = DEFAULT_CATALOGUE
@@ -258,27 +277,34 @@ def choose_profiles(minor: Optional[str], distribution: Optional[str]) -> Dict[s
     if minor:
         catalogue_note = None
     if minor and generic != catalogue:
-        catalogue_note = ("no %s catalogue is shipped (only %s): the node audit uses %s" % (
-            generic or "matching", ", ".join(CATALOGUES), catalogue))
+        catalogue_note = "no %s catalogue is shipped (only %s): the node audit uses %s" % (generic or "matching", ", ".join(CATALOGUES), catalogue)
     own = _cis_versions.DISTRIBUTION_CATALOGUES.get(distribution or "")
     if own:
         # cis_node_audit picks the distribution's own catalogue on such a node (distribution: auto)
         catalogue = own
         if distribution in MANAGED:
-            catalogue_note = ("managed node pool (%s): the node audit uses %s (the provider benchmark's worker node "
-                              "section at its node image's paths; control-plane targets are reported not applicable)"
-                              % (distribution, own))
+            catalogue_note = (
+                "managed node pool (%s): the node audit uses %s (the provider benchmark's worker node "
+                "section at its node image's paths; control-plane targets are reported not applicable)" % (distribution, own)
+            )
         else:
-            catalogue_note = ("%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
-                              "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution))
+            catalogue_note = (
+                "%s layout: the node audit uses %s (the CIS node checks at %s's file locations and "
+                "process flags; control-plane sections are not audited yet)" % (distribution, own, distribution)
+            )
     elif distribution in ("k3s", "rke2"):  # a distribution without a catalogue of its own
-        extra = ("%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
-                 "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue))
+        extra = (
+            "%s keeps its configuration under /etc/rancher and /var/lib/rancher, not at the kubeadm paths the "
+            "%s catalogue checks: expect file checks to report the files as missing" % (distribution, catalogue)
+        )
         catalogue_note = extra if not catalogue_note else catalogue_note + "; " + extra
     command = "kube-bench run --benchmark %s" % profile if profile else None
-    return {"kube_bench": {"profile": profile, "generic": generic, "variant": variant, "command": command,
-                           "source": _cis_versions.KUBE_BENCH_SOURCE},
-            "catalogue": catalogue, "catalogue_note": catalogue_note, "notes": notes}
+    return {
+        "kube_bench": {"profile": profile, "generic": generic, "variant": variant, "command": command, "source": _cis_versions.KUBE_BENCH_SOURCE},
+        "catalogue": catalogue,
+        "catalogue_note": catalogue_note,
+        "notes": notes,
+    }
 
 
 def _normalize_node(host: str, result: Any) -> Dict[str, Any]:
@@ -286,22 +312,27 @@ def _normalize_node(host: str, result: Any) -> Dict[str, Any]:
     if not isinstance(result, dict):
         return {"host": host, "reachable": False, "ok": False, "error": "not probed (no result for this host)"}
     if result.get("unreachable"):
-        return {"host": host, "reachable": False, "ok": False,
-                "error": "not reachable over SSH: %s" % (str(result.get("msg") or "unreachable").strip())}
+        return {"host": host, "reachable": False, "ok": False, "error": "not reachable over SSH: %s" % (str(result.get("msg") or "unreachable").strip())}
     if result.get("skipped"):
         return {"host": host, "reachable": None, "ok": False, "error": "not probed (skipped)"}
     # the probe's facts (ansible_facts.kubesec_node_facts); the deprecated `node` key of older results still works
     node = (result.get("ansible_facts") or {}).get("kubesec_node_facts") or result.get("node")
     if result.get("failed") or not isinstance(node, dict):
-        return {"host": host, "reachable": True, "ok": False,
-                "error": "probe failed: %s" % (str(result.get("msg") or "no node data returned").strip())}
-    return {"host": host, "reachable": True, "ok": True, "error": None, "distribution": node.get("distribution"),
-            "role": node.get("role"), "evidence": node.get("evidence") or [], "kubelet": node.get("kubelet"),
-            "kubelet_tried": node.get("kubelet_tried") or []}
+        return {"host": host, "reachable": True, "ok": False, "error": "probe failed: %s" % (str(result.get("msg") or "no node data returned").strip())}
+    return {
+        "host": host,
+        "reachable": True,
+        "ok": True,
+        "error": None,
+        "distribution": node.get("distribution"),
+        "role": node.get("role"),
+        "evidence": node.get("evidence") or [],
+        "kubelet": node.get("kubelet"),
+        "kubelet_tried": node.get("kubelet_tried") or [],
+    }
 
 
-def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, Any]] = None,
-                  now: Optional[str] = None) -> Dict[str, Any]:
+def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, Any]] = None, now: Optional[str] = None) -> Dict[str, Any]:
     """The decision for one cluster. ``nodes``: {host: registered probe result}; ``api``: probe_api() or None."""
     if not cluster or not isinstance(cluster, str):
         raise ClusterFactsError("cluster must be the cluster name (kubesec_cluster), got %r" % (cluster,))
@@ -317,13 +348,11 @@ def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, A
     if api.get("checked") and not api.get("reachable"):
         problems.append("cluster %s: Kubernetes API not usable with %s: %s" % (cluster, api.get("where"), api.get("error")))
     if api.get("nodes_error"):
-        warnings.append("cluster %s: cannot list Nodes (distribution evidence from the API is incomplete): %s"
-                        % (cluster, api["nodes_error"]))
+        warnings.append("cluster %s: cannot list Nodes (distribution evidence from the API is incomplete): %s" % (cluster, api["nodes_error"]))
 
     # version: the API server's, else the kubelets' (the newest minor seen, as the control plane is never older)
     api_version = parse_version(((api.get("version") or {}).get("git_version")) or "") if api.get("reachable") else None
-    kubelets = dict((r["host"], parse_version(r["kubelet"]["version"])) for r in records.values()
-                    if r["ok"] and r.get("kubelet"))
+    kubelets = dict((r["host"], parse_version(r["kubelet"]["version"])) for r in records.values() if r["ok"] and r.get("kubelet"))
     version, version_source = None, None
     if api_version:
         version, version_source = api_version, "api"
@@ -331,8 +360,10 @@ def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, A
         version = max(kubelets.values(), key=lambda v: v["major_minor"])
         version_source = "kubelet"
     else:
-        warnings.append("cluster %s: no Kubernetes version found (no kubelet answered on any node%s)" % (
-            cluster, ", API not checked" if not api.get("checked") else ", API not reachable"))
+        warnings.append(
+            "cluster %s: no Kubernetes version found (no kubelet answered on any node%s)"
+            % (cluster, ", API not checked" if not api.get("checked") else ", API not reachable")
+        )
     missing: Dict[str, List[str]] = {}
     for record in records.values():
         if record["ok"] and not record.get("kubelet"):
@@ -343,11 +374,11 @@ def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, A
     if version:
         for host, found in sorted(kubelets.items()):
             if found["major_minor"] > version["major_minor"]:
-                skew.append("%s: kubelet %s is newer than the API server %s (not supported by Kubernetes)"
-                            % (host, found["version"], version["version"]))
+                skew.append("%s: kubelet %s is newer than the API server %s (not supported by Kubernetes)" % (host, found["version"], version["version"]))
             elif version["major_minor"][1] - found["major_minor"][1] > 3:
-                skew.append("%s: kubelet %s is more than three minors older than %s (outside the version skew policy)"
-                            % (host, found["version"], version["version"]))
+                skew.append(
+                    "%s: kubelet %s is more than three minors older than %s (outside the version skew policy)" % (host, found["version"], version["version"])
+                )
     warnings.extend(skew)
 
     # distribution: API evidence (names managed services and k3s/rke2 builds) over node files
@@ -365,8 +396,7 @@ def cluster_facts(cluster: str, nodes: Dict[str, Any], api: Optional[Dict[str, A
         distribution = node_dists[0]
     elif node_dists:
         distribution = node_dists[0]
-        warnings.append("cluster %s: nodes disagree on the distribution (%s); using %s"
-                        % (cluster, ", ".join(node_dists), distribution))
+        warnings.append("cluster %s: nodes disagree on the distribution (%s); using %s" % (cluster, ", ".join(node_dists), distribution))
     else:
         distribution = "unknown"
     if version and not api_dist and version["suffix"]:

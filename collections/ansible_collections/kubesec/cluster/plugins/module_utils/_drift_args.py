@@ -17,12 +17,16 @@ ARGUMENT_SPEC = dict(
     top=dict(type="int", default=10),
     report_url_prefix=dict(type="str", default=""),
     **channel_argument_spec(),
-    webhook=dict(type="dict", default={}, options=dict(
-        enabled=dict(type="bool", default=False),
-        url=dict(type="str", no_log=True),
-        secret=dict(type="str", no_log=True),
-        headers=dict(type="dict", default={}, no_log=True),
-    )),
+    webhook=dict(
+        type="dict",
+        default={},
+        options=dict(
+            enabled=dict(type="bool", default=False),
+            url=dict(type="str", no_log=True),
+            secret=dict(type="str", no_log=True),
+            headers=dict(type="dict", default={}, no_log=True),
+        ),
+    ),
     state_file=dict(type="path"),
     test_on_enable=dict(type="bool", default=True),
     output=dict(type="path"),

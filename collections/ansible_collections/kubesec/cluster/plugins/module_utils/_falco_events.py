@@ -44,16 +44,23 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._redact import red
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
 PRIORITY_RANK = dict((name, rank) for rank, name in enumerate(PRIORITIES))  # lower is more severe
 PRIORITY_LABEL = dict((name, name.capitalize()) for name in PRIORITIES)
-_PRIORITY_ALIASES = {"info": "informational", "warn": "warning", "err": "error", "crit": "critical",
-                     "emerg": "emergency"}
-SEVERITY_OF_PRIORITY = {"emergency": "critical", "alert": "critical", "critical": "critical", "error": "high",
-                        "warning": "medium", "notice": "low", "informational": "info", "debug": "info"}
+_PRIORITY_ALIASES = {"info": "informational", "warn": "warning", "err": "error", "crit": "critical", "emerg": "emergency"}
+SEVERITY_OF_PRIORITY = {
+    "emergency": "critical",
+    "alert": "critical",
+    "critical": "critical",
+    "error": "high",
+    "warning": "medium",
+    "notice": "low",
+    "informational": "info",
+    "debug": "info",
+}
 FAIL_AT = PRIORITY_RANK["warning"]  # warning and above fail, the rest is information
 
 DEFAULT_SINCE = "24h"
 NS_PER_S = 1000000000
-MAX_TEXT = 4096          # characters of one evidence string
-MAX_FIELDS = 60          # output fields kept in the evidence of a group
+MAX_TEXT = 4096  # characters of one evidence string
+MAX_FIELDS = 60  # output fields kept in the evidence of a group
 MAX_TAGS = 30
 EXAMPLES_PER_REASON = 3
 INTERNAL_RULE_PREFIX = "Falco internal:"
@@ -86,8 +93,10 @@ class FalcoApiError(KubesecError, RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------- time and priority
-_ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,12}))?)?)?\s*"
-                  r"(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$")
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,12}))?)?)?\s*"
+    r"(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
 
 
 def parse_time(value: Any, assume_utc: bool = True) -> int:
@@ -99,7 +108,7 @@ def parse_time(value: Any, assume_utc: bool = True) -> int:
     if isinstance(value, bool) or value is None:
         raise ValueError("no time")
     if isinstance(value, int):
-        if value > 10 ** 17:   # nanoseconds (Falco's evt.time)
+        if value > 10**17:  # nanoseconds (Falco's evt.time)
             return value
         return value * NS_PER_S
     if isinstance(value, float):
@@ -116,7 +125,7 @@ def parse_time(value: Any, assume_utc: bool = True) -> int:
         raise ValueError("time out of range: %r" % text[:60])
     try:
         seconds = calendar.timegm(tuple([*parts, 0, 0, 0]))
-        same_day = time.gmtime(seconds)[:3] == tuple(parts[:3])   # February 31 rolls over: refuse it
+        same_day = time.gmtime(seconds)[:3] == tuple(parts[:3])  # February 31 rolls over: refuse it
     except (OverflowError, ValueError, OSError) as exc:
         raise ValueError("time out of range: %r" % text[:60]) from exc
     if not same_day:
@@ -169,8 +178,7 @@ def priorities_at_or_above(minimum: Any) -> List[str]:
     return [name for name in PRIORITIES if PRIORITY_RANK[name] <= PRIORITY_RANK[minimum]]
 
 
-def resolve_window(since: Any = None, start: Any = None, end: Any = None,
-                   now: Any = None) -> Tuple[Optional[int], Optional[int], int]:
+def resolve_window(since: Any = None, start: Any = None, end: Any = None, now: Any = None) -> Tuple[Optional[int], Optional[int], int]:
     """(start_ns, end_ns, now_ns) from the options; None means open. Default: the last 24 hours.
 
     ``since`` (a duration) and ``start`` (``from``) are exclusive. ``now`` overrides the clock (tests,
@@ -211,8 +219,10 @@ def resolve_window(since: Any = None, start: Any = None, end: Any = None,
 
 # ------------------------------------------------------------------------------------------------------ redaction
 # One helper for every source (plugins/module_utils/_redact.py); output fields named like a secret are dropped whole.
-_SENSITIVE_WORDS = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|secret[-_]?key|"
-                    r"private[-_]?key|client[-_]?secret|auth[-_]?token|credentials?|session[-_]?id|cookie)")
+_SENSITIVE_WORDS = (
+    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|secret[-_]?key|"
+    r"private[-_]?key|client[-_]?secret|auth[-_]?token|credentials?|session[-_]?id|cookie)"
+)
 # Output fields dropped whole: environment variables and anything named like a secret.
 _SECRET_FIELD = re.compile(r"(?i)(^|[._])(a?env|environ)(\[|$|[._])|" + _SENSITIVE_WORDS)
 
@@ -238,7 +248,7 @@ def safe_text(value: Any, limit: int = MAX_TEXT) -> Tuple[Optional[str], int]:
         except (TypeError, ValueError, RecursionError):
             value = "<%s that cannot be shown>" % type(value).__name__
     value = value.replace("\x00", "\\0")
-    text, count, _clipped = redact_clipped(value, limit)   # clip first: redaction time stays linear in `limit`
+    text, count, _clipped = redact_clipped(value, limit)  # clip first: redaction time stays linear in `limit`
     return text, count
 
 
@@ -259,7 +269,7 @@ def clean_fields(fields: Any) -> Tuple[Dict[str, Any], int, List[str]]:
             continue
         value = fields[key]
         if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-            value = str(value)   # NaN / Infinity are not JSON
+            value = str(value)  # NaN / Infinity are not JSON
         if value is None or isinstance(value, (bool, int, float)):
             kept[_clip(name, 200)] = value
             continue
@@ -284,8 +294,14 @@ def _field(fields: Dict[str, Any], *names: str) -> Optional[str]:
 class EventCollector(object):
     """Filters, groups and counts events; ``result()`` gives findings, groups, summary and skips."""
 
-    def __init__(self, cluster: Optional[str] = None, min_priority: Any = "debug", start_ns: Optional[int] = None,
-                 end_ns: Optional[int] = None, include_internal: bool = False) -> None:
+    def __init__(
+        self,
+        cluster: Optional[str] = None,
+        min_priority: Any = "debug",
+        start_ns: Optional[int] = None,
+        end_ns: Optional[int] = None,
+        include_internal: bool = False,
+    ) -> None:
         minimum = parse_priority(min_priority)
         if minimum is None:
             raise FalcoInputError("min_priority %r is not a Falco priority (%s)" % (min_priority, ", ".join(PRIORITIES)))
@@ -298,8 +314,8 @@ class EventCollector(object):
         self.counts = dict((reason, 0) for reason in REASONS)
         self.examples: Dict[str, List[str]] = {}
         self.lines = 0
-        self.events = 0          # events parsed (before filters)
-        self.matched = 0         # events in the window and at or above the minimum priority
+        self.events = 0  # events parsed (before filters)
+        self.matched = 0  # events in the window and at or above the minimum priority
         self.by_priority: Dict[str, int] = {}
         self.redactions = 0
         self.dropped_fields: Set[str] = set()
@@ -327,7 +343,7 @@ class EventCollector(object):
     def add_document(self, document: Any, name: str) -> None:
         if isinstance(document, dict) and "results" in document:
             document = document["results"]
-        if isinstance(document, dict):   # falcosidekick-ui's swagger shape: {"<n>": event, ...}
+        if isinstance(document, dict):  # falcosidekick-ui's swagger shape: {"<n>": event, ...}
             items = [document[key] for key in sorted(document, key=_numeric_key)]
         elif isinstance(document, list):
             items = document
@@ -369,7 +385,7 @@ class EventCollector(object):
             self.skip("truncated" if last else "malformed", where)
             return
         if isinstance(event, dict) and "rule" not in event and "results" in event:
-            self.add_document(event, where)   # a saved falcosidekick-ui answer on one line
+            self.add_document(event, where)  # a saved falcosidekick-ui answer on one line
             return
         self.add_event(event, where)
 
@@ -385,7 +401,7 @@ class EventCollector(object):
                     first = handle.readline()
                     blank += 1
         except EOFError:
-            pass   # a gzip file cut off early: read below line by line, the cut is counted there
+            pass  # a gzip file cut off early: read below line by line, the cut is counted there
         except (IOError, OSError) as exc:
             raise FalcoInputError("cannot read Falco events from %s: %s" % (path, exc)) from exc
         self.inputs.append(path)
@@ -403,7 +419,7 @@ class EventCollector(object):
         try:
             with opener(path, "rb") as handle:
                 self.add_lines((raw.decode("utf-8", "replace") for raw in handle), path)
-        except (EOFError, OSError, IOError) as exc:   # a gzip file cut off: what was read counts
+        except (EOFError, OSError, IOError) as exc:  # a gzip file cut off: what was read counts
             self.skip("truncated", "%s: %s" % (path, exc))
 
     def add_path(self, path: str) -> None:
@@ -427,12 +443,11 @@ class EventCollector(object):
 
     # -- one event ------------------------------------------------------------------------------------------
     def add_event(self, event: Any, where: str) -> bool:
-        if not isinstance(event, dict) or not isinstance(event.get("rule"), str) or not event["rule"].strip() \
-                or "priority" not in event:
+        if not isinstance(event, dict) or not isinstance(event.get("rule"), str) or not event["rule"].strip() or "priority" not in event:
             self.skip("not_event", where)
             return False
         if not _valid_unicode(event):
-            self.skip("bad_text", where)   # one bad record: the others are kept, this one is named
+            self.skip("bad_text", where)  # one bad record: the others are kept, this one is named
             return False
         self.events += 1
         rule = _clip(event["rule"].strip(), 512)
@@ -476,10 +491,20 @@ class EventCollector(object):
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = {
-                "rule": rule, "hostname": hostname, "namespace": namespace, "pod": pod,
-                "container": container_name, "container_id": container_id, "count": 0,
-                "first_ns": nanos, "last_ns": nanos, "priority": priority, "sources": set(), "tags": set(),
-                "latest": None, "latest_ns": None,
+                "rule": rule,
+                "hostname": hostname,
+                "namespace": namespace,
+                "pod": pod,
+                "container": container_name,
+                "container_id": container_id,
+                "count": 0,
+                "first_ns": nanos,
+                "last_ns": nanos,
+                "priority": priority,
+                "sources": set(),
+                "tags": set(),
+                "latest": None,
+                "latest_ns": None,
             }
         group["count"] += 1
         group["first_ns"] = min(group["first_ns"], nanos)
@@ -495,8 +520,7 @@ class EventCollector(object):
                     group["tags"].add(_clip(tag, 128))
         if group["latest_ns"] is None or nanos >= group["latest_ns"]:
             group["latest_ns"] = nanos
-            group["latest"] = {"output": event.get("output"), "fields": fields,
-                               "container_id": container_id, "where": where}
+            group["latest"] = {"output": event.get("output"), "fields": fields, "container_id": container_id, "where": where}
         return True
 
     # -- output ---------------------------------------------------------------------------------------------
@@ -515,12 +539,10 @@ class EventCollector(object):
         if image and tag:
             image = "%s:%s" % (image, tag)
         if group["pod"]:
-            resource = {"kind": "Pod", "name": group["pod"], "namespace": group["namespace"],
-                        "container": group["container"]}
+            resource = {"kind": "Pod", "name": group["pod"], "namespace": group["namespace"], "container": group["container"]}
             where = "pod %s/%s" % (group["namespace"] or "-", group["pod"])
         elif group["container_id"] and group["container_id"] != "host":
-            resource = {"kind": "Container", "name": group["container_id"], "namespace": None,
-                        "container": group["container"]}
+            resource = {"kind": "Container", "name": group["container_id"], "namespace": None, "container": group["container"]}
             where = "container %s" % (group["container"] or group["container_id"])
         else:
             resource = {"kind": "Node", "name": group["hostname"], "namespace": None, "container": None}
@@ -545,45 +567,76 @@ class EventCollector(object):
         shown, replaced = safe_text(rule, 512)
         title = shown if shown is not None else ""  # rule is text, so safe_text returns text
         self.redactions += replaced
-        description = ("Falco rule %r (priority %s) matched %s on %s of node %s."
-                       % (title, PRIORITY_LABEL[priority], times, where, group["hostname"] or "?"))
+        description = "Falco rule %r (priority %s) matched %s on %s of node %s." % (title, PRIORITY_LABEL[priority], times, where, group["hostname"] or "?")
         return make_finding(
-            "falco:" + title, "falco", title, status, severity=severity, cluster=self.cluster, node=group["hostname"],
-            namespace=group["namespace"], resource=resource, description=description,
-            remediation=("Investigate the process and the workload named in the evidence. If the activity is expected, "
-                         "add a rule exception (or tune the macro) in Falco's custom rules, or waive the finding with "
-                         "its reason; otherwise contain the workload (playbooks/respond.yml)."),
+            "falco:" + title,
+            "falco",
+            title,
+            status,
+            severity=severity,
+            cluster=self.cluster,
+            node=group["hostname"],
+            namespace=group["namespace"],
+            resource=resource,
+            description=description,
+            remediation=(
+                "Investigate the process and the workload named in the evidence. If the activity is expected, "
+                "add a rule exception (or tune the macro) in Falco's custom rules, or waive the finding with "
+                "its reason; otherwise contain the workload (playbooks/respond.yml)."
+            ),
             references=["https://falco.org/docs/concepts/rules/", "https://falco.org/docs/concepts/outputs/"],
             evidence=evidence,
-            extra={"count": group["count"], "first_seen": first, "last_seen": last, "tags": sorted(group["tags"])})
+            extra={"count": group["count"], "first_seen": first, "last_seen": last, "tags": sorted(group["tags"])},
+        )
 
     def result(self) -> Dict[str, Any]:
-        ordered = sorted(self.groups.values(),
-                         key=lambda g: (PRIORITY_RANK[g["priority"]], -g["count"], g["rule"], g["hostname"] or "",
-                                        g["namespace"] or "", g["pod"] or "", g["container_id"] or ""))
+        ordered = sorted(
+            self.groups.values(),
+            key=lambda g: (
+                PRIORITY_RANK[g["priority"]],
+                -g["count"],
+                g["rule"],
+                g["hostname"] or "",
+                g["namespace"] or "",
+                g["pod"] or "",
+                g["container_id"] or "",
+            ),
+        )
         findings = [self._finding(group) for group in ordered]
         groups = []
         for group, finding in zip(ordered, findings):
-            groups.append({
-                "rule": finding["title"], "priority": PRIORITY_LABEL[group["priority"]], "severity": finding["severity"],
-                "status": finding["status"], "hostname": group["hostname"], "namespace": group["namespace"],
-                "pod": group["pod"], "container": group["container"], "container_id": group["container_id"],
-                "count": group["count"], "first_seen": finding["first_seen"], "last_seen": finding["last_seen"],
-                "fingerprint": finding["fingerprint"],
-            })
+            groups.append(
+                {
+                    "rule": finding["title"],
+                    "priority": PRIORITY_LABEL[group["priority"]],
+                    "severity": finding["severity"],
+                    "status": finding["status"],
+                    "hostname": group["hostname"],
+                    "namespace": group["namespace"],
+                    "pod": group["pod"],
+                    "container": group["container"],
+                    "container_id": group["container_id"],
+                    "count": group["count"],
+                    "first_seen": finding["first_seen"],
+                    "last_seen": finding["last_seen"],
+                    "fingerprint": finding["fingerprint"],
+                }
+            )
         by_rule: Dict[str, int] = {}
         for group in groups:
             by_rule[group["rule"]] = by_rule.get(group["rule"], 0) + group["count"]
         by_severity: Dict[str, int] = {}
         for finding in findings:
             by_severity[finding["severity"]] = by_severity.get(finding["severity"], 0) + 1
-        skips = [{"reason": REASONS[reason], "code": reason, "count": count, "examples": self.examples.get(reason, [])}
-                 for reason, count in self.counts.items() if count]
+        skips = [
+            {"reason": REASONS[reason], "code": reason, "count": count, "examples": self.examples.get(reason, [])}
+            for reason, count in self.counts.items()
+            if count
+        ]
         warnings = list(self.warnings)
         for reason in WARN_REASONS:
             if self.counts[reason]:
-                warnings.append("Falco events: %d %s skipped (first: %s)"
-                                % (self.counts[reason], REASONS[reason], "; ".join(self.examples.get(reason, []))))
+                warnings.append("Falco events: %d %s skipped (first: %s)" % (self.counts[reason], REASONS[reason], "; ".join(self.examples.get(reason, []))))
         summary = {
             "lines": self.lines,
             "events": self.events,
@@ -593,17 +646,25 @@ class EventCollector(object):
             "by_priority": self.by_priority,
             "by_rule": by_rule,
             "by_severity": by_severity,
-            "by_status": {"fail": sum(1 for f in findings if f["status"] == "fail"),
-                          "info": sum(1 for f in findings if f["status"] == "info")},
+            "by_status": {"fail": sum(1 for f in findings if f["status"] == "fail"), "info": sum(1 for f in findings if f["status"] == "info")},
             "skipped": dict((reason, count) for reason, count in self.counts.items() if count),
             "redactions": self.redactions,
             "fields_withheld": sorted(self.dropped_fields),
             "min_priority": PRIORITY_LABEL[self.min_priority],
         }
-        window = {"from": format_time(self.start_ns) if self.start_ns is not None else None,
-                  "to": format_time(self.end_ns) if self.end_ns is not None else None}
-        return {"findings": findings, "groups": groups, "summary": summary, "skips": skips, "window": window,
-                "sources": list(self.inputs), "warnings": warnings}
+        window = {
+            "from": format_time(self.start_ns) if self.start_ns is not None else None,
+            "to": format_time(self.end_ns) if self.end_ns is not None else None,
+        }
+        return {
+            "findings": findings,
+            "groups": groups,
+            "summary": summary,
+            "skips": skips,
+            "window": window,
+            "sources": list(self.inputs),
+            "warnings": warnings,
+        }
 
 
 def _valid_unicode(event: Any) -> bool:
@@ -613,7 +674,7 @@ def _valid_unicode(event: Any) -> bool:
     except UnicodeEncodeError:
         return False
     except (TypeError, ValueError, RecursionError):
-        return True   # other oddities are clipped and shown as text later
+        return True  # other oddities are clipped and shown as text later
     return True
 
 
@@ -646,8 +707,9 @@ SEARCH_PATH = "/api/v1/events/search"
 Fetch = Callable[[str, Dict[str, str]], Tuple[int, Any]]
 
 
-def _default_fetch(url: str, headers: Dict[str, str], timeout: float = 30, validate_certs: bool = True,
-                   ca_path: Optional[str] = None, use_proxy: bool = True) -> Tuple[int, bytes]:
+def _default_fetch(
+    url: str, headers: Dict[str, str], timeout: float = 30, validate_certs: bool = True, ca_path: Optional[str] = None, use_proxy: bool = True
+) -> Tuple[int, bytes]:
     """GET with the standard library; returns (status, body bytes). Used by tests and plain Python callers."""
     context = ssl.create_default_context(cafile=ca_path)
     if not validate_certs:
@@ -666,12 +728,11 @@ def _default_fetch(url: str, headers: Dict[str, str], timeout: float = 30, valid
         raise FalcoApiError("cannot reach falcosidekick-ui at %s: %s" % (url.split("?", 1)[0], getattr(exc, "reason", exc))) from exc
 
 
-def search_url(base_url: str, since_seconds: Optional[int] = None, priorities: Optional[List[str]] = None,
-               page: int = 1, limit: int = 500) -> str:
+def search_url(base_url: str, since_seconds: Optional[int] = None, priorities: Optional[List[str]] = None, page: int = 1, limit: int = 500) -> str:
     """URL of one page of /api/v1/events/search (query parameters as falcosidekick-ui reads them)."""
     base = base_url.rstrip("/")
     if base.endswith("/api/v1"):
-        base = base[:-len("/api/v1")]
+        base = base[: -len("/api/v1")]
     query = [("limit", str(limit)), ("page", str(page))]
     if since_seconds:
         query.append(("since", "%ds" % since_seconds))
@@ -687,12 +748,18 @@ def basic_auth_header(user: str) -> str:
     return "Basic " + base64.b64encode(user.encode("utf-8")).decode("ascii")
 
 
-def collect_from_ui(collector: EventCollector, base_url: str, user: Optional[str] = None, fetch: Optional[Fetch] = None,
-                    now_ns: Optional[int] = None, page_size: int = 500, max_pages: int = 100) -> Dict[str, Any]:
+def collect_from_ui(
+    collector: EventCollector,
+    base_url: str,
+    user: Optional[str] = None,
+    fetch: Optional[Fetch] = None,
+    now_ns: Optional[int] = None,
+    page_size: int = 500,
+    max_pages: int = 100,
+) -> Dict[str, Any]:
     """Page through falcosidekick-ui's search API into the collector. Returns what was requested (no secrets)."""
     if not re.match(r"^https?://[^/\s]+", base_url or ""):
-        raise FalcoInputError("url must be the http(s) address of falcosidekick-ui (e.g. http://127.0.0.1:2802), got %r"
-                              % (base_url,))
+        raise FalcoInputError("url must be the http(s) address of falcosidekick-ui (e.g. http://127.0.0.1:2802), got %r" % (base_url,))
     if page_size < 1 or max_pages < 1:
         raise FalcoInputError("page_size and max_pages must be positive")
     fetch = fetch or _default_fetch
@@ -700,8 +767,7 @@ def collect_from_ui(collector: EventCollector, base_url: str, user: Optional[str
     if user:
         headers["Authorization"] = basic_auth_header(user)
         if base_url.startswith("http://") and not re.match(r"^http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:|/|$)", base_url):
-            collector.warnings.append("falcosidekick-ui credentials are sent over plain HTTP to %s: use https or a "
-                                      "port-forward to 127.0.0.1" % base_url)
+            collector.warnings.append("falcosidekick-ui credentials are sent over plain HTTP to %s: use https or a port-forward to 127.0.0.1" % base_url)
     since_seconds = None
     if collector.start_ns is not None:
         now_ns = now_ns if now_ns is not None else int(time.time() * NS_PER_S)
@@ -717,22 +783,23 @@ def collect_from_ui(collector: EventCollector, base_url: str, user: Optional[str
         pages += 1
         shown = url.split("?", 1)[0]
         if status == 401:
-            raise FalcoApiError("falcosidekick-ui at %s rejected the credentials (HTTP 401): check user "
-                                "('login:password', chart value webui.user / env FALCOSIDEKICK_UI_USER)" % shown)
+            raise FalcoApiError(
+                "falcosidekick-ui at %s rejected the credentials (HTTP 401): check user "
+                "('login:password', chart value webui.user / env FALCOSIDEKICK_UI_USER)" % shown
+            )
         if status == 404:
-            raise FalcoApiError("falcosidekick-ui at %s has no %s (HTTP 404): is this falcosidekick-ui 2.x (with "
-                                "Redis), and is url its base address?" % (shown, SEARCH_PATH))
+            raise FalcoApiError(
+                "falcosidekick-ui at %s has no %s (HTTP 404): is this falcosidekick-ui 2.x (with Redis), and is url its base address?" % (shown, SEARCH_PATH)
+            )
         if not 200 <= int(status) <= 299:
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
             raise FalcoApiError("falcosidekick-ui at %s answered HTTP %s: %s" % (shown, status, _clip(text.strip(), 300)))
         try:
             document = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise FalcoApiError("falcosidekick-ui at %s returned a body that is not JSON (page %d): %s"
-                                % (shown, page, exc)) from exc
+            raise FalcoApiError("falcosidekick-ui at %s returned a body that is not JSON (page %d): %s" % (shown, page, exc)) from exc
         if not isinstance(document, dict):
-            raise FalcoApiError("falcosidekick-ui at %s returned %s, expected an object with results"
-                                % (shown, type(document).__name__))
+            raise FalcoApiError("falcosidekick-ui at %s returned %s, expected an object with results" % (shown, type(document).__name__))
         results = document.get("results") or []
         if isinstance(results, dict):
             results = [results[key] for key in sorted(results, key=_numeric_key)]
@@ -747,31 +814,40 @@ def collect_from_ui(collector: EventCollector, base_url: str, user: Optional[str
         if len(results) < page_size or (total is not None and read >= total):
             break
     else:
-        collector.warnings.append("falcosidekick-ui at %s: stopped after max_pages=%d pages (%d events read%s); "
-                                  "narrow the window or raise max_pages" % (base_url, max_pages, read,
-                                                                            ", %d matched on the server" % total
-                                                                            if total is not None else ""))
-    collector.inputs.append("%s (%d pages, %d events%s)" % (base_url.rstrip("/") + SEARCH_PATH, pages, read,
-                                                            "" if total is None else " of %d" % total))
+        collector.warnings.append(
+            "falcosidekick-ui at %s: stopped after max_pages=%d pages (%d events read%s); "
+            "narrow the window or raise max_pages" % (base_url, max_pages, read, ", %d matched on the server" % total if total is not None else "")
+        )
+    collector.inputs.append("%s (%d pages, %d events%s)" % (base_url.rstrip("/") + SEARCH_PATH, pages, read, "" if total is None else " of %d" % total))
     return {"pages": pages, "events": read, "server_total": total}
 
 
-def collect(paths: Optional[Iterable[str]] = None, content: Optional[str] = None, url: Optional[str] = None,
-            user: Optional[str] = None, cluster: Optional[str] = None, min_priority: Any = "debug", since: Any = None,
-            start: Any = None, end: Any = None, now: Any = None, fetch: Optional[Fetch] = None, page_size: int = 500,
-            max_pages: int = 100, include_internal: bool = False) -> Dict[str, Any]:
+def collect(
+    paths: Optional[Iterable[str]] = None,
+    content: Optional[str] = None,
+    url: Optional[str] = None,
+    user: Optional[str] = None,
+    cluster: Optional[str] = None,
+    min_priority: Any = "debug",
+    since: Any = None,
+    start: Any = None,
+    end: Any = None,
+    now: Any = None,
+    fetch: Optional[Fetch] = None,
+    page_size: int = 500,
+    max_pages: int = 100,
+    include_internal: bool = False,
+) -> Dict[str, Any]:
     """Everything in one call (what the module does). Raises FalcoInputError / FalcoApiError."""
     start_ns, end_ns, now_ns = resolve_window(since, start, end, now)
-    collector = EventCollector(cluster=cluster, min_priority=min_priority, start_ns=start_ns, end_ns=end_ns,
-                               include_internal=include_internal)
+    collector = EventCollector(cluster=cluster, min_priority=min_priority, start_ns=start_ns, end_ns=end_ns, include_internal=include_internal)
     for path in paths or []:
         collector.add_path(path)
     if content:
         collector.inputs.append("content")
         collector.add_text(content, "content")
     if url:
-        collect_from_ui(collector, url, user=user, fetch=fetch, now_ns=now_ns, page_size=page_size,
-                        max_pages=max_pages)
+        collect_from_ui(collector, url, user=user, fetch=fetch, now_ns=now_ns, page_size=page_size, max_pages=max_pages)
     result = collector.result()
     result["window"]["now"] = format_time(now_ns)
     return result

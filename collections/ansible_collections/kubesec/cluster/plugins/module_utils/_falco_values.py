@@ -26,7 +26,13 @@ import re
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
-    FeatureError, deep_merge, reject_unknown, require_bool, require_dict, require_label, require_text,
+    FeatureError,
+    deep_merge,
+    reject_unknown,
+    require_bool,
+    require_dict,
+    require_label,
+    require_text,
     standard_labels,
 )
 
@@ -37,8 +43,7 @@ DEFAULT_NAMESPACE = "falco"
 # (aliases module, modern-bpf); falco.removedConfigGuard fails on the classic "ebpf" probe and "gvisor", dropped in 9.0.
 DRIVERS = ("modern_ebpf", "kmod", "auto")
 REMOVED_DRIVERS = {
-    "ebpf": "the classic eBPF probe was removed in falco chart 9.0 (use modern_ebpf: CO-RE, kernel >= 5.8, "
-            "no driver build on the node)",
+    "ebpf": "the classic eBPF probe was removed in falco chart 9.0 (use modern_ebpf: CO-RE, kernel >= 5.8, no driver build on the node)",
     "gvisor": "gVisor support was removed in falco chart 9.0",
 }
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational", "debug")
@@ -56,8 +61,10 @@ SECRET_SOURCES = {
 SECRET_FIELDS = (("ui", "password"), ("alerts", "telegram", "token"), ("alerts", "email", "password"))
 
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                   r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _CHAT_ID = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,63})$")
 _TTL_UI = re.compile(r"^(0|[1-9][0-9]*[smhdWMy])$")
@@ -83,9 +90,11 @@ def check_no_secrets(config: Dict[str, Any]) -> None:
     for path in SECRET_FIELDS:
         value = _get(config, *path)
         if value not in (None, "", False):
-            raise FeatureError("kubesec_falco.%s: secret values must not be passed to the values builder; "
-                               "pass the settings without secrets (the roles do) - the secret goes to the "
-                               "Kubernetes Secret only" % ".".join(path))
+            raise FeatureError(
+                "kubesec_falco.%s: secret values must not be passed to the values builder; "
+                "pass the settings without secrets (the roles do) - the secret goes to the "
+                "Kubernetes Secret only" % ".".join(path)
+            )
 
 
 def normalize_priority(value: Any, field: str) -> str:
@@ -154,18 +163,16 @@ def normalize(config: Any) -> Dict[str, Any]:
         "driver": require_text(config.get("driver"), "kubesec_falco.driver", default="modern_ebpf"),
         "ui": {"enabled": require_bool(ui.get("enabled"), "kubesec_falco.ui.enabled", default=False)},
         "alerts": {
-            "minimum_priority": normalize_priority(alerts.get("minimum_priority"),
-                                                   "kubesec_falco.alerts.minimum_priority"),
-            "telegram": {"enabled": require_bool(telegram.get("enabled"), "kubesec_falco.alerts.telegram.enabled",
-                                                 default=False)},
-            "email": {"enabled": require_bool(email.get("enabled"), "kubesec_falco.alerts.email.enabled",
-                                              default=False)},
+            "minimum_priority": normalize_priority(alerts.get("minimum_priority"), "kubesec_falco.alerts.minimum_priority"),
+            "telegram": {"enabled": require_bool(telegram.get("enabled"), "kubesec_falco.alerts.telegram.enabled", default=False)},
+            "email": {"enabled": require_bool(email.get("enabled"), "kubesec_falco.alerts.email.enabled", default=False)},
         },
     }
     if result["driver"] in REMOVED_DRIVERS:
-        raise FeatureError("kubesec_falco.driver: %r is not supported by falco chart %s: %s; one of %s"
-                           % (result["driver"], CHART["version"], REMOVED_DRIVERS[result["driver"]],
-                              ", ".join(DRIVERS)))
+        raise FeatureError(
+            "kubesec_falco.driver: %r is not supported by falco chart %s: %s; one of %s"
+            % (result["driver"], CHART["version"], REMOVED_DRIVERS[result["driver"]], ", ".join(DRIVERS))
+        )
     if result["driver"] not in DRIVERS:
         raise FeatureError("kubesec_falco.driver: %r is not one of %s" % (result["driver"], ", ".join(DRIVERS)))
     if result["ui"]["enabled"]:
@@ -174,36 +181,39 @@ def normalize(config: Any) -> Dict[str, Any]:
             raise FeatureError("kubesec_falco.ui.user: must not contain ':' (the UI reads 'user:password')")
         ttl = require_text(ui.get("ttl"), "kubesec_falco.ui.ttl", default="7d")
         if not _TTL_UI.match(ttl):
-            raise FeatureError("kubesec_falco.ui.ttl: %r is not a falcosidekick-ui TTL (0 or <number><s|m|h|d|W|M|y>,"
-                               " e.g. 7d)" % ttl)
+            raise FeatureError("kubesec_falco.ui.ttl: %r is not a falcosidekick-ui TTL (0 or <number><s|m|h|d|W|M|y>, e.g. 7d)" % ttl)
         result["ui"].update({"user": user, "ttl": ttl})
     tg = result["alerts"]["telegram"]
     if tg["enabled"]:
         chat_id = require_text(telegram.get("chat_id"), "kubesec_falco.alerts.telegram.chat_id")
         if not _CHAT_ID.match(chat_id):
-            raise FeatureError("kubesec_falco.alerts.telegram.chat_id: %r is not a Telegram chat id (a number such as "
-                               "-1001234567890, or @channelname)" % chat_id)
-        api_url = require_text(telegram.get("api_url"), "kubesec_falco.alerts.telegram.api_url",
-                               default=TELEGRAM_API).rstrip("/")
+            raise FeatureError(
+                "kubesec_falco.alerts.telegram.chat_id: %r is not a Telegram chat id (a number such as -1001234567890, or @channelname)" % chat_id
+            )
+        api_url = require_text(telegram.get("api_url"), "kubesec_falco.alerts.telegram.api_url", default=TELEGRAM_API).rstrip("/")
         if not _URL.match(api_url):
             raise FeatureError("kubesec_falco.alerts.telegram.api_url: %r is not an http(s) URL" % api_url)
         tg.update({"chat_id": chat_id, "api_url": api_url})
     em = result["alerts"]["email"]
     if em["enabled"]:
         user = require_text(email.get("user"), "kubesec_falco.alerts.email.user")
-        em.update({
-            "smtp_host": _host(email.get("smtp_host"), "kubesec_falco.alerts.email.smtp_host"),
-            "smtp_port": _port(email.get("smtp_port"), "kubesec_falco.alerts.email.smtp_port", 587),
-            "starttls": require_bool(email.get("starttls"), "kubesec_falco.alerts.email.starttls", default=True),
-            "user": user,
-            "from": require_text(email.get("from"), "kubesec_falco.alerts.email.from", default=user),
-            "to": _addresses(email.get("to"), "kubesec_falco.alerts.email.to"),
-        })
+        em.update(
+            {
+                "smtp_host": _host(email.get("smtp_host"), "kubesec_falco.alerts.email.smtp_host"),
+                "smtp_port": _port(email.get("smtp_port"), "kubesec_falco.alerts.email.smtp_port", 587),
+                "starttls": require_bool(email.get("starttls"), "kubesec_falco.alerts.email.starttls", default=True),
+                "user": user,
+                "from": require_text(email.get("from"), "kubesec_falco.alerts.email.from", default=user),
+                "to": _addresses(email.get("to"), "kubesec_falco.alerts.email.to"),
+            }
+        )
         if not _EMAIL.match(em["from"]):
             raise FeatureError("kubesec_falco.alerts.email.from: %r is not an e-mail address" % em["from"])
         if em["smtp_port"] == 465:
-            raise FeatureError("kubesec_falco.alerts.email.smtp_port: falcosidekick does not speak implicit TLS "
-                               "(port 465); use 587 with starttls: true (Gmail: smtp.gmail.com:587)")
+            raise FeatureError(
+                "kubesec_falco.alerts.email.smtp_port: falcosidekick does not speak implicit TLS "
+                "(port 465); use 587 with starttls: true (Gmail: smtp.gmail.com:587)"
+            )
     return result
 
 
@@ -226,8 +236,7 @@ def _checksum(refs: List[Dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(public, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-def secret_refs(settings: Dict[str, Any], cluster: str, release: str = DEFAULT_RELEASE,
-                namespace: str = DEFAULT_NAMESPACE) -> List[Dict[str, Any]]:
+def secret_refs(settings: Dict[str, Any], cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE) -> List[Dict[str, Any]]:
     """The Secrets the release expects: names, non-secret data, and which source fills each secret key."""
     if not settings["enabled"]:
         return []
@@ -241,33 +250,33 @@ def secret_refs(settings: Dict[str, Any], cluster: str, release: str = DEFAULT_R
     if ui["enabled"]:
         data["WEBUI_URL"] = "http://%s-ui:%d" % (sidekick_fullname(release), UI_PORT)
     if tg["enabled"]:
-        data.update({"TELEGRAM_CHATID": tg["chat_id"], "TELEGRAM_MINIMUMPRIORITY": priority,
-                     "TELEGRAM_CHECKCERT": "true"})
+        data.update({"TELEGRAM_CHATID": tg["chat_id"], "TELEGRAM_MINIMUMPRIORITY": priority, "TELEGRAM_CHECKCERT": "true"})
         if tg["api_url"] != TELEGRAM_API:
             data["TELEGRAM_HOST"] = tg["api_url"]
         keys["TELEGRAM_TOKEN"] = "telegram_token"  # noqa: S105 - the name of the source, not a token
     if em["enabled"]:
-        data.update({
-            "SMTP_HOSTPORT": "%s:%d" % (em["smtp_host"], em["smtp_port"]),
-            "SMTP_TLS": "true" if em["starttls"] else "false",
-            "SMTP_AUTHMECHANISM": "plain",
-            "SMTP_USER": em["user"],
-            "SMTP_FROM": em["from"],
-            "SMTP_TO": ",".join(em["to"]),
-            "SMTP_OUTPUTFORMAT": "html",
-            "SMTP_MINIMUMPRIORITY": priority,
-        })
+        data.update(
+            {
+                "SMTP_HOSTPORT": "%s:%d" % (em["smtp_host"], em["smtp_port"]),
+                "SMTP_TLS": "true" if em["starttls"] else "false",
+                "SMTP_AUTHMECHANISM": "plain",
+                "SMTP_USER": em["user"],
+                "SMTP_FROM": em["from"],
+                "SMTP_TO": ",".join(em["to"]),
+                "SMTP_OUTPUTFORMAT": "html",
+                "SMTP_MINIMUMPRIORITY": priority,
+            }
+        )
         keys["SMTP_PASSWORD"] = "email_password"  # noqa: S105 - the name of the source, not a password
-    refs = [{"name": SIDEKICK_SECRET, "namespace": namespace, "labels": dict(labels), "data": data,
-             "secret_keys": keys}]
+    refs = [{"name": SIDEKICK_SECRET, "namespace": namespace, "labels": dict(labels), "data": data, "secret_keys": keys}]
     if ui["enabled"]:
-        refs.append({"name": UI_SECRET, "namespace": namespace, "labels": dict(labels), "data": {},
-                     "secret_keys": {"FALCOSIDEKICK_UI_USER": "ui_user"}})
+        refs.append({"name": UI_SECRET, "namespace": namespace, "labels": dict(labels), "data": {}, "secret_keys": {"FALCOSIDEKICK_UI_USER": "ui_user"}})
     return refs
 
 
-def build_values(settings: Dict[str, Any], refs: List[Dict[str, Any]], release: str = DEFAULT_RELEASE,
-                 extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def build_values(
+    settings: Dict[str, Any], refs: List[Dict[str, Any]], release: str = DEFAULT_RELEASE, extra_values: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """Helm values for the falco chart (no secret values anywhere)."""
     if not settings["enabled"]:
         return {}
@@ -297,8 +306,9 @@ def build_values(settings: Dict[str, Any], refs: List[Dict[str, Any]], release: 
     return values
 
 
-def build(config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
-          extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def build(
+    config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE, extra_values: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """Everything the role and the renderer need, from ``kubesec_falco`` without secrets."""
     require_label(cluster, "cluster (kubesec_cluster_name)")
     require_label(release, "release_name")
@@ -311,8 +321,7 @@ def build(config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: 
         "settings": settings,
         "values": values,
         "secret_refs": refs,
-        "obsolete_secrets": [{"name": name, "namespace": namespace} for name in (SIDEKICK_SECRET, UI_SECRET)
-                             if name not in [ref["name"] for ref in refs]],
+        "obsolete_secrets": [{"name": name, "namespace": namespace} for name in (SIDEKICK_SECRET, UI_SECRET) if name not in [ref["name"] for ref in refs]],
         "secret_sources": {key: SECRET_SOURCES[key] for ref in refs for key in ref["secret_keys"].values()},
         "chart": dict(CHART),
         "release_name": release,

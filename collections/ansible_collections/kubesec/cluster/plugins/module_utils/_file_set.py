@@ -25,8 +25,7 @@ def read_text(path: str) -> Optional[str]:
         return None
 
 
-def sync_files(module: Any, dest: str, names: Sequence[str],
-               files: Mapping[str, str]) -> Tuple[bool, List[Dict[str, str]], List[Dict[str, str]]]:
+def sync_files(module: Any, dest: str, names: Sequence[str], files: Mapping[str, str]) -> Tuple[bool, List[Dict[str, str]], List[Dict[str, str]]]:
     """For each name: write files[name], or remove the file when files has no entry. Returns (changed, actions, diffs)."""
     actions: List[Dict[str, str]] = []
     diffs: List[Dict[str, str]] = []

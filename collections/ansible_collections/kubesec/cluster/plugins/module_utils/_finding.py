@@ -8,6 +8,7 @@ Pure standard library so it runs on any managed node and in plain pytest.
 """
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import hashlib
@@ -52,9 +53,18 @@ def normalize_severity(value, default="unknown"):
     if value is None:
         return default
     text = str(value).strip().lower()
-    aliases = {"moderate": "medium", "important": "high", "negligible": "low",
-               "warning": "medium", "notice": "low", "informational": "info",
-               "none": "info", "error": "high", "emergency": "critical", "alert": "critical"}
+    aliases = {
+        "moderate": "medium",
+        "important": "high",
+        "negligible": "low",
+        "warning": "medium",
+        "notice": "low",
+        "informational": "info",
+        "none": "info",
+        "error": "high",
+        "emergency": "critical",
+        "alert": "critical",
+    }
     text = aliases.get(text, text)
     return text if text in SEVERITY_ORDER else default
 
@@ -121,9 +131,24 @@ def _bounded(value, field, limit, clipped):
     return text
 
 
-def make_finding(finding_id, source, title, status, severity="unknown", cluster=None, node=None,
-                 namespace=None, resource=None, description="", remediation="", references=None,
-                 evidence=None, score=None, extra=None, discriminator=None):
+def make_finding(
+    finding_id,
+    source,
+    title,
+    status,
+    severity="unknown",
+    cluster=None,
+    node=None,
+    namespace=None,
+    resource=None,
+    description="",
+    remediation="",
+    references=None,
+    evidence=None,
+    score=None,
+    extra=None,
+    discriminator=None,
+):
     """Build one normalized finding dict, validating enumerations and filling the fingerprint."""
     finding_id = _text(finding_id, "id", required=True)
     if source not in SOURCES:
@@ -135,8 +160,7 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
     clipped: list[str] = []  # a local annotation: never evaluated, fine on the node's Python 3.8
     res = {}
     for key in RESOURCE_KEYS:
-        res[key] = _bounded(_text((resource or {}).get(key), "resource." + key), "resource." + key,
-                            TEXT_LIMITS["resource"], clipped)
+        res[key] = _bounded(_text((resource or {}).get(key), "resource." + key), "resource." + key, TEXT_LIMITS["resource"], clipped)
     if score is not None:
         try:
             score = float(score)
@@ -146,10 +170,8 @@ def make_finding(finding_id, source, title, status, severity="unknown", cluster=
         "id": finding_id,
         "source": source,
         "title": _bounded(_text(title, "title", required=True), "title", TEXT_LIMITS["title"], clipped),
-        "description": _bounded(_text(description, "description") or "", "description", TEXT_LIMITS["description"],
-                                clipped),
-        "remediation": _bounded(_text(remediation, "remediation") or "", "remediation", TEXT_LIMITS["remediation"],
-                                clipped),
+        "description": _bounded(_text(description, "description") or "", "description", TEXT_LIMITS["description"], clipped),
+        "remediation": _bounded(_text(remediation, "remediation") or "", "remediation", TEXT_LIMITS["remediation"], clipped),
         "references": [str(ref) for ref in (references or []) if ref],
         "status": status,
         "severity": severity,

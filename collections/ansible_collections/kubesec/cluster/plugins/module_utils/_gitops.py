@@ -24,11 +24,13 @@ from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, yaml
 
 if HAS_YAML:
+
     class _NoAliasDumper(yaml.SafeDumper):
         """Never write anchors/aliases: rendered files are read by people and by GitOps tools."""
 
         def ignore_aliases(self, data: Any) -> bool:
             return True
+
 
 DNS1123_LABEL = _parsing.DNS1123_LABEL
 DNS1123_SUBDOMAIN = _parsing.DNS1123_SUBDOMAIN
@@ -52,9 +54,10 @@ class FeatureError(KubesecError, ValueError):
 
 def require_label(value: Any, field: str) -> str:
     if not is_dns1123_label(value):
-        raise FeatureError("%s: %r is not a valid Kubernetes name (DNS-1123 label: lower-case letters, digits "
-                           "and '-', starting and ending with a letter or digit, at most 63 characters)"
-                           % (field, value))
+        raise FeatureError(
+            "%s: %r is not a valid Kubernetes name (DNS-1123 label: lower-case letters, digits "
+            "and '-', starting and ending with a letter or digit, at most 63 characters)" % (field, value)
+        )
     return value
 
 
@@ -96,8 +99,7 @@ def require_dict(value: Any, field: str) -> Dict[str, Any]:
 def reject_unknown(mapping: Iterable[str], allowed: Iterable[str], field: str) -> None:
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
-        raise FeatureError("%s: unknown key(s) %s (allowed: %s)"
-                           % (field, ", ".join(repr(k) for k in unknown), ", ".join(sorted(allowed))))
+        raise FeatureError("%s: unknown key(s) %s (allowed: %s)" % (field, ", ".join(repr(k) for k in unknown), ", ".join(sorted(allowed))))
 
 
 def deep_merge(base: Dict[str, Any], override: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -137,9 +139,18 @@ def normalize_gitops(gitops: Any, cluster: Optional[str] = None) -> Dict[str, An
     return result
 
 
-def argocd_application(name: str, cluster: str, feature: str, repo_url: str, chart: str, version: str,
-                       release_name: str, namespace: str, values: Dict[str, Any],
-                       gitops: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def argocd_application(
+    name: str,
+    cluster: str,
+    feature: str,
+    repo_url: str,
+    chart: str,
+    version: str,
+    release_name: str,
+    namespace: str,
+    values: Dict[str, Any],
+    gitops: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
     """The Argo CD Application that installs ``chart`` with ``values`` (dict) into ``namespace``."""
     gitops = normalize_gitops(gitops, cluster)
     if not _parsing.is_dns1123_subdomain(name):
@@ -278,8 +289,12 @@ def placeholder_secret(ref: Dict[str, Any], sources: Dict[str, str]) -> Dict[str
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": ref["name"], "namespace": ref["namespace"], "labels": dict(ref["labels"]),
-                     "annotations": {"kubesec.io/fill-in": ",".join(sorted(ref["secret_keys"]))}},
+        "metadata": {
+            "name": ref["name"],
+            "namespace": ref["namespace"],
+            "labels": dict(ref["labels"]),
+            "annotations": {"kubesec.io/fill-in": ",".join(sorted(ref["secret_keys"]))},
+        },
         "type": "Opaque",
         "stringData": string_data,
     }
@@ -294,8 +309,7 @@ def fill_secret(ref: Dict[str, Any], secret_values: Dict[str, Any]) -> Dict[str,
     string_data = dict(ref["data"])
     for key, source in ref["secret_keys"].items():
         if source not in secret_values or secret_values[source] in (None, ""):
-            raise FeatureError("secret %s/%s: value for key %s (source %r) is missing"
-                               % (ref["namespace"], ref["name"], key, source))
+            raise FeatureError("secret %s/%s: value for key %s (source %r) is missing" % (ref["namespace"], ref["name"], key, source))
         string_data[key] = secret_values[source]
     return secret_manifest(ref["name"], ref["namespace"], ref["labels"], string_data)
 
@@ -303,8 +317,7 @@ def fill_secret(ref: Dict[str, Any], secret_values: Dict[str, Any]) -> Dict[str,
 def dump_yaml(data: Any, header: Optional[str] = None) -> str:
     """Deterministic YAML text (sorted keys) with an optional comment header."""
     if HAS_YAML:
-        body = yaml.dump(data, Dumper=_NoAliasDumper, default_flow_style=False, sort_keys=True, allow_unicode=True,
-                         width=120)
+        body = yaml.dump(data, Dumper=_NoAliasDumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=120)
     else:  # pragma: no cover
         body = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     lines = []

@@ -22,14 +22,13 @@ import tarfile
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import (
-    HAS_YAML, YAML_LOADER as _LOADER, yaml)
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML, YAML_LOADER as _LOADER, yaml
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import FeatureError
 
-HELM_TIMEOUT = 120                  # seconds for one `helm template`
-MAX_OUTPUT = 32 * 1024 * 1024       # bytes of rendered manifests accepted
-MAX_CHART_YAML = 256 * 1024         # bytes of Chart.yaml read from a local chart
+HELM_TIMEOUT = 120  # seconds for one `helm template`
+MAX_OUTPUT = 32 * 1024 * 1024  # bytes of rendered manifests accepted
+MAX_CHART_YAML = 256 * 1024  # bytes of Chart.yaml read from a local chart
 
 
 class HelmError(FeatureError):
@@ -61,8 +60,7 @@ def local_chart_version(path: str) -> Tuple[str, str]:
                 text = handle.read(MAX_CHART_YAML)
         else:
             with tarfile.open(path, "r:*") as archive:
-                member = next((m for m in archive.getmembers()
-                               if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
+                member = next((m for m in archive.getmembers() if m.isfile() and m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")), None)
                 if member is None:
                     raise HelmError("chart_path: %s holds no <chart>/Chart.yaml; is it a packaged Helm chart?" % path)
                 extracted = archive.extractfile(member)
@@ -77,8 +75,17 @@ def local_chart_version(path: str) -> Tuple[str, str]:
     return str(meta["name"]), str(meta["version"])
 
 
-def template(helm: str, chart: str, release: str, namespace: str, values: Dict[str, Any], version: Optional[str] = None,
-             repo_url: Optional[str] = None, chart_path: Optional[str] = None, timeout: int = HELM_TIMEOUT) -> str:
+def template(
+    helm: str,
+    chart: str,
+    release: str,
+    namespace: str,
+    values: Dict[str, Any],
+    version: Optional[str] = None,
+    repo_url: Optional[str] = None,
+    chart_path: Optional[str] = None,
+    timeout: int = HELM_TIMEOUT,
+) -> str:
     """Run ``helm template`` and return the rendered manifest stream (text). Helm test hooks are skipped.
 
     The chart comes from ``chart_path`` (a local .tgz or directory, for air-gapped controllers) when given,
@@ -89,8 +96,10 @@ def template(helm: str, chart: str, release: str, namespace: str, values: Dict[s
         if name != chart:
             raise HelmError("chart_path: %s holds chart %r, not %r" % (chart_path, name, chart))
         if version and found != version:
-            raise HelmError("chart_path: %s holds %s %s but the pinned chart_version is %s; use the file of that "
-                            "version or change the version" % (chart_path, name, found, version))
+            raise HelmError(
+                "chart_path: %s holds %s %s but the pinned chart_version is %s; use the file of that "
+                "version or change the version" % (chart_path, name, found, version)
+            )
         cmd = [helm, "template", release, chart_path]
     else:
         cmd = [helm, "template", release, chart, "--repo", str(repo_url)]
@@ -108,8 +117,7 @@ def template(helm: str, chart: str, release: str, namespace: str, values: Dict[s
             env[var] = os.path.join(workdir, var.lower())
         env.pop("KUBECONFIG", None)
         try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout,
-                                  check=False)
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise HelmError("helm template %s did not finish in %d s" % (chart_path or chart, timeout)) from None
         except OSError as exc:
@@ -198,21 +206,20 @@ def check_falco(objects: List[Dict[str, Any]], build: Dict[str, Any]) -> List[st
         else:
             container = _containers(deployment)[0]
             if _env_from_last(container) != fv.SIDEKICK_SECRET:
-                problems.append("falcosidekick Deployment %s does not take its settings from Secret %s (envFrom: %s)"
-                                % (sidekick, fv.SIDEKICK_SECRET, container.get("envFrom")))
+                problems.append(
+                    "falcosidekick Deployment %s does not take its settings from Secret %s (envFrom: %s)"
+                    % (sidekick, fv.SIDEKICK_SECRET, container.get("envFrom"))
+                )
             ours = set(refs[0]["data"]) | set(refs[0]["secret_keys"])
             shadowed = sorted(ours & _env_names(container))
             if shadowed:
-                problems.append("falcosidekick Deployment %s sets %s in env, which overrides our Secret"
-                                % (sidekick, ", ".join(shadowed)))
+                problems.append("falcosidekick Deployment %s sets %s in env, which overrides our Secret" % (sidekick, ", ".join(shadowed)))
             annotations = deployment["spec"]["template"].get("metadata", {}).get("annotations") or {}
             if "kubesec.io/config-checksum" not in annotations:
-                problems.append("falcosidekick pods carry no kubesec.io/config-checksum annotation (no restart when "
-                                "a channel changes)")
+                problems.append("falcosidekick pods carry no kubesec.io/config-checksum annotation (no restart when a channel changes)")
         url = "http://%s:2801" % sidekick
         if not http.get("enabled") or http.get("url") != url:
-            problems.append("Falco http_output is %s -> %r, expected enabled -> %r"
-                            % ("enabled" if http.get("enabled") else "disabled", http.get("url"), url))
+            problems.append("Falco http_output is %s -> %r, expected enabled -> %r" % ("enabled" if http.get("enabled") else "disabled", http.get("url"), url))
     else:
         if any(o["kind"] == "Deployment" and "falcosidekick" in o["metadata"]["name"] for o in objects):
             problems.append("alerts and UI off, yet a falcosidekick Deployment was rendered")
@@ -220,8 +227,7 @@ def check_falco(objects: List[Dict[str, Any]], build: Dict[str, Any]) -> List[st
             problems.append("alerts and UI off, yet Falco's http_output is enabled (-> %r)" % http.get("url"))
 
     ui_name = build["workloads"]["ui"]
-    any_ui = [o["metadata"]["name"] for o in objects
-              if o["kind"] in ("Deployment", "StatefulSet") and "falcosidekick-ui" in o["metadata"]["name"]]
+    any_ui = [o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "StatefulSet") and "falcosidekick-ui" in o["metadata"]["name"]]
     if ui_name:
         ui = find(objects, "Deployment", ui_name)
         if ui is None:
@@ -229,11 +235,9 @@ def check_falco(objects: List[Dict[str, Any]], build: Dict[str, Any]) -> List[st
         else:
             container = _containers(ui)[0]
             if _env_from_last(container) != fv.UI_SECRET:
-                problems.append("UI Deployment %s does not read its login from Secret %s (envFrom: %s)"
-                                % (ui_name, fv.UI_SECRET, container.get("envFrom")))
+                problems.append("UI Deployment %s does not read its login from Secret %s (envFrom: %s)" % (ui_name, fv.UI_SECRET, container.get("envFrom")))
             if "FALCOSIDEKICK_UI_USER" in _env_names(container):
-                problems.append("UI Deployment %s sets FALCOSIDEKICK_UI_USER in env, which overrides our Secret"
-                                % ui_name)
+                problems.append("UI Deployment %s sets FALCOSIDEKICK_UI_USER in env, which overrides our Secret" % ui_name)
             args = container.get("args") or []
             ttl = settings["ui"]["ttl"]
             if "-t" not in args or args[args.index("-t") + 1:args.index("-t") + 2] != [ttl]:
@@ -270,15 +274,13 @@ def check_trivy_operator(objects: List[Dict[str, Any]], build: Dict[str, Any]) -
         return ["no operator Deployment %s was rendered" % release]
     problems: List[str] = []
     targets = "" if settings["namespaces"] == "all" else ",".join(settings["namespaces"])
-    expected_env = {"OPERATOR_TARGET_NAMESPACES": targets,
-                    "OPERATOR_EXCLUDE_NAMESPACES": ",".join(settings["exclude_namespaces"])}
+    expected_env = {"OPERATOR_TARGET_NAMESPACES": targets, "OPERATOR_EXCLUDE_NAMESPACES": ",".join(settings["exclude_namespaces"])}
     for name, want in expected_env.items():
         if name not in env:
             problems.append("operator Deployment %s has no %s" % (release, name))
         elif (env[name] or "") != want:
             problems.append("operator Deployment %s: %s=%r, expected %r" % (release, name, env[name], want))
-    config = next((o for o in objects if o["kind"] == "ConfigMap"
-                   and "OPERATOR_SCANNER_REPORT_TTL" in (o.get("data") or {})), None)
+    config = next((o for o in objects if o["kind"] == "ConfigMap" and "OPERATOR_SCANNER_REPORT_TTL" in (o.get("data") or {})), None)
     if config is None:
         return [*problems, "no ConfigMap with OPERATOR_SCANNER_REPORT_TTL was rendered"]
     data = config["data"]
@@ -298,8 +300,7 @@ def check_trivy_operator(objects: List[Dict[str, Any]], build: Dict[str, Any]) -
             problems.append("ConfigMap %s: %s=%r, expected %r" % (config["metadata"]["name"], name, got, want))
     offline = settings["offline"]
     if offline["enabled"]:
-        trivy_config = next((o for o in objects if o["kind"] == "ConfigMap"
-                             and "trivy.dbRepository" in (o.get("data") or {})), None)
+        trivy_config = next((o for o in objects if o["kind"] == "ConfigMap" and "trivy.dbRepository" in (o.get("data") or {})), None)
         want = "%s/%s" % offline["db"][:2]
         got = (trivy_config or {}).get("data", {}).get("trivy.dbRepository")
         if got != want:
@@ -307,5 +308,4 @@ def check_trivy_operator(objects: List[Dict[str, Any]], build: Dict[str, Any]) -
     return problems
 
 
-CHECKS: Dict[str, Callable[[List[Dict[str, Any]], Dict[str, Any]], List[str]]] = {
-    "falco": check_falco, "trivy_operator": check_trivy_operator}
+CHECKS: Dict[str, Callable[[List[Dict[str, Any]], Dict[str, Any]], List[str]]] = {"falco": check_falco, "trivy_operator": check_trivy_operator}

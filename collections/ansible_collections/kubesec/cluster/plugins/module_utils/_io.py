@@ -29,8 +29,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 
 TEMP_PREFIX = ".kubesec-tmp-"
 # errno -> what a user should read instead of the C library's wording
-_REASONS = {errno.ENOSPC: "the file system is full", errno.EFBIG: "the file would be too large (EFBIG)",
-            errno.EDQUOT: "the disk quota is exceeded"}
+_REASONS = {errno.ENOSPC: "the file system is full", errno.EFBIG: "the file would be too large (EFBIG)", errno.EDQUOT: "the disk quota is exceeded"}
 
 # prepare(temp path, final path): adjust the temp file before the rename (e.g. its SELinux context); raises on failure
 Prepare = Callable[[str, str], None]
@@ -79,8 +78,16 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_temp(path: str, data: Union[bytes, str], *, mode: Optional[int] = None, new_mode: Optional[int] = None,
-               prefix: str = TEMP_PREFIX, name: Optional[str] = None, prepare: Optional[Prepare] = None) -> str:
+def write_temp(
+    path: str,
+    data: Union[bytes, str],
+    *,
+    mode: Optional[int] = None,
+    new_mode: Optional[int] = None,
+    prefix: str = TEMP_PREFIX,
+    name: Optional[str] = None,
+    prepare: Optional[Prepare] = None,
+) -> str:
     """Write data (str: as UTF-8) to a new temp file in path's directory, synced; returns the temp file's path.
 
     Mode: ``mode`` if given, else the mode and owner of the existing ``path``, else ``new_mode`` (default 0o666
@@ -92,8 +99,7 @@ def write_temp(path: str, data: Union[bytes, str], *, mode: Optional[int] = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     except OSError as exc:
-        raise WriteError("cannot write %s: cannot create a temp file in %s: %s"
-                         % (name, os.path.dirname(name) or ".", reason(exc))) from None
+        raise WriteError("cannot write %s: cannot create a temp file in %s: %s" % (name, os.path.dirname(name) or ".", reason(exc))) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -121,9 +127,16 @@ def write_temp(path: str, data: Union[bytes, str], *, mode: Optional[int] = None
     return tmp
 
 
-def atomic_write(path: str, data: Union[bytes, str], *, mode: Optional[int] = None, backup: bool = False,
-                 new_mode: Optional[int] = None, name: Optional[str] = None,
-                 prepare: Optional[Prepare] = None) -> Optional[str]:
+def atomic_write(
+    path: str,
+    data: Union[bytes, str],
+    *,
+    mode: Optional[int] = None,
+    backup: bool = False,
+    new_mode: Optional[int] = None,
+    name: Optional[str] = None,
+    prepare: Optional[Prepare] = None,
+) -> Optional[str]:
     """Replace path with data all at once; returns the backup's path (None: no backup asked, or no old file).
 
     The directory must exist. See write_temp for mode / new_mode / name / prepare.

@@ -86,9 +86,16 @@ def support_status(version: str, today: datetime.date, warn_days: int = 60) -> D
     """
     major, minor, _patch = parse_version(version)
     key = "%d.%d" % (major, minor)
-    result: Dict[str, Any] = {"minor": key, "release_date": None, "end_of_life": None, "eol_kind": None,
-                              "days_left": None, "state": None, "table_date": TABLE_DATE,
-                              "newest_known": newest_minor()}
+    result: Dict[str, Any] = {
+        "minor": key,
+        "release_date": None,
+        "end_of_life": None,
+        "eol_kind": None,
+        "days_left": None,
+        "state": None,
+        "table_date": TABLE_DATE,
+        "newest_known": newest_minor(),
+    }
     row = RELEASES.get(key)
     if row is None:
         if (major, minor) > _key(newest_minor()):

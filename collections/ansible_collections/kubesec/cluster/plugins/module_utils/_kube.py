@@ -64,6 +64,7 @@ try:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
+
     HAS_KUBERNETES = True
 except ImportError:
     HAS_KUBERNETES = False
@@ -73,8 +74,10 @@ except ImportError:
 try:
     from urllib3.exceptions import HTTPError as _Urllib3Error
 except ImportError:  # urllib3 comes with kubernetes; without either nothing here can run anyway
+
     class _Urllib3Error(Exception):  # type: ignore
         pass
+
 
 DEFAULT_LIMIT = 500
 DEFAULT_TIMEOUT = 60
@@ -84,8 +87,7 @@ SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
 class KubeApiError(KubesecError):
     """A Kubernetes API request failed (message says what, where and what to check)."""
 
-    def __init__(self, message: str, status: Optional[int] = None, reason: Optional[str] = None,
-                 path: Optional[str] = None, body: Any = None) -> None:
+    def __init__(self, message: str, status: Optional[int] = None, reason: Optional[str] = None, path: Optional[str] = None, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
@@ -118,8 +120,7 @@ def missing_library() -> Optional[str]:
     if HAS_KUBERNETES:
         return None
     last = (KUBERNETES_IMPORT_ERROR or "").strip().splitlines()[-1:] or ["ImportError"]
-    return ("the Python library 'kubernetes' is required on the host that runs this module "
-            "(pip install kubernetes): %s" % last[0])
+    return "the Python library 'kubernetes' is required on the host that runs this module (pip install kubernetes): %s" % last[0]
 
 
 def _require_library() -> None:
@@ -134,8 +135,12 @@ KUBECONFIG_PATH_MAX = 4096
 def kubeconfig_is_content(kubeconfig: object) -> bool:
     """True when a kubeconfig option holds the file's content (YAML with tokens) instead of a path to it."""
     text = str(kubeconfig)
-    return ("\n" in text or "\r" in text or len(text) > KUBECONFIG_PATH_MAX
-            or text.lstrip().startswith(("apiVersion:", "{", "clusters:", "kind:", "users:", "current-context:")))
+    return (
+        "\n" in text
+        or "\r" in text
+        or len(text) > KUBECONFIG_PATH_MAX
+        or text.lstrip().startswith(("apiVersion:", "{", "clusters:", "kind:", "users:", "current-context:"))
+    )
 
 
 def kubeconfig_label(kubeconfig: Optional[str]) -> str:
@@ -147,8 +152,7 @@ def kubeconfig_label(kubeconfig: Optional[str]) -> str:
     return kubeconfig
 
 
-def build_client(kubeconfig: Optional[str] = None, context: Optional[str] = None, in_cluster: Optional[bool] = None,
-                 timeout: Optional[float] = None) -> Any:
+def build_client(kubeconfig: Optional[str] = None, context: Optional[str] = None, in_cluster: Optional[bool] = None, timeout: Optional[float] = None) -> Any:
     """An ApiClient for a kubeconfig (path, optional context) or the in-cluster service account.
 
     ``in_cluster=None`` means: use the in-cluster service account when no kubeconfig is given and
@@ -158,15 +162,16 @@ def build_client(kubeconfig: Optional[str] = None, context: Optional[str] = None
     """
     _require_library()
     if in_cluster is None:
-        in_cluster = not kubeconfig and not context and bool(os.environ.get(SERVICE_HOST_ENV)) \
-            and not os.environ.get("KUBECONFIG")
+        in_cluster = not kubeconfig and not context and bool(os.environ.get(SERVICE_HOST_ENV)) and not os.environ.get("KUBECONFIG")
     if in_cluster and (kubeconfig or context):
         raise KubeConfigError("in_cluster cannot be combined with a kubeconfig path or context")
     if kubeconfig:
         if kubeconfig_is_content(kubeconfig):
-            raise KubeConfigError("kubeconfig: the value is the content of a kubeconfig, not the path of one (the "
-                                  "value is not shown: it may hold a token); write it to a file readable only by you "
-                                  "and give that file's path")
+            raise KubeConfigError(
+                "kubeconfig: the value is the content of a kubeconfig, not the path of one (the "
+                "value is not shown: it may hold a token); write it to a file readable only by you "
+                "and give that file's path"
+            )
         kubeconfig = os.path.expanduser(kubeconfig)
         if not os.path.isfile(kubeconfig):
             raise KubeConfigError("kubeconfig %s does not exist or is not a file" % kubeconfig)
@@ -179,15 +184,17 @@ def build_client(kubeconfig: Optional[str] = None, context: Optional[str] = None
         else:
             # $KUBECONFIG is read now, not when the library was imported (it may hold several paths)
             api_client = k8s_config.new_client_from_config(
-                config_file=kubeconfig or os.environ.get("KUBECONFIG") or None, context=context,
-                persist_config=False)
+                config_file=kubeconfig or os.environ.get("KUBECONFIG") or None, context=context, persist_config=False
+            )
             where = "kubeconfig %s" % (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
             if context:
                 where += " context %s" % context
     except Exception as exc:  # ConfigException, yaml errors, missing keys inside the kubeconfig
-        what = "the in-cluster service account" if in_cluster else \
-            "kubeconfig %s%s" % (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config",
-                                 " (context %s)" % context if context else "")
+        what = (
+            "the in-cluster service account"
+            if in_cluster
+            else "kubeconfig %s%s" % (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config", " (context %s)" % context if context else "")
+        )
         raise KubeConfigError("cannot build a Kubernetes client from %s: %s" % (what, exc)) from exc
     api_client.kubesec_origin = where
     api_client.kubesec_timeout = timeout or DEFAULT_TIMEOUT
@@ -230,12 +237,10 @@ def _status_message(body: Any) -> Tuple[str, Optional[str]]:
     return body.strip()[:500], None
 
 
-def _raise_for_status(api_client: Any, method: str, path: str, status: int, reason: Optional[str],
-                      body: Any) -> NoReturn:
+def _raise_for_status(api_client: Any, method: str, path: str, status: int, reason: Optional[str], body: Any) -> NoReturn:
     message, status_reason = _status_message(body)
     origin = getattr(api_client, "kubesec_origin", None)
-    where = "Kubernetes API %s (%s)" % (_server(api_client), origin) if origin else \
-        "Kubernetes API %s" % _server(api_client)
+    where = "Kubernetes API %s (%s)" % (_server(api_client), origin) if origin else "Kubernetes API %s" % _server(api_client)
     head = "%s: %s %s -> HTTP %s %s" % (where, method, path, status, status_reason or reason or "")
     head = head.rstrip()
     detail = ": %s" % message if message else ""
@@ -243,26 +248,32 @@ def _raise_for_status(api_client: Any, method: str, path: str, status: int, reas
         raise KubeUnauthorizedError(
             "%s%s. The credentials were rejected: check the token or client certificate of the kubeconfig "
             "user (it may have expired) or the service account token." % (head, detail),
-            status, status_reason or reason, path, body)
+            status,
+            status_reason or reason,
+            path,
+            body,
+        )
     if status == 403:
         raise KubeForbiddenError(
             "%s%s. The user is authenticated but RBAC does not allow this request: grant the verb on this "
             "resource (a ClusterRole for all-namespace or cluster-scoped lists)." % (head, detail),
-            status, status_reason or reason, path, body)
+            status,
+            status_reason or reason,
+            path,
+            body,
+        )
     if status == 404:
         if status_reason == "NotFound" and message.endswith(" not found"):
             hint = "The object does not exist."
         else:
-            hint = ("This server does not serve that resource type (for custom resources: is the CRD installed, "
-                    "and are the group, version and plural right?).")
+            hint = "This server does not serve that resource type (for custom resources: is the CRD installed, and are the group, version and plural right?)."
         raise KubeNotFoundError("%s%s. %s" % (head, detail, hint), status, status_reason or reason, path, body)
     if status == 410:
         raise KubeExpiredError("%s%s" % (head, detail), status, status_reason or reason, path, body)
     raise KubeApiError("%s%s" % (head, detail), status, status_reason or reason, path, body)
 
 
-def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] = None,
-             timeout: Optional[float] = None) -> Any:
+def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] = None, timeout: Optional[float] = None) -> Any:
     """GET path with query pairs through the client's transport; returns the decoded JSON body."""
     timeout = timeout or getattr(api_client, "kubesec_timeout", None) or DEFAULT_TIMEOUT
     query = [(key, value) for key, value in (query or []) if value is not None]
@@ -271,18 +282,25 @@ def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] 
         if hasattr(api_client, "param_serialize"):
             # kubernetes >= 33 (openapi-generator 7): serialize, then send; non-2xx is returned, not raised.
             method, url, header_params, body, post_params = api_client.param_serialize(
-                "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"])
-            response = api_client.call_api(method, url, header_params=header_params, body=body,
-                                           post_params=post_params, _request_timeout=timeout)
+                "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
+            )
+            response = api_client.call_api(method, url, header_params=header_params, body=body, post_params=post_params, _request_timeout=timeout)
             data = response.read() if hasattr(response, "read") else response.data
             if not 200 <= response.status <= 299:
                 _raise_for_status(api_client, "GET", path, response.status, response.reason, data)
         else:
             # older generated clients: call_api(path, method, ...) raises ApiException on non-2xx.
             response = api_client.call_api(
-                path, "GET", path_params={}, query_params=query, header_params=headers,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout)
+                path,
+                "GET",
+                path_params={},
+                query_params=query,
+                header_params=headers,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout,
+            )
             data = response.data
     except KubeApiError:
         raise
@@ -291,16 +309,14 @@ def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] 
         if status:
             _raise_for_status(api_client, "GET", path, status, getattr(exc, "reason", None), getattr(exc, "body", None))
         if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
-            raise KubeApiError("cannot reach the Kubernetes API at %s (GET %s): %s"
-                               % (_server(api_client), path, exc), None, None, path) from exc
+            raise KubeApiError("cannot reach the Kubernetes API at %s (GET %s): %s" % (_server(api_client), path, exc), None, None, path) from exc
         raise
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise KubeApiError("Kubernetes API %s: GET %s returned a body that is not JSON: %s"
-                           % (_server(api_client), path, exc), 200, None, path, data) from exc
+        raise KubeApiError("Kubernetes API %s: GET %s returned a body that is not JSON: %s" % (_server(api_client), path, exc), 200, None, path, data) from exc
 
 
 def _fill_type(items: List[Any], api_version: Optional[str], list_kind: Optional[str]) -> List[Any]:
@@ -314,9 +330,16 @@ def _fill_type(items: List[Any], api_version: Optional[str], list_kind: Optional
     return items
 
 
-def list_all(api_client: Any, api_version: str, plural: str, namespace: Optional[str] = None,
-             limit: Optional[int] = DEFAULT_LIMIT, label_selector: Optional[str] = None,
-             field_selector: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+def list_all(
+    api_client: Any,
+    api_version: str,
+    plural: str,
+    namespace: Optional[str] = None,
+    limit: Optional[int] = DEFAULT_LIMIT,
+    label_selector: Optional[str] = None,
+    field_selector: Optional[str] = None,
+    timeout: Optional[float] = None,
+) -> Dict[str, Any]:
     """All objects of one resource, following continue tokens; see the module docstring."""
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise ValueError("limit must be a non-negative integer (0 = no paging), got %r" % (limit,))
@@ -328,13 +351,11 @@ def list_all(api_client: Any, api_version: str, plural: str, namespace: Optional
         token = None
         try:
             while True:
-                query = [("limit", limit or None), ("continue", token),
-                         ("labelSelector", label_selector), ("fieldSelector", field_selector)]
+                query = [("limit", limit or None), ("continue", token), ("labelSelector", label_selector), ("fieldSelector", field_selector)]
                 page = _request(api_client, path, query, timeout)
                 pages += 1
                 if not isinstance(page, dict) or not isinstance(page.get("items", []), (list, type(None))):
-                    raise KubeApiError("Kubernetes API %s: GET %s did not return a list object"
-                                       % (_server(api_client), path), 200, None, path)
+                    raise KubeApiError("Kubernetes API %s: GET %s did not return a list object" % (_server(api_client), path), 200, None, path)
                 items.extend(page.get("items") or [])
                 meta = page.get("metadata") or {}
                 token = meta.get("continue")
@@ -350,13 +371,16 @@ def list_all(api_client: Any, api_version: str, plural: str, namespace: Optional
             if restarts >= 1 or not token:
                 raise KubeExpiredError(
                     "listing %s on %s: the continue token expired again after restarting the list (%s). The "
-                    "collection changes faster than it can be paged at limit=%s: retry, or use a larger limit."
-                    % (path, _server(api_client), exc, limit), exc.status, exc.reason, path, exc.body) from exc
+                    "collection changes faster than it can be paged at limit=%s: retry, or use a larger limit." % (path, _server(api_client), exc, limit),
+                    exc.status,
+                    exc.reason,
+                    path,
+                    exc.body,
+                ) from exc
             restarts += 1
 
 
-def get_object(api_client: Any, api_version: str, plural: str, name: str, namespace: Optional[str] = None,
-               timeout: Optional[float] = None) -> Any:
+def get_object(api_client: Any, api_version: str, plural: str, name: str, namespace: Optional[str] = None, timeout: Optional[float] = None) -> Any:
     """One object as a dict (KubeNotFoundError when it does not exist)."""
     if not name:
         raise ValueError("get_object needs a name")
@@ -382,17 +406,25 @@ def patch_object(api_client, api_version, plural, name, patch, namespace=None, d
         if hasattr(api_client, "param_serialize"):
             # the client's REST layer JSON-encodes the (serialized) body itself, by the json Content-Type
             method, url, header_params, body, post_params = api_client.param_serialize(
-                "PATCH", path, query_params=query, header_params=headers, body=patch, auth_settings=["BearerToken"])
-            response = api_client.call_api(method, url, header_params=header_params, body=body,
-                                           post_params=post_params, _request_timeout=timeout)
+                "PATCH", path, query_params=query, header_params=headers, body=patch, auth_settings=["BearerToken"]
+            )
+            response = api_client.call_api(method, url, header_params=header_params, body=body, post_params=post_params, _request_timeout=timeout)
             data = response.read() if hasattr(response, "read") else response.data
             if not 200 <= response.status <= 299:
                 _raise_for_status(api_client, "PATCH", path, response.status, response.reason, data)
         else:
             response = api_client.call_api(
-                path, "PATCH", path_params={}, query_params=query, header_params=headers, body=patch,
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout)
+                path,
+                "PATCH",
+                path_params={},
+                query_params=query,
+                header_params=headers,
+                body=patch,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout,
+            )
             data = response.data
     except KubeApiError:
         raise
@@ -400,13 +432,13 @@ def patch_object(api_client, api_version, plural, name, patch, namespace=None, d
         if ApiException is not None and isinstance(exc, ApiException) and exc.status:
             _raise_for_status(api_client, "PATCH", path, exc.status, exc.reason, exc.body)
         if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
-            raise KubeApiError("cannot reach the Kubernetes API at %s (PATCH %s): %s"
-                               % (_server(api_client), path, exc), None, None, path) from exc
+            raise KubeApiError("cannot reach the Kubernetes API at %s (PATCH %s): %s" % (_server(api_client), path, exc), None, None, path) from exc
         raise
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise KubeApiError("Kubernetes API %s: PATCH %s returned a body that is not JSON: %s"
-                           % (_server(api_client), path, exc), 200, None, path, data) from exc
+        raise KubeApiError(
+            "Kubernetes API %s: PATCH %s returned a body that is not JSON: %s" % (_server(api_client), path, exc), 200, None, path, data
+        ) from exc

@@ -60,8 +60,7 @@ def controls_of(document: Any, name: str = "kube-bench output") -> List[Any]:
     """
     if isinstance(document, dict):
         if "Controls" not in document:
-            raise KubeBenchError("%s: an object without 'Controls' is not kube-bench JSON (keys: %s)"
-                                 % (name, ", ".join(sorted(str(k) for k in document)[:8])))
+            raise KubeBenchError("%s: an object without 'Controls' is not kube-bench JSON (keys: %s)" % (name, ", ".join(sorted(str(k) for k in document)[:8])))
         controls = document["Controls"]
     elif isinstance(document, list):
         controls = document
@@ -87,10 +86,11 @@ def benchmark_of(version: Any) -> Tuple[Optional[str], Optional[str]]:
     try:
         benchmark, note = benchmark_for_version(text)
     except KubeBenchError:
-        return None, ("version %r in the input is a Kubernetes version older than kube-bench's version mapping; "
-                      "its benchmark is unknown" % text)
-    return benchmark, ("version %r in the input is a Kubernetes version (old kube-bench output): mapped to %s with "
-                       "kube-bench's version_mapping%s" % (text, benchmark, "; " + note if note else ""))
+        return None, ("version %r in the input is a Kubernetes version older than kube-bench's version mapping; its benchmark is unknown" % text)
+    return benchmark, (
+        "version %r in the input is a Kubernetes version (old kube-bench output): mapped to %s with "
+        "kube-bench's version_mapping%s" % (text, benchmark, "; " + note if note else "")
+    )
 
 
 def _int(value: Any) -> Optional[int]:
@@ -105,9 +105,10 @@ def _check_totals(stated: Any, counted: Dict[str, int], where: str) -> List[str]
     for status, key in TOTAL_KEYS.items():
         value = _int(stated.get(key, stated.get(status)))
         if (key in stated or status in stated) and value != counted[status]:
-            out.append("%s: %s says %r but %d %s result(s) are listed"
-                       % (where, key if key in stated else status, stated.get(key, stated.get(status)),
-                          counted[status], status.upper()))
+            out.append(
+                "%s: %s says %r but %d %s result(s) are listed"
+                % (where, key if key in stated else status, stated.get(key, stated.get(status)), counted[status], status.upper())
+            )
     return out
 
 
@@ -121,8 +122,9 @@ def _evidence_text(value: Any) -> Optional[str]:
         return "<unreadable %s>" % type(value).__name__
 
 
-def to_findings(document: Any, name: str = "kube-bench output", cluster: Optional[str] = None, node: Optional[str] = None,
-                catalogue: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+def to_findings(
+    document: Any, name: str = "kube-bench output", cluster: Optional[str] = None, node: Optional[str] = None, catalogue: Optional[Dict[str, Any]] = None
+) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Returns (findings, info): info has benchmarks, totals, skipped entries, totals_mismatch and warnings."""
     severities: Dict[str, str] = {}
     if catalogue:
@@ -151,8 +153,7 @@ def to_findings(document: Any, name: str = "kube-bench output", cluster: Optiona
         control_counted = dict((status, 0) for status in TOTAL_KEYS)
         for g_index, group in enumerate(groups):
             if not isinstance(group, dict):
-                skipped.append("%s tests[%d]: not a kube-bench group (found %s)"
-                               % (c_where, g_index, type(group).__name__))
+                skipped.append("%s tests[%d]: not a kube-bench group (found %s)" % (c_where, g_index, type(group).__name__))
                 continue
             section = _evidence_text(group.get("section")) or str(g_index)
             results = group.get("results") or []
@@ -186,23 +187,38 @@ def to_findings(document: Any, name: str = "kube-bench output", cluster: Optiona
     if totals is not None:
         mismatches += _check_totals(totals, counted, "%s: Totals" % name)
     if not findings and skipped:
-        raise KubeBenchError("%s: no kube-bench result could be read (%d entries skipped; first: %s)"
-                             % (name, len(skipped), skipped[0]))
+        raise KubeBenchError("%s: no kube-bench result could be read (%d entries skipped; first: %s)" % (name, len(skipped), skipped[0]))
     if not findings and not controls:
         warnings.append("%s lists no controls: kube-bench ran no checks" % name)
     skipped = [printable(line) for line in skipped]
-    return findings, {"benchmarks": sorted(versions), "totals": totals, "skipped": skipped, "counted": counted,
-                      "totals_mismatch": mismatches, "warnings": warnings}
+    return findings, {
+        "benchmarks": sorted(versions),
+        "totals": totals,
+        "skipped": skipped,
+        "counted": counted,
+        "totals_mismatch": mismatches,
+        "warnings": warnings,
+    }
 
 
-def _finding(check: Dict[str, Any], status: str, group: Dict[str, Any], benchmark: Optional[str],
-             severities: Dict[str, str], cluster: Optional[str], node: Optional[str], where: str,
-             skipped: List[str]) -> Optional[Dict[str, Any]]:
+def _finding(
+    check: Dict[str, Any],
+    status: str,
+    group: Dict[str, Any],
+    benchmark: Optional[str],
+    severities: Dict[str, str],
+    cluster: Optional[str],
+    node: Optional[str],
+    where: str,
+    skipped: List[str],
+) -> Optional[Dict[str, Any]]:
     """One finding, or None (named in skipped) when its text is not valid Unicode or a field has a wrong type."""
     number = str(check["test_number"])
     # actual_value and reason quote the process's command line (e.g. --token=...): redacted
-    evidence: Dict[str, Any] = {"expected": _evidence_text(check.get("expected_result")) or "",
-                                "actual": redact_text(_evidence_text(check.get("actual_value")) or "")}
+    evidence: Dict[str, Any] = {
+        "expected": _evidence_text(check.get("expected_result")) or "",
+        "actual": redact_text(_evidence_text(check.get("actual_value")) or ""),
+    }
     for key in ("audit", "AuditConfig", "reason", "type"):
         if check.get(key):
             evidence[key] = redact_text(_evidence_text(check[key]))
@@ -211,10 +227,19 @@ def _finding(check: Dict[str, Any], status: str, group: Dict[str, Any], benchmar
         extra["benchmark"] = benchmark
     try:
         finding = make_finding(
-            "CIS-" + number, "kube-bench", _evidence_text(check.get("test_desc")) or number, status,
-            severity=severities.get(number, "medium"), cluster=cluster, node=node,
-            resource={"kind": "Node", "name": node}, remediation=_evidence_text(check.get("remediation")) or "",
-            references=["https://github.com/aquasecurity/kube-bench"], evidence=evidence, extra=extra)
+            "CIS-" + number,
+            "kube-bench",
+            _evidence_text(check.get("test_desc")) or number,
+            status,
+            severity=severities.get(number, "medium"),
+            cluster=cluster,
+            node=node,
+            resource={"kind": "Node", "name": node},
+            remediation=_evidence_text(check.get("remediation")) or "",
+            references=["https://github.com/aquasecurity/kube-bench"],
+            evidence=evidence,
+            extra=extra,
+        )
     except ValueError as exc:  # FindingError, or UnicodeEncodeError of a lone surrogate in the id
         skipped.append("%s: %s" % (where, exc))
         return None
@@ -241,14 +266,15 @@ TARGETS = ("master", "node", "controlplane", "etcd", "policies", "managedservice
 CONTROL_PLANE_TARGETS = ["master", "controlplane", "etcd", "policies", "node"]
 WORKER_TARGETS = ["node"]
 # Flags the module sets itself, or that would stop it from reading the JSON on stdout.
-_RESERVED = ("--json", "--junit", "--asff", "--pgsql", "--outputfile", "--benchmark", "--version", "--targets",
-             "--config-dir", "-D", "--nototals")
+_RESERVED = ("--json", "--junit", "--asff", "--pgsql", "--outputfile", "--benchmark", "--version", "--targets", "--config-dir", "-D", "--nototals")
 _BENCHMARK = re.compile(r"^[a-z0-9][a-z0-9.\-]{0,62}$")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-INSTALL_HINT = ("Install kube-bench on the node from its release packages (https://github.com/aquasecurity/kube-bench/"
-                "releases: the .deb or .rpm, or the tarball together with its cfg/ directory, then give config_dir) "
-                "and point binary at it, or run it in the cluster as a Job instead (module mode=job builds the "
-                "manifest; collect role: kube_bench.mode job).")
+INSTALL_HINT = (
+    "Install kube-bench on the node from its release packages (https://github.com/aquasecurity/kube-bench/"
+    "releases: the .deb or .rpm, or the tarball together with its cfg/ directory, then give config_dir) "
+    "and point binary at it, or run it in the cluster as a Job instead (module mode=job builds the "
+    "manifest; collect role: kube_bench.mode job)."
+)
 
 
 def _minor(version: Any) -> Optional[Tuple[int, int]]:
@@ -279,10 +305,11 @@ def benchmark_for_version(version: Any) -> Tuple[str, Optional[str]]:
     known = sorted((tuple(int(part) for part in k.split(".")), v) for k, v in VERSION_MAPPING.items())
     if minor > known[-1][0]:
         newest = known[-1][1]
-        return newest, ("Kubernetes %s is newer than kube-bench's version mapping (up to %d.%d): using %s, the newest "
-                        "benchmark; set benchmark to choose another" % (version, known[-1][0][0], known[-1][0][1], newest))
-    raise KubeBenchError("Kubernetes %s is older than kube-bench's version mapping (from %d.%d): set benchmark"
-                         % (version, known[0][0][0], known[0][0][1]))
+        return newest, (
+            "Kubernetes %s is newer than kube-bench's version mapping (up to %d.%d): using %s, the newest "
+            "benchmark; set benchmark to choose another" % (version, known[-1][0][0], known[-1][0][1], newest)
+        )
+    raise KubeBenchError("Kubernetes %s is older than kube-bench's version mapping (from %d.%d): set benchmark" % (version, known[0][0][0], known[0][0][1]))
 
 
 def check_benchmark(benchmark: Optional[str]) -> str:
@@ -302,14 +329,20 @@ def check_extra_args(extra_args: Optional[Sequence[Any]]) -> List[str]:
     for arg in extra_args or []:
         flag = str(arg).split("=", 1)[0]
         if flag in _RESERVED:
-            raise KubeBenchError("extra_args must not contain %s: the module sets the output format, benchmark, "
-                                 "targets and config dir itself (use the options)" % flag)
+            raise KubeBenchError(
+                "extra_args must not contain %s: the module sets the output format, benchmark, targets and config dir itself (use the options)" % flag
+            )
     return [str(arg) for arg in extra_args or []]
 
 
-def build_run_command(binary: str, benchmark: Optional[str], targets: Optional[Sequence[str]] = None,
-                      config_dir: Optional[str] = None, extra_args: Optional[Sequence[Any]] = None,
-                      output_file: Optional[str] = None) -> List[str]:
+def build_run_command(
+    binary: str,
+    benchmark: Optional[str],
+    targets: Optional[Sequence[str]] = None,
+    config_dir: Optional[str] = None,
+    extra_args: Optional[Sequence[Any]] = None,
+    output_file: Optional[str] = None,
+) -> List[str]:
     """argv of one kube-bench run (JSON on stdout, or into output_file)."""
     argv = [binary, "run", "--json"]
     if output_file:
@@ -354,35 +387,41 @@ def parse_run_output(stdout: Optional[str], name: str = "kube-bench stdout") -> 
     raise KubeBenchError("%s holds no kube-bench JSON (first line: %r)" % (name, text.splitlines()[0][:200]))
 
 
-def resolve_benchmark(runner: Runner, benchmark: Optional[str] = None, version: Optional[str] = None,
-                      kubelet_binary: str = "kubelet") -> Dict[str, Any]:
+def resolve_benchmark(runner: Runner, benchmark: Optional[str] = None, version: Optional[str] = None, kubelet_binary: str = "kubelet") -> Dict[str, Any]:
     """-> {benchmark, benchmark_from, kubernetes_version, note}. kubelet --version runs only when needed."""
     if benchmark and version:
         raise KubeBenchError("give benchmark or version, not both (kube-bench treats them as exclusive)")
     if benchmark:
-        return {"benchmark": check_benchmark(benchmark), "benchmark_from": "benchmark", "kubernetes_version": None,
-                "note": None}
+        return {"benchmark": check_benchmark(benchmark), "benchmark_from": "benchmark", "kubernetes_version": None, "note": None}
     if version:
         found, note = benchmark_for_version(version)
         return {"benchmark": found, "benchmark_from": "version", "kubernetes_version": str(version), "note": note}
     try:
         rc, out, err = runner([kubelet_binary, "--version"])
     except (OSError, IOError) as exc:
-        raise KubeBenchError("cannot run %s --version to detect the benchmark (%s): set benchmark or version"
-                             % (kubelet_binary, exc)) from exc
+        raise KubeBenchError("cannot run %s --version to detect the benchmark (%s): set benchmark or version" % (kubelet_binary, exc)) from exc
     detected = kubelet_version(out) if rc == 0 else None
     if not detected:
-        raise KubeBenchError("cannot detect the Kubernetes version: %s --version gave rc=%s %r; set benchmark or "
-                             "version" % (kubelet_binary, rc, _tail(out or err, 3, 300)))
+        raise KubeBenchError(
+            "cannot detect the Kubernetes version: %s --version gave rc=%s %r; set benchmark or version" % (kubelet_binary, rc, _tail(out or err, 3, 300))
+        )
     found, note = benchmark_for_version(detected)
     return {"benchmark": found, "benchmark_from": "kubelet", "kubernetes_version": detected, "note": note}
 
 
-def run(runner: Runner, binary: str, benchmark: Optional[str] = None, version: Optional[str] = None,
-        targets: Optional[Sequence[str]] = None, config_dir: Optional[str] = None,
-        extra_args: Optional[Sequence[Any]] = None, kubelet_binary: str = "kubelet", cluster: Optional[str] = None,
-        node: Optional[str] = None,
-        catalogue: Optional[Dict[str, Any]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+def run(
+    runner: Runner,
+    binary: str,
+    benchmark: Optional[str] = None,
+    version: Optional[str] = None,
+    targets: Optional[Sequence[str]] = None,
+    config_dir: Optional[str] = None,
+    extra_args: Optional[Sequence[Any]] = None,
+    kubelet_binary: str = "kubelet",
+    cluster: Optional[str] = None,
+    node: Optional[str] = None,
+    catalogue: Optional[Dict[str, Any]] = None,
+) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Run kube-bench once on this host -> (findings, info). info adds cmd, exit_code, benchmark, stderr_tail."""
     chosen = resolve_benchmark(runner, benchmark, version, kubelet_binary)
     argv = build_run_command(binary, chosen["benchmark"], targets, config_dir, extra_args)
@@ -390,8 +429,9 @@ def run(runner: Runner, binary: str, benchmark: Optional[str] = None, version: O
     try:
         document = parse_run_output(out)
     except KubeBenchError as exc:
-        raise KubeBenchError("%s exited with %s and no JSON result: %s. stderr: %s"
-                             % (" ".join(shlex.quote(a) for a in argv), rc, exc, _tail(err) or "-")) from exc
+        raise KubeBenchError(
+            "%s exited with %s and no JSON result: %s. stderr: %s" % (" ".join(shlex.quote(a) for a in argv), rc, exc, _tail(err) or "-")
+        ) from exc
     findings, info = to_findings(document, "kube-bench output", cluster=cluster, node=node, catalogue=catalogue)
     info.update(chosen)
     info.update({"cmd": argv, "exit_code": rc, "stderr_tail": _tail(err)})
@@ -435,12 +475,21 @@ def job_name_for(node: Optional[str], prefix: str = "kube-bench") -> str:
     return base
 
 
-def build_job(node: Optional[str] = None, control_plane: bool = False, benchmark: Optional[str] = None,
-              targets: Optional[Sequence[str]] = None, config_dir: Optional[str] = None,
-              extra_args: Optional[Sequence[Any]] = None, name: Optional[str] = None, namespace: str = "kube-system",
-              image: str = JOB_IMAGE, service_account: Optional[str] = None, active_deadline_seconds: int = 600,
-              ttl_seconds_after_finished: Optional[int] = 3600,
-              labels: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def build_job(
+    node: Optional[str] = None,
+    control_plane: bool = False,
+    benchmark: Optional[str] = None,
+    targets: Optional[Sequence[str]] = None,
+    config_dir: Optional[str] = None,
+    extra_args: Optional[Sequence[Any]] = None,
+    name: Optional[str] = None,
+    namespace: str = "kube-system",
+    image: str = JOB_IMAGE,
+    service_account: Optional[str] = None,
+    active_deadline_seconds: int = 600,
+    ttl_seconds_after_finished: Optional[int] = 3600,
+    labels: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
     """The batch/v1 Job that runs kube-bench on one node (or, without node, on any matching node)."""
     if not image or (":" not in image.rsplit("/", 1)[-1] and "@" not in image):
         raise KubeBenchError("job image %r must be pinned to a tag or digest (e.g. %s)" % (image, JOB_IMAGE))
@@ -450,16 +499,18 @@ def build_job(node: Optional[str] = None, control_plane: bool = False, benchmark
         targets = CONTROL_PLANE_TARGETS if control_plane else WORKER_TARGETS
     output_file = JOB_OUTPUT_DIR + "/result.json"
     argv = build_run_command("kube-bench", benchmark, targets, config_dir, extra_args, output_file=output_file)
-    script = "\n".join([
-        "%s >%s/stdout.txt 2>%s/stderr.txt" % (" ".join(shlex.quote(a) for a in argv), JOB_OUTPUT_DIR, JOB_OUTPUT_DIR),
-        "rc=$?",
-        "echo '%s'" % JOB_MARKER_BEGIN,
-        "cat %s 2>/dev/null" % output_file,
-        "echo",
-        "echo \"%s rc=$rc\"" % JOB_MARKER_END,
-        "tail -n 20 %s/stderr.txt" % JOB_OUTPUT_DIR,
-        "exit 0",
-    ])
+    script = "\n".join(
+        [
+            "%s >%s/stdout.txt 2>%s/stderr.txt" % (" ".join(shlex.quote(a) for a in argv), JOB_OUTPUT_DIR, JOB_OUTPUT_DIR),
+            "rc=$?",
+            "echo '%s'" % JOB_MARKER_BEGIN,
+            "cat %s 2>/dev/null" % output_file,
+            "echo",
+            'echo "%s rc=$rc"' % JOB_MARKER_END,
+            "tail -n 20 %s/stderr.txt" % JOB_OUTPUT_DIR,
+            "exit 0",
+        ]
+    )
     name = name or job_name_for(node)
     all_labels = {"app.kubernetes.io/name": "kube-bench", "app.kubernetes.io/managed-by": "kubesec"}
     all_labels.update(labels or {})
@@ -477,13 +528,15 @@ def build_job(node: Optional[str] = None, control_plane: bool = False, benchmark
     pod_spec: Dict[str, Any] = {
         "hostPID": True,
         "restartPolicy": "Never",
-        "containers": [{
-            "name": "kube-bench",
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["/bin/sh", "-c", script],
-            "volumeMounts": volume_mounts,
-        }],
+        "containers": [
+            {
+                "name": "kube-bench",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", script],
+                "volumeMounts": volume_mounts,
+            }
+        ],
         "volumes": volumes,
     }
     if service_account:
@@ -491,11 +544,14 @@ def build_job(node: Optional[str] = None, control_plane: bool = False, benchmark
     if node:
         pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     if control_plane:
-        pod_spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": label, "operator": "Exists"}]}
-                                  for label in CONTROL_PLANE_LABELS]}}}
-        pod_spec["tolerations"] = [{"key": label, "operator": "Exists", "effect": "NoSchedule"}
-                                   for label in CONTROL_PLANE_LABELS]
+        pod_spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": label, "operator": "Exists"}]} for label in CONTROL_PLANE_LABELS]
+                }
+            }
+        }
+        pod_spec["tolerations"] = [{"key": label, "operator": "Exists", "effect": "NoSchedule"} for label in CONTROL_PLANE_LABELS]
     job: Dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -516,8 +572,9 @@ def extract_job_result(log: Optional[str], name: str = "pod log") -> Dict[str, A
     text = log or ""
     start = text.find(JOB_MARKER_BEGIN)
     if start < 0:
-        raise KubeBenchError("%s holds no kube-bench result (no line %r): did the pod run the kubesec Job? First "
-                             "lines: %r" % (name, JOB_MARKER_BEGIN, _tail(text[:600], 5, 400)))
+        raise KubeBenchError(
+            "%s holds no kube-bench result (no line %r): did the pod run the kubesec Job? First lines: %r" % (name, JOB_MARKER_BEGIN, _tail(text[:600], 5, 400))
+        )
     body_start = start + len(JOB_MARKER_BEGIN)
     end = text.find(JOB_MARKER_END, body_start)
     if end < 0:
@@ -528,8 +585,7 @@ def extract_job_result(log: Optional[str], name: str = "pod log") -> Dict[str, A
     exit_code = int(match.group(1)) if match else None
     stderr_tail = _tail(rest[match.end():] if match else rest)
     if not body:
-        raise KubeBenchError("%s: kube-bench wrote no JSON (exit code %s). Its stderr: %s"
-                             % (name, exit_code, stderr_tail or "-"))
+        raise KubeBenchError("%s: kube-bench wrote no JSON (exit code %s). Its stderr: %s" % (name, exit_code, stderr_tail or "-"))
     try:
         document = json.loads(body)
     except RecursionError:

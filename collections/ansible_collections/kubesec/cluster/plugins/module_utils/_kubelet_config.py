@@ -89,6 +89,7 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> bool:
 
 
 if HAS_YAML:
+
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """Quote with double quotes where quoting is needed, as kubeadm and kubectl write YAML."""
 
@@ -101,18 +102,22 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def plan_config(text: str, path: str, settings: dict[str, Any], expected_kind: Optional[str],
-                ) -> tuple[str, list[str]]:
+def plan_config(
+    text: str,
+    path: str,
+    settings: dict[str, Any],
+    expected_kind: Optional[str],
+) -> tuple[str, list[str]]:
     """New text of the config file, and the list of keys that change."""
     try:
         data = _safeyaml.load(text, path)
     except _safeyaml.SafeYAMLError as exc:
         where = " at line %d, column %d" % (exc.line, exc.column or 0) if exc.line else ""
-        raise KubeletConfigError("%s is not valid YAML%s: %s; fix it by hand or restore a backup before hardening"
-                                 % (path, where, exc.problem)) from None
+        raise KubeletConfigError("%s is not valid YAML%s: %s; fix it by hand or restore a backup before hardening" % (path, where, exc.problem)) from None
     if data is None:  # empty, or only comments: hardening it would write a file with no apiVersion / kind
-        raise KubeletConfigError("%s is empty (no YAML document); it is not a %s: fix it by hand or restore a "
-                                 "backup before hardening" % (path, expected_kind or "config file"))
+        raise KubeletConfigError(
+            "%s is empty (no YAML document); it is not a %s: fix it by hand or restore a backup before hardening" % (path, expected_kind or "config file")
+        )
     if not isinstance(data, dict):
         raise KubeletConfigError("%s must hold a mapping, found %s" % (path, type(data).__name__))
     if expected_kind and data.get("kind", expected_kind) != expected_kind:
@@ -129,8 +134,11 @@ def _flag_value_text(value: Any) -> str:
     return str(value)
 
 
-def _edit_tokens(words: list[str], remove: set[str], set_values: dict[str, str],
-                 ) -> tuple[list[str], list[str], list[str]]:
+def _edit_tokens(
+    words: list[str],
+    remove: set[str],
+    set_values: dict[str, str],
+) -> tuple[list[str], list[str], list[str]]:
     """Drop flags in `remove`, rewrite flags in `set_values`; returns (new words, removed, rewritten)."""
     out, removed, rewritten = [], [], []
     index = 0
@@ -142,7 +150,7 @@ def _edit_tokens(words: list[str], remove: set[str], set_values: dict[str, str],
             out.append(word)
             continue
         has_inline = "=" in word
-        takes_next = (not has_inline and index < len(words) and not words[index].startswith("-"))
+        takes_next = not has_inline and index < len(words) and not words[index].startswith("-")
         if name in remove or name in set_values:
             if takes_next:
                 index += 1
@@ -214,8 +222,7 @@ def _edit_unit_text(text: str, remove: set[str], set_values: dict[str, str]) -> 
     return "".join(lines), removed, rewritten
 
 
-def config_file(root: str, service: str, config_path: Optional[str] = None,
-                boolean_flags: Iterable[str] = ()) -> tuple[str, str]:
+def config_file(root: str, service: str, config_path: Optional[str] = None, boolean_flags: Iterable[str] = ()) -> tuple[str, str]:
     """(node path, real path) of the component's config file: config_path, else the service's --config flag."""
     if not config_path:
         command = _systemd.effective_command(root, service)
@@ -226,10 +233,17 @@ def config_file(root: str, service: str, config_path: Optional[str] = None,
     return config_path, node_path(root, config_path)
 
 
-def plan(root: str, service: str, settings: dict[str, Any], flags: dict[str, Any],
-         expected_kind: Optional[str] = "KubeletConfiguration", config_path: Optional[str] = None,
-         extra_args_file: str = "/etc/default/kubelet", extra_args_var: str = "KUBELET_EXTRA_ARGS",
-         boolean_flags: Iterable[str] = ()) -> dict[str, Any]:
+def plan(
+    root: str,
+    service: str,
+    settings: dict[str, Any],
+    flags: dict[str, Any],
+    expected_kind: Optional[str] = "KubeletConfiguration",
+    config_path: Optional[str] = None,
+    extra_args_file: str = "/etc/default/kubelet",
+    extra_args_var: str = "KUBELET_EXTRA_ARGS",
+    boolean_flags: Iterable[str] = (),
+) -> dict[str, Any]:
     """All file changes for one component: [{path, real, before, after}] plus what changed and why."""
     if not HAS_YAML:
         raise KubeletConfigError("PyYAML is not installed on the node")
@@ -268,12 +282,12 @@ def plan(root: str, service: str, settings: dict[str, Any], flags: dict[str, Any
                 changes.append({"path": path, "real": real_path, "before": text, "after": new_text})
                 removed.extend(gone)
                 rewritten.extend(redone)
-        missing = [name for name, value in set_values.items()
-                   if name not in rewritten and current_flags.get(name) != value]
+        missing = [name for name, value in set_values.items() if name not in rewritten and current_flags.get(name) != value]
         if missing:
             if not any(extra_args_file in _read(node_path(root, path), path) for path in command["files"]):
-                raise KubeletConfigError("cannot add %s: %s does not read %s (set extra_args_file to the env file it "
-                                         "reads)" % (", ".join(missing), service, extra_args_file))
+                raise KubeletConfigError(
+                    "cannot add %s: %s does not read %s (set extra_args_file to the env file it reads)" % (", ".join(missing), service, extra_args_file)
+                )
             changes.extend(_append_extra_args(root, extra_args_file, extra_args_var, missing, set_values, changes))
             rewritten.extend(missing)
     return {
@@ -286,8 +300,7 @@ def plan(root: str, service: str, settings: dict[str, Any], flags: dict[str, Any
     }
 
 
-def _append_extra_args(root: str, path: str, var: str, names: list[str], set_values: dict[str, str],
-                       pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _append_extra_args(root: str, path: str, var: str, names: list[str], set_values: dict[str, str], pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add new flags to KUBELET_EXTRA_ARGS in the extra-args env file (created when missing)."""
     real = node_path(root, path)
     for change in pending:  # the file may already be planned for an edit: build on that

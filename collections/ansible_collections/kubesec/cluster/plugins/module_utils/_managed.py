@@ -22,8 +22,11 @@ MARKERS = {
 DISTRIBUTIONS = tuple(MARKERS)
 # kubeadm's own files: a self-managed kubeadm node on a cloud can carry a provider file too (azure.json for the
 # Azure cloud provider), and is still a kubeadm node.
-KUBEADM_MARKERS = ("/etc/kubernetes/kubelet.conf", "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
-                   "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf")
+KUBEADM_MARKERS = (
+    "/etc/kubernetes/kubelet.conf",
+    "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+    "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+)
 
 
 def _exists(root: str, path: str) -> bool:

@@ -29,7 +29,7 @@ import sqlite3
 import struct
 import subprocess
 import time
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from typing import IO, Any, Iterator, cast
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _pkgversion
@@ -37,14 +37,28 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, normalize_severity
 
 SOURCE = "node-currency"
-MAX_FILE_BYTES = 256 * 1024 * 1024   # one package list or database, decompressed
-MAX_TOTAL_SECONDS = 60.0              # all package data of one node
+MAX_FILE_BYTES = 256 * 1024 * 1024  # one package list or database, decompressed
+MAX_TOTAL_SECONDS = 60.0  # all package data of one node
 TOOL_TIMEOUT = 20.0
 STALE_LIST_DAYS = 7
 # needs-restarting -r (dnf-plugins-core): a reboot is needed when one of these was updated after boot.
-NEED_REBOOT_RPMS = ("kernel", "kernel-core", "kernel-rt", "kernel-rt-core", "glibc", "linux-firmware", "systemd",
-                    "dbus", "dbus-broker", "dbus-daemon", "microcode_ctl", "zlib", "gnutls", "openssl",
-                    "openssl-libs")
+NEED_REBOOT_RPMS = (
+    "kernel",
+    "kernel-core",
+    "kernel-rt",
+    "kernel-rt-core",
+    "glibc",
+    "linux-firmware",
+    "systemd",
+    "dbus",
+    "dbus-broker",
+    "dbus-daemon",
+    "microcode_ctl",
+    "zlib",
+    "gnutls",
+    "openssl",
+    "openssl-libs",
+)
 RPM_SEVERITIES = ("Critical", "Important", "Moderate", "Low")
 COMPONENT_PACKAGES = {
     "kubelet": ("kubelet", "kubernetes-node"),  # pkgs.k8s.io; Fedora's kubernetes-node
@@ -73,8 +87,7 @@ class _Clock:
 
     def check(self, path: str) -> None:
         if time.monotonic() > self.deadline:
-            raise CurrencyError("reading package data took longer than %d s; stopped" % MAX_TOTAL_SECONDS,
-                                path=path)
+            raise CurrencyError("reading package data took longer than %d s; stopped" % MAX_TOTAL_SECONDS, path=path)
 
 
 # ------------------------------------------------------------------------------------------------ files
@@ -88,8 +101,7 @@ def _glob(root: str, pattern: str) -> list[str]:
     points at the controller's or host's files is left out)."""
     base = os.path.realpath(root or "/")
     inside = base.rstrip("/") + "/"
-    return sorted(path for path in glob.glob(os.path.join(base, pattern.lstrip("/")))
-                  if os.path.realpath(path).startswith(inside))
+    return sorted(path for path in glob.glob(os.path.join(base, pattern.lstrip("/"))) if os.path.realpath(path).startswith(inside))
 
 
 def _read_text(root: str, path: str, limit: int = 1024 * 1024) -> str | None:
@@ -103,9 +115,15 @@ def _read_text(root: str, path: str, limit: int = 1024 * 1024) -> str | None:
 def _run(argv: list[str], timeout: float = TOOL_TIMEOUT) -> str | None:
     """stdout of a read-only tool on a live node, or None (missing, failed, timed out)."""
     try:
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                              timeout=timeout, check=False, env={"LANG": "C", "LC_ALL": "C",
-                                                                 "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        done = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+            env={"LANG": "C", "LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
@@ -123,26 +141,27 @@ def _open_maybe_compressed(path: str, live: bool) -> IO[bytes]:
         return cast("IO[bytes]", bz2.open(path, "rb"))
     if path.endswith((".lz4", ".zst")):
         if not live:
-            raise CurrencyError("%s compression cannot be read offline (no decoder in the Python standard library);"
-                                " audit the live node, or keep the list uncompressed / gzip"
-                                % path.rsplit(".", 1)[1], path=path)
+            raise CurrencyError(
+                "%s compression cannot be read offline (no decoder in the Python standard library);"
+                " audit the live node, or keep the list uncompressed / gzip" % path.rsplit(".", 1)[1],
+                path=path,
+            )
         helper = "/usr/lib/apt/apt-helper"
         if not os.path.exists(helper):
             raise CurrencyError("no %s to decompress the list" % helper, path=path)
         try:
-            done = subprocess.run([helper, "cat-file", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  stdin=subprocess.DEVNULL, timeout=TOOL_TIMEOUT, check=False)
+            done = subprocess.run(
+                [helper, "cat-file", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=TOOL_TIMEOUT, check=False
+            )
         except subprocess.TimeoutExpired as exc:
             raise CurrencyError("apt-helper cat-file took longer than %d s" % TOOL_TIMEOUT, path=path) from exc
         if done.returncode != 0 or len(done.stdout) > MAX_FILE_BYTES:
-            raise CurrencyError("apt-helper cat-file failed: %s" % (done.stderr.decode("utf-8", "replace").strip()[:200]
-                                                                     or "larger than the limit"), path=path)
+            raise CurrencyError("apt-helper cat-file failed: %s" % (done.stderr.decode("utf-8", "replace").strip()[:200] or "larger than the limit"), path=path)
         return io.BytesIO(done.stdout)
     return open(path, "rb")
 
 
-def deb822_paragraphs(stream: IO[bytes], path: str, clock: _Clock,
-                      wanted: tuple[str, ...]) -> Iterator[dict[str, str]]:
+def deb822_paragraphs(stream: IO[bytes], path: str, clock: _Clock, wanted: tuple[str, ...]) -> Iterator[dict[str, str]]:
     """Paragraphs of a deb822 file (dpkg status, apt Packages lists), only the `wanted` fields, bounded in size."""
     record: dict[str, str] = {}
     field = None
@@ -206,17 +225,13 @@ def read_dpkg_status(root: str, clock: _Clock) -> dict[str, list[dict[str, str]]
         raise CurrencyError("no dpkg status file", path="/var/lib/dpkg/status")
     installed: dict[str, list[dict[str, str]]] = {}
     with open(path, "rb") as handle:
-        for rec in deb822_paragraphs(handle, "/var/lib/dpkg/status", clock,
-                                     ("package", "status", "version", "architecture", "source")):
+        for rec in deb822_paragraphs(handle, "/var/lib/dpkg/status", clock, ("package", "status", "version", "architecture", "source")):
             status = rec.get("status", "").split()
-            if len(status) != 3 or status[2] not in ("installed", "half-configured", "unpacked", "triggers-awaited",
-                                                     "triggers-pending"):
+            if len(status) != 3 or status[2] not in ("installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending"):
                 continue
             if "package" not in rec or "version" not in rec:
-                raise CurrencyError("an installed package without Package or Version: %r" % rec,
-                                    path="/var/lib/dpkg/status")
-            installed.setdefault(rec["package"], []).append(
-                {"version": rec["version"], "arch": rec.get("architecture", ""), "source": rec.get("source", "")})
+                raise CurrencyError("an installed package without Package or Version: %r" % rec, path="/var/lib/dpkg/status")
+            installed.setdefault(rec["package"], []).append({"version": rec["version"], "arch": rec.get("architecture", ""), "source": rec.get("source", "")})
     return installed
 
 
@@ -236,8 +251,7 @@ def _release_fields(path: str) -> dict[str, str]:
 
 
 def is_security_suite(release: dict[str, str]) -> bool:
-    return (release.get("suite", "").endswith("-security") or release.get("codename", "").endswith("-security")
-            or "security" in release.get("label", "").lower())
+    return release.get("suite", "").endswith("-security") or release.get("codename", "").endswith("-security") or "security" in release.get("label", "").lower()
 
 
 def security_lists(root: str) -> list[dict[str, Any]]:
@@ -248,7 +262,7 @@ def security_lists(root: str) -> list[dict[str, Any]]:
         name = os.path.basename(real)
         if name.endswith((".diff_Index", ".IndexDiff")) or "_dists_" not in name:
             continue
-        head, _, rest = name.partition("_dists_")
+        head, _sep, rest = name.partition("_dists_")
         suite_token = rest.split("_", 1)[0]
         prefix = "%s_dists_%s_" % (head, suite_token)
         release: dict[str, str] = {}
@@ -262,14 +276,21 @@ def security_lists(root: str) -> list[dict[str, Any]]:
         else:  # no Release file kept: the suite name in the list's own name
             security = suite_token.endswith("-security") or "security" in head
         if security:
-            out.append({"path": real, "node_path": lists_dir + "/" + name,
-                        "suite": release.get("codename") or release.get("suite") or suite_token,
-                        "label": release.get("label", ""), "mtime": os.path.getmtime(real)})
+            out.append(
+                {
+                    "path": real,
+                    "node_path": lists_dir + "/" + name,
+                    "suite": release.get("codename") or release.get("suite") or suite_token,
+                    "label": release.get("label", ""),
+                    "mtime": os.path.getmtime(real),
+                }
+            )
     return out
 
 
-def pending_debian(root: str, installed: dict[str, list[dict[str, str]]], clock: _Clock,
-                   live: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def pending_debian(
+    root: str, installed: dict[str, list[dict[str, str]]], clock: _Clock, live: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """(pending updates, lists read, problems): an installed package whose security suite has a newer version."""
     read: list[dict[str, Any]] = []
     best: dict[tuple[str, str], dict[str, str]] = {}
@@ -303,9 +324,17 @@ def pending_debian(root: str, installed: dict[str, list[dict[str, str]]], clock:
                 problems.append("%s: %s" % (name, exc))
                 continue
             if newer:
-                pending.append({"package": name, "arch": arch, "installed_version": inst["version"],
-                                "fixed_version": cand["version"], "suite": cand["suite"], "severity": None,
-                                "advisory": None})
+                pending.append(
+                    {
+                        "package": name,
+                        "arch": arch,
+                        "installed_version": inst["version"],
+                        "fixed_version": cand["version"],
+                        "suite": cand["suite"],
+                        "severity": None,
+                        "advisory": None,
+                    }
+                )
     return pending, read, problems
 
 
@@ -320,8 +349,7 @@ def parse_rpm_header(blob: bytes, where: str) -> dict[str, Any]:
     count, data_len = struct.unpack(">II", blob[:8])
     start = 8 + 16 * count
     if count > 100000 or start + data_len > len(blob):
-        raise CurrencyError("rpm header says %d entries and %d data bytes but holds %d bytes"
-                            % (count, data_len, len(blob)), path=where)
+        raise CurrencyError("rpm header says %d entries and %d data bytes but holds %d bytes" % (count, data_len, len(blob)), path=where)
     data = blob[start:start + data_len]
     out: dict[str, Any] = {}
     for index in range(count):
@@ -367,18 +395,30 @@ def read_rpmdb(root: str, clock: _Clock, live: bool) -> tuple[list[dict[str, Any
             for line in text.splitlines():
                 parts = line.split("\t")
                 if len(parts) == 6:
-                    rows.append({"name": parts[0], "epoch": parts[1] or "0", "version": parts[2],
-                                 "release": parts[3], "arch": parts[4],
-                                 "installtime": int(parts[5]) if parts[5].isdigit() else None})
+                    rows.append(
+                        {
+                            "name": parts[0],
+                            "epoch": parts[1] or "0",
+                            "version": parts[2],
+                            "release": parts[3],
+                            "arch": parts[4],
+                            "installtime": int(parts[5]) if parts[5].isdigit() else None,
+                        }
+                    )
             return rows, "rpm -qa"
-    raise CurrencyError("no rpm database this module can read (rpmdb.sqlite; a Berkeley DB or ndb database needs"
-                        " the live node's rpm tool)", path="/var/lib/rpm")
+    raise CurrencyError(
+        "no rpm database this module can read (rpmdb.sqlite; a Berkeley DB or ndb database needs the live node's rpm tool)", path="/var/lib/rpm"
+    )
 
 
 def updateinfo_files(root: str) -> list[str]:
     out = []
-    for pattern in ("/var/cache/dnf/*/repodata/*updateinfo.xml*", "/var/cache/yum/*/*/*/*updateinfo.xml*",
-                    "/var/cache/yum/*/*updateinfo.xml*", "/var/cache/libdnf5/*/repodata/*updateinfo.xml*"):
+    for pattern in (
+        "/var/cache/dnf/*/repodata/*updateinfo.xml*",
+        "/var/cache/yum/*/*/*/*updateinfo.xml*",
+        "/var/cache/yum/*/*updateinfo.xml*",
+        "/var/cache/libdnf5/*/repodata/*updateinfo.xml*",
+    ):
         out.extend(_glob(root, pattern))
     return sorted(set(out))
 
@@ -410,12 +450,24 @@ def read_updateinfo(path: str, node: str, clock: _Clock) -> list[dict[str, Any]]
                     if elem.tag != "update":
                         continue
                     if elem.get("type") == "security":
-                        pkgs = [{"name": p.get("name", ""), "epoch": p.get("epoch") or "0",
-                                 "version": p.get("version", ""), "release": p.get("release", ""),
-                                 "arch": p.get("arch", "")} for p in elem.iter("package")]
-                        advisories.append({"id": (elem.findtext("id") or "").strip(),
-                                           "severity": (elem.findtext("severity") or "").strip(),
-                                           "title": (elem.findtext("title") or "").strip(), "packages": pkgs})
+                        pkgs = [
+                            {
+                                "name": p.get("name", ""),
+                                "epoch": p.get("epoch") or "0",
+                                "version": p.get("version", ""),
+                                "release": p.get("release", ""),
+                                "arch": p.get("arch", ""),
+                            }
+                            for p in elem.iter("package")
+                        ]
+                        advisories.append(
+                            {
+                                "id": (elem.findtext("id") or "").strip(),
+                                "severity": (elem.findtext("severity") or "").strip(),
+                                "title": (elem.findtext("title") or "").strip(),
+                                "packages": pkgs,
+                            }
+                        )
                     elem.clear()
             parser.close()
         except ElementTree.ParseError as exc:
@@ -423,8 +475,7 @@ def read_updateinfo(path: str, node: str, clock: _Clock) -> list[dict[str, Any]]
     return advisories
 
 
-def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
-                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Installed packages older than a security advisory's package of the same name and arch (dnf's rule)."""
     by_name: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for pkg in installed:
@@ -440,8 +491,15 @@ def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
         except (OSError, EOFError, lzma.LZMAError, CurrencyError) as exc:
             problems.append("%s: %s" % (node, exc))
             continue
-        lists.append({"path": real, "node_path": node, "suite": node.split("/")[4] if node.count("/") > 4 else "",
-                      "mtime": os.path.getmtime(real), "advisories": len(advisories)})
+        lists.append(
+            {
+                "path": real,
+                "node_path": node,
+                "suite": node.split("/")[4] if node.count("/") > 4 else "",
+                "mtime": os.path.getmtime(real),
+                "advisories": len(advisories),
+            }
+        )
         for adv in advisories:
             for pkg in adv["packages"]:
                 instances = by_name.get((pkg["name"], pkg["arch"]), [])
@@ -454,13 +512,19 @@ def pending_rpm(root: str, installed: list[dict[str, Any]], clock: _Clock
                     key = (pkg["name"], pkg["arch"])
                     old = found.get(key)
                     rank = _rpm_rank(adv["severity"])
-                    if old is None or rank < old["_rank"] or (
-                            rank == old["_rank"] and _pkgversion.rpm_evr_compare(fixed, old["_fixed"]) > 0):
-                        found[key] = {"package": pkg["name"], "arch": pkg["arch"],
-                                      "installed_version": _evr_text(have), "fixed_version": _evr_text(fixed),
-                                      "suite": None, "severity": adv["severity"] or None, "advisory": adv["id"],
-                                      "_rank": rank, "_fixed": fixed}
-    pending = [dict((k, v) for k, v in item.items() if not k.startswith("_")) for _, item in sorted(found.items())]
+                    if old is None or rank < old["_rank"] or (rank == old["_rank"] and _pkgversion.rpm_evr_compare(fixed, old["_fixed"]) > 0):
+                        found[key] = {
+                            "package": pkg["name"],
+                            "arch": pkg["arch"],
+                            "installed_version": _evr_text(have),
+                            "fixed_version": _evr_text(fixed),
+                            "suite": None,
+                            "severity": adv["severity"] or None,
+                            "advisory": adv["id"],
+                            "_rank": rank,
+                            "_fixed": fixed,
+                        }
+    pending = [dict((k, v) for k, v in item.items() if not k.startswith("_")) for _key, item in sorted(found.items())]
     return pending, lists, problems
 
 
@@ -513,9 +577,13 @@ def installed_kernels(family: str, installed: Any) -> list[dict[str, Any]]:
     else:
         for pkg in installed:
             if pkg["name"] in ("kernel-core", "kernel", "kernel-rt-core", "kernel-uek-core", "kernel-uek"):
-                out.append({"release": "%s-%s.%s" % (pkg["version"], pkg["release"], pkg.get("arch") or ""),
-                            "version": _evr_text((pkg["epoch"], pkg["version"], pkg["release"])),
-                            "evr": (pkg["epoch"], pkg["version"], pkg["release"])})
+                out.append(
+                    {
+                        "release": "%s-%s.%s" % (pkg["version"], pkg["release"], pkg.get("arch") or ""),
+                        "version": _evr_text((pkg["epoch"], pkg["version"], pkg["release"])),
+                        "evr": (pkg["epoch"], pkg["version"], pkg["release"]),
+                    }
+                )
         out.sort(key=_RpmKey, reverse=True)
     seen, unique = set(), []
     for item in out:
@@ -541,8 +609,7 @@ class _RpmKey:
         return _pkgversion.rpm_evr_compare(self.evr, other.evr) < 0
 
 
-def reboot_state(root: str, family: str | None, installed: Any, uptime: float | None,
-                 now: float) -> dict[str, Any]:
+def reboot_state(root: str, family: str | None, installed: Any, uptime: float | None, now: float) -> dict[str, Any]:
     """{required, reasons[], packages[], running_kernel, newest_kernel}: the reboot-required flag file, a newer
     kernel than the running one, and (rpm) needs-restarting's core packages updated after boot."""
     reasons, packages = [], []
@@ -566,8 +633,7 @@ def reboot_state(root: str, family: str | None, installed: Any, uptime: float | 
                 packages.append(pkg["name"])
         if packages and not any("needs-restarting" in r for r in reasons):
             reasons.append("needs-restarting: %s updated since boot" % ", ".join(sorted(set(packages))))
-    return {"required": bool(reasons), "reasons": reasons, "packages": sorted(set(packages)),
-            "running_kernel": running, "newest_kernel": newest}
+    return {"required": bool(reasons), "reasons": reasons, "packages": sorted(set(packages)), "running_kernel": running, "newest_kernel": newest}
 
 
 # ------------------------------------------------------------------------------------------------ auto updates
@@ -613,8 +679,7 @@ def auto_updates(root: str, family: str | None, installed: Any) -> dict[str, Any
         conf: dict[str, str] = {}
         # as apt reads them: the parts directory in name order (skipping what apt skips), then apt.conf
         parts = [os.path.basename(p) for p in _glob(root, "/etc/apt/apt.conf.d/*")]
-        files = ["/etc/apt/apt.conf.d/" + name for name in parts if _APT_PART.match(name)
-                 and not _APT_IGNORED.search(name)] + ["/etc/apt/apt.conf"]
+        files = ["/etc/apt/apt.conf.d/" + name for name in parts if _APT_PART.match(name) and not _APT_IGNORED.search(name)] + ["/etc/apt/apt.conf"]
         read = []
         for path in files:
             text = _read_text(root, path)
@@ -624,9 +689,12 @@ def auto_updates(root: str, family: str | None, installed: Any) -> dict[str, Any
         value = conf.get("apt::periodic::unattended-upgrade", "0")
         has_pkg = bool(installed) and "unattended-upgrades" in installed
         on = value not in ("0", "", "false", "no") and has_pkg
-        return {"configured": on, "how": "unattended-upgrades",
-                "evidence": "APT::Periodic::Unattended-Upgrade = %s; unattended-upgrades %s; read %s"
-                            % (value, "installed" if has_pkg else "not installed", ", ".join(read) or "no apt config")}
+        return {
+            "configured": on,
+            "how": "unattended-upgrades",
+            "evidence": "APT::Periodic::Unattended-Upgrade = %s; unattended-upgrades %s; read %s"
+            % (value, "installed" if has_pkg else "not installed", ", ".join(read) or "no apt config"),
+        }
     if family == "rhel":
         # an enabled timer is a symlink in timers.target.wants (its target may live outside a node tree)
         wants = node_path(root, "/etc/systemd/system/timers.target.wants")
@@ -639,16 +707,18 @@ def auto_updates(root: str, family: str | None, installed: Any) -> dict[str, Any
             if stripped.startswith("["):
                 section = stripped.strip("[]").strip()
             elif section == "commands" and "=" in stripped and not stripped.startswith("#"):
-                key, _, value = stripped.partition("=")
+                key, _sep, value = stripped.partition("=")
                 if key.strip() == "apply_updates":
                     apply_updates = value.strip().lower()
                 elif key.strip() == "upgrade_type":
                     upgrade_type = value.strip().lower()
         on = install_timer or (plain_timer and apply_updates in ("yes", "true", "1", "on"))
-        return {"configured": on, "how": "dnf-automatic",
-                "evidence": "dnf-automatic-install.timer %s, dnf-automatic.timer %s, apply_updates = %s, upgrade_type = %s"
-                            % ("enabled" if install_timer else "not enabled", "enabled" if plain_timer else "not enabled",
-                               apply_updates, upgrade_type)}
+        return {
+            "configured": on,
+            "how": "dnf-automatic",
+            "evidence": "dnf-automatic-install.timer %s, dnf-automatic.timer %s, apply_updates = %s, upgrade_type = %s"
+            % ("enabled" if install_timer else "not enabled", "enabled" if plain_timer else "not enabled", apply_updates, upgrade_type),
+        }
     return {"configured": None, "how": None, "evidence": "unsupported distribution family"}
 
 
@@ -665,8 +735,7 @@ def component_versions(root: str, family: str | None, installed: Any, live: bool
             elif family == "rhel" and installed:
                 for pkg in installed:
                     if pkg["name"] == name:
-                        found = {"version": _evr_text((pkg["epoch"], pkg["version"], pkg["release"])),
-                                 "from": "rpm package %s" % name, "package": name}
+                        found = {"version": _evr_text((pkg["epoch"], pkg["version"], pkg["release"])), "from": "rpm package %s" % name, "package": name}
             if found:
                 break
         if found is None and live and (root or "/") == "/":
@@ -676,8 +745,7 @@ def component_versions(root: str, family: str | None, installed: Any, live: bool
                 if os.path.isfile(binary) and os.access(binary, os.X_OK):
                     text = _run([binary, *command[1:]], timeout=10)
                     if text:
-                        found = {"version": text.strip().splitlines()[0][:200], "from": "%s --version" % binary,
-                                 "package": None}
+                        found = {"version": text.strip().splitlines()[0][:200], "from": "%s --version" % binary, "package": None}
                     break
         if found:
             release = _pkgversion.upstream_release(found["version"].replace("Kubernetes", ""))
@@ -704,17 +772,19 @@ def skew(kubelet: str | None, apiserver: str | None) -> dict[str, Any]:
     if not k or not a:
         return {"state": "unknown", "kubelet": kubelet, "apiserver": apiserver}
     if k[0] != a[0]:
-        return {"state": "unsupported", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": None,
-                "why": "different major versions"}
+        return {"state": "unsupported", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": None, "why": "different major versions"}
     behind = a[1] - k[1]
     allowed = 3 if k >= (1, 25) else 2
     if behind < 0:
-        return {"state": "unsupported", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": behind,
-                "why": "the kubelet is newer than kube-apiserver"}
+        return {"state": "unsupported", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": behind, "why": "the kubelet is newer than kube-apiserver"}
     if behind > allowed:
-        return {"state": "unsupported", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": behind,
-                "why": "the kubelet is %d minor versions older than kube-apiserver (at most %d allowed)"
-                       % (behind, allowed)}
+        return {
+            "state": "unsupported",
+            "kubelet": kubelet,
+            "apiserver": apiserver,
+            "minors_behind": behind,
+            "why": "the kubelet is %d minor versions older than kube-apiserver (at most %d allowed)" % (behind, allowed),
+        }
     return {"state": "ok", "kubelet": kubelet, "apiserver": apiserver, "minors_behind": behind, "allowed": allowed}
 
 
@@ -730,8 +800,7 @@ def escape_cves(component: str, release: str | None, table: list[dict[str, Any]]
     for row in table:
         if row.get("component") != component:
             continue
-        fixed = sorted((str(f) for f in row.get("fixed") or []),
-                       key=lambda f: [int(x) for x in re.findall(r"\d+", f.split("-")[0])])
+        fixed = sorted((str(f) for f in row.get("fixed") or []), key=lambda f: [int(x) for x in re.findall(r"\d+", f.split("-")[0])])
         if not fixed:
             continue
         if _is_fixed(release, fixed):
@@ -753,8 +822,7 @@ def _is_fixed(release: str, fixed: list[str]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ assessment
-def collect(root: str, data: dict[str, Any], control_plane_version: str | None = None, live: bool | None = None,
-            now: float | None = None) -> dict[str, Any]:
+def collect(root: str, data: dict[str, Any], control_plane_version: str | None = None, live: bool | None = None, now: float | None = None) -> dict[str, Any]:
     """Everything the findings are made from (returned as the module's `currency` too)."""
     root = root or "/"
     live = (root == "/") if live is None else live
@@ -762,9 +830,16 @@ def collect(root: str, data: dict[str, Any], control_plane_version: str | None =
     clock = _Clock(MAX_TOTAL_SECONDS)
     os_release = read_os_release(root)
     family = detect_family(os_release)
-    state: dict[str, Any] = {"family": family, "os": os_release.get("PRETTY_NAME") or os_release.get("ID"),
-                             "os_id": os_release.get("ID"), "packages_from": None, "pending": [], "lists": [],
-                             "problems": [], "installed_count": None}
+    state: dict[str, Any] = {
+        "family": family,
+        "os": os_release.get("PRETTY_NAME") or os_release.get("ID"),
+        "os_id": os_release.get("ID"),
+        "packages_from": None,
+        "pending": [],
+        "lists": [],
+        "problems": [],
+        "installed_count": None,
+    }
     installed: Any = None
     if family == "debian":
         try:
@@ -791,9 +866,10 @@ def collect(root: str, data: dict[str, Any], control_plane_version: str | None =
     state["components"] = component_versions(root, family, installed, live)
     own_apiserver = apiserver_version(root)
     apiserver = control_plane_version or own_apiserver
-    state["apiserver"] = {"version": apiserver,
-                          "from": "control_plane_version" if control_plane_version else
-                          ("/etc/kubernetes/manifests/kube-apiserver.yaml" if own_apiserver else None)}
+    state["apiserver"] = {
+        "version": apiserver,
+        "from": "control_plane_version" if control_plane_version else ("/etc/kubernetes/manifests/kube-apiserver.yaml" if own_apiserver else None),
+    }
     kubelet = (state["components"].get("kubelet") or {}).get("release")
     state["skew"] = skew(kubelet, apiserver)
     table = list(data.get("container_escape_cves") or [])
@@ -805,8 +881,7 @@ def collect(root: str, data: dict[str, Any], control_plane_version: str | None =
 
 
 def _list_info(lists: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    return [{"file": item["node_path"], "suite": item.get("suite"), "age_days": round((now - item["mtime"]) / 86400, 1)}
-            for item in lists]
+    return [{"file": item["node_path"], "suite": item.get("suite"), "age_days": round((now - item["mtime"]) / 86400, 1)} for item in lists]
 
 
 def _severity_of(item: dict[str, Any], default: str) -> str:
@@ -815,102 +890,197 @@ def _severity_of(item: dict[str, Any], default: str) -> str:
     return default
 
 
-def findings(state: dict[str, Any], cluster: str | None, node: str | None,
-             data: dict[str, Any]) -> list[dict[str, Any]]:
+def findings(state: dict[str, Any], cluster: str | None, node: str | None, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The KS-NODE findings of one node (docs/node-currency.md)."""
     out = []
     refs = data.get("references") or {}
     default_sev = data.get("default_update_severity") or "medium"
 
-    def add(fid: str, title: str, status: str, severity: str, evidence: dict[str, Any], remediation: str = "",
-            resource: dict[str, Any] | None = None, description: str = "", references: list[str] | None = None,
-            discriminator: str | None = None) -> None:
-        out.append(make_finding(fid, SOURCE, title, status, severity, cluster=cluster, node=node,
-                                resource=resource or {"kind": "Node", "name": node}, evidence=evidence,
-                                remediation=remediation, description=description,
-                                references=references or refs.get(fid) or [], discriminator=discriminator))
+    def add(
+        fid: str,
+        title: str,
+        status: str,
+        severity: str,
+        evidence: dict[str, Any],
+        remediation: str = "",
+        resource: dict[str, Any] | None = None,
+        description: str = "",
+        references: list[str] | None = None,
+        discriminator: str | None = None,
+    ) -> None:
+        out.append(
+            make_finding(
+                fid,
+                SOURCE,
+                title,
+                status,
+                severity,
+                cluster=cluster,
+                node=node,
+                resource=resource or {"kind": "Node", "name": node},
+                evidence=evidence,
+                remediation=remediation,
+                description=description,
+                references=references or refs.get(fid) or [],
+                discriminator=discriminator,
+            )
+        )
 
     family = state["family"]
     # KS-NODE-001 pending security updates (one finding per package, or one pass), KS-NODE-007 not assessable
     if family is None:
-        add("KS-NODE-007", "Pending security updates cannot be assessed on this distribution", "info", "info",
-            {"actual": state.get("os") or "no /etc/os-release", "expected": "Debian/Ubuntu or RHEL family",
-             "note": "supported families: debian (dpkg + apt lists), rhel (rpm + dnf/yum updateinfo)"})
+        add(
+            "KS-NODE-007",
+            "Pending security updates cannot be assessed on this distribution",
+            "info",
+            "info",
+            {
+                "actual": state.get("os") or "no /etc/os-release",
+                "expected": "Debian/Ubuntu or RHEL family",
+                "note": "supported families: debian (dpkg + apt lists), rhel (rpm + dnf/yum updateinfo)",
+            },
+        )
     elif state["packages_from"] is None or (not state["lists"] and state["problems"]):
         # nothing could be read: never a pass
-        add("KS-NODE-007", "Pending security updates could not be read", "warn", "medium",
-            {"actual": "; ".join(state["problems"])[:2000] or "no package data",
-             "expected": "a readable package database and security update lists"},
-            remediation="Make the package data readable (see docs/node-currency.md for the files read).")
+        add(
+            "KS-NODE-007",
+            "Pending security updates could not be read",
+            "warn",
+            "medium",
+            {"actual": "; ".join(state["problems"])[:2000] or "no package data", "expected": "a readable package database and security update lists"},
+            remediation="Make the package data readable (see docs/node-currency.md for the files read).",
+        )
     elif not state["lists"]:
-        add("KS-NODE-007", "No security update lists on the node", "warn", "medium",
-            {"actual": "no security suite list in /var/lib/apt/lists" if family == "debian"
-             else "no cached updateinfo under /var/cache/dnf or /var/cache/yum",
-             "expected": "apt lists of a *-security suite" if family == "debian" else "dnf makecache with updateinfo"},
-            remediation="apt-get update" if family == "debian" else "dnf makecache")
+        add(
+            "KS-NODE-007",
+            "No security update lists on the node",
+            "warn",
+            "medium",
+            {
+                "actual": "no security suite list in /var/lib/apt/lists"
+                if family == "debian"
+                else "no cached updateinfo under /var/cache/dnf or /var/cache/yum",
+                "expected": "apt lists of a *-security suite" if family == "debian" else "dnf makecache with updateinfo",
+            },
+            remediation="apt-get update" if family == "debian" else "dnf makecache",
+        )
     else:
         for item in state["pending"]:
             severity = _severity_of(item, default_sev)
-            evidence = {"package": item["package"], "installed_version": item["installed_version"],
-                        "fixed_version": item["fixed_version"], "arch": item["arch"]}
+            evidence = {
+                "package": item["package"],
+                "installed_version": item["installed_version"],
+                "fixed_version": item["fixed_version"],
+                "arch": item["arch"],
+            }
             if item.get("advisory"):
                 evidence["advisory"] = item["advisory"]
                 evidence["severity_given"] = item.get("severity")
             else:
                 evidence["suite"] = item.get("suite")
                 evidence["note"] = "apt lists carry no severity: %s by default" % default_sev
-            add("KS-NODE-001", "Security update pending for %s" % item["package"], "fail", severity, evidence,
+            add(
+                "KS-NODE-001",
+                "Security update pending for %s" % item["package"],
+                "fail",
+                severity,
+                evidence,
                 remediation=("apt-get install --only-upgrade %s" if family == "debian" else "dnf upgrade --advisory %s")
                 % (item["package"] if family == "debian" else item.get("advisory") or item["package"]),
-                resource={"kind": "Package", "name": item["package"]}, discriminator=item["arch"])
+                resource={"kind": "Package", "name": item["package"]},
+                discriminator=item["arch"],
+            )
         if not state["pending"] and not state["problems"]:
-            add("KS-NODE-001", "No pending security updates", "pass", "high",
-                {"actual": "0 pending", "expected": "0 pending",
-                 "file": ", ".join(lst["file"] for lst in state["lists"])[:1000]})
+            add(
+                "KS-NODE-001",
+                "No pending security updates",
+                "pass",
+                "high",
+                {"actual": "0 pending", "expected": "0 pending", "file": ", ".join(lst["file"] for lst in state["lists"])[:1000]},
+            )
         if state["problems"]:
-            add("KS-NODE-007", "Some package data could not be read", "warn", "low",
-                {"actual": "; ".join(state["problems"])[:2000], "expected": "every list readable"})
+            add(
+                "KS-NODE-007",
+                "Some package data could not be read",
+                "warn",
+                "low",
+                {"actual": "; ".join(state["problems"])[:2000], "expected": "every list readable"},
+            )
         stale = [lst for lst in state["lists"] if lst["age_days"] > data.get("stale_list_days", STALE_LIST_DAYS)]
         if stale:
-            add("KS-NODE-008", "Security update lists are stale", "warn", "low",
-                {"actual": "; ".join("%s %.0f days old" % (s["file"], s["age_days"]) for s in stale)[:2000],
-                 "expected": "refreshed within %d days" % data.get("stale_list_days", STALE_LIST_DAYS),
-                 "note": "updates published since then are not counted"},
-                remediation="apt-get update" if family == "debian" else "dnf makecache")
+            add(
+                "KS-NODE-008",
+                "Security update lists are stale",
+                "warn",
+                "low",
+                {
+                    "actual": "; ".join("%s %.0f days old" % (s["file"], s["age_days"]) for s in stale)[:2000],
+                    "expected": "refreshed within %d days" % data.get("stale_list_days", STALE_LIST_DAYS),
+                    "note": "updates published since then are not counted",
+                },
+                remediation="apt-get update" if family == "debian" else "dnf makecache",
+            )
     # KS-NODE-002 reboot required
     reboot = state["reboot"]
-    evidence = {"actual": "; ".join(reboot["reasons"]) or "no reboot pending", "expected": "no reboot pending",
-                "running_kernel": reboot["running_kernel"], "newest_kernel": reboot["newest_kernel"],
-                "uptime_days": round(state["uptime_seconds"] / 86400, 1) if state.get("uptime_seconds") else None}
+    evidence = {
+        "actual": "; ".join(reboot["reasons"]) or "no reboot pending",
+        "expected": "no reboot pending",
+        "running_kernel": reboot["running_kernel"],
+        "newest_kernel": reboot["newest_kernel"],
+        "uptime_days": round(state["uptime_seconds"] / 86400, 1) if state.get("uptime_seconds") else None,
+    }
     if reboot["packages"]:
         evidence["packages"] = ", ".join(reboot["packages"])[:1000]
-    add("KS-NODE-002", "Node needs a reboot to run its updated packages" if reboot["required"]
-        else "No reboot pending", "fail" if reboot["required"] else "pass", "high", evidence,
-        remediation="Drain the node, reboot it, uncordon it (kubesec.cluster.node_updates reboots when allowed).")
+    add(
+        "KS-NODE-002",
+        "Node needs a reboot to run its updated packages" if reboot["required"] else "No reboot pending",
+        "fail" if reboot["required"] else "pass",
+        "high",
+        evidence,
+        remediation="Drain the node, reboot it, uncordon it (kubesec.cluster.node_updates reboots when allowed).",
+    )
     # KS-NODE-003 automatic security updates
     auto = state["auto_updates"]
     if auto["configured"] is not None:
-        add("KS-NODE-003", "Automatic security updates are %s" % ("configured" if auto["configured"] else "not configured"),
-            "pass" if auto["configured"] else "warn", "low",
+        add(
+            "KS-NODE-003",
+            "Automatic security updates are %s" % ("configured" if auto["configured"] else "not configured"),
+            "pass" if auto["configured"] else "warn",
+            "low",
             {"actual": auto["evidence"], "expected": "%s applying security updates" % auto["how"]},
-            remediation=("apt-get install unattended-upgrades; APT::Periodic::Unattended-Upgrade \"1\";"
-                         if family == "debian" else
-                         "dnf install dnf-automatic; systemctl enable --now dnf-automatic-install.timer"))
+            remediation=(
+                'apt-get install unattended-upgrades; APT::Periodic::Unattended-Upgrade "1";'
+                if family == "debian"
+                else "dnf install dnf-automatic; systemctl enable --now dnf-automatic-install.timer"
+            ),
+        )
     # KS-NODE-004 kubelet skew
     sk = state["skew"]
     if sk["state"] == "unknown":
         if (state["components"].get("kubelet") or {}).get("release"):
-            add("KS-NODE-004", "Kubelet version skew not checked: control-plane version unknown", "info", "info",
-                {"actual": "kubelet %s, kube-apiserver unknown" % sk["kubelet"],
-                 "expected": "kubesec_control_plane_version or reports/<cluster>/cluster_facts.json (playbooks/onboard.yml)"})
+            add(
+                "KS-NODE-004",
+                "Kubelet version skew not checked: control-plane version unknown",
+                "info",
+                "info",
+                {
+                    "actual": "kubelet %s, kube-apiserver unknown" % sk["kubelet"],
+                    "expected": "kubesec_control_plane_version or reports/<cluster>/cluster_facts.json (playbooks/onboard.yml)",
+                },
+            )
     else:
-        add("KS-NODE-004", "Kubelet version skew %s the version-skew policy" % (
-            "within" if sk["state"] == "ok" else "outside"), "pass" if sk["state"] == "ok" else "fail", "high",
-            {"actual": "kubelet %s, kube-apiserver %s%s" % (sk["kubelet"], sk["apiserver"],
-                                                             "" if sk["state"] == "ok" else ": " + sk["why"]),
-             "expected": "kubelet not newer than kube-apiserver and at most 3 minor versions older (2 before 1.25)",
-             "source": state["apiserver"]["from"]},
-            remediation="Upgrade the kubelet within the supported skew (kubeadm upgrade node, then the kubelet package).")
+        add(
+            "KS-NODE-004",
+            "Kubelet version skew %s the version-skew policy" % ("within" if sk["state"] == "ok" else "outside"),
+            "pass" if sk["state"] == "ok" else "fail",
+            "high",
+            {
+                "actual": "kubelet %s, kube-apiserver %s%s" % (sk["kubelet"], sk["apiserver"], "" if sk["state"] == "ok" else ": " + sk["why"]),
+                "expected": "kubelet not newer than kube-apiserver and at most 3 minor versions older (2 before 1.25)",
+                "source": state["apiserver"]["from"],
+            },
+            remediation="Upgrade the kubelet within the supported skew (kubeadm upgrade node, then the kubelet package).",
+        )
     # KS-NODE-005 runc, KS-NODE-006 containerd: known container-escape CVEs
     for fid, component in (("KS-NODE-005", "runc"), ("KS-NODE-006", "containerd")):
         comp = state["components"].get(component)
@@ -918,24 +1088,36 @@ def findings(state: dict[str, Any], cluster: str | None, node: str | None,
             continue
         hits = state["cves"].get(component) or []
         cve_refs = [row["source"] for row in hits if row.get("source")]
-        evidence = {"package": comp.get("package") or component, "installed_version": comp["version"],
-                    "actual": "%s %s (%s)" % (component, comp["release"], comp["from"])}
+        evidence = {
+            "package": comp.get("package") or component,
+            "installed_version": comp["version"],
+            "actual": "%s %s (%s)" % (component, comp["release"], comp["from"]),
+        }
         if hits:
-            worst = min((normalize_severity(row.get("severity"), "high") for row in hits),
-                        key=lambda s: ["critical", "high", "medium", "low", "info", "unknown"].index(s))
+            worst = min(
+                (normalize_severity(row.get("severity"), "high") for row in hits),
+                key=["critical", "high", "medium", "low", "info", "unknown"].index,
+            )
             evidence["expected"] = "; ".join("%s fixed in %s" % (row["cve"], "/".join(row["fixed"])) for row in hits)
             evidence["fixed_version"] = "/".join(hits[-1]["fixed"])
             if comp.get("package"):
-                evidence["note"] = ("read from the package version: a distribution package may carry a backported "
-                                    "fix; if its advisory says so, waive this finding with the advisory id")
-            add(fid, "%s %s is older than the fix of %s" % (component, comp["release"],
-                                                           ", ".join(row["cve"] for row in hits)), "fail", worst,
-                evidence, references=cve_refs, remediation="Upgrade %s to a fixed release." % component,
-                description="; ".join("%s: %s" % (row["cve"], row.get("title", "")) for row in hits))
+                evidence["note"] = (
+                    "read from the package version: a distribution package may carry a backported "
+                    "fix; if its advisory says so, waive this finding with the advisory id"
+                )
+            add(
+                fid,
+                "%s %s is older than the fix of %s" % (component, comp["release"], ", ".join(row["cve"] for row in hits)),
+                "fail",
+                worst,
+                evidence,
+                references=cve_refs,
+                remediation="Upgrade %s to a fixed release." % component,
+                description="; ".join("%s: %s" % (row["cve"], row.get("title", "")) for row in hits),
+            )
         else:
             evidence["expected"] = "newer than the fixes of the container-escape CVEs in the table"
-            add(fid, "%s %s has the fixes of the known container-escape CVEs" % (component, comp["release"]),
-                "pass", "high", evidence)
+            add(fid, "%s %s has the fixes of the known container-escape CVEs" % (component, comp["release"]), "pass", "high", evidence)
     return out
 
 
@@ -946,20 +1128,33 @@ def summary(state: dict[str, Any]) -> dict[str, Any]:
         sev = item.get("severity") or "unrated"
         by_sev[sev] = by_sev.get(sev, 0) + 1
     comps = state["components"]
-    return {"family": state["family"], "os": state.get("os"), "pending_security": len(state["pending"]),
-            "pending_by_severity": by_sev, "reboot_required": state["reboot"]["required"],
-            "running_kernel": state["reboot"]["running_kernel"], "uptime_days":
-            round(state["uptime_seconds"] / 86400, 1) if state.get("uptime_seconds") else None,
-            "auto_updates": state["auto_updates"]["configured"],
-            "kubelet": (comps.get("kubelet") or {}).get("release"), "runc": (comps.get("runc") or {}).get("release"),
-            "containerd": (comps.get("containerd") or {}).get("release"),
-            "cri-o": (comps.get("cri-o") or {}).get("release"), "skew": state["skew"]["state"],
-            "assessed": bool(state["lists"]) and state["packages_from"] is not None}
+    return {
+        "family": state["family"],
+        "os": state.get("os"),
+        "pending_security": len(state["pending"]),
+        "pending_by_severity": by_sev,
+        "reboot_required": state["reboot"]["required"],
+        "running_kernel": state["reboot"]["running_kernel"],
+        "uptime_days": round(state["uptime_seconds"] / 86400, 1) if state.get("uptime_seconds") else None,
+        "auto_updates": state["auto_updates"]["configured"],
+        "kubelet": (comps.get("kubelet") or {}).get("release"),
+        "runc": (comps.get("runc") or {}).get("release"),
+        "containerd": (comps.get("containerd") or {}).get("release"),
+        "cri-o": (comps.get("cri-o") or {}).get("release"),
+        "skew": state["skew"]["state"],
+        "assessed": bool(state["lists"]) and state["packages_from"] is not None,
+    }
 
 
-def assess(root: str, data: dict[str, Any], cluster: str | None = None, node: str | None = None,
-           control_plane_version: str | None = None, live: bool | None = None,
-           now: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def assess(
+    root: str,
+    data: dict[str, Any],
+    cluster: str | None = None,
+    node: str | None = None,
+    control_plane_version: str | None = None,
+    live: bool | None = None,
+    now: float | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(findings, currency state with its summary) of one node."""
     state = collect(root, data, control_plane_version=control_plane_version, live=live, now=now)
     state["summary"] = summary(state)

@@ -52,8 +52,7 @@ def resolve(root: Optional[str], path: object) -> str:
         part = pending.pop(0)
         if part == "..":
             if not done:
-                raise NodePathError("node path %s leaves the node root %s%s; refused"
-                                    % (text, root, " (through the symlink %s)" % via if via else ""))
+                raise NodePathError("node path %s leaves the node root %s%s; refused" % (text, root, " (through the symlink %s)" % via if via else ""))
             done.pop()
             continue
         candidate = os.path.join(base, *done, part)

@@ -44,8 +44,7 @@ class NodeFileError(KubesecError):
 class WriteSetError(NodeFileError):
     """A write of a file set failed; `written` files are changed on the node, `restored` were put back."""
 
-    def __init__(self, message: str, written: Sequence[Any] = (), restored: Sequence[str] = (),
-                 backups: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, message: str, written: Sequence[Any] = (), restored: Sequence[str] = (), backups: Optional[Dict[str, str]] = None) -> None:
         super().__init__(message)
         self.written = list(written)
         self.restored = list(restored)
@@ -104,8 +103,10 @@ def lock(real: str, timeout: float = 30.0, name: Optional[str] = None) -> Iterat
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise NodeFileError("cannot lock %s: %s" % (path, exc.strerror or exc)) from None
             if time.monotonic() >= deadline:
-                raise NodeFileError("another run is changing %s: its lock %s is still held after %g s; nothing "
-                                    "was changed, run again when it has finished" % (name, path, timeout)) from None
+                raise NodeFileError(
+                    "another run is changing %s: its lock %s is still held after %g s; nothing "
+                    "was changed, run again when it has finished" % (name, path, timeout)
+                ) from None
             time.sleep(0.05)
             continue
         if _same_file(fd, path):
@@ -134,8 +135,7 @@ def _stage(change: Change, new_mode: int, prepare: Optional[Prepare]) -> str:
     """Write change['after'] to a temp file beside the target (_io.write_temp); returns its path."""
     real, name = change["real"], change.get("path") or change["real"]
     try:
-        return _io.write_temp(real, change["after"], new_mode=new_mode, prefix=TEMP_PREFIX, name=name,
-                              prepare=prepare)
+        return _io.write_temp(real, change["after"], new_mode=new_mode, prefix=TEMP_PREFIX, name=name, prepare=prepare)
     except _io.WriteError as exc:
         raise NodeFileError(str(exc)) from None
 
@@ -162,8 +162,9 @@ def _keep_original(real: str) -> str:
     raise OSError(errno.EEXIST, "no free name for a copy of the original", real)
 
 
-def write_set(changes: Sequence[Change], backup: Optional[Callable[[str], Optional[str]]] = None, new_mode: int = 0o600,
-              prepare: Optional[Prepare] = None) -> Dict[str, str]:
+def write_set(
+    changes: Sequence[Change], backup: Optional[Callable[[str], Optional[str]]] = None, new_mode: int = 0o600, prepare: Optional[Prepare] = None
+) -> Dict[str, str]:
     """Write [{path, real, after}] all or nothing. Returns {real: backup real path} (empty without `backup`).
 
     backup(real) -> path of the backup copy to make before the change (None: no backup). prepare(tmp, real) may
@@ -204,8 +205,7 @@ def write_set(changes: Sequence[Change], backup: Optional[Callable[[str], Option
             _discard(keep)
         for copy in backups.values():
             _discard(copy)
-        raise NodeFileError("cannot back up %s before changing it: %s; nothing was changed"
-                            % (exc.filename or "a file", exc.strerror or exc)) from None
+        raise NodeFileError("cannot back up %s before changing it: %s; nothing was changed" % (exc.filename or "a file", exc.strerror or exc)) from None
     written: List[Change] = []
     try:
         for change, tmp in staged:
@@ -232,8 +232,10 @@ def write_set(changes: Sequence[Change], backup: Optional[Callable[[str], Option
             _discard(keep)
         message = "cannot replace %s: %s" % (failed.get("path") or failed["real"], exc.strerror or exc)
         if lost:
-            message += ("; %s could NOT be put back: restore from the backups (%s)"
-                        % (", ".join(lost), ", ".join("%s -> %s" % item for item in sorted(backups.items())) or "none"))
+            message += "; %s could NOT be put back: restore from the backups (%s)" % (
+                ", ".join(lost),
+                ", ".join("%s -> %s" % item for item in sorted(backups.items())) or "none",
+            )
         elif restored:
             message += "; %s put back as before, nothing is changed" % ", ".join(restored)
         else:
@@ -254,4 +256,5 @@ def selinux_prepare(module: Any) -> Optional[Prepare]:
         context = module.selinux_context(real)
         if context and not module.set_context_if_different(tmp, context, False):
             raise OSError("cannot set the SELinux context of %s" % tmp)
+
     return prepare

@@ -24,8 +24,7 @@ from typing import Any, Dict, Iterator, Optional, Pattern, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
-_NS = {"ns": 1, "us": 10 ** 3, "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9,
-       "d": 86400 * 10 ** 9, "w": 604800 * 10 ** 9}
+_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 604800 * 10**9}
 
 GO = "go"
 DAYS = "days"
@@ -34,10 +33,31 @@ _UNITS = {
     GO: {"ns": "ns", "us": "us", "\u00b5s": "us", "\u03bcs": "us", "ms": "ms", "s": "s", "m": "m", "h": "h"},
 }
 _UNITS[DAYS] = dict(_UNITS[GO], d="d", w="w")
-_UNITS[WORDS] = dict(_UNITS[DAYS], nanosecond="ns", nanoseconds="ns", microsecond="us", microseconds="us",
-                     millisecond="ms", milliseconds="ms", sec="s", secs="s", second="s", seconds="s", min="m",
-                     mins="m", minute="m", minutes="m", hr="h", hrs="h", hour="h", hours="h", day="d", days="d",
-                     week="w", weeks="w")
+_UNITS[WORDS] = dict(
+    _UNITS[DAYS],
+    nanosecond="ns",
+    nanoseconds="ns",
+    microsecond="us",
+    microseconds="us",
+    millisecond="ms",
+    milliseconds="ms",
+    sec="s",
+    secs="s",
+    second="s",
+    seconds="s",
+    min="m",
+    mins="m",
+    minute="m",
+    minutes="m",
+    hr="h",
+    hrs="h",
+    hour="h",
+    hours="h",
+    day="d",
+    days="d",
+    week="w",
+    weeks="w",
+)
 _NUMBER = r"(\d+\.?\d*|\.\d+)"  # Go: digits with an optional fraction, or a fraction alone; not "."
 _PART: Dict[str, Pattern[str]] = {}
 for _dialect, _table in _UNITS.items():
@@ -46,8 +66,8 @@ for _dialect, _table in _UNITS.items():
         _PART[_dialect] = re.compile(_NUMBER + "(" + _alternatives + ")")
     else:
         _PART[_dialect] = re.compile(r"\s*" + _NUMBER + r"\s*(" + _alternatives + r")\s*", re.IGNORECASE)
-GO_MAX_NS = 2 ** 63 - 1   # Go's time.Duration is an int64 of nanoseconds
-MAX_TEXT = 200            # bounded work for any input; no real duration is this long
+GO_MAX_NS = 2**63 - 1  # Go's time.Duration is an int64 of nanoseconds
+MAX_TEXT = 200  # bounded work for any input; no real duration is this long
 
 
 class ParseError(KubesecError, ValueError):
@@ -112,8 +132,12 @@ def find_version(text: Optional[str]) -> Optional[Dict[str, Any]]:
     match = _VERSION_IN_TEXT.search(text or "")
     if not match:
         return None
-    return {"version": match.group(0), "minor": "%s.%s" % (match.group(1), match.group(2)),
-            "major_minor": (int(match.group(1)), int(match.group(2))), "suffix": match.group(4) or ""}
+    return {
+        "version": match.group(0),
+        "minor": "%s.%s" % (match.group(1), match.group(2)),
+        "major_minor": (int(match.group(1)), int(match.group(2))),
+        "suffix": match.group(4) or "",
+    }
 
 
 def parse_version(text: object) -> Tuple[int, int, Optional[int]]:
@@ -143,11 +167,11 @@ def is_dns1123_label(value: object) -> bool:
 
 
 def is_dns1123_subdomain(value: object) -> bool:
-    return (isinstance(value, str) and len(value) <= DNS1123_SUBDOMAIN_MAX
-            and bool(DNS1123_SUBDOMAIN.fullmatch(value)))
+    return isinstance(value, str) and len(value) <= DNS1123_SUBDOMAIN_MAX and bool(DNS1123_SUBDOMAIN.fullmatch(value))
 
 
 # ------------------------------------------------------------------------------------------------ GC pause
+
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:

@@ -74,8 +74,7 @@ def parse_debian(version: str) -> tuple[int, str, str]:
         if not revision or not re.match(r"^[A-Za-z0-9.+~]+$", revision):
             raise VersionError("Debian version %r: bad debian_revision %r" % (version, revision))
     if not upstream or not _DEB_UPSTREAM.match(upstream):
-        raise VersionError("Debian version %r: the upstream_version must start with a digit and use only "
-                           "alphanumerics and . + ~ - :" % (version,))
+        raise VersionError("Debian version %r: the upstream_version must start with a digit and use only alphanumerics and . + ~ - :" % (version,))
     return epoch, upstream, revision
 
 
@@ -214,8 +213,8 @@ def upstream_compare(a: str, b: str) -> int:
     ra, rb = upstream_release(a), upstream_release(b)
     if ra is None or rb is None:
         raise VersionError("not an upstream release number: %r" % (a if ra is None else b,))
-    core_a, _, pre_a = ra.partition("-")
-    core_b, _, pre_b = rb.partition("-")
+    core_a, _sep, pre_a = ra.partition("-")
+    core_b, _sep, pre_b = rb.partition("-")
     nums_a = [int(x) for x in core_a.split(".")]
     nums_b = [int(x) for x in core_b.split(".")]
     width = max(len(nums_a), len(nums_b))

@@ -46,8 +46,7 @@ def _version(value: Any, where: str) -> str:
 def desired(namespaces: Any, version: Any = "latest") -> Dict[str, Dict[str, str]]:
     """{namespace: {label: value}} for the inventory's ``namespaces`` ({name: {enforce, warn, audit, version}})."""
     if not isinstance(namespaces, dict):
-        raise PsaConfigError("namespaces must be a mapping {namespace: {enforce: baseline, warn: restricted, ...}}, "
-                             "got %s" % type(namespaces).__name__)
+        raise PsaConfigError("namespaces must be a mapping {namespace: {enforce: baseline, warn: restricted, ...}}, got %s" % type(namespaces).__name__)
     default_version = _version(version, "version")
     out: Dict[str, Dict[str, str]] = {}
     for name, levels in sorted(namespaces.items(), key=lambda item: str(item[0])):
@@ -55,12 +54,10 @@ def desired(namespaces: Any, version: Any = "latest") -> Dict[str, Dict[str, str
             raise PsaConfigError("namespaces: %r is not a namespace name (DNS-1123 label)" % (name,))
         where = "namespaces.%s" % name
         if not isinstance(levels, dict) or not levels:
-            raise PsaConfigError("%s must be a mapping with at least one of %s, got %r"
-                                 % (where, ", ".join(MODES), levels))
+            raise PsaConfigError("%s must be a mapping with at least one of %s, got %r" % (where, ", ".join(MODES), levels))
         unknown = sorted(str(key) for key in levels if key not in NAMESPACE_KEYS)
         if unknown:
-            raise PsaConfigError("%s: unknown key(s) %s; expected %s" % (where, ", ".join(unknown),
-                                                                        ", ".join(NAMESPACE_KEYS)))
+            raise PsaConfigError("%s: unknown key(s) %s; expected %s" % (where, ", ".join(unknown), ", ".join(NAMESPACE_KEYS)))
         ns_version = _version(levels.get("version", default_version), where + ".version")
         labels: Dict[str, str] = {}
         for mode in MODES:
@@ -78,20 +75,17 @@ def desired(namespaces: Any, version: Any = "latest") -> Dict[str, Dict[str, str
 
 
 def _psa_labels(labels: Any) -> Dict[str, str]:
-    return {str(k): str(v) for k, v in (labels or {}).items() if str(k).startswith(PREFIX)} \
-        if isinstance(labels, dict) else {}
+    return {str(k): str(v) for k, v in (labels or {}).items() if str(k).startswith(PREFIX)} if isinstance(labels, dict) else {}
 
 
-def plan(current: Dict[str, Optional[Dict[str, Any]]], wanted: Dict[str, Dict[str, str]],
-         state: str) -> List[Dict[str, Any]]:
+def plan(current: Dict[str, Optional[Dict[str, Any]]], wanted: Dict[str, Dict[str, str]], state: str) -> List[Dict[str, Any]]:
     """Changes per namespace: {namespace, before, after (the pod-security labels), patch (JSON merge patch)}.
     `current` maps each listed namespace to its labels as the cluster has them (None: the namespace is missing)."""
     if state not in ("present", "absent"):
         raise PsaConfigError("state must be present or absent, got %r" % (state,))
     missing = sorted(name for name in wanted if current.get(name) is None and name in current)
     if missing and state == "present":
-        raise PsaConfigError("namespace(s) %s listed in the Pod Security settings do not exist in the cluster"
-                             % ", ".join(missing))
+        raise PsaConfigError("namespace(s) %s listed in the Pod Security settings do not exist in the cluster" % ", ".join(missing))
     changes = []
     for name in sorted(wanted):
         if current.get(name) is None:
@@ -102,8 +96,7 @@ def plan(current: Dict[str, Optional[Dict[str, Any]]], wanted: Dict[str, Dict[st
             continue
         patch: Dict[str, Optional[str]] = {key: None for key in before if key not in after}
         patch.update({key: value for key, value in after.items() if before.get(key) != value})
-        changes.append({"namespace": name, "before": before, "after": after,
-                        "patch": {"metadata": {"labels": patch}}})
+        changes.append({"namespace": name, "before": before, "after": after, "patch": {"metadata": {"labels": patch}}})
     return changes
 
 
@@ -114,16 +107,18 @@ def _quote(text: str) -> str:
 def render(wanted: Dict[str, Dict[str, str]], state: str) -> Dict[str, str]:
     """Files for render-only mode: {file name: content}. ``namespace-labels.yaml`` (present: Namespace objects with
     their labels, for kubectl apply or Argo CD) and ``kubectl-label.sh`` (the exact label commands, on or off)."""
-    commands = ["#!/bin/sh", "# Pod Security Admission labels, written by kubesec (pod_security_admission role).",
-                "# state: %s. Run with the cluster's kubeconfig; --overwrite replaces a level set by hand." % state,
-                "set -eu"]
+    commands = [
+        "#!/bin/sh",
+        "# Pod Security Admission labels, written by kubesec (pod_security_admission role).",
+        "# state: %s. Run with the cluster's kubeconfig; --overwrite replaces a level set by hand." % state,
+        "set -eu",
+    ]
     docs = []
     for name in sorted(wanted):
         if state == "present":
             pairs = " ".join(_quote("%s=%s" % item) for item in sorted(wanted[name].items()))
             commands.append("kubectl label --overwrite namespace %s %s" % (name, pairs))
-            docs.append(json.dumps({"apiVersion": "v1", "kind": "Namespace",
-                                    "metadata": {"name": name, "labels": wanted[name]}}, indent=2, sort_keys=True))
+            docs.append(json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": wanted[name]}}, indent=2, sort_keys=True))
         else:
             keys = " ".join("%s%s-" % (PREFIX, suffix) for mode in MODES for suffix in (mode, mode + "-version"))
             commands.append("kubectl label namespace %s %s" % (name, keys))

@@ -59,8 +59,7 @@ def default_config(distribution: str) -> str:
     return "/etc/rancher/%s/config.yaml" % distribution
 
 
-def config_path(distribution: str, argv: Optional[list[str]] = None,
-                env: Optional[dict[str, str]] = None) -> Optional[str]:
+def config_path(distribution: str, argv: Optional[list[str]] = None, env: Optional[dict[str, str]] = None) -> Optional[str]:
     """The config file the process reads: the command line's --config/-c, else the environment, else the default."""
     argv = list(argv or [])
     for index, arg in enumerate(argv):
@@ -83,8 +82,9 @@ def config_files(root: str, path: str) -> list[str]:
         names = []
     except OSError as exc:
         raise RancherConfigError("cannot list %s: %s" % (directory, exc)) from exc
-    dropins = [directory + "/" + name for name in names
-               if name.lower().endswith((".yaml", ".yml")) and not os.path.isdir(_node_path(root, directory + "/" + name))]
+    dropins = [
+        directory + "/" + name for name in names if name.lower().endswith((".yaml", ".yml")) and not os.path.isdir(_node_path(root, directory + "/" + name))
+    ]
     if len(dropins) > MAX_DROPINS:
         raise RancherConfigError("%s holds %d drop-ins (more than %d)" % (directory, len(dropins), MAX_DROPINS))
     return files + dropins
@@ -124,8 +124,11 @@ def _as_list(value: Any) -> list[Any]:
     return [text] if text else []
 
 
-def merge_config(root: str, files: list[str], overrides: Optional[dict[str, dict[str, Any]]] = None,
-                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+def merge_config(
+    root: str,
+    files: list[str],
+    overrides: Optional[dict[str, dict[str, Any]]] = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(values, sources): the merged options ({key: value}, in first-seen order) and the file that set each last.
 
     overrides: {node path: parsed content} read instead of the file (a planned drop-in, before it is written)."""
@@ -151,13 +154,14 @@ def config_args(values: dict[str, Any]) -> list[str]:
     args = []
     for key, value in values.items():
         prefix = "-" if len(key) == 1 else "--"
-        for item in (value if isinstance(value, list) else [value]):
+        for item in value if isinstance(value, list) else [value]:
             args.append("%s%s=%s" % (prefix, key, _text(item)))
     return args
 
 
-def effective_args(root: str, distribution: str, argv: Optional[list[str]], env: Optional[dict[str, str]] = None,
-                   overrides: Optional[dict[str, dict[str, Any]]] = None) -> dict[str, Any]:
+def effective_args(
+    root: str, distribution: str, argv: Optional[list[str]], env: Optional[dict[str, str]] = None, overrides: Optional[dict[str, dict[str, Any]]] = None
+) -> dict[str, Any]:
     """{args, config_file, files, sources}: the arguments the process acts on, config file first.
 
     argv is the process command line as systemd starts it (`/usr/local/bin/k3s server --flag ...`);
@@ -171,8 +175,13 @@ def effective_args(root: str, distribution: str, argv: Optional[list[str]], env:
             files = ([path] if path in files else []) + sorted(dropins, key=lambda name: name.rsplit("/", 1)[1])
     values, sources = merge_config(root, files, overrides)
     split = next((i + 1 for i, arg in enumerate(argv) if arg in SUBCOMMANDS), len(argv))
-    return {"args": argv[:split] + config_args(values) + argv[split:], "config_file": path, "files": files,
-            "sources": sources, "subcommand": argv[split - 1] if split and argv[split - 1] in SUBCOMMANDS else None}
+    return {
+        "args": argv[:split] + config_args(values) + argv[split:],
+        "config_file": path,
+        "files": files,
+        "sources": sources,
+        "subcommand": argv[split - 1] if split and argv[split - 1] in SUBCOMMANDS else None,
+    }
 
 
 def _values_of(args: list[str], name: str) -> list[str]:
@@ -205,9 +214,11 @@ def component_flags(args: list[str], component: str) -> dict[str, str]:
 
 def detect(root: str) -> Optional[str]:
     """'k3s' or 'rke2' from the files the installers write below root, else None (both: the config file decides)."""
-    found = [dist for dist in DISTRIBUTIONS
-             if os.path.isdir(_node_path(root, "/var/lib/rancher/%s" % dist))
-             or os.path.isdir(_node_path(root, "/etc/rancher/%s" % dist))]
+    found = [
+        dist
+        for dist in DISTRIBUTIONS
+        if os.path.isdir(_node_path(root, "/var/lib/rancher/%s" % dist)) or os.path.isdir(_node_path(root, "/etc/rancher/%s" % dist))
+    ]
     if len(found) == 1:
         return found[0]
     with_config = [dist for dist in found if os.path.isfile(_node_path(root, default_config(dist)))]
@@ -220,9 +231,11 @@ def detect(root: str) -> Optional[str]:
 # would lose. Every key of the drop-in is `<component>-arg+:`, so its items are appended to what config.yaml and
 # earlier drop-ins set (those stay as they are) and, coming later, win. Rollback is restoring (or removing) one file.
 DROPIN_NAME = "90-kubesec.yaml"
-DROPIN_HEADER = ("# Written by kubesec (kubesec.cluster.node_hardening / control_plane_hardening): CIS settings for the\n"
-                 "# %s process, appended (key+) to the *-arg lists of %s. Change them through kubesec's\n"
-                 "# inventory (kubesec_cis_controls), not here: kubesec rewrites this file.\n")
+DROPIN_HEADER = (
+    "# Written by kubesec (kubesec.cluster.node_hardening / control_plane_hardening): CIS settings for the\n"
+    "# %s process, appended (key+) to the *-arg lists of %s. Change them through kubesec's\n"
+    "# inventory (kubesec_cis_controls), not here: kubesec rewrites this file.\n"
+)
 
 
 def _flag_text(value: Any) -> str:
@@ -250,8 +263,10 @@ def _dropin_items(path: str, data: dict[str, Any]) -> dict[str, dict[str, str]]:
     for key, value in data.items():
         arg = _text(key)[:-1] if _text(key).endswith("+") else None
         if arg not in by_arg or not isinstance(value, list):
-            raise RancherConfigError("%s holds %r, which kubesec does not write (only <component>-arg+: lists); move "
-                                     "your own settings to config.yaml or another drop-in" % (path, _text(key)))
+            raise RancherConfigError(
+                "%s holds %r, which kubesec does not write (only <component>-arg+: lists); move "
+                "your own settings to config.yaml or another drop-in" % (path, _text(key))
+            )
         flags = items.setdefault(by_arg[arg], {})
         for item in value:
             name, sep, flag_value = _text(item).lstrip("-").partition("=")
@@ -292,8 +307,9 @@ def _overridden_by(argv: list[str], effective: dict[str, Any], component: str, f
     return "%s, which sets %s: without '+' after kubesec's drop-in and replaces its items" % (last, arg)
 
 
-def plan_dropin(root: str, distribution: str, argv: list[str], wanted: dict[str, dict[str, Any]],
-                env: Optional[dict[str, str]] = None, name: str = DROPIN_NAME) -> dict[str, Any]:
+def plan_dropin(
+    root: str, distribution: str, argv: list[str], wanted: dict[str, dict[str, Any]], env: Optional[dict[str, str]] = None, name: str = DROPIN_NAME
+) -> dict[str, Any]:
     """Plan kubesec's drop-in so that each component flag in `wanted` takes effect.
 
     wanted: {component: {--flag: value}}; a value of None removes the flag from kubesec's drop-in (and fails if
@@ -349,26 +365,35 @@ def plan_dropin(root: str, distribution: str, argv: list[str], wanted: dict[str,
         for flag, value in flags.items():
             if value is None:
                 if flag in result:
-                    raise RancherConfigError("cannot remove %s from the %s: %s still sets it (%s=%s)" % (
-                        flag, component, _overridden_by(argv, planned, component, flag), flag, result[flag]))
+                    raise RancherConfigError(
+                        "cannot remove %s from the %s: %s still sets it (%s=%s)"
+                        % (flag, component, _overridden_by(argv, planned, component, flag), flag, result[flag])
+                    )
                 continue
             want = items[component][flag[2:]]
             if result.get(flag) != want:
-                raise RancherConfigError("cannot set %s %s=%s: %s; nothing was changed" % (
-                    component, flag, want, _overridden_by(argv, planned, component, flag)))
+                raise RancherConfigError(
+                    "cannot set %s %s=%s: %s; nothing was changed" % (component, flag, want, _overridden_by(argv, planned, component, flag))
+                )
             if flag in before and before[flag] != want and current.get(component, {}).get(flag[2:]) is None:
                 overridden.append("%s %s=%s" % (component, flag, before[flag]))
     changes = []
     if after_text != before_text:
         changes.append({"path": dropin, "real": real, "before": before_text, "after": after_text})
-    return {"changes": changes, "dropin": dropin, "config_file": path, "created": bool(changes) and not exists,
-            "args_set": sorted(args_set), "args_removed": sorted(args_removed), "overridden": sorted(overridden)}
+    return {
+        "changes": changes,
+        "dropin": dropin,
+        "config_file": path,
+        "created": bool(changes) and not exists,
+        "args_set": sorted(args_set),
+        "args_removed": sorted(args_removed),
+        "overridden": sorted(overridden),
+    }
 
 
 def _dropin_data(items: dict[str, dict[str, str]]) -> dict[str, Any]:
     """What k3s parses from dump_dropin's text (the same data, without reading YAML back)."""
-    return dict(("%s+" % COMPONENT_ARGS[component], ["%s=%s" % (name, flags[name]) for name in sorted(flags)])
-                for component, flags in items.items() if flags)
+    return dict(("%s+" % COMPONENT_ARGS[component], ["%s=%s" % (name, flags[name]) for name in sorted(flags)]) for component, flags in items.items() if flags)
 
 
 def _read_text(root: str, path: str) -> str:

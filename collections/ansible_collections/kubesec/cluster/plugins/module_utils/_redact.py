@@ -34,8 +34,10 @@ from typing import Any, Match, Optional, Pattern, Tuple, overload
 REDACTED = "<redacted>"
 
 # Name parts that mark a value as secret (flags, keys, environment variable names).
-_WORDS = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
-          r"credentials?|session[-_]?id|cookie)")
+_WORDS = (
+    r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
+    r"credentials?|session[-_]?id|cookie)"
+)
 _NAME_CHARS = r"[A-Za-z0-9_.-]"
 # A name ending like this holds a path to a secret, not the secret (--token-auth-file=/etc/...).
 _PATH_NAME = re.compile(r"(?i)[-_.](?:file|path|dir|directory)$")
@@ -46,10 +48,22 @@ _NAME_TRIGGERS = ("pass", "pwd", "secret", "token", "key", "credential", "sessio
 _AUTH_TRIGGERS = ("bearer", "authorization")
 _SHAPE_TRIGGERS = ("eyj", "akia", "asia", "gh", "xox", "private key")
 _PROGRAMS = {
-    "mysql": "mysql", "mysqldump": "mysql", "mysqladmin": "mysql", "mysqlimport": "mysql", "mysqlshow": "mysql",
-    "mysqlcheck": "mysql", "mysqlpump": "mysql", "mysqlsh": "mysql", "mysqlbinlog": "mysql", "mariadb": "mysql",
-    "mariadb-dump": "mysql", "mariadb-admin": "mysql", "mariadb-import": "mysql", "mariadb-check": "mysql",
-    "mariadb-show": "mysql", "mariadbd": "mysql",
+    "mysql": "mysql",
+    "mysqldump": "mysql",
+    "mysqladmin": "mysql",
+    "mysqlimport": "mysql",
+    "mysqlshow": "mysql",
+    "mysqlcheck": "mysql",
+    "mysqlpump": "mysql",
+    "mysqlsh": "mysql",
+    "mysqlbinlog": "mysql",
+    "mariadb": "mysql",
+    "mariadb-dump": "mysql",
+    "mariadb-admin": "mysql",
+    "mariadb-import": "mysql",
+    "mariadb-check": "mysql",
+    "mariadb-show": "mysql",
+    "mariadbd": "mysql",
     "sshpass": "sshpass",
     "curl": "curl",
 }
@@ -57,24 +71,32 @@ _PROGRAM_TRIGGERS = ("mysql", "mariadb", "sshpass", "curl")
 
 _VALUE = r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'<>{}\[\]]+)"
 # --password X, --password=X, -token=X: the flag starts a word.
-_FLAG = re.compile(r"(?i)(?<![A-Za-z0-9_.-])(--?" + _NAME_CHARS + r"{0,40}?" + _WORDS + _NAME_CHARS + r"{0,40}?)"
-                   r"(=|[ \t]++)" + _VALUE)
+_FLAG = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.-])(--?" + _NAME_CHARS + r"{0,40}?" + _WORDS + _NAME_CHARS + r"{0,40}?)"
+    r"(=|[ \t]++)" + _VALUE
+)
 # password=X, DB_PASSWORD: X, "token":"X", ?token=X& (the value ends at blanks, quotes, & , ; } ) < >)
-_PAIR = re.compile(r"(?i)(?<![A-Za-z0-9_.-])(" + _NAME_CHARS + r"{0,40}?" + _WORDS + _NAME_CHARS + r"{0,40}?)"
-                   r"([\"']?[ \t]{0,8}[=:][ \t]{0,8})(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&{}\[\])<>]+)")
+_PAIR = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.-])(" + _NAME_CHARS + r"{0,40}?" + _WORDS + _NAME_CHARS + r"{0,40}?)"
+    r"([\"']?[ \t]{0,8}[=:][ \t]{0,8})(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&{}\[\])<>]+)"
+)
 # Authorization: Bearer X / Basic X / Token X, then any bare "Bearer X"
-_AUTH_HEADER = re.compile(r"(?i)(?<![A-Za-z0-9_-])(authorization[\"']?[ \t]{0,8}[:=][ \t]{0,8}[\"']?"
-                          r"(?:(?:bearer|basic|token|digest|negotiate)[ \t]{1,8})?)"
-                          r"(?!(?:bearer|basic|token|digest|negotiate)(?:[ \t]|$))([^\s\"'<>]+)")
+_AUTH_HEADER = re.compile(
+    r"(?i)(?<![A-Za-z0-9_-])(authorization[\"']?[ \t]{0,8}[:=][ \t]{0,8}[\"']?"
+    r"(?:(?:bearer|basic|token|digest|negotiate)[ \t]{1,8})?)"
+    r"(?!(?:bearer|basic|token|digest|negotiate)(?:[ \t]|$))([^\s\"'<>]+)"
+)
 _BEARER = re.compile(r"(?i)(?<![A-Za-z0-9_-])(bearer[ \t]{1,8})([A-Za-z0-9._~+/=-]{8,})")
 # scheme://user:X@host
-_URL_USERINFO = re.compile(r"(?i)(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://[^/\s:@\"'<>]{0,256}:)"
-                           r"([^@\s/\"'<>]{1,1024})(?=@)")
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://[^/\s:@\"'<>]{0,256}:)"
+    r"([^@\s/\"'<>]{1,1024})(?=@)"
+)
 _TOKEN_SHAPES = (
     re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),  # JWT
-    re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"),                     # AWS key id
-    re.compile(r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,}"),                                  # GitHub
-    re.compile(r"(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}"),                              # Slack
+    re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])"),  # AWS key id
+    re.compile(r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{30,}"),  # GitHub
+    re.compile(r"(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack
 )
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----")
 _PEM_END = "PRIVATE KEY-----"
@@ -105,7 +127,8 @@ def _sub_named(pattern: Pattern[str], text: str, counter: _Counter, name_group: 
         if replacement is None:
             return match.group(0)
         counter.n += 1
-        return match.group(0)[:match.start(last) - match.start(0)] + replacement
+        return match.group(0)[: match.start(last) - match.start(0)] + replacement
+
     return pattern.sub(repl, text)
 
 
@@ -113,6 +136,7 @@ def _sub_value(pattern: Pattern[str], text: str, counter: _Counter) -> str:
     def repl(match: Match[str]) -> str:
         counter.n += 1
         return match.group(1) + REDACTED
+
     return pattern.sub(repl, text)
 
 
@@ -233,11 +257,13 @@ def redact_count(s: Any) -> Tuple[Any, int]:
 
 
 @overload
-def redact_text(s: str) -> str: ...
+def redact_text(s: str) -> str:
+    ...  # fmt: skip
 
 
 @overload
-def redact_text(s: None) -> None: ...
+def redact_text(s: None) -> None:
+    ...  # fmt: skip
 
 
 def redact_text(s: Optional[str]) -> Optional[str]:

@@ -22,6 +22,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 # CSafeLoader when present, a chart with its CRDs is megabytes of YAML) and YAML_IMPORT_ERROR from here.
 try:
     import yaml
+
     HAS_YAML = True
     YAML_IMPORT_ERROR = None
     YAML_LOADER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
@@ -31,9 +32,9 @@ except ImportError as _exc:  # pragma: no cover - nodes without PyYAML get a cle
     YAML_IMPORT_ERROR = str(_exc)
     YAML_LOADER = None
 
-MAX_BYTES = 4 * 1024 * 1024   # a kubeadm kube-apiserver.yaml is ~4 KB, a KubeletConfiguration ~1-2 KB
-MAX_NODES = 100000            # expanded nodes (scalars, sequences, mappings), aliases counted as what they copy
-MAX_DEPTH = 64                # nested collections; a kubeadm manifest has 7
+MAX_BYTES = 4 * 1024 * 1024  # a kubeadm kube-apiserver.yaml is ~4 KB, a KubeletConfiguration ~1-2 KB
+MAX_NODES = 100000  # expanded nodes (scalars, sequences, mappings), aliases counted as what they copy
+MAX_DEPTH = 64  # nested collections; a kubeadm manifest has 7
 
 
 class SafeYAMLError(KubesecError, ValueError):
@@ -69,8 +70,7 @@ def _expanded_size(node: Any, source: str, limit: int) -> int:
         sizes[key] = total
         if total > limit:
             if aliased:
-                raise SafeYAMLError(source, "the document expands to more than %d nodes through its aliases (an "
-                                            "alias bomb?); refused" % limit)
+                raise SafeYAMLError(source, "the document expands to more than %d nodes through its aliases (an alias bomb?); refused" % limit)
             raise SafeYAMLError(source, "the document has more than %d nodes; refused" % limit)
         return total
 
@@ -85,14 +85,14 @@ def _check_depth(text: str, source: str, max_depth: int) -> None:
             depth += 1
             if depth > max_depth:
                 mark = event.start_mark  # the parser marks every event
-                raise SafeYAMLError(source, "collections nested more than %d deep; refused" % max_depth,
-                                    mark.line + 1 if mark else None, mark.column + 1 if mark else None)
+                raise SafeYAMLError(
+                    source, "collections nested more than %d deep; refused" % max_depth, mark.line + 1 if mark else None, mark.column + 1 if mark else None
+                )
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             depth -= 1
 
 
-def load(text: str, source: str, max_nodes: int = MAX_NODES, max_bytes: int = MAX_BYTES,
-         max_depth: int = MAX_DEPTH) -> Any:
+def load(text: str, source: str, max_nodes: int = MAX_NODES, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse one YAML document like yaml.safe_load, within the bounds; raises SafeYAMLError naming `source`."""
     if not HAS_YAML:
         raise SafeYAMLError(source, "PyYAML is not installed on the node (python3-yaml)")

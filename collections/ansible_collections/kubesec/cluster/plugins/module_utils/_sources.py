@@ -34,26 +34,23 @@ class Source(NamedTuple):
 
 SOURCE_TABLE = (
     Source("cis-node", "CIS node checks", "nodes", "cis_nodes", ("cis",), cis=True, benchmark=True),
-    Source("cis-control-plane", "CIS control plane", "control_plane", "control_plane", ("cis_control_plane",),
-           cis=True, benchmark=True),
-    Source("kube-bench", "kube-bench results", None, "kube_bench", ("kube_bench",), cis=True, benchmark=True,
-           areas=("nodes", "control_plane", "workloads", "rbac")),
-    Source("trivy-vulnerability", "Vulnerabilities", "vulnerabilities", "vulnerabilities",
-           ("trivy_operator", "trivy_cli"), order="vulnerability"),
+    Source("cis-control-plane", "CIS control plane", "control_plane", "control_plane", ("cis_control_plane",), cis=True, benchmark=True),
+    Source(
+        "kube-bench", "kube-bench results", None, "kube_bench", ("kube_bench",), cis=True, benchmark=True, areas=("nodes", "control_plane", "workloads", "rbac")
+    ),
+    Source("trivy-vulnerability", "Vulnerabilities", "vulnerabilities", "vulnerabilities", ("trivy_operator", "trivy_cli"), order="vulnerability"),
     Source("trivy-config", "Configuration audit", "workloads", "config", ("trivy_operator", "trivy_cli")),
     Source("trivy-rbac", "RBAC assessment", "rbac", "rbac", ("trivy_operator", "trivy_cli")),
     Source("trivy-infra", "Infrastructure assessment", "control_plane", "infra", ("trivy_operator",)),
     # exposed secrets do not show that the images were scanned for vulnerabilities
-    Source("trivy-exposed-secret", "Exposed secrets", "vulnerabilities", "secrets", ("trivy_operator", "trivy_cli"),
-           grades_area=False),
+    Source("trivy-exposed-secret", "Exposed secrets", "vulnerabilities", "secrets", ("trivy_operator", "trivy_cli"), grades_area=False),
     Source("workload", "Workload hardening", "workloads", "workloads", ("workloads", "workload")),
     Source("falco", "Runtime events (Falco)", "runtime", "runtime", ("falco",), order="event"),
     Source("audit-log", "API audit log", "audit_log", "audit", ("audit_log",), order="event"),
     # written by the node audit (cis_node_audit currency: true) beside the CIS results; graded from its findings
     Source("node-currency", "Node currency", "node_currency", "node_currency", ()),
     # CIS section 5 from the cluster's objects (cluster_policy_audit): 5.1 is RBAC, the rest workloads
-    Source("cis-policies", "CIS section 5 (policies)", None, "cis_policies", ("policies",), benchmark=True,
-           areas=("workloads", "rbac")),
+    Source("cis-policies", "CIS section 5 (policies)", None, "cis_policies", ("policies",), benchmark=True, areas=("workloads", "rbac")),
     # KS-RB-* (RBAC abuse) are RBAC, KS-NET-* / KS-CM-* (exposure, literal secrets) workloads
     Source("cluster-policy", "Cluster policy rules", None, "cluster_policy", ("policies",), areas=("workloads", "rbac")),
 )

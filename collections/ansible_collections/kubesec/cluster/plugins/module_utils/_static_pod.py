@@ -42,15 +42,38 @@ TEMP_PREFIX = _nodewrite.TEMP_PREFIX  # dot-named: the kubelet ignores it
 
 # Boolean flags of the control-plane components: a bare `--profiling` means true and the next list item is
 # never taken as its value (pflag / Go flag semantics for bools).
-BOOLEAN_FLAGS = frozenset((
-    "--anonymous-auth", "--profiling", "--service-account-lookup", "--allow-privileged", "--enable-bootstrap-token-auth",
-    "--service-account-extend-token-expiration", "--audit-log-compress", "--enable-aggregator-routing",
-    "--enable-garbage-collector", "--enable-priority-and-fairness", "--contention-profiling", "--logtostderr",
-    "--use-service-account-credentials", "--leader-elect", "--allocate-node-cidrs", "--configure-cloud-routes",
-    "--enable-hostpath-provisioner", "--enable-dynamic-provisioning", "--enable-taint-manager",
-    "--client-cert-auth", "--peer-client-cert-auth", "--auto-tls", "--peer-auto-tls", "--strict-reconfig-check",
-    "--experimental-initial-corrupt-check", "--enable-v2", "--enable-pprof", "--debug",
-))
+BOOLEAN_FLAGS = frozenset(
+    (
+        "--anonymous-auth",
+        "--profiling",
+        "--service-account-lookup",
+        "--allow-privileged",
+        "--enable-bootstrap-token-auth",
+        "--service-account-extend-token-expiration",
+        "--audit-log-compress",
+        "--enable-aggregator-routing",
+        "--enable-garbage-collector",
+        "--enable-priority-and-fairness",
+        "--contention-profiling",
+        "--logtostderr",
+        "--use-service-account-credentials",
+        "--leader-elect",
+        "--allocate-node-cidrs",
+        "--configure-cloud-routes",
+        "--enable-hostpath-provisioner",
+        "--enable-dynamic-provisioning",
+        "--enable-taint-manager",
+        "--client-cert-auth",
+        "--peer-client-cert-auth",
+        "--auto-tls",
+        "--peer-auto-tls",
+        "--strict-reconfig-check",
+        "--experimental-initial-corrupt-check",
+        "--enable-v2",
+        "--enable-pprof",
+        "--debug",
+    )
+)
 HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
 _FLAG_NAME = re.compile(r"^--[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -73,6 +96,7 @@ def node_path(root: str, path: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- reading
+
 
 def parse_manifest(text: str, path: str) -> dict[str, Any]:
     """Manifest text -> pod dict; raises ManifestError naming the file (and line) on anything but a Pod."""
@@ -113,8 +137,11 @@ def read_manifest(root: str, path: str) -> tuple[Optional[dict[str, Any]], Optio
         return None, str(exc)
 
 
-def find_container(pod: dict[str, Any], name: Optional[str] = None, path: str = "manifest",
-                   ) -> tuple[int, dict[str, Any]]:
+def find_container(
+    pod: dict[str, Any],
+    name: Optional[str] = None,
+    path: str = "manifest",
+) -> tuple[int, dict[str, Any]]:
     """(index, container): the named container, else the only / first one."""
     containers = pod["spec"]["containers"]
     if not name:
@@ -122,8 +149,7 @@ def find_container(pod: dict[str, Any], name: Optional[str] = None, path: str = 
     for index, container in enumerate(containers):
         if container.get("name") == name:
             return index, container
-    raise ManifestError("%s has no container named %r (containers: %s)"
-                        % (path, name, ", ".join(str(c.get("name")) for c in containers)))
+    raise ManifestError("%s has no container named %r (containers: %s)" % (path, name, ", ".join(str(c.get("name")) for c in containers)))
 
 
 def _string_list(container: dict[str, Any], key: str, path: str) -> list[Any]:
@@ -131,8 +157,7 @@ def _string_list(container: dict[str, Any], key: str, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ManifestError("%s: container %s %s must be a list, found %s"
-                            % (path, container.get("name"), key, type(value).__name__))
+        raise ManifestError("%s: container %s %s must be a list, found %s" % (path, container.get("name"), key, type(value).__name__))
     return value
 
 
@@ -163,8 +188,7 @@ def container_env(container: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def manifest_flags(root: str, path: str, container: Optional[str] = None,
-                   boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, Any]:
+def manifest_flags(root: str, path: str, container: Optional[str] = None, boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, Any]:
     """Everything the CIS evaluator needs from one manifest; never raises.
 
     Returns dict(found, flags, env, container, error): found is False when the file does not exist.
@@ -181,11 +205,11 @@ def manifest_flags(root: str, path: str, container: Optional[str] = None,
         argv = container_argv(chosen, path)
     except ManifestError as exc:
         return {"found": True, "flags": {}, "env": {}, "container": None, "error": str(exc)}
-    return {"found": True, "flags": parse_flags(argv, boolean_flags), "env": container_env(chosen),
-            "container": chosen.get("name"), "error": None}
+    return {"found": True, "flags": parse_flags(argv, boolean_flags), "env": container_env(chosen), "container": chosen.get("name"), "error": None}
 
 
 # ---------------------------------------------------------------------------------------------- editing
+
 
 def flag_value_text(name: str, value: Any) -> str:
     """A requested flag value -> its command-line text (lists joined with commas)."""
@@ -216,8 +240,12 @@ def normalize_flag_name(name: Any) -> str:
     return text
 
 
-def _occurrences(items: list[Any], name: str, boolean_flags: Iterable[str], skip_first: bool,
-                 ) -> list[tuple[int, int, Optional[str]]]:
+def _occurrences(
+    items: list[Any],
+    name: str,
+    boolean_flags: Iterable[str],
+    skip_first: bool,
+) -> list[tuple[int, int, Optional[str]]]:
     """Positions of a flag in one list: [(index, length, value)] where length is 1 or 2 (--name value)."""
     found: list[tuple[int, int, Optional[str]]] = []
     index = 1 if skip_first else 0
@@ -233,8 +261,7 @@ def _occurrences(items: list[Any], name: str, boolean_flags: Iterable[str], skip
         if "=" in key:
             found.append((index, 1, key.split("=", 1)[1]))
             index += 1
-        elif name not in boolean_flags and index + 1 < len(items) and isinstance(items[index + 1], str) \
-                and not items[index + 1].startswith("-"):
+        elif name not in boolean_flags and index + 1 < len(items) and isinstance(items[index + 1], str) and not items[index + 1].startswith("-"):
             found.append((index, 2, items[index + 1]))
             index += 2
         else:
@@ -243,8 +270,7 @@ def _occurrences(items: list[Any], name: str, boolean_flags: Iterable[str], skip
     return found
 
 
-def edit_flags(container: dict[str, Any], flags: dict[str, Any], boolean_flags: Iterable[str] = BOOLEAN_FLAGS,
-               path: str = "manifest") -> list[str]:
+def edit_flags(container: dict[str, Any], flags: dict[str, Any], boolean_flags: Iterable[str] = BOOLEAN_FLAGS, path: str = "manifest") -> list[str]:
     """Apply {--flag: value|None} to a container in place; returns the list of flag names that changed.
 
     An existing flag is replaced where it stands (its first occurrence; later duplicates, which would win on
@@ -292,16 +318,14 @@ def _append_target(container: dict[str, Any], path: str) -> str:
         return "command"
     if args:
         return "args"
-    raise ManifestError("%s: container %s has neither command nor args; cannot tell where its flags go"
-                        % (path, container.get("name")))
+    raise ManifestError("%s: container %s has neither command nor args; cannot tell where its flags go" % (path, container.get("name")))
 
 
 def _volume_spec(item: dict[str, Any]) -> dict[str, Any]:
     return {"name": item["name"], "hostPath": {"path": item["hostPath"]}}
 
 
-def edit_volumes(pod: dict[str, Any], container: dict[str, Any], volumes: list[dict[str, Any]],
-                 path: str = "manifest") -> list[str]:
+def edit_volumes(pod: dict[str, Any], container: dict[str, Any], volumes: list[dict[str, Any]], path: str = "manifest") -> list[str]:
     """Add / update / remove hostPath volumes and the container's mounts of them (by name); returns changed names."""
     spec = pod["spec"]
     changed = []
@@ -389,8 +413,7 @@ def semantic_errors(pod: dict[str, Any]) -> list[str]:
         names.append(name)
         host = volume.get("hostPath")
         if isinstance(host, dict) and host.get("type") is not None and host.get("type") not in HOSTPATH_TYPES:
-            errors.append("spec.volumes[%d].hostPath.type %r is not one of %s"
-                          % (index, host.get("type"), ", ".join(t or '""' for t in HOSTPATH_TYPES)))
+            errors.append("spec.volumes[%d].hostPath.type %r is not one of %s" % (index, host.get("type"), ", ".join(t or '""' for t in HOSTPATH_TYPES)))
         if isinstance(host, dict) and not str(host.get("path") or "").startswith("/"):
             errors.append("spec.volumes[%d].hostPath.path %r must be an absolute path" % (index, host.get("path")))
     container_names = []
@@ -415,6 +438,7 @@ def semantic_errors(pod: dict[str, Any]) -> list[str]:
 
 
 if HAS_YAML:
+
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """Double quotes where quoting is needed, as kubeadm writes YAML."""
 
@@ -427,11 +451,17 @@ def dump_manifest(pod: dict[str, Any]) -> str:
     return yaml.dump(pod, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True, width=1000)
 
 
-def plan_text(before: str, path: str = DEFAULT_MANIFEST, container: Optional[str] = None,
-              flags: Optional[dict[str, Any]] = None, volumes: Optional[list[dict[str, Any]]] = None,
-              validate: bool = True, kubernetes_version: str = "1.33",
-              schema_check: Optional[Callable[..., Any]] = None,
-              boolean_flags: Iterable[str] = BOOLEAN_FLAGS) -> dict[str, Any]:
+def plan_text(
+    before: str,
+    path: str = DEFAULT_MANIFEST,
+    container: Optional[str] = None,
+    flags: Optional[dict[str, Any]] = None,
+    volumes: Optional[list[dict[str, Any]]] = None,
+    validate: bool = True,
+    kubernetes_version: str = "1.33",
+    schema_check: Optional[Callable[..., Any]] = None,
+    boolean_flags: Iterable[str] = BOOLEAN_FLAGS,
+) -> dict[str, Any]:
     """Work out the new manifest from its text; nothing is read or written. Raises ManifestError on anything unsafe.
 
     schema_check(pod, kubernetes_version) -> [problem, ...] is the Kubernetes schema check; it runs on the
@@ -452,19 +482,28 @@ def plan_text(before: str, path: str = DEFAULT_MANIFEST, container: Optional[str
     seconds = 0.0
     if changed and validate:
         if schema_check is None:
-            raise ManifestError("validate=true needs the controller's schema check (run the module through its "
-                                "action plugin, kubesec.cluster.static_pod_manifest)")
+            raise ManifestError(
+                "validate=true needs the controller's schema check (run the module through its action plugin, kubesec.cluster.static_pod_manifest)"
+            )
         started = datetime.datetime.now()
         problems = semantic_errors(new_pod) + schema_check(new_pod, kubernetes_version)
         seconds = (datetime.datetime.now() - started).total_seconds()
         if problems:
-            raise ManifestError("refusing to write %s: the result would not be a valid Pod for Kubernetes %s "
-                                "(the kubelet would fail to restart %s): %s"
-                                % (path, kubernetes_version, chosen.get("name"), "; ".join(problems)))
-    return {"before": before, "after": after, "changed": changed, "flags_before": flags_before,
-            "flags_after": flags_after, "flags_changed": flags_changed if changed else [],
-            "volumes_changed": volumes_changed if changed else [], "container": chosen.get("name"),
-            "validation_seconds": round(seconds, 4)}
+            raise ManifestError(
+                "refusing to write %s: the result would not be a valid Pod for Kubernetes %s "
+                "(the kubelet would fail to restart %s): %s" % (path, kubernetes_version, chosen.get("name"), "; ".join(problems))
+            )
+    return {
+        "before": before,
+        "after": after,
+        "changed": changed,
+        "flags_before": flags_before,
+        "flags_after": flags_after,
+        "flags_changed": flags_changed if changed else [],
+        "volumes_changed": volumes_changed if changed else [],
+        "container": chosen.get("name"),
+        "validation_seconds": round(seconds, 4),
+    }
 
 
 def _inside(child: str, parent: str) -> bool:
@@ -476,10 +515,11 @@ def check_backup_dir(root: str, path: str, backup_dir: str) -> str:
     manifests = os.path.dirname(node_path(root, path))
     real = node_path(root, backup_dir)
     if _inside(real, manifests):
-        raise ManifestError("backup_dir %s is inside the static pod manifests directory %s: the kubelet starts "
-                            "every file there as a pod, so a backup copy would run as a second %s; choose a "
-                            "directory outside it (default %s)"
-                            % (backup_dir, os.path.dirname(path), os.path.basename(path), DEFAULT_BACKUP_DIR))
+        raise ManifestError(
+            "backup_dir %s is inside the static pod manifests directory %s: the kubelet starts "
+            "every file there as a pod, so a backup copy would run as a second %s; choose a "
+            "directory outside it (default %s)" % (backup_dir, os.path.dirname(path), os.path.basename(path), DEFAULT_BACKUP_DIR)
+        )
     return real
 
 
@@ -487,8 +527,7 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_for_change(root: str, path: str = DEFAULT_MANIFEST, backup_enabled: bool = True,
-                    backup_dir: str = DEFAULT_BACKUP_DIR) -> dict[str, Any]:
+def read_for_change(root: str, path: str = DEFAULT_MANIFEST, backup_enabled: bool = True, backup_dir: str = DEFAULT_BACKUP_DIR) -> dict[str, Any]:
     """Node side, step 1: the manifest's text and checksum (and the backup directory checked). Reads only."""
     if backup_enabled:
         check_backup_dir(root, path, backup_dir)
@@ -508,9 +547,16 @@ def backup_path(backup_real: str, stamp: Optional[str] = None) -> Callable[[str]
     return lambda real: os.path.join(backup_real, "%s.%s" % (os.path.basename(real), stamp))
 
 
-def write_checked(root: str, path: str, content: str, expected_sha256: str, backup_enabled: bool = True,
-                  backup_dir: str = DEFAULT_BACKUP_DIR, lock_timeout: float = 60,
-                  prepare: Optional[Callable[[str, str], Any]] = None) -> dict[str, Any]:
+def write_checked(
+    root: str,
+    path: str,
+    content: str,
+    expected_sha256: str,
+    backup_enabled: bool = True,
+    backup_dir: str = DEFAULT_BACKUP_DIR,
+    lock_timeout: float = 60,
+    prepare: Optional[Callable[[str, str], Any]] = None,
+) -> dict[str, Any]:
     """Node side, step 2: under the manifest's lock, write `content` only if the file still has expected_sha256.
 
     Raises ChangedMeanwhile (nothing written) when it does not. Returns {"backup_file": path or None}.
@@ -521,10 +567,12 @@ def write_checked(root: str, path: str, content: str, expected_sha256: str, back
         with _nodewrite.lock(real, timeout=lock_timeout, name=path):
             current = read_for_change(root, path, False)
             if current["sha256"] != expected_sha256:
-                raise ChangedMeanwhile("%s changed after it was read (sha256 %s, read as %s); nothing was written"
-                                       % (path, current["sha256"][:12], expected_sha256[:12]))
-            backups = _nodewrite.write_set([{"path": path, "real": real, "after": content}],
-                                           backup=backup_path(backup_real) if backup_real else None, prepare=prepare)
+                raise ChangedMeanwhile(
+                    "%s changed after it was read (sha256 %s, read as %s); nothing was written" % (path, current["sha256"][:12], expected_sha256[:12])
+                )
+            backups = _nodewrite.write_set(
+                [{"path": path, "real": real, "after": content}], backup=backup_path(backup_real) if backup_real else None, prepare=prepare
+            )
     except _nodewrite.WriteSetError as exc:
         raise ManifestError(str(exc)) from None
     except _nodewrite.NodeFileError as exc:
@@ -532,11 +580,19 @@ def write_checked(root: str, path: str, content: str, expected_sha256: str, back
     return {"backup_file": backups.get(real)}
 
 
-def change(read: Callable[[], dict[str, Any]], write: Callable[[str, str], dict[str, Any]],
-           path: str = DEFAULT_MANIFEST, container: Optional[str] = None, flags: Optional[dict[str, Any]] = None,
-           volumes: Optional[list[dict[str, Any]]] = None, validate: bool = True, kubernetes_version: str = "1.33",
-           check_mode: bool = False, schema_check: Optional[Callable[..., Any]] = None,
-           attempts: int = 3) -> dict[str, Any]:
+def change(
+    read: Callable[[], dict[str, Any]],
+    write: Callable[[str, str], dict[str, Any]],
+    path: str = DEFAULT_MANIFEST,
+    container: Optional[str] = None,
+    flags: Optional[dict[str, Any]] = None,
+    volumes: Optional[list[dict[str, Any]]] = None,
+    validate: bool = True,
+    kubernetes_version: str = "1.33",
+    check_mode: bool = False,
+    schema_check: Optional[Callable[..., Any]] = None,
+    attempts: int = 3,
+) -> dict[str, Any]:
     """Read, plan, write guarded by the checksum of what was read; re-read and re-plan when it changed meanwhile.
 
     read() -> {"text", "sha256"}; write(content, sha256) -> {"backup_file"} or raises ChangedMeanwhile.
@@ -544,16 +600,21 @@ def change(read: Callable[[], dict[str, Any]], write: Callable[[str, str], dict[
     """
     for _attempt in range(attempts):
         current = read()
-        result = plan_text(current["text"], path, container, flags, volumes, validate, kubernetes_version,
-                           schema_check)
-        out = {"changed": result["changed"], "path": path, "container": result["container"],
-               "flags_before": result["flags_before"], "flags_after": result["flags_after"],
-               "flags_changed": result["flags_changed"], "volumes_changed": result["volumes_changed"],
-               "backup_file": None, "validation_seconds": result["validation_seconds"]}
+        result = plan_text(current["text"], path, container, flags, volumes, validate, kubernetes_version, schema_check)
+        out = {
+            "changed": result["changed"],
+            "path": path,
+            "container": result["container"],
+            "flags_before": result["flags_before"],
+            "flags_after": result["flags_after"],
+            "flags_changed": result["flags_changed"],
+            "volumes_changed": result["volumes_changed"],
+            "backup_file": None,
+            "validation_seconds": result["validation_seconds"],
+        }
         if not result["changed"]:
             return out
-        out["diff"] = {"before": result["before"], "after": result["after"], "before_header": path,
-                       "after_header": path}
+        out["diff"] = {"before": result["before"], "after": result["after"], "before_header": path, "after_header": path}
         if check_mode:
             return out
         try:
@@ -561,17 +622,33 @@ def change(read: Callable[[], dict[str, Any]], write: Callable[[str, str], dict[
         except ChangedMeanwhile:
             continue
         return out
-    raise ManifestError("%s kept changing while it was being planned (%d tries); nothing was written by this run"
-                        % (path, attempts))
+    raise ManifestError("%s kept changing while it was being planned (%d tries); nothing was written by this run" % (path, attempts))
 
 
-def apply(root: str, path: str = DEFAULT_MANIFEST, container: Optional[str] = None,
-          flags: Optional[dict[str, Any]] = None, volumes: Optional[list[dict[str, Any]]] = None,
-          validate: bool = True, kubernetes_version: str = "1.33", backup_enabled: bool = True,
-          backup_dir: str = DEFAULT_BACKUP_DIR, check_mode: bool = False,
-          schema_check: Optional[Callable[..., Any]] = None, lock_timeout: float = 60) -> dict[str, Any]:
+def apply(
+    root: str,
+    path: str = DEFAULT_MANIFEST,
+    container: Optional[str] = None,
+    flags: Optional[dict[str, Any]] = None,
+    volumes: Optional[list[dict[str, Any]]] = None,
+    validate: bool = True,
+    kubernetes_version: str = "1.33",
+    backup_enabled: bool = True,
+    backup_dir: str = DEFAULT_BACKUP_DIR,
+    check_mode: bool = False,
+    schema_check: Optional[Callable[..., Any]] = None,
+    lock_timeout: float = 60,
+) -> dict[str, Any]:
     """The whole change on a local node tree (tests, tools): change() with the node-side steps called directly."""
-    return change(lambda: read_for_change(root, path, backup_enabled, backup_dir),
-                  lambda content, digest: write_checked(root, path, content, digest, backup_enabled, backup_dir,
-                                                        lock_timeout),
-                  path, container, flags, volumes, validate, kubernetes_version, check_mode, schema_check)
+    return change(
+        lambda: read_for_change(root, path, backup_enabled, backup_dir),
+        lambda content, digest: write_checked(root, path, content, digest, backup_enabled, backup_dir, lock_timeout),
+        path,
+        container,
+        flags,
+        volumes,
+        validate,
+        kubernetes_version,
+        check_mode,
+        schema_check,
+    )

@@ -19,8 +19,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath
 
 # systemd's search order for units (earlier wins for the unit file itself; drop-ins from all are merged).
-UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system",
-             "usr/lib/systemd/system", "lib/systemd/system")
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -145,8 +144,7 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
     if exec_start is None:
-        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service,
-                "environment": env}
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env}
     command = exec_start.lstrip("@-:+!")
 
     def expand(match: Match[str]) -> str:
@@ -158,8 +156,7 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
         argv = shlex.split(expanded)
     except ValueError as exc:
         raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
-    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service,
-            "environment": env}
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env}
 
 
 def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Iterable[str] = ()) -> Dict[str, str]:

@@ -281,14 +281,33 @@ class FindingSet:
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
 
-    def make(self, where: str, finding_id: str, source: str, title: str, status: str, severity: str,
-             namespace: Optional[str], resource: Optional[Dict[str, Any]], **kwargs: Any) -> Optional[Finding]:
+    def make(
+        self,
+        where: str,
+        finding_id: str,
+        source: str,
+        title: str,
+        status: str,
+        severity: str,
+        namespace: Optional[str],
+        resource: Optional[Dict[str, Any]],
+        **kwargs: Any,
+    ) -> Optional[Finding]:
         """make_finding with the discriminator from its evidence; None (the entry skipped, named) for an invalid
         field (FindingError: a value of the wrong type in an otherwise usable entry)."""
         try:
-            return make_finding(finding_id, source, title, status, severity=severity, cluster=self.cluster,
-                                namespace=namespace, resource=resource,
-                                discriminator=_discriminator(kwargs.get("evidence")), **kwargs)
+            return make_finding(
+                finding_id,
+                source,
+                title,
+                status,
+                severity=severity,
+                cluster=self.cluster,
+                namespace=namespace,
+                resource=resource,
+                discriminator=_discriminator(kwargs.get("evidence")),
+                **kwargs,
+            )
         except ValueError as exc:
             self.skip("entry with an invalid field (%s)" % exc, where)
             return None
@@ -332,8 +351,6 @@ class FindingSet:
         """(returned findings, truncated?) - with a cap, the most severe failing findings are kept."""
         if max_findings is None or max_findings < 0 or len(self.findings) <= max_findings:
             return self.findings, False
-        order = sorted(range(len(self.findings)),
-                       key=lambda i: (self.findings[i]["status"] != "fail",
-                                      SEVERITY_ORDER[self.findings[i]["severity"]], i))
+        order = sorted(range(len(self.findings)), key=lambda i: (self.findings[i]["status"] != "fail", SEVERITY_ORDER[self.findings[i]["severity"]], i))
         keep = sorted(order[:max_findings])
         return [self.findings[i] for i in keep], True

@@ -55,18 +55,29 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Resource names from Trivy misconfiguration messages (trivy config has no structured resource field).
 _MESSAGE_PATTERNS = (
     re.compile(r"Container '(?P<container>[^']+)' of (?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)'"),
-    re.compile(r"container \"(?P<container>[^\"]+)\" of (?P<kind>[a-z]+) \"(?P<name>[^\"]+)\""
-               r"(?: in \"(?P<namespace>[^\"]+)\" namespace)?"),
+    re.compile(
+        r"container \"(?P<container>[^\"]+)\" of (?P<kind>[a-z]+) \"(?P<name>[^\"]+)\""
+        r"(?: in \"(?P<namespace>[^\"]+)\" namespace)?"
+    ),
     re.compile(r"Container of (?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)'"),
     re.compile(r"^(?P<kind>[A-Z][A-Za-z]+) '(?P<name>[^']+)' (?:should|shouldn't|must)"),
-    re.compile(r"^(?P<kind>pod|deployment|daemonset|statefulset|replicaset|job|cronjob) (?P<name>\S+) in "
-               r"(?P<namespace>\S+) namespace"),
+    re.compile(
+        r"^(?P<kind>pod|deployment|daemonset|statefulset|replicaset|job|cronjob) (?P<name>\S+) in "
+        r"(?P<namespace>\S+) namespace"
+    ),
     # KSV118 names the workload, not its kind: "container legacy-api in shop namespace is using the default ..."
     re.compile(r"^container (?P<name>[^\s\"']+) in (?P<namespace>\S+) namespace"),
 )
-_KIND_CASE = {"pod": "Pod", "deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet",
-              "replicaset": "ReplicaSet", "job": "Job", "cronjob": "CronJob",
-              "replicationcontroller": "ReplicationController"}
+_KIND_CASE = {
+    "pod": "Pod",
+    "deployment": "Deployment",
+    "daemonset": "DaemonSet",
+    "statefulset": "StatefulSet",
+    "replicaset": "ReplicaSet",
+    "job": "Job",
+    "cronjob": "CronJob",
+    "replicationcontroller": "ReplicationController",
+}
 
 
 def resource_from_message(message: Any) -> Optional[Dict[str, Any]]:
@@ -79,9 +90,12 @@ def resource_from_message(message: Any) -> Optional[Dict[str, Any]]:
         if match:
             found = match.groupdict()
             kind = found.get("kind")
-            return {"kind": _KIND_CASE.get(kind.lower(), kind) if kind and kind.islower() else kind,
-                    "name": found.get("name"), "namespace": found.get("namespace"),
-                    "container": found.get("container")}
+            return {
+                "kind": _KIND_CASE.get(kind.lower(), kind) if kind and kind.islower() else kind,
+                "name": found.get("name"),
+                "namespace": found.get("namespace"),
+                "container": found.get("container"),
+            }
     return None
 
 
@@ -107,14 +121,19 @@ DEFAULT_SCANNERS = {
 # Older spellings: --security-checks (before v0.37) with ``config`` for misconfig.
 _SCANNER_ALIASES = {"config": "misconfig", "vulnerability": "vuln", "secrets": "secret"}
 # Result classes (pkg/types/report.go ResultClass) -> scanner that produced them.
-_CLASS_SCANNER = {"os-pkgs": "vuln", "lang-pkgs": "vuln", "config": "misconfig", "secret": "secret",
-                  "license": "license", "license-file": "license"}
+_CLASS_SCANNER = {"os-pkgs": "vuln", "lang-pkgs": "vuln", "config": "misconfig", "secret": "secret", "license": "license", "license-file": "license"}
 # trivy k8s v0.29-v0.41 (--format json): one list of resources per scanner.
 # (pkg/k8s/report Report: Vulnerabilities and Misconfigurations; secrets were results of the first list)
 _LEGACY_K8S_LISTS = (("Vulnerabilities", "vuln"), ("Misconfigurations", "misconfig"))
 # ExperimentalModifiedFindings (pkg/types/finding.go): findings a VEX statement or .trivyignore took out.
-_MODIFIED_STATUS = {"not_affected": "not affected", "fixed": "fixed", "under_investigation": "under investigation",
-                    "ignored": "ignored", "affected": "affected", "unknown": "status unknown"}
+_MODIFIED_STATUS = {
+    "not_affected": "not affected",
+    "fixed": "fixed",
+    "under_investigation": "under investigation",
+    "ignored": "ignored",
+    "affected": "affected",
+    "unknown": "status unknown",
+}
 
 
 def scanners_of(subcommand: str, extra_args: Optional[Sequence[Any]]) -> List[str]:
@@ -136,8 +155,7 @@ def scanners_of(subcommand: str, extra_args: Optional[Sequence[Any]]) -> List[st
         return list(DEFAULT_SCANNERS.get(subcommand, ()))
     unknown = [name for name in chosen if name not in SCANNER_SOURCES]
     if unknown:
-        raise TrivyInputError("unknown Trivy scanner(s) %s in extra_args; known: %s"
-                              % (", ".join(unknown), ", ".join(SCANNER_SOURCES)))
+        raise TrivyInputError("unknown Trivy scanner(s) %s in extra_args; known: %s" % (", ".join(unknown), ", ".join(SCANNER_SOURCES)))
     return sorted(set(chosen), key=chosen.index)
 
 
@@ -194,8 +212,7 @@ class _FileObjects:
 
     def _resource(self, key: Tuple[str, str], container: Optional[str] = None) -> Resource:
         entry = self.objects[key]
-        return {"kind": key[0], "name": key[1], "namespace": entry["namespaces"][0] if entry["namespaces"] else None,
-                "container": container}
+        return {"kind": key[0], "name": key[1], "namespace": entry["namespaces"][0] if entry["namespaces"] else None, "container": container}
 
     def resolve(self, index: Optional[int], item: Dict[str, Any]) -> Optional[Resource]:
         """{kind, name, namespace, container} of the item at index (None: an item not in the list, e.g. a
@@ -238,36 +255,33 @@ class CliCollector(FindingSet):
         if not isinstance(data, dict):
             raise TrivyInputError("%s: a Trivy JSON result is an object, got %s" % (origin, type(data).__name__))
         legacy = [(key, scanner) for key, scanner in _LEGACY_K8S_LISTS if isinstance(data.get(key), list)]
-        if "ClusterName" in data and "Results" not in data and not isinstance(data.get("Resources"), list) and \
-                not isinstance(data.get("Findings"), list):
+        if "ClusterName" in data and "Results" not in data and not isinstance(data.get("Resources"), list) and not isinstance(data.get("Findings"), list):
             if not legacy:
                 raise TrivyInputError(
                     "%s has ClusterName but none of Resources, Findings (trivy k8s v0.42+) or Vulnerabilities/"
-                    "Misconfigurations (trivy k8s v0.29-v0.41) as lists; keys found: %s"
-                    % (origin, ", ".join(sorted(str(k) for k in data)[:12])))
-            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
-                                    "report": "legacy"})
+                    "Misconfigurations (trivy k8s v0.29-v0.41) as lists; keys found: %s" % (origin, ", ".join(sorted(str(k) for k in data)[:12]))
+                )
+            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes", "report": "legacy"})
             for key, scanner in legacy:
                 self._saw(scanner)
                 self._k8s_resources(data[key], "%s %s" % (origin, key))
             return
         if isinstance(data.get("Resources"), list) or isinstance(data.get("Findings"), list):
             key = "Resources" if isinstance(data.get("Resources"), list) else "Findings"
-            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes",
-                                    "report": "all" if key == "Resources" else "summary"})
+            self.artifact = _clean({"name": _text(data.get("ClusterName")), "type": "kubernetes", "report": "all" if key == "Resources" else "summary"})
             self._k8s_resources(data[key], "%s %s" % (origin, key))
             return
         if "Results" in data or "SchemaVersion" in data or "ArtifactName" in data:
             self.artifact = _clean({"name": _text(data.get("ArtifactName")), "type": _text(data.get("ArtifactType"))})
             image = self.artifact.get("type") == "container_image"
-            base = {"kind": "Image", "name": self.artifact.get("name"), "namespace": None, "container": None} \
-                if image else None
+            base = {"kind": "Image", "name": self.artifact.get("name"), "namespace": None, "container": None} if image else None
             self._results(data.get("Results"), base, origin, k8s=False)
             return
-        raise TrivyInputError("%s is not a Trivy JSON result: expected SchemaVersion/Results (trivy image, fs, "
-                              "config), ClusterName with Resources/Findings (trivy k8s) or ClusterName with "
-                              "Vulnerabilities/Misconfigurations (trivy k8s before v0.42); keys found: %s"
-                              % (origin, ", ".join(sorted(str(k) for k in data)[:12]) or "none"))
+        raise TrivyInputError(
+            "%s is not a Trivy JSON result: expected SchemaVersion/Results (trivy image, fs, "
+            "config), ClusterName with Resources/Findings (trivy k8s) or ClusterName with "
+            "Vulnerabilities/Misconfigurations (trivy k8s before v0.42); keys found: %s" % (origin, ", ".join(sorted(str(k) for k in data)[:12]) or "none")
+        )
 
     def _k8s_resources(self, resources: List[Any], origin: str) -> None:
         for index, resource in enumerate(resources):
@@ -275,11 +289,9 @@ class CliCollector(FindingSet):
             if not isinstance(resource, dict):
                 self.skip("k8s resource entry is not a mapping", where)
                 continue
-            res = {"kind": _text(resource.get("Kind")), "name": _text(resource.get("Name")),
-                   "namespace": _text(resource.get("Namespace")), "container": None}
+            res = {"kind": _text(resource.get("Kind")), "name": _text(resource.get("Name")), "namespace": _text(resource.get("Namespace")), "container": None}
             if _text(resource.get("Error")):
-                self.scan_errors.append("%s %s/%s: %s" % (res["kind"], res["namespace"] or "-", res["name"],
-                                                          _text(resource.get("Error"))))
+                self.scan_errors.append("%s %s/%s: %s" % (res["kind"], res["namespace"] or "-", res["name"], _text(resource.get("Error"))))
             if res["kind"] in RBAC_KINDS:
                 self._saw("rbac")
             self._results(resource.get("Results"), res, where, k8s=True)
@@ -309,13 +321,19 @@ class CliCollector(FindingSet):
                 self.ignored_licenses += len(result["Licenses"])
             objects = None
             if resource is None:
-                objects = _FileObjects((result.get("Misconfigurations") or []) + [
-                    m["Finding"] for m in (result.get("ExperimentalModifiedFindings") or [])
-                    if isinstance(m, dict) and isinstance(m.get("Finding"), dict)]) if isinstance(
-                    result.get("Misconfigurations") or [], list) and isinstance(
-                    result.get("ExperimentalModifiedFindings") or [], list) else None
-            for name, handler in (("Vulnerabilities", self._vulnerability), ("Misconfigurations", self._misconfig),
-                                  ("Secrets", self._secret)):
+                objects = (
+                    _FileObjects(
+                        (result.get("Misconfigurations") or [])
+                        + [
+                            m["Finding"]
+                            for m in (result.get("ExperimentalModifiedFindings") or [])
+                            if isinstance(m, dict) and isinstance(m.get("Finding"), dict)
+                        ]
+                    )
+                    if isinstance(result.get("Misconfigurations") or [], list) and isinstance(result.get("ExperimentalModifiedFindings") or [], list)
+                    else None
+                )
+            for name, handler in (("Vulnerabilities", self._vulnerability), ("Misconfigurations", self._misconfig), ("Secrets", self._secret)):
                 entries = result.get(name)
                 if entries is None:
                     continue
@@ -333,8 +351,9 @@ class CliCollector(FindingSet):
                     self.guarded(item_where, handler, item, target, res, item_where, k8s, result, None)
             self._modified(result, target, resource, result_where, k8s, objects)
 
-    def _modified(self, result: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
-                  k8s: bool, objects: Optional[_FileObjects] = None) -> None:
+    def _modified(
+        self, result: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str, k8s: bool, objects: Optional[_FileObjects] = None
+    ) -> None:
         """ExperimentalModifiedFindings: shown as waived findings, with the VEX statement or ignore file as reason."""
         entries = result.get("ExperimentalModifiedFindings")
         if entries is None:
@@ -342,8 +361,7 @@ class CliCollector(FindingSet):
         if not isinstance(entries, list):
             self.skip("ExperimentalModifiedFindings is not a list", where)
             return
-        handlers = {"vulnerability": self._vulnerability, "misconfiguration": self._misconfig,
-                    "secret": self._secret}
+        handlers = {"vulnerability": self._vulnerability, "misconfiguration": self._misconfig, "secret": self._secret}
         for index, entry in enumerate(entries):
             item_where = "%s.ExperimentalModifiedFindings[%d]" % (where, index)
             if not isinstance(entry, dict) or not isinstance(entry.get("Finding"), dict):
@@ -355,34 +373,51 @@ class CliCollector(FindingSet):
                 continue
             handler = handlers.get(kind)
             if handler is None:
-                self.skip("modified finding of an unknown Type (%s)" % (_text(entry.get("Type")) or "none"),
-                          item_where)
+                self.skip("modified finding of an unknown Type (%s)" % (_text(entry.get("Type")) or "none"), item_where)
                 continue
             if kind == "misconfiguration" and (_text(entry["Finding"].get("Status")) or "").upper() == "PASS":
                 continue  # a passed check that an ignore rule also matched: nothing was suppressed
             status = _text(entry.get("Status")) or "unknown"
             source = _text(entry.get("Source")) or "an unnamed source"
             statement = _text(entry.get("Statement"))
-            reason = "%s according to %s%s" % (_MODIFIED_STATUS.get(status, status), source,
-                                               ": " + statement if statement else " (no statement given)")
+            reason = "%s according to %s%s" % (_MODIFIED_STATUS.get(status, status), source, ": " + statement if statement else " (no statement given)")
             self.modified += 1
             res = resource
             if objects is not None and kind == "misconfiguration":
                 res = objects.resolve(None, entry["Finding"])
-            self.guarded(item_where, handler, entry["Finding"], target, res, item_where, k8s, result,
-                         {"reason": reason, "status": status, "source": source, "statement": statement})
+            self.guarded(
+                item_where,
+                handler,
+                entry["Finding"],
+                target,
+                res,
+                item_where,
+                k8s,
+                result,
+                {"reason": reason, "status": status, "source": source, "statement": statement},
+            )
 
     def _file_resource(self, target: Optional[str]) -> Resource:
         return {"kind": "File", "name": target, "namespace": None, "container": None}
 
-    def _emit(self, where: str, finding_id: str, source: str, title: str, status: str, severity: str,
-              resource: Optional[Resource], waiver: Optional[Waiver] = None, **kwargs: Any) -> None:
+    def _emit(
+        self,
+        where: str,
+        finding_id: str,
+        source: str,
+        title: str,
+        status: str,
+        severity: str,
+        resource: Optional[Resource],
+        waiver: Optional[Waiver] = None,
+        **kwargs: Any,
+    ) -> None:
         evidence = kwargs.get("evidence")
         if waiver and evidence is not None:
-            evidence.update(_clean({"vex_status": waiver["status"], "vex_source": waiver["source"],
-                                    "vex_statement": waiver["statement"]}))
-        finding = self.make(where, finding_id, source, title, "fail" if status == "waived" else status, severity,
-                            (resource or {}).get("namespace"), resource, **kwargs)
+            evidence.update(_clean({"vex_status": waiver["status"], "vex_source": waiver["source"], "vex_statement": waiver["statement"]}))
+        finding = self.make(
+            where, finding_id, source, title, "fail" if status == "waived" else status, severity, (resource or {}).get("namespace"), resource, **kwargs
+        )
         if finding is None:
             return
         if waiver:
@@ -391,8 +426,16 @@ class CliCollector(FindingSet):
             finding = apply_waiver(finding, "Trivy reported an EXCEPTION (policy exception or ignore file)")
         self.add(finding)
 
-    def _vulnerability(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
-                       k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
+    def _vulnerability(
+        self,
+        item: Dict[str, Any],
+        target: Optional[str],
+        resource: Optional[Resource],
+        where: str,
+        k8s: bool,
+        result: Dict[str, Any],
+        waiver: Optional[Waiver] = None,
+    ) -> None:
         vuln_id = _text(item.get("VulnerabilityID"))
         if not vuln_id:
             self.skip("vulnerability without VulnerabilityID", where)
@@ -408,25 +451,51 @@ class CliCollector(FindingSet):
         if fixed:
             remediation = "Upgrade %s from %s to %s or later." % (package or "the package", installed or "?", fixed)
         else:
-            remediation = "No fixed version of %s is available yet (status %s)." % (
-                package or "the package", _text(item.get("Status")) or "unknown")
-        evidence = _clean({
-            "package": package, "installed_version": installed, "fixed_version": fixed,
-            "package_path": _text(item.get("PkgPath")),
-            "purl": _text(_mapping(item.get("PkgIdentifier")).get("PURL")),
-            "status": _text(item.get("Status")), "target": target, "class": _text(result.get("Class")),
-            "type": _text(result.get("Type")), "artifact": self.artifact.get("name"),
-            "severity_source": _text(item.get("SeveritySource")), "severity_origin": origin,
-            "published_date": _text(item.get("PublishedDate")),
-            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
-        })
-        self._emit(where, vuln_id, "trivy-vulnerability", title, "fail", severity, resource, waiver=waiver,
-                   description=_text(item.get("Description")) or "", remediation=remediation,
-                   references=_references(item.get("PrimaryURL"), item.get("References")),
-                   evidence=evidence, score=score)
+            remediation = "No fixed version of %s is available yet (status %s)." % (package or "the package", _text(item.get("Status")) or "unknown")
+        evidence = _clean(
+            {
+                "package": package,
+                "installed_version": installed,
+                "fixed_version": fixed,
+                "package_path": _text(item.get("PkgPath")),
+                "purl": _text(_mapping(item.get("PkgIdentifier")).get("PURL")),
+                "status": _text(item.get("Status")),
+                "target": target,
+                "class": _text(result.get("Class")),
+                "type": _text(result.get("Type")),
+                "artifact": self.artifact.get("name"),
+                "severity_source": _text(item.get("SeveritySource")),
+                "severity_origin": origin,
+                "published_date": _text(item.get("PublishedDate")),
+                "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+            }
+        )
+        self._emit(
+            where,
+            vuln_id,
+            "trivy-vulnerability",
+            title,
+            "fail",
+            severity,
+            resource,
+            waiver=waiver,
+            description=_text(item.get("Description")) or "",
+            remediation=remediation,
+            references=_references(item.get("PrimaryURL"), item.get("References")),
+            evidence=evidence,
+            score=score,
+        )
 
-    def _misconfig(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
-                   k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
+    def _misconfig(
+        self,
+        item: Dict[str, Any],
+        target: Optional[str],
+        resource: Optional[Resource],
+        where: str,
+        k8s: bool,
+        result: Dict[str, Any],
+        waiver: Optional[Waiver] = None,
+    ) -> None:
         raw_id = _text(item.get("ID"))
         avd_id = _text(item.get("AVDID"))
         namespace_id = (_text(item.get("Namespace")) or "").rsplit(".", 1)[-1]
@@ -461,20 +530,45 @@ class CliCollector(FindingSet):
         else:
             source = "trivy-config"
         cause = _mapping(item.get("CauseMetadata")) or _mapping(item.get("IacMetadata"))
-        evidence = _clean({
-            "check_id": raw_id, "avd_id": avd_id, "message": message, "file": target,
-            "artifact": self.artifact.get("name"), "type": _text(item.get("Type")),
-            "start_line": _count(cause.get("StartLine")) or None, "end_line": _count(cause.get("EndLine")) or None,
-            "cause_resource": _text(cause.get("Resource")),
-            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
-        })
-        self._emit(where, check_id, source, _text(item.get("Title")) or check_id, status, severity, res,
-                   waiver=waiver, description=_text(item.get("Description")) or "",
-                   remediation=_text(item.get("Resolution")) or "",
-                   references=_references(item.get("PrimaryURL"), item.get("References")), evidence=evidence)
+        evidence = _clean(
+            {
+                "check_id": raw_id,
+                "avd_id": avd_id,
+                "message": message,
+                "file": target,
+                "artifact": self.artifact.get("name"),
+                "type": _text(item.get("Type")),
+                "start_line": _count(cause.get("StartLine")) or None,
+                "end_line": _count(cause.get("EndLine")) or None,
+                "cause_resource": _text(cause.get("Resource")),
+                "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+            }
+        )
+        self._emit(
+            where,
+            check_id,
+            source,
+            _text(item.get("Title")) or check_id,
+            status,
+            severity,
+            res,
+            waiver=waiver,
+            description=_text(item.get("Description")) or "",
+            remediation=_text(item.get("Resolution")) or "",
+            references=_references(item.get("PrimaryURL"), item.get("References")),
+            evidence=evidence,
+        )
 
-    def _secret(self, item: Dict[str, Any], target: Optional[str], resource: Optional[Resource], where: str,
-                k8s: bool, result: Dict[str, Any], waiver: Optional[Waiver] = None) -> None:
+    def _secret(
+        self,
+        item: Dict[str, Any],
+        target: Optional[str],
+        resource: Optional[Resource],
+        where: str,
+        k8s: bool,
+        result: Dict[str, Any],
+        waiver: Optional[Waiver] = None,
+    ) -> None:
         rule = _text(item.get("RuleID"))
         if not rule:
             self.skip("secret without RuleID", where)
@@ -482,16 +576,31 @@ class CliCollector(FindingSet):
         severity, origin = self.severity(item.get("Severity"), None, where)
         category = _text(item.get("Category"))
         res = dict(resource) if resource is not None else self._file_resource(target)
-        evidence = _clean({
-            "rule_id": rule, "category": category, "file": target, "artifact": self.artifact.get("name"),
-            "start_line": _count(item.get("StartLine")) or None, "end_line": _count(item.get("EndLine")) or None,
-            "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
-        })
+        evidence = _clean(
+            {
+                "rule_id": rule,
+                "category": category,
+                "file": target,
+                "artifact": self.artifact.get("name"),
+                "start_line": _count(item.get("StartLine")) or None,
+                "end_line": _count(item.get("EndLine")) or None,
+                "reported_severity": _text(item.get("Severity")) if origin == "unrecognized" else None,
+            }
+        )
         title = _text(item.get("Title")) or category or rule
-        self._emit(where, rule, "trivy-exposed-secret", title, "fail", severity, res, waiver=waiver,
-                   description="A %s secret was found in %s." % (category or title, target or "the scanned target"),
-                   remediation="Remove the secret from the source or image, rotate it, and inject it at runtime.",
-                   evidence=evidence)
+        self._emit(
+            where,
+            rule,
+            "trivy-exposed-secret",
+            title,
+            "fail",
+            severity,
+            res,
+            waiver=waiver,
+            description="A %s secret was found in %s." % (category or title, target or "the scanned target"),
+            remediation="Remove the secret from the source or image, rotate it, and inject it at runtime.",
+            evidence=evidence,
+        )
 
     def assessed(self, scanners: Optional[Iterable[str]] = None) -> Tuple[List[str], List[str]]:
         """(scanners, finding sources assessed): from the command's scanners when known, else from the result
@@ -512,21 +621,41 @@ class CliCollector(FindingSet):
         findings, truncated = self.select(max_findings)
         summary = self.summary()
         ran, assessed = self.assessed(scanners)
-        summary.update({"returned": len(findings), "truncated": truncated, "results": self.results,
-                        "misconfigurations": self.misconf_summary, "ignored_licenses": self.ignored_licenses,
-                        "scan_errors": len(self.scan_errors), "modified": self.modified, "assessed": assessed})
+        summary.update(
+            {
+                "returned": len(findings),
+                "truncated": truncated,
+                "results": self.results,
+                "misconfigurations": self.misconf_summary,
+                "ignored_licenses": self.ignored_licenses,
+                "scan_errors": len(self.scan_errors),
+                "modified": self.modified,
+                "assessed": assessed,
+            }
+        )
         warnings = self.warnings() + ["trivy could not scan %s" % e for e in self.scan_errors[:20]]
         if not assessed:
-            warnings.append("the Trivy result shows no scanner that ran (no result classes, no findings): nothing "
-                            "is marked as assessed")
-        return {"findings": findings, "summary": summary, "artifact": self.artifact, "scanners": ran,
-                "assessed": assessed, "assessed_from": "command" if scanners is not None else "results",
-                "skips": list(self.skips.values()), "warnings": warnings}
+            warnings.append("the Trivy result shows no scanner that ran (no result classes, no findings): nothing is marked as assessed")
+        return {
+            "findings": findings,
+            "summary": summary,
+            "artifact": self.artifact,
+            "scanners": ran,
+            "assessed": assessed,
+            "assessed_from": "command" if scanners is not None else "results",
+            "skips": list(self.skips.values()),
+            "warnings": warnings,
+        }
 
 
-def parse_cli_result(data: Any, cluster: Optional[str] = None, max_findings: Optional[int] = None,
-                     origin: str = "trivy output", scanners: Optional[Iterable[str]] = None,
-                     check_text: bool = True) -> Dict[str, Any]:
+def parse_cli_result(
+    data: Any,
+    cluster: Optional[str] = None,
+    max_findings: Optional[int] = None,
+    origin: str = "trivy output",
+    scanners: Optional[Iterable[str]] = None,
+    check_text: bool = True,
+) -> Dict[str, Any]:
     """Findings from one decoded Trivy CLI JSON document (scanners: those the command ran, when known;
     check_text=False when its text is known to hold no surrogate escape, see may_hold_surrogates)."""
     collector = CliCollector(cluster=cluster)
@@ -557,13 +686,13 @@ def load_cli_file(path: str, flags: Optional[Dict[str, bool]] = None) -> Any:
     except RecursionError:
         raise TrivyInputError("%s: %s" % (path, TOO_DEEP)) from None
     except ValueError as exc:
-        raise TrivyInputError("%s: invalid JSON at line %s column %s: %s (truncated or not a Trivy --format json "
-                              "result?)" % (path, getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"),
-                                            getattr(exc, "msg", exc))) from exc
+        raise TrivyInputError(
+            "%s: invalid JSON at line %s column %s: %s (truncated or not a Trivy --format json "
+            "result?)" % (path, getattr(exc, "lineno", "?"), getattr(exc, "colno", "?"), getattr(exc, "msg", exc))
+        ) from exc
 
 
-def build_command(binary: str, subcommand: str, target: Optional[str] = None,
-                  extra_args: Optional[Sequence[Any]] = None) -> List[str]:
+def build_command(binary: str, subcommand: str, target: Optional[str] = None, extra_args: Optional[Sequence[Any]] = None) -> List[str]:
     """argv for one Trivy run: ``binary subcommand --format json [extra_args] [target]``."""
     if subcommand not in SUBCOMMANDS:
         raise TrivyInputError("subcommand must be one of %s, got %r" % (", ".join(SUBCOMMANDS), subcommand))
@@ -575,8 +704,7 @@ def build_command(binary: str, subcommand: str, target: Optional[str] = None,
     for arg in extra:
         name = arg.split("=", 1)[0]
         if name in _FORBIDDEN_ARGS:
-            raise TrivyInputError("extra_args must not set %s: trivy_scan always reads --format json from stdout"
-                                  % name)
+            raise TrivyInputError("extra_args must not set %s: trivy_scan always reads --format json from stdout" % name)
     argv = [binary, subcommand, "--format", "json", *extra]
     if target:
         argv.append(str(target))
@@ -614,28 +742,34 @@ def decode_run(argv: List[str], rc: int, stdout: str, stderr: str, accepted: Opt
     if rc not in accepted:
         raise TrivyRunError("trivy failed (exit code %s): %s\nstderr:\n%s" % (rc, command, _tail(stderr) or "(empty)"))
     if not (stdout or "").strip():
-        raise TrivyRunError("trivy printed no JSON (exit code %s): %s\nstderr:\n%s"
-                            % (rc, command, _tail(stderr) or "(empty)"))
+        raise TrivyRunError("trivy printed no JSON (exit code %s): %s\nstderr:\n%s" % (rc, command, _tail(stderr) or "(empty)"))
     try:
         return json.loads(stdout)
     except RecursionError:
         raise TrivyRunError("trivy output of %s is %s" % (command, TOO_DEEP)) from None
     except ValueError as exc:
-        raise TrivyRunError("trivy output is not JSON (%s): %s\nfirst bytes: %r\nstderr:\n%s"
-                            % (exc, command, stdout[:200], _tail(stderr) or "(empty)")) from exc
+        raise TrivyRunError(
+            "trivy output is not JSON (%s): %s\nfirst bytes: %r\nstderr:\n%s" % (exc, command, stdout[:200], _tail(stderr) or "(empty)")
+        ) from exc
 
 
-def run_scan(runner: Runner, binary: str, subcommand: str, target: Optional[str] = None,
-             extra_args: Optional[Sequence[Any]] = None, cluster: Optional[str] = None,
-             max_findings: Optional[int] = None) -> Dict[str, Any]:
+def run_scan(
+    runner: Runner,
+    binary: str,
+    subcommand: str,
+    target: Optional[str] = None,
+    extra_args: Optional[Sequence[Any]] = None,
+    cluster: Optional[str] = None,
+    max_findings: Optional[int] = None,
+) -> Dict[str, Any]:
     """Run Trivy with ``runner(argv) -> (rc, stdout, stderr)`` and parse its JSON into findings."""
     argv = build_command(binary, subcommand, target, extra_args)
     accepted = accepted_exit_codes(extra_args)
     scanners = scanners_of(subcommand, extra_args)
     rc, stdout, stderr = runner(argv)
     data = decode_run(argv, rc, stdout, stderr, accepted)
-    result = parse_cli_result(data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0],
-                              scanners=scanners, check_text=may_hold_surrogates(stdout))
-    result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0,
-                   "stderr_tail": _tail(stderr, lines=10, chars=2000)})
+    result = parse_cli_result(
+        data, cluster=cluster, max_findings=max_findings, origin="output of %s" % argv[0], scanners=scanners, check_text=may_hold_surrogates(stdout)
+    )
+    result.update({"cmd": argv, "exit_code": rc, "exit_code_signalled": rc != 0, "stderr_tail": _tail(stderr, lines=10, chars=2000)})
     return result

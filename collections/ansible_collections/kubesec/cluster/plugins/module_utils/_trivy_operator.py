@@ -62,8 +62,7 @@ class _Kind:
 
 REPORT_KINDS = {
     "VulnerabilityReport": _Kind("vulnerabilityreports", True, "trivy-vulnerability", "vulnerabilities"),
-    "ClusterVulnerabilityReport": _Kind("clustervulnerabilityreports", False, "trivy-vulnerability",
-                                        "vulnerabilities"),
+    "ClusterVulnerabilityReport": _Kind("clustervulnerabilityreports", False, "trivy-vulnerability", "vulnerabilities"),
     "ConfigAuditReport": _Kind("configauditreports", True, "trivy-config", "checks"),
     "ClusterConfigAuditReport": _Kind("clusterconfigauditreports", False, "trivy-config", "checks"),
     "ExposedSecretReport": _Kind("exposedsecretreports", True, "trivy-exposed-secret", "secrets"),
@@ -79,8 +78,7 @@ REPORT_KINDS = {
 }
 REPORT_KIND_NAMES = tuple(REPORT_KINDS)
 SUMMARY_KEYS = ("criticalCount", "highCount", "mediumCount", "lowCount", "unknownCount")
-_SUMMARY_SEVERITY = {"criticalCount": "critical", "highCount": "high", "mediumCount": "medium",
-                     "lowCount": "low", "unknownCount": "unknown"}
+_SUMMARY_SEVERITY = {"criticalCount": "critical", "highCount": "high", "mediumCount": "medium", "lowCount": "low", "unknownCount": "unknown"}
 MAX_MESSAGES = 10
 
 
@@ -126,8 +124,7 @@ def _artifact(report: Dict[str, Any]) -> Optional[str]:
 class ReportCollector(FindingSet):
     """Trivy Operator report objects -> findings, per-report rows and totals by kind."""
 
-    def __init__(self, cluster: Optional[str] = None, kinds: Optional[Iterable[str]] = None,
-                 namespaces: Optional[Iterable[str]] = None) -> None:
+    def __init__(self, cluster: Optional[str] = None, kinds: Optional[Iterable[str]] = None, namespaces: Optional[Iterable[str]] = None) -> None:
         super(ReportCollector, self).__init__(cluster)
         self.kinds = set(kinds) if kinds else set(REPORT_KIND_NAMES)
         self.namespaces = set(namespaces) if namespaces else None
@@ -171,10 +168,10 @@ class ReportCollector(FindingSet):
         name = _text(meta.get("name"))
         where = "%s %s%s (%s)" % (kind, namespace + "/" if namespace else "", name or "?", location)
         # only what is copied counts (a surrogate in an unrelated annotation does not lose the report)
-        if self.check_text and has_bad_text([name, namespace, report_resource(meta), obj.get("spec"),
-                                             obj.get("status"), _mapping(obj.get("report")).get("artifact")]):
-            self.skip("report object whose name, labels or summary hold text that is not valid Unicode (lone "
-                      "surrogate)", where)
+        if self.check_text and has_bad_text(
+            [name, namespace, report_resource(meta), obj.get("spec"), obj.get("status"), _mapping(obj.get("report")).get("artifact")]
+        ):
+            self.skip("report object whose name, labels or summary hold text that is not valid Unicode (lone surrogate)", where)
             return
         if kind == "ClusterComplianceReport":
             self._compliance(obj, meta, name, where, location)
@@ -198,8 +195,13 @@ class ReportCollector(FindingSet):
         if info.namespaced and not resource["namespace"] and resource["name"]:
             resource["namespace"] = namespace  # reports live in the namespace of the object they describe
         context = {
-            "kind": kind, "source": info.source, "report": name, "namespace": namespace or resource["namespace"],
-            "resource": resource, "artifact": _artifact(report), "where": where,
+            "kind": kind,
+            "source": info.source,
+            "report": name,
+            "namespace": namespace or resource["namespace"],
+            "resource": resource,
+            "artifact": _artifact(report),
+            "where": where,
         }
         start = len(self.findings)
         parse = {"vulnerabilities": self._vulnerability, "checks": self._check, "secrets": self._secret}
@@ -225,14 +227,24 @@ class ReportCollector(FindingSet):
             value = _count(reported.get(key))
             summary[key] = value if value is not None else counted[key]
         scanner = _mapping(report.get("scanner"))
-        self.reports.append(_clean({
-            "kind": kind, "name": name, "namespace": namespace, "resource": resource, "container":
-            resource.get("container"), "summary": summary, "counted": counted, "findings": len(new),
-            "artifact": context["artifact"], "scanner": " ".join(
-                t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
-            "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
-            "origin": location,
-        }))
+        self.reports.append(
+            _clean(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "namespace": namespace,
+                    "resource": resource,
+                    "container": resource.get("container"),
+                    "summary": summary,
+                    "counted": counted,
+                    "findings": len(new),
+                    "artifact": context["artifact"],
+                    "scanner": " ".join(t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
+                    "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+                    "origin": location,
+                }
+            )
+        )
         totals = self._kind_totals(kind)
         totals["reports"] += 1
         for finding in new:
@@ -242,8 +254,7 @@ class ReportCollector(FindingSet):
             if finding["status"] == "fail":
                 totals[finding["severity"]] += 1
 
-    def _sbom(self, report: Dict[str, Any], meta: Dict[str, Any], kind: str, name: Optional[str],
-              namespace: Optional[str], where: str, location: str) -> None:
+    def _sbom(self, report: Dict[str, Any], meta: Dict[str, Any], kind: str, name: Optional[str], namespace: Optional[str], where: str, location: str) -> None:
         """An SBOM has no findings: one row with its component counts, so the report can list what was inventoried."""
         components = report.get("components")
         if components is not None and not isinstance(components, dict):
@@ -256,21 +267,33 @@ class ReportCollector(FindingSet):
         if kind == "SbomReport" and not resource["namespace"] and resource["name"]:
             resource["namespace"] = namespace
         scanner = _mapping(report.get("scanner"))
-        self.reports.append(_clean({
-            "kind": kind, "name": name, "namespace": namespace, "resource": resource,
-            "container": resource.get("container"), "artifact": _artifact(report),
-            "summary": _clean({"componentsCount": _count(counts.get("componentsCount")),
-                               "dependenciesCount": _count(counts.get("dependenciesCount"))}),
-            "sbom": _clean({"format": _text(bom.get("bomFormat")), "spec_version": _text(bom.get("specVersion")),
-                            "components_listed": len(listed) if isinstance(listed, list) else None}),
-            "scanner": " ".join(t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
-            "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
-            "findings": 0, "origin": location,
-        }))
+        self.reports.append(
+            _clean(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "namespace": namespace,
+                    "resource": resource,
+                    "container": resource.get("container"),
+                    "artifact": _artifact(report),
+                    "summary": _clean({"componentsCount": _count(counts.get("componentsCount")), "dependenciesCount": _count(counts.get("dependenciesCount"))}),
+                    "sbom": _clean(
+                        {
+                            "format": _text(bom.get("bomFormat")),
+                            "spec_version": _text(bom.get("specVersion")),
+                            "components_listed": len(listed) if isinstance(listed, list) else None,
+                        }
+                    ),
+                    "scanner": " ".join(t for t in (_text(scanner.get("name")), _text(scanner.get("version"))) if t) or None,
+                    "updated": _text(report.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+                    "findings": 0,
+                    "origin": location,
+                }
+            )
+        )
         self._kind_totals(kind)["reports"] += 1
 
-    def _compliance(self, obj: Dict[str, Any], meta: Dict[str, Any], name: Optional[str], where: str,
-                    location: str) -> None:
+    def _compliance(self, obj: Dict[str, Any], meta: Dict[str, Any], name: Optional[str], where: str, location: str) -> None:
         """ClusterComplianceReport: spec.compliance (the benchmark) and status (its results, computed by the
         operator from the other reports, so no findings are made from it: they would duplicate those reports)."""
         spec = _mapping(_mapping(obj.get("spec")).get("compliance"))
@@ -289,60 +312,83 @@ class ReportCollector(FindingSet):
         if isinstance(listed, list):
             for index, control in enumerate(listed):
                 if not isinstance(control, dict) or not _text(control.get("id")):
-                    self.skip("compliance control without an id", "%s .status.summaryReport.controlCheck[%d]"
-                              % (where, index))
+                    self.skip("compliance control without an id", "%s .status.summaryReport.controlCheck[%d]" % (where, index))
                     continue
                 total_fail = _count(control.get("totalFail"))
-                controls.append(_clean({
-                    "id": _text(control.get("id")), "name": _text(control.get("name")),
-                    "severity": normalize_severity(_text(control.get("severity"))),
-                    "total_fail": total_fail,
-                    # no totalFail: a manual control the operator cannot evaluate
-                    "status": "manual" if total_fail is None else ("fail" if total_fail else "pass"),
-                }))
+                controls.append(
+                    _clean(
+                        {
+                            "id": _text(control.get("id")),
+                            "name": _text(control.get("name")),
+                            "severity": normalize_severity(_text(control.get("severity"))),
+                            "total_fail": total_fail,
+                            # no totalFail: a manual control the operator cannot evaluate
+                            "status": "manual" if total_fail is None else ("fail" if total_fail else "pass"),
+                        }
+                    )
+                )
         elif isinstance(detail.get("results"), list):
             for index, control in enumerate(detail["results"]):
                 if not isinstance(control, dict) or not _text(control.get("id")):
-                    self.skip("compliance control without an id", "%s .status.detailReport.results[%d]"
-                              % (where, index))
+                    self.skip("compliance control without an id", "%s .status.detailReport.results[%d]" % (where, index))
                     continue
                 checks = [c for c in control.get("checks") or [] if isinstance(c, dict)]
                 failed = sum(1 for c in checks if c.get("success") is False)
-                controls.append(_clean({
-                    "id": _text(control.get("id")), "name": _text(control.get("name")),
-                    "severity": normalize_severity(_text(control.get("severity"))),
-                    "total_fail": failed, "status": "fail" if failed else ("pass" if checks else "manual"),
-                }))
-        entry = _clean({
-            "name": name, "id": _text(spec.get("id")) or _text(summary_report.get("id")),
-            "title": _text(spec.get("title")) or _text(summary_report.get("title")) or name,
-            "version": _text(spec.get("version")), "description": _text(spec.get("description")),
-            "report_type": _text(_mapping(obj.get("spec")).get("reportType")),
-            "pass_count": _count(counts.get("passCount")), "fail_count": _count(counts.get("failCount")),
-            "controls": controls,
-            "controls_failed": sum(1 for c in controls if c.get("status") == "fail"),
-            "controls_manual": sum(1 for c in controls if c.get("status") == "manual"),
-            "updated": _text(status.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
-            "origin": location,
-        })
+                controls.append(
+                    _clean(
+                        {
+                            "id": _text(control.get("id")),
+                            "name": _text(control.get("name")),
+                            "severity": normalize_severity(_text(control.get("severity"))),
+                            "total_fail": failed,
+                            "status": "fail" if failed else ("pass" if checks else "manual"),
+                        }
+                    )
+                )
+        entry = _clean(
+            {
+                "name": name,
+                "id": _text(spec.get("id")) or _text(summary_report.get("id")),
+                "title": _text(spec.get("title")) or _text(summary_report.get("title")) or name,
+                "version": _text(spec.get("version")),
+                "description": _text(spec.get("description")),
+                "report_type": _text(_mapping(obj.get("spec")).get("reportType")),
+                "pass_count": _count(counts.get("passCount")),
+                "fail_count": _count(counts.get("failCount")),
+                "controls": controls,
+                "controls_failed": sum(1 for c in controls if c.get("status") == "fail"),
+                "controls_manual": sum(1 for c in controls if c.get("status") == "manual"),
+                "updated": _text(status.get("updateTimestamp")) or _text(meta.get("creationTimestamp")),
+                "origin": location,
+            }
+        )
         if not status:
             self.note("compliance reports without a .status (not evaluated yet) were listed without results", where)
         if has_bad_text(entry):
             self.skip(BAD_TEXT, where)
             return
         self.compliance.append(entry)
-        self.reports.append(_clean({
-            "kind": "ClusterComplianceReport", "name": name, "resource": {"kind": "ClusterComplianceReport",
-                                                                          "name": name},
-            "summary": _clean({"passCount": entry.get("pass_count"), "failCount": entry.get("fail_count")}),
-            "findings": 0, "updated": entry.get("updated"), "origin": location,
-        }))
+        self.reports.append(
+            _clean(
+                {
+                    "kind": "ClusterComplianceReport",
+                    "name": name,
+                    "resource": {"kind": "ClusterComplianceReport", "name": name},
+                    "summary": _clean({"passCount": entry.get("pass_count"), "failCount": entry.get("fail_count")}),
+                    "findings": 0,
+                    "updated": entry.get("updated"),
+                    "origin": location,
+                }
+            )
+        )
         self._kind_totals("ClusterComplianceReport")["reports"] += 1
 
-    def _emit(self, context: Dict[str, Any], finding_id: str, title: str, status: str, severity: str,
-              resource: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Optional[Finding]:
-        finding = self.make(context["where"], finding_id, context["source"], title, status, severity,
-                            context["namespace"], resource or context["resource"], **kwargs)
+    def _emit(
+        self, context: Dict[str, Any], finding_id: str, title: str, status: str, severity: str, resource: Optional[Dict[str, Any]] = None, **kwargs: Any
+    ) -> Optional[Finding]:
+        finding = self.make(
+            context["where"], finding_id, context["source"], title, status, severity, context["namespace"], resource or context["resource"], **kwargs
+        )
         if finding is not None:
             self.add(finding)
         return finding
@@ -361,24 +407,39 @@ class ReportCollector(FindingSet):
         fixed = _text(item.get("fixedVersion"))
         title = vulnerability_title(vuln_id, _text(item.get("title")), package, installed)
         if fixed:
-            remediation = "Upgrade %s from %s to %s or later (rebuild the image)." % (
-                package or "the package", installed or "?", fixed)
+            remediation = "Upgrade %s from %s to %s or later (rebuild the image)." % (package or "the package", installed or "?", fixed)
         else:
-            remediation = "No fixed version of %s is available yet; mitigate, or replace the package." % (
-                package or "the package")
-        evidence = _clean({
-            "package": package, "installed_version": installed, "fixed_version": fixed,
-            "target": _text(item.get("target")), "image": context["artifact"],
-            "published_date": _text(item.get("publishedDate")),
-            "last_modified_date": _text(item.get("lastModifiedDate")),
-            "package_type": _text(item.get("packageType")), "package_path": _text(item.get("packagePath")),
-            "class": _text(item.get("class")), "report": context["report"], "report_kind": context["kind"],
-            "severity_origin": origin,
-            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
-        })
-        self._emit(context, vuln_id, title, "fail", severity, description=_text(item.get("description")) or "",
-                   remediation=remediation, references=_references(item.get("primaryLink"), item.get("links")),
-                   evidence=evidence, score=score)
+            remediation = "No fixed version of %s is available yet; mitigate, or replace the package." % (package or "the package")
+        evidence = _clean(
+            {
+                "package": package,
+                "installed_version": installed,
+                "fixed_version": fixed,
+                "target": _text(item.get("target")),
+                "image": context["artifact"],
+                "published_date": _text(item.get("publishedDate")),
+                "last_modified_date": _text(item.get("lastModifiedDate")),
+                "package_type": _text(item.get("packageType")),
+                "package_path": _text(item.get("packagePath")),
+                "class": _text(item.get("class")),
+                "report": context["report"],
+                "report_kind": context["kind"],
+                "severity_origin": origin,
+                "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+            }
+        )
+        self._emit(
+            context,
+            vuln_id,
+            title,
+            "fail",
+            severity,
+            description=_text(item.get("description")) or "",
+            remediation=remediation,
+            references=_references(item.get("primaryLink"), item.get("links")),
+            evidence=evidence,
+            score=score,
+        )
 
     def _check(self, item: Dict[str, Any], context: Dict[str, Any], where: str) -> None:
         raw_id = _text(item.get("checkID")) or _text(item.get("id"))
@@ -398,15 +459,28 @@ class ReportCollector(FindingSet):
         messages = []
         if isinstance(item.get("messages"), list):  # they quote the offending values: redacted
             messages = [redact_text(m) for m in (_text(v) for v in item["messages"]) if m]
-        evidence = _clean({
-            "check_id": raw_id, "category": _text(item.get("category")), "messages": messages[:MAX_MESSAGES],
-            "scope": {"type": _text(scope.get("type")), "value": _text(scope.get("value"))} if scope else None,
-            "report": context["report"], "report_kind": context["kind"],
-            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
-        })
-        self._emit(context, check_id, _text(item.get("title")) or check_id, status, severity, resource=resource,
-                   description=_text(item.get("description")) or "",
-                   remediation=_text(item.get("remediation")) or "", evidence=evidence)
+        evidence = _clean(
+            {
+                "check_id": raw_id,
+                "category": _text(item.get("category")),
+                "messages": messages[:MAX_MESSAGES],
+                "scope": {"type": _text(scope.get("type")), "value": _text(scope.get("value"))} if scope else None,
+                "report": context["report"],
+                "report_kind": context["kind"],
+                "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+            }
+        )
+        self._emit(
+            context,
+            check_id,
+            _text(item.get("title")) or check_id,
+            status,
+            severity,
+            resource=resource,
+            description=_text(item.get("description")) or "",
+            remediation=_text(item.get("remediation")) or "",
+            evidence=evidence,
+        )
 
     def _secret(self, item: Dict[str, Any], context: Dict[str, Any], where: str) -> None:
         rule = _text(item.get("ruleID"))
@@ -416,26 +490,50 @@ class ReportCollector(FindingSet):
         severity, origin = self.severity(item.get("severity"), None, where)
         category = _text(item.get("category"))
         target = _text(item.get("target"))
-        evidence = _clean({
-            "rule_id": rule, "category": category, "target": target, "image": context["artifact"],
-            "report": context["report"], "report_kind": context["kind"],
-            "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
-        })
+        evidence = _clean(
+            {
+                "rule_id": rule,
+                "category": category,
+                "target": target,
+                "image": context["artifact"],
+                "report": context["report"],
+                "report_kind": context["kind"],
+                "reported_severity": _text(item.get("severity")) if origin == "unrecognized" else None,
+            }
+        )
         title = _text(item.get("title")) or category or rule
-        self._emit(context, rule, title, "fail", severity,
-                   description="A %s secret was found in %s." % (category or title, target or "the image"),
-                   remediation="Remove the secret from the image, rotate it, and inject it at runtime "
-                               "(Secret, external secret store).",
-                   evidence=evidence)
+        self._emit(
+            context,
+            rule,
+            title,
+            "fail",
+            severity,
+            description="A %s secret was found in %s." % (category or title, target or "the image"),
+            remediation="Remove the secret from the image, rotate it, and inject it at runtime (Secret, external secret store).",
+            evidence=evidence,
+        )
 
     def result(self, max_findings: Optional[int] = None) -> Dict[str, Any]:
         findings, truncated = self.select(max_findings)
         summary = self.summary()
-        summary.update({"reports": len(self.reports), "returned": len(findings), "truncated": truncated,
-                        "by_kind": self.by_kind, "ignored_by_filter": self.ignored,
-                        "compliance": self.compliance})
-        return {"findings": findings, "reports": self.reports, "summary": summary, "compliance": self.compliance,
-                "skips": list(self.skips.values()), "warnings": self.warnings()}
+        summary.update(
+            {
+                "reports": len(self.reports),
+                "returned": len(findings),
+                "truncated": truncated,
+                "by_kind": self.by_kind,
+                "ignored_by_filter": self.ignored,
+                "compliance": self.compliance,
+            }
+        )
+        return {
+            "findings": findings,
+            "reports": self.reports,
+            "summary": summary,
+            "compliance": self.compliance,
+            "skips": list(self.skips.values()),
+            "warnings": self.warnings(),
+        }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -510,8 +608,7 @@ def _load_documents(path: str, flags: Optional[Dict[str, bool]] = None) -> Itera
         yield 1, data
         return
     if not HAS_YAML:
-        raise TrivyInputError("reading YAML (%s) needs the Python library PyYAML; JSON exports work without it"
-                              % path)
+        raise TrivyInputError("reading YAML (%s) needs the Python library PyYAML; JSON exports work without it" % path)
     number = 0
     documents = yaml.load_all(text, Loader=YAML_LOADER)
     while True:
@@ -534,16 +631,20 @@ def iter_objects(document: Any, location: str) -> Iterator[Tuple[str, Any]]:
     if isinstance(document, list):
         for index, item in enumerate(document):
             yield "%s item %d" % (location, index + 1), item
-    elif isinstance(document, dict) and isinstance(document.get("items"), list) and \
-            str(document.get("kind") or "").endswith("List"):
+    elif isinstance(document, dict) and isinstance(document.get("items"), list) and str(document.get("kind") or "").endswith("List"):
         for index, item in enumerate(document["items"]):
             yield "%s item %d" % (location, index + 1), item
     else:
         yield location, document
 
 
-def collect_from_path(path: str, kinds: Optional[Iterable[str]] = None, namespaces: Optional[Iterable[str]] = None,
-                      cluster: Optional[str] = None, max_findings: Optional[int] = None) -> Dict[str, Any]:
+def collect_from_path(
+    path: str,
+    kinds: Optional[Iterable[str]] = None,
+    namespaces: Optional[Iterable[str]] = None,
+    cluster: Optional[str] = None,
+    max_findings: Optional[int] = None,
+) -> Dict[str, Any]:
     """Findings from export files; see ReportCollector.result for the returned dict."""
     collector = ReportCollector(cluster=cluster, kinds=kinds, namespaces=namespaces)
     files = export_files(path)
@@ -563,10 +664,17 @@ def collect_from_path(path: str, kinds: Optional[Iterable[str]] = None, namespac
     return result
 
 
-def collect_from_api(api_client: Any, list_all: Callable[..., Dict[str, Any]], kinds: Optional[Iterable[str]] = None,
-                     namespaces: Optional[Iterable[str]] = None, cluster: Optional[str] = None,
-                     max_findings: Optional[int] = None, limit: int = 500, not_found_is_error: bool = False,
-                     not_found_error: Type[BaseException] = Exception) -> Dict[str, Any]:
+def collect_from_api(
+    api_client: Any,
+    list_all: Callable[..., Dict[str, Any]],
+    kinds: Optional[Iterable[str]] = None,
+    namespaces: Optional[Iterable[str]] = None,
+    cluster: Optional[str] = None,
+    max_findings: Optional[int] = None,
+    limit: int = 500,
+    not_found_is_error: bool = False,
+    not_found_error: Type[BaseException] = Exception,
+) -> Dict[str, Any]:
     """Findings from the API. ``list_all`` is ``_kube.list_all`` (passed in to keep this module free of it).
 
     A kind whose CRD is not installed (``not_found_error`` raised) becomes a warning, or an error when
@@ -589,18 +697,17 @@ def collect_from_api(api_client: Any, list_all: Callable[..., Dict[str, Any]], k
                 missing.append(kind)
                 break
             where = "namespace %s" % namespace if namespace else ("all namespaces" if info.namespaced else "cluster")
-            sources.append("%s (%s, %d objects, %d pages)" % (info.plural, where, len(listed["items"]),
-                                                              listed.get("pages") or 1))
+            sources.append("%s (%s, %d objects, %d pages)" % (info.plural, where, len(listed["items"]), listed.get("pages") or 1))
             with gc_paused():
                 for index, obj in enumerate(listed["items"]):
                     collector.add_object(obj, "API %s %s item %d" % (info.plural, where, index + 1))
     result = collector.result(max_findings)
     if missing:
-        result["warnings"].append("not served by this cluster (Trivy Operator CRD not installed?): %s"
-                                  % ", ".join(missing))
+        result["warnings"].append("not served by this cluster (Trivy Operator CRD not installed?): %s" % ", ".join(missing))
     if missing and len(missing) == len(collector.kinds):
-        raise TrivyInputError("none of the requested Trivy Operator report kinds is served by this cluster "
-                              "(%s): is the Trivy Operator installed?" % ", ".join(missing))
+        raise TrivyInputError(
+            "none of the requested Trivy Operator report kinds is served by this cluster (%s): is the Trivy Operator installed?" % ", ".join(missing)
+        )
     result["sources"] = sources
     result["summary"]["kinds_not_served"] = missing
     return result

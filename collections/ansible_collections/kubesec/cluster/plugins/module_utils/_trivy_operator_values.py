@@ -15,7 +15,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _parsing
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
-    FeatureError, deep_merge, reject_unknown, require_bool, require_dict, require_label, require_text,
+    FeatureError,
+    deep_merge,
+    reject_unknown,
+    require_bool,
+    require_dict,
+    require_label,
+    require_text,
 )
 
 CHART = {"repo_url": "https://aquasecurity.github.io/helm-charts/", "chart": "trivy-operator", "version": "0.34.0"}
@@ -32,8 +38,16 @@ SCANNERS = (
     ("exposed_secrets", "exposedSecretScannerEnabled"),
 )
 TRIVY_KEYS = ("enabled", "namespaces", "exclude_namespaces", "report_ttl", "scanners", "offline")
-OFFLINE_KEYS = ("enabled", "db_repository", "java_db_repository", "checks_bundle_repository", "image_registry",
-                "insecure", "offline_scan", "skip_java_db_update")
+OFFLINE_KEYS = (
+    "enabled",
+    "db_repository",
+    "java_db_repository",
+    "checks_bundle_repository",
+    "image_registry",
+    "insecure",
+    "offline_scan",
+    "skip_java_db_update",
+)
 
 _GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$")
 _REGISTRY = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:\d+)(:\d+)?$")
@@ -44,8 +58,7 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 def parse_ttl(value: Any, field: str = "kubesec_trivy_operator.report_ttl") -> Tuple[str, float]:
     """Validate a Go duration ('30m', '1h30m', '24h') and return (text, seconds)."""
     if isinstance(value, str) and not value.strip():
-        raise FeatureError("%s: is empty; give a duration such as 30m (an empty TTL would keep reports forever)"
-                           % field)
+        raise FeatureError("%s: is empty; give a duration such as 30m (an empty TTL would keep reports forever)" % field)
     text = require_text(value, field, default=DEFAULT_TTL)
     seconds: Optional[float] = None
     try:  # the operator parses scannerReportTTL with Go's time.ParseDuration
@@ -53,8 +66,7 @@ def parse_ttl(value: Any, field: str = "kubesec_trivy_operator.report_ttl") -> T
     except ValueError:
         pass
     if seconds is None or text.startswith(("+", "-")):
-        raise FeatureError("%s: %r is not a duration such as 30m, 1h30m or 24h (units ns, us, ms, s, m, h; "
-                           "no spaces, no days, no sign)" % (field, text))
+        raise FeatureError("%s: %r is not a duration such as 30m, 1h30m or 24h (units ns, us, ms, s, m, h; no spaces, no days, no sign)" % (field, text))
     if seconds < MIN_TTL_SECONDS:
         raise FeatureError("%s: %r is shorter than 1m; reports would expire before scans finish" % (field, text))
     return text, seconds
@@ -74,8 +86,7 @@ def _namespace_list(value: Any, field: str, allow_glob: bool = False) -> List[st
             raise FeatureError("%s: expected a namespace name, got %r" % (name, item))
         if allow_glob and ("*" in item or "?" in item):
             if len(item) > 63 or not _GLOB.match(item):
-                raise FeatureError("%s: %r is not a namespace name or glob (lower-case letters, digits, '-', '*', '?')"
-                                   % (name, item))
+                raise FeatureError("%s: %r is not a namespace name or glob (lower-case letters, digits, '-', '*', '?')" % (name, item))
         else:
             require_label(item, name)
         if item not in result:
@@ -90,8 +101,7 @@ def split_reference(value: Any, field: str, allow_tag: bool = False) -> Tuple[st
         raise FeatureError("%s: %r: give registry/repository without scheme or digest" % (field, text))
     registry, _sep, rest = text.partition("/")
     if not rest or not _REGISTRY.match(registry):
-        raise FeatureError("%s: %r must start with the registry host (e.g. registry.local:5000/aquasec/trivy-db)"
-                           % (field, text))
+        raise FeatureError("%s: %r must start with the registry host (e.g. registry.local:5000/aquasec/trivy-db)" % (field, text))
     tag = None
     last = rest.rsplit("/", 1)[-1]
     if ":" in last:
@@ -122,11 +132,12 @@ def normalize(config: Any) -> Tuple[Dict[str, Any], List[str]]:
         namespaces = _namespace_list(namespaces, "kubesec_trivy_operator.namespaces")
         if not namespaces:
             raise FeatureError("kubesec_trivy_operator.namespaces: give 'all' or at least one namespace")
-    exclude = _namespace_list(config.get("exclude_namespaces"), "kubesec_trivy_operator.exclude_namespaces",
-                              allow_glob=True)
+    exclude = _namespace_list(config.get("exclude_namespaces"), "kubesec_trivy_operator.exclude_namespaces", allow_glob=True)
     if exclude and namespaces != "all":
-        warnings.append("kubesec_trivy_operator.exclude_namespaces is ignored: it only applies when namespaces is "
-                        "'all' (the chart uses excludeNamespaces only without targetNamespaces)")
+        warnings.append(
+            "kubesec_trivy_operator.exclude_namespaces is ignored: it only applies when namespaces is "
+            "'all' (the chart uses excludeNamespaces only without targetNamespaces)"
+        )
         exclude = []
     ttl, _ttl_seconds = parse_ttl(config.get("report_ttl"))
     settings: Dict[str, Any] = {
@@ -134,10 +145,8 @@ def normalize(config: Any) -> Tuple[Dict[str, Any], List[str]]:
         "namespaces": namespaces,
         "exclude_namespaces": exclude,
         "report_ttl": ttl,
-        "scanners": {key: require_bool(scanners_in.get(key), "kubesec_trivy_operator.scanners.%s" % key, default=True)
-                     for key, _chart_key in SCANNERS},
-        "offline": {"enabled": require_bool(offline_in.get("enabled"), "kubesec_trivy_operator.offline.enabled",
-                                            default=False)},
+        "scanners": {key: require_bool(scanners_in.get(key), "kubesec_trivy_operator.scanners.%s" % key, default=True) for key, _chart_key in SCANNERS},
+        "offline": {"enabled": require_bool(offline_in.get("enabled"), "kubesec_trivy_operator.offline.enabled", default=False)},
     }
     if settings["enabled"] and not any(settings["scanners"].values()):
         raise FeatureError("kubesec_trivy_operator.scanners: every scanner is off; enable one or set enabled: false")
@@ -145,11 +154,12 @@ def normalize(config: Any) -> Tuple[Dict[str, Any], List[str]]:
     if off["enabled"]:
         field = "kubesec_trivy_operator.offline."
         off["db"] = split_reference(offline_in.get("db_repository"), field + "db_repository")
-        off["java_db"] = (split_reference(offline_in["java_db_repository"], field + "java_db_repository")
-                          if offline_in.get("java_db_repository") else None)
-        off["checks"] = (split_reference(offline_in["checks_bundle_repository"], field + "checks_bundle_repository",
-                                         allow_tag=True)
-                         if offline_in.get("checks_bundle_repository") else None)
+        off["java_db"] = split_reference(offline_in["java_db_repository"], field + "java_db_repository") if offline_in.get("java_db_repository") else None
+        off["checks"] = (
+            split_reference(offline_in["checks_bundle_repository"], field + "checks_bundle_repository", allow_tag=True)
+            if offline_in.get("checks_bundle_repository")
+            else None
+        )
         registry = offline_in.get("image_registry")
         if registry:
             registry = require_text(registry, field + "image_registry")
@@ -158,8 +168,7 @@ def normalize(config: Any) -> Tuple[Dict[str, Any], List[str]]:
         off["image_registry"] = registry or None
         off["insecure"] = require_bool(offline_in.get("insecure"), field + "insecure", default=False)
         off["offline_scan"] = require_bool(offline_in.get("offline_scan"), field + "offline_scan", default=True)
-        off["skip_java_db_update"] = require_bool(offline_in.get("skip_java_db_update"), field + "skip_java_db_update",
-                                                  default=off["java_db"] is None)
+        off["skip_java_db_update"] = require_bool(offline_in.get("skip_java_db_update"), field + "skip_java_db_update", default=off["java_db"] is None)
     return settings, warnings
 
 
@@ -206,8 +215,9 @@ def build_values(settings: Dict[str, Any], extra_values: Optional[Dict[str, Any]
     return values
 
 
-def build(config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
-          extra_values: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def build(
+    config: Any, cluster: str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE, extra_values: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     require_label(cluster, "cluster (kubesec_cluster_name)")
     require_label(release, "release_name")
     require_label(namespace, "namespace")

@@ -44,8 +44,15 @@ import json
 import re
 from typing import Any, Optional
 
-from ansible_collections.kubesec.cluster.plugins.module_utils._wl_cel import (  # noqa: F401 - re-exported
-    EnforcementError, cel_list, cel_string, check_re2, glob_to_re2, name_matches, pod_variables, re2_escape,
+from ansible_collections.kubesec.cluster.plugins.module_utils._wl_cel import (  # noqa: F401 - re-exported  # pylint: disable=unused-import
+    EnforcementError,
+    cel_list,
+    cel_string,
+    check_re2,
+    glob_to_re2,
+    name_matches,
+    pod_variables,
+    re2_escape,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import RuleConfigError, compile_names
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_registry import RULES
@@ -76,14 +83,12 @@ TARGETS = {
 
 # The rules' admission-policy facts, derived from the rule objects (each rule's file holds its CEL and reasons).
 POD_RULES = {rule["id"]: rule["cel"] for rule in RULES if rule["cel_target"] == "pod"}
-OBJECT_RULES = {rule["id"]: (rule["cel_target"], rule["cel"]) for rule in RULES
-                if rule["cel_target"] in ("Service", "Ingress")}
+OBJECT_RULES = {rule["id"]: (rule["cel_target"], rule["cel"]) for rule in RULES if rule["cel_target"] in ("Service", "Ingress")}
 RBAC_RULES = tuple(rule["id"] for rule in RULES if rule["cel_target"] == "RBAC")
 ENFORCEABLE = tuple(sorted(rule["id"] for rule in RULES if rule["enforcement"] != "none"))
 NOT_ENFORCEABLE = {rule["id"]: rule["enforcement_note"] for rule in RULES if rule["enforcement"] == "none"}
 PARTIAL = {rule["id"]: rule["enforcement_note"] for rule in RULES if rule["enforcement"] == "partial"}
-NOTES = {rule["id"]: rule["enforcement_note"] for rule in RULES
-         if rule["enforcement"] == "full" and rule["enforcement_note"]}
+NOTES = {rule["id"]: rule["enforcement_note"] for rule in RULES if rule["enforcement"] == "full" and rule["enforcement_note"]}
 
 
 def enforceability() -> list[dict[str, Any]]:
@@ -92,19 +97,24 @@ def enforceability() -> list[dict[str, Any]]:
     for rule in RULES:
         rid = rule["id"]
         if rid in NOT_ENFORCEABLE:
-            out.append({"id": rid, "name": rule["name"], "enforceable": False, "target": None,
-                        "note": NOT_ENFORCEABLE[rid]})
+            out.append({"id": rid, "name": rule["name"], "enforceable": False, "target": None, "note": NOT_ENFORCEABLE[rid]})
             continue
-        target = {"pod": "pod controllers", "Service": "Services", "Ingress": "Ingresses",
-                  "RBAC": "(Cluster)RoleBindings, (Cluster)Roles"}[rule["cel_target"]]
-        out.append({"id": rid, "name": rule["name"], "enforceable": "partial" if rid in PARTIAL else True,
-                    "target": target, "note": PARTIAL.get(rid) or NOTES.get(rid)})
+        target = {"pod": "pod controllers", "Service": "Services", "Ingress": "Ingresses", "RBAC": "(Cluster)RoleBindings, (Cluster)Roles"}[rule["cel_target"]]
+        out.append(
+            {
+                "id": rid,
+                "name": rule["name"],
+                "enforceable": "partial" if rid in PARTIAL else True,
+                "target": target,
+                "note": PARTIAL.get(rid) or NOTES.get(rid),
+            }
+        )
     return out
-
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Objects
+
 
 def object_name(rule: dict[str, Any]) -> str:
     return "%s-%s-%s" % (NAME_PREFIX, rule["id"].lower(), rule["name"].replace("_", "-"))
@@ -115,8 +125,7 @@ def file_name(rule: dict[str, Any]) -> str:
 
 
 def _resource_rules(groups: Any) -> list[dict[str, Any]]:
-    return [{"apiGroups": [group], "apiVersions": ["*"], "operations": list(OPERATIONS),
-             "resources": list(resources)} for group, resources in groups]
+    return [{"apiGroups": [group], "apiVersions": ["*"], "operations": list(OPERATIONS), "resources": list(resources)} for group, resources in groups]
 
 
 def _rbac_resources(p: dict[str, Any]) -> Any:
@@ -165,12 +174,10 @@ def _changed_condition(target: str) -> str:
         parts = field.split(".")
         sides = []
         for root in ("object", "oldObject"):
-            guard = " && ".join("has(%s.%s)" % (".".join([root, *parts[:index - 1]]), key)
-                                for index, key in enumerate(parts, 1))
+            guard = " && ".join("has(%s.%s)" % (".".join([root, *parts[: index - 1]]), key) for index, key in enumerate(parts, 1))
             sides.append("(%s ? %s.%s : %s)" % (guard, root, field, empty))
         changes.append("%s != %s" % tuple(sides))
-    return ("request.operation != 'UPDATE'\n|| (!(has(object.metadata) && has(object.metadata.deletionTimestamp)) "
-            "&& (\n  %s))" % "\n  || ".join(changes))
+    return "request.operation != 'UPDATE'\n|| (!(has(object.metadata) && has(object.metadata.deletionTimestamp)) && (\n  %s))" % "\n  || ".join(changes)
 
 
 def _labels(rule: dict[str, Any], cluster: Optional[str], mode: str) -> dict[str, str]:
@@ -182,8 +189,7 @@ def _labels(rule: dict[str, Any], cluster: Optional[str], mode: str) -> dict[str
     return labels
 
 
-def _policy(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str]
-            ) -> tuple[dict[str, Any], list[str]]:
+def _policy(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str]) -> tuple[dict[str, Any], list[str]]:
     rid = rule["id"]
     where = "rules.%s (%s)" % (rid, rule["name"])
     params = setting["params"]
@@ -204,12 +210,14 @@ def _policy(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str
         "failurePolicy": "Fail",
         "matchConstraints": {"resourceRules": _resource_rules(resources)},
         "variables": [{"name": name, "expression": expression} for name, expression in variables],
-        "validations": [{
-            "expression": "size(variables.violations) == 0",
-            "message": "%s %s: %s" % (rid, rule["name"], title),
-            "messageExpression": "%s + variables.violations.join('; ')" % cel_string("%s %s: " % (rid, title)),
-            "reason": "Forbidden",
-        }],
+        "validations": [
+            {
+                "expression": "size(variables.violations) == 0",
+                "message": "%s %s: %s" % (rid, rule["name"], title),
+                "messageExpression": "%s + variables.violations.join('; ')" % cel_string("%s %s: " % (rid, title)),
+                "reason": "Forbidden",
+            }
+        ],
     }
     exact, condition = _namespace_split(setting["exclude_namespaces"], where + ".exclude_namespaces")
     spec["matchConditions"] = [{"name": "changed-on-update", "expression": _changed_condition(kind)}]
@@ -218,36 +226,41 @@ def _policy(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str
     return spec, exact
 
 
-def _objects_for(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str], mode: str
-                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _objects_for(rule: dict[str, Any], setting: dict[str, Any], cluster: Optional[str], mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
     spec, exact = _policy(rule, setting, cluster)
     name = object_name(rule)
-    annotations = {"kubesec.io/title": rule["title"], "kubesec.io/severity": rule["severity"],
-                   "kubesec.io/remediation": rule["remediation"]}
+    annotations = {"kubesec.io/title": rule["title"], "kubesec.io/severity": rule["severity"], "kubesec.io/remediation": rule["remediation"]}
     if rule["id"] in PARTIAL or rule["id"] in NOTES:
         annotations["kubesec.io/coverage"] = PARTIAL.get(rule["id"]) or NOTES[rule["id"]]
-    policy = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy",
-              "metadata": {"name": name, "labels": _labels(rule, cluster, mode), "annotations": annotations},
-              "spec": spec}
+    policy = {
+        "apiVersion": API_VERSION,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name, "labels": _labels(rule, cluster, mode), "annotations": annotations},
+        "spec": spec,
+    }
     binding_spec: dict[str, Any] = {"policyName": name, "validationActions": list(VALIDATION_ACTIONS[mode])}
     if exact:
-        binding_spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": sorted(exact)}]}}
-    binding = {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
-               "metadata": {"name": name, "labels": _labels(rule, cluster, mode)},
-               "spec": binding_spec}
+        binding_spec["matchResources"] = {
+            "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": sorted(exact)}]}
+        }
+    binding = {
+        "apiVersion": API_VERSION,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name, "labels": _labels(rule, cluster, mode)},
+        "spec": binding_spec,
+    }
     return policy, binding
 
 
-def build(rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[str] = None,
-          audit_mode_policies: bool = False, include_system_namespaces: bool = False) -> dict[str, Any]:
+def build(
+    rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[str] = None, audit_mode_policies: bool = False, include_system_namespaces: bool = False
+) -> dict[str, Any]:
     """Policies and bindings for the given rule settings (same shape as workload_audit's ``rules``)."""
     try:
         settings = resolve_settings(rules, exclude_namespaces, include_system_namespaces)
     except RuleConfigError as exc:
         raise EnforcementError(str(exc)) from None
-    result: dict[str, Any] = {"objects": [], "policies": [], "not_enforceable": [], "not_generated": [],
-                              "absent": [], "files": {}}
+    result: dict[str, Any] = {"objects": [], "policies": [], "not_enforceable": [], "not_generated": [], "absent": [], "files": {}}
     for rule in RULES:
         rid = rule["id"]
         setting = settings[rid]
@@ -257,20 +270,28 @@ def build(rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[s
         if generate and setting["missing"] and rid not in NOT_ENFORCEABLE:
             missing = ", ".join("rules.%s.params.%s" % (rid, name) for name in setting["missing"])
             if mode in ("deny", "warn"):  # a policy without its parameters would refuse every object
-                raise EnforcementError("rules.%s (%s) is in mode %s but not configured: %s is empty, so the policy "
-                                       "would refuse every %s; set it or put the rule in mode audit"
-                                       % (rid, rule["name"], mode, missing,
-                                          "image" if rid == "KS-WL-002" else "object"))
+                raise EnforcementError(
+                    "rules.%s (%s) is in mode %s but not configured: %s is empty, so the policy "
+                    "would refuse every %s; set it or put the rule in mode audit"
+                    % (rid, rule["name"], mode, missing, "image" if rid == "KS-WL-002" else "object")
+                )
             generate = False
         if rid in NOT_ENFORCEABLE:
             if setting["enabled"] and mode in ("deny", "warn"):
                 result["not_enforceable"].append(dict(entry, reason=NOT_ENFORCEABLE[rid]))
             generate = False
         if not generate:
-            reason = "disabled" if not setting["enabled"] else (
-                "not enforceable" if rid in NOT_ENFORCEABLE else
-                "not configured (%s is empty)" % ", ".join("params." + name for name in setting["missing"])
-                if setting["missing"] else "mode audit (the workload_audit module reports it)")
+            reason = (
+                "disabled"
+                if not setting["enabled"]
+                else (
+                    "not enforceable"
+                    if rid in NOT_ENFORCEABLE
+                    else "not configured (%s is empty)" % ", ".join("params." + name for name in setting["missing"])
+                    if setting["missing"]
+                    else "mode audit (the workload_audit module reports it)"
+                )
+            )
             result["not_generated"].append(dict(entry, reason=reason))
             for kind in ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"):
                 result["absent"].append({"apiVersion": API_VERSION, "kind": kind, "name": object_name(rule)})
@@ -279,11 +300,17 @@ def build(rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[s
         name = file_name(rule)
         result["objects"].extend([policy, binding])
         result["files"][name] = [policy, binding]
-        result["policies"].append(dict(entry, policy=policy["metadata"]["name"], file=name,
-                                       validation_actions=binding["spec"]["validationActions"],
-                                       excluded_namespaces=sorted(setting["exclude_namespaces"]),
-                                       excluded_images=list(setting["exclude_images"]),
-                                       coverage=PARTIAL.get(rid) or NOTES.get(rid)))
+        result["policies"].append(
+            dict(
+                entry,
+                policy=policy["metadata"]["name"],
+                file=name,
+                validation_actions=binding["spec"]["validationActions"],
+                excluded_namespaces=sorted(setting["exclude_namespaces"]),
+                excluded_images=list(setting["exclude_images"]),
+                coverage=PARTIAL.get(rid) or NOTES.get(rid),
+            )
+        )
     return result
 
 
@@ -291,6 +318,7 @@ def build(rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[s
 # Files
 
 if HAS_YAML:
+
     class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
         """No aliases; multi-line strings (CEL expressions) as literal blocks."""
 
@@ -311,8 +339,7 @@ def dump_documents(documents: list[Any], header: str) -> str:
     parts = ["\n".join(lines) + "\n" if lines else ""]
     for document in documents:
         if HAS_YAML:
-            body = yaml.dump(document, Dumper=_Dumper, default_flow_style=False, sort_keys=True,
-                             allow_unicode=True, width=120)
+            body = yaml.dump(document, Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=120)
         else:  # pragma: no cover
             body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         parts.append("---\n" + body)
@@ -324,12 +351,18 @@ def render_files(result: dict[str, Any], cluster: Optional[str]) -> dict[str, st
     out = {}
     for name, documents in sorted(result["files"].items()):
         policy = documents[0]
-        header = ("Rendered by kubesec.cluster.workload_enforcement for cluster %s: rule %s (%s), mode %s.\n"
-                  "ValidatingAdmissionPolicy + binding (admissionregistration.k8s.io/v1, Kubernetes >= %s).\n"
-                  "Do not edit: change the rule settings in the inventory and render again."
-                  % (cluster or "-", policy["metadata"]["labels"]["kubesec.io/rule"],
-                     policy["metadata"]["annotations"]["kubesec.io/title"],
-                     policy["metadata"]["labels"]["kubesec.io/mode"], MIN_KUBERNETES))
+        header = (
+            "Rendered by kubesec.cluster.workload_enforcement for cluster %s: rule %s (%s), mode %s.\n"
+            "ValidatingAdmissionPolicy + binding (admissionregistration.k8s.io/v1, Kubernetes >= %s).\n"
+            "Do not edit: change the rule settings in the inventory and render again."
+            % (
+                cluster or "-",
+                policy["metadata"]["labels"]["kubesec.io/rule"],
+                policy["metadata"]["annotations"]["kubesec.io/title"],
+                policy["metadata"]["labels"]["kubesec.io/mode"],
+                MIN_KUBERNETES,
+            )
+        )
         out[name] = dump_documents(documents, header)
     return out
 
@@ -337,4 +370,3 @@ def render_files(result: dict[str, Any], cluster: Optional[str]) -> dict[str, st
 def owned_file(name: str) -> bool:
     """True for file names this module writes (other files in the directory are left alone)."""
     return bool(FILE_RE.match(name))
-

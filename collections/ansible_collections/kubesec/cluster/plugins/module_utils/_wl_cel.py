@@ -23,6 +23,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 
 if TYPE_CHECKING:
     from typing import Dict, List, Tuple
+
     Variables = List[Tuple[str, str]]
     Setting = Dict[str, Any]
 
@@ -46,6 +47,7 @@ class EnforcementError(KubesecError, ValueError):
 # ---------------------------------------------------------------------------------------------------------
 # CEL literals
 
+
 def cel_string(text: str) -> str:
     """A CEL string literal for ``text``: printable ASCII as is, everything else escaped (\\n, \\uXXXX, ...)."""
     if not isinstance(text, str):
@@ -65,7 +67,7 @@ def cel_string(text: str) -> str:
             out.append("\\r")
         elif char == "\t":
             out.append("\\t")
-        elif 0x20 <= code < 0x7f:
+        elif 0x20 <= code < 0x7F:
             out.append(char)
         elif 0xD800 <= code <= 0xDFFF:
             raise ValueError("cannot write the lone surrogate U+%04X as CEL (not valid Unicode)" % code)
@@ -96,8 +98,7 @@ def check_re2(pattern: str, where: str) -> str:
     """Refuse regular expressions the API server's RE2 engine cannot run (they would fail policy creation)."""
     for regex, what in _RE2_UNSUPPORTED:
         if regex.search(pattern):
-            raise EnforcementError("%s: %r uses %s, which RE2 (the regular-expression engine of Kubernetes CEL) "
-                                   "does not support" % (where, pattern, what))
+            raise EnforcementError("%s: %r uses %s, which RE2 (the regular-expression engine of Kubernetes CEL) does not support" % (where, pattern, what))
     try:
         re.compile(pattern)
     except re.error as exc:
@@ -112,8 +113,9 @@ def glob_to_re2(glob: str, where: str = "exclude_namespaces") -> str:
     use for namespace names (letters, digits and '-') and a '^' regular expression says the same plainly.
     """
     if "[" in glob or "]" in glob:
-        raise EnforcementError("%s: glob %r uses a bracket expression, which enforcement does not translate; write "
-                               "it as a regular expression starting with '^'" % (where, glob))
+        raise EnforcementError(
+            "%s: glob %r uses a bracket expression, which enforcement does not translate; write it as a regular expression starting with '^'" % (where, glob)
+        )
     out = ["^"]
     for char in glob:
         if char == "*":
@@ -129,6 +131,7 @@ def glob_to_re2(glob: str, where: str = "exclude_namespaces") -> str:
 # ---------------------------------------------------------------------------------------------------------
 # CEL building blocks. Each returns CEL text. `[x].exists(v, body)` binds v to x for body (a one-element list:
 # standard macros only; cel.bind is not in the Kubernetes ValidatingAdmissionPolicy environment).
+
 
 def bind(name: str, expr: str, body: str) -> str:
     body = body.lstrip("\n ")
@@ -184,8 +187,7 @@ def int_or_zero(base: str, key: str) -> str:
 
 def caps_normalized(list_expr: str) -> str:
     """normalize_capability over a list: str, strip, upper case, without CAP_."""
-    return ("%s.map(x, string(x).trim().upperAscii()).map(x, x.startsWith('CAP_') ? x.substring(4) : x)"
-            % list_expr)
+    return "%s.map(x, string(x).trim().upperAscii()).map(x, x.startsWith('CAP_') ? x.substring(4) : x)" % list_expr
 
 
 def prefix_match(value: str, prefix: str) -> str:
@@ -194,8 +196,7 @@ def prefix_match(value: str, prefix: str) -> str:
     if prefix[-1] in _BOUNDARY:
         return "%s.startsWith(%s)" % (value, lit)
     size = len(prefix)
-    return ("(%s.startsWith(%s) && (size(%s) == %d || %s.substring(%d, %d) in ['/', ':', '@']))"
-            % (value, lit, value, size, value, size, size + 1))
+    return "(%s.startsWith(%s) && (size(%s) == %d || %s.substring(%d, %d) in ['/', ':', '@']))" % (value, lit, value, size, value, size, size + 1)
 
 
 def image_matches(container: str, patterns: Iterable[str], where: str) -> str:
@@ -210,9 +211,11 @@ def image_matches(container: str, patterns: Iterable[str], where: str) -> str:
         else:
             tests.append(prefix_match("v", text))
     raw = container + ".image"
-    candidates = ("[string(%s), reg + '/' + (reg == 'docker.io' && !path.contains('/') ? 'library/' : '') + path + "
-                  "(img.indexOf('@') >= 0 && img.indexOf('@') < size(img) - 1 ? img.substring(img.indexOf('@')) : '')]"
-                  "\n  .exists(v, %s)" % (raw, " || ".join(tests)))
+    candidates = (
+        "[string(%s), reg + '/' + (reg == 'docker.io' && !path.contains('/') ? 'library/' : '') + path + "
+        "(img.indexOf('@') >= 0 && img.indexOf('@') < size(img) - 1 ? img.substring(img.indexOf('@')) : '')]"
+        "\n  .exists(v, %s)" % (raw, " || ".join(tests))
+    )
     normalized = bind("path", "hr ? n.substring(n.indexOf('/') + 1) : n", candidates)
     normalized = bind("reg", "r in ['index.docker.io', 'registry-1.docker.io'] ? 'docker.io' : r", normalized)
     normalized = bind("r", "hr ? n.substring(0, n.indexOf('/')) : 'docker.io'", normalized)
@@ -262,16 +265,24 @@ def host_path_regex(prefix: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Pod view shared by the pod rules (by shape: PodTemplate, CronJob, the template controllers, Pod)
 
+
 def pod_part(part: str) -> str:
     """The pod spec ('spec') or pod metadata ('metadata') of any pod controller, {} when absent."""
     own = "object.spec" if part == "spec" else path_or("object", ["metadata"], "{}", "map")
-    return ("has(object.template) && type(object.template) == map ? %s\n"
-            ": !has(object.spec) || type(object.spec) != map ? %s\n"
-            ": has(object.spec.jobTemplate) && type(object.spec.jobTemplate) == map ? %s\n"
-            ": has(object.spec.template) && type(object.spec.template) == map ? %s\n"
-            ": %s" % (path_or("object.template", [part], "{}", "map"), "{}" if part == "spec" else own,
-                      path_or("object.spec.jobTemplate", ["spec", "template", part], "{}", "map"),
-                      path_or("object.spec.template", [part], "{}", "map"), own))
+    return (
+        "has(object.template) && type(object.template) == map ? %s\n"
+        ": !has(object.spec) || type(object.spec) != map ? %s\n"
+        ": has(object.spec.jobTemplate) && type(object.spec.jobTemplate) == map ? %s\n"
+        ": has(object.spec.template) && type(object.spec.template) == map ? %s\n"
+        ": %s"
+        % (
+            path_or("object.template", [part], "{}", "map"),
+            "{}" if part == "spec" else own,
+            path_or("object.spec.jobTemplate", ["spec", "template", part], "{}", "map"),
+            path_or("object.spec.template", [part], "{}", "map"),
+            own,
+        )
+    )
 
 
 def pod_variables(setting: Setting, where: str, containers: str = "all") -> Variables:
@@ -298,15 +309,17 @@ def pod_variables(setting: Setting, where: str, containers: str = "all") -> Vari
 
 def per_container(bad: str, what: str) -> str:
     """Violations of the (not exempt) containers: `bad` may use c (the container) and sc (its securityContext)."""
-    return ("variables.containers.filter(c, %s)\n.map(c, 'container ' + (has(c.name) && type(c.name) == string ? "
-            "c.name : '?') + %s)" % (bind("sc", get_or("c", "securityContext", "{}", "map"), bad),
-                                     cel_string(": " + what)))
+    return "variables.containers.filter(c, %s)\n.map(c, 'container ' + (has(c.name) && type(c.name) == string ? c.name : '?') + %s)" % (
+        bind("sc", get_or("c", "securityContext", "{}", "map"), bad),
+        cel_string(": " + what),
+    )
 
 
 def caps_bad(body: str) -> str:
     """Binds add and drop (normalized capability lists of sc.capabilities) for body."""
     caps = get_or("sc", "capabilities", "{}", "map")
-    return bind("caps", caps, bind("add", caps_normalized(get_or("caps", "add", "[]", "list")),
-                                     bind("drop", caps_normalized(get_or("caps", "drop", "[]", "list")), body)))
-
-
+    return bind(
+        "caps",
+        caps,
+        bind("add", caps_normalized(get_or("caps", "add", "[]", "list")), bind("drop", caps_normalized(get_or("caps", "drop", "[]", "list")), body)),
+    )

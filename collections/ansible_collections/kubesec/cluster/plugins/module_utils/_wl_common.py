@@ -22,6 +22,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._errors import Kub
 
 if TYPE_CHECKING:
     from typing import Dict, Tuple
+
     Violation = Dict[str, Any]
     Matcher = Tuple[str, str, Any]  # (kind: prefix | regex | glob, text, compiled regex or None)
     Rule = Dict[str, Any]
@@ -47,7 +48,6 @@ def param(ptype: str, default: Any, description: str, **extra: Any) -> dict[str,
     return spec
 
 
-
 _KSV_RE = re.compile(r"^(?:AVD-)?(KSV|KCV)-?0*(\d{1,5})$")
 
 
@@ -71,6 +71,7 @@ def ksv_url(ksv_id: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------
 # Small helpers over untrusted data
+
 
 def as_dict(value: Any) -> dict[Any, Any]:
     return value if isinstance(value, dict) else {}
@@ -111,12 +112,10 @@ def short(value: Any, limit: int = 256) -> Any:
             if index >= 16:
                 out["..."] = "%d more keys" % (len(value) - 16)
                 break
-            out[short(str(key), 64)] = short(item, 64) if isinstance(item, (str, int, float, bool)) or \
-                item is None else "<%s>" % type(item).__name__
+            out[short(str(key), 64)] = short(item, 64) if isinstance(item, (str, int, float, bool)) or item is None else "<%s>" % type(item).__name__
         return out
     if isinstance(value, list):
-        items = [short(item, 64) if isinstance(item, (str, int, float, bool)) or item is None
-                 else "<%s>" % type(item).__name__ for item in value[:16]]
+        items = [short(item, 64) if isinstance(item, (str, int, float, bool)) or item is None else "<%s>" % type(item).__name__ for item in value[:16]]
         if len(value) > 16:
             items.append("...%d more" % (len(value) - 16))
         return items
@@ -132,11 +131,22 @@ def violation(field: str, value: Any, message: str, expected: Optional[str] = No
 
 _QTY_RE = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d{1,4})?$")
 _SUFFIX = {
-    "Ki": Decimal(2 ** 10), "Mi": Decimal(2 ** 20), "Gi": Decimal(2 ** 30), "Ti": Decimal(2 ** 40),
-    "Pi": Decimal(2 ** 50), "Ei": Decimal(2 ** 60),
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
 }
 
 
@@ -173,6 +183,7 @@ def parse_quantity(value: Any) -> Decimal:
 # ---------------------------------------------------------------------------------------------------------
 # Images
 
+
 def parse_image(image: str) -> dict[str, Any]:
     """'nginx', 'nginx:1.25', 'ghcr.io/o/a:1@sha256:..', 'localhost:5000/app' -> parts and normalized name."""
     text = image.strip()
@@ -192,8 +203,7 @@ def parse_image(image: str) -> dict[str, Any]:
     if registry == "docker.io" and "/" not in path:
         path = "library/" + path
     normalized = registry + "/" + path + (":" + tag if tag is not None else "") + ("@" + digest if digest else "")
-    return {"registry": registry, "repository": path, "tag": tag, "digest": digest or None,
-            "normalized": normalized}
+    return {"registry": registry, "repository": path, "tag": tag, "digest": digest or None, "normalized": normalized}
 
 
 def prefix_match(value: str, prefix: str) -> bool:
@@ -209,8 +219,7 @@ def prefix_match(value: str, prefix: str) -> bool:
 def compile_patterns(values: Any, where: str) -> list[Matcher]:
     """['registry.example.com/', '^quay\\.io/org/.*$'] -> matchers; RuleConfigError naming `where`."""
     if not isinstance(values, list):
-        raise RuleConfigError("%s must be a list of strings (prefixes, or regular expressions starting with "
-                              "'^'), got %s" % (where, type(values).__name__))
+        raise RuleConfigError("%s must be a list of strings (prefixes, or regular expressions starting with '^'), got %s" % (where, type(values).__name__))
     out = []
     for index, text in enumerate(values):
         if not isinstance(text, str) or not text.strip():
@@ -220,14 +229,12 @@ def compile_patterns(values: Any, where: str) -> list[Matcher]:
             try:
                 compiled = re.compile(text)
             except re.error as exc:
-                raise RuleConfigError("%s[%d] %r is not a valid regular expression: %s"
-                                      % (where, index, text, exc)) from None
+                raise RuleConfigError("%s[%d] %r is not a valid regular expression: %s" % (where, index, text, exc)) from None
         out.append(("regex" if compiled is not None else "prefix", text, compiled))
     return out
 
 
-def match_patterns(value: str, patterns: Iterable[Matcher], candidates: Optional[Iterable[str]] = None
-                   ) -> Optional[str]:
+def match_patterns(value: str, patterns: Iterable[Matcher], candidates: Optional[Iterable[str]] = None) -> Optional[str]:
     """The first pattern text that matches `value` (or any of `candidates`), else None."""
     values = candidates or (value,)
     for kind, text, regex in patterns:
@@ -282,13 +289,13 @@ def compile_names(values: Any, where: str) -> list[Matcher]:
 # ---------------------------------------------------------------------------------------------------------
 # Capabilities, AppArmor, ports, paths
 
+
 def normalize_capability(value: Any) -> str:
     text = str(value).strip().upper()
     return text[4:] if text.startswith("CAP_") else text
 
 
-def effective_apparmor(container: dict[str, Any], pod_spec: dict[str, Any], annotations: Any
-                       ) -> tuple[Optional[str], Optional[str]]:
+def effective_apparmor(container: dict[str, Any], pod_spec: dict[str, Any], annotations: Any) -> tuple[Optional[str], Optional[str]]:
     """(profile in annotation form or None, field path suffix that set it)."""
     csc = as_dict(container.get("securityContext"))
     name = container.get("name")
@@ -332,8 +339,7 @@ def profile_allowed(profile: str, allowed: Iterable[str]) -> bool:
 def parse_port_list(values: Any, where: str) -> list[tuple[int, int]]:
     """[80, 443, '8000-8100', '9090'] -> [(80, 80), (443, 443), (8000, 8100), (9090, 9090)]."""
     if not isinstance(values, list):
-        raise RuleConfigError("%s must be a list of ports or 'low-high' ranges, got %s"
-                              % (where, type(values).__name__))
+        raise RuleConfigError("%s must be a list of ports or 'low-high' ranges, got %s" % (where, type(values).__name__))
     out = []
     for index, item in enumerate(values):
         low: Optional[int] = None
@@ -346,8 +352,7 @@ def parse_port_list(values: Any, where: str) -> list[tuple[int, int]]:
                 low = int(match.group(1))
                 high = int(match.group(2)) if match.group(2) else low
         if low is None or not 1 <= low <= high <= 65535:
-            raise RuleConfigError("%s[%d] must be a port 1-65535 or a range 'low-high', got %r"
-                                  % (where, index, short(item, 80)))
+            raise RuleConfigError("%s[%d] must be a port 1-65535 or a range 'low-high', got %r" % (where, index, short(item, 80)))
         out.append((low, high))
     return out
 
@@ -386,10 +391,15 @@ def host_matches_tls(host: str, tls_host: str) -> bool:
 # Parameter validation
 
 TYPE_TEXT = {
-    "bool": "a boolean", "int": "an integer", "cpu": "a CPU quantity such as '2' or '500m' (or null)",
-    "memory": "a memory quantity such as '512Mi' or '8Gi' (or null)", "str_list": "a list of strings",
-    "cap_list": "a list of capability names", "pattern_list": "a list of prefixes or '^' regular expressions",
-    "port_list": "a list of ports or 'low-high' ranges", "str_dict": "a mapping of strings to strings",
+    "bool": "a boolean",
+    "int": "an integer",
+    "cpu": "a CPU quantity such as '2' or '500m' (or null)",
+    "memory": "a memory quantity such as '512Mi' or '8Gi' (or null)",
+    "str_list": "a list of strings",
+    "cap_list": "a list of capability names",
+    "pattern_list": "a list of prefixes or '^' regular expressions",
+    "port_list": "a list of ports or 'low-high' ranges",
+    "str_dict": "a mapping of strings to strings",
     "host_path_list": "a list of {path_prefix, read_only} mappings",
 }
 _BOOL_TEXT = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
@@ -419,8 +429,7 @@ def coerce_param(rule: Rule, name: str, value: Any) -> Any:
         if number is None:
             raise bad()
         if ("minimum" in spec and number < spec["minimum"]) or ("maximum" in spec and number > spec["maximum"]):
-            raise RuleConfigError("%s must be between %s and %s, got %r"
-                                  % (where, spec.get("minimum"), spec.get("maximum"), value))
+            raise RuleConfigError("%s must be between %s and %s, got %r" % (where, spec.get("minimum"), spec.get("maximum"), value))
         return number
     if ptype in ("cpu", "memory"):
         try:
@@ -457,18 +466,15 @@ def coerce_param(rule: Rule, name: str, value: Any) -> Any:
         entries: list[dict[str, Any]] = []
         for index, item in enumerate(value):
             if not isinstance(item, dict) or set(item) - {"path_prefix", "read_only"}:
-                raise RuleConfigError("%s[%d] must be a mapping with keys path_prefix and read_only, got %r"
-                                      % (where, index, short(item, 80)))
+                raise RuleConfigError("%s[%d] must be a mapping with keys path_prefix and read_only, got %r" % (where, index, short(item, 80)))
             prefix = normalize_host_path(item.get("path_prefix"))
             if prefix is None:
-                raise RuleConfigError("%s[%d].path_prefix must be an absolute path, got %r"
-                                      % (where, index, short(item.get("path_prefix"), 80)))
+                raise RuleConfigError("%s[%d].path_prefix must be an absolute path, got %r" % (where, index, short(item.get("path_prefix"), 80)))
             read_only = item.get("read_only", False)
             if isinstance(read_only, str) and read_only.strip().lower() in _BOOL_TEXT:
                 read_only = _BOOL_TEXT[read_only.strip().lower()]
             if not isinstance(read_only, bool):
-                raise RuleConfigError("%s[%d].read_only must be a boolean, got %r"
-                                      % (where, index, short(read_only, 80)))
+                raise RuleConfigError("%s[%d].read_only must be a boolean, got %r" % (where, index, short(read_only, 80)))
             entries.append({"path_prefix": prefix, "read_only": read_only})
         return entries
     raise bad()  # pragma: no cover - every type is handled above
@@ -494,16 +500,14 @@ def compile_params(rule: Rule, params: Params) -> Params:
     return compiled
 
 
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Access to a container's capabilities and a workload's metadata
+
 
 def caps_of(c: View) -> tuple[list[Any], Any]:
     """(capabilities.add as a list, capabilities.drop as given) of a container view."""
     caps = as_dict(as_dict(c["spec"].get("securityContext")).get("capabilities"))
     return as_list(caps.get("add")), caps.get("drop")
-
 
 
 def caps_added(c: View) -> list[tuple[int, Any, str]]:
@@ -524,8 +528,7 @@ def meta_of(obj: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
     meta = as_dict(obj.get("metadata"))
     name = meta.get("name") or meta.get("generateName")
     namespace = meta.get("namespace")
-    return (name if isinstance(name, str) else (None if name is None else str(name)),
-            namespace if isinstance(namespace, str) and namespace else None)
+    return (name if isinstance(name, str) else (None if name is None else str(name)), namespace if isinstance(namespace, str) and namespace else None)
 
 
 def ns_excluded(setting: dict[str, Any], namespace: Optional[str]) -> bool:

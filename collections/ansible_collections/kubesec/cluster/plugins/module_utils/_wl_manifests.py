@@ -19,13 +19,13 @@ import os
 from typing import TYPE_CHECKING, Any, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
-from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import (
-    YAML_IMPORT_ERROR, YAML_LOADER as _YAML_LOADER, yaml)
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import YAML_IMPORT_ERROR, YAML_LOADER as _YAML_LOADER, yaml
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import as_dict, short
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_input import check_object
 
 if TYPE_CHECKING:
     from typing import Dict, Tuple
+
     Origin = Optional[Dict[str, Any]]
     Item = Tuple[Dict[str, Any], Origin]
 
@@ -39,6 +39,7 @@ class ManifestError(KubesecError, ValueError):
 
 # ---------------------------------------------------------------------------------------------------------
 # Loading
+
 
 def _manifest_files(path: Any) -> list[str]:
     if not isinstance(path, str) or not path:
@@ -81,19 +82,19 @@ def _read_documents(filename: str) -> list[Any]:
         except RecursionError:
             raise ManifestError("manifest file %s, document 1: JSON nested too deeply" % filename) from None
     if yaml is None:
-        raise ManifestError("reading the YAML manifest %s needs the PyYAML library (%s); install PyYAML on the "
-                            "host that runs the module, or pass JSON files or objects" % (filename, YAML_IMPORT_ERROR))
+        raise ManifestError(
+            "reading the YAML manifest %s needs the PyYAML library (%s); install PyYAML on the "
+            "host that runs the module, or pass JSON files or objects" % (filename, YAML_IMPORT_ERROR)
+        )
     documents = []
     try:
         for document in yaml.load_all(text, Loader=_YAML_LOADER):
             documents.append(document)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ManifestError("manifest file %s, document %d%s: invalid YAML: %s"
-                            % (filename, len(documents) + 1, _position(exc), problem)) from None
+        raise ManifestError("manifest file %s, document %d%s: invalid YAML: %s" % (filename, len(documents) + 1, _position(exc), problem)) from None
     except RecursionError:
-        raise ManifestError("manifest file %s, document %d: YAML nested too deeply"
-                            % (filename, len(documents) + 1)) from None
+        raise ManifestError("manifest file %s, document %d: YAML nested too deeply" % (filename, len(documents) + 1)) from None
     return documents
 
 
@@ -136,8 +137,12 @@ def _input_error(origin: Origin, obj: Any, problems: list[tuple[str, str]], eval
     evidence_origin(record, origin)
     obj = obj if isinstance(obj, dict) else {}
     meta = as_dict(obj.get("metadata"))
-    for key, value in (("kind", obj.get("kind")), ("api_version", obj.get("apiVersion")),
-                       ("name", meta.get("name") or meta.get("generateName")), ("namespace", meta.get("namespace"))):
+    for key, value in (
+        ("kind", obj.get("kind")),
+        ("api_version", obj.get("apiVersion")),
+        ("name", meta.get("name") or meta.get("generateName")),
+        ("namespace", meta.get("namespace")),
+    ):
         record[key] = _printable(short(value, 120)) if isinstance(value, str) else None
     record["problems"] = [{"field": field, "reason": _printable(short(why, 300))} for field, why in problems[:20]]
     record["reason"] = "; ".join(item["reason"] for item in record["problems"])
@@ -148,8 +153,7 @@ def _input_error(origin: Origin, obj: Any, problems: list[tuple[str, str]], eval
 
 def input_error_text(record: dict[str, Any]) -> str:
     what = " ".join(part for part in (record.get("kind"), record.get("name")) if part) or "object"
-    return "%s: %s is not a valid Kubernetes object (%s)%s" % (
-        _origin_text(record), what, record["reason"], "" if record["evaluated"] else "; not evaluated")
+    return "%s: %s is not a valid Kubernetes object (%s)%s" % (_origin_text(record), what, record["reason"], "" if record["evaluated"] else "; not evaluated")
 
 
 def expand(objects: Any, origins: Optional[list[Any]]) -> tuple[list[Item], list[str], list[dict[str, Any]]]:
@@ -157,8 +161,7 @@ def expand(objects: Any, origins: Optional[list[Any]]) -> tuple[list[Item], list
     if objects is None:
         objects = []
     if not isinstance(objects, (list, tuple)):
-        raise ManifestError("objects must be a list of Kubernetes objects (mappings), got %s"
-                            % type(objects).__name__)
+        raise ManifestError("objects must be a list of Kubernetes objects (mappings), got %s" % type(objects).__name__)
     if origins is not None and len(origins) != len(objects):
         raise ValueError("origins must be parallel to objects")
     items, warnings, errors = [], [], []
@@ -169,18 +172,25 @@ def expand(objects: Any, origins: Optional[list[Any]]) -> tuple[list[Item], list
 
     def walk(obj: Any, origin: Origin, depth: int) -> None:
         if not isinstance(obj, dict):
-            skip(obj, origin, "a document of %s, not a Kubernetes object (a mapping)" % type(obj).__name__,
-                 "%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__))
+            skip(
+                obj,
+                origin,
+                "a document of %s, not a Kubernetes object (a mapping)" % type(obj).__name__,
+                "%s: not a mapping (%s); skipped" % (_origin_text(origin), type(obj).__name__),
+            )
             return
         kind = obj.get("kind")
         if not isinstance(kind, str) or not kind:
-            skip(obj, origin, "no kind: not a Kubernetes object",
-                 "%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
+            skip(obj, origin, "no kind: not a Kubernetes object", "%s: no kind; not a Kubernetes object, skipped" % _origin_text(origin))
             return
         if kind.endswith("List") and isinstance(obj.get("items"), list):
             if depth >= MAX_LIST_DEPTH:
-                skip(obj, origin, "Lists nested deeper than %d" % MAX_LIST_DEPTH,
-                     "%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH))
+                skip(
+                    obj,
+                    origin,
+                    "Lists nested deeper than %d" % MAX_LIST_DEPTH,
+                    "%s: Lists nested deeper than %d; skipped" % (_origin_text(origin), MAX_LIST_DEPTH),
+                )
                 return
             for index, item in enumerate(obj["items"]):
                 sub = dict(origin or {})
@@ -196,7 +206,6 @@ def expand(objects: Any, origins: Optional[list[Any]]) -> tuple[list[Item], list
     for index, obj in enumerate(objects):
         walk(obj, origins[index] if origins is not None else {"input": "objects[%d]" % index}, 0)
     return items, warnings, errors
-
 
 
 def evidence_origin(evidence: dict[str, Any], origin: Origin) -> None:

@@ -17,12 +17,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import (
-    _wl_rules_cluster, _wl_rules_container, _wl_rules_hygiene, _wl_rules_pod, _wl_rules_pss,
+    _wl_rules_cluster,
+    _wl_rules_container,
+    _wl_rules_hygiene,
+    _wl_rules_pod,
+    _wl_rules_pss,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import frameworks_of
 
 if TYPE_CHECKING:
     from typing import Dict
+
     Rule = Dict[str, Any]
 
 FAMILIES = (_wl_rules_container, _wl_rules_pod, _wl_rules_cluster, _wl_rules_pss, _wl_rules_hygiene)
@@ -61,8 +66,7 @@ def _ksv_map() -> dict[str, dict[str, Any]]:
 KSV_RULE_MAP = _ksv_map()
 CONTAINER_CHECKS = {item["id"]: item["container_check"] for item in RULES if item["container_check"]}
 POD_CHECKS = {item["id"]: item["pod_check"] for item in RULES if item["pod_check"]}
-OBJECT_CHECKS = {item["id"]: (item["object_check"][0], item["object_check"][2]) for item in RULES
-                 if item["object_check"]}
+OBJECT_CHECKS = {item["id"]: (item["object_check"][0], item["object_check"][2]) for item in RULES if item["object_check"]}
 
 
 def rule_frameworks() -> dict[str, dict[str, Any]]:

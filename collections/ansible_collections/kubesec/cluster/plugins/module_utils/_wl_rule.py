@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     from typing import Dict
+
     Rule = Dict[str, Any]
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -87,8 +88,7 @@ CIS_CONTROLS = {
     "5.6.4": "The default namespace should not be used",
 }
 # NSA/CISA Kubernetes Hardening Guide v1.2 (August 2022): section names.
-NSA_URL = ("https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/"
-           "CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF")
+NSA_URL = "https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF"
 NSA_SECTIONS = (
     "Kubernetes Pod security: Non-root containers and rootless container engines",
     "Kubernetes Pod security: Immutable container file systems",
@@ -134,8 +134,7 @@ def frameworks_of(rule: Rule) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {key: [] for key in FRAMEWORK_KEYS}
     for slug in given.get("pss", ()):
         level, _sep, control = slug.partition("/")
-        out["pss"].append({"id": slug, "level": level, "control": control, "name": PSS_CONTROLS[control][0],
-                           "url": PSS_URL})
+        out["pss"].append({"id": slug, "level": level, "control": control, "name": PSS_CONTROLS[control][0], "url": PSS_URL})
     for cis in given.get("cis", ()):
         out["cis"].append({"id": cis, "version": CIS_VERSION, "name": CIS_CONTROLS[cis], "url": CIS_URL})
     for section in given.get("nsa", ()):
@@ -156,17 +155,34 @@ def pss_text(slugs: Any) -> Optional[str]:
     return "; ".join("%s: %s" % (level, ", ".join(names)) for level, names in by_level.items())
 
 
-def rule(rid: str, name: str, severity: str, scope: str, title: str, description: str, remediation: str,
-         params: Optional[dict[str, Any]] = None, *,
-         container_check: Optional[Callable[..., Any]] = None, pod_check: Optional[Callable[..., Any]] = None,
-         object_check: Optional[tuple[str, tuple[str, ...], Callable[..., Any]]] = None,
-         audit: Optional[Callable[..., Any]] = None, validate: Optional[Callable[..., Any]] = None,
-         cel: Optional[Callable[..., Any]] = None, cel_target: Optional[str] = None,
-         cel_containers: str = "all", enforcement: str = "full", enforcement_note: Optional[str] = None,
-         ksv: tuple[str, ...] = (), ksv_params: Optional[dict[str, dict[str, Any]]] = None,
-         frameworks: Optional[dict[str, tuple[str, ...]]] = None, defender: Optional[str] = None,
-         azure_policy: Optional[str] = None, gatekeeper: Optional[str] = None,
-         severity_note: Optional[str] = None) -> Rule:
+def rule(
+    rid: str,
+    name: str,
+    severity: str,
+    scope: str,
+    title: str,
+    description: str,
+    remediation: str,
+    params: Optional[dict[str, Any]] = None,
+    *,
+    container_check: Optional[Callable[..., Any]] = None,
+    pod_check: Optional[Callable[..., Any]] = None,
+    object_check: Optional[tuple[str, tuple[str, ...], Callable[..., Any]]] = None,
+    audit: Optional[Callable[..., Any]] = None,
+    validate: Optional[Callable[..., Any]] = None,
+    cel: Optional[Callable[..., Any]] = None,
+    cel_target: Optional[str] = None,
+    cel_containers: str = "all",
+    enforcement: str = "full",
+    enforcement_note: Optional[str] = None,
+    ksv: tuple[str, ...] = (),
+    ksv_params: Optional[dict[str, dict[str, Any]]] = None,
+    frameworks: Optional[dict[str, tuple[str, ...]]] = None,
+    defender: Optional[str] = None,
+    azure_policy: Optional[str] = None,
+    gatekeeper: Optional[str] = None,
+    severity_note: Optional[str] = None,
+) -> Rule:
     """One workload rule as one dict (see the module docstring); ValueError when the definition is inconsistent,
     so a mistake in a new rule fails at import and in every test, not in a user's run."""
     where = "rule %s (%s)" % (rid, name)
@@ -189,9 +205,12 @@ def rule(rid: str, name: str, severity: str, scope: str, title: str, description
     elif enforcement == "partial" and not enforcement_note:
         problems.append("enforcement partial needs an enforcement_note (what is not covered)")
     for key, values in (frameworks or {}).items():
-        catalogue: Any = {"pss": [level + "/" + slug for slug, (_n, levels) in PSS_CONTROLS.items()
-                                  for level in levels],
-                          "cis": CIS_CONTROLS, "nsa": NSA_SECTIONS, "mitre": MITRE_CONTROLS}.get(key)
+        catalogue: Any = {
+            "pss": [level + "/" + slug for slug, (_n, levels) in PSS_CONTROLS.items() for level in levels],
+            "cis": CIS_CONTROLS,
+            "nsa": NSA_SECTIONS,
+            "mitre": MITRE_CONTROLS,
+        }.get(key)
         if catalogue is None:
             problems.append("unknown framework %r" % key)
             continue
@@ -203,12 +222,30 @@ def rule(rid: str, name: str, severity: str, scope: str, title: str, description
         raise ValueError("%s: %s" % (where, "; ".join(problems)))
     frameworks = {key: tuple(values) for key, values in (frameworks or {}).items()}
     return {
-        "id": rid, "name": name, "severity": severity, "scope": scope, "title": title, "description": description,
-        "remediation": remediation, "params": dict(params or {}), "severity_note": severity_note,
-        "container_check": container_check, "pod_check": pod_check, "object_check": object_check, "audit": audit,
-        "validate": validate, "cel": cel, "cel_target": cel_target, "cel_containers": cel_containers,
-        "enforcement": enforcement, "enforcement_note": enforcement_note,
-        "ksv": tuple(ksv), "ksv_params": dict(ksv_params or {}),
-        "frameworks": frameworks, "pss": pss_text(frameworks.get("pss")),
-        "defender": defender, "azure_policy": azure_policy, "gatekeeper": gatekeeper,
+        "id": rid,
+        "name": name,
+        "severity": severity,
+        "scope": scope,
+        "title": title,
+        "description": description,
+        "remediation": remediation,
+        "params": dict(params or {}),
+        "severity_note": severity_note,
+        "container_check": container_check,
+        "pod_check": pod_check,
+        "object_check": object_check,
+        "audit": audit,
+        "validate": validate,
+        "cel": cel,
+        "cel_target": cel_target,
+        "cel_containers": cel_containers,
+        "enforcement": enforcement,
+        "enforcement_note": enforcement_note,
+        "ksv": tuple(ksv),
+        "ksv_params": dict(ksv_params or {}),
+        "frameworks": frameworks,
+        "pss": pss_text(frameworks.get("pss")),
+        "defender": defender,
+        "azure_policy": azure_policy,
+        "gatekeeper": gatekeeper,
     }

@@ -17,6 +17,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import ru
 
 if TYPE_CHECKING:
     from typing import Dict, List, Tuple
+
     Params = Dict[str, Any]
     Setting = Dict[str, Any]
     Variables = List[Tuple[str, str]]
@@ -28,6 +29,7 @@ PROBES = (("require_liveness", "livenessProbe"), ("require_readiness", "readines
 
 # ---------------------------------------------------------------------------------------------------------
 # KS-WL-029 probes
+
 
 def check_probes(c: View, pod: View, p: Params) -> list[Violation]:
     """Long-running containers (spec.containers of controllers not in skip_kinds) define the required probes."""
@@ -48,16 +50,18 @@ def cel_probes(p: Params, where: str, setting: Setting) -> tuple[Variables, str]
     if not missing:
         return [], "[]"
     skip = cel_list(p["skip_kinds"]) if p["skip_kinds"] else "[]"
-    owners = cel.bind("refs", cel.path_or("variables.meta", ["ownerReferences"], "[]", "list"), (
-        "refs.exists(r, type(r) == map && has(r.kind) && r.kind in %s && has(r.controller) && %s)"
-        % (skip, cel.is_true("r.controller"))))
+    owners = cel.bind(
+        "refs",
+        cel.path_or("variables.meta", ["ownerReferences"], "[]", "list"),
+        ("refs.exists(r, type(r) == map && has(r.kind) && r.kind in %s && has(r.controller) && %s)" % (skip, cel.is_true("r.controller"))),
+    )
     skipped = "(has(object.kind) && object.kind in %s) ||\n  %s" % (skip, owners)
-    return [("skipped", skipped)], "variables.skipped ? [] : %s" % cel.per_container(
-        " || ".join(missing), "liveness or readiness probe missing")
+    return [("skipped", skipped)], "variables.skipped ? [] : %s" % cel.per_container(" || ".join(missing), "liveness or readiness probe missing")
 
 
 # ---------------------------------------------------------------------------------------------------------
 # KS-WL-030 resource_requests
+
 
 def check_requests(c: View, pod: View, p: Params) -> list[Violation]:
     """CPU and memory requests (a limit alone counts: Kubernetes copies it into the missing request)."""
@@ -70,8 +74,9 @@ def check_requests(c: View, pod: View, p: Params) -> list[Violation]:
         if not p["require_%s" % res]:
             continue
         if requests.get(res) in (None, "") and limits.get(res) in (None, ""):
-            out.append(violation("%s.resources.requests.%s" % (c["path"], res), None,
-                                 "no %s request (and no limit to default it from)" % res, "a %s request" % res))
+            out.append(
+                violation("%s.resources.requests.%s" % (c["path"], res), None, "no %s request (and no limit to default it from)" % res, "a %s request" % res)
+            )
     return out
 
 
@@ -83,14 +88,21 @@ def cel_requests(p: Params, where: str, setting: Setting) -> tuple[Variables, st
             checks.append("![req, lim].exists(m, %s)" % present)
     if not checks:
         return [], "[]"
-    bad = cel.bind("req", cel.path_or("c", ["resources", "requests"], "{}", "map"),
-                   cel.bind("lim", cel.path_or("c", ["resources", "limits"], "{}", "map"), " || ".join(checks)))
+    bad = cel.bind(
+        "req",
+        cel.path_or("c", ["resources", "requests"], "{}", "map"),
+        cel.bind("lim", cel.path_or("c", ["resources", "limits"], "{}", "map"), " || ".join(checks)),
+    )
     return [], cel.per_container(bad, "resources.requests.cpu/memory missing (and no limit)")
 
 
 RULES = (
     rule(
-        "KS-WL-029", "probes", "low", "container", "Containers define liveness and readiness probes",
+        "KS-WL-029",
+        "probes",
+        "low",
+        "container",
+        "Containers define liveness and readiness probes",
         "Every container of spec.containers defines livenessProbe and readinessProbe (init and ephemeral "
         "containers are not checked; workloads of the kinds in skip_kinds, and Pods controlled by one, are "
         "skipped: a Job runs to completion).",
@@ -98,13 +110,19 @@ RULES = (
         {
             "require_liveness": param("bool", True, "Require livenessProbe."),
             "require_readiness": param("bool", True, "Require readinessProbe."),
-            "skip_kinds": param("str_list", ["Job", "CronJob"], "Workload kinds (and Pods they control) not "
-                                                                "checked."),
+            "skip_kinds": param("str_list", ["Job", "CronJob"], "Workload kinds (and Pods they control) not checked."),
         },
-        container_check=check_probes, cel=cel_probes, cel_target="pod", cel_containers="regular",
+        container_check=check_probes,
+        cel=cel_probes,
+        cel_target="pod",
+        cel_containers="regular",
     ),
     rule(
-        "KS-WL-030", "resource_requests", "low", "container", "Containers request CPU and memory",
+        "KS-WL-030",
+        "resource_requests",
+        "low",
+        "container",
+        "Containers request CPU and memory",
         "Every container and init container sets resources.requests.cpu and resources.requests.memory, or the "
         "limit Kubernetes copies into a missing request (ephemeral containers cannot have resources).",
         "Set resources.requests.cpu and resources.requests.memory on every container.",
@@ -112,7 +130,10 @@ RULES = (
             "require_cpu": param("bool", True, "Require a CPU request."),
             "require_memory": param("bool", True, "Require a memory request."),
         },
-        container_check=check_requests, cel=cel_requests, cel_target="pod", cel_containers="no_ephemeral",
+        container_check=check_requests,
+        cel=cel_requests,
+        cel_target="pod",
+        cel_containers="no_ephemeral",
         frameworks={"nsa": ("Network separation and hardening: Resource policies",), "mitre": ("T1499",)},
         gatekeeper="k8srequiredresources",
     ),

@@ -14,8 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import (
-    DEFAULT_EXCLUDED_NAMESPACES, MODES, RULE_SETTING_KEYS, RuleConfigError, coerce_param, compile_names,
-    compile_params, compile_patterns, short,
+    DEFAULT_EXCLUDED_NAMESPACES,
+    MODES,
+    RULE_SETTING_KEYS,
+    RuleConfigError,
+    coerce_param,
+    compile_names,
+    compile_params,
+    compile_patterns,
+    short,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_registry import RULES, RULES_BY_ID, RULES_BY_NAME
 
@@ -37,8 +44,7 @@ def _str_list(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-def global_excluded_namespaces(exclude_namespaces: Any = None, include_system_namespaces: bool = False
-                               ) -> list[str]:
+def global_excluded_namespaces(exclude_namespaces: Any = None, include_system_namespaces: bool = False) -> list[str]:
     """The defaults (kube-system, kube-public, kube-node-lease, falco, trivy-system; none with
     include_system_namespaces) plus the given ones."""
     if not isinstance(include_system_namespaces, bool):
@@ -50,33 +56,28 @@ def global_excluded_namespaces(exclude_namespaces: Any = None, include_system_na
     return names
 
 
-def resolve_settings(rules: Any = None, exclude_namespaces: Any = None, include_system_namespaces: bool = False
-                     ) -> dict[str, dict[str, Any]]:
+def resolve_settings(rules: Any = None, exclude_namespaces: Any = None, include_system_namespaces: bool = False) -> dict[str, dict[str, Any]]:
     """Effective settings per rule id: enabled, mode, params (in force), exclusions, compiled matchers."""
     if rules is None:
         rules = {}
     if not isinstance(rules, dict):
-        raise RuleConfigError("rules must be a mapping keyed by rule id (KS-WL-001) or short name "
-                              "(resource_limits), got %s" % type(rules).__name__)
+        raise RuleConfigError("rules must be a mapping keyed by rule id (KS-WL-001) or short name (resource_limits), got %s" % type(rules).__name__)
     global_ns = global_excluded_namespaces(exclude_namespaces, include_system_namespaces)
     compile_names(global_ns, "exclude_namespaces")
     given: dict[str, tuple[Any, Any]] = {}
     for key, value in rules.items():
         rule = _rule_for_key(key)
         if rule["id"] in given:
-            raise RuleConfigError("rules: %r and %r both configure %s (%s)"
-                                  % (given[rule["id"]][0], key, rule["id"], rule["name"]))
+            raise RuleConfigError("rules: %r and %r both configure %s (%s)" % (given[rule["id"]][0], key, rule["id"], rule["name"]))
         if value is None:
             value = {}
         elif isinstance(value, bool):
             value = {"enabled": value}
         if not isinstance(value, dict):
-            raise RuleConfigError("rules.%s must be a mapping with keys %s (or true/false), got %r"
-                                  % (key, ", ".join(RULE_SETTING_KEYS), short(value, 80)))
+            raise RuleConfigError("rules.%s must be a mapping with keys %s (or true/false), got %r" % (key, ", ".join(RULE_SETTING_KEYS), short(value, 80)))
         unknown = sorted(str(item) for item in value if item not in RULE_SETTING_KEYS)
         if unknown:
-            raise RuleConfigError("rules.%s (%s): unknown setting(s) %s; expected %s"
-                                  % (key, rule["id"], ", ".join(unknown), ", ".join(RULE_SETTING_KEYS)))
+            raise RuleConfigError("rules.%s (%s): unknown setting(s) %s; expected %s" % (key, rule["id"], ", ".join(unknown), ", ".join(RULE_SETTING_KEYS)))
         given[rule["id"]] = (key, value)
 
     settings = {}
@@ -97,8 +98,9 @@ def resolve_settings(rules: Any = None, exclude_namespaces: Any = None, include_
             raise RuleConfigError("%s.params must be a mapping, got %r" % (where, short(user_params, 80)))
         unknown = sorted(str(item) for item in user_params if item not in rule["params"])
         if unknown:
-            raise RuleConfigError("%s.params: unknown parameter(s) %s; this rule takes %s"
-                                  % (where, ", ".join(unknown), ", ".join(sorted(rule["params"])) or "no parameters"))
+            raise RuleConfigError(
+                "%s.params: unknown parameter(s) %s; this rule takes %s" % (where, ", ".join(unknown), ", ".join(sorted(rule["params"])) or "no parameters")
+            )
         params = {}
         for name, spec in rule["params"].items():
             value = user_params[name] if name in user_params else spec["default"]
@@ -111,12 +113,15 @@ def resolve_settings(rules: Any = None, exclude_namespaces: Any = None, include_
         namespaces = list(global_ns) + [name for name in rule_ns if name not in global_ns]
         images = _str_list(cfg.get("exclude_images"), where + ".exclude_images")
         settings[rid] = {
-            "enabled": enabled, "mode": mode, "params": params, "missing": missing,
+            "enabled": enabled,
+            "mode": mode,
+            "params": params,
+            "missing": missing,
             "active": enabled and not missing,
-            "exclude_namespaces": namespaces, "exclude_images": images,
+            "exclude_namespaces": namespaces,
+            "exclude_images": images,
             "_compiled": compile_params(rule, params),
             "_ns": compile_names(namespaces, where + ".exclude_namespaces"),
             "_images": compile_patterns(images, where + ".exclude_images"),
         }
     return settings
-

@@ -42,31 +42,60 @@ import json
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _k8s_releases as releases
-from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import yaml  # noqa: F401 - as before the split
+from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import yaml  # noqa: F401 - as before the split  # pylint: disable=unused-import
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import (
-    CONTAINER_KINDS, RuleConfigError, api_group, as_dict, as_list, compile_names, is_true, match_image, match_names,
-    meta_of, ns_excluded,
+    CONTAINER_KINDS,
+    RuleConfigError,
+    api_group,
+    as_dict,
+    as_list,
+    compile_names,
+    is_true,
+    match_image,
+    match_names,
+    meta_of,
+    ns_excluded,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_findings import Collector
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_manifests import (
-    ManifestError, expand, input_error_text, load_manifests,
+    ManifestError,
+    expand,
+    input_error_text,
+    load_manifests,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_registry import (
-    KSV_RULE_MAP, RULES, RULES_BY_ID, rule_frameworks,
+    KSV_RULE_MAP,
+    RULES,
+    RULES_BY_ID,
+    rule_frameworks,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_settings import (
-    global_excluded_namespaces, resolve_settings,
+    global_excluded_namespaces,
+    resolve_settings,
 )
 
 if TYPE_CHECKING:
     from typing import Dict
+
     Rule = Dict[str, Any]
     Settings = Dict[str, Dict[str, Any]]
     Workload = Dict[str, Any]
 
-__all__ = ("ManifestError", "RuleConfigError", "audit", "evaluate_rules", "global_excluded_namespaces",
-           "input_error_text", "iter_containers", "iter_workloads", "ksv_rule", "load_manifests", "pod_spec_of",
-           "resolve_settings", "rule_frameworks")
+__all__ = (
+    "ManifestError",
+    "RuleConfigError",
+    "audit",
+    "evaluate_rules",
+    "global_excluded_namespaces",
+    "input_error_text",
+    "iter_containers",
+    "iter_workloads",
+    "ksv_rule",
+    "load_manifests",
+    "pod_spec_of",
+    "resolve_settings",
+    "rule_frameworks",
+)
 
 MAX_INPUT_ERRORS = 200  # records kept in the result; summary.input_errors counts them all
 
@@ -81,13 +110,13 @@ POD_CONTROLLERS = {
     "DaemonSet": (("apps", "extensions"), *_TEMPLATE),
     "StatefulSet": (("apps",), *_TEMPLATE),
     "Job": (("batch",), *_TEMPLATE),
-    "CronJob": (("batch",), ("spec", "jobTemplate", "spec", "template", "spec"),
-                ("spec", "jobTemplate", "spec", "template", "metadata")),
+    "CronJob": (("batch",), ("spec", "jobTemplate", "spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "metadata")),
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Walking pod specs
+
 
 def _get(obj: Any, path: tuple[str, ...]) -> Any:
     for key in path:
@@ -123,8 +152,7 @@ def iter_containers(pod_spec: Any, spec_path: str = "spec") -> Iterator[dict[str
             name = container.get("name")
             if not isinstance(name, str) or not name:
                 name = "%s[%d]" % (kind, index)
-            yield {"spec": container, "path": "%s.%s[%d]" % (spec_path, kind, index), "name": name,
-                   "kind": kind, "index": index}
+            yield {"spec": container, "path": "%s.%s[%d]" % (spec_path, kind, index), "name": name, "kind": kind, "index": index}
 
 
 def iter_workloads(objects: Any, origins: Optional[list[Any]] = None) -> list[Workload]:
@@ -152,14 +180,30 @@ def _workloads(items: list[tuple[dict[str, Any], Any]]) -> list[Workload]:
             if is_true(ref.get("controller")) and (ref.get("kind"), namespace, ref.get("name")) in present:
                 owner = "%s/%s" % (ref.get("kind"), ref.get("name"))
         # the controllers of the pod itself (a Pod's metadata, a template's): KS-WL-029 skips Jobs' pods
-        owner_kinds = [as_dict(ref).get("kind") for ref in as_list(meta.get("ownerReferences"))
-                       if is_true(as_dict(ref).get("controller"))]
+        owner_kinds = [as_dict(ref).get("kind") for ref in as_list(meta.get("ownerReferences")) if is_true(as_dict(ref).get("controller"))]
         containers = list(iter_containers(spec, spec_path))
-        pod = {"spec": spec, "path": spec_path, "annotations": as_dict(meta.get("annotations")),
-               "annotations_path": meta_path + ".annotations", "namespace": namespace, "kind": obj.get("kind"),
-               "name": name, "owner_kinds": owner_kinds}
-        out.append({"kind": obj.get("kind"), "name": name, "namespace": namespace, "obj": obj, "origin": origin,
-                    "pod": pod, "containers": containers, "owned_by": owner})
+        pod = {
+            "spec": spec,
+            "path": spec_path,
+            "annotations": as_dict(meta.get("annotations")),
+            "annotations_path": meta_path + ".annotations",
+            "namespace": namespace,
+            "kind": obj.get("kind"),
+            "name": name,
+            "owner_kinds": owner_kinds,
+        }
+        out.append(
+            {
+                "kind": obj.get("kind"),
+                "name": name,
+                "namespace": namespace,
+                "obj": obj,
+                "origin": origin,
+                "pod": pod,
+                "containers": containers,
+                "owned_by": owner,
+            }
+        )
     return out
 
 
@@ -172,8 +216,8 @@ def _image_excluded(setting: dict[str, Any], container: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # Rules over workloads and single objects (cross-object rules bring their own `audit`)
 
-def _audit_workload(collector: Collector, settings: Settings, workload: Workload,
-                    accounts: dict[tuple[Any, Any], dict[str, Any]]) -> None:
+
+def _audit_workload(collector: Collector, settings: Settings, workload: Workload, accounts: dict[tuple[Any, Any], dict[str, Any]]) -> None:
     resource = {"kind": workload["kind"], "name": workload["name"], "namespace": workload["namespace"]}
     base_pod = dict(workload["pod"])
     sa_name = base_pod["spec"].get("serviceAccountName") or base_pod["spec"].get("serviceAccount") or "default"
@@ -231,6 +275,7 @@ def _audit_objects(collector: Collector, settings: Settings, items: list[tuple[d
 # ---------------------------------------------------------------------------------------------------------
 # Entry point
 
+
 def _not_configured(rule: Rule, setting: dict[str, Any], kubernetes_version: Optional[str]) -> Optional[str]:
     """How to configure an enabled rule that cannot judge anything with its settings, else None."""
     if not setting["enabled"]:
@@ -243,11 +288,12 @@ def _not_configured(rule: Rule, setting: dict[str, Any], kubernetes_version: Opt
             if spec.get("example") is not None:
                 hint += " (e.g. %s)" % json.dumps(spec["example"])
             hints.append(hint)
-        return ("not configured: set %s, or switch the rule off with rules.%s.enabled: false"
-                % (" and ".join(hints), rule["id"]))
+        return "not configured: set %s, or switch the rule off with rules.%s.enabled: false" % (" and ".join(hints), rule["id"])
     if rule["id"] == "KS-WL-017" and kubernetes_version is None:
-        return ("not configured: give the module option kubernetes_version (e.g. v1.33.4; the collect role takes it "
-                "from workloads.kubernetes_version), or switch the rule off with rules.KS-WL-017.enabled: false")
+        return (
+            "not configured: give the module option kubernetes_version (e.g. v1.33.4; the collect role takes it "
+            "from workloads.kubernetes_version), or switch the rule off with rules.KS-WL-017.enabled: false"
+        )
     return None
 
 
@@ -261,15 +307,25 @@ def _effective_rules(settings: Settings, kubernetes_version: Optional[str]) -> d
         if not setting["enabled"]:
             note = "disabled"
         out[rule["id"]] = {
-            "id": rule["id"], "name": rule["name"], "title": rule["title"], "severity": rule["severity"],
-            "scope": rule["scope"], "enabled": setting["enabled"], "evaluated": evaluated,
-            "configured": not (setting["enabled"] and not evaluated), "note": note,
-            "mode": setting["mode"], "params": setting["params"],
-            "exclude_namespaces": setting["exclude_namespaces"], "exclude_images": setting["exclude_images"],
-            "ksv": list(rule["ksv"]), "gatekeeper": rule["gatekeeper"], "defender": rule["defender"],
-            "azure_policy": rule["azure_policy"], "pss": rule["pss"],
-            "frameworks": {key: [entry["id"] for entry in entries]
-                           for key, entries in frameworks[rule["id"]].items() if entries},
+            "id": rule["id"],
+            "name": rule["name"],
+            "title": rule["title"],
+            "severity": rule["severity"],
+            "scope": rule["scope"],
+            "enabled": setting["enabled"],
+            "evaluated": evaluated,
+            "configured": not (setting["enabled"] and not evaluated),
+            "note": note,
+            "mode": setting["mode"],
+            "params": setting["params"],
+            "exclude_namespaces": setting["exclude_namespaces"],
+            "exclude_images": setting["exclude_images"],
+            "ksv": list(rule["ksv"]),
+            "gatekeeper": rule["gatekeeper"],
+            "defender": rule["defender"],
+            "azure_policy": rule["azure_policy"],
+            "pss": rule["pss"],
+            "frameworks": {key: [entry["id"] for entry in entries] for key, entries in frameworks[rule["id"]].items() if entries},
         }
     return out
 
@@ -278,10 +334,18 @@ def _count(mapping: dict[str, Any], key: str) -> None:
     mapping[key] = mapping.get(key, 0) + 1
 
 
-def audit(objects: Any, rules: Any = None, exclude_namespaces: Any = None, cluster: Optional[str] = None,
-          kubernetes_version: Any = None, include_passed: bool = False, today: Any = None,
-          origins: Optional[list[Any]] = None, include_system_namespaces: bool = False,
-          only: Optional[list[str]] = None) -> dict[str, Any]:
+def audit(
+    objects: Any,
+    rules: Any = None,
+    exclude_namespaces: Any = None,
+    cluster: Optional[str] = None,
+    kubernetes_version: Any = None,
+    include_passed: bool = False,
+    today: Any = None,
+    origins: Optional[list[Any]] = None,
+    include_system_namespaces: bool = False,
+    only: Optional[list[str]] = None,
+) -> dict[str, Any]:
     """Evaluate every enabled rule over `objects` (list of dicts from any source); see the module docstring."""
     settings = resolve_settings(rules, exclude_namespaces, include_system_namespaces)
     if only is not None:
@@ -308,10 +372,16 @@ def audit(objects: Any, rules: Any = None, exclude_namespaces: Any = None, clust
             name, namespace = meta_of(obj)
             accounts[(namespace, name)] = obj
     collector = Collector(settings, cluster, include_passed)
-    global_ns = compile_names(global_excluded_namespaces(exclude_namespaces, include_system_namespaces),
-                              "exclude_namespaces")
-    counts: dict[str, Any] = {"total": 0, "evaluated": 0, "excluded_namespace": 0, "owned_skipped": 0,
-                              "by_kind": {}, "by_namespace": {}, "by_kind_namespace": {}}
+    global_ns = compile_names(global_excluded_namespaces(exclude_namespaces, include_system_namespaces), "exclude_namespaces")
+    counts: dict[str, Any] = {
+        "total": 0,
+        "evaluated": 0,
+        "excluded_namespace": 0,
+        "owned_skipped": 0,
+        "by_kind": {},
+        "by_namespace": {},
+        "by_kind_namespace": {},
+    }
     audited = []
     for workload in all_workloads:
         if workload["owned_by"]:
@@ -329,43 +399,76 @@ def audit(objects: Any, rules: Any = None, exclude_namespaces: Any = None, clust
         audited.append(workload)
         _audit_workload(collector, settings, workload, accounts)
     _audit_objects(collector, settings, items)
-    context = {"items": items, "workloads": audited, "kubernetes_version": kubernetes_version, "today": today,
-               "cluster": cluster, "warnings": warnings}
+    context = {"items": items, "workloads": audited, "kubernetes_version": kubernetes_version, "today": today, "cluster": cluster, "warnings": warnings}
     for rule in RULES:
         if rule["audit"] is not None and settings[rule["id"]]["active"]:
             rule["audit"](collector, rule, settings[rule["id"]], context)
     for rule in RULES:  # KS-WL-017 without a version is only noted in `rules` (no finding: no object to name)
         note = _not_configured(rule, settings[rule["id"]], kubernetes_version)
         if note and settings[rule["id"]]["missing"]:
-            collector.info(rule, {"kind": "Cluster", "name": cluster, "namespace": None},
-                           "%s (%s) is %s." % (rule["id"], rule["name"], note),
-                           {"not_configured": True, "missing": settings[rule["id"]]["missing"]})
+            collector.info(
+                rule,
+                {"kind": "Cluster", "name": cluster, "namespace": None},
+                "%s (%s) is %s." % (rule["id"], rule["name"], note),
+                {"not_configured": True, "missing": settings[rule["id"]]["missing"]},
+            )
     findings = collector.findings
-    summary: dict[str, Any] = {"total": len(findings), "pass": 0, "fail": 0, "warn": 0, "info": 0,
-                               "by_severity": {}, "by_rule": {}, "objects": len(items),
-                               "input_errors": len(input_errors)}
+    summary: dict[str, Any] = {
+        "total": len(findings),
+        "pass": 0,
+        "fail": 0,
+        "warn": 0,
+        "info": 0,
+        "by_severity": {},
+        "by_rule": {},
+        "objects": len(items),
+        "input_errors": len(input_errors),
+    }
     for finding in findings:
         summary[finding["status"]] = summary.get(finding["status"], 0) + 1
         if finding["status"] in ("fail", "warn"):
             _count(summary["by_severity"], finding["severity"])
         _count(summary["by_rule"].setdefault(finding["id"], {}), finding["status"])
-    return {"findings": findings, "workloads": counts, "rules": _effective_rules(settings, kubernetes_version),
-            "summary": summary, "warnings": warnings, "input_errors": input_errors[:MAX_INPUT_ERRORS]}
+    return {
+        "findings": findings,
+        "workloads": counts,
+        "rules": _effective_rules(settings, kubernetes_version),
+        "summary": summary,
+        "warnings": warnings,
+        "input_errors": input_errors[:MAX_INPUT_ERRORS],
+    }
 
 
-def evaluate_rules(rule_ids: list[str], objects: Any, rules: Any = None, exclude_namespaces: Any = None,
-                   cluster: Optional[str] = None, include_passed: bool = True, today: Any = None,
-                   origins: Optional[list[Any]] = None, include_system_namespaces: bool = False,
-                   kubernetes_version: Any = None) -> list[dict[str, Any]]:
+def evaluate_rules(
+    rule_ids: list[str],
+    objects: Any,
+    rules: Any = None,
+    exclude_namespaces: Any = None,
+    cluster: Optional[str] = None,
+    include_passed: bool = True,
+    today: Any = None,
+    origins: Optional[list[Any]] = None,
+    include_system_namespaces: bool = False,
+    kubernetes_version: Any = None,
+) -> list[dict[str, Any]]:
     """Findings (fail/warn/pass/info, in the common format) of the given rule ids only, over `objects`.
 
     For checks of other catalogues that ask the same question as a workload rule (CIS 5.2.2 "privileged
     containers" is KS-WL-015): evaluate once, relabel the findings. The rules keep the settings given in `rules`
     (parameters, exclusions); a rule switched off there gives no finding. Unknown ids raise RuleConfigError.
     """
-    result = audit(objects, rules=rules, exclude_namespaces=exclude_namespaces, cluster=cluster,
-                   kubernetes_version=kubernetes_version, include_passed=include_passed, today=today,
-                   origins=origins, include_system_namespaces=include_system_namespaces, only=list(rule_ids))
+    result = audit(
+        objects,
+        rules=rules,
+        exclude_namespaces=exclude_namespaces,
+        cluster=cluster,
+        kubernetes_version=kubernetes_version,
+        include_passed=include_passed,
+        today=today,
+        origins=origins,
+        include_system_namespaces=include_system_namespaces,
+        only=list(rule_ids),
+    )
     return [finding for finding in result["findings"] if finding["id"] in rule_ids]
 
 

@@ -27,8 +27,12 @@ from typing import Any, Optional
 # that old still serves them; anything else in a Kubernetes API group is not that kind.
 _APPS_BETA = ("apps/v1beta2", "extensions/v1beta1")
 SERVED = {
-    "Pod": ("v1",), "PodTemplate": ("v1",), "ReplicationController": ("v1",), "Service": ("v1",),
-    "Namespace": ("v1",), "ServiceAccount": ("v1",),
+    "Pod": ("v1",),
+    "PodTemplate": ("v1",),
+    "ReplicationController": ("v1",),
+    "Service": ("v1",),
+    "Namespace": ("v1",),
+    "ServiceAccount": ("v1",),
     "Deployment": ("apps/v1", "apps/v1beta1", *_APPS_BETA),
     "ReplicaSet": ("apps/v1", *_APPS_BETA),
     "DaemonSet": ("apps/v1", *_APPS_BETA),
@@ -39,18 +43,38 @@ SERVED = {
     "NetworkPolicy": ("networking.k8s.io/v1", "extensions/v1beta1"),
 }
 for _kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
-    SERVED[_kind] = ("rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1",
-                     "rbac.authorization.k8s.io/v1alpha1")
+    SERVED[_kind] = ("rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io/v1beta1", "rbac.authorization.k8s.io/v1alpha1")
 
 # API groups Kubernetes itself serves (a kind of ours in one of them, in the wrong version or group, is a mistake;
 # in any other group it is a custom resource that happens to share the name).
-KUBERNETES_GROUPS = frozenset([
-    "", "apps", "batch", "extensions", "networking.k8s.io", "rbac.authorization.k8s.io", "policy", "autoscaling",
-    "storage.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io",
-    "authentication.k8s.io", "authorization.k8s.io", "certificates.k8s.io", "coordination.k8s.io",
-    "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io", "node.k8s.io", "scheduling.k8s.io",
-    "resource.k8s.io", "internal.apiserver.k8s.io", "storagemigration.k8s.io",
-])
+KUBERNETES_GROUPS = frozenset(
+    [
+        "",
+        "apps",
+        "batch",
+        "extensions",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "policy",
+        "autoscaling",
+        "storage.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "node.k8s.io",
+        "scheduling.k8s.io",
+        "resource.k8s.io",
+        "internal.apiserver.k8s.io",
+        "storagemigration.k8s.io",
+    ]
+)
 
 # kind -> path of the pod template's spec, and whether apps/v1 requires spec.selector
 _POD_SPEC = {
@@ -72,8 +96,7 @@ def _not_a(field: str, value: Any, wanted: str) -> str:
 def _type_name(value: Any) -> str:
     if value is None:
         return "missing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _group(api_version: str) -> str:
@@ -100,8 +123,7 @@ def check_object(obj: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
     elif api_version not in SERVED[kind]:
         if _group(api_version) not in KUBERNETES_GROUPS:
             return [], True  # a custom resource of another group: not ours to judge
-        return [("apiVersion", "%s is not served in apiVersion %s (Kubernetes serves it in %s)"
-                 % (kind, api_version, SERVED[kind][0]))], False
+        return [("apiVersion", "%s is not served in apiVersion %s (Kubernetes serves it in %s)" % (kind, api_version, SERVED[kind][0]))], False
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         problems.append(("metadata", _not_a("metadata", meta, "a mapping")))
@@ -116,24 +138,20 @@ def check_object(obj: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         walked.append(key)
         node = node.get(key)
         if not isinstance(node, dict):
-            problems.append((".".join(walked), "%s: there is no pod spec to check"
-                             % _not_a(".".join(walked), node, "a mapping")))
+            problems.append((".".join(walked), "%s: there is no pod spec to check" % _not_a(".".join(walked), node, "a mapping")))
             return problems, False
         if walked == ["spec"] and kind == "CronJob" and not isinstance(node.get("schedule"), str):
             problems.append(("spec.schedule", "a CronJob needs spec.schedule (a string)"))
-        if walked == ["spec"] and kind in _SELECTOR_REQUIRED and api_version == "apps/v1" and \
-                not isinstance(node.get("selector"), dict):
+        if walked == ["spec"] and kind in _SELECTOR_REQUIRED and api_version == "apps/v1" and not isinstance(node.get("selector"), dict):
             problems.append(("spec.selector", "apps/v1 %s needs spec.selector (a mapping)" % kind))
     spec_path = ".".join(path)
     containers = node.get("containers")
     # the OpenAPI schema only requires the key; the API server's validation also refuses an empty list
     # ("spec.containers: Required value")
     if containers == []:
-        problems.append((spec_path + ".containers", "%s.containers is empty: a pod needs at least one container"
-                         % spec_path))
+        problems.append((spec_path + ".containers", "%s.containers is empty: a pod needs at least one container" % spec_path))
     elif not isinstance(containers, list):
-        problems.append((spec_path + ".containers", "%s: a pod needs a list of containers"
-                         % _not_a(spec_path + ".containers", containers, "a list")))
+        problems.append((spec_path + ".containers", "%s: a pod needs a list of containers" % _not_a(spec_path + ".containers", containers, "a list")))
     for list_name in _CONTAINER_LISTS:
         items = node.get(list_name)
         if items is None or (list_name == "containers" and not isinstance(items, list)):

@@ -14,19 +14,67 @@ parameter validation are in ``_wl_common.py``. ``docs/workload-rules.md`` is gen
 
 from __future__ import annotations
 
-from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import (  # noqa: F401 - re-exported
-    CONTAINER_KINDS, DEFAULT_EXCLUDED_NAMESPACES, MODES, PSS, RULE_SETTING_KEYS, TYPE_TEXT, RuleConfigError, api_group,
-    as_dict, as_int, as_list, caps_of, coerce_param, compile_names, compile_params, compile_patterns,
-    effective_apparmor, host_matches_tls, host_path_under, image_candidates, is_false, is_true, ksv_url, match_image,
-    match_names, match_patterns, meta_of, normalize_capability, normalize_host_path, normalize_ksv_id, param,
-    parse_image, parse_port_list, parse_quantity, port_allowed, prefix_match, profile_allowed, short, violation,
+from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import (  # noqa: F401 - re-exported  # pylint: disable=unused-import
+    CONTAINER_KINDS,
+    DEFAULT_EXCLUDED_NAMESPACES,
+    MODES,
+    PSS,
+    RULE_SETTING_KEYS,
+    TYPE_TEXT,
+    RuleConfigError,
+    api_group,
+    as_dict,
+    as_int,
+    as_list,
+    caps_of,
+    coerce_param,
+    compile_names,
+    compile_params,
+    compile_patterns,
+    effective_apparmor,
+    host_matches_tls,
+    host_path_under,
+    image_candidates,
+    is_false,
+    is_true,
+    ksv_url,
+    match_image,
+    match_names,
+    match_patterns,
+    meta_of,
+    normalize_capability,
+    normalize_host_path,
+    normalize_ksv_id,
+    param,
+    parse_image,
+    parse_port_list,
+    parse_quantity,
+    port_allowed,
+    prefix_match,
+    profile_allowed,
+    short,
+    violation,
 )
-from ansible_collections.kubesec.cluster.plugins.module_utils._wl_registry import (  # noqa: F401 - re-exported
-    CONTAINER_CHECKS, KSV_RULE_MAP, OBJECT_CHECKS, POD_CHECKS, RULES, RULES_BY_ID, RULES_BY_NAME, rule_frameworks,
+from ansible_collections.kubesec.cluster.plugins.module_utils._wl_registry import (  # noqa: F401 - re-exported  # pylint: disable=unused-import
+    CONTAINER_CHECKS,
+    KSV_RULE_MAP,
+    OBJECT_CHECKS,
+    POD_CHECKS,
+    RULES,
+    RULES_BY_ID,
+    RULES_BY_NAME,
+    rule_frameworks,
 )
-from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rules_cluster import (  # noqa: F401
-    BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_LABEL, BOOTSTRAP_ROLES, is_bootstrap_role,
+from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rules_cluster import (  # noqa: F401  # pylint: disable=unused-import
+    BOOTSTRAP_CLUSTER_ROLES,
+    BOOTSTRAP_LABEL,
+    BOOTSTRAP_ROLES,
+    is_bootstrap_role,
 )
-from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rules_container import (  # noqa: F401
-    ENV_REFERENCE, SECRET_ENV_NAME, SECRET_ENV_NAME_EXEMPT, SECRET_ENV_URL, literal_secret_env,
+from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rules_container import (  # noqa: F401  # pylint: disable=unused-import
+    ENV_REFERENCE,
+    SECRET_ENV_NAME,
+    SECRET_ENV_NAME_EXEMPT,
+    SECRET_ENV_URL,
+    literal_secret_env,
 )

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -409,7 +410,7 @@ def main():
             findings=dict(type="bool", default=False),
             cluster=dict(type="str"),
             node_name=dict(type="str"),
-            **{"from": dict(type="str")}
+            **{"from": dict(type="str")},
         ),
         mutually_exclusive=[("since", "from"), ("since", "to")],
         supports_check_mode=True,
@@ -418,12 +419,22 @@ def main():
     params = module.params
     try:
         result = run_query(
-            path=params["path"], root=params["root"], since=params["since"], time_from=params["from"],
-            time_to=params["to"], now=params["now"], filters={key: params[key] for key in FILTER_KEYS},
-            max_events=params["max_events"], output_file=params["output_file"],
-            write_output=not module.check_mode, findings=params["findings"], cluster=params["cluster"],
-            node_name=params["node_name"], received_slack=params["received_slack"],
-            max_line_bytes=params["max_line_bytes"])
+            path=params["path"],
+            root=params["root"],
+            since=params["since"],
+            time_from=params["from"],
+            time_to=params["to"],
+            now=params["now"],
+            filters={key: params[key] for key in FILTER_KEYS},
+            max_events=params["max_events"],
+            output_file=params["output_file"],
+            write_output=not module.check_mode,
+            findings=params["findings"],
+            cluster=params["cluster"],
+            node_name=params["node_name"],
+            received_slack=params["received_slack"],
+            max_line_bytes=params["max_line_bytes"],
+        )
     except AuditLogError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

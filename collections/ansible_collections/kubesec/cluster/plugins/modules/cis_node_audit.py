@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -264,8 +265,7 @@ def _cluster_configs(module, kube_proxy):
         return {}
     known = ("config", "error", "absent", "unavailable")
     if not any(kube_proxy.get(k) is not None for k in known) or set(kube_proxy) - {*known, "source"}:
-        module.fail_json(msg="kube_proxy_config must hold source and one of %s; got keys %s"
-                             % (", ".join(known), ", ".join(sorted(kube_proxy))))
+        module.fail_json(msg="kube_proxy_config must hold source and one of %s; got keys %s" % (", ".join(known), ", ".join(sorted(kube_proxy))))
     if kube_proxy.get("config") is not None and not isinstance(kube_proxy["config"], dict):
         module.fail_json(msg="kube_proxy_config.config must be a KubeProxyConfiguration mapping")
     return {"kube-proxy": kube_proxy}
@@ -279,8 +279,7 @@ def main():
             distribution=dict(type="str", default="auto", choices=["auto", "kubeadm", "k3s", "rke2", "eks", "gke", "aks"]),
             distribution_catalogues=dict(type="dict"),
             root=dict(type="path", default="/"),
-            targets=dict(type="list", elements="str", default=["node"],
-                         choices=["master", "node", "controlplane", "etcd", "policies"]),
+            targets=dict(type="list", elements="str", default=["node"], choices=["master", "node", "controlplane", "etcd", "policies"]),
             cluster=dict(type="str"),
             node_name=dict(type="str"),
             controls=dict(type="dict", default={}),
@@ -302,47 +301,60 @@ def main():
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     params = module.params
     if not params["catalogue"]:
-        module.fail_json(msg="no catalogue: run this module through its action plugin (kubesec.cluster.cis_node_audit)"
-                             " or pass catalogue")
+        module.fail_json(msg="no catalogue: run this module through its action plugin (kubesec.cluster.cis_node_audit) or pass catalogue")
     catalogue, distribution, note = choose_catalogue(params)
     try:
-        findings, context = _cis.audit_node(params["root"], catalogue, targets=params["targets"],
-                                            cluster=params["cluster"], node=params["node_name"],
-                                            controls=params["controls"],
-                                            cluster_configs=_cluster_configs(module, params["kube_proxy_config"]))
+        findings, context = _cis.audit_node(
+            params["root"],
+            catalogue,
+            targets=params["targets"],
+            cluster=params["cluster"],
+            node=params["node_name"],
+            controls=params["controls"],
+            cluster_configs=_cluster_configs(module, params["kube_proxy_config"]),
+        )
     except _cis.CatalogueError as exc:
         module.fail_json(msg="CIS catalogue %s is invalid: %s" % (params["benchmark"], exc))
     except (IOError, OSError) as exc:
-        module.fail_json(msg=printable("cannot read node files below %s: %s" % (params["root"], exc)),
-                         exception=traceback.format_exc())
+        module.fail_json(msg=printable("cannot read node files below %s: %s" % (params["root"], exc)), exception=traceback.format_exc())
     extra = {}
     if params["currency"]:
         extra = currency(module, params)
     if "policies" in params["targets"]:
         extra["policies_note"] = POLICIES_NOTE
         module.warn(POLICIES_NOTE)
-    module.exit_json(changed=False, findings=findings, summary=_cis.summarize(findings),
-                     benchmark=context["benchmark"], components=context["components"],
-                     distribution=distribution, distribution_note=note, **extra)
+    module.exit_json(
+        changed=False,
+        findings=findings,
+        summary=_cis.summarize(findings),
+        benchmark=context["benchmark"],
+        components=context["components"],
+        distribution=distribution,
+        distribution_note=note,
+        **extra,
+    )
 
 
 def currency(module, params):
     """The node-currency findings and what they were read from (same call, read-only)."""
     if params["currency_data"] is None:
-        module.fail_json(msg="currency: true needs currency_data: run this module through its action plugin"
-                             " (kubesec.cluster.cis_node_audit) or pass currency_data")
+        module.fail_json(
+            msg="currency: true needs currency_data: run this module through its action plugin (kubesec.cluster.cis_node_audit) or pass currency_data"
+        )
     try:
-        found, state = _node_currency.assess(params["root"], params["currency_data"], cluster=params["cluster"],
-                                             node=params["node_name"],
-                                             control_plane_version=params["control_plane_version"])
+        found, state = _node_currency.assess(
+            params["root"], params["currency_data"], cluster=params["cluster"], node=params["node_name"], control_plane_version=params["control_plane_version"]
+        )
     except (IOError, OSError, _node_currency.CurrencyError) as exc:
         module.fail_json(msg=printable("currency: cannot read node files below %s: %s" % (params["root"], exc)))
     return {"currency": state, "currency_findings": found}
 
 
-POLICIES_NOTE = ("CIS section 5 (target policies) is decided from cluster objects, not node files: run "
-                 "kubesec.cluster.cluster_policy_audit, or the collect role with kubesec_collect.policies "
-                 "(docs/cis-coverage.md); cis_node_audit evaluates nothing for it")
+POLICIES_NOTE = (
+    "CIS section 5 (target policies) is decided from cluster objects, not node files: run "
+    "kubesec.cluster.cluster_policy_audit, or the collect role with kubesec_collect.policies "
+    "(docs/cis-coverage.md); cis_node_audit evaluates nothing for it"
+)
 
 
 def choose_catalogue(params):
@@ -355,8 +367,11 @@ def choose_catalogue(params):
         return own, distribution, None
     note = None
     if distribution != "kubeadm":
-        note = ("no %s catalogue is shipped: audited with %s, whose kubeadm file locations a %s node does not use"
-                % (distribution, params["catalogue"].get("version") or params["benchmark"], distribution))
+        note = "no %s catalogue is shipped: audited with %s, whose kubeadm file locations a %s node does not use" % (
+            distribution,
+            params["catalogue"].get("version") or params["benchmark"],
+            distribution,
+        )
     return params["catalogue"], distribution, note
 
 

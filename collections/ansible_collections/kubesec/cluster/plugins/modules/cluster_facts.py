@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -211,6 +212,7 @@ def main():
     guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     if params["gather"] == "node":
+
         def runner(argv):
             return module.run_command(argv)
 
@@ -236,8 +238,7 @@ def main():
     except _cluster_facts.ClusterFactsError as exc:
         module.fail_json(msg=str(exc))
     # the facts in ansible_facts (kubesec_cluster_onboard_facts); `cluster_facts` stays for one release (deprecated)
-    result = dict(changed=False, cluster_facts=facts, headline=_cluster_facts.headline(facts),
-                  ansible_facts={"kubesec_cluster_onboard_facts": facts})
+    result = dict(changed=False, cluster_facts=facts, headline=_cluster_facts.headline(facts), ansible_facts={"kubesec_cluster_onboard_facts": facts})
     if params["dest"]:
         try:
             result["changed"] = _write(module, params["dest"], facts)

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -185,8 +186,7 @@ def main():
     guard_messages(module)
     params = module.params
     if not params["catalogue"]:
-        module.fail_json(msg="no catalogue: run this module through its action plugin (kubesec.cluster.cluster_policy_audit)"
-                             " or pass catalogue")
+        module.fail_json(msg="no catalogue: run this module through its action plugin (kubesec.cluster.cluster_policy_audit) or pass catalogue")
     if params["limit"] < 1:
         module.fail_json(msg="limit must be a positive page size, got %d" % params["limit"])
     objects, origins, warnings, inputs, unreadable = [], [], [], [], {}
@@ -205,14 +205,22 @@ def main():
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
             client = _kube.build_client(kubeconfig=params["kubeconfig"], context=params["context"])
             objects, unreadable, inputs = _cis_policies.read_api(
-                client, _kube.list_all, (_kube.KubeForbiddenError,), (_kube.KubeNotFoundError,), limit=params["limit"])
+                client, _kube.list_all, (_kube.KubeForbiddenError,), (_kube.KubeNotFoundError,), limit=params["limit"]
+            )
             origins = None
         result = _cis_policies.audit(
-            objects, params["catalogue"], rules=params["rules"], workload_rules=params["workload_rules"],
-            exclude_namespaces=params["exclude_namespaces"], cluster=params["cluster"], controls=params["controls"],
-            include_passed=params["include_passed"], origins=origins, unreadable=unreadable)
-    except (_workload.ManifestError, _workload.RuleConfigError, _policy_rules.PolicyConfigError,
-            _cis_policies.PolicyInputError, _kube.KubeApiError) as exc:
+            objects,
+            params["catalogue"],
+            rules=params["rules"],
+            workload_rules=params["workload_rules"],
+            exclude_namespaces=params["exclude_namespaces"],
+            cluster=params["cluster"],
+            controls=params["controls"],
+            include_passed=params["include_passed"],
+            origins=origins,
+            unreadable=unreadable,
+        )
+    except (_workload.ManifestError, _workload.RuleConfigError, _policy_rules.PolicyConfigError, _cis_policies.PolicyInputError, _kube.KubeApiError) as exc:
         module.fail_json(msg=str(exc))
     for text in warnings + result["warnings"]:
         module.warn(text)
@@ -222,9 +230,17 @@ def main():
         module.warn("%d more input errors (see input_errors)" % (len(result["input_errors"]) - MAX_WARNED))
     for kind, why in sorted(unreadable.items()):
         module.warn("could not list %s: %s" % (kind, why))
-    module.exit_json(changed=False, findings=result["findings"], policy_findings=result["policy_findings"],
-                     summary=result["summary"], checks=result["checks"], settings=result["settings"],
-                     inputs=inputs, unreadable=unreadable, input_errors=result["input_errors"])
+    module.exit_json(
+        changed=False,
+        findings=result["findings"],
+        policy_findings=result["policy_findings"],
+        summary=result["summary"],
+        checks=result["checks"],
+        settings=result["settings"],
+        inputs=inputs,
+        unreadable=unreadable,
+        input_errors=result["input_errors"],
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -249,21 +250,38 @@ def main():
 
     def fetch(url, headers):
         try:
-            response = open_url(url, headers=headers, validate_certs=params["validate_certs"], ca_path=params["ca_path"],
-                                use_proxy=params["use_proxy"], timeout=params["timeout"], follow_redirects="safe")
+            response = open_url(
+                url,
+                headers=headers,
+                validate_certs=params["validate_certs"],
+                ca_path=params["ca_path"],
+                use_proxy=params["use_proxy"],
+                timeout=params["timeout"],
+                follow_redirects="safe",
+            )
             return response.getcode(), response.read()
         except HTTPError as exc:
             return exc.code, exc.read() if hasattr(exc, "read") else b""
         except Exception as exc:  # URLError, SSL errors, timeouts: name the address, never the credentials
-            raise _falco_events.FalcoApiError("cannot reach falcosidekick-ui at %s: %s"
-                                              % (url.split("?", 1)[0], getattr(exc, "reason", exc))) from exc
+            raise _falco_events.FalcoApiError("cannot reach falcosidekick-ui at %s: %s" % (url.split("?", 1)[0], getattr(exc, "reason", exc))) from exc
 
     try:
         result = _falco_events.collect(
-            paths=params["path"], content=params["content"], url=params["url"], user=params["user"],
-            cluster=params["cluster"], min_priority=params["min_priority"], since=params["since"],
-            start=params["from"], end=params["to"], now=params["now"], fetch=fetch, page_size=params["page_size"],
-            max_pages=params["max_pages"], include_internal=params["include_internal"])
+            paths=params["path"],
+            content=params["content"],
+            url=params["url"],
+            user=params["user"],
+            cluster=params["cluster"],
+            min_priority=params["min_priority"],
+            since=params["since"],
+            start=params["from"],
+            end=params["to"],
+            now=params["now"],
+            fetch=fetch,
+            page_size=params["page_size"],
+            max_pages=params["max_pages"],
+            include_internal=params["include_internal"],
+        )
     except (_falco_events.FalcoInputError, _falco_events.FalcoApiError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -222,10 +223,16 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import guard_messages
 from ansible_collections.kubesec.cluster.plugins.module_utils import (
-    _file_set, _falco_values, _helm_chart, _trivy_operator_values,
+    _file_set,
+    _falco_values,
+    _helm_chart,
+    _trivy_operator_values,
 )
 from ansible_collections.kubesec.cluster.plugins.module_utils._gitops import (
-    FeatureError, argocd_application, dump_yaml, placeholder_secret,
+    FeatureError,
+    argocd_application,
+    dump_yaml,
+    placeholder_secret,
 )
 
 BUILDERS = {"falco": _falco_values, "trivy_operator": _trivy_operator_values}
@@ -242,22 +249,35 @@ def helm_render(params, result):
     helm = _helm_chart.find_helm(params["helm_binary"])
     if helm is None:
         if mode == "always":
-            raise FeatureError("helm_template=always but no helm binary was found (set helm_binary or put helm on "
-                               "PATH)")
+            raise FeatureError("helm_template=always but no helm binary was found (set helm_binary or put helm on PATH)")
         return {"rendered": False, "reason": "no helm binary on the controller"}, None
     chart = result["chart"]
-    text = _helm_chart.template(helm, chart["chart"], result["release_name"], result["namespace"], result["values"],
-                                version=chart["version"], repo_url=chart["repo_url"], chart_path=params["chart_path"])
+    text = _helm_chart.template(
+        helm,
+        chart["chart"],
+        result["release_name"],
+        result["namespace"],
+        result["values"],
+        version=chart["version"],
+        repo_url=chart["repo_url"],
+        chart_path=params["chart_path"],
+    )
     objects = _helm_chart.parse_manifests(text)
     problems = _helm_chart.CHECKS[params["feature"]](objects, result)
     if problems:
-        raise FeatureError("%s chart %s rendered these values, but not as kubesec means them (did the chart move a "
-                           "value key?): %s" % (chart["chart"], chart["version"], "; ".join(problems)))
+        raise FeatureError(
+            "%s chart %s rendered these values, but not as kubesec means them (did the chart move a "
+            "value key?): %s" % (chart["chart"], chart["version"], "; ".join(problems))
+        )
     kinds = {}
     for obj in objects:
         kinds[obj["kind"]] = kinds.get(obj["kind"], 0) + 1
-    info = {"rendered": True, "binary": helm, "chart": params["chart_path"] or "%s %s from %s" % (
-        chart["chart"], chart["version"], chart["repo_url"]), "objects": kinds}
+    info = {
+        "rendered": True,
+        "binary": helm,
+        "chart": params["chart_path"] or "%s %s from %s" % (chart["chart"], chart["version"], chart["repo_url"]),
+        "objects": kinds,
+    }
     return info, text
 
 
@@ -281,45 +301,69 @@ def render(params):
     result["gitops_manifest"] = {}
     if result["state"] == "present":
         feature_name = "falco" if params["feature"] == "falco" else "trivy-operator"
-        app = argocd_application("%s-%s" % (params["cluster"], feature_name), params["cluster"], params["feature"],
-                                 chart["repo_url"], chart["chart"], chart["version"], result["release_name"],
-                                 result["namespace"], result["values"], params["gitops"])
+        app = argocd_application(
+            "%s-%s" % (params["cluster"], feature_name),
+            params["cluster"],
+            params["feature"],
+            chart["repo_url"],
+            chart["chart"],
+            chart["version"],
+            result["release_name"],
+            result["namespace"],
+            result["values"],
+            params["gitops"],
+        )
         result["gitops_manifest"] = app
-        header = ("Rendered by kubesec.cluster.feature_values for cluster %s (%s chart %s %s).\n"
-                  "Do not edit: change the inventory and render again."
-                  % (params["cluster"], chart["repo_url"], chart["chart"], chart["version"]))
+        header = "Rendered by kubesec.cluster.feature_values for cluster %s (%s chart %s %s).\nDo not edit: change the inventory and render again." % (
+            params["cluster"],
+            chart["repo_url"],
+            chart["chart"],
+            chart["version"],
+        )
         files["values.yaml"] = dump_yaml(result["values"], header + "\nHelm values; contains no secret values.")
-        files["application.yaml"] = dump_yaml(app, header + "\nArgo CD Application (values inline, no secret values):"
-                                                            " commit this file\nto the repository Argo CD watches.")
+        files["application.yaml"] = dump_yaml(
+            app, header + "\nArgo CD Application (values inline, no secret values): commit this file\nto the repository Argo CD watches."
+        )
         if result["secret_refs"]:
             files["required-secrets.yaml"] = dump_yaml(
                 required_secrets(result["secret_refs"], result["secret_sources"]),
                 header + "\nSecrets the release needs before it syncs. This file holds no secret value: keys marked\n"
                 "'from' name the inventory variable to take them from (create them with SOPS, Sealed Secrets,\n"
-                "External Secrets...; never commit them in clear). Keys marked 'value' are not secret.")
+                "External Secrets...; never commit them in clear). Keys marked 'value' are not secret.",
+            )
             files["secrets.yaml"] = "".join(
-                dump_yaml(placeholder_secret(ref, result["secret_sources"]),
-                          header + "\nSecret %s/%s with placeholders: replace every FILL-IN(<variable>) with the value "
-                          "of that\ninventory variable, then encrypt (sops -e, kubeseal) before committing; never "
-                          "commit it filled in\nand in clear. Apply it before the release syncs."
-                          % (ref["namespace"], ref["name"]))
-                for ref in result["secret_refs"])
+                dump_yaml(
+                    placeholder_secret(ref, result["secret_sources"]),
+                    header + "\nSecret %s/%s with placeholders: replace every FILL-IN(<variable>) with the value "
+                    "of that\ninventory variable, then encrypt (sops -e, kubeseal) before committing; never "
+                    "commit it filled in\nand in clear. Apply it before the release syncs." % (ref["namespace"], ref["name"]),
+                )
+                for ref in result["secret_refs"]
+            )
         if manifests is not None:
-            files["manifests.yaml"] = ("# " + header.replace("\n", "\n# ") + "\n# Every object of the release as "
-                                       "`helm template` renders it (no Helm tests, no secret values):\n# for "
-                                       "pipelines without Helm. The Secrets in secrets.yaml must exist first.\n"
-                                       + manifests)
-        files["render.json"] = json.dumps({
-            "feature": params["feature"],
-            "cluster": params["cluster"],
-            "state": result["state"],
-            "applied": False,
-            "chart": chart,
-            "release_name": result["release_name"],
-            "namespace": result["namespace"],
-            "helm_template": bool(result["helm"]["rendered"]),
-            "files": sorted([*files, "render.json"]),
-        }, indent=2, sort_keys=True) + "\n"
+            files["manifests.yaml"] = (
+                "# " + header.replace("\n", "\n# ") + "\n# Every object of the release as "
+                "`helm template` renders it (no Helm tests, no secret values):\n# for "
+                "pipelines without Helm. The Secrets in secrets.yaml must exist first.\n" + manifests
+            )
+        files["render.json"] = (
+            json.dumps(
+                {
+                    "feature": params["feature"],
+                    "cluster": params["cluster"],
+                    "state": result["state"],
+                    "applied": False,
+                    "chart": chart,
+                    "release_name": result["release_name"],
+                    "namespace": result["namespace"],
+                    "helm_template": bool(result["helm"]["rendered"]),
+                    "files": sorted([*files, "render.json"]),
+                },
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n"
+        )
     return result, files
 
 
@@ -329,8 +373,7 @@ def required_secrets(refs, sources):
         keys = {key: {"value": value} for key, value in ref["data"].items()}
         for key, source in ref["secret_keys"].items():
             keys[key] = {"from": sources[source]}
-        doc.append({"name": ref["name"], "namespace": ref["namespace"], "type": "Opaque", "labels": ref["labels"],
-                    "keys": keys})
+        doc.append({"name": ref["name"], "namespace": ref["namespace"], "type": "Opaque", "labels": ref["labels"], "keys": keys})
     return {"secrets": doc}
 
 
@@ -357,13 +400,17 @@ def main():
             helm_template=dict(type="str", default="auto", choices=["auto", "always", "never"]),
             helm_binary=dict(type="path"),
             extra_values=dict(type="dict", default={}),
-            gitops=dict(type="dict", default={}, options=dict(
-                namespace=dict(type="str", default="argocd"),
-                project=dict(type="str", default="default"),
-                destination_server=dict(type="str", default=""),
-                destination_name=dict(type="str", default=""),
-                automated=dict(type="bool", default=False),
-            )),
+            gitops=dict(
+                type="dict",
+                default={},
+                options=dict(
+                    namespace=dict(type="str", default="argocd"),
+                    project=dict(type="str", default="default"),
+                    destination_server=dict(type="str", default=""),
+                    destination_name=dict(type="str", default=""),
+                    automated=dict(type="bool", default=False),
+                ),
+            ),
         ),
         supports_check_mode=True,
     )

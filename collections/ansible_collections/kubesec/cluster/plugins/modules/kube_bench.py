@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -267,12 +268,10 @@ def _read(module, params):
         document = job_result["document"]
         extra["exit_code"] = job_result["exit_code"]
         if job_result["exit_code"]:
-            module.warn("kube-bench exited with %s in the Job; its result was read. stderr: %s"
-                        % (job_result["exit_code"], job_result["stderr_tail"]))
+            module.warn("kube-bench exited with %s in the Job; its result was read. stderr: %s" % (job_result["exit_code"], job_result["stderr_tail"]))
     else:
         document = _kube_bench.loads(text, name)
-    findings, info = _kube_bench.to_findings(document, name, cluster=params["cluster"], node=params["node_name"],
-                                             catalogue=params["catalogue"])
+    findings, info = _kube_bench.to_findings(document, name, cluster=params["cluster"], node=params["node_name"], catalogue=params["catalogue"])
     return findings, info, extra
 
 
@@ -280,12 +279,10 @@ def _find_binary(module, binary):
     if os.sep in binary:
         if os.path.isfile(binary) and os.access(binary, os.X_OK):
             return binary
-        module.fail_json(msg="kube-bench binary %s does not exist or is not executable on this host. %s"
-                         % (binary, _kube_bench.INSTALL_HINT))
+        module.fail_json(msg="kube-bench binary %s does not exist or is not executable on this host. %s" % (binary, _kube_bench.INSTALL_HINT))
     found = module.get_bin_path(binary, opt_dirs=["/usr/local/bin", "/opt/kube-bench"])
     if not found:
-        module.fail_json(msg="kube-bench binary %r not found on this host (PATH and /usr/local/bin). %s"
-                         % (binary, _kube_bench.INSTALL_HINT))
+        module.fail_json(msg="kube-bench binary %r not found on this host (PATH and /usr/local/bin). %s" % (binary, _kube_bench.INSTALL_HINT))
     return found
 
 
@@ -307,16 +304,23 @@ def _run(module, params):
         return module.run_command(argv)
 
     findings, info = _kube_bench.run(
-        runner, binary, benchmark=params["benchmark"], version=params["version"], targets=params["targets"],
-        config_dir=params["config_dir"], extra_args=params["extra_args"], kubelet_binary=params["kubelet_binary"],
-        cluster=params["cluster"], node=params["node_name"], catalogue=params["catalogue"])
+        runner,
+        binary,
+        benchmark=params["benchmark"],
+        version=params["version"],
+        targets=params["targets"],
+        config_dir=params["config_dir"],
+        extra_args=params["extra_args"],
+        kubelet_binary=params["kubelet_binary"],
+        cluster=params["cluster"],
+        node=params["node_name"],
+        catalogue=params["catalogue"],
+    )
     if info["note"]:
         module.warn(info["note"])
     if info["exit_code"]:
-        module.warn("kube-bench exited with %s; its JSON result was read. stderr: %s"
-                    % (info["exit_code"], info["stderr_tail"] or "-"))
-    extra = dict((key, info[key]) for key in ("benchmark", "benchmark_from", "kubernetes_version", "cmd", "exit_code",
-                                              "stderr_tail"))
+        module.warn("kube-bench exited with %s; its JSON result was read. stderr: %s" % (info["exit_code"], info["stderr_tail"] or "-"))
+    extra = dict((key, info[key]) for key in ("benchmark", "benchmark_from", "kubernetes_version", "cmd", "exit_code", "stderr_tail"))
     return findings, info, extra
 
 
@@ -331,14 +335,24 @@ def _job(module, params):
     elif not benchmark:
         source = "kube-bench"
     job = _kube_bench.build_job(
-        node=spec.get("node") or params["node_name"], control_plane=bool(spec.get("control_plane")),
-        benchmark=benchmark, targets=params["targets"] or None, config_dir=params["config_dir"],
-        extra_args=params["extra_args"], name=spec.get("name"), namespace=spec.get("namespace") or "kube-system",
-        image=spec.get("image") or _kube_bench.JOB_IMAGE, service_account=spec.get("service_account"),
+        node=spec.get("node") or params["node_name"],
+        control_plane=bool(spec.get("control_plane")),
+        benchmark=benchmark,
+        targets=params["targets"] or None,
+        config_dir=params["config_dir"],
+        extra_args=params["extra_args"],
+        name=spec.get("name"),
+        namespace=spec.get("namespace") or "kube-system",
+        image=spec.get("image") or _kube_bench.JOB_IMAGE,
+        service_account=spec.get("service_account"),
         active_deadline_seconds=spec.get("active_deadline_seconds") or 600,
-        ttl_seconds_after_finished=spec.get("ttl_seconds_after_finished"))
-    return [], {"totals": None, "benchmarks": [], "skipped": []}, {
-        "job": job, "benchmark": benchmark or "", "benchmark_from": source, "kubernetes_version": version}
+        ttl_seconds_after_finished=spec.get("ttl_seconds_after_finished"),
+    )
+    return (
+        [],
+        {"totals": None, "benchmarks": [], "skipped": []},
+        {"job": job, "benchmark": benchmark or "", "benchmark_from": source, "kubernetes_version": version},
+    )
 
 
 def main():
@@ -354,16 +368,20 @@ def main():
             kubelet_binary=dict(type="path", default="kubelet"),
             config_dir=dict(type="path"),
             extra_args=dict(type="list", elements="str", default=[]),
-            job=dict(type="dict", default={}, options=dict(
-                name=dict(type="str"),
-                namespace=dict(type="str", default="kube-system"),
-                image=dict(type="str", default=_kube_bench.JOB_IMAGE),
-                node=dict(type="str"),
-                control_plane=dict(type="bool", default=False),
-                service_account=dict(type="str"),
-                active_deadline_seconds=dict(type="int", default=600),
-                ttl_seconds_after_finished=dict(type="int", default=3600),
-            )),
+            job=dict(
+                type="dict",
+                default={},
+                options=dict(
+                    name=dict(type="str"),
+                    namespace=dict(type="str", default="kube-system"),
+                    image=dict(type="str", default=_kube_bench.JOB_IMAGE),
+                    node=dict(type="str"),
+                    control_plane=dict(type="bool", default=False),
+                    service_account=dict(type="str"),
+                    active_deadline_seconds=dict(type="int", default=600),
+                    ttl_seconds_after_finished=dict(type="int", default=3600),
+                ),
+            ),
             catalogue=dict(type="dict"),
             cluster=dict(type="str"),
             node_name=dict(type="str"),
@@ -387,14 +405,23 @@ def main():
         module.warn(line)
     mismatch = info.get("totals_mismatch") or []
     if mismatch:
-        module.warn("kube-bench's own counts disagree with the results it lists (%d): %s%s"
-                    % (len(mismatch), "; ".join(mismatch[:5]), " ..." if len(mismatch) > 5 else ""))
+        module.warn(
+            "kube-bench's own counts disagree with the results it lists (%d): %s%s"
+            % (len(mismatch), "; ".join(mismatch[:5]), " ..." if len(mismatch) > 5 else "")
+        )
     if info["skipped"]:
-        module.warn("%d kube-bench entries could not be read (see skips); first: %s"
-                    % (len(info["skipped"]), info["skipped"][0]))
-    module.exit_json(changed=False, findings=findings, summary=count_statuses(findings), totals=info["totals"] or {},
-                     counted=info.get("counted") or {}, totals_mismatch=mismatch,
-                     benchmarks=info["benchmarks"], skips=info["skipped"], **extra)
+        module.warn("%d kube-bench entries could not be read (see skips); first: %s" % (len(info["skipped"]), info["skipped"][0]))
+    module.exit_json(
+        changed=False,
+        findings=findings,
+        summary=count_statuses(findings),
+        totals=info["totals"] or {},
+        counted=info.get("counted") or {},
+        totals_mismatch=mismatch,
+        benchmarks=info["benchmarks"],
+        skips=info["skipped"],
+        **extra,
+    )
 
 
 if __name__ == "__main__":

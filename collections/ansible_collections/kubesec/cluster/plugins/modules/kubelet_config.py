@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -171,12 +172,14 @@ def plan_and_write(module, p, result_box):
     """Plan under the lock (re-reading every file) and write the whole set; fills result_box."""
     config_path, config_real = _kubelet_config.config_file(p["root"], p["service"], p["config_path"])
     with _nodewrite.lock(config_real, timeout=p["lock_timeout"], name=config_path):
-        result = _kubelet_config.plan(p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"],
-                                      config_path, p["extra_args_file"], p["extra_args_var"])
+        result = _kubelet_config.plan(
+            p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"], config_path, p["extra_args_file"], p["extra_args_var"]
+        )
         result_box.update(result)
         if result["changes"]:
-            result_box["backup_files"] = _nodewrite.write_set(result["changes"], backup=backup_namer(p, result["changes"]),
-                                                              prepare=_nodewrite.selinux_prepare(module))
+            result_box["backup_files"] = _nodewrite.write_set(
+                result["changes"], backup=backup_namer(p, result["changes"]), prepare=_nodewrite.selinux_prepare(module)
+            )
 
 
 def backup_namer(p, changes):
@@ -192,6 +195,7 @@ def backup_namer(p, changes):
 
     def name(real):
         return os.path.join(directory, "%s.%s" % (node_file.get(real, real).strip("/").replace("/", "_"), stamp))
+
     return name
 
 
@@ -222,13 +226,15 @@ def main():
     result = {}
     try:
         if module.check_mode:  # reads only: no lock file, nothing written
-            result.update(_kubelet_config.plan(p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"],
-                                               p["config_path"], p["extra_args_file"], p["extra_args_var"]))
+            result.update(
+                _kubelet_config.plan(
+                    p["root"], p["service"], p["settings"], p["flags"], p["expected_kind"], p["config_path"], p["extra_args_file"], p["extra_args_var"]
+                )
+            )
         else:
             plan_and_write(module, p, result)
     except _nodewrite.WriteSetError as exc:
-        fail(module, str(exc), changed=bool(exc.written), files_changed=exc.written, files_restored=exc.restored,
-             backup_files=exc.backups)
+        fail(module, str(exc), changed=bool(exc.written), files_changed=exc.written, files_restored=exc.restored, backup_files=exc.backups)
     except (_kubelet_config.KubeletConfigError, _systemd.UnitError, _nodewrite.NodeFileError) as exc:
         fail(module, str(exc))
     changes = result.pop("changes")
@@ -236,8 +242,7 @@ def main():
     result["files_changed"] = [change["path"] for change in changes]
     result["changed"] = bool(changes)
     if module._diff and changes:
-        result["diff"] = [dict(before=c["before"], after=c["after"], before_header=c["path"], after_header=c["path"])
-                          for c in changes]
+        result["diff"] = [dict(before=c["before"], after=c["after"], before_header=c["path"], after_header=c["path"]) for c in changes]
     if not p["backup"] or not changes or module.check_mode:
         result.pop("backup_files", None)
     module.exit_json(**result)

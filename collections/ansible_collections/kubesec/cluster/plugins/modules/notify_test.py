@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -149,14 +150,23 @@ def run(params, check_mode):
     """Try every enabled channel; returns (channel results, error lines)."""
     text = params["text"] or (
         "kubesec test alert%s: if you read this, runtime security alerts can reach this channel."
-        % (" for cluster %s" % params["cluster"] if params["cluster"] else ""))
+        % (" for cluster %s" % params["cluster"] if params["cluster"] else "")
+    )
     results, errors = [], []
     tg = params["telegram"] or {}
     if tg.get("enabled"):
         try:
-            result = telegram(tg.get("api_url"), tg.get("token"), tg.get("chat_id"), text, timeout=params["timeout"],
-                              check_only=check_mode, use_proxy=params["use_proxy"],
-                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+            result = telegram(
+                tg.get("api_url"),
+                tg.get("token"),
+                tg.get("chat_id"),
+                text,
+                timeout=params["timeout"],
+                check_only=check_mode,
+                use_proxy=params["use_proxy"],
+                validate_certs=params["validate_certs"],
+                ca_path=params["ca_path"],
+            )
             result["ok"] = True
         except NotifyError as exc:
             result = {"channel": "telegram", "ok": False, "sent": False, "detail": to_native(exc)}
@@ -167,11 +177,21 @@ def run(params, check_mode):
         try:
             if not em.get("smtp_host"):
                 raise NotifyError("email", "smtp_host is empty")
-            result = smtp(em["smtp_host"], em.get("smtp_port") or 587, em.get("security") or "starttls",
-                          em.get("user"), em.get("password"), em.get("from") or em.get("user"), em.get("to") or [],
-                          "kubesec test alert%s" % (" (%s)" % params["cluster"] if params["cluster"] else ""), text,
-                          timeout=params["timeout"], check_only=check_mode, validate_certs=params["validate_certs"],
-                          ca_path=params["ca_path"])
+            result = smtp(
+                em["smtp_host"],
+                em.get("smtp_port") or 587,
+                em.get("security") or "starttls",
+                em.get("user"),
+                em.get("password"),
+                em.get("from") or em.get("user"),
+                em.get("to") or [],
+                "kubesec test alert%s" % (" (%s)" % params["cluster"] if params["cluster"] else ""),
+                text,
+                timeout=params["timeout"],
+                check_only=check_mode,
+                validate_certs=params["validate_certs"],
+                ca_path=params["ca_path"],
+            )
             result["ok"] = True
         except NotifyError as exc:
             result = {"channel": "email", "ok": False, "sent": False, "detail": to_native(exc)}

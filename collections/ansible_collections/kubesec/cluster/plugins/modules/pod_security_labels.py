@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -156,11 +157,15 @@ def main():
         module.warn("namespace(s) %s do not exist: nothing to remove there" % ", ".join(missing))
     result = dict(changed=bool(changes), changes=changes, labels=labels)
     if module._diff:
-        result["diff"] = [{"before_header": "namespace/%s labels" % c["namespace"],
-                           "after_header": "namespace/%s labels" % c["namespace"],
-                           "before": "".join("%s: %s\n" % item for item in sorted(c["before"].items())),
-                           "after": "".join("%s: %s\n" % item for item in sorted(c["after"].items()))}
-                          for c in changes]
+        result["diff"] = [
+            {
+                "before_header": "namespace/%s labels" % c["namespace"],
+                "after_header": "namespace/%s labels" % c["namespace"],
+                "before": "".join("%s: %s\n" % item for item in sorted(c["before"].items())),
+                "after": "".join("%s: %s\n" % item for item in sorted(c["after"].items())),
+            }
+            for c in changes
+        ]
     module.exit_json(**result)
 
 

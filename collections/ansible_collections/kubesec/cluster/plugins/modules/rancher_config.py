@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -19,7 +20,7 @@ description:
     (C(kubelet-arg+)), so its items are appended to the operator's lists and win over them; C(config.yaml) and the
     other drop-ins are never changed. Flags already in the drop-in that this call does not name are kept.
   - Before anything is written the result is checked the way k3s reads it (M(kubesec.cluster.cis_node_audit) reads it
-    the same way): when a later drop-in replaces a list (a key without C(+)) or the unit's command line sets the
+    the same way); when a later drop-in replaces a list (a key without C(+)) or the unit's command line sets the
     flag, the module fails, names that place and changes nothing.
   - The config file is the command line's C(--config), else C(K3S_CONFIG_FILE) / C(RKE2_CONFIG_FILE) from the unit's
     environment, else the default.
@@ -180,6 +181,7 @@ def backup_namer(root, backup_dir, changes):
 
     def name(real):
         return os.path.join(directory, "%s.%s" % (node_file.get(real, real).strip("/").replace("/", "_"), stamp))
+
     return name
 
 
@@ -225,11 +227,9 @@ def main():
                 planned = plan(p, argv, env)  # re-read under the lock
                 if planned["changes"]:
                     backup = backup_namer(p["root"], p["backup_dir"], planned["changes"]) if p["backup"] else None
-                    result["backup_files"] = _nodewrite.write_set(planned["changes"], backup=backup,
-                                                                  prepare=_nodewrite.selinux_prepare(module))
+                    result["backup_files"] = _nodewrite.write_set(planned["changes"], backup=backup, prepare=_nodewrite.selinux_prepare(module))
     except _nodewrite.WriteSetError as exc:
-        module.fail_json(msg=printable(str(exc)), changed=bool(exc.written), files_changed=exc.written,
-                         files_restored=exc.restored, backup_files=exc.backups)
+        module.fail_json(msg=printable(str(exc)), changed=bool(exc.written), files_changed=exc.written, files_restored=exc.restored, backup_files=exc.backups)
     except (_rancher.RancherConfigError, _systemd.UnitError, _nodewrite.NodeFileError, OSError) as exc:
         module.fail_json(msg=printable(str(exc)))
     changes = planned.pop("changes")
@@ -238,8 +238,7 @@ def main():
     result["files_created"] = [planned["dropin"]] if planned.pop("created") else []
     result["changed"] = bool(changes)
     if module._diff and changes:
-        result["diff"] = [dict(before=c["before"], after=c["after"], before_header=c["path"], after_header=c["path"])
-                          for c in changes]
+        result["diff"] = [dict(before=c["before"], after=c["after"], before_header=c["path"], after_header=c["path"]) for c in changes]
     if module.check_mode or not result.get("backup_files"):
         result.pop("backup_files", None)
     module.exit_json(**result)

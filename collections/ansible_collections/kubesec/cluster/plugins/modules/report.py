@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -207,8 +208,7 @@ def main():
             cluster=dict(type="str", required=True),
             run_id=dict(type="str", required=True),
             reports_dir=dict(type="path", required=True),
-            formats=dict(type="list", elements="str", default=["json", "html", "pdf", "junit", "sarif"],
-                         choices=["json", "html", "pdf", "junit", "sarif"]),
+            formats=dict(type="list", elements="str", default=["json", "html", "pdf", "junit", "sarif"], choices=["json", "html", "pdf", "junit", "sarif"]),
             waivers=dict(type="list", elements="dict", default=[]),
             today=dict(type="str"),
             pdf_rows_per_section=dict(type="int", default=50),

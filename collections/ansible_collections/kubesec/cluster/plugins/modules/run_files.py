@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -11,7 +12,7 @@ module: run_files
 short_description: Write the small files of a run on the controller, in one step
 version_added: 0.1.0
 description:
-  - Runs on the controller only (action plugin, no module process): creates directories and writes files under
+  - Runs on the controller only (action plugin, no module process); it creates directories and writes files under
     O(dest), each atomically (temporary file in the same directory, then rename), only when its content changed.
   - Used by the collect role for C(meta/sources.json) and the cluster-wide sources' findings and meta files, where a
     C(file) and a delegated C(copy) per file cost a module process each (about a second per task on a busy
@@ -106,10 +107,15 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="str", required=True),
-                content=dict(type="str", required=True),
-            )),
+            files=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="str", required=True),
+                    content=dict(type="str", required=True),
+                ),
+            ),
             directories=dict(type="list", elements="str", default=[]),
             mode=dict(type="str", default="0640"),
             directory_mode=dict(type="str", default="0750"),

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -234,8 +235,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._safetext import g
 VOLUME_OPTIONS = dict(
     name=dict(type="str", required=True),
     hostPath=dict(type="str"),
-    type=dict(type="str", choices=["DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
-                                   "CharDevice", "BlockDevice"]),
+    type=dict(type="str", choices=["DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"]),
     mountPath=dict(type="str"),
     readOnly=dict(type="bool", default=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -258,15 +258,16 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_if=[("step", "write", ("content", "expected_sha256"))])
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=[("step", "write", ("content", "expected_sha256"))])
     guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     if not _static_pod.HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML (python3-yaml)"))
     p = module.params
     if p["step"] is None:
-        module.fail_json(msg="static_pod_manifest runs through its action plugin (kubesec.cluster.static_pod_manifest)"
-                             ", which plans on the controller; it was called without it")
+        module.fail_json(
+            msg="static_pod_manifest runs through its action plugin (kubesec.cluster.static_pod_manifest)"
+            ", which plans on the controller; it was called without it"
+        )
     try:
         if p["step"] == "read":
             read = _static_pod.read_for_change(p["root"], p["path"], p["backup"], p["backup_dir"])
@@ -275,8 +276,9 @@ def main():
             module.exit_json(changed=False, text=read["text"], sha256=read["sha256"], params=params)
         if module.check_mode:
             module.fail_json(msg="static_pod_manifest: step=write in check mode")
-        written = _static_pod.write_checked(p["root"], p["path"], p["content"], p["expected_sha256"], p["backup"],
-                                            p["backup_dir"], p["lock_timeout"], _nodewrite.selinux_prepare(module))
+        written = _static_pod.write_checked(
+            p["root"], p["path"], p["content"], p["expected_sha256"], p["backup"], p["backup_dir"], p["lock_timeout"], _nodewrite.selinux_prepare(module)
+        )
     except _static_pod.ChangedMeanwhile as exc:
         module.fail_json(msg=printable(str(exc)), changed_meanwhile=True)
     except _static_pod.ManifestError as exc:

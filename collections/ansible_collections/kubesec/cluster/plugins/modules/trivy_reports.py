@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -264,16 +265,24 @@ def main():
     namespaces = params["namespaces"] or None
     try:
         if params["path"]:
-            result = _trivy_operator.collect_from_path(params["path"], kinds=kinds, namespaces=namespaces,
-                                                       cluster=params["cluster"], max_findings=params["max_findings"])
+            result = _trivy_operator.collect_from_path(
+                params["path"], kinds=kinds, namespaces=namespaces, cluster=params["cluster"], max_findings=params["max_findings"]
+            )
         else:
             if not _kube.HAS_KUBERNETES:
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=_kube.KUBERNETES_IMPORT_ERROR)
             client = _kube.build_client(kubeconfig=params["kubeconfig"], context=params["context"])
-            result = _trivy_operator.collect_from_api(client, _kube.list_all, kinds=kinds, namespaces=namespaces,
-                                                      cluster=params["cluster"], max_findings=params["max_findings"],
-                                                      limit=params["limit"], not_found_is_error=bool(kinds),
-                                                      not_found_error=_kube.KubeNotFoundError)
+            result = _trivy_operator.collect_from_api(
+                client,
+                _kube.list_all,
+                kinds=kinds,
+                namespaces=namespaces,
+                cluster=params["cluster"],
+                max_findings=params["max_findings"],
+                limit=params["limit"],
+                not_found_is_error=bool(kinds),
+                not_found_error=_kube.KubeNotFoundError,
+            )
     except (_trivy_operator.TrivyInputError, _kube.KubeApiError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):

@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -242,8 +243,9 @@ def main():
         if params["path"]:
             flags = {}
             data = _trivy_cli.load_cli_file(params["path"], flags)
-            result = _trivy_cli.parse_cli_result(data, cluster=params["cluster"], max_findings=params["max_findings"],
-                                                 origin=params["path"], check_text=flags["surrogate_escapes"])
+            result = _trivy_cli.parse_cli_result(
+                data, cluster=params["cluster"], max_findings=params["max_findings"], origin=params["path"], check_text=flags["surrogate_escapes"]
+            )
         else:
             # check the arguments before looking for the binary, so mistakes are reported as such
             _trivy_cli.build_command("trivy", params["subcommand"], params["target"], params["extra_args"])
@@ -254,9 +256,15 @@ def main():
             def runner(argv):
                 return module.run_command(argv, environ_update={"TRIVY_NO_PROGRESS": "true"})
 
-            result = _trivy_cli.run_scan(runner, binary, params["subcommand"], target=params["target"],
-                                         extra_args=params["extra_args"], cluster=params["cluster"],
-                                         max_findings=params["max_findings"])
+            result = _trivy_cli.run_scan(
+                runner,
+                binary,
+                params["subcommand"],
+                target=params["target"],
+                extra_args=params["extra_args"],
+                cluster=params["cluster"],
+                max_findings=params["max_findings"],
+            )
     except (_trivy_cli.TrivyInputError, _trivy_cli.TrivyRunError) as exc:
         module.fail_json(msg=str(exc))
     for line in result.pop("warnings"):

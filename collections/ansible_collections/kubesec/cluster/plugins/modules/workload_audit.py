@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -242,10 +243,16 @@ def main():
             objects.append(obj)
             origins.append({"input": "objects[%d]" % index})
         result = _workload.audit(
-            objects, rules=params["rules"], exclude_namespaces=params["exclude_namespaces"],
-            cluster=params["cluster"], kubernetes_version=params["kubernetes_version"],
-            include_passed=params["include_passed"], today=params["today"], origins=origins,
-            include_system_namespaces=params["include_system_namespaces"])
+            objects,
+            rules=params["rules"],
+            exclude_namespaces=params["exclude_namespaces"],
+            cluster=params["cluster"],
+            kubernetes_version=params["kubernetes_version"],
+            include_passed=params["include_passed"],
+            today=params["today"],
+            origins=origins,
+            include_system_namespaces=params["include_system_namespaces"],
+        )
     except (_workload.ManifestError, _workload.RuleConfigError) as exc:
         module.fail_json(msg=str(exc))
     for warning in warnings + result["warnings"]:
@@ -254,12 +261,12 @@ def main():
     for text in errors[:MAX_WARNED]:
         module.warn(text)
     if result["summary"]["input_errors"] > MAX_WARNED:
-        module.warn("%d more objects are not valid Kubernetes objects (see input_errors)"
-                    % (result["summary"]["input_errors"] - MAX_WARNED))
+        module.warn("%d more objects are not valid Kubernetes objects (see input_errors)" % (result["summary"]["input_errors"] - MAX_WARNED))
     summary = result["summary"]
     summary["files"] = len({origin["file"] for origin in origins if "file" in origin})
-    module.exit_json(changed=False, findings=result["findings"], workloads=result["workloads"],
-                     rules=result["rules"], summary=summary, input_errors=result["input_errors"])
+    module.exit_json(
+        changed=False, findings=result["findings"], workloads=result["workloads"], rules=result["rules"], summary=summary, input_errors=result["input_errors"]
+    )
 
 
 if __name__ == "__main__":

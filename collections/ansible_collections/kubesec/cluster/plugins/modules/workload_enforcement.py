@@ -4,6 +4,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r"""
@@ -188,18 +189,26 @@ def main():
     guard_messages(module)  # node and cluster text in messages is shown escaped (_safetext)
     params = module.params
     try:
-        result = _vap.build(rules=params["rules"], exclude_namespaces=params["exclude_namespaces"],
-                            cluster=params["cluster"], audit_mode_policies=params["audit_mode_policies"],
-                            include_system_namespaces=params["include_system_namespaces"])
+        result = _vap.build(
+            rules=params["rules"],
+            exclude_namespaces=params["exclude_namespaces"],
+            cluster=params["cluster"],
+            audit_mode_policies=params["audit_mode_policies"],
+            include_system_namespaces=params["include_system_namespaces"],
+        )
     except _vap.EnforcementError as exc:
         module.fail_json(msg=to_native(exc))
     files = _vap.render_files(result, params["cluster"])
-    out = {"changed": False, "objects": result["objects"], "policies": result["policies"],
-           "not_enforceable": result["not_enforceable"], "not_generated": result["not_generated"],
-           "absent": result["absent"]}
+    out = {
+        "changed": False,
+        "objects": result["objects"],
+        "policies": result["policies"],
+        "not_enforceable": result["not_enforceable"],
+        "not_generated": result["not_generated"],
+        "absent": result["absent"],
+    }
     for item in result["not_enforceable"]:
-        module.warn("%s (%s) is in mode %s but cannot be enforced at admission: %s"
-                    % (item["id"], item["name"], item["mode"], item["reason"]))
+        module.warn("%s (%s) is in mode %s but cannot be enforced at admission: %s" % (item["id"], item["name"], item["mode"], item["reason"]))
     if params["dest"]:
         try:
             changed, actions, diffs = sync_files(module, params["dest"], files)

@@ -61,8 +61,9 @@ def schema() -> Dict[str, Any]:
 
 def _validator(subschema: Optional[str]) -> Any:
     if jsonschema is None:
-        raise CatalogueNotFound("validating the CIS catalogues needs the Python package jsonschema on the "
-                                "controller (it is in kubesec's requirements/runtime.txt)")
+        raise CatalogueNotFound(
+            "validating the CIS catalogues needs the Python package jsonschema on the controller (it is in kubesec's requirements/runtime.txt)"
+        )
     if subschema not in _VALIDATORS:
         document = schema()
         if subschema:
@@ -79,8 +80,7 @@ def _validate(data: Any, path: str, subschema: Optional[str] = None) -> None:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         where = "/".join(str(p) for p in best.absolute_path) or "(top level)"
-        raise CatalogueNotFound("CIS catalogue %s does not match data/schemas/cis-catalogue.json at %s: %s"
-                                % (path, where, best.message))
+        raise CatalogueNotFound("CIS catalogue %s does not match data/schemas/cis-catalogue.json at %s: %s" % (path, where, best.message))
 
 
 def _read(path: str) -> Dict[str, Any]:
@@ -112,20 +112,17 @@ def _derive(base: Dict[str, Any], data: Dict[str, Any], path: str) -> Dict[str, 
     index = {str(check["id"]): check for check in checks}
     for check_id in data.get("remove") or []:
         if check_id not in index:
-            raise CatalogueNotFound("CIS catalogue %s removes check %s, which %s does not have"
-                                    % (path, check_id, data["extends"]))
+            raise CatalogueNotFound("CIS catalogue %s removes check %s, which %s does not have" % (path, check_id, data["extends"]))
         checks.remove(index.pop(check_id))
     for change in data.get("change") or []:
         check_id = str(change["id"])
         if check_id not in index:
-            raise CatalogueNotFound("CIS catalogue %s changes check %s, which %s does not have"
-                                    % (path, check_id, data["extends"]))
+            raise CatalogueNotFound("CIS catalogue %s changes check %s, which %s does not have" % (path, check_id, data["extends"]))
         index[check_id].update(copy.deepcopy(change))
     for check in data.get("add") or []:
         check_id = str(check["id"])
         if check_id in index:
-            raise CatalogueNotFound("CIS catalogue %s adds check %s, which %s already has (use change)"
-                                    % (path, check_id, data["extends"]))
+            raise CatalogueNotFound("CIS catalogue %s adds check %s, which %s already has (use change)" % (path, check_id, data["extends"]))
         # placed after the last check whose id sorts before it, so the list keeps CIS order
         position = 0
         for number, existing in enumerate(checks):
@@ -156,8 +153,7 @@ def _resolve(benchmark: str, directory: str, path: str, chain: List[str], files:
         return data
     base_name = data["extends"]
     if base_name in chain:
-        raise CatalogueNotFound("CIS catalogue %s extends %s, a loop: %s"
-                                % (path, base_name, " -> ".join([*chain, base_name])))
+        raise CatalogueNotFound("CIS catalogue %s extends %s, a loop: %s" % (path, base_name, " -> ".join([*chain, base_name])))
     base_path = os.path.join(directory, base_name + ".yml")
     if not os.path.isfile(base_path):
         raise CatalogueNotFound("CIS catalogue %s extends %r, which is not in %s" % (path, base_name, directory))
@@ -173,8 +169,7 @@ def load(benchmark: Optional[str], directory: str = CATALOGUE_DIR, path: Optiona
             raise CatalogueNotFound("benchmark name %r is not valid (e.g. cis-1.12)" % (benchmark,))
         path = os.path.join(directory, benchmark + ".yml")
         if not os.path.isfile(path):
-            raise CatalogueNotFound("no CIS catalogue for benchmark %r; available: %s"
-                                    % (benchmark, ", ".join(available(directory))))
+            raise CatalogueNotFound("no CIS catalogue for benchmark %r; available: %s" % (benchmark, ", ".join(available(directory))))
     else:
         directory = os.path.dirname(os.path.abspath(path))
     cached = _CACHE.get(path)

@@ -17,8 +17,7 @@ from typing import Any
 
 import yaml
 
-DATA_FILE = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data", "node-currency",
-                                          "container-escape-cves.yml"))
+DATA_FILE = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data", "node-currency", "container-escape-cves.yml"))
 ROW_KEYS = {"cve", "component", "title", "severity", "published", "fixed", "source"}
 COMPONENTS = ("runc", "containerd")
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -50,8 +49,7 @@ def load(path: str = DATA_FILE) -> dict[str, Any]:
             raise CurrencyDataError("%s: component %r is not one of %s" % (where, row["component"], ", ".join(COMPONENTS)))
         if row["severity"] not in SEVERITIES:
             raise CurrencyDataError("%s: severity %r is not one of %s" % (where, row["severity"], ", ".join(SEVERITIES)))
-        if not isinstance(row["fixed"], list) or not row["fixed"] or \
-                not all(re.match(r"^\d+\.\d+\.\d+(-[a-z]+\.?\d+)?$", str(f)) for f in row["fixed"]):
+        if not isinstance(row["fixed"], list) or not row["fixed"] or not all(re.match(r"^\d+\.\d+\.\d+(-[a-z]+\.?\d+)?$", str(f)) for f in row["fixed"]):
             raise CurrencyDataError("%s: fixed must list releases such as 1.1.12 or 1.4.0-rc.3" % where)
         if not str(row["source"]).startswith("https://"):
             raise CurrencyDataError("%s: source must be an https URL" % where)

@@ -26,8 +26,8 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SE
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
 
 PAYLOAD_SCHEMA = "kubesec.drift/v1"
-TELEGRAM_LIMIT = 4096          # Bot API sendMessage: 1-4096 characters after entity parsing
-WEBHOOK_TEXT_LIMIT = 4000      # the payload's "text" (Slack/Mattermost show it); items are separate fields
+TELEGRAM_LIMIT = 4096  # Bot API sendMessage: 1-4096 characters after entity parsing
+WEBHOOK_TEXT_LIMIT = 4000  # the payload's "text" (Slack/Mattermost show it); items are separate fields
 SUBJECT_LIMIT = 200
 EMAIL_TEXT_LIMIT = 100_000
 TITLE_LIMIT = 120
@@ -86,7 +86,7 @@ def clean(value: Any, limit: int = FIELD_LIMIT) -> str:
     if value is None:
         return ""
     text = _CONTROL.sub(" ", str(value)).replace("\n", " ").strip()
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def at_or_above(severity: Any, minimum: str) -> bool:
@@ -158,15 +158,19 @@ def _waiver_key(w: dict[str, Any]) -> str:
 
 def _item(finding: dict[str, Any], change: str) -> dict[str, Any]:
     resource: dict[str, Any] = finding["resource"] if isinstance(finding.get("resource"), dict) else {}
-    where = "/".join(clean(b) for b in (resource.get("namespace") or finding.get("namespace"), resource.get("kind"),
-                                        resource.get("name")) if b)
+    where = "/".join(clean(b) for b in (resource.get("namespace") or finding.get("namespace"), resource.get("kind"), resource.get("name")) if b)
     if resource.get("container"):
         where += " [%s]" % clean(resource["container"])
     if finding.get("node") and resource.get("kind") in (None, "Node"):
         where = "node " + clean(finding["node"])
-    return {"id": clean(finding.get("id")), "title": clean(finding.get("title"), TITLE_LIMIT),
-            "severity": finding.get("severity") if finding.get("severity") in SEVERITY_ORDER else "unknown",
-            "source": clean(finding.get("source")), "resource": where, "change": change}
+    return {
+        "id": clean(finding.get("id")),
+        "title": clean(finding.get("title"), TITLE_LIMIT),
+        "severity": finding.get("severity") if finding.get("severity") in SEVERITY_ORDER else "unknown",
+        "source": clean(finding.get("source")),
+        "resource": where,
+        "change": change,
+    }
 
 
 def _count(items: list[dict[str, Any]]) -> dict[str, int]:
@@ -189,9 +193,12 @@ def assess(path: str, settings: Settings) -> Drift:
     """Read ``path`` (this run's report.json) and decide whether there is drift worth a message."""
     head = read_head(path)
     before = previous_head(path, head)
-    drift = Drift(cluster=clean(head["cluster"]), run_id=clean(head["run_id"]),
-                  previous_run_id=clean(head.get("previous_run_id")) or None,
-                  report_location=report_location(head, path, settings.report_url_prefix))
+    drift = Drift(
+        cluster=clean(head["cluster"]),
+        run_id=clean(head["run_id"]),
+        previous_run_id=clean(head.get("previous_run_id")) or None,
+        report_location=report_location(head, path, settings.report_url_prefix),
+    )
     comparison = head.get("comparison")
     totals = head.get("comparison_counts")
     summary = head.get("summary") or {}
@@ -203,13 +210,16 @@ def assess(path: str, settings: Settings) -> Drift:
         # report.json keeps the 1000 most severe entries of each list: beyond that, the counts by severity are
         # those of the kept entries (the totals stay exact, and anything left out is no more severe).
         drift.counts_complete = all(len(lists[k]) >= drift.totals[k] for k in lists)
-        changed = sorted([_item(f, "new") for f in lists["new"]] + [_item(f, "regressed") for f in lists["regressed"]],
-                         key=lambda i: (SEVERITY_ORDER[i["severity"]], i["change"] != "new", i["id"], i["resource"]))
+        changed = sorted(
+            [_item(f, "new") for f in lists["new"]] + [_item(f, "regressed") for f in lists["regressed"]],
+            key=lambda i: (SEVERITY_ORDER[i["severity"]], i["change"] != "new", i["id"], i["resource"]),
+        )
         relevant = [i for i in changed if at_or_above(i["severity"], settings.min_severity)]
-        drift.top_new = relevant[:settings.top]
+        drift.top_new = relevant[: settings.top]
         if relevant:
-            drift.reasons.append("%s%d new or regressed finding(s) at or above %s" % (
-                "" if drift.counts_complete else "at least ", len(relevant), settings.min_severity))
+            drift.reasons.append(
+                "%s%d new or regressed finding(s) at or above %s" % ("" if drift.counts_complete else "at least ", len(relevant), settings.min_severity)
+            )
     elif any(at_or_above(s, settings.min_severity) for s in drift.open_by_severity):
         drift.reasons.append("first run: no earlier report to compare with")
     if not settings.new_only:
@@ -249,8 +259,9 @@ def text_lines(drift: Drift, settings: Settings, header: str = "") -> tuple[list
     head = []
     if header:
         head.append(header)
-    head.append("kubesec posture drift: cluster %s, run %s%s" % (
-        drift.cluster, drift.run_id, " (previous %s)" % drift.previous_run_id if drift.previous_run_id else ""))
+    head.append(
+        "kubesec posture drift: cluster %s, run %s%s" % (drift.cluster, drift.run_id, " (previous %s)" % drift.previous_run_id if drift.previous_run_id else "")
+    )
     head.append("Why: " + "; ".join(drift.reasons))
     if drift.totals:
         head.append("New: %s" % _counts_line(drift.counts.get("new", {}), drift.totals.get("new", 0)))
@@ -259,8 +270,7 @@ def text_lines(drift: Drift, settings: Settings, header: str = "") -> tuple[list
         if not drift.counts_complete:
             head.append("(counts by severity cover the 1000 most severe entries of each list)")
     else:
-        head.append("No previous run to compare with. Open problems: %s" % (
-            ", ".join("%d %s" % (n, s) for s, n in drift.open_by_severity.items()) or "none"))
+        head.append("No previous run to compare with. Open problems: %s" % (", ".join("%d %s" % (n, s) for s, n in drift.open_by_severity.items()) or "none"))
     items = []
     if drift.top_new:
         items.append("Top new/regressed at or above %s:" % settings.min_severity)
@@ -272,12 +282,13 @@ def text_lines(drift: Drift, settings: Settings, header: str = "") -> tuple[list
     if drift.gates_failed:
         tail.append("Gates failed: " + ", ".join("%s (%d)" % (g["gate"], g["count"]) for g in drift.gates_failed))
     if drift.expired_waivers:
-        tail.append("Expired waivers: " + ", ".join("%s (expired %s)" % (w["id"], w["expires"])
-                                                    for w in drift.expired_waivers[:20])
-                    + (" and %d more" % (len(drift.expired_waivers) - 20) if len(drift.expired_waivers) > 20 else ""))
+        tail.append(
+            "Expired waivers: "
+            + ", ".join("%s (expired %s)" % (w["id"], w["expires"]) for w in drift.expired_waivers[:20])
+            + (" and %d more" % (len(drift.expired_waivers) - 20) if len(drift.expired_waivers) > 20 else "")
+        )
     if drift.not_assessed:
-        tail.append("Not assessed (source failed): " + ", ".join("%s (%s)" % (r["source"], r["status"])
-                                                                 for r in drift.not_assessed))
+        tail.append("Not assessed (source failed): " + ", ".join("%s (%s)" % (r["source"], r["status"]) for r in drift.not_assessed))
     tail.append("Full report: " + drift.report_location)
     return head, items, tail
 
@@ -298,7 +309,7 @@ def fit(head: list[str], items: list[str], tail: list[str], limit: int, measure:
             break
         kept.pop()
     while measure(text) > limit:  # head and tail alone too long (very many gates or sources): cut the end
-        text = text[:max(0, len(text) - max(1, measure(text) - limit) - 1)] + "…"
+        text = text[: max(0, len(text) - max(1, measure(text) - limit) - 1)] + "…"
     return text
 
 
@@ -310,21 +321,23 @@ def email_parts(drift: Drift, settings: Settings, header: str = "") -> dict[str,
     """Subject, text and HTML bodies of the e-mail (the HTML escapes every value)."""
     head, items, tail = text_lines(drift, settings, header)
     text = fit(head, items, tail, EMAIL_TEXT_LIMIT)
-    subject = clean("[kubesec] %s: posture drift in run %s - %s" % (drift.cluster, drift.run_id,
-                                                                    "; ".join(drift.reasons)), SUBJECT_LIMIT)
+    subject = clean("[kubesec] %s: posture drift in run %s - %s" % (drift.cluster, drift.run_id, "; ".join(drift.reasons)), SUBJECT_LIMIT)
     esc = html.escape
-    rows = "".join("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
-                   % (esc(i["severity"]), esc(i["id"]), esc(i["title"]), esc(i["resource"]), esc(i["change"]))
-                   for i in drift.top_new)
+    rows = "".join(
+        "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+        % (esc(i["severity"]), esc(i["id"]), esc(i["title"]), esc(i["resource"]), esc(i["change"]))
+        for i in drift.top_new
+    )
     body = ["<html><body>"]
     body += ["<p>%s</p>" % esc(line) for line in head]
     if rows:
-        body.append("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Severity</th><th>Id</th>"
-                    "<th>Title</th><th>Resource</th><th>Change</th></tr>%s</table>" % rows)
+        body.append(
+            '<table border="1" cellpadding="4" cellspacing="0"><tr><th>Severity</th><th>Id</th>'
+            "<th>Title</th><th>Resource</th><th>Change</th></tr>%s</table>" % rows
+        )
     body += ["<p>%s</p>" % esc(line) for line in tail[:-1]]
     location = drift.report_location
-    link = ('<a href="%s">%s</a>' % (esc(location, quote=True), esc(location))
-            if location.startswith(("https://", "http://")) else esc(location))
+    link = '<a href="%s">%s</a>' % (esc(location, quote=True), esc(location)) if location.startswith(("https://", "http://")) else esc(location)
     body.append("<p>Full report: %s</p></body></html>" % link)
     return {"subject": subject, "text": text, "html": "".join(body)}
 
@@ -353,8 +366,17 @@ def webhook_payload(drift: Drift, settings: Settings, header: str = "") -> dict[
 
 def summary(drift: Drift) -> dict[str, Any]:
     """What the action returns and writes to drift-alerts.json besides the delivery results."""
-    return {"cluster": drift.cluster, "run_id": drift.run_id, "previous_run_id": drift.previous_run_id,
-            "alert": drift.alert, "reasons": drift.reasons, "totals": drift.totals or None,
-            "counts": drift.counts or None, "top": drift.top_new, "gates_failed": drift.gates_failed,
-            "expired_waivers": drift.expired_waivers[:100], "not_assessed": drift.not_assessed,
-            "report": drift.report_location}
+    return {
+        "cluster": drift.cluster,
+        "run_id": drift.run_id,
+        "previous_run_id": drift.previous_run_id,
+        "alert": drift.alert,
+        "reasons": drift.reasons,
+        "totals": drift.totals or None,
+        "counts": drift.counts or None,
+        "top": drift.top_new,
+        "gates_failed": drift.gates_failed,
+        "expired_waivers": drift.expired_waivers[:100],
+        "not_assessed": drift.not_assessed,
+        "report": drift.report_location,
+    }

@@ -45,10 +45,9 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # Characters that act on a terminal or reorder text instead of showing: C0 controls but tab/newline, DEL, C1
 # controls, and the bidi embedding/override/isolate marks that can make a name read as another (U+202A-U+202E,
 # U+2066-U+2069; U+200E/U+200F/U+061C marks too). Shown as escapes (\x1b, \u202e) in the HTML, PDF and console.
-_INVISIBLE = dict((code, "\\x%02x" % code) for code in (*range(0x00, 0x20), 0x7f) if code not in (0x09, 0x0a))
-_INVISIBLE.update((code, "\\u%04x" % code) for code in range(0x80, 0xa0))
-_INVISIBLE.update((code, "\\u%04x" % code) for code in
-                  (*range(0x202a, 0x202f), *range(0x2066, 0x206a), 0x200e, 0x200f, 0x061c))
+_INVISIBLE = dict((code, "\\x%02x" % code) for code in (*range(0x00, 0x20), 0x7F) if code not in (0x09, 0x0A))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in range(0x80, 0xA0))
+_INVISIBLE.update((code, "\\u%04x" % code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
 
 
 def safe_text(value):
@@ -243,14 +242,15 @@ class JUnitWriter:
         skipped = sum(counts.get("waived", 0) + counts.get("warn", 0) for counts in per_source)
         name = "kubesec.%s" % model["cluster"]
         handle.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        handle.write('<testsuites name="kubesec" tests="%d" failures="%d" errors="0" skipped="%d" time="0">\n'
-                     % (total, failures, skipped))
-        handle.write('<testsuite name="%s" tests="%d" failures="%d" errors="0" skipped="%d" time="0" timestamp="%s" '
-                     'hostname="%s">\n' % (xml_attr(name), total, failures, skipped,
-                                           xml_attr((model.get("generated_at") or "").rstrip("Z")),
-                                           xml_attr(model["cluster"])))
-        handle.write('<properties><property name="run_id" value="%s"/><property name="cluster" value="%s"/>'
-                     '</properties>\n' % (xml_attr(model["run_id"]), xml_attr(model["cluster"])))
+        handle.write('<testsuites name="kubesec" tests="%d" failures="%d" errors="0" skipped="%d" time="0">\n' % (total, failures, skipped))
+        handle.write(
+            '<testsuite name="%s" tests="%d" failures="%d" errors="0" skipped="%d" time="0" timestamp="%s" '
+            'hostname="%s">\n' % (xml_attr(name), total, failures, skipped, xml_attr((model.get("generated_at") or "").rstrip("Z")), xml_attr(model["cluster"]))
+        )
+        handle.write(
+            '<properties><property name="run_id" value="%s"/><property name="cluster" value="%s"/>'
+            "</properties>\n" % (xml_attr(model["run_id"]), xml_attr(model["cluster"]))
+        )
         self.cluster = model["cluster"]
 
     def add(self, finding):
@@ -259,15 +259,18 @@ class JUnitWriter:
         classname = "kubesec.%s.%s" % (self.cluster, finding["source"])
         out = ['<testcase name="%s" classname="%s" time="0"' % (xml_attr(name), xml_attr(classname))]
         if status == "fail":
-            body = "%s\n\n%s\n\nRemediation: %s" % (finding.get("title") or "", evidence_text(finding),
-                                                    finding.get("remediation") or "")
-            out.append('><failure message="%s" type="%s">%s</failure></testcase>\n'
-                       % (xml_attr(finding.get("title") or finding["id"]), xml_attr(finding["severity"]),
-                          xml_text(body)))
+            body = "%s\n\n%s\n\nRemediation: %s" % (finding.get("title") or "", evidence_text(finding), finding.get("remediation") or "")
+            out.append(
+                '><failure message="%s" type="%s">%s</failure></testcase>\n'
+                % (xml_attr(finding.get("title") or finding["id"]), xml_attr(finding["severity"]), xml_text(body))
+            )
         elif status == "waived":
             waiver = finding.get("waiver") or {}
-            message = "waived (was %s): %s%s" % (finding.get("original_status") or "?", waiver.get("reason") or "",
-                                                 " (until %s)" % waiver["expires"] if waiver.get("expires") else "")
+            message = "waived (was %s): %s%s" % (
+                finding.get("original_status") or "?",
+                waiver.get("reason") or "",
+                " (until %s)" % waiver["expires"] if waiver.get("expires") else "",
+            )
             out.append('><skipped message="%s"/></testcase>\n' % xml_attr(message))
         elif status == "warn":
             reason = "warn (%s severity, needs review): %s" % (finding["severity"], finding.get("title") or "")
@@ -326,9 +329,11 @@ class SarifWriter:
                 "shortDescription": {"text": (finding.get("title") or rule_id)[:1000]},
                 "help": {"text": (finding.get("remediation") or "See the kubesec report.")[:4000]},
                 "defaultConfiguration": {"level": _sarif_level(finding)},
-                "properties": {"tags": ["security", "kubernetes", finding["source"]],
-                               "security-severity": SECURITY_SEVERITY.get(finding["severity"], "0.0"),
-                               "source": finding["source"]},
+                "properties": {
+                    "tags": ["security", "kubernetes", finding["source"]],
+                    "security-severity": SECURITY_SEVERITY.get(finding["severity"], "0.0"),
+                    "source": finding["source"],
+                },
             }
             if finding.get("description"):
                 rule["fullDescription"] = {"text": finding["description"][:4000]}
@@ -344,14 +349,24 @@ class SarifWriter:
             return
         resource = finding.get("resource") or {}
         parts = [self.model["cluster"]]
-        for value in (finding.get("node"), finding.get("namespace") or resource.get("namespace"),
-                      resource.get("kind"), resource.get("name"), resource.get("container")):
+        for value in (
+            finding.get("node"),
+            finding.get("namespace") or resource.get("namespace"),
+            resource.get("kind"),
+            resource.get("name"),
+            resource.get("container"),
+        ):
             if value and value not in parts[1:]:
                 parts.append(str(value))
-        location: dict[str, Any] = {"logicalLocations": [{
-            "name": str(resource.get("name") or finding.get("node") or self.model["cluster"]),
-            "fullyQualifiedName": "/".join(parts),
-            "kind": "resource" if resource.get("name") or resource.get("kind") else "module"}]}
+        location: dict[str, Any] = {
+            "logicalLocations": [
+                {
+                    "name": str(resource.get("name") or finding.get("node") or self.model["cluster"]),
+                    "fullyQualifiedName": "/".join(parts),
+                    "kind": "resource" if resource.get("name") or resource.get("kind") else "module",
+                }
+            ]
+        }
         evidence = finding.get("evidence") or {}
         if isinstance(evidence.get("file"), str) and evidence["file"].startswith("/"):
             location["physicalLocation"] = {"artifactLocation": {"uri": _uri(evidence["file"])}}
@@ -360,9 +375,10 @@ class SarifWriter:
             "ruleId": finding["id"],
             "ruleIndex": self._rule_index(finding),
             "level": _sarif_level(finding),
-            "message": {"text": "%s (%s, %s): %s" % (
-                finding.get("title") or finding["id"], status if status != "waived" else "waived",
-                finding["severity"], where(finding))},
+            "message": {
+                "text": "%s (%s, %s): %s"
+                % (finding.get("title") or finding["id"], status if status != "waived" else "waived", finding["severity"], where(finding))
+            },
             "locations": [location],
             "partialFingerprints": {"kubesecFingerprint/v1": finding["fingerprint"]},
             "properties": {"source": finding["source"], "status": status, "severity": finding["severity"]},
@@ -371,24 +387,23 @@ class SarifWriter:
             result["properties"]["cvss"] = score
         if status == "waived":
             waiver = finding.get("waiver") or {}
-            result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                       "justification": str(waiver.get("reason") or "")[:1000]}]
+            result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": str(waiver.get("reason") or "")[:1000]}]
         self.handle.write(("" if self.first else ",\n") + dumps(result))
         self.first = False
         self.count += 1
 
     def close(self):
-        driver = {"name": "kubesec", "informationUri": TOOL_URI, "semanticVersion": "0.1.0",
-                  "rules": self.rule_list}
+        driver = {"name": "kubesec", "informationUri": TOOL_URI, "semanticVersion": "0.1.0", "rules": self.rule_list}
         run_tail = {
             "tool": {"driver": driver},
             "automationDetails": {"id": "kubesec/%s/%s" % (self.model["cluster"], self.model["run_id"])},
-            "invocations": [{"executionSuccessful": True,
-                             "endTimeUtc": self.model.get("generated_at") or "1970-01-01T00:00:00Z"}],
+            "invocations": [{"executionSuccessful": True, "endTimeUtc": self.model.get("generated_at") or "1970-01-01T00:00:00Z"}],
             "columnKind": "unicodeCodePoints",
-            "properties": {"cluster": self.model["cluster"], "run_id": self.model["run_id"],
-                           "note": "Only FAIL, WARN and WAIVED findings are results; PASS and INFO are in "
-                                   "report.json."},
+            "properties": {
+                "cluster": self.model["cluster"],
+                "run_id": self.model["run_id"],
+                "note": "Only FAIL, WARN and WAIVED findings are results; PASS and INFO are in report.json.",
+            },
         }
         tail = dumps(run_tail)
         self.handle.write("\n],\n" + tail[1:-1] + "}]}\n")

@@ -33,9 +33,17 @@ import yaml
 DATA_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data", "frameworks"))
 
 # Sources that write a finding only for a problem: "ran and found nothing" is a pass for their checks.
-FAILURE_ONLY_SOURCES = frozenset({
-    "workload", "trivy-config", "trivy-rbac", "trivy-infra", "trivy-vulnerability", "trivy-exposed-secret", "falco",
-})
+FAILURE_ONLY_SOURCES = frozenset(
+    {
+        "workload",
+        "trivy-config",
+        "trivy-rbac",
+        "trivy-infra",
+        "trivy-vulnerability",
+        "trivy-exposed-secret",
+        "falco",
+    }
+)
 # Which sources can decide a check, by the check id's form.
 CIS_SOURCES = ("cis-node", "cis-control-plane", "kube-bench")
 PREFIX_SOURCES = (
@@ -76,8 +84,7 @@ def _validate(doc: Any, path: str) -> dict[str, Any]:
         _require(isinstance(control.get("name"), str), path, place + ".name", "must be a string")
         for key in ("checks", "cis", "techniques"):
             value = control.get(key, [])
-            _require(isinstance(value, list) and all(isinstance(v, str) for v in value), path,
-                     "%s.%s" % (place, key), "must be a list of strings")
+            _require(isinstance(value, list) and all(isinstance(v, str) for v in value), path, "%s.%s" % (place, key), "must be a list of strings")
     return doc
 
 
@@ -100,11 +107,15 @@ def cis_framework(catalogue: Mapping[str, Any], policies: Mapping[str, Any] | No
     controls = []
     for check in [*catalogue.get("checks", []), *((policies or {}).get("checks", []))]:
         check_id = str(check["id"])
-        controls.append({"id": check_id, "name": str(check.get("title", "")),
-                         "severity": str(check.get("severity", "unknown")), "checks": ["CIS-" + check_id]})
+        controls.append({"id": check_id, "name": str(check.get("title", "")), "severity": str(check.get("severity", "unknown")), "checks": ["CIS-" + check_id]})
     version = str(catalogue.get("version", "cis"))
-    return {"id": version, "title": "CIS Kubernetes Benchmark (%s)" % version, "version": version,
-            "source": str(catalogue.get("source", "kubesec CIS catalogue %s" % version)), "controls": controls}
+    return {
+        "id": version,
+        "title": "CIS Kubernetes Benchmark (%s)" % version,
+        "version": version,
+        "source": str(catalogue.get("source", "kubesec CIS catalogue %s" % version)),
+        "controls": controls,
+    }
 
 
 def _check_sources(check: str) -> tuple[str, ...]:
@@ -133,8 +144,9 @@ class _Seen:
         self.statuses.add(status)
         if status in ("fail", "warn") and len(self.examples) < MAX_EXAMPLES:
             resource = finding.get("resource") or {}
-            self.examples.append({"id": finding.get("id"), "status": status, "node": finding.get("node"),
-                                  "namespace": resource.get("namespace"), "name": resource.get("name")})
+            self.examples.append(
+                {"id": finding.get("id"), "status": status, "node": finding.get("node"), "namespace": resource.get("namespace"), "name": resource.get("name")}
+            )
 
 
 class Tally:
@@ -197,8 +209,7 @@ def _technique_seen(tally: Tally, technique: str) -> list[_Seen]:
     return [seen for tag, seen in tally.by_technique.items() if tag == technique or tag.startswith(technique + ".")]
 
 
-def _control(control: Mapping[str, Any], tally: Tally, assessed_sources: set[str],
-             extra: Iterable[str] = ()) -> dict[str, Any]:
+def _control(control: Mapping[str, Any], tally: Tally, assessed_sources: set[str], extra: Iterable[str] = ()) -> dict[str, Any]:
     checks = list(control.get("checks", [])) + ["CIS-" + c for c in control.get("cis", [])]
     checks += [c for c in extra if c not in checks]
     decided: list[tuple[str, str]] = []
@@ -222,19 +233,29 @@ def _control(control: Mapping[str, Any], tally: Tally, assessed_sources: set[str
     else:
         # the checks of one control are ways of answering the same question (Trivy's check, kubesec's rule, the
         # CIS id): the worst answer given decides, and one assessed answer is enough
-        status = min((s for _, s in decided), key=lambda s: _ORDER[s])
+        status = min((s for _check, s in decided), key=lambda s: _ORDER[s])
     shown: list[dict[str, Any]] = []
     for example in examples:
         if example not in shown:
             shown.append(example)
-    return {"id": control["id"], "name": control.get("name", ""), "severity": control.get("severity", "unknown"),
-            "status": status, "checks": [{"check": c, "status": s} for c, s in decided],
-            "examples": shown[:MAX_EXAMPLES]}
+    return {
+        "id": control["id"],
+        "name": control.get("name", ""),
+        "severity": control.get("severity", "unknown"),
+        "status": status,
+        "checks": [{"check": c, "status": s} for c, s in decided],
+        "examples": shown[:MAX_EXAMPLES],
+    }
 
 
-def evaluate(findings: Iterable[Mapping[str, Any]] | Tally, frameworks: Iterable[Mapping[str, Any]], *,
-             assessed_sources: Iterable[str], rule_ksv: Mapping[str, Iterable[str]] | None = None,
-             extra_checks: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> list[dict[str, Any]]:
+def evaluate(
+    findings: Iterable[Mapping[str, Any]] | Tally,
+    frameworks: Iterable[Mapping[str, Any]],
+    *,
+    assessed_sources: Iterable[str],
+    rule_ksv: Mapping[str, Iterable[str]] | None = None,
+    extra_checks: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+) -> list[dict[str, Any]]:
     """One view per framework: each control's status, counts per status and the score (None if nothing assessed).
 
     ``assessed_sources``: the findings sources that ran and succeeded this run (failed or absent sources leave
@@ -258,13 +279,19 @@ def evaluate(findings: Iterable[Mapping[str, Any]] | Tally, frameworks: Iterable
         for control in controls:
             counts[control["status"]] += 1
         graded = counts["pass"] + counts["fail"] + counts["review"]
-        views.append({
-            "id": framework["id"], "title": framework["title"], "version": framework.get("version", ""),
-            "document": framework.get("document", ""), "source": framework["source"],
-            "counts": counts, "controls_total": len(controls),
-            "score": round(100.0 * counts["pass"] / graded, 1) if graded else None,
-            "controls": controls,
-        })
+        views.append(
+            {
+                "id": framework["id"],
+                "title": framework["title"],
+                "version": framework.get("version", ""),
+                "document": framework.get("document", ""),
+                "source": framework["source"],
+                "counts": counts,
+                "controls_total": len(controls),
+                "score": round(100.0 * counts["pass"] / graded, 1) if graded else None,
+                "controls": controls,
+            }
+        )
     return views
 
 
@@ -281,8 +308,9 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def rule_checks(rule_frameworks: Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]],
-                frameworks: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+def rule_checks(
+    rule_frameworks: Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]], frameworks: Iterable[Mapping[str, Any]]
+) -> dict[str, dict[str, list[str]]]:
     """Framework id -> control id -> the workload rules that state they answer it (their ``frameworks`` metadata).
 
     PSS: a rule's ``baseline/<control>`` answers that control in pss-baseline and in the baseline part of
@@ -339,15 +367,14 @@ def assessed_sources(areas: Iterable[Mapping[str, Any]], by_source: Mapping[str,
     ok = dict((a["area"], set(a.get("graded_by") or ())) for a in areas if a.get("assessed"))
     out = set()
     for source in SOURCE_TABLE:
-        for area in ((source.area,) if source.area else source.areas):
+        for area in (source.area,) if source.area else source.areas:
             wrote = any(count for count in (by_source.get(source.name) or {}).values())
             if area in ok and (wrote or ok[area] & set(source.collectors)):
                 out.add(source.name)
     return out
 
 
-def report_view(tally: Tally, areas: Iterable[Mapping[str, Any]], by_source: Mapping[str, Mapping[str, int]],
-                directory: str = DATA_DIR) -> dict[str, Any]:
+def report_view(tally: Tally, areas: Iterable[Mapping[str, Any]], by_source: Mapping[str, Mapping[str, int]], directory: str = DATA_DIR) -> dict[str, Any]:
     """report.json's ``frameworks``: the run's CIS benchmark (when CIS results exist) and every framework of
     data/frameworks, each control decided from this run's findings; ``notes`` says what could not be built."""
     from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import rule_frameworks
@@ -369,9 +396,11 @@ def report_view(tally: Tally, areas: Iterable[Mapping[str, Any]], by_source: Map
             except ValueError:
                 notes.append("CIS %s: section 5 is not catalogued for this benchmark" % benchmark)
             frameworks.insert(0, cis_framework(catalogue, policies))
-    views = evaluate(tally, frameworks, assessed_sources=assessed_sources(areas, by_source),
-                     extra_checks=rule_checks(rule_frameworks(), frameworks))
-    return {"frameworks": views, "notes": notes,
-            "method": "docs/frameworks.md: a control fails when a finding of one of its checks failed, is for review "
-                      "when one is WARN, passes when one passed or when a source that reports only problems ran and "
-                      "reported none; otherwise it is not assessed. Score = passed / (passed + failed + review)."}
+    views = evaluate(tally, frameworks, assessed_sources=assessed_sources(areas, by_source), extra_checks=rule_checks(rule_frameworks(), frameworks))
+    return {
+        "frameworks": views,
+        "notes": notes,
+        "method": "docs/frameworks.md: a control fails when a finding of one of its checks failed, is for review "
+        "when one is WARN, passes when one passed or when a source that reports only problems ran and "
+        "reported none; otherwise it is not assessed. Score = passed / (passed + failed + review).",
+    }

@@ -29,8 +29,7 @@ MAX_META_BYTES = 512 * 1024 * 1024
 TOP = 15
 MAX_ACTIONS = 200
 MAX_RENDERED = 200
-FAILED_WORDS = ("failed", "error", "skipped", "disabled", "absent", "missing", "unavailable", "unreachable", "off",
-                "rendered", "partial")
+FAILED_WORDS = ("failed", "error", "skipped", "disabled", "absent", "missing", "unavailable", "unreachable", "off", "rendered", "partial")
 _SECRETISH = re.compile(r"pass(word)?|token|secret|key|credential|webhook|url|dsn|auth", re.IGNORECASE)
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -105,20 +104,38 @@ COLLECTOR_SOURCES = collector_sources()  # declared per source in _sources.SOURC
 COLLECTOR_AREAS = {
     "trivy_operator": ("control_plane", "workloads", "vulnerabilities", "rbac"),
     "trivy_cli": (),
-    "workloads": ("workloads",), "workload": ("workloads",), "falco": ("runtime",),
-    "kube_bench": ("nodes", "control_plane", "workloads", "rbac"), "audit_log": ("audit_log",),
-    "cis": ("nodes",), "cis_control_plane": ("control_plane",), "policies": ("workloads", "rbac"),
+    "workloads": ("workloads",),
+    "workload": ("workloads",),
+    "falco": ("runtime",),
+    "kube_bench": ("nodes", "control_plane", "workloads", "rbac"),
+    "audit_log": ("audit_log",),
+    "cis": ("nodes",),
+    "cis_control_plane": ("control_plane",),
+    "policies": ("workloads", "rbac"),
 }
 COLLECTOR_MAY_GRADE = dict(COLLECTOR_AREAS, trivy_cli=("control_plane", "workloads", "vulnerabilities", "rbac"))
 AREA_KEYS = ("nodes", "control_plane", "workloads", "vulnerabilities", "rbac", "runtime", "audit_log", "node_currency")
 # Words accepted in a source's ``assessed`` (or ``scanners``) list besides the area keys: Trivy scanner names.
 # "secret" grades no area alone (exposed secrets do not say whether the images were scanned for vulnerabilities).
 ASSESSED_ALIASES: dict[str, str | None] = {
-    "vuln": "vulnerabilities", "vulns": "vulnerabilities", "vulnerability": "vulnerabilities",
-    "misconfig": "workloads", "misconfiguration": "workloads", "misconfigurations": "workloads",
-    "config": "workloads", "configuration": "workloads", "workload": "workloads",
-    "infra": "control_plane", "control-plane": "control_plane", "node": "nodes", "audit-log": "audit_log",
-    "secret": None, "secrets": None, "exposed-secret": None, "license": None, "sbom": None,
+    "vuln": "vulnerabilities",
+    "vulns": "vulnerabilities",
+    "vulnerability": "vulnerabilities",
+    "misconfig": "workloads",
+    "misconfiguration": "workloads",
+    "misconfigurations": "workloads",
+    "config": "workloads",
+    "configuration": "workloads",
+    "workload": "workloads",
+    "infra": "control_plane",
+    "control-plane": "control_plane",
+    "node": "nodes",
+    "audit-log": "audit_log",
+    "secret": None,
+    "secrets": None,
+    "exposed-secret": None,
+    "license": None,
+    "sbom": None,
     # finding sources, as trivy_scan's ``assessed`` return names them (collect copies it into sources.json)
     **dict((source.name, source.area if source.grades_area else None) for source in SOURCE_TABLE if source.area),
 }
@@ -172,8 +189,7 @@ def collector_states(meta):
             source = SOURCES_BY_NAME.get(str(name))
             default = (source.area,) if source and source.area else ()
         may_grade = COLLECTOR_MAY_GRADE.get(key, default)
-        state: dict[str, Any] = {"collector": str(name), "state": "ok", "why": None, "areas": [],
-                                 "may_grade": list(may_grade), "unknown_assessed": []}
+        state: dict[str, Any] = {"collector": str(name), "state": "ok", "why": None, "areas": [], "may_grade": list(may_grade), "unknown_assessed": []}
         if any(word in lowered for word in FAILED_STATES):
             state["state"] = "failed"
             detail = _text(entry.get("error"), 200) or _node_errors(entry) or status.partition(":")[2].strip()
@@ -185,8 +201,7 @@ def collector_states(meta):
             areas, unknown = _assessed_areas(entry.get("assessed", entry.get("scanners")), "%s.assessed" % name)
             for index, item in enumerate(entry.get("per_input") or []):
                 if isinstance(item, dict) and (item.get("assessed") is not None or item.get("scanners") is not None):
-                    more, bad = _assessed_areas(item.get("assessed", item.get("scanners")),
-                                                "%s.per_input[%d].assessed" % (name, index))
+                    more, bad = _assessed_areas(item.get("assessed", item.get("scanners")), "%s.per_input[%d].assessed" % (name, index))
                     areas = (areas or set()) | more
                     unknown += bad
             state["areas"] = sorted(areas) if areas is not None else list(default)
@@ -202,21 +217,22 @@ def collector_states(meta):
 
 def _audit_log_state(entry):
     """The audit_logging role's meta/audit_log_summary.json (not in sources.json): nodes_ok of nodes_total."""
-    state = {"collector": "audit_log", "state": "ok", "why": None, "areas": ["audit_log"], "may_grade": ["audit_log"],
-             "unknown_assessed": [], "said": True}
+    state = {"collector": "audit_log", "state": "ok", "why": None, "areas": ["audit_log"], "may_grade": ["audit_log"], "unknown_assessed": [], "said": True}
     if entry.get("status") == "invalid":
-        return dict(state, state="failed", areas=[],
-                    why="audit_log failed: meta/audit_log_summary.json is unreadable (%s)" % entry.get("error"))
+        return dict(state, state="failed", areas=[], why="audit_log failed: meta/audit_log_summary.json is unreadable (%s)" % entry.get("error"))
     data = entry.get("data")
     if not isinstance(data, dict):
         return None
     total, good = _int(data.get("nodes_total")), _int(data.get("nodes_ok"))
     if total is not None and good is not None and good < total:
         nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
-        bad = ["%s: %s" % (_text(name, 60), _text(n.get("error"), 100)) for name, n in sorted(nodes.items())
-               if isinstance(n, dict) and n.get("status") != "ok"]
-        return dict(state, state="failed", areas=[], why="audit_log partial: %d of %d control-plane nodes read%s" % (
-            good, total, (" (" + "; ".join(bad[:3]) + ")") if bad else ""))
+        bad = ["%s: %s" % (_text(name, 60), _text(n.get("error"), 100)) for name, n in sorted(nodes.items()) if isinstance(n, dict) and n.get("status") != "ok"]
+        return dict(
+            state,
+            state="failed",
+            areas=[],
+            why="audit_log partial: %d of %d control-plane nodes read%s" % (good, total, (" (" + "; ".join(bad[:3]) + ")") if bad else ""),
+        )
     return state
 
 
@@ -224,8 +240,7 @@ def _node_errors(entry):
     nodes = entry.get("nodes")
     if not isinstance(nodes, list):
         return None
-    bad = ["%s: %s" % (_text(n.get("node"), 60), _text(n.get("error"), 80)) for n in nodes
-           if isinstance(n, dict) and n.get("error")]
+    bad = ["%s: %s" % (_text(n.get("node"), 60), _text(n.get("error"), 80)) for n in nodes if isinstance(n, dict) and n.get("error")]
     return "; ".join(bad[:3]) or None
 
 
@@ -245,8 +260,7 @@ def normalize_sources(data):
     if isinstance(data, dict):
         inner = data.get("sources") if isinstance(data.get("sources"), (dict, list)) else data
         if isinstance(inner, dict):
-            items = [dict(value, source=key) if isinstance(value, dict) else {"source": key, "status": value}
-                     for key, value in inner.items()]
+            items = [dict(value, source=key) if isinstance(value, dict) else {"source": key, "status": value} for key, value in inner.items()]
         else:
             items = inner
     elif isinstance(data, list):
@@ -267,9 +281,14 @@ def normalize_sources(data):
             value = item[key]
             if isinstance(value, (str, int, float, bool)) and not _SECRETISH.search(key):
                 detail.append("%s=%s" % (key, _text(value, 120)))
-        rows.append({"source": source, "status": status_text,
-                     "collected": not any(word in status_text.lower() for word in FAILED_WORDS),
-                     "detail": ", ".join(detail[:8])})
+        rows.append(
+            {
+                "source": source,
+                "status": status_text,
+                "collected": not any(word in status_text.lower() for word in FAILED_WORDS),
+                "detail": ", ".join(detail[:8]),
+            }
+        )
     return rows
 
 
@@ -286,17 +305,20 @@ def normalize_trivy_reports(data):
             continue
         kind = _text(row.get("kind"), 80) or "unknown"
         summary: dict[str, Any] = row["summary"] if isinstance(row.get("summary"), dict) else {}
-        totals = by_kind.setdefault(kind, {"reports": 0, "critical": 0, "high": 0, "medium": 0, "low": 0,
-                                           "unknown": 0})
+        totals = by_kind.setdefault(kind, {"reports": 0, "critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0})
         totals["reports"] += 1
-        for key, severity in (("criticalCount", "critical"), ("highCount", "high"), ("mediumCount", "medium"),
-                              ("lowCount", "low"), ("unknownCount", "unknown")):
+        for key, severity in (
+            ("criticalCount", "critical"),
+            ("highCount", "high"),
+            ("mediumCount", "medium"),
+            ("lowCount", "low"),
+            ("unknownCount", "unknown"),
+        ):
             totals[severity] += _int(summary.get(key)) or 0
         if "Vulnerability" in kind:
             image = _text(row.get("artifact"), 500)
             resource: dict[str, Any] = row["resource"] if isinstance(row.get("resource"), dict) else {}
-            images.add(image or "%s/%s/%s/%s" % (resource.get("namespace"), resource.get("kind"),
-                                                 resource.get("name"), row.get("container")))
+            images.add(image or "%s/%s/%s/%s" % (resource.get("namespace"), resource.get("kind"), resource.get("name"), row.get("container")))
     return {"by_kind": by_kind, "images": images, "reports": sum(v["reports"] for v in by_kind.values())}
 
 
@@ -329,16 +351,21 @@ def normalize_workload_rules(data):
         if not rule_id or rule_id in ("exclude_namespaces", "excluded_namespaces"):
             continue
         params: dict[str, Any] = rule["params"] if isinstance(rule.get("params"), dict) else {}
-        out.append({
-            "id": rule_id, "name": _text(rule.get("name"), 80) or "", "title": _text(rule.get("title"), 200) or "",
-            "severity": _text(rule.get("severity"), 20) or "", "enabled": rule.get("enabled", True) is not False,
-            "evaluated": rule.get("evaluated", True) is not False, "note": _text(rule.get("note"), 200),
-            "mode": _text(rule.get("mode"), 20) or "audit",
-            "params": [[str(k), _compact(v)] for k, v in sorted(params.items()) if not k.startswith("_")],
-            "exclude_namespaces": [str(v) for v in (rule.get("exclude_namespaces") or [])
-                                   if isinstance(v, str) and v not in global_ns][:50],
-            "exclude_images": [str(v) for v in (rule.get("exclude_images") or []) if isinstance(v, str)][:50],
-        })
+        out.append(
+            {
+                "id": rule_id,
+                "name": _text(rule.get("name"), 80) or "",
+                "title": _text(rule.get("title"), 200) or "",
+                "severity": _text(rule.get("severity"), 20) or "",
+                "enabled": rule.get("enabled", True) is not False,
+                "evaluated": rule.get("evaluated", True) is not False,
+                "note": _text(rule.get("note"), 200),
+                "mode": _text(rule.get("mode"), 20) or "audit",
+                "params": [[str(k), _compact(v)] for k, v in sorted(params.items()) if not k.startswith("_")],
+                "exclude_namespaces": [str(v) for v in (rule.get("exclude_namespaces") or []) if isinstance(v, str) and v not in global_ns][:50],
+                "exclude_images": [str(v) for v in (rule.get("exclude_images") or []) if isinstance(v, str)][:50],
+            }
+        )
     out.sort(key=lambda r: r["id"])
     return {"rules": out, "exclude_namespaces": global_ns}
 
@@ -393,9 +420,9 @@ def _counted(value, top_names=("top_users", "top_non_system_users", "targets", "
         if isinstance(rows, list) and rows:
             for row in rows[:TOP]:
                 if isinstance(row, dict):
-                    label = " ".join(_text(row.get(k), 120) or "" for k in ("user", "verb", "subresource", "resource",
-                                                                            "namespace", "pod", "name", "path")
-                                     if row.get(k)).strip()
+                    label = " ".join(
+                        _text(row.get(k), 120) or "" for k in ("user", "verb", "subresource", "resource", "namespace", "pod", "name", "path") if row.get(k)
+                    ).strip()
                     out["top"].append([label or "?", _int(row.get("count")) or 0])
             out["top_kind"] = name
             break
@@ -450,8 +477,7 @@ def normalize_audit_summary(data):
         top_rows = [[str(c[1]), str(c[2]), str(c[3]), c[0]] for c in top]
     else:
         top_rows = []
-    for dim, keys in (("user", ("by_user", "users")), ("verb", ("by_verb", "verbs")),
-                      ("resource", ("by_resource", "resources"))):
+    for dim, keys in (("user", ("by_user", "users")), ("verb", ("by_verb", "verbs")), ("resource", ("by_resource", "resources"))):
         if dim in dims:
             continue
         value = next((data[k] for k in keys if k in data), None)
@@ -465,8 +491,7 @@ def normalize_audit_summary(data):
         "total": total,
         "rows": row_count,
         "top_rows": top_rows,
-        "dimensions": dict((dim, {"top": [[k, c] for k, c in pairs[:TOP]], "distinct": len(pairs)})
-                           for dim, pairs in dims.items()),
+        "dimensions": dict((dim, {"top": [[k, c] for k, c in pairs[:TOP]], "distinct": len(pairs)}) for dim, pairs in dims.items()),
     }
     for key in ("denied", "secret_reads", "secret_access_denied", "exec", "rbac_changes", "anonymous"):
         out[key] = _counted(data.get(key))
@@ -474,15 +499,13 @@ def normalize_audit_summary(data):
 
 
 # ------------------------------------------------------------------------------------------------ actions/
-ACTION_KEYS = ("action", "target", "reason", "requested_by", "started", "finished", "mode", "result", "plan_id",
-               "offline", "error")
+ACTION_KEYS = ("action", "target", "reason", "requested_by", "started", "finished", "mode", "result", "plan_id", "offline", "error")
 
 
 def read_actions(cluster_dir, since=None, limit=MAX_ACTIONS):
     """Containment records of the cluster, newest first: {'records', 'unreadable', 'total', 'since_previous'}."""
     actions_dir = os.path.join(cluster_dir, "actions")
-    out: dict[str, Any] = {"records": [], "unreadable": [], "total": 0, "since_previous": 0,
-                           "present": os.path.isdir(actions_dir)}
+    out: dict[str, Any] = {"records": [], "unreadable": [], "total": 0, "since_previous": 0, "present": os.path.isdir(actions_dir)}
     if not out["present"]:
         return out
     names = sorted((n for n in os.listdir(actions_dir) if n.endswith(".json") and not n.startswith(".")), reverse=True)
@@ -522,9 +545,15 @@ def list_rendered(cluster_dir, limit=MAX_RENDERED):
 
 
 # Sub-folders of reports/<cluster>/rendered/ and the feature they hold.
-RENDERED_FEATURES = {"falco": "falco", "runtime_security": "falco", "trivy-operator": "trivy_operator",
-                     "trivy_operator": "trivy_operator", "audit-logging": "audit_logging",
-                     "audit_logging": "audit_logging", "enforcement": "workload_enforcement"}
+RENDERED_FEATURES = {
+    "falco": "falco",
+    "runtime_security": "falco",
+    "trivy-operator": "trivy_operator",
+    "trivy_operator": "trivy_operator",
+    "audit-logging": "audit_logging",
+    "audit_logging": "audit_logging",
+    "enforcement": "workload_enforcement",
+}
 MAX_RENDERED_META = 1 << 20
 
 
@@ -542,8 +571,7 @@ def rendered_applied(cluster_dir):
             continue
         for name in sorted(os.listdir(folder)):
             path = os.path.join(folder, name)
-            if not name.endswith((".json", ".yaml", ".yml")) or not os.path.isfile(path) or \
-                    os.path.getsize(path) > MAX_RENDERED_META:
+            if not name.endswith((".json", ".yaml", ".yml")) or not os.path.isfile(path) or os.path.getsize(path) > MAX_RENDERED_META:
                 continue
             value = _top_level_applied(path)
             if isinstance(value, bool):
@@ -569,9 +597,27 @@ def _top_level_applied(path):
 
 
 # ------------------------------------------------------------------------------------------------ features
-KNOWN_CHANNELS = ("telegram", "email", "slack", "teams", "mattermost", "rocketchat", "discord", "webhook",
-                  "pagerduty", "opsgenie", "alertmanager", "loki", "elasticsearch", "syslog", "smtp", "googlechat",
-                  "webui", "ui", "falcosidekick")
+KNOWN_CHANNELS = (
+    "telegram",
+    "email",
+    "slack",
+    "teams",
+    "mattermost",
+    "rocketchat",
+    "discord",
+    "webhook",
+    "pagerduty",
+    "opsgenie",
+    "alertmanager",
+    "loki",
+    "elasticsearch",
+    "syslog",
+    "smtp",
+    "googlechat",
+    "webui",
+    "ui",
+    "falcosidekick",
+)
 
 
 # Settings that say where and how a feature runs, each kept only in a shape that cannot carry a secret: Kubernetes
@@ -580,9 +626,12 @@ _NAME_OR_GLOB = re.compile(r"^[a-z0-9*?]([-a-z0-9*?]{0,61}[a-z0-9*?])?$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h|d))+$")
 _KEYWORD = re.compile(r"^[a-z][a-z_]{0,31}$")
 SAFE_SETTINGS: dict[str, Any] = {
-    "namespaces": "names", "exclude_namespaces": "names",
+    "namespaces": "names",
+    "exclude_namespaces": "names",
     "report_ttl": _DURATION,
-    "driver": _KEYWORD, "minimum_priority": _KEYWORD, "policy": _KEYWORD,
+    "driver": _KEYWORD,
+    "minimum_priority": _KEYWORD,
+    "policy": _KEYWORD,
 }
 
 
@@ -642,8 +691,7 @@ def sanitize_features(features):
                 entry[key] = known
                 if len(known) != len(set(item)):
                     dropped.append(path + " (unknown channel names)")
-            elif isinstance(item, dict) and all(isinstance(v, bool) for v in item.values()) and \
-                    all(_IDENT.match(str(k)) for k in item):
+            elif isinstance(item, dict) and all(isinstance(v, bool) for v in item.values()) and all(_IDENT.match(str(k)) for k in item):
                 entry[key] = dict((str(k), v) for k, v in sorted(item.items()))
             else:
                 dropped.append(path)

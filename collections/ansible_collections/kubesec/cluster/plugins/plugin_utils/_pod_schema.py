@@ -24,9 +24,11 @@ def _load_validator() -> tuple[Any, Any]:
         import kubernetes_validate  # type: ignore[import-untyped]  # pylint: disable=import-outside-toplevel
         from kubernetes_validate import utils as kv_utils  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise SchemaUnavailable("validation needs the Python package kubernetes-validate on the controller "
-                                "(pip install kubernetes-validate, in the Python that runs ansible); install it or "
-                                "set validate=false") from None
+        raise SchemaUnavailable(
+            "validation needs the Python package kubernetes-validate on the controller "
+            "(pip install kubernetes-validate, in the Python that runs ansible); install it or "
+            "set validate=false"
+        ) from None
     return kubernetes_validate, kv_utils
 
 
@@ -39,6 +41,8 @@ def schema_errors(pod: dict[str, Any], kubernetes_version: Any) -> list[str]:
         where = ".".join("[%d]" % p if isinstance(p, int) else str(p) for p in exc.path).replace(".[", "[")
         return ["%s: %s" % (where or "(top level)", exc.message)]
     except (kv_utils.VersionNotSupportedError, kv_utils.SchemaNotFoundError, kv_utils.InvalidSchemaError) as exc:
-        raise SchemaUnavailable("cannot validate against Kubernetes %s: %s (kubernetes-validate knows up to %s)"
-                                % (kubernetes_version, type(exc).__name__, validator.latest_version())) from None
+        raise SchemaUnavailable(
+            "cannot validate against Kubernetes %s: %s (kubernetes-validate knows up to %s)"
+            % (kubernetes_version, type(exc).__name__, validator.latest_version())
+        ) from None
     return []

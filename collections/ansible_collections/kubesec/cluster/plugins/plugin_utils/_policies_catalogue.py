@@ -62,8 +62,7 @@ def _key(check_id: str) -> List[int]:
 def _read(name: str, directory: str) -> Dict[str, Any]:
     path = os.path.join(directory, name + ".yml")
     if not os.path.isfile(path):
-        raise PoliciesCatalogueError("no section-5 catalogue %r in %s (available: %s)"
-                                     % (name, directory, ", ".join(available(directory))))
+        raise PoliciesCatalogueError("no section-5 catalogue %r in %s (available: %s)" % (name, directory, ", ".join(available(directory))))
     with open(path, "r", encoding="utf-8") as handle:
         try:
             data = yaml.safe_load(handle)
@@ -94,8 +93,7 @@ def load(name: str, directory: str = CATALOGUE_DIR, _depth: int = 0) -> Dict[str
         if check["id"] in by_id:
             raise PoliciesCatalogueError("%s adds %s, which %s already has" % (name, check["id"], data["extends"]))
         by_id[check["id"]] = copy.deepcopy(check)
-    resolved = {"version": data["version"], "source": data["source"],
-                "checks": sorted(by_id.values(), key=lambda check: _key(str(check["id"])))}
+    resolved = {"version": data["version"], "source": data["source"], "checks": sorted(by_id.values(), key=lambda check: _key(str(check["id"])))}
     _validate(resolved, "%s (resolved)" % name, full=True)
     return resolved
 

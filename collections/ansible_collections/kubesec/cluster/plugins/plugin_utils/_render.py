@@ -28,19 +28,17 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils._formats import sa
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import (
-    DEFAULT_ROWS, SECTIONS, SOURCE_TITLES, is_fixable)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import DEFAULT_ROWS, SECTIONS, SOURCE_TITLES, is_fixable
 
 # The collection's own data (installed with it), not a role's folder: any caller of the report action renders the same.
 TEMPLATE_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "data", "report_templates"))
-SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#f59e0b", "low": "#3b82f6",
-                   "info": "#94a3b8", "unknown": "#a8a29e"}
+SEVERITY_COLORS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#f59e0b", "low": "#3b82f6", "info": "#94a3b8", "unknown": "#a8a29e"}
 STATUS_COLORS = {"pass": "#16a34a", "fail": "#dc2626", "warn": "#f59e0b", "info": "#64748b", "waived": "#7c3aed"}
 GRADE_COLORS = {"A": "#16a34a", "B": "#65a30d", "C": "#d97706", "D": "#dc2626", "F": "#7f1d1d", None: "#9ca3af"}
 STATUS_RANK = {"fail": 0, "warn": 1, "waived": 2, "info": 3, "pass": 4}
 STATUS_LETTER = {"pass": "P", "fail": "F", "warn": "W", "info": "I", "waived": "Z"}
 PDF_ROWS_PER_SECTION = 50
-MATRIX_WIDE = 8        # more nodes than this: nodes become the rows of the CIS matrix
+MATRIX_WIDE = 8  # more nodes than this: nodes become the rows of the CIS matrix
 BAR_LIMIT = 40
 SCRIPT_NAME = "report.js"
 
@@ -87,12 +85,25 @@ def preload(template_dir: str = TEMPLATE_DIR) -> None:
 
 
 def _new_environment(template_dir: str) -> Environment:
-    env = Environment(loader=FileSystemLoader(template_dir), autoescape=select_autoescape(default=True,
-                      default_for_string=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                      finalize=_finalize)
-    env.globals.update(SEVERITY_COLORS=SEVERITY_COLORS, STATUS_COLORS=STATUS_COLORS, SOURCE_TITLES=SOURCE_TITLES,
-                       GRADE_COLORS=GRADE_COLORS, STATUS_RANK=STATUS_RANK, SEVERITY_ORDER=SEVERITY_ORDER,
-                       STATUS_LETTER=STATUS_LETTER, is_fixable=is_fixable, evidence_html=evidence_html)
+    env = Environment(
+        loader=FileSystemLoader(template_dir),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
+    )
+    env.globals.update(
+        SEVERITY_COLORS=SEVERITY_COLORS,
+        STATUS_COLORS=STATUS_COLORS,
+        SOURCE_TITLES=SOURCE_TITLES,
+        GRADE_COLORS=GRADE_COLORS,
+        STATUS_RANK=STATUS_RANK,
+        SEVERITY_ORDER=SEVERITY_ORDER,
+        STATUS_LETTER=STATUS_LETTER,
+        is_fixable=is_fixable,
+        evidence_html=evidence_html,
+    )
     env.filters["clip"] = clip
     env.filters["signed"] = signed
     env.filters["css_string"] = css_string
@@ -192,52 +203,53 @@ def donut_svg(counts: dict[str, int], colors: dict[str, str], size: int = 150, l
     total = sum(counts.values())
     radius, stroke = 52, 22
     circumference = 2 * math.pi * radius
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 150" width="%d" height="%d" role="img" '
-             'aria-label="%d %s">' % (size, size, total, _esc(label)),
-             '<circle cx="75" cy="75" r="%d" fill="none" stroke="#e5e7eb" stroke-width="%d"/>' % (radius, stroke)]
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 150" width="%d" height="%d" role="img" '
+        'aria-label="%d %s">' % (size, size, total, _esc(label)),
+        '<circle cx="75" cy="75" r="%d" fill="none" stroke="#e5e7eb" stroke-width="%d"/>' % (radius, stroke),
+    ]
     offset = 0.0
     for name, value in counts.items():
         if not value:
             continue
         length = circumference * value / total
-        parts.append('<circle cx="75" cy="75" r="%d" fill="none" stroke="%s" stroke-width="%d" '
-                     'stroke-dasharray="%.2f %.2f" stroke-dashoffset="%.2f" transform="rotate(-90 75 75)">'
-                     '<title>%s: %d</title></circle>'
-                     % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset,
-                        _esc(name), value))
+        parts.append(
+            '<circle cx="75" cy="75" r="%d" fill="none" stroke="%s" stroke-width="%d" '
+            'stroke-dasharray="%.2f %.2f" stroke-dashoffset="%.2f" transform="rotate(-90 75 75)">'
+            "<title>%s: %d</title></circle>" % (radius, colors.get(name, "#999"), stroke, length, circumference - length, -offset, _esc(name), value)
+        )
         offset += length
-    parts.append('<text x="75" y="72" text-anchor="middle" font-size="26" font-weight="700" fill="#111827">%d</text>'
-                 % total)
-    parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>'
-                 % _esc(label))
+    parts.append('<text x="75" y="72" text-anchor="middle" font-size="26" font-weight="700" fill="#111827">%d</text>' % total)
+    parts.append('<text x="75" y="92" text-anchor="middle" font-size="11" fill="#6b7280">%s</text></svg>' % _esc(label))
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
-def bars_svg(rows: list[tuple[str, dict[str, int]]], colors: dict[str, str], width: int = 640, bar_height: int = 18,
-             label: str = "results per node") -> Markup:
+def bars_svg(rows: list[tuple[str, dict[str, int]]], colors: dict[str, str], width: int = 640, bar_height: int = 18, label: str = "results per node") -> Markup:
     """Horizontal stacked bars: rows = [(label, {status: count})]. Labels are escaped."""
     label_width, gap = 170, 6
     height = max(1, len(rows)) * (bar_height + gap) + 4
     biggest = max([sum(counts.values()) for dummy, counts in rows] or [1]) or 1
     scale = (width - label_width - 40) / float(biggest)
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="%s">' % (width, height, _esc(label))]
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">' % (width, height, _esc(label))]
     for index, (name, counts) in enumerate(rows):
         y = index * (bar_height + gap) + 2
         text = str(name)
         short = text if len(text) <= 26 else text[:25] + "…"
-        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s<title>%s</title></text>'
-                     % (label_width - 8, y + bar_height - 5, _esc(short), _esc(text)))
+        parts.append(
+            '<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151">%s<title>%s</title></text>'
+            % (label_width - 8, y + bar_height - 5, _esc(short), _esc(text))
+        )
         x = float(label_width)
         for status, value in counts.items():
             if not value:
                 continue
             w = value * scale
-            parts.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d</title></rect>'
-                         % (x, y, w, bar_height, colors.get(status, "#999"), _esc(status), value))
+            parts.append(
+                '<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d</title></rect>'
+                % (x, y, w, bar_height, colors.get(status, "#999"), _esc(status), value)
+            )
             x += w
-        parts.append('<text x="%.1f" y="%d" font-size="11" fill="#6b7280">%d</text>'
-                     % (x + 4, y + bar_height - 5, sum(counts.values())))
+        parts.append('<text x="%.1f" y="%d" font-size="11" fill="#6b7280">%d</text>' % (x + 4, y + bar_height - 5, sum(counts.values())))
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
@@ -267,9 +279,14 @@ def run_labels(run_ids: list[str]) -> list[str]:
 
 def trend_svg(history: list[dict[str, Any]], width: int = 640, height: int = 190) -> Markup:
     """Open problems and open critical+high problems per run (oldest left), as two polylines."""
-    points: list[tuple[Any, ...]] = [(str(h.get("run_id") or "?"), int(h.get("open") or 0),
-               int((h.get("problems_by_severity") or {}).get("critical", 0))
-               + int((h.get("problems_by_severity") or {}).get("high", 0))) for h in history]
+    points: list[tuple[Any, ...]] = [
+        (
+            str(h.get("run_id") or "?"),
+            int(h.get("open") or 0),
+            int((h.get("problems_by_severity") or {}).get("critical", 0)) + int((h.get("problems_by_severity") or {}).get("high", 0)),
+        )
+        for h in history
+    ]
     left, right, top, bottom = 46, 16, 14, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     biggest = max([p[1] for p in points] + [p[2] for p in points] + [1])
@@ -279,39 +296,40 @@ def trend_svg(history: list[dict[str, Any]], width: int = 640, height: int = 190
         x = left + (index * step if len(points) > 1 else plot_w / 2.0)
         return x, top + plot_h - plot_h * value / float(biggest)
 
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="open problems over the last %d runs">' % (width, height, len(points)),
-             '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top + plot_h, width - right, top + plot_h),
-             '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top, left, top + plot_h)]
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
+        'aria-label="open problems over the last %d runs">' % (width, height, len(points)),
+        '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top + plot_h, width - right, top + plot_h),
+        '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#9ca3af"/>' % (left, top, left, top + plot_h),
+    ]
     for fraction in (0, 0.5, 1):
         value = biggest * fraction
         y = top + plot_h - plot_h * fraction
-        parts.append('<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#6b7280">%d</text>'
-                     % (left - 6, y + 3, round(value)))
+        parts.append('<text x="%d" y="%.1f" text-anchor="end" font-size="10" fill="#6b7280">%d</text>' % (left - 6, y + 3, round(value)))
         if fraction:
             parts.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e5e7eb"/>' % (left, y, width - right, y))
     for series, color, name in ((1, "#d97706", "open"), (2, "#dc2626", "critical+high")):
         coords = [xy(i, p[series]) for i, p in enumerate(points)]
         if len(coords) > 1:
-            parts.append('<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>'
-                         % (color, " ".join("%.1f,%.1f" % c for c in coords)))
+            parts.append('<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>' % (color, " ".join("%.1f,%.1f" % c for c in coords)))
         for (x, y), p in zip(coords, points):
-            parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>'
-                         % (x, y, color, _esc(p[0]), name, int(p[series])))
+            parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s: %d</title></circle>' % (x, y, color, _esc(p[0]), name, int(p[series])))
     labels = run_labels([p[0] for p in points])
     label_every = max(1, math.ceil(len(points) / 6.0))
     for index in range(len(points)):
         if index % label_every and index != len(points) - 1:
             continue
         x = xy(index, 0)[0]
-        anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 \
-            else "middle"
-        parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>'
-                     % (x, height - bottom + 16, anchor, _esc(labels[index])))
-    parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
-                 'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5))
-    parts.append('<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
-                 'fill="#374151">open critical + high</text></svg>' % (left + 200, height - 14, left + 214, height - 5))
+        anchor = "start" if index == 0 and len(points) > 1 else "end" if index == len(points) - 1 and len(points) > 1 else "middle"
+        parts.append('<text x="%.1f" y="%d" text-anchor="%s" font-size="10" fill="#374151">%s</text>' % (x, height - bottom + 16, anchor, _esc(labels[index])))
+    parts.append(
+        '<rect x="%d" y="%d" width="10" height="10" fill="#d97706"/><text x="%d" y="%d" font-size="11" '
+        'fill="#374151">open problems (FAIL+WARN)</text>' % (left, height - 14, left + 14, height - 5)
+    )
+    parts.append(
+        '<rect x="%d" y="%d" width="10" height="10" fill="#dc2626"/><text x="%d" y="%d" font-size="11" '
+        'fill="#374151">open critical + high</text></svg>' % (left + 200, height - 14, left + 214, height - 5)
+    )
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
 
@@ -323,16 +341,15 @@ def score_svg(areas: list[dict[str, Any]], width: int = 640, bar_height: int = 1
     plot = width - label_width - badge - 70
     row_h = bar_height + gap
     height = max(1, len(areas)) * row_h + 22
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
-             'aria-label="score per area: bar length is the score from 0 to 100, colour and badge the grade">'
-             % (width, height)]
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" '
+        'aria-label="score per area: bar length is the score from 0 to 100, colour and badge the grade">' % (width, height)
+    ]
     for tick in (0, 25, 50, 75, 100):
         x = label_width + plot * tick / 100.0
         parts.append('<line x1="%.1f" y1="0" x2="%.1f" y2="%d" stroke="#e5e7eb"/>' % (x, x, len(areas) * row_h))
-        parts.append('<text x="%.1f" y="%d" text-anchor="middle" font-size="9" fill="#6b7280">%d</text>'
-                     % (x, len(areas) * row_h + 11, tick))
-    parts.append('<text x="%d" y="%d" text-anchor="end" font-size="9" fill="#6b7280">score (0-100)</text>'
-                 % (label_width - 8, len(areas) * row_h + 11))
+        parts.append('<text x="%.1f" y="%d" text-anchor="middle" font-size="9" fill="#6b7280">%d</text>' % (x, len(areas) * row_h + 11, tick))
+    parts.append('<text x="%d" y="%d" text-anchor="end" font-size="9" fill="#6b7280">score (0-100)</text>' % (label_width - 8, len(areas) * row_h + 11))
     for index, area in enumerate(areas):
         y = index * row_h + 2
         grade_letter = area.get("grade")
@@ -340,29 +357,35 @@ def score_svg(areas: list[dict[str, Any]], width: int = 640, bar_height: int = 1
         bad = grade_letter in ("D", "F")
         if bad:
             parts.append('<rect x="0" y="%d" width="%d" height="%d" fill="#fef2f2"/>' % (y - 2, width, row_h))
-        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151"%s>%s</text>'
-                     % (label_width - 8, y + bar_height - 4, ' font-weight="700"' if bad else "", _esc(area["title"])))
+        parts.append(
+            '<text x="%d" y="%d" text-anchor="end" font-size="12" fill="#374151"%s>%s</text>'
+            % (label_width - 8, y + bar_height - 4, ' font-weight="700"' if bad else "", _esc(area["title"]))
+        )
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" fill="#f3f4f6"/>' % (label_width, y, plot, bar_height))
         if not area["assessed"]:
             text, note = "", "not assessed"
         elif area["score"] is not None:
-            parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: score %.1f of 100, '
-                         'grade %s</title></rect>' % (label_width, y, plot * area["score"] / 100.0, bar_height, color,
-                                                      _esc(area["title"]), area["score"], _esc(grade_letter)))
+            parts.append(
+                '<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: score %.1f of 100, '
+                "grade %s</title></rect>"
+                % (label_width, y, plot * area["score"] / 100.0, bar_height, color, _esc(area["title"]), area["score"], _esc(grade_letter))
+            )
             text, note = "%.0f" % area["score"], None
         else:
             text, note = "", "no score (grade only)"
         if note:
-            parts.append('<text x="%d" y="%d" font-size="10" font-style="italic" fill="#6b7280">%s</text>'
-                         % (label_width + 6, y + bar_height - 4, _esc(note)))
+            parts.append('<text x="%d" y="%d" font-size="10" font-style="italic" fill="#6b7280">%s</text>' % (label_width + 6, y + bar_height - 4, _esc(note)))
         bx = label_width + plot + 8
         if grade_letter:
-            parts.append('<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s"/>'
-                         '<text x="%d" y="%d" text-anchor="middle" font-size="11" font-weight="700" fill="#fff">%s'
-                         '</text>' % (bx, y, badge - 4, bar_height, color, bx + (badge - 4) / 2, y + bar_height - 4,
-                                      _esc(grade_letter)))
-        parts.append('<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
-                     % (bx + badge, y + bar_height - 4, "#b91c1c" if bad else "#374151", _esc(text)))
+            parts.append(
+                '<rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="%s"/>'
+                '<text x="%d" y="%d" text-anchor="middle" font-size="11" font-weight="700" fill="#fff">%s'
+                "</text>" % (bx, y, badge - 4, bar_height, color, bx + (badge - 4) / 2, y + bar_height - 4, _esc(grade_letter))
+            )
+        parts.append(
+            '<text x="%d" y="%d" font-size="11" font-weight="700" fill="%s">%s</text>'
+            % (bx + badge, y + bar_height - 4, "#b91c1c" if bad else "#374151", _esc(text))
+        )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built here from numbers and escaped labels only
 
@@ -373,10 +396,14 @@ def _cis_matrix_view(matrix: dict[str, Any], counts: dict[str, dict[str, int]], 
     if not rows:
         return None
     if len(nodes) <= MATRIX_WIDE:
-        return {"orientation": "checks", "cols": [{"label": n, "title": n} for n in nodes], "compact": False,
-                "rows": [{"label": r["id"], "title": r["title"], "scored": r["scored"],
-                          "cells": [r["cells"].get(n) for n in nodes]} for r in rows], "hidden": 0,
-                "total": len(rows)}
+        return {
+            "orientation": "checks",
+            "cols": [{"label": n, "title": n} for n in nodes],
+            "compact": False,
+            "rows": [{"label": r["id"], "title": r["title"], "scored": r["scored"], "cells": [r["cells"].get(n) for n in nodes]} for r in rows],
+            "hidden": 0,
+            "total": len(rows),
+        }
 
     def badness(node: str) -> tuple[int, int, str]:
         c = counts.get(node) or {}
@@ -384,10 +411,14 @@ def _cis_matrix_view(matrix: dict[str, Any], counts: dict[str, dict[str, int]], 
 
     ordered = sorted(nodes, key=badness)
     shown = ordered[:limit]
-    return {"orientation": "nodes", "compact": True,
-            "cols": [{"label": r["id"].replace("CIS-", ""), "title": r["id"] + " " + r["title"]} for r in rows],
-            "rows": [{"label": n, "title": n, "scored": None, "cells": [r["cells"].get(n) for r in rows]}
-                     for n in shown], "hidden": len(nodes) - len(shown), "total": len(nodes)}
+    return {
+        "orientation": "nodes",
+        "compact": True,
+        "cols": [{"label": r["id"].replace("CIS-", ""), "title": r["id"] + " " + r["title"]} for r in rows],
+        "rows": [{"label": n, "title": n, "scored": None, "cells": [r["cells"].get(n) for r in rows]} for n in shown],
+        "hidden": len(nodes) - len(shown),
+        "total": len(nodes),
+    }
 
 
 def _model_value(model: dict[str, Any], path: str) -> Any:
@@ -415,28 +446,37 @@ def view(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = 
         items = top.get(source, [])
         counts = by_source.get(source) or {}
         total = counts.get("fail", 0) + counts.get("warn", 0) + counts.get("waived", 0)
-        shown = items[:limit if cap is None else min(cap, limit)]
-        return {"items": shown, "total": total, "hidden": total - len(shown),
-                "in_html": min(total, html_rows), "count": sum(counts.values()), "counts": counts}
+        shown = items[: limit if cap is None else min(cap, limit)]
+        return {"items": shown, "total": total, "hidden": total - len(shown), "in_html": min(total, html_rows), "count": sum(counts.values()), "counts": counts}
 
-    present = dict((section.key, any(by_source.get(source) for source in section.sources)
-                    or any(_model_value(model, path) for path in section.present_when)) for section in SECTIONS)
+    present = dict(
+        (section.key, any(by_source.get(source) for source in section.sources) or any(_model_value(model, path) for path in section.present_when))
+        for section in SECTIONS
+    )
     node_counts = sections.get("node_counts") or {}
     bar_nodes = sorted(node_counts.items(), key=lambda kv: (-kv[1].get("fail", 0), -kv[1].get("warn", 0), kv[0]))
-    per_node = [(node, dict((s, counts.get(s, 0)) for s in ("pass", "fail", "warn", "info", "waived")))
-                for node, counts in bar_nodes[:BAR_LIMIT]]
+    per_node = [(node, dict((s, counts.get(s, 0)) for s in ("pass", "fail", "warn", "info", "waived"))) for node, counts in bar_nodes[:BAR_LIMIT]]
     history = model.get("history") or []
     workloads = sections.get("workloads") or {}
     wl_rules = workloads.get("rules") or []
-    wl_rows = (workloads.get("workloads") or [])[:limit if print_mode else html_rows]
+    wl_rows = (workloads.get("workloads") or [])[: limit if print_mode else html_rows]
     return {
         "limit": limit,
         "html_rows": html_rows,
         "print": print_mode,
         "has_changes": model.get("comparison") is not None or len(history) > 1,
-        "sections": [{"key": section.key, "anchor": section.anchor, "title": section.title,
-                      "present": present[section.key], "template": "sections/" + section.template,
-                      "source": (section.sources or (None,))[0], "absent": section.absent} for section in SECTIONS],
+        "sections": [
+            {
+                "key": section.key,
+                "anchor": section.anchor,
+                "title": section.title,
+                "present": present[section.key],
+                "template": "sections/" + section.template,
+                "source": (section.sources or (None,))[0],
+                "absent": section.absent,
+            }
+            for section in SECTIONS
+        ],
         "rows": rows,
         "severity_donut": donut_svg(model["summary"]["problems_by_severity"], SEVERITY_COLORS),
         "status_donut": donut_svg(model["summary"]["by_status"], STATUS_COLORS, label="results"),
@@ -448,8 +488,7 @@ def view(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = 
         "cp_matrix": _cis_matrix_view(sections["cis_control_plane"], node_counts, limit),
         "kb_matrix": _cis_matrix_view(sections["kube_bench"], node_counts, limit),
         "cis_open": model.get("_cis_open") or {},
-        "waived": (model["_waived"] if "_waived" in model else
-                   [f for f in model.get("findings", []) if f["status"] == "waived"])[:limit],
+        "waived": (model["_waived"] if "_waived" in model else [f for f in model.get("findings", []) if f["status"] == "waived"])[:limit],
         "waived_total": model["summary"]["by_status"].get("waived", 0),
         "wl_rules": wl_rules,
         "wl_rows": wl_rows,
@@ -459,11 +498,14 @@ def view(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = 
     }
 
 
-def _context(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = False,
-             template_dir: str = TEMPLATE_DIR) -> dict[str, Any]:
+def _context(model: dict[str, Any], max_rows: int | None = None, print_mode: bool = False, template_dir: str = TEMPLATE_DIR) -> dict[str, Any]:
     script = script_source(template_dir)
-    return {"model": model, "v": view(model, max_rows, print_mode), "script": Markup(script),  # noqa: S704
-            "script_hash": csp_hash(script)}
+    return {
+        "model": model,
+        "v": view(model, max_rows, print_mode),
+        "script": Markup(script),  # noqa: S704
+        "script_hash": csp_hash(script),
+    }
 
 
 def render_html(model: dict[str, Any], template_dir: str = TEMPLATE_DIR) -> str:
@@ -481,8 +523,10 @@ def _weasyprint_html() -> Any:
     try:
         from weasyprint import HTML
     except ImportError as exc:  # pragma: no cover - depends on the controller's install
-        raise RuntimeError("WeasyPrint is not installed on the controller (pip install weasyprint; it also needs "
-                           "Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0): %s" % exc) from exc
+        raise RuntimeError(
+            "WeasyPrint is not installed on the controller (pip install weasyprint; it also needs "
+            "Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0): %s" % exc
+        ) from exc
     return HTML
 
 
@@ -497,13 +541,11 @@ def render_pdf(model: dict[str, Any], template_dir: str = TEMPLATE_DIR, max_rows
     return html_class(string=html, url_fetcher=no_fetch).write_pdf()
 
 
-def render_index(entries: list[dict[str, Any]], reports_dir_name: str = "reports", generated_at: str | None = None,
-                 template_dir: str = TEMPLATE_DIR) -> str:
+def render_index(entries: list[dict[str, Any]], reports_dir_name: str = "reports", generated_at: str | None = None, template_dir: str = TEMPLATE_DIR) -> str:
     """reports/index.html: every cluster's latest report with its headline numbers (no script)."""
     env = _environment(template_dir)
     generated_at = generated_at or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     from ansible_collections.kubesec.cluster.plugins.plugin_utils._scoring import AREAS
 
     columns = [(key, title) for key, title, dummy, unused in AREAS]
-    return env.get_template("index.html.j2").render(entries=entries, generated_at=generated_at,
-                                                    reports_dir_name=reports_dir_name, area_columns=columns)
+    return env.get_template("index.html.j2").render(entries=entries, generated_at=generated_at, reports_dir_name=reports_dir_name, area_columns=columns)

@@ -21,20 +21,48 @@ in _inputs.py, the findings sources in module_utils/_sources.py.
 from __future__ import annotations
 
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import atomic_write
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (  # noqa: F401
-    PROBLEM_STATUSES, STATUS_RANK, FindingsDir, ReportInputError, gc_paused, iter_findings_file, load_findings)
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import (  # noqa: F401
-    COMPARISON_DETAILS, HISTORY_RUNS, PreviousRun, compare, comparison_key, count_by, headline_of, previous_run,
-    read_history, run_dirs, summarize)
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_index import index_entries  # noqa: F401
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_model import (  # noqa: F401
-    REPORT_SCHEMA_VERSION, build, console_summary)
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import (  # noqa: F401
-    DEFAULT_ROWS, SOURCE_TITLES, TopN, is_fixable)
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_waivers import (  # noqa: F401
-    Waivers, apply_waivers)
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_writers import (  # noqa: F401
-    iter_output_findings, write_outputs)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (  # noqa: F401  # pylint: disable=unused-import
+    PROBLEM_STATUSES,
+    STATUS_RANK,
+    FindingsDir,
+    ReportInputError,
+    gc_paused,
+    iter_findings_file,
+    load_findings,
+)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import (  # noqa: F401  # pylint: disable=unused-import
+    COMPARISON_DETAILS,
+    HISTORY_RUNS,
+    PreviousRun,
+    compare,
+    comparison_key,
+    count_by,
+    headline_of,
+    previous_run,
+    read_history,
+    run_dirs,
+    summarize,
+)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_index import index_entries  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_model import (  # noqa: F401  # pylint: disable=unused-import
+    REPORT_SCHEMA_VERSION,
+    build,
+    console_summary,
+)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import (  # noqa: F401  # pylint: disable=unused-import
+    DEFAULT_ROWS,
+    SOURCE_TITLES,
+    TopN,
+    is_fixable,
+)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_waivers import (  # noqa: F401  # pylint: disable=unused-import
+    Waivers,
+    apply_waivers,
+)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_writers import (  # noqa: F401  # pylint: disable=unused-import
+    iter_output_findings,
+    write_outputs,
+)
 
 
 def write_atomic(path: str, data: bytes | str, mode: int = 0o644) -> None:

@@ -57,8 +57,7 @@ def _check_finding(item: Any, path: str, index: int) -> None:
     if not isinstance(item, dict) or not REQUIRED_KEYS <= item.keys():  # keys view: no set built per finding
         raise ReportInputError("findings file %s: entry %d is not a normalized finding" % (path, index))
     if item["status"] not in STATUSES or item["severity"] not in SEVERITY_ORDER:
-        raise ReportInputError("findings file %s: entry %d has status %r / severity %r"
-                               % (path, index, item["status"], item["severity"]))
+        raise ReportInputError("findings file %s: entry %d has status %r / severity %r" % (path, index, item["status"], item["severity"]))
 
 
 class _NotIndentOne(Exception):
@@ -106,8 +105,9 @@ def _iter_array_stream(path: str, handle: IO[str]) -> Iterator[Any]:
                 break
             except ValueError as exc:
                 if eof:
-                    raise ReportInputError("findings file %s is not readable JSON: %s (near byte %d)"
-                                           % (path, getattr(exc, "msg", exc), consumed + pos)) from exc
+                    raise ReportInputError(
+                        "findings file %s is not readable JSON: %s (near byte %d)" % (path, getattr(exc, "msg", exc), consumed + pos)
+                    ) from exc
                 more = handle.read(_CHUNK)
                 eof = not more
                 buf, pos, consumed = buf[pos:] + more, 0, consumed + pos
@@ -210,8 +210,7 @@ class FindingsDir:
 
     def __init__(self, findings_dir: str) -> None:
         if not os.path.isdir(findings_dir):
-            raise ReportInputError("findings directory %s does not exist: run the audit/collect plays first"
-                                   % findings_dir)
+            raise ReportInputError("findings directory %s does not exist: run the audit/collect plays first" % findings_dir)
         self.dir = findings_dir
         self.names = sorted(n for n in os.listdir(findings_dir) if n.endswith(".json") and not n.startswith("."))
         self.counts: dict[str, int] = {}

@@ -16,20 +16,18 @@ from typing import Any
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER, STATUSES
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (
-    PROBLEM_STATUSES, Finding, gc_paused, worse)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES, Finding, gc_paused, worse
 
 HISTORY_RUNS = 12
 HEADLINE_KEYS = ("headline", "summary", "run_id", "generated_at")  # what headline_of reads of an earlier run
-COMPARISON_DETAILS = 1000   # new/fixed/regressed entries with details in report.json (fingerprints: all)
+COMPARISON_DETAILS = 1000  # new/fixed/regressed entries with details in report.json (fingerprints: all)
 
 
 def run_dirs(cluster_dir: str) -> list[str]:
     """Names of the runs of a cluster that have a report.json, oldest first."""
     if not os.path.isdir(cluster_dir):
         return []
-    return sorted(name for name in os.listdir(cluster_dir)
-                  if not name.startswith(".") and os.path.isfile(os.path.join(cluster_dir, name, "report.json")))
+    return sorted(name for name in os.listdir(cluster_dir) if not name.startswith(".") and os.path.isfile(os.path.join(cluster_dir, name, "report.json")))
 
 
 def previous_run(cluster_dir: str, run_id: str) -> str | None:
@@ -45,10 +43,14 @@ def headline_of(head: dict[str, Any]) -> dict[str, Any]:
     summary = head.get("summary") or {}
     by_status = summary.get("by_status") or {}
     return {
-        "run_id": head.get("run_id"), "generated_at": head.get("generated_at"),
-        "total": summary.get("total", 0), "by_status": by_status,
+        "run_id": head.get("run_id"),
+        "generated_at": head.get("generated_at"),
+        "total": summary.get("total", 0),
+        "by_status": by_status,
         "problems_by_severity": summary.get("problems_by_severity") or {},
-        "open": by_status.get("fail", 0) + by_status.get("warn", 0), "areas": {}, "changes": None,
+        "open": by_status.get("fail", 0) + by_status.get("warn", 0),
+        "areas": {},
+        "changes": None,
         "gates_failed": None,
     }
 
@@ -97,23 +99,48 @@ class PreviousRun:
                     r = finding.get("resource") or {}
                     # the fingerprint is unique: kept as it is (sharing it would only cost a dict entry)
                     self.problems[key] = (
-                        one(finding["id"]), one(finding.get("source")), finding["fingerprint"], one(finding.get("title")),
-                        one(finding.get("severity")), status, one(finding.get("node")), one(finding.get("namespace")),
-                        one(r.get("kind")), one(r.get("name")), one(r.get("namespace")), one(r.get("container")))
+                        one(finding["id"]),
+                        one(finding.get("source")),
+                        finding["fingerprint"],
+                        one(finding.get("title")),
+                        one(finding.get("severity")),
+                        status,
+                        one(finding.get("node")),
+                        one(finding.get("namespace")),
+                        one(r.get("kind")),
+                        one(r.get("name")),
+                        one(r.get("namespace")),
+                        one(r.get("container")),
+                    )
 
     def details(self, key: str) -> dict[str, Any]:
         t = self.problems[key]
-        return {"id": t[0], "source": t[1], "fingerprint": t[2], "title": t[3], "severity": t[4], "status": t[5],
-                "node": t[6], "namespace": t[7],
-                "resource": {"kind": t[8], "name": t[9], "namespace": t[10], "container": t[11]}}
+        return {
+            "id": t[0],
+            "source": t[1],
+            "fingerprint": t[2],
+            "title": t[3],
+            "severity": t[4],
+            "status": t[5],
+            "node": t[6],
+            "namespace": t[7],
+            "resource": {"kind": t[8], "name": t[9], "namespace": t[10], "container": t[11]},
+        }
 
 
 def compact(f: Finding) -> dict[str, Any]:
     """The fields of a finding the comparison lists carry."""
-    return {"id": f["id"], "source": f.get("source"), "fingerprint": f["fingerprint"], "title": f.get("title"),
-            "severity": f.get("severity"),
-            "status": f.get("status"), "node": f.get("node"), "namespace": f.get("namespace"),
-            "resource": f.get("resource")}
+    return {
+        "id": f["id"],
+        "source": f.get("source"),
+        "fingerprint": f["fingerprint"],
+        "title": f.get("title"),
+        "severity": f.get("severity"),
+        "status": f.get("status"),
+        "node": f.get("node"),
+        "namespace": f.get("namespace"),
+        "resource": f.get("resource"),
+    }
 
 
 def by_severity(finding: Finding) -> tuple[int, str]:
@@ -144,9 +171,12 @@ def compare(current: list[Finding], previous: list[Finding] | None) -> dict[str,
             waived.append(now)
         elif problem(old) and not problem(now):
             fixed.append(now or dict(old, status="gone"))
-    return {"new": sorted(new, key=by_severity), "fixed": sorted(fixed, key=by_severity),
-            "waived": sorted(waived, key=by_severity),
-            "regressed": sorted(regressed, key=by_severity)}
+    return {
+        "new": sorted(new, key=by_severity),
+        "fixed": sorted(fixed, key=by_severity),
+        "waived": sorted(waived, key=by_severity),
+        "regressed": sorted(regressed, key=by_severity),
+    }
 
 
 def count_by(findings: Iterable[Finding], key: str, values: Iterable[str]) -> dict[str, int]:
@@ -162,13 +192,13 @@ def summarize(findings: list[Finding]) -> dict[str, Any]:
         "total": len(findings),
         "by_status": count_by(findings, "status", STATUSES),
         "problems_by_severity": count_by(problems, "severity", SEVERITIES),
-        "by_source": dict((source, count_by([f for f in findings if f["source"] == source], "status", STATUSES))
-                          for source in sorted(set(f["source"] for f in findings))),
+        "by_source": dict(
+            (source, count_by([f for f in findings if f["source"] == source], "status", STATUSES)) for source in sorted(set(f["source"] for f in findings))
+        ),
     }
 
 
-def delta(summary: dict[str, Any], areas: list[dict[str, Any]],
-          previous: dict[str, Any] | None) -> dict[str, Any] | None:
+def delta(summary: dict[str, Any], areas: list[dict[str, Any]], previous: dict[str, Any] | None) -> dict[str, Any] | None:
     """Change of the counts and area scores since the previous run's headline."""
     if not previous:
         return None
@@ -178,15 +208,14 @@ def delta(summary: dict[str, Any], areas: list[dict[str, Any]],
     out: dict[str, Any] = {
         "run_id": previous.get("run_id"),
         "by_status": dict((s, summary["by_status"].get(s, 0) - before_status.get(s, 0)) for s in STATUSES),
-        "problems_by_severity": dict((s, summary["problems_by_severity"].get(s, 0) - before_sev.get(s, 0))
-                                     for s in SEVERITIES),
+        "problems_by_severity": dict((s, summary["problems_by_severity"].get(s, 0) - before_sev.get(s, 0)) for s in SEVERITIES),
         "open": (summary["by_status"]["fail"] + summary["by_status"]["warn"]) - (previous.get("open") or 0),
-        "areas": {}}
+        "areas": {},
+    }
     for area in areas:
         old = before_areas.get(area["area"]) or {}
         score_delta = None
         if area["score"] is not None and isinstance(old.get("score"), (int, float)):
             score_delta = round(area["score"] - old["score"], 1)
-        out["areas"][area["area"]] = {"score": score_delta, "grade_before": old.get("grade"),
-                                      "open": area["open"] - (old.get("open") or 0) if old else None}
+        out["areas"][area["area"]] = {"score": score_delta, "grade_before": old.get("grade"), "open": area["open"] - (old.get("open") or 0) if old else None}
     return out

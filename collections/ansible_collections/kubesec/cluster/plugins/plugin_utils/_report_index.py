@@ -39,7 +39,16 @@ def index_entries(reports_dir: str, current: str | None = None) -> list[dict[str
             entries.append({"cluster": cluster, "run_id": latest, "error": str(exc)[:200], "runs": len(runs)})
             continue
         files = dict((name, os.path.isfile(os.path.join(run_dir, name))) for name in REPORT_FILES)
-        entries.append({"cluster": head.get("cluster") or cluster, "dir": cluster, "run_id": latest,
-                        "runs": len(runs), "headline": headline_of(head), "files": files,
-                        "areas": head.get("areas") or [], "this_run": bool(current and latest == current)})
+        entries.append(
+            {
+                "cluster": head.get("cluster") or cluster,
+                "dir": cluster,
+                "run_id": latest,
+                "runs": len(runs),
+                "headline": headline_of(head),
+                "files": files,
+                "areas": head.get("areas") or [],
+                "this_run": bool(current and latest == current),
+            }
+        )
     return entries

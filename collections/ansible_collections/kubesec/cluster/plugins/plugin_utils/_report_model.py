@@ -18,12 +18,26 @@ from typing import Any
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, STATUSES
 from ansible_collections.kubesec.cluster.plugins.module_utils._workload_rules import KSV_RULE_MAP
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats, _frameworks, _inputs, _scoring
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (
-    PROBLEM_STATUSES, Finding, ReportInputError, gc_paused, worse)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES, Finding, ReportInputError, gc_paused, worse
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import (
-    COMPARISON_DETAILS, HISTORY_RUNS, PreviousRun, by_severity, compact, comparison_key, delta)
+    COMPARISON_DETAILS,
+    HISTORY_RUNS,
+    PreviousRun,
+    by_severity,
+    compact,
+    comparison_key,
+    delta,
+)
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_sections import (
-    DEFAULT_ROWS, MODEL_SECTION_KEYS, ROW_KEYS, SECTION_STATES, SectionState, TopN, VulnerabilityState, problem_key)
+    DEFAULT_ROWS,
+    MODEL_SECTION_KEYS,
+    ROW_KEYS,
+    SECTION_STATES,
+    SectionState,
+    TopN,
+    VulnerabilityState,
+    problem_key,
+)
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_waivers import Waivers
 
 REPORT_SCHEMA_VERSION = 2
@@ -127,8 +141,7 @@ class _Pass:
 def _comparison(acc: _Pass, previous: PreviousRun) -> tuple[dict, dict, dict]:
     """(comparison details, counts, fingerprints) against the previous run."""
     # a problem that is waived now was accepted, not fixed: it is listed apart
-    fixed_keys = [key for key in previous.problems
-                  if acc.current.get(key) not in PROBLEM_STATUSES and acc.current.get(key) != "waived"]
+    fixed_keys = [key for key in previous.problems if acc.current.get(key) not in PROBLEM_STATUSES and acc.current.get(key) != "waived"]
     waived_keys = [key for key in previous.problems if acc.current.get(key) == "waived"]
     fixed_fps = [previous.problems[key][2] for key in fixed_keys]
     fixed, waived_now = TopN(COMPARISON_DETAILS), TopN(COMPARISON_DETAILS)
@@ -137,20 +150,36 @@ def _comparison(acc: _Pass, previous: PreviousRun) -> tuple[dict, dict, dict]:
             entry = previous.details(key)
             entry["status"] = acc.current.get(key, "gone")
             top.add(by_severity(entry), entry)
-    comparison = {"new": [compact(f) for f in acc.new.result()], "fixed": fixed.result(),
-                  "regressed": [compact(f) for f in acc.regressed.result()], "waived": waived_now.result()}
-    counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps),
-              "waived": len(waived_keys)}
+    comparison = {
+        "new": [compact(f) for f in acc.new.result()],
+        "fixed": fixed.result(),
+        "regressed": [compact(f) for f in acc.regressed.result()],
+        "waived": waived_now.result(),
+    }
+    counts = {"new": len(acc.new_fps), "fixed": len(fixed_fps), "regressed": len(acc.regressed_fps), "waived": len(waived_keys)}
     fingerprints = {"new": acc.new_fps, "fixed": fixed_fps, "regressed": acc.regressed_fps}
     return comparison, counts, fingerprints
 
 
-def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any = None,
-          previous_findings: Iterable[Any] | None = None, previous_run_id: str | None = None,
-          today: datetime.date | None = None, generated_at: str | None = None, meta: dict[str, Any] | None = None,
-          history: list[dict[str, Any]] | None = None, features: Any = None, actions: dict[str, Any] | None = None,
-          inputs: dict[str, Any] | None = None, fail_on: Any = None, rows: int = DEFAULT_ROWS,
-          rendered: list[str] | None = None, rendered_applied: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    cluster: str,
+    run_id: str,
+    findings: Iterable[Finding],
+    waivers: Any = None,
+    previous_findings: Iterable[Any] | None = None,
+    previous_run_id: str | None = None,
+    today: datetime.date | None = None,
+    generated_at: str | None = None,
+    meta: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    features: Any = None,
+    actions: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
+    fail_on: Any = None,
+    rows: int = DEFAULT_ROWS,
+    rendered: list[str] | None = None,
+    rendered_applied: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The whole report model (report.json without its findings, plus private '_' keys for the renderers).
 
     ``findings``: a list (then ``model['findings']`` holds it, waivers applied) or any re-iterable such as
@@ -171,8 +200,9 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
             previous = PreviousRun(previous_findings)
         except (OSError, ValueError, RecursionError) as exc:
             # a cut or broken previous report must not block every later report of the cluster
-            warnings.append("previous report of run %s is unreadable, so this run is compared with nothing: %s"
-                            % (previous_run_id, _formats.safe_text(exc)[:300]))
+            warnings.append(
+                "previous report of run %s is unreadable, so this run is compared with nothing: %s" % (previous_run_id, _formats.safe_text(exc)[:300])
+            )
             previous_run_id = None
     acc = _Pass(rows, previous, gates)
     materialized: list[Finding] | None = [] if isinstance(findings, list) else None
@@ -184,8 +214,12 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
                 materialized.append(finding)
         acc.finish()
     inputs = inputs or {}
-    summary = {"total": acc.total, "by_status": acc.by_status, "problems_by_severity": acc.problems_by_severity,
-               "by_source": dict(sorted(acc.by_source.items()))}
+    summary = {
+        "total": acc.total,
+        "by_status": acc.by_status,
+        "problems_by_severity": acc.problems_by_severity,
+        "by_source": dict(sorted(acc.by_source.items())),
+    }
     comparison, comparison_counts, fingerprints = None, None, None
     if previous is not None:
         comparison, comparison_counts, fingerprints = _comparison(acc, previous)
@@ -198,14 +232,17 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
     gate_result = gates.result(summary, areas, waiver_info)
     frameworks = _frameworks.report_view(acc.frameworks, areas, acc.by_source)
     # change since the previous run, from its headline
-    previous_headline = history[-1] if history and previous_run_id and history[-1].get("run_id") == previous_run_id \
-        else None
+    previous_headline = history[-1] if history and previous_run_id and history[-1].get("run_id") == previous_run_id else None
     headline = {
-        "run_id": run_id, "generated_at": generated_at, "total": acc.total, "by_status": dict(acc.by_status),
+        "run_id": run_id,
+        "generated_at": generated_at,
+        "total": acc.total,
+        "by_status": dict(acc.by_status),
         "problems_by_severity": dict(acc.problems_by_severity),
         "open": acc.by_status["fail"] + acc.by_status["warn"],
         "areas": dict((a["area"], {"grade": a["grade"], "score": a["score"], "open": a["open"]}) for a in areas),
-        "changes": comparison_counts, "gates_failed": gate_result["failed"] if gates.enabled else None,
+        "changes": comparison_counts,
+        "gates_failed": gate_result["failed"] if gates.enabled else None,
     }
     features_clean, features_dropped = _inputs.sanitize_features(features)
     # the rendered metadata (render.json, applied: false) tells only when the run's settings did not: a render.json
@@ -214,7 +251,8 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
         if name in features_clean and "applied" not in features_clean[name] and applied is False:
             features_clean[name]["applied"] = False
     context = {
-        "rows": rows, "trivy": trivy,
+        "rows": rows,
+        "trivy": trivy,
         "workload_rules": _inputs.normalize_workload_rules((inputs.get("workload_rules") or {}).get("data")),
         "audit_summary": _inputs.normalize_audit_summary((inputs.get("audit_log_summary") or {}).get("data")),
         "falco_groups": _inputs.normalize_falco_groups((inputs.get("falco_groups") or {}).get("data")),
@@ -240,10 +278,11 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
         "warnings": warnings,
         "summary": summary,
         "areas": areas,
-        "scoring": {"weights": _scoring.WEIGHTS,
-                    "grades": {"A": "no open problem above info", "B": "low/unknown", "C": "medium", "D": "high",
-                               "F": "critical"},
-                    "method": _scoring.METHOD},
+        "scoring": {
+            "weights": _scoring.WEIGHTS,
+            "grades": {"A": "no open problem above info", "B": "low/unknown", "C": "medium", "D": "high", "F": "critical"},
+            "method": _scoring.METHOD,
+        },
         "delta": delta(summary, areas, previous_headline),
         "history": [*(history or [])[-(HISTORY_RUNS - 1):], headline],
         "nodes": sorted(acc.nodes),
@@ -274,9 +313,14 @@ def build(cluster: str, run_id: str, findings: Iterable[Finding], waivers: Any =
     return model
 
 
-AUDIT_INCIDENTS = (("secret_reads", "secret read(s)"), ("secret_access_denied", "denied secret access"),
-                   ("denied", "denied"), ("exec", "exec/attach"), ("rbac_changes", "RBAC change(s)"),
-                   ("anonymous", "anonymous"))
+AUDIT_INCIDENTS = (
+    ("secret_reads", "secret read(s)"),
+    ("secret_access_denied", "denied secret access"),
+    ("denied", "denied"),
+    ("exec", "exec/attach"),
+    ("rbac_changes", "RBAC change(s)"),
+    ("anonymous", "anonymous"),
+)
 
 
 def console_summary(model: dict[str, Any], files: dict[str, str] | None = None) -> list[str]:
@@ -305,21 +349,27 @@ def console_summary(model: dict[str, Any], files: dict[str, str] | None = None) 
     else:
         audit_line = "Audit log: not assessed - %s" % _clip_line(audit_area.get("not_assessed") or "no summary", 160)
     changes_counts = model.get("comparison_counts")
-    changes = ("Since run %s: %d new, %d fixed, %d regressed, %d waived (not fixed)" % (
-        model["previous_run_id"], changes_counts["new"], changes_counts["fixed"], changes_counts["regressed"],
-        changes_counts.get("waived", 0)) if changes_counts else "First run: nothing to compare with yet")
+    changes = (
+        "Since run %s: %d new, %d fixed, %d regressed, %d waived (not fixed)"
+        % (model["previous_run_id"], changes_counts["new"], changes_counts["fixed"], changes_counts["regressed"], changes_counts.get("waived", 0))
+        if changes_counts
+        else "First run: nothing to compare with yet"
+    )
     files = files or {}
     where = files.get("html") or files.get("json") or "(not written: check mode)"
-    return [_formats.safe_text(line) for line in (
-        "Grades: " + ", ".join(grades),
-        "Open: %d critical, %d high, %d medium, %d low (FAIL+WARN; %d waived)" % (
-            severity.get("critical", 0), severity.get("high", 0), severity.get("medium", 0), severity.get("low", 0),
-            waived),
-        audit_line,
-        "Gates: %s. %s" % (_scoring.gate_line(model["gates"]), changes),
-        "Report: %s%s" % (where, " (and report.pdf)" if files.get("pdf") else ""))]
+    return [
+        _formats.safe_text(line)
+        for line in (
+            "Grades: " + ", ".join(grades),
+            "Open: %d critical, %d high, %d medium, %d low (FAIL+WARN; %d waived)"
+            % (severity.get("critical", 0), severity.get("high", 0), severity.get("medium", 0), severity.get("low", 0), waived),
+            audit_line,
+            "Gates: %s. %s" % (_scoring.gate_line(model["gates"]), changes),
+            "Report: %s%s" % (where, " (and report.pdf)" if files.get("pdf") else ""),
+        )
+    ]
 
 
 def _clip_line(text: str, limit: int) -> str:
     text = _formats.safe_text(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

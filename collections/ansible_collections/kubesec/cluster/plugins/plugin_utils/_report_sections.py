@@ -18,12 +18,11 @@ from typing import Any, NamedTuple
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER, STATUSES
 from ansible_collections.kubesec.cluster.plugins.module_utils._sources import CIS_SOURCES, SOURCE_TABLE
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _scoring
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (
-    PROBLEM_STATUSES, STATUS_RANK, Finding, worse)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES, STATUS_RANK, Finding, worse
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_history import compact
 
-DEFAULT_ROWS = 500          # rows per section kept for the HTML (the PDF shows fewer); the rest is in report.json
-MAX_CIS_OPEN = 20000        # CIS problems kept for the per-node tables
+DEFAULT_ROWS = 500  # rows per section kept for the HTML (the PDF shows fewer); the rest is in report.json
+MAX_CIS_OPEN = 20000  # CIS problems kept for the per-node tables
 SOURCE_TITLES = dict((source.name, source.title) for source in SOURCE_TABLE)
 Count = Callable[[Finding, bool], None]
 
@@ -44,42 +43,88 @@ class Section(NamedTuple):
 
 
 SECTIONS = (
-    Section("frameworks", "frameworks", "Compliance frameworks", "frameworks.html.j2",
-            present_when=("frameworks.frameworks",)),
+    Section("frameworks", "frameworks", "Compliance frameworks", "frameworks.html.j2", present_when=("frameworks.frameworks",)),
     Section("cis_nodes", "cis", "CIS benchmark per node", "cis_nodes.html.j2"),
-    Section("node_currency", "node-currency", "Node currency", "node_currency.html.j2", absent=(
-        "node-currency results (source node-currency)",
-        "The benchmark role checks pending security updates, reboots and versions with kubesec_node_currency "
-        "(docs/node-currency.md).")),
+    Section(
+        "node_currency",
+        "node-currency",
+        "Node currency",
+        "node_currency.html.j2",
+        absent=(
+            "node-currency results (source node-currency)",
+            "The benchmark role checks pending security updates, reboots and versions with kubesec_node_currency (docs/node-currency.md).",
+        ),
+    ),
     Section("control_plane", "control-plane", "Control plane", "control_plane.html.j2"),
     Section("kube_bench", "src-kube-bench", "kube-bench results", "kube_bench.html.j2"),
-    Section("audit", "audit", "Audit logging", "audit.html.j2",
-            present_when=("sections.audit_log", "sections.audit_logging_checks")),
+    Section("audit", "audit", "Audit logging", "audit.html.j2", present_when=("sections.audit_log", "sections.audit_logging_checks")),
     Section("workloads", "workloads", "Workloads", "workloads.html.j2", present_when=("sections.workload_rules",)),
-    Section("config", "src-trivy-config", "Configuration audit", "simple.html.j2", absent=(
-        "configuration audit results (source trivy-config)",
-        "Trivy Operator ConfigAuditReports are collected when kubesec_trivy_operator is on.")),
+    Section(
+        "config",
+        "src-trivy-config",
+        "Configuration audit",
+        "simple.html.j2",
+        absent=("configuration audit results (source trivy-config)", "Trivy Operator ConfigAuditReports are collected when kubesec_trivy_operator is on."),
+    ),
     Section("vulnerabilities", "vulnerabilities", "Vulnerabilities", "vulnerabilities.html.j2"),
-    Section("secrets", "src-trivy-exposed-secret", "Exposed secrets", "simple.html.j2", absent=(
-        "exposed-secret results (source trivy-exposed-secret)", "Needs the Trivy Operator exposed_secrets scanner.")),
-    Section("cis_policies", "cis-policies", "CIS section 5 (policies)", "simple.html.j2", absent=(
-        "CIS section 5 results (source cis-policies)",
-        "The collect role evaluates section 5 when kubesec_collect.policies is on (docs/cis-coverage.md).")),
-    Section("cluster_policy", "cluster-policy", "Cluster policy rules (RBAC abuse, exposure)", "simple.html.j2", absent=(
-        "cluster policy rule results (source cluster-policy)",
-        "The collect role evaluates them with kubesec_collect.policies (docs/cluster-policies.md).")),
-    Section("rbac", "rbac", "RBAC", "simple.html.j2", absent=(
-        "RBAC assessment results (source trivy-rbac)", "Needs the Trivy Operator rbac scanner.")),
-    Section("infra", "infra", "Infrastructure assessment", "simple.html.j2", absent=(
-        "infrastructure assessment results (source trivy-infra)", "Needs the Trivy Operator infra scanner.")),
+    Section(
+        "secrets",
+        "src-trivy-exposed-secret",
+        "Exposed secrets",
+        "simple.html.j2",
+        absent=("exposed-secret results (source trivy-exposed-secret)", "Needs the Trivy Operator exposed_secrets scanner."),
+    ),
+    Section(
+        "cis_policies",
+        "cis-policies",
+        "CIS section 5 (policies)",
+        "simple.html.j2",
+        absent=(
+            "CIS section 5 results (source cis-policies)",
+            "The collect role evaluates section 5 when kubesec_collect.policies is on (docs/cis-coverage.md).",
+        ),
+    ),
+    Section(
+        "cluster_policy",
+        "cluster-policy",
+        "Cluster policy rules (RBAC abuse, exposure)",
+        "simple.html.j2",
+        absent=(
+            "cluster policy rule results (source cluster-policy)",
+            "The collect role evaluates them with kubesec_collect.policies (docs/cluster-policies.md).",
+        ),
+    ),
+    Section("rbac", "rbac", "RBAC", "simple.html.j2", absent=("RBAC assessment results (source trivy-rbac)", "Needs the Trivy Operator rbac scanner.")),
+    Section(
+        "infra",
+        "infra",
+        "Infrastructure assessment",
+        "simple.html.j2",
+        absent=("infrastructure assessment results (source trivy-infra)", "Needs the Trivy Operator infra scanner."),
+    ),
     Section("runtime", "runtime", "Runtime events (Falco)", "runtime.html.j2"),
     Section("features", "features", "Feature state", "features.html.j2", present_when=("features",)),
     Section("actions", "actions", "Containment actions", "actions.html.j2", present_when=("actions.present",)),
 )
 # The order of report.json's "sections" object (the section states and the inputs fill it).
-MODEL_SECTION_KEYS = ("cis_nodes", "cis_control_plane", "kube_bench", "node_counts", "per_node", "cis_duplicates",
-                      "node_currency", "vulnerabilities", "trivy_reports", "workloads", "workload_rules", "audit_log",
-                      "audit_logging_checks", "falco", "sources", "collectors")
+MODEL_SECTION_KEYS = (
+    "cis_nodes",
+    "cis_control_plane",
+    "kube_bench",
+    "node_counts",
+    "per_node",
+    "cis_duplicates",
+    "node_currency",
+    "vulnerabilities",
+    "trivy_reports",
+    "workloads",
+    "workload_rules",
+    "audit_log",
+    "audit_logging_checks",
+    "falco",
+    "sources",
+    "collectors",
+)
 
 
 def sources_of(*section_keys: str) -> tuple[str, ...]:
@@ -122,8 +167,14 @@ def _entry_order(entry: tuple[Any, int, Any]) -> tuple[Any, int]:
 
 
 def problem_key(f: Finding) -> tuple:
-    return (STATUS_RANK.get(f["status"], 9), SEVERITY_ORDER.get(f["severity"], 9), -(f.get("score") or 0),
-            f.get("node") or "", f.get("namespace") or "", f["id"])
+    return (
+        STATUS_RANK.get(f["status"], 9),
+        SEVERITY_ORDER.get(f["severity"], 9),
+        -(f.get("score") or 0),
+        f.get("node") or "",
+        f.get("namespace") or "",
+        f["id"],
+    )
 
 
 def is_fixable(f: Finding) -> bool:
@@ -132,13 +183,18 @@ def is_fixable(f: Finding) -> bool:
 
 
 def _vuln_key(f: Finding) -> tuple:
-    return (STATUS_RANK.get(f["status"], 9), 0 if is_fixable(f) else 1, SEVERITY_ORDER.get(f["severity"], 9),
-            -(f.get("score") or 0), f.get("namespace") or "", f["id"])
+    return (
+        STATUS_RANK.get(f["status"], 9),
+        0 if is_fixable(f) else 1,
+        SEVERITY_ORDER.get(f["severity"], 9),
+        -(f.get("score") or 0),
+        f.get("namespace") or "",
+        f["id"],
+    )
 
 
 def _event_key(f: Finding) -> tuple:
-    return (STATUS_RANK.get(f["status"], 9), SEVERITY_ORDER.get(f["severity"], 9), -int(f.get("count") or 1),
-            f.get("last_seen") or "", f["id"])
+    return (STATUS_RANK.get(f["status"], 9), SEVERITY_ORDER.get(f["severity"], 9), -int(f.get("count") or 1), f.get("last_seen") or "", f["id"])
 
 
 ORDERS = {"problem": problem_key, "vulnerability": _vuln_key, "event": _event_key}
@@ -168,8 +224,13 @@ def _also(finding: Finding) -> dict[str, Any]:
     evidence = finding.get("evidence")
     if not isinstance(evidence, dict):
         evidence = {}
-    return {"source": finding["source"], "status": finding["status"], "severity": finding["severity"],
-            "actual": evidence.get("actual"), "expected": evidence.get("expected")}
+    return {
+        "source": finding["source"],
+        "status": finding["status"],
+        "severity": finding["severity"],
+        "actual": evidence.get("actual"),
+        "expected": evidence.get("expected"),
+    }
 
 
 def _cis_sort_key(check_id: str) -> list:
@@ -180,8 +241,7 @@ def matrix(checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """CIS checks x nodes: {'nodes': [...], 'rows': [{id, title, scored, cells: {node: status}}]}."""
     rows = sorted(checks.values(), key=lambda row: _cis_sort_key(row["id"]))
     nodes = sorted(set(node for row in rows for node in row["cells"]))
-    return {"nodes": nodes, "rows": [{"id": r["id"], "title": r["title"], "scored": r["scored"], "cells": r["cells"]}
-                                     for r in rows]}
+    return {"nodes": nodes, "rows": [{"id": r["id"], "title": r["title"], "scored": r["scored"], "cells": r["cells"]} for r in rows]}
 
 
 class CisState(SectionState):
@@ -207,8 +267,7 @@ class CisState(SectionState):
         checks = self.cis.setdefault(f["source"], {})
         row = checks.get(f["id"])
         if row is None:
-            row = checks[f["id"]] = {"id": f["id"], "title": f.get("title") or "", "scored": f.get("scored"),
-                                     "cells": {}}
+            row = checks[f["id"]] = {"id": f["id"], "title": f.get("title") or "", "scored": f.get("scored"), "cells": {}}
         node = f.get("node")
         if node:
             old = row["cells"].get(node)
@@ -244,12 +303,10 @@ class CisState(SectionState):
             counts[status] += 1
             sev = self.node_severity.get(node)
             if sev is None:
-                sev = self.node_severity[node] = {"fail": dict((s, 0) for s in SEVERITIES),
-                                                  "warn": dict((s, 0) for s in SEVERITIES), "roles": set()}
+                sev = self.node_severity[node] = {"fail": dict((s, 0) for s in SEVERITIES), "warn": dict((s, 0) for s in SEVERITIES), "roles": set()}
             if status in PROBLEM_STATUSES:
                 sev[status][f["severity"]] += 1
-            if f["source"] == "cis-control-plane" or (f["source"] == "kube-bench" and
-                                                      _scoring.area_of(f) == "control_plane"):
+            if f["source"] == "cis-control-plane" or (f["source"] == "kube-bench" and _scoring.area_of(f) == "control_plane"):
                 sev["roles"].add("control-plane")
             if (status in PROBLEM_STATUSES or status == "waived") and self.cis_open_count < MAX_CIS_OPEN:
                 self.cis_open.setdefault(node, []).append(f)
@@ -263,21 +320,31 @@ class CisState(SectionState):
         for node, counts in self.node_counts.items():
             sev = self.node_severity.get(node) or {"fail": {}, "warn": {}, "roles": set()}
             role = (node_roles or {}).get(node) or ("control-plane" if "control-plane" in sev["roles"] else "worker")
-            rows.append({"node": node, "role": role, "fail": dict(sev["fail"]), "warn": dict(sev["warn"]),
-                         "pass": counts.get("pass", 0), "waived": counts.get("waived", 0),
-                         "open": counts.get("fail", 0) + counts.get("warn", 0)})
+            rows.append(
+                {
+                    "node": node,
+                    "role": role,
+                    "fail": dict(sev["fail"]),
+                    "warn": dict(sev["warn"]),
+                    "pass": counts.get("pass", 0),
+                    "waived": counts.get("waived", 0),
+                    "open": counts.get("fail", 0) + counts.get("warn", 0),
+                }
+            )
         rows.sort(key=lambda r: (*(-r["fail"].get(s, 0) for s in SEVERITIES), -r["open"], r["node"]))
         return rows
 
     def view(self, context: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = dict((key, matrix(self.cis.get(source, {}))) for source, key in self.MATRIX_KEYS.items())
-        out.update({
-            "node_counts": dict(sorted(self.node_counts.items())),
-            "per_node": self.per_node(),
-            "cis_duplicates": self.duplicates,
-            "audit_logging_checks": [compact(f) for f in self.cp_audit[:50]],
-            "_cis_open": dict((node, sorted(items, key=problem_key)) for node, items in sorted(self.cis_open.items())),
-        })
+        out.update(
+            {
+                "node_counts": dict(sorted(self.node_counts.items())),
+                "per_node": self.per_node(),
+                "cis_duplicates": self.duplicates,
+                "audit_logging_checks": [compact(f) for f in self.cp_audit[:50]],
+                "_cis_open": dict((node, sorted(items, key=problem_key)) for node, items in sorted(self.cis_open.items())),
+            }
+        )
         return out
 
 
@@ -287,8 +354,7 @@ def _image_of(f: Finding) -> str:
     if image:
         return str(image)
     r = f.get("resource") or {}
-    return "%s/%s/%s [%s]" % (f.get("namespace") or r.get("namespace") or "-", r.get("kind") or "?",
-                              r.get("name") or "?", r.get("container") or "-")
+    return "%s/%s/%s [%s]" % (f.get("namespace") or r.get("namespace") or "-", r.get("kind") or "?", r.get("name") or "?", r.get("container") or "-")
 
 
 class VulnerabilityState(SectionState):
@@ -308,22 +374,43 @@ class VulnerabilityState(SectionState):
         ns = f.get("namespace") or "(cluster)"
         entry = self.namespaces.get(ns)
         if entry is None:
-            entry = self.namespaces[ns] = {"namespace": ns, "open": 0, "fixable": 0, "waived": 0, "images": set(),
-                                           "by_severity": dict((s, 0) for s in SEVERITIES)}
+            entry = self.namespaces[ns] = {
+                "namespace": ns,
+                "open": 0,
+                "fixable": 0,
+                "waived": 0,
+                "images": set(),
+                "by_severity": dict((s, 0) for s in SEVERITIES),
+            }
         image = sys.intern(_image_of(f))
         entry["images"].add(image)
         img = self.images.get(image)
         if img is None:
-            img = self.images[image] = {"image": image, "namespaces": set(), "open": 0, "fixable": 0,
-                                        "critical_high": 0, "fixable_critical_high": 0, "waived": 0,
-                                        "by_severity": dict((s, 0) for s in SEVERITIES)}
+            img = self.images[image] = {
+                "image": image,
+                "namespaces": set(),
+                "open": 0,
+                "fixable": 0,
+                "critical_high": 0,
+                "fixable_critical_high": 0,
+                "waived": 0,
+                "by_severity": dict((s, 0) for s in SEVERITIES),
+            }
         img["namespaces"].add(ns)
         cve = self.cves.get(f["id"])
         if cve is None:
-            cve = self.cves[f["id"]] = {"id": f["id"], "title": f.get("title") or "", "severity": severity,
-                                        "score": f.get("score"), "images": set(), "open": 0, "fixable": False,
-                                        "packages": set(), "fixed_versions": set(), "references":
-                                        (f.get("references") or [])[:1]}
+            cve = self.cves[f["id"]] = {
+                "id": f["id"],
+                "title": f.get("title") or "",
+                "severity": severity,
+                "score": f.get("score"),
+                "images": set(),
+                "open": 0,
+                "fixable": False,
+                "packages": set(),
+                "fixed_versions": set(),
+                "references": (f.get("references") or [])[:1],
+            }
         if status == "waived":
             entry["waived"] += 1
             img["waived"] += 1
@@ -360,33 +447,31 @@ class VulnerabilityState(SectionState):
         known = set(self.images)
         if scanned_images:
             known |= scanned_images
-        return {"scanned": len(known),
-                "with_critical_high": sum(1 for e in self.images.values() if e["critical_high"]),
-                "complete": bool(scanned_images)}
+        return {"scanned": len(known), "with_critical_high": sum(1 for e in self.images.values() if e["critical_high"]), "complete": bool(scanned_images)}
 
     def view(self, context: dict[str, Any]) -> dict[str, Any]:
         rows = context["rows"]
-        namespaces = sorted(self.namespaces.values(), key=lambda e: (
-            -e["by_severity"]["critical"], -e["by_severity"]["high"], -e["open"], e["namespace"]))
-        images = sorted(self.images.values(), key=lambda e: (
-            -e["fixable_critical_high"], -e["critical_high"], -e["fixable"], -e["open"], e["image"]))
-        cves = sorted((c for c in self.cves.values() if c["open"]),
-                      key=lambda c: (0 if c["fixable"] else 1, SEVERITY_ORDER.get(c["severity"], 9), -len(c["images"]),
-                                     -(c["score"] or 0), c["id"]))
+        namespaces = sorted(self.namespaces.values(), key=lambda e: (-e["by_severity"]["critical"], -e["by_severity"]["high"], -e["open"], e["namespace"]))
+        images = sorted(self.images.values(), key=lambda e: (-e["fixable_critical_high"], -e["critical_high"], -e["fixable"], -e["open"], e["image"]))
+        cves = sorted(
+            (c for c in self.cves.values() if c["open"]),
+            key=lambda c: (0 if c["fixable"] else 1, SEVERITY_ORDER.get(c["severity"], 9), -len(c["images"]), -(c["score"] or 0), c["id"]),
+        )
         limit = min(rows, 100)
         trivy = context.get("trivy")
-        return {"vulnerabilities": {
-            "namespaces": [dict(e, images=len(e["images"])) for e in namespaces[:rows]],
-            "namespaces_total": len(namespaces),
-            "images": [dict(e, namespaces=sorted(e["namespaces"])[:5]) for e in images[:limit]],
-            "images_total": len(images),
-            "cves": [dict(c, images=len(c["images"]), packages=sorted(c["packages"]),
-                          fixed_versions=sorted(c["fixed_versions"])) for c in cves[:limit]],
-            "cves_total": len(cves),
-            "open": sum(e["open"] for e in self.namespaces.values()),
-            "fixable": sum(e["fixable"] for e in self.namespaces.values()),
-            "scanned_images": len((trivy["images"] if trivy else None) or ()) or None,
-        }}
+        return {
+            "vulnerabilities": {
+                "namespaces": [dict(e, images=len(e["images"])) for e in namespaces[:rows]],
+                "namespaces_total": len(namespaces),
+                "images": [dict(e, namespaces=sorted(e["namespaces"])[:5]) for e in images[:limit]],
+                "images_total": len(images),
+                "cves": [dict(c, images=len(c["images"]), packages=sorted(c["packages"]), fixed_versions=sorted(c["fixed_versions"])) for c in cves[:limit]],
+                "cves_total": len(cves),
+                "open": sum(e["open"] for e in self.namespaces.values()),
+                "fixable": sum(e["fixable"] for e in self.namespaces.values()),
+                "scanned_images": len((trivy["images"] if trivy else None) or ()) or None,
+            }
+        }
 
 
 class WorkloadState(SectionState):
@@ -410,8 +495,13 @@ class WorkloadState(SectionState):
         cells[rule] = status if old is None else worse(status, old)
         info = self.rules.get(rule)
         if info is None:
-            info = self.rules[rule] = {"id": rule, "title": f.get("title") or "", "severity": severity,
-                                       "counts": dict((s, 0) for s in STATUSES), "modes": set()}
+            info = self.rules[rule] = {
+                "id": rule,
+                "title": f.get("title") or "",
+                "severity": severity,
+                "counts": dict((s, 0) for s in STATUSES),
+                "modes": set(),
+            }
         info["counts"][status] += 1
         mode = (f.get("evidence") or {}).get("mode")
         if isinstance(mode, str) and len(info["modes"]) < 4:
@@ -433,14 +523,21 @@ class WorkloadState(SectionState):
             info = self.rules.get(rule_id, {})
             meta = meta_rules.get(rule_id, {})
             modes = sorted(info.get("modes") or [])
-            rules.append({"id": rule_id, "title": meta.get("title") or info.get("title") or "",
-                          "severity": meta.get("severity") or info.get("severity") or "",
-                          "mode": meta.get("mode") or ("/".join(modes) if modes else None),
-                          "enabled": meta.get("enabled", True), "note": meta.get("note"),
-                          "counts": info.get("counts") or dict((s, 0) for s in STATUSES)})
-        return {"workloads": {"rules": rules, "workloads": workloads[:rows], "workloads_total": len(workloads),
-                              "with_passes": passes},
-                "workload_rules": rules_meta}
+            rules.append(
+                {
+                    "id": rule_id,
+                    "title": meta.get("title") or info.get("title") or "",
+                    "severity": meta.get("severity") or info.get("severity") or "",
+                    "mode": meta.get("mode") or ("/".join(modes) if modes else None),
+                    "enabled": meta.get("enabled", True),
+                    "note": meta.get("note"),
+                    "counts": info.get("counts") or dict((s, 0) for s in STATUSES),
+                }
+            )
+        return {
+            "workloads": {"rules": rules, "workloads": workloads[:rows], "workloads_total": len(workloads), "with_passes": passes},
+            "workload_rules": rules_meta,
+        }
 
 
 class EventState(SectionState):
@@ -456,14 +553,19 @@ class EventState(SectionState):
         return True
 
     def view(self, context: dict[str, Any]) -> dict[str, Any]:
-        return {"audit_log": context.get("audit_summary"),
-                "falco": {"events": self.events["falco"], "groups_file": context.get("falco_groups")}}
+        return {"audit_log": context.get("audit_summary"), "falco": {"events": self.events["falco"], "groups_file": context.get("falco_groups")}}
 
 
 # Node currency (docs/node-currency.md): what each open KS-NODE finding says in the node's currency column.
-CURRENCY_WORDS = {"KS-NODE-002": "reboot", "KS-NODE-003": "no auto updates", "KS-NODE-004": "kubelet skew",
-                  "KS-NODE-005": "old runc", "KS-NODE-006": "old containerd", "KS-NODE-007": "not assessed",
-                  "KS-NODE-008": "stale lists"}
+CURRENCY_WORDS = {
+    "KS-NODE-002": "reboot",
+    "KS-NODE-003": "no auto updates",
+    "KS-NODE-004": "kubelet skew",
+    "KS-NODE-005": "old runc",
+    "KS-NODE-006": "old containerd",
+    "KS-NODE-007": "not assessed",
+    "KS-NODE-008": "stale lists",
+}
 
 
 def currency_column(entry: dict[str, Any] | None) -> str | None:
@@ -474,8 +576,7 @@ def currency_column(entry: dict[str, Any] | None) -> str | None:
     parts = []
     if updates:
         worst = [("%d %s" % (n, s)) for s, n in entry["updates"].items() if n and s in ("critical", "high")]
-        parts.append("%d security update%s%s" % (updates, "" if updates == 1 else "s",
-                                                 " (%s)" % ", ".join(worst) if worst else ""))
+        parts.append("%d security update%s%s" % (updates, "" if updates == 1 else "s", " (%s)" % ", ".join(worst) if worst else ""))
     parts.extend(entry["issues"])
     return ", ".join(parts) if parts else "current"
 

@@ -15,8 +15,7 @@ from typing import Any
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import apply_waiver
 from ansible_collections.kubesec.cluster.plugins.module_utils._sources import CIS_SOURCES
 from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
-from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import (
-    PROBLEM_STATUSES, Finding, ReportInputError)
+from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import PROBLEM_STATUSES, Finding, ReportInputError
 
 WAIVER_KEYS = ("id", "reason", "expires", "scope", "allow_wildcard")
 SCOPE_KEYS = ("cluster", "node", "namespace", "resource")
@@ -56,8 +55,7 @@ def _waiver_errors(index: int, waiver: Any) -> list[str]:
     if not isinstance(allow, bool):
         errors.append("%s: allow_wildcard must be true or false, got %r" % (name, allow))
     if isinstance(waiver.get("id"), str) and waiver["id"].strip() in ("*", "CIS-*") and allow is not True:
-        errors.append("%s: a bare wildcard id waives every finding; set allow_wildcard: true if that is meant"
-                      % name)
+        errors.append("%s: a bare wildcard id waives every finding; set allow_wildcard: true if that is meant" % name)
     scope = waiver.get("scope")
     if scope is not None and not isinstance(scope, dict):
         errors.append("%s: scope must be a mapping of %s" % (name, "/".join(SCOPE_KEYS)))
@@ -75,8 +73,7 @@ def _waiver_errors(index: int, waiver: Any) -> list[str]:
             else:
                 bad = sorted(str(k) for k in resource if k not in RESOURCE_KEYS)
                 if bad:
-                    errors.append("%s: unknown scope.resource key(s) %s; known: %s"
-                                  % (name, ", ".join(bad), ", ".join(RESOURCE_KEYS)))
+                    errors.append("%s: unknown scope.resource key(s) %s; known: %s" % (name, ", ".join(bad), ", ".join(RESOURCE_KEYS)))
     try:
         _parse_date(waiver.get("expires"), name)
     except ReportInputError as exc:
@@ -111,8 +108,7 @@ class Waivers:
         if waivers is None:
             waivers = []
         if not isinstance(waivers, list):
-            raise ReportInputError("waivers must be a list of {id, reason, expires, scope}, got %s"
-                                   % type(waivers).__name__)
+            raise ReportInputError("waivers must be a list of {id, reason, expires, scope}, got %s" % type(waivers).__name__)
         errors = []
         for index, waiver in enumerate(waivers):
             errors.extend(_waiver_errors(index, waiver))
@@ -120,9 +116,15 @@ class Waivers:
             raise ReportInputError("invalid waiver(s) in kubesec_waivers: " + "; ".join(errors))
         for index, waiver in enumerate(waivers):
             expires = _parse_date(waiver.get("expires"))
-            entry = {"index": index, "id": waiver["id"].strip(), "reason": waiver["reason"], "scope":
-                     waiver.get("scope") or {}, "expires": expires.isoformat() if expires else None, "matched": 0,
-                     "matched_ids": []}
+            entry = {
+                "index": index,
+                "id": waiver["id"].strip(),
+                "reason": waiver["reason"],
+                "scope": waiver.get("scope") or {},
+                "expires": expires.isoformat() if expires else None,
+                "matched": 0,
+                "matched_ids": [],
+            }
             if waiver.get("allow_wildcard"):
                 entry["allow_wildcard"] = True
             (self.expired if expires and expires < today else self.active).append(entry)

@@ -17,8 +17,7 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _formats
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._io import open_atomic
 from ansible_collections.kubesec.cluster.plugins.plugin_utils._report_findings import Finding, gc_paused
 
-WRITERS: dict[str, Any] = {"json": _formats.ReportJsonWriter, "junit": _formats.JUnitWriter,
-                           "sarif": _formats.SarifWriter}
+WRITERS: dict[str, Any] = {"json": _formats.ReportJsonWriter, "junit": _formats.JUnitWriter, "sarif": _formats.SarifWriter}
 REPORT_FILE_MODE = 0o644
 
 
@@ -39,8 +38,7 @@ def write_outputs(model: dict[str, Any], paths: dict[str, str]) -> None:
     Each file replaces its old version only after every writer has finished; nothing is replaced on an error.
     """
     with ExitStack() as files:
-        active = [WRITERS[fmt](files.enter_context(open_atomic(path, mode=REPORT_FILE_MODE)), model)
-                  for fmt, path in paths.items()]
+        active = [WRITERS[fmt](files.enter_context(open_atomic(path, mode=REPORT_FILE_MODE)), model) for fmt, path in paths.items()]
         for finding in iter_output_findings(model):
             for writer in active:
                 writer.add(finding)

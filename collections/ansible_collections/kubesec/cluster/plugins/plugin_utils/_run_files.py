@@ -43,12 +43,10 @@ def plan(dest: str, files: list[dict[str, Any]], directories: list[str]) -> list
         seen.add(path)
         content = entry.get("content")
         if not isinstance(content, str):
-            raise RunFilesError("%s (%s): content must be a string (use to_nice_json), got %s"
-                                % (where, relative, type(content).__name__))
+            raise RunFilesError("%s (%s): content must be a string (use to_nice_json), got %s" % (where, relative, type(content).__name__))
         data = content.encode("utf-8")
         before = _read(path)
-        out.append({"path": path, "relative": relative, "content": data, "before": before,
-                    "changed": before != data})
+        out.append({"path": path, "relative": relative, "content": data, "before": before, "changed": before != data})
     return out
 
 
@@ -98,8 +96,7 @@ def diff(planned: list[dict[str, Any]]) -> list[dict[str, str]]:
         if not item["changed"]:
             continue
         before, after = item["before"] or b"", item["content"]
-        entry = {"before_header": item["path"] if item["before"] is not None else "(absent)",
-                 "after_header": item["path"]}
+        entry = {"before_header": item["path"] if item["before"] is not None else "(absent)", "after_header": item["path"]}
         if len(before) <= MAX_DIFF_BYTES and len(after) <= MAX_DIFF_BYTES:
             entry.update(before=before.decode("utf-8", "replace"), after=after.decode("utf-8", "replace"))
         else:

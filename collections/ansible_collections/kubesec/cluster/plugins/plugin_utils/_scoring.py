@@ -47,8 +47,7 @@ SOURCE_AREA = dict((source.name, source.area) for source in SOURCE_TABLE if sour
 
 
 def _area_sources(key: str) -> tuple[str, ...]:
-    return tuple(source.name for source in SOURCE_TABLE
-                 if source.area == key or (source.area is None and key in source.areas))
+    return tuple(source.name for source in SOURCE_TABLE if source.area == key or (source.area is None and key in source.areas))
 
 
 AREAS = tuple((key, title, _area_sources(key), kind) for key, title, kind in AREA_TABLE)
@@ -122,13 +121,14 @@ def grade(worst):
 # scanned for vulnerabilities; every other area: any of its findings.
 EVIDENCE_SOURCES = dict(
     (key, tuple(name for name in sources if SOURCES_BY_NAME[name].grades_area))
-    for key, dummy, sources, unused in AREAS if not all(SOURCES_BY_NAME[name].grades_area for name in sources))
+    for key, dummy, sources, unused in AREAS
+    if not all(SOURCES_BY_NAME[name].grades_area for name in sources)
+)
 
 
 # What to say when nothing could have graded an area in this run.
 NOT_COLLECTED = {
-    "audit_log": "no audit-log query in this run (the audit_logging role or playbooks/audit_log.yml writes "
-                 "meta/audit_log_summary.json)",
+    "audit_log": "no audit-log query in this run (the audit_logging role or playbooks/audit_log.yml writes meta/audit_log_summary.json)",
     "runtime": "no Falco events collected (kubesec_collect.falco)",
     "vulnerabilities": "no vulnerability scan collected (Trivy Operator or a Trivy CLI image scan)",
     "node_currency": "no node-currency results (the benchmark role's currency check, kubesec_node_currency)",
@@ -160,9 +160,10 @@ def _assessment(key, tally, collectors, by_source):
         if c["state"] == "off":
             reasons.append(c["why"])
         elif c["state"] == "ok":
-            reasons.append("%s ran without assessing it (%s)" % (
-                c["collector"], "assessed: " + (", ".join(c["areas"]) or "nothing") if c.get("said")
-                else "it does not say which scanners ran"))
+            reasons.append(
+                "%s ran without assessing it (%s)"
+                % (c["collector"], "assessed: " + (", ".join(c["areas"]) or "nothing") if c.get("said") else "it does not say which scanners ran")
+            )
     if not collectors:
         reasons.append("no result, and meta/sources.json does not say a source ran")
     return False, "; ".join(reasons) or NOT_COLLECTED.get(key, "no source collected for it"), ran
@@ -197,25 +198,34 @@ def area_scores(tallies, collectors, images=None, by_source=None):
             if scanned:
                 score = round(100.0 * (scanned - images.get("with_critical_high", 0)) / scanned, 1)
                 basis = "%d of %d images without an open critical/high vulnerability%s" % (
-                    scanned - images.get("with_critical_high", 0), scanned,
-                    "" if images.get("complete") else " (only images with findings are known: lower bound)")
+                    scanned - images.get("with_critical_high", 0),
+                    scanned,
+                    "" if images.get("complete") else " (only images with findings are known: lower bound)",
+                )
         else:
             basis = "events: grade only"
-        rows.append({
-            "area": key, "title": title, "assessed": assessed,
-            "grade": grade(tally.worst) if assessed else None,
-            "not_assessed": why_not, "graded_by": graded_by,
-            "source_failed": bool(why_not and why_not.startswith("source failed")),
-            "score": score, "basis": basis,
-            "worst": tally.worst, "counts": dict(tally.counts), "open_by_severity": dict(tally.open_by_severity),
-            "open": tally.counts["fail"] + tally.counts["warn"],
-        })
+        rows.append(
+            {
+                "area": key,
+                "title": title,
+                "assessed": assessed,
+                "grade": grade(tally.worst) if assessed else None,
+                "not_assessed": why_not,
+                "graded_by": graded_by,
+                "source_failed": bool(why_not and why_not.startswith("source failed")),
+                "score": score,
+                "basis": basis,
+                "worst": tally.worst,
+                "counts": dict(tally.counts),
+                "open_by_severity": dict(tally.open_by_severity),
+                "open": tally.counts["fail"] + tally.counts["warn"],
+            }
+        )
     return rows
 
 
 # ------------------------------------------------------------------------------------------------ gates
-GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources",
-             "incomplete")
+GATE_KEYS = ("severity", "statuses", "new_only", "cis_fail", "expired_waivers", "min_score", "max_open", "sources", "incomplete")
 AREA_KEYS = tuple(key for key, dummy, unused, kind in AREAS)
 MAX_EXAMPLES = 5  # not EXAMPLES: ansible-test reads a module-level EXAMPLES as YAML docs
 
@@ -274,15 +284,15 @@ class Gates:
         if isinstance(incomplete, list):
             unknown_areas = [a for a in incomplete if a not in AREA_KEYS]
             if unknown_areas or not incomplete:
-                raise GateConfigError("fail_on.incomplete must be true/false or a list of areas (%s), got %r"
-                                      % (", ".join(AREA_KEYS), incomplete))
+                raise GateConfigError("fail_on.incomplete must be true/false or a list of areas (%s), got %r" % (", ".join(AREA_KEYS), incomplete))
             self.incomplete = tuple(incomplete)
         else:
             self.incomplete = _bool(incomplete, "incomplete")
-        self.enabled = bool(self.severity or self.cis_fail or self.expired_waivers or self.min_score is not None
-                            or self.max_open is not None or self.incomplete)
+        self.enabled = bool(
+            self.severity or self.cis_fail or self.expired_waivers or self.min_score is not None or self.max_open is not None or self.incomplete
+        )
         self.hits = {}
-        self.not_counted = {}   # (status, severity) -> count: problems the severity gate left out by ``statuses``
+        self.not_counted = {}  # (status, severity) -> count: problems the severity gate left out by ``statuses``
 
     def _number(self, key, low, high):
         value = self.config.get(key)
@@ -323,30 +333,38 @@ class Gates:
     def result(self, summary, areas, waivers):
         hits = list(self.hits.values())
         if self.expired_waivers and waivers.get("expired"):
-            hits.append({"gate": "expired_waivers", "count": len(waivers["expired"]),
-                         "examples": ["%s expired %s" % (w["id"], w["expires"]) for w in waivers["expired"][:MAX_EXAMPLES]]})
+            hits.append(
+                {
+                    "gate": "expired_waivers",
+                    "count": len(waivers["expired"]),
+                    "examples": ["%s expired %s" % (w["id"], w["expires"]) for w in waivers["expired"][:MAX_EXAMPLES]],
+                }
+            )
         if self.min_score is not None:
             low = [a for a in areas if a["score"] is not None and a["score"] < self.min_score]
             if low:
-                hits.append({"gate": "min_score %g" % self.min_score, "count": len(low),
-                             "examples": ["%s %.1f" % (a["title"], a["score"]) for a in low]})
+                hits.append({"gate": "min_score %g" % self.min_score, "count": len(low), "examples": ["%s %.1f" % (a["title"], a["score"]) for a in low]})
         if self.max_open is not None:
             open_count = summary["by_status"].get("fail", 0) + summary["by_status"].get("warn", 0)
             if open_count > self.max_open:
-                hits.append({"gate": "max_open %d" % self.max_open, "count": open_count,
-                             "examples": ["%d open problems" % open_count]})
+                hits.append({"gate": "max_open %d" % self.max_open, "count": open_count, "examples": ["%d open problems" % open_count]})
         if self.incomplete:
-            missing = [a for a in areas if not a["assessed"] and (
-                a["area"] in self.incomplete if isinstance(self.incomplete, tuple) else a.get("source_failed"))]
+            missing = [
+                a for a in areas if not a["assessed"] and (a["area"] in self.incomplete if isinstance(self.incomplete, tuple) else a.get("source_failed"))
+            ]
             if missing:
-                hits.append({"gate": "incomplete", "count": len(missing),
-                             "examples": ["%s not assessed (%s)" % (a["title"], a.get("not_assessed") or "?")
-                                          for a in missing[:MAX_EXAMPLES]]})
-        not_counted = [{"status": status, "severity": severity, "count": count}
-                       for (status, severity), count in sorted(self.not_counted.items(),
-                                                               key=lambda kv: (SEVERITY_ORDER[kv[0][1]], kv[0][0]))]
-        return {"config": self.config, "enabled": self.enabled, "failed": bool(hits), "hits": hits,
-                "not_counted": not_counted, "note": self.note(not_counted)}
+                hits.append(
+                    {
+                        "gate": "incomplete",
+                        "count": len(missing),
+                        "examples": ["%s not assessed (%s)" % (a["title"], a.get("not_assessed") or "?") for a in missing[:MAX_EXAMPLES]],
+                    }
+                )
+        not_counted = [
+            {"status": status, "severity": severity, "count": count}
+            for (status, severity), count in sorted(self.not_counted.items(), key=lambda kv: (SEVERITY_ORDER[kv[0][1]], kv[0][0]))
+        ]
+        return {"config": self.config, "enabled": self.enabled, "failed": bool(hits), "hits": hits, "not_counted": not_counted, "note": self.note(not_counted)}
 
     def note(self, not_counted):
         """What the severity gate did not count, and how to count it ("1 critical WARN not counted; ...")."""
@@ -354,8 +372,7 @@ class Gates:
             return ""
         parts = ["%d %s %s" % (e["count"], e["severity"], e["status"].upper()) for e in not_counted]
         wanted = sorted(set(self.statuses) | set(e["status"] for e in not_counted), key=PROBLEM.index)
-        return "%s not counted by severity>=%s; add statuses: [%s] to count them" % (
-            ", ".join(parts), self.severity, ", ".join(wanted))
+        return "%s not counted by severity>=%s; add statuses: [%s] to count them" % (", ".join(parts), self.severity, ", ".join(wanted))
 
 
 def _where(finding):
@@ -380,6 +397,5 @@ def gate_line(gates):
     """The one-line gate state for the console and the summary ("passed (1 critical WARN not counted; ...)")."""
     if not gates.get("enabled"):
         return "none configured"
-    text = ("FAILED - " + ", ".join("%s (%d)" % (h["gate"], h["count"]) for h in gates["hits"])) if gates["failed"] \
-        else "passed"
+    text = ("FAILED - " + ", ".join("%s (%d)" % (h["gate"], h["count"]) for h in gates["hits"])) if gates["failed"] else "passed"
     return text + ("; " + gates["note"] if gates.get("note") else "")
