@@ -177,6 +177,20 @@ def test_report_shows_cis_section_5_and_the_cluster_policy_rules(demo_runs):
     assert "demo-not-a-real-password" not in html
 
 
+def test_demo_report_has_the_framework_view(demo_runs):
+    # issue 17: every framework in report.json, the CIS benchmark whole (sections 1-5) and decided on the demo
+    run = demo_runs["runs"][0]
+    views = {f["id"]: f for f in json.loads((run / "report.json").read_text())["frameworks"]["frameworks"]}
+    assert set(views) == {"cis-1.12", "pss-baseline", "pss-restricted", "nsa-cisa", "mitre-attack-containers"}
+    assert views["cis-1.12"]["controls_total"] == 131 and views["cis-1.12"]["counts"]["not_assessed"] == 0
+    for view in views.values():
+        assert view["score"] is not None and view["counts"]["fail"] > 0, view["id"]
+    html = (run / "report.html").read_text()
+    assert 'id="frameworks"' in html and "MITRE ATT&amp;CK for Containers" in html
+    pdf_text = "".join(page.extract_text() for page in PdfReader(str(run / "report.pdf")).pages[:3])
+    assert "Compliance frameworks" in pdf_text and "NSA/CISA" in pdf_text
+
+
 def test_second_run_is_compared_with_the_first(demo_runs):
     first, second = (json.loads((run / "report.json").read_text()) for run in demo_runs["runs"])
     assert first["previous_run_id"] is None and first["comparison"] is None
