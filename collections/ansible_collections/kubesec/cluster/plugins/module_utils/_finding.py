@@ -7,13 +7,14 @@ Private module_utils (leading underscore): the API may change between minor rele
 Pure standard library so it runs on any managed node and in plain pytest.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import hashlib
 import math
 import json
+from typing import Any, Mapping, Optional, Sequence, overload
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._sources import SOURCE_NAMES
@@ -29,7 +30,7 @@ class FindingError(KubesecError, ValueError):
     """A finding could not be built from the given values (names the field)."""
 
 
-def severity_from_score(score):
+def severity_from_score(score: Any) -> str:
     """CVSS score -> severity: 0 unknown, 0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0-10 critical."""
     if score is None or isinstance(score, bool):
         return "unknown"
@@ -48,7 +49,17 @@ def severity_from_score(score):
     return "critical"
 
 
-def normalize_severity(value, default="unknown"):
+@overload
+def normalize_severity(value: Any, default: str = "unknown") -> str:
+    """With a text default: always one of SEVERITIES (or that default)."""
+
+
+@overload
+def normalize_severity(value: Any, default: None) -> Optional[str]:
+    """With default None: None for a value not understood (the caller decides)."""
+
+
+def normalize_severity(value: Any, default: Optional[str] = "unknown") -> Optional[str]:
     """Map tool spellings (CRITICAL, Warning, moderate, ...) onto our severities."""
     if value is None:
         return default
@@ -69,7 +80,9 @@ def normalize_severity(value, default="unknown"):
     return text if text in SEVERITY_ORDER else default
 
 
-def fingerprint(finding_id, cluster, node, resource, discriminator=None):
+def fingerprint(
+    finding_id: Optional[str], cluster: Optional[str], node: Optional[str], resource: Optional[Mapping[str, Any]], discriminator: Any = None
+) -> str:
     """Stable hash of (id, cluster, node, resource): the key for run-to-run comparison.
 
     `discriminator` separates findings that share all of those, e.g. one CVE in two packages of one container.
@@ -82,7 +95,7 @@ def fingerprint(finding_id, cluster, node, resource, discriminator=None):
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
 
 
-def _text(value, field, required=False):
+def _text(value: Any, field: str, required: bool = False) -> Optional[str]:
     if value is None:
         if required:
             raise FindingError("finding field %r is required" % field)
@@ -99,14 +112,14 @@ CLIP_MARK = "... [%d more characters]"
 EVIDENCE_DEPTH = 8  # evidence nested deeper than this is cut too (named in `clipped`)
 
 
-def clip(value, limit):
+def clip(value: str, limit: int) -> tuple[str, bool]:
     """(text, clipped?) with at most `limit` characters kept."""
     if len(value) <= limit:
         return value, False
     return value[:limit] + CLIP_MARK % (len(value) - limit), True
 
 
-def _clip_evidence(value, path, clipped, depth=0):
+def _clip_evidence(value: Any, path: str, clipped: list[str], depth: int = 0) -> Any:
     if isinstance(value, str):
         text, cut = clip(value, TEXT_LIMITS["evidence"])
         if cut:
@@ -122,7 +135,7 @@ def _clip_evidence(value, path, clipped, depth=0):
     return value
 
 
-def _bounded(value, field, limit, clipped):
+def _bounded(value: Optional[str], field: str, limit: int, clipped: list[str]) -> Optional[str]:
     if value is None:
         return None
     text, cut = clip(value, limit)
@@ -132,23 +145,23 @@ def _bounded(value, field, limit, clipped):
 
 
 def make_finding(
-    finding_id,
-    source,
-    title,
-    status,
-    severity="unknown",
-    cluster=None,
-    node=None,
-    namespace=None,
-    resource=None,
-    description="",
-    remediation="",
-    references=None,
-    evidence=None,
-    score=None,
-    extra=None,
-    discriminator=None,
-):
+    finding_id: Any,
+    source: str,
+    title: Any,
+    status: str,
+    severity: str = "unknown",
+    cluster: Optional[str] = None,
+    node: Optional[str] = None,
+    namespace: Optional[str] = None,
+    resource: Optional[Mapping[str, Any]] = None,
+    description: Any = "",
+    remediation: Any = "",
+    references: Optional[Sequence[Any]] = None,
+    evidence: Optional[Mapping[str, Any]] = None,
+    score: Any = None,
+    extra: Optional[Mapping[str, Any]] = None,
+    discriminator: Any = None,
+) -> dict[str, Any]:
     """Build one normalized finding dict, validating enumerations and filling the fingerprint."""
     finding_id = _text(finding_id, "id", required=True)
     if source not in SOURCES:
@@ -193,7 +206,7 @@ def make_finding(
     return finding
 
 
-def apply_waiver(finding, reason, expires=None, scope=None):
+def apply_waiver(finding: Mapping[str, Any], reason: Any, expires: Any = None, scope: Any = None) -> dict[str, Any]:
     """Mark a finding waived, keeping what it was (the report shows both)."""
     waived = dict(finding)
     waived["original_status"] = finding["status"]
@@ -202,7 +215,7 @@ def apply_waiver(finding, reason, expires=None, scope=None):
     return waived
 
 
-def count_statuses(findings):
+def count_statuses(findings: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """{pass, fail, warn, info, waived: n, total: n} of a list of findings (the modules' ``summary`` return)."""
     counts = dict((status, 0) for status in STATUSES)
     for finding in findings:
@@ -211,6 +224,6 @@ def count_statuses(findings):
     return counts
 
 
-def dumps(findings):
+def dumps(findings: Any) -> str:
     """Deterministic JSON for findings files (sorted keys, UTF-8)."""
     return json.dumps(findings, indent=1, sort_keys=True, ensure_ascii=False)

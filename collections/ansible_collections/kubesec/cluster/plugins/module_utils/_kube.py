@@ -394,7 +394,16 @@ def api_resources(api_client: Any, api_version: str, timeout: Optional[float] = 
     return list(document.get("resources") or []) if isinstance(document, dict) else []
 
 
-def patch_object(api_client, api_version, plural, name, patch, namespace=None, dry_run=False, timeout=None):
+def patch_object(
+    api_client: Any,
+    api_version: str,
+    plural: str,
+    name: str,
+    patch: Dict[str, Any],
+    namespace: Optional[str] = None,
+    dry_run: bool = False,
+    timeout: Optional[float] = None,
+) -> Any:
     """JSON merge patch of one object (see the module docstring); KubeApiError subclasses on failure."""
     if not name or not isinstance(patch, dict):
         raise ValueError("patch_object needs a name and a patch mapping")

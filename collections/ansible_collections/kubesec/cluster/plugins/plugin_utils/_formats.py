@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import IO, Any, Collection, Iterator, Mapping
 from urllib.parse import quote
 
 from types import ModuleType
@@ -50,7 +50,7 @@ _INVISIBLE.update((code, "\\u%04x" % code) for code in range(0x80, 0xA0))
 _INVISIBLE.update((code, "\\u%04x" % code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
 
 
-def safe_text(value):
+def safe_text(value: Any) -> str:
     """Text with control and bidi-override characters shown as escapes (linear, one str.translate)."""
     return str(value).translate(_INVISIBLE)
 
@@ -58,7 +58,7 @@ def safe_text(value):
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "info": "0.0", "unknown": "0.0"}
 
 
-def dumps(value):
+def dumps(value: Any) -> str:
     """Compact JSON text (UTF-8, no ASCII escaping)."""
     if orjson is not None:
         try:
@@ -73,7 +73,7 @@ def dumps(value):
         return json.dumps(value, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
-def loads(text):
+def loads(text: str | bytes) -> Any:
     """Parse JSON fast; fall back to the json module for what orjson refuses but JSON allows (lone surrogates)."""
     if orjson is not None:
         try:
@@ -87,22 +87,22 @@ def loads(text):
 class ReportJsonWriter:
     """Streams report.json: the model's keys (order kept, private '_' keys skipped), then the findings."""
 
-    def __init__(self, handle, model):
+    def __init__(self, handle: IO[str], model: Mapping[str, Any]) -> None:
         self.handle = handle
         self.first = True
         keys = [key for key in model if not key.startswith("_") and key != "findings"]
         lines = ['"%s": %s' % (key, dumps(model[key])) for key in keys]
         handle.write("{" + ",\n".join(lines) + ",\n" + FINDINGS_LINE + "\n")
 
-    def add(self, finding):
+    def add(self, finding: Mapping[str, Any]) -> None:
         self.handle.write(("" if self.first else ",\n") + dumps(finding))
         self.first = False
 
-    def close(self):
+    def close(self) -> None:
         self.handle.write("\n]}\n")
 
 
-def read_report_head(path):
+def read_report_head(path: str) -> dict[str, Any]:
     """Every top-level key of a report.json except the findings, cheaply for the streamed layout."""
     with open(path, "r", encoding="utf-8") as handle:
         first = handle.readline()
@@ -124,7 +124,7 @@ def read_report_head(path):
     return data
 
 
-def read_report_keys(path, keys):
+def read_report_keys(path: str, keys: Collection[str]) -> dict[str, Any]:
     """Only the named top-level keys of a report.json (those it has). In the streamed layout every key is one line
     (compact JSON holds no raw newline), so reading stops once they are all found and the others are not parsed:
     the index and the history need a run's headline, not its comparison or sections (tens of MB at a million
@@ -153,7 +153,7 @@ def read_report_keys(path, keys):
     return dict((key, head[key]) for key in keys if key in head)
 
 
-def iter_report_findings(path):
+def iter_report_findings(path: str) -> Iterator[dict[str, Any]]:
     """The findings of a report.json, one at a time for the streamed layout (full parse otherwise)."""
     with open(path, "r", encoding="utf-8") as handle:
         streamed = False
@@ -187,16 +187,16 @@ def iter_report_findings(path):
 
 
 # ------------------------------------------------------------------------------------------------ JUnit XML
-def xml_text(value):
+def xml_text(value: Any) -> str:
     text = _XML_ILLEGAL.sub("\ufffd", "" if value is None else str(value))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def xml_attr(value):
+def xml_attr(value: Any) -> str:
     return xml_text(value).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
 
 
-def where(finding):
+def where(finding: Mapping[str, Any]) -> str:
     """Short human location: node, or namespace/kind/name[/container]."""
     resource = finding.get("resource") or {}
     parts = []
@@ -214,7 +214,7 @@ def where(finding):
     return " ".join(parts) if parts else "cluster"
 
 
-def evidence_text(finding, limit=2000):
+def evidence_text(finding: Mapping[str, Any], limit: int = 2000) -> str:
     evidence = finding.get("evidence") or {}
     lines = []
     for key in sorted(evidence):
@@ -234,7 +234,7 @@ class JUnitWriter:
     source (kube-bench and the native audit are separate cases even for the same check and node).
     """
 
-    def __init__(self, handle, model):
+    def __init__(self, handle: IO[str], model: Mapping[str, Any]) -> None:
         self.handle = handle
         per_source = model["summary"]["by_source"].values()
         total = sum(sum(counts.values()) for counts in per_source)
@@ -253,7 +253,7 @@ class JUnitWriter:
         )
         self.cluster = model["cluster"]
 
-    def add(self, finding):
+    def add(self, finding: Mapping[str, Any]) -> None:
         status = finding["status"]
         name = "%s %s" % (finding["id"], where(finding))
         classname = "kubesec.%s.%s" % (self.cluster, finding["source"])
@@ -279,12 +279,12 @@ class JUnitWriter:
             out.append("/>\n")
         self.handle.write("".join(out))
 
-    def close(self):
+    def close(self) -> None:
         self.handle.write("</testsuite>\n</testsuites>\n")
 
 
 # ------------------------------------------------------------------------------------------------ SARIF 2.1.0
-def _sarif_level(finding):
+def _sarif_level(finding: Mapping[str, Any]) -> str:
     status = finding.get("original_status") if finding["status"] == "waived" else finding["status"]
     severity = finding["severity"]
     if status == "fail" and severity in ("critical", "high"):
@@ -294,7 +294,7 @@ def _sarif_level(finding):
     return "warning"
 
 
-def _uri(path):
+def _uri(path: Any) -> str:
     return quote(str(path), safe="/:@-._~!$&'()*+,;=")
 
 
@@ -308,16 +308,16 @@ class SarifWriter:
     written after them (key order does not matter in JSON).
     """
 
-    def __init__(self, handle, model):
+    def __init__(self, handle: IO[str], model: Mapping[str, Any]) -> None:
         self.handle = handle
         self.model = model
-        self.rules = {}
-        self.rule_list = []
+        self.rules: dict[str, int] = {}
+        self.rule_list: list[dict[str, Any]] = []
         self.first = True
         self.count = 0
         handle.write('{"$schema": "%s", "version": "2.1.0", "runs": [{\n"results": [\n' % SARIF_SCHEMA_URI)
 
-    def _rule_index(self, finding):
+    def _rule_index(self, finding: Mapping[str, Any]) -> int:
         rule_id = finding["id"]
         index = self.rules.get(rule_id)
         if index is None:
@@ -343,7 +343,7 @@ class SarifWriter:
             self.rule_list.append(rule)
         return index
 
-    def add(self, finding):
+    def add(self, finding: Mapping[str, Any]) -> None:
         status = finding["status"]
         if status not in ("fail", "warn", "waived"):
             return
@@ -392,7 +392,7 @@ class SarifWriter:
         self.first = False
         self.count += 1
 
-    def close(self):
+    def close(self) -> None:
         driver = {"name": "kubesec", "informationUri": TOOL_URI, "semanticVersion": "0.1.0", "rules": self.rule_list}
         run_tail = {
             "tool": {"driver": driver},

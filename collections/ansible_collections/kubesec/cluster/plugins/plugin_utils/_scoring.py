@@ -25,6 +25,8 @@ opaque number (peer tools are criticised for arbitrary scores):
 
 from __future__ import annotations
 
+from typing import Any, Mapping, cast
+
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import SEVERITIES, SEVERITY_ORDER
 from ansible_collections.kubesec.cluster.plugins.module_utils._sources import BENCHMARK_SOURCES, SOURCE_TABLE, SOURCES_BY_NAME
 
@@ -75,7 +77,7 @@ METHOD = [
 ]
 
 
-def area_of(finding):
+def area_of(finding: Mapping[str, Any]) -> str:
     source = finding["source"]
     if source == "cluster-policy":  # KS-RB-* are RBAC, KS-NET-* / KS-CM-* workloads
         return "rbac" if str(finding["id"]).startswith("KS-RB-") else "workloads"
@@ -94,14 +96,14 @@ def area_of(finding):
 class AreaTally:
     __slots__ = ("counts", "open_by_severity", "weight_pass", "weight_problem", "worst")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.counts = dict((s, 0) for s in ("pass", "fail", "warn", "info", "waived"))
         self.weight_pass = 0
         self.weight_problem = 0
-        self.worst = None
+        self.worst: str | None = None
         self.open_by_severity = dict((s, 0) for s in SEVERITIES)
 
-    def add(self, status, severity):
+    def add(self, status: str, severity: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
         weight = WEIGHTS.get(severity, 1)
         if status == "pass":
@@ -113,7 +115,7 @@ class AreaTally:
                 self.worst = severity
 
 
-def grade(worst):
+def grade(worst: str | None) -> str:
     return GRADE_BY_WORST.get(worst, "B")
 
 
@@ -135,7 +137,7 @@ NOT_COLLECTED = {
 }
 
 
-def _assessment(key, tally, collectors, by_source):
+def _assessment(key: str, tally: AreaTally, collectors: list[dict[str, Any]], by_source: Mapping[str, Mapping[str, int]]) -> tuple[bool, str | None, list[str]]:
     """(assessed, why not, collectors that graded it) for one area.
 
     Graded only from sources that ran and succeeded for it: a collector that failed (or partly failed) and may
@@ -169,7 +171,12 @@ def _assessment(key, tally, collectors, by_source):
     return False, "; ".join(reasons) or NOT_COLLECTED.get(key, "no source collected for it"), ran
 
 
-def area_scores(tallies, collectors, images=None, by_source=None):
+def area_scores(
+    tallies: Mapping[str, AreaTally],
+    collectors: list[dict[str, Any]] | None,
+    images: Mapping[str, Any] | None = None,
+    by_source: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[dict[str, Any]]:
     """One row per area: grade, score (or None), counts and how the score was computed.
 
     ``collectors``: ``_inputs.collector_states`` (what ran, failed, or was off); ``by_source``: status counts per
@@ -184,7 +191,7 @@ def area_scores(tallies, collectors, images=None, by_source=None):
         assessed, why_not, graded_by = _assessment(key, tally, collectors or [], by_source)
         score, basis = None, None
         if not assessed:
-            basis = "not assessed: " + why_not
+            basis = "not assessed: " + cast(str, why_not)  # a str whenever not assessed
         elif kind == "checks":
             denominator = tally.weight_pass + tally.weight_problem
             if tally.counts["pass"] and denominator:
@@ -234,7 +241,7 @@ class GateConfigError(ValueError):
     """A fail_on setting is wrong (names the key); a typo must not turn a gate off silently."""
 
 
-def _bool(value, key):
+def _bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
@@ -253,7 +260,7 @@ class Gates:
     incomplete: true = any area not assessed because a source failed, or a list of areas that must be assessed.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: Mapping[str, Any] | None) -> None:
         config = dict(config or {})
         unknown = sorted(set(config) - set(GATE_KEYS))
         if unknown:
@@ -261,7 +268,7 @@ class Gates:
         self.config = config
         severity = config.get("severity")
         if severity in (None, "", "none"):
-            self.severity = None
+            self.severity: str | None = None
         elif severity in SEVERITY_ORDER:
             self.severity = severity
         else:
@@ -285,16 +292,16 @@ class Gates:
             unknown_areas = [a for a in incomplete if a not in AREA_KEYS]
             if unknown_areas or not incomplete:
                 raise GateConfigError("fail_on.incomplete must be true/false or a list of areas (%s), got %r" % (", ".join(AREA_KEYS), incomplete))
-            self.incomplete = tuple(incomplete)
+            self.incomplete: tuple[str, ...] | bool = tuple(incomplete)
         else:
             self.incomplete = _bool(incomplete, "incomplete")
         self.enabled = bool(
             self.severity or self.cis_fail or self.expired_waivers or self.min_score is not None or self.max_open is not None or self.incomplete
         )
-        self.hits = {}
-        self.not_counted = {}  # (status, severity) -> count: problems the severity gate left out by ``statuses``
+        self.hits: dict[str, dict[str, Any]] = {}
+        self.not_counted: dict[tuple[str, str], int] = {}  # (status, severity) -> count: problems the severity gate left out by ``statuses``
 
-    def _number(self, key, low, high):
+    def _number(self, key: str, low: float, high: float | None) -> float | None:
         value = self.config.get(key)
         if value is None:
             return None
@@ -306,13 +313,13 @@ class Gates:
             raise GateConfigError("fail_on.%s must be between %s and %s, got %r" % (key, low, high or "any", value))
         return number
 
-    def _hit(self, gate, finding):
+    def _hit(self, gate: str, finding: Mapping[str, Any]) -> None:
         entry = self.hits.setdefault(gate, {"gate": gate, "count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < MAX_EXAMPLES:
             entry["examples"].append("%s (%s) %s" % (finding["id"], finding["severity"], _where(finding)))
 
-    def add(self, finding, is_new):
+    def add(self, finding: Mapping[str, Any], is_new: bool) -> None:
         """Called once per finding (after waivers) with whether it is new or regressed since the previous run."""
         if not self.enabled or finding["status"] not in PROBLEM:
             return
@@ -330,7 +337,7 @@ class Gates:
         if self.cis_fail and status == "fail" and finding["source"] in BENCHMARK_SOURCES:
             self._hit("cis_fail%s" % (" (new only)" if self.new_only else ""), finding)
 
-    def result(self, summary, areas, waivers):
+    def result(self, summary: Mapping[str, Any], areas: list[dict[str, Any]], waivers: Mapping[str, Any]) -> dict[str, Any]:
         hits = list(self.hits.values())
         if self.expired_waivers and waivers.get("expired"):
             hits.append(
@@ -366,7 +373,7 @@ class Gates:
         ]
         return {"config": self.config, "enabled": self.enabled, "failed": bool(hits), "hits": hits, "not_counted": not_counted, "note": self.note(not_counted)}
 
-    def note(self, not_counted):
+    def note(self, not_counted: list[dict[str, Any]]) -> str:
         """What the severity gate did not count, and how to count it ("1 critical WARN not counted; ...")."""
         if not not_counted:
             return ""
@@ -375,7 +382,7 @@ class Gates:
         return "%s not counted by severity>=%s; add statuses: [%s] to count them" % (", ".join(parts), self.severity, ", ".join(wanted))
 
 
-def _where(finding):
+def _where(finding: Mapping[str, Any]) -> str:
     resource = finding.get("resource") or {}
     if finding.get("node") and resource.get("kind") in (None, "Node"):
         return "on " + str(finding["node"])
@@ -383,7 +390,7 @@ def _where(finding):
     return ("in " + "/".join(str(b) for b in bits)) if bits else ""
 
 
-def gate_summary(cluster, gates):
+def gate_summary(cluster: str, gates: Mapping[str, Any]) -> str:
     """One readable paragraph per gate hit (the report play's failure message)."""
     lines = ["Report gate(s) hit for cluster %s:" % cluster]
     for hit in gates.get("hits", []):
@@ -393,7 +400,7 @@ def gate_summary(cluster, gates):
     return "\n".join(lines)
 
 
-def gate_line(gates):
+def gate_line(gates: Mapping[str, Any]) -> str:
     """The one-line gate state for the console and the summary ("passed (1 critical WARN not counted; ...)")."""
     if not gates.get("enabled"):
         return "none configured"
