@@ -104,6 +104,14 @@ def test_trivy_cli_config_only_scan_does_not_grade_vulnerabilities():
     assert areas["vulnerabilities"]["assessed"] is True
 
 
+def test_per_input_with_assessed_null_reads_its_scanners():
+    # a per-input entry {"assessed": null, "scanners": [...]} crashed the report (TypeError: set | None)
+    sources = with_source("trivy_cli", enabled=True, status="ok", findings=1,
+                          per_input=[{"input": "trivy image ...", "assessed": None, "scanners": ["vuln"]}])
+    areas, _model = areas_of(sources, [f("CVE-2024-0001", "trivy-vulnerability", severity="high")])
+    assert areas["vulnerabilities"]["assessed"] is True and "trivy_cli" in areas["vulnerabilities"]["graded_by"]
+
+
 def test_exposed_secrets_alone_do_not_grade_vulnerabilities():
     sources = with_source("trivy_operator", enabled=False, status="disabled")
     areas, _model = areas_of(sources, [f("aws-access-key-id", "trivy-exposed-secret", severity="critical")])

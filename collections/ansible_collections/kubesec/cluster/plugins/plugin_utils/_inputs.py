@@ -201,10 +201,10 @@ def collector_states(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
             areas, unknown = _assessed_areas(entry.get("assessed", entry.get("scanners")), "%s.assessed" % name)
             for index, item in enumerate(entry.get("per_input") or []):
                 if isinstance(item, dict) and (item.get("assessed") is not None or item.get("scanners") is not None):
-                    more, bad = _assessed_areas(item.get("assessed", item.get("scanners")), "%s.per_input[%d].assessed" % (name, index))
-                    # KNOWN BUG left for the report owner (types helper: annotations only): {assessed: null, scanners: [...]}
-                    # gives more=None and a TypeError here
-                    areas = (areas or set()) | more  # type: ignore[operator]
+                    # an explicit "assessed": null falls back to "scanners" (the condition above let it in for them)
+                    said = item.get("assessed") if item.get("assessed") is not None else item.get("scanners")
+                    more, bad = _assessed_areas(said, "%s.per_input[%d].assessed" % (name, index))
+                    areas = (areas or set()) | (more or set())
                     unknown += bad
             state["areas"] = sorted(areas) if areas is not None else list(default)
             state["said"] = areas is not None
