@@ -72,20 +72,8 @@ class Context:
         return pr.excluded(self.exclude, namespace)
 
 
-def _group(api_version: Any) -> Optional[str]:
-    if not isinstance(api_version, str):
-        return None
-    return api_version.rpartition("/")[0] if "/" in api_version else ""
-
-
-def _meta(obj: Dict[str, Any]) -> Tuple[str, Optional[str]]:
-    meta = as_dict(obj.get("metadata"))
-    name, namespace = meta.get("name"), meta.get("namespace")
-    return (str(name) if name is not None else "", namespace if isinstance(namespace, str) and namespace else None)
-
-
-def _label(kind: Any, namespace: Optional[str], name: Any) -> str:
-    return "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
+# the object helpers of the cluster policy rules: one reading of apiVersion / metadata for both modules
+_group, _meta, _label = pr._group, pr._meta, pr._label
 
 
 def _listed(items: List[str]) -> Dict[str, Any]:

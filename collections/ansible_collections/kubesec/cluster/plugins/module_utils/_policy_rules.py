@@ -391,7 +391,7 @@ def _meta(obj: Dict[str, Any]) -> Tuple[str, Optional[str]]:
     return (str(name) if name is not None else "", namespace if isinstance(namespace, str) and namespace else None)
 
 
-def _label(kind: str, namespace: Optional[str], name: str) -> str:
+def _label(kind: Any, namespace: Optional[str], name: Any) -> str:
     return "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
 
 
