@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
-class VersionError(ValueError):
+
+class VersionError(KubesecError, ValueError):
     """A version string that the packaging rules do not allow (names the version)."""
 
 
