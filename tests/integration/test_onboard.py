@@ -119,7 +119,8 @@ KUBEADM = ("kubeadm_manifests", "kubeadm_dropin", "kubeadm_kubelet_conf")
         (
             {},
             _api("v1.32.3-eks-4096722", labels={"eks.amazonaws.com/nodegroup": "ng-1"}, provider_id="aws:///eu-west-1a/i-1"),
-            {"distribution": "eks", "managed": True, "profile": "eks-1.8.0", "catalogue": "cis-1.12"},
+            # a managed node pool is audited against its provider's node catalogue (issue 18)
+            {"distribution": "eks", "managed": True, "profile": "eks-1.8.0", "catalogue": "eks-cis-1.8.0"},
         ),
         ({}, _api("v1.33.2-gke.1111000"), {"distribution": "gke", "managed": True, "profile": "gke-1.9.0"}),
         ({}, _api("v1.31.5", labels={"kubernetes.azure.com/cluster": "MC_rg"}), {"distribution": "aks", "profile": "aks-1.8"}),
