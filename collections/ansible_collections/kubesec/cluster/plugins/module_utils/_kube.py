@@ -273,26 +273,39 @@ def _raise_for_status(api_client: Any, method: str, path: str, status: int, reas
     raise KubeApiError("%s%s" % (head, detail), status, status_reason or reason, path, body)
 
 
-def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] = None, timeout: Optional[float] = None) -> Any:
-    """GET path with query pairs through the client's transport; returns the decoded JSON body."""
+def _request(
+    api_client: Any,
+    path: str,
+    query: Optional[List[Tuple[str, Any]]] = None,
+    timeout: Optional[float] = None,
+    method: str = "GET",
+    body: Optional[Dict[str, Any]] = None,
+    content_type: Optional[str] = None,
+) -> Any:
+    """One API call (GET by default; PATCH with a body) through the client's transport; returns the decoded JSON
+    body. Non-2xx answers raise the KubeApiError subclass of their status, transport errors a KubeApiError."""
     timeout = timeout or getattr(api_client, "kubesec_timeout", None) or DEFAULT_TIMEOUT
     query = [(key, value) for key, value in (query or []) if value is not None]
     headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    extra = {} if body is None else {"body": body}
     try:
         if hasattr(api_client, "param_serialize"):
-            # kubernetes >= 33 (openapi-generator 7): serialize, then send; non-2xx is returned, not raised.
-            method, url, header_params, body, post_params = api_client.param_serialize(
-                "GET", path, query_params=query, header_params=headers, auth_settings=["BearerToken"]
+            # kubernetes >= 33 (openapi-generator 7): serialize, then send; non-2xx is returned, not raised. The
+            # client's REST layer JSON-encodes a body itself, by the json Content-Type.
+            verb, url, header_params, payload, post_params = api_client.param_serialize(
+                method, path, query_params=query, header_params=headers, auth_settings=["BearerToken"], **extra
             )
-            response = api_client.call_api(method, url, header_params=header_params, body=body, post_params=post_params, _request_timeout=timeout)
+            response = api_client.call_api(verb, url, header_params=header_params, body=payload, post_params=post_params, _request_timeout=timeout)
             data = response.read() if hasattr(response, "read") else response.data
             if not 200 <= response.status <= 299:
-                _raise_for_status(api_client, "GET", path, response.status, response.reason, data)
+                _raise_for_status(api_client, method, path, response.status, response.reason, data)
         else:
             # older generated clients: call_api(path, method, ...) raises ApiException on non-2xx.
             response = api_client.call_api(
                 path,
-                "GET",
+                method,
                 path_params={},
                 query_params=query,
                 header_params=headers,
@@ -300,6 +313,7 @@ def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] 
                 _preload_content=False,
                 _return_http_data_only=True,
                 _request_timeout=timeout,
+                **extra,
             )
             data = response.data
     except KubeApiError:
@@ -307,16 +321,18 @@ def _request(api_client: Any, path: str, query: Optional[List[Tuple[str, Any]]] 
     except Exception as exc:  # ApiException, urllib3 errors, OSError
         status = getattr(exc, "status", None) if ApiException is not None and isinstance(exc, ApiException) else None
         if status:
-            _raise_for_status(api_client, "GET", path, status, getattr(exc, "reason", None), getattr(exc, "body", None))
+            _raise_for_status(api_client, method, path, status, getattr(exc, "reason", None), getattr(exc, "body", None))
         if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
-            raise KubeApiError("cannot reach the Kubernetes API at %s (GET %s): %s" % (_server(api_client), path, exc), None, None, path) from exc
+            raise KubeApiError("cannot reach the Kubernetes API at %s (%s %s): %s" % (_server(api_client), method, path, exc), None, None, path) from exc
         raise
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise KubeApiError("Kubernetes API %s: GET %s returned a body that is not JSON: %s" % (_server(api_client), path, exc), 200, None, path, data) from exc
+        raise KubeApiError(
+            "Kubernetes API %s: %s %s returned a body that is not JSON: %s" % (_server(api_client), method, path, exc), 200, None, path, data
+        ) from exc
 
 
 def _fill_type(items: List[Any], api_version: Optional[str], list_kind: Optional[str]) -> List[Any]:
@@ -408,46 +424,5 @@ def patch_object(
     if not name or not isinstance(patch, dict):
         raise ValueError("patch_object needs a name and a patch mapping")
     path = resource_path(api_version, plural, namespace=namespace, name=name)
-    timeout = timeout or getattr(api_client, "kubesec_timeout", None) or DEFAULT_TIMEOUT
     query = [("dryRun", "All")] if dry_run else []
-    headers = {"Accept": "application/json", "Content-Type": "application/merge-patch+json"}
-    try:
-        if hasattr(api_client, "param_serialize"):
-            # the client's REST layer JSON-encodes the (serialized) body itself, by the json Content-Type
-            method, url, header_params, body, post_params = api_client.param_serialize(
-                "PATCH", path, query_params=query, header_params=headers, body=patch, auth_settings=["BearerToken"]
-            )
-            response = api_client.call_api(method, url, header_params=header_params, body=body, post_params=post_params, _request_timeout=timeout)
-            data = response.read() if hasattr(response, "read") else response.data
-            if not 200 <= response.status <= 299:
-                _raise_for_status(api_client, "PATCH", path, response.status, response.reason, data)
-        else:
-            response = api_client.call_api(
-                path,
-                "PATCH",
-                path_params={},
-                query_params=query,
-                header_params=headers,
-                body=patch,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=timeout,
-            )
-            data = response.data
-    except KubeApiError:
-        raise
-    except Exception as exc:  # ApiException, urllib3 errors, OSError
-        if ApiException is not None and isinstance(exc, ApiException) and exc.status:
-            _raise_for_status(api_client, "PATCH", path, exc.status, exc.reason, exc.body)
-        if isinstance(exc, (_Urllib3Error, OSError)) or (ApiException is not None and isinstance(exc, ApiException)):
-            raise KubeApiError("cannot reach the Kubernetes API at %s (PATCH %s): %s" % (_server(api_client), path, exc), None, None, path) from exc
-        raise
-    try:
-        if isinstance(data, bytes):
-            data = data.decode("utf-8")
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KubeApiError(
-            "Kubernetes API %s: PATCH %s returned a body that is not JSON: %s" % (_server(api_client), path, exc), 200, None, path, data
-        ) from exc
+    return _request(api_client, path, query, timeout, method="PATCH", body=patch, content_type="application/merge-patch+json")
