@@ -108,6 +108,14 @@ def test_aks_flags_from_etc_default_kubelet_and_azure_json(tmp_path):
     assert {cid: f["status"] for cid, f in got.items() if f["status"] != "pass"} == {"3.1.3": "fail", "3.2.4": "fail", "3.2.7": "fail"}
 
 
+def test_aks_flag_evidence_names_the_environment_file_that_sets_it(tmp_path):
+    """AKS's kubelet flags are all in KUBELET_FLAGS of /etc/default/kubelet: the evidence names that file (and the
+    variable), not the last unit drop-in; a flag written in the unit's ExecStart names the unit file."""
+    got, _ = audit(tree(tmp_path, "aks"), "aks")
+    assert got["3.2.4"]["evidence"]["source"] == "flag --read-only-port (/etc/default/kubelet ($KUBELET_FLAGS))"
+    assert got["3.2.7"]["evidence"]["source"] == "flag --event-qps (/etc/default/kubelet ($KUBELET_FLAGS))"
+
+
 def module_params(root, **extra):
     params = {
         "root": str(root),

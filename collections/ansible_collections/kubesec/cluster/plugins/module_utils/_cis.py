@@ -145,6 +145,8 @@ class Component(object):
         self.files = files or []
         self.running_from = running_from
         self.unit_settings = unit_settings or {}
+        # {--flag: the file it came from} where that is not flags_source (a unit's $VAR from an EnvironmentFile).
+        self.flag_origins: dict[str, str] = {}
 
     @property
     def present(self) -> bool:
@@ -460,7 +462,7 @@ def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict
         config_path = config_path if argv_info["argv"] else None
     if dropin_flag and flags.get(dropin_flag) and not config_error:
         config, layers, config_error = _merge_dropins(root, config, layers, flags[dropin_flag], spec.get("config_kind"))
-    return Component(
+    component = Component(
         name,
         flags=flags,
         flags_source=argv_info["files"][-1] if argv_info["argv"] else None,
@@ -472,6 +474,8 @@ def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict
         unit_files=unit_files,
         config_layers=layers,
     )
+    component.flag_origins = dict(argv_info.get("flag_origins") or {})
+    return component
 
 
 def _flags_only_component(
@@ -501,7 +505,7 @@ def _flags_only_component(
     config_error: Optional[str] = None
     if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]):
         config, layers, config_error = _merge_dropins(root, None, [], flags[spec["dropin_flag"]], spec.get("config_kind"))
-    return Component(
+    component = Component(
         name,
         flags=flags,
         flags_source=argv_info["files"][-1],
@@ -514,6 +518,8 @@ def _flags_only_component(
         config_layers=layers,
         no_config=reason,
     )
+    component.flag_origins = dict(argv_info.get("flag_origins") or {})
+    return component
 
 
 def resolve_path(root: str, paths: dict[str, Any], key: Any, components: dict[str, Component]) -> Optional[str]:
@@ -895,7 +901,7 @@ def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Out
     where, note = None, None
     if value is not MISSING:
         if test.get("flag") in component.flags:
-            where = "flag %s (%s)" % (test["flag"], component.flags_source)
+            where = "flag %s (%s)" % (test["flag"], component.flag_origins.get(test["flag"]) or component.flags_source)
             evidence["flag"] = test["flag"]
         else:
             where = "env %s (%s)" % (test["env"], component.flags_source)

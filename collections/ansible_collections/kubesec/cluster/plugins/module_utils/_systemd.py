@@ -118,7 +118,9 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
     argv None when not found (environment: what Environment= / EnvironmentFile= give the process)."""
     files = unit_files(root, unit)
     exec_start = None
+    exec_file = None
     env: Dict[str, str] = {}
+    env_origin: Dict[str, str] = {}  # variable -> the file that set it last (evidence names it)
     env_files: List[str] = []
     service: Dict[str, str] = {}
     for node_path, text in files:
@@ -128,8 +130,11 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
             service[key] = value  # the last assignment wins (enough for the single-valued settings we read)
             if key == "ExecStart":
                 exec_start = value or None  # an empty ExecStart= resets the list
+                exec_file = node_path
             elif key == "Environment":
-                env.update(_parse_environment_assignments(value))
+                assigned = _parse_environment_assignments(value)
+                env.update(assigned)
+                env_origin.update(dict.fromkeys(assigned, node_path))
             elif key == "EnvironmentFile":
                 optional = value.startswith("-")
                 path = value.lstrip("-")
@@ -137,14 +142,16 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
                 if os.path.isfile(real):
                     try:
                         with open(real, "r") as handle:
-                            env.update(parse_env_file(handle.read()))
+                            assigned = parse_env_file(handle.read())
+                        env.update(assigned)
+                        env_origin.update(dict.fromkeys(assigned, path))
                     except (IOError, OSError) as exc:
                         raise UnitError("cannot read EnvironmentFile %s (from %s): %s" % (path, node_path, exc)) from exc
                     env_files.append(path)
                 elif not optional:
                     raise UnitError("EnvironmentFile %s named in %s does not exist" % (path, node_path))
     if exec_start is None:
-        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env}
+        return {"argv": None, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env, "flag_origins": {}}
     command = exec_start.lstrip("@-:+!")
 
     def expand(match: Match[str]) -> str:
@@ -156,7 +163,35 @@ def effective_command(root: Optional[str], unit: str) -> Dict[str, Any]:
         argv = shlex.split(expanded)
     except ValueError as exc:
         raise UnitError("cannot split ExecStart of %s: %s" % (unit, exc)) from exc
-    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env}
+    origins = _flag_origins(command, env, env_origin, exec_file or (files[-1][0] if files else unit))
+    return {"argv": argv, "files": [f[0] for f in files], "env_files": env_files, "service": service, "environment": env, "flag_origins": origins}
+
+
+def _flag_origins(command: str, env: Dict[str, str], env_origin: Dict[str, str], exec_file: str) -> Dict[str, str]:
+    """{--flag: the file it comes from}: a flag written in ExecStart= comes from the unit file that set it; one
+    that a whole-word $VAR / ${VAR} expands to comes from the file that set the variable (on AKS every kubelet
+    flag is in KUBELET_FLAGS of /etc/default/kubelet, not in the unit). The last occurrence wins, as for the
+    flags; a word that only partly is a variable counts as the unit's."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return {}
+    origins: Dict[str, str] = {}
+    for word in words[1:]:
+        whole = _VAR.fullmatch(word)
+        if whole:
+            name = whole.group(1) or whole.group(2)
+            try:
+                expanded = shlex.split(env.get(name, ""))
+            except ValueError:
+                continue
+            origin = env_origin.get(name, exec_file)
+            for part in expanded:
+                if part.startswith("--"):
+                    origins[part.split("=", 1)[0]] = "%s ($%s)" % (origin, name)
+        elif word.startswith("-") and word not in ("-", "--"):
+            origins["--" + word.lstrip("-").split("=", 1)[0]] = exec_file
+    return origins
 
 
 def parse_flags(argv: Optional[Sequence[str]], boolean_flags: Iterable[str] = ()) -> Dict[str, str]:
