@@ -326,11 +326,14 @@ def kubelet_flags(root: str = "/") -> tuple[list[str], list[str]]:
             for name in os.listdir(host_dir):
                 if name.endswith(".conf"):
                     files[name] = os.path.join(host_dir, name)
+    # The unit file itself first (a managed node image's kubelet.service carries the ExecStart; kubeadm's is in a
+    # drop-in), the first one found in systemd's search order.
+    main = next((_under(root, d + "/kubelet.service") for d in UNIT_DIRS if os.path.isfile(_under(root, d + "/kubelet.service"))), None)
     env: dict[str, str] = {}
     exec_start = ""
     problems = []
-    for name in sorted(files):
-        with open(files[name], encoding="utf-8") as handle:
+    for name in ([""] if main else []) + sorted(files):
+        with open(files[name] if name else main, encoding="utf-8") as handle:
             lines = list(_systemd_lines(handle.read()))
         for line in lines:
             key, _, value = line.partition("=")
@@ -369,7 +372,8 @@ def kubelet_flags(root: str = "/") -> tuple[list[str], list[str]]:
     return argv, problems
 
 
-def kubelet_config_path(root: str = "/") -> tuple[str, list[str]]:
+def kubelet_config_path(root: str = "/") -> tuple[str | None, list[str]]:
+    """The --config file the kubelet reads (None: started without one, e.g. an AKS node: flags only)."""
     argv, problems = kubelet_flags(root)
     config = None
     for index, arg in enumerate(argv):
@@ -377,7 +381,7 @@ def kubelet_config_path(root: str = "/") -> tuple[str, list[str]]:
             config = arg.split("=", 1)[1]
         elif arg == "--config" and index + 1 < len(argv):
             config = argv[index + 1]
-    return config or DEFAULT_KUBELET_CONFIG, problems
+    return (config if argv else DEFAULT_KUBELET_CONFIG), problems
 
 
 # ---------------------------------------------------------------- k3s / RKE2: the kubelet inside the process
@@ -764,7 +768,8 @@ class KubeletDouble:
             config_path, problems = check_rancher_kubelet()
         else:
             config_path, problems = kubelet_config_path()
-            problems = problems + check_kubelet_config(config_path)
+            if config_path:
+                problems = problems + check_kubelet_config(config_path)
         with self.lock:
             self.generation += 1
             self.started_at = time.time()

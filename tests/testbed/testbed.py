@@ -522,8 +522,10 @@ class TestBed:
             raise TestBedError(f"--workers 0..{MAX_WORKERS} and --control-planes 0..{MAX_CONTROL_PLANES}")
         if workers + control_planes == 0:
             raise TestBedError("a cluster needs at least one node")
+        counts = {"worker": workers, "control-plane": control_planes}
         for role in ROLES:
-            nodetree.resolve(f"{role}:{profile}")  # raises TreeError naming the profiles
+            if counts.get(role, 1):  # a managed pool's profile exists for workers only
+                nodetree.resolve(f"{role}:{profile}")  # raises TreeError naming the profiles
 
     def _register_user(self):
         with host_registry() as registry:

@@ -146,6 +146,9 @@ def test_cis_node_audit_picks_the_provider_catalogue_by_itself(tmp_path):
     # a kubeadm node on Azure VMs carries the Azure cloud provider's azure.json too: still kubeadm
     (kubeadm / "etc/kubernetes/azure.json").write_text("{}")
     assert cis_node_audit.choose_catalogue(module_params(kubeadm))[1] == "kubeadm"
+    # an empty /etc/eks directory (a mount point, a leftover) is not an EKS node image: a GKE node stays GKE
+    (tmp_path / "gke/etc/eks").mkdir(parents=True)
+    assert _managed.detect(str(tmp_path / "gke")) == "gke"
     # files of two providers: not guessed
     (tmp_path / "eks/home/kubernetes").mkdir(parents=True)
     (tmp_path / "eks/home/kubernetes/kubelet-config.yaml").write_text("")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-# provider -> files below the node root any of which marks a node of that provider's node pools
+# provider -> files below the node root any of which marks a node of that provider's node pools. Regular files
+# only: an empty directory (a mount point, a leftover) says nothing about the node image.
 MARKERS = {
-    "eks": ("/etc/eks", "/etc/kubernetes/kubelet/kubelet-config.json", "/etc/kubernetes/kubelet/config.json"),
+    "eks": ("/etc/eks/bootstrap.sh", "/etc/eks/kubelet/environment", "/etc/kubernetes/kubelet/kubelet-config.json", "/etc/kubernetes/kubelet/config.json"),
     "gke": ("/home/kubernetes/kubelet-config.yaml", "/home/kubernetes/kubelet-config.yml"),
     "aks": ("/etc/kubernetes/azure.json",),
 }
@@ -37,5 +38,5 @@ def detect(root: str) -> Optional[str]:
     """'eks', 'gke' or 'aks' when the files of exactly one provider, and none of kubeadm's, are below root."""
     if any(_exists(root, path) for path in KUBEADM_MARKERS):
         return None
-    found = [dist for dist, paths in MARKERS.items() if any(_exists(root, path) for path in paths)]
+    found = [dist for dist, paths in MARKERS.items() if any(os.path.isfile(os.path.join(root, path.lstrip("/"))) for path in paths)]
     return found[0] if len(found) == 1 else None
