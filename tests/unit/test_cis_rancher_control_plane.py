@@ -154,7 +154,8 @@ def test_k3s_hardened_embedded_etcd_from_its_config_file(tmp_path, no_journal):
     assert got["1.2.9"]["status"] == "pass" and "config.yaml" in got["1.2.9"]["evidence"]["source"]
     # etcd's config says client-cert-auth: false -> 2.2 fails, naming the file
     config = root / "var/lib/rancher/k3s/server/db/etcd/config"
-    config.write_text(config.read_text().replace("client-cert-auth: true\n  key-file: /var/lib/rancher/k3s/server/tls/etcd/server-client.key", "client-cert-auth: false\n  key-file: /var/lib/rancher/k3s/server/tls/etcd/server-client.key"))
+    client_key = "\n  key-file: /var/lib/rancher/k3s/server/tls/etcd/server-client.key"
+    config.write_text(config.read_text().replace("client-cert-auth: true" + client_key, "client-cert-auth: false" + client_key))
     got, _ = audit(root)
     assert got["2.2"]["status"] == "fail" and got["2.5"]["status"] == "pass"
 

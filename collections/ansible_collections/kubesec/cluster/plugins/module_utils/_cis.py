@@ -444,7 +444,7 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
         if flags.get(flag) == "":
             flags[flag] = "true"
     source = "%s (%s%s)" % (unit, "built-in flags, " if spec.get("builtin_flags") else "", ", ".join(effective["files"] + [argv_info["files"][-1]]))
-    if process.get("running_line"):
+    if process.get("running_line") and unit:
         running, where = _running_flags(root, name, spec, unit, effective["args"])
         if running is not None:
             configured = sorted(_rancher.component_flags(effective["args"], name))
@@ -496,8 +496,8 @@ def load_etcd_config_component(root: str, name: str, spec: dict[str, Any], paths
                 if args and process.get("disabled_by") and _rancher.option_value(args, process["disabled_by"]) in ("true", "1"):
                     reason = "%s is set: this server runs no etcd" % process["disabled_by"]
                 elif args:
-                    kind, why = _rancher_cp.datastore(root, process["distribution"], lambda option: _rancher.option_value(args, option))
-                    reason = "%s, so no embedded etcd runs here (%s)" % (why, path + " absent")
+                    _kind, why = _rancher_cp.datastore(root, process["distribution"], lambda option: _rancher.option_value(args, option))
+                    reason = "%s, so no embedded etcd runs here (%s absent)" % (why, path)
             except (_systemd.UnitError, _rancher.RancherConfigError):
                 pass
         component.missing_reason = reason
@@ -525,7 +525,7 @@ def _apply_config_file_flag(root: str, component: Component, spec: dict[str, Any
     component.flags = flags
     component.env = {}  # etcd ignores ETCD_* variables when it has a config file
     component.flags_source = "%s (%s=%s), from %s" % (path, flag, in_pod, component.flags_source)
-    component.files = component.files + [path]
+    component.files = [*component.files, path]
     return component
 
 
