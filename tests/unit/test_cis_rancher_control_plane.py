@@ -284,3 +284,13 @@ def test_rke2_disable_etcd_server_reports_one_info(tmp_path):
     (root / "var/lib/rancher/rke2/agent/pod-manifests/etcd.yaml").unlink()
     got, _ = audit(root, RKE2)
     assert got["etcd"]["status"] == "info" and not [cid for cid in got if cid.startswith("2.")]
+
+
+def test_server_unit_that_never_started_as_server_gets_node_section_only(tmp_path, no_journal):
+    # install.sh's k3s.service runs `k3s server`, but without /var/lib/rancher/k3s/server it never started as one
+    # (the worker-role test trees): no control-plane finding, the reason in skipped_targets
+    root = tmp_path / "k1"
+    materialize(root, "rancher:k3s-default", node="k1")
+    got, context = audit(root)
+    assert {f["source"] for f in got.values()} == {"cis-node"}
+    assert "/var/lib/rancher/k3s/server does not exist" in context["skipped_targets"]["master"]

@@ -429,6 +429,14 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
             component = Component(name, kind="process", found=False)
             component.missing_reason = "%s runs `%s %s`, not a server" % (unit, process["distribution"], effective["subcommand"] or "")
             return component
+        if process.get("server_only") and process.get("server_dir") and not os.path.isdir(node_path(root, process["server_dir"])):
+            component = Component(name, kind="process", found=False)
+            component.missing_reason = "%s runs `%s server` but %s does not exist: the server has never started" % (
+                unit,
+                process["distribution"],
+                process["server_dir"],
+            )
+            return component
         if process.get("server_only"):
             flags, absent, _why = _server_flags(root, name, spec, effective["args"])
             if absent:
