@@ -222,9 +222,17 @@ def test_restart_pending_when_config_and_running_line_differ(tmp_path, fake_jour
     finding = got["1.2.17"]
     assert finding["status"] == "pass" and str(finding["evidence"]["actual"]) == "30"  # what runs
     pending = finding["evidence"]["restart_pending"]
-    assert "--audit-log-maxage=90" in pending and "--audit-log-maxage=30" in pending and "restart pending" in pending
+    assert pending == (
+        "/etc/rancher/k3s/config.yaml.d/50-retention.yaml sets --audit-log-maxage=90, the running process has "
+        "--audit-log-maxage=30 (journal of k3s.service, 2026-05-26T22:08:48Z): restart pending"
+    )
     assert finding["evidence"]["note"] == pending
     assert "restart_pending" not in got["1.2.18"]["evidence"]  # same value in both: nothing pending
+    # the unit's command line wins over every file, and is named
+    unit = root / "etc/systemd/system/k3s.service"
+    unit.write_text(unit.read_text().replace("    server \\\n", "    server --kube-apiserver-arg=audit-log-maxbackup=5 \\\n"))
+    got, _ = audit(root)
+    assert got["1.2.18"]["evidence"]["restart_pending"].startswith("the command line of k3s.service sets --audit-log-maxbackup=5")
 
 
 def test_openrc_log_file_when_no_journal(tmp_path, no_journal):

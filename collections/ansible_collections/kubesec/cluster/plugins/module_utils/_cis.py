@@ -455,8 +455,9 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
     if process.get("running_line") and unit:
         running, where = _running_flags(root, name, spec, unit, effective["args"])
         if running is not None:
-            configured = sorted(_rancher.component_flags(effective["args"], name))
-            pending = _rancher_cp.pending_restart(flags, running["flags"], configured, where or "")
+            setters = _rancher_cp.flag_setters(root, effective["files"], argv_info["argv"], unit, name)
+            when = "%s, %s" % (where, running.get("time") or "unknown time")
+            pending = _rancher_cp.pending_restart(flags, running["flags"], setters, when)
             flags = dict(running["flags"])
             source = "the running process: its `Running %s` line of %s in the %s" % (name, running.get("time") or "unknown time", where)
         else:

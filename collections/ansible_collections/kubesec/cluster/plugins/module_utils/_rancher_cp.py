@@ -24,7 +24,7 @@ import re
 import subprocess
 from typing import Any, Callable, Optional
 
-from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _safeyaml
+from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _rancher, _safeyaml
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 JOURNAL_LINES = 20000  # newest journal entries of the unit searched for the start lines
@@ -267,15 +267,31 @@ def _true(value: Optional[str]) -> bool:
     return str(value).strip().lower() in ("true", "1", "t", "yes")
 
 
-def pending_restart(model: dict[str, str], running: dict[str, str], configured: list[str], where: str) -> dict[str, str]:
-    """{flag: note} for each flag the config files set (`configured`) whose value differs from the running one."""
+def flag_setters(root: str, files: list[str], argv: list[str], unit: str, component: str) -> dict[str, str]:
+    """{--flag: where it is set last} for the component's `<component>-arg` items: the config file or drop-in
+    (in k3s's reading order), or the unit's command line, which comes last and wins."""
+    setters: dict[str, str] = {}
+    for path in files:
+        values, _sources = _rancher.merge_config(root, [path])
+        for flag in _rancher.component_flags(_rancher.config_args(values), component):
+            setters[flag] = path
+    split = next((i + 1 for i, arg in enumerate(argv) if arg in _rancher.SUBCOMMANDS), len(argv))
+    for flag in _rancher.component_flags(argv[split:], component):
+        setters[flag] = "the command line of %s" % unit
+    return setters
+
+
+def pending_restart(model: dict[str, str], running: dict[str, str], setters: dict[str, str], where: str) -> dict[str, str]:
+    """{flag: note} for each flag the config files or command line set (`setters`: flag -> file) whose value
+    differs from the running process's."""
     notes: dict[str, str] = {}
-    for flag in configured:
+    for flag in sorted(setters):
         want, have = model.get(flag), running.get(flag)
         if want != have:
-            notes[flag] = "the config files set %s=%s, the running process has %s (%s): restart pending" % (
+            notes[flag] = "%s sets %s=%s, the running process has %s (%s): restart pending" % (
+                setters[flag],
                 flag,
-                want if want is not None else "(removed)",
+                want,
                 "%s=%s" % (flag, have) if have is not None else "no %s" % flag,
                 where,
             )
