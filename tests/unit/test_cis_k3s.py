@@ -68,8 +68,11 @@ def test_k3s_bad_config_file_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("cid", ["1.2.1", "2.1", "3.2.1"])
-def test_k3s_catalogue_leaves_control_plane_sections_out(cid):
-    assert cid not in {str(c["id"]) for c in K3S["checks"]}
+def test_k3s_catalogue_keeps_control_plane_sections_for_servers(cid):
+    # issue 18's last part: sections 1-3 are evaluated on a k3s server (tests/unit/test_cis_rancher_control_plane.py);
+    # target_components keeps them off agents, as on kubeadm
+    assert cid in {str(c["id"]) for c in K3S["checks"]}
+    assert set(K3S["target_components"]) == {"master", "controlplane", "etcd"}
 
 
 def module_params(root, **extra):

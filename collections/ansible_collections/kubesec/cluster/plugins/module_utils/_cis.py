@@ -41,7 +41,7 @@ from typing import Any, Iterable, Optional
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 from ansible_collections.kubesec.cluster.plugins.module_utils._finding import make_finding, apply_waiver, count_statuses
 from ansible_collections.kubesec.cluster.plugins.module_utils import _nodepath, _parsing, _rancher, _safeyaml, _systemd
-from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod
+from ansible_collections.kubesec.cluster.plugins.module_utils import _static_pod, _rancher_cp
 
 from ansible_collections.kubesec.cluster.plugins.module_utils._safeyaml import HAS_YAML
 
@@ -147,6 +147,8 @@ class Component(object):
         self.unit_settings = unit_settings or {}
         # {--flag: the file it came from} where that is not flags_source (a unit's $VAR from an EnvironmentFile).
         self.flag_origins: dict[str, str] = {}
+        # {flag: why the running value differs from the config files} (a k3s restart pending)
+        self.pending: dict[str, str] = {}
 
     @property
     def present(self) -> bool:
@@ -358,10 +360,54 @@ def load_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, 
     return component
 
 
+def _server_flags(root: str, name: str, spec: dict[str, Any], args: list[str]) -> tuple[dict[str, str], Optional[str], str]:
+    """The model of an embedded control-plane component's flags, as k3s builds them (pkg/daemons/control): the
+    built-in flags, those of the datastore in use and of the server options set, then the `<component>-arg`
+    items (which win) -> (flags, why it does not run or None, datastore note)."""
+    process = spec["process"]
+
+    def option(option_name: str) -> Optional[str]:
+        return _rancher.option_value(args, option_name)
+
+    if process.get("disabled_by") and str(option(process["disabled_by"])).lower() in ("true", "1"):
+        return {}, "%s is set: this server does not run the %s" % (process["disabled_by"], name), ""
+    kind, why = _rancher_cp.datastore(root, process["distribution"], option)
+    flags = dict(spec.get("builtin_flags") or {})
+    flags.update((spec.get("datastore_flags") or {}).get(kind) or {})
+    if kind == "external":
+        for option_name, flag in (("datastore-endpoint", "--etcd-servers"), ("datastore-cafile", "--etcd-cafile"),
+                                  ("datastore-certfile", "--etcd-certfile"), ("datastore-keyfile", "--etcd-keyfile")):
+            if option(option_name) and (flag != "--etcd-servers" or str(option(option_name)).startswith(("http://", "https://"))):
+                flags[flag] = str(option(option_name))
+    for rule in spec.get("option_flags") or ():
+        value = option(rule["option"])
+        if value is not None and str(value).lower() not in ("false", "0", ""):
+            flags.update(rule["flags"])
+    flags.update(_rancher.component_flags(args, name))
+    return flags, None, why
+
+
+def _running_flags(root: str, name: str, spec: dict[str, Any], unit: str, args: list[str]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """The component's flags from the process's own last `Running <name> ...` line: the unit's journal, else the
+    `log:` option's file, else /var/log/<distribution>.log (OpenRC)."""
+    found, where = _rancher_cp.journal_running(root, unit, [name])
+    if not found:
+        for path in [_rancher.option_value(args, "log"), "/var/log/%s.log" % spec["process"]["distribution"]]:
+            if path:
+                found, where = _rancher_cp.file_running(root, path, [name])
+                if found:
+                    break
+    return (found[name], where) if found else (None, None)
+
+
 def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Component:
     """A component embedded in the k3s / rke2 process: its flags are the process's built-in ones (catalogue
     data, from the distribution's source) overlaid by the `<component>-arg` items of its config file, the
-    config file's .d drop-ins and its command line (_rancher); --config / --config-dir as for a kubelet unit."""
+    config file's .d drop-ins and its command line (_rancher); --config / --config-dir as for a kubelet unit.
+
+    A control-plane component (`process.server_only`) exists only on a server and unless a disable-* option
+    removes it; when the process logged its own start line (`process.running_line`), those flags are used
+    and every difference from the config files is noted as a pending restart."""
     process = spec["process"]
     argv_info, error, unit = None, None, None
     for candidate in process["units"]:
@@ -378,16 +424,46 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
         units = ", ".join(process["units"])
         component.missing_reason = "no %s unit with an ExecStart (%s)" % (process["distribution"], units)
         return component
+    pending: dict[str, str] = {}
     try:
         effective = _rancher.effective_args(root, process["distribution"], argv_info["argv"], argv_info.get("environment"))
-        flags = dict(spec.get("builtin_flags") or {})
-        flags.update(_rancher.component_flags(effective["args"], name))
-    except _rancher.RancherConfigError as exc:
+        if process.get("server_only") and effective["subcommand"] != "server":
+            component = Component(name, kind="process", found=False)
+            component.missing_reason = "%s runs `%s %s`, not a server" % (unit, process["distribution"], effective["subcommand"] or "")
+            return component
+        if process.get("server_only") and process.get("server_dir") and not os.path.isdir(node_path(root, process["server_dir"])):
+            component = Component(name, kind="process", found=False)
+            component.missing_reason = "%s runs `%s server` but %s does not exist: the server has never started" % (
+                unit,
+                process["distribution"],
+                process["server_dir"],
+            )
+            return component
+        if process.get("server_only"):
+            flags, absent, _why = _server_flags(root, name, spec, effective["args"])
+            if absent:
+                component = Component(name, kind="process", found=False)
+                component.missing_reason = absent
+                return component
+        else:
+            flags = dict(spec.get("builtin_flags") or {})
+            flags.update(_rancher.component_flags(effective["args"], name))
+    except (_rancher.RancherConfigError, _rancher_cp.RunningLineError) as exc:
         return Component(name, kind="process", flags_source=argv_info["files"][-1], flags_error=str(exc), config_error=str(exc), unit_files=argv_info["files"])
     for flag in spec.get("boolean_flags", ()):
         if flags.get(flag) == "":
             flags[flag] = "true"
     source = "%s (%s%s)" % (unit, "built-in flags, " if spec.get("builtin_flags") else "", ", ".join(effective["files"] + [argv_info["files"][-1]]))
+    if process.get("running_line") and unit:
+        running, where = _running_flags(root, name, spec, unit, effective["args"])
+        if running is not None:
+            setters = _rancher_cp.flag_setters(root, effective["files"], argv_info["argv"], unit, name)
+            when = "%s, %s" % (where, running.get("time") or "unknown time")
+            pending = _rancher_cp.pending_restart(flags, running["flags"], setters, when)
+            flags = dict(running["flags"])
+            source = "the running process: its `Running %s` line of %s in the %s" % (name, running.get("time") or "unknown time", where)
+        else:
+            source = "model: %s; no `Running %s` line in the journal of %s or a k3s log file" % (source, name, unit)
     config, config_path, layers, config_error = None, None, [], None
     if spec.get("config_flag") and flags.get(spec["config_flag"]):
         config_path = flags[spec["config_flag"]]
@@ -398,7 +474,7 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
             config_error = "file not found: %s" % config_path
     if spec.get("dropin_flag") and flags.get(spec["dropin_flag"]) and not config_error:
         config, layers, config_error = _merge_dropins(root, config, layers, flags[spec["dropin_flag"]], spec.get("config_kind"))
-    return Component(
+    component = Component(
         name,
         flags=flags,
         flags_source=source,
@@ -412,13 +488,67 @@ def load_process_component(root: str, name: str, spec: dict[str, Any]) -> Compon
         config_layers=layers,
         no_config=None if config_path else "no --config file: the %s's settings come from its flags and its --config-dir drop-ins" % name,
     )
+    component.pending = pending
+    return component
+
+
+def load_etcd_config_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
+    """etcd embedded in a k3s server: its settings are its own YAML config file, translated to flags; when the
+    file does not exist the server keeps its data elsewhere (kine / an external datastore) and says why."""
+    path = spec["etcd_config"]
+    if not os.path.isfile(node_path(root, path)):
+        component = Component(name, kind="etcd-config", found=False)
+        reason = "no %s" % path
+        process = spec.get("process")
+        if process:
+            try:
+                info = _systemd.effective_command(root, process["units"][0])
+                args = _rancher.effective_args(root, process["distribution"], info["argv"], info.get("environment"))["args"] if info["argv"] else []
+                if args and process.get("disabled_by") and _rancher.option_value(args, process["disabled_by"]) in ("true", "1"):
+                    reason = "%s is set: this server runs no etcd" % process["disabled_by"]
+                elif args:
+                    _kind, why = _rancher_cp.datastore(root, process["distribution"], lambda option: _rancher.option_value(args, option))
+                    reason = "%s, so no embedded etcd runs here (%s absent)" % (why, path)
+            except (_systemd.UnitError, _rancher.RancherConfigError):
+                pass
+        component.missing_reason = reason
+        return component
+    try:
+        flags = _rancher_cp.read_etcd_config(root, path)
+    except _rancher_cp.RunningLineError as exc:
+        return Component(name, kind="etcd-config", flags_source=path, flags_error=str(exc), files=[path])
+    return Component(name, flags=flags, flags_source="etcd config file %s" % path, kind="etcd-config", files=[path])
+
+
+def _apply_config_file_flag(root: str, component: Component, spec: dict[str, Any]) -> Component:
+    """etcd started with --config-file (RKE2's static pod): etcd then reads only that file, so its settings are
+    the file's, translated to flags (the path is mapped through the pod's hostPath mounts)."""
+    flag = spec.get("config_file_flag")
+    if not flag or not component.flags.get(flag) or component.flags_error:
+        return component
+    in_pod = component.flags[flag]
+    path = component.host_path(in_pod)
+    try:
+        flags = _rancher_cp.read_etcd_config(root, path)
+    except _rancher_cp.RunningLineError as exc:
+        component.flags_error = str(exc)
+        return component
+    component.flags = flags
+    component.env = {}  # etcd ignores ETCD_* variables when it has a config file
+    component.flags_source = "%s (%s=%s), from %s" % (path, flag, in_pod, component.flags_source)
+    component.files = [*component.files, path]
+    return component
+
+
 
 
 def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
+    if spec.get("etcd_config"):
+        return load_etcd_config_component(root, name, spec, paths)
     if spec.get("process"):
         return load_process_component(root, name, spec)
     if spec.get("manifest"):
-        component = load_manifest_component(root, name, spec, paths)
+        component = _apply_config_file_flag(root, load_manifest_component(root, name, spec, paths), spec)
         if component.found or not spec.get("unit"):
             if not component.found:
                 component.missing_reason = "no static pod manifest at %s" % " or ".join(_candidates(root, paths, spec["manifest"], {}) or ["(no path)"])
@@ -926,7 +1056,12 @@ def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Out
                     value = test["zero_means_default"]
     if where:
         evidence["source"] = where
+    if test.get("flag") in component.pending:  # the config files now say otherwise: a restart is pending
+        evidence["restart_pending"] = component.pending[test["flag"]]
+        note = note or component.pending[test["flag"]]
     if op == "notset":
+        if note:
+            evidence["note"] = note
         return Outcome(value is MISSING, "not set", "not set" if value is MISSING else _as_text(value), evidence)
     if (value is MISSING or value is None or value == "") and component.no_config and "default_without_config" in test:
         value = test["default_without_config"]
@@ -951,7 +1086,7 @@ def _test_setting(test: dict[str, Any], components: dict[str, Component]) -> Out
     if value is MISSING or value is None:
         unset = test.get("if_unset", "fail")
         evidence["source"] = "not set (flag %s%s)" % (test.get("flag") or "-", ", config key " + test["config"] if test.get("config") else "")
-        if component.kind == "manifest":
+        if component.kind in ("manifest", "etcd-config") or (component.kind == "process" and str(component.flags_source).startswith(("model", "the running"))):
             evidence["source"] += " in %s" % component.flags_source
         if component.no_config:
             evidence["source"] += "; " + component.no_config
@@ -1278,6 +1413,61 @@ def not_applicable_target_findings(
     return out
 
 
+def _not_applicable_here(check: dict[str, Any], components: dict[str, Component]) -> Optional[str]:
+    """The check's `not_applicable_if: {component, flag, prefix, reason}` holds on this node -> the reason.
+
+    E.g. the API server's etcd TLS checks on a k3s server whose --etcd-servers is kine's unix socket."""
+    rule = check.get("not_applicable_if")
+    if not rule:
+        return None
+    component = components.get(rule["component"])
+    value = component.flags.get(rule["flag"]) if component is not None and component.present else None
+    if value is not None and str(value).startswith(rule["prefix"]):
+        return "%s (%s=%s, %s)" % (rule["reason"], rule["flag"], value, component.flags_source if component else "")
+    return None
+
+
+def absent_target_findings(
+    catalogue: dict[str, Any],
+    targets: Iterable[str],
+    skipped: dict[str, str],
+    components: dict[str, Component],
+    cluster: Optional[str],
+    node: Optional[str],
+    source: str = "cis-node",
+) -> list[dict[str, Any]]:
+    """One `info` finding for a target skipped on a server that runs without it (`absent_targets: {etcd:
+    {when_found: kube-apiserver}}`: a k3s server on kine has no etcd), with the component's own reason; never a
+    PASS and never a FAIL per check. On a node without `when_found` (an agent) the target stays skipped."""
+    out = []
+    for target, rule in (catalogue.get("absent_targets") or {}).items():
+        if target not in targets or target not in skipped:
+            continue
+        anchor = components.get(rule["when_found"])
+        if anchor is None or not anchor.found:
+            continue
+        names = (catalogue.get("target_components") or {}).get(target) or []
+        why = "; ".join(components[n].missing_reason or "%s not found" % n for n in names if n in components)
+        out.append(
+            make_finding(
+                "CIS-" + target,
+                source_for(target, source),
+                "%s checks of %s: not applicable on this server" % (target, catalogue.get("version")),
+                "info",
+                severity="low",
+                cluster=cluster,
+                node=node,
+                resource={"kind": "Node", "name": node},
+                description="",
+                remediation="Nothing to do on this node: %s" % why,
+                references=["https://www.cisecurity.org/benchmark/kubernetes"],
+                evidence={"expected": "not applicable", "actual": "not applicable", "note": "not applicable: %s" % why},
+                extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1},
+            )
+        )
+    return out
+
+
 def source_for(target: str, default: str = "cis-node") -> str:
     """The finding source of a check: control-plane targets are cis-control-plane, the rest the default."""
     return "cis-control-plane" if target in CONTROL_PLANE_TARGETS else default
@@ -1334,6 +1524,9 @@ def audit_node(
         if target not in targets or target in skipped:
             continue
         outcome = run_test(root, check["test"], paths, components)
+        reason = _not_applicable_here(check, components)
+        if reason:
+            outcome = Outcome(True, "not applicable", "not applicable", dict(outcome.evidence), not_applicable=reason)
         if outcome.manual:
             status = "warn"
         elif outcome.not_applicable:
@@ -1384,6 +1577,7 @@ def audit_node(
             )
         findings.append(finding)
     findings.extend(not_applicable_target_findings(catalogue, targets, cluster, node, source))
+    findings.extend(absent_target_findings(catalogue, targets, skipped, components, cluster, node, source))
     context = {
         "benchmark": benchmark,
         "components": dict(

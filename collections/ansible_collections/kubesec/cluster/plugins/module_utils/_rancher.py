@@ -408,3 +408,17 @@ def _read_text(root: str, path: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RancherConfigError("%s is not UTF-8 text: %s" % (path, exc)) from exc
+
+
+# --- Read side: server options ------------------------------------------------------------------------------------
+def option_value(args: list[str], name: str) -> Optional[str]:
+    """The last value of a k3s / rke2 option in the effective arguments (config file first, command line last):
+    `--name=value`, `--name value`, or a bare boolean `--name` ("true"); None when not given."""
+    value: Optional[str] = None
+    for index, arg in enumerate(args):
+        if arg.startswith("--" + name + "="):
+            value = arg[len(name) + 3:]
+        elif arg == "--" + name:
+            following = args[index + 1] if index + 1 < len(args) else None
+            value = following if following is not None and not following.startswith("-") and following not in SUBCOMMANDS else "true"
+    return value

@@ -53,6 +53,12 @@ options:
         GKE C(gke-cis-1.9.0), AKS C(aks-cis-1.8)) that catalogue is used instead of O(benchmark), with its file
         locations (and on k3s / RKE2 the process that carries the kubelet's flags). Without one the node is audited
         with O(benchmark) and C(distribution_note) says so.
+      - On a k3s or RKE2 server the control-plane targets are evaluated too (on k3s the components are embedded
+        in the k3s process, their flags come from the process's own C(Running kube-apiserver ...) line in the journal of C(k3s.service) or the k3s
+        log file, else from the catalogue's model of them, and etcd from
+        C(/var/lib/rancher/k3s/server/db/etcd/config), or one C(info) C(CIS-etcd) finding on kine; on RKE2 they are its static
+        pods in C(/var/lib/rancher/rke2/agent/pod-manifests)). An agent has none of them and gets the node section
+        only. See docs/distributions.md.
       - On EKS, GKE and AKS only the worker node section (3) is evaluated; each other target in O(targets) gives one
         C(info) finding (C(CIS-master), C(CIS-controlplane), C(CIS-etcd), C(CIS-policies)) saying why it does not
         apply on a managed control plane.
