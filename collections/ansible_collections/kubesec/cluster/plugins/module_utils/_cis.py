@@ -540,8 +540,6 @@ def _apply_config_file_flag(root: str, component: Component, spec: dict[str, Any
     return component
 
 
-
-
 def _load_node_component(root: str, name: str, spec: dict[str, Any], paths: dict[str, Any]) -> Component:
     if spec.get("etcd_config"):
         return load_etcd_config_component(root, name, spec, paths)

@@ -68,19 +68,19 @@ def go_unquote(text: str) -> str:
             out.append(char)
             index += 1
             continue
-        code = body[index + 1 : index + 2]
+        code = body[index + 1:index + 2]
         if code in simple:
             out.append(simple[code])
             index += 2
         elif code in ("x", "u", "U"):
             width = {"x": 2, "u": 4, "U": 8}[code]
-            digits = body[index + 2 : index + 2 + width]
+            digits = body[index + 2:index + 2 + width]
             if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
                 raise RunningLineError("bad \\%s escape in %r" % (code, text[:80]))
             out.append(chr(int(digits, 16)))
             index += 2 + width
         elif code and code in "01234567":
-            digits = body[index + 1 : index + 4]
+            digits = body[index + 1:index + 4]
             if len(digits) != 3 or not all(c in "01234567" for c in digits):
                 raise RunningLineError("bad octal escape in %r" % text[:80])
             out.append(chr(int(digits, 8)))
@@ -136,7 +136,7 @@ def running_lines(lines: list[str], components: list[str]) -> dict[str, dict[str
         for name in components:
             prefix = "Running %s " % name
             if message.startswith(prefix) or message == prefix.rstrip():
-                found[name] = {"flags": split_args(message[len(prefix) :]), "time": fields.get("time"), "line": message[:200]}
+                found[name] = {"flags": split_args(message[len(prefix):]), "time": fields.get("time"), "line": message[:200]}
     return found
 
 
