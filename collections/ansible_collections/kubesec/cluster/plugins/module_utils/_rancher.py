@@ -468,7 +468,7 @@ def plan_dropin(
         "args_removed": sorted(args_removed),
         "overridden": sorted(overridden),
         "flags_before": dict((component, server_flags(distribution, now["args"], component)) for component in COMPONENT_ARGS),
-        "options_before": dict((option, option_value(now["args"], option)) for option in ("profile",) + DROPIN_OPTIONS.get(distribution, ())),
+        "options_before": dict((option, option_value(now["args"], option)) for option in ("profile", *DROPIN_OPTIONS.get(distribution, ()))),
     }
 
 
