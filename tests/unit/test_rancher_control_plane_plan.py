@@ -13,7 +13,7 @@ from ansible_collections.kubesec.cluster.plugins.plugin_utils import _rancher_co
 from tests.unit.test_rancher_harden import tree
 
 ROLE = Path(__file__).resolve().parents[2] / "collections/ansible_collections/kubesec/cluster/roles/control_plane_hardening"
-CONTROLS = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__control_plane_hardening_rancher_controls"]
+CONTROLS = yaml.safe_load((ROLE / "vars/main.yml").read_text())["__control_plane_hardening_rancher_flags"]
 SELECTED = list(CONTROLS)
 SETTINGS = {
     "audit_policy_file": "/var/lib/rancher/k3s/server/audit.yaml",

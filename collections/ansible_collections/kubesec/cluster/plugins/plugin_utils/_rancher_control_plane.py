@@ -5,7 +5,7 @@
 
 Input is what rancher_config reads on the node (flags_before: the flags the process passes each component now, the
 distribution's own defaults included) and the role's control table (roles/control_plane_hardening/vars/main.yml,
-__control_plane_hardening_rancher_controls). A control is acted on only when it is selected and does not pass now,
+__control_plane_hardening_rancher_flags). A control is acted on only when it is selected and does not pass now,
 so a setting the operator or the distribution already made (RKE2's --terminated-pod-gc-threshold=1000, a longer
 --audit-log-maxage) is never replaced and a second run plans nothing.
 """
