@@ -20,6 +20,9 @@ for the configuration problems hardening roles can cause:
   On a k3s / RKE2 node (its k3s / rke2 unit installed) the kubelet runs inside that process: the double checks
   the process's kubelet --config-dir drop-ins and every kubelet-arg the process would pass (config.yaml, its
   config.yaml.d drop-ins, the unit's --kubelet-arg) against the kubelet's flags (``check_rancher_kubelet``).
+  On a k3s / RKE2 SERVER of the control-plane role the same (re)start also checks every kube-apiserver-arg,
+  kube-controller-manager-arg and kube-scheduler-arg item (``check_rancher_control_plane``): one process, so a
+  component that would exit takes the kubelet health and the API server /livez down together.
 * kube-apiserver double (control-plane nodes only), ``GET http://127.0.0.1:6443/livez`` (also
   ``/readyz`` and ``/healthz``), PLAIN HTTP (the real one is HTTPS): ``200 ok`` while
   /etc/kubernetes/manifests/kube-apiserver.yaml parses, is a v1 Pod with a kube-apiserver container
@@ -459,13 +462,13 @@ def _rancher_argv(root: str, spec: dict) -> tuple[list[str], str | None]:
     return [], "no unit"
 
 
-def rancher_kubelet_args(root: str, distribution: str) -> tuple[list[str], list[str]]:
-    """(kubelet-arg items in the order k3s passes them, problems that stop the process), as k3s reads its config:
-    config.yaml, then config.yaml.d/*.yaml|*.yml by name; `key+` appends; the command line's --kubelet-arg last."""
+def rancher_config(root: str, distribution: str) -> tuple[list[str], dict, list[str]]:
+    """(argv of the unit, {key: value} merged as k3s reads its config, problems that stop the process):
+    config.yaml, then config.yaml.d/*.yaml|*.yml by name; the last value of a key wins, `key+` appends."""
     spec = RANCHER[distribution]
     argv, problem = _rancher_argv(root, spec)
     if problem:
-        return [], [f"{distribution}: {problem}"]
+        return [], {}, [f"{distribution}: {problem}"]
     config = spec["config"]
     for index, word in enumerate(argv):
         if word in ("--config", "-c") and index + 1 < len(argv):
@@ -476,27 +479,60 @@ def rancher_kubelet_args(root: str, distribution: str) -> tuple[list[str], list[
     dropins = _under(root, config + ".d")
     if os.path.isdir(dropins):
         files += [f"{config}.d/{n}" for n in sorted(os.listdir(dropins)) if n.lower().endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(dropins, n))]
-    items: list[str] = []
+    merged: dict = {}
     for path in files:
         try:
             data = _load_yaml(path, root)
         except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            return [], [f"{distribution}: failed to read config file {path}: {' '.join(str(exc).split())}"]
+            return argv, {}, [f"{distribution}: failed to read config file {path}: {' '.join(str(exc).split())}"]
         if data is None:
             continue
         if not isinstance(data, dict):
-            return [], [f"{distribution}: config file {path} is not a mapping"]
+            return argv, {}, [f"{distribution}: config file {path} is not a mapping"]
         for key, value in data.items():
-            if str(key).rstrip("+") != "kubelet-arg":
-                continue
-            values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-            items = items + values if str(key).endswith("+") else values
+            name = str(key).rstrip("+")
+            if str(key).endswith("+") and name in merged:
+                old = merged[name] if isinstance(merged[name], list) else [merged[name]]
+                merged[name] = old + (value if isinstance(value, list) else [value])
+            else:
+                merged[name] = value
+    return argv, merged, []
+
+
+def _command_line_values(argv: list[str], name: str) -> list[str]:
+    out = []
     for index, word in enumerate(argv):
-        if word.startswith("--kubelet-arg="):
-            items.append(word.split("=", 1)[1])
-        elif word == "--kubelet-arg" and index + 1 < len(argv):
-            items.append(argv[index + 1])
-    return items, []
+        if word.startswith(f"--{name}="):
+            out.append(word.split("=", 1)[1])
+        elif word == f"--{name}" and index + 1 < len(argv):
+            out.append(argv[index + 1])
+    return out
+
+
+def rancher_component_args(root: str, distribution: str, arg: str) -> tuple[list[str], list[str]]:
+    """(`arg` items (kubelet-arg, kube-apiserver-arg ...) in the order k3s passes them, problems that stop the process);
+    the command line's --<arg> items come last."""
+    argv, merged, problems = rancher_config(root, distribution)
+    if problems:
+        return [], problems
+    value = merged.get(arg)
+    items = [] if value is None else [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return items + _command_line_values(argv, arg), []
+
+
+def rancher_option(root: str, distribution: str, name: str) -> str | None:
+    """A scalar option of the process (the command line wins over the config files), else None."""
+    argv, merged, _ = rancher_config(root, distribution)
+    values = _command_line_values(argv, name)
+    if values:
+        return values[-1]
+    value = merged.get(name)
+    return None if value is None or isinstance(value, (list, dict)) else str(value)
+
+
+def rancher_kubelet_args(root: str, distribution: str) -> tuple[list[str], list[str]]:
+    """(kubelet-arg items in the order k3s passes them, problems that stop the process)."""
+    return rancher_component_args(root, distribution, "kubelet-arg")
 
 
 def check_kubelet_flag(name: str, value: str, root: str = "/") -> str | None:
@@ -550,6 +586,138 @@ def check_rancher_kubelet(root: str = "/") -> tuple[str, list[str]]:
         if problem:
             problems.append(problem)
     return f"{distribution}: {spec['config']} (+ .d) and {spec['config_dir']}", problems
+
+
+# ---------------------------------------------------------------- k3s / RKE2 server: the control plane in the process
+
+# Flags (v1.33 `kube-apiserver --help` / `kube-controller-manager --help` / `kube-scheduler --help`) the test beds
+# and kubesec's control-plane hardening use, by value kind; any other flag in a *-arg item makes the component exit
+# with "unknown flag" and takes the k3s / rke2 process down with it (pkg/daemons/control: "<component> exited").
+_SHARED_FLAG_KINDS = {
+    "profiling": "bool",
+    "bind-address": "str",
+    "secure-port": "port",
+    "feature-gates": "gates",
+    "tls-cipher-suites": "ciphers",
+    "tls-min-version": tuple(sorted(TLS_VERSIONS)),
+    "tls-cert-file": "file",
+    "tls-private-key-file": "file",
+    "kubeconfig": "file",
+    "v": "int",
+}
+CONTROL_PLANE_FLAG_KINDS: dict[str, dict] = {
+    "kube-apiserver-arg": {
+        **_SHARED_FLAG_KINDS,
+        "anonymous-auth": "bool",
+        "admission-control-config-file": "file",
+        "enable-admission-plugins": "str",
+        "disable-admission-plugins": "str",
+        "authorization-mode": "str",
+        "encryption-provider-config": "file",
+        "kubelet-certificate-authority": "file",
+        "request-timeout": "duration",
+        "service-account-lookup": "bool",
+        "service-account-extend-token-expiration": "bool",
+        "service-account-key-file": "file",
+        "event-ttl": "duration",
+        **{name[2:]: kind for name, kind in {
+            "--audit-policy-file": "policy",
+            "--audit-log-path": "str",
+            "--audit-log-maxage": "nonneg",
+            "--audit-log-maxbackup": "nonneg",
+            "--audit-log-maxsize": "nonneg",
+            "--audit-log-format": ("json", "legacy"),
+            "--audit-log-compress": "bool",
+            "--audit-log-mode": ("batch", "blocking", "blocking-strict"),
+            "--audit-webhook-config-file": "file",
+        }.items()},
+    },
+    "kube-controller-manager-arg": {
+        **_SHARED_FLAG_KINDS,
+        "terminated-pod-gc-threshold": "int",
+        "use-service-account-credentials": "bool",
+        "root-ca-file": "file",
+        "service-account-private-key-file": "file",
+        "node-monitor-grace-period": "duration",
+    },
+    "kube-scheduler-arg": dict(_SHARED_FLAG_KINDS),
+}
+_COMPONENT_OF = {"kube-apiserver-arg": "kube-apiserver", "kube-controller-manager-arg": "kube-controller-manager", "kube-scheduler-arg": "kube-scheduler"}
+
+
+def check_control_plane_flag(component: str, kinds: dict, name: str, value: str, root: str = "/") -> str | None:
+    """Why a control-plane component (v1.33) refuses --name=value, or None (its message, as the process logs it)."""
+    kind = kinds.get(name)
+    bad = f'invalid argument "{value}" for "--{name}" flag'
+    if kind is None:
+        return f"{component} exited: unknown flag: --{name}"
+    if kind in ("nonneg", "int"):
+        if not re.fullmatch(r"[-+]?\d+", value):
+            return f'{component} exited: {bad}: strconv.ParseInt: parsing "{value}": invalid syntax'
+        if kind == "nonneg" and int(value) < 0:
+            return f"{component} exited: --{name} {value} can't be a negative number"
+        return None
+    if kind == "policy":
+        host = _under(root, value)
+        if not os.path.isfile(host):
+            return f'{component} exited: loading audit policy file: failed to read file path "{value}": open {value}: no such file or directory'
+        with open(host, encoding="utf-8", errors="replace") as handle:
+            problems = check_audit_policy(handle.read())
+        return f"{component} exited: loading audit policy file {value}: {'; '.join(problems)}" if problems else None
+    if isinstance(kind, tuple):
+        return None if value in kind else f"{component} exited: {bad}: must be one of {', '.join(kind)}"
+    if kind == "bool":
+        return None if value in _PFLAG_BOOL_VALUES else f'{component} exited: {bad}: strconv.ParseBool: parsing "{value}": invalid syntax'
+    if kind == "port" and (not re.fullmatch(r"\d+", value) or not 0 <= int(value) <= 65535):
+        return f"{component} exited: {bad}: must be a port number between 0 and 65535"
+    if kind == "duration":
+        return None if is_go_duration(value) else f'{component} exited: {bad}: time: invalid duration "{value}"'
+    if kind == "file" and not os.path.isfile(_under(root, value)):
+        return f"{component} exited: --{name}: open {value}: no such file or directory"
+    if kind == "ciphers":
+        unknown = [c for c in value.split(",") if c and c not in ACCEPTED_CIPHER_NAMES]
+        return f"{component} exited: {bad}: Cipher suite {unknown[0]} not supported or doesn't exist" if unknown else None
+    if kind == "gates":
+        for part in value.split(","):
+            gate, eq, setting = part.partition("=")
+            if not gate or not eq or setting not in _PFLAG_BOOL_VALUES:
+                return f"{component} exited: {bad}: missing bool value for {gate or part}"
+    return None
+
+
+def check_rancher_control_plane(root: str = "/") -> list[str]:
+    """Problems that stop the control plane a k3s / rke2 SERVER starts (and the process with it); [] if none, and []
+    on an agent. Every kube-apiserver-arg / kube-controller-manager-arg / kube-scheduler-arg item is checked as the
+    component's flag parser and startup would (unknown flag, bad int / bool / duration, a file flag naming a missing
+    file, an audit policy that is not a loadable audit.k8s.io/v1 Policy). RKE2 also passes --audit-policy-file from
+    its own `audit-policy-file` option (or /etc/rancher/rke2/audit-policy.yaml under `profile: cis`), writing a default
+    policy there when the file is missing (pkg/executor/staticpod APIServer, podtemplate.WriteDefaultPolicyFile)."""
+    distribution = rancher_distribution(root)
+    if distribution is None:
+        return []
+    argv, _merged, problems = rancher_config(root, distribution)
+    if problems:
+        return problems
+    if "server" not in argv:
+        return []
+    problems = []
+    if distribution == "rke2":
+        policy = rancher_option(root, distribution, "audit-policy-file")
+        if not policy and rancher_option(root, distribution, "profile") in ("cis", "cis-1.23"):
+            policy = "/etc/rancher/rke2/audit-policy.yaml"
+        if policy and os.path.isfile(_under(root, policy)):
+            problem = check_control_plane_flag("kube-apiserver", CONTROL_PLANE_FLAG_KINDS["kube-apiserver-arg"], "audit-policy-file", policy, root)
+            if problem:
+                problems.append(problem)
+    for arg, kinds in CONTROL_PLANE_FLAG_KINDS.items():
+        items, stop = rancher_component_args(root, distribution, arg)
+        problems += stop
+        for item in items:
+            name, eq, value = item.lstrip("-").partition("=")
+            problem = check_control_plane_flag(_COMPONENT_OF[arg], kinds, name, value if eq else "true", root)
+            if problem:
+                problems.append(problem)
+    return problems
 
 
 # ---------------------------------------------------------------- kube-apiserver manifest
@@ -756,7 +924,8 @@ def check_apiserver_manifest(path: str = APISERVER_MANIFEST, root: str = "/") ->
 class KubeletDouble:
     """TEST DOUBLE of the kubelet's lifecycle: the configuration is checked at start and restart only."""
 
-    def __init__(self):
+    def __init__(self, server: bool = False):
+        self.server = server  # started with --apiserver: a k3s / rke2 node is then a server running the control plane
         self.lock = threading.Lock()
         self.generation = 0
         self.started_at = 0.0
@@ -766,6 +935,8 @@ class KubeletDouble:
     def restart(self) -> dict:
         if rancher_distribution():  # k3s / rke2: the kubelet runs inside the process, from its config and flags
             config_path, problems = check_rancher_kubelet()
+            if self.server:  # one process: a control-plane component that exits takes the kubelet down with it
+                problems = problems + check_rancher_control_plane()
         else:
             config_path, problems = kubelet_config_path()
             if config_path:
@@ -787,7 +958,7 @@ class KubeletDouble:
         }
 
 
-def _handler(kubelet: KubeletDouble | None, apiserver: bool):
+def _handler(kubelet: KubeletDouble | None, apiserver: bool, process: KubeletDouble | None = None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "kubesec-testbed-double"
         protocol_version = "HTTP/1.0"
@@ -798,7 +969,8 @@ def _handler(kubelet: KubeletDouble | None, apiserver: bool):
                 problems = kubelet.status()["problems"]
                 what = "kubelet"
             elif apiserver and route in ("/livez", "/readyz", "/healthz"):
-                problems = check_apiserver_manifest()
+                # k3s / RKE2: the API server runs from the process's settings read at its last (re)start
+                problems = process.status()["problems"] if process is not None and rancher_distribution() else check_apiserver_manifest()
                 what = "kube-apiserver"
             else:
                 self._reply(404, "404 page not found\n")
@@ -881,12 +1053,12 @@ def serve(args) -> int:
         _bind_mount(libc, source, target)
     _loopback_up()
 
-    kubelet = KubeletDouble() if args.kubelet else None
+    kubelet = KubeletDouble(server=args.apiserver) if args.kubelet else None
     servers = []
     if kubelet is not None:
         servers.append(ThreadingHTTPServer(("127.0.0.1", args.kubelet_port), _handler(kubelet, False)))
     if args.apiserver:
-        servers.append(ThreadingHTTPServer(("127.0.0.1", args.apiserver_port), _handler(None, True)))
+        servers.append(ThreadingHTTPServer(("127.0.0.1", args.apiserver_port), _handler(None, True, kubelet)))
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     control.bind(CONTROL_SOCKET)
     control.listen(8)

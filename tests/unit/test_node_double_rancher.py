@@ -53,3 +53,74 @@ def test_unparsable_config_stops_the_process(tmp_path):
     materialize(tmp_path, "rancher:k3s-default", node="n1")
     (tmp_path / "etc/rancher/k3s/config.yaml").write_text("kubelet-arg: [a\n")
     assert "failed to read config file /etc/rancher/k3s/config.yaml" in node_double.check_rancher_kubelet(str(tmp_path))[1][0]
+
+
+# ------------------------------------------------------------------ a k3s / RKE2 server's control plane (issue 18)
+
+CP_DROPIN = "etc/rancher/{dist}/config.yaml.d/90-kubesec.yaml"
+
+
+def server(tmp_path, profile: str = "k3s-default"):
+    materialize(tmp_path, f"rancher:{profile}")
+    return tmp_path
+
+
+def dropin(root, text: str, dist: str = "k3s") -> None:
+    path = root / CP_DROPIN.format(dist=dist)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize("profile", ["k3s-default", "k3s-hardened", "rke2-default", "rke2-hardened"])
+def test_installer_servers_start_their_control_plane(tmp_path, profile):
+    assert node_double.check_rancher_control_plane(str(server(tmp_path, profile))) == []
+
+
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        ('kube-apiserver-arg+: ["audit-log-maxage=thirty"]', 'kube-apiserver exited: invalid argument "thirty" for "--audit-log-maxage" flag'),
+        ('kube-apiserver-arg+: ["audit-log-maxbackup=-1"]', "--audit-log-maxbackup -1 can't be a negative number"),
+        ('kube-apiserver-arg+: ["no-such-flag=1"]', "kube-apiserver exited: unknown flag: --no-such-flag"),
+        ('kube-apiserver-arg+: ["profiling=maybe"]', 'strconv.ParseBool: parsing "maybe"'),
+        ('kube-apiserver-arg+: ["request-timeout=5 minutes"]', 'time: invalid duration "5 minutes"'),
+        (
+            'kube-apiserver-arg+: ["audit-policy-file=/var/lib/rancher/k3s/server/none.yaml"]',
+            'loading audit policy file: failed to read file path "/var/lib/rancher/k3s/server/none.yaml"',
+        ),
+        ('kube-apiserver-arg+: ["admission-control-config-file=/nope.yaml"]', "--admission-control-config-file: open /nope.yaml: no such file"),
+        ('kube-controller-manager-arg+: ["terminated-pod-gc-threshold=ten"]', 'kube-controller-manager exited: invalid argument "ten"'),
+        ('kube-scheduler-arg+: ["profilin=false"]', "kube-scheduler exited: unknown flag: --profilin"),
+    ],
+)
+def test_a_bad_control_plane_item_stops_the_server(tmp_path, items, message):
+    root = server(tmp_path)
+    dropin(root, items + "\n")
+    problems = node_double.check_rancher_control_plane(str(root))
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_an_audit_policy_that_is_not_a_policy_stops_the_server(tmp_path):
+    root = server(tmp_path)
+    policy = root / "var/lib/rancher/k3s/server/audit.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Everything\n")
+    dropin(root, 'kube-apiserver-arg+: ["audit-policy-file=/var/lib/rancher/k3s/server/audit.yaml"]\n')
+    (problem,) = node_double.check_rancher_control_plane(str(root))
+    assert "loading audit policy file /var/lib/rancher/k3s/server/audit.yaml: rules[0].level: Unsupported value: 'Everything'" in problem
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+    assert node_double.check_rancher_control_plane(str(root)) == []
+
+
+def test_rke2_audit_policy_option_is_checked_and_agents_have_no_control_plane(tmp_path):
+    root = server(tmp_path, "rke2-default")
+    policy = root / "etc/rancher/rke2/audit-policy.yaml"
+    policy.write_text("kind: NotAPolicy\n")
+    dropin(root, 'audit-policy-file: "/etc/rancher/rke2/audit-policy.yaml"\n', "rke2")
+    assert "not an audit.k8s.io/v1 Policy" in node_double.check_rancher_control_plane(str(root))[0]
+    policy.unlink()  # rke2 writes its default policy where none is: starts
+    assert node_double.check_rancher_control_plane(str(root)) == []
+    unit = root / "usr/local/lib/systemd/system/rke2-server.service"
+    unit.write_text(unit.read_text().replace("rke2 server", "rke2 agent"))
+    dropin(root, 'kube-apiserver-arg+: ["no-such-flag=1"]\n', "rke2")
+    assert node_double.check_rancher_control_plane(str(root)) == []  # an agent starts no API server

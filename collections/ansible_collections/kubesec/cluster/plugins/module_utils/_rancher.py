@@ -39,6 +39,18 @@ COMPONENT_ARGS = {
 }
 MAX_DROPINS = 256
 MAX_CONFIG_BYTES = 1024 * 1024
+# Process options (not *-arg lists) kubesec may write to its drop-in, per distribution: RKE2 runs kube-apiserver as a
+# static pod and mounts the audit policy only when it comes from its own `audit-policy-file` option (rke2
+# pkg/rke2/rke2_linux.go -> pkg/executor/staticpod APIServer); a scalar option: the last file that sets it wins and
+# the command line's --audit-policy-file wins over every file.
+DROPIN_OPTIONS = {"k3s": (), "rke2": ("audit-policy-file",)}
+# RKE2 (pkg/executor/staticpod/staticpod.go, APIServer / ControllerManager): with an audit policy file (its
+# `audit-policy-file` option, or /etc/rancher/rke2/audit-policy.yaml under `profile: cis`) it puts these flags BEFORE
+# the kube-apiserver-arg items (which therefore win), and the log path when no item sets one; the controller manager
+# always gets --terminated-pod-gc-threshold=1000 first. k3s adds none of the flags kubesec sets.
+RKE2_DEFAULT_AUDIT_POLICY = "/etc/rancher/rke2/audit-policy.yaml"
+RKE2_AUDIT_DEFAULTS = {"--audit-log-maxage": "30", "--audit-log-maxbackup": "10", "--audit-log-maxsize": "100"}
+RKE2_CONTROLLER_MANAGER_DEFAULTS = {"--terminated-pod-gc-threshold": "1000"}
 
 
 class RancherConfigError(KubesecError, ValueError):
@@ -212,6 +224,33 @@ def component_flags(args: list[str], component: str) -> dict[str, str]:
     return flags
 
 
+def option_value(args: list[str], name: str) -> Optional[str]:
+    """The value of a scalar process option as the process sees it (the last --name=value wins), else None."""
+    values = _values_of(args, name)
+    return values[-1] if values else None
+
+
+def server_flags(distribution: str, args: list[str], component: str, data_dir: Optional[str] = None) -> dict[str, str]:
+    """component_flags plus what the distribution itself passes first (RKE2's audit and GC defaults), items winning."""
+    flags = component_flags(args, component)
+    if distribution != "rke2":
+        return flags
+    data_dir = option_value(args, "data-dir") or data_dir or "/var/lib/rancher/rke2"
+    defaults: dict[str, str] = {}
+    if component == "kube-apiserver":
+        policy = option_value(args, "audit-policy-file")
+        if not policy and option_value(args, "profile") in ("cis", "cis-1.23"):
+            policy = RKE2_DEFAULT_AUDIT_POLICY
+        if policy:
+            defaults = dict(RKE2_AUDIT_DEFAULTS, **{"--audit-policy-file": policy})
+            if "--audit-log-path" not in flags:
+                defaults["--audit-log-path"] = data_dir.rstrip("/") + "/server/logs/audit.log"
+    elif component == "kube-controller-manager":
+        defaults = dict(RKE2_CONTROLLER_MANAGER_DEFAULTS)
+    defaults.update(flags)
+    return defaults
+
+
 def detect(root: str) -> Optional[str]:
     """'k3s' or 'rke2' from the files the installers write below root, else None (both: the config file decides)."""
     found = [
@@ -256,16 +295,21 @@ def _map_flag(text: str) -> dict[str, str]:
     return out
 
 
-def _dropin_items(path: str, data: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """{component: {flag name: value}} of an existing kubesec drop-in; anything else in it is refused."""
+def _dropin_items(path: str, data: dict[str, Any], distribution: str = "k3s") -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """({component: {flag name: value}}, {option: value}) of an existing kubesec drop-in; anything else is refused."""
     by_arg = dict((arg, component) for component, arg in COMPONENT_ARGS.items())
     items: dict[str, dict[str, str]] = {}
+    options: dict[str, str] = {}
     for key, value in data.items():
+        if _text(key) in DROPIN_OPTIONS.get(distribution, ()) and not isinstance(value, (list, dict)):
+            options[_text(key)] = _text(value)
+            continue
         arg = _text(key)[:-1] if _text(key).endswith("+") else None
         if arg not in by_arg or not isinstance(value, list):
             raise RancherConfigError(
-                "%s holds %r, which kubesec does not write (only <component>-arg+: lists); move "
-                "your own settings to config.yaml or another drop-in" % (path, _text(key))
+                "%s holds %r, which kubesec does not write (only <component>-arg+: lists%s); move "
+                "your own settings to config.yaml or another drop-in"
+                % (path, _text(key), "".join(", %s" % name for name in DROPIN_OPTIONS.get(distribution, ())))
             )
         flags = items.setdefault(by_arg[arg], {})
         for item in value:
@@ -273,12 +317,14 @@ def _dropin_items(path: str, data: dict[str, Any]) -> dict[str, dict[str, str]]:
             if not name or not sep:
                 raise RancherConfigError("%s: %s item %r is not name=value" % (path, key, item))
             flags[name] = flag_value
-    return items
+    return items, options
 
 
-def dump_dropin(distribution: str, config_file: str, items: dict[str, dict[str, str]]) -> str:
-    """The drop-in's text: a header, then `<component>-arg+:` lists in COMPONENT_ARGS order, flags sorted."""
+def dump_dropin(distribution: str, config_file: str, items: dict[str, dict[str, str]], options: Optional[dict[str, str]] = None) -> str:
+    """The drop-in's text: a header, the process options, then `<component>-arg+:` lists in COMPONENT_ARGS order."""
     lines = [DROPIN_HEADER % (distribution, config_file)]
+    for name in sorted(options or {}):
+        lines.append("%s: %s\n" % (name, _quote_item((options or {})[name])))
     for component, arg in COMPONENT_ARGS.items():
         flags = items.get(component) or {}
         if not flags:
@@ -308,14 +354,22 @@ def _overridden_by(argv: list[str], effective: dict[str, Any], component: str, f
 
 
 def plan_dropin(
-    root: str, distribution: str, argv: list[str], wanted: dict[str, dict[str, Any]], env: Optional[dict[str, str]] = None, name: str = DROPIN_NAME
+    root: str,
+    distribution: str,
+    argv: list[str],
+    wanted: dict[str, dict[str, Any]],
+    env: Optional[dict[str, str]] = None,
+    name: str = DROPIN_NAME,
+    options: Optional[dict[str, Optional[str]]] = None,
 ) -> dict[str, Any]:
-    """Plan kubesec's drop-in so that each component flag in `wanted` takes effect.
+    """Plan kubesec's drop-in so that each component flag in `wanted` (and each process option) takes effect.
 
     wanted: {component: {--flag: value}}; a value of None removes the flag from kubesec's drop-in (and fails if
     another file still sets it), a dict merges into a map-valued flag (--feature-gates) as the process has it now.
+    options: {option: value} of DROPIN_OPTIONS[distribution] (RKE2's audit-policy-file); None removes it.
     Returns {changes: [{path, real, before, after}], dropin, config_file, created, args_set, args_removed,
-    overridden: [user items kubesec's now win over]}. Nothing is written."""
+    overridden: [user items kubesec's now win over], flags_before: {component: {--flag: value}} as the process
+    passes them now (the distribution's own defaults included), options_before}. Nothing is written."""
     path = config_path(distribution, argv, env)
     if not path:
         raise RancherConfigError("the %s command line has --config without a file name" % distribution)
@@ -326,12 +380,27 @@ def plan_dropin(
     exists = os.path.isfile(real)
     before_text = ""
     current: dict[str, dict[str, str]] = {}
+    current_options: dict[str, str] = {}
     if exists:
         before_text = _read_text(root, dropin)
-        current = _dropin_items(dropin, _read(root, dropin))
+        current, current_options = _dropin_items(dropin, _read(root, dropin), distribution)
     now = effective_args(root, distribution, argv, env)
     items = dict((component, dict(flags)) for component, flags in current.items())
+    opts = dict(current_options)
     args_set, args_removed = [], []
+    for option, value in (options or {}).items():
+        if option not in DROPIN_OPTIONS.get(distribution, ()):
+            raise RancherConfigError(
+                "kubesec does not write the %s option %r (it writes %s)"
+                % (distribution, option, ", ".join(DROPIN_OPTIONS.get(distribution, ())) or "only *-arg lists")
+            )
+        if value is None:
+            if opts.pop(option, None) is not None:
+                args_removed.append("%s" % option)
+            continue
+        if opts.get(option) != _text(value):
+            args_set.append("%s=%s" % (option, _text(value)))
+        opts[option] = _text(value)
     for component, flags in wanted.items():
         if component not in COMPONENT_ARGS:
             raise RancherConfigError("no %s argument list for component %r" % (distribution, component))
@@ -355,10 +424,20 @@ def plan_dropin(
                 args_set.append("%s %s=%s" % (component, flag, text))
             mine[bare] = text
     items = dict((component, flags) for component, flags in items.items() if flags)
-    after_text = dump_dropin(distribution, path, items)
-    after_data = _dropin_data(items)
+    after_text = dump_dropin(distribution, path, items, opts)
+    after_data = _dropin_data(items, opts)
     planned = effective_args(root, distribution, argv, env, overrides={dropin: after_data})
     overridden = []
+    for option, value in (options or {}).items():
+        result_value = option_value(planned["args"], option)
+        if (value is None and result_value is not None and option not in current_options) or (value is not None and result_value != _text(value)):
+            raise RancherConfigError(
+                "cannot %s the %s option %s%s: %s; nothing was changed"
+                % ("remove" if value is None else "set", distribution, option, "" if value is None else "=%s" % value, _option_source(argv, planned, option))
+            )
+        before_value = option_value(now["args"], option)
+        if value is not None and before_value is not None and before_value != _text(value) and option not in current_options:
+            overridden.append("%s=%s" % (option, before_value))
     for component, flags in wanted.items():
         result = component_flags(planned["args"], component)
         before = component_flags(now["args"], component)
@@ -388,12 +467,28 @@ def plan_dropin(
         "args_set": sorted(args_set),
         "args_removed": sorted(args_removed),
         "overridden": sorted(overridden),
+        "flags_before": dict((component, server_flags(distribution, now["args"], component)) for component in COMPONENT_ARGS),
+        "options_before": dict((option, option_value(now["args"], option)) for option in ("profile", *DROPIN_OPTIONS.get(distribution, ()))),
     }
 
 
-def _dropin_data(items: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _option_source(argv: list[str], effective: dict[str, Any], option: str) -> str:
+    """Where the winning value of a scalar process option comes from: the command line, or a later config file."""
+    split = next((i + 1 for i, word in enumerate(argv) if word in SUBCOMMANDS), len(argv))
+    if _values_of(argv[split:], option):
+        return "the %s command line (--%s), which wins over every config file" % (argv[0] if argv else "process", option)
+    source = effective["sources"].get(option)
+    last = source[-1] if isinstance(source, list) else source
+    return "%s sets %s after kubesec's drop-in" % (last, option)
+
+
+def _dropin_data(items: dict[str, dict[str, str]], options: Optional[dict[str, str]] = None) -> dict[str, Any]:
     """What k3s parses from dump_dropin's text (the same data, without reading YAML back)."""
-    return dict(("%s+" % COMPONENT_ARGS[component], ["%s=%s" % (name, flags[name]) for name in sorted(flags)]) for component, flags in items.items() if flags)
+    data: dict[str, Any] = dict(options or {})
+    data.update(
+        ("%s+" % COMPONENT_ARGS[component], ["%s=%s" % (name, flags[name]) for name in sorted(flags)]) for component, flags in items.items() if flags
+    )
+    return data
 
 
 def _read_text(root: str, path: str) -> str:

@@ -53,6 +53,16 @@ options:
         (C(--feature-gates)); V(null) removes the flag from the drop-in and fails when another file still sets it.
     type: dict
     required: true
+  options:
+    description:
+      - Process options (not C(*-arg) lists) for kubesec's drop-in, only where a list item cannot do it. RKE2 only
+        C(audit-policy-file), which RKE2 turns into C(--audit-policy-file), C(--audit-log-maxage=30),
+        C(--audit-log-maxbackup=10), C(--audit-log-maxsize=100) and (unless an item sets it) C(--audit-log-path) for
+        its kube-apiserver static pod, mounting the policy; a flag given as an item would not be mounted.
+      - The option's last value wins (the command line over every file); a later drop-in or the command line that
+        sets it otherwise makes the module fail, naming the place. V(null) removes it from the drop-in.
+    type: dict
+    default: {}
   dropin_name:
     description: File name of kubesec's drop-in in C(<config file>.d/) (k3s reads only C(*.yaml) / C(*.yml)).
     type: str
@@ -88,6 +98,26 @@ EXAMPLES = r"""
         --read-only-port: 0
         --tls-cipher-suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
   register: rancher_change
+
+- name: CIS 1.2.16-1.2.19, 3.2.1 and 1.3.1 on a k3s server (the policy file written before)
+  kubesec.cluster.rancher_config:
+    distribution: k3s
+    args:
+      kube-apiserver:
+        --audit-policy-file: /var/lib/rancher/k3s/server/audit.yaml
+        --audit-log-path: /var/lib/rancher/k3s/server/logs/audit.log
+        --audit-log-maxage: 30
+        --audit-log-maxbackup: 10
+        --audit-log-maxsize: 100
+      kube-controller-manager:
+        --terminated-pod-gc-threshold: 10
+
+- name: Audit logging on an RKE2 server (RKE2 adds the rotation flags and mounts the policy itself)
+  kubesec.cluster.rancher_config:
+    distribution: rke2
+    args: {}
+    options:
+      audit-policy-file: /etc/rancher/rke2/audit-policy.yaml
 
 - name: Restart k3s when the drop-in changed
   ansible.builtin.systemd_service:
@@ -137,6 +167,21 @@ files_created:
   returned: always
   type: list
   elements: str
+dirs_created:
+  description: Node paths of directories this run created (C(config.yaml.d)); the rollback removes them when empty.
+  returned: always
+  type: list
+  elements: str
+flags_before:
+  description:
+    - 'Per component, the flags the process passes it before this change: C({kube-apiserver: {--audit-log-maxage: "30"}}),
+      the distribution''s own defaults included (RKE2: audit flags with an audit policy, C(--terminated-pod-gc-threshold=1000)).'
+  returned: success
+  type: dict
+options_before:
+  description: Values of C(profile) and the O(options) names before this change (V(null) when unset).
+  returned: success
+  type: dict
 backup_files:
   description: Map of changed file (real path) to its backup copy, for rollback.
   returned: changed, O(backup=true) and the drop-in existed; also on a failed write
@@ -185,8 +230,17 @@ def backup_namer(root, backup_dir, changes):
     return name
 
 
+def remove_empty(root, node_dirs):
+    """Take back the directories this run created when a failure left them empty (nothing else of this run is there)."""
+    for node_dir in node_dirs:
+        try:
+            os.rmdir(_rancher._node_path(root, node_dir))  # pylint: disable=protected-access
+        except OSError:
+            pass
+
+
 def plan(p, argv, env):
-    return _rancher.plan_dropin(p["root"], p["distribution"], argv, p["args"], env=env, name=p["dropin_name"])
+    return _rancher.plan_dropin(p["root"], p["distribution"], argv, p["args"], env=env, name=p["dropin_name"], options=p["options"])
 
 
 def main():
@@ -196,6 +250,7 @@ def main():
             distribution=dict(type="str", required=True, choices=["k3s", "rke2"]),
             service=dict(type="str"),
             args=dict(type="dict", required=True),
+            options=dict(type="dict", default={}),
             dropin_name=dict(type="str", default=_rancher.DROPIN_NAME),
             backup=dict(type="bool", default=True),
             backup_dir=dict(type="path", default="/var/lib/kubesec/kubelet-backups"),
@@ -205,10 +260,13 @@ def main():
     )
     guard_messages(module)  # node text in messages is shown escaped (_safetext)
     p = module.params
+    for option, value in p["options"].items():
+        if isinstance(value, (list, dict)):
+            module.fail_json(msg="options.%s must be a single value, got %s" % (option, type(value).__name__))
     for component, flags in p["args"].items():
         if not isinstance(flags, dict):
             module.fail_json(msg="args.%s must be a dict of --flag: value, got %s" % (component, type(flags).__name__))
-    result = {"files_changed": [], "files_created": []}
+    result = {"files_changed": [], "files_created": [], "dirs_created": []}
     try:
         unit, argv, env = find_process(p["root"], p["distribution"], p["service"])
         result["service"] = unit
@@ -222,6 +280,7 @@ def main():
                 if not planned["changes"]:
                     raise _rancher.RancherConfigError("internal: a missing %s with nothing to write" % dropin_dir)
                 os.makedirs(real_dir, 0o755)
+                result["dirs_created"] = [dropin_dir]
             real_dropin = os.path.join(real_dir, p["dropin_name"])
             with _nodewrite.lock(real_dropin, timeout=p["lock_timeout"], name=dropin_dir + "/" + p["dropin_name"]):
                 planned = plan(p, argv, env)  # re-read under the lock
@@ -229,8 +288,10 @@ def main():
                     backup = backup_namer(p["root"], p["backup_dir"], planned["changes"]) if p["backup"] else None
                     result["backup_files"] = _nodewrite.write_set(planned["changes"], backup=backup, prepare=_nodewrite.selinux_prepare(module))
     except _nodewrite.WriteSetError as exc:
+        remove_empty(p["root"], result["dirs_created"])
         module.fail_json(msg=printable(str(exc)), changed=bool(exc.written), files_changed=exc.written, files_restored=exc.restored, backup_files=exc.backups)
     except (_rancher.RancherConfigError, _systemd.UnitError, _nodewrite.NodeFileError, OSError) as exc:
+        remove_empty(p["root"], result["dirs_created"])
         module.fail_json(msg=printable(str(exc)))
     changes = planned.pop("changes")
     result.update(planned)
