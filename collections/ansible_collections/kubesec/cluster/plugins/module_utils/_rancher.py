@@ -224,12 +224,6 @@ def component_flags(args: list[str], component: str) -> dict[str, str]:
     return flags
 
 
-def option_value(args: list[str], name: str) -> Optional[str]:
-    """The value of a scalar process option as the process sees it (the last --name=value wins), else None."""
-    values = _values_of(args, name)
-    return values[-1] if values else None
-
-
 def server_flags(distribution: str, args: list[str], component: str, data_dir: Optional[str] = None) -> dict[str, str]:
     """component_flags plus what the distribution itself passes first (RKE2's audit and GC defaults), items winning."""
     flags = component_flags(args, component)
