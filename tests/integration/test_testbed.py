@@ -6,9 +6,11 @@ Needs root and `ip` / `unshare` (skipped otherwise). sshd, ssh, socat are instal
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -253,13 +255,18 @@ def test_cli_multiple_clusters_and_down_leaves_nothing(tmp_path, testbed):
             bed.down(log=None)
 
 
-def test_running_testbed_context_manager_cleans_up(tmp_path):
-    with running_testbed(tmp_path / "small", cluster=f"cm{os.getpid()}", workers=1, control_planes=0) as small:
-        assert small.hosts == [f"cm{os.getpid()}-worker-1"]
-        assert small.ssh(small.hosts[0], "true").returncode == 0
-        netns = small.node(small.hosts[0]).netns
-    assert not (tb.NETNS_DIR / netns).exists()
-    assert not (tmp_path / "small").exists()
+def test_running_testbed_context_manager_cleans_up():
+    # a short directory of its own: SSH control socket paths are limited (pytest-xdist's tmp_path is long)
+    base = Path(tempfile.mkdtemp(prefix="tbcm", dir="/tmp"))
+    try:
+        with running_testbed(base / "small", cluster=f"cm{os.getpid()}", workers=1, control_planes=0) as small:
+            assert small.hosts == [f"cm{os.getpid()}-worker-1"]
+            assert small.ssh(small.hosts[0], "true").returncode == 0
+            netns = small.node(small.hosts[0]).netns
+        assert not (tb.NETNS_DIR / netns).exists()
+        assert not (base / "small").exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_up_rejects_bad_arguments(tmp_path):
