@@ -5,10 +5,7 @@ picks its provider's catalogue by itself and gets the same verdicts as the unit 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -32,18 +29,7 @@ def test_managed_pool_nodes_pick_their_provider_catalogue_over_ssh(tmp_path):
         for cluster, (profile, _catalogue, _counts) in rest:
             bed.bed.up(cluster, 1, 0, profile, log=None)
         reports = tmp_path / "reports"
-        cmd = [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            str(ROOT / "playbooks/audit.yml"),
-            "--tags",
-            "cis_audit",
-            "-e",
-            f"kubesec_reports_dir={reports}",
-            "-e",
-            "kubesec_run_id=run1",
-        ]
-        proc = subprocess.run(cmd, env=bed.env(), capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        bed.playbook(ROOT / "playbooks/audit.yml", "--tags", "cis_audit", "-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=run1")
         for cluster, (_profile, catalogue, counts) in POOLS.items():
             host = f"{cluster}-worker-1"
             findings = json.loads((reports / cluster / "run1/findings" / f"cis-{host}.json").read_text())

@@ -5,8 +5,6 @@ model, etcd not applicable on kine; RKE2: the static pods and etcd's config file
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -27,20 +25,8 @@ def test_k3s_and_rke2_servers_report_sections_1_to_3_over_ssh(tmp_path):
     with running_testbed(tmp_path / "bed", cluster="cpauditk", workers=1, control_planes=1, profile="k3s-default") as bed:
         bed.bed.up("cpauditr", 0, 1, "rke2-default", log=None)
         reports = tmp_path / "reports"
-        cmd = [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            str(ROOT / "playbooks/audit.yml"),
-            "--tags",
-            "cis_audit",
-            "-e",
-            f"kubesec_reports_dir={reports}",
-            "-e",
-            "kubesec_run_id=run1",
-            "-e",
-            "kubesec_control_plane_version=v1.33.1",
-        ]
-        proc = subprocess.run(cmd, env=bed.env(), capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        variables = ["-e", f"kubesec_reports_dir={reports}", "-e", "kubesec_run_id=run1", "-e", "kubesec_control_plane_version=v1.33.1"]
+        bed.playbook(ROOT / "playbooks/audit.yml", "--tags", "cis_audit", *variables)
 
         k3s = _findings(reports, "cpauditk", "cpauditk-cp-1")
         assert {f.get("benchmark") for f in k3s.values()} == {"k3s-cis-1.12"}

@@ -1387,28 +1387,32 @@ def not_applicable_target_findings(
     control plane: EKS, GKE, AKS run the API server and etcd themselves), so such a target is never silently
     left out of the results. Its id is CIS-<target>, its evidence the catalogue's reason."""
     reasons = catalogue.get("not_applicable_targets") or {}
-    out = []
-    for target in targets:
-        if target not in reasons:
-            continue
-        out.append(
-            make_finding(
-                "CIS-" + target,
-                source_for(target, source),
-                "%s checks of %s: not applicable on this node" % (target, catalogue.get("version")),
-                "info",
-                severity="low",
-                cluster=cluster,
-                node=node,
-                resource={"kind": "Node", "name": node},
-                description="",
-                remediation="Nothing to do on the node: %s" % reasons[target],
-                references=["https://www.cisecurity.org/benchmark/kubernetes"],
-                evidence={"expected": "not applicable", "actual": "not applicable", "note": "not applicable: %s" % reasons[target]},
-                extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1},
-            )
-        )
-    return out
+    return [
+        _target_info_finding(catalogue, target, source, cluster, node, "this node", "Nothing to do on the node", reasons[target])
+        for target in targets
+        if target in reasons
+    ]
+
+
+def _target_info_finding(
+    catalogue: dict[str, Any], target: str, source: str, cluster: Optional[str], node: Optional[str], where: str, nothing: str, why: str
+) -> dict[str, Any]:
+    """The one `info` finding CIS-<target> that stands for a whole target that does not apply, with the reason."""
+    return make_finding(
+        "CIS-" + target,
+        source_for(target, source),
+        "%s checks of %s: not applicable on %s" % (target, catalogue.get("version"), where),
+        "info",
+        severity="low",
+        cluster=cluster,
+        node=node,
+        resource={"kind": "Node", "name": node},
+        description="",
+        remediation="%s: %s" % (nothing, why),
+        references=["https://www.cisecurity.org/benchmark/kubernetes"],
+        evidence={"expected": "not applicable", "actual": "not applicable", "note": "not applicable: %s" % why},
+        extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1},
+    )
 
 
 def _not_applicable_here(check: dict[str, Any], components: dict[str, Component]) -> Optional[str]:
@@ -1446,23 +1450,7 @@ def absent_target_findings(
             continue
         names = (catalogue.get("target_components") or {}).get(target) or []
         why = "; ".join(components[n].missing_reason or "%s not found" % n for n in names if n in components)
-        out.append(
-            make_finding(
-                "CIS-" + target,
-                source_for(target, source),
-                "%s checks of %s: not applicable on this server" % (target, catalogue.get("version")),
-                "info",
-                severity="low",
-                cluster=cluster,
-                node=node,
-                resource={"kind": "Node", "name": node},
-                description="",
-                remediation="Nothing to do on this node: %s" % why,
-                references=["https://www.cisecurity.org/benchmark/kubernetes"],
-                evidence={"expected": "not applicable", "actual": "not applicable", "note": "not applicable: %s" % why},
-                extra={"scored": False, "benchmark": catalogue.get("version"), "section": target, "level": 1},
-            )
-        )
+        out.append(_target_info_finding(catalogue, target, source, cluster, node, "this server", "Nothing to do on this node", why))
     return out
 
 
