@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from ansible_collections.kubesec.cluster.plugins.module_utils._errors import KubesecError
 
 if TYPE_CHECKING:
-    from typing import Dict, Tuple
+    from typing import Dict, List, Tuple
 
+    # The rule family files (_wl_rules_*.py) import these names too.
     Violation = Dict[str, Any]
+    Setting = Dict[str, Any]  # one rule's settings: enabled, mode, params, exclusions
+    Variables = List[Tuple[str, str]]  # (name, CEL expression) of a ValidatingAdmissionPolicy
     Matcher = Tuple[str, str, Any]  # (kind: prefix | regex | glob, text, compiled regex or None)
     Rule = Dict[str, Any]
     Params = Dict[str, Any]

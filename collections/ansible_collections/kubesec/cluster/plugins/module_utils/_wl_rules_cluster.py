@@ -37,13 +37,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Tuple
-
-    Params = Dict[str, Any]
-    Rule = Dict[str, Any]
-    Setting = Dict[str, Any]
-    Variables = List[Tuple[str, str]]
-    Violation = Dict[str, Any]
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import Params, Rule, Setting, Variables, Violation
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 

@@ -37,13 +37,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Tuple
-
-    Params = Dict[str, Any]
-    Setting = Dict[str, Any]
-    Variables = List[Tuple[str, str]]
-    View = Dict[str, Any]
-    Violation = Dict[str, Any]
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import Params, Setting, Variables, View, Violation
 
 # KS-WL-019: an env var whose name says it holds a secret and whose value is written into the manifest. The
 # patterns are RE2-compatible: the admission policy (cel_secrets_in_env) uses them unchanged.

@@ -8,7 +8,7 @@ Private module_utils (leading underscore): the API may change between minor rele
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _wl_cel as cel
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_cel import cel_list
@@ -16,13 +16,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Tuple
-
-    Params = Dict[str, Any]
-    Setting = Dict[str, Any]
-    Variables = List[Tuple[str, str]]
-    View = Dict[str, Any]
-    Violation = Dict[str, Any]
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import Params, Setting, Variables, View, Violation
 
 PROBES = (("require_liveness", "livenessProbe"), ("require_readiness", "readinessProbe"))
 

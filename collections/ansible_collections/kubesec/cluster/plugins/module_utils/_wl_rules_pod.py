@@ -13,7 +13,7 @@ views not exempt by image), "service_account", "service_account_name"}. Standard
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ansible_collections.kubesec.cluster.plugins.module_utils import _wl_cel as cel
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_cel import cel_string
@@ -33,13 +33,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Tuple
-
-    Params = Dict[str, Any]
-    Setting = Dict[str, Any]
-    Variables = List[Tuple[str, str]]
-    View = Dict[str, Any]
-    Violation = Dict[str, Any]
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import Params, Setting, Variables, View, Violation
 
 
 # ---------------------------------------------------------------------------------------------------------

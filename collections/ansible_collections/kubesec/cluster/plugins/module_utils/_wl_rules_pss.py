@@ -32,13 +32,7 @@ from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import 
 from ansible_collections.kubesec.cluster.plugins.module_utils._wl_rule import rule
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Tuple
-
-    Params = Dict[str, Any]
-    Setting = Dict[str, Any]
-    Variables = List[Tuple[str, str]]
-    View = Dict[str, Any]
-    Violation = Dict[str, Any]
+    from ansible_collections.kubesec.cluster.plugins.module_utils._wl_common import Params, Setting, Variables, View, Violation
 
 # PSS baseline "Capabilities": the capabilities a container may add.
 BASELINE_CAPABILITIES = [
